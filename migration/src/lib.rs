@@ -1,0 +1,32 @@
+//! SeaORM migrations for the tables of `rail-graphql-security`.
+//!
+//! List [`Migrator`]'s migrations in your own `MigratorTrait` impl, or run them directly:
+//!
+//! ```no_run
+//! # async fn run(db: &sea_orm_migration::sea_orm::DatabaseConnection) -> Result<(), sea_orm_migration::DbErr> {
+//! use rail_graphql_security_migration::{Migrator, MigratorTrait};
+//! Migrator::up(db, None).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! The same migrations run on SQLite, PostgreSQL and MySQL/MariaDB.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261128_000001_create_audit_events;
+
+/// The security tables' migrations, oldest first.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261128_000001_create_audit_events::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        // Our own bookkeeping table, so a host app's `seaql_migrations` is left alone.
+        Alias::new("rail_security_migrations").into_iden()
+    }
+}

@@ -1,0 +1,169 @@
+//! The audit section of the configuration, and building a logger from it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use sea_orm::DatabaseConnection;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::alert::AlertThresholds;
+use super::logger::{AuditLogger, AuditLoggerBuilder};
+use super::sink::{ExportFormat, FileSink, SinkError, WebhookSink};
+
+/// Where events are stored (the original package's `STORAGE_BACKEND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageBackend {
+    /// The `audit_events` table.
+    Database,
+    /// JSON Lines at `log_file_path`.
+    File,
+    /// POST to `webhook_url`, spooled under `webhook_spool_dir`.
+    Webhook,
+    /// `tracing` events only.
+    Tracing,
+}
+
+/// Audit settings. `storage_backend` takes one name or a list: `"database"` or
+/// `["database", "webhook"]`.
+///
+/// ```
+/// use rail_graphql_security::audit::{AuditConfig, StorageBackend};
+///
+/// let config: AuditConfig = serde_json::from_value(serde_json::json!({
+///     "storage_backend": ["database", "webhook"],
+///     "webhook_url": "https://siem.example.com/hook",
+///     "webhook_headers": {"Authorization": "Bearer s3cr3t"},
+///     "retention_days": 365,
+/// })).unwrap();
+/// assert_eq!(config.storage_backend, [StorageBackend::Database, StorageBackend::Webhook]);
+/// assert!(!format!("{config:?}").contains("s3cr3t"));
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Whether events are recorded at all.
+    pub enabled: bool,
+    /// The sinks.
+    #[serde(deserialize_with = "one_or_many")]
+    pub storage_backend: Vec<StorageBackend>,
+    /// The JSON Lines file for the `file` backend.
+    pub log_file_path: PathBuf,
+    /// Rotate the file at this size.
+    pub log_file_max_bytes: u64,
+    /// Rotated files kept.
+    pub log_file_max_files: usize,
+    /// The endpoint for the `webhook` backend.
+    pub webhook_url: Option<String>,
+    /// Headers sent with every delivery (secret: never printed).
+    pub webhook_headers: BTreeMap<String, String>,
+    /// HMAC-SHA256 signing secret for deliveries (secret: never printed).
+    pub webhook_secret: Option<String>,
+    /// Where undelivered webhook batches wait.
+    pub webhook_spool_dir: PathBuf,
+    /// The file and webhook format.
+    pub export_format: ExportFormat,
+    /// Days events are kept (see [`AuditLogger::purge_older_than`]).
+    pub retention_days: u32,
+    /// Alert thresholds.
+    pub alert_thresholds: AlertThresholds,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            storage_backend: vec![StorageBackend::Database],
+            log_file_path: PathBuf::from("audit.log"),
+            log_file_max_bytes: 100 * 1024 * 1024,
+            log_file_max_files: 5,
+            webhook_url: None,
+            webhook_headers: BTreeMap::new(),
+            webhook_secret: None,
+            webhook_spool_dir: PathBuf::from("audit-spool"),
+            export_format: ExportFormat::Json,
+            retention_days: 365,
+            alert_thresholds: AlertThresholds::default(),
+        }
+    }
+}
+
+impl fmt::Debug for AuditConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: BTreeMap<&str, &str> = self.webhook_headers.keys().map(|k| (k.as_str(), "[redacted]")).collect();
+        f.debug_struct("AuditConfig")
+            .field("enabled", &self.enabled)
+            .field("storage_backend", &self.storage_backend)
+            .field("log_file_path", &self.log_file_path)
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_headers", &headers)
+            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "[redacted]"))
+            .field("webhook_spool_dir", &self.webhook_spool_dir)
+            .field("export_format", &self.export_format)
+            .field("retention_days", &self.retention_days)
+            .field("alert_thresholds", &self.alert_thresholds)
+            .finish_non_exhaustive()
+    }
+}
+
+fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<StorageBackend>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(StorageBackend),
+        Many(Vec<StorageBackend>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(b) => vec![b],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+/// The configuration cannot make a logger.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditConfigError {
+    /// `database` is listed but no connection was given.
+    #[error("audit storage_backend lists `database` but no database connection was given; pass one or remove `database`")]
+    MissingDatabase,
+    /// `webhook` is listed without `webhook_url`.
+    #[error("audit storage_backend lists `webhook` but `webhook_url` is not set; set it (https://...) or remove `webhook`")]
+    MissingWebhookUrl,
+    /// A sink could not be set up.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+}
+
+impl AuditConfig {
+    /// A logger builder with this configuration's sinks and thresholds; add handlers or more
+    /// sinks, then `build()`. Must be called inside a Tokio runtime (the webhook sink starts
+    /// its delivery task).
+    pub fn logger_builder(&self, db: Option<DatabaseConnection>) -> Result<AuditLoggerBuilder, AuditConfigError> {
+        let mut builder = AuditLogger::builder().enabled(self.enabled).alert_thresholds(self.alert_thresholds);
+        for backend in &self.storage_backend {
+            builder = match backend {
+                StorageBackend::Database => builder.database(db.clone().ok_or(AuditConfigError::MissingDatabase)?),
+                StorageBackend::File => builder.sink(
+                    FileSink::new(&self.log_file_path)
+                        .format(self.export_format)
+                        .max_bytes(self.log_file_max_bytes)
+                        .max_files(self.log_file_max_files),
+                ),
+                StorageBackend::Webhook => {
+                    let url = self.webhook_url.as_deref().ok_or(AuditConfigError::MissingWebhookUrl)?;
+                    let mut webhook = WebhookSink::builder(url, &self.webhook_spool_dir).format(self.export_format);
+                    for (name, value) in &self.webhook_headers {
+                        webhook = webhook.header(name, value)?;
+                    }
+                    if let Some(secret) = &self.webhook_secret {
+                        webhook = webhook.signing_secret(secret.as_bytes().to_vec());
+                    }
+                    builder.sink(webhook.build()?)
+                }
+                StorageBackend::Tracing => builder.tracing(),
+            };
+        }
+        Ok(builder)
+    }
+}

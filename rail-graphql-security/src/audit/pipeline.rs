@@ -1,0 +1,307 @@
+//! The background half of the logger: the dispatcher, one worker per sink, the alert worker.
+//!
+//! ```text
+//! log() --try_send--> [queue] --> dispatcher --(mask, alert engine)--> alert worker --> handlers
+//!                                     |
+//!                                     +--> sink worker (retry with back-off) --> sink   (one per sink)
+//! ```
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use futures::FutureExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use super::alert::{Alert, AlertEngine, AlertHandler};
+use super::backoff::Backoff;
+use super::event::{AuditEvent, AuditEventType, AuditSeverity};
+use super::sink::AuditSink;
+
+/// What travels on the logger's queue.
+pub(crate) enum Command {
+    Event(AuditEvent),
+    Flush(oneshot::Sender<()>),
+    Shutdown(Instant, oneshot::Sender<()>),
+}
+
+enum SinkCommand {
+    Batch(Arc<Vec<AuditEvent>>),
+    Flush(oneshot::Sender<()>),
+}
+
+enum AlertCommand {
+    Alert(Alert),
+    Flush(oneshot::Sender<()>),
+}
+
+/// Counters shared by the logger handle and the background tasks.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) logged: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) unreported_drops: AtomicU64,
+    pub(crate) written: AtomicU64,
+    pub(crate) write_failures: AtomicU64,
+    pub(crate) lost: AtomicU64,
+    pub(crate) alerts_dropped: AtomicU64,
+}
+
+pub(crate) type Handlers = Arc<RwLock<Vec<Arc<dyn AlertHandler>>>>;
+
+pub(crate) struct PipelineConfig {
+    pub(crate) max_batch: usize,
+    pub(crate) sink_queue_batches: usize,
+    pub(crate) alert_queue: usize,
+    pub(crate) backoff: Backoff,
+}
+
+const SINK_COMMANDS_PER_WAKE: usize = 64;
+
+/// Spawns the dispatcher, the sink workers and the alert worker.
+pub(crate) fn spawn(
+    rx: mpsc::Receiver<Command>,
+    sinks: Vec<Box<dyn AuditSink>>,
+    engine: AlertEngine,
+    handlers: Handlers,
+    counters: Arc<Counters>,
+    config: PipelineConfig,
+) -> tokio::task::JoinHandle<()> {
+    let (deadline_tx, deadline_rx) = watch::channel(None);
+    let mut sink_workers = Vec::with_capacity(sinks.len());
+    for sink in sinks {
+        let (tx, sink_rx) = mpsc::channel(config.sink_queue_batches);
+        let worker = SinkWorker {
+            sink,
+            counters: counters.clone(),
+            backoff: config.backoff,
+            max_batch: config.max_batch,
+            deadline: deadline_rx.clone(),
+        };
+        sink_workers.push((tx, tokio::spawn(worker.run(sink_rx))));
+    }
+    let (alert_tx, alert_rx) = mpsc::channel(config.alert_queue);
+    let alert_worker = tokio::spawn(run_alert_worker(alert_rx, handlers));
+    let dispatcher = Dispatcher { sink_workers, alert_tx, alert_worker, engine, counters, deadline_tx, max_batch: config.max_batch };
+    tokio::spawn(dispatcher.run(rx))
+}
+
+struct Dispatcher {
+    sink_workers: Vec<(mpsc::Sender<SinkCommand>, tokio::task::JoinHandle<()>)>,
+    alert_tx: mpsc::Sender<AlertCommand>,
+    alert_worker: tokio::task::JoinHandle<()>,
+    engine: AlertEngine,
+    counters: Arc<Counters>,
+    deadline_tx: watch::Sender<Option<Instant>>,
+    max_batch: usize,
+}
+
+impl Dispatcher {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        let mut commands = Vec::with_capacity(self.max_batch);
+        let mut batch = Vec::with_capacity(self.max_batch);
+        let mut shutdown = None;
+        while rx.recv_many(&mut commands, self.max_batch).await > 0 {
+            for command in commands.drain(..) {
+                match command {
+                    Command::Event(mut event) => {
+                        event.mask_secrets();
+                        batch.push(event);
+                    }
+                    Command::Flush(ack) => {
+                        self.dispatch(&mut batch).await;
+                        self.flush_workers().await;
+                        let _ = ack.send(());
+                    }
+                    Command::Shutdown(deadline, ack) => {
+                        // Refuse new events; what is already queued is still delivered below.
+                        rx.close();
+                        let _ = self.deadline_tx.send(Some(deadline));
+                        shutdown = Some(ack);
+                    }
+                }
+            }
+            self.dispatch(&mut batch).await;
+        }
+        self.dispatch(&mut batch).await;
+        self.finish().await;
+        if let Some(ack) = shutdown {
+            let _ = ack.send(());
+        }
+    }
+
+    /// Hands the batch to every sink worker and runs the alert engine over it.
+    async fn dispatch(&mut self, batch: &mut Vec<AuditEvent>) {
+        let dropped = self.counters.unreported_drops.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            batch.push(overflow_event(dropped, self.counters.dropped.load(Ordering::Relaxed)));
+        }
+        if batch.is_empty() {
+            return;
+        }
+        let mut alerts = Vec::new();
+        for event in batch.iter() {
+            self.engine.observe(event, &mut alerts);
+        }
+        for alert in alerts {
+            if self.alert_tx.try_send(AlertCommand::Alert(alert)).is_err() {
+                self.counters.alerts_dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("audit alert queue is full: an alert was dropped (handlers are too slow)");
+            }
+        }
+        let events = Arc::new(std::mem::replace(batch, Vec::with_capacity(self.max_batch)));
+        for (tx, _) in &self.sink_workers {
+            // Waits when a sink is behind: back-pressure reaches the queue, never the caller.
+            let _ = tx.send(SinkCommand::Batch(events.clone())).await;
+        }
+    }
+
+    async fn flush_workers(&self) {
+        let mut acks = Vec::with_capacity(self.sink_workers.len() + 1);
+        for (tx, _) in &self.sink_workers {
+            let (ack, done) = oneshot::channel();
+            if tx.send(SinkCommand::Flush(ack)).await.is_ok() {
+                acks.push(done);
+            }
+        }
+        let (ack, done) = oneshot::channel();
+        if self.alert_tx.send(AlertCommand::Flush(ack)).await.is_ok() {
+            acks.push(done);
+        }
+        for done in acks {
+            let _ = done.await;
+        }
+    }
+
+    /// Closes the sink queues and waits for every worker to write (or give up on) what it has.
+    async fn finish(self) {
+        let Dispatcher { sink_workers, alert_tx, alert_worker, .. } = self;
+        let mut handles = Vec::with_capacity(sink_workers.len());
+        for (tx, handle) in sink_workers {
+            drop(tx);
+            handles.push(handle);
+        }
+        for handle in handles {
+            if let Err(e) = handle.await {
+                tracing::error!(error = %e, "an audit sink worker failed during shutdown");
+            }
+        }
+        drop(alert_tx);
+        let _ = alert_worker.await;
+    }
+}
+
+fn overflow_event(dropped: u64, dropped_total: u64) -> AuditEvent {
+    AuditEvent::new(AuditEventType::Custom("audit_queue_overflow".into()))
+        .severity(AuditSeverity::Critical)
+        .details(serde_json::json!({
+            "dropped": dropped,
+            "dropped_total": dropped_total,
+            "action": "raise the audit queue capacity or fix the slow sink; these events were not recorded",
+        }))
+}
+
+struct SinkWorker {
+    sink: Box<dyn AuditSink>,
+    counters: Arc<Counters>,
+    backoff: Backoff,
+    max_batch: usize,
+    deadline: watch::Receiver<Option<Instant>>,
+}
+
+impl SinkWorker {
+    async fn run(self, mut rx: mpsc::Receiver<SinkCommand>) {
+        let mut commands = Vec::with_capacity(SINK_COMMANDS_PER_WAKE);
+        let mut pending: Vec<Arc<Vec<AuditEvent>>> = Vec::new();
+        while rx.recv_many(&mut commands, SINK_COMMANDS_PER_WAKE).await > 0 {
+            for command in commands.drain(..) {
+                match command {
+                    SinkCommand::Batch(events) => {
+                        pending.push(events);
+                        if pending.iter().map(|b| b.len()).sum::<usize>() >= self.max_batch {
+                            self.write_pending(&mut pending).await;
+                        }
+                    }
+                    SinkCommand::Flush(ack) => {
+                        self.write_pending(&mut pending).await;
+                        let _ = ack.send(());
+                    }
+                }
+            }
+            self.write_pending(&mut pending).await;
+        }
+        // The queue is closed: shutdown.
+        let deadline = (*self.deadline.borrow()).unwrap_or_else(Instant::now);
+        if let Err(e) = self.sink.shutdown(deadline).await {
+            tracing::error!(sink = self.sink.name(), error = %e, "audit sink failed to shut down cleanly");
+        }
+    }
+
+    /// Writes small batches as one (fewer round trips), a single batch without copying it.
+    async fn write_pending(&self, pending: &mut Vec<Arc<Vec<AuditEvent>>>) {
+        match pending.len() {
+            0 => {}
+            1 => self.write_with_retry(&pending[0]).await,
+            _ => {
+                let merged: Vec<AuditEvent> = pending.iter().flat_map(|b| b.iter().cloned()).collect();
+                self.write_with_retry(&merged).await;
+            }
+        }
+        pending.clear();
+    }
+
+    /// Retries until the sink accepts the batch; gives up only at the shutdown deadline, and
+    /// then counts and reports what was lost.
+    async fn write_with_retry(&self, events: &[AuditEvent]) {
+        let mut attempt = 0u32;
+        loop {
+            let outcome = AssertUnwindSafe(self.sink.write_batch(events)).catch_unwind().await;
+            let error = match outcome {
+                Ok(Ok(())) => {
+                    self.counters.written.fetch_add(events.len() as u64, Ordering::Relaxed);
+                    if attempt > 0 {
+                        tracing::info!(sink = self.sink.name(), attempts = attempt + 1, "audit sink recovered");
+                    }
+                    return;
+                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => "the sink panicked".to_owned(),
+            };
+            attempt = attempt.saturating_add(1);
+            self.counters.write_failures.fetch_add(1, Ordering::Relaxed);
+            let retry_at = Instant::now() + self.backoff.delay(attempt);
+            let deadline = *self.deadline.borrow();
+            if deadline.is_some_and(|d| retry_at > d) {
+                self.counters.lost.fetch_add(events.len() as u64, Ordering::Relaxed);
+                tracing::error!(
+                    sink = self.sink.name(),
+                    lost = events.len(),
+                    error,
+                    "audit events could not be written before the shutdown deadline"
+                );
+                return;
+            }
+            tracing::warn!(sink = self.sink.name(), attempt, error, "audit sink write failed; retrying");
+            tokio::time::sleep_until(retry_at).await;
+        }
+    }
+}
+
+async fn run_alert_worker(mut rx: mpsc::Receiver<AlertCommand>, handlers: Handlers) {
+    while let Some(command) = rx.recv().await {
+        match command {
+            AlertCommand::Alert(alert) => {
+                let current: Vec<_> = handlers.read().unwrap_or_else(|p| p.into_inner()).clone();
+                for handler in current {
+                    if AssertUnwindSafe(handler.handle(alert.clone())).catch_unwind().await.is_err() {
+                        tracing::error!("an audit alert handler panicked");
+                    }
+                }
+            }
+            AlertCommand::Flush(ack) => {
+                let _ = ack.send(());
+            }
+        }
+    }
+}

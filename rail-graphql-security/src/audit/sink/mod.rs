@@ -1,0 +1,96 @@
+//! Where audit events go. Several sinks run at once; each has its own worker, so a slow or
+//! failing sink never holds up the others or the request path.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use super::event::AuditEvent;
+
+mod database;
+mod file;
+mod tracing;
+mod webhook;
+
+pub use self::database::DatabaseSink;
+pub use self::file::{FileSink, FsyncPolicy};
+pub use self::tracing::TracingSink;
+pub use self::webhook::{WebhookSink, WebhookSinkBuilder, SIGNATURE_HEADER, DELIVERY_HEADER};
+
+/// A destination for audit events.
+///
+/// `write_batch` must be durable when it returns `Ok` (rows committed, bytes fsynced or spooled
+/// to disk) and must be safe to call again with the same batch after an `Err`: the logger
+/// retries a failed batch, with exponential back-off, until it succeeds or the shutdown deadline
+/// passes. Events carry a unique id, so a sink can make retries idempotent.
+#[async_trait]
+pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
+    /// A short name for logs and statistics (`database`, `file`, `webhook`, ...).
+    fn name(&self) -> &str;
+
+    /// Persists a batch of (already masked) events.
+    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError>;
+
+    /// Called once after the last batch during a graceful shutdown; `deadline` is when the
+    /// logger stops waiting. The webhook sink uses it to deliver its spool.
+    async fn shutdown(&self, deadline: tokio::time::Instant) -> Result<(), SinkError> {
+        let _ = deadline;
+        Ok(())
+    }
+}
+
+/// Why a sink could not persist a batch. The logger retries; nothing is dropped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// The database refused or could not be reached.
+    #[error("audit database write failed: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// A file or spool operation failed.
+    #[error("audit file write failed ({path}): {source}")]
+    Io {
+        /// The file involved.
+        path: std::path::PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The webhook endpoint could not be reached or timed out.
+    #[error("audit webhook request failed: {0}")]
+    Http(#[from] reqwest::Error),
+    /// The webhook endpoint answered with a non-success status.
+    #[error("audit webhook answered HTTP {status}; the batch stays spooled and is retried")]
+    HttpStatus {
+        /// The status code.
+        status: u16,
+    },
+    /// An event could not be serialized.
+    #[error("audit event could not be serialized: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The sink's configuration is unusable; the message says what to change.
+    #[error("{0}")]
+    InvalidConfig(String),
+    /// A background task panicked or was cancelled.
+    #[error("audit sink task failed: {0}")]
+    Task(String),
+}
+
+/// How a file or webhook sink encodes events.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    /// The documented [`AuditEvent`] JSON shape.
+    #[default]
+    Json,
+    /// OCSF 1.1 (see [`to_ocsf`](crate::audit::to_ocsf)).
+    Ocsf,
+}
+
+impl ExportFormat {
+    /// Encodes one event as a JSON value in this format.
+    pub fn encode(self, event: &AuditEvent) -> Result<serde_json::Value, serde_json::Error> {
+        match self {
+            Self::Json => serde_json::to_value(event),
+            Self::Ocsf => Ok(super::ocsf::to_ocsf(event)),
+        }
+    }
+}

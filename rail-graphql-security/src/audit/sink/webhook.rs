@@ -1,0 +1,378 @@
+use std::fmt;
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use sha2::Sha256;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::{AuditSink, ExportFormat, SinkError};
+use crate::audit::backoff::Backoff;
+use crate::audit::event::AuditEvent;
+
+/// The header carrying `sha256=<hex HMAC-SHA256 of the body>` when a signing secret is set.
+pub const SIGNATURE_HEADER: &str = "x-rail-signature-256";
+/// The header carrying the batch's unique delivery id (the same on every retry of a batch):
+/// receivers can drop re-deliveries with it, or with the events' own ids.
+pub const DELIVERY_HEADER: &str = "x-rail-delivery";
+
+const TMP_PREFIX: &str = ".tmp-";
+
+/// Posts batches of events as a JSON array to a SIEM or collector, never losing one.
+///
+/// `write_batch` only appends the encoded batch to an on-disk spool (written to a temporary
+/// file, fsynced, renamed): once it returns, the batch survives the endpoint being down and
+/// the process restarting. A background task delivers spooled batches oldest first, with the
+/// configured headers, an HMAC-SHA256 signature ([`SIGNATURE_HEADER`]) and a stable delivery id
+/// ([`DELIVERY_HEADER`]); it retries failures (timeouts, connection errors, any non-2xx
+/// status) with exponential back-off and full jitter, and removes a batch only after a 2xx.
+/// Batches left at shutdown are delivered by the next process that opens the same spool.
+///
+/// Verifying a delivery on the receiving side:
+/// `hex(hmac_sha256(secret, raw_body)) == header[x-rail-signature-256].strip_prefix("sha256=")`,
+/// compared in constant time.
+///
+/// ```no_run
+/// # async fn f() -> Result<(), rail_graphql_security::audit::SinkError> {
+/// use rail_graphql_security::audit::{ExportFormat, WebhookSink};
+///
+/// let sink = WebhookSink::builder("https://siem.example.com/ingest", "/var/lib/myapp/audit-spool")
+///     .header("Authorization", "Bearer …")?
+///     .signing_secret(b"shared secret".to_vec())
+///     .format(ExportFormat::Ocsf)
+///     .build()?;
+/// # Ok(()) }
+/// ```
+pub struct WebhookSink {
+    inner: Arc<Inner>,
+    task: JoinHandle<()>,
+}
+
+struct Inner {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    headers: HeaderMap,
+    signing_secret: Option<Vec<u8>>,
+    format: ExportFormat,
+    spool_dir: PathBuf,
+    backoff: Backoff,
+    sequence: AtomicU64,
+    spooled: Notify,
+    delivered: Notify,
+}
+
+impl fmt::Debug for WebhookSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Header values (tokens) and the signing secret stay out of Debug output.
+        f.debug_struct("WebhookSink")
+            .field("url", &self.inner.url.as_str())
+            .field("headers", &self.inner.headers.keys().collect::<Vec<_>>())
+            .field("signed", &self.inner.signing_secret.is_some())
+            .field("format", &self.inner.format)
+            .field("spool_dir", &self.inner.spool_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`WebhookSink`].
+pub struct WebhookSinkBuilder {
+    url: String,
+    spool_dir: PathBuf,
+    headers: HeaderMap,
+    signing_secret: Option<Vec<u8>>,
+    format: ExportFormat,
+    timeout: Duration,
+    backoff: Backoff,
+}
+
+impl fmt::Debug for WebhookSinkBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebhookSinkBuilder")
+            .field("url", &self.url)
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("signed", &self.signing_secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookSink {
+    /// Starts configuring a sink posting to `url`, spooling under `spool_dir`.
+    pub fn builder(url: impl Into<String>, spool_dir: impl Into<PathBuf>) -> WebhookSinkBuilder {
+        WebhookSinkBuilder {
+            url: url.into(),
+            spool_dir: spool_dir.into(),
+            headers: HeaderMap::new(),
+            signing_secret: None,
+            format: ExportFormat::Json,
+            timeout: Duration::from_secs(10),
+            backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
+        }
+    }
+
+    /// How many batches wait in the spool for delivery.
+    pub async fn pending_batches(&self) -> Result<usize, SinkError> {
+        let dir = self.inner.spool_dir.clone();
+        tokio::task::spawn_blocking(move || list_spool(&dir).map(|files| files.len()))
+            .await
+            .map_err(|e| SinkError::Task(e.to_string()))?
+            .map_err(|source| SinkError::Io { path: self.inner.spool_dir.clone(), source })
+    }
+}
+
+impl Drop for WebhookSink {
+    fn drop(&mut self) {
+        // Undelivered batches stay in the spool for the next process.
+        self.task.abort();
+    }
+}
+
+impl WebhookSinkBuilder {
+    /// Adds a header sent with every delivery (e.g. `Authorization`).
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, SinkError> {
+        let invalid = |what: &str| SinkError::InvalidConfig(format!("webhook header {name:?} has an invalid {what}"));
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| invalid("name"))?;
+        let mut value = HeaderValue::from_str(value).map_err(|_| invalid("value (use visible ASCII)"))?;
+        value.set_sensitive(true);
+        self.headers.insert(name, value);
+        Ok(self)
+    }
+
+    /// Signs every body with HMAC-SHA256 under `secret` ([`SIGNATURE_HEADER`]).
+    pub fn signing_secret(mut self, secret: impl Into<Vec<u8>>) -> Self {
+        self.signing_secret = Some(secret.into());
+        self
+    }
+
+    /// The body format: a JSON array of events or of OCSF objects.
+    pub fn format(mut self, format: ExportFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// The timeout of one delivery attempt (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The retry back-off: first delay and cap (defaults 500 ms and 60 s), full jitter.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff = Backoff::new(initial, max);
+        self
+    }
+
+    /// Opens the spool (recovering batches a previous process left) and starts delivering.
+    /// Must be called inside a Tokio runtime.
+    pub fn build(self) -> Result<WebhookSink, SinkError> {
+        let url = reqwest::Url::parse(&self.url).map_err(|e| {
+            SinkError::InvalidConfig(format!("webhook url {:?} is not a valid URL ({e}); use https://host/path", self.url))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(SinkError::InvalidConfig(format!(
+                "webhook url {:?} must use https:// (or http:// for a local collector)",
+                self.url
+            )));
+        }
+        recover_spool(&self.spool_dir).map_err(|source| SinkError::Io { path: self.spool_dir.clone(), source })?;
+        let client = reqwest::Client::builder().timeout(self.timeout).build()?;
+        let inner = Arc::new(Inner {
+            client,
+            url,
+            headers: self.headers,
+            signing_secret: self.signing_secret,
+            format: self.format,
+            spool_dir: self.spool_dir,
+            backoff: self.backoff,
+            sequence: AtomicU64::new(0),
+            spooled: Notify::new(),
+            delivered: Notify::new(),
+        });
+        let task = tokio::spawn(deliver_forever(inner.clone()));
+        Ok(WebhookSink { inner, task })
+    }
+}
+
+#[async_trait]
+impl AuditSink for WebhookSink {
+    fn name(&self) -> &str {
+        "webhook"
+    }
+
+    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
+        let encoded = events.iter().map(|e| self.inner.format.encode(e)).collect::<Result<Vec<_>, _>>()?;
+        let body = serde_json::to_vec(&encoded)?;
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let seq = self.inner.sequence.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{nanos:020}-{seq:010}.json");
+        let dir = self.inner.spool_dir.clone();
+        tokio::task::spawn_blocking(move || write_spool_file(&dir, &name, &body))
+            .await
+            .map_err(|e| SinkError::Task(e.to_string()))?
+            .map_err(|source| SinkError::Io { path: self.inner.spool_dir.clone(), source })?;
+        self.inner.spooled.notify_one();
+        Ok(())
+    }
+
+    async fn shutdown(&self, deadline: Instant) -> Result<(), SinkError> {
+        loop {
+            let delivered = self.inner.delivered.notified();
+            tokio::pin!(delivered);
+            delivered.as_mut().enable();
+            let pending = self.pending_batches().await?;
+            if pending == 0 {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, delivered).await.is_err() {
+                tracing::warn!(
+                    pending,
+                    spool = %self.inner.spool_dir.display(),
+                    "audit webhook still unreachable at shutdown; batches stay spooled for the next start"
+                );
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn deliver_forever(inner: Arc<Inner>) {
+    loop {
+        let spooled = inner.spooled.notified();
+        tokio::pin!(spooled);
+        spooled.as_mut().enable();
+        let dir = inner.spool_dir.clone();
+        let files = match tokio::task::spawn_blocking(move || list_spool(&dir)).await {
+            Ok(Ok(files)) => files,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, spool = %inner.spool_dir.display(), "cannot read the audit webhook spool");
+                tokio::time::sleep(inner.backoff.max).await;
+                continue;
+            }
+            Err(_) => return,
+        };
+        if files.is_empty() {
+            spooled.await;
+            continue;
+        }
+        for file in files {
+            deliver_file(&inner, &file).await;
+            inner.delivered.notify_waiters();
+        }
+    }
+}
+
+/// Delivers one spooled batch, retrying until the endpoint accepts it.
+async fn deliver_file(inner: &Inner, path: &Path) {
+    let body = match tokio::fs::read(path).await {
+        Ok(body) => body,
+        Err(e) => {
+            tracing::error!(error = %e, file = %path.display(), "cannot read a spooled audit batch; it is left in place");
+            return;
+        }
+    };
+    let delivery_id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let mut attempt = 0u32;
+    loop {
+        match post(inner, &delivery_id, &body).await {
+            Ok(()) => {
+                if let Err(e) = tokio::fs::remove_file(path).await {
+                    tracing::error!(error = %e, file = %path.display(), "delivered audit batch could not be removed from the spool; it may be sent again");
+                }
+                return;
+            }
+            Err(e) => {
+                attempt = attempt.saturating_add(1);
+                let delay = inner.backoff.delay(attempt);
+                tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "audit webhook delivery failed; retrying");
+                tokio::time::sleep(delay).await;
+            }
+        }
+    }
+}
+
+async fn post(inner: &Inner, delivery_id: &str, body: &[u8]) -> Result<(), SinkError> {
+    let mut request = inner
+        .client
+        .post(inner.url.clone())
+        .headers(inner.headers.clone())
+        .header(CONTENT_TYPE, "application/json")
+        .header(DELIVERY_HEADER, delivery_id);
+    if let Some(secret) = &inner.signing_secret {
+        request = request.header(SIGNATURE_HEADER, signature(secret, body));
+    }
+    let response = request.body(body.to_vec()).send().await?;
+    if response.status().is_success() {
+        Ok(())
+    } else {
+        Err(SinkError::HttpStatus { status: response.status().as_u16() })
+    }
+}
+
+/// `sha256=<hex>` of the HMAC-SHA256 of `body` under `secret`.
+pub(crate) fn signature(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+fn write_spool_file(dir: &Path, name: &str, body: &[u8]) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{TMP_PREFIX}{name}"));
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(body)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, dir.join(name))?;
+    // Make the rename itself durable.
+    fs::File::open(dir)?.sync_all()
+}
+
+/// The spooled batches, oldest first.
+fn list_spool(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    match fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.ends_with(".json") && !name.starts_with(TMP_PREFIX) {
+                    files.push(entry.path());
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A crash between writing and renaming leaves a temporary file: keep it if it is a whole
+/// batch (its write finished), drop it if it is torn (its `write_batch` never returned `Ok`,
+/// so the logger did not count it as written).
+fn recover_spool(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(final_name) = name.strip_prefix(TMP_PREFIX) else { continue };
+        let whole = fs::read(entry.path())
+            .ok()
+            .is_some_and(|body| serde_json::from_slice::<Vec<serde_json::Value>>(&body).is_ok());
+        if whole {
+            fs::rename(entry.path(), dir.join(final_name))?;
+        } else {
+            tracing::warn!(file = %entry.path().display(), "removing a torn audit spool file left by a crash");
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
