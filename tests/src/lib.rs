@@ -1,1 +1,281 @@
-//! x
+//! Shared test support: a fresh database per test on every backend, and a TCP proxy that can
+//! cut connections to simulate a database outage.
+//!
+//! Backends other than SQLite run when their URL is set:
+//! - `RAIL_TEST_POSTGRES_URL`, e.g. `postgres://postgres@127.0.0.1:5432/test` (each test gets
+//!   its own schema);
+//! - `RAIL_TEST_MYSQL_URL`, e.g. `mysql://root@127.0.0.1:3306/test` (each test gets its own
+//!   database).
+//!
+//! Without them those tests print why they were skipped and pass. With
+//! `RAIL_TEST_REQUIRE_BACKENDS=1` (set by CI) a missing URL fails the test instead, and an
+//! unreachable server always fails it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rail_graphql_security::migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseBackend, DatabaseConnection};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::broadcast;
+
+/// The database backends the suite runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite (a temp file, WAL).
+    Sqlite,
+    /// PostgreSQL via `RAIL_TEST_POSTGRES_URL`.
+    Postgres,
+    /// MySQL/MariaDB via `RAIL_TEST_MYSQL_URL`.
+    MySql,
+}
+
+impl Backend {
+    fn env_var(self) -> Option<&'static str> {
+        match self {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some("RAIL_TEST_POSTGRES_URL"),
+            Backend::MySql => Some("RAIL_TEST_MYSQL_URL"),
+        }
+    }
+}
+
+/// A migrated database of its own for one test.
+#[derive(Debug)]
+pub struct TestDb {
+    /// The connection (pool).
+    pub db: DatabaseConnection,
+    /// Which backend.
+    pub backend: Backend,
+    /// A URL that connects to this test's database (schema / database / file).
+    pub url: String,
+    schema: Option<String>,
+    cleanup: Option<Cleanup>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+#[derive(Debug)]
+enum Cleanup {
+    PostgresSchema { admin: DatabaseConnection, schema: String },
+    MySqlDatabase { admin: DatabaseConnection, name: String },
+}
+
+fn unique_name() -> String {
+    format!("rail_t_{}", uuid::Uuid::new_v4().simple())
+}
+
+impl TestDb {
+    /// A fresh, migrated database on `backend`, or `None` (with a note on stderr) when the
+    /// backend's URL is not set and backends are not required.
+    pub async fn new(backend: Backend) -> Option<TestDb> {
+        let db = match backend {
+            Backend::Sqlite => Self::sqlite().await,
+            Backend::Postgres | Backend::MySql => {
+                let var = backend.env_var().expect("server backends have a URL variable");
+                let Ok(url) = std::env::var(var) else {
+                    if std::env::var("RAIL_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1") {
+                        panic!("{var} is not set but RAIL_TEST_REQUIRE_BACKENDS=1: point it at a running server");
+                    }
+                    eprintln!("SKIPPED on {backend:?}: set {var} to run this test on that backend (see README)");
+                    return None;
+                };
+                if backend == Backend::Postgres { Self::postgres(&url).await } else { Self::mysql(&url).await }
+            }
+        };
+        db.migrate().await;
+        Some(db)
+    }
+
+    async fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.sqlite").display());
+        let db = Database::connect(&url).await.expect("open SQLite");
+        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000;").await.expect("WAL");
+        TestDb { db, backend: Backend::Sqlite, url, schema: None, cleanup: None, _dir: Some(dir) }
+    }
+
+    async fn postgres(url: &str) -> TestDb {
+        let admin = Database::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL at RAIL_TEST_POSTGRES_URL is unreachable: {e}"));
+        let schema = unique_name();
+        admin.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.expect("create schema");
+        let db = Self::connect_postgres(url, &schema).await.expect("connect to the test schema");
+        TestDb {
+            db,
+            backend: Backend::Postgres,
+            url: url.to_owned(),
+            schema: Some(schema.clone()),
+            cleanup: Some(Cleanup::PostgresSchema { admin, schema }),
+            _dir: None,
+        }
+    }
+
+    async fn connect_postgres(url: &str, schema: &str) -> Result<DatabaseConnection, sea_orm::DbErr> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options.set_schema_search_path(schema.to_owned()).sqlx_logging(false);
+        Database::connect(options).await
+    }
+
+    async fn mysql(url: &str) -> TestDb {
+        let admin =
+            Database::connect(url).await.unwrap_or_else(|e| panic!("MariaDB/MySQL at RAIL_TEST_MYSQL_URL is unreachable: {e}"));
+        let name = unique_name();
+        admin.execute_unprepared(&format!("CREATE DATABASE `{name}`")).await.expect("create database");
+        let db_url = with_database(url, &name);
+        let db = Database::connect(&db_url).await.expect("connect to the test database");
+        TestDb {
+            db,
+            backend: Backend::MySql,
+            url: db_url,
+            schema: None,
+            cleanup: Some(Cleanup::MySqlDatabase { admin, name }),
+            _dir: None,
+        }
+    }
+
+    /// A second, independent connection pool to this test's database (another "instance").
+    pub async fn connect_again(&self) -> DatabaseConnection {
+        self.connect_via(&self.url).await.expect("second connection")
+    }
+
+    /// Connects to this test's database through another URL (e.g. through a [`FlakyProxy`]);
+    /// keeps the per-test schema.
+    pub async fn connect_via(&self, url: &str) -> Result<DatabaseConnection, sea_orm::DbErr> {
+        match &self.schema {
+            Some(schema) => Self::connect_postgres(url, schema).await,
+            None => Database::connect(url).await,
+        }
+    }
+
+    /// The server's address, for a proxy in front of it (server backends only).
+    pub fn server_addr(&self) -> Option<SocketAddr> {
+        let rest = self.url.split_once("://")?.1;
+        let host_port = rest.split('/').next()?.rsplit('@').next()?;
+        let default_port = if self.backend == Backend::Postgres { 5432 } else { 3306 };
+        let with_port = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:{default_port}") };
+        std::net::ToSocketAddrs::to_socket_addrs(&with_port).ok()?.find(|a| a.is_ipv4())
+    }
+
+    /// This test's URL with its host and port replaced by `addr`.
+    pub fn url_through(&self, addr: SocketAddr) -> String {
+        let (scheme, rest) = self.url.split_once("://").expect("url has a scheme");
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let userinfo = authority.rsplit_once('@').map(|(u, _)| format!("{u}@")).unwrap_or_default();
+        format!("{scheme}://{userinfo}{addr}/{path}")
+    }
+
+    async fn migrate(&self) {
+        Migrator::up(&self.db, None).await.expect("migrations run");
+    }
+
+    /// The SeaORM backend.
+    pub fn db_backend(&self) -> DatabaseBackend {
+        self.db.get_database_backend()
+    }
+
+    /// Drops the per-test schema or database.
+    pub async fn cleanup(self) {
+        let _ = self.db.close_by_ref().await;
+        match self.cleanup {
+            Some(Cleanup::PostgresSchema { admin, schema }) => {
+                let _ = admin.execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await;
+            }
+            Some(Cleanup::MySqlDatabase { admin, name }) => {
+                let _ = admin.execute_unprepared(&format!("DROP DATABASE `{name}`")).await;
+            }
+            None => {}
+        }
+    }
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map(|(b, q)| (b, Some(q))).unwrap_or((url, None));
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    match query {
+        Some(q) => format!("{base}/{name}?{q}"),
+        None => format!("{base}/{name}"),
+    }
+}
+
+/// Runs an async test body on SQLite, PostgreSQL and MySQL/MariaDB, one `#[tokio::test]` each:
+/// `on_every_backend!(report_counts_match, |t: &TestDb| async move { ... })` is not possible
+/// with borrowed closures, so name an `async fn body(t: &TestDb)` instead:
+/// `on_every_backend!(report_counts_match, body);`
+#[macro_export]
+macro_rules! on_every_backend {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            async fn run(backend: $crate::Backend) {
+                let Some(t) = $crate::TestDb::new(backend).await else { return };
+                super::$body(&t).await;
+                t.cleanup().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                run($crate::Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                run($crate::Backend::MySql).await
+            }
+        }
+    };
+}
+
+/// A TCP proxy on 127.0.0.1 in front of a database server whose link can be cut: `cut()`
+/// resets every open connection and refuses new ones until `restore()`. A real connection
+/// failure, as the driver sees it.
+#[derive(Debug, Clone)]
+pub struct FlakyProxy {
+    /// Where the proxy listens.
+    pub addr: SocketAddr,
+    down: Arc<AtomicBool>,
+    kill: broadcast::Sender<()>,
+}
+
+impl FlakyProxy {
+    /// Starts a proxy to `target`.
+    pub async fn start(target: SocketAddr) -> FlakyProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let down = Arc::new(AtomicBool::new(false));
+        let (kill, _) = broadcast::channel(4);
+        let proxy = FlakyProxy { addr, down: down.clone(), kill: kill.clone() };
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else { return };
+                if down.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let mut killed = kill.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(target).await else { return };
+                    let mut client = client;
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = killed.recv() => {}
+                    }
+                });
+            }
+        });
+        proxy
+    }
+
+    /// Drops every proxied connection and refuses new ones.
+    pub fn cut(&self) {
+        self.down.store(true, Ordering::SeqCst);
+        let _ = self.kill.send(());
+    }
+
+    /// Accepts connections again.
+    pub fn restore(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+}
