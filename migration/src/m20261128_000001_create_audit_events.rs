@@ -80,8 +80,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_table(Table::drop().table(AuditEvents::Table).if_exists().to_owned())
-            .await
+        manager.drop_table(Table::drop().table(AuditEvents::Table).if_exists().to_owned()).await
     }
 }

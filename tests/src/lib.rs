@@ -119,8 +119,9 @@ impl TestDb {
     }
 
     async fn mysql(url: &str) -> TestDb {
-        let admin =
-            Database::connect(url).await.unwrap_or_else(|e| panic!("MariaDB/MySQL at RAIL_TEST_MYSQL_URL is unreachable: {e}"));
+        let admin = Database::connect(url)
+            .await
+            .unwrap_or_else(|e| panic!("MariaDB/MySQL at RAIL_TEST_MYSQL_URL is unreachable: {e}"));
         let name = unique_name();
         admin.execute_unprepared(&format!("CREATE DATABASE `{name}`")).await.expect("create database");
         let db_url = with_database(url, &name);
@@ -154,7 +155,8 @@ impl TestDb {
         let rest = self.url.split_once("://")?.1;
         let host_port = rest.split('/').next()?.rsplit('@').next()?;
         let default_port = if self.backend == Backend::Postgres { 5432 } else { 3306 };
-        let with_port = if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:{default_port}") };
+        let with_port =
+            if host_port.contains(':') { host_port.to_owned() } else { format!("{host_port}:{default_port}") };
         std::net::ToSocketAddrs::to_socket_addrs(&with_port).ok()?.find(|a| a.is_ipv4())
     }
 

@@ -117,7 +117,8 @@ impl Window {
         while self.recent.len() > self.limit as usize {
             self.recent.pop_front();
         }
-        let reached = self.recent.len() == self.limit as usize && self.recent.front().is_some_and(|first| at - *first < self.length);
+        let reached = self.recent.len() == self.limit as usize
+            && self.recent.front().is_some_and(|first| at - *first < self.length);
         let quiet = self.last_fired.is_none_or(|fired| at - fired >= self.length);
         (reached && quiet).then(|| {
             self.last_fired = Some(at);
@@ -155,7 +156,12 @@ impl AlertEngine {
         };
         Self {
             windows: vec![
-                window(ThresholdKind::FailedLoginsPerHour, AuditEventType::LoginFailed, t.failed_logins_per_hour, Duration::hours(1)),
+                window(
+                    ThresholdKind::FailedLoginsPerHour,
+                    AuditEventType::LoginFailed,
+                    t.failed_logins_per_hour,
+                    Duration::hours(1),
+                ),
                 window(
                     ThresholdKind::SuspiciousActivityPerDay,
                     AuditEventType::SuspiciousActivity,

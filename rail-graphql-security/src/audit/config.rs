@@ -125,10 +125,14 @@ fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<StorageBackend>, D
 #[non_exhaustive]
 pub enum AuditConfigError {
     /// `database` is listed but no connection was given.
-    #[error("audit storage_backend lists `database` but no database connection was given; pass one or remove `database`")]
+    #[error(
+        "audit storage_backend lists `database` but no database connection was given; pass one or remove `database`"
+    )]
     MissingDatabase,
     /// `webhook` is listed without `webhook_url`.
-    #[error("audit storage_backend lists `webhook` but `webhook_url` is not set; set it (https://...) or remove `webhook`")]
+    #[error(
+        "audit storage_backend lists `webhook` but `webhook_url` is not set; set it (https://...) or remove `webhook`"
+    )]
     MissingWebhookUrl,
     /// A sink could not be set up.
     #[error(transparent)]

@@ -136,10 +136,7 @@ impl AuditEventType {
             | Self::MfaEnabled
             | Self::MfaFailed
             | Self::DataDeleted => Medium,
-            Self::SuspiciousActivity
-            | Self::UnauthorizedAccess
-            | Self::MfaDisabled
-            | Self::AccountLocked => High,
+            Self::SuspiciousActivity | Self::UnauthorizedAccess | Self::MfaDisabled | Self::AccountLocked => High,
         }
     }
 }
@@ -155,11 +152,7 @@ impl FromStr for AuditEventType {
 
     /// Built-in names map to their variant; any other name becomes [`AuditEventType::Custom`].
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Self::BUILT_IN
-            .iter()
-            .find(|t| t.as_str() == s)
-            .cloned()
-            .unwrap_or_else(|| Self::Custom(s.to_owned())))
+        Ok(Self::BUILT_IN.iter().find(|t| t.as_str() == s).cloned().unwrap_or_else(|| Self::Custom(s.to_owned())))
     }
 }
 

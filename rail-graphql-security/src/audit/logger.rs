@@ -9,8 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
-use tokio::sync::{mpsc, oneshot};
 use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{mpsc, oneshot};
 
 use super::alert::{AlertEngine, AlertHandler, AlertThresholds};
 use super::backoff::Backoff;
@@ -229,9 +229,20 @@ impl AuditLoggerBuilder {
         let (tx, rx) = mpsc::channel(self.queue_capacity);
         let counters = Arc::new(Counters::default());
         let handlers: Handlers = Arc::new(RwLock::new(self.handlers));
-        let config = PipelineConfig { max_batch: self.max_batch, sink_queue_batches: 16, alert_queue: 10_000, backoff: self.backoff };
-        let dispatcher =
-            pipeline::spawn(rx, self.sinks, AlertEngine::new(self.thresholds), handlers.clone(), counters.clone(), config);
+        let config = PipelineConfig {
+            max_batch: self.max_batch,
+            sink_queue_batches: 16,
+            alert_queue: 10_000,
+            backoff: self.backoff,
+        };
+        let dispatcher = pipeline::spawn(
+            rx,
+            self.sinks,
+            AlertEngine::new(self.thresholds),
+            handlers.clone(),
+            counters.clone(),
+            config,
+        );
         AuditLogger {
             shared: Arc::new(Shared {
                 enabled: self.enabled,
@@ -335,12 +346,19 @@ impl AuditLogger {
             let _ = tx.send(Command::Shutdown(deadline, ack)).await;
             handle.await
         };
-        tokio::time::timeout(grace, stop).await.map_err(|_| AuditError::Timeout(grace))?.map_err(|_| AuditError::Closed)?;
+        tokio::time::timeout(grace, stop)
+            .await
+            .map_err(|_| AuditError::Timeout(grace))?
+            .map_err(|_| AuditError::Closed)?;
         Ok(self.stats())
     }
 
     /// The security report for `[start, end)`; needs the database sink.
-    pub async fn generate_security_report(&self, start: DateTime<Utc>, end: DateTime<Utc>) -> Result<SecurityReport, AuditError> {
+    pub async fn generate_security_report(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<SecurityReport, AuditError> {
         let db = self.shared.database.as_ref().ok_or(AuditError::NoDatabase)?;
         Ok(generate_security_report(db, start, end).await?)
     }
@@ -364,10 +382,7 @@ impl AuditLogger {
             Some(user) => event.actor(user),
             None => event,
         };
-        event
-            .client_ip(client_ip)
-            .user_agent(user_agent)
-            .details(details)
+        event.client_ip(client_ip).user_agent(user_agent).details(details)
     }
 
     /// `login_success`.
@@ -382,7 +397,13 @@ impl AuditLogger {
     }
 
     /// `login_failed`; `username` is the name that was tried (it may not exist).
-    pub fn log_authentication_failure(&self, username: &str, client_ip: Option<IpAddr>, user_agent: Option<&str>, reason: &str) {
+    pub fn log_authentication_failure(
+        &self,
+        username: &str,
+        client_ip: Option<IpAddr>,
+        user_agent: Option<&str>,
+        reason: &str,
+    ) {
         self.log(
             Self::event(AuditEventType::LoginFailed, None, client_ip, user_agent, json!({ "reason": reason }))
                 .actor_name(username),
@@ -428,7 +449,14 @@ impl AuditLogger {
 
     /// `rate_limit_exceeded`. An `identifier` that parses as an IP address is recorded as the
     /// client ip, anything else (a username) as the actor name.
-    pub fn log_rate_limit_exceeded(&self, identifier: &str, limit_type: &str, current_count: u64, limit: u64, window_seconds: u64) {
+    pub fn log_rate_limit_exceeded(
+        &self,
+        identifier: &str,
+        limit_type: &str,
+        current_count: u64,
+        limit: u64,
+        window_seconds: u64,
+    ) {
         let details = json!({
             "identifier": identifier, "limit_type": limit_type, "current_count": current_count,
             "limit": limit, "window_seconds": window_seconds,
@@ -476,7 +504,13 @@ impl AuditLogger {
     }
 
     /// `account_locked`, with why and until when.
-    pub fn log_account_locked(&self, user: &dyn AuditUser, client_ip: Option<IpAddr>, reason: &str, locked_until: Option<DateTime<Utc>>) {
+    pub fn log_account_locked(
+        &self,
+        user: &dyn AuditUser,
+        client_ip: Option<IpAddr>,
+        reason: &str,
+        locked_until: Option<DateTime<Utc>>,
+    ) {
         let details = json!({ "reason": reason, "locked_until": locked_until });
         self.log(Self::event(AuditEventType::AccountLocked, Some(user), client_ip, None, details));
     }

@@ -38,11 +38,8 @@ pub const SECRET_KEY_MARKERS: &[&str] = &[
 /// assert!(!is_secret_key("reason"));
 /// ```
 pub fn is_secret_key(key: &str) -> bool {
-    let normalized: String = key
-        .chars()
-        .filter(|c| !matches!(c, '_' | '-' | '.' | ' '))
-        .flat_map(char::to_lowercase)
-        .collect();
+    let normalized: String =
+        key.chars().filter(|c| !matches!(c, '_' | '-' | '.' | ' ')).flat_map(char::to_lowercase).collect();
     SECRET_KEY_MARKERS.iter().any(|m| normalized.contains(m))
 }
 

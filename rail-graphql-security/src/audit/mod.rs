@@ -33,9 +33,11 @@ pub use self::event::{AuditEvent, AuditEventType, AuditSeverity, UnknownSeverity
 pub use self::logger::{Actor, AuditError, AuditLogger, AuditLoggerBuilder, AuditStats, AuditUser};
 pub use self::mask::{MASK, SECRET_KEY_MARKERS, is_secret_key, mask_details};
 pub use self::ocsf::{OCSF_VERSION, ocsf_severity_id, to_ocsf};
-pub use self::report::{AccountCount, HourlyBucket, IpCount, ReportError, SecurityReport, TOP_N, generate_security_report, security_score};
+pub use self::report::{
+    AccountCount, HourlyBucket, IpCount, ReportError, SecurityReport, TOP_N, generate_security_report, security_score,
+};
 pub use self::retention::{PURGE_BATCH, purge_before, purge_older_than, spawn_retention_task};
 pub use self::sink::{
-    AuditSink, DELIVERY_HEADER, DatabaseSink, ExportFormat, FileSink, FsyncPolicy, SIGNATURE_HEADER, SinkError, TracingSink,
-    WebhookSink, WebhookSinkBuilder,
+    AuditSink, DELIVERY_HEADER, DatabaseSink, ExportFormat, FileSink, FsyncPolicy, SIGNATURE_HEADER, SinkError,
+    TracingSink, WebhookSink, WebhookSinkBuilder,
 };

@@ -27,13 +27,22 @@ struct Class {
     category_name: &'static str,
 }
 
-const AUTHENTICATION: Class =
-    Class { class_uid: 3002, class_name: "Authentication", category_uid: 3, category_name: "Identity & Access Management" };
-const ACCOUNT_CHANGE: Class =
-    Class { class_uid: 3001, class_name: "Account Change", category_uid: 3, category_name: "Identity & Access Management" };
+const AUTHENTICATION: Class = Class {
+    class_uid: 3002,
+    class_name: "Authentication",
+    category_uid: 3,
+    category_name: "Identity & Access Management",
+};
+const ACCOUNT_CHANGE: Class = Class {
+    class_uid: 3001,
+    class_name: "Account Change",
+    category_uid: 3,
+    category_name: "Identity & Access Management",
+};
 const DETECTION_FINDING: Class =
     Class { class_uid: 2004, class_name: "Detection Finding", category_uid: 2, category_name: "Findings" };
-const BASE_EVENT: Class = Class { class_uid: 0, class_name: "Base Event", category_uid: 0, category_name: "Uncategorized" };
+const BASE_EVENT: Class =
+    Class { class_uid: 0, class_name: "Base Event", category_uid: 0, category_name: "Uncategorized" };
 
 /// OCSF `severity_id` for a severity.
 pub fn ocsf_severity_id(severity: AuditSeverity) -> u8 {

@@ -83,7 +83,8 @@ pub(crate) fn spawn(
     }
     let (alert_tx, alert_rx) = mpsc::channel(config.alert_queue);
     let alert_worker = tokio::spawn(run_alert_worker(alert_rx, handlers));
-    let dispatcher = Dispatcher { sink_workers, alert_tx, alert_worker, engine, counters, deadline_tx, max_batch: config.max_batch };
+    let dispatcher =
+        Dispatcher { sink_workers, alert_tx, alert_worker, engine, counters, deadline_tx, max_batch: config.max_batch };
     tokio::spawn(dispatcher.run(rx))
 }
 
@@ -193,13 +194,13 @@ impl Dispatcher {
 }
 
 fn overflow_event(dropped: u64, dropped_total: u64) -> AuditEvent {
-    AuditEvent::new(AuditEventType::Custom("audit_queue_overflow".into()))
-        .severity(AuditSeverity::Critical)
-        .details(serde_json::json!({
+    AuditEvent::new(AuditEventType::Custom("audit_queue_overflow".into())).severity(AuditSeverity::Critical).details(
+        serde_json::json!({
             "dropped": dropped,
             "dropped_total": dropped_total,
             "action": "raise the audit queue capacity or fix the slow sink; these events were not recorded",
-        }))
+        }),
+    )
 }
 
 struct SinkWorker {

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::sea_query::{Expr, Order};
-use sea_orm::{ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde::Serialize;
 
 use super::entity::{Column, Entity};
@@ -234,7 +236,9 @@ pub async fn generate_security_report<C: ConnectionTrait>(
 /// The start of an event's hour in UTC as `YYYY-MM-DD HH:00:00`, per backend.
 fn hour_bucket_sql(backend: DatabaseBackend) -> &'static str {
     match backend {
-        DatabaseBackend::Postgres => r#"to_char(date_trunc('hour', "timestamp" AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24:00:00')"#,
+        DatabaseBackend::Postgres => {
+            r#"to_char(date_trunc('hour', "timestamp" AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24:00:00')"#
+        }
         DatabaseBackend::MySql => "DATE_FORMAT(`timestamp`, '%Y-%m-%d %H:00:00')",
         _ => r#"strftime('%Y-%m-%d %H:00:00', "timestamp")"#,
     }

@@ -22,15 +22,20 @@ pub async fn purge_before<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> 
     let backend = db.get_database_backend();
     let sql = match backend {
         // MySQL/MariaDB refuse LIMIT in an IN subquery but allow it on a single-table DELETE.
-        DatabaseBackend::MySql => format!("DELETE FROM audit_events WHERE `timestamp` < ? ORDER BY `timestamp` LIMIT {PURGE_BATCH}"),
+        DatabaseBackend::MySql => {
+            format!("DELETE FROM audit_events WHERE `timestamp` < ? ORDER BY `timestamp` LIMIT {PURGE_BATCH}")
+        }
         DatabaseBackend::Postgres => format!(
             r#"DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE "timestamp" < $1 LIMIT {PURGE_BATCH})"#
         ),
-        _ => format!(r#"DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE "timestamp" < ? LIMIT {PURGE_BATCH})"#),
+        _ => format!(
+            r#"DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events WHERE "timestamp" < ? LIMIT {PURGE_BATCH})"#
+        ),
     };
     let mut total = 0;
     loop {
-        let deleted = db.execute_raw(Statement::from_sql_and_values(backend, &sql, [cutoff.into()])).await?.rows_affected();
+        let deleted =
+            db.execute_raw(Statement::from_sql_and_values(backend, &sql, [cutoff.into()])).await?.rows_affected();
         total += deleted;
         if deleted < PURGE_BATCH {
             return Ok(total);

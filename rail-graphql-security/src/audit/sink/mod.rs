@@ -15,7 +15,7 @@ mod webhook;
 pub use self::database::DatabaseSink;
 pub use self::file::{FileSink, FsyncPolicy};
 pub use self::tracing::TracingSink;
-pub use self::webhook::{WebhookSink, WebhookSinkBuilder, SIGNATURE_HEADER, DELIVERY_HEADER};
+pub use self::webhook::{DELIVERY_HEADER, SIGNATURE_HEADER, WebhookSink, WebhookSinkBuilder};
 
 /// A destination for audit events.
 ///
