@@ -31,9 +31,13 @@ impl MigrationTrait for Migration {
             sea_orm::DatabaseBackend::MySql => timestamp.custom(Alias::new("DATETIME(6)")),
             _ => timestamp.timestamp_with_time_zone(),
         };
+        let mut table = Table::create();
+        if let Some(collation) = exact_collation(manager).await? {
+            table.character_set("utf8mb4").collate(collation);
+        }
         manager
             .create_table(
-                Table::create()
+                table
                     .table(AuditEvents::Table)
                     .if_not_exists()
                     .col(ColumnDef::new(AuditEvents::Id).string_len(36).not_null().primary_key())
@@ -82,4 +86,22 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.drop_table(Table::drop().table(AuditEvents::Table).if_exists().to_owned()).await
     }
+}
+
+/// On MySQL/MariaDB, a collation that compares text by its bytes, trailing spaces included, as
+/// SQLite and PostgreSQL do: the default collation would merge `admin`, `Admin` and `admin ` into
+/// one account in reports. `utf8mb4_bin` still ignores trailing spaces (PAD SPACE), so the
+/// NO PAD binary collation is chosen, whose name differs between MariaDB and MySQL 8.
+async fn exact_collation(manager: &SchemaManager<'_>) -> Result<Option<&'static str>, DbErr> {
+    if manager.get_database_backend() != sea_orm::DatabaseBackend::MySql {
+        return Ok(None);
+    }
+    let version = manager
+        .get_connection()
+        .query_one_raw(sea_orm::Statement::from_string(sea_orm::DatabaseBackend::MySql, "SELECT VERSION()"))
+        .await?
+        .map(|row| row.try_get_by_index::<String>(0))
+        .transpose()?
+        .unwrap_or_default();
+    Ok(Some(if version.contains("MariaDB") { "utf8mb4_nopad_bin" } else { "utf8mb4_0900_bin" }))
 }

@@ -24,3 +24,8 @@ pub mod __private {
     pub use serde_json;
     pub use tracing;
 }
+
+/// The README's Rust snippets, compiled and run as doc tests.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -61,6 +61,26 @@ enum Cleanup {
     MySqlDatabase { admin: DatabaseConnection, name: String },
 }
 
+/// Says once per test binary and backend, on the real stderr (the test harness captures only
+/// `eprintln!`), that the backend's tests were skipped and how to run them.
+fn report_skip(backend: Backend, var: &str) {
+    use std::io::Write;
+    static REPORTED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let name = match backend {
+        Backend::Sqlite => "SQLite",
+        Backend::Postgres => "PostgreSQL",
+        Backend::MySql => "MySQL/MariaDB",
+    };
+    let mut reported = REPORTED.lock().unwrap_or_else(|p| p.into_inner());
+    if !reported.contains(&name) {
+        reported.push(name);
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: {name} tests SKIPPED (they pass without running): set {var} to run them (see README)"
+        );
+    }
+}
+
 fn unique_name() -> String {
     format!("rail_t_{}", uuid::Uuid::new_v4().simple())
 }
@@ -77,7 +97,7 @@ impl TestDb {
                     if std::env::var("RAIL_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1") {
                         panic!("{var} is not set but RAIL_TEST_REQUIRE_BACKENDS=1: point it at a running server");
                     }
-                    eprintln!("SKIPPED on {backend:?}: set {var} to run this test on that backend (see README)");
+                    report_skip(backend, var);
                     return None;
                 };
                 if backend == Backend::Postgres { Self::postgres(&url).await } else { Self::mysql(&url).await }

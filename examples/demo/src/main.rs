@@ -1,1 +1,101 @@
-fn main() {}
+//! The quick-start: a simulated day of security events logged into embedded SQLite (and a JSON
+//! Lines file), alerts printed as they fire, and the security report at the end.
+//!
+//! `cargo run -p demo` — `DATABASE_URL` overrides the SQLite file (`demo-data/demo.sqlite`);
+//! PostgreSQL and MySQL/MariaDB URLs work too.
+
+use std::error::Error;
+use std::net::IpAddr;
+
+use chrono::{Duration, Utc};
+use rail_graphql_security::__private::sea_orm::Database;
+use rail_graphql_security::audit::{Actor, Alert, AuditEvent, AuditEventType, AuditLogger, FileSink};
+use rail_graphql_security::migration::{Migrator, MigratorTrait};
+use serde_json::json;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    tracing_subscriber::fmt().with_env_filter("warn").init();
+    std::fs::create_dir_all("demo-data")?;
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://demo-data/demo.sqlite?mode=rwc".to_owned());
+    let db = Database::connect(&url).await.map_err(|e| format!("cannot open {url}: {e}"))?;
+    Migrator::up(&db, None).await?;
+    println!("audit events go to {url} and demo-data/audit.log\n");
+
+    let logger = AuditLogger::builder().database(db.clone()).sink(FileSink::new("demo-data/audit.log")).build();
+    logger.register_alert_handler(|alert: Alert| async move {
+        match alert {
+            Alert::Event { event } => {
+                println!(
+                    "  ALERT [{}] {} actor={:?} ip={:?}",
+                    event.severity, event.event_type, event.actor_name, event.client_ip
+                )
+            }
+            Alert::ThresholdReached { threshold, count, window_seconds, .. } => {
+                println!("  ALERT threshold {threshold:?}: {count} events within {window_seconds}s")
+            }
+            other => println!("  ALERT {other:?}"),
+        }
+    });
+
+    let start = Utc::now();
+    simulate(&logger);
+    logger.flush().await?;
+
+    let report =
+        logger.generate_security_report(start - Duration::minutes(1), Utc::now() + Duration::minutes(1)).await?;
+    println!("\nSecurity report ({} .. {})", report.start.format("%F %T"), report.end.format("%F %T"));
+    println!("  successful logins      {}", report.successful_logins);
+    println!("  failed logins          {}", report.failed_logins);
+    println!("  suspicious activities  {}", report.suspicious_activities);
+    println!("  rate-limit hits        {}", report.rate_limit_hits);
+    println!("  MFA events             {}", report.mfa_events);
+    println!("  unauthorized access    {}", report.unauthorized_access);
+    for ip in &report.top_failing_ips {
+        println!("  top failing ip         {} ({} failures)", ip.ip, ip.count);
+    }
+    for account in &report.most_targeted_accounts {
+        println!("  most targeted account  {} ({} failures)", account.account, account.count);
+    }
+    println!("  security score         {:.1}/100", report.security_score);
+
+    let stats = logger.shutdown().await?;
+    println!(
+        "\nlogger: {} logged, {} written, {} dropped, {} lost",
+        stats.logged, stats.written, stats.dropped, stats.lost
+    );
+    Ok(())
+}
+
+/// A morning on a small site: regular logins, a password-spraying attempt, MFA use.
+fn simulate(logger: &AuditLogger) {
+    let office: IpAddr = "198.51.100.10".parse().expect("valid ip");
+    let attacker: IpAddr = "203.0.113.66".parse().expect("valid ip");
+    let browser = Some("Mozilla/5.0 (X11; Linux x86_64)");
+    let alice = Actor::new(1, "alice");
+    let bob = Actor::new(2, "bob");
+
+    logger.log_authentication_success(&alice, Some(office), browser, json!({"login_method": "password"}));
+    logger.log_mfa_enabled(&alice, Some(office), "totp");
+    logger.log_mfa_success(&alice, Some(office), "totp");
+    logger.log_authentication_success(&bob, Some(office), browser, json!({"login_method": "password"}));
+
+    for (i, name) in ["admin", "root", "alice", "bob", "admin", "admin"].iter().cycle().take(12).enumerate() {
+        logger.log_authentication_failure(name, Some(attacker), Some("python-requests/2.31"), "invalid password");
+        if i == 4 {
+            logger.log_rate_limit_exceeded(&attacker.to_string(), "login_attempts", 6, 5, 900);
+        }
+    }
+    logger.log_suspicious_activity(
+        None,
+        Some(attacker),
+        "password spraying",
+        json!({"accounts_tried": 4, "attempts": 12, "password": "never stored: masked"}),
+    );
+    logger.log_unauthorized_access(Some(&bob), Some(office), browser, "Query.securityReport", "admin only");
+    logger.log_mfa_failed(&bob, Some(office), "totp", "invalid code");
+    logger.log(
+        AuditEvent::new(AuditEventType::Custom("export_requested".into())).actor(&alice).details(json!({"rows": 120})),
+    );
+    logger.log_logout(&alice, Some(office), browser);
+}

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::alert::AlertThresholds;
 use super::logger::{AuditLogger, AuditLoggerBuilder};
+use super::mask::redact_url;
 use super::sink::{ExportFormat, FileSink, SinkError, WebhookSink};
 
 /// Where events are stored (the original package's `STORAGE_BACKEND`).
@@ -96,7 +97,7 @@ impl fmt::Debug for AuditConfig {
             .field("enabled", &self.enabled)
             .field("storage_backend", &self.storage_backend)
             .field("log_file_path", &self.log_file_path)
-            .field("webhook_url", &self.webhook_url)
+            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
             .field("webhook_headers", &headers)
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "[redacted]"))
             .field("webhook_spool_dir", &self.webhook_spool_dir)

@@ -43,6 +43,21 @@ pub fn is_secret_key(key: &str) -> bool {
     SECRET_KEY_MARKERS.iter().any(|m| normalized.contains(m))
 }
 
+/// `url` for Debug output and logs: a password and a query string (which may carry an api key)
+/// are replaced by [`MASK`]; an unparseable URL is not shown at all.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Ok(mut url) = reqwest::Url::parse(url) else {
+        return "[invalid url]".to_owned();
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some(MASK));
+    }
+    if url.query().is_some() {
+        url.set_query(Some(MASK));
+    }
+    url.into()
+}
+
 /// Replaces, recursively, every value under a secret-looking key with [`MASK`].
 ///
 /// Whole subtrees are masked: `{"credentials": {"user": "a"}}` becomes `{"credentials": "***"}`.

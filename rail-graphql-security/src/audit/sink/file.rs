@@ -99,14 +99,15 @@ impl FileSink {
     fn append(&self, lines: &[u8]) -> io::Result<()> {
         let mut guard = self.open.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut open = match guard.take() {
-            Some(open) if open.len > 0 && open.len + lines.len() as u64 > self.max_bytes => {
-                drop(open);
-                self.rotate()?;
-                self.open_live()?
-            }
             Some(open) => open,
             None => self.open_live()?,
         };
+        // Checked after (re)opening too: a file left nearly full by a previous process rotates.
+        if open.len > 0 && open.len + lines.len() as u64 > self.max_bytes {
+            drop(open);
+            self.rotate()?;
+            open = self.open_live()?;
+        }
         if let Err(e) = open.file.write_all(lines).and_then(|()| self.sync(&open.file)) {
             // Cut a partly written batch off so the retry cannot leave a torn line behind.
             let _ = open.file.set_len(open.len);

@@ -1,5 +1,8 @@
-//! Where audit events go. Several sinks run at once; each has its own worker, so a slow or
-//! failing sink never holds up the others or the request path.
+//! Where audit events go. Several sinks run at once, each with its own worker and a queue of
+//! 16 batches, so a slow or failing sink does not hold up the others until its own queue is
+//! full; then back-pressure reaches the logger's queue (never the request path: `log` counts a
+//! drop instead of waiting). The webhook sink spools to disk, so an unreachable endpoint never
+//! fills its queue.
 
 use std::fmt;
 

@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
 use crate::audit::event::AuditEvent;
+use crate::audit::mask::redact_url;
 
 /// The header carrying `sha256=<hex HMAC-SHA256 of the body>` when a signing secret is set.
 pub const SIGNATURE_HEADER: &str = "x-rail-signature-256";
@@ -73,7 +74,7 @@ impl fmt::Debug for WebhookSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Header values (tokens) and the signing secret stay out of Debug output.
         f.debug_struct("WebhookSink")
-            .field("url", &self.inner.url.as_str())
+            .field("url", &redact_url(self.inner.url.as_str()))
             .field("headers", &self.inner.headers.keys().collect::<Vec<_>>())
             .field("signed", &self.inner.signing_secret.is_some())
             .field("format", &self.inner.format)
@@ -96,7 +97,7 @@ pub struct WebhookSinkBuilder {
 impl fmt::Debug for WebhookSinkBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookSinkBuilder")
-            .field("url", &self.url)
+            .field("url", &redact_url(&self.url))
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("signed", &self.signing_secret.is_some())
             .finish_non_exhaustive()
@@ -181,7 +182,7 @@ impl WebhookSinkBuilder {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(SinkError::InvalidConfig(format!(
                 "webhook url {:?} must use https:// (or http:// for a local collector)",
-                self.url
+                redact_url(&self.url)
             )));
         }
         recover_spool(&self.spool_dir).map_err(|source| SinkError::Io { path: self.spool_dir.clone(), source })?;
@@ -310,7 +311,8 @@ async fn post(inner: &Inner, delivery_id: &str, body: &[u8]) -> Result<(), SinkE
     if let Some(secret) = &inner.signing_secret {
         request = request.header(SIGNATURE_HEADER, signature(secret, body));
     }
-    let response = request.body(body.to_vec()).send().await?;
+    // The error's URL could carry a query-string api key into the logs.
+    let response = request.body(body.to_vec()).send().await.map_err(reqwest::Error::without_url)?;
     if response.status().is_success() {
         Ok(())
     } else {
