@@ -108,6 +108,13 @@ mod tests {
     }
 
     #[test]
+    fn redacts_url_passwords_and_queries() {
+        assert_eq!(redact_url("https://u:pw@siem.example.com/in?api_key=k"), "https://u:***@siem.example.com/in?***");
+        assert_eq!(redact_url("https://siem.example.com/in"), "https://siem.example.com/in");
+        assert_eq!(redact_url("not a url pw"), "[invalid url]");
+    }
+
+    #[test]
     fn leaves_nulls_so_absence_stays_visible() {
         let mut v = json!({"token": null});
         mask_details(&mut v);

@@ -174,10 +174,8 @@ impl WebhookSinkBuilder {
     /// Must be called inside a Tokio runtime.
     pub fn build(self) -> Result<WebhookSink, SinkError> {
         let url = reqwest::Url::parse(&self.url).map_err(|e| {
-            SinkError::InvalidConfig(format!(
-                "webhook url {:?} is not a valid URL ({e}); use https://host/path",
-                self.url
-            ))
+            // The raw text is not repeated: an unparseable URL may still hold credentials.
+            SinkError::InvalidConfig(format!("the webhook url is not a valid URL ({e}); use https://host/path"))
         })?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(SinkError::InvalidConfig(format!(
