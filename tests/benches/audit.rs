@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use integration_tests::{Backend, TestDb};
 use rail_graphql_security::audit::{AuditEvent, AuditEventType, AuditLogger, entity};
-use sea_orm::EntityTrait;
+use sea_orm::{ConnectionTrait, EntityTrait};
 use tokio::runtime::Runtime;
 
 const EVENTS: usize = 10_000;
@@ -32,6 +32,16 @@ fn events(n: usize) -> Vec<AuditEvent> {
         .collect()
 }
 
+/// Empties the table between samples (untimed), so both variants insert into a table of the
+/// same size and neither pays for the rows the other left behind.
+async fn empty_table(t: &TestDb) {
+    let sql = match t.backend {
+        Backend::Postgres => "TRUNCATE audit_events",
+        _ => "DELETE FROM audit_events",
+    };
+    t.db.execute_unprepared(sql).await.expect("empty the table");
+}
+
 fn throughput(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let mut group = c.benchmark_group("audit_throughput");
@@ -44,6 +54,7 @@ fn throughput(c: &mut Criterion) {
                 rt.block_on(async {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
+                        empty_table(&t).await;
                         let batch = events(EVENTS);
                         let start = Instant::now();
                         for chunk in batch.chunks(1000) {
@@ -64,6 +75,7 @@ fn throughput(c: &mut Criterion) {
                     let logger = AuditLogger::builder().database(t.db.clone()).queue_capacity(EVENTS * 2).build();
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
+                        empty_table(&t).await;
                         let batch = events(EVENTS);
                         let start = Instant::now();
                         for event in batch {

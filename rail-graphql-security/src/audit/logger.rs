@@ -278,7 +278,7 @@ impl AuditLogger {
         if !self.shared.enabled {
             return;
         }
-        let counters = &self.shared.counters;
+        let counters = &self.shared.counters.caller;
         match self.shared.tx.try_send(Command::Event(event)) {
             Ok(()) => {
                 counters.logged.fetch_add(1, Ordering::Relaxed);
@@ -305,8 +305,8 @@ impl AuditLogger {
     pub fn stats(&self) -> AuditStats {
         let c = &self.shared.counters;
         AuditStats {
-            logged: c.logged.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
+            logged: c.caller.logged.load(Ordering::Relaxed),
+            dropped: c.caller.dropped.load(Ordering::Relaxed),
             written: c.written.load(Ordering::Relaxed),
             write_failures: c.write_failures.load(Ordering::Relaxed),
             lost: c.lost.load(Ordering::Relaxed),
