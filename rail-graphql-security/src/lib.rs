@@ -9,6 +9,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod audit;
+pub mod client_ip;
+pub mod context;
+pub mod rate_limit;
 
 /// The SeaORM migrations of the security tables (the `rail-graphql-security-migration` crate).
 pub use rail_graphql_security_migration as migration;
@@ -16,10 +19,16 @@ pub use rail_graphql_security_migration as migration;
 /// What generated code and most applications need.
 pub mod prelude {
     pub use crate::audit::{Actor, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, AuditUser};
+    pub use crate::context::{
+        MfaLevel, MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated, require_mfa,
+        require_role,
+    };
+    pub use crate::rate_limit::{LoginRateLimiter, RateLimiter};
 }
 
 #[doc(hidden)]
 pub mod __private {
+    pub use async_graphql;
     pub use sea_orm;
     pub use serde_json;
     pub use tracing;

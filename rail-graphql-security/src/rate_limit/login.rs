@@ -1,0 +1,144 @@
+//! Login attempts per username and per client address.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_graphql::ErrorExtensions;
+
+use super::{Decision, Quota, RateLimitError, RateLimiter, hashed_identifier};
+use crate::audit::AuditLogger;
+use crate::client_ip::rate_limit_key;
+
+/// Limits login attempts: `login_attempts_limit` per `login_attempts_window`, counted both per
+/// username (case-insensitive) and per client address (IPv6 per /64), so neither guessing one
+/// account from many addresses nor spraying many accounts from one address gets far.
+///
+/// The first refusal of each window is audited as `rate_limit_exceeded` (`limit_type`
+/// `login_username` or `login_ip`); later refusals in the same window are not, so an attack
+/// cannot flood the audit log.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::time::Duration;
+/// use rail_graphql_security::rate_limit::{LoginRateLimiter, RateLimiter};
+///
+/// let logins = LoginRateLimiter::new(RateLimiter::memory(), 2, Duration::from_secs(900));
+/// let ip = "203.0.113.9".parse().ok();
+/// assert!(logins.check("alice", ip).await.is_ok());
+/// assert!(logins.check("ALICE", ip).await.is_ok());
+/// let refused = logins.check("alice", ip).await.unwrap_err();
+/// assert!(refused.retry_after().unwrap() <= Duration::from_secs(900));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct LoginRateLimiter {
+    limiter: RateLimiter,
+    per_username: Quota,
+    per_ip: Quota,
+    audit: Option<AuditLogger>,
+}
+
+/// Why a login attempt may not proceed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoginLimitError {
+    /// Too many attempts: wait `retry_after`.
+    #[error("too many login attempts: try again in {} seconds", retry_after_secs(*.retry_after))]
+    RateLimited {
+        /// How long until an attempt is allowed again.
+        retry_after: Duration,
+        /// Which limit tripped: `login_username` or `login_ip`.
+        limit_type: &'static str,
+    },
+    /// The counter store failed; the attempt is refused (failing closed keeps brute force out).
+    #[error("login temporarily unavailable, try again shortly ({0})")]
+    Store(#[from] RateLimitError),
+}
+
+fn retry_after_secs(d: Duration) -> u64 {
+    d.as_millis().div_ceil(1000).max(1) as u64
+}
+
+impl LoginLimitError {
+    /// For a rate limit, how long to wait.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::RateLimited { retry_after, .. } => Some(*retry_after),
+            Self::Store(_) => None,
+        }
+    }
+}
+
+impl ErrorExtensions for LoginLimitError {
+    /// `code: "RATE_LIMITED"` with `retryAfter` (whole seconds, rounded up), or
+    /// `code: "SERVICE_UNAVAILABLE"` when the store failed.
+    fn extend(&self) -> async_graphql::Error {
+        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| match self {
+            Self::RateLimited { retry_after, .. } => {
+                ext.set("code", "RATE_LIMITED");
+                ext.set("retryAfter", retry_after_secs(*retry_after));
+            }
+            Self::Store(_) => ext.set("code", "SERVICE_UNAVAILABLE"),
+        })
+    }
+}
+
+impl LoginRateLimiter {
+    /// `attempts_limit` attempts per `window`, per username and per client address.
+    pub fn new(limiter: RateLimiter, attempts_limit: u32, window: Duration) -> Self {
+        let quota = Quota::new(attempts_limit, window);
+        Self { limiter, per_username: quota, per_ip: quota, audit: None }
+    }
+
+    /// A different quota per client address (an office behind one NAT may need more).
+    pub fn per_ip(mut self, quota: Quota) -> Self {
+        self.per_ip = quota;
+        self
+    }
+
+    /// Audits refusals through `logger`.
+    pub fn audit(mut self, logger: AuditLogger) -> Self {
+        self.audit = Some(logger);
+        self
+    }
+
+    /// Counts one attempt for `username` from `client_ip` and decides. Call it before checking
+    /// the password, for every attempt.
+    pub async fn check(&self, username: &str, client_ip: Option<IpAddr>) -> Result<(), LoginLimitError> {
+        let by_name = self.limiter.hit("login_username", &hashed_identifier(username), self.per_username).await?;
+        self.report(&by_name, username, "login_username", self.per_username);
+        let by_ip = match client_ip {
+            Some(ip) => {
+                let decision = self.limiter.hit("login_ip", &rate_limit_key(ip), self.per_ip).await?;
+                self.report(&decision, &ip.to_string(), "login_ip", self.per_ip);
+                Some(decision)
+            }
+            None => None,
+        };
+        let refusals = [Some(("login_username", by_name)), by_ip.map(|d| ("login_ip", d))];
+        let worst = refusals.into_iter().flatten().filter_map(|(t, d)| d.retry_after().map(|r| (r, t))).max();
+        match worst {
+            Some((retry_after, limit_type)) => Err(LoginLimitError::RateLimited { retry_after, limit_type }),
+            None => Ok(()),
+        }
+    }
+
+    /// Clears the per-username counter (after an administrator unlocks the account).
+    pub async fn reset_username(&self, username: &str) -> Result<(), RateLimitError> {
+        self.limiter.reset("login_username", &hashed_identifier(username)).await
+    }
+
+    fn report(&self, decision: &Decision, identifier: &str, limit_type: &str, quota: Quota) {
+        if let (Some(logger), Decision::Limited { count, .. }) = (&self.audit, decision)
+            && *count == u64::from(quota.limit) + 1
+        {
+            logger.log_rate_limit_exceeded(
+                identifier,
+                limit_type,
+                *count,
+                u64::from(quota.limit),
+                quota.window.as_secs(),
+            );
+        }
+    }
+}
