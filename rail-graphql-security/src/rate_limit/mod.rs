@@ -25,7 +25,7 @@ use std::time::Duration;
 mod login;
 mod memory;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 
 pub use self::login::{LoginLimitError, LoginRateLimiter};
 pub use self::memory::MemoryRateLimiter;

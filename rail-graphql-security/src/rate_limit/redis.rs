@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use redis::Script;
-use redis::aio::ConnectionManager;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use super::{Decision, Quota, RateLimitError};
 
@@ -40,9 +40,7 @@ impl fmt::Debug for RedisRateLimiter {
 impl RedisRateLimiter {
     /// Connects to `url` (reconnecting automatically); keys start with `prefix`.
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, RateLimitError> {
-        let client = redis::Client::open(url)?;
-        let connection = ConnectionManager::new(client).await?;
-        Ok(Self::with_connection(connection, prefix))
+        Ok(Self::with_connection(connect(url).await?, prefix))
     }
 
     /// Uses an existing connection manager.
@@ -70,4 +68,16 @@ impl RedisRateLimiter {
         redis::cmd("DEL").arg(self.key(scope, key)).exec_async(&mut connection).await?;
         Ok(())
     }
+}
+
+/// Connects with bounded retries and timeouts, so an unreachable Redis is reported within
+/// seconds instead of being retried for minutes; later drops are reconnected automatically.
+pub(crate) async fn connect(url: &str) -> redis::RedisResult<ConnectionManager> {
+    let client = redis::Client::open(url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_number_of_retries(2)
+        .set_max_delay(500)
+        .set_connection_timeout(Duration::from_secs(2))
+        .set_response_timeout(Duration::from_secs(2));
+    ConnectionManager::new_with_config(client, config).await
 }

@@ -1,0 +1,202 @@
+//! Rate limits in memory and in Redis: exact counts, windows, races, several instances sharing
+//! one Redis, and the login limits with their audit events and GraphQL error.
+
+mod http;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::ErrorExtensions;
+use rail_graphql_security::rate_limit::{Decision, LoginLimitError, LoginRateLimiter, Quota, RateLimiter};
+
+async fn limiters() -> Vec<(&'static str, RateLimiter)> {
+    let mut all = vec![("memory", RateLimiter::memory())];
+    if let Some(url) = http::redis_url() {
+        all.push(("redis", RateLimiter::redis(&url, &http::unique_prefix()).await.expect("connect to Redis")));
+    }
+    all
+}
+
+#[tokio::test]
+async fn exactly_limit_hits_are_allowed_then_refused_until_the_window_ends() {
+    for (name, limiter) in limiters().await {
+        let quota = Quota::new(3, Duration::from_millis(400));
+        for remaining in [2, 1, 0] {
+            assert_eq!(limiter.hit("s", "k", quota).await.unwrap(), Decision::Allowed { remaining }, "{name}");
+        }
+        let refused = limiter.hit("s", "k", quota).await.unwrap();
+        let Decision::Limited { count, retry_after } = refused else { panic!("{name}: 4th hit allowed") };
+        assert_eq!(count, 4, "{name}");
+        assert!(retry_after <= Duration::from_millis(400) && retry_after > Duration::ZERO, "{name}: {retry_after:?}");
+        // Other keys and scopes are counted apart.
+        assert!(limiter.hit("s", "other", quota).await.unwrap().is_allowed(), "{name}");
+        assert!(limiter.hit("t", "k", quota).await.unwrap().is_allowed(), "{name}");
+        tokio::time::sleep(Duration::from_millis(450)).await;
+        assert!(limiter.hit("s", "k", quota).await.unwrap().is_allowed(), "{name}: window did not end");
+    }
+}
+
+#[tokio::test]
+async fn a_zero_limit_refuses_everything_and_reset_forgets() {
+    for (name, limiter) in limiters().await {
+        assert!(!limiter.hit("s", "k", Quota::new(0, Duration::from_secs(60))).await.unwrap().is_allowed(), "{name}");
+        let quota = Quota::new(1, Duration::from_secs(60));
+        assert!(limiter.hit("s", "r", quota).await.unwrap().is_allowed());
+        assert!(!limiter.hit("s", "r", quota).await.unwrap().is_allowed());
+        limiter.reset("s", "r").await.unwrap();
+        assert!(limiter.hit("s", "r", quota).await.unwrap().is_allowed(), "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_hits_never_over_admit() {
+    for (name, limiter) in limiters().await {
+        let quota = Quota::new(25, Duration::from_secs(60));
+        let tasks: Vec<_> = (0..200)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { limiter.hit("race", "k", quota).await.unwrap().is_allowed() })
+            })
+            .collect();
+        let mut allowed = 0;
+        for task in tasks {
+            allowed += usize::from(task.await.unwrap());
+        }
+        assert_eq!(allowed, 25, "{name}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_instances_sharing_one_redis_behave_as_one() {
+    let Some(url) = http::redis_url() else { return };
+    let prefix = http::unique_prefix();
+    let a = RateLimiter::redis(&url, &prefix).await.unwrap();
+    let b = RateLimiter::redis(&url, &prefix).await.unwrap();
+    let quota = Quota::new(10, Duration::from_secs(60));
+    let tasks: Vec<_> = (0..60)
+        .map(|i| {
+            let limiter = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { limiter.hit("shared", "k", quota).await.unwrap().is_allowed() })
+        })
+        .collect();
+    let mut allowed = 0;
+    for task in tasks {
+        allowed += usize::from(task.await.unwrap());
+    }
+    assert_eq!(allowed, 10);
+    // A limiter with another prefix (another application) is not affected.
+    let other = RateLimiter::redis(&url, &http::unique_prefix()).await.unwrap();
+    assert!(other.hit("shared", "k", quota).await.unwrap().is_allowed());
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_is_a_clear_error() {
+    let err = RateLimiter::redis("redis://127.0.0.1:1", "p").await.unwrap_err();
+    assert!(err.to_string().contains("REDIS_URL"), "{err}");
+}
+
+fn ip(s: &str) -> Option<IpAddr> {
+    Some(s.parse().unwrap())
+}
+
+#[tokio::test]
+async fn login_attempts_are_limited_per_username_whatever_the_case_or_address() {
+    for (name, limiter) in limiters().await {
+        let logins = LoginRateLimiter::new(limiter, 3, Duration::from_secs(60));
+        // A distributed guess at one account: every attempt from a new address.
+        for (i, user) in ["alice", "Alice", " ALICE "].into_iter().enumerate() {
+            logins.check(user, ip(&format!("198.51.100.{i}"))).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+        let err = logins.check("alice", ip("198.51.100.99")).await.unwrap_err();
+        assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_username", .. }), "{name}: {err:?}");
+        // Another account is unaffected.
+        assert!(logins.check("bob", ip("198.51.100.98")).await.is_ok(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn login_attempts_are_limited_per_address_across_usernames() {
+    for (name, limiter) in limiters().await {
+        let logins = LoginRateLimiter::new(limiter, 3, Duration::from_secs(60));
+        for user in ["u1", "u2", "u3"] {
+            logins.check(user, ip("203.0.113.5")).await.unwrap();
+        }
+        let err = logins.check("u4", ip("203.0.113.5")).await.unwrap_err();
+        assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_ip", .. }), "{name}: {err:?}");
+        // Rotating addresses inside one IPv6 /64 does not help.
+        for (i, user) in ["v1", "v2", "v3"].into_iter().enumerate() {
+            logins.check(user, ip(&format!("2001:db8:5:6::{}", i + 1))).await.unwrap();
+        }
+        let err = logins.check("v4", ip("2001:db8:5:6:ffff::1")).await.unwrap_err();
+        assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_ip", .. }), "{name}");
+        assert!(logins.check("v5", ip("2001:db8:5:7::1")).await.is_ok(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn a_login_refusal_is_a_rate_limited_graphql_error_with_retry_after() {
+    let logins = LoginRateLimiter::new(RateLimiter::memory(), 1, Duration::from_secs(90));
+    logins.check("alice", None).await.unwrap();
+    let err = logins.check("alice", None).await.unwrap_err().extend();
+    let ext = serde_json::to_value(err.extensions.as_ref().unwrap()).unwrap();
+    assert_eq!(ext["code"], "RATE_LIMITED");
+    let retry = ext["retryAfter"].as_u64().unwrap();
+    assert!((89..=90).contains(&retry), "{retry}");
+    assert!(err.message.contains("too many login attempts"));
+}
+
+#[tokio::test]
+async fn the_first_refusal_of_a_window_is_audited_once() {
+    for (name, limiter) in limiters().await {
+        let (logger, sink) = http::capturing_logger();
+        let logins = LoginRateLimiter::new(limiter, 2, Duration::from_secs(60)).audit(logger.clone());
+        for _ in 0..6 {
+            let _ = logins.check("mallory", ip("203.0.113.77")).await;
+        }
+        let events = sink.of_type(&logger, "rate_limit_exceeded").await;
+        assert_eq!(events.len(), 2, "{name}: one per limit type: {events:?}");
+        let by_name = events.iter().find(|e| e.details["limit_type"] == "login_username").expect("username event");
+        assert_eq!(by_name.actor_name.as_deref(), Some("mallory"));
+        assert_eq!(by_name.details["current_count"], 3);
+        assert_eq!(by_name.details["limit"], 2);
+        assert_eq!(by_name.details["window_seconds"], 60);
+        let by_ip = events.iter().find(|e| e.details["limit_type"] == "login_ip").expect("ip event");
+        assert_eq!(by_ip.client_ip, ip("203.0.113.77"));
+        logger.shutdown().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_brute_force_race_gets_no_more_than_the_limit() {
+    for (name, limiter) in limiters().await {
+        let logins = Arc::new(LoginRateLimiter::new(limiter, 5, Duration::from_secs(60)));
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let logins = logins.clone();
+                tokio::spawn(
+                    async move { logins.check("victim", ip(&format!("198.18.{}.{}", i / 250, i % 250))).await },
+                )
+            })
+            .collect();
+        let mut passed = 0;
+        for task in tasks {
+            passed += usize::from(task.await.unwrap().is_ok());
+        }
+        assert_eq!(passed, 5, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn memory_counters_do_not_grow_without_bound() {
+    let RateLimiter::Memory(memory) = RateLimiter::memory() else { unreachable!() };
+    let quota = Quota::new(1, Duration::from_millis(1));
+    for i in 0..5000u32 {
+        memory.hit("flood", &i.to_string(), quota);
+        if i == 2000 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    // The sweep after 4096 new keys dropped the expired ones from before the pause.
+    assert!(memory.len() < 5000, "{}", memory.len());
+}
