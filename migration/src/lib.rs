@@ -14,6 +14,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_audit_events;
+mod m20261128_000003_create_revoked_tokens;
 
 /// The security tables' migrations, oldest first.
 #[derive(Debug)]
@@ -22,7 +23,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_create_audit_events::Migration)]
+        vec![
+            Box::new(m20261128_000001_create_audit_events::Migration),
+            Box::new(m20261128_000003_create_revoked_tokens::Migration),
+        ]
     }
 
     fn migration_table_name() -> DynIden {

@@ -9,6 +9,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod audit;
+pub mod auth;
 pub mod client_ip;
 pub mod context;
 pub mod rate_limit;
@@ -19,6 +20,7 @@ pub use rail_graphql_security_migration as migration;
 /// What generated code and most applications need.
 pub mod prelude {
     pub use crate::audit::{Actor, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, AuditUser};
+    pub use crate::auth::{TokenConfig, TokenService};
     pub use crate::context::{
         MfaLevel, MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated, require_mfa,
         require_role,

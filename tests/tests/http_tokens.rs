@@ -1,0 +1,263 @@
+//! Bearer tokens: claims, tampering, expiry (audited once), revocation shared through the
+//! database (every backend) and Redis, refresh races, purging, and no secret in any output.
+
+mod http;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use integration_tests::{TestDb, on_every_backend};
+use rail_graphql_security::audit::AuditLogger;
+use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenError, TokenService};
+use rail_graphql_security::context::{MfaLevel, MfaState, Principal, Requirement};
+use secrecy::SecretString;
+
+const SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
+
+fn config() -> TokenConfig {
+    TokenConfig::new(SECRET).unwrap()
+}
+
+fn alice() -> Principal {
+    Principal::new(42, "alice").with_roles(["admin"])
+}
+
+fn service(store: RevocationStore) -> (TokenService, AuditLogger, http::CaptureSink) {
+    let (logger, sink) = http::capturing_logger();
+    (TokenService::new(config(), store).with_audit(logger.clone()), logger, sink)
+}
+
+#[tokio::test]
+async fn a_token_carries_the_user_roles_and_second_factor_state() {
+    let (tokens, logger, sink) = service(RevocationStore::memory());
+    let passed_at = Utc::now() - chrono::Duration::minutes(3);
+    let issued = tokens.issue(&alice(), &MfaState::verified(passed_at, "totp"), "203.0.113.1".parse().ok()).unwrap();
+    let claims = tokens.verify(&issued.token, None).await.unwrap();
+    assert_eq!(claims.principal(), alice());
+    let mfa = claims.mfa_state();
+    assert_eq!(mfa.level, MfaLevel::Verified);
+    assert_eq!(mfa.verified_at.unwrap().timestamp(), passed_at.timestamp());
+    assert_eq!(mfa.method.as_deref(), Some("totp"));
+    let context = claims.security_context();
+    assert!(context.check(&Requirement::Mfa { max_age: Some(Duration::from_secs(300)) }).is_ok());
+    assert!(context.check(&Requirement::Mfa { max_age: Some(Duration::from_secs(60)) }).is_err());
+    assert_eq!(context.token_id.as_deref(), Some(issued.jti.as_str()));
+
+    // Password-only tokens say so.
+    let plain = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    assert_eq!(tokens.verify(&plain.token, None).await.unwrap().mfa, MfaLevel::None);
+
+    // Issuing is audited; using a valid token is not (it is not a login).
+    for _ in 0..5 {
+        tokens.verify(&issued.token, None).await.unwrap();
+    }
+    let events = sink.events(&logger).await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events.iter().all(|e| e.event_type.as_str() == "token_created"));
+    assert_eq!(events[0].actor_id.as_deref(), Some("42"));
+    assert_eq!(events[0].details["jti"], issued.jti);
+    assert_eq!(events[0].details["mfa_level"], "verified");
+    assert_eq!(events[0].client_ip, "203.0.113.1".parse().ok());
+    logger.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn forged_and_malformed_tokens_are_invalid() {
+    let tokens = TokenService::new(config(), RevocationStore::memory());
+    let issued = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    // Signed with another secret.
+    let other = TokenService::new(
+        TokenConfig::new("another-secret-0123456789-abcdefghijk").unwrap(),
+        RevocationStore::memory(),
+    );
+    let forged = other.issue(&alice(), &MfaState::verified(Utc::now(), "totp"), None).unwrap();
+    // Payload swapped (claims MFA) with the original signature.
+    let parts: Vec<&str> = issued.token.split('.').collect();
+    let forged_parts: Vec<&str> = forged.token.split('.').collect();
+    let spliced = format!("{}.{}.{}", parts[0], forged_parts[1], parts[2]);
+    // alg=none.
+    let none_header = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0";
+    let unsigned = format!("{none_header}.{}.", parts[1]);
+    // Another issuer.
+    let foreign = TokenService::new(config().issuer("someone-else"), RevocationStore::memory())
+        .issue(&alice(), &MfaState::none(), None)
+        .unwrap();
+    let huge = "a".repeat(100_000);
+    for bad in [forged.token.as_str(), &spliced, &unsigned, &foreign.token, "", "not.a.token", "....", &huge] {
+        let err = tokens.verify(bad, None).await.unwrap_err();
+        assert!(matches!(err, TokenError::Invalid), "{bad:.40}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_authorization_header_scheme_is_checked() {
+    let tokens = TokenService::new(config(), RevocationStore::memory());
+    let issued = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    assert!(tokens.authenticate(None, None).await.unwrap().is_none());
+    for header in [format!("Bearer {}", issued.token), format!("bearer  {} ", issued.token)] {
+        assert_eq!(tokens.authenticate(Some(&header), None).await.unwrap().unwrap().sub, "42");
+    }
+    let err = tokens.authenticate(Some(&format!("Basic {}", issued.token)), None).await.unwrap_err();
+    assert!(err.to_string().contains("Authorization: Bearer <token>"), "{err}");
+    assert!(matches!(tokens.authenticate(Some(&issued.token), None).await, Err(TokenError::WrongScheme(_))));
+
+    let jwt = TokenService::new(config().header_prefix("JWT"), RevocationStore::memory());
+    let issued = jwt.issue(&alice(), &MfaState::none(), None).unwrap();
+    assert!(jwt.authenticate(Some(&format!("JWT {}", issued.token)), None).await.unwrap().is_some());
+    assert!(jwt.authenticate(Some(&format!("Bearer {}", issued.token)), None).await.is_err());
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused_and_audited_once() {
+    let (logger, sink) = http::capturing_logger();
+    let tokens = TokenService::new(config().lifetime(Duration::ZERO).leeway(Duration::ZERO), RevocationStore::memory())
+        .with_audit(logger.clone());
+    let issued = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    for _ in 0..5 {
+        assert!(matches!(tokens.verify(&issued.token, "198.51.100.3".parse().ok()).await, Err(TokenError::Expired)));
+    }
+    let expired = sink.of_type(&logger, "token_expired").await;
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert_eq!(expired[0].actor_id.as_deref(), Some("42"));
+    assert_eq!(expired[0].details["jti"], issued.jti);
+    // Another expired token is its own event.
+    let second = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    let _ = tokens.verify(&second.token, None).await;
+    assert_eq!(sink.of_type(&logger, "token_expired").await.len(), 2);
+    // Refreshing an expired token is not possible.
+    assert!(matches!(tokens.refresh(&issued.token, None).await, Err(TokenError::Expired)));
+    logger.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_short_secret_is_refused_with_advice() {
+    let err = TokenConfig::new("short").unwrap_err();
+    assert!(matches!(err, TokenError::WeakSecret));
+    assert!(err.to_string().contains("at least 32 bytes"), "{err}");
+}
+
+#[tokio::test]
+async fn no_secret_or_token_reaches_debug_output_or_audit_events() {
+    let (tokens, logger, sink) = service(RevocationStore::memory());
+    let issued = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    let refreshed = tokens.refresh(&issued.token, None).await.unwrap();
+    let claims = tokens.verify(&refreshed.token, None).await.unwrap();
+    tokens.revoke(&claims, None).await.unwrap();
+    let debug = format!("{tokens:?} {:?} {issued:?} {refreshed:?}", tokens.config());
+    let signature = issued.token.rsplit('.').next().unwrap();
+    for secret in [SECRET, issued.token.as_str(), refreshed.token.as_str(), signature] {
+        assert!(!debug.contains(secret), "{debug}");
+    }
+    let events = serde_json::to_string(&sink.events(&logger).await).unwrap();
+    assert_eq!(sink.events(&logger).await.len(), 3, "{events}");
+    for secret in [SECRET, issued.token.as_str(), refreshed.token.as_str(), signature] {
+        assert!(!events.contains(secret), "{events}");
+    }
+    let _: SecretString = SecretString::from(SECRET.to_owned());
+    logger.shutdown().await.unwrap();
+}
+
+/// Revocation, refresh and purge against one store, with a second service ("instance") on a
+/// second store handle pointing at the same data.
+async fn revocation_holds_across_instances(a: RevocationStore, b: RevocationStore, purges: bool) {
+    let (tokens, logger, sink) = service(a);
+    let other = TokenService::new(config(), b);
+    let issued = tokens.issue(&alice(), &MfaState::verified(Utc::now(), "totp"), None).unwrap();
+    let claims = other.verify(&issued.token, None).await.unwrap();
+
+    assert!(other.revoke(&claims, None).await.unwrap());
+    assert!(!tokens.revoke(&claims, None).await.unwrap(), "a second revocation is a no-op");
+    for service in [&tokens, &other] {
+        assert!(matches!(service.verify(&issued.token, None).await, Err(TokenError::Revoked)));
+    }
+    // Only the first, logging service's revocation... was done by `other`, which has no logger;
+    // `tokens`' no-op revocation logs nothing.
+    assert!(sink.of_type(&logger, "token_revoked").await.is_empty());
+
+    // Refresh: new token works everywhere, the old one nowhere, the second factor's time kept.
+    let fresh =
+        tokens.issue(&alice(), &MfaState::verified(Utc::now() - chrono::Duration::minutes(9), "totp"), None).unwrap();
+    let renewed = tokens.refresh(&fresh.token, None).await.unwrap();
+    assert_ne!(renewed.jti, fresh.jti);
+    let renewed_claims = other.verify(&renewed.token, None).await.unwrap();
+    assert_eq!(
+        renewed_claims.mfa_state().verified_at.unwrap().timestamp(),
+        tokens.verify(&renewed.token, None).await.unwrap().mfa_at.unwrap()
+    );
+    assert!(renewed_claims.mfa_state().verified_at.unwrap() < Utc::now() - chrono::Duration::minutes(8));
+    assert!(matches!(other.verify(&fresh.token, None).await, Err(TokenError::Revoked)));
+    let refreshed = sink.of_type(&logger, "token_refreshed").await;
+    assert_eq!(refreshed.len(), 1);
+    assert_eq!(refreshed[0].details["previous_jti"], fresh.jti);
+    assert_eq!(refreshed[0].details["jti"], renewed.jti);
+
+    // Racing refreshes of one token across both instances: exactly one wins.
+    let racy = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let service = if i % 2 == 0 { tokens.clone() } else { other.clone() };
+            let token = racy.token.clone();
+            tokio::spawn(async move { service.refresh(&token, None).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => winners += 1,
+            Err(TokenError::Revoked) => {}
+            Err(e) => panic!("unexpected refresh error: {e}"),
+        }
+    }
+    assert_eq!(winners, 1);
+
+    // Logout through the logging service is audited once.
+    let session = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    assert!(tokens.revoke_token(&session.token, None).await.unwrap());
+    assert!(!tokens.revoke_token(&session.token, None).await.unwrap());
+    let revoked = sink.of_type(&logger, "token_revoked").await;
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0].details["jti"], session.jti);
+
+    if purges {
+        // Entries of expired tokens are purged; live revocations stay.
+        let short = TokenService::new(config().lifetime(Duration::ZERO), tokens.revocations().clone());
+        let gone = short.issue(&alice(), &MfaState::none(), None).unwrap();
+        assert!(short.revoke_token(&gone.token, None).await.unwrap());
+        assert_eq!(tokens.purge_revoked().await.unwrap(), 1);
+        assert!(matches!(other.verify(&issued.token, None).await, Err(TokenError::Revoked)));
+    }
+    logger.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_in_memory() {
+    let store = RevocationStore::memory();
+    revocation_holds_across_instances(store.clone(), store, true).await;
+}
+
+async fn revocation_in_the_database(t: &TestDb) {
+    let a = RevocationStore::database(t.db.clone());
+    let b = RevocationStore::database(t.connect_again().await);
+    revocation_holds_across_instances(a, b, true).await;
+}
+on_every_backend!(revocation_database, revocation_in_the_database);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocation_in_redis() {
+    let Some(url) = http::redis_url() else { return };
+    let prefix = http::unique_prefix();
+    let a = RevocationStore::redis(&url, &prefix).await.unwrap();
+    let b = RevocationStore::redis(&url, &prefix).await.unwrap();
+    revocation_holds_across_instances(a, b, false).await;
+}
+
+#[tokio::test]
+async fn a_store_failure_is_an_error_not_a_pass() {
+    let t = TestDb::new(integration_tests::Backend::Sqlite).await.unwrap();
+    let tokens = TokenService::new(config(), RevocationStore::database(t.db.clone()));
+    let issued = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    t.db.clone().close().await.unwrap();
+    let err = tokens.verify(&issued.token, None).await.unwrap_err();
+    assert!(matches!(err, TokenError::Database(_)), "{err:?}");
+    assert!(!err.is_client_error());
+}
