@@ -12,6 +12,10 @@ pub mod audit;
 pub mod auth;
 pub mod client_ip;
 pub mod context;
+pub mod graphql;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod http;
 pub mod rate_limit;
 
 /// The SeaORM migrations of the security tables (the `rail-graphql-security-migration` crate).

@@ -1,0 +1,324 @@
+//! The axum/tower HTTP layer (feature `axum`): request ids, proxy-aware client addresses, a
+//! per-client request rate limit (HTTP 429 + `Retry-After`), bearer-token authentication that
+//! builds the [`SecurityContext`], security headers, and a ready GraphQL router.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::net::SocketAddr;
+//! use std::time::Duration;
+//! use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+//! use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenService};
+//! use rail_graphql_security::graphql::GraphqlLimits;
+//! use rail_graphql_security::http::{HttpSecurity, graphql_router};
+//! use rail_graphql_security::rate_limit::{Quota, RateLimiter};
+//!
+//! struct Query;
+//! #[Object]
+//! impl Query {
+//!     async fn hello(&self) -> &str { "world" }
+//! }
+//!
+//! let tokens = TokenService::new(TokenConfig::new(std::env::var("JWT_SECRET")?)?, RevocationStore::memory());
+//! let security = HttpSecurity::new()
+//!     .tokens(tokens)
+//!     .request_rate_limit(RateLimiter::memory(), Quota::new(100, Duration::from_secs(3600)));
+//! let limits = GraphqlLimits::development();
+//! let schema = limits.apply(Schema::build(Query, EmptyMutation, EmptySubscription)).finish();
+//! let app = graphql_router(schema, security, &limits);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! // The socket address is needed for the client address and the rate limit.
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{ObjectType, Schema, SubscriptionType};
+use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
+use axum::extract::{ConnectInfo, Extension, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde_json::json;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+use crate::audit::AuditLogger;
+use crate::auth::{TokenError, TokenService};
+use crate::client_ip::{TrustedProxies, rate_limit_key};
+use crate::context::SecurityContext;
+use crate::graphql::GraphqlLimits;
+use crate::rate_limit::{Decision, Quota, RateLimiter};
+
+/// The request id header, read (when well-formed) and always answered.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The Content-Security-Policy of API responses: nothing may be loaded or framed.
+pub const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The Content-Security-Policy of the GraphiQL page: its inline bootstrap script and its
+/// assets from unpkg.com, queries to this origin only, no framing.
+pub const GRAPHIQL_CSP: &str = "default-src 'none'; script-src 'self' 'unsafe-inline' https://unpkg.com; \
+     style-src 'self' 'unsafe-inline' https://unpkg.com; font-src 'self' data: https://unpkg.com; \
+     img-src 'self' data: https://graphql.org https://unpkg.com; connect-src 'self'; \
+     frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// The HTTP security settings; apply them to a router with [`apply`](Self::apply) or use
+/// [`graphql_router`].
+#[derive(Debug, Clone)]
+pub struct HttpSecurity {
+    tokens: Option<TokenService>,
+    request_limit: Option<(RateLimiter, Quota)>,
+    trusted_proxies: TrustedProxies,
+    audit: Option<AuditLogger>,
+    hsts: Option<Duration>,
+}
+
+impl Default for HttpSecurity {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HttpSecurity {
+    /// No authentication, no rate limit, no trusted proxy, HSTS for one year.
+    pub fn new() -> Self {
+        Self {
+            tokens: None,
+            request_limit: None,
+            trusted_proxies: TrustedProxies::none(),
+            audit: None,
+            hsts: Some(Duration::from_secs(365 * 24 * 3600)),
+        }
+    }
+
+    /// Authenticates `Authorization` headers with `tokens`.
+    pub fn tokens(mut self, tokens: TokenService) -> Self {
+        self.tokens = Some(tokens);
+        self
+    }
+
+    /// Limits requests per client address (`graphql_requests_limit` per
+    /// `graphql_requests_window`; IPv6 per /64).
+    pub fn request_rate_limit(mut self, limiter: RateLimiter, quota: Quota) -> Self {
+        self.request_limit = Some((limiter, quota));
+        self
+    }
+
+    /// Believes `X-Forwarded-For` from these proxies.
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Audits rate-limit hits and makes the logger available to resolvers (for
+    /// [`enforce`](crate::context::enforce)).
+    pub fn audit(mut self, logger: AuditLogger) -> Self {
+        self.audit = Some(logger);
+        self
+    }
+
+    /// The HSTS max-age, or `None` to send no `Strict-Transport-Security` header (plain-HTTP
+    /// development).
+    pub fn hsts(mut self, max_age: Option<Duration>) -> Self {
+        self.hsts = max_age;
+        self
+    }
+
+    /// The token service, if any.
+    pub fn token_service(&self) -> Option<&TokenService> {
+        self.tokens.as_ref()
+    }
+
+    /// Wraps `router`: every request gets a request id, a client address, the rate limit,
+    /// authentication (a [`SecurityContext`] request extension) and the security headers.
+    pub fn apply<S: Clone + Send + Sync + 'static>(self, router: Router<S>) -> Router<S> {
+        let hsts = self.hsts;
+        let router = router.layer(from_fn_with_state(Arc::new(self), security_middleware));
+        security_headers(router, hsts)
+    }
+}
+
+fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>, hsts: Option<Duration>) -> Router<S> {
+    let fixed = [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
+        (header::CONTENT_SECURITY_POLICY, API_CSP),
+    ];
+    let mut router = router;
+    for (name, value) in fixed {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+    }
+    if let Some(max_age) = hsts {
+        let value = HeaderValue::from_str(&format!("max-age={}; includeSubDomains", max_age.as_secs()))
+            .unwrap_or_else(|_| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+        router = router.layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, value));
+    }
+    router
+}
+
+/// A request id from the client is kept when it is short and plain; otherwise a new one.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+fn client_ip(request: &Request, proxies: &TrustedProxies) -> Option<IpAddr> {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    let forwarded = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
+    Some(proxies.client_ip(peer, forwarded))
+}
+
+fn graphql_error(status: StatusCode, message: &str, extensions: serde_json::Value) -> Response {
+    (status, Json(json!({ "data": null, "errors": [{ "message": message, "extensions": extensions }] })))
+        .into_response()
+}
+
+async fn security_middleware(State(security): State<Arc<HttpSecurity>>, request: Request, next: Next) -> Response {
+    let request_id = request_id(request.headers());
+    let mut response = guarded(&security, request, request_id.clone(), next).await;
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+    }
+    response
+}
+
+async fn guarded(security: &HttpSecurity, mut request: Request, request_id: String, next: Next) -> Response {
+    let ip = client_ip(&request, &security.trusted_proxies);
+    if let Some(refusal) = rate_limit(security, ip).await {
+        return refusal;
+    }
+    let user_agent = request
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|ua| ua.chars().take(512).collect::<String>());
+    let mut context = SecurityContext::anonymous();
+    if let Some(tokens) = &security.tokens {
+        let authorization = request.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}"));
+        match tokens.authenticate(authorization, ip).await {
+            Ok(Some(claims)) => context = claims.security_context(),
+            Ok(None) => {}
+            Err(error) => return token_refusal(&error),
+        }
+    }
+    let context = context.with_client_ip(ip).with_user_agent(user_agent).with_request_id(Some(request_id));
+    request.extensions_mut().insert(context);
+    next.run(request).await
+}
+
+async fn rate_limit(security: &HttpSecurity, ip: Option<IpAddr>) -> Option<Response> {
+    let (limiter, quota) = security.request_limit.as_ref()?;
+    let key = ip.map_or_else(|| "unknown".to_owned(), rate_limit_key);
+    match limiter.hit("graphql", &key, *quota).await {
+        Ok(Decision::Allowed { .. }) => None,
+        Ok(Decision::Limited { count, retry_after }) => {
+            if let Some(logger) = &security.audit
+                && count == u64::from(quota.limit) + 1
+            {
+                logger.log_rate_limit_exceeded(
+                    &ip.map_or(key.clone(), |ip| ip.to_string()),
+                    "graphql_requests",
+                    count,
+                    u64::from(quota.limit),
+                    quota.window.as_secs(),
+                );
+            }
+            let seconds = retry_after.as_millis().div_ceil(1000).max(1) as u64;
+            let mut response = graphql_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                &format!("too many requests: try again in {seconds} seconds"),
+                json!({ "code": "RATE_LIMITED", "retryAfter": seconds }),
+            );
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            Some(response)
+        }
+        Err(error) => {
+            // Failing open: an unavailable counter store must not take the API down.
+            tracing::error!(%error, "request rate limit unavailable; request allowed");
+            None
+        }
+    }
+}
+
+fn token_refusal(error: &TokenError) -> Response {
+    let extensions = json!({ "code": if error.is_client_error() { "UNAUTHENTICATED" } else { "SERVICE_UNAVAILABLE" }, "reason": error.reason() });
+    if error.is_client_error() {
+        let mut response = graphql_error(StatusCode::UNAUTHORIZED, &error.to_string(), extensions);
+        let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{}\"", error.reason());
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        }
+        response
+    } else {
+        tracing::error!(%error, "token verification failed");
+        graphql_error(StatusCode::SERVICE_UNAVAILABLE, "authentication temporarily unavailable", extensions)
+    }
+}
+
+struct GraphqlState<Q, M, S> {
+    schema: Schema<Q, M, S>,
+    tokens: Option<TokenService>,
+    audit: Option<AuditLogger>,
+}
+
+impl<Q, M, S> Clone for GraphqlState<Q, M, S> {
+    fn clone(&self) -> Self {
+        Self { schema: self.schema.clone(), tokens: self.tokens.clone(), audit: self.audit.clone() }
+    }
+}
+
+async fn graphql_handler<Q, M, S>(
+    State(state): State<GraphqlState<Q, M, S>>,
+    Extension(security): Extension<SecurityContext>,
+    request: GraphQLRequest,
+) -> GraphQLResponse
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let mut request = request.into_inner().data(security);
+    if let Some(tokens) = &state.tokens {
+        request = request.data(tokens.clone());
+    }
+    if let Some(logger) = &state.audit {
+        request = request.data(logger.clone());
+    }
+    state.schema.execute(request).await.into()
+}
+
+/// `POST /graphql` (and, when `limits.graphiql`, GraphiQL on `GET /graphql` with its own CSP)
+/// behind [`HttpSecurity::apply`]. Resolvers find the [`SecurityContext`], the
+/// [`TokenService`] and the [`AuditLogger`] (when configured) in the request data.
+///
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so client addresses
+/// are known.
+pub fn graphql_router<Q, M, S>(schema: Schema<Q, M, S>, security: HttpSecurity, limits: &GraphqlLimits) -> Router
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
+    let state = GraphqlState { schema, tokens: security.tokens.clone(), audit: security.audit.clone() };
+    let mut route = post(graphql_handler::<Q, M, S>);
+    if limits.graphiql {
+        let page = GraphiQLSource::build().endpoint("/graphql").finish();
+        route = route.get(move || {
+            let page = page.clone();
+            async move { ([(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)], Html(page)) }
+        });
+    }
+    let router = Router::new().route("/graphql", route).with_state(state);
+    security.apply(router)
+}
