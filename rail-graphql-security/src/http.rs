@@ -33,6 +33,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
@@ -174,7 +175,17 @@ fn request_id(headers: &HeaderMap) -> String {
 }
 
 fn client_ip(request: &Request, proxies: &TrustedProxies) -> Option<IpAddr> {
-    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>()?.0.ip();
+    let Some(ConnectInfo(peer)) = request.extensions().get::<ConnectInfo<SocketAddr>>() else {
+        static WARNED: AtomicBool = AtomicBool::new(false);
+        if !WARNED.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "no client socket address: serve the router with \
+                 `into_make_service_with_connect_info::<SocketAddr>()`; all clients now share one rate-limit bucket"
+            );
+        }
+        return None;
+    };
+    let peer = peer.ip();
     let forwarded = request.headers().get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok());
     Some(proxies.client_ip(peer, forwarded))
 }

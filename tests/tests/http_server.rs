@@ -253,6 +253,14 @@ async fn bearer_tokens_build_the_security_context() {
     assert_eq!(body["data"]["me"], "1");
     let (_, _, body) = post(&server, "{ secretNote }", &[("authorization", &auth)]).await;
     assert_eq!(code(&body), "MFA_REQUIRED");
+    assert_eq!(body["errors"][0]["extensions"]["methods"], json!([]));
+
+    // A token that records the enrolled methods lists them in the refusal.
+    let methods = ["totp".to_owned(), "backup_code".to_owned()];
+    let enrolled =
+        server.tokens.issue_with_methods(&Principal::new(1, "alice"), &MfaState::none(), &methods, None).unwrap();
+    let (_, _, body) = post(&server, "{ secretNote }", &[("authorization", &bearer(&enrolled.token))]).await;
+    assert_eq!(body["errors"][0]["extensions"]["methods"], json!(["totp", "backup_code"]), "{body}");
 
     let with_mfa =
         server.tokens.issue(&Principal::new(1, "alice"), &MfaState::verified(Utc::now(), "totp"), None).unwrap();
@@ -263,8 +271,8 @@ async fn bearer_tokens_build_the_security_context() {
     let events = server.sink.events(&server.logger).await;
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types.iter().filter(|t| **t == "login_success").count(), 1, "{types:?}");
-    assert_eq!(types.iter().filter(|t| **t == "token_created").count(), 2, "{types:?}");
-    assert_eq!(types.iter().filter(|t| **t == "unauthorized_access").count(), 1, "{types:?}");
+    assert_eq!(types.iter().filter(|t| **t == "token_created").count(), 3, "{types:?}");
+    assert_eq!(types.iter().filter(|t| **t == "unauthorized_access").count(), 2, "{types:?}");
     let denial = events.iter().find(|e| e.event_type.as_str() == "unauthorized_access").unwrap();
     assert_eq!(denial.client_ip, "127.0.0.1".parse().ok());
     assert_eq!(denial.actor_id.as_deref(), Some("1"));
@@ -385,6 +393,16 @@ async fn slow_operations_are_logged_and_fast_ones_are_not() {
     let (_, _, body) = post(&server, "query Sluggish { slow }", &[]).await;
     assert_eq!(body["data"]["slow"], true);
     assert_eq!(server.slow.slow_operations(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_complexity_is_limited() {
+    let server = start(Options { limits: GraphqlLimits::production(), ..Options::default() }).await;
+    let aliases = |n: usize| format!("{{ {} }}", (0..n).map(|i| format!("h{i}: hello")).collect::<Vec<_>>().join(" "));
+    let (_, _, body) = post(&server, &aliases(100), &[]).await;
+    assert_eq!(body["data"]["h99"], "world", "{body}");
+    let (_, _, body) = post(&server, &aliases(600), &[]).await;
+    assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("complex"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

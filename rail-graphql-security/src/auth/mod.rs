@@ -144,6 +144,10 @@ pub struct Claims {
     /// A trusted device stood in for the second factor.
     #[serde(default)]
     pub trusted_device: bool,
+    /// The second-factor methods the user had enrolled when the token was issued (listed in
+    /// `MFA_REQUIRED` errors).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mfa_methods: Vec<String>,
     /// Issued at (seconds since the epoch).
     pub iat: i64,
     /// Expires at (seconds since the epoch).
@@ -177,7 +181,9 @@ impl Claims {
 
     /// A security context for a request made with this token.
     pub fn security_context(&self) -> SecurityContext {
-        let mut context = SecurityContext::authenticated(self.principal()).with_mfa(self.mfa_state());
+        let mut context = SecurityContext::authenticated(self.principal())
+            .with_mfa(self.mfa_state())
+            .with_mfa_methods(self.mfa_methods.iter().cloned());
         context.token_id = Some(self.jti.clone());
         context
     }
@@ -342,7 +348,19 @@ impl TokenService {
         mfa: &MfaState,
         client_ip: Option<IpAddr>,
     ) -> Result<IssuedToken, TokenError> {
-        let issued = self.sign(principal, mfa)?;
+        self.issue_with_methods(principal, mfa, &[], client_ip)
+    }
+
+    /// Like [`issue`](Self::issue), recording the second-factor methods the user has enrolled
+    /// (`totp`, `sms`, `backup_code`), so `MFA_REQUIRED` errors can list them.
+    pub fn issue_with_methods(
+        &self,
+        principal: &Principal,
+        mfa: &MfaState,
+        mfa_methods: &[String],
+        client_ip: Option<IpAddr>,
+    ) -> Result<IssuedToken, TokenError> {
+        let issued = self.sign(principal, mfa, mfa_methods)?;
         if let Some(logger) = &self.inner.audit {
             logger.log_token_created(principal, client_ip, self.details(&issued, mfa));
         }
@@ -353,7 +371,7 @@ impl TokenService {
         json!({ "jti": issued.jti, "expires_at": issued.expires_at, "mfa_level": mfa.level, "mfa_method": mfa.method })
     }
 
-    fn sign(&self, principal: &Principal, mfa: &MfaState) -> Result<IssuedToken, TokenError> {
+    fn sign(&self, principal: &Principal, mfa: &MfaState, mfa_methods: &[String]) -> Result<IssuedToken, TokenError> {
         let now = Utc::now();
         let lifetime = chrono::Duration::from_std(self.inner.config.lifetime).unwrap_or(chrono::Duration::hours(1));
         let expires_at = now + lifetime;
@@ -365,6 +383,7 @@ impl TokenService {
             mfa_at: mfa.verified_at.map(|t| t.timestamp()),
             mfa_method: mfa.method.clone(),
             trusted_device: mfa.trusted_device,
+            mfa_methods: mfa_methods.to_vec(),
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
@@ -419,7 +438,7 @@ impl TokenService {
         }
         let principal = claims.principal();
         let mfa = claims.mfa_state();
-        let issued = self.sign(&principal, &mfa)?;
+        let issued = self.sign(&principal, &mfa, &claims.mfa_methods)?;
         if let Some(logger) = &self.inner.audit {
             let mut details = self.details(&issued, &mfa);
             details["previous_jti"] = claims.jti.clone().into();
