@@ -103,6 +103,34 @@ fn http_layer(c: &mut Criterion) {
         })
     });
     group.finish();
+
+    let serve = |router: Router| {
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            tokio::spawn(async move {
+                axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve")
+            });
+            format!("http://{addr}/graphql")
+        })
+    };
+    let secured_url = serve(secured);
+    let bare_url = serve(bare);
+    let client = reqwest::Client::new();
+    let call = |url: &str, auth: Option<&str>| {
+        let mut request = client.post(url).header("content-type", "application/json").body(BODY);
+        if let Some(value) = auth {
+            request = request.header("authorization", value);
+        }
+        async move { request.send().await.expect("send").bytes().await.expect("body") }
+    };
+    assert_eq!(&rt.block_on(call(&secured_url, Some(&authorization)))[..], br#"{"data":{"secretNote":"the note"}}"#);
+    assert_eq!(&rt.block_on(call(&bare_url, None))[..], br#"{"data":{"secretNote":"the note"}}"#);
+    let mut group = c.benchmark_group("http_secret_note_loopback");
+    group.sample_size(30).measurement_time(Duration::from_secs(8));
+    group.bench_function("secured_router", |b| b.to_async(&rt).iter(|| call(&secured_url, Some(&authorization))));
+    group.bench_function("bare_router", |b| b.to_async(&rt).iter(|| call(&bare_url, None)));
+    group.finish();
 }
 
 criterion_group!(benches, http_layer);
