@@ -8,7 +8,13 @@
 //! tables are in [`migration`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+// Lets generated code name `::rail_graphql_security` inside this crate too.
+extern crate self as rail_graphql_security;
+
 pub mod audit;
+pub mod config;
+
+pub use config::SecurityConfig;
 
 /// The SeaORM migrations of the security tables (the `rail-graphql-security-migration` crate).
 pub use rail_graphql_security_migration as migration;
@@ -16,12 +22,14 @@ pub use rail_graphql_security_migration as migration;
 /// What generated code and most applications need.
 pub mod prelude {
     pub use crate::audit::{Actor, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, AuditUser};
+    pub use crate::config::{Profile, Secret, SecurityConfig, StandardSecurityConfig};
 }
 
 #[doc(hidden)]
 pub mod __private {
     pub use sea_orm;
     pub use serde_json;
+    pub use toml_edit;
     pub use tracing;
 }
 
