@@ -19,7 +19,7 @@ pub struct MyAppConfig {
     #[security(default = 4, production = 8, profile(qa = 2), range = 1..=64)]
     pub workers: u32,
     /// Largest upload in megabytes.
-    #[security(default = 10, validate = validate_upload)]
+    #[security(default = 16, validate = validate_upload)]
     pub max_upload_mb: u32,
     /// API key of the payment provider.
     #[security(secret)]

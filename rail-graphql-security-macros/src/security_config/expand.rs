@@ -11,44 +11,39 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
     let cfg = quote!(#krate::config);
     let keys = model.fields.iter().map(|f| &f.key);
     let defaults = model.fields.iter().map(|f| default_field(f, &cfg));
-    let set_arms = model.fields.iter().map(set_arm);
+    let set_arms = model.fields.iter().map(|f| set_arm(f, &cfg));
     let validations = model.fields.iter().map(|f| validate_field(f, &cfg));
     let container_validates =
         model.validates.iter().map(|path| quote_spanned!(path.span()=> __rail_validator.custom(#path(self));));
     let field_checks = model.fields.iter().map(|f| check_field(f, &cfg));
-    let container_checks = model.checks.iter().map(|path| quote_spanned!(path.span()=> #path(self, __rail_checks);));
+    let container_checks = model.checks.iter().map(|path| {
+        quote_spanned!(path.span()=> {
+            let __rail_fn: fn(&Self, &mut #cfg::Checklist) = #path;
+            __rail_fn(self, __rail_checks);
+        })
+    });
     let json = model.fields.iter().map(|f| {
-        let (key, field) = (&f.key, &f.ident);
-        let trait_path = if f.nested { quote!(#cfg::SecurityConfig) } else { quote!(#cfg::ConfigValue) };
-        quote!(__rail_map.insert(::std::string::String::from(#key), <_ as #trait_path>::to_json_redacted(&self.#field));)
+        let (key, field, ops) = (&f.key, &f.ident, ops(f, &cfg));
+        quote!(__rail_map.insert(<::std::string::String as ::core::convert::From<&str>>::from(#key), (#ops.json)(&self.#field));)
     });
     let writes = model.fields.iter().map(|f| {
-        let (key, field, doc) = (&f.key, &f.ident, &f.doc);
-        if f.nested {
-            quote!(#cfg::__derive::write_section(__rail_table, #key, &self.#field, #doc);)
-        } else {
-            quote!(#cfg::__derive::write_leaf(__rail_table, #key, &self.#field, #doc);)
-        }
+        let (key, field, doc, ops) = (&f.key, &f.ident, &f.doc, ops(f, &cfg));
+        quote!((#ops.write)(__rail_table, #key, &self.#field, #doc);)
     });
     let generates = model.fields.iter().filter_map(|f| {
         let field = &f.ident;
         if f.nested {
-            Some(quote!(#cfg::SecurityConfig::generate_secrets(&mut self.#field);))
+            let ops = ops(f, &cfg);
+            Some(quote!((#ops.generate)(&mut self.#field);))
         } else if f.generate {
             Some(quote_spanned!(f.ty.span()=> #cfg::__derive::GenerateSecret::generate(&mut self.#field);))
         } else {
             None
         }
     });
-    let assertions = model.fields.iter().map(|f| {
+    let assertions = model.fields.iter().filter(|f| f.secret).map(|f| {
         let ty = &f.ty;
-        if f.nested {
-            quote_spanned!(ty.span()=> #cfg::__derive::assert_section::<#ty>();)
-        } else if f.secret {
-            quote_spanned!(ty.span()=> #cfg::__derive::assert_value::<#ty>(); #cfg::__derive::assert_secret::<#ty>();)
-        } else {
-            quote_spanned!(ty.span()=> #cfg::__derive::assert_value::<#ty>();)
-        }
+        quote_spanned!(ty.span()=> #cfg::__derive::assert_secret::<#ty>();)
     });
     quote! {
         const _: () = {
@@ -104,10 +99,22 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
     }
 }
 
+/// The field's operations (`__derive::leaf::<T>()` or `section::<T>()`), spanned on its type so
+/// a type that does not fit gives one error there.
+fn ops(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
+    let ty = &f.ty;
+    if f.nested {
+        quote_spanned!(ty.span()=> #cfg::__derive::section::<#ty>())
+    } else {
+        quote_spanned!(ty.span()=> #cfg::__derive::leaf::<#ty>())
+    }
+}
+
 fn default_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
     let (field, ty) = (&f.ident, &f.ty);
     if f.nested {
-        return quote_spanned!(ty.span()=> #field: <#ty as #cfg::SecurityConfig>::defaults(__rail_profile));
+        let ops = ops(f, cfg);
+        return quote!(#field: (#ops.defaults)(__rail_profile));
     }
     let d = &f.defaults;
     if d.is_empty() {
@@ -140,17 +147,17 @@ fn default_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
     }
 }
 
-fn set_arm(f: &FieldModel) -> TokenStream {
-    let (key, field) = (&f.key, &f.ident);
-    let method = if f.nested { quote!(section) } else { quote!(leaf) };
-    quote_spanned!(f.ty.span()=> #key => __rail_cx.#method(&mut self.#field, __rail_input),)
+fn set_arm(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
+    let (key, field, ops) = (&f.key, &f.ident, ops(f, cfg));
+    quote!(#key => (#ops.set)(__rail_cx, &mut self.#field, __rail_input),)
 }
 
 fn validate_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
     let (key, field) = (&f.key, &f.ident);
     let mut body = Vec::new();
     if f.nested {
-        body.push(quote!(#cfg::SecurityConfig::validate(&self.#field, __rail_validator);));
+        let ops = ops(f, cfg);
+        body.push(quote!((#ops.validate)(&self.#field, __rail_validator);));
     }
     if let Some(range) = &f.range {
         body.push(quote_spanned!(range.span()=> __rail_validator.range(&self.#field, #range);));
@@ -161,8 +168,12 @@ fn validate_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
     if let Some(span) = f.https_in_production {
         body.push(quote_spanned!(span=> __rail_validator.https_in_production(&self.#field);));
     }
+    let ty = &f.ty;
     for path in &f.validate {
-        body.push(quote_spanned!(path.span()=> __rail_validator.custom(#path(&self.#field));));
+        body.push(quote_spanned!(path.span()=> {
+            let __rail_fn: fn(&#ty) -> ::core::result::Result<(), _> = #path;
+            __rail_validator.custom(__rail_fn(&self.#field));
+        }));
     }
     if body.is_empty() {
         return TokenStream::new();
@@ -174,10 +185,15 @@ fn check_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
     let (key, field) = (&f.key, &f.ident);
     let mut body = Vec::new();
     if f.nested {
-        body.push(quote!(#cfg::SecurityConfig::check(&self.#field, __rail_checks);));
+        let ops = ops(f, cfg);
+        body.push(quote!((#ops.check)(&self.#field, __rail_checks);));
     }
+    let ty = &f.ty;
     for path in &f.check {
-        body.push(quote_spanned!(path.span()=> #path(&self.#field, __rail_checks);));
+        body.push(quote_spanned!(path.span()=> {
+            let __rail_fn: fn(&#ty, &mut #cfg::Checklist) = #path;
+            __rail_fn(&self.#field, __rail_checks);
+        }));
     }
     if body.is_empty() {
         return TokenStream::new();

@@ -316,7 +316,7 @@ fn convert_default(ty: &syn::Type, expr: &syn::Expr) -> darling::Result<TokenStr
             Some(syn::Lit::Str(s)) => {
                 let ty_tokens =
                     if name == "String" { quote!(::std::string::String) } else { quote!(::std::path::PathBuf) };
-                Ok(quote_spanned!(span=> <#ty_tokens>::from(#s)))
+                Ok(quote_spanned!(span=> <#ty_tokens as ::core::convert::From<&str>>::from(#s)))
             }
             None if !matches!(expr, syn::Expr::Array(_)) => Ok(quote_spanned!(span=> #expr)),
             _ => wrong("write a string literal", "\"...\""),

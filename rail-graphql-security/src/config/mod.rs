@@ -115,7 +115,7 @@ pub trait SecurityConfig: Sized {
 /// Helpers for generated code.
 #[doc(hidden)]
 pub mod __derive {
-    use super::{ConfigValue, Secret, SecurityConfig};
+    use super::{Checklist, ConfigError, ConfigValue, Input, LoadContext, Profile, Secret, SecurityConfig, Validator};
 
     /// A field type `#[security(secret, generate)]` can fill.
     #[diagnostic::on_unimplemented(
@@ -154,11 +154,54 @@ pub mod __derive {
     /// Compile-time check used by generated code.
     pub fn assert_secret<T: IsSecret>() {}
 
-    /// Compile-time check used by generated code.
-    pub fn assert_value<T: ConfigValue>() {}
+    /// What generated code does with a leaf field. Every use goes through [`leaf`], so a type
+    /// that is not a [`ConfigValue`] gives one error, not one per generated method.
+    #[allow(missing_debug_implementations, reason = "function pointers only")]
+    pub struct LeafOps<T> {
+        /// Sets it from a layer.
+        pub set: fn(&mut LoadContext, &mut T, Input<'_>) -> Result<(), ConfigError>,
+        /// Redacted JSON.
+        pub json: fn(&T) -> serde_json::Value,
+        /// Writes it to a TOML table.
+        pub write: fn(&mut toml_edit::Table, &str, &T, &str),
+    }
 
-    /// Compile-time check used by generated code.
-    pub fn assert_section<T: SecurityConfig>() {}
+    /// The operations of a leaf field of type `T`.
+    pub fn leaf<T: ConfigValue>() -> LeafOps<T> {
+        LeafOps { set: |cx, slot, input| cx.leaf(slot, input), json: T::to_json_redacted, write: write_leaf::<T> }
+    }
+
+    /// What generated code does with a nested section (see [`LeafOps`]).
+    #[allow(missing_debug_implementations, reason = "function pointers only")]
+    pub struct SectionOps<T> {
+        /// The profile's defaults.
+        pub defaults: fn(&Profile) -> T,
+        /// Sets it from a layer.
+        pub set: fn(&mut LoadContext, &mut T, Input<'_>) -> Result<(), ConfigError>,
+        /// Validates it.
+        pub validate: fn(&T, &mut Validator<'_>),
+        /// Runs its checks.
+        pub check: fn(&T, &mut Checklist),
+        /// Redacted JSON.
+        pub json: fn(&T) -> serde_json::Value,
+        /// Writes it to a TOML table.
+        pub write: fn(&mut toml_edit::Table, &str, &T, &str),
+        /// Generates its secrets.
+        pub generate: fn(&mut T),
+    }
+
+    /// The operations of a nested section of type `T`.
+    pub fn section<T: SecurityConfig>() -> SectionOps<T> {
+        SectionOps {
+            defaults: T::defaults,
+            set: |cx, slot, input| cx.section(slot, input),
+            validate: T::validate,
+            check: T::check,
+            json: T::to_json_redacted,
+            write: write_section::<T>,
+            generate: T::generate_secrets,
+        }
+    }
 
     /// Writes one leaf value with its doc comment.
     pub fn write_leaf<V: ConfigValue>(table: &mut toml_edit::Table, key: &str, value: &V, doc: &str) {
