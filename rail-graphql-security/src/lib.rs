@@ -12,6 +12,9 @@
 extern crate self as rail_graphql_security;
 
 pub mod audit;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod cli;
 pub mod config;
 
 pub use config::SecurityConfig;
