@@ -13,8 +13,12 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
     let defaults = model.fields.iter().map(|f| default_field(f, &cfg));
     let set_arms = model.fields.iter().map(|f| set_arm(f, &cfg));
     let validations = model.fields.iter().map(|f| validate_field(f, &cfg));
-    let container_validates =
-        model.validates.iter().map(|path| quote_spanned!(path.span()=> __rail_validator.custom(#path(self));));
+    let container_validates = model.validates.iter().map(|path| {
+        quote_spanned!(path.span()=> {
+            let __rail_fn: fn(&Self) -> ::core::result::Result<(), _> = #path;
+            __rail_validator.custom(__rail_fn(self));
+        })
+    });
     let field_checks = model.fields.iter().map(|f| check_field(f, &cfg));
     let container_checks = model.checks.iter().map(|path| {
         quote_spanned!(path.span()=> {

@@ -41,7 +41,8 @@ impl<'a> Validator<'a> {
 
     /// Records that the value at the current key is invalid; `message` completes "`key` ...".
     pub fn error(&mut self, message: impl fmt::Display) {
-        let key = self.path.join(".");
+        // A container-level rule of the outermost config has no key of its own.
+        let key = if self.path.is_empty() { "config".to_owned() } else { self.path.join(".") };
         let source = self.origins.get(&key).cloned().unwrap_or_else(|| Source::Default(self.profile.clone()));
         self.errors.push(ConfigError::Invalid { origin: source, key, message: message.to_string() });
     }
