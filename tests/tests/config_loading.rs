@@ -166,13 +166,21 @@ fn an_unknown_key_is_rejected_with_the_keys_that_exist() {
     assert!(
         errors[0].starts_with(&format!("{}:2: unknown key `middleware.rate_limiting.enabld`", toml.path().display()))
     );
-    assert!(errors[0].contains("expected one of: enabled, login_attempts_limit"), "{}", errors[0]);
+    assert!(
+        errors[0].contains("; did you mean `enabled`? expected one of: enabled, login_attempts_limit"),
+        "{}",
+        errors[0]
+    );
+    // No suggestion when nothing is close.
+    let toml = file("[mfa]\nfrobnicate = 1\n");
+    let errors = errors_of(StandardSecurityConfig::loader().env_vars(no_env()).file(toml.path()).load());
+    assert!(errors[0].contains("unknown key `mfa.frobnicate`; expected one of: enabled, issuer"), "{}", errors[0]);
 
     let errors = errors_of(StandardSecurityConfig::loader().env_vars([("RAIL_SECURITY__MFA__DIGIT", "6")]).load());
     assert_eq!(
         errors[0],
-        "environment variable RAIL_SECURITY__MFA__DIGIT: unknown key `mfa.digit`; expected one of: enabled, issuer, \
-         digits, period, backup_codes_count, backup_code_length, trusted_device_days, sms, encryption_key"
+        "environment variable RAIL_SECURITY__MFA__DIGIT: unknown key `mfa.digit`; did you mean `digits`? expected one \
+         of: enabled, issuer, digits, period, backup_codes_count, backup_code_length, trusted_device_days, sms, encryption_key"
     );
 }
 

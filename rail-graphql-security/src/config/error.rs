@@ -65,7 +65,7 @@ pub enum ConfigError {
         message: String,
     },
     /// A key the config does not have (often a typo).
-    #[error("{origin}: unknown key `{key}`; {}", known_keys(known))]
+    #[error("{origin}: unknown key `{key}`; {}", known_keys(key, known))]
     UnknownKey {
         /// Where the key was found.
         origin: Source,
@@ -98,12 +98,32 @@ pub enum ConfigError {
     },
 }
 
-fn known_keys(known: &[&str]) -> String {
+fn known_keys(key: &str, known: &[&str]) -> String {
     if known.is_empty() {
-        "this section has no keys".to_owned()
-    } else {
-        format!("expected one of: {}", known.join(", "))
+        return "this section has no keys".to_owned();
     }
+    let last = key.rsplit('.').next().unwrap_or(key);
+    let closest = known.iter().map(|k| (edit_distance(last, k), *k)).min().filter(|(d, _)| *d <= 2);
+    match closest {
+        Some((_, suggestion)) => format!("did you mean `{suggestion}`? expected one of: {}", known.join(", ")),
+        None => format!("expected one of: {}", known.join(", ")),
+    }
+}
+
+/// Levenshtein distance (keys are short).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb { previous } else { 1 + previous.min(row[j]).min(current) };
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
 
 /// Every problem found while loading a configuration (all of them, not just the first).
