@@ -321,10 +321,21 @@ fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("already exists; pass --force to overwrite it"), "{}", out.stderr);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let out = run(cmd().args(["setup_security", "--no-migrate", "--force", "--config"]).arg(&file));
     assert_eq!(out.code, 0, "{}", out.stderr);
     let after = std::fs::read_to_string(&file).unwrap();
     assert!(after.contains("profile `development`") && !after.contains(key));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a rewritten key file is private again");
+    }
 }
 
 #[test]
@@ -379,4 +390,38 @@ fn setup_config_only_dry_run_and_unreachable_database_write_nothing_extra() {
     assert!(!out.stderr.contains("hunter2"));
     assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
     assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0, "nothing half-written");
+}
+
+#[test]
+fn secrets_never_reach_the_output_of_any_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let weak = "placeholder-secret-value-that-is-long-enough-but-weak-0123456789";
+    let file = write(
+        dir.path(),
+        "security.toml",
+        &format!(
+            "[deployment]\nsecret_key = \"{weak}\"\ndebug = true\n\n[audit]\nwebhook_headers = {{ Authorization = \"Bearer tok-991\" }}\n"
+        ),
+    );
+    for args in [
+        &["check", "-e", "production", "-v"][..],
+        &["check", "-e", "production", "--format", "json"],
+        &["check", "-e", "production", "--fix", "--dry-run", "-v"],
+    ] {
+        let out = run(cmd()
+            .args(args)
+            .arg("--config")
+            .arg(&file)
+            .env("RAIL_SECURITY__MFA__ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__STORE_URL", "redis://:pw-4411@127.0.0.1"));
+        let all = format!("{}{}", out.stdout, out.stderr);
+        for secret in [weak, "tok-991", ENCRYPTION_KEY, "pw-4411"] {
+            assert!(!all.contains(secret), "{args:?} leaked {secret}: {all}");
+        }
+        assert!(all.contains("Secret key looks like a placeholder"), "{args:?}: {all}");
+    }
+    // A secret that fails to parse is not echoed either.
+    let out = run(cmd().arg("check").env("RAIL_SECURITY__AUDIT__WEBHOOK_HEADERS", "Bearer tok-991"));
+    assert_eq!(out.code, 2);
+    assert!(!out.stderr.contains("tok-991"), "{}", out.stderr);
 }

@@ -18,11 +18,11 @@ impl FromMeta for KeyValue {
     fn from_meta(item: &syn::Meta) -> darling::Result<Self> {
         match item {
             syn::Meta::NameValue(nv) => Ok(KeyValue { key: nv.path.span(), expr: nv.value.clone() }),
-            _ => Err(darling::Error::custom(format!(
-                "write `{} = <value>`, e.g. `default = 5`",
-                item.path().get_ident().map(ToString::to_string).unwrap_or_default()
-            ))
-            .with_span(item)),
+            _ => {
+                let key = item.path().get_ident().map(ToString::to_string).unwrap_or_default();
+                Err(darling::Error::custom(format!("`{key}` needs a value: write `{key} = <value>`, e.g. `{key} = 5`"))
+                    .with_span(item))
+            }
         }
     }
 }

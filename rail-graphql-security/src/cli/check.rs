@@ -111,7 +111,7 @@ fn apply_fixes<T>(
         });
     }
     if !dry_run && !applied.is_empty() {
-        edit::write_atomically(path, &document.to_string())?;
+        edit::write_atomically(path, &document.to_string(), edit::Permissions::KeepExisting)?;
     }
     Ok(applied)
 }

@@ -42,10 +42,18 @@ pub(super) fn set_dotted(
     Ok(previous)
 }
 
+/// Whose permissions the written file gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Permissions {
+    /// Those of the file being replaced (0600 if it is new).
+    KeepExisting,
+    /// 0600 on Unix, whatever the old file had: the contents hold keys.
+    Private,
+}
+
 /// Writes `contents` to `path` through a temporary file in the same folder and a rename, so
-/// the file is either the old one or the new one, never half written. New files are private
-/// (0600 on Unix): they hold keys.
-pub(super) fn write_atomically(path: &Path, contents: &str) -> Result<(), CliError> {
+/// the file is either the old one or the new one, never half written.
+pub(super) fn write_atomically(path: &Path, contents: &str, permissions: Permissions) -> Result<(), CliError> {
     let error = |source| CliError::Write { path: path.to_owned(), source };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
@@ -65,7 +73,9 @@ pub(super) fn write_atomically(path: &Path, contents: &str) -> Result<(), CliErr
         let mut file = options.open(&tmp)?;
         file.write_all(contents.as_bytes())?;
         file.sync_all()?;
-        if let Ok(existing) = std::fs::metadata(path) {
+        if permissions == Permissions::KeepExisting
+            && let Ok(existing) = std::fs::metadata(path)
+        {
             std::fs::set_permissions(&tmp, existing.permissions())?;
         }
         std::fs::rename(&tmp, path)

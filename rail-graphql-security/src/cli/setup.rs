@@ -70,7 +70,7 @@ pub(super) fn run<T: SecurityConfig>(args: &SetupArgs, out: &mut dyn Write) -> R
         if migrate {
             run_migrations(&database_url)?;
         }
-        edit::write_atomically(&path, &contents)?;
+        edit::write_atomically(&path, &contents, edit::Permissions::Private)?;
         writeln!(out, "Wrote {} (profile: {profile})", path.display())?;
         if migrate {
             writeln!(out, "Migrations are up to date on {}", redact_url(&database_url))?;
