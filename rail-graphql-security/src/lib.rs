@@ -2,11 +2,21 @@
 //!
 //! A security plugin for GraphQL servers built on async-graphql and SeaORM.
 //!
-//! This release ships the [`audit`] pipeline: security events logged without blocking the
-//! request path, written to a database, JSON Lines files, a signed webhook (spooled to disk so
-//! nothing is lost) and `tracing`, with alerts, reports and retention. The migrations for its
-//! tables are in [`migration`].
+//! - [`audit`]: security events logged without blocking the request path, written to a
+//!   database, JSON Lines files, a signed webhook (spooled to disk so nothing is lost) and
+//!   `tracing`, with alerts, reports and retention.
+//! - [`config`]: typed security configuration with environment profiles, layered loading and
+//!   checks, derivable for your own struct with `#[derive(SecurityConfig)]`; the `check` /
+//!   `setup` commands in `cli` (feature `cli`).
+//! - [`context`], [`auth`], [`rate_limit`], [`client_ip`], [`graphql`] and `http` (feature
+//!   `axum`): the request's security context and its checks, bearer tokens with revocation,
+//!   rate limits, proxy-aware client addresses, and the axum layer.
+//!
+//! The migrations for its tables are in [`migration`].
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+// Lets generated code name `::rail_graphql_security` inside this crate too.
+extern crate self as rail_graphql_security;
 
 pub mod audit;
 pub mod auth;
@@ -17,6 +27,12 @@ pub mod graphql;
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
 pub mod rate_limit;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod cli;
+pub mod config;
+
+pub use config::SecurityConfig;
 
 /// The SeaORM migrations of the security tables (the `rail-graphql-security-migration` crate).
 pub use rail_graphql_security_migration as migration;
@@ -30,6 +46,7 @@ pub mod prelude {
         require_role,
     };
     pub use crate::rate_limit::{LoginRateLimiter, RateLimiter};
+    pub use crate::config::{Profile, Secret, SecurityConfig, StandardSecurityConfig};
 }
 
 #[doc(hidden)]
@@ -37,6 +54,7 @@ pub mod __private {
     pub use async_graphql;
     pub use sea_orm;
     pub use serde_json;
+    pub use toml_edit;
     pub use tracing;
 }
 

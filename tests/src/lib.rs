@@ -11,6 +11,8 @@
 //! `RAIL_TEST_REQUIRE_BACKENDS=1` (set by CI) a missing URL fails the test instead, and an
 //! unreachable server always fails it.
 
+pub mod myapp;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

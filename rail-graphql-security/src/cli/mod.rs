@@ -1,0 +1,146 @@
+//! The `check` (`security_check`) and `setup` (`setup_security`) commands, for any config that
+//! derives [`SecurityConfig`] — mount them in your own binary the way Django's `manage.py`
+//! hosts commands:
+//!
+//! ```no_run
+//! use rail_graphql_security::config::StandardSecurityConfig;
+//!
+//! fn main() -> std::process::ExitCode {
+//!     rail_graphql_security::cli::run::<StandardSecurityConfig>()
+//! }
+//! ```
+//!
+//! or put [`Command`] in your own clap app and call [`execute`]. The stock `rail-security`
+//! binary does the former for [`StandardSecurityConfig`](crate::config::StandardSecurityConfig).
+//!
+//! # Exit codes
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success; `check`: no critical check failed |
+//! | 1 | `check`: at least one critical check failed (gate CI on it) |
+//! | 2 | usage error, or the config, file or database could not be used (one-line message on stderr) |
+//!
+//! # `check --format json`
+//!
+//! One object, `schema_version` 1:
+//! `{"schema_version": 1, "profile": "production", "config_file": "security.toml" | null,
+//! "score": 7, "max_score": 10, "passed": false, "checks": [{"id": "deployment.https_redirect",
+//! "passed": false, "severity": "critical" | "warning" | "info", "message": "...",
+//! "recommendation": "..." | null, "why": "..." | null, "fixable": true}],
+//! "recommendations": ["..."], "fixes": [{"key": "deployment.https_redirect", "value": "true",
+//! "previous": "false" | null, "applied": true}]}`. `passed` is false exactly when a critical check failed; `fixes` lists
+//! what `--fix` changed (or would change with `--dry-run`) and is empty otherwise.
+
+mod check;
+mod edit;
+mod setup;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::config::{Profile, SecurityConfig};
+
+pub use check::{CheckArgs, Format};
+pub use setup::{DEFAULT_DATABASE_URL, SetupArgs};
+
+/// Exit code: success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: a critical check failed.
+pub const EXIT_CHECK_FAILED: u8 = 1;
+/// Exit code: usage, config, file or database error.
+pub const EXIT_ERROR: u8 = 2;
+
+/// The command line of a binary that hosts the commands.
+#[derive(Debug, clap::Parser)]
+#[command(version, about = "Check and set up the security configuration")]
+pub struct Cli {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Score the security configuration and list recommendations (alias: security_check).
+    #[command(alias = "security_check")]
+    Check(CheckArgs),
+    /// Write a commented config with fresh keys and create the tables (alias: setup_security).
+    #[command(alias = "setup_security")]
+    Setup(SetupArgs),
+}
+
+/// Parses the process's arguments and runs the command for config type `T`.
+pub fn run<T: SecurityConfig>() -> ExitCode {
+    use clap::Parser;
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return ExitCode::from(if error.use_stderr() { EXIT_ERROR } else { EXIT_OK });
+        }
+    };
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    ExitCode::from(execute::<T>(cli.command, &mut stdout.lock(), &mut stderr.lock()))
+}
+
+/// Runs one command for config type `T`, writing the report to `out` and errors to `err`;
+/// returns the exit code.
+pub fn execute<T: SecurityConfig>(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let result = match command {
+        Command::Check(args) => check::run::<T>(&args, out),
+        Command::Setup(args) => setup::run::<T>(&args, out),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(err, "error: {error}");
+            EXIT_ERROR
+        }
+    }
+}
+
+/// A command failed: the message is one line saying what to do.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CliError {
+    /// The config did not load.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigErrors),
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Anything else, with its own actionable message.
+    #[error("{0}")]
+    Message(String),
+    /// The output could not be written.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+/// The profile from `--environment`, else `RAIL_SECURITY_ENV`, else development.
+fn resolve_profile(explicit: Option<&Profile>) -> Result<Profile, CliError> {
+    match explicit {
+        Some(profile) => Ok(profile.clone()),
+        None => Profile::from_env().map_err(|e| CliError::Config(e.into())),
+    }
+}
+
+/// `--config`, else `RAIL_SECURITY_CONFIG`.
+fn resolve_config_path(explicit: Option<&PathBuf>) -> Option<PathBuf> {
+    explicit
+        .cloned()
+        .or_else(|| std::env::var_os(crate::config::CONFIG_FILE_ENV_VAR).filter(|v| !v.is_empty()).map(PathBuf::from))
+}
+
+fn parse_profile(s: &str) -> Result<Profile, String> {
+    s.parse()
+}

@@ -1,0 +1,233 @@
+//! Typed security configuration: environment profiles, layered loading, validation, secret
+//! redaction, and the checks `rail-security check` scores.
+//!
+//! Derive [`SecurityConfig`](macro@crate::SecurityConfig) on your own struct, or use
+//! [`StandardSecurityConfig`] (the original package's `SecurityConfig` sections: middleware,
+//! audit, MFA, plus deployment settings), or embed the standard config in yours:
+//!
+//! ```
+//! use rail_graphql_security::config::{Profile, Secret, SecurityConfig, StandardSecurityConfig};
+//!
+//! #[derive(Debug, SecurityConfig)]
+//! #[security(prefix = "MYAPP")]
+//! struct AppConfig {
+//!     /// Login attempts before lockout.
+//!     #[security(default = 5, production = 3, range = 1..=10)]
+//!     max_attempts: u32,
+//!     /// Signs the app's own tokens.
+//!     #[security(secret, non_empty)]
+//!     token_key: Option<Secret>,
+//!     /// The plugin's own settings.
+//!     #[security(nested)]
+//!     security: StandardSecurityConfig,
+//! }
+//!
+//! let config = AppConfig::loader()
+//!     .profile(Profile::Production)
+//!     .env_vars([("MYAPP__TOKEN_KEY", "k3y"), ("MYAPP__SECURITY__MFA__DIGITS", "8")])
+//!     .load()
+//!     .unwrap();
+//! assert_eq!(config.max_attempts, 3);
+//! assert_eq!(config.security.get_mfa_config().digits, 8);
+//! assert!(!format!("{config:?}").contains("k3y"));
+//! ```
+//!
+//! Layers, later ones winning: the profile's defaults, the TOML file (`RAIL_SECURITY_CONFIG` or
+//! [`Loader::file`]), then environment variables `PREFIX__SECTION__KEY`. The profile comes from
+//! `RAIL_SECURITY_ENV` or [`Loader::profile`].
+
+mod check;
+mod error;
+mod profile;
+mod secret;
+mod source;
+pub mod standard;
+mod validate;
+mod value;
+
+pub use check::{Check, CheckReport, Checklist, Fix, Severity};
+pub use error::{ConfigError, ConfigErrors, Source};
+pub use profile::{PROFILE_ENV_VAR, Profile};
+pub use secret::{REDACTED, Secret};
+pub use source::{CONFIG_FILE_ENV_VAR, Input, LoadContext, Loaded, Loader};
+pub use standard::StandardSecurityConfig;
+pub use validate::{Emptiable, Ranged, Urls, Validator};
+pub use value::ConfigValue;
+
+pub use crate::config_enum;
+/// Derives [`SecurityConfig`](trait@SecurityConfig); see the [module docs](self) for the attributes.
+pub use rail_graphql_security_macros::SecurityConfig;
+
+/// A typed security configuration. Implement it with `#[derive(SecurityConfig)]`; the methods
+/// other than [`loader`](SecurityConfig::loader), [`load`](SecurityConfig::load) and
+/// [`run_checks`](SecurityConfig::run_checks) are called by generated code and the loader.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a security config section",
+    note = "add `#[derive(SecurityConfig)]` to `{Self}`, or remove `#[security(nested)]` if it is a plain value"
+)]
+pub trait SecurityConfig: Sized {
+    /// The environment variable prefix (`MYAPP` for `MYAPP__SECTION__KEY`); only the outermost
+    /// config's prefix is used.
+    const ENV_PREFIX: &'static str;
+    /// The keys of this section, for "unknown key" errors.
+    const KEYS: &'static [&'static str];
+
+    /// The built-in values for `profile`.
+    fn defaults(profile: &Profile) -> Self;
+
+    /// Sets `key` (already pushed on the context's key path) from `input`.
+    fn set_key(&mut self, key: &str, input: Input<'_>, cx: &mut LoadContext) -> Result<(), ConfigError>;
+
+    /// Checks the `#[security(range, non_empty, https_in_production, validate)]` rules.
+    fn validate(&self, validator: &mut Validator<'_>);
+
+    /// Runs the `#[security(check = ..)]` functions.
+    fn check(&self, checks: &mut Checklist);
+
+    /// The config as JSON with every secret replaced by `[REDACTED]`.
+    fn to_json_redacted(&self) -> serde_json::Value;
+
+    /// Writes the config into a TOML table, each key preceded by its doc comment. Secrets are
+    /// written in clear: give such a file restricted permissions.
+    fn write_toml(&self, table: &mut toml_edit::Table);
+
+    /// Fills every `#[security(secret, generate)]` field with a fresh random value.
+    fn generate_secrets(&mut self);
+
+    /// A [`Loader`] for this config.
+    fn loader() -> Loader<Self> {
+        Loader::new()
+    }
+
+    /// Loads the config from `RAIL_SECURITY_ENV`, `RAIL_SECURITY_CONFIG` and the environment.
+    fn load() -> Result<Self, ConfigErrors> {
+        Loader::new().load()
+    }
+
+    /// Runs every check for `profile`.
+    fn run_checks(&self, profile: &Profile) -> CheckReport {
+        let mut checks = Checklist::new(profile.clone());
+        self.check(&mut checks);
+        checks.finish()
+    }
+}
+
+/// Helpers for generated code.
+#[doc(hidden)]
+pub mod __derive {
+    use super::{Checklist, ConfigError, ConfigValue, Input, LoadContext, Profile, Secret, SecurityConfig, Validator};
+
+    /// A field type `#[security(secret, generate)]` can fill.
+    #[diagnostic::on_unimplemented(
+        message = "`#[security(generate)]` needs a `Secret` or `Option<Secret>` field, found `{Self}`"
+    )]
+    pub trait GenerateSecret {
+        /// Replaces the value with a fresh random one.
+        fn generate(&mut self);
+    }
+
+    /// Length of generated secrets: 64 alphanumerics, about 380 bits.
+    pub const GENERATED_SECRET_LEN: usize = 64;
+
+    impl GenerateSecret for Secret {
+        fn generate(&mut self) {
+            *self = Secret::generate(GENERATED_SECRET_LEN);
+        }
+    }
+    impl GenerateSecret for Option<Secret> {
+        fn generate(&mut self) {
+            *self = Some(Secret::generate(GENERATED_SECRET_LEN));
+        }
+    }
+
+    /// Asserts at compile time that a `#[security(secret)]` field holds a secret type.
+    #[diagnostic::on_unimplemented(
+        message = "a `#[security(secret)]` field must be `Secret` or hold one (`Option<Secret>`, `Vec<Secret>`, ...), found `{Self}`",
+        note = "change the field's type to `rail_graphql_security::config::Secret` so it is never printed"
+    )]
+    pub trait IsSecret {}
+    impl IsSecret for Secret {}
+    impl<T: IsSecret> IsSecret for Option<T> {}
+    impl<T: IsSecret> IsSecret for Vec<T> {}
+    impl<T: IsSecret> IsSecret for std::collections::BTreeMap<String, T> {}
+
+    /// Compile-time check used by generated code.
+    pub fn assert_secret<T: IsSecret>() {}
+
+    /// What generated code does with a leaf field. Every use goes through [`leaf`], so a type
+    /// that is not a [`ConfigValue`] gives one error, not one per generated method.
+    #[allow(missing_debug_implementations, reason = "function pointers only")]
+    pub struct LeafOps<T> {
+        /// Sets it from a layer.
+        pub set: fn(&mut LoadContext, &mut T, Input<'_>) -> Result<(), ConfigError>,
+        /// Redacted JSON.
+        pub json: fn(&T) -> serde_json::Value,
+        /// Writes it to a TOML table.
+        pub write: fn(&mut toml_edit::Table, &str, &T, &str),
+    }
+
+    /// The operations of a leaf field of type `T`.
+    pub fn leaf<T: ConfigValue>() -> LeafOps<T> {
+        LeafOps { set: |cx, slot, input| cx.leaf(slot, input), json: T::to_json_redacted, write: write_leaf::<T> }
+    }
+
+    /// What generated code does with a nested section (see [`LeafOps`]).
+    #[allow(missing_debug_implementations, reason = "function pointers only")]
+    pub struct SectionOps<T> {
+        /// The profile's defaults.
+        pub defaults: fn(&Profile) -> T,
+        /// Sets it from a layer.
+        pub set: fn(&mut LoadContext, &mut T, Input<'_>) -> Result<(), ConfigError>,
+        /// Validates it.
+        pub validate: fn(&T, &mut Validator<'_>),
+        /// Runs its checks.
+        pub check: fn(&T, &mut Checklist),
+        /// Redacted JSON.
+        pub json: fn(&T) -> serde_json::Value,
+        /// Writes it to a TOML table.
+        pub write: fn(&mut toml_edit::Table, &str, &T, &str),
+        /// Generates its secrets.
+        pub generate: fn(&mut T),
+    }
+
+    /// The operations of a nested section of type `T`.
+    pub fn section<T: SecurityConfig>() -> SectionOps<T> {
+        SectionOps {
+            defaults: T::defaults,
+            set: |cx, slot, input| cx.section(slot, input),
+            validate: T::validate,
+            check: T::check,
+            json: T::to_json_redacted,
+            write: write_section::<T>,
+            generate: T::generate_secrets,
+        }
+    }
+
+    /// Writes one leaf value with its doc comment.
+    pub fn write_leaf<V: ConfigValue>(table: &mut toml_edit::Table, key: &str, value: &V, doc: &str) {
+        if let Some(value) = value.to_toml() {
+            table.insert(key, toml_edit::Item::Value(value));
+            if let Some(mut k) = table.key_mut(key) {
+                k.leaf_decor_mut().set_prefix(comment(doc, ""));
+            }
+        }
+    }
+
+    /// Writes a nested section with its doc comment.
+    pub fn write_section<T: SecurityConfig>(table: &mut toml_edit::Table, key: &str, value: &T, doc: &str) {
+        let mut section = toml_edit::Table::new();
+        value.write_toml(&mut section);
+        section.decor_mut().set_prefix(comment(doc, "\n"));
+        table.insert(key, toml_edit::Item::Table(section));
+    }
+
+    fn comment(doc: &str, lead: &str) -> String {
+        let mut out = lead.to_owned();
+        for line in doc.lines() {
+            out.push_str("# ");
+            out.push_str(line.trim());
+            out.push('\n');
+        }
+        out
+    }
+}

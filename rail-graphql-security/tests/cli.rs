@@ -1,0 +1,427 @@
+//! The real `rail-security` binary: every flag, text and JSON output, `--fix` on a real file,
+//! `setup` with migrations on SQLite, bad input and exit codes.
+
+use std::path::Path;
+
+use assert_cmd::Command;
+
+const SECRET_KEY: &str = "k8Jq2LmN4pR7sT9vW1xY3zA5bC6dE8fG0hJ2kL4mN6pQ8rS0tU2vW4xY6zA8bC0d";
+const ENCRYPTION_KEY: &str = "Zr7Yq3Xp9Wo5Vn1Um8Tl4Sk0Rj6Qi2Ph7Og3Nf9Me5Ld1Kc";
+
+const HARDENED: &str = r#"[mfa.sms]
+provider = "twilio"
+
+[deployment]
+allowed_hosts = ["api.example.com"]
+"#;
+
+fn cmd() -> Command {
+    let mut cmd = Command::cargo_bin("rail-security").unwrap();
+    cmd.env_clear();
+    cmd
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let output = cmd.output().unwrap();
+    Output {
+        code: output.status.code().unwrap(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn check_prints_the_checklist_score_and_recommendations_and_fails_on_critical() {
+    let out = run(cmd().args(["check", "--environment", "production"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let title = "Security Configuration Check (profile: production, config: none)";
+    assert!(out.stdout.starts_with(&format!("{title}\n{}\n\n", "=".repeat(title.len()))), "{}", out.stdout);
+    assert!(out.stdout.contains("\n✓ HTTPS is enforced\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("\n✓ Authentication middleware is properly configured\n"));
+    assert!(out.stdout.contains("\n✗ Secret key is not set [critical]\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("\nSecurity Score: "));
+    assert!(out.stdout.contains("\nRecommendations:\n1. "), "{}", out.stdout);
+    assert!(out.stdout.contains("critical check(s) failed."));
+    assert!(!out.stdout.contains("    why:"), "no explanations without --verbose");
+    assert!(out.stderr.is_empty(), "{}", out.stderr);
+
+    // Development findings are informational: exit 0.
+    let out = run(cmd().arg("check"));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("(profile: development, config: none)"));
+    // The profile also comes from RAIL_SECURITY_ENV; the alias works.
+    let out = run(cmd().arg("security_check").env("RAIL_SECURITY_ENV", "production"));
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("(profile: production,"));
+}
+
+#[test]
+fn a_hardened_standard_config_passes_in_production_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "security.toml", HARDENED);
+    let hardened = || {
+        let mut c = cmd();
+        c.args(["check", "--environment", "production", "--config"])
+            .arg(&file)
+            .env("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", SECRET_KEY)
+            .env("RAIL_SECURITY__MFA__ENCRYPTION_KEY", ENCRYPTION_KEY);
+        c
+    };
+    let out = run(&mut hardened());
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("Security Score: 10/10"), "{}", out.stdout);
+    assert!(!out.stdout.contains('✗'), "{}", out.stdout);
+    // One weakness is enough to fail.
+    let out = run(hardened().env("RAIL_SECURITY__DEPLOYMENT__INTROSPECTION", "true"));
+    assert_eq!(out.code, 1);
+    assert!(out.stdout.contains("✗ Introspection is on in production [critical]"), "{}", out.stdout);
+    // The file is found through RAIL_SECURITY_CONFIG too.
+    let out = run(cmd()
+        .args(["check", "-e", "production"])
+        .env("RAIL_SECURITY_CONFIG", &file)
+        .env("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", SECRET_KEY)
+        .env("RAIL_SECURITY__MFA__ENCRYPTION_KEY", ENCRYPTION_KEY));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+}
+
+#[test]
+fn verbose_explains_each_failure() {
+    let out = run(cmd().args(["check", "--environment", "production", "--verbose"]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains(
+            "✗ Secret key is not set [critical]\n    key: deployment.secret_key\n    why: Sessions and tokens signed \
+             with a guessable key can be forged.\n    fix: Set deployment.secret_key to 50+ random characters"
+        ),
+        "{}",
+        out.stdout
+    );
+    let out = run(cmd().args(["check", "-e", "production", "-v"]).env("RAIL_SECURITY__DEPLOYMENT__DEBUG", "true"));
+    assert!(out.stdout.contains("    fix: Set deployment.debug = false (safe: `--fix` does it)"), "{}", out.stdout);
+}
+
+#[test]
+fn json_output_follows_the_documented_schema() {
+    let out = run(cmd().args(["check", "--environment", "production", "--format", "json"]));
+    assert_eq!(out.code, 1);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["schema_version"], 1);
+    assert_eq!(json["profile"], "production");
+    assert_eq!(json["config_file"], serde_json::Value::Null);
+    assert_eq!(json["max_score"], 10);
+    assert_eq!(json["passed"], false);
+    let score = json["score"].as_u64().unwrap();
+    assert!(score < 10);
+    let checks = json["checks"].as_array().unwrap();
+    let secret = checks.iter().find(|c| c["id"] == "deployment.secret_key").unwrap();
+    assert_eq!(secret["passed"], false);
+    assert_eq!(secret["severity"], "critical");
+    assert_eq!(secret["fixable"], false);
+    assert!(secret["why"].is_string() && secret["recommendation"].is_string() && secret["message"].is_string());
+    let https = checks.iter().find(|c| c["id"] == "deployment.https_redirect").unwrap();
+    assert_eq!((https["passed"].clone(), https["fixable"].clone()), (true.into(), true.into()));
+    assert!(!json["recommendations"].as_array().unwrap().is_empty());
+    assert_eq!(json["fixes"], serde_json::json!([]));
+    for check in checks {
+        let keys: Vec<&String> = check.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["fixable", "id", "message", "passed", "recommendation", "severity", "why"]);
+    }
+
+    let out = run(cmd().args(["check", "--format", "json"]));
+    assert_eq!(out.code, 0);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["passed"], true);
+}
+
+const INSECURE: &str = r#"# Our production settings -- reviewed by ops
+[deployment]
+debug = true          # turned on while chasing a bug
+https_redirect = false
+allowed_hosts = ["api.example.com"] # the public host
+
+# Rate limits
+[middleware.rate_limiting]
+enabled = false
+login_attempts_limit = 4
+"#;
+
+#[test]
+fn fix_rewrites_the_file_keeping_comments() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "security.toml", INSECURE);
+    let out = run(cmd().args(["check", "--environment", "production", "--fix", "--config"]).arg(&file));
+    assert!(out.stdout.contains("Fixed: deployment.debug = false (was true)\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("Fixed: deployment.https_redirect = true (was false)\n"));
+    assert!(out.stdout.contains("Fixed: middleware.rate_limiting.enabled = true (was false)\n"));
+    assert!(!out.stdout.contains("Fixed: deployment.introspection"), "already off in production");
+    // After fixing, the report shows them passing; the secret key still fails (no safe fix).
+    assert!(out.stdout.contains("✓ Debug output is off\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("✓ HTTPS is enforced\n"));
+    assert!(out.stdout.contains("✗ Secret key is not set [critical]"));
+    assert_eq!(out.code, 1);
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("# Our production settings -- reviewed by ops\n[deployment]\n"), "{text}");
+    assert!(text.contains("debug = false          # turned on while chasing a bug\n"), "{text}");
+    assert!(text.contains("https_redirect = true\n"), "{text}");
+    assert!(text.contains("allowed_hosts = [\"api.example.com\"] # the public host\n"), "{text}");
+    assert!(
+        text.contains("# Rate limits\n[middleware.rate_limiting]\nenabled = true\nlogin_attempts_limit = 4\n"),
+        "{text}"
+    );
+
+    // A second run has nothing left to fix automatically.
+    let out = run(cmd().args(["check", "-e", "production", "--fix", "-c"]).arg(&file));
+    assert!(out.stdout.contains("Nothing to fix automatically."), "{}", out.stdout);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+}
+
+#[test]
+fn fix_adds_missing_keys_and_dry_run_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(dir.path(), "security.toml", "# empty on purpose\n");
+    let out = run(cmd()
+        .args(["check", "--environment", "production", "--fix", "--dry-run", "--config"])
+        .arg(&file)
+        .env("RAIL_SECURITY__DEPLOYMENT__PLAYGROUND", "true"));
+    assert!(out.stdout.contains("Would fix: deployment.playground = false (added)\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("  note: RAIL_SECURITY__DEPLOYMENT__PLAYGROUND overrides this key"), "{}", out.stdout);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "# empty on purpose\n");
+
+    let out = run(cmd()
+        .args(["check", "-e", "production", "--fix", "--format", "json", "--config"])
+        .arg(&file)
+        .env("RAIL_SECURITY__MIDDLEWARE__AUTHENTICATION__ENABLED", "0"));
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        json["fixes"],
+        serde_json::json!([{"key": "middleware.authentication.enabled", "value": "true", "previous": null, "applied": true}])
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("# empty on purpose\n"), "{text}");
+    assert!(text.contains("[middleware.authentication]\nenabled = true\n"), "{text}");
+}
+
+#[test]
+fn bad_input_gives_a_one_line_error_and_exit_code_2() {
+    let dir = tempfile::tempdir().unwrap();
+    type Case<'a> = (Vec<String>, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case<'_>> = vec![
+        (
+            vec!["check".into(), "--config".into(), "/nonexistent/s.toml".into()],
+            vec![],
+            "error: cannot read config file /nonexistent/s.toml",
+        ),
+        (
+            vec!["check".into(), "--config".into(), write(dir.path(), "bad.toml", "[mfa\n").display().to_string()],
+            vec![],
+            "invalid TOML",
+        ),
+        (
+            vec![
+                "check".into(),
+                "--config".into(),
+                write(dir.path(), "typo.toml", "[mfa]\nenabeld = true\n").display().to_string(),
+            ],
+            vec![],
+            "unknown key `mfa.enabeld`",
+        ),
+        (vec!["check".into()], vec![("RAIL_SECURITY__MFA__DIGITS", "six")], "`mfa.digits` must be an integer"),
+        (vec!["check".into()], vec![("RAIL_SECURITY_ENV", "Prod!")], "is not a profile name"),
+        (vec!["check".into(), "--fix".into()], vec![], "error: --fix needs a config file to rewrite"),
+    ];
+    for (args, env, expected) in cases {
+        let mut c = cmd();
+        c.args(&args);
+        for (k, v) in env {
+            c.env(k, v);
+        }
+        let out = run(&mut c);
+        assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains(expected), "{args:?}: {}", out.stderr);
+        assert_eq!(out.stderr.trim_end().lines().count(), 1, "{args:?}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "{args:?}: {}", out.stdout);
+    }
+    // Usage errors: clap's message, exit 2.
+    for args in [
+        &["check", "--environment", "Prod!"][..],
+        &["check", "--format", "xml"],
+        &["check", "--dry-run"],
+        &["frobnicate"],
+    ] {
+        let out = run(cmd().args(args));
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.starts_with("error:"), "{args:?}: {}", out.stderr);
+    }
+    let out = run(cmd().arg("--help"));
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("check") && out.stdout.contains("setup"));
+}
+
+#[test]
+fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("security.toml");
+    let out = run(cmd().args(["setup", "--environment", "production", "--no-migrate", "--config"]).arg(&file));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains(&format!("Wrote {} (profile: production)", file.display())), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("Fresh random keys generated: audit.webhook_secret, deployment.secret_key, mfa.encryption_key"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("Recommendations for production:\n1. "), "{}", out.stdout);
+    assert!(out.stdout.contains("deployment.allowed_hosts"), "{}", out.stdout);
+    assert!(!out.stdout.contains("Migrations"), "--no-migrate");
+
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with("# Security configuration, profile `production` (written by `setup`).\n"), "{text}");
+    assert!(text.contains("# Redirect http to https.\nhttps_redirect = true\n"), "{text}");
+    assert!(
+        text.contains("\n# MFA settings.\n[mfa]\n") || text.contains("# Multi-factor authentication.\n[mfa]\n"),
+        "{text}"
+    );
+    let key_line = text.lines().find(|l| l.starts_with("secret_key = ")).unwrap();
+    let key = key_line.trim_start_matches("secret_key = ").trim_matches('"');
+    assert_eq!(key.len(), 64);
+    assert!(!out.stdout.contains(key), "the key is never printed");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    // The written file loads, and after the two recommended edits it passes in production.
+    let out = run(cmd().args(["check", "-e", "production", "-c"]).arg(&file));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    let edited = text
+        .replace("allowed_hosts = []", "allowed_hosts = [\"api.example.com\"]")
+        .replace("provider = \"console\"", "provider = \"twilio\"");
+    std::fs::write(&file, edited).unwrap();
+    let out = run(cmd().args(["check", "-e", "production", "-c"]).arg(&file));
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("Security Score: 10/10"), "{}", out.stdout);
+
+    // Never overwrites without --force; --force writes new keys.
+    let before = std::fs::read_to_string(&file).unwrap();
+    let out = run(cmd().args(["setup", "--no-migrate", "--config"]).arg(&file));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("already exists; pass --force to overwrite it"), "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let out = run(cmd().args(["setup_security", "--no-migrate", "--force", "--config"]).arg(&file));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert!(after.contains("profile `development`") && !after.contains(key));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "a rewritten key file is private again");
+    }
+}
+
+#[test]
+fn setup_runs_the_migrations_on_sqlite_by_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(cmd().current_dir(dir.path()).arg("setup"));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("Migrations are up to date on sqlite://rail-security.db?mode=rwc"), "{}", out.stdout);
+    assert!(dir.path().join("security.toml").exists());
+    let db = dir.path().join("rail-security.db");
+    let bytes = std::fs::read(&db).unwrap();
+    let haystack = String::from_utf8_lossy(&bytes);
+    assert!(haystack.contains("CREATE TABLE") && haystack.contains("audit_events"), "tables created");
+    assert!(haystack.contains("rail_security_migrations"));
+
+    // DATABASE_URL picks the database; running again (with --force) is idempotent.
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("other.db").display());
+    let out = run(cmd().current_dir(dir.path()).args(["setup", "--force"]).env("DATABASE_URL", &url));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(dir.path().join("other.db").exists());
+    let out = run(cmd().current_dir(dir.path()).args(["setup", "--force", "--database-url", &url]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+#[test]
+fn setup_config_only_dry_run_and_unreachable_database_write_nothing_extra() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(cmd().current_dir(dir.path()).args(["setup", "--config-only", "-e", "staging"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(dir.path().join("security.toml").exists());
+    assert!(!dir.path().join("rail-security.db").exists(), "--config-only does not migrate");
+    assert!(!out.stdout.contains("Recommendations"), "{}", out.stdout);
+
+    let other = tempfile::tempdir().unwrap();
+    let out = run(cmd().current_dir(other.path()).args(["setup", "--dry-run", "-e", "production"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("Would write security.toml (profile: production)"), "{}", out.stdout);
+    assert!(out.stdout.contains("Would run migrations on sqlite://rail-security.db?mode=rwc"));
+    assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0, "dry run writes nothing");
+
+    // An unreachable database: one-line error, exit 2, and no config file written.
+    let out = run(cmd()
+        .current_dir(other.path())
+        .args(["setup"])
+        .env("DATABASE_URL", "postgres://admin:hunter2@127.0.0.1:1/nothing"));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(
+        out.stderr.starts_with("error: cannot connect to the database postgres://admin:***@127.0.0.1:1/nothing"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("hunter2"));
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
+    assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0, "nothing half-written");
+}
+
+#[test]
+fn secrets_never_reach_the_output_of_any_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let weak = "placeholder-secret-value-that-is-long-enough-but-weak-0123456789";
+    let file = write(
+        dir.path(),
+        "security.toml",
+        &format!(
+            "[deployment]\nsecret_key = \"{weak}\"\ndebug = true\n\n[audit]\nwebhook_headers = {{ Authorization = \"Bearer tok-991\" }}\n"
+        ),
+    );
+    for args in [
+        &["check", "-e", "production", "-v"][..],
+        &["check", "-e", "production", "--format", "json"],
+        &["check", "-e", "production", "--fix", "--dry-run", "-v"],
+    ] {
+        let out = run(cmd()
+            .args(args)
+            .arg("--config")
+            .arg(&file)
+            .env("RAIL_SECURITY__MFA__ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__STORE_URL", "redis://:pw-4411@127.0.0.1"));
+        let all = format!("{}{}", out.stdout, out.stderr);
+        for secret in [weak, "tok-991", ENCRYPTION_KEY, "pw-4411"] {
+            assert!(!all.contains(secret), "{args:?} leaked {secret}: {all}");
+        }
+        assert!(all.contains("Secret key looks like a placeholder"), "{args:?}: {all}");
+    }
+    // A secret that fails to parse is not echoed either.
+    let out = run(cmd().arg("check").env("RAIL_SECURITY__AUDIT__WEBHOOK_HEADERS", "Bearer tok-991"));
+    assert_eq!(out.code, 2);
+    assert!(!out.stderr.contains("tok-991"), "{}", out.stderr);
+}

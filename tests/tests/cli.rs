@@ -1,0 +1,179 @@
+//! A user's own binary mounting the commands for a derived config (`myapp-security`), and
+//! `setup` migrating PostgreSQL and MariaDB through `DATABASE_URL`.
+
+use assert_cmd::Command;
+use integration_tests::myapp::{HARDENED_STANDARD_TOML, TEST_ENCRYPTION_KEY, TEST_SECRET_KEY};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+
+fn cmd() -> Command {
+    let mut cmd = Command::cargo_bin("myapp-security").unwrap();
+    cmd.env_clear();
+    cmd
+}
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+fn run(cmd: &mut Command) -> Output {
+    let output = cmd.output().unwrap();
+    Output {
+        code: output.status.code().unwrap(),
+        stdout: String::from_utf8(output.stdout).unwrap(),
+        stderr: String::from_utf8(output.stderr).unwrap(),
+    }
+}
+
+/// The hardened standard settings nested under `[security...]`, plus the app's own.
+fn hardened_myapp_toml() -> String {
+    let mut text = String::from("# MyApp production\npayment_api_key = \"pk_live_1\"\n");
+    for line in HARDENED_STANDARD_TOML.lines() {
+        match line.strip_prefix('[') {
+            Some(header) => text.push_str(&format!("[security.{header}")),
+            None => text.push_str(line),
+        }
+        text.push('\n');
+    }
+    text
+}
+
+#[test]
+fn check_scores_the_derived_config_and_passes_only_when_hardened() {
+    let out = run(cmd().args(["check", "--environment", "production", "--verbose"]));
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("✗ Token signing key is missing or short [critical]\n    key: token_signing_key\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("    key: security.deployment.secret_key\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("✓ HTTPS is enforced"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("myapp.toml");
+    std::fs::write(&file, hardened_myapp_toml()).unwrap();
+    let hardened = || {
+        let mut c = cmd();
+        c.args(["check", "-e", "production", "--config"])
+            .arg(&file)
+            .env("MYAPP__SECURITY__DEPLOYMENT__SECRET_KEY", TEST_SECRET_KEY)
+            .env("MYAPP__SECURITY__MFA__ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
+            .env("MYAPP__TOKEN_SIGNING_KEY", TEST_SECRET_KEY);
+        c
+    };
+    let out = run(&mut hardened());
+    assert_eq!(out.code, 0, "{}", out.stdout);
+    assert!(out.stdout.contains("Security Score: 10/10"), "{}", out.stdout);
+    let out = run(hardened().env("MYAPP__SECURITY__DEPLOYMENT__COOKIE_SECURE", "false").args(["--format", "json"]));
+    assert_eq!(out.code, 1);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["passed"], false);
+    let failed: Vec<&str> = json["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["security.deployment.cookie_secure"]);
+    // A derived validation rule rejects bad input with exit code 2.
+    let out = run(hardened().env("MYAPP__MAX_UPLOAD_MB", "3"));
+    assert_eq!(out.code, 2);
+    assert_eq!(
+        out.stderr,
+        "error: environment variable MYAPP__MAX_UPLOAD_MB: `max_upload_mb` is 3, which is not a power of two: use 1, 2, 4, 8, 16, ...\n"
+    );
+}
+
+#[test]
+fn fix_edits_nested_keys_of_the_derived_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("myapp.toml");
+    std::fs::write(&file, "workers = 4 # two per core\n\n[security.deployment]\ndebug = true # remove before launch\n")
+        .unwrap();
+    let out = run(cmd().args(["check", "-e", "production", "--fix", "--config"]).arg(&file));
+    assert!(out.stdout.contains("Fixed: security.deployment.debug = false (was true)"), "{}", out.stdout);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.starts_with("workers = 4 # two per core\n\n[security.deployment]\ndebug = false # remove before launch\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn setup_writes_the_derived_config_with_its_docs_and_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("myapp.toml");
+    let out = run(cmd().args(["setup", "-e", "production", "--no-migrate", "-c"]).arg(&file));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("token_signing_key"), "{}", out.stdout);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("# Environment variables MYAPP__SECTION__KEY override any value here."), "{text}");
+    assert!(text.contains("# Worker threads.\nworkers = 8\n"), "{text}");
+    assert!(text.contains("# The plugin's standard settings.\n[security]"), "{text}");
+    assert!(text.contains("[security.deployment]"), "{text}");
+    assert!(!text.contains("payment_api_key"), "unset secrets are not written");
+}
+
+async fn migrated_tables(url: &str, backend: DbBackend, schema: &str) -> Vec<String> {
+    let db = Database::connect(url).await.unwrap();
+    let sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name";
+    let sql = if backend == DbBackend::MySql { sql.replace("$1", "?") } else { sql.to_owned() };
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, [schema.into()])).await.unwrap();
+    rows.iter().map(|r| r.try_get_by_index::<String>(0).unwrap()).collect()
+}
+
+fn backend_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var("RAIL_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1") => {
+            panic!("{var} is not set but RAIL_TEST_REQUIRE_BACKENDS=1")
+        }
+        Err(_) => {
+            eprintln!("skipped: {var} is not set");
+            None
+        }
+    }
+}
+
+fn setup_migrates(database_url: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(cmd().current_dir(dir.path()).args(["setup", "-e", "staging"]).env("DATABASE_URL", database_url));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("Migrations are up to date on"), "{}", out.stdout);
+    assert!(dir.path().join("security.toml").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_runs_the_migrations_on_postgres() {
+    let Some(url) = backend_url("RAIL_TEST_POSTGRES_URL") else { return };
+    let admin = Database::connect(&url).await.unwrap();
+    let schema = format!("rail_cli_{}", uuid::Uuid::new_v4().simple());
+    admin.execute_unprepared(&format!("CREATE SCHEMA \"{schema}\"")).await.unwrap();
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let schema_url = format!("{url}{separator}options=-c%20search_path%3D{schema}");
+    let target = schema_url.clone();
+    tokio::task::spawn_blocking(move || setup_migrates(&target)).await.unwrap();
+    let tables = migrated_tables(&url, DbBackend::Postgres, &schema).await;
+    admin.execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await.unwrap();
+    assert!(tables.contains(&"audit_events".to_owned()), "{tables:?}");
+    assert!(tables.contains(&"rail_security_migrations".to_owned()), "{tables:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_runs_the_migrations_on_mariadb() {
+    let Some(url) = backend_url("RAIL_TEST_MYSQL_URL") else { return };
+    let admin = Database::connect(&url).await.unwrap();
+    let name = format!("rail_cli_{}", uuid::Uuid::new_v4().simple());
+    admin.execute_unprepared(&format!("CREATE DATABASE `{name}`")).await.unwrap();
+    let base = url.split('?').next().unwrap();
+    let db_url = format!("{}/{name}", base.rsplit_once('/').map_or(base, |(b, _)| b));
+    let target = db_url.clone();
+    tokio::task::spawn_blocking(move || setup_migrates(&target)).await.unwrap();
+    let tables = migrated_tables(&url, DbBackend::MySql, &name).await;
+    admin.execute_unprepared(&format!("DROP DATABASE `{name}`")).await.unwrap();
+    assert!(tables.contains(&"audit_events".to_owned()), "{tables:?}");
+    assert!(tables.contains(&"rail_security_migrations".to_owned()), "{tables:?}");
+}

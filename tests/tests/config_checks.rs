@@ -1,0 +1,141 @@
+//! The checks `rail-security check` scores: production passes only when truly hardened.
+
+use integration_tests::myapp::{HARDENED_STANDARD_TOML, TEST_ENCRYPTION_KEY, TEST_SECRET_KEY};
+use rail_graphql_security::config::{CheckReport, Profile, SecurityConfig, Severity, StandardSecurityConfig};
+
+fn hardened(extra_env: &[(&str, &str)]) -> Result<StandardSecurityConfig, String> {
+    let mut file = tempfile::Builder::new().suffix(".toml").tempfile().unwrap();
+    std::io::Write::write_all(&mut file, HARDENED_STANDARD_TOML.as_bytes()).unwrap();
+    let mut env = vec![
+        ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", TEST_SECRET_KEY),
+        ("RAIL_SECURITY__MFA__ENCRYPTION_KEY", TEST_ENCRYPTION_KEY),
+    ];
+    env.extend_from_slice(extra_env);
+    StandardSecurityConfig::loader()
+        .profile(Profile::Production)
+        .file(file.path())
+        .env_vars(env)
+        .load()
+        .map_err(|e| e.to_string())
+}
+
+fn failed_ids(report: &CheckReport) -> Vec<&str> {
+    report.checks.iter().filter(|c| !c.passed).map(|c| c.id.as_str()).collect()
+}
+
+#[test]
+fn production_defaults_fail_the_critical_checks() {
+    let config = StandardSecurityConfig::defaults(&Profile::Production);
+    let report = config.run_checks(&Profile::Production);
+    assert!(report.has_critical_failure());
+    let failed = failed_ids(&report);
+    for id in ["deployment.secret_key", "deployment.allowed_hosts", "mfa.encryption_key", "mfa.sms.provider"] {
+        assert!(failed.contains(&id), "{id} should fail: {failed:?}");
+    }
+    assert!(report.score() < 10);
+    // The hardening defaults themselves pass.
+    for id in ["deployment.https_redirect", "deployment.hsts_seconds", "deployment.cookie_secure", "deployment.debug"] {
+        assert!(!failed.contains(&id), "{id} should pass: {failed:?}");
+    }
+}
+
+#[test]
+fn a_hardened_production_config_passes_every_check() {
+    let config = hardened(&[]).unwrap();
+    let report = config.run_checks(&Profile::Production);
+    assert_eq!(failed_ids(&report), Vec::<&str>::new());
+    assert_eq!(report.score(), 10);
+    assert!(!report.has_critical_failure());
+    assert!(report.checks.len() >= 25, "{} checks", report.checks.len());
+}
+
+#[test]
+fn each_weakening_fails_its_own_critical_check() {
+    let weak_keys = [
+        (
+            "RAIL_SECURITY__DEPLOYMENT__SECRET_KEY",
+            "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7bC0eF3hJ6kM9nP2rS5uV8xY"[..49].to_owned(),
+        ),
+        ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", "abcd".repeat(20)),
+        ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", format!("change-me-{}", &TEST_SECRET_KEY[..50])),
+        ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", String::new()),
+        ("RAIL_SECURITY__MFA__ENCRYPTION_KEY", "short-Key-1".to_owned()),
+    ];
+    for (var, value) in &weak_keys {
+        let config = hardened(&[(var, value)]).unwrap();
+        let report = config.run_checks(&Profile::Production);
+        let id = if var.contains("MFA") { "mfa.encryption_key" } else { "deployment.secret_key" };
+        assert_eq!(failed_ids(&report), [id], "{var}={value}");
+        assert!(report.has_critical_failure());
+    }
+    let cases: &[(&str, &str, &str)] = &[
+        ("RAIL_SECURITY__DEPLOYMENT__HTTPS_REDIRECT", "false", "deployment.https_redirect"),
+        ("RAIL_SECURITY__DEPLOYMENT__HSTS_SECONDS", "3600", "deployment.hsts_seconds"),
+        ("RAIL_SECURITY__DEPLOYMENT__COOKIE_SECURE", "false", "deployment.cookie_secure"),
+        ("RAIL_SECURITY__DEPLOYMENT__COOKIE_HTTP_ONLY", "false", "deployment.cookie_http_only"),
+        ("RAIL_SECURITY__DEPLOYMENT__DEBUG", "true", "deployment.debug"),
+        ("RAIL_SECURITY__DEPLOYMENT__ALLOWED_HOSTS", "*", "deployment.allowed_hosts"),
+        ("RAIL_SECURITY__DEPLOYMENT__INTROSPECTION", "true", "deployment.introspection"),
+        ("RAIL_SECURITY__DEPLOYMENT__PLAYGROUND", "true", "deployment.playground"),
+        ("RAIL_SECURITY__DEPLOYMENT__TRUSTED_PROXIES", "", "deployment.trusted_proxies"),
+        ("RAIL_SECURITY__MIDDLEWARE__AUTHENTICATION__ENABLED", "false", "middleware.authentication.enabled"),
+        ("RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__ENABLED", "false", "middleware.rate_limiting.enabled"),
+        ("RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__INSTANCES", "3", "middleware.rate_limiting.store_url"),
+        ("RAIL_SECURITY__MFA__ENABLED", "false", "mfa.enabled"),
+        ("RAIL_SECURITY__MFA__SMS__PROVIDER", "console", "mfa.sms.provider"),
+        ("RAIL_SECURITY__AUDIT__RETENTION_DAYS", "30", "audit.enabled"),
+    ];
+    for (var, value, id) in cases {
+        let config = hardened(&[(var, value)]).unwrap();
+        let report = config.run_checks(&Profile::Production);
+        assert_eq!(failed_ids(&report), [*id], "{var}={value}");
+        let check = report.checks.iter().find(|c| c.id == *id).unwrap();
+        assert_eq!(check.severity, Severity::Critical, "{id}");
+        assert!(check.recommendation.is_some() && check.why.is_some(), "{id}");
+    }
+    let warnings: &[(&str, &str, &str)] = &[
+        ("RAIL_SECURITY__DEPLOYMENT__HSTS_PRELOAD", "false", "deployment.hsts_preload"),
+        ("RAIL_SECURITY__DEPLOYMENT__X_FRAME_OPTIONS", "ALLOW-FROM x", "deployment.x_frame_options"),
+        ("RAIL_SECURITY__DEPLOYMENT__REFERRER_POLICY", "unsafe-url", "deployment.referrer_policy"),
+        ("RAIL_SECURITY__DEPLOYMENT__COOKIE_SAME_SITE", "none", "deployment.cookie_same_site"),
+        ("RAIL_SECURITY__DEPLOYMENT__CONTENT_TYPE_NOSNIFF", "false", "deployment.content_type_nosniff"),
+    ];
+    for (var, value, id) in warnings {
+        let report = hardened(&[(var, value)]).unwrap().run_checks(&Profile::Production);
+        assert_eq!(failed_ids(&report), [*id], "{var}={value}");
+        assert!(!report.has_critical_failure(), "{id} is a warning");
+        assert_eq!(report.score(), 9);
+    }
+    // With several instances, a shared store makes the check pass again.
+    let config = hardened(&[
+        ("RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__INSTANCES", "3"),
+        ("RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__STORE_URL", "redis://127.0.0.1:6379"),
+    ])
+    .unwrap();
+    assert!(failed_ids(&config.run_checks(&Profile::Production)).is_empty());
+}
+
+#[test]
+fn development_findings_are_informational() {
+    let config = StandardSecurityConfig::defaults(&Profile::Development);
+    let report = config.run_checks(&Profile::Development);
+    assert!(!report.has_critical_failure());
+    assert!(!report.failures().is_empty());
+    assert!(report.failures().iter().all(|c| c.severity == Severity::Info));
+    // Production-only rules do not fire outside production.
+    let failed = failed_ids(&report);
+    assert!(!failed.contains(&"deployment.debug") && !failed.contains(&"mfa.enabled"), "{failed:?}");
+}
+
+#[test]
+fn fixes_are_offered_only_where_they_are_safe() {
+    let config = StandardSecurityConfig::defaults(&Profile::Development);
+    let report = config.run_checks(&Profile::Production);
+    let fix = |id: &str| report.checks.iter().find(|c| c.id == id).unwrap().fix.clone();
+    let https = fix("deployment.https_redirect").unwrap();
+    assert_eq!(https.key, "deployment.https_redirect");
+    assert_eq!(https.value.as_bool(), Some(true));
+    assert_eq!(fix("deployment.hsts_seconds").unwrap().value.as_integer(), Some(31_536_000));
+    assert!(fix("deployment.secret_key").is_none());
+    assert!(fix("deployment.allowed_hosts").is_none());
+}

@@ -1,0 +1,14 @@
+use rail_graphql_security::SecurityConfig;
+
+#[derive(SecurityConfig)]
+struct Inner {
+    on: bool,
+}
+
+#[derive(SecurityConfig)]
+struct Config {
+    #[security(nested, default = 1)]
+    inner: Inner,
+}
+
+fn main() {}
