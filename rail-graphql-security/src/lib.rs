@@ -20,17 +20,17 @@ extern crate self as rail_graphql_security;
 
 pub mod audit;
 pub mod auth;
+#[cfg(feature = "cli")]
+#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
+pub mod cli;
 pub mod client_ip;
+pub mod config;
 pub mod context;
 pub mod graphql;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
 pub mod rate_limit;
-#[cfg(feature = "cli")]
-#[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
-pub mod cli;
-pub mod config;
 
 pub use config::SecurityConfig;
 
@@ -41,12 +41,12 @@ pub use rail_graphql_security_migration as migration;
 pub mod prelude {
     pub use crate::audit::{Actor, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, AuditUser};
     pub use crate::auth::{TokenConfig, TokenService};
+    pub use crate::config::{Profile, Secret, SecurityConfig, StandardSecurityConfig};
     pub use crate::context::{
         MfaLevel, MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated, require_mfa,
         require_role,
     };
     pub use crate::rate_limit::{LoginRateLimiter, RateLimiter};
-    pub use crate::config::{Profile, Secret, SecurityConfig, StandardSecurityConfig};
 }
 
 #[doc(hidden)]
