@@ -262,4 +262,8 @@ async fn a_store_failure_is_an_error_not_a_pass() {
     let err = tokens.verify(&issued.token, None).await.unwrap_err();
     assert!(matches!(err, TokenError::Database(_)), "{err:?}");
     assert!(!err.is_client_error());
+    let graphql = async_graphql::ErrorExtensions::extend(&err);
+    assert_eq!(graphql.message, "authentication temporarily unavailable, try again shortly");
+    let ext = serde_json::to_value(graphql.extensions.unwrap()).unwrap();
+    assert_eq!(ext["code"], "SERVICE_UNAVAILABLE");
 }

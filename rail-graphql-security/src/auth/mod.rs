@@ -264,9 +264,15 @@ impl TokenError {
 
 impl ErrorExtensions for TokenError {
     /// `code: "UNAUTHENTICATED"` with a `reason` (`token_expired`, ...) for client errors,
-    /// `code: "SERVICE_UNAVAILABLE"` otherwise.
+    /// `code: "SERVICE_UNAVAILABLE"` otherwise (with a message that names no internals; log the
+    /// error itself).
     fn extend(&self) -> async_graphql::Error {
-        async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
+        let message = if self.is_client_error() {
+            self.to_string()
+        } else {
+            "authentication temporarily unavailable, try again shortly".to_owned()
+        };
+        async_graphql::Error::new(message).extend_with(|_, ext| {
             ext.set("code", if self.is_client_error() { "UNAUTHENTICATED" } else { "SERVICE_UNAVAILABLE" });
             ext.set("reason", self.reason());
         })
