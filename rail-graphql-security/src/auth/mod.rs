@@ -481,6 +481,23 @@ impl TokenService {
         self.inner.revocations.purge_expired().await
     }
 
+    /// Runs [`purge_revoked`](Self::purge_revoked) every `every` in a background task (failures
+    /// are logged and retried at the next tick). Abort the handle to stop it.
+    pub fn spawn_revocation_purge(&self, every: Duration) -> tokio::task::JoinHandle<()> {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(every.max(Duration::from_millis(10)));
+            loop {
+                ticks.tick().await;
+                match service.purge_revoked().await {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::debug!(purged, "expired token revocations purged"),
+                    Err(error) => tracing::warn!(%error, "purging expired token revocations failed; retrying later"),
+                }
+            }
+        })
+    }
+
     /// [`decode`](Self::decode), remembering tokens whose signature checked out. Only an
     /// exact, already verified token string hits the cache; expiry and revocation are still
     /// checked on every call.
