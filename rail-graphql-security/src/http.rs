@@ -2,6 +2,8 @@
 //! per-client request rate limit (HTTP 429 + `Retry-After`), bearer-token authentication that
 //! builds the [`SecurityContext`], security headers, and a ready GraphQL router.
 //!
+//! Everything runs in one axum middleware, so the layer costs one service call per request.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::net::SocketAddr;
@@ -46,7 +48,6 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::json;
-use tower_http::set_header::SetResponseHeaderLayer;
 
 use crate::audit::AuditLogger;
 use crate::auth::{TokenError, TokenService};
@@ -76,7 +77,7 @@ pub struct HttpSecurity {
     request_limit: Option<(RateLimiter, Quota)>,
     trusted_proxies: TrustedProxies,
     audit: Option<AuditLogger>,
-    hsts: Option<Duration>,
+    hsts: Option<HeaderValue>,
 }
 
 impl Default for HttpSecurity {
@@ -93,7 +94,7 @@ impl HttpSecurity {
             request_limit: None,
             trusted_proxies: TrustedProxies::none(),
             audit: None,
-            hsts: Some(Duration::from_secs(365 * 24 * 3600)),
+            hsts: Some(HeaderValue::from_static("max-age=31536000; includeSubDomains")),
         }
     }
 
@@ -126,7 +127,8 @@ impl HttpSecurity {
     /// The HSTS max-age, or `None` to send no `Strict-Transport-Security` header (plain-HTTP
     /// development).
     pub fn hsts(mut self, max_age: Option<Duration>) -> Self {
-        self.hsts = max_age;
+        self.hsts = max_age
+            .and_then(|age| HeaderValue::from_str(&format!("max-age={}; includeSubDomains", age.as_secs())).ok());
         self
     }
 
@@ -136,31 +138,28 @@ impl HttpSecurity {
     }
 
     /// Wraps `router`: every request gets a request id, a client address, the rate limit,
-    /// authentication (a [`SecurityContext`] request extension) and the security headers.
+    /// authentication (a [`SecurityContext`] request extension), and every response the
+    /// security headers (a header a route already set, like GraphiQL's CSP, is kept).
     pub fn apply<S: Clone + Send + Sync + 'static>(self, router: Router<S>) -> Router<S> {
-        let hsts = self.hsts;
-        let router = router.layer(from_fn_with_state(Arc::new(self), security_middleware));
-        security_headers(router, hsts)
+        router.layer(from_fn_with_state(Arc::new(self), security_middleware))
     }
 }
 
-fn security_headers<S: Clone + Send + Sync + 'static>(router: Router<S>, hsts: Option<Duration>) -> Router<S> {
+/// Sets the security headers a response does not have yet. One pass inside the middleware
+/// rather than a tower layer per header: each layer on a router adds a boxed service call.
+fn security_headers(headers: &mut HeaderMap, hsts: Option<HeaderValue>) {
     let fixed = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
         (header::CONTENT_SECURITY_POLICY, API_CSP),
     ];
-    let mut router = router;
     for (name, value) in fixed {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value)));
+        headers.entry(name).or_insert(HeaderValue::from_static(value));
     }
-    if let Some(max_age) = hsts {
-        let value = HeaderValue::from_str(&format!("max-age={}; includeSubDomains", max_age.as_secs()))
-            .unwrap_or_else(|_| HeaderValue::from_static("max-age=31536000; includeSubDomains"));
-        router = router.layer(SetResponseHeaderLayer::if_not_present(header::STRICT_TRANSPORT_SECURITY, value));
+    if let Some(value) = hsts {
+        headers.entry(header::STRICT_TRANSPORT_SECURITY).or_insert(value);
     }
-    router
 }
 
 /// A request id from the client is kept when it is short and plain; otherwise a new one.
@@ -198,9 +197,11 @@ fn graphql_error(status: StatusCode, message: &str, extensions: serde_json::Valu
 async fn security_middleware(State(security): State<Arc<HttpSecurity>>, request: Request, next: Next) -> Response {
     let request_id = request_id(request.headers());
     let mut response = guarded(&security, request, request_id.clone(), next).await;
+    let headers = response.headers_mut();
     if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(X_REQUEST_ID.clone(), value);
+        headers.insert(X_REQUEST_ID.clone(), value);
     }
+    security_headers(headers, security.hsts.clone());
     response
 }
 

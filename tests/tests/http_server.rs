@@ -446,3 +446,49 @@ async fn two_instances_sharing_redis_share_limits_and_revocations() {
     assert_eq!(post(&servers[1], "{ hello }", &[]).await.0, 429);
     assert_eq!(post(&servers[0], "{ hello }", &[]).await.0, 429);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_redis_goes_down_requests_fail_open_logins_fail_closed_and_recover() {
+    let Some(url) = http::redis_url() else { return };
+    let target: SocketAddr =
+        std::net::ToSocketAddrs::to_socket_addrs(url.trim_start_matches("redis://").trim_end_matches('/'))
+            .unwrap()
+            .find(|a| a.is_ipv4())
+            .unwrap();
+    let proxy = integration_tests::FlakyProxy::start(target).await;
+    let via_proxy = format!("redis://{}", proxy.addr);
+    let prefix = http::unique_prefix();
+    let server = start(Options {
+        request_limit: Some((
+            RateLimiter::redis(&via_proxy, &prefix).await.unwrap(),
+            Quota::new(100, Duration::from_secs(60)),
+        )),
+        login_limiter: RateLimiter::redis(&via_proxy, &prefix).await.unwrap(),
+        ..Options::default()
+    })
+    .await;
+    let login = r#"mutation { login(username: "alice", password: "correct horse") }"#;
+    assert!(post(&server, login, &[]).await.2["data"]["login"].is_string());
+
+    proxy.cut();
+    // The request limit cannot count: the API stays up.
+    let (status, _, body) = post(&server, "{ hello }", &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["hello"], "world");
+    // The login limit cannot count: logins are refused rather than left unlimited.
+    let (_, _, body) = post(&server, login, &[]).await;
+    assert_eq!(code(&body), "SERVICE_UNAVAILABLE", "{body}");
+    assert_eq!(body["data"], Value::Null);
+    assert!(!body.to_string().to_lowercase().contains("redis"), "no internals in the answer: {body}");
+
+    proxy.restore();
+    let mut recovered = false;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if post(&server, login, &[]).await.2["data"]["login"].is_string() {
+            recovered = true;
+            break;
+        }
+    }
+    assert!(recovered, "logins work again once Redis is back");
+}

@@ -83,6 +83,8 @@ async fn forged_and_malformed_tokens_are_invalid() {
         .issue(&alice(), &MfaState::none(), None)
         .unwrap();
     let huge = "a".repeat(100_000);
+    // The genuine token is verified (and cached) first: near-copies of it must still fail.
+    tokens.verify(&issued.token, None).await.unwrap();
     for bad in [forged.token.as_str(), &spliced, &unsigned, &foreign.token, "", "not.a.token", "....", &huge] {
         let err = tokens.verify(bad, None).await.unwrap_err();
         assert!(matches!(err, TokenError::Invalid), "{bad:.40}: {err:?}");
@@ -260,4 +262,36 @@ async fn a_store_failure_is_an_error_not_a_pass() {
     let err = tokens.verify(&issued.token, None).await.unwrap_err();
     assert!(matches!(err, TokenError::Database(_)), "{err:?}");
     assert!(!err.is_client_error());
+    let graphql = async_graphql::ErrorExtensions::extend(&err);
+    assert_eq!(graphql.message, "authentication temporarily unavailable, try again shortly");
+    let ext = serde_json::to_value(graphql.extensions.unwrap()).unwrap();
+    assert_eq!(ext["code"], "SERVICE_UNAVAILABLE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_purge_task_deletes_expired_revocations_only() {
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let t = TestDb::new(integration_tests::Backend::Sqlite).await.unwrap();
+    let tokens = TokenService::new(config(), RevocationStore::database(t.db.clone()));
+    let short = TokenService::new(config().lifetime(Duration::ZERO), RevocationStore::database(t.db.clone()));
+    let live = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    assert!(tokens.revoke_token(&live.token, None).await.unwrap());
+    for _ in 0..3 {
+        let dead = short.issue(&alice(), &MfaState::none(), None).unwrap();
+        assert!(short.revoke_token(&dead.token, None).await.unwrap());
+    }
+    let rows = || async { rail_graphql_security::auth::entity::Entity::find().count(&t.db).await.unwrap() };
+    assert_eq!(rows().await, 4);
+    let task = tokens.spawn_revocation_purge(Duration::from_millis(20));
+    let mut remaining = 4;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        remaining = rows().await;
+        if remaining == 1 {
+            break;
+        }
+    }
+    task.abort();
+    assert_eq!(remaining, 1);
+    assert!(matches!(tokens.verify(&live.token, None).await, Err(TokenError::Revoked)));
 }

@@ -51,7 +51,9 @@ pub enum LoginLimitError {
         limit_type: &'static str,
     },
     /// The counter store failed; the attempt is refused (failing closed keeps brute force out).
-    #[error("login temporarily unavailable, try again shortly ({0})")]
+    /// The message shown to clients names no internals; the cause is its `source()` and is
+    /// logged with `tracing`.
+    #[error("login temporarily unavailable, try again shortly")]
     Store(#[from] RateLimitError),
 }
 
@@ -105,6 +107,14 @@ impl LoginRateLimiter {
     /// Counts one attempt for `username` from `client_ip` and decides. Call it before checking
     /// the password, for every attempt.
     pub async fn check(&self, username: &str, client_ip: Option<IpAddr>) -> Result<(), LoginLimitError> {
+        self.count(username, client_ip).await.inspect_err(|e| {
+            if let LoginLimitError::Store(cause) = e {
+                tracing::error!(error = %cause, "login rate limit unavailable; login refused");
+            }
+        })
+    }
+
+    async fn count(&self, username: &str, client_ip: Option<IpAddr>) -> Result<(), LoginLimitError> {
         let by_name = self.limiter.hit("login_username", &hashed_identifier(username), self.per_username).await?;
         self.report(&by_name, username, "login_username", self.per_username);
         let by_ip = match client_ip {
