@@ -294,6 +294,11 @@ fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
         text.contains("\n# MFA settings.\n[mfa]\n") || text.contains("# Multi-factor authentication.\n[mfa]\n"),
         "{text}"
     );
+    assert!(
+        text.contains("\n# The `webhook` backend's endpoint (https in production).\n# webhook_url = <a string>\n"),
+        "unset keys are listed, commented out: {text}"
+    );
+    assert!(text.contains("[mfa.sms]\n# console, twilio or sns.\nprovider = \"console\"\n# Twilio account SID.\n# twilio_account_sid = <a string>\n"), "{text}");
     let key_line = text.lines().find(|l| l.starts_with("secret_key = ")).unwrap();
     let key = key_line.trim_start_matches("secret_key = ").trim_matches('"');
     assert_eq!(key.len(), 64);
