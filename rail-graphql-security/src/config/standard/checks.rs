@@ -4,8 +4,18 @@ use crate::config::{Check, Checklist, Secret, Severity};
 
 use super::{SameSite, SmsProvider, StandardSecurityConfig};
 
-/// Placeholders that must never be used as a key.
-const PLACEHOLDERS: &[&str] = &["change", "example", "placeholder", "insecure", "secret", "password", "xxxx", "todo"];
+/// Words that mark a key as a placeholder ("change-me", "django-insecure-...", "my_secret").
+const PLACEHOLDERS: &[&str] =
+    &["change", "changeme", "example", "placeholder", "insecure", "secret", "password", "xxxx", "todo"];
+
+/// Whether `lower` holds a placeholder word as a word of its own (delimited by non-alphanumerics
+/// or the ends), or starts with a long one. A random alphanumeric key never matches the first
+/// rule and practically never the second, so generated keys are not flagged by chance.
+fn looks_like_placeholder(lower: &str) -> bool {
+    let delimited = lower.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| PLACEHOLDERS.contains(&word));
+    let prefixed = PLACEHOLDERS.iter().filter(|p| p.len() >= 6).any(|p| lower.starts_with(p));
+    delimited || prefixed
+}
 
 /// Runs every check of [`StandardSecurityConfig`] (its `#[security(check = ..)]`).
 pub(crate) fn standard_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
@@ -55,7 +65,7 @@ pub(crate) fn key_weakness(key: Option<&Secret>, min_len: usize, min_distinct: u
         Some(format!("is shorter than {min_len} characters"))
     } else if distinct < min_distinct {
         Some(format!("has fewer than {min_distinct} distinct characters"))
-    } else if PLACEHOLDERS.iter().any(|p| lower.contains(p)) {
+    } else if looks_like_placeholder(&lower) {
         Some("looks like a placeholder".to_owned())
     } else {
         None
