@@ -86,6 +86,8 @@ fn each_weakening_fails_its_own_critical_check() {
         ("RAIL_SECURITY__MFA__ENABLED", "false", "mfa.enabled"),
         ("RAIL_SECURITY__MFA__SMS__PROVIDER", "console", "mfa.sms.provider"),
         ("RAIL_SECURITY__AUDIT__RETENTION_DAYS", "30", "audit.enabled"),
+        ("RAIL_SECURITY__MFA__SMS__TWILIO_AUTH_TOKEN", "", "mfa.sms.credentials"),
+        ("RAIL_SECURITY__MFA__SMS__TWILIO_FROM_NUMBER", "", "mfa.sms.credentials"),
     ];
     for (var, value, id) in cases {
         let config = hardened(&[(var, value)]).unwrap();

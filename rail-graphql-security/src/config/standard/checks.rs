@@ -157,6 +157,42 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
             },
             None,
         );
+        let sms = &config.mfa.sms;
+        let missing: Vec<&str> = match sms.provider {
+            SmsProvider::Console => Vec::new(),
+            SmsProvider::Twilio => [
+                ("twilio_account_sid", sms.twilio_account_sid.is_some()),
+                ("twilio_auth_token", sms.twilio_auth_token.as_ref().is_some_and(|t| !t.is_empty())),
+                ("twilio_from_number", sms.twilio_from_number.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, set)| !set)
+            .map(|(key, _)| key)
+            .collect(),
+            SmsProvider::Sns => [
+                ("sns_region", sms.sns_region.is_some()),
+                ("sns_access_key_id", sms.sns_access_key_id.is_some()),
+                ("sns_secret_access_key", sms.sns_secret_access_key.as_ref().is_some_and(|t| !t.is_empty())),
+            ]
+            .into_iter()
+            .filter(|(_, set)| !set)
+            .map(|(key, _)| key)
+            .collect(),
+        };
+        let failed = format!("SMS provider credentials are missing: {}", missing.join(", "));
+        push(
+            checks,
+            Rule {
+                id: "mfa.sms.credentials",
+                passed: missing.is_empty(),
+                ok: "SMS provider credentials are set",
+                failed: &failed,
+                critical: true,
+                recommendation: "Set the SMS provider's credentials under [mfa.sms] (secrets via environment variables)",
+                why: "Without them every SMS code fails to send and users with SMS as their factor are locked out.",
+            },
+            None,
+        );
         let weakness = key_weakness(config.mfa.encryption_key.as_ref(), 32, 10);
         let failed = format!("MFA encryption key {}", weakness.as_deref().unwrap_or(""));
         push(
