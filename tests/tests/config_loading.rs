@@ -290,3 +290,25 @@ fn bad_files_and_profiles_give_one_line_errors() {
         ConfigError::Profile { .. }
     ));
 }
+
+#[test]
+fn a_webhook_backend_needs_a_webhook_url() {
+    let errors = errors_of(
+        StandardSecurityConfig::loader()
+            .env_vars([("RAIL_SECURITY__AUDIT__STORAGE_BACKEND", "database,webhook")])
+            .load(),
+    );
+    assert_eq!(
+        errors,
+        ["environment variable RAIL_SECURITY__AUDIT__STORAGE_BACKEND: `audit` lists `webhook` in storage_backend but \
+             webhook_url is not set: set it (https://...) or remove `webhook`"]
+    );
+    let config = StandardSecurityConfig::loader()
+        .env_vars([
+            ("RAIL_SECURITY__AUDIT__STORAGE_BACKEND", "database,webhook"),
+            ("RAIL_SECURITY__AUDIT__WEBHOOK_URL", "https://siem.example.com/hook"),
+        ])
+        .load()
+        .unwrap();
+    assert!(config.audit.to_audit_config().storage_backend.contains(&StorageBackend::Webhook));
+}
