@@ -9,7 +9,9 @@ const SECRET_KEY: &str = "k8Jq2LmN4pR7sT9vW1xY3zA5bC6dE8fG0hJ2kL4mN6pQ8rS0tU2vW4
 const ENCRYPTION_KEY: &str = "Zr7Yq3Xp9Wo5Vn1Um8Tl4Sk0Rj6Qi2Ph7Og3Nf9Me5Ld1Kc";
 
 const HARDENED: &str = r#"[mfa.sms]
-provider = "twilio"
+provider = "sns"
+sns_region = "eu-west-1"
+sns_access_key_id = "AKIAEXAMPLE"
 
 [deployment]
 allowed_hosts = ["api.example.com"]
@@ -76,14 +78,22 @@ fn a_hardened_standard_config_passes_in_production_only() {
         c.args(["check", "--environment", "production", "--config"])
             .arg(&file)
             .env("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", SECRET_KEY)
-            .env("RAIL_SECURITY__MFA__ENCRYPTION_KEY", ENCRYPTION_KEY);
+            .env("RAIL_SECURITY__MFA__ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env("RAIL_SECURITY__MFA__SMS__SNS_SECRET_ACCESS_KEY", "sns-secret");
         c
     };
     let out = run(&mut hardened());
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains("Security Score: 10/10"), "{}", out.stdout);
     assert!(!out.stdout.contains('✗'), "{}", out.stdout);
-    // One weakness is enough to fail.
+    // One weakness is enough to fail: here a missing provider credential.
+    let out = run(hardened().env("RAIL_SECURITY__MFA__SMS__SNS_SECRET_ACCESS_KEY", ""));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stdout.contains("✗ SMS provider credentials are missing: sns_secret_access_key [critical]"),
+        "{}",
+        out.stdout
+    );
     let out = run(hardened().env("RAIL_SECURITY__DEPLOYMENT__INTROSPECTION", "true"));
     assert_eq!(out.code, 1);
     assert!(out.stdout.contains("✗ Introspection is on in production [critical]"), "{}", out.stdout);
@@ -92,7 +102,8 @@ fn a_hardened_standard_config_passes_in_production_only() {
         .args(["check", "-e", "production"])
         .env("RAIL_SECURITY_CONFIG", &file)
         .env("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", SECRET_KEY)
-        .env("RAIL_SECURITY__MFA__ENCRYPTION_KEY", ENCRYPTION_KEY));
+        .env("RAIL_SECURITY__MFA__ENCRYPTION_KEY", ENCRYPTION_KEY)
+        .env("RAIL_SECURITY__MFA__SMS__SNS_SECRET_ACCESS_KEY", "sns-secret"));
     assert_eq!(out.code, 0, "{}", out.stdout);
 }
 
@@ -294,6 +305,11 @@ fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
         text.contains("\n# MFA settings.\n[mfa]\n") || text.contains("# Multi-factor authentication.\n[mfa]\n"),
         "{text}"
     );
+    assert!(
+        text.contains("\n# The `webhook` backend's endpoint (https in production).\n# webhook_url = <a string>\n"),
+        "unset keys are listed, commented out: {text}"
+    );
+    assert!(text.contains("[mfa.sms]\n# console, twilio or sns.\nprovider = \"console\"\n# Twilio account SID.\n# twilio_account_sid = <a string>\n"), "{text}");
     let key_line = text.lines().find(|l| l.starts_with("secret_key = ")).unwrap();
     let key = key_line.trim_start_matches("secret_key = ").trim_matches('"');
     assert_eq!(key.len(), 64);
@@ -309,9 +325,14 @@ fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
     assert_eq!(out.code, 1, "{}", out.stdout);
     let edited = text
         .replace("allowed_hosts = []", "allowed_hosts = [\"api.example.com\"]")
-        .replace("provider = \"console\"", "provider = \"twilio\"");
+        .replace("provider = \"console\"", "provider = \"twilio\"")
+        .replace("# twilio_account_sid = <a string>", "twilio_account_sid = \"AC1\"")
+        .replace("# twilio_from_number = <a string>", "twilio_from_number = \"+15550100\"");
     std::fs::write(&file, edited).unwrap();
-    let out = run(cmd().args(["check", "-e", "production", "-c"]).arg(&file));
+    let out = run(cmd()
+        .args(["check", "-e", "production", "-c"])
+        .arg(&file)
+        .env("RAIL_SECURITY__MFA__SMS__TWILIO_AUTH_TOKEN", "twilio-token"));
     assert_eq!(out.code, 0, "{}", out.stdout);
     assert!(out.stdout.contains("Security Score: 10/10"), "{}", out.stdout);
 

@@ -78,6 +78,7 @@ enabled = true
 [mfa.sms]
 provider = "twilio"
 twilio_account_sid = "AC123"
+twilio_auth_token = "test-auth-token"
 twilio_from_number = "+15550100"
 
 [audit]

@@ -114,7 +114,9 @@ fn setup_writes_the_derived_config_with_its_docs_and_keys() {
     assert!(text.contains("# Worker threads.\nworkers = 8\n"), "{text}");
     assert!(text.contains("# The plugin's standard settings.\n[security]"), "{text}");
     assert!(text.contains("[security.deployment]"), "{text}");
-    assert!(!text.contains("payment_api_key"), "unset secrets are not written");
+    // Unset values are listed as commented-out lines with their doc and type.
+    assert!(text.contains("\n# API key of the payment provider.\n# payment_api_key = <a string (secret)>\n"), "{text}");
+    assert!(!text.lines().any(|l| l.starts_with("payment_api_key")), "{text}");
 }
 
 async fn migrated_tables(url: &str, backend: DbBackend, schema: &str) -> Vec<String> {

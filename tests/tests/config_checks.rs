@@ -58,6 +58,8 @@ fn each_weakening_fails_its_own_critical_check() {
         ),
         ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", "abcd".repeat(20)),
         ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", format!("change-me-{}", &TEST_SECRET_KEY[..50])),
+        ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", format!("django-insecure-{}", &TEST_SECRET_KEY[..50])),
+        ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", format!("changeme{}", &TEST_SECRET_KEY[..50])),
         ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", String::new()),
         ("RAIL_SECURITY__MFA__ENCRYPTION_KEY", "short-Key-1".to_owned()),
     ];
@@ -84,6 +86,8 @@ fn each_weakening_fails_its_own_critical_check() {
         ("RAIL_SECURITY__MFA__ENABLED", "false", "mfa.enabled"),
         ("RAIL_SECURITY__MFA__SMS__PROVIDER", "console", "mfa.sms.provider"),
         ("RAIL_SECURITY__AUDIT__RETENTION_DAYS", "30", "audit.enabled"),
+        ("RAIL_SECURITY__MFA__SMS__TWILIO_AUTH_TOKEN", "", "mfa.sms.credentials"),
+        ("RAIL_SECURITY__MFA__SMS__TWILIO_FROM_NUMBER", "", "mfa.sms.credentials"),
     ];
     for (var, value, id) in cases {
         let config = hardened(&[(var, value)]).unwrap();
@@ -138,4 +142,22 @@ fn fixes_are_offered_only_where_they_are_safe() {
     assert_eq!(fix("deployment.hsts_seconds").unwrap().value.as_integer(), Some(31_536_000));
     assert!(fix("deployment.secret_key").is_none());
     assert!(fix("deployment.allowed_hosts").is_none());
+}
+
+#[test]
+fn generated_keys_are_never_mistaken_for_placeholders() {
+    // Words inside a random key (no delimiters) do not count; 2 000 fresh keys all pass.
+    let config = hardened(&[(
+        "RAIL_SECURITY__DEPLOYMENT__SECRET_KEY",
+        "aQ7todo9Zxsecretk2LmN4pR7sT9vW1xY3zA5bC6dE8fG0hJ2kL4mN6pQ8rS0tU2",
+    )])
+    .unwrap();
+    assert!(config.run_checks(&Profile::Production).failures().is_empty());
+    for _ in 0..2000 {
+        let mut config = StandardSecurityConfig::defaults(&Profile::Production);
+        config.generate_secrets();
+        let report = config.run_checks(&Profile::Production);
+        let failed = failed_ids(&report);
+        assert!(!failed.contains(&"deployment.secret_key") && !failed.contains(&"mfa.encryption_key"), "{failed:?}");
+    }
 }

@@ -290,3 +290,51 @@ fn bad_files_and_profiles_give_one_line_errors() {
         ConfigError::Profile { .. }
     ));
 }
+
+#[test]
+fn a_webhook_backend_needs_a_webhook_url() {
+    let errors = errors_of(
+        StandardSecurityConfig::loader()
+            .env_vars([("RAIL_SECURITY__AUDIT__STORAGE_BACKEND", "database,webhook")])
+            .load(),
+    );
+    assert_eq!(
+        errors,
+        ["environment variable RAIL_SECURITY__AUDIT__STORAGE_BACKEND: `audit` lists `webhook` in storage_backend but \
+             webhook_url is not set: set it (https://...) or remove `webhook`"]
+    );
+    let config = StandardSecurityConfig::loader()
+        .env_vars([
+            ("RAIL_SECURITY__AUDIT__STORAGE_BACKEND", "database,webhook"),
+            ("RAIL_SECURITY__AUDIT__WEBHOOK_URL", "https://siem.example.com/hook"),
+        ])
+        .load()
+        .unwrap();
+    assert!(config.audit.to_audit_config().storage_backend.contains(&StorageBackend::Webhook));
+}
+
+#[test]
+fn env_vars_set_single_entries_of_a_table() {
+    let toml = file("[audit]\nwebhook_headers = { x-team = \"sec\" }\n");
+    let loaded = StandardSecurityConfig::loader()
+        .file(toml.path())
+        .env_vars([("RAIL_SECURITY__AUDIT__WEBHOOK_HEADERS__AUTHORIZATION", "Bearer from-env")])
+        .load_with_origins()
+        .unwrap();
+    let headers = &loaded.config.audit.webhook_headers;
+    assert_eq!(headers.len(), 2);
+    assert_eq!(headers["x-team"].expose(), "sec");
+    assert_eq!(headers["authorization"].expose(), "Bearer from-env");
+    assert_eq!(
+        loaded.origins["audit.webhook_headers.authorization"],
+        Source::Env("RAIL_SECURITY__AUDIT__WEBHOOK_HEADERS__AUTHORIZATION".into())
+    );
+    // Deeper paths are still rejected.
+    let errors = errors_of(
+        StandardSecurityConfig::loader().env_vars([("RAIL_SECURITY__AUDIT__WEBHOOK_HEADERS__A__B", "x")]).load(),
+    );
+    assert!(errors[0].contains("`audit.webhook_headers` is a value, not a section"), "{errors:?}");
+    // A scalar still has no entries.
+    let errors = errors_of(StandardSecurityConfig::loader().env_vars([("RAIL_SECURITY__MFA__ISSUER__X", "x")]).load());
+    assert!(errors[0].contains("`mfa.issuer` is a value, not a section"), "{errors:?}");
+}

@@ -10,8 +10,38 @@
 //! }
 //! ```
 //!
-//! or put [`Command`] in your own clap app and call [`execute`]. The stock `rail-security`
-//! binary does the former for [`StandardSecurityConfig`](crate::config::StandardSecurityConfig).
+//! or put [`Command`] in your own clap app and call [`execute`]:
+//!
+//! ```no_run
+//! use clap::Parser;
+//! use rail_graphql_security::config::StandardSecurityConfig;
+//!
+//! #[derive(Parser)]
+//! enum Manage {
+//!     /// Your own command.
+//!     Serve,
+//!     /// `check` / `setup`.
+//!     #[command(subcommand)]
+//!     Security(rail_graphql_security::cli::Command),
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     match Manage::parse() {
+//!         Manage::Serve => std::process::ExitCode::SUCCESS,
+//!         Manage::Security(command) => {
+//!             let code = rail_graphql_security::cli::execute::<StandardSecurityConfig>(
+//!                 command,
+//!                 &mut std::io::stdout(),
+//!                 &mut std::io::stderr(),
+//!             );
+//!             std::process::ExitCode::from(code)
+//!         }
+//!     }
+//! }
+//! ```
+//!
+//! The stock `rail-security` binary does the former for
+//! [`StandardSecurityConfig`](crate::config::StandardSecurityConfig).
 //!
 //! # Exit codes
 //!

@@ -204,11 +204,30 @@ pub mod __derive {
     }
 
     /// Writes one leaf value with its doc comment.
+    /// An unset value is written as a commented-out line, so the file still lists every key.
     pub fn write_leaf<V: ConfigValue>(table: &mut toml_edit::Table, key: &str, value: &V, doc: &str) {
         if let Some(value) = value.to_toml() {
             table.insert(key, toml_edit::Item::Value(value));
             if let Some(mut k) = table.key_mut(key) {
                 k.leaf_decor_mut().set_prefix(comment(doc, ""));
+            }
+            return;
+        }
+        let placeholder = format!("\n{}# {key} = <{}>", comment(doc, ""), V::expected());
+        // Hang the comment after the previous value on its line (or after the table header).
+        let previous = table.iter_mut().last().and_then(|(_, item)| item.as_value_mut().map(|v| v.decor_mut().clone()));
+        match previous {
+            Some(decor) => {
+                let suffix = format!("{}{placeholder}", decor.suffix().and_then(|s| s.as_str()).unwrap_or(""));
+                if let Some((_, item)) = table.iter_mut().last()
+                    && let Some(value) = item.as_value_mut()
+                {
+                    value.decor_mut().set_suffix(suffix);
+                }
+            }
+            None => {
+                let suffix = format!("{}{placeholder}", table.decor().suffix().and_then(|s| s.as_str()).unwrap_or(""));
+                table.decor_mut().set_suffix(suffix);
             }
         }
     }

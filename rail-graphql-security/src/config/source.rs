@@ -237,6 +237,26 @@ impl LoadContext {
         let parsed = match input {
             Input::Toml(Item::Value(value)) => V::from_toml(value).ok_or_else(|| super::value::describe_found(value)),
             Input::Toml(item) => Err(describe_item(item)),
+            Input::Env { rest: [entry], value, .. } if V::HAS_ENTRIES => {
+                // A table value: this variable sets one of its entries.
+                let key = format!("{}.{entry}", self.key());
+                return match slot.set_env_entry(entry, value) {
+                    Some(true) => {
+                        self.origins.insert(key, source);
+                        Ok(())
+                    }
+                    _ => Err(ConfigError::WrongType {
+                        origin: source,
+                        key,
+                        expected: format!("an entry of {}", V::expected()),
+                        found: if V::SECRET {
+                            "a value that is not shown because it is secret".to_owned()
+                        } else {
+                            format!("`{}`", value.chars().take(80).collect::<String>())
+                        },
+                    }),
+                };
+            }
             Input::Env { rest: [next, ..], var, .. } => {
                 return Err(ConfigError::Invalid {
                     origin: source,

@@ -43,7 +43,14 @@ impl<'a> Validator<'a> {
     pub fn error(&mut self, message: impl fmt::Display) {
         // A container-level rule of the outermost config has no key of its own.
         let key = if self.path.is_empty() { "config".to_owned() } else { self.path.join(".") };
-        let source = self.origins.get(&key).cloned().unwrap_or_else(|| Source::Default(self.profile.clone()));
+        // A rule on a whole section names a value set inside it, if any was.
+        let prefix = format!("{key}.");
+        let source = self
+            .origins
+            .get(&key)
+            .or_else(|| self.origins.iter().find(|(k, _)| k.starts_with(&prefix) || key == "config").map(|(_, s)| s))
+            .cloned()
+            .unwrap_or_else(|| Source::Default(self.profile.clone()));
         self.errors.push(ConfigError::Invalid { origin: source, key, message: message.to_string() });
     }
 

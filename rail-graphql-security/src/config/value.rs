@@ -36,6 +36,16 @@ pub trait ConfigValue: Sized {
         text.parse::<Value>().ok().and_then(|value| Self::from_toml(&value))
     }
 
+    /// Whether the value is a table whose entries env vars can set one by one.
+    const HAS_ENTRIES: bool = false;
+
+    /// Sets one entry of a table value from `PREFIX__..__KEY__ENTRY` (the entry name arrives
+    /// lowercased); `None` when the type has no entries, `Some(false)` when `text` does not parse.
+    fn set_env_entry(&mut self, entry: &str, text: &str) -> Option<bool> {
+        let _ = (entry, text);
+        None
+    }
+
     /// The value as TOML, for writing a config file (secrets included: write such a file with
     /// restricted permissions); `None` when there is nothing to write (an unset `Option`).
     fn to_toml(&self) -> Option<Value>;
@@ -243,11 +253,15 @@ impl<T: ConfigValue> ConfigValue for Vec<T> {
 
 impl<T: ConfigValue> ConfigValue for BTreeMap<String, T> {
     const SECRET: bool = T::SECRET;
+    const HAS_ENTRIES: bool = true;
     fn expected() -> String {
         format!("a table of {}", strip_article(&T::expected()))
     }
     fn from_toml(value: &Value) -> Option<Self> {
         value.as_inline_table()?.iter().map(|(k, v)| Some((k.to_owned(), T::from_toml(v)?))).collect()
+    }
+    fn set_env_entry(&mut self, entry: &str, text: &str) -> Option<bool> {
+        Some(T::from_env(text).map(|value| self.insert(entry.to_owned(), value)).is_some())
     }
     fn to_toml(&self) -> Option<Value> {
         let mut table = toml_edit::InlineTable::new();

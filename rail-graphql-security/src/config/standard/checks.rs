@@ -4,8 +4,18 @@ use crate::config::{Check, Checklist, Secret, Severity};
 
 use super::{SameSite, SmsProvider, StandardSecurityConfig};
 
-/// Placeholders that must never be used as a key.
-const PLACEHOLDERS: &[&str] = &["change", "example", "placeholder", "insecure", "secret", "password", "xxxx", "todo"];
+/// Words that mark a key as a placeholder ("change-me", "django-insecure-...", "my_secret").
+const PLACEHOLDERS: &[&str] =
+    &["change", "changeme", "example", "placeholder", "insecure", "secret", "password", "xxxx", "todo"];
+
+/// Whether `lower` holds a placeholder word as a word of its own (delimited by non-alphanumerics
+/// or the ends), or starts with a long one. A random alphanumeric key never matches the first
+/// rule and practically never the second, so generated keys are not flagged by chance.
+fn looks_like_placeholder(lower: &str) -> bool {
+    let delimited = lower.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| PLACEHOLDERS.contains(&word));
+    let prefixed = PLACEHOLDERS.iter().filter(|p| p.len() >= 6).any(|p| lower.starts_with(p));
+    delimited || prefixed
+}
 
 /// Runs every check of [`StandardSecurityConfig`] (its `#[security(check = ..)]`).
 pub(crate) fn standard_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
@@ -55,7 +65,7 @@ pub(crate) fn key_weakness(key: Option<&Secret>, min_len: usize, min_distinct: u
         Some(format!("is shorter than {min_len} characters"))
     } else if distinct < min_distinct {
         Some(format!("has fewer than {min_distinct} distinct characters"))
-    } else if PLACEHOLDERS.iter().any(|p| lower.contains(p)) {
+    } else if looks_like_placeholder(&lower) {
         Some("looks like a placeholder".to_owned())
     } else {
         None
@@ -144,6 +154,42 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
                 critical: true,
                 recommendation: "Set mfa.sms.provider to twilio or sns with its credentials",
                 why: "The console provider writes codes to the log instead of sending them.",
+            },
+            None,
+        );
+        let sms = &config.mfa.sms;
+        let missing: Vec<&str> = match sms.provider {
+            SmsProvider::Console => Vec::new(),
+            SmsProvider::Twilio => [
+                ("twilio_account_sid", sms.twilio_account_sid.is_some()),
+                ("twilio_auth_token", sms.twilio_auth_token.as_ref().is_some_and(|t| !t.is_empty())),
+                ("twilio_from_number", sms.twilio_from_number.is_some()),
+            ]
+            .into_iter()
+            .filter(|(_, set)| !set)
+            .map(|(key, _)| key)
+            .collect(),
+            SmsProvider::Sns => [
+                ("sns_region", sms.sns_region.is_some()),
+                ("sns_access_key_id", sms.sns_access_key_id.is_some()),
+                ("sns_secret_access_key", sms.sns_secret_access_key.as_ref().is_some_and(|t| !t.is_empty())),
+            ]
+            .into_iter()
+            .filter(|(_, set)| !set)
+            .map(|(key, _)| key)
+            .collect(),
+        };
+        let failed = format!("SMS provider credentials are missing: {}", missing.join(", "));
+        push(
+            checks,
+            Rule {
+                id: "mfa.sms.credentials",
+                passed: missing.is_empty(),
+                ok: "SMS provider credentials are set",
+                failed: &failed,
+                critical: true,
+                recommendation: "Set the SMS provider's credentials under [mfa.sms] (secrets via environment variables)",
+                why: "Without them every SMS code fails to send and users with SMS as their factor are locked out.",
             },
             None,
         );

@@ -146,6 +146,7 @@ pub struct PerformanceConfig {
 
 /// Audit logging settings (build the logger with [`AuditSettings::to_audit_config`]).
 #[derive(Debug, Clone, Serialize, SecurityConfig)]
+#[security(validate = webhook_backend_has_url)]
 pub struct AuditSettings {
     /// Whether events are recorded.
     #[security(default = true)]
@@ -191,6 +192,14 @@ impl AuditSettings {
             },
             ..AuditConfig::default()
         }
+    }
+}
+
+fn webhook_backend_has_url(audit: &AuditSettings) -> Result<(), &'static str> {
+    if audit.storage_backend.contains(&StorageBackend::Webhook) && audit.webhook_url.is_none() {
+        Err("lists `webhook` in storage_backend but webhook_url is not set: set it (https://...) or remove `webhook`")
+    } else {
+        Ok(())
     }
 }
 
