@@ -14,6 +14,9 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_audit_events;
+mod m20261128_000002_create_mfa_tables;
+
+pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn};
 
 /// The security tables' migrations, oldest first.
 #[derive(Debug)]
@@ -22,11 +25,23 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261128_000001_create_audit_events::Migration)]
+        vec![Box::new(m20261128_000001_create_audit_events::Migration), Box::new(CreateMfaTables::default())]
     }
 
     fn migration_table_name() -> DynIden {
         // Our own bookkeeping table, so a host app's `seaql_migrations` is left alone.
         Alias::new("rail_security_migrations").into_iden()
+    }
+}
+
+impl Migrator {
+    /// [`Migrator::migrations`] with the MFA tables' `user_id` columns of type `user_id` (the
+    /// default is `BIGINT`): list these in your own `MigratorTrait` impl when your users are keyed
+    /// by `i32`, a UUID or a string.
+    pub fn migrations_with_mfa_user_id(user_id: MfaUserIdColumn) -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_create_audit_events::Migration),
+            Box::new(CreateMfaTables::with_user_id(user_id)),
+        ]
     }
 }

@@ -9,6 +9,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod audit;
+pub mod mfa;
 
 /// The SeaORM migrations of the security tables (the `rail-graphql-security-migration` crate).
 pub use rail_graphql_security_migration as migration;
@@ -16,6 +17,7 @@ pub use rail_graphql_security_migration as migration;
 /// What generated code and most applications need.
 pub mod prelude {
     pub use crate::audit::{Actor, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, AuditUser};
+    pub use crate::mfa::{MfaAccount, MfaManager, MfaUser, MfaUserId};
 }
 
 #[doc(hidden)]

@@ -1,0 +1,8 @@
+//! The MFA runtime on every backend and with two user id types (`i64`, `Uuid`): TOTP
+//! (RFC 6238 vectors, interop, replay across instances, enrolment, throttling), secrets at
+//! rest, and QR codes.
+
+#[path = "mfa/common.rs"]
+mod common;
+#[path = "mfa/totp.rs"]
+mod totp;
