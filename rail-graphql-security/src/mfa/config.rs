@@ -36,6 +36,22 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// Argon2id cost of backup-code hashes. The default is OWASP's (19 MiB, 2 passes); lower it
+/// only in tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupCodeHashing {
+    /// Memory per hash in KiB.
+    pub memory_kib: u32,
+    /// Passes over the memory.
+    pub iterations: u32,
+}
+
+impl Default for BackupCodeHashing {
+    fn default() -> Self {
+        BackupCodeHashing { memory_kib: 19 * 1024, iterations: 2 }
+    }
+}
+
 /// MFA settings, named after the original package's `MFA_SETTINGS` keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MfaConfig {
@@ -55,6 +71,8 @@ pub struct MfaConfig {
     pub backup_codes_count: usize,
     /// `BACKUP_CODE_LENGTH`.
     pub backup_code_length: usize,
+    /// The Argon2id cost of backup-code hashes.
+    pub backup_code_hashing: BackupCodeHashing,
     /// `TRUSTED_DEVICE_DURATION_DAYS`.
     pub trusted_device_duration_days: u32,
     /// Digits of an SMS code.
@@ -80,6 +98,7 @@ impl Default for MfaConfig {
             totp_skew: 1,
             backup_codes_count: 10,
             backup_code_length: 8,
+            backup_code_hashing: BackupCodeHashing::default(),
             trusted_device_duration_days: 30,
             sms_code_digits: 6,
             sms_code_ttl: Duration::from_secs(600),
@@ -111,6 +130,9 @@ impl MfaConfig {
         }
         if !(8..=32).contains(&self.backup_code_length) {
             return bad("BACKUP_CODE_LENGTH must be between 8 and 32 (shorter codes are guessable)");
+        }
+        if self.backup_code_hashing.memory_kib < 64 || self.backup_code_hashing.iterations == 0 {
+            return bad("backup-code hashing needs at least 64 KiB and 1 iteration");
         }
         if !(1..=365).contains(&self.trusted_device_duration_days) {
             return bad("TRUSTED_DEVICE_DURATION_DAYS must be between 1 and 365");

@@ -17,6 +17,7 @@
 //!
 //! [`AuditLogger`]: crate::audit::AuditLogger
 
+mod backup;
 mod config;
 mod error;
 mod manager;
@@ -25,7 +26,8 @@ mod store;
 mod throttle;
 mod totp;
 
-pub use self::config::{MfaConfig, ThrottleConfig};
+pub use self::backup::BACKUP_CODE_ALPHABET;
+pub use self::config::{BackupCodeHashing, MfaConfig, ThrottleConfig};
 pub use self::error::MfaError;
 pub use self::manager::{MfaAccount, MfaDevice, MfaDeviceType, MfaManager, MfaUser, TotpQrCode, TotpSetup};
 pub use self::secret::{EncryptionKey, SecretCipher};
