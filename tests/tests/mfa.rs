@@ -8,3 +8,5 @@ mod backup;
 mod common;
 #[path = "mfa/totp.rs"]
 mod totp;
+#[path = "mfa/trusted.rs"]
+mod trusted;

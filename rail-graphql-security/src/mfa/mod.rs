@@ -25,6 +25,7 @@ mod secret;
 mod store;
 mod throttle;
 mod totp;
+mod trusted;
 
 pub use self::backup::BACKUP_CODE_ALPHABET;
 pub use self::config::{BackupCodeHashing, MfaConfig, ThrottleConfig};
@@ -33,3 +34,4 @@ pub use self::manager::{MfaAccount, MfaDevice, MfaDeviceType, MfaManager, MfaUse
 pub use self::secret::{EncryptionKey, SecretCipher};
 pub use self::store::MfaUserId;
 pub use self::totp::{TotpAlgorithm, otpauth_uri, qr_png_data_url, qr_svg, totp_code_at};
+pub use self::trusted::{TrustedDevice, TrustedDeviceToken};
