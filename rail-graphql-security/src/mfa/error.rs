@@ -43,6 +43,21 @@ pub enum MfaError {
     /// A name or other input is out of bounds; the message says what is allowed.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The phone number is not in E.164 form.
+    #[error("invalid phone number: write it in E.164 form, a '+', the country code and the number, e.g. +14155550123")]
+    InvalidPhoneNumber,
+    /// No SMS provider is configured.
+    #[error("no SMS provider is configured: call MfaManager::with_sms_provider (Twilio or AWS SNS)")]
+    NoSmsProvider,
+    /// The SMS provider failed; the code was not delivered and is not valid.
+    #[error("the SMS code could not be sent: {0}")]
+    Sms(#[from] super::sms::SmsError),
+    /// A code was sent too recently.
+    #[error("an SMS code was sent too recently; try again after {retry_after}")]
+    SmsResendThrottled {
+        /// When the next code may be sent.
+        retry_after: DateTime<Utc>,
+    },
     /// The QR code could not be built (the URI is too long for a QR code).
     #[error("cannot build the QR code: {0}")]
     QrCode(String),

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use super::config::MfaConfig;
 use super::error::MfaError;
 use super::secret::{SecretCipher, associated_data};
+use super::sms::SmsProvider;
 use super::store::{BACKUP_CODES, DEVICES, MfaUserId, TRUSTED, n};
 use super::{throttle, totp};
 use crate::audit::{Actor, AuditLogger};
@@ -169,6 +170,7 @@ pub struct MfaManager<Id> {
     pub(crate) cipher: Arc<SecretCipher>,
     pub(crate) audit: Option<AuditLogger>,
     pub(crate) client_ip: Option<IpAddr>,
+    pub(crate) sms: Option<Arc<dyn SmsProvider>>,
     _id: PhantomData<fn() -> Id>,
 }
 
@@ -180,6 +182,7 @@ impl<Id> Clone for MfaManager<Id> {
             cipher: self.cipher.clone(),
             audit: self.audit.clone(),
             client_ip: self.client_ip,
+            sms: self.sms.clone(),
             _id: PhantomData,
         }
     }
@@ -191,6 +194,7 @@ impl<Id> fmt::Debug for MfaManager<Id> {
             .field("config", &self.config)
             .field("key_id", &self.cipher.current_key_id())
             .field("audit", &self.audit.is_some())
+            .field("sms", &self.sms.as_ref().map(|p| p.name()))
             .finish()
     }
 }
@@ -205,7 +209,7 @@ pub(crate) fn normalize_digits(code: &str, digits: usize) -> Option<String> {
     (code.len() == digits && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
 }
 
-fn check_name(name: &str) -> Result<&str, MfaError> {
+pub(crate) fn check_name(name: &str) -> Result<&str, MfaError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(MfaError::InvalidInput(
@@ -219,11 +223,15 @@ fn unix(at: DateTime<Utc>) -> u64 {
     u64::try_from(at.timestamp()).unwrap_or(0)
 }
 
-struct DeviceRow {
-    id: Uuid,
-    device: MfaDevice,
+pub(crate) struct DeviceRow {
+    pub(crate) id: Uuid,
+    pub(crate) device: MfaDevice,
     secret_key: Option<String>,
-    key_id: Option<String>,
+    pub(crate) key_id: Option<String>,
+    pub(crate) phone_number: Option<String>,
+    pub(crate) sms_code_hash: Option<String>,
+    pub(crate) sms_code_expires_at: Option<DateTime<Utc>>,
+    pub(crate) sms_code_attempts: i32,
 }
 
 fn device_row(row: &QueryResult) -> Result<DeviceRow, DbErr> {
@@ -232,7 +240,8 @@ fn device_row(row: &QueryResult) -> Result<DeviceRow, DbErr> {
     let device_type: String = row.try_get("", "device_type")?;
     let device_type = MfaDeviceType::parse(&device_type)
         .ok_or_else(|| DbErr::Custom(format!("unknown mfa_devices.device_type {device_type:?}")))?;
-    let phone: Option<String> = row.try_get("", "phone_number")?;
+    let phone_number: Option<String> = row.try_get("", "phone_number")?;
+    let phone = phone_number.clone();
     let device = MfaDevice {
         id,
         device_type,
@@ -247,10 +256,22 @@ fn device_row(row: &QueryResult) -> Result<DeviceRow, DbErr> {
         created_at: row.try_get("", "created_at")?,
         last_used: row.try_get("", "last_used")?,
     };
-    Ok(DeviceRow { id, device, secret_key: row.try_get("", "secret_key")?, key_id: row.try_get("", "key_id")? })
+    Ok(DeviceRow {
+        id,
+        device,
+        secret_key: row.try_get("", "secret_key")?,
+        key_id: row.try_get("", "key_id")?,
+        phone_number,
+        sms_code_hash: row.try_get("", "sms_code_hash")?,
+        sms_code_expires_at: row.try_get("", "sms_code_expires_at")?,
+        sms_code_attempts: row.try_get("", "sms_code_attempts")?,
+    })
 }
 
-const DEVICE_COLUMNS: [&str; 12] = [
+const DEVICE_COLUMNS: [&str; 15] = [
+    "sms_code_hash",
+    "sms_code_expires_at",
+    "sms_code_attempts",
     "id",
     "device_type",
     "name",
@@ -275,8 +296,22 @@ impl<Id: MfaUserId> MfaManager<Id> {
             cipher: Arc::new(cipher),
             audit: None,
             client_ip: None,
+            sms: None,
             _id: PhantomData,
         })
+    }
+
+    /// Sends SMS codes through `provider`. A development-only provider (the console one) is
+    /// refused when the configuration is the production profile.
+    pub fn with_sms_provider(mut self, provider: impl SmsProvider + 'static) -> Result<Self, MfaError> {
+        if self.config.production && provider.is_development_only() {
+            return Err(MfaError::Config(format!(
+                "the {} SMS provider is for development only; configure Twilio or AWS SNS in production",
+                provider.name()
+            )));
+        }
+        self.sms = Some(Arc::new(provider));
+        Ok(self)
     }
 
     /// Logs every enable, disable, success, failure and lockout to `logger`.
@@ -344,7 +379,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         rows.iter().map(|r| Ok(device_row(r)?.device)).collect()
     }
 
-    async fn active_devices(&self, user: &Id, kind: MfaDeviceType) -> Result<Vec<DeviceRow>, MfaError> {
+    pub(crate) async fn active_devices(&self, user: &Id, kind: MfaDeviceType) -> Result<Vec<DeviceRow>, MfaError> {
         let rows = self
             .db
             .query_all(

@@ -140,6 +140,29 @@ impl SecretCipher {
     }
 }
 
+impl SecretCipher {
+    /// A keyed hash (HMAC-SHA256 under a sub-key of the key `key_id`, default the current one)
+    /// for short-lived codes: a database reader cannot brute-force a 6-digit code from it.
+    /// Returns the key id used and the hex MAC.
+    pub(crate) fn code_mac(&self, key_id: Option<&str>, data: &[u8]) -> Result<(String, String), MfaError> {
+        use hmac::{Hmac, Mac};
+        type HmacSha256 = Hmac<sha2::Sha256>;
+        let key = match key_id {
+            None => &self.current,
+            Some(id) => std::iter::once(&self.current)
+                .chain(&self.previous)
+                .find(|k| k.id == id)
+                .ok_or_else(|| MfaError::UnknownKey { key_id: id.to_owned() })?,
+        };
+        let mut sub = <HmacSha256 as Mac>::new_from_slice(key.key.as_ref()).expect("HMAC takes any key length");
+        sub.update(b"rail-graphql-security/mfa/sms-code/v1");
+        let sub_key = Zeroizing::new(sub.finalize().into_bytes().to_vec());
+        let mut mac = <HmacSha256 as Mac>::new_from_slice(&sub_key).expect("HMAC takes any key length");
+        mac.update(data);
+        Ok((key.id.clone(), hex::encode(mac.finalize().into_bytes())))
+    }
+}
+
 /// The associated data binding a secret to its user and device: a row copied to another user
 /// or device no longer decrypts.
 pub(crate) fn associated_data(kind: &str, user_key: &str, device_id: &uuid::Uuid) -> Vec<u8> {
