@@ -6,6 +6,8 @@
 mod backup;
 #[path = "mfa/common.rs"]
 mod common;
+#[path = "mfa/policy.rs"]
+mod policy;
 #[path = "mfa/sms.rs"]
 mod sms;
 #[path = "mfa/totp.rs"]

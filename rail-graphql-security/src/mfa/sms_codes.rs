@@ -174,7 +174,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
         let uid = user.mfa_user_id();
-        self.ensure_not_locked(&uid, at).await?;
+        let reset_due = self.ensure_not_locked(&uid, at).await?;
         let devices = self.active_devices(&uid, MfaDeviceType::Sms).await?;
         if devices.is_empty() {
             return Err(MfaError::NoDevice { method: "sms" });
@@ -218,7 +218,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 if !device.device.confirmed {
                     self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, "sms"));
                 }
-                return self.succeed(user, "sms").await;
+                return self.succeed(user, "sms", reset_due).await;
             }
             reason = "code already used";
         }

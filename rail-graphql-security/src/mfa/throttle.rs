@@ -15,25 +15,24 @@ pub(crate) struct Failure {
     pub(crate) locked_out: bool,
 }
 
-/// `Some(until)` while the user may not attempt a second factor.
-pub(crate) async fn locked_until<C: ConnectionTrait, Id: MfaUserId>(
+/// The user's throttle state: `(locked_until if still in force, whether a reset is due)`.
+pub(crate) async fn state<C: ConnectionTrait, Id: MfaUserId>(
     db: &C,
     user: &Id,
     now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, DbErr> {
+) -> Result<(Option<DateTime<Utc>>, bool), DbErr> {
     let row = db
         .query_one(
             Query::select()
-                .column(n("locked_until"))
+                .columns([n("locked_until"), n("failed_attempts")])
                 .from(n(THROTTLE))
                 .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
         )
         .await?;
-    let until: Option<DateTime<Utc>> = match row {
-        Some(row) => row.try_get("", "locked_until")?,
-        None => None,
-    };
-    Ok(until.filter(|u| *u > now))
+    let Some(row) = row else { return Ok((None, false)) };
+    let until: Option<DateTime<Utc>> = row.try_get("", "locked_until")?;
+    let failures: i32 = row.try_get("", "failed_attempts")?;
+    Ok((until.filter(|u| *u > now), failures > 0 || until.is_some()))
 }
 
 /// Counts a failure atomically (`failed_attempts = failed_attempts + 1`) and sets the back-off
