@@ -299,3 +299,29 @@ fn configuration_errors_name_the_setting() {
     let t = ThrottleConfig { lockout_threshold: 500, ..Default::default() };
     assert!(bad(MfaConfig { throttle: t, ..Default::default() }).contains("100"));
 }
+
+async fn eight_digit_sha256_and_sha512_devices<Id: TestId>(t: &TestDb) {
+    for (algorithm, name) in [(TotpAlgorithm::Sha256, "SHA256"), (TotpAlgorithm::Sha512, "SHA512")] {
+        let config = MfaConfig { totp_digits: 8, totp_period: 60, totp_algorithm: algorithm, ..Default::default() };
+        let mfa = manager::<Id>(t.db.clone(), config);
+        let alice = user::<Id>(if algorithm == TotpAlgorithm::Sha256 { 1 } else { 2 });
+        let setup = mfa.setup_totp_device(&alice, "phone").await.unwrap();
+        assert!(
+            setup.otpauth_uri.ends_with(&format!("&algorithm={name}&digits=8&period=60")),
+            "{}",
+            &*setup.otpauth_uri
+        );
+        let secret = base32_decode(&setup.secret);
+        let code = totp_code_at(algorithm, 8, 60, &secret, T0 as u64);
+        assert_eq!(code.len(), 8);
+        assert!(!mfa.verify_totp_code_at(&alice, &code[..6], at(T0)).await.unwrap(), "6 of 8 digits");
+        assert!(
+            !mfa.verify_totp_code_at(&alice, &totp_code_at(TotpAlgorithm::Sha1, 8, 60, &secret, T0 as u64), at(T0))
+                .await
+                .unwrap(),
+            "wrong algorithm"
+        );
+        assert!(mfa.verify_totp_code_at(&alice, &code, at(T0)).await.unwrap());
+    }
+}
+mfa_test!(eight_digit_sha256_and_sha512_devices, eight_digit_sha256_and_sha512_devices);
