@@ -142,7 +142,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
         let uid = user.mfa_user_id();
-        let reset_due = self.ensure_not_locked(&uid, at).await?;
+        self.reserve_attempt(&uid, at).await?;
         let Some(code) = normalize(code, self.config.backup_code_length) else {
             return self.fail(user, "backup_codes", "malformed code", at).await;
         };
@@ -174,7 +174,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             )
             .await?;
         if consumed.rows_affected() == 1 {
-            self.succeed(user, "backup_codes", reset_due).await
+            self.succeed(user, "backup_codes").await
         } else {
             self.fail(user, "backup_codes", "code already used", at).await
         }

@@ -555,11 +555,11 @@ impl<Id: MfaUserId> MfaManager<Id> {
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
         let uid = user.mfa_user_id();
-        let reset_due = self.ensure_not_locked(&uid, at).await?;
         let devices = self.active_devices(&uid, MfaDeviceType::Totp).await?;
         if devices.is_empty() {
             return Err(MfaError::NoDevice { method: "totp" });
         }
+        self.reserve_attempt(&uid, at).await?;
         let c = &self.config;
         let Some(code) = normalize_digits(code, c.totp_digits) else {
             return self.fail(user, "totp", "malformed code", at).await;
@@ -583,7 +583,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 if !device.device.confirmed {
                     self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, "totp"));
                 }
-                return self.succeed(user, "totp", reset_due).await;
+                return self.succeed(user, "totp").await;
             }
             replayed = true;
         }
@@ -609,24 +609,17 @@ impl<Id: MfaUserId> MfaManager<Id> {
         Ok(result.rows_affected() == 1)
     }
 
-    /// Fails while the user is throttled; otherwise tells whether a success must reset the
-    /// failure count (so a clean success costs no extra write).
-    pub(crate) async fn ensure_not_locked(&self, uid: &Id, at: DateTime<Utc>) -> Result<bool, MfaError> {
-        match throttle::state(&self.db, uid, at).await? {
-            (Some(until), _) => Err(MfaError::Locked { until }),
-            (None, reset_due) => Ok(reset_due),
+    /// Fails while the user is throttled; otherwise reserves this attempt (see
+    /// `throttle::reserve_attempt`).
+    pub(crate) async fn reserve_attempt(&self, uid: &Id, at: DateTime<Utc>) -> Result<(), MfaError> {
+        match throttle::reserve_attempt(&self.db, &self.config.throttle, uid, at).await? {
+            Ok(()) => Ok(()),
+            Err(until) => Err(MfaError::Locked { until }),
         }
     }
 
-    pub(crate) async fn succeed(
-        &self,
-        user: &impl MfaUser<Id = Id>,
-        method: &'static str,
-        reset_due: bool,
-    ) -> Result<bool, MfaError> {
-        if reset_due {
-            throttle::reset(&self.db, &user.mfa_user_id()).await?;
-        }
+    pub(crate) async fn succeed(&self, user: &impl MfaUser<Id = Id>, method: &'static str) -> Result<bool, MfaError> {
+        throttle::reset(&self.db, &user.mfa_user_id()).await?;
         self.audit(|l, ip| l.log_mfa_success(&actor(user), ip, method));
         Ok(true)
     }

@@ -174,11 +174,11 @@ impl<Id: MfaUserId> MfaManager<Id> {
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
         let uid = user.mfa_user_id();
-        let reset_due = self.ensure_not_locked(&uid, at).await?;
         let devices = self.active_devices(&uid, MfaDeviceType::Sms).await?;
         if devices.is_empty() {
             return Err(MfaError::NoDevice { method: "sms" });
         }
+        self.reserve_attempt(&uid, at).await?;
         let Some(code) = normalize_digits(code, self.config.sms_code_digits) else {
             return self.fail(user, "sms", "malformed code", at).await;
         };
@@ -218,7 +218,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 if !device.device.confirmed {
                     self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, "sms"));
                 }
-                return self.succeed(user, "sms", reset_due).await;
+                return self.succeed(user, "sms").await;
             }
             reason = "code already used";
         }

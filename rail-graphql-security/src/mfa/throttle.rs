@@ -15,48 +15,50 @@ pub(crate) struct Failure {
     pub(crate) locked_out: bool,
 }
 
-/// The user's throttle state: `(locked_until if still in force, whether a reset is due)`.
-pub(crate) async fn state<C: ConnectionTrait, Id: MfaUserId>(
-    db: &C,
-    user: &Id,
-    now: DateTime<Utc>,
-) -> Result<(Option<DateTime<Utc>>, bool), DbErr> {
-    let row = db
-        .query_one(
-            Query::select()
-                .columns([n("locked_until"), n("failed_attempts")])
-                .from(n(THROTTLE))
-                .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
-        )
-        .await?;
-    let Some(row) = row else { return Ok((None, false)) };
-    let until: Option<DateTime<Utc>> = row.try_get("", "locked_until")?;
-    let failures: i32 = row.try_get("", "failed_attempts")?;
-    Ok((until.filter(|u| *u > now), failures > 0 || until.is_some()))
-}
-
-/// Counts a failure atomically (`failed_attempts = failed_attempts + 1`) and sets the back-off
-/// or lockout it earns.
-pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
+/// Reserves one attempt for the user before a code is checked: `failed_attempts + 1` by a
+/// conditional `UPDATE` that succeeds only while the user is neither backed off nor locked out
+/// and below the lockout threshold. Concurrent guesses therefore get at most
+/// `lockout_threshold` checks in total, however many arrive at once. A success resets the
+/// count ([`reset`]); a failure keeps it and sets the back-off ([`record_failure`]).
+///
+/// `Err(until)` when the user may not try now.
+pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
     db: &C,
     config: &ThrottleConfig,
     user: &Id,
     now: DateTime<Utc>,
-) -> Result<Failure, DbErr> {
-    let mut counted = false;
+) -> Result<Result<(), DateTime<Utc>>, DbErr> {
+    let threshold = i32::try_from(config.lockout_threshold).unwrap_or(i32::MAX);
     for _ in 0..3 {
-        let updated = db
+        let reserved = db
             .execute(
                 Query::update()
                     .table(n(THROTTLE))
                     .value(n("failed_attempts"), Expr::col(n("failed_attempts")).add(1))
                     .value(n("updated_at"), now)
+                    .and_where(Expr::col(n("user_id")).eq(user.to_db_value()))
+                    .and_where(Expr::col(n("failed_attempts")).lt(threshold))
+                    .and_where(Expr::col(n("locked_until")).is_null().or(Expr::col(n("locked_until")).lte(now))),
+            )
+            .await?;
+        if reserved.rows_affected() == 1 {
+            return Ok(Ok(()));
+        }
+        let row = db
+            .query_one(
+                Query::select()
+                    .column(n("locked_until"))
+                    .from(n(THROTTLE))
                     .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
             )
             .await?;
-        if updated.rows_affected() == 1 {
-            counted = true;
-            break;
+        if let Some(row) = row {
+            // Refused: backed off, locked out, or at the threshold with the lockout about to be
+            // written by a concurrent failure.
+            let until: Option<DateTime<Utc>> = row.try_get("", "locked_until")?;
+            let pending =
+                now + chrono::Duration::from_std(config.lockout_duration).unwrap_or(chrono::Duration::days(1));
+            return Ok(Err(until.filter(|u| *u > now).unwrap_or(pending)));
         }
         let inserted = db
             .execute(
@@ -67,14 +69,22 @@ pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
             )
             .await;
         if inserted.is_ok() {
-            counted = true;
-            break;
+            return Ok(Ok(()));
         }
-        // Another instance inserted the row first: count on it.
+        // Another instance inserted the row first: reserve on it.
     }
-    if !counted {
-        return Err(DbErr::Custom("could not record a failed MFA attempt in mfa_throttle".to_owned()));
-    }
+    Err(DbErr::Custom("could not reserve an MFA attempt in mfa_throttle".to_owned()))
+}
+
+/// After a reserved attempt failed: sets the back-off or lockout the count earns. A lockout
+/// leaves the count one below the threshold, so once it ends a single attempt is allowed
+/// before the next lockout.
+pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
+    db: &C,
+    config: &ThrottleConfig,
+    user: &Id,
+    now: DateTime<Utc>,
+) -> Result<Failure, DbErr> {
     let row = db
         .query_one(
             Query::select()
@@ -93,21 +103,15 @@ pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
     } else {
         (None, false)
     };
-    let locked_until = match delay {
-        Some(delay) => {
-            let until = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1));
-            db.execute(
-                Query::update()
-                    .table(n(THROTTLE))
-                    .value(n("locked_until"), until)
-                    .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
-            )
-            .await?;
-            Some(until)
-        }
-        None => None,
-    };
-    Ok(Failure { locked_until, locked_out })
+    let Some(delay) = delay else { return Ok(Failure { locked_until: None, locked_out }) };
+    let until = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1));
+    let mut update = Query::update();
+    update.table(n(THROTTLE)).value(n("locked_until"), until).and_where(Expr::col(n("user_id")).eq(user.to_db_value()));
+    if locked_out {
+        update.value(n("failed_attempts"), i32::try_from(config.lockout_threshold - 1).unwrap_or(0));
+    }
+    db.execute(&update).await?;
+    Ok(Failure { locked_until: Some(until), locked_out })
 }
 
 /// A success: the count starts again.

@@ -325,3 +325,43 @@ async fn eight_digit_sha256_and_sha512_devices<Id: TestId>(t: &TestDb) {
     }
 }
 mfa_test!(eight_digit_sha256_and_sha512_devices, eight_digit_sha256_and_sha512_devices);
+
+async fn a_burst_of_guesses_gets_at_most_the_lockout_threshold_of_checks<Id: TestId>(t: &TestDb) {
+    let throttle = ThrottleConfig { free_attempts: 9, lockout_threshold: 10, ..Default::default() };
+    let config = MfaConfig { throttle, ..Default::default() };
+    let first = manager::<Id>(t.db.clone(), config.clone());
+    let second = manager::<Id>(t.connect_again().await, config);
+    let alice = user::<Id>(1);
+    let setup = first.setup_totp_device(&alice, "phone").await.unwrap();
+    let secret = base32_decode(&setup.secret);
+    let good = rfc_totp_sha1(&secret, T0 as u64, 30, 6);
+    let tasks: Vec<_> = (0..50u32)
+        .map(|i| {
+            let mfa = if i % 2 == 0 { first.clone() } else { second.clone() };
+            let alice = alice.clone();
+            // 50 distinct wrong guesses at once, from two instances.
+            let guess = format!("{:06}", (good.parse::<u32>().unwrap() + 1 + i) % 1_000_000);
+            tokio::spawn(async move { mfa.verify_totp_code_at(&alice, &guess, at(T0)).await })
+        })
+        .collect();
+    let (mut checked, mut refused) = (0, 0);
+    for result in futures::future::join_all(tasks).await {
+        match result.unwrap() {
+            Ok(false) => checked += 1,
+            Err(MfaError::Locked { .. }) => refused += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!((checked, refused), (10, 40), "only lockout_threshold guesses may be checked");
+    // Locked out now, even for the right code.
+    assert!(matches!(first.verify_totp_code_at(&alice, &good, at(T0)).await, Err(MfaError::Locked { .. })));
+    // After the lockout a single attempt is allowed before the next one.
+    let later = T0 + 16 * 60;
+    let wrong = format!("{:06}", (rfc_totp_sha1(&secret, later as u64, 30, 6).parse::<u32>().unwrap() + 1) % 1_000_000);
+    assert!(!first.verify_totp_code_at(&alice, &wrong, at(later)).await.unwrap());
+    assert!(matches!(first.verify_totp_code_at(&alice, &wrong, at(later)).await, Err(MfaError::Locked { .. })));
+}
+mfa_test!(
+    a_burst_of_guesses_gets_at_most_the_lockout_threshold_of_checks,
+    a_burst_of_guesses_gets_at_most_the_lockout_threshold_of_checks
+);
