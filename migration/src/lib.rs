@@ -14,7 +14,10 @@
 pub use sea_orm_migration::prelude::*;
 
 mod m20261128_000001_create_audit_events;
+mod m20261128_000002_create_mfa_tables;
 mod m20261128_000003_create_revoked_tokens;
+
+pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn};
 
 /// The security tables' migrations, oldest first.
 #[derive(Debug)]
@@ -25,6 +28,7 @@ impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![
             Box::new(m20261128_000001_create_audit_events::Migration),
+            Box::new(CreateMfaTables::default()),
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
         ]
     }
@@ -32,5 +36,18 @@ impl MigratorTrait for Migrator {
     fn migration_table_name() -> DynIden {
         // Our own bookkeeping table, so a host app's `seaql_migrations` is left alone.
         Alias::new("rail_security_migrations").into_iden()
+    }
+}
+
+impl Migrator {
+    /// [`Migrator::migrations`] with the MFA tables' `user_id` columns of type `user_id` (the
+    /// default is `BIGINT`): list these in your own `MigratorTrait` impl when your users are keyed
+    /// by `i32`, a UUID or a string.
+    pub fn migrations_with_mfa_user_id(user_id: MfaUserIdColumn) -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_create_audit_events::Migration),
+            Box::new(CreateMfaTables::with_user_id(user_id)),
+            Box::new(m20261128_000003_create_revoked_tokens::Migration),
+        ]
     }
 }

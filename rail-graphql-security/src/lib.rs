@@ -30,6 +30,7 @@ pub mod graphql;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
+pub mod mfa;
 pub mod rate_limit;
 
 pub use config::SecurityConfig;
@@ -46,6 +47,7 @@ pub mod prelude {
         MfaLevel, MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated, require_mfa,
         require_role,
     };
+    pub use crate::mfa::{MfaAccount, MfaManager, MfaUser, MfaUserId};
     pub use crate::rate_limit::{LoginRateLimiter, RateLimiter};
 }
 

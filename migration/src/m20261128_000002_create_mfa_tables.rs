@@ -1,0 +1,237 @@
+use sea_orm_migration::prelude::*;
+
+/// The SQL type of the `user_id` columns of the MFA tables: the type of the host application's
+/// user primary key.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MfaUserIdColumn {
+    /// 32-bit integer ids (`i32`).
+    Integer,
+    /// 64-bit integer ids (`i64`), the default.
+    #[default]
+    BigInteger,
+    /// UUIDs (`uuid` on PostgreSQL, `BINARY(16)` on MySQL/MariaDB, a blob on SQLite).
+    Uuid,
+    /// Text ids up to 191 characters (`String`).
+    String,
+}
+
+/// Creates `mfa_devices`, `mfa_backup_codes`, `trusted_devices` and `mfa_throttle`.
+///
+/// `user_id` has the type of the application's user key ([`MfaUserIdColumn`]); it is not a
+/// foreign key here because this crate does not know the user table's name (the entity macro
+/// adds one). Secrets are stored encrypted (`secret_key`, `key_id`), codes and tokens only as
+/// hashes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CreateMfaTables {
+    user_id: MfaUserIdColumn,
+}
+
+impl CreateMfaTables {
+    /// The migration with `user_id` columns of the given type.
+    pub fn with_user_id(user_id: MfaUserIdColumn) -> Self {
+        CreateMfaTables { user_id }
+    }
+}
+
+impl MigrationName for CreateMfaTables {
+    fn name(&self) -> &str {
+        "m20261128_000002_create_mfa_tables"
+    }
+}
+
+#[derive(DeriveIden)]
+enum MfaDevices {
+    Table,
+    Id,
+    UserId,
+    DeviceType,
+    Name,
+    SecretKey,
+    KeyId,
+    PhoneNumber,
+    IsActive,
+    IsPrimary,
+    Confirmed,
+    LastTotpStep,
+    SmsCodeHash,
+    SmsCodeExpiresAt,
+    SmsCodeSentAt,
+    SmsCodeAttempts,
+    CreatedAt,
+    LastUsed,
+}
+
+#[derive(DeriveIden)]
+enum MfaBackupCodes {
+    Table,
+    Id,
+    UserId,
+    CodeHash,
+    IsUsed,
+    CreatedAt,
+    UsedAt,
+}
+
+#[derive(DeriveIden)]
+enum TrustedDevices {
+    Table,
+    Id,
+    UserId,
+    TokenHash,
+    DeviceName,
+    UserAgent,
+    IpAddress,
+    CreatedAt,
+    LastUsed,
+    ExpiresAt,
+}
+
+#[derive(DeriveIden)]
+enum MfaThrottle {
+    Table,
+    UserId,
+    FailedAttempts,
+    LockedUntil,
+    UpdatedAt,
+}
+
+impl CreateMfaTables {
+    fn user_id_col(&self, iden: impl IntoIden) -> ColumnDef {
+        let mut col = ColumnDef::new(iden);
+        match self.user_id {
+            MfaUserIdColumn::Integer => col.integer(),
+            MfaUserIdColumn::BigInteger => col.big_integer(),
+            MfaUserIdColumn::Uuid => col.uuid(),
+            MfaUserIdColumn::String => col.string_len(191),
+        };
+        col.not_null().to_owned()
+    }
+}
+
+fn time_col(manager: &SchemaManager<'_>, iden: impl IntoIden) -> ColumnDef {
+    let mut col = ColumnDef::new(iden);
+    match manager.get_database_backend() {
+        // MySQL's TIMESTAMP ends in 2038 and drops fractions; DATETIME(6) stores UTC as given.
+        sea_orm::DatabaseBackend::MySql => col.custom(Alias::new("DATETIME(6)")),
+        _ => col.timestamp_with_time_zone(),
+    };
+    col
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateMfaTables {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let m = manager;
+        manager
+            .create_table(
+                Table::create()
+                    .table(MfaDevices::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(MfaDevices::Id).string_len(36).not_null().primary_key())
+                    .col(self.user_id_col(MfaDevices::UserId))
+                    .col(ColumnDef::new(MfaDevices::DeviceType).string_len(20).not_null())
+                    .col(ColumnDef::new(MfaDevices::Name).string_len(100).not_null())
+                    .col(ColumnDef::new(MfaDevices::SecretKey).text().null())
+                    .col(ColumnDef::new(MfaDevices::KeyId).string_len(64).null())
+                    .col(ColumnDef::new(MfaDevices::PhoneNumber).string_len(20).null())
+                    .col(ColumnDef::new(MfaDevices::IsActive).boolean().not_null())
+                    .col(ColumnDef::new(MfaDevices::IsPrimary).boolean().not_null())
+                    .col(ColumnDef::new(MfaDevices::Confirmed).boolean().not_null())
+                    .col(ColumnDef::new(MfaDevices::LastTotpStep).big_integer().null())
+                    .col(ColumnDef::new(MfaDevices::SmsCodeHash).string_len(128).null())
+                    .col(time_col(m, MfaDevices::SmsCodeExpiresAt).null())
+                    .col(time_col(m, MfaDevices::SmsCodeSentAt).null())
+                    .col(ColumnDef::new(MfaDevices::SmsCodeAttempts).integer().not_null().default(0))
+                    .col(time_col(m, MfaDevices::CreatedAt).not_null())
+                    .col(time_col(m, MfaDevices::LastUsed).null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("idx_mfa_devices_user")
+                    .table(MfaDevices::Table)
+                    .col(MfaDevices::UserId)
+                    .col(MfaDevices::DeviceType)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(MfaBackupCodes::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(MfaBackupCodes::Id).string_len(36).not_null().primary_key())
+                    .col(self.user_id_col(MfaBackupCodes::UserId))
+                    .col(ColumnDef::new(MfaBackupCodes::CodeHash).string_len(255).not_null())
+                    .col(ColumnDef::new(MfaBackupCodes::IsUsed).boolean().not_null())
+                    .col(time_col(m, MfaBackupCodes::CreatedAt).not_null())
+                    .col(time_col(m, MfaBackupCodes::UsedAt).null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("idx_mfa_backup_codes_user")
+                    .table(MfaBackupCodes::Table)
+                    .col(MfaBackupCodes::UserId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(TrustedDevices::Table)
+                    .if_not_exists()
+                    .col(ColumnDef::new(TrustedDevices::Id).string_len(36).not_null().primary_key())
+                    .col(self.user_id_col(TrustedDevices::UserId))
+                    .col(ColumnDef::new(TrustedDevices::TokenHash).string_len(64).not_null().unique_key())
+                    .col(ColumnDef::new(TrustedDevices::DeviceName).string_len(100).not_null())
+                    .col(ColumnDef::new(TrustedDevices::UserAgent).text().null())
+                    .col(ColumnDef::new(TrustedDevices::IpAddress).string_len(45).null())
+                    .col(time_col(m, TrustedDevices::CreatedAt).not_null())
+                    .col(time_col(m, TrustedDevices::LastUsed).not_null())
+                    .col(time_col(m, TrustedDevices::ExpiresAt).not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .if_not_exists()
+                    .name("idx_trusted_devices_user")
+                    .table(TrustedDevices::Table)
+                    .col(TrustedDevices::UserId)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(MfaThrottle::Table)
+                    .if_not_exists()
+                    .col(self.user_id_col(MfaThrottle::UserId).primary_key())
+                    .col(ColumnDef::new(MfaThrottle::FailedAttempts).integer().not_null())
+                    .col(time_col(m, MfaThrottle::LockedUntil).null())
+                    .col(time_col(m, MfaThrottle::UpdatedAt).not_null())
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for table in [
+            MfaThrottle::Table.into_iden(),
+            TrustedDevices::Table.into_iden(),
+            MfaBackupCodes::Table.into_iden(),
+            MfaDevices::Table.into_iden(),
+        ] {
+            manager.drop_table(Table::drop().table(table).if_exists().to_owned()).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,64 @@
+use chrono::{DateTime, Utc};
+use sea_orm::DbErr;
+
+/// What can go wrong in the MFA runtime. A wrong code is not an error: the `verify_*` methods
+/// return `Ok(false)` for it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MfaError {
+    /// The database failed; nothing was changed by the failed statement.
+    #[error("MFA storage error: {0}")]
+    Database(#[from] DbErr),
+    /// The configuration is unusable; the message says which setting to fix.
+    #[error("invalid MFA configuration: {0}")]
+    Config(String),
+    /// Too many failed second-factor attempts: the user must wait.
+    #[error("too many failed second-factor attempts; try again after {until}")]
+    Locked {
+        /// When attempts are allowed again.
+        until: DateTime<Utc>,
+    },
+    /// The user has no active device of this kind.
+    #[error("no active {method} device for this user; set one up first")]
+    NoDevice {
+        /// `totp`, `sms` or `backup_codes`.
+        method: &'static str,
+    },
+    /// No device with this id belongs to the user.
+    #[error("no MFA device {0} for this user")]
+    UnknownDevice(uuid::Uuid),
+    /// A stored secret was encrypted under a key id the cipher does not hold.
+    #[error(
+        "stored MFA secret uses encryption key {key_id:?}, which is not configured: add it to the SecretCipher as a previous key until MfaManager::reencrypt_secrets has run"
+    )]
+    UnknownKey {
+        /// The key id stored with the secret.
+        key_id: String,
+    },
+    /// A stored secret failed authentication: it was altered, or moved to another user/device.
+    #[error(
+        "stored MFA secret failed authentication (altered, or copied from another user or device); re-enrol the device"
+    )]
+    Tampered,
+    /// A name or other input is out of bounds; the message says what is allowed.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// The phone number is not in E.164 form.
+    #[error("invalid phone number: write it in E.164 form, a '+', the country code and the number, e.g. +14155550123")]
+    InvalidPhoneNumber,
+    /// No SMS provider is configured.
+    #[error("no SMS provider is configured: call MfaManager::with_sms_provider (Twilio or AWS SNS)")]
+    NoSmsProvider,
+    /// The SMS provider failed; the code was not delivered and is not valid.
+    #[error("the SMS code could not be sent: {0}")]
+    Sms(#[from] super::sms::SmsError),
+    /// A code was sent too recently.
+    #[error("an SMS code was sent too recently; try again after {retry_after}")]
+    SmsResendThrottled {
+        /// When the next code may be sent.
+        retry_after: DateTime<Utc>,
+    },
+    /// The QR code could not be built (the URI is too long for a QR code).
+    #[error("cannot build the QR code: {0}")]
+    QrCode(String),
+}

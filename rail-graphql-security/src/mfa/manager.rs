@@ -1,0 +1,685 @@
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::config::MfaConfig;
+use super::error::MfaError;
+use super::secret::{SecretCipher, associated_data};
+use super::sms::SmsProvider;
+use super::store::{BACKUP_CODES, DEVICES, MfaUserId, TRUSTED, n};
+use super::{throttle, totp};
+use crate::audit::{Actor, AuditLogger};
+
+/// A user as the MFA manager sees it. Implement it on your user model, or use [`MfaAccount`].
+pub trait MfaUser: Send + Sync {
+    /// The type of the user's primary key.
+    type Id: MfaUserId;
+    /// The user's primary key.
+    fn mfa_user_id(&self) -> Self::Id;
+    /// The account name shown in authenticator apps and audit events (user name or e-mail).
+    fn mfa_account_name(&self) -> String;
+    /// Policy hook: true when this user must use MFA even before enrolling (e.g. admins).
+    fn mfa_required_by_policy(&self) -> bool {
+        false
+    }
+}
+
+/// A ready-made [`MfaUser`]: an id, an account name and the policy flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaAccount<Id> {
+    /// The user's primary key.
+    pub id: Id,
+    /// The account name.
+    pub name: String,
+    /// Whether policy requires MFA for this user.
+    pub mfa_required_by_policy: bool,
+}
+
+impl<Id> MfaAccount<Id> {
+    /// A user with no policy requirement.
+    pub fn new(id: Id, name: impl Into<String>) -> Self {
+        MfaAccount { id, name: name.into(), mfa_required_by_policy: false }
+    }
+}
+
+impl<Id: MfaUserId> MfaUser for MfaAccount<Id> {
+    type Id = Id;
+    fn mfa_user_id(&self) -> Id {
+        self.id.clone()
+    }
+    fn mfa_account_name(&self) -> String {
+        self.name.clone()
+    }
+    fn mfa_required_by_policy(&self) -> bool {
+        self.mfa_required_by_policy
+    }
+}
+
+/// The kind of a second factor (`device_type` column).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaDeviceType {
+    /// An authenticator app (RFC 6238).
+    Totp,
+    /// Codes sent by SMS.
+    Sms,
+    /// One-time backup codes.
+    BackupCodes,
+}
+
+impl MfaDeviceType {
+    /// The stored and audited name: `totp`, `sms`, `backup_codes`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MfaDeviceType::Totp => "totp",
+            MfaDeviceType::Sms => "sms",
+            MfaDeviceType::BackupCodes => "backup_codes",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "totp" => Some(MfaDeviceType::Totp),
+            "sms" => Some(MfaDeviceType::Sms),
+            "backup_codes" => Some(MfaDeviceType::BackupCodes),
+            _ => None,
+        }
+    }
+}
+
+/// A device as listed to its owner (no secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MfaDevice {
+    /// The device id.
+    pub id: Uuid,
+    /// Its kind.
+    pub device_type: MfaDeviceType,
+    /// The name the user gave it.
+    pub name: String,
+    /// For SMS devices, the phone number with all but the last two digits masked.
+    pub phone_number_hint: Option<String>,
+    /// False once disabled.
+    pub is_active: bool,
+    /// The user's primary device.
+    pub is_primary: bool,
+    /// Confirmed by a first valid code: only confirmed devices count as a second factor.
+    pub confirmed: bool,
+    /// When it was set up.
+    pub created_at: DateTime<Utc>,
+    /// When a code from it was last accepted.
+    pub last_used: Option<DateTime<Utc>>,
+}
+
+/// What [`MfaManager::setup_totp_device`] returns, once: show the QR code or the secret to the
+/// user, then forget it. Debug output hides the secret.
+pub struct TotpSetup {
+    /// The new (unconfirmed) device.
+    pub device_id: Uuid,
+    /// The secret in base32 without padding, for manual entry.
+    pub secret: Zeroizing<String>,
+    /// The `otpauth://` URI.
+    pub otpauth_uri: Zeroizing<String>,
+}
+
+impl fmt::Debug for TotpSetup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TotpSetup").field("device_id", &self.device_id).field("secret", &"[redacted]").finish()
+    }
+}
+
+/// A QR code of an `otpauth://` URI in the two forms a client may want.
+pub struct TotpQrCode {
+    /// `data:image/png;base64,…` (the original package's `qr_code_url`).
+    pub png_data_url: String,
+    /// An SVG document.
+    pub svg: String,
+}
+
+impl fmt::Debug for TotpQrCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TotpQrCode([redacted])")
+    }
+}
+
+/// The MFA runtime: set up, verify and manage second factors of users whose ids are `Id`.
+///
+/// Cheap to clone (shared state behind `Arc`s).
+///
+/// ```no_run
+/// # async fn run(db: sea_orm::DatabaseConnection) -> Result<(), rail_graphql_security::mfa::MfaError> {
+/// use rail_graphql_security::mfa::{EncryptionKey, MfaAccount, MfaConfig, MfaManager, SecretCipher};
+/// let cipher = SecretCipher::new(EncryptionKey::from_base64("k1", &std::env::var("MFA_KEY").unwrap())?);
+/// let mfa = MfaManager::<i64>::new(db, MfaConfig::default(), cipher)?;
+/// let alice = MfaAccount::new(7_i64, "alice@example.com");
+/// let setup = mfa.setup_totp_device(&alice, "My Phone").await?;
+/// let qr = mfa.generate_qr_code(&setup.otpauth_uri)?;
+/// // ... the user scans it and types the code the app shows:
+/// let confirmed = mfa.verify_totp_code(&alice, "123456").await?;
+/// # let _ = (qr, confirmed); Ok(()) }
+/// ```
+pub struct MfaManager<Id> {
+    pub(crate) db: DatabaseConnection,
+    pub(crate) config: Arc<MfaConfig>,
+    pub(crate) cipher: Arc<SecretCipher>,
+    pub(crate) audit: Option<AuditLogger>,
+    pub(crate) client_ip: Option<IpAddr>,
+    pub(crate) sms: Option<Arc<dyn SmsProvider>>,
+    _id: PhantomData<fn() -> Id>,
+}
+
+impl<Id> Clone for MfaManager<Id> {
+    fn clone(&self) -> Self {
+        MfaManager {
+            db: self.db.clone(),
+            config: self.config.clone(),
+            cipher: self.cipher.clone(),
+            audit: self.audit.clone(),
+            client_ip: self.client_ip,
+            sms: self.sms.clone(),
+            _id: PhantomData,
+        }
+    }
+}
+
+impl<Id> fmt::Debug for MfaManager<Id> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MfaManager")
+            .field("config", &self.config)
+            .field("key_id", &self.cipher.current_key_id())
+            .field("audit", &self.audit.is_some())
+            .field("sms", &self.sms.as_ref().map(|p| p.name()))
+            .finish()
+    }
+}
+
+pub(crate) fn actor(user: &impl MfaUser) -> Actor {
+    Actor::new(user.mfa_user_id().to_key(), user.mfa_account_name())
+}
+
+/// Digits only, after dropping spaces and dashes; `None` when malformed.
+pub(crate) fn normalize_digits(code: &str, digits: usize) -> Option<String> {
+    let code: String = code.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    (code.len() == digits && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
+}
+
+pub(crate) fn check_name(name: &str) -> Result<&str, MfaError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(MfaError::InvalidInput(
+            "a device name must be 1 to 100 characters without control characters".to_owned(),
+        ));
+    }
+    Ok(name)
+}
+
+fn unix(at: DateTime<Utc>) -> u64 {
+    u64::try_from(at.timestamp()).unwrap_or(0)
+}
+
+pub(crate) struct DeviceRow {
+    pub(crate) id: Uuid,
+    pub(crate) device: MfaDevice,
+    secret_key: Option<String>,
+    pub(crate) key_id: Option<String>,
+    pub(crate) phone_number: Option<String>,
+    pub(crate) sms_code_hash: Option<String>,
+    pub(crate) sms_code_expires_at: Option<DateTime<Utc>>,
+    pub(crate) sms_code_attempts: i32,
+}
+
+fn device_row(row: &QueryResult) -> Result<DeviceRow, DbErr> {
+    let id: String = row.try_get("", "id")?;
+    let id = Uuid::parse_str(&id).map_err(|e| DbErr::Custom(format!("mfa_devices.id is not a UUID: {e}")))?;
+    let device_type: String = row.try_get("", "device_type")?;
+    let device_type = MfaDeviceType::parse(&device_type)
+        .ok_or_else(|| DbErr::Custom(format!("unknown mfa_devices.device_type {device_type:?}")))?;
+    let phone_number: Option<String> = row.try_get("", "phone_number")?;
+    let phone = phone_number.clone();
+    let device = MfaDevice {
+        id,
+        device_type,
+        name: row.try_get("", "name")?,
+        phone_number_hint: phone.map(|p| {
+            let keep = p.len().saturating_sub(2);
+            format!("{}{}", "*".repeat(keep), &p[keep..])
+        }),
+        is_active: row.try_get("", "is_active")?,
+        is_primary: row.try_get("", "is_primary")?,
+        confirmed: row.try_get("", "confirmed")?,
+        created_at: row.try_get("", "created_at")?,
+        last_used: row.try_get("", "last_used")?,
+    };
+    Ok(DeviceRow {
+        id,
+        device,
+        secret_key: row.try_get("", "secret_key")?,
+        key_id: row.try_get("", "key_id")?,
+        phone_number,
+        sms_code_hash: row.try_get("", "sms_code_hash")?,
+        sms_code_expires_at: row.try_get("", "sms_code_expires_at")?,
+        sms_code_attempts: row.try_get("", "sms_code_attempts")?,
+    })
+}
+
+const DEVICE_COLUMNS: [&str; 15] = [
+    "sms_code_hash",
+    "sms_code_expires_at",
+    "sms_code_attempts",
+    "id",
+    "device_type",
+    "name",
+    "phone_number",
+    "is_active",
+    "is_primary",
+    "confirmed",
+    "created_at",
+    "last_used",
+    "secret_key",
+    "key_id",
+    "user_id",
+];
+
+impl<Id: MfaUserId> MfaManager<Id> {
+    /// A manager on `db` (migrated with `CreateMfaTables`); fails on an invalid `config`.
+    pub fn new(db: DatabaseConnection, config: MfaConfig, cipher: SecretCipher) -> Result<Self, MfaError> {
+        config.validate()?;
+        Ok(MfaManager {
+            db,
+            config: Arc::new(config),
+            cipher: Arc::new(cipher),
+            audit: None,
+            client_ip: None,
+            sms: None,
+            _id: PhantomData,
+        })
+    }
+
+    /// Sends SMS codes through `provider`. A development-only provider (the console one) is
+    /// refused when the configuration is the production profile.
+    pub fn with_sms_provider(mut self, provider: impl SmsProvider + 'static) -> Result<Self, MfaError> {
+        if self.config.production && provider.is_development_only() {
+            return Err(MfaError::Config(format!(
+                "the {} SMS provider is for development only; configure Twilio or AWS SNS in production",
+                provider.name()
+            )));
+        }
+        self.sms = Some(Arc::new(provider));
+        Ok(self)
+    }
+
+    /// Logs every enable, disable, success, failure and lockout to `logger`.
+    pub fn with_audit_logger(mut self, logger: AuditLogger) -> Self {
+        self.audit = Some(logger);
+        self
+    }
+
+    /// A copy that records `ip` as the client address of its audit events (one per request).
+    pub fn with_client_ip(&self, ip: Option<IpAddr>) -> Self {
+        let mut copy = self.clone();
+        copy.client_ip = ip;
+        copy
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &MfaConfig {
+        &self.config
+    }
+
+    pub(crate) fn audit(&self, f: impl FnOnce(&AuditLogger, Option<IpAddr>)) {
+        if let Some(logger) = &self.audit {
+            f(logger, self.client_ip);
+        }
+    }
+
+    /// Whether `user` must pass a second factor: MFA is enabled and the user has a confirmed
+    /// device, or the policy hook ([`MfaUser::mfa_required_by_policy`]) requires it.
+    pub async fn is_mfa_required(&self, user: &impl MfaUser<Id = Id>) -> Result<bool, MfaError> {
+        if !self.config.enabled {
+            return Ok(false);
+        }
+        Ok(user.mfa_required_by_policy() || self.has_confirmed_factor(&user.mfa_user_id()).await?)
+    }
+
+    /// Whether the user has a confirmed, active device or unused backup codes.
+    pub(crate) async fn has_confirmed_factor(&self, user: &Id) -> Result<bool, MfaError> {
+        let row = self
+            .db
+            .query_one(
+                Query::select()
+                    .column(n("id"))
+                    .from(n(DEVICES))
+                    .and_where(Expr::col(n("user_id")).eq(user.to_db_value()))
+                    .and_where(Expr::col(n("is_active")).eq(true))
+                    .and_where(Expr::col(n("confirmed")).eq(true))
+                    .limit(1),
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// The user's devices, active or not, oldest first.
+    pub async fn list_devices(&self, user: &impl MfaUser<Id = Id>) -> Result<Vec<MfaDevice>, MfaError> {
+        let rows = self
+            .db
+            .query_all(
+                Query::select()
+                    .columns(DEVICE_COLUMNS.map(n))
+                    .from(n(DEVICES))
+                    .and_where(Expr::col(n("user_id")).eq(user.mfa_user_id().to_db_value()))
+                    .order_by(n("created_at"), Order::Asc),
+            )
+            .await?;
+        rows.iter().map(|r| Ok(device_row(r)?.device)).collect()
+    }
+
+    pub(crate) async fn active_devices(&self, user: &Id, kind: MfaDeviceType) -> Result<Vec<DeviceRow>, MfaError> {
+        let rows = self
+            .db
+            .query_all(
+                Query::select()
+                    .columns(DEVICE_COLUMNS.map(n))
+                    .from(n(DEVICES))
+                    .and_where(Expr::col(n("user_id")).eq(user.to_db_value()))
+                    .and_where(Expr::col(n("device_type")).eq(kind.as_str()))
+                    .and_where(Expr::col(n("is_active")).eq(true))
+                    .order_by(n("created_at"), Order::Asc),
+            )
+            .await?;
+        Ok(rows.iter().map(device_row).collect::<Result<_, _>>()?)
+    }
+
+    /// Disables one of the user's devices and erases its secret.
+    pub async fn disable_device(&self, user: &impl MfaUser<Id = Id>, device_id: Uuid) -> Result<(), MfaError> {
+        let uid = user.mfa_user_id();
+        let devices = self.list_devices(user).await?;
+        let device = devices.iter().find(|d| d.id == device_id).ok_or(MfaError::UnknownDevice(device_id))?;
+        self.db
+            .execute(
+                Query::update()
+                    .table(n(DEVICES))
+                    .value(n("is_active"), false)
+                    .value(n("secret_key"), Option::<String>::None)
+                    .value(n("sms_code_hash"), Option::<String>::None)
+                    .and_where(Expr::col(n("id")).eq(device_id.to_string()))
+                    .and_where(Expr::col(n("user_id")).eq(uid.to_db_value())),
+            )
+            .await?;
+        let method = device.device_type.as_str();
+        self.audit(|l, ip| l.log_mfa_disabled(&actor(user), ip, method));
+        Ok(())
+    }
+
+    /// Turns MFA off for the user: disables every device (erasing secrets), deletes the backup
+    /// codes and forgets every trusted device.
+    pub async fn disable_mfa(&self, user: &impl MfaUser<Id = Id>) -> Result<(), MfaError> {
+        let uid = user.mfa_user_id().to_db_value();
+        self.db
+            .execute(
+                Query::update()
+                    .table(n(DEVICES))
+                    .value(n("is_active"), false)
+                    .value(n("secret_key"), Option::<String>::None)
+                    .value(n("sms_code_hash"), Option::<String>::None)
+                    .and_where(Expr::col(n("user_id")).eq(uid.clone())),
+            )
+            .await?;
+        for table in [BACKUP_CODES, TRUSTED] {
+            self.db
+                .execute(Query::delete().from_table(n(table)).and_where(Expr::col(n("user_id")).eq(uid.clone())))
+                .await?;
+        }
+        self.audit(|l, ip| l.log_mfa_disabled(&actor(user), ip, "all"));
+        Ok(())
+    }
+
+    /// Starts TOTP enrolment: a new 160-bit secret from the OS CSPRNG, stored encrypted in an
+    /// unconfirmed device (earlier unconfirmed TOTP enrolments are dropped). The device becomes
+    /// a second factor when [`verify_totp_code`](Self::verify_totp_code) accepts a first code.
+    pub async fn setup_totp_device(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        device_name: &str,
+    ) -> Result<TotpSetup, MfaError> {
+        let name = check_name(device_name)?;
+        let uid = user.mfa_user_id();
+        let account = user.mfa_account_name();
+        let mut secret = Zeroizing::new([0u8; 20]);
+        rand::rng().fill_bytes(secret.as_mut());
+        let secret_b32 = Zeroizing::new(totp_rs::Secret::Raw(secret.to_vec()).to_encoded().to_string());
+        let c = &self.config;
+        let uri = Zeroizing::new(totp::otpauth_uri(
+            &c.totp_issuer,
+            &account,
+            &secret_b32,
+            c.totp_algorithm,
+            c.totp_digits,
+            c.totp_period,
+        )?);
+        let device_id = Uuid::new_v4();
+        let sealed = self.cipher.seal(secret.as_ref(), &associated_data("totp", &uid.to_key(), &device_id));
+        self.db
+            .execute(
+                Query::delete()
+                    .from_table(n(DEVICES))
+                    .and_where(Expr::col(n("user_id")).eq(uid.to_db_value()))
+                    .and_where(Expr::col(n("device_type")).eq(MfaDeviceType::Totp.as_str()))
+                    .and_where(Expr::col(n("confirmed")).eq(false)),
+            )
+            .await?;
+        let is_primary = !self.has_confirmed_factor(&uid).await?;
+        self.insert_device(&uid, device_id, MfaDeviceType::Totp, name, Some(&sealed), None, is_primary).await?;
+        Ok(TotpSetup { device_id, secret: secret_b32, otpauth_uri: uri })
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "one row's columns")]
+    pub(crate) async fn insert_device(
+        &self,
+        uid: &Id,
+        device_id: Uuid,
+        kind: MfaDeviceType,
+        name: &str,
+        sealed: Option<&super::secret::Sealed>,
+        phone: Option<&str>,
+        is_primary: bool,
+    ) -> Result<(), DbErr> {
+        self.db
+            .execute(
+                Query::insert()
+                    .into_table(n(DEVICES))
+                    .columns(
+                        [
+                            "id",
+                            "user_id",
+                            "device_type",
+                            "name",
+                            "secret_key",
+                            "key_id",
+                            "phone_number",
+                            "is_active",
+                            "is_primary",
+                            "confirmed",
+                            "sms_code_attempts",
+                            "created_at",
+                        ]
+                        .map(n),
+                    )
+                    .values_panic(
+                        [
+                            device_id.to_string().into(),
+                            uid.to_db_value(),
+                            kind.as_str().into(),
+                            name.into(),
+                            sealed.map(|s| s.blob.clone()).into(),
+                            sealed.map(|s| s.key_id.clone()).into(),
+                            phone.map(str::to_owned).into(),
+                            true.into(),
+                            is_primary.into(),
+                            false.into(),
+                            0i32.into(),
+                            Utc::now().into(),
+                        ]
+                        .map(Expr::val),
+                    ),
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// The QR code of an `otpauth://` URI (from [`TotpSetup::otpauth_uri`]) as a PNG data URL
+    /// and as SVG.
+    pub fn generate_qr_code(&self, otpauth_uri: &str) -> Result<TotpQrCode, MfaError> {
+        Ok(TotpQrCode { png_data_url: totp::qr_png_data_url(otpauth_uri)?, svg: totp::qr_svg(otpauth_uri)? })
+    }
+
+    /// Checks a TOTP code now. See [`verify_totp_code_at`](Self::verify_totp_code_at).
+    pub async fn verify_totp_code(&self, user: &impl MfaUser<Id = Id>, code: &str) -> Result<bool, MfaError> {
+        self.verify_totp_code_at(user, code, Utc::now()).await
+    }
+
+    /// Checks a TOTP code at instant `at`: `Ok(true)` at most once per code and device (the
+    /// device's last accepted time step moves forward by a compare-and-set `UPDATE`, so a
+    /// replay fails even on another instance). A first valid code confirms a new device.
+    /// Wrong, malformed and replayed codes return `Ok(false)` and count towards the throttle;
+    /// while throttled the call fails with [`MfaError::Locked`] without checking the code.
+    pub async fn verify_totp_code_at(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        code: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, MfaError> {
+        let uid = user.mfa_user_id();
+        let devices = self.active_devices(&uid, MfaDeviceType::Totp).await?;
+        if devices.is_empty() {
+            return Err(MfaError::NoDevice { method: "totp" });
+        }
+        self.reserve_attempt(&uid, at).await?;
+        let c = &self.config;
+        let Some(code) = normalize_digits(code, c.totp_digits) else {
+            return self.fail(user, "totp", "malformed code", at).await;
+        };
+        let mut replayed = false;
+        for device in &devices {
+            let (Some(blob), Some(key_id)) = (&device.secret_key, &device.key_id) else { continue };
+            let secret = self.cipher.open(key_id, blob, &associated_data("totp", &uid.to_key(), &device.id))?;
+            let Some(step) = totp::matching_step(
+                c.totp_algorithm,
+                c.totp_digits,
+                c.totp_period,
+                c.totp_skew,
+                &secret,
+                &code,
+                unix(at),
+            ) else {
+                continue;
+            };
+            if self.advance_totp_step(device.id, step, at).await? {
+                if !device.device.confirmed {
+                    self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, "totp"));
+                }
+                return self.succeed(user, "totp").await;
+            }
+            replayed = true;
+        }
+        self.fail(user, "totp", if replayed { "code already used" } else { "invalid code" }, at).await
+    }
+
+    /// The compare-and-set: true when this call moved the device's last step to `step`.
+    async fn advance_totp_step(&self, device_id: Uuid, step: u64, at: DateTime<Utc>) -> Result<bool, DbErr> {
+        let step = i64::try_from(step).unwrap_or(i64::MAX);
+        let result = self
+            .db
+            .execute(
+                Query::update()
+                    .table(n(DEVICES))
+                    .value(n("last_totp_step"), step)
+                    .value(n("last_used"), at)
+                    .value(n("confirmed"), true)
+                    .and_where(Expr::col(n("id")).eq(device_id.to_string()))
+                    .and_where(Expr::col(n("is_active")).eq(true))
+                    .and_where(Expr::col(n("last_totp_step")).is_null().or(Expr::col(n("last_totp_step")).lt(step))),
+            )
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    /// Fails while the user is throttled; otherwise reserves this attempt (see
+    /// `throttle::reserve_attempt`).
+    pub(crate) async fn reserve_attempt(&self, uid: &Id, at: DateTime<Utc>) -> Result<(), MfaError> {
+        match throttle::reserve_attempt(&self.db, &self.config.throttle, uid, at).await? {
+            Ok(()) => Ok(()),
+            Err(until) => Err(MfaError::Locked { until }),
+        }
+    }
+
+    pub(crate) async fn succeed(&self, user: &impl MfaUser<Id = Id>, method: &'static str) -> Result<bool, MfaError> {
+        throttle::reset(&self.db, &user.mfa_user_id()).await?;
+        self.audit(|l, ip| l.log_mfa_success(&actor(user), ip, method));
+        Ok(true)
+    }
+
+    pub(crate) async fn fail(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        method: &'static str,
+        reason: &'static str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, MfaError> {
+        let failure = throttle::record_failure(&self.db, &self.config.throttle, &user.mfa_user_id(), at).await?;
+        self.audit(|l, ip| {
+            let actor = actor(user);
+            l.log_mfa_failed(&actor, ip, method, reason);
+            if failure.locked_out {
+                l.log_account_locked(&actor, ip, "too many failed second-factor attempts", failure.locked_until);
+            }
+        });
+        Ok(false)
+    }
+
+    /// Re-encrypts every stored secret that is not under the cipher's current key; returns how
+    /// many were moved. Run it after adding a new current key (keep the old one as a previous
+    /// key until this has run on every database).
+    pub async fn reencrypt_secrets(&self) -> Result<u64, MfaError> {
+        let current = self.cipher.current_key_id().to_owned();
+        let rows = self
+            .db
+            .query_all(
+                Query::select()
+                    .columns(DEVICE_COLUMNS.map(n))
+                    .from(n(DEVICES))
+                    .and_where(Expr::col(n("secret_key")).is_not_null())
+                    .and_where(Expr::col(n("key_id")).ne(current.as_str())),
+            )
+            .await?;
+        let mut moved = 0;
+        for row in &rows {
+            let device = device_row(row)?;
+            let uid = Id::from_row(row, "user_id")?;
+            let (Some(blob), Some(key_id)) = (&device.secret_key, &device.key_id) else { continue };
+            let aad = associated_data(device.device.device_type.as_str(), &uid.to_key(), &device.id);
+            let plaintext = self.cipher.open(key_id, blob, &aad)?;
+            let sealed = self.cipher.seal(&plaintext, &aad);
+            // Only if nobody changed the secret meanwhile.
+            let result = self
+                .db
+                .execute(
+                    Query::update()
+                        .table(n(DEVICES))
+                        .value(n("secret_key"), sealed.blob)
+                        .value(n("key_id"), sealed.key_id)
+                        .and_where(Expr::col(n("id")).eq(device.id.to_string()))
+                        .and_where(Expr::col(n("key_id")).eq(key_id.as_str()))
+                        .and_where(Expr::col(n("secret_key")).eq(blob.as_str())),
+                )
+                .await?;
+            moved += result.rows_affected();
+        }
+        Ok(moved)
+    }
+}

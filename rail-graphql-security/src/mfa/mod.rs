@@ -1,0 +1,40 @@
+//! Multi-factor authentication: TOTP, SMS codes, backup codes and trusted devices.
+//!
+//! [`MfaManager`] is the entry point (the original package's `MFAManager`): it is generic over
+//! the type of the application's user ids ([`MfaUserId`]: `i32`, `i64`, `Uuid`, `String`) and
+//! keeps everything in the tables of [`crate::migration::CreateMfaTables`], so every instance of
+//! the application sharing the database sees the same state.
+//!
+//! Guarantees:
+//! - TOTP secrets are encrypted at rest with AES-256-GCM ([`SecretCipher`]), bound to their
+//!   user and device, under a key id so keys can rotate ([`MfaManager::reencrypt_secrets`]);
+//! - a TOTP code is accepted at most once per device, even across instances: the last accepted
+//!   time step only moves forward, by a compare-and-set `UPDATE`;
+//! - a device counts as a second factor only once a first code has confirmed it;
+//! - failed attempts are throttled per user in the database (back-off, then lockout), and
+//!   every enable, disable, success, failure and lockout goes to the [`AuditLogger`]
+//!   (never a code, secret or token).
+//!
+//! [`AuditLogger`]: crate::audit::AuditLogger
+
+mod backup;
+mod config;
+mod error;
+mod manager;
+mod secret;
+pub mod sms;
+mod sms_codes;
+mod store;
+mod throttle;
+mod totp;
+mod trusted;
+
+pub use self::backup::BACKUP_CODE_ALPHABET;
+pub use self::config::{BackupCodeHashing, MfaConfig, ThrottleConfig};
+pub use self::error::MfaError;
+pub use self::manager::{MfaAccount, MfaDevice, MfaDeviceType, MfaManager, MfaUser, TotpQrCode, TotpSetup};
+pub use self::secret::{EncryptionKey, SecretCipher};
+pub use self::sms_codes::MAX_SMS_CODE_ATTEMPTS;
+pub use self::store::MfaUserId;
+pub use self::totp::{TotpAlgorithm, otpauth_uri, qr_png_data_url, qr_svg, totp_code_at};
+pub use self::trusted::{TrustedDevice, TrustedDeviceToken};

@@ -1,0 +1,250 @@
+//! SMS codes: CSPRNG digits, stored as a keyed hash, expiring, single-use, resend-throttled.
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use subtle::ConstantTimeEq;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::error::MfaError;
+use super::manager::{MfaDeviceType, MfaManager, MfaUser, actor, check_name, normalize_digits};
+use super::store::{DEVICES, MfaUserId, n};
+
+/// Wrong tries after which a sent code stops working (a new one must be sent).
+pub const MAX_SMS_CODE_ATTEMPTS: i32 = 5;
+
+/// The number in E.164 form (`+` and 7 to 15 digits, no leading zero) after dropping spaces,
+/// dashes, dots and parentheses.
+pub(crate) fn normalize_phone(phone: &str) -> Result<String, MfaError> {
+    let phone: String = phone.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
+    let digits = phone.strip_prefix('+').ok_or(MfaError::InvalidPhoneNumber)?;
+    if !(7..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
+        return Err(MfaError::InvalidPhoneNumber);
+    }
+    Ok(phone)
+}
+
+fn code_input(device_id: &Uuid, code: &str) -> Zeroizing<String> {
+    Zeroizing::new(format!("{device_id}:{code}"))
+}
+
+impl<Id: MfaUserId> MfaManager<Id> {
+    /// Registers a phone (E.164) as a new, unconfirmed SMS device and sends it a code; the
+    /// device becomes a second factor when [`verify_sms_code`](Self::verify_sms_code) accepts
+    /// that code. Earlier unconfirmed SMS enrolments are dropped.
+    pub async fn setup_sms_device(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        phone_number: &str,
+        device_name: &str,
+    ) -> Result<Uuid, MfaError> {
+        let name = check_name(device_name)?;
+        let phone = normalize_phone(phone_number)?;
+        if self.sms.is_none() {
+            self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "no SMS provider configured"));
+            return Err(MfaError::NoSmsProvider);
+        }
+        let uid = user.mfa_user_id();
+        self.db
+            .execute(
+                Query::delete()
+                    .from_table(n(DEVICES))
+                    .and_where(Expr::col(n("user_id")).eq(uid.to_db_value()))
+                    .and_where(Expr::col(n("device_type")).eq(MfaDeviceType::Sms.as_str()))
+                    .and_where(Expr::col(n("confirmed")).eq(false)),
+            )
+            .await?;
+        let device_id = Uuid::new_v4();
+        let is_primary = !self.has_confirmed_factor(&uid).await?;
+        self.insert_device(&uid, device_id, MfaDeviceType::Sms, name, None, Some(&phone), is_primary).await?;
+        self.send_code_to(user, device_id, &phone, Utc::now()).await?;
+        Ok(device_id)
+    }
+
+    /// Sends a new code to the user's SMS device (the primary confirmed one, else the pending
+    /// enrolment). Fails with [`MfaError::SmsResendThrottled`] when the last code was sent less
+    /// than `sms_resend_interval` ago.
+    pub async fn send_sms_code(&self, user: &impl MfaUser<Id = Id>) -> Result<(), MfaError> {
+        self.send_sms_code_at(user, Utc::now()).await
+    }
+
+    /// [`send_sms_code`](Self::send_sms_code) at instant `at`.
+    pub async fn send_sms_code_at(&self, user: &impl MfaUser<Id = Id>, at: DateTime<Utc>) -> Result<(), MfaError> {
+        let mut devices = self.active_devices(&user.mfa_user_id(), MfaDeviceType::Sms).await?;
+        devices.sort_by_key(|d| (!d.device.confirmed, !d.device.is_primary));
+        let device = devices.first().ok_or(MfaError::NoDevice { method: "sms" })?;
+        let phone = device.phone_number.clone().ok_or(MfaError::InvalidPhoneNumber)?;
+        self.send_code_to(user, device.id, &phone, at).await
+    }
+
+    async fn send_code_to(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        device_id: Uuid,
+        phone: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), MfaError> {
+        let Some(provider) = self.sms.clone() else {
+            self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "no SMS provider configured"));
+            return Err(MfaError::NoSmsProvider);
+        };
+        let c = &self.config;
+        let mut rng = rand::rng();
+        let code: Zeroizing<String> =
+            Zeroizing::new((0..c.sms_code_digits).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect());
+        let (key_id, mac) = self.cipher.code_mac(None, code_input(&device_id, &code).as_bytes())?;
+        let interval = chrono::Duration::from_std(c.sms_resend_interval).unwrap_or(chrono::Duration::minutes(1));
+        let ttl = chrono::Duration::from_std(c.sms_code_ttl).unwrap_or(chrono::Duration::minutes(10));
+        // Compare-and-set on the last send time: two concurrent requests send one SMS.
+        let stored = self
+            .db
+            .execute(
+                Query::update()
+                    .table(n(DEVICES))
+                    .value(n("sms_code_hash"), mac.clone())
+                    .value(n("key_id"), key_id)
+                    .value(n("sms_code_expires_at"), at + ttl)
+                    .value(n("sms_code_sent_at"), at)
+                    .value(n("sms_code_attempts"), 0i32)
+                    .and_where(Expr::col(n("id")).eq(device_id.to_string()))
+                    .and_where(
+                        Expr::col(n("sms_code_sent_at"))
+                            .is_null()
+                            .or(Expr::col(n("sms_code_sent_at")).lte(at - interval)),
+                    ),
+            )
+            .await?;
+        if stored.rows_affected() != 1 {
+            let row = self
+                .db
+                .query_one(
+                    Query::select()
+                        .column(n("sms_code_sent_at"))
+                        .from(n(DEVICES))
+                        .and_where(Expr::col(n("id")).eq(device_id.to_string())),
+                )
+                .await?;
+            let sent: Option<DateTime<Utc>> = match row {
+                Some(row) => row.try_get("", "sms_code_sent_at")?,
+                None => None,
+            };
+            return Err(MfaError::SmsResendThrottled { retry_after: sent.unwrap_or(at) + interval });
+        }
+        let minutes = Ord::max(ttl.num_minutes(), 1);
+        let body = Zeroizing::new(format!(
+            "Your {} verification code is {}. It expires in {minutes} minutes.",
+            c.totp_issuer, *code
+        ));
+        if let Err(e) = provider.send(phone, &body).await {
+            // The code never arrived: withdraw it, and let the user ask again at once.
+            self.db
+                .execute(
+                    Query::update()
+                        .table(n(DEVICES))
+                        .value(n("sms_code_hash"), Option::<String>::None)
+                        .value(n("sms_code_sent_at"), Option::<DateTime<Utc>>::None)
+                        .and_where(Expr::col(n("id")).eq(device_id.to_string()))
+                        .and_where(Expr::col(n("sms_code_hash")).eq(mac)),
+                )
+                .await?;
+            let name = provider.name();
+            self.audit(|l, ip| {
+                l.log_mfa_failed(&actor(user), ip, "sms", &format!("SMS provider {name} failed to send the code"))
+            });
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// Checks an SMS code now. See [`verify_sms_code_at`](Self::verify_sms_code_at).
+    pub async fn verify_sms_code(&self, user: &impl MfaUser<Id = Id>, code: &str) -> Result<bool, MfaError> {
+        self.verify_sms_code_at(user, code, Utc::now()).await
+    }
+
+    /// Checks an SMS code at instant `at`: `Ok(true)` once for an unexpired code (the code is
+    /// erased by a compare-and-set `UPDATE`), confirming a new SMS device. A code stops
+    /// working after [`MAX_SMS_CODE_ATTEMPTS`] wrong tries; failures count towards the
+    /// per-user throttle.
+    pub async fn verify_sms_code_at(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        code: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool, MfaError> {
+        let uid = user.mfa_user_id();
+        let devices = self.active_devices(&uid, MfaDeviceType::Sms).await?;
+        if devices.is_empty() {
+            return Err(MfaError::NoDevice { method: "sms" });
+        }
+        self.reserve_attempt(&uid, at).await?;
+        let Some(code) = normalize_digits(code, self.config.sms_code_digits) else {
+            return self.fail(user, "sms", "malformed code", at).await;
+        };
+        let mut reason = "invalid code";
+        for device in &devices {
+            let Some(stored) = &device.sms_code_hash else { continue };
+            if device.sms_code_expires_at.is_none_or(|e| e <= at) {
+                reason = "code expired";
+                continue;
+            }
+            if device.sms_code_attempts >= MAX_SMS_CODE_ATTEMPTS {
+                reason = "too many wrong tries for this code";
+                continue;
+            }
+            let Ok((_, mac)) = self.cipher.code_mac(device.key_id.as_deref(), code_input(&device.id, &code).as_bytes())
+            else {
+                continue;
+            };
+            if !bool::from(mac.as_bytes().ct_eq(stored.as_bytes())) {
+                continue;
+            }
+            let consumed = self
+                .db
+                .execute(
+                    Query::update()
+                        .table(n(DEVICES))
+                        .value(n("sms_code_hash"), Option::<String>::None)
+                        .value(n("sms_code_expires_at"), Option::<DateTime<Utc>>::None)
+                        .value(n("confirmed"), true)
+                        .value(n("last_used"), at)
+                        .and_where(Expr::col(n("id")).eq(device.id.to_string()))
+                        .and_where(Expr::col(n("sms_code_hash")).eq(mac))
+                        .and_where(Expr::col(n("sms_code_attempts")).lt(MAX_SMS_CODE_ATTEMPTS)),
+                )
+                .await?;
+            if consumed.rows_affected() == 1 {
+                if !device.device.confirmed {
+                    self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, "sms"));
+                }
+                return self.succeed(user, "sms").await;
+            }
+            reason = "code already used";
+        }
+        self.db
+            .execute(
+                Query::update()
+                    .table(n(DEVICES))
+                    .value(n("sms_code_attempts"), Expr::col(n("sms_code_attempts")).add(1))
+                    .and_where(Expr::col(n("user_id")).eq(uid.to_db_value()))
+                    .and_where(Expr::col(n("device_type")).eq(MfaDeviceType::Sms.as_str()))
+                    .and_where(Expr::col(n("sms_code_hash")).is_not_null()),
+            )
+            .await?;
+        self.fail(user, "sms", reason, at).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_must_be_e164() {
+        assert_eq!(normalize_phone("+1 (415) 555-0123").unwrap(), "+14155550123");
+        for bad in ["14155550123", "+0123456789", "+1 415 CALL NOW", "+123", "+1234567890123456", ""] {
+            assert!(matches!(normalize_phone(bad), Err(MfaError::InvalidPhoneNumber)), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! SQL shared by the MFA modules: sea-query statements on the tables of
+//! `CreateMfaTables`, so one code path serves SQLite, PostgreSQL and MySQL/MariaDB.
+
+use std::fmt;
+
+use sea_orm::sea_query::Alias;
+use sea_orm::{DbErr, QueryResult, Value};
+
+/// The type of the application's user ids, as stored in the MFA tables' `user_id` columns
+/// (see `MfaUserIdColumn` in the migration). Implemented for `i32`, `i64`, `Uuid` and `String`.
+pub trait MfaUserId: Clone + Send + Sync + fmt::Debug + 'static {
+    /// The value bound to `user_id` in queries.
+    fn to_db_value(&self) -> Value;
+    /// A stable text form: bound into the encryption's associated data and written to audit
+    /// events.
+    fn to_key(&self) -> String;
+    /// Reads the id back from a result row.
+    fn from_row(row: &QueryResult, column: &str) -> Result<Self, DbErr>;
+}
+
+macro_rules! user_id_impl {
+    ($($ty:ty),*) => {$(
+        impl MfaUserId for $ty {
+            fn to_db_value(&self) -> Value {
+                self.clone().into()
+            }
+            fn to_key(&self) -> String {
+                self.to_string()
+            }
+            fn from_row(row: &QueryResult, column: &str) -> Result<Self, DbErr> {
+                row.try_get("", column)
+            }
+        }
+    )*};
+}
+
+user_id_impl!(i32, i64, uuid::Uuid, String);
+
+/// A column or table name.
+pub(crate) fn n(name: &'static str) -> Alias {
+    Alias::new(name)
+}
+
+pub(crate) const DEVICES: &str = "mfa_devices";
+pub(crate) const BACKUP_CODES: &str = "mfa_backup_codes";
+pub(crate) const TRUSTED: &str = "trusted_devices";
+pub(crate) const THROTTLE: &str = "mfa_throttle";

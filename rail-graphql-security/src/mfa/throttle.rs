@@ -1,0 +1,128 @@
+//! Per-user throttling of failed second-factor attempts, kept in `mfa_throttle` so it holds
+//! across application instances.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, DbErr};
+
+use super::config::ThrottleConfig;
+use super::store::{MfaUserId, THROTTLE, n};
+
+/// The state after a recorded failure.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Failure {
+    pub(crate) locked_until: Option<DateTime<Utc>>,
+    pub(crate) locked_out: bool,
+}
+
+/// Reserves one attempt for the user before a code is checked: `failed_attempts + 1` by a
+/// conditional `UPDATE` that succeeds only while the user is neither backed off nor locked out
+/// and below the lockout threshold. Concurrent guesses therefore get at most
+/// `lockout_threshold` checks in total, however many arrive at once. A success resets the
+/// count ([`reset`]); a failure keeps it and sets the back-off ([`record_failure`]).
+///
+/// `Err(until)` when the user may not try now.
+pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
+    db: &C,
+    config: &ThrottleConfig,
+    user: &Id,
+    now: DateTime<Utc>,
+) -> Result<Result<(), DateTime<Utc>>, DbErr> {
+    let threshold = i32::try_from(config.lockout_threshold).unwrap_or(i32::MAX);
+    for _ in 0..3 {
+        let reserved = db
+            .execute(
+                Query::update()
+                    .table(n(THROTTLE))
+                    .value(n("failed_attempts"), Expr::col(n("failed_attempts")).add(1))
+                    .value(n("updated_at"), now)
+                    .and_where(Expr::col(n("user_id")).eq(user.to_db_value()))
+                    .and_where(Expr::col(n("failed_attempts")).lt(threshold))
+                    .and_where(Expr::col(n("locked_until")).is_null().or(Expr::col(n("locked_until")).lte(now))),
+            )
+            .await?;
+        if reserved.rows_affected() == 1 {
+            return Ok(Ok(()));
+        }
+        let row = db
+            .query_one(
+                Query::select()
+                    .column(n("locked_until"))
+                    .from(n(THROTTLE))
+                    .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
+            )
+            .await?;
+        if let Some(row) = row {
+            // Refused: backed off, locked out, or at the threshold with the lockout about to be
+            // written by a concurrent failure.
+            let until: Option<DateTime<Utc>> = row.try_get("", "locked_until")?;
+            let pending =
+                now + chrono::Duration::from_std(config.lockout_duration).unwrap_or(chrono::Duration::days(1));
+            return Ok(Err(until.filter(|u| *u > now).unwrap_or(pending)));
+        }
+        let inserted = db
+            .execute(
+                Query::insert()
+                    .into_table(n(THROTTLE))
+                    .columns([n("user_id"), n("failed_attempts"), n("updated_at")])
+                    .values_panic([user.to_db_value(), 1i32.into(), now.into()].map(Expr::val)),
+            )
+            .await;
+        if inserted.is_ok() {
+            return Ok(Ok(()));
+        }
+        // Another instance inserted the row first: reserve on it.
+    }
+    Err(DbErr::Custom("could not reserve an MFA attempt in mfa_throttle".to_owned()))
+}
+
+/// After a reserved attempt failed: sets the back-off or lockout the count earns. A lockout
+/// leaves the count one below the threshold, so once it ends a single attempt is allowed
+/// before the next lockout.
+pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
+    db: &C,
+    config: &ThrottleConfig,
+    user: &Id,
+    now: DateTime<Utc>,
+) -> Result<Failure, DbErr> {
+    let row = db
+        .query_one(
+            Query::select()
+                .column(n("failed_attempts"))
+                .from(n(THROTTLE))
+                .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
+        )
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("mfa_throttle row vanished".to_owned()))?;
+    let failures = u32::try_from(row.try_get::<i32>("", "failed_attempts")?).unwrap_or(0);
+    let (delay, locked_out) = if failures >= config.lockout_threshold {
+        (Some(config.lockout_duration), true)
+    } else if failures > config.free_attempts {
+        let exponent = Ord::min(failures - config.free_attempts - 1, 20);
+        (Some(config.base_delay.saturating_mul(1 << exponent).min(config.max_delay)), false)
+    } else {
+        (None, false)
+    };
+    let Some(delay) = delay else { return Ok(Failure { locked_until: None, locked_out }) };
+    let until = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1));
+    let mut update = Query::update();
+    update.table(n(THROTTLE)).value(n("locked_until"), until).and_where(Expr::col(n("user_id")).eq(user.to_db_value()));
+    if locked_out {
+        update.value(n("failed_attempts"), i32::try_from(config.lockout_threshold - 1).unwrap_or(0));
+    }
+    db.execute(&update).await?;
+    Ok(Failure { locked_until: Some(until), locked_out })
+}
+
+/// A success: the count starts again.
+pub(crate) async fn reset<C: ConnectionTrait, Id: MfaUserId>(db: &C, user: &Id) -> Result<(), DbErr> {
+    db.execute(
+        Query::update()
+            .table(n(THROTTLE))
+            .value(n("failed_attempts"), 0i32)
+            .value(n("locked_until"), Option::<DateTime<Utc>>::None)
+            .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
+    )
+    .await?;
+    Ok(())
+}

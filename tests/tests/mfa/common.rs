@@ -1,0 +1,176 @@
+//! Shared support for the MFA tests.
+
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use integration_tests::TestDb;
+use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSink, SinkError};
+use rail_graphql_security::mfa::{EncryptionKey, MfaAccount, MfaConfig, MfaManager, MfaUserId, SecretCipher};
+use rail_graphql_security::migration::{CreateMfaTables, MfaUserIdColumn, MigrationTrait, SchemaManager};
+use sea_orm::{ConnectionTrait, Statement};
+
+/// A user id type under test.
+pub(crate) trait TestId: MfaUserId {
+    const COLUMN: MfaUserIdColumn;
+    fn sample(n: u32) -> Self;
+}
+
+impl TestId for i64 {
+    const COLUMN: MfaUserIdColumn = MfaUserIdColumn::BigInteger;
+    fn sample(n: u32) -> Self {
+        9_000_000_000 + i64::from(n)
+    }
+}
+
+impl TestId for uuid::Uuid {
+    const COLUMN: MfaUserIdColumn = MfaUserIdColumn::Uuid;
+    fn sample(n: u32) -> Self {
+        uuid::Uuid::from_u128(0x5eed_0000_0000_4000_8000_0000_0000_0000 + u128::from(n))
+    }
+}
+
+pub(crate) const MFA_TABLES: [&str; 4] = ["mfa_devices", "mfa_backup_codes", "trusted_devices", "mfa_throttle"];
+
+/// Recreates the MFA tables with `user_id` columns of `Id`'s type.
+pub(crate) async fn prepare<Id: TestId>(t: &TestDb) {
+    let manager = SchemaManager::new(&t.db);
+    CreateMfaTables::default().down(&manager).await.expect("drop the default MFA tables");
+    CreateMfaTables::with_user_id(Id::COLUMN).up(&manager).await.expect("create the MFA tables");
+}
+
+pub(crate) fn key(id: &str, byte: u8) -> EncryptionKey {
+    EncryptionKey::new(id, [byte; 32]).unwrap()
+}
+
+pub(crate) fn user<Id: TestId>(n: u32) -> MfaAccount<Id> {
+    MfaAccount::new(Id::sample(n), format!("user{n}@example.com"))
+}
+
+pub(crate) fn manager<Id: TestId>(db: sea_orm::DatabaseConnection, config: MfaConfig) -> MfaManager<Id> {
+    MfaManager::new(db, config, SecretCipher::new(key("k1", 1))).unwrap()
+}
+
+/// Keeps every audit event the logger hands to its sinks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct CaptureSink(pub(crate) Arc<Mutex<Vec<AuditEvent>>>);
+
+#[async_trait]
+impl AuditSink for CaptureSink {
+    fn name(&self) -> &str {
+        "capture"
+    }
+    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
+        self.0.lock().unwrap().extend_from_slice(events);
+        Ok(())
+    }
+}
+
+impl CaptureSink {
+    pub(crate) async fn events(&self, logger: &AuditLogger) -> Vec<AuditEvent> {
+        logger.flush().await.expect("flush audit");
+        self.0.lock().unwrap().clone()
+    }
+    pub(crate) async fn types(&self, logger: &AuditLogger) -> Vec<String> {
+        self.events(logger).await.iter().map(|e| e.event_type.as_str().to_owned()).collect()
+    }
+}
+
+/// Base32 (RFC 4648, no padding) decoding, written here so the tests do not trust the code
+/// under test.
+pub(crate) fn base32_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base32 character") as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// An RFC 6238 (SHA1) code computed straight from the RFC with hmac/sha1, independent of
+/// totp-rs.
+pub(crate) fn rfc_totp_sha1(secret: &[u8], unix: u64, period: u64, digits: u32) -> String {
+    let counter = (unix / period).to_be_bytes();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
+    mac.update(&counter);
+    let hash = mac.finalize().into_bytes();
+    let offset = (hash[19] & 0x0f) as usize;
+    let binary = u32::from_be_bytes([hash[offset] & 0x7f, hash[offset + 1], hash[offset + 2], hash[offset + 3]]);
+    format!("{:0width$}", binary % 10u32.pow(digits), width = digits as usize)
+}
+
+/// Every text and binary value of every row of the MFA and audit tables: what a database dump
+/// would contain.
+pub(crate) async fn dump(t: &TestDb) -> Vec<u8> {
+    let mut out = Vec::new();
+    for table in MFA_TABLES.iter().chain(&["audit_events"]) {
+        let rows =
+            t.db.query_all_raw(Statement::from_string(t.db_backend(), format!("SELECT * FROM {table}")))
+                .await
+                .expect("dump table");
+        for row in rows {
+            for column in row.column_names() {
+                if let Ok(Some(text)) = row.try_get::<Option<String>>("", &column) {
+                    out.extend_from_slice(text.as_bytes());
+                } else if let Ok(Some(bytes)) = row.try_get::<Option<Vec<u8>>>("", &column) {
+                    out.extend_from_slice(&bytes);
+                } else if let Ok(Some(json)) = row.try_get::<Option<serde_json::Value>>("", &column) {
+                    out.extend_from_slice(json.to_string().as_bytes());
+                }
+                out.push(b'\n');
+            }
+        }
+    }
+    out
+}
+
+pub(crate) fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Runs `body::<Id>` on SQLite, PostgreSQL and MariaDB with `i64` and `Uuid` user ids.
+#[macro_export]
+macro_rules! mfa_test {
+    ($name:ident, $body:ident) => {
+        mod $name {
+            use integration_tests::{Backend, TestDb};
+            use $crate::common::{TestId, prepare};
+            async fn run<Id: TestId>(backend: Backend) {
+                let Some(t) = TestDb::new(backend).await else { return };
+                prepare::<Id>(&t).await;
+                super::$body::<Id>(&t).await;
+                t.cleanup().await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_i64() {
+                run::<i64>(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite_uuid() {
+                run::<uuid::Uuid>(Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_i64() {
+                run::<i64>(Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres_uuid() {
+                run::<uuid::Uuid>(Backend::Postgres).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql_i64() {
+                run::<i64>(Backend::MySql).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql_uuid() {
+                run::<uuid::Uuid>(Backend::MySql).await
+            }
+        }
+    };
+}
