@@ -50,6 +50,7 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::audit::AuditLogger;
+use crate::audit::model::AuditScope;
 use crate::auth::{TokenError, TokenService};
 use crate::client_ip::{TrustedProxies, rate_limit_key};
 use crate::context::SecurityContext;
@@ -300,6 +301,8 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
+    // Audited models written by resolvers log who wrote them through this scope.
+    let scope = state.audit.as_ref().map(|logger| AuditScope::from_security(logger.clone(), &security));
     let mut request = request.into_inner().data(security);
     if let Some(tokens) = &state.tokens {
         request = request.data(tokens.clone());
@@ -307,7 +310,10 @@ where
     if let Some(logger) = &state.audit {
         request = request.data(logger.clone());
     }
-    state.schema.execute(request).await.into()
+    match scope {
+        Some(scope) => scope.run(state.schema.execute(request)).await.into(),
+        None => state.schema.execute(request).await.into(),
+    }
 }
 
 /// `POST /graphql` (and, when `limits.graphiql`, GraphiQL on `GET /graphql` with its own CSP)

@@ -34,6 +34,7 @@ pub mod mfa;
 pub mod rate_limit;
 
 pub use config::SecurityConfig;
+pub use rail_graphql_security_macros::audited;
 
 /// The SeaORM migrations of the security tables (the `rail-graphql-security-migration` crate).
 pub use rail_graphql_security_migration as migration;
@@ -54,6 +55,7 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use async_graphql;
+    pub use async_trait;
     pub use sea_orm;
     pub use serde_json;
     pub use toml_edit;

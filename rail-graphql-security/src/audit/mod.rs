@@ -21,6 +21,7 @@ pub mod entity;
 mod event;
 mod logger;
 mod mask;
+pub mod model;
 mod ocsf;
 mod pipeline;
 mod report;
