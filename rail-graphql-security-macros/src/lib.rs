@@ -1,6 +1,7 @@
 //! Procedural macros of `rail-graphql-security`, re-exported by that crate; depend on it, not on
 //! this crate.
 
+mod resolver;
 mod security_config;
 
 /// Derives `rail_graphql_security::config::SecurityConfig`; see that trait and the
@@ -9,4 +10,22 @@ mod security_config;
 pub fn derive_security_config(input: proc_macro::TokenStream) -> proc_macro::TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     security_config::derive(&input).into()
+}
+
+/// Refuses the resolver to callers without a second factor; see
+/// `rail_graphql_security::resolver` and the README's "Resolver attributes".
+#[proc_macro_attribute]
+pub fn require_mfa(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    resolver::require_mfa(attr.into(), item.into()).into()
+}
+
+/// Logs one audit event per resolver call; see `rail_graphql_security::resolver` and the
+/// README's "Resolver attributes".
+#[proc_macro_attribute]
+pub fn audited(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    let (attr, item) = (proc_macro2::TokenStream::from(attr), proc_macro2::TokenStream::from(item));
+    if resolver::is_model(&item) {
+        return resolver::unsupported_item(attr, item).into();
+    }
+    resolver::audited(attr, item).into()
 }
