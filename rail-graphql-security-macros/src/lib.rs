@@ -2,6 +2,7 @@
 //! this crate.
 
 mod audited_model;
+mod resolver;
 mod security_config;
 
 /// Derives `rail_graphql_security::config::SecurityConfig`; see that trait and the
@@ -12,9 +13,21 @@ pub fn derive_security_config(input: proc_macro::TokenStream) -> proc_macro::Tok
     security_config::derive(&input).into()
 }
 
-/// `#[audited]`: audit events for a SeaORM model's writes (on the model struct and on its
-/// `impl ActiveModelBehavior`); see `rail_graphql_security::audit::model`.
+/// Refuses the resolver to callers without a second factor; see
+/// `rail_graphql_security::resolver` and the README's "Resolver attributes".
 #[proc_macro_attribute]
-pub fn audited(args: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
-    audited_model::expand(args.into(), syn::parse_macro_input!(item as syn::Item)).into()
+pub fn require_mfa(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    resolver::require_mfa(attr.into(), item.into()).into()
+}
+
+/// On a resolver: one audit event per call (see `rail_graphql_security::resolver` and the
+/// README's "Resolver attributes"). On a SeaORM model struct and its `impl ActiveModelBehavior`:
+/// events for its writes with a field diff (see `rail_graphql_security::audit::model`).
+#[proc_macro_attribute]
+pub fn audited(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    let (attr, item) = (proc_macro2::TokenStream::from(attr), proc_macro2::TokenStream::from(item));
+    match resolver::model_item(&item) {
+        Some(model) => audited_model::expand(attr, model).into(),
+        None => resolver::audited(attr, item).into(),
+    }
 }

@@ -241,7 +241,11 @@ impl SecurityContext {
                 if self.mfa.satisfies(*max_age, now) {
                     Ok(())
                 } else {
-                    Err(AccessDenied::MfaRequired { methods: self.mfa_methods.clone(), max_age: *max_age })
+                    Err(AccessDenied::MfaRequired {
+                        methods: self.mfa_methods.clone(),
+                        max_age: *max_age,
+                        stale: self.mfa.level >= MfaLevel::Verified,
+                    })
                 }
             }
             Requirement::Role(role) => {
@@ -277,12 +281,15 @@ pub enum AccessDenied {
     #[error("authentication required: log in and send `Authorization: Bearer <token>`")]
     Unauthenticated,
     /// No (recent enough) second factor.
-    #[error("{}", mfa_message(*.max_age))]
+    #[error("{}", mfa_message(*.max_age, *.stale))]
     MfaRequired {
         /// The methods the user can use.
         methods: Vec<String>,
         /// The maximum age that was required, for a step-up.
         max_age: Option<Duration>,
+        /// A second factor was passed, but longer ago than `max_age` (a step-up is due); `false`
+        /// when none was passed at all.
+        stale: bool,
     },
     /// The user lacks a role.
     #[error("permission denied: this needs the `{role}` role")]
@@ -292,13 +299,13 @@ pub enum AccessDenied {
     },
 }
 
-fn mfa_message(max_age: Option<Duration>) -> String {
+fn mfa_message(max_age: Option<Duration>, stale: bool) -> String {
     match max_age {
-        None => "multi-factor authentication required: verify a second factor first".to_owned(),
-        Some(age) => format!(
+        Some(age) if stale => format!(
             "recent multi-factor authentication required: verify a second factor again (at most {}s ago)",
             age.as_secs()
         ),
+        _ => "multi-factor authentication required: verify a second factor first".to_owned(),
     }
 }
 
@@ -316,8 +323,10 @@ impl AccessDenied {
     pub fn reason(&self) -> &'static str {
         match self {
             Self::Unauthenticated => "unauthenticated",
-            Self::MfaRequired { max_age: None, .. } => "mfa_required",
-            Self::MfaRequired { max_age: Some(_), .. } => "mfa_too_old",
+            // `mfa_too_old` only when a second factor was passed and has expired: a session that
+            // never passed one is `mfa_required`, whatever the step-up window.
+            Self::MfaRequired { stale: true, .. } => "mfa_too_old",
+            Self::MfaRequired { .. } => "mfa_required",
             Self::Forbidden { .. } => "missing_role",
         }
     }
@@ -330,7 +339,7 @@ impl ErrorExtensions for AccessDenied {
         async_graphql::Error::new(self.to_string()).extend_with(|_, ext| {
             ext.set("code", self.code());
             match self {
-                Self::MfaRequired { methods, max_age } => {
+                Self::MfaRequired { methods, max_age, .. } => {
                     ext.set("methods", methods.clone());
                     if let Some(age) = max_age {
                         ext.set("maxAgeSeconds", age.as_secs());

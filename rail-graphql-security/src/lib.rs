@@ -27,14 +27,16 @@ pub mod client_ip;
 pub mod config;
 pub mod context;
 pub mod graphql;
+pub mod guard;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
 pub mod mfa;
 pub mod rate_limit;
+pub mod resolver;
 
 pub use config::SecurityConfig;
-pub use rail_graphql_security_macros::audited;
+pub use rail_graphql_security_macros::{audited, require_mfa};
 
 /// The SeaORM migrations of the security tables (the `rail-graphql-security-migration` crate).
 pub use rail_graphql_security_migration as migration;
@@ -48,8 +50,11 @@ pub mod prelude {
         MfaLevel, MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated, require_mfa,
         require_role,
     };
+    pub use crate::guard::RequireMfa;
     pub use crate::mfa::{MfaAccount, MfaManager, MfaUser, MfaUserId};
     pub use crate::rate_limit::{LoginRateLimiter, RateLimiter};
+    pub use crate::resolver::{MfaPolicy, ResolverOutcome};
+    pub use rail_graphql_security_macros::{audited, require_mfa};
 }
 
 #[doc(hidden)]
