@@ -26,13 +26,13 @@ pub(crate) struct Bucket {
 /// Folds the hourly counts into at most [`MAX_BUCKETS`] equal buckets covering the period
 /// (hours, or whole days for long periods); empty buckets are kept so time reads left to right.
 pub(crate) fn buckets(period: &Period, hourly: &[HourlyBucket]) -> (Duration, Vec<Bucket>) {
-    let origin = period.start.duration_trunc(Duration::hours(1)).unwrap_or(period.start);
-    let hours = (period.end - origin).num_minutes().max(1).unsigned_abs().div_ceil(60);
-    let mut width = hours.div_ceil(MAX_BUCKETS).max(1);
-    if width > 24 {
-        width = width.div_ceil(24) * 24;
-    }
-    let count = hours.div_ceil(width) as usize;
+    let hours = (period.end - period.start).num_minutes().max(1).unsigned_abs().div_ceil(60) + 1;
+    let needed = hours.div_ceil(MAX_BUCKETS).max(1);
+    // Widths that divide a day keep buckets aligned to midnight UTC; longer ones are whole days.
+    let width = [1, 2, 3, 4, 6, 12, 24].into_iter().find(|w| *w >= needed).unwrap_or_else(|| needed.div_ceil(24) * 24);
+    let align = Duration::hours(width.min(24) as i64);
+    let origin = period.start.duration_trunc(align).unwrap_or(period.start);
+    let count = ((period.end - origin).num_minutes().max(1).unsigned_abs().div_ceil(60)).div_ceil(width) as usize;
     let width = width as i64;
     let step = Duration::hours(width);
     let mut out: Vec<Bucket> =

@@ -237,7 +237,7 @@ fn period_bar(info: &RequestInfo, filters: &Filters) -> Markup {
             }
             form.custom method="get" action=(info.home()) {
                 label { "From " input type="datetime-local" name="start" value=(local(period.start)); }
-                label { " to " input type="datetime-local" name="end" value=(local(period.end)); }
+                label { " to " input type="datetime-local" name="end" value=(local(period.end)); " UTC" }
                 input type="hidden" name="severity" value=(filters.min_severity.as_str());
                 @if let Some(t) = &filters.event_type { input type="hidden" name="type" value=(t); }
                 button type="submit" { "Show" }
