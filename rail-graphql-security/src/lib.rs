@@ -26,6 +26,9 @@ pub mod cli;
 pub mod client_ip;
 pub mod config;
 pub mod context;
+#[cfg(feature = "dashboard")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
+pub mod dashboard;
 pub mod graphql;
 pub mod guard;
 #[cfg(feature = "axum")]

@@ -1,0 +1,298 @@
+//! The security dashboard (feature `dashboard`): the [security report](crate::audit::SecurityReport)
+//! as an admin-only web page, an axum [`Router`] you mount in your app.
+//!
+//! It shows, for a chosen period (`?preset=24h|7d|30d|90d` or `?start=…&end=…`): the security
+//! score, failed vs. successful logins over time (an SVG chart rendered on the server),
+//! suspicious activity, rate-limit hits, MFA adoption, the top failing addresses and most
+//! targeted accounts, recent high/critical events (filterable by severity and type) and the
+//! findings of `security_check` for the configuration you pass in. Every number comes from SQL
+//! aggregates ([`generate_security_report`](crate::audit::generate_security_report) and a few
+//! `GROUP BY`/`LIMIT` queries); no query loads every event.
+//!
+//! The page is plain HTML with one stylesheet served by the router itself: no JavaScript, no
+//! CDN, it works offline. Every value from the database is HTML-escaped (the templates are
+//! [maud](https://maud.lambda.xyz), which escapes by construction), and every response carries
+//! a strict Content-Security-Policy ([`DASHBOARD_CSP`]: no scripts at all, styles only from the
+//! router, no framing).
+//!
+//! # Signing in
+//!
+//! A browser cannot send a bearer header, so the dashboard has its own login form. Your
+//! [`DashboardAuthenticator`] checks the username and password and returns the [`Principal`];
+//! the dashboard then issues a token with your [`TokenService`] (under a dashboard-only issuer,
+//! so the session token is not accepted by your API and API tokens are not accepted by the
+//! dashboard) and stores it in an `HttpOnly`, `SameSite=Strict` cookie scoped to the mount path
+//! (`Secure` unless [`DashboardBuilder::secure_cookie`] turns it off for plain-HTTP development).
+//! Logging out revokes the token. Logins emit the usual `login_success` / `login_failed` events
+//! (and `token_created`, `logout`, `token_revoked`); a signed-in user without the role
+//! (default `admin`) gets 403 and an `unauthorized_access` event.
+//!
+//! CSRF: the only state-changing requests are `POST login` and `POST logout`. Besides the
+//! `SameSite=Strict` cookie, both require an `Origin` header naming the request's own host (or,
+//! without `Origin`, `Sec-Fetch-Site: same-origin`); anything else gets 403. Behind a reverse
+//! proxy, pass the original `Host` header through (`proxy_set_header Host $host;`).
+//!
+//! # Mounting
+//!
+//! ```no_run
+//! # async fn run(db: sea_orm::DatabaseConnection, tokens: rail_graphql_security::auth::TokenService,
+//! #     logger: rail_graphql_security::audit::AuditLogger,
+//! #     config: rail_graphql_security::config::StandardSecurityConfig) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::net::SocketAddr;
+//! use rail_graphql_security::config::{Profile, SecurityConfig};
+//! use rail_graphql_security::context::Principal;
+//! use rail_graphql_security::dashboard::{self, Dashboard};
+//! use secrecy::{ExposeSecret, SecretString};
+//!
+//! let dashboard = Dashboard::builder(db, tokens, |username: String, password: SecretString| async move {
+//!     // Check the password against your user table here.
+//!     (username == "root" && password.expose_secret() == "correct horse")
+//!         .then(|| Principal::new(1, "root").with_roles(["admin"]))
+//! })
+//! .audit(logger)
+//! .findings(config.run_checks(&Profile::Production))
+//! .build()?;
+//! let app = axum::Router::new().nest("/security", dashboard::router(dashboard));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
+//! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Routes (relative to the mount path): `GET /` the dashboard, `GET /report.json` the same
+//! period's [`SecurityReport`](crate::audit::SecurityReport) as JSON, `GET|POST /login`,
+//! `POST /logout`, `GET /assets/dashboard.css`.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{get, post};
+use sea_orm::DatabaseConnection;
+use secrecy::SecretString;
+
+use crate::audit::AuditLogger;
+use crate::auth::TokenService;
+use crate::config::CheckReport;
+use crate::context::Principal;
+use crate::rate_limit::LoginRateLimiter;
+
+mod chart;
+mod page;
+mod period;
+mod query;
+mod session;
+
+pub use self::period::{Period, PeriodError, Preset};
+pub use self::query::{MethodCount, MfaAdoption, RecentEvent, mfa_adoption, recent_events};
+
+/// The Content-Security-Policy of every dashboard response: no scripts at all, the stylesheet
+/// from the router itself, forms posting only to this origin, no framing.
+pub const DASHBOARD_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
+     form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The name of the session cookie.
+pub const SESSION_COOKIE: &str = "rail_dashboard_session";
+
+/// Checks a username and password typed into the dashboard's login form.
+///
+/// Implemented for async closures `Fn(String, SecretString) -> impl Future<Output =
+/// Option<Principal>>`. Return the user (with their roles) when the credentials are right,
+/// `None` otherwise; do not say which part was wrong.
+#[async_trait::async_trait]
+pub trait DashboardAuthenticator: Send + Sync + 'static {
+    /// The user whose credentials these are, if they are right.
+    async fn authenticate(&self, username: String, password: SecretString) -> Option<Principal>;
+}
+
+#[async_trait::async_trait]
+impl<F, Fut> DashboardAuthenticator for F
+where
+    F: Fn(String, SecretString) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Option<Principal>> + Send + 'static,
+{
+    async fn authenticate(&self, username: String, password: SecretString) -> Option<Principal> {
+        self(username, password).await
+    }
+}
+
+/// The dashboard could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DashboardError {
+    /// The required role is empty: nobody could ever pass it.
+    #[error("the dashboard role is empty: pass the role admins have, e.g. `.role(\"admin\")`")]
+    EmptyRole,
+    /// The session lifetime is zero.
+    #[error("the dashboard session lifetime is zero: pass e.g. `.session_lifetime(Duration::from_secs(3600))`")]
+    ZeroLifetime,
+}
+
+/// The dashboard's state; build it with [`Dashboard::builder`] and mount [`router`]. Cheap to
+/// clone.
+#[derive(Clone)]
+pub struct Dashboard {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    sessions: TokenService,
+    authenticator: Arc<dyn DashboardAuthenticator>,
+    audit: Option<AuditLogger>,
+    findings: Option<CheckReport>,
+    role: String,
+    secure_cookie: bool,
+    login_limiter: Option<LoginRateLimiter>,
+}
+
+impl fmt::Debug for Dashboard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dashboard")
+            .field("role", &self.inner.role)
+            .field("secure_cookie", &self.inner.secure_cookie)
+            .field("findings", &self.inner.findings.as_ref().map(|r| r.checks.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dashboard {
+    /// Starts a dashboard reading `audit_events` (and the MFA tables) from `db`, issuing session
+    /// tokens with `tokens`' secret and revocation list, and checking logins with
+    /// `authenticator`.
+    pub fn builder(
+        db: DatabaseConnection,
+        tokens: TokenService,
+        authenticator: impl DashboardAuthenticator,
+    ) -> DashboardBuilder {
+        DashboardBuilder {
+            db,
+            tokens,
+            authenticator: Arc::new(authenticator),
+            audit: None,
+            findings: None,
+            role: "admin".to_owned(),
+            secure_cookie: true,
+            lifetime: None,
+            login_limiter: None,
+        }
+    }
+
+    /// The role a user needs (default `admin`).
+    pub fn role(&self) -> &str {
+        &self.inner.role
+    }
+
+    /// The service issuing and verifying dashboard sessions (issuer `<your issuer>#dashboard`).
+    pub fn session_tokens(&self) -> &TokenService {
+        &self.inner.sessions
+    }
+}
+
+/// Settings of a [`Dashboard`].
+pub struct DashboardBuilder {
+    db: DatabaseConnection,
+    tokens: TokenService,
+    authenticator: Arc<dyn DashboardAuthenticator>,
+    audit: Option<AuditLogger>,
+    findings: Option<CheckReport>,
+    role: String,
+    secure_cookie: bool,
+    lifetime: Option<Duration>,
+    login_limiter: Option<LoginRateLimiter>,
+}
+
+impl fmt::Debug for DashboardBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DashboardBuilder")
+            .field("role", &self.role)
+            .field("secure_cookie", &self.secure_cookie)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DashboardBuilder {
+    /// The role a user needs to see the dashboard (default `admin`).
+    pub fn role(mut self, role: impl Into<String>) -> Self {
+        self.role = role.into();
+        self
+    }
+
+    /// Logs logins, logouts, session tokens and refusals through `logger`.
+    pub fn audit(mut self, logger: AuditLogger) -> Self {
+        self.audit = Some(logger);
+        self
+    }
+
+    /// The `security_check` findings to show, e.g. `config.run_checks(&profile)`.
+    pub fn findings(mut self, report: CheckReport) -> Self {
+        self.findings = Some(report);
+        self
+    }
+
+    /// Whether the session cookie is `Secure` (HTTPS only). On by default; turn it off only
+    /// for plain-HTTP development, e.g. `.secure_cookie(profile.is_production())`.
+    pub fn secure_cookie(mut self, secure: bool) -> Self {
+        self.secure_cookie = secure;
+        self
+    }
+
+    /// How long a dashboard session lasts (default: your token lifetime).
+    pub fn session_lifetime(mut self, lifetime: Duration) -> Self {
+        self.lifetime = Some(lifetime);
+        self
+    }
+
+    /// Limits login attempts per username and client address (refusals get HTTP 429).
+    pub fn login_rate_limit(mut self, limiter: LoginRateLimiter) -> Self {
+        self.login_limiter = Some(limiter);
+        self
+    }
+
+    /// The dashboard, or why these settings cannot work.
+    pub fn build(self) -> Result<Dashboard, DashboardError> {
+        if self.role.trim().is_empty() {
+            return Err(DashboardError::EmptyRole);
+        }
+        let mut config = self.tokens.config().clone();
+        if let Some(lifetime) = self.lifetime {
+            config = config.lifetime(lifetime);
+        }
+        if config.lifetime.is_zero() {
+            return Err(DashboardError::ZeroLifetime);
+        }
+        let issuer = format!("{}#dashboard", config.issuer);
+        let mut sessions = TokenService::new(config.issuer(issuer), self.tokens.revocations().clone());
+        if let Some(logger) = &self.audit {
+            sessions = sessions.with_audit(logger.clone());
+        }
+        Ok(Dashboard {
+            inner: Arc::new(Inner {
+                db: self.db,
+                sessions,
+                authenticator: self.authenticator,
+                audit: self.audit,
+                findings: self.findings,
+                role: self.role,
+                secure_cookie: self.secure_cookie,
+                login_limiter: self.login_limiter,
+            }),
+        })
+    }
+}
+
+/// The dashboard's routes, to `nest` under a path of your choice (`/security`, `/admin/security`).
+/// Serve the app with `into_make_service_with_connect_info::<SocketAddr>()` (or behind
+/// [`HttpSecurity`](crate::http::HttpSecurity), whose proxy-aware client address is used) so
+/// audit events carry the client address.
+pub fn router<S: Clone + Send + Sync + 'static>(dashboard: Dashboard) -> Router<S> {
+    Router::new()
+        .route("/", get(page::dashboard_page))
+        .route("/report.json", get(page::report_json))
+        .route("/login", get(session::login_page).post(session::login))
+        .route("/logout", post(session::logout))
+        .route("/assets/dashboard.css", get(page::stylesheet))
+        .layer(axum::middleware::map_response(session::harden))
+        .with_state(dashboard)
+}
