@@ -19,6 +19,7 @@
 //! The GraphQL contract is documented on [`schema::Query`] and [`schema::Mutation`].
 
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
@@ -386,16 +387,18 @@ pub async fn build_app_with_db(config: &DemoConfig, db: DatabaseConnection) -> R
     let logger = AuditLogger::builder().database(db.clone()).build();
     if config.print_alerts {
         logger.register_alert_handler(|alert: Alert| async move {
-            match alert {
-                Alert::Event { event } => println!(
+            let line = match alert {
+                Alert::Event { event } => format!(
                     "ALERT [{}] {} actor={:?} ip={:?}",
                     event.severity, event.event_type, event.actor_name, event.client_ip
                 ),
                 Alert::ThresholdReached { threshold, count, window_seconds, .. } => {
-                    println!("ALERT threshold {threshold:?}: {count} events within {window_seconds}s")
+                    format!("ALERT threshold {threshold:?}: {count} events within {window_seconds}s")
                 }
-                other => println!("ALERT {other:?}"),
-            }
+                other => format!("ALERT {other:?}"),
+            };
+            // A closed standard output (a pipe whose reader left) must not take the task down.
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
         });
     }
 
