@@ -1,101 +1,118 @@
-//! The quick-start: a simulated day of security events logged into embedded SQLite (and a JSON
-//! Lines file), alerts printed as they fire, and the security report at the end.
-//!
-//! `cargo run -p demo` — `DATABASE_URL` overrides the SQLite file (`demo-data/demo.sqlite`);
-//! PostgreSQL and MySQL/MariaDB URLs work too.
+//! `cargo run -p demo` serves the example GraphQL API; `demo --help` lists the other commands
+//! (`security_check`, `setup_security`, `simulate`).
 
-use std::error::Error;
-use std::net::IpAddr;
+use std::process::ExitCode;
 
-use chrono::{Duration, Utc};
-use rail_graphql_security::__private::sea_orm::Database;
-use rail_graphql_security::audit::{Actor, Alert, AuditEvent, AuditEventType, AuditLogger, FileSink};
-use rail_graphql_security::migration::{Migrator, MigratorTrait};
-use serde_json::json;
+use clap::{Parser, Subcommand};
+use rail_graphql_security::config::StandardSecurityConfig;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn Error>> {
-    tracing_subscriber::fmt().with_env_filter("warn").init();
-    std::fs::create_dir_all("demo-data")?;
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://demo-data/demo.sqlite?mode=rwc".to_owned());
-    let db = Database::connect(&url).await.map_err(|e| format!("cannot open {url}: {e}"))?;
-    Migrator::up(&db, None).await?;
-    println!("audit events go to {url} and demo-data/audit.log\n");
-
-    let logger = AuditLogger::builder().database(db.clone()).sink(FileSink::new("demo-data/audit.log")).build();
-    logger.register_alert_handler(|alert: Alert| async move {
-        match alert {
-            Alert::Event { event } => {
-                println!(
-                    "  ALERT [{}] {} actor={:?} ip={:?}",
-                    event.severity, event.event_type, event.actor_name, event.client_ip
-                )
-            }
-            Alert::ThresholdReached { threshold, count, window_seconds, .. } => {
-                println!("  ALERT threshold {threshold:?}: {count} events within {window_seconds}s")
-            }
-            other => println!("  ALERT {other:?}"),
-        }
-    });
-
-    let start = Utc::now();
-    simulate(&logger);
-    logger.flush().await?;
-
-    let report =
-        logger.generate_security_report(start - Duration::minutes(1), Utc::now() + Duration::minutes(1)).await?;
-    println!("\nSecurity report ({} .. {})", report.start.format("%F %T"), report.end.format("%F %T"));
-    println!("  successful logins      {}", report.successful_logins);
-    println!("  failed logins          {}", report.failed_logins);
-    println!("  suspicious activities  {}", report.suspicious_activities);
-    println!("  rate-limit hits        {}", report.rate_limit_hits);
-    println!("  MFA events             {}", report.mfa_events);
-    println!("  unauthorized access    {}", report.unauthorized_access);
-    for ip in &report.top_failing_ips {
-        println!("  top failing ip         {} ({} failures)", ip.ip, ip.count);
-    }
-    for account in &report.most_targeted_accounts {
-        println!("  most targeted account  {} ({} failures)", account.account, account.count);
-    }
-    println!("  security score         {:.1}/100", report.security_score);
-
-    let stats = logger.shutdown().await?;
-    println!(
-        "\nlogger: {} logged, {} written, {} dropped, {} lost",
-        stats.logged, stats.written, stats.dropped, stats.lost
-    );
-    Ok(())
+/// The rail-graphql-security example server.
+#[derive(Debug, Parser)]
+#[command(name = "demo", version, about)]
+struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    command: Option<Command>,
 }
 
-/// A morning on a small site: regular logins, a password-spraying attempt, MFA use.
-fn simulate(logger: &AuditLogger) {
-    let office: IpAddr = "198.51.100.10".parse().expect("valid ip");
-    let attacker: IpAddr = "203.0.113.66".parse().expect("valid ip");
-    let browser = Some("Mozilla/5.0 (X11; Linux x86_64)");
-    let alice = Actor::new(1, "alice");
-    let bob = Actor::new(2, "bob");
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the GraphQL API (the default): BIND_ADDR, DATABASE_URL, REDIS_URL, DEMO_PASSWORD,
+    /// ADMIN_PASSWORD, JWT_SECRET, MFA_ENCRYPTION_KEY (see the README).
+    Serve,
+    /// Log a simulated morning of security events and print the security report.
+    Simulate,
+    /// The configuration commands of rail-graphql-security.
+    #[command(flatten)]
+    Security(rail_graphql_security::cli::Command),
+}
 
-    logger.log_authentication_success(&alice, Some(office), browser, json!({"login_method": "password"}));
-    logger.log_mfa_enabled(&alice, Some(office), "totp");
-    logger.log_mfa_success(&alice, Some(office), "totp");
-    logger.log_authentication_success(&bob, Some(office), browser, json!({"login_method": "password"}));
-
-    for (i, name) in ["admin", "root", "alice", "bob", "admin", "admin"].iter().cycle().take(12).enumerate() {
-        logger.log_authentication_failure(name, Some(attacker), Some("python-requests/2.31"), "invalid password");
-        if i == 4 {
-            logger.log_rate_limit_exceeded(&attacker.to_string(), "login_attempts", 6, 5, 900);
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Security(command) => {
+            let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+            let code = rail_graphql_security::cli::execute::<StandardSecurityConfig>(
+                command,
+                &mut stdout.lock(),
+                &mut stderr.lock(),
+            );
+            ExitCode::from(code)
+        }
+        command => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .init();
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(runtime) => runtime,
+                Err(error) => {
+                    eprintln!("error: cannot start the async runtime: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            let result = runtime.block_on(async {
+                match command {
+                    Command::Simulate => {
+                        let url = std::env::var("DATABASE_URL")
+                            .ok()
+                            .filter(|v| !v.is_empty())
+                            .unwrap_or_else(|| demo::DEFAULT_DATABASE_URL.to_owned());
+                        demo::simulate::run(&url).await
+                    }
+                    _ => serve().await,
+                }
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    ExitCode::from(2)
+                }
+            }
         }
     }
-    logger.log_suspicious_activity(
-        None,
-        Some(attacker),
-        "password spraying",
-        json!({"accounts_tried": 4, "attempts": 12, "password": "never stored: masked"}),
+}
+
+async fn serve() -> Result<(), Box<dyn std::error::Error>> {
+    let config = demo::DemoConfig::from_env()?;
+    let app = demo::build_app(&config).await?;
+    let listener = tokio::net::TcpListener::bind(config.bind_addr)
+        .await
+        .map_err(|e| format!("cannot listen on {} (BIND_ADDR): {e}", config.bind_addr))?;
+    let address = listener.local_addr()?;
+    println!("rail-graphql-security demo");
+    println!(
+        "  GraphQL   http://{address}/graphql{}",
+        if config.production { "" } else { "  (GraphiQL in a browser)" }
     );
-    logger.log_unauthorized_access(Some(&bob), Some(office), browser, "Query.securityReport", "admin only");
-    logger.log_mfa_failed(&bob, Some(office), "totp", "invalid code");
-    logger.log(
-        AuditEvent::new(AuditEventType::Custom("export_requested".into())).actor(&alice).details(json!({"rows": 120})),
+    println!("  database  {:?}", config);
+    println!(
+        "  limits    {} (REDIS_URL {})",
+        if config.redis_url.is_some() {
+            "rate limits and revocations in Redis"
+        } else {
+            "rate limits in memory, revocations in the database"
+        },
+        if config.redis_url.is_some() { "set" } else { "unset" }
     );
-    logger.log_logout(&alice, Some(office), browser);
+    if config.production {
+        println!("  users     demo, admin (passwords from DEMO_PASSWORD / ADMIN_PASSWORD)");
+    } else {
+        println!("  users     demo / {}   admin / {}", config.demo_password, config.admin_password);
+        println!("            (DEMO_PASSWORD / ADMIN_PASSWORD override these development defaults)");
+        println!("  SMS       development console provider: codes are printed here");
+    }
+    let app_logger = app.logger.clone();
+    let purge = app.tokens.spawn_revocation_purge(std::time::Duration::from_secs(3600));
+    demo::serve(app.router, listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    purge.abort();
+    let stats = app_logger.shutdown().await?;
+    println!("stopped; audit events written: {}", stats.written);
+    Ok(())
 }

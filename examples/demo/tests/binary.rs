@@ -1,0 +1,131 @@
+//! The `demo` binary as a user runs it: `cargo run -p demo` serves GraphQL on `BIND_ADDR` with
+//! the passwords it prints, and the `security_check` / `setup_security` / `simulate` subcommands.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+fn demo(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_demo"));
+    cmd.current_dir(dir).env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    cmd
+}
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_prints_its_address_and_passwords_and_answers_logins() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Killed(
+        demo(dir.path())
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("DEMO_PASSWORD", "a-custom-demo-pass")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
+    let (url, printed) = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let mut printed = String::new();
+        let mut lines = BufReader::new(stdout).lines();
+        while started.elapsed() < Duration::from_secs(120) {
+            let Some(Ok(line)) = lines.next() else { break };
+            printed.push_str(&line);
+            printed.push('\n');
+            if line.contains("SMS") {
+                let url = printed
+                    .split_whitespace()
+                    .find(|w| w.starts_with("http://"))
+                    .map(str::to_owned)
+                    .expect("the GraphQL URL is printed");
+                // Keep reading so the server never writes into a closed pipe.
+                std::thread::spawn(move || lines.for_each(drop));
+                return (url, printed);
+            }
+        }
+        panic!("the server did not print its banner: {printed}");
+    })
+    .await
+    .unwrap();
+
+    // The passwords in force are printed; the default admin one is documented.
+    assert!(printed.contains("demo / a-custom-demo-pass"), "{printed}");
+    assert!(printed.contains(&format!("admin / {}", demo::DEFAULT_ADMIN_PASSWORD)), "{printed}");
+    assert!(printed.contains("codes are printed here"), "{printed}");
+    // SQLite file and development secrets under demo-data/.
+    assert!(dir.path().join("demo-data/demo.sqlite").exists());
+    assert!(dir.path().join("demo-data/jwt.secret").exists());
+
+    let client = reqwest::Client::new();
+    let login = |password: &'static str| {
+        client.post(&url).json(&json!({
+            "query": "mutation($p: String!) { login(username: \"demo\", password: $p) { token mfaRequired } }",
+            "variables": { "p": password },
+        }))
+    };
+    let body: Value = login("a-custom-demo-pass").send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["data"]["login"]["mfaRequired"], false, "{body}");
+    let token = body["data"]["login"]["token"].as_str().unwrap();
+    // The default password no longer works once DEMO_PASSWORD is set.
+    let body: Value = login("demo-password").send().await.unwrap().json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "INVALID_CREDENTIALS", "{body}");
+
+    let response =
+        client.post(&url).bearer_auth(token).json(&json!({ "query": "{ secretNote }" })).send().await.unwrap();
+    assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "MFA_REQUIRED", "{body}");
+
+    let page = client.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
+}
+
+#[test]
+fn security_check_and_setup_security_are_subcommands() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = demo(dir.path()).args(["security_check", "--format", "json"]).output().unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["profile"], "development");
+    assert_eq!(output.status.code(), Some(if report["passed"] == true { 0 } else { 1 }));
+
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("setup.sqlite").display());
+    let output = demo(dir.path()).args(["setup_security", "--database-url", &url]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    let written = std::fs::read_to_string(dir.path().join("security.toml")).unwrap();
+    assert!(written.contains("[middleware"), "{written}");
+    // Running it again refuses to overwrite the file.
+    let again = demo(dir.path()).args(["setup_security", "--config-only"]).output().unwrap();
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("--force"), "{}", String::from_utf8_lossy(&again.stderr));
+
+    let usage = demo(dir.path()).arg("no-such-command").output().unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&usage.stderr).contains("security_check")
+            || String::from_utf8_lossy(&usage.stderr).contains("Usage")
+    );
+}
+
+#[test]
+fn simulate_prints_a_security_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = demo(dir.path()).arg("simulate").output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("failed logins          12"), "{stdout}");
+    assert!(stdout.contains("security score"), "{stdout}");
+}

@@ -1,0 +1,133 @@
+//! Shared helpers of the `e2e_*` tests: the demo server started in-process on a random
+//! 127.0.0.1 port, and a GraphQL client over real HTTP.
+#![allow(dead_code, unreachable_pub, reason = "each test binary uses a different subset")]
+
+use std::time::Duration;
+
+use demo::{Demo, DemoConfig};
+use sea_orm::DatabaseConnection;
+use serde_json::{Value, json};
+
+/// Settings for a test server on `database_url`: fresh secrets, 3 login attempts per username
+/// per 15 minutes, 100 per address (every test client is 127.0.0.1).
+pub fn test_config(database_url: &str) -> DemoConfig {
+    let mut config = DemoConfig::development(database_url);
+    config.login_attempts_limit = 3;
+    config.login_ip_attempts_limit = 100;
+    config.login_attempts_window = Duration::from_secs(900);
+    config.graphql_requests_limit = 10_000;
+    config
+}
+
+/// A demo server listening on 127.0.0.1.
+pub struct Server {
+    /// `http://127.0.0.1:<port>/graphql`.
+    pub url: String,
+    /// The application behind it.
+    pub demo: Demo,
+    http: reqwest::Client,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Server {
+    /// Builds the demo on `db` with `config` and serves it on a random port.
+    pub async fn start(config: &DemoConfig, db: DatabaseConnection) -> Server {
+        let demo = demo::build_app_with_db(config, db).await.expect("the demo app builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
+        let url = format!("http://{}/graphql", listener.local_addr().expect("local addr"));
+        let task = tokio::spawn(demo::serve(demo.router.clone(), listener, std::future::pending()));
+        Server { url, demo, http: reqwest::Client::new(), task }
+    }
+
+    /// Sends one GraphQL request (with `Authorization: Bearer <token>` when given); returns
+    /// the HTTP status and the JSON body.
+    pub async fn post(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut request = self.http.post(&self.url).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// [`post`](Self::post), expecting HTTP 200.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let (status, body) = self.post(token, query, variables).await;
+        assert_eq!(status, 200, "unexpected HTTP status, body: {body}");
+        body
+    }
+
+    /// Logs in; returns the raw response.
+    pub async fn login_raw(&self, username: &str, password: &str, device_token: Option<&str>) -> Value {
+        self.gql(
+            None,
+            "mutation($u: String!, $p: String!, $d: String) { login(username: $u, password: $p, deviceToken: $d) { token mfaRequired } }",
+            json!({ "u": username, "p": password, "d": device_token }),
+        )
+        .await
+    }
+
+    /// Logs in and returns `(token, mfaRequired)`, failing the test on an error.
+    pub async fn login(&self, username: &str, password: &str, device_token: Option<&str>) -> (String, bool) {
+        let body = self.login_raw(username, password, device_token).await;
+        let login = &body["data"]["login"];
+        assert!(login.is_object(), "login of {username} failed: {body}");
+        (login["token"].as_str().expect("token").to_owned(), login["mfaRequired"].as_bool().expect("mfaRequired"))
+    }
+
+    /// `secretNote` with `token`.
+    pub async fn secret_note(&self, token: &str) -> Value {
+        self.gql(Some(token), "{ secretNote }", json!({})).await
+    }
+
+    /// The security report of the last hour as `admin`.
+    pub async fn report(&self, admin_token: &str) -> Value {
+        // Both instances' queued events must be in the database: the report flushes only the
+        // instance that answers, so tests flush the others themselves.
+        let body = self
+            .gql(
+                Some(admin_token),
+                "{ securityReport { failedLogins successfulLogins suspiciousActivities rateLimitHits mfaEvents unauthorizedAccess securityScore } }",
+                json!({}),
+            )
+            .await;
+        assert!(body["errors"].is_null(), "securityReport failed: {body}");
+        body["data"]["securityReport"].clone()
+    }
+}
+
+/// The `code` extension of the first error, if any.
+pub fn error_code(body: &Value) -> Option<&str> {
+    body["errors"][0]["extensions"]["code"].as_str()
+}
+
+/// The number in `report[field]`.
+pub fn count(report: &Value, field: &str) -> u64 {
+    report[field].as_u64().unwrap_or_else(|| panic!("{field} missing in {report}"))
+}
+
+/// The Redis URL for tests, or `None` (with a note) when unset and backends are not required.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("RAIL_TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            if std::env::var("RAIL_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1") {
+                panic!("RAIL_TEST_REDIS_URL is not set but RAIL_TEST_REQUIRE_BACKENDS=1: point it at a running Redis");
+            }
+            eprintln!("note: Redis e2e test SKIPPED: set RAIL_TEST_REDIS_URL to run it");
+            None
+        }
+    }
+}
+
+/// A Redis key prefix of its own for one test.
+pub fn unique_prefix() -> String {
+    format!("rail_e2e_{}", uuid::Uuid::new_v4().simple())
+}

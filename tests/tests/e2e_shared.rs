@@ -1,0 +1,75 @@
+//! Two instances of the demo server sharing one PostgreSQL database and one Redis, as a
+//! deployment behind a load balancer would: the login limit, token revocation and the security
+//! report hold across both, whichever instance a request reaches.
+
+mod e2e;
+
+use e2e::{Server, count, error_code, redis_url, test_config, unique_prefix};
+use integration_tests::{Backend, TestDb};
+use serde_json::json;
+
+const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
+const ADMIN: &str = demo::DEFAULT_ADMIN_PASSWORD;
+
+/// Two servers on one PostgreSQL schema and one Redis prefix, or `None` when a backend is not
+/// configured.
+async fn two_instances() -> Option<(TestDb, Server, Server)> {
+    let t = TestDb::new(Backend::Postgres).await?;
+    let redis = redis_url()?;
+    let mut config = test_config(&t.url);
+    config.redis_url = Some(redis);
+    config.redis_prefix = unique_prefix();
+    let a = Server::start(&config, t.db.clone()).await;
+    let b = Server::start(&config, t.connect_again().await).await;
+    Some((t, a, b))
+}
+
+#[tokio::test]
+async fn login_limit_revocation_and_report_hold_across_two_instances() {
+    let Some((t, a, b)) = two_instances().await else { return };
+
+    // A token issued by A works on B: same secret, same database.
+    let (token, _) = a.login("demo", DEMO, None).await;
+    let me = b.gql(Some(&token), "{ me { username } }", json!({})).await;
+    assert_eq!(me["data"]["me"]["username"], "demo", "{me}");
+    let body = b.secret_note(&token).await;
+    assert_eq!(error_code(&body), Some("MFA_REQUIRED"), "{body}");
+
+    // Logout on B revokes the token on A too (Redis revocation list).
+    let out = b.gql(Some(&token), "mutation { logout }", json!({})).await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    for server in [&a, &b] {
+        let (status, body) = server.post(Some(&token), "{ me { username } }", json!({})).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["reason"], "token_revoked");
+    }
+
+    // The login limit (3 per username) counts attempts on both instances together: alternating
+    // between them does not buy more guesses.
+    let first = b.login_raw("demo", "wrong-guess-1", None).await;
+    assert_eq!(error_code(&first), Some("INVALID_CREDENTIALS"), "{first}");
+    let second = a.login_raw("demo", "wrong-guess-2", None).await;
+    assert_eq!(error_code(&second), Some("INVALID_CREDENTIALS"), "{second}");
+    // That was demo's 4th attempt overall (1 success + 2 failures before): refused, even with
+    // the right password, on either instance.
+    let limited = b.login_raw("demo", DEMO, None).await;
+    assert_eq!(error_code(&limited), Some("RATE_LIMITED"), "{limited}");
+    let limited = a.login_raw("demo", DEMO, None).await;
+    assert_eq!(error_code(&limited), Some("RATE_LIMITED"), "{limited}");
+    assert!(limited["errors"][0]["extensions"]["retryAfter"].as_u64().is_some_and(|s| (1..=900).contains(&s)));
+
+    // The report on either instance counts the events of both (after both queues are written).
+    let (admin, _) = b.login("admin", ADMIN, None).await;
+    a.demo.logger.flush().await.expect("flush A");
+    b.demo.logger.flush().await.expect("flush B");
+    for server in [&a, &b] {
+        let report = server.report(&admin).await;
+        assert_eq!(count(&report, "successfulLogins"), 2, "{report}");
+        assert_eq!(count(&report, "failedLogins"), 2, "{report}");
+        // The first refusal of the shared window is audited once, by the instance that saw it.
+        assert_eq!(count(&report, "rateLimitHits"), 1, "{report}");
+        assert_eq!(count(&report, "unauthorizedAccess"), 1, "{report}");
+    }
+    drop((a, b));
+    t.cleanup().await;
+}
