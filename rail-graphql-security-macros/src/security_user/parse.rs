@@ -225,7 +225,13 @@ fn sea_orm_attrs(attrs: &[syn::Attribute], errors: &mut darling::error::Accumula
 
 /// The key type from its last path segment: `i32`, `i64`, `String`, `Uuid` (any path to them).
 fn key_type(ty: &syn::Type) -> Option<KeyType> {
-    let syn::Type::Path(path) = ty else { return None };
+    // `macro_rules!` fragments arrive wrapped in invisible groups.
+    let path = match ty {
+        syn::Type::Group(group) => return key_type(&group.elem),
+        syn::Type::Paren(paren) => return key_type(&paren.elem),
+        syn::Type::Path(path) => path,
+        _ => return None,
+    };
     if path.qself.is_some() {
         return None;
     }
