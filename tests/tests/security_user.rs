@@ -1,6 +1,6 @@
 //! `#[security_user]` end to end: real GraphQL requests against schemas built from the generated
 //! `MfaQuery` / `MfaMutation`, for users keyed by `i32`, `i64`, `Uuid` and `String`, with the
-//! generated migration (foreign keys to the user table) on SQLite and PostgreSQL.
+//! generated migration (foreign keys to the user table) on SQLite, PostgreSQL and MariaDB.
 
 // The entity modules stand for a user's crate: public items without docs, like SeaORM's own.
 #![allow(missing_docs, missing_debug_implementations)]
@@ -114,4 +114,24 @@ async fn password_only_session_cannot_change_enabled_factors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_user_cannot_touch_my_devices_and_bad_sessions_are_refused() {
     flow::isolation_and_authentication::<key_string::Case>(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_flow_i64_key_mariadb() {
+    flow::full_flow::<key_i64::Case>(Backend::MySql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_flow_uuid_key_mariadb() {
+    flow::full_flow::<key_uuid::Case>(Backend::MySql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_user_cascades_to_mfa_rows_mariadb() {
+    flow::delete_user_cascades::<key_string::Case>(Backend::MySql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_token_hook_returns_a_token_with_the_mfa_level() {
+    flow::issue_token_hook::<key_uuid::Case>(Backend::Sqlite).await;
 }

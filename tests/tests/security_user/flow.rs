@@ -405,3 +405,45 @@ pub(crate) async fn isolation_and_authentication<C: KeyCase>(backend: Backend) {
     assert_eq!(env.error_code(Some(SecurityContext::anonymous()), DEVICES).await, "UNAUTHENTICATED");
     env.t.cleanup().await;
 }
+
+/// `IssueTokenHook`: the `token` of a successful second factor is a real token of the
+/// `TokenService` for the same user, carrying the MFA level, method and time.
+pub(crate) async fn issue_token_hook<C: KeyCase>(backend: Backend) {
+    use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenService};
+    use rail_graphql_security::context::MfaLevel;
+    use rail_graphql_security::mfa::graphql::IssueTokenHook;
+
+    let Some(env) = env::<C>(backend).await else { return };
+    let tokens = TokenService::new(
+        TokenConfig::new("a-test-signing-secret-of-at-least-32-bytes!!").unwrap(),
+        RevocationStore::memory(),
+    );
+    let schema = Schema::build(C::Query::default(), C::Mutation::default(), EmptySubscription)
+        .data(env.manager.clone())
+        .data(MfaHook::new(IssueTokenHook(tokens.clone())))
+        .finish();
+    let id = C::sample(1);
+    C::insert(&env.t.db, id.clone(), "alice").await;
+    let run = |query: String| {
+        let schema = schema.clone();
+        let session = password_session(&id);
+        async move { serde_json::to_value(schema.execute(Request::new(query).data(session)).await).unwrap() }
+    };
+    let setup = run(SETUP_TOTP.to_owned()).await;
+    let code = totp_now(setup["data"]["setupTotp"]["secretKey"].as_str().unwrap(), 0);
+    let before = Utc::now().timestamp();
+    let verified = run(format!(r#"mutation {{ verifyTotp(code: "{code}") {{ success deviceId token }} }}"#)).await;
+    assert!(verified.get("errors").is_none(), "{verified}");
+    assert_eq!(verified["data"]["verifyTotp"]["deviceId"], Value::Null, "no trusted device unless asked");
+    let token = verified["data"]["verifyTotp"]["token"].as_str().expect("a token");
+    let claims = tokens.verify(token, None).await.expect("a valid token of the service");
+    assert_eq!(claims.sub, id.to_key());
+    let state = claims.mfa_state();
+    assert_eq!(state.level, MfaLevel::Verified);
+    assert_eq!(state.method.as_deref(), Some("totp"));
+    assert!(state.verified_at.unwrap().timestamp() >= before);
+    // A wrong code issues nothing.
+    let wrong = run(r#"mutation { verifyTotp(code: "000000") { token } }"#.to_owned()).await;
+    assert_eq!(wrong["data"], Value::Null, "{wrong}");
+    env.t.cleanup().await;
+}
