@@ -135,3 +135,13 @@ async fn deleting_a_user_cascades_to_mfa_rows_mariadb() {
 async fn issue_token_hook_returns_a_token_with_the_mfa_level() {
     flow::issue_token_hook::<key_uuid::Case>(Backend::Sqlite).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sms_flow_through_the_generated_api() {
+    flow::sms_flow::<key_i32::Case>(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessing_codes_locks_out_with_retry_after() {
+    flow::guessing_locks_out::<key_i64::Case>(Backend::Sqlite).await;
+}

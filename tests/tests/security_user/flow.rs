@@ -97,6 +97,13 @@ pub(crate) struct Env<C: KeyCase> {
 }
 
 async fn env<C: KeyCase>(backend: Backend) -> Option<Env<C>> {
+    env_with::<C>(backend, |m| m).await
+}
+
+async fn env_with<C: KeyCase>(
+    backend: Backend,
+    configure: impl FnOnce(MfaManager<C::Id>) -> MfaManager<C::Id>,
+) -> Option<Env<C>> {
     let t = TestDb::new(backend).await?;
     // The test database comes with the default security tables: replace them by the user's set-up.
     Migrator::down(&t.db, None).await.expect("drop the default security tables");
@@ -108,7 +115,7 @@ async fn env<C: KeyCase>(backend: Backend) -> Option<Env<C>> {
     let config =
         MfaConfig { backup_code_hashing: BackupCodeHashing { memory_kib: 256, iterations: 1 }, ..Default::default() };
     let cipher = SecretCipher::new(EncryptionKey::new("k1", [7; 32]).unwrap());
-    let manager = MfaManager::<C::Id>::new(t.db.clone(), config, cipher).unwrap();
+    let manager = configure(MfaManager::<C::Id>::new(t.db.clone(), config, cipher).unwrap());
     let hook = Hook::default();
     let schema = Schema::build(C::Query::default(), C::Mutation::default(), EmptySubscription)
         .data(manager.clone())
@@ -445,5 +452,101 @@ pub(crate) async fn issue_token_hook<C: KeyCase>(backend: Backend) {
     // A wrong code issues nothing.
     let wrong = run(r#"mutation { verifyTotp(code: "000000") { token } }"#.to_owned()).await;
     assert_eq!(wrong["data"], Value::Null, "{wrong}");
+    env.t.cleanup().await;
+}
+
+/// Keeps the SMS messages "sent" (the test's phone).
+#[derive(Debug, Clone, Default)]
+struct Phone(Arc<Mutex<Vec<(String, String)>>>);
+
+#[async_trait::async_trait]
+impl rail_graphql_security::mfa::sms::SmsProvider for Phone {
+    fn name(&self) -> &'static str {
+        "test-phone"
+    }
+    async fn send(&self, to: &str, body: &str) -> Result<(), rail_graphql_security::mfa::sms::SmsError> {
+        self.0.lock().unwrap().push((to.to_owned(), body.to_owned()));
+        Ok(())
+    }
+}
+
+impl Phone {
+    fn last_code(&self) -> String {
+        let messages = self.0.lock().unwrap();
+        let (_, body) = messages.last().expect("an SMS was sent");
+        body.split(|c: char| !c.is_ascii_digit()).find(|part| part.len() == 6).expect("a 6-digit code").to_owned()
+    }
+}
+
+/// setupSms → the code arrives → verifySms (hook, once) → resend throttled; bad numbers refused.
+pub(crate) async fn sms_flow<C: KeyCase>(backend: Backend) {
+    let phone = Phone::default();
+    let provider = phone.clone();
+    let Some(env) = env_with::<C>(backend, |m| m.with_sms_provider(provider).unwrap()).await else { return };
+    let id = C::sample(1);
+    C::insert(&env.t.db, id.clone(), "alice").await;
+    let session = || Some(password_session(&id));
+
+    assert_eq!(
+        env.error_code(session(), r#"mutation { setupSms(phoneNumber: "555-0123", deviceName: "Phone") { success } }"#)
+            .await,
+        "INVALID_PHONE_NUMBER"
+    );
+    let setup = env
+        .ok(
+            session(),
+            r#"mutation { setupSms(phoneNumber: "+14155550123", deviceName: "Phone") { success deviceId } }"#,
+        )
+        .await;
+    assert_eq!(setup["setupSms"]["success"], true);
+    assert_eq!(phone.0.lock().unwrap()[0].0, "+14155550123");
+    let code = phone.last_code();
+    let verify = format!(r#"mutation {{ verifySms(code: "{code}") {{ success token }} }}"#);
+    assert_eq!(env.ok(session(), &verify).await["verifySms"], json!({ "success": true, "token": "hook-token-1" }));
+    assert_eq!(env.hook.calls(), vec![(id.to_key(), "sms", false)]);
+    assert_eq!(env.error_code(session(), &verify).await, "INVALID_CODE", "an SMS code works once");
+
+    let resend = env.run(session(), "mutation { sendSmsCode { success } }").await;
+    assert_eq!(resend["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{resend}");
+    assert!(resend["errors"][0]["extensions"]["retryAfter"].as_i64().unwrap() >= 1);
+    let devices = env.ok(session(), DEVICES).await;
+    assert_eq!(devices["mfaDevices"][0]["deviceType"], "SMS");
+    let hint = env.ok(session(), "{ mfaDevices { phoneNumberHint } }").await;
+    let hint = hint["mfaDevices"][0]["phoneNumberHint"].as_str().unwrap().to_owned();
+    assert!(hint.ends_with("23") && hint.contains('*') && !hint.contains("4155550"), "only a hint: {hint}");
+    env.t.cleanup().await;
+}
+
+/// Guessing is throttled through the API too: `MFA_LOCKED` with `retryAfter`, and while locked
+/// even the right code is refused (and the hook is not called).
+pub(crate) async fn guessing_locks_out<C: KeyCase>(backend: Backend) {
+    let Some(env) = env::<C>(backend).await else { return };
+    let id = C::sample(1);
+    C::insert(&env.t.db, id.clone(), "alice").await;
+    let setup = env.ok(Some(password_session(&id)), SETUP_TOTP).await;
+    let secret = setup["setupTotp"]["secretKey"].as_str().unwrap().to_owned();
+    let mut locked = None;
+    for attempt in 0..12 {
+        let guess = format!("{:06}", (attempt * 7919) % 1_000_000);
+        if guess == totp_now(&secret, 0) || guess == totp_now(&secret, -1) || guess == totp_now(&secret, 1) {
+            continue;
+        }
+        let query = format!(r#"mutation {{ verifyTotp(code: "{guess}") {{ success }} }}"#);
+        let response = env.run(Some(password_session(&id)), &query).await;
+        match response["errors"][0]["extensions"]["code"].as_str() {
+            Some("INVALID_CODE") => {}
+            Some("MFA_LOCKED") => {
+                locked = Some(response["errors"][0]["extensions"].clone());
+                break;
+            }
+            _ => panic!("unexpected answer to a wrong code: {response}"),
+        }
+    }
+    let locked = locked.expect("wrong codes end in MFA_LOCKED");
+    assert!(locked["retryAfter"].as_i64().unwrap() >= 1, "{locked}");
+    assert!(chrono::DateTime::parse_from_rfc3339(locked["lockedUntil"].as_str().unwrap()).is_ok());
+    let right = format!(r#"mutation {{ verifyTotp(code: "{}") {{ success }} }}"#, totp_now(&secret, 0));
+    assert_eq!(env.error_code(Some(password_session(&id)), &right).await, "MFA_LOCKED");
+    assert!(env.hook.calls().is_empty());
     env.t.cleanup().await;
 }
