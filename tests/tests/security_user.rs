@@ -51,6 +51,26 @@ macro_rules! key_case {
                     use sea_orm::ModelTrait;
                     user.find_related(mfa::mfa_device::Entity).all(db).await.expect("related devices").len()
                 }
+                async fn entity_rows(db: &sea_orm::DatabaseConnection) -> crate::flow::EntityRows<$ty> {
+                    use sea_orm::EntityTrait;
+                    let devices = mfa::mfa_device::Entity::find().all(db).await.expect("read mfa_devices");
+                    crate::flow::EntityRows {
+                        devices: devices
+                            .iter()
+                            .map(|d| {
+                                (d.id.clone(), d.user_id.clone(), d.confirmed, d.secret_key.clone(), format!("{d:?}"))
+                            })
+                            .collect(),
+                        backup_codes: mfa::mfa_backup_code::Entity::find().all(db).await.expect("read codes").len(),
+                        trusted: mfa::trusted_device::Entity::find()
+                            .all(db)
+                            .await
+                            .expect("read trusted devices")
+                            .into_iter()
+                            .map(|t| (t.user_id, t.token_hash))
+                            .collect(),
+                    }
+                }
                 async fn delete(db: &sea_orm::DatabaseConnection, id: $ty) -> Result<u64, sea_orm::DbErr> {
                     Ok(Entity::delete_by_id(id).exec(db).await?.rows_affected)
                 }

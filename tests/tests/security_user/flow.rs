@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 /// One generated `#[security_user]` module.
 pub(crate) trait KeyCase {
-    type Id: MfaUserId + FromStr + Debug;
+    type Id: MfaUserId + FromStr + Debug + PartialEq;
     type Query: ObjectType + Default + 'static;
     type Mutation: ObjectType + Default + 'static;
     type User: MfaUser<Id = Self::Id>;
@@ -30,8 +30,19 @@ pub(crate) trait KeyCase {
     fn migrations() -> Vec<Box<dyn MigrationTrait>>;
     async fn insert(db: &DatabaseConnection, id: Self::Id, name: &str) -> Self::User;
     async fn delete(db: &DatabaseConnection, id: Self::Id) -> Result<u64, DbErr>;
+    /// Every row of the MFA tables, read through the generated entities.
+    async fn entity_rows(db: &DatabaseConnection) -> EntityRows<Self::Id>;
     /// Devices reached through the generated relation from the user.
     async fn related_devices(db: &DatabaseConnection, user: &Self::User) -> usize;
+}
+
+/// The MFA tables as the generated entities read them.
+pub(crate) struct EntityRows<Id> {
+    /// id, user_id, confirmed, secret_key, Debug output.
+    pub(crate) devices: Vec<(String, Id, bool, Option<String>, String)>,
+    pub(crate) backup_codes: usize,
+    /// user_id, token_hash.
+    pub(crate) trusted: Vec<(Id, String)>,
 }
 
 #[derive(DeriveIden)]
@@ -232,6 +243,19 @@ pub(crate) async fn full_flow<C: KeyCase>(backend: Backend) {
         "the token is the trusted device's"
     );
     assert!(!env.manager.verify_trusted_device(&user, "not-the-token").await.unwrap());
+
+    // The generated entities read what the runtime wrote, with the user's key type.
+    let rows = C::entity_rows(&env.t.db).await;
+    assert_eq!(rows.devices.len(), 1);
+    let (row_id, row_user, confirmed, sealed, debug) = &rows.devices[0];
+    assert_eq!((row_id.as_str(), row_user, *confirmed), (device_id.as_str(), &id, true));
+    let sealed = sealed.as_deref().expect("the secret is stored, encrypted");
+    assert!(!sealed.contains(&secret), "stored encrypted");
+    assert!(!debug.contains(sealed), "Debug of the entity hides the secret: {debug}");
+    assert_eq!(rows.backup_codes, 10);
+    assert_eq!(rows.trusted.len(), 1);
+    assert_eq!(rows.trusted[0].0, id);
+    assert!(!rows.trusted[0].1.contains(&trusted_token), "only a hash of the token is stored");
 
     // The same code again: refused, and the hook is not called.
     assert_eq!(env.error_code(Some(password_session(&id)), &verify).await, "INVALID_CODE");
