@@ -431,7 +431,8 @@ impl<Id: MfaUserId> Caller<'_, Id> {
                 methods.push(method.to_owned());
             }
         }
-        if self.manager.remaining_backup_codes(&self.account).await? > 0 {
+        if !methods.iter().any(|m| m == "backup_code") && self.manager.remaining_backup_codes(&self.account).await? > 0
+        {
             methods.push("backup_code".to_owned());
         }
         Ok(methods)
