@@ -17,7 +17,7 @@ mod m20261128_000001_create_audit_events;
 mod m20261128_000002_create_mfa_tables;
 mod m20261128_000003_create_revoked_tokens;
 
-pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn};
+pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
 
 /// The security tables' migrations, oldest first.
 #[derive(Debug)]
@@ -47,6 +47,16 @@ impl Migrator {
         vec![
             Box::new(m20261128_000001_create_audit_events::Migration),
             Box::new(CreateMfaTables::with_user_id(user_id)),
+            Box::new(m20261128_000003_create_revoked_tokens::Migration),
+        ]
+    }
+
+    /// [`Migrator::migrations`] with the MFA tables created by `mfa_tables` (for example with
+    /// foreign keys to your user table, see [`CreateMfaTables::references_user`]).
+    pub fn migrations_with_mfa(mfa_tables: CreateMfaTables) -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261128_000001_create_audit_events::Migration),
+            Box::new(mfa_tables),
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
         ]
     }

@@ -17,19 +17,74 @@ pub enum MfaUserIdColumn {
 
 /// Creates `mfa_devices`, `mfa_backup_codes`, `trusted_devices` and `mfa_throttle`.
 ///
-/// `user_id` has the type of the application's user key ([`MfaUserIdColumn`]); it is not a
-/// foreign key here because this crate does not know the user table's name (the entity macro
-/// adds one). Secrets are stored encrypted (`secret_key`, `key_id`), codes and tokens only as
+/// `user_id` has the type of the application's user key ([`MfaUserIdColumn`]); it is a foreign
+/// key to the user table when one is given with [`CreateMfaTables::references_user`] (what
+/// `#[security_user]`'s `migration()` does), and a plain column otherwise. Secrets are stored encrypted (`secret_key`, `key_id`), codes and tokens only as
 /// hashes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CreateMfaTables {
     user_id: MfaUserIdColumn,
+    user_reference: Option<UserReference>,
+}
+
+/// What deleting a user does to the user's MFA rows, when the `user_id` columns are foreign keys
+/// ([`CreateMfaTables::references_user`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnUserDelete {
+    /// The user's devices, backup codes, trusted devices and throttle row are deleted with the
+    /// user (`ON DELETE CASCADE`), the default.
+    #[default]
+    Cascade,
+    /// Deleting a user who still has MFA rows fails (`ON DELETE RESTRICT`): call
+    /// `MfaManager::disable_mfa` and delete the rows first.
+    Restrict,
+}
+
+/// The user table the `user_id` columns reference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct UserReference {
+    table: &'static str,
+    column: &'static str,
+    on_delete: OnUserDelete,
 }
 
 impl CreateMfaTables {
     /// The migration with `user_id` columns of the given type.
     pub fn with_user_id(user_id: MfaUserIdColumn) -> Self {
-        CreateMfaTables { user_id }
+        CreateMfaTables { user_id, user_reference: None }
+    }
+
+    /// Makes every `user_id` column a foreign key to `table`.`column` (the user table's primary
+    /// key, which must exist when this migration runs: list your users migration first), with
+    /// `on_delete` deciding what deleting a user does. `#[security_user]` sets this up for you.
+    pub fn references_user(mut self, table: &'static str, column: &'static str, on_delete: OnUserDelete) -> Self {
+        self.user_reference = Some(UserReference { table, column, on_delete });
+        self
+    }
+
+    /// The foreign key of `table`.`user_id`, when one is configured.
+    fn user_foreign_key(&self, table: impl IntoIden, fk_name: &str) -> Option<ForeignKeyCreateStatement> {
+        let reference = self.user_reference?;
+        let action = match reference.on_delete {
+            OnUserDelete::Cascade => ForeignKeyAction::Cascade,
+            OnUserDelete::Restrict => ForeignKeyAction::Restrict,
+        };
+        Some(
+            ForeignKey::create()
+                .name(fk_name)
+                .from(table, Alias::new("user_id"))
+                .to(Alias::new(reference.table), Alias::new(reference.column))
+                .on_delete(action)
+                .on_update(ForeignKeyAction::Cascade)
+                .to_owned(),
+        )
+    }
+
+    fn with_user_fk(&self, mut table: TableCreateStatement, name: impl IntoIden, fk: &str) -> TableCreateStatement {
+        if let Some(mut fk) = self.user_foreign_key(name, fk) {
+            table.foreign_key(&mut fk);
+        }
+        table
     }
 }
 
@@ -124,27 +179,31 @@ impl MigrationTrait for CreateMfaTables {
         let m = manager;
         manager
             .create_table(
-                Table::create()
-                    .table(MfaDevices::Table)
-                    .if_not_exists()
-                    .col(ColumnDef::new(MfaDevices::Id).string_len(36).not_null().primary_key())
-                    .col(self.user_id_col(MfaDevices::UserId))
-                    .col(ColumnDef::new(MfaDevices::DeviceType).string_len(20).not_null())
-                    .col(ColumnDef::new(MfaDevices::Name).string_len(100).not_null())
-                    .col(ColumnDef::new(MfaDevices::SecretKey).text().null())
-                    .col(ColumnDef::new(MfaDevices::KeyId).string_len(64).null())
-                    .col(ColumnDef::new(MfaDevices::PhoneNumber).string_len(20).null())
-                    .col(ColumnDef::new(MfaDevices::IsActive).boolean().not_null())
-                    .col(ColumnDef::new(MfaDevices::IsPrimary).boolean().not_null())
-                    .col(ColumnDef::new(MfaDevices::Confirmed).boolean().not_null())
-                    .col(ColumnDef::new(MfaDevices::LastTotpStep).big_integer().null())
-                    .col(ColumnDef::new(MfaDevices::SmsCodeHash).string_len(128).null())
-                    .col(time_col(m, MfaDevices::SmsCodeExpiresAt).null())
-                    .col(time_col(m, MfaDevices::SmsCodeSentAt).null())
-                    .col(ColumnDef::new(MfaDevices::SmsCodeAttempts).integer().not_null().default(0))
-                    .col(time_col(m, MfaDevices::CreatedAt).not_null())
-                    .col(time_col(m, MfaDevices::LastUsed).null())
-                    .to_owned(),
+                self.with_user_fk(
+                    Table::create()
+                        .table(MfaDevices::Table)
+                        .if_not_exists()
+                        .col(ColumnDef::new(MfaDevices::Id).string_len(36).not_null().primary_key())
+                        .col(self.user_id_col(MfaDevices::UserId))
+                        .col(ColumnDef::new(MfaDevices::DeviceType).string_len(20).not_null())
+                        .col(ColumnDef::new(MfaDevices::Name).string_len(100).not_null())
+                        .col(ColumnDef::new(MfaDevices::SecretKey).text().null())
+                        .col(ColumnDef::new(MfaDevices::KeyId).string_len(64).null())
+                        .col(ColumnDef::new(MfaDevices::PhoneNumber).string_len(20).null())
+                        .col(ColumnDef::new(MfaDevices::IsActive).boolean().not_null())
+                        .col(ColumnDef::new(MfaDevices::IsPrimary).boolean().not_null())
+                        .col(ColumnDef::new(MfaDevices::Confirmed).boolean().not_null())
+                        .col(ColumnDef::new(MfaDevices::LastTotpStep).big_integer().null())
+                        .col(ColumnDef::new(MfaDevices::SmsCodeHash).string_len(128).null())
+                        .col(time_col(m, MfaDevices::SmsCodeExpiresAt).null())
+                        .col(time_col(m, MfaDevices::SmsCodeSentAt).null())
+                        .col(ColumnDef::new(MfaDevices::SmsCodeAttempts).integer().not_null().default(0))
+                        .col(time_col(m, MfaDevices::CreatedAt).not_null())
+                        .col(time_col(m, MfaDevices::LastUsed).null())
+                        .to_owned(),
+                    MfaDevices::Table,
+                    "fk_mfa_devices_user",
+                ),
             )
             .await?;
         manager
@@ -160,16 +219,20 @@ impl MigrationTrait for CreateMfaTables {
             .await?;
         manager
             .create_table(
-                Table::create()
-                    .table(MfaBackupCodes::Table)
-                    .if_not_exists()
-                    .col(ColumnDef::new(MfaBackupCodes::Id).string_len(36).not_null().primary_key())
-                    .col(self.user_id_col(MfaBackupCodes::UserId))
-                    .col(ColumnDef::new(MfaBackupCodes::CodeHash).string_len(255).not_null())
-                    .col(ColumnDef::new(MfaBackupCodes::IsUsed).boolean().not_null())
-                    .col(time_col(m, MfaBackupCodes::CreatedAt).not_null())
-                    .col(time_col(m, MfaBackupCodes::UsedAt).null())
-                    .to_owned(),
+                self.with_user_fk(
+                    Table::create()
+                        .table(MfaBackupCodes::Table)
+                        .if_not_exists()
+                        .col(ColumnDef::new(MfaBackupCodes::Id).string_len(36).not_null().primary_key())
+                        .col(self.user_id_col(MfaBackupCodes::UserId))
+                        .col(ColumnDef::new(MfaBackupCodes::CodeHash).string_len(255).not_null())
+                        .col(ColumnDef::new(MfaBackupCodes::IsUsed).boolean().not_null())
+                        .col(time_col(m, MfaBackupCodes::CreatedAt).not_null())
+                        .col(time_col(m, MfaBackupCodes::UsedAt).null())
+                        .to_owned(),
+                    MfaBackupCodes::Table,
+                    "fk_mfa_backup_codes_user",
+                ),
             )
             .await?;
         manager
@@ -184,19 +247,23 @@ impl MigrationTrait for CreateMfaTables {
             .await?;
         manager
             .create_table(
-                Table::create()
-                    .table(TrustedDevices::Table)
-                    .if_not_exists()
-                    .col(ColumnDef::new(TrustedDevices::Id).string_len(36).not_null().primary_key())
-                    .col(self.user_id_col(TrustedDevices::UserId))
-                    .col(ColumnDef::new(TrustedDevices::TokenHash).string_len(64).not_null().unique_key())
-                    .col(ColumnDef::new(TrustedDevices::DeviceName).string_len(100).not_null())
-                    .col(ColumnDef::new(TrustedDevices::UserAgent).text().null())
-                    .col(ColumnDef::new(TrustedDevices::IpAddress).string_len(45).null())
-                    .col(time_col(m, TrustedDevices::CreatedAt).not_null())
-                    .col(time_col(m, TrustedDevices::LastUsed).not_null())
-                    .col(time_col(m, TrustedDevices::ExpiresAt).not_null())
-                    .to_owned(),
+                self.with_user_fk(
+                    Table::create()
+                        .table(TrustedDevices::Table)
+                        .if_not_exists()
+                        .col(ColumnDef::new(TrustedDevices::Id).string_len(36).not_null().primary_key())
+                        .col(self.user_id_col(TrustedDevices::UserId))
+                        .col(ColumnDef::new(TrustedDevices::TokenHash).string_len(64).not_null().unique_key())
+                        .col(ColumnDef::new(TrustedDevices::DeviceName).string_len(100).not_null())
+                        .col(ColumnDef::new(TrustedDevices::UserAgent).text().null())
+                        .col(ColumnDef::new(TrustedDevices::IpAddress).string_len(45).null())
+                        .col(time_col(m, TrustedDevices::CreatedAt).not_null())
+                        .col(time_col(m, TrustedDevices::LastUsed).not_null())
+                        .col(time_col(m, TrustedDevices::ExpiresAt).not_null())
+                        .to_owned(),
+                    TrustedDevices::Table,
+                    "fk_trusted_devices_user",
+                ),
             )
             .await?;
         manager
@@ -211,14 +278,18 @@ impl MigrationTrait for CreateMfaTables {
             .await?;
         manager
             .create_table(
-                Table::create()
-                    .table(MfaThrottle::Table)
-                    .if_not_exists()
-                    .col(self.user_id_col(MfaThrottle::UserId).primary_key())
-                    .col(ColumnDef::new(MfaThrottle::FailedAttempts).integer().not_null())
-                    .col(time_col(m, MfaThrottle::LockedUntil).null())
-                    .col(time_col(m, MfaThrottle::UpdatedAt).not_null())
-                    .to_owned(),
+                self.with_user_fk(
+                    Table::create()
+                        .table(MfaThrottle::Table)
+                        .if_not_exists()
+                        .col(self.user_id_col(MfaThrottle::UserId).primary_key())
+                        .col(ColumnDef::new(MfaThrottle::FailedAttempts).integer().not_null())
+                        .col(time_col(m, MfaThrottle::LockedUntil).null())
+                        .col(time_col(m, MfaThrottle::UpdatedAt).not_null())
+                        .to_owned(),
+                    MfaThrottle::Table,
+                    "fk_mfa_throttle_user",
+                ),
             )
             .await
     }

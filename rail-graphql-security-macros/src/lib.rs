@@ -4,6 +4,7 @@
 mod audited_model;
 mod resolver;
 mod security_config;
+mod security_user;
 
 /// Derives `rail_graphql_security::config::SecurityConfig`; see that trait and the
 /// `rail_graphql_security::config` module for the attributes.
@@ -30,4 +31,11 @@ pub fn audited(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> 
         Some(model) => audited_model::expand(attr, model).into(),
         None => resolver::audited(attr, item).into(),
     }
+}
+
+/// Generates the MFA tables' entities, migration and GraphQL API for your SeaORM user model; see
+/// `rail_graphql_security::security_user`.
+#[proc_macro_attribute]
+pub fn security_user(args: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
+    security_user::attribute(args.into(), item.into()).into()
 }

@@ -41,6 +41,18 @@ pub mod resolver;
 pub use config::SecurityConfig;
 pub use rail_graphql_security_macros::{audited, require_mfa};
 
+/// On your SeaORM user `Model` (above `#[derive(DeriveEntityModel)]`): generates, in a module
+/// `mfa` next to it, the MFA tables' entities with foreign keys to your user table, their
+/// migration (`mfa::migration()` / `mfa::migrations()`), the `MfaUser` impl of the model, and
+/// the GraphQL roots `mfa::MfaQuery` / `mfa::MfaMutation` (see [`mfa::graphql`]).
+///
+/// Options: `module = "name"` (default `mfa`), `on_delete = "cascade" | "restrict"` (what deleting
+/// a user does to the user's MFA rows; default `cascade`), `account_name = "field"` (shown in
+/// authenticator apps; default the `email`, `username` or `name` field, else the key). The key
+/// may be `i32`, `i64`, `Uuid` or `String`. The README's "Generated MFA schema" section has a
+/// complete example.
+pub use rail_graphql_security_macros::security_user;
+
 /// The SeaORM migrations of the security tables (the `rail-graphql-security-migration` crate).
 pub use rail_graphql_security_migration as migration;
 

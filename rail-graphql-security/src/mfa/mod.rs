@@ -20,6 +20,7 @@
 mod backup;
 mod config;
 mod error;
+pub mod graphql;
 mod manager;
 mod secret;
 pub mod sms;

@@ -91,9 +91,11 @@ impl<Id: MfaUserId> MfaManager<Id> {
             return Err(MfaError::NoSmsProvider);
         };
         let c = &self.config;
-        let mut rng = rand::rng();
-        let code: Zeroizing<String> =
-            Zeroizing::new((0..c.sms_code_digits).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect());
+        // The thread-local generator is not `Send`: drop it before the first `.await`.
+        let code: Zeroizing<String> = {
+            let mut rng = rand::rng();
+            Zeroizing::new((0..c.sms_code_digits).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect())
+        };
         let (key_id, mac) = self.cipher.code_mac(None, code_input(&device_id, &code).as_bytes())?;
         let interval = chrono::Duration::from_std(c.sms_resend_interval).unwrap_or(chrono::Duration::minutes(1));
         let ttl = chrono::Duration::from_std(c.sms_code_ttl).unwrap_or(chrono::Duration::minutes(10));

@@ -1,0 +1,662 @@
+//! The MFA GraphQL API: output types, the [`SecondFactorHook`] the host application provides,
+//! and generic resolver functions. `#[security_user]` generates `MfaQuery` / `MfaMutation`
+//! roots that delegate to these functions with your user key type; you can also call them from
+//! your own resolvers.
+//!
+//! # What the resolvers need
+//! - an [`MfaManager<Id>`] in the schema data (`Schema::build(..).data(manager)`), where `Id`
+//!   is your user key type;
+//! - a [`SecurityContext`] in the request data (the HTTP layer puts it there): the caller is its
+//!   principal, whose `id` must parse as `Id`;
+//! - optionally an [`MfaHook`] in the schema data: called after every successful second factor,
+//!   it can return a fresh token, exposed as the payloads' `token` ([`IssueTokenHook`] issues
+//!   one with the [`TokenService`]).
+//!
+//! # Who may do what
+//! Listing (`mfaDevices`, `trustedDevices`, `mfaStatus`), verifying (`verifyTotp`, `verifySms`,
+//! `verifyBackupCode`), `sendSmsCode` and `revokeTrustedDevice` need an authenticated caller.
+//! Changing the factors of a user who already has a confirmed one (`setupTotp`, `setupSms`,
+//! `generateBackupCodes`, `removeMfaDevice`, `disableMfa`) also needs a session that passed a
+//! second factor: a stolen password alone cannot add, replace or remove factors. Such refusals
+//! are logged as `unauthorized_access` when an [`AuditLogger`] is in the schema data.
+//!
+//! # Error codes
+//! Every error carries a stable `code` extension:
+//!
+//! | `code` | when | other extensions |
+//! |---|---|---|
+//! | `UNAUTHENTICATED` | no authenticated caller, or its id is not a key of this user type | |
+//! | `MFA_REQUIRED` | changing factors without a verified second factor in this session | `methods` |
+//! | `INVALID_CODE` | a wrong, malformed, expired or already used code | |
+//! | `MFA_LOCKED` | too many failed attempts; nothing is checked until `retryAfter` | `retryAfter` (seconds), `lockedUntil` |
+//! | `MFA_NOT_SET_UP` | no active device of that kind (e.g. `verifyTotp` before `setupTotp`) | `method` |
+//! | `NOT_FOUND` | no such device of this user | |
+//! | `BAD_USER_INPUT` | a name or id out of bounds; the message says what is allowed | |
+//! | `INVALID_PHONE_NUMBER` | the phone number is not in E.164 form | |
+//! | `SMS_UNAVAILABLE` | no SMS provider is configured | |
+//! | `SMS_NOT_SENT` | the SMS provider failed; the code is not valid | |
+//! | `RATE_LIMITED` | an SMS code was sent too recently | `retryAfter` (seconds) |
+//! | `INTERNAL_ERROR` | storage, key or configuration failure (details go to `tracing`, not to the client) | |
+//!
+//! Timestamps are RFC 3339 strings in UTC. Secrets never leave the server except once, in the
+//! payload of the call that created them (`secretKey`, `qrCodeUrl`, `backupCodes`, the
+//! trusted-device token `deviceId`).
+//!
+//! [`AuditLogger`]: crate::audit::AuditLogger
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ErrorExtensions, ID, SimpleObject};
+use chrono::{DateTime, SecondsFormat, Utc};
+use uuid::Uuid;
+
+use super::error::MfaError;
+use super::manager::{MfaAccount, MfaDeviceType, MfaManager};
+use super::store::MfaUserId;
+use crate::audit::AuditLogger;
+use crate::auth::TokenService;
+use crate::context::{AccessDenied, MfaState, Principal, SecurityContext, audit_denial};
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The kind of a second-factor device.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+#[graphql(name = "MfaDeviceType")]
+pub enum DeviceType {
+    /// An authenticator app (TOTP).
+    Totp,
+    /// Codes sent by SMS.
+    Sms,
+    /// One-time backup codes.
+    BackupCodes,
+}
+
+impl From<MfaDeviceType> for DeviceType {
+    fn from(kind: MfaDeviceType) -> Self {
+        match kind {
+            MfaDeviceType::Totp => DeviceType::Totp,
+            MfaDeviceType::Sms => DeviceType::Sms,
+            MfaDeviceType::BackupCodes => DeviceType::BackupCodes,
+        }
+    }
+}
+
+/// A second-factor device as its owner sees it (never its secret).
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct MfaDevice {
+    /// The device id (for `removeMfaDevice`).
+    pub id: ID,
+    /// Its kind.
+    pub device_type: DeviceType,
+    /// The name the user gave it.
+    pub name: String,
+    /// For SMS devices, the phone number with all but its last two digits masked.
+    pub phone_number_hint: Option<String>,
+    /// False once removed.
+    pub is_active: bool,
+    /// The user's primary device.
+    pub is_primary: bool,
+    /// Confirmed by a first valid code: only confirmed devices count as a second factor.
+    pub confirmed: bool,
+    /// When it was set up (RFC 3339).
+    pub created_at: String,
+    /// When a code from it was last accepted (RFC 3339).
+    pub last_used: Option<String>,
+}
+
+impl From<super::MfaDevice> for MfaDevice {
+    fn from(d: super::MfaDevice) -> Self {
+        MfaDevice {
+            id: ID(d.id.to_string()),
+            device_type: d.device_type.into(),
+            name: d.name,
+            phone_number_hint: d.phone_number_hint,
+            is_active: d.is_active,
+            is_primary: d.is_primary,
+            confirmed: d.confirmed,
+            created_at: rfc3339(d.created_at),
+            last_used: d.last_used.map(rfc3339),
+        }
+    }
+}
+
+/// A device that skips the second factor until it expires (its token is never shown again).
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct TrustedDevice {
+    /// The id (for `revokeTrustedDevice`).
+    pub id: ID,
+    /// The name given when it was trusted.
+    pub device_name: String,
+    /// The user agent when it was trusted.
+    pub user_agent: Option<String>,
+    /// The client address when it was trusted.
+    pub ip_address: Option<String>,
+    /// When it was trusted (RFC 3339).
+    pub created_at: String,
+    /// When its token was last accepted (RFC 3339).
+    pub last_used: String,
+    /// When it stops being accepted (RFC 3339).
+    pub expires_at: String,
+}
+
+impl From<super::TrustedDevice> for TrustedDevice {
+    fn from(d: super::TrustedDevice) -> Self {
+        TrustedDevice {
+            id: ID(d.id.to_string()),
+            device_name: d.device_name,
+            user_agent: d.user_agent,
+            ip_address: d.ip_address,
+            created_at: rfc3339(d.created_at),
+            last_used: rfc3339(d.last_used),
+            expires_at: rfc3339(d.expires_at),
+        }
+    }
+}
+
+/// The caller's MFA state.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct MfaStatus {
+    /// The user has a confirmed second factor.
+    pub enabled: bool,
+    /// Logging in needs a second factor (MFA is on in the configuration and the user enabled it).
+    pub required: bool,
+    /// The methods the user can pass: `totp`, `sms`, `backup_code`.
+    pub methods: Vec<String>,
+    /// Unused backup codes.
+    pub backup_codes_remaining: i32,
+    /// Unexpired trusted devices.
+    pub trusted_devices: i32,
+    /// This session passed a second factor (or came from a trusted device).
+    pub session_verified: bool,
+}
+
+/// `setupTotp`'s answer: show the QR code (or the secret) and the backup codes once.
+#[derive(SimpleObject, Clone, PartialEq, Eq)]
+pub struct SetupTotpPayload {
+    /// Always true (failures are errors).
+    pub success: bool,
+    /// The new, unconfirmed device: `verifyTotp` with a code from the app confirms it.
+    pub device_id: ID,
+    /// The secret in base32, for manual entry.
+    pub secret_key: String,
+    /// The `otpauth://` URI as a PNG data URL (`data:image/png;base64,…`).
+    pub qr_code_url: String,
+    /// The `otpauth://` URI itself.
+    pub otpauth_uri: String,
+    /// A first set of backup codes when the user had none (empty otherwise; see
+    /// `generateBackupCodes`).
+    pub backup_codes: Vec<String>,
+}
+
+impl fmt::Debug for SetupTotpPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SetupTotpPayload").field("device_id", &self.device_id).finish_non_exhaustive()
+    }
+}
+
+/// The answer to a successful second factor (`verifyTotp`, `verifySms`, `verifyBackupCode`).
+#[derive(SimpleObject, Clone, PartialEq, Eq)]
+pub struct VerifyTotpPayload {
+    /// Always true (a wrong code is an `INVALID_CODE` error).
+    pub success: bool,
+    /// With `trustDevice: true`: the trusted-device token the client presents at its next login
+    /// to skip the second factor (shown once).
+    pub device_id: Option<String>,
+    /// What the application's [`SecondFactorHook`] returned: typically a fresh token carrying the
+    /// MFA level.
+    pub token: Option<String>,
+    /// With `verifyBackupCode`: the unused backup codes left.
+    pub remaining_backup_codes: Option<i32>,
+}
+
+impl fmt::Debug for VerifyTotpPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyTotpPayload")
+            .field("success", &self.success)
+            .field("device_id", &self.device_id.as_ref().map(|_| "[redacted]"))
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `setupSms`'s answer: a code was sent; `verifySms` with it confirms the device.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct SetupSmsPayload {
+    /// Always true.
+    pub success: bool,
+    /// The new, unconfirmed SMS device.
+    pub device_id: ID,
+}
+
+/// `generateBackupCodes`' answer: the new codes, shown once; the previous ones stop working.
+#[derive(SimpleObject, Clone, PartialEq, Eq)]
+pub struct BackupCodesPayload {
+    /// Always true.
+    pub success: bool,
+    /// The codes, formatted `ABCD-EFGH`.
+    pub backup_codes: Vec<String>,
+}
+
+impl fmt::Debug for BackupCodesPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackupCodesPayload").field("count", &self.backup_codes.len()).finish_non_exhaustive()
+    }
+}
+
+/// The answer of `sendSmsCode`, `revokeTrustedDevice`, `removeMfaDevice` and `disableMfa`.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+pub struct MfaActionPayload {
+    /// Always true (failures are errors).
+    pub success: bool,
+}
+
+/// A second factor that just succeeded, as the [`SecondFactorHook`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondFactorPassed {
+    /// The user (from the request's security context).
+    pub principal: Principal,
+    /// `totp`, `sms` or `backup_code`.
+    pub method: &'static str,
+    /// The client asked to trust this device (`trustDevice: true`) and got a token.
+    pub trusted_device: bool,
+    /// When the factor was accepted.
+    pub at: DateTime<Utc>,
+}
+
+impl SecondFactorPassed {
+    /// The session state to record in a fresh token.
+    pub fn mfa_state(&self) -> MfaState {
+        MfaState::verified(self.at, self.method)
+    }
+}
+
+/// What the host application does after a successful second factor: typically issue a fresh
+/// token carrying the MFA level (see [`IssueTokenHook`]). Register it with [`MfaHook::new`] in
+/// the schema data.
+#[async_trait::async_trait]
+pub trait SecondFactorHook: Send + Sync + 'static {
+    /// Called once per successful second factor; the string returned becomes the payload's
+    /// `token`. An error fails the mutation (the factor stays consumed).
+    async fn on_second_factor(
+        &self,
+        ctx: &Context<'_>,
+        passed: &SecondFactorPassed,
+    ) -> async_graphql::Result<Option<String>>;
+}
+
+/// The application's [`SecondFactorHook`], as schema data: `Schema::build(..).data(MfaHook::new(hook))`.
+#[derive(Clone)]
+pub struct MfaHook(Arc<dyn SecondFactorHook>);
+
+impl MfaHook {
+    /// Wraps `hook`.
+    pub fn new(hook: impl SecondFactorHook) -> Self {
+        MfaHook(Arc::new(hook))
+    }
+}
+
+impl fmt::Debug for MfaHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MfaHook")
+    }
+}
+
+/// A ready [`SecondFactorHook`]: issues a fresh token (with [`TokenService::issue_with_methods`])
+/// for the user with the MFA level, method and time of the factor just passed, keeping the
+/// methods the session listed.
+#[derive(Debug, Clone)]
+pub struct IssueTokenHook(pub TokenService);
+
+#[async_trait::async_trait]
+impl SecondFactorHook for IssueTokenHook {
+    async fn on_second_factor(
+        &self,
+        ctx: &Context<'_>,
+        passed: &SecondFactorPassed,
+    ) -> async_graphql::Result<Option<String>> {
+        let security = SecurityContext::from_graphql(ctx);
+        let methods = security.map(|s| s.mfa_methods.clone()).unwrap_or_default();
+        let mut state = passed.mfa_state();
+        state.trusted_device = false;
+        let issued = self
+            .0
+            .issue_with_methods(&passed.principal, &state, &methods, security.and_then(|s| s.client_ip))
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not issue a token after a second factor");
+                coded("INTERNAL_ERROR", "the second factor was accepted but no token could be issued; log in again")
+            })?;
+        Ok(Some(issued.token))
+    }
+}
+
+fn coded(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, e| e.set("code", code))
+}
+
+/// The `code` extension for an MFA runtime error (see the table in the module docs).
+pub fn error_code(error: &MfaError) -> &'static str {
+    match error {
+        MfaError::Locked { .. } => "MFA_LOCKED",
+        MfaError::NoDevice { .. } => "MFA_NOT_SET_UP",
+        MfaError::UnknownDevice(_) => "NOT_FOUND",
+        MfaError::InvalidInput(_) => "BAD_USER_INPUT",
+        MfaError::InvalidPhoneNumber => "INVALID_PHONE_NUMBER",
+        MfaError::NoSmsProvider => "SMS_UNAVAILABLE",
+        MfaError::Sms(_) => "SMS_NOT_SENT",
+        MfaError::SmsResendThrottled { .. } => "RATE_LIMITED",
+        _ => "INTERNAL_ERROR",
+    }
+}
+
+/// The GraphQL error for an MFA runtime error: its `code` extension, `retryAfter` when the
+/// client must wait, and no internal detail for `INTERNAL_ERROR` (those go to `tracing`).
+pub fn mfa_error(error: MfaError) -> async_graphql::Error {
+    let code = error_code(&error);
+    let now = Utc::now();
+    let wait = |until: DateTime<Utc>| (until - now).num_seconds().max(1);
+    match error {
+        MfaError::Locked { until } => coded(code, error.to_string()).extend_with(|_, e| {
+            e.set("retryAfter", wait(until));
+            e.set("lockedUntil", rfc3339(until));
+        }),
+        MfaError::SmsResendThrottled { retry_after } => {
+            coded(code, error.to_string()).extend_with(|_, e| e.set("retryAfter", wait(retry_after)))
+        }
+        MfaError::NoDevice { method } => coded(code, error.to_string()).extend_with(|_, e| e.set("method", method)),
+        MfaError::Sms(_) => {
+            tracing::warn!(error = %error, "SMS code not sent");
+            coded(code, "the SMS code could not be sent; try again later")
+        }
+        _ if code == "INTERNAL_ERROR" => {
+            tracing::error!(error = %error, "MFA operation failed");
+            coded(code, "the MFA operation failed on the server; try again later")
+        }
+        _ => coded(code, error.to_string()),
+    }
+}
+
+fn invalid_code() -> async_graphql::Error {
+    coded("INVALID_CODE", "the code is wrong, expired or was already used")
+}
+
+/// The caller of an MFA resolver.
+struct Caller<'a, Id> {
+    security: &'a SecurityContext,
+    account: MfaAccount<Id>,
+    manager: MfaManager<Id>,
+}
+
+fn caller<'a, Id: MfaUserId + FromStr>(ctx: &'a Context<'_>) -> async_graphql::Result<Caller<'a, Id>> {
+    let Some(security) = SecurityContext::from_graphql(ctx) else {
+        return Err(AccessDenied::Unauthenticated.extend());
+    };
+    let Some(principal) = &security.principal else {
+        return Err(AccessDenied::Unauthenticated.extend());
+    };
+    let id = Id::from_str(&principal.id).map_err(|_| {
+        coded(
+            "UNAUTHENTICATED",
+            format!(
+                "the session's user id is not a key of type {}: log in again",
+                std::any::type_name::<Id>().rsplit("::").next().unwrap_or("?")
+            ),
+        )
+    })?;
+    let manager = ctx.data::<MfaManager<Id>>().map_err(|_| {
+        tracing::error!(
+            "no MfaManager<{}> in the schema data: add it with Schema::build(..).data(manager)",
+            std::any::type_name::<Id>()
+        );
+        coded("INTERNAL_ERROR", "MFA is not configured on this server")
+    })?;
+    let name = principal.name.clone().unwrap_or_else(|| principal.id.clone());
+    Ok(Caller { security, account: MfaAccount::new(id, name), manager: manager.with_client_ip(security.client_ip) })
+}
+
+impl<Id: MfaUserId> Caller<'_, Id> {
+    /// The methods the user can pass now.
+    async fn methods(&self) -> Result<Vec<String>, MfaError> {
+        let mut methods = Vec::new();
+        for device in self.manager.list_devices(&self.account).await? {
+            let method = match device.device_type {
+                MfaDeviceType::Totp => "totp",
+                MfaDeviceType::Sms => "sms",
+                MfaDeviceType::BackupCodes => "backup_code",
+            };
+            if device.is_active && device.confirmed && !methods.iter().any(|m| m == method) {
+                methods.push(method.to_owned());
+            }
+        }
+        if !methods.iter().any(|m| m == "backup_code") && self.manager.remaining_backup_codes(&self.account).await? > 0
+        {
+            methods.push("backup_code".to_owned());
+        }
+        Ok(methods)
+    }
+
+    /// Changing factors of a user with a confirmed one needs a verified session.
+    async fn require_step_up(&self, ctx: &Context<'_>, resource: &str) -> async_graphql::Result<()> {
+        if self.security.mfa.satisfies(None, Utc::now())
+            || !self.manager.has_confirmed_factor(&self.account.id).await.map_err(mfa_error)?
+        {
+            return Ok(());
+        }
+        let denied = AccessDenied::MfaRequired { methods: self.methods().await.map_err(mfa_error)?, max_age: None };
+        if let Some(logger) = ctx.data_opt::<AuditLogger>() {
+            audit_denial(logger, Some(self.security), resource, &denied);
+        }
+        Err(denied.extend())
+    }
+
+    /// After an accepted factor: trust the device when asked, then call the hook.
+    async fn passed(
+        &self,
+        ctx: &Context<'_>,
+        method: &'static str,
+        trust_device: bool,
+        device_name: Option<String>,
+    ) -> async_graphql::Result<VerifyTotpPayload> {
+        let device_id = if trust_device {
+            let name = device_name
+                .or_else(|| self.security.user_agent.as_ref().map(|ua| ua.chars().take(100).collect()))
+                .unwrap_or_else(|| "Trusted device".to_owned());
+            let trusted = self
+                .manager
+                .register_trusted_device(
+                    &self.account,
+                    &name,
+                    self.security.user_agent.as_deref(),
+                    self.security.client_ip,
+                )
+                .await
+                .map_err(mfa_error)?;
+            Some(trusted.token.to_string())
+        } else {
+            None
+        };
+        let token = match ctx.data_opt::<MfaHook>() {
+            Some(hook) => {
+                let principal =
+                    self.security.principal.clone().ok_or_else(|| AccessDenied::Unauthenticated.extend())?;
+                let passed =
+                    SecondFactorPassed { principal, method, trusted_device: device_id.is_some(), at: Utc::now() };
+                hook.0.on_second_factor(ctx, &passed).await?
+            }
+            None => None,
+        };
+        Ok(VerifyTotpPayload { success: true, device_id, token, remaining_backup_codes: None })
+    }
+}
+
+fn parse_device_id(id: &ID) -> async_graphql::Result<Uuid> {
+    Uuid::parse_str(id.as_str()).map_err(|_| coded("BAD_USER_INPUT", "`id` is not a device id (a UUID)"))
+}
+
+/// `mfaDevices`: the caller's devices, active or not, oldest first.
+pub async fn mfa_devices<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_graphql::Result<Vec<MfaDevice>> {
+    let c = caller::<Id>(ctx)?;
+    Ok(c.manager.list_devices(&c.account).await.map_err(mfa_error)?.into_iter().map(Into::into).collect())
+}
+
+/// `trustedDevices`: the caller's unexpired trusted devices, newest first.
+pub async fn trusted_devices<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_graphql::Result<Vec<TrustedDevice>> {
+    let c = caller::<Id>(ctx)?;
+    Ok(c.manager.list_trusted_devices(&c.account).await.map_err(mfa_error)?.into_iter().map(Into::into).collect())
+}
+
+/// `mfaStatus`: the caller's MFA state.
+pub async fn mfa_status<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_graphql::Result<MfaStatus> {
+    let c = caller::<Id>(ctx)?;
+    let m = &c.manager;
+    let enabled = m.has_confirmed_factor(&c.account.id).await.map_err(mfa_error)?;
+    let backup = m.remaining_backup_codes(&c.account).await.map_err(mfa_error)?;
+    let trusted = m.list_trusted_devices(&c.account).await.map_err(mfa_error)?.len();
+    Ok(MfaStatus {
+        enabled,
+        required: m.is_mfa_required(&c.account).await.map_err(mfa_error)?,
+        methods: c.methods().await.map_err(mfa_error)?,
+        backup_codes_remaining: i32::try_from(backup).unwrap_or(i32::MAX),
+        trusted_devices: i32::try_from(trusted).unwrap_or(i32::MAX),
+        session_verified: c.security.mfa.satisfies(None, Utc::now()),
+    })
+}
+
+/// `setupTotp(deviceName)`: a new, unconfirmed TOTP device; the secret, its QR code and (when
+/// the user has none) a first set of backup codes, shown once.
+pub async fn setup_totp<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    device_name: String,
+) -> async_graphql::Result<SetupTotpPayload> {
+    let c = caller::<Id>(ctx)?;
+    c.require_step_up(ctx, "Mutation.setupTotp").await?;
+    let setup = c.manager.setup_totp_device(&c.account, &device_name).await.map_err(mfa_error)?;
+    let qr = c.manager.generate_qr_code(&setup.otpauth_uri).map_err(mfa_error)?;
+    let backup_codes = if c.manager.remaining_backup_codes(&c.account).await.map_err(mfa_error)? == 0 {
+        c.manager.generate_backup_codes(&c.account).await.map_err(mfa_error)?.iter().map(|c| c.to_string()).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(SetupTotpPayload {
+        success: true,
+        device_id: ID(setup.device_id.to_string()),
+        secret_key: setup.secret.to_string(),
+        qr_code_url: qr.png_data_url,
+        otpauth_uri: setup.otpauth_uri.to_string(),
+        backup_codes,
+    })
+}
+
+/// `verifyTotp(code, trustDevice, deviceName)`: checks a TOTP code (confirming a new device);
+/// on success calls the hook, and with `trust_device` returns a trusted-device token as
+/// `deviceId`.
+pub async fn verify_totp<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    code: String,
+    trust_device: bool,
+    device_name: Option<String>,
+) -> async_graphql::Result<VerifyTotpPayload> {
+    let c = caller::<Id>(ctx)?;
+    if !c.manager.verify_totp_code(&c.account, &code).await.map_err(mfa_error)? {
+        return Err(invalid_code());
+    }
+    c.passed(ctx, "totp", trust_device, device_name).await
+}
+
+/// `setupSms(phoneNumber, deviceName)`: a new, unconfirmed SMS device; sends it a code.
+pub async fn setup_sms<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    phone_number: String,
+    device_name: String,
+) -> async_graphql::Result<SetupSmsPayload> {
+    let c = caller::<Id>(ctx)?;
+    c.require_step_up(ctx, "Mutation.setupSms").await?;
+    let id = c.manager.setup_sms_device(&c.account, &phone_number, &device_name).await.map_err(mfa_error)?;
+    Ok(SetupSmsPayload { success: true, device_id: ID(id.to_string()) })
+}
+
+/// `sendSmsCode`: sends a new code to the caller's SMS device.
+pub async fn send_sms_code<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_graphql::Result<MfaActionPayload> {
+    let c = caller::<Id>(ctx)?;
+    c.manager.send_sms_code(&c.account).await.map_err(mfa_error)?;
+    Ok(MfaActionPayload { success: true })
+}
+
+/// `verifySms(code, trustDevice, deviceName)`: like [`verify_totp`] with an SMS code.
+pub async fn verify_sms<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    code: String,
+    trust_device: bool,
+    device_name: Option<String>,
+) -> async_graphql::Result<VerifyTotpPayload> {
+    let c = caller::<Id>(ctx)?;
+    if !c.manager.verify_sms_code(&c.account, &code).await.map_err(mfa_error)? {
+        return Err(invalid_code());
+    }
+    c.passed(ctx, "sms", trust_device, device_name).await
+}
+
+/// `generateBackupCodes`: a new set of backup codes (the previous set stops working).
+pub async fn generate_backup_codes<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+) -> async_graphql::Result<BackupCodesPayload> {
+    let c = caller::<Id>(ctx)?;
+    c.require_step_up(ctx, "Mutation.generateBackupCodes").await?;
+    let codes = c.manager.generate_backup_codes(&c.account).await.map_err(mfa_error)?;
+    Ok(BackupCodesPayload { success: true, backup_codes: codes.iter().map(|c| c.to_string()).collect() })
+}
+
+/// `verifyBackupCode(code, trustDevice, deviceName)`: consumes a backup code (once) as a second
+/// factor.
+pub async fn verify_backup_code<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    code: String,
+    trust_device: bool,
+    device_name: Option<String>,
+) -> async_graphql::Result<VerifyTotpPayload> {
+    let c = caller::<Id>(ctx)?;
+    if !c.manager.verify_backup_code(&c.account, &code).await.map_err(mfa_error)? {
+        return Err(invalid_code());
+    }
+    let mut payload = c.passed(ctx, "backup_code", trust_device, device_name).await?;
+    let remaining = c.manager.remaining_backup_codes(&c.account).await.map_err(mfa_error)?;
+    payload.remaining_backup_codes = Some(i32::try_from(remaining).unwrap_or(i32::MAX));
+    Ok(payload)
+}
+
+/// `revokeTrustedDevice(id)`: the device's token stops skipping the second factor.
+pub async fn revoke_trusted_device<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    id: ID,
+) -> async_graphql::Result<MfaActionPayload> {
+    let c = caller::<Id>(ctx)?;
+    let id = parse_device_id(&id)?;
+    if !c.manager.revoke_trusted_device(&c.account, id).await.map_err(mfa_error)? {
+        return Err(coded("NOT_FOUND", format!("no trusted device {id} for this user")));
+    }
+    Ok(MfaActionPayload { success: true })
+}
+
+/// `removeMfaDevice(id)`: disables one of the caller's devices and erases its secret.
+pub async fn remove_mfa_device<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    id: ID,
+) -> async_graphql::Result<MfaActionPayload> {
+    let c = caller::<Id>(ctx)?;
+    let id = parse_device_id(&id)?;
+    c.require_step_up(ctx, "Mutation.removeMfaDevice").await?;
+    c.manager.disable_device(&c.account, id).await.map_err(mfa_error)?;
+    Ok(MfaActionPayload { success: true })
+}
+
+/// `disableMfa`: disables every device, deletes the backup codes and forgets every trusted
+/// device.
+pub async fn disable_mfa<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_graphql::Result<MfaActionPayload> {
+    let c = caller::<Id>(ctx)?;
+    c.require_step_up(ctx, "Mutation.disableMfa").await?;
+    c.manager.disable_mfa(&c.account).await.map_err(mfa_error)?;
+    Ok(MfaActionPayload { success: true })
+}
