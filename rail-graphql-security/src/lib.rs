@@ -11,6 +11,8 @@
 //! - [`context`], [`auth`], [`rate_limit`], [`client_ip`], [`graphql`] and `http` (feature
 //!   `axum`): the request's security context and its checks, bearer tokens with revocation,
 //!   rate limits, proxy-aware client addresses, and the axum layer.
+//! - `#[require_mfa]` and `#[audited]` on resolvers, with their runtime in [`resolver`], and the
+//!   [`guard::RequireMfa`] field guard.
 //!
 //! The migrations for its tables are in [`migration`].
 #![cfg_attr(docsrs, feature(doc_cfg))]

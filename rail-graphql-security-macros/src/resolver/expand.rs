@@ -98,10 +98,11 @@ pub(crate) fn audited(options: &AuditOptions, resolver: Resolver) -> TokenStream
         syn::ReturnType::Default => quote!(()),
     };
     let type_name = type_name(krate);
+    let mutability = (!options.fields.is_empty()).then(|| quote!(mut));
     let stmts = &func.block.stmts;
     let body = quote_spanned! {func.block.span()=>
         {
-            let mut #call = #krate::resolver::AuditedCall::start(#ctx, #type_name, #field, #event, #severity);
+            let #mutability #call = #krate::resolver::AuditedCall::start(#ctx, #type_name, #field, #event, #severity);
             #(#arguments)*
             let #result: #output = async move {
                 #guard

@@ -88,3 +88,82 @@ fn fallback(
     tokens.extend(item);
     tokens
 }
+
+#[cfg(test)]
+mod snapshot_tests {
+    //! Expansion snapshots of resolvers as `#[Object]` hands them over, formatted with
+    //! prettyplease and compared with the committed `tests/snapshots/resolver_*.rs`.
+    //! `UPDATE_SNAPSHOTS=1 cargo test` rewrites them; read the diff before committing.
+
+    use std::path::PathBuf;
+
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    fn assert_snapshot(name: &str, tokens: TokenStream) {
+        let file: syn::File = syn::parse2(tokens).expect("the expansion parses as Rust items");
+        let actual = prettyplease::unparse(&file);
+        let path =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("resolver_{name}.rs"));
+        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+            std::fs::write(&path, &actual).expect("write snapshot");
+            return;
+        }
+        let expected = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_SNAPSHOTS=1 to create it", path.display()));
+        assert_eq!(actual, expected, "expansion of `{name}` changed; run with UPDATE_SNAPSHOTS=1 and review the diff");
+    }
+
+    /// What `#[Object]` emits for `async fn secret(&self) -> String { ... }`.
+    fn object_rewritten_secret() -> TokenStream {
+        quote! {
+            async fn secret(&self, _: &async_graphql::Context<'_>) -> async_graphql::Result<String> {
+                {
+                    ::std::result::Result::Ok(async move {
+                        let value: String = { "s3cret".to_owned() };
+                        value
+                    }.await)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn require_mfa_on_an_object_rewritten_resolver() {
+        let attr = quote!(max_age = "1h30m", allow_trusted_device = false, methods(totp, backup_code));
+        assert_snapshot("require_mfa", super::require_mfa(attr, object_rewritten_secret()));
+    }
+
+    #[test]
+    fn audited_with_fields_and_a_guard() {
+        let attr =
+            quote!(event = "payout_sent", severity = "high", fields(amount, password), guard = "RequireMfa::new()");
+        let item = quote! {
+            async fn payout(&self, ctx: &Context<'_>, amount: i32, password: String) -> Result<bool> {
+                Ok(amount > 0 && !password.is_empty())
+            }
+        };
+        assert_snapshot("audited", super::audited(attr, item));
+    }
+
+    #[test]
+    fn audited_applies_an_inner_require_mfa_first() {
+        let item = quote! {
+            #[require_mfa(max_age = "5m")]
+            async fn close(&self, _: &async_graphql::Context<'_>) -> async_graphql::Result<bool> {
+                Ok(true)
+            }
+        };
+        assert_snapshot("audited_then_require_mfa", super::audited(quote!(), item));
+    }
+
+    #[test]
+    fn misuse_is_errors_plus_the_item_unchanged() {
+        let item = quote! {
+            fn secret(&self) -> i32 {
+                1
+            }
+        };
+        assert_snapshot("misuse", super::require_mfa(quote!(max_age = "15x"), item));
+    }
+}

@@ -1,0 +1,14 @@
+use async_graphql::Object;
+use rail_graphql_security::audited;
+
+struct Query;
+
+#[Object]
+impl Query {
+    #[audited(severty = "high")]
+    async fn report(&self) -> i32 {
+        1
+    }
+}
+
+fn main() {}

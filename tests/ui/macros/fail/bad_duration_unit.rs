@@ -1,0 +1,14 @@
+use async_graphql::Object;
+use rail_graphql_security::require_mfa;
+
+struct Query;
+
+#[Object]
+impl Query {
+    #[require_mfa(max_age = "15x")]
+    async fn secret(&self) -> i32 {
+        1
+    }
+}
+
+fn main() {}
