@@ -1,16 +1,18 @@
 //! The security dashboard over real HTTP on every backend: who may see it, the login form and
-//! its cookie, CSRF refusals, escaping of hostile event values, the CSP, and the numbers
-//! shown against `generate_security_report` and direct SQL.
+//! its cookie, CSRF refusals, escaping of hostile event values, the CSP, the numbers shown
+//! against `generate_security_report` and direct SQL, and where `router_at` mounts it.
 
 mod dashboard;
 
 use chrono::{DateTime, Utc};
-use dashboard::{ADMIN, App, VIEWER, XSS_ACCOUNT, XSS_AGENT, seed, start, start_with, testid_attr, testid_text};
+use dashboard::{
+    ADMIN, App, VIEWER, XSS_ACCOUNT, XSS_AGENT, seed, start, start_at, start_with, testid_attr, testid_text,
+};
 use integration_tests::{TestDb, on_every_backend};
 use rail_graphql_security::audit::entity::{Column, Entity};
 use rail_graphql_security::audit::generate_security_report;
 use rail_graphql_security::config::{Profile, SecurityConfig, StandardSecurityConfig};
-use rail_graphql_security::dashboard::{DASHBOARD_CSP, SESSION_COOKIE};
+use rail_graphql_security::dashboard::{DASHBOARD_CSP, DashboardError, SESSION_COOKIE};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 async fn count_events(app: &App, event_type: &str, actor: &str) -> u64 {
@@ -243,3 +245,56 @@ async fn filters_and_bad_periods(t: &TestDb) {
     assert_eq!(number(&custom, "total-events"), 0);
 }
 on_every_backend!(filters, filters_and_bad_periods);
+
+async fn the_mount_path_answers_with_and_without_a_trailing_slash(t: &TestDb) {
+    let app = start(t, None).await;
+    let cookie = app.login(ADMIN).await;
+    assert_eq!(app.get("", Some(&cookie)).await.status(), 200);
+    // `/security/` (axum's `nest` alone answers 404) redirects to the page, keeping the query.
+    for (path, location) in [("/", "/security"), ("/?preset=7d&severity=low", "/security?preset=7d&severity=low")] {
+        let response = app.get(path, Some(&cookie)).await;
+        assert_eq!(response.status(), 308, "GET /security{path}");
+        assert_eq!(response.headers()["location"], location);
+        assert_eq!(response.headers()["content-security-policy"], DASHBOARD_CSP);
+        let followed = dashboard::client()
+            .get(format!("{}{location}", app.origin()))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(followed.status(), 200, "the redirect target {location} is the page");
+        assert!(followed.text().await.unwrap().contains(r#"data-testid="security-score""#));
+    }
+    // Without a session the redirect leads to the login form as usual.
+    let response = app.get("/", None).await;
+    assert_eq!(response.status(), 308);
+    assert_eq!(response.headers()["location"], "/security");
+    assert_eq!(app.get("/nothing-here", Some(&cookie)).await.status(), 404);
+
+    // Mounted at the root, the page answers `/` and its links and cookie name root paths.
+    let root = start_at(t, "/", None, |b| b.secure_cookie(false)).await;
+    let login = root.post_login(ADMIN.0, ADMIN.1, Some(&root.origin())).await;
+    assert_eq!(login.status(), 303);
+    assert_eq!(login.headers()["location"], "/");
+    let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("; Path=/;"), "{set_cookie}");
+    let root_cookie = set_cookie.split(';').next().unwrap().to_owned();
+    let page = root.get("/", Some(&root_cookie)).await;
+    assert_eq!(page.status(), 200);
+    let body = page.text().await.unwrap();
+    assert!(body.contains(r#"href="/assets/dashboard.css""#) && body.contains(r#"action="/logout""#), "{body}");
+
+    // Paths that cannot be mounted say what to change instead of panicking inside axum.
+    for (path, advice) in [
+        ("security", "start it with `/`"),
+        ("/security/", "drop the trailing `/`"),
+        ("/admin//security", "empty, `.` or `..` segment"),
+        ("/{tenant}/security", "no `{capture}`"),
+        ("/sécurité", "only letters, digits"),
+    ] {
+        let error = rail_graphql_security::dashboard::router_at::<()>(path, app.dashboard.clone()).unwrap_err();
+        assert!(matches!(error, DashboardError::MountPath { .. }), "{path}: {error:?}");
+        assert!(error.to_string().contains(advice), "{path}: {error} should say {advice:?}");
+    }
+}
+on_every_backend!(mount_path, the_mount_path_answers_with_and_without_a_trailing_slash);

@@ -52,14 +52,14 @@
 //! .audit(logger)
 //! .findings(config.run_checks(&Profile::Production))
 //! .build()?;
-//! let app = axum::Router::new().nest("/security", dashboard::router(dashboard));
+//! let app = axum::Router::new().merge(dashboard::router_at("/security", dashboard)?);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8000").await?;
 //! axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await?;
 //! # Ok(()) }
 //! ```
 //!
-//! Routes (relative to the mount path): `GET /` the dashboard, `GET /report.json` the same
-//! period's [`SecurityReport`](crate::audit::SecurityReport) as JSON, `GET|POST /login`,
+//! Routes (relative to the mount path): `GET /` the dashboard (the mount path with a trailing
+//! slash redirects to it, see [`router_at`]), `GET /report.json` the same period's [`SecurityReport`](crate::audit::SecurityReport) as JSON, `GET|POST /login`,
 //! `POST /logout`, `GET /assets/dashboard.css`.
 
 use std::fmt;
@@ -68,6 +68,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sea_orm::DatabaseConnection;
 use secrecy::SecretString;
@@ -127,6 +129,14 @@ pub enum DashboardError {
     /// The session lifetime is zero.
     #[error("the dashboard session lifetime is zero: pass e.g. `.session_lifetime(Duration::from_secs(3600))`")]
     ZeroLifetime,
+    /// [`router_at`] was given a path it cannot mount the dashboard at.
+    #[error("the dashboard cannot be mounted at {path:?}: {reason}, e.g. `/security`")]
+    MountPath {
+        /// The path given (at most 128 characters of it).
+        path: String,
+        /// What to change.
+        reason: &'static str,
+    },
 }
 
 /// The dashboard's state; build it with [`Dashboard::builder`] and mount [`router`]. Cheap to
@@ -282,8 +292,11 @@ impl DashboardBuilder {
     }
 }
 
-/// The dashboard's routes, to `nest` under a path of your choice (`/security`, `/admin/security`).
-/// Serve the app with `into_make_service_with_connect_info::<SocketAddr>()` (or behind
+/// The dashboard's routes, relative to where you put them: `merge` them at the root of an app,
+/// or `nest` them yourself. Prefer [`router_at`], which also answers the mount path with a
+/// trailing slash: under axum 0.8's `Router::nest("/security", …)` the page answers
+/// `/security` only, and `/security/` is a 404 of the outer router (`nest_service` answers
+/// both). Serve the app with `into_make_service_with_connect_info::<SocketAddr>()` (or behind
 /// [`HttpSecurity`](crate::http::HttpSecurity), whose proxy-aware client address is used) so
 /// audit events carry the client address.
 pub fn router<S: Clone + Send + Sync + 'static>(dashboard: Dashboard) -> Router<S> {
@@ -295,4 +308,61 @@ pub fn router<S: Clone + Send + Sync + 'static>(dashboard: Dashboard) -> Router<
         .route("/assets/dashboard.css", get(page::stylesheet))
         .layer(axum::middleware::map_response(session::harden))
         .with_state(dashboard)
+}
+
+/// The dashboard mounted at `path` (`/security`, `/admin/security`), to `merge` into your app.
+///
+/// The page answers at `path`; `path/` (a typed or bookmarked trailing slash) redirects there
+/// with `308 Permanent Redirect`, keeping the query string. `"/"` mounts the dashboard at the
+/// root of the app. The path must be literal (no `{capture}`: links and the cookie path name
+/// it), made of letters, digits, `-`, `.`, `_`, `~` and `/`, without a trailing `/`.
+///
+/// ```
+/// # fn build(dashboard: rail_graphql_security::dashboard::Dashboard) -> Result<(), rail_graphql_security::dashboard::DashboardError> {
+/// let app: axum::Router = axum::Router::new()
+///     .route("/health", axum::routing::get(|| async { "ok" }))
+///     .merge(rail_graphql_security::dashboard::router_at("/security", dashboard)?);
+/// # Ok(()) }
+/// ```
+pub fn router_at<S: Clone + Send + Sync + 'static>(
+    path: &str,
+    dashboard: Dashboard,
+) -> Result<Router<S>, DashboardError> {
+    check_mount_path(path)?;
+    if path == "/" {
+        return Ok(router(dashboard));
+    }
+    let home = path.to_owned();
+    let to_home = move |uri: Uri| async move { session::harden(slash_redirect(&home, &uri)).await };
+    Ok(Router::new().nest(path, router(dashboard)).route(&format!("{path}/"), get(to_home)))
+}
+
+/// `308` from `path/?query` to `path?query`.
+fn slash_redirect(home: &str, uri: &Uri) -> Response {
+    let target = match uri.query() {
+        Some(query) => format!("{home}?{query}"),
+        None => home.to_owned(),
+    };
+    // The query is already URI text, so this parses; without it the page is still right.
+    let location = HeaderValue::from_str(&target)
+        .or_else(|_| HeaderValue::from_str(home))
+        .unwrap_or(HeaderValue::from_static("/"));
+    (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, location)]).into_response()
+}
+
+fn check_mount_path(path: &str) -> Result<(), DashboardError> {
+    let reason = if !path.starts_with('/') {
+        "start it with `/`"
+    } else if path == "/" {
+        return Ok(());
+    } else if path.ends_with('/') {
+        "drop the trailing `/`"
+    } else if path.split('/').skip(1).any(|segment| segment.is_empty() || segment == "." || segment == "..") {
+        "remove the empty, `.` or `..` segment"
+    } else if !path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b)) {
+        "use only letters, digits, `-`, `.`, `_`, `~` and `/` (no `{capture}`: links and the cookie name the literal path)"
+    } else {
+        return Ok(());
+    };
+    Err(DashboardError::MountPath { path: path.chars().take(128).collect(), reason })
 }

@@ -44,13 +44,24 @@ pub(crate) async fn check_password(username: String, password: SecretString) -> 
     }
 }
 
-/// Serves the dashboard over `t`'s database under `/security`, plain HTTP (cookie not Secure).
+/// Serves the dashboard over `t`'s database at `/security` (`router_at`), plain HTTP (cookie
+/// not Secure).
 pub(crate) async fn start(t: &TestDb, findings: Option<CheckReport>) -> App {
     start_with(t, findings, |b| b.secure_cookie(false)).await
 }
 
 pub(crate) async fn start_with(
     t: &TestDb,
+    findings: Option<CheckReport>,
+    configure: impl FnOnce(dashboard::DashboardBuilder) -> dashboard::DashboardBuilder,
+) -> App {
+    start_at(t, "/security", findings, configure).await
+}
+
+/// Serves the dashboard mounted with `router_at(mount, …)`.
+pub(crate) async fn start_at(
+    t: &TestDb,
+    mount: &str,
     findings: Option<CheckReport>,
     configure: impl FnOnce(dashboard::DashboardBuilder) -> dashboard::DashboardBuilder,
 ) -> App {
@@ -61,13 +72,14 @@ pub(crate) async fn start_with(
         builder = builder.findings(report);
     }
     let dashboard = configure(builder).build().expect("dashboard settings are valid");
-    let app = axum::Router::new().nest("/security", dashboard::router(dashboard.clone()));
+    let app: axum::Router = dashboard::router_at(mount, dashboard.clone()).expect("a valid mount path");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
     });
-    App { base: format!("http://{addr}/security"), addr, logger, tokens, dashboard, db: t.db.clone() }
+    let base = format!("http://{addr}{}", mount.trim_end_matches('/'));
+    App { base, addr, logger, tokens, dashboard, db: t.db.clone() }
 }
 
 /// A client that neither follows redirects nor keeps cookies (the tests look at both).
