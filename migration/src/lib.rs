@@ -16,6 +16,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261128_000001_create_audit_events;
 mod m20261128_000002_create_mfa_tables;
 mod m20261128_000003_create_revoked_tokens;
+mod m20261129_000004_audit_time_type_index;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000001_create_audit_events::Migration),
             Box::new(CreateMfaTables::default()),
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
+            Box::new(m20261129_000004_audit_time_type_index::Migration),
         ]
     }
 
@@ -48,6 +50,7 @@ impl Migrator {
             Box::new(m20261128_000001_create_audit_events::Migration),
             Box::new(CreateMfaTables::with_user_id(user_id)),
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
+            Box::new(m20261129_000004_audit_time_type_index::Migration),
         ]
     }
 
@@ -58,6 +61,7 @@ impl Migrator {
             Box::new(m20261128_000001_create_audit_events::Migration),
             Box::new(mfa_tables),
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
+            Box::new(m20261129_000004_audit_time_type_index::Migration),
         ]
     }
 }

@@ -1,5 +1,5 @@
 //! The dashboard's queries besides the security report: all aggregates or `LIMIT`ed, served by
-//! the `audit_events` indexes (type + time, time) and the MFA tables' `user_id` indexes.
+//! the `audit_events` indexes ((type, time), (time, type)) and the MFA tables' `user_id` indexes.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
