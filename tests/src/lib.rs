@@ -303,3 +303,34 @@ impl FlakyProxy {
         self.down.store(false, Ordering::SeqCst);
     }
 }
+
+/// Decodes unpadded RFC 4648 base32 (the form of TOTP secrets), independent of the code under
+/// test. Panics on a character outside the alphabet: test input only.
+pub fn base32_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.trim_end_matches('=').bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base32 character") as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// The RFC 6238 code (HMAC-SHA1, 30 s steps, 6 digits) of the base32 `secret` at the current
+/// step plus `step_offset`, computed straight from the RFC, independent of the code under test.
+pub fn totp_now(secret_b32: &str, step_offset: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let secret = base32_decode(secret_b32);
+    let step = (chrono::Utc::now().timestamp() / 30 + step_offset) as u64;
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&secret).expect("HMAC takes any key length");
+    mac.update(&step.to_be_bytes());
+    let hash = mac.finalize().into_bytes();
+    let offset = (hash[19] & 0x0f) as usize;
+    let binary = u32::from_be_bytes([hash[offset] & 0x7f, hash[offset + 1], hash[offset + 2], hash[offset + 3]]);
+    format!("{:06}", binary % 1_000_000)
+}

@@ -18,6 +18,13 @@ async fn sqlite_server() -> (TestDb, Server) {
 }
 
 #[tokio::test]
+async fn the_whole_flow_on_sqlite() {
+    let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+    let server = Server::start(&e2e::flow::flow_config(&t.url), t.db.clone()).await;
+    e2e::flow::walk(&server, &server).await;
+}
+
+#[tokio::test]
 async fn login_refusals_logout_rate_limit_and_report_on_sqlite() {
     let (_t, server) = sqlite_server().await;
 
