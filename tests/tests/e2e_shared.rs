@@ -1,6 +1,7 @@
-//! Two instances of the demo server sharing one PostgreSQL database and one Redis, as a
-//! deployment behind a load balancer would: the login limit, token revocation and the security
-//! report hold across both, whichever instance a request reaches.
+//! The demo server on the server backends. Two instances sharing one PostgreSQL database and one
+//! Redis, as a deployment behind a load balancer would: the login limit, token revocation, TOTP
+//! replay protection, backup codes, trusted devices and the security report hold across both,
+//! whichever instance a request reaches. And the whole flow on MariaDB.
 
 mod e2e;
 
@@ -81,5 +82,15 @@ async fn the_whole_flow_across_two_instances() {
     // backup codes, trusted devices, revocation and the login limit are shared state.
     e2e::flow::walk(&a, &b).await;
     drop((a, b));
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_whole_flow_on_mariadb() {
+    // The same binary on MySQL/MariaDB (`DATABASE_URL=mysql://…`), limits in memory.
+    let Some(t) = TestDb::new(Backend::MySql).await else { return };
+    let server = Server::start(&e2e::flow::flow_config(&t.url), t.db.clone()).await;
+    e2e::flow::walk(&server, &server).await;
+    drop(server);
     t.cleanup().await;
 }
