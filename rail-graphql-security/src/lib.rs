@@ -84,7 +84,8 @@ pub mod __private {
     pub use tracing;
 }
 
-/// The README's Rust snippets, compiled and run as doc tests.
+/// The README's Rust snippets, compiled and run as doc tests (they use every optional feature:
+/// `cargo test --all-features`).
 #[doc = include_str!("../../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "axum", feature = "redis", feature = "cli", feature = "dashboard"))]
 pub struct ReadmeDoctests;

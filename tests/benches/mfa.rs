@@ -15,27 +15,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
-use integration_tests::{Backend, TestDb};
+use integration_tests::{Backend, TestDb, base32_decode};
 use rail_graphql_security::mfa::{
     EncryptionKey, MfaAccount, MfaConfig, MfaManager, SecretCipher, TotpAlgorithm, totp_code_at,
 };
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 use tokio::runtime::Runtime;
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in s.bytes() {
-        let v = ALPHABET.iter().position(|&a| a == c).expect("base32") as u32;
-        buffer = (buffer << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
 
 fn instant(step: u64) -> DateTime<Utc> {
     Utc.timestamp_opt((step * 30) as i64, 0).single().expect("valid time")

@@ -303,3 +303,39 @@ impl FlakyProxy {
         self.down.store(false, Ordering::SeqCst);
     }
 }
+
+/// Decodes unpadded RFC 4648 base32 (the form of TOTP secrets), independent of the code under
+/// test. Panics on a character outside the alphabet: test input only.
+pub fn base32_decode(s: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
+    for c in s.trim_end_matches('=').bytes() {
+        let v = ALPHABET.iter().position(|&a| a == c).expect("base32 character") as u32;
+        buffer = (buffer << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// An RFC 6238 (HMAC-SHA1) code of the raw `secret` at `unix` seconds, computed straight from
+/// the RFC with hmac/sha1, independent of the code under test.
+pub fn rfc_totp_sha1(secret: &[u8], unix: u64, period: u64, digits: u32) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).expect("HMAC takes any key length");
+    mac.update(&(unix / period).to_be_bytes());
+    let hash = mac.finalize().into_bytes();
+    let offset = (hash[19] & 0x0f) as usize;
+    let binary = u32::from_be_bytes([hash[offset] & 0x7f, hash[offset + 1], hash[offset + 2], hash[offset + 3]]);
+    format!("{:0width$}", binary % 10u32.pow(digits), width = digits as usize)
+}
+
+/// The 6-digit, 30-second code of the base32 `secret` at the current step plus `step_offset`
+/// ([`rfc_totp_sha1`]).
+pub fn totp_now(secret_b32: &str, step_offset: i64) -> String {
+    let unix = chrono::Utc::now().timestamp() + step_offset * 30;
+    rfc_totp_sha1(&base32_decode(secret_b32), unix as u64, 30, 6)
+}

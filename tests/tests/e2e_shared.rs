@@ -1,6 +1,7 @@
-//! Two instances of the demo server sharing one PostgreSQL database and one Redis, as a
-//! deployment behind a load balancer would: the login limit, token revocation and the security
-//! report hold across both, whichever instance a request reaches.
+//! The demo server on the server backends. Two instances sharing one PostgreSQL database and one
+//! Redis, as a deployment behind a load balancer would: the login limit, token revocation, TOTP
+//! replay protection, backup codes, trusted devices and the security report hold across both,
+//! whichever instance a request reaches. And the whole flow on MariaDB.
 
 mod e2e;
 
@@ -13,10 +14,10 @@ const ADMIN: &str = demo::DEFAULT_ADMIN_PASSWORD;
 
 /// Two servers on one PostgreSQL schema and one Redis prefix, or `None` when a backend is not
 /// configured.
-async fn two_instances() -> Option<(TestDb, Server, Server)> {
+async fn two_instances(config: fn(&str) -> demo::DemoConfig) -> Option<(TestDb, Server, Server)> {
     let t = TestDb::new(Backend::Postgres).await?;
     let redis = redis_url()?;
-    let mut config = test_config(&t.url);
+    let mut config = config(&t.url);
     config.redis_url = Some(redis);
     config.redis_prefix = unique_prefix();
     let a = Server::start(&config, t.db.clone()).await;
@@ -26,7 +27,7 @@ async fn two_instances() -> Option<(TestDb, Server, Server)> {
 
 #[tokio::test]
 async fn login_limit_revocation_and_report_hold_across_two_instances() {
-    let Some((t, a, b)) = two_instances().await else { return };
+    let Some((t, a, b)) = two_instances(test_config).await else { return };
 
     // A token issued by A works on B: same secret, same database.
     let (token, _) = a.login("demo", DEMO, None).await;
@@ -71,5 +72,25 @@ async fn login_limit_revocation_and_report_hold_across_two_instances() {
         assert_eq!(count(&report, "unauthorizedAccess"), 1, "{report}");
     }
     drop((a, b));
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_whole_flow_across_two_instances() {
+    let Some((t, a, b)) = two_instances(e2e::flow::flow_config).await else { return };
+    // Every step alternates between the instances: the TOTP replay guard, the single use of
+    // backup codes, trusted devices, revocation and the login limit are shared state.
+    e2e::flow::walk(&a, &b).await;
+    drop((a, b));
+    t.cleanup().await;
+}
+
+#[tokio::test]
+async fn the_whole_flow_on_mariadb() {
+    // The same binary on MySQL/MariaDB (`DATABASE_URL=mysql://…`), limits in memory.
+    let Some(t) = TestDb::new(Backend::MySql).await else { return };
+    let server = Server::start(&e2e::flow::flow_config(&t.url), t.db.clone()).await;
+    e2e::flow::walk(&server, &server).await;
+    drop(server);
     t.cleanup().await;
 }

@@ -18,6 +18,13 @@ async fn sqlite_server() -> (TestDb, Server) {
 }
 
 #[tokio::test]
+async fn the_whole_flow_on_sqlite() {
+    let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+    let server = Server::start(&e2e::flow::flow_config(&t.url), t.db.clone()).await;
+    e2e::flow::walk(&server, &server).await;
+}
+
+#[tokio::test]
 async fn login_refusals_logout_rate_limit_and_report_on_sqlite() {
     let (_t, server) = sqlite_server().await;
 
@@ -134,4 +141,110 @@ async fn login_input_is_checked_and_forged_tokens_are_refused() {
     assert_eq!(page.status(), 200);
     assert!(page.headers()["content-security-policy"].to_str().unwrap().contains("unpkg.com"));
     assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
+}
+
+#[tokio::test]
+async fn audited_note_mutations_record_who_did_what_without_the_text() {
+    let (_t, server) = sqlite_server().await;
+    let (demo_token, _) = server.login("demo", DEMO, None).await;
+    let (admin_token, _) = server.login("admin", ADMIN, None).await;
+    let create = "mutation($t: String!, $b: String!) { createNote(title: $t, body: $b) { id } }";
+    let update = "mutation($id: Int!, $t: String!, $b: String!) { updateNote(id: $id, title: $t, body: $b) { title } }";
+    let delete = "mutation($id: Int!) { deleteNote(id: $id) }";
+
+    let body = server.gql(Some(&demo_token), create, json!({ "t": "plans", "b": "the private text" })).await;
+    let id = body["data"]["createNote"]["id"].as_i64().unwrap_or_else(|| panic!("{body}"));
+    // Another user can neither change nor delete it, nor learn that it exists.
+    for (query, vars) in [
+        (update, json!({ "id": id, "t": "mine now", "b": "x" })),
+        (delete, json!({ "id": id })),
+        (delete, json!({ "id": id + 1000 })),
+    ] {
+        let body = server.gql(Some(&admin_token), query, vars).await;
+        assert_eq!(error_code(&body), Some("NOT_FOUND"), "{body}");
+    }
+    let body =
+        server.gql(Some(&demo_token), update, json!({ "id": id, "t": "plans v2", "b": "other private text" })).await;
+    assert_eq!(body["data"]["updateNote"]["title"], "plans v2", "{body}");
+    let body = server.gql(Some(&demo_token), delete, json!({ "id": id })).await;
+    assert_eq!(body["data"]["deleteNote"], true, "{body}");
+    let body = server.gql(None, create, json!({ "t": "anonymous", "b": "" })).await;
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+
+    server.demo.logger.flush().await.expect("flush");
+    let events = e2e::events(&server.demo.db).await;
+    let all = format!("{events:?}");
+    assert!(!all.contains("private text"), "a note body reached the audit log: {all}");
+    let of = |kind: &str| events.iter().filter(|(k, _)| k == kind).map(|(_, d)| d.clone()).collect::<Vec<_>>();
+
+    // The resolvers: one event per call, with the listed argument and the outcome.
+    let created = of("note_created");
+    assert_eq!(created.len(), 2, "{all}");
+    assert_eq!(created[0]["arguments"], json!({ "title": "plans" }), "{all}");
+    assert_eq!(created[0]["outcome"], "ok");
+    assert_eq!(created[1]["outcome"], "UNAUTHENTICATED");
+    let outcomes =
+        |kind: &str| of(kind).iter().map(|d| d["outcome"].as_str().unwrap_or("?").to_owned()).collect::<Vec<_>>();
+    assert_eq!(outcomes("note_updated"), ["NOT_FOUND", "ok"], "{all}");
+    assert_eq!(outcomes("note_deleted"), ["NOT_FOUND", "NOT_FOUND", "ok"], "{all}");
+
+    // The model: the row's life with a field-level diff, the body masked.
+    let rows = of("data_created");
+    assert_eq!(rows.len(), 1, "{all}");
+    assert_eq!(rows[0]["model"], "notes");
+    assert_eq!(rows[0]["fields"]["title"], "plans");
+    assert_eq!(rows[0]["fields"]["body"], "***");
+    let changes = &of("data_updated")[0]["changes"];
+    assert_eq!(changes["title"], json!({ "old": "plans", "new": "plans v2" }), "{all}");
+    assert_eq!(changes["body"], json!({ "old": "***", "new": "***" }), "{all}");
+    assert!(changes.get("owner_id").is_none(), "unchanged columns are not listed: {changes}");
+    assert_eq!(of("data_deleted").len(), 1, "{all}");
+}
+
+#[tokio::test]
+async fn the_dashboard_is_mounted_for_admins_only() {
+    let (_t, server) = sqlite_server().await;
+    let origin = server.url.trim_end_matches("/graphql").to_owned();
+    let base = format!("{origin}/security");
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let sign_in = |user: &'static str, password: &'static str| {
+        let (http, base, origin) = (http.clone(), base.clone(), origin.clone());
+        async move {
+            http.post(format!("{base}/login"))
+                .header("origin", origin)
+                .form(&[("username", user), ("password", password)])
+                .send()
+                .await
+                .expect("dashboard login")
+        }
+    };
+
+    // Anonymous: the sign-in form, with the dashboard's CSP.
+    let page = http.get(&base).send().await.unwrap();
+    let csp = page.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(csp.as_deref(), Some(rail_graphql_security::dashboard::DASHBOARD_CSP), "the dashboard's own CSP");
+
+    // The demo user signs in with the demo password but is not an admin: 403.
+    let response = sign_in("demo", DEMO).await;
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let page = http.get(&base).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), 403);
+
+    // A wrong password counts against the same login limit as the GraphQL login.
+    assert_eq!(sign_in("admin", "not-the-password").await.status(), 401);
+
+    // The admin sees the report; the failed sign-in is on it.
+    let response = sign_in("admin", ADMIN).await;
+    assert_eq!(response.status(), 303);
+    let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+    server.demo.logger.flush().await.unwrap();
+    let page = http.get(&base).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Security score"), "not the dashboard page: {html:.400}");
+    // A dashboard session is not an API token.
+    let token = cookie.split_once('=').map(|(_, v)| v.to_owned()).unwrap();
+    let (status, _) = server.post(Some(&token), "{ me { username } }", json!({})).await;
+    assert_eq!(status, 401, "a dashboard cookie opened the API");
 }

@@ -1,11 +1,15 @@
 //! The demo's own tables: `users` (the accounts that log in) and `notes` (what they write).
-//! Created at start next to the security tables (see [`crate::migrate`]).
+//! Created at start before the security tables (see [`crate::DemoMigrator`]).
 
 /// `users`: an account with an Argon2id password hash and a role.
+///
+/// `#[security_user]` generates [`user::mfa`]: the MFA entities with foreign keys to `users`,
+/// their migrations, and the `MfaQuery` / `MfaMutation` roots merged into the demo's schema.
 pub mod user {
     use sea_orm::entity::prelude::*;
 
     /// One account.
+    #[rail_graphql_security::security_user(account_name = "username")]
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "users")]
     pub struct Model {
@@ -39,10 +43,16 @@ pub mod user {
 }
 
 /// `notes`: short texts owned by a user.
+///
+/// `#[audited]` makes every insert, update and delete through the entity write a
+/// `data_created` / `data_updated` / `data_deleted` audit event with the changed columns (the
+/// note's `body` is masked: private text stays out of the audit log).
 pub mod note {
+    use rail_graphql_security::audited;
     use sea_orm::entity::prelude::*;
 
     /// One note.
+    #[audited]
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "notes")]
     pub struct Model {
@@ -53,7 +63,8 @@ pub mod note {
         pub owner_id: i64,
         /// The title.
         pub title: String,
-        /// The text.
+        /// The text (masked in audit events).
+        #[audited(secret)]
         pub body: String,
         /// When it was written.
         pub created_at: DateTimeUtc,
@@ -78,5 +89,6 @@ pub mod note {
         }
     }
 
+    #[audited]
     impl ActiveModelBehavior for ActiveModel {}
 }

@@ -35,6 +35,8 @@ async fn serve_prints_its_address_and_passwords_and_answers_logins() {
             .unwrap(),
     );
     let stdout = child.0.stdout.take().unwrap();
+    // Everything the server prints after its banner (development SMS codes among it).
+    let (later_lines, printed_later) = std::sync::mpsc::channel::<String>();
     let (url, printed) = tokio::task::spawn_blocking(move || {
         let started = Instant::now();
         let mut printed = String::new();
@@ -50,7 +52,11 @@ async fn serve_prints_its_address_and_passwords_and_answers_logins() {
                     .map(str::to_owned)
                     .expect("the GraphQL URL is printed");
                 // Keep reading so the server never writes into a closed pipe.
-                std::thread::spawn(move || lines.for_each(drop));
+                std::thread::spawn(move || {
+                    for line in lines.map_while(Result::ok) {
+                        let _ = later_lines.send(line);
+                    }
+                });
                 return (url, printed);
             }
         }
@@ -90,6 +96,43 @@ async fn serve_prints_its_address_and_passwords_and_answers_logins() {
     let page = client.get(&url).send().await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().to_lowercase().contains("graphiql"));
+
+    // SMS in development: the console provider prints the code on the server's standard
+    // output; that code confirms the phone and the fresh token opens the secret note.
+    let gql = |token: String, query: &'static str, variables: Value| {
+        let request = client.post(&url).bearer_auth(token).json(&json!({ "query": query, "variables": variables }));
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let body = gql(
+        token.to_owned(),
+        "mutation { setupSms(phoneNumber: \"+15550100123\", deviceName: \"phone\") { success } }",
+        json!({}),
+    )
+    .await;
+    assert_eq!(body["data"]["setupSms"]["success"], true, "{body}");
+    let sms = tokio::task::spawn_blocking(move || {
+        loop {
+            let line = printed_later.recv_timeout(Duration::from_secs(30)).expect("the SMS is printed");
+            if line.contains("development SMS to") {
+                return line;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(sms.contains("+15550100123"), "{sms}");
+    let code: String = sms
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .unwrap_or_else(|| panic!("no 6-digit code in {sms:?}"))
+        .to_owned();
+    let body =
+        gql(token.to_owned(), "mutation($c: String!) { verifySms(code: $c) { success token } }", json!({ "c": code }))
+            .await;
+    assert_eq!(body["data"]["verifySms"]["success"], true, "{body}");
+    let fresh = body["data"]["verifySms"]["token"].as_str().expect("a fresh token").to_owned();
+    let body = gql(fresh, "{ secretNote }", json!({})).await;
+    assert_eq!(body["data"]["secretNote"], demo::schema::SECRET_NOTE, "{body}");
 }
 
 #[test]

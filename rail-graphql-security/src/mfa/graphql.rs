@@ -445,7 +445,11 @@ impl<Id: MfaUserId> Caller<'_, Id> {
         {
             return Ok(());
         }
-        let denied = AccessDenied::MfaRequired { methods: self.methods().await.map_err(mfa_error)?, max_age: None };
+        let denied = AccessDenied::MfaRequired {
+            methods: self.methods().await.map_err(mfa_error)?,
+            max_age: None,
+            stale: false,
+        };
         if let Some(logger) = ctx.data_opt::<AuditLogger>() {
             audit_denial(logger, Some(self.security), resource, &denied);
         }

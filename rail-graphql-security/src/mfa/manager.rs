@@ -347,7 +347,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
         Ok(user.mfa_required_by_policy() || self.has_confirmed_factor(&user.mfa_user_id()).await?)
     }
 
-    /// Whether the user has a confirmed, active device or unused backup codes.
+    /// Whether the user has a confirmed, active device. Backup codes alone do not count: they
+    /// are the fallback of a device (`setupTotp` makes them before the device is confirmed).
     pub(crate) async fn has_confirmed_factor(&self, user: &Id) -> Result<bool, MfaError> {
         let row = self
             .db

@@ -2,6 +2,8 @@
 //! 127.0.0.1 port, and a GraphQL client over real HTTP.
 #![allow(dead_code, unreachable_pub, reason = "each test binary uses a different subset")]
 
+pub mod flow;
+
 use std::time::Duration;
 
 use demo::{Demo, DemoConfig};
@@ -101,6 +103,21 @@ impl Server {
         assert!(body["errors"].is_null(), "securityReport failed: {body}");
         body["data"]["securityReport"].clone()
     }
+}
+
+/// `(event_type, details)` of every audit event written so far, oldest first, for assertions
+/// and their failure messages (flush the loggers first).
+pub async fn events(db: &DatabaseConnection) -> Vec<(String, Value)> {
+    use rail_graphql_security::audit::entity as audit_entity;
+    use sea_orm::{EntityTrait, QueryOrder};
+    audit_entity::Entity::find()
+        .order_by_asc(audit_entity::Column::Timestamp)
+        .all(db)
+        .await
+        .expect("read audit_events")
+        .into_iter()
+        .map(|row| (row.event_type, row.details))
+        .collect()
 }
 
 /// The `code` extension of the first error, if any.

@@ -3,7 +3,6 @@
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use hmac::{Hmac, Mac};
 use integration_tests::TestDb;
 use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSink, SinkError};
 use rail_graphql_security::mfa::{EncryptionKey, MfaAccount, MfaConfig, MfaManager, MfaUserId, SecretCipher};
@@ -76,34 +75,7 @@ impl CaptureSink {
     }
 }
 
-/// Base32 (RFC 4648, no padding) decoding, written here so the tests do not trust the code
-/// under test.
-pub(crate) fn base32_decode(s: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in s.bytes() {
-        let v = ALPHABET.iter().position(|&a| a == c).expect("base32 character") as u32;
-        buffer = (buffer << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// An RFC 6238 (SHA1) code computed straight from the RFC with hmac/sha1, independent of
-/// totp-rs.
-pub(crate) fn rfc_totp_sha1(secret: &[u8], unix: u64, period: u64, digits: u32) -> String {
-    let counter = (unix / period).to_be_bytes();
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).unwrap();
-    mac.update(&counter);
-    let hash = mac.finalize().into_bytes();
-    let offset = (hash[19] & 0x0f) as usize;
-    let binary = u32::from_be_bytes([hash[offset] & 0x7f, hash[offset + 1], hash[offset + 2], hash[offset + 3]]);
-    format!("{:0width$}", binary % 10u32.pow(digits), width = digits as usize)
-}
+pub(crate) use integration_tests::{base32_decode, rfc_totp_sha1};
 
 /// Every text and binary value of every row of the MFA and audit tables: what a database dump
 /// would contain.

@@ -6,8 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, EmptySubscription, ObjectType, Request, Schema};
 use chrono::Utc;
-use hmac::{Hmac, Mac};
-use integration_tests::{Backend, TestDb};
+use integration_tests::{Backend, TestDb, totp_now};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::mfa::graphql::{MfaHook, SecondFactorHook, SecondFactorPassed};
 use rail_graphql_security::mfa::{
@@ -166,33 +165,6 @@ impl<C: KeyCase> Env<C> {
             .unwrap_or_else(|| panic!("{query} should fail with a code: {response}"))
             .to_owned()
     }
-}
-
-fn base32_decode(s: &str) -> Vec<u8> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut buffer, mut bits, mut out) = (0u32, 0u32, Vec::new());
-    for c in s.bytes() {
-        let v = ALPHABET.iter().position(|&a| a == c).expect("base32 character") as u32;
-        buffer = (buffer << 5) | v;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buffer >> bits) as u8);
-        }
-    }
-    out
-}
-
-/// RFC 6238 (SHA1, 30 s, 6 digits) straight from the RFC, independent of the code under test.
-fn totp_now(secret_b32: &str, step_offset: i64) -> String {
-    let secret = base32_decode(secret_b32);
-    let step = (Utc::now().timestamp() / 30 + step_offset) as u64;
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&secret).unwrap();
-    mac.update(&step.to_be_bytes());
-    let hash = mac.finalize().into_bytes();
-    let offset = (hash[19] & 0x0f) as usize;
-    let binary = u32::from_be_bytes([hash[offset] & 0x7f, hash[offset + 1], hash[offset + 2], hash[offset + 3]]);
-    format!("{:06}", binary % 1_000_000)
 }
 
 const SETUP_TOTP: &str =
