@@ -65,3 +65,33 @@ impl Migrator {
         ]
     }
 }
+
+/// Creates `index` (which has a name) on `table` unless an index of that name exists there.
+/// MySQL/MariaDB have no `CREATE INDEX IF NOT EXISTS` (sea-query drops the clause), and these
+/// migrations can run twice on one database: once under [`Migrator`]'s bookkeeping table, again
+/// when an application lists them in its own migrator (as `#[security_user]`'s `migrations()`
+/// suggests). Every table is `IF NOT EXISTS`; this makes the indexes so too.
+pub(crate) async fn create_index_once<T: Iden + 'static>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    mut index: IndexCreateStatement,
+) -> Result<(), DbErr> {
+    let name = index.get_index_spec().get_name().unwrap_or_default().to_owned();
+    if !name.is_empty() && manager.has_index(table.to_string(), &name).await? {
+        return Ok(());
+    }
+    manager.create_index(index.table(table).if_not_exists().to_owned()).await
+}
+
+/// Drops the index `name` of `table` if it exists (see [`create_index_once`] for why a step may
+/// find the schema already changed).
+pub(crate) async fn drop_index_if_exists<T: Iden + 'static>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    name: &str,
+) -> Result<(), DbErr> {
+    if !manager.has_index(table.to_string(), name).await? {
+        return Ok(());
+    }
+    manager.drop_index(Index::drop().name(name).table(table).to_owned()).await
+}

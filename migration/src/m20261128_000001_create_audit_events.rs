@@ -58,29 +58,20 @@ impl MigrationTrait for Migration {
             ("idx_audit_events_actor_time", AuditEvents::ActorId),
             ("idx_audit_events_ip_time", AuditEvents::ClientIp),
         ] {
-            manager
-                .create_index(
-                    Index::create()
-                        .if_not_exists()
-                        .name(name)
-                        .table(AuditEvents::Table)
-                        .col(column)
-                        .col(AuditEvents::Timestamp)
-                        .to_owned(),
-                )
-                .await?;
+            crate::create_index_once(
+                manager,
+                AuditEvents::Table,
+                Index::create().name(name).col(column).col(AuditEvents::Timestamp).to_owned(),
+            )
+            .await?;
         }
         // Retention deletes by time alone.
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("idx_audit_events_time")
-                    .table(AuditEvents::Table)
-                    .col(AuditEvents::Timestamp)
-                    .to_owned(),
-            )
-            .await
+        crate::create_index_once(
+            manager,
+            AuditEvents::Table,
+            Index::create().name("idx_audit_events_time").col(AuditEvents::Timestamp).to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

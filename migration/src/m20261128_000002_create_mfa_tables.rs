@@ -206,17 +206,12 @@ impl MigrationTrait for CreateMfaTables {
                 ),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("idx_mfa_devices_user")
-                    .table(MfaDevices::Table)
-                    .col(MfaDevices::UserId)
-                    .col(MfaDevices::DeviceType)
-                    .to_owned(),
-            )
-            .await?;
+        crate::create_index_once(
+            manager,
+            MfaDevices::Table,
+            Index::create().name("idx_mfa_devices_user").col(MfaDevices::UserId).col(MfaDevices::DeviceType).to_owned(),
+        )
+        .await?;
         manager
             .create_table(
                 self.with_user_fk(
@@ -235,16 +230,12 @@ impl MigrationTrait for CreateMfaTables {
                 ),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("idx_mfa_backup_codes_user")
-                    .table(MfaBackupCodes::Table)
-                    .col(MfaBackupCodes::UserId)
-                    .to_owned(),
-            )
-            .await?;
+        crate::create_index_once(
+            manager,
+            MfaBackupCodes::Table,
+            Index::create().name("idx_mfa_backup_codes_user").col(MfaBackupCodes::UserId).to_owned(),
+        )
+        .await?;
         manager
             .create_table(
                 self.with_user_fk(
@@ -266,16 +257,12 @@ impl MigrationTrait for CreateMfaTables {
                 ),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("idx_trusted_devices_user")
-                    .table(TrustedDevices::Table)
-                    .col(TrustedDevices::UserId)
-                    .to_owned(),
-            )
-            .await?;
+        crate::create_index_once(
+            manager,
+            TrustedDevices::Table,
+            Index::create().name("idx_trusted_devices_user").col(TrustedDevices::UserId).to_owned(),
+        )
+        .await?;
         manager
             .create_table(
                 self.with_user_fk(

@@ -43,16 +43,12 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name("idx_revoked_tokens_expires")
-                    .table(RevokedTokens::Table)
-                    .col(RevokedTokens::ExpiresAt)
-                    .to_owned(),
-            )
-            .await
+        crate::create_index_once(
+            manager,
+            RevokedTokens::Table,
+            Index::create().name("idx_revoked_tokens_expires").col(RevokedTokens::ExpiresAt).to_owned(),
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

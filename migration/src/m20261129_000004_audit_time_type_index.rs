@@ -20,31 +20,22 @@ const TIME_TYPE: &str = "idx_audit_events_time_type";
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name(TIME_TYPE)
-                    .table(AuditEvents::Table)
-                    .col(AuditEvents::Timestamp)
-                    .col(AuditEvents::EventType)
-                    .to_owned(),
-            )
-            .await?;
-        manager.drop_index(Index::drop().name(TIME).table(AuditEvents::Table).to_owned()).await
+        crate::create_index_once(
+            manager,
+            AuditEvents::Table,
+            Index::create().name(TIME_TYPE).col(AuditEvents::Timestamp).col(AuditEvents::EventType).to_owned(),
+        )
+        .await?;
+        crate::drop_index_if_exists(manager, AuditEvents::Table, TIME).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_index(
-                Index::create()
-                    .if_not_exists()
-                    .name(TIME)
-                    .table(AuditEvents::Table)
-                    .col(AuditEvents::Timestamp)
-                    .to_owned(),
-            )
-            .await?;
-        manager.drop_index(Index::drop().name(TIME_TYPE).table(AuditEvents::Table).to_owned()).await
+        crate::create_index_once(
+            manager,
+            AuditEvents::Table,
+            Index::create().name(TIME).col(AuditEvents::Timestamp).to_owned(),
+        )
+        .await?;
+        crate::drop_index_if_exists(manager, AuditEvents::Table, TIME_TYPE).await
     }
 }

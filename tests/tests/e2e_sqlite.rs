@@ -219,6 +219,11 @@ async fn the_dashboard_is_mounted_for_admins_only() {
         }
     };
 
+    // A trailing slash redirects to the page.
+    let slash = http.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(slash.status(), 308);
+    assert_eq!(slash.headers()["location"], "/security");
+
     // Anonymous: the sign-in form, with the dashboard's CSP.
     let page = http.get(&base).send().await.unwrap();
     let csp = page.headers().get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());

@@ -483,7 +483,10 @@ pub async fn build_app_with_db(config: &DemoConfig, db: DatabaseConnection) -> R
         .secure_cookie(config.production)
         .build()
         .map_err(|e| DemoError::Config(format!("dashboard: {e}")))?;
-    let router = graphql_router(schema, security, &limits).nest("/security", dashboard::router(dashboard));
+    // `/security` is the page; `/security/` redirects there.
+    let mounted =
+        dashboard::router_at("/security", dashboard).map_err(|e| DemoError::Config(format!("dashboard: {e}")))?;
+    let router = graphql_router(schema, security, &limits).merge(mounted);
     Ok(Demo { router, db, logger, tokens })
 }
 

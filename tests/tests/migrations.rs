@@ -1,0 +1,38 @@
+//! The security migrations are idempotent on every backend: a database migrated by the default
+//! `Migrator` (bookkeeping in `rail_security_migrations`) can list the same steps again in the
+//! application's own migrator (bookkeeping in `seaql_migrations`), as `#[security_user]`'s
+//! `migrations()` suggests. MySQL/MariaDB have no `CREATE INDEX IF NOT EXISTS`: this failed
+//! there with "Duplicate key name" before the indexes were checked first.
+
+use integration_tests::{TestDb, on_every_backend};
+use rail_graphql_security::migration::{
+    CreateMfaTables, MfaUserIdColumn, MigrationTrait, Migrator, MigratorTrait, SchemaManager,
+};
+
+/// An application's migrator listing the security migrations under the default bookkeeping
+/// table.
+struct AppMigrator;
+
+impl MigratorTrait for AppMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        Migrator::migrations_with_mfa(CreateMfaTables::with_user_id(MfaUserIdColumn::default()))
+    }
+}
+
+async fn migrating_again_under_another_table_succeeds(t: &TestDb) {
+    // `TestDb` ran `Migrator::up` already.
+    AppMigrator::up(&t.db, None).await.expect("the same steps again must succeed");
+    AppMigrator::up(&t.db, None).await.expect("and a no-op the next time");
+    let manager = SchemaManager::new(&t.db);
+    for (table, index) in [
+        ("audit_events", "idx_audit_events_time_type"),
+        ("audit_events", "idx_audit_events_type_time"),
+        ("mfa_devices", "idx_mfa_devices_user"),
+        ("revoked_tokens", "idx_revoked_tokens_expires"),
+    ] {
+        assert!(manager.has_index(table, index).await.unwrap(), "{index} missing on {:?}", t.db_backend());
+    }
+    // The time-only index was replaced by (timestamp, event_type) and is not re-created.
+    assert!(!manager.has_index("audit_events", "idx_audit_events_time").await.unwrap());
+}
+on_every_backend!(migrations_are_idempotent, migrating_again_under_another_table_succeeds);
