@@ -57,6 +57,19 @@ fn throughput(c: &mut Criterion) {
     let principal = Principal::new(1, "demo").with_roles(["user"]);
     let token = app.tokens.issue(&principal, &MfaState::verified(Utc::now(), "totp"), None).expect("token").token;
     let full_url = serve(&rt, app.router.clone());
+    // The same server with rate limits and revocations in Redis (as with `REDIS_URL`), when
+    // `RAIL_TEST_REDIS_URL` is set: the token check then leaves SQLite to the audit sink.
+    let redis = std::env::var("RAIL_TEST_REDIS_URL").ok().map(|url| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = config.clone();
+        config.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.sqlite").display());
+        config.redis_url = Some(url);
+        config.redis_prefix = format!("rail_bench_{}", std::process::id());
+        let app = rt.block_on(demo::build_app(&config)).expect("demo app on Redis");
+        let token = app.tokens.issue(&principal, &MfaState::verified(Utc::now(), "totp"), None).expect("token").token;
+        let url = serve(&rt, app.router.clone());
+        (dir, app, token, url)
+    });
 
     let plain = Schema::build(PlainQuery, EmptyMutation, EmptySubscription).finish();
     let plain_url = serve(&rt, Router::new().route("/graphql", post_service(GraphQL::new(plain))));
@@ -89,6 +102,12 @@ fn throughput(c: &mut Criterion) {
     group.throughput(Throughput::Elements(IN_FLIGHT as u64));
     group.sample_size(30).measurement_time(Duration::from_secs(10));
     group.bench_function("full_stack", |b| b.to_async(&rt).iter(|| batch(&full_url, Some(&token))));
+    if let Some((_, _, token, url)) = &redis {
+        for body in rt.block_on(batch(url, Some(token))) {
+            assert_eq!(std::str::from_utf8(&body).expect("utf-8"), expected);
+        }
+        group.bench_function("full_stack_redis", |b| b.to_async(&rt).iter(|| batch(url, Some(token))));
+    }
     group.bench_function("plugin_off", |b| b.to_async(&rt).iter(|| batch(&plain_url, None)));
     group.finish();
 

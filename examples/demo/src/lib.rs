@@ -61,6 +61,8 @@ pub const DEFAULT_ADMIN_PASSWORD: &str = "admin-password";
 pub const DEFAULT_BIND_ADDR: &str = "127.0.0.1:8000";
 /// The default `DATABASE_URL`: a SQLite file under `demo-data/`, created when missing.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://demo-data/demo.sqlite?mode=rwc";
+/// Connections to a SQLite file (WAL mode: one writer, concurrent readers).
+pub const SQLITE_POOL_SIZE: u32 = 8;
 /// The directory of the default SQLite file and of the generated development secrets.
 pub const DATA_DIR: &str = "demo-data";
 
@@ -300,11 +302,17 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DemoError> {
     let database = |source| DemoError::Database { url: redact_url(url), source };
     let mut options = ConnectOptions::new(url.to_owned());
     options.sqlx_logging(false);
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if url.starts_with("sqlite:") && !in_memory {
+        // SeaORM opens one SQLite connection unless told otherwise: every token revocation
+        // check would queue behind the audit sink's inserts. In WAL mode readers run beside the
+        // writer; sqlx sets `foreign_keys=ON` and a 5 s busy timeout on each connection.
+        options.max_connections(SQLITE_POOL_SIZE);
+    }
     let db = Database::connect(options).await.map_err(database)?;
-    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
-        db.execute_unprepared("PRAGMA journal_mode=WAL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;")
-            .await
-            .map_err(database)?;
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Sqlite && !in_memory {
+        // Persistent: recorded in the file, so it holds for every connection of the pool.
+        db.execute_unprepared("PRAGMA journal_mode=WAL;").await.map_err(database)?;
     }
     Ok(db)
 }
