@@ -14,7 +14,12 @@ set -euo pipefail
 resolvers=${1:-200}
 runs=${2:-3}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-out=${OUT_DIR:-$(mktemp -d)}
+if [[ -n ${OUT_DIR:-} ]]; then
+  out=$OUT_DIR
+else
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
 
 generate() { # name attributes
@@ -59,8 +64,11 @@ generate instrumented '#[tracing::instrument(skip(self))]'
 generate plain ''
 
 cd "$out"
-echo "building dependencies once (not timed)..." >&2
-cargo build --offline --quiet --workspace 2>&1 | grep -v '^$' >&2 || true
+echo "building dependencies and each variant once (not timed)..." >&2
+if ! cargo build --offline --quiet --workspace; then
+  echo "error: the generated crates in $out do not build; see the errors above" >&2
+  exit 1
+fi
 
 declare -A median
 for variant in plain instrumented attributed; do
