@@ -1,27 +1,50 @@
 //! Per-request cost of the resolver attributes, against the same resolver without them in the
-//! same run:
+//! same run, through the same schema with the same request data (a verified `SecurityContext`
+//! and an `AuditLogger`):
 //!
-//! - `resolver_attributes/trivial/{plain,attributed}`: `{ account(id: 7) { id name } }`, whose
-//!   resolver builds a small object, executed through the schema; `attributed` carries
-//!   `#[require_mfa(max_age = "15m")]` and `#[audited(fields(id))]`.
-//! - `resolver_attributes/sqlite_read/{plain,attributed}`: the same with a resolver that reads
-//!   one row from SQLite, a typical resolver's work.
+//! - `resolver_attributes/trivial/*`: `{ plain(id: 7) { id name } }` vs.
+//!   `{ attributed(id: 7) { id name } }`, a resolver that builds a small object; `attributed`
+//!   carries `#[require_mfa(max_age = "15m")]` and `#[audited(fields(id))]`.
+//! - `resolver_attributes/sqlite_read/*`: the same with a resolver that reads one row from
+//!   SQLite (WAL, a temp file), a typical resolver's work.
 //!
-//! The audit logger writes to a SQLite `DatabaseSink` (WAL) in the background while the
-//! benchmark runs, as in production; its stats are printed at the end (a dropped event would
-//! mean the queue overflowed). `cargo bench -p integration-tests --bench macros`
+//! Variants, each with its own logger handed in the request data (`plain` gets one too):
+//!
+//! - `plain`: no attribute; the baseline.
+//! - `attributed_memory_sink`: the events go through the whole pipeline (queue, batcher,
+//!   masking, alert engine, sink worker) into a sink that only counts them: what auditing costs
+//!   the request path, without the cost of storing the event.
+//! - `attributed_sqlite_own_pool`: the `DatabaseSink` writes into the database the resolver
+//!   reads (same file), through a pool of its own, so its writes never hold the resolver's connection.
+//! - `attributed_sqlite_shared_pool`: the same, through the resolver's own pool. SeaORM gives a
+//!   SQLite pool one connection unless told otherwise, so the resolver's read waits while the
+//!   sink's batch insert (and its fsync) holds that connection: this variant measures that
+//!   contention, not the cost of the attributes.
+//!
+//! Criterion measures one variant after another; on a shared machine whose load changes from
+//! one minute to the next, that alone moves the ratios. So the bench then also runs plain and
+//! attributed interleaved in short ABBA rounds (memory sink and own-pool SQLite sink) and
+//! prints the median per-round ratio, the steadier figure.
+//!
+//! The background writing runs on the same (shared, 2-core) machine as the requests, so the
+//! sink variants include the CPU the writes take away from the request loop. Every logger's
+//! stats are printed at the end (a dropped event would mean the queue overflowed).
+//! `cargo bench -p integration-tests --bench macros`
 #![expect(missing_docs, reason = "criterion_main! generates an undocumented main")]
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Request, Schema, SimpleObject};
+use async_trait::async_trait;
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use integration_tests::{Backend, TestDb};
-use rail_graphql_security::audit::AuditLogger;
+use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSink, SinkError};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::{audited, require_mfa};
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use tokio::runtime::Runtime;
 
 #[derive(SimpleObject)]
@@ -40,6 +63,21 @@ async fn read_row(db: &DatabaseConnection, id: i32) -> async_graphql::Result<Acc
         .await?
         .ok_or("no row")?;
     Ok(Account { id: row.try_get("", "id")?, name: row.try_get("", "name")? })
+}
+
+/// A sink that keeps nothing and counts what it was given.
+#[derive(Debug, Clone, Default)]
+struct CountingSink(Arc<AtomicU64>);
+
+#[async_trait]
+impl AuditSink for CountingSink {
+    fn name(&self) -> &str {
+        "counting"
+    }
+    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
+        self.0.fetch_add(events.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
 }
 
 struct Query;
@@ -67,34 +105,108 @@ impl Query {
     }
 }
 
+const CASES: [(&str, &str, &str); 2] = [
+    ("trivial", "{ plain(id: 7) { id name } }", "{ attributed(id: 7) { id name } }"),
+    ("sqlite_read", "{ plainRead(id: 7) { id name } }", "{ attributedRead(id: 7) { id name } }"),
+];
+
+/// Plain and attributed requests alternated in short rounds (ABBA order), so a change in the
+/// load of the shared machine hits both alike: the median per-request times and the median of
+/// the per-round ratios.
+fn interleaved(
+    rt: &Runtime,
+    schema: &Schema<Query, EmptyMutation, EmptySubscription>,
+    security: &SecurityContext,
+    logger: &AuditLogger,
+    plain: &str,
+    attributed: &str,
+) -> [f64; 3] {
+    const ROUNDS: usize = 40;
+    const PER_ROUND: u32 = 100;
+    let time = |query: &str| {
+        rt.block_on(async {
+            let start = Instant::now();
+            for _ in 0..PER_ROUND {
+                let response = schema.execute(Request::new(query).data(security.clone()).data(logger.clone())).await;
+                assert!(response.errors.is_empty(), "{query}: {:?}", response.errors);
+            }
+            start.elapsed().as_secs_f64() * 1e6 / f64::from(PER_ROUND)
+        })
+    };
+    let (mut plain_us, mut attributed_us, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (p, a) = if round % 2 == 0 {
+            let p = time(plain);
+            (p, time(attributed))
+        } else {
+            let a = time(attributed);
+            (time(plain), a)
+        };
+        plain_us.push(p);
+        attributed_us.push(a);
+        ratios.push(a / p);
+    }
+    [median(plain_us), median(attributed_us), median(ratios)]
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn resolver_attributes(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
-    let t = rt.block_on(TestDb::new(Backend::Sqlite)).expect("SQLite");
-    let logger = rt.block_on(async { AuditLogger::builder().database(t.db.clone()).build() });
-    let schema =
-        Schema::build(Query, EmptyMutation, EmptySubscription).data(logger.clone()).data(t.db.clone()).finish();
+    let app = rt.block_on(TestDb::new(Backend::Sqlite)).expect("SQLite");
+    let audit_pool = rt.block_on(Database::connect(&app.url)).expect("a second pool on the same SQLite file");
+    let counted = CountingSink::default();
+    let (memory, own_pool, shared_pool) = rt.block_on(async {
+        (
+            AuditLogger::builder().sink(counted.clone()).build(),
+            AuditLogger::builder().database(audit_pool.clone()).build(),
+            AuditLogger::builder().database(app.db.clone()).build(),
+        )
+    });
+    let schema = Schema::build(Query, EmptyMutation, EmptySubscription).data(app.db.clone()).finish();
     let security = SecurityContext::authenticated(Principal::new(7, "alice"))
         .with_mfa(MfaState::verified(Utc::now(), "totp"))
         .with_client_ip("203.0.113.9".parse().ok());
 
     let mut group = c.benchmark_group("resolver_attributes");
     group.sample_size(30).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(4));
-    for (case, plain, attributed) in [
-        ("trivial", "{ plain(id: 7) { id name } }", "{ attributed(id: 7) { id name } }"),
-        ("sqlite_read", "{ plainRead(id: 7) { id name } }", "{ attributedRead(id: 7) { id name } }"),
-    ] {
-        for (variant, query) in [("plain", plain), ("attributed", attributed)] {
-            let check = rt.block_on(schema.execute(Request::new(query).data(security.clone())));
+    for (case, plain, attributed) in CASES {
+        for (variant, query, logger) in [
+            ("plain", plain, &memory),
+            ("attributed_memory_sink", attributed, &memory),
+            ("attributed_sqlite_own_pool", attributed, &own_pool),
+            ("attributed_sqlite_shared_pool", attributed, &shared_pool),
+        ] {
+            let request = || Request::new(query).data(security.clone()).data(logger.clone());
+            let check = rt.block_on(schema.execute(request()));
             assert!(check.errors.is_empty(), "{query}: {:?}", check.errors);
             group.bench_function(format!("{case}/{variant}"), |b| {
-                b.to_async(&rt).iter(|| schema.execute(Request::new(query).data(security.clone())));
+                b.to_async(&rt).iter(|| schema.execute(request()));
             });
         }
     }
     group.finish();
-    let stats = rt.block_on(async { logger.shutdown().await }).expect("audit logger shutdown");
-    println!("audit logger: {stats:?}");
-    rt.block_on(t.cleanup());
+    for (case, plain, attributed) in CASES {
+        for (sink, logger) in [("memory_sink", &memory), ("sqlite_own_pool", &own_pool)] {
+            let [plain_us, attributed_us, ratio] = interleaved(&rt, &schema, &security, logger, plain, attributed);
+            println!(
+                "interleaved {case}/{sink}: plain {plain_us:.1} µs, attributed {attributed_us:.1} µs, \
+                 median per-round ratio {ratio:.2}x"
+            );
+        }
+    }
+    for (name, logger) in
+        [("memory sink", memory), ("sqlite, own pool", own_pool), ("sqlite, shared pool", shared_pool)]
+    {
+        let stats = rt.block_on(async { logger.shutdown().await }).expect("audit logger shutdown");
+        println!("audit logger ({name}): {stats:?}");
+    }
+    println!("events counted by the memory sink: {}", counted.0.load(Ordering::Relaxed));
+    rt.block_on(async { audit_pool.close().await }).expect("close the audit pool");
+    rt.block_on(app.cleanup());
 }
 
 criterion_group!(benches, resolver_attributes);

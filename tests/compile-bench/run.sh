@@ -5,7 +5,9 @@
 #   instrumented: #[tracing::instrument(skip(self))]
 #   plain:        no attribute
 # Each variant is its own crate in a generated workspace (dependencies built once, shared); the
-# time is that of rebuilding the crate alone (`touch src/lib.rs && cargo build`), median of RUNS.
+# time is that of rebuilding the crate alone (`touch src/lib.rs && cargo build`), median of RUNS,
+# with incremental compilation off: an unchanged file would otherwise reuse most of the previous
+# build and hide what the expanded code costs to compile.
 #
 # Usage: tests/compile-bench/run.sh [RESOLVERS=200] [RUNS=3]
 # Env: CARGO_TARGET_DIR (default: <repo>/target), OUT_DIR (default: a temp dir).
@@ -14,8 +16,14 @@ set -euo pipefail
 resolvers=${1:-200}
 runs=${2:-3}
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-out=${OUT_DIR:-$(mktemp -d)}
+if [[ -n ${OUT_DIR:-} ]]; then
+  out=$OUT_DIR
+else
+  out=$(mktemp -d)
+  trap 'rm -rf "$out"' EXIT
+fi
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
+export CARGO_INCREMENTAL=0
 
 generate() { # name attributes
   local name=$1 attrs=$2 dir=$out/$1
@@ -59,22 +67,41 @@ generate instrumented '#[tracing::instrument(skip(self))]'
 generate plain ''
 
 cd "$out"
-echo "building dependencies once (not timed)..." >&2
-cargo build --offline --quiet --workspace 2>&1 | grep -v '^$' >&2 || true
+echo "building dependencies and each variant once (not timed)..." >&2
+if ! cargo build --offline --quiet --workspace; then
+  echo "error: the generated crates in $out do not build; see the errors above" >&2
+  exit 1
+fi
 
-declare -A median
-for variant in plain instrumented attributed; do
-  times=()
-  for _ in $(seq 1 "$runs"); do
+# Runs are interleaved (each round builds every variant) so a change in the machine's load hits
+# all variants alike. Wall time and CPU time (user + system of cargo and rustc) are both
+# recorded; on a shared machine the CPU time is the steadier of the two.
+variants=(plain instrumented attributed)
+declare -A wall cpu
+TIMEFORMAT='%R %U %S'
+for _ in $(seq 1 "$runs"); do
+  for variant in "${variants[@]}"; do
     touch "$variant/src/lib.rs"
-    start=$(date +%s.%N)
-    cargo build --offline --quiet -p "compile-bench-$variant"
-    end=$(date +%s.%N)
-    times+=("$(echo "$end - $start" | bc)")
+    if ! { time cargo build --offline --quiet -p "compile-bench-$variant"; } 2>"$out/time.txt"; then
+      cat "$out/time.txt" >&2
+      exit 1
+    fi
+    read -r real user sys < <(tail -n 1 "$out/time.txt")
+    wall[$variant]+="$real "
+    cpu[$variant]+="$(echo "$user + $sys" | bc) "
   done
-  median[$variant]=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")
-  echo "$variant: ${times[*]} s (median ${median[$variant]} s)"
 done
-echo "attributed / instrumented = $(echo "scale=2; ${median[attributed]} / ${median[instrumented]}" | bc)"
-echo "attributed / plain        = $(echo "scale=2; ${median[attributed]} / ${median[plain]}" | bc)"
-echo "instrumented / plain      = $(echo "scale=2; ${median[instrumented]} / ${median[plain]}" | bc)"
+
+median() { printf '%s\n' $1 | sort -n | sed -n "$(( (runs + 1) / 2 ))p"; }
+declare -A wall_median cpu_median
+for variant in "${variants[@]}"; do
+  wall_median[$variant]=$(median "${wall[$variant]}")
+  cpu_median[$variant]=$(median "${cpu[$variant]}")
+  echo "$variant: wall ${wall[$variant]}s (median ${wall_median[$variant]} s); cpu ${cpu[$variant]}s (median ${cpu_median[$variant]} s)"
+done
+ratio() { echo "scale=2; $1 / $2" | bc; }
+for pair in "attributed instrumented" "attributed plain" "instrumented plain"; do
+  read -r a b <<<"$pair"
+  printf '%-26s wall %s  cpu %s\n' "$a / $b" "$(ratio "${wall_median[$a]}" "${wall_median[$b]}")" \
+    "$(ratio "${cpu_median[$a]}" "${cpu_median[$b]}")"
+done

@@ -301,11 +301,10 @@ impl AuditEvent {
     }
 
     /// Sets the actor's id and name snapshot from a user.
-    pub fn actor(self, user: &dyn AuditUser) -> Self {
-        let name = user.audit_name();
-        let mut event = self.actor_id(user.audit_id());
-        event.actor_name = name;
-        event
+    pub fn actor(mut self, user: &dyn AuditUser) -> Self {
+        self.actor_id = Some(user.audit_id());
+        self.actor_name = user.audit_name();
+        self
     }
 
     /// Sets the actor's id snapshot.

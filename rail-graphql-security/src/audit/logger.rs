@@ -157,6 +157,10 @@ impl fmt::Debug for AuditLoggerBuilder {
 impl AuditLoggerBuilder {
     /// Writes events to the `audit_events` table through `db` (batched inserts) and enables
     /// [`AuditLogger::generate_security_report`] and [`AuditLogger::purge_older_than`].
+    ///
+    /// On SQLite, give the logger a connection of its own to the database file: SeaORM opens
+    /// a SQLite pool with one connection by default, and every batch insert (with its fsync)
+    /// would hold it while your resolvers' queries wait.
     pub fn database(mut self, db: DatabaseConnection) -> Self {
         self.sinks.push(Box::new(DatabaseSink::new(db.clone())));
         self.database = Some(db);
