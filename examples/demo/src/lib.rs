@@ -22,6 +22,7 @@ use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use argon2::Argon2;
@@ -360,6 +361,53 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     DemoMigrator::up(db, None).await
 }
 
+/// What a password check found.
+#[derive(Debug)]
+pub enum Credentials {
+    /// The password is the user's.
+    Valid(user::Model),
+    /// No such user.
+    UnknownUser,
+    /// The user exists; the password is wrong.
+    WrongPassword,
+}
+
+/// Checks passwords against the `users` table for the GraphQL `login` and the dashboard's
+/// sign-in: the same Argon2 work whether or not the user exists (an unknown name is checked
+/// against a dummy hash), off the async threads.
+#[derive(Clone)]
+pub struct Passwords {
+    db: DatabaseConnection,
+    dummy_hash: Arc<str>,
+}
+
+impl std::fmt::Debug for Passwords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Passwords").finish_non_exhaustive()
+    }
+}
+
+impl Passwords {
+    /// Checks against the users in `db`.
+    pub fn new(db: DatabaseConnection) -> Result<Self, DemoError> {
+        Ok(Passwords { db, dummy_hash: hash_password("a password nobody has")?.into() })
+    }
+
+    /// Whether `password` is `username`'s (the name is trimmed).
+    pub async fn check(&self, username: &str, password: SecretString) -> Result<Credentials, DbErr> {
+        let row = user::Entity::find().filter(user::Column::Username.eq(username.trim())).one(&self.db).await?;
+        let hash = row.as_ref().map_or_else(|| self.dummy_hash.to_string(), |u| u.password_hash.clone());
+        let matches = tokio::task::spawn_blocking(move || verify_password(password.expose_secret(), &hash))
+            .await
+            .map_err(|e| DbErr::Custom(format!("the password check failed: {e}")))?;
+        Ok(match row {
+            Some(user) if matches => Credentials::Valid(user),
+            Some(_) => Credentials::WrongPassword,
+            None => Credentials::UnknownUser,
+        })
+    }
+}
+
 /// Hashes a password with Argon2id (the crate's defaults: 19 MiB, 2 passes).
 pub fn hash_password(password: &str) -> Result<String, DemoError> {
     let mut salt = [0u8; 16];
@@ -475,7 +523,8 @@ pub async fn build_app_with_db(config: &DemoConfig, db: DatabaseConnection) -> R
     let limits = if config.production { GraphqlLimits::production() } else { GraphqlLimits::development() };
     // The dashboard's sign-in form counts against the same per-username and per-address limits.
     let logins_for_dashboard = logins.clone();
-    let state = schema::AppState::new(db.clone(), mfa, logins, tokens.clone(), logger.clone());
+    let passwords = Passwords::new(db.clone())?;
+    let state = schema::AppState::new(db.clone(), mfa, logins, tokens.clone(), logger.clone(), passwords.clone());
     let schema =
         limits.apply(schema::schema_builder(state)).extension(SlowQueryLog::new(DEFAULT_SLOW_QUERY_THRESHOLD)).finish();
     let security = HttpSecurity::new()
@@ -483,40 +532,35 @@ pub async fn build_app_with_db(config: &DemoConfig, db: DatabaseConnection) -> R
         .request_rate_limit(limiter, Quota::new(config.graphql_requests_limit, config.graphql_requests_window))
         .audit(logger.clone())
         .hsts(config.production.then_some(Duration::from_secs(31_536_000)));
-    let dashboard = Dashboard::builder(db.clone(), tokens.clone(), DemoAuthenticator { db: db.clone() })
+    let dashboard_error = |e: dashboard::DashboardError| DemoError::Config(format!("dashboard: {e}"));
+    let dashboard = Dashboard::builder(db.clone(), tokens.clone(), DemoAuthenticator(passwords))
         .audit(logger.clone())
         .login_rate_limit(logins_for_dashboard)
         .findings(security_findings(config.production))
         // Plain HTTP in development; the session cookie is `Secure` in production.
         .secure_cookie(config.production)
         .build()
-        .map_err(|e| DemoError::Config(format!("dashboard: {e}")))?;
+        .map_err(dashboard_error)?;
     // `/security` is the page; `/security/` redirects there.
-    let mounted =
-        dashboard::router_at("/security", dashboard).map_err(|e| DemoError::Config(format!("dashboard: {e}")))?;
+    let mounted = dashboard::router_at("/security", dashboard).map_err(dashboard_error)?;
     let router = graphql_router(schema, security, &limits).merge(mounted);
     Ok(Demo { router, db, logger, tokens })
 }
 
-/// Checks a dashboard sign-in against the `users` table (Argon2id, off the async threads).
-struct DemoAuthenticator {
-    db: DatabaseConnection,
-}
+/// The dashboard's sign-in: the same [`Passwords`] check as the GraphQL `login`.
+struct DemoAuthenticator(Passwords);
 
 #[async_trait::async_trait]
 impl DashboardAuthenticator for DemoAuthenticator {
     async fn authenticate(&self, username: String, password: SecretString) -> Option<Principal> {
-        let row = user::Entity::find().filter(user::Column::Username.eq(username.trim())).one(&self.db).await;
-        let row = match row {
-            Ok(row) => row?,
+        match self.0.check(&username, password).await {
+            Ok(Credentials::Valid(user)) => Some(Principal::new(user.id, user.username).with_roles([user.role])),
+            Ok(_) => None,
             Err(error) => {
                 tracing::error!(%error, "dashboard sign-in: cannot read users");
-                return None;
+                None
             }
-        };
-        let hash = row.password_hash.clone();
-        let ok = tokio::task::spawn_blocking(move || verify_password(password.expose_secret(), &hash)).await;
-        ok.unwrap_or(false).then(|| Principal::new(row.id, row.username).with_roles([row.role]))
+        }
     }
 }
 
@@ -529,7 +573,7 @@ fn security_findings(production: bool) -> CheckReport {
     match StandardSecurityConfig::loader().profile(profile.clone()).load() {
         Ok(config) => config.run_checks(&profile),
         Err(errors) => {
-            tracing::error!(%errors, "the security configuration does not load; the dashboard shows no findings");
+            tracing::error!(%errors, "the security configuration does not load; the dashboard shows the defaults' findings");
             StandardSecurityConfig::defaults(&profile).run_checks(&profile)
         }
     }

@@ -27,6 +27,7 @@ use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, Qu
 use serde_json::json;
 
 use crate::entities::{note, user};
+use crate::{Credentials, Passwords};
 
 /// The text `secretNote` returns to a caller who passed a second factor.
 pub const SECRET_NOTE: &str = "The launch codes are in the blue folder.";
@@ -57,9 +58,7 @@ struct StateInner {
     logins: LoginRateLimiter,
     tokens: TokenService,
     logger: AuditLogger,
-    /// Verified against when the username does not exist, so an unknown name costs as much
-    /// time as a wrong password.
-    dummy_hash: String,
+    passwords: Passwords,
 }
 
 impl std::fmt::Debug for AppState {
@@ -76,9 +75,9 @@ impl AppState {
         logins: LoginRateLimiter,
         tokens: TokenService,
         logger: AuditLogger,
+        passwords: Passwords,
     ) -> Self {
-        let dummy_hash = crate::hash_password("a password nobody has").unwrap_or_default();
-        AppState { inner: Arc::new(StateInner { db, mfa, logins, tokens, logger, dummy_hash }) }
+        AppState { inner: Arc::new(StateInner { db, mfa, logins, tokens, logger, passwords }) }
     }
 
     /// The MFA manager.
@@ -327,19 +326,14 @@ impl DemoMutation {
         }
         app.inner.logins.check(username, ip).await.map_err(|e| e.extend())?;
 
-        let row = user::Entity::find()
-            .filter(user::Column::Username.eq(username))
-            .one(&app.inner.db)
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let hash = row.as_ref().map_or_else(|| app.inner.dummy_hash.clone(), |u| u.password_hash.clone());
-        let password_ok = tokio::task::spawn_blocking(move || crate::verify_password(&password, &hash))
-            .await
-            .map_err(|_| internal("password check panicked"))?;
-        let user = match row {
-            Some(user) if password_ok => user,
-            found => {
-                let reason = if found.is_some() { "invalid password" } else { "unknown user" };
+        let checked = app.inner.passwords.check(username, password.into()).await.map_err(|e| unavailable(&e))?;
+        let user = match checked {
+            Credentials::Valid(user) => user,
+            failed => {
+                let reason = match failed {
+                    Credentials::UnknownUser => "unknown user",
+                    _ => "invalid password",
+                };
                 app.inner.logger.log_authentication_failure(username, ip, user_agent, reason);
                 return Err(coded("invalid username or password", "INVALID_CREDENTIALS"));
             }
