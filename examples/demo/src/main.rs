@@ -88,6 +88,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         "  GraphQL   http://{address}/graphql{}",
         if config.production { "" } else { "  (GraphiQL in a browser)" }
     );
+    println!("  dashboard http://{address}/security  (sign in as admin)");
     println!("  database  {:?}", config);
     println!(
         "  limits    {} (REDIS_URL {})",

@@ -69,6 +69,7 @@ async fn serve_prints_its_address_and_passwords_and_answers_logins() {
     assert!(printed.contains("demo / a-custom-demo-pass"), "{printed}");
     assert!(printed.contains(&format!("admin / {}", demo::DEFAULT_ADMIN_PASSWORD)), "{printed}");
     assert!(printed.contains("codes are printed here"), "{printed}");
+    assert!(printed.contains("/security"), "the dashboard address is printed: {printed}");
     // SQLite file and development secrets under demo-data/.
     assert!(dir.path().join("demo-data/demo.sqlite").exists());
     assert!(dir.path().join("demo-data/jwt.secret").exists());
