@@ -59,8 +59,9 @@
 //! ```
 //!
 //! Routes (relative to the mount path): `GET /` the dashboard (the mount path with a trailing
-//! slash redirects to it, see [`router_at`]), `GET /report.json` the same period's [`SecurityReport`](crate::audit::SecurityReport) as JSON, `GET|POST /login`,
-//! `POST /logout`, `GET /assets/dashboard.css`.
+//! slash redirects to it, see [`router_at`]), `GET /report.json` the same period's
+//! [`SecurityReport`](crate::audit::SecurityReport) as JSON, `GET|POST /login`, `POST /logout`,
+//! `GET /assets/dashboard.css`.
 
 use std::fmt;
 use std::future::Future;
