@@ -47,18 +47,25 @@ pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
         let row = db
             .query_one(
                 Query::select()
-                    .column(n("locked_until"))
+                    .columns([n("failed_attempts"), n("locked_until")])
                     .from(n(THROTTLE))
                     .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
             )
             .await?;
         if let Some(row) = row {
+            let failures: i32 = row.try_get("", "failed_attempts")?;
+            let until: Option<DateTime<Utc>> = row.try_get("", "locked_until")?;
+            let blocked = until.filter(|u| *u > now);
+            if failures < threshold && blocked.is_none() {
+                // The row appeared (another instance's first attempt) between our UPDATE and
+                // this SELECT, and it still has room: reserve on it.
+                continue;
+            }
             // Refused: backed off, locked out, or at the threshold with the lockout about to be
             // written by a concurrent failure.
-            let until: Option<DateTime<Utc>> = row.try_get("", "locked_until")?;
             let pending =
                 now + chrono::Duration::from_std(config.lockout_duration).unwrap_or(chrono::Duration::days(1));
-            return Ok(Err(until.filter(|u| *u > now).unwrap_or(pending)));
+            return Ok(Err(blocked.unwrap_or(pending)));
         }
         let inserted = db
             .execute(
