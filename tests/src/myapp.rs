@@ -22,13 +22,13 @@ pub struct MyAppConfig {
     #[security(default = 16, validate = validate_upload)]
     pub max_upload_mb: u32,
     /// API key of the payment provider.
-    #[security(secret)]
+    #[security(secret, env = "PAYMENT_API_KEY")]
     pub payment_api_key: Option<Secret>,
     /// Signs the app's own tokens.
     #[security(secret, generate)]
     pub token_signing_key: Option<Secret>,
     /// The plugin's standard settings.
-    #[security(nested)]
+    #[security(nested, env(LOGIN_ATTEMPTS_LIMIT = "middleware.rate_limiting.login_attempts_limit"))]
     pub security: StandardSecurityConfig,
 }
 

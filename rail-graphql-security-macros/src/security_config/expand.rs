@@ -39,10 +39,26 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
         if f.nested {
             let ops = ops(f, &cfg);
             Some(quote!((#ops.generate)(&mut self.#field);))
+        } else if let Some(with) = &f.generate_with {
+            Some(quote_spanned!(with.span()=> {
+                let __rail_fn: fn() -> #cfg::Secret = #with;
+                #cfg::__derive::GenerateSecret::generate_with(&mut self.#field, __rail_fn);
+            }))
         } else if f.generate {
             Some(quote_spanned!(f.ty.span()=> #cfg::__derive::GenerateSecret::generate(&mut self.#field);))
         } else {
             None
+        }
+    });
+    let key_entries = model.fields.iter().map(|f| {
+        let (key, doc, ops) = (&f.key, &f.doc, ops(f, &cfg));
+        if f.nested {
+            let vars = f.env.iter().map(|(var, _)| var);
+            let paths = f.env.iter().map(|(_, path)| path);
+            quote!(__rail_keys.section(#key, &[#((#vars, #paths)),*], #ops.keys);)
+        } else {
+            let vars = f.env.iter().map(|(var, _)| var);
+            quote!(__rail_keys.leaf(#key, &[#(#vars),*], #doc, (#ops.expected)(), #ops.secret);)
         }
     });
     let assertions = model.fields.iter().filter(|f| f.secret).map(|f| {
@@ -97,6 +113,10 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
 
                 fn generate_secrets(&mut self) {
                     #(#generates)*
+                }
+
+                fn collect_keys(__rail_keys: &mut #cfg::KeyCollector) {
+                    #(#key_entries)*
                 }
             }
         };
@@ -226,6 +246,7 @@ pub(crate) fn fallback(input: &syn::DeriveInput) -> TokenStream {
                 }
                 fn write_toml(&self, _: &mut ::rail_graphql_security::__private::toml_edit::Table) {}
                 fn generate_secrets(&mut self) {}
+                fn collect_keys(_: &mut #cfg::KeyCollector) {}
             }
         };
     }

@@ -27,6 +27,90 @@ impl FromMeta for KeyValue {
     }
 }
 
+/// `env = "NAME"` on a leaf field, or `env(NAME = "key.path", ..)` on a nested section: the
+/// conventional environment variables that set a key besides `PREFIX__SECTION__KEY`.
+#[derive(Debug, Clone)]
+pub(crate) enum EnvAttr {
+    /// `env = "DATABASE_URL"`.
+    Name(syn::LitStr),
+    /// `env(JWT_SECRET = "deployment.secret_key")`: variable name, key path below the section.
+    Map(Vec<(syn::Ident, syn::LitStr)>),
+}
+
+impl FromMeta for EnvAttr {
+    fn from_string(value: &str) -> darling::Result<Self> {
+        Ok(EnvAttr::Name(syn::LitStr::new(value, Span::call_site())))
+    }
+
+    fn from_value(value: &syn::Lit) -> darling::Result<Self> {
+        match value {
+            syn::Lit::Str(lit) => Ok(EnvAttr::Name(lit.clone())),
+            other => Err(darling::Error::custom(
+                "`env` takes the variable's name as a string, e.g. `env = \"DATABASE_URL\"`",
+            )
+            .with_span(other)),
+        }
+    }
+
+    fn from_list(items: &[darling::ast::NestedMeta]) -> darling::Result<Self> {
+        let mut errors = darling::Error::accumulator();
+        let mut map = Vec::new();
+        for item in items {
+            let pair = match item {
+                darling::ast::NestedMeta::Meta(syn::Meta::NameValue(nv)) => match (nv.path.get_ident(), &nv.value) {
+                    (
+                        Some(ident),
+                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(path), .. }),
+                    ) => Some((ident.clone(), path.clone())),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match pair {
+                Some(pair) => map.push(pair),
+                None => errors.push(
+                    darling::Error::custom(
+                        "write each entry as `VARIABLE = \"key.path\"`, e.g. `env(JWT_SECRET = \"deployment.secret_key\")`",
+                    )
+                    .with_span(item),
+                ),
+            }
+        }
+        errors.finish_with(EnvAttr::Map(map))
+    }
+}
+
+/// `generate` (64 random alphanumerics) or `generate = path::to::fn` (a `fn() -> Secret`, for
+/// keys with a format of their own, such as 32 bytes in base64).
+#[derive(Debug, Clone)]
+pub(crate) struct Generate {
+    pub(crate) span: Span,
+    pub(crate) with: Option<syn::Path>,
+}
+
+impl FromMeta for Generate {
+    fn from_meta(item: &syn::Meta) -> darling::Result<Self> {
+        let span = item.path().span();
+        match item {
+            syn::Meta::Path(_) => Ok(Generate { span, with: None }),
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Path(path) => Ok(Generate { span, with: Some(path.path.clone()) }),
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => {
+                    Ok(Generate { span, with: Some(lit.parse()?) })
+                }
+                other => Err(darling::Error::custom(
+                    "`generate` takes nothing or a function `fn() -> Secret`, e.g. `generate = my_key`",
+                )
+                .with_span(other)),
+            },
+            syn::Meta::List(list) => Err(darling::Error::custom(
+                "`generate` takes nothing or a function `fn() -> Secret`, e.g. `generate = my_key`",
+            )
+            .with_span(list)),
+        }
+    }
+}
+
 /// `#[security(...)]` on the struct.
 #[derive(Debug, FromDeriveInput)]
 #[darling(attributes(security), supports(struct_named))]
@@ -69,7 +153,7 @@ pub(crate) struct FieldAttrs {
     #[darling(default)]
     pub(crate) secret: Flag,
     #[darling(default)]
-    pub(crate) generate: Flag,
+    pub(crate) generate: Option<Generate>,
     #[darling(default)]
     pub(crate) nested: Flag,
     #[darling(default)]
@@ -82,6 +166,8 @@ pub(crate) struct FieldAttrs {
     pub(crate) validate: Vec<syn::Path>,
     #[darling(default, multiple)]
     pub(crate) check: Vec<syn::Path>,
+    #[darling(default)]
+    pub(crate) env: Option<EnvAttr>,
 }
 
 pub(crate) fn parse(input: &syn::DeriveInput) -> darling::Result<ContainerAttrs> {

@@ -6,7 +6,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::parse::{ContainerAttrs, FieldAttrs, KeyValue};
+use super::parse::{ContainerAttrs, EnvAttr, FieldAttrs, KeyValue};
 
 /// A checked derive input.
 pub(crate) struct Model {
@@ -27,12 +27,17 @@ pub(crate) struct FieldModel {
     pub(crate) nested: bool,
     pub(crate) secret: bool,
     pub(crate) generate: bool,
+    /// `generate = path`: the function that makes a fresh value.
+    pub(crate) generate_with: Option<syn::Path>,
     pub(crate) defaults: Defaults,
     pub(crate) range: Option<syn::Expr>,
     pub(crate) non_empty: Option<Span>,
     pub(crate) https_in_production: Option<Span>,
     pub(crate) validate: Vec<syn::Path>,
     pub(crate) check: Vec<syn::Path>,
+    /// Conventional environment variables: (variable, key path below this field; empty for
+    /// the field itself).
+    pub(crate) env: Vec<(String, String)>,
 }
 
 /// Default expressions, already converted to the field's type.
@@ -84,7 +89,18 @@ pub(crate) fn validate(attrs: ContainerAttrs) -> darling::Result<Model> {
         None => screaming_snake(&attrs.ident.to_string()),
     };
     let fields = attrs.data.take_struct().map(|fields| fields.fields).unwrap_or_default();
-    let fields = fields.into_iter().filter_map(|field| errors.handle(check_field(field))).collect();
+    let fields: Vec<FieldModel> = fields.into_iter().filter_map(|field| errors.handle(check_field(field))).collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for field in &fields {
+        for (var, _) in &field.env {
+            if !seen.insert(var.clone()) {
+                errors.push(
+                    Error::custom(format!("`{var}` is named twice in `env`: one variable sets one key"))
+                        .with_span(&field.ident),
+                );
+            }
+        }
+    }
     errors.finish_with(Model {
         ident: attrs.ident,
         krate: attrs.krate.unwrap_or_else(|| syn::parse_quote!(::rail_graphql_security)),
@@ -129,9 +145,11 @@ fn check_field(field: FieldAttrs) -> darling::Result<FieldModel> {
         for (name, value) in &field.profile {
             conflict(&format!("profile({name} = ..)"), value.key);
         }
+        if let Some(generate) = &field.generate {
+            conflict("generate", generate.span);
+        }
         for (name, flag) in [
             ("secret", &field.secret),
-            ("generate", &field.generate),
             ("non_empty", &field.non_empty),
             ("https_in_production", &field.https_in_production),
         ] {
@@ -166,10 +184,10 @@ fn check_field(field: FieldAttrs) -> darling::Result<FieldModel> {
             );
         }
     }
-    if field.generate.is_present() && !secret {
+    if let Some(generate) = field.generate.as_ref().filter(|_| !secret) {
         errors.push(
             Error::custom("`generate` only applies to secrets: add `secret` (`#[security(secret, generate)]`)")
-                .with_span(&field.generate.span()),
+                .with_span(&generate.span),
         );
     }
     for name in field.profile.keys() {
@@ -206,14 +224,65 @@ fn check_field(field: FieldAttrs) -> darling::Result<FieldModel> {
         }
     }
 
+    let env = match &field.env {
+        None => Vec::new(),
+        Some(EnvAttr::Name(lit)) if nested => {
+            errors.push(
+                Error::custom(format!(
+                    "a `#[security(nested)]` section takes `env(VARIABLE = \"key\")` naming the key the variable \
+                     sets, e.g. `env({} = \"some_key\")`",
+                    lit.value()
+                ))
+                .with_span(lit),
+            );
+            Vec::new()
+        }
+        Some(EnvAttr::Name(lit)) => {
+            check_env_name(&lit.value(), lit.span(), &mut errors);
+            vec![(lit.value(), String::new())]
+        }
+        Some(EnvAttr::Map(map)) if !nested => {
+            let span = map.first().map_or_else(|| ident.span(), |(var, _)| var.span());
+            errors.push(
+                Error::custom("`env(..)` with key paths is for `#[security(nested)]` sections; write `env = \"NAME\"`")
+                    .with_span(&span),
+            );
+            Vec::new()
+        }
+        Some(EnvAttr::Map(map)) => map
+            .iter()
+            .map(|(var, path)| {
+                check_env_name(&var.to_string(), var.span(), &mut errors);
+                let value = path.value();
+                let valid = !value.is_empty()
+                    && value.split('.').all(|segment| {
+                        !segment.is_empty()
+                            && segment.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                    });
+                if !valid {
+                    errors.push(
+                        Error::custom(format!(
+                            "`{value}` is not a key path: write the nested keys joined by dots, e.g. \
+                             \"deployment.secret_key\""
+                        ))
+                        .with_span(path),
+                    );
+                }
+                (var.to_string(), value)
+            })
+            .collect(),
+    };
+
     let key = ident.to_string().trim_start_matches("r#").to_owned();
     errors.finish_with(FieldModel {
+        env,
         doc: doc_text(&field.attrs),
         key,
         ident,
         nested,
         secret,
-        generate: field.generate.is_present(),
+        generate: field.generate.is_some(),
+        generate_with: field.generate.as_ref().and_then(|g| g.with.clone()),
         defaults,
         range,
         non_empty: field.non_empty.is_present().then(|| field.non_empty.span()),
@@ -222,6 +291,21 @@ fn check_field(field: FieldAttrs) -> darling::Result<FieldModel> {
         check: field.check,
         ty: field.ty,
     })
+}
+
+fn check_env_name(name: &str, span: Span, errors: &mut darling::error::Accumulator) {
+    let valid = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if !valid {
+        errors.push(
+            Error::custom(format!(
+                "`{name}` is not an environment variable name; use uppercase letters, digits and underscores, e.g. \
+                 `DATABASE_URL`"
+            ))
+            .with_span(&span),
+        );
+    }
 }
 
 /// Why a type can never be a config value (checked syntactically; path types are checked by

@@ -280,5 +280,74 @@ const _: () = {
             >()
                 .generate)(&mut self.security);
         }
+        fn collect_keys(
+            __rail_keys: &mut ::rail_graphql_security::config::KeyCollector,
+        ) {
+            __rail_keys
+                .leaf(
+                    "workers",
+                    &[],
+                    "Worker threads.",
+                    (::rail_graphql_security::config::__derive::leaf::<u32>()
+                        .expected)(),
+                    ::rail_graphql_security::config::__derive::leaf::<u32>().secret,
+                );
+            __rail_keys
+                .leaf(
+                    "base_url",
+                    &[],
+                    "",
+                    (::rail_graphql_security::config::__derive::leaf::<String>()
+                        .expected)(),
+                    ::rail_graphql_security::config::__derive::leaf::<String>().secret,
+                );
+            __rail_keys
+                .leaf(
+                    "ratio",
+                    &[],
+                    "",
+                    (::rail_graphql_security::config::__derive::leaf::<f64>()
+                        .expected)(),
+                    ::rail_graphql_security::config::__derive::leaf::<f64>().secret,
+                );
+            __rail_keys
+                .leaf(
+                    "hosts",
+                    &[],
+                    "",
+                    (::rail_graphql_security::config::__derive::leaf::<Vec<String>>()
+                        .expected)(),
+                    ::rail_graphql_security::config::__derive::leaf::<Vec<String>>()
+                        .secret,
+                );
+            __rail_keys
+                .leaf(
+                    "key",
+                    &[],
+                    "",
+                    (::rail_graphql_security::config::__derive::leaf::<Option<Secret>>()
+                        .expected)(),
+                    ::rail_graphql_security::config::__derive::leaf::<Option<Secret>>()
+                        .secret,
+                );
+            __rail_keys
+                .leaf(
+                    "limit",
+                    &[],
+                    "",
+                    (::rail_graphql_security::config::__derive::leaf::<u64>()
+                        .expected)(),
+                    ::rail_graphql_security::config::__derive::leaf::<u64>().secret,
+                );
+            __rail_keys
+                .section(
+                    "security",
+                    &[],
+                    ::rail_graphql_security::config::__derive::section::<
+                        StandardSecurityConfig,
+                    >()
+                        .keys,
+                );
+        }
     }
 };

@@ -32,5 +32,6 @@ const _: () = {
             _: &mut ::rail_graphql_security::__private::toml_edit::Table,
         ) {}
         fn generate_secrets(&mut self) {}
+        fn collect_keys(_: &mut ::rail_graphql_security::config::KeyCollector) {}
     }
 };

@@ -49,7 +49,15 @@
 //! |---|---|
 //! | 0 | success; `check`: no critical check failed |
 //! | 1 | `check`: at least one critical check failed (gate CI on it) |
-//! | 2 | usage error, or the config, file or database could not be used (one-line message on stderr) |
+//! | 2 | usage error, or the config, file or database could not be used (one line per problem on stderr) |
+//!
+//! # `config --format json`
+//!
+//! A list with one object per leaf key, in declaration order:
+//! `[{"key": "middleware.rate_limiting.login_attempts_limit", "value": 5, "source": "env LOGIN_ATTEMPTS_LIMIT",
+//! "source_kind": "default" | "file" | "env", "env": "RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__LOGIN_ATTEMPTS_LIMIT",
+//! "env_aliases": ["LOGIN_ATTEMPTS_LIMIT"], "secret": false}]`. A file source reads `path:line`; a
+//! secret's `value` is `"[REDACTED]"` (or `null` when unset).
 //!
 //! # `check --format json`
 //!
@@ -65,15 +73,18 @@
 mod check;
 mod edit;
 mod setup;
+mod show;
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::config::{Profile, SecurityConfig};
+use crate::migration::MigratorTrait;
 
 pub use check::{CheckArgs, Format};
-pub use setup::{DEFAULT_DATABASE_URL, SetupArgs};
+pub use setup::{DEFAULT_DATABASE_URL, SetupArgs, StockMigrator};
+pub use show::ConfigArgs;
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -100,10 +111,20 @@ pub enum Command {
     /// Write a commented config with fresh keys and create the tables (alias: setup_security).
     #[command(alias = "setup_security")]
     Setup(SetupArgs),
+    /// Print the effective configuration: every key, its value (secrets redacted), where it
+    /// came from and the variables that set it.
+    Config(ConfigArgs),
 }
 
-/// Parses the process's arguments and runs the command for config type `T`.
+/// Parses the process's arguments and runs the command for config type `T`; `setup` migrates
+/// the [`StockMigrator`]'s tables (audit, revocations; not the MFA tables).
 pub fn run<T: SecurityConfig>() -> ExitCode {
+    run_with_migrator::<T, StockMigrator>()
+}
+
+/// Like [`run`], with `setup` running the application's own migrator `M` (which lists the
+/// security tables, e.g. `#[security_user]`'s `migrations()`, next to its own).
+pub fn run_with_migrator<T: SecurityConfig, M: MigratorTrait>() -> ExitCode {
     use clap::Parser;
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -113,15 +134,25 @@ pub fn run<T: SecurityConfig>() -> ExitCode {
         }
     };
     let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-    ExitCode::from(execute::<T>(cli.command, &mut stdout.lock(), &mut stderr.lock()))
+    ExitCode::from(execute_with_migrator::<T, M>(cli.command, &mut stdout.lock(), &mut stderr.lock()))
 }
 
 /// Runs one command for config type `T`, writing the report to `out` and errors to `err`;
 /// returns the exit code.
 pub fn execute<T: SecurityConfig>(command: Command, out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    execute_with_migrator::<T, StockMigrator>(command, out, err)
+}
+
+/// Like [`execute`], with `setup` running migrator `M`.
+pub fn execute_with_migrator<T: SecurityConfig, M: MigratorTrait>(
+    command: Command,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
     let result = match command {
         Command::Check(args) => check::run::<T>(&args, out),
-        Command::Setup(args) => setup::run::<T>(&args, out),
+        Command::Setup(args) => setup::run::<T, M>(&args, out),
+        Command::Config(args) => show::run::<T>(&args, out),
     };
     match result {
         Ok(code) => code,

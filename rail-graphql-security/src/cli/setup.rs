@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::{CliError, EXIT_OK, edit, parse_profile, resolve_config_path, resolve_profile};
 use crate::config::{Profile, REDACTED, SecurityConfig};
+use crate::migration::MigratorTrait;
 
 /// The database used when neither `--database-url` nor `DATABASE_URL` is given.
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://rail-security.db?mode=rwc";
@@ -35,9 +36,17 @@ pub struct SetupArgs {
     /// The database to migrate (default: $DATABASE_URL, else a SQLite file rail-security.db).
     #[arg(long)]
     pub database_url: Option<String>,
+    /// Host names the server answers to, comma-separated (sets the config's `allowed_hosts`
+    /// key): a fact only you know, needed to pass the production checks.
+    #[arg(long, value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Sets any key, e.g. `--set mfa.sms.provider=twilio --set mfa.sms.twilio_account_sid=AC…`;
+    /// the value is TOML (`true`, `5`, `["a", "b"]`) or else a plain string. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
-pub(super) fn run<T: SecurityConfig>(args: &SetupArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+pub(super) fn run<T: SecurityConfig, M: MigratorTrait>(args: &SetupArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let profile = resolve_profile(args.environment.as_ref())?;
     let path = resolve_config_path(args.config.as_ref()).unwrap_or_else(|| PathBuf::from("security.toml"));
     if path.exists() && !args.force {
@@ -51,7 +60,10 @@ pub(super) fn run<T: SecurityConfig>(args: &SetupArgs, out: &mut dyn Write) -> R
     let before = config.to_json_redacted();
     config.generate_secrets();
     let generated = generated_keys(&before, &config.to_json_redacted());
-    let contents = render(&config, &profile);
+    let contents = apply_settings::<T>(&render(&config, &profile), args)?;
+    // What is written must load back exactly as the server will load it: the checks below
+    // score that value, and a bad `--set` is reported before anything is written.
+    let config = load_rendered::<T>(&contents, &profile)?;
 
     let migrate = !args.config_only && !args.no_migrate;
     let database_url = args
@@ -68,7 +80,7 @@ pub(super) fn run<T: SecurityConfig>(args: &SetupArgs, out: &mut dyn Write) -> R
     } else {
         // Migrate first: if the database is unreachable nothing has been written.
         if migrate {
-            run_migrations(&database_url)?;
+            run_migrations::<M>(&database_url)?;
         }
         edit::write_atomically(&path, &contents, edit::Permissions::Private)?;
         writeln!(out, "Wrote {} (profile: {profile})", path.display())?;
@@ -130,8 +142,85 @@ fn generated_keys(before: &serde_json::Value, after: &serde_json::Value) -> Vec<
     out
 }
 
-fn run_migrations(url: &str) -> Result<(), CliError> {
-    use crate::migration::{Migrator, MigratorTrait};
+/// The `--set` and `--allowed-hosts` values written into the rendered config.
+fn apply_settings<T: SecurityConfig>(contents: &str, args: &SetupArgs) -> Result<String, CliError> {
+    let mut settings = Vec::new();
+    if !args.allowed_hosts.is_empty() {
+        let keys = T::leaf_keys();
+        let key = keys
+            .iter()
+            .find(|k| k.key == "allowed_hosts" || k.key.ends_with(".allowed_hosts"))
+            .ok_or_else(|| CliError::Message("--allowed-hosts: this config has no `allowed_hosts` key".into()))?;
+        let mut hosts = toml_edit::Array::new();
+        for host in args.allowed_hosts.iter().map(|h| h.trim()).filter(|h| !h.is_empty()) {
+            hosts.push(host);
+        }
+        settings.push((key.key.clone(), toml_edit::Value::Array(hosts)));
+    }
+    for setting in &args.set {
+        let (key, value) = setting.split_once('=').ok_or_else(|| {
+            CliError::Message(format!("--set {setting:?}: write KEY=VALUE, e.g. --set mfa.sms.provider=twilio"))
+        })?;
+        let value = value.trim();
+        let value = value.parse::<toml_edit::Value>().unwrap_or_else(|_| toml_edit::Value::from(value));
+        settings.push((key.trim().to_owned(), value));
+    }
+    if settings.is_empty() {
+        return Ok(contents.to_owned());
+    }
+    let mut document: toml_edit::DocumentMut =
+        contents.parse().map_err(|e: toml_edit::TomlError| CliError::Message(format!("rendered config: {e}")))?;
+    for (key, value) in settings {
+        edit::set_dotted(&mut document, &key, value)?;
+    }
+    Ok(document.to_string())
+}
+
+/// Loads `contents` as the config file for `profile`, with no environment overrides.
+fn load_rendered<T: SecurityConfig>(contents: &str, profile: &Profile) -> Result<T, CliError> {
+    let dir = tempfile_dir()?;
+    let path = dir.join("security.toml");
+    std::fs::write(&path, contents).map_err(|source| CliError::Write { path: path.clone(), source })?;
+    let loaded = T::loader().profile(profile.clone()).file(&path).env_vars(Vec::<(String, String)>::new()).load();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(loaded?)
+}
+
+/// A fresh private directory under the system's temporary directory.
+fn tempfile_dir() -> Result<PathBuf, CliError> {
+    let dir = std::env::temp_dir().join(format!("rail-security-setup-{}", uuid::Uuid::new_v4()));
+    let mut builder = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(&dir).map_err(|source| CliError::Write { path: dir.clone(), source })?;
+    Ok(dir)
+}
+
+/// The migrations of the stock commands: the audit and revocation tables, not the MFA tables,
+/// whose `user_id` type and foreign key belong to the application (`#[security_user]`
+/// generates them): created here first, they would make the application's own migration of
+/// them a silent no-op with the wrong key type. Mount your migrator with
+/// [`run_with_migrator`](super::run_with_migrator) to create everything.
+#[derive(Debug)]
+pub struct StockMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for StockMigrator {
+    fn migrations() -> Vec<Box<dyn crate::migration::MigrationTrait>> {
+        let mfa = crate::migration::CreateMfaTables::default();
+        let mfa_name = crate::migration::MigrationName::name(&mfa).to_owned();
+        crate::migration::Migrator::migrations()
+            .into_iter()
+            .filter(|migration| migration.name() != mfa_name)
+            .collect()
+    }
+
+    fn migration_table_name() -> sea_orm::DynIden {
+        crate::migration::Migrator::migration_table_name()
+    }
+}
+
+fn run_migrations<M: MigratorTrait>(url: &str) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -145,7 +234,7 @@ fn run_migrations(url: &str) -> Result<(), CliError> {
                 redact_url(url)
             ))
         })?;
-        Migrator::up(&db, None)
+        M::up(&db, None)
             .await
             .map_err(|e| CliError::Message(format!("migrations failed on {}: {e}", redact_url(url))))?;
         let _ = db.close().await;

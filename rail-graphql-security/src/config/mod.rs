@@ -38,6 +38,7 @@
 
 mod check;
 mod error;
+mod keys;
 mod profile;
 mod secret;
 mod source;
@@ -47,6 +48,7 @@ mod value;
 
 pub use check::{Check, CheckReport, Checklist, Fix, Severity};
 pub use error::{ConfigError, ConfigErrors, Source};
+pub use keys::{KeyCollector, KeyInfo, UnmatchedEnv};
 pub use profile::{PROFILE_ENV_VAR, Profile};
 pub use secret::{REDACTED, Secret};
 pub use source::{CONFIG_FILE_ENV_VAR, Input, LoadContext, Loaded, Loader};
@@ -94,6 +96,14 @@ pub trait SecurityConfig: Sized {
     /// Fills every `#[security(secret, generate)]` field with a fresh random value.
     fn generate_secrets(&mut self);
 
+    /// Lists this section's keys into `keys` (generated; use [`leaf_keys`](Self::leaf_keys)).
+    fn collect_keys(keys: &mut KeyCollector);
+
+    /// Every leaf key, in declaration order, with the variables that set it.
+    fn leaf_keys() -> Vec<KeyInfo> {
+        keys::collect::<Self>().0
+    }
+
     /// A [`Loader`] for this config.
     fn loader() -> Loader<Self> {
         Loader::new()
@@ -115,7 +125,9 @@ pub trait SecurityConfig: Sized {
 /// Helpers for generated code.
 #[doc(hidden)]
 pub mod __derive {
-    use super::{Checklist, ConfigError, ConfigValue, Input, LoadContext, Profile, Secret, SecurityConfig, Validator};
+    use super::{
+        Checklist, ConfigError, ConfigValue, Input, KeyCollector, LoadContext, Profile, Secret, SecurityConfig, Validator,
+    };
 
     /// A field type `#[security(secret, generate)]` can fill.
     #[diagnostic::on_unimplemented(
@@ -124,6 +136,8 @@ pub mod __derive {
     pub trait GenerateSecret {
         /// Replaces the value with a fresh random one.
         fn generate(&mut self);
+        /// Replaces the value with one made by `make`.
+        fn generate_with(&mut self, make: fn() -> Secret);
     }
 
     /// Length of generated secrets: 64 alphanumerics, about 380 bits.
@@ -133,10 +147,16 @@ pub mod __derive {
         fn generate(&mut self) {
             *self = Secret::generate(GENERATED_SECRET_LEN);
         }
+        fn generate_with(&mut self, make: fn() -> Secret) {
+            *self = make();
+        }
     }
     impl GenerateSecret for Option<Secret> {
         fn generate(&mut self) {
             *self = Some(Secret::generate(GENERATED_SECRET_LEN));
+        }
+        fn generate_with(&mut self, make: fn() -> Secret) {
+            *self = Some(make());
         }
     }
 
@@ -164,11 +184,21 @@ pub mod __derive {
         pub json: fn(&T) -> serde_json::Value,
         /// Writes it to a TOML table.
         pub write: fn(&mut toml_edit::Table, &str, &T, &str),
+        /// What it takes, for the key list.
+        pub expected: fn() -> String,
+        /// Whether it is a secret.
+        pub secret: bool,
     }
 
     /// The operations of a leaf field of type `T`.
     pub fn leaf<T: ConfigValue>() -> LeafOps<T> {
-        LeafOps { set: |cx, slot, input| cx.leaf(slot, input), json: T::to_json_redacted, write: write_leaf::<T> }
+        LeafOps {
+            set: |cx, slot, input| cx.leaf(slot, input),
+            json: T::to_json_redacted,
+            write: write_leaf::<T>,
+            expected: T::expected,
+            secret: T::SECRET,
+        }
     }
 
     /// What generated code does with a nested section (see [`LeafOps`]).
@@ -188,6 +218,8 @@ pub mod __derive {
         pub write: fn(&mut toml_edit::Table, &str, &T, &str),
         /// Generates its secrets.
         pub generate: fn(&mut T),
+        /// Lists its keys.
+        pub keys: fn(&mut KeyCollector),
     }
 
     /// The operations of a nested section of type `T`.
@@ -200,6 +232,7 @@ pub mod __derive {
             json: T::to_json_redacted,
             write: write_section::<T>,
             generate: T::generate_secrets,
+            keys: T::collect_keys,
         }
     }
 

@@ -56,6 +56,23 @@ pub struct Loaded<T> {
     pub origins: BTreeMap<String, Source>,
 }
 
+impl<T> Loaded<T> {
+    /// Where the value of `key` came from: the file or variable that set it (for a table, the
+    /// last of its entries that was set), else the profile's default.
+    pub fn source_of(&self, key: &str) -> Source {
+        if let Some(source) = self.origins.get(key) {
+            return source.clone();
+        }
+        let entries = format!("{key}.");
+        self.origins
+            .iter()
+            .filter(|(k, _)| k.starts_with(&entries))
+            .map(|(_, source)| source.clone())
+            .last()
+            .unwrap_or_else(|| Source::Default(self.profile.clone()))
+    }
+}
+
 impl<T: SecurityConfig> Loader<T> {
     /// A loader that reads the profile from `RAIL_SECURITY_ENV`, the file from
     /// `RAIL_SECURITY_CONFIG` and overrides from the process environment.
@@ -108,6 +125,26 @@ impl<T: SecurityConfig> Loader<T> {
                 std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.clone(), source })?;
             apply_toml(&mut config, path, &text, &mut cx)?;
         }
+        // Conventional variables (`#[security(env = "DATABASE_URL")]`) first, so the
+        // `PREFIX__…` spelling of the same key wins when both are set. An empty one is unset.
+        let (keys, unmatched) = super::keys::collect::<T>();
+        for alias in unmatched {
+            cx.errors.push(ConfigError::Invalid {
+                origin: Source::Env(alias.var.to_owned()),
+                key: alias.key,
+                message: "is named by a `#[security(nested, env(..))]` attribute but the config has no such key: \
+                          fix the key path in the attribute"
+                    .to_owned(),
+            });
+        }
+        for key in &keys {
+            for var in &key.env_aliases {
+                if let Some(value) = lookup(var).filter(|value| !value.trim().is_empty()) {
+                    let segments: Vec<String> = key.key.split('.').map(str::to_owned).collect();
+                    apply_env_segments(&mut config, var, &segments, value, &mut cx);
+                }
+            }
+        }
         for (name, value) in &env {
             apply_env_var(&mut config, name, value, &mut cx);
         }
@@ -145,6 +182,17 @@ fn apply_env_var<T: SecurityConfig>(config: &mut T, name: &str, value: &str, cx:
         return;
     };
     let segments: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+    apply_env_segments(config, name, &segments, value, cx);
+}
+
+/// Sets the key `segments` from the variable `name`.
+fn apply_env_segments<T: SecurityConfig>(
+    config: &mut T,
+    name: &str,
+    segments: &[String],
+    value: &str,
+    cx: &mut LoadContext,
+) {
     if segments.iter().any(String::is_empty) {
         cx.errors.push(ConfigError::Invalid {
             origin: Source::Env(name.to_owned()),
