@@ -50,8 +50,8 @@ fn throughput(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.sqlite").display());
-    let mut config = demo::DemoConfig::development(url);
-    config.graphql_requests_limit = u32::MAX;
+    let mut config = demo::Settings::development(url);
+    config.config.security.middleware.rate_limiting.graphql_requests_limit = 1_000_000;
     let app = rt.block_on(demo::build_app(&config)).expect("demo app");
     // A session that passed TOTP (how it got there is not what is measured).
     let principal = Principal::new(1, "demo").with_roles(["user"]);
@@ -62,9 +62,12 @@ fn throughput(c: &mut Criterion) {
     let redis = std::env::var("RAIL_TEST_REDIS_URL").ok().map(|url| {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = config.clone();
-        config.database_url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.sqlite").display());
-        config.redis_url = Some(url);
-        config.redis_prefix = format!("rail_bench_{}", std::process::id());
+        config.config.database_url = Some(rail_graphql_security::config::Secret::new(format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("bench.sqlite").display()
+        )));
+        config.config.security.middleware.rate_limiting.store_url = Some(rail_graphql_security::config::Secret::new(url));
+        config.config.redis_prefix = format!("rail_bench_{}", std::process::id());
         let app = rt.block_on(demo::build_app(&config)).expect("demo app on Redis");
         let token = app.tokens.issue(&principal, &MfaState::verified(Utc::now(), "totp"), None).expect("token").token;
         let url = serve(&rt, app.router.clone());

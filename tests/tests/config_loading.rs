@@ -23,12 +23,12 @@ fn each_profile_has_its_own_defaults() {
     let prod = StandardSecurityConfig::defaults(&Profile::Production);
     let qa = StandardSecurityConfig::defaults(&Profile::Custom("qa".into()));
 
-    assert!(!dev.middleware.rate_limiting.enabled);
-    assert!(staging.middleware.rate_limiting.enabled);
+    // Limits are on in every profile: the example server trips its login limit in development.
+    assert!(dev.middleware.rate_limiting.enabled && staging.middleware.rate_limiting.enabled);
     assert_eq!(dev.middleware.rate_limiting.login_attempts_limit, 5);
     assert_eq!(prod.middleware.rate_limiting.login_attempts_limit, 3);
     assert_eq!(prod.middleware.rate_limiting.login_attempts_window, 1800);
-    assert_eq!(dev.audit.storage_backend, [StorageBackend::File]);
+    assert_eq!(dev.audit.storage_backend, [StorageBackend::Database]);
     assert_eq!(prod.audit.storage_backend, [StorageBackend::Database]);
     assert_eq!(dev.audit.retention_days, 30);
     assert_eq!(prod.audit.retention_days, 365);

@@ -14,12 +14,12 @@ const ADMIN: &str = demo::DEFAULT_ADMIN_PASSWORD;
 
 /// Two servers on one PostgreSQL schema and one Redis prefix, or `None` when a backend is not
 /// configured.
-async fn two_instances(config: fn(&str) -> demo::DemoConfig) -> Option<(TestDb, Server, Server)> {
+async fn two_instances(config: fn(&str) -> demo::Settings) -> Option<(TestDb, Server, Server)> {
     let t = TestDb::new(Backend::Postgres).await?;
     let redis = redis_url()?;
     let mut config = config(&t.url);
-    config.redis_url = Some(redis);
-    config.redis_prefix = unique_prefix();
+    config.config.security.middleware.rate_limiting.store_url = Some(rail_graphql_security::config::Secret::new(redis));
+    config.config.redis_prefix = unique_prefix();
     let a = Server::start(&config, t.db.clone()).await;
     let b = Server::start(&config, t.connect_again().await).await;
     Some((t, a, b))

@@ -9,8 +9,8 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), demo::DemoError> {
-//! let config = demo::DemoConfig::development("sqlite::memory:");
-//! let app = demo::build_app(&config).await?;
+//! let settings = demo::Settings::development("sqlite::memory:");
+//! let app = demo::build_app(&settings).await?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 //! demo::serve(app.router.clone(), listener, std::future::pending()).await?;
 //! # Ok(()) }
@@ -32,7 +32,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rail_graphql_security::audit::{Alert, AuditLogger};
 use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenError, TokenService};
-use rail_graphql_security::config::{CheckReport, Profile, SecurityConfig, StandardSecurityConfig};
+use rail_graphql_security::config::{Profile, Secret, SecurityConfig, StandardSecurityConfig};
 use rail_graphql_security::context::Principal;
 use rail_graphql_security::dashboard::{self, Dashboard, DashboardAuthenticator};
 use rail_graphql_security::graphql::{DEFAULT_SLOW_QUERY_THRESHOLD, GraphqlLimits, SlowQueryLog};
@@ -83,6 +83,9 @@ pub enum DemoError {
     /// A setting is unusable; the message names it and what to do.
     #[error("{0}")]
     Config(String),
+    /// The configuration did not load: every problem, one per line.
+    #[error("{0}")]
+    Configuration(rail_graphql_security::config::ConfigErrors),
     /// Redis could not be reached.
     #[error("Redis at REDIS_URL: {0}")]
     Redis(String),
@@ -109,53 +112,155 @@ impl From<TokenError> for DemoError {
     }
 }
 
-/// Everything the server needs; [`DemoConfig::from_env`] reads it from the environment.
-#[derive(Clone)]
+/// The example server's configuration: its own settings and the plugin's
+/// [`StandardSecurityConfig`], loaded in layers (the profile's defaults < the TOML file named by
+/// `RAIL_SECURITY_CONFIG` < environment variables). Each key is set by its conventional variable
+/// (`BIND_ADDR`, `DATABASE_URL`, `JWT_SECRET`, ...: see the README's table, checked against
+/// [`DemoConfig::leaf_keys`]) or by `DEMO__KEY` / `DEMO__SECURITY__SECTION__KEY`; `demo config`
+/// prints every key with its value and source, `demo check` scores this same value.
+#[derive(Debug, Clone, SecurityConfig)]
+#[security(prefix = "DEMO")]
 pub struct DemoConfig {
-    /// `BIND_ADDR` (default `127.0.0.1:8000`).
-    pub bind_addr: SocketAddr,
-    /// `DATABASE_URL` (default: the SQLite file `demo-data/demo.sqlite`).
-    pub database_url: String,
-    /// `REDIS_URL`: when set, rate limits and token revocations live in Redis (shared by every
-    /// instance); otherwise limits are in memory and revocations in the database.
-    pub redis_url: Option<String>,
-    /// `REDIS_PREFIX`: the Redis key prefix (default `rail-demo`).
+    /// The address to listen on (`127.0.0.1:0`: a free port, printed).
+    #[security(default = "127.0.0.1:8000", env = "BIND_ADDR", validate = socket_address)]
+    pub bind_addr: String,
+    /// The database URL: `sqlite://file?mode=rwc`, `postgres://…` or `mysql://…` (MariaDB);
+    /// unset: the SQLite file `demo-data/demo.sqlite`.
+    #[security(secret, env = "DATABASE_URL")]
+    pub database_url: Option<Secret>,
+    /// The Redis key prefix (with `REDIS_URL`).
+    #[security(default = "rail-demo", env = "REDIS_PREFIX", non_empty)]
     pub redis_prefix: String,
-    /// `DEMO_PASSWORD` (default [`DEFAULT_DEMO_PASSWORD`]).
-    pub demo_password: String,
-    /// `ADMIN_PASSWORD` (default [`DEFAULT_ADMIN_PASSWORD`]).
-    pub admin_password: String,
-    /// `JWT_SECRET`: the token signing key, at least 32 bytes. Every instance needs the same.
-    pub jwt_secret: String,
-    /// `MFA_ENCRYPTION_KEY`: 32 bytes in base64, encrypting TOTP secrets at rest. Every
-    /// instance needs the same.
-    pub mfa_encryption_key: String,
-    /// `LOGIN_ATTEMPTS_LIMIT`: login attempts per username per window (default 5).
-    pub login_attempts_limit: u32,
-    /// `LOGIN_IP_ATTEMPTS_LIMIT`: login attempts per client address per window (default 20:
-    /// an office behind one NAT logs in more than one person).
-    pub login_ip_attempts_limit: u32,
-    /// `LOGIN_ATTEMPTS_WINDOW` in seconds (default 900).
-    pub login_attempts_window: Duration,
-    /// `GRAPHQL_REQUESTS_LIMIT`: requests per client address per window (default 1000).
-    pub graphql_requests_limit: u32,
-    /// `GRAPHQL_REQUESTS_WINDOW` in seconds (default 3600).
-    pub graphql_requests_window: Duration,
-    /// `RAIL_SECURITY_ENV=production`: introspection and GraphiQL off, the console SMS
-    /// provider refused, HSTS sent.
-    pub production: bool,
-    /// Print alerts of the audit logger to standard output (the binary does; tests don't).
+    /// The seeded `demo` user's password (development default `demo-password`; required in
+    /// production).
+    #[security(secret, env = "DEMO_PASSWORD")]
+    pub demo_password: Option<Secret>,
+    /// The seeded `admin` user's password (development default `admin-password`; required in
+    /// production).
+    #[security(secret, env = "ADMIN_PASSWORD")]
+    pub admin_password: Option<Secret>,
+    /// The plugin's settings.
+    #[security(
+        nested,
+        env(
+            REDIS_URL = "middleware.rate_limiting.store_url",
+            JWT_SECRET = "deployment.secret_key",
+            MFA_ENCRYPTION_KEY = "mfa.encryption_key",
+            LOGIN_ATTEMPTS_LIMIT = "middleware.rate_limiting.login_attempts_limit",
+            LOGIN_IP_ATTEMPTS_LIMIT = "middleware.rate_limiting.login_ip_attempts_limit",
+            LOGIN_ATTEMPTS_WINDOW = "middleware.rate_limiting.login_attempts_window",
+            GRAPHQL_REQUESTS_LIMIT = "middleware.rate_limiting.graphql_requests_limit",
+            GRAPHQL_REQUESTS_WINDOW = "middleware.rate_limiting.graphql_requests_window",
+        )
+    )]
+    pub security: StandardSecurityConfig,
+}
+
+fn socket_address(address: &String) -> Result<(), String> {
+    address
+        .parse::<SocketAddr>()
+        .map(drop)
+        .map_err(|_| format!("`{address}` is not an address like 127.0.0.1:8000"))
+}
+
+impl DemoConfig {
+    /// Development settings on `database_url` with fresh random secrets: clone the result to
+    /// start several instances that share them.
+    pub fn development(database_url: impl Into<String>) -> Self {
+        let mut config = DemoConfig::defaults(&Profile::Development);
+        config.database_url = Some(Secret::new(database_url.into()));
+        config.security.deployment.secret_key = Some(Secret::new(random_base64(48)));
+        config.security.mfa.encryption_key = Some(Secret::new(random_base64(32)));
+        config
+    }
+
+    /// The database URL (the SQLite file under `demo-data/` when unset).
+    pub fn database_url(&self) -> &str {
+        self.database_url.as_ref().map_or(DEFAULT_DATABASE_URL, |url| url.expose())
+    }
+
+    /// The address to listen on.
+    pub fn bind_addr(&self) -> SocketAddr {
+        self.bind_addr.parse().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8000)))
+    }
+
+    /// The `demo` user's password.
+    pub fn demo_password(&self) -> &str {
+        self.demo_password.as_ref().map_or(DEFAULT_DEMO_PASSWORD, |p| p.expose())
+    }
+
+    /// The `admin` user's password.
+    pub fn admin_password(&self) -> &str {
+        self.admin_password.as_ref().map_or(DEFAULT_ADMIN_PASSWORD, |p| p.expose())
+    }
+}
+
+/// The loaded configuration with the profile it was loaded for: what the server runs with.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The configuration.
+    pub config: DemoConfig,
+    /// The profile (`RAIL_SECURITY_ENV`).
+    pub profile: Profile,
+    /// Print the audit logger's alerts on standard output (the binary does; tests don't).
     pub print_alerts: bool,
 }
 
-impl std::fmt::Debug for DemoConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DemoConfig")
-            .field("bind_addr", &self.bind_addr)
-            .field("database_url", &redact_url(&self.database_url))
-            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
-            .field("production", &self.production)
-            .finish_non_exhaustive()
+impl Settings {
+    /// Development settings on `database_url` (see [`DemoConfig::development`]).
+    pub fn development(database_url: impl Into<String>) -> Self {
+        Settings { config: DemoConfig::development(database_url), profile: Profile::Development, print_alerts: false }
+    }
+
+    /// Whether the production profile is in force.
+    pub fn production(&self) -> bool {
+        self.profile.is_production()
+    }
+
+    /// Loads the configuration from the environment and `RAIL_SECURITY_CONFIG`, reporting
+    /// every problem at once. Without `JWT_SECRET` / `MFA_ENCRYPTION_KEY`, development secrets
+    /// are generated once into `demo-data/` (mode 0600); production refuses to start without
+    /// them and without its own passwords.
+    pub fn load() -> Result<Self, DemoError> {
+        Self::from_loaded(DemoConfig::loader().load_with_origins().map_err(DemoError::Configuration)?)
+    }
+
+    /// Finishes a loaded configuration (see [`Settings::load`]).
+    pub fn from_loaded(loaded: rail_graphql_security::config::Loaded<DemoConfig>) -> Result<Self, DemoError> {
+        let (mut config, profile) = (loaded.config, loaded.profile);
+        let production = profile.is_production();
+        let mut problems = Vec::new();
+        if production {
+            for (value, var) in [(&config.demo_password, "DEMO_PASSWORD"), (&config.admin_password, "ADMIN_PASSWORD")] {
+                if value.is_none() {
+                    problems.push(format!(
+                        "{var} must be set in production: the development default is published in the README"
+                    ));
+                }
+            }
+        }
+        for (slot, var, file, bytes) in [
+            (&mut config.security.deployment.secret_key, "JWT_SECRET", "jwt.secret", 48),
+            (&mut config.security.mfa.encryption_key, "MFA_ENCRYPTION_KEY", "mfa.key", 32),
+        ] {
+            if slot.is_none() {
+                if production {
+                    problems.push(format!(
+                        "{var} must be set in production (generate one with `openssl rand -base64 {bytes}`)"
+                    ));
+                } else {
+                    *slot = Some(Secret::new(dev_secret(file, bytes)?));
+                }
+            }
+        }
+        if config.database_url.is_none() {
+            std::fs::create_dir_all(DATA_DIR)?;
+        }
+        if problems.is_empty() {
+            Ok(Settings { config, profile, print_alerts: true })
+        } else {
+            Err(DemoError::Config(problems.join("\n")))
+        }
     }
 }
 
@@ -180,22 +285,19 @@ fn random_base64(bytes: usize) -> String {
     BASE64.encode(raw)
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+/// Writes a new file readable by its owner only (0600 on Unix): it holds a key.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
 }
 
-fn env_number<T: std::str::FromStr>(name: &str, default: T) -> Result<T, DemoError> {
-    match env(name) {
-        None => Ok(default),
-        Some(value) => value
-            .trim()
-            .parse()
-            .map_err(|_| DemoError::Config(format!("{name}={value:?} is not a valid number; unset it or fix it"))),
-    }
-}
-
-/// Reads a development secret from `demo-data/<file>`, creating it on first use, so restarts
-/// keep tokens and TOTP secrets valid.
+/// Reads a development secret from `demo-data/<file>`, creating it (mode 0600) on first use, so
+/// restarts keep tokens and TOTP secrets valid.
 fn dev_secret(file: &str, bytes: usize) -> Result<String, DemoError> {
     let path = Path::new(DATA_DIR).join(file);
     match std::fs::read_to_string(&path) {
@@ -203,84 +305,10 @@ fn dev_secret(file: &str, bytes: usize) -> Result<String, DemoError> {
         _ => {
             std::fs::create_dir_all(DATA_DIR)?;
             let secret = random_base64(bytes);
-            std::fs::write(&path, &secret)
+            write_private(&path, &secret)
                 .map_err(|e| DemoError::Config(format!("cannot write {}: {e}", path.display())))?;
             Ok(secret)
         }
-    }
-}
-
-impl DemoConfig {
-    /// Development settings on `database_url` with fresh random secrets and the default
-    /// limits. Clone the result to start several instances that share secrets.
-    pub fn development(database_url: impl Into<String>) -> Self {
-        DemoConfig {
-            bind_addr: DEFAULT_BIND_ADDR.parse().expect("valid default address"),
-            database_url: database_url.into(),
-            redis_url: None,
-            redis_prefix: "rail-demo".to_owned(),
-            demo_password: DEFAULT_DEMO_PASSWORD.to_owned(),
-            admin_password: DEFAULT_ADMIN_PASSWORD.to_owned(),
-            jwt_secret: random_base64(48),
-            mfa_encryption_key: random_base64(32),
-            login_attempts_limit: 5,
-            login_ip_attempts_limit: 20,
-            login_attempts_window: Duration::from_secs(900),
-            graphql_requests_limit: 1000,
-            graphql_requests_window: Duration::from_secs(3600),
-            production: false,
-            print_alerts: false,
-        }
-    }
-
-    /// The settings from the environment (see each field). Without `JWT_SECRET` /
-    /// `MFA_ENCRYPTION_KEY`, development secrets are generated once into `demo-data/` (the
-    /// production profile refuses to start without them).
-    pub fn from_env() -> Result<Self, DemoError> {
-        let production = match env("RAIL_SECURITY_ENV").as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("development" | "dev" | "testing" | "test") => false,
-            Some("production" | "prod") => true,
-            Some(other) => {
-                return Err(DemoError::Config(format!(
-                    "RAIL_SECURITY_ENV={other:?}: use development, testing or production"
-                )));
-            }
-        };
-        let secret = |name: &str, file: &str, bytes: usize| match env(name) {
-            Some(value) => Ok(value),
-            None if production => Err(DemoError::Config(format!(
-                "{name} must be set in production (generate one with `openssl rand -base64 {bytes}`)"
-            ))),
-            None => dev_secret(file, bytes),
-        };
-        let bind = env("BIND_ADDR").unwrap_or_else(|| DEFAULT_BIND_ADDR.to_owned());
-        let bind_addr = bind
-            .parse()
-            .map_err(|_| DemoError::Config(format!("BIND_ADDR={bind:?} is not an address like 127.0.0.1:8000")))?;
-        let database_url = match env("DATABASE_URL") {
-            Some(url) => url,
-            None => {
-                std::fs::create_dir_all(DATA_DIR)?;
-                DEFAULT_DATABASE_URL.to_owned()
-            }
-        };
-        Ok(DemoConfig {
-            bind_addr,
-            database_url,
-            redis_url: env("REDIS_URL"),
-            redis_prefix: env("REDIS_PREFIX").unwrap_or_else(|| "rail-demo".to_owned()),
-            demo_password: env("DEMO_PASSWORD").unwrap_or_else(|| DEFAULT_DEMO_PASSWORD.to_owned()),
-            admin_password: env("ADMIN_PASSWORD").unwrap_or_else(|| DEFAULT_ADMIN_PASSWORD.to_owned()),
-            jwt_secret: secret("JWT_SECRET", "jwt.secret", 48)?,
-            mfa_encryption_key: secret("MFA_ENCRYPTION_KEY", "mfa.key", 32)?,
-            login_attempts_limit: env_number("LOGIN_ATTEMPTS_LIMIT", 5)?,
-            login_ip_attempts_limit: env_number("LOGIN_IP_ATTEMPTS_LIMIT", 20)?,
-            login_attempts_window: Duration::from_secs(env_number("LOGIN_ATTEMPTS_WINDOW", 900)?),
-            graphql_requests_limit: env_number("GRAPHQL_REQUESTS_LIMIT", 1000)?,
-            graphql_requests_window: Duration::from_secs(env_number("GRAPHQL_REQUESTS_WINDOW", 3600)?),
-            production,
-            print_alerts: true,
-        })
     }
 }
 
@@ -296,6 +324,8 @@ pub struct Demo {
     pub logger: AuditLogger,
     /// The token service.
     pub tokens: TokenService,
+    /// The database URL without its password, for the start banner.
+    pub database_label: String,
 }
 
 /// Opens `url` (SQLite files are created; WAL mode so readers don't block the writer).
@@ -427,8 +457,8 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// Creates `demo` (role `user`) and `admin` (role `admin`), or resets their password hash when
 /// the configured password no longer matches (so the printed passwords are always right).
 pub async fn seed(db: &DatabaseConnection, config: &DemoConfig) -> Result<(), DemoError> {
-    let database = |source| DemoError::Database { url: redact_url(&config.database_url), source };
-    for (name, password, role) in [("demo", &config.demo_password, "user"), ("admin", &config.admin_password, "admin")]
+    let database = |source| DemoError::Database { url: redact_url(config.database_url()), source };
+    for (name, password, role) in [("demo", config.demo_password(), "user"), ("admin", config.admin_password(), "admin")]
     {
         if password.chars().count() < 8 {
             return Err(DemoError::Config(format!(
@@ -465,20 +495,24 @@ pub async fn seed(db: &DatabaseConnection, config: &DemoConfig) -> Result<(), De
     Ok(())
 }
 
-/// Connects to `config.database_url`, migrates, seeds and builds the application.
-pub async fn build_app(config: &DemoConfig) -> Result<Demo, DemoError> {
-    let db = connect(&config.database_url).await?;
-    build_app_with_db(config, db).await
+/// Connects to the configured database, migrates, seeds and builds the application.
+pub async fn build_app(settings: &Settings) -> Result<Demo, DemoError> {
+    let db = connect(settings.config.database_url()).await?;
+    build_app_with_db(settings, db).await
 }
 
 /// Like [`build_app`] on an already open connection (tests use it for a PostgreSQL schema of
 /// their own).
-pub async fn build_app_with_db(config: &DemoConfig, db: DatabaseConnection) -> Result<Demo, DemoError> {
-    migrate(&db).await.map_err(|source| DemoError::Database { url: redact_url(&config.database_url), source })?;
+pub async fn build_app_with_db(settings: &Settings, db: DatabaseConnection) -> Result<Demo, DemoError> {
+    let config = &settings.config;
+    let security = &config.security;
+    let rate_limits = &security.middleware.rate_limiting;
+    let production = settings.production();
+    migrate(&db).await.map_err(|source| DemoError::Database { url: redact_url(config.database_url()), source })?;
     seed(&db, config).await?;
 
     let logger = AuditLogger::builder().database(db.clone()).build();
-    if config.print_alerts {
+    if settings.print_alerts {
         logger.register_alert_handler(|alert: Alert| async move {
             let line = match alert {
                 Alert::Event { event } => format!(
@@ -495,56 +529,61 @@ pub async fn build_app_with_db(config: &DemoConfig, db: DatabaseConnection) -> R
         });
     }
 
-    let (limiter, revocations) = match &config.redis_url {
+    let (limiter, revocations) = match &rate_limits.store_url {
         Some(url) => (
-            RateLimiter::redis(url, &config.redis_prefix).await?,
-            RevocationStore::redis(url, &config.redis_prefix).await?,
+            RateLimiter::redis(url.expose(), &config.redis_prefix).await?,
+            RevocationStore::redis(url.expose(), &config.redis_prefix).await?,
         ),
         None => (RateLimiter::memory(), RevocationStore::database(db.clone())),
     };
-    let tokens =
-        TokenService::new(TokenConfig::new(config.jwt_secret.clone())?, revocations).with_audit(logger.clone());
-    let logins = LoginRateLimiter::new(limiter.clone(), config.login_attempts_limit, config.login_attempts_window)
-        .per_ip(Quota::new(config.login_ip_attempts_limit, config.login_attempts_window))
+    let jwt_secret = security.deployment.secret_key.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
+    let tokens = TokenService::new(TokenConfig::new(jwt_secret)?, revocations).with_audit(logger.clone());
+    let login_window = Duration::from_secs(rate_limits.login_attempts_window);
+    let logins = LoginRateLimiter::new(limiter.clone(), rate_limits.login_attempts_limit, login_window)
+        .per_ip(Quota::new(rate_limits.login_ip_attempts_limit, login_window))
         .audit(logger.clone());
 
-    let key = EncryptionKey::from_base64("demo-1", config.mfa_encryption_key.trim()).map_err(|e| {
+    let encryption_key = security.mfa.encryption_key.as_ref().map_or("", |k| k.expose());
+    let key = EncryptionKey::from_base64("demo-1", encryption_key.trim()).map_err(|e| {
         DemoError::Config(format!("MFA_ENCRYPTION_KEY: {e} (generate one with `openssl rand -base64 32`)"))
     })?;
-    let mfa_config =
-        MfaConfig { totp_issuer: "rail-demo".to_owned(), production: config.production, ..MfaConfig::default() };
+    let mfa_config = MfaConfig { totp_issuer: "rail-demo".to_owned(), production, ..MfaConfig::default() };
     let mut mfa =
         MfaManager::<i64>::new(db.clone(), mfa_config, SecretCipher::new(key))?.with_audit_logger(logger.clone());
-    if !config.production {
+    if !production {
         // Development: SMS codes are printed on the server's standard output.
         mfa = mfa.with_sms_provider(ConsoleSmsProvider)?;
     }
 
-    let limits = if config.production { GraphqlLimits::production() } else { GraphqlLimits::development() };
+    let limits = if production { GraphqlLimits::production() } else { GraphqlLimits::development() };
     // The dashboard's sign-in form counts against the same per-username and per-address limits.
     let logins_for_dashboard = logins.clone();
     let passwords = Passwords::new(db.clone())?;
     let state = schema::AppState::new(db.clone(), mfa, logins, tokens.clone(), logger.clone(), passwords.clone());
     let schema =
         limits.apply(schema::schema_builder(state)).extension(SlowQueryLog::new(DEFAULT_SLOW_QUERY_THRESHOLD)).finish();
-    let security = HttpSecurity::new()
+    let http = HttpSecurity::new()
         .tokens(tokens.clone())
-        .request_rate_limit(limiter, Quota::new(config.graphql_requests_limit, config.graphql_requests_window))
+        .request_rate_limit(
+            limiter,
+            Quota::new(rate_limits.graphql_requests_limit, Duration::from_secs(rate_limits.graphql_requests_window)),
+        )
         .audit(logger.clone())
-        .hsts(config.production.then_some(Duration::from_secs(31_536_000)));
+        .hsts(production.then_some(Duration::from_secs(31_536_000)));
     let dashboard_error = |e: dashboard::DashboardError| DemoError::Config(format!("dashboard: {e}"));
     let dashboard = Dashboard::builder(db.clone(), tokens.clone(), DemoAuthenticator(passwords))
         .audit(logger.clone())
         .login_rate_limit(logins_for_dashboard)
-        .findings(security_findings(config.production))
+        // The findings of the configuration this server runs with.
+        .findings(config.run_checks(&settings.profile))
         // Plain HTTP in development; the session cookie is `Secure` in production.
-        .secure_cookie(config.production)
+        .secure_cookie(production)
         .build()
         .map_err(dashboard_error)?;
     // `/security` is the page; `/security/` redirects there.
     let mounted = dashboard::router_at("/security", dashboard).map_err(dashboard_error)?;
-    let router = graphql_router(schema, security, &limits).merge(mounted);
-    Ok(Demo { router, db, logger, tokens })
+    let router = graphql_router(schema, http, &limits).merge(mounted);
+    Ok(Demo { router, db, logger, tokens, database_label: redact_url(config.database_url()) })
 }
 
 /// The dashboard's sign-in: the same [`Passwords`] check as the GraphQL `login`.
@@ -560,21 +599,6 @@ impl DashboardAuthenticator for DemoAuthenticator {
                 tracing::error!(%error, "dashboard sign-in: cannot read users");
                 None
             }
-        }
-    }
-}
-
-/// The `security_check` findings the dashboard shows: those of the configuration
-/// `demo security_check` reads (`RAIL_SECURITY_ENV`, `RAIL_SECURITY_CONFIG`, `RAIL_SECURITY__*`),
-/// for the production profile when the demo runs in production. When that configuration does
-/// not load, the error is logged and the findings of the profile's defaults are shown.
-fn security_findings(production: bool) -> CheckReport {
-    let profile = if production { Profile::Production } else { Profile::Development };
-    match StandardSecurityConfig::loader().profile(profile.clone()).load() {
-        Ok(config) => config.run_checks(&profile),
-        Err(errors) => {
-            tracing::error!(%errors, "the security configuration does not load; the dashboard shows the defaults' findings");
-            StandardSecurityConfig::defaults(&profile).run_checks(&profile)
         }
     }
 }

@@ -1,10 +1,11 @@
 //! `cargo run -p demo` serves the example GraphQL API; `demo --help` lists the other commands
-//! (`security_check`, `setup_security`, `simulate`).
+//! (`config`, `security_check`, `setup_security`, `simulate`), which all read the same
+//! configuration ([`demo::DemoConfig`]).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rail_graphql_security::config::StandardSecurityConfig;
+use rail_graphql_security::config::SecurityConfig;
 
 /// The rail-graphql-security example server.
 #[derive(Debug, Parser)]
@@ -18,7 +19,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the GraphQL API (the default): BIND_ADDR, DATABASE_URL, REDIS_URL, DEMO_PASSWORD,
-    /// ADMIN_PASSWORD, JWT_SECRET, MFA_ENCRYPTION_KEY (see the README).
+    /// ADMIN_PASSWORD, JWT_SECRET, MFA_ENCRYPTION_KEY, ... (see `demo config` and the README).
     Serve,
     /// Log a simulated morning of security events and print the security report.
     Simulate,
@@ -32,7 +33,7 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Security(command) => {
             let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-            let code = rail_graphql_security::cli::execute::<StandardSecurityConfig>(
+            let code = rail_graphql_security::cli::execute_with_migrator::<demo::DemoConfig, demo::DemoMigrator>(
                 command,
                 &mut stdout.lock(),
                 &mut stderr.lock(),
@@ -55,13 +56,10 @@ fn main() -> ExitCode {
             };
             let result = runtime.block_on(async {
                 match command {
-                    Command::Simulate => {
-                        let url = std::env::var("DATABASE_URL")
-                            .ok()
-                            .filter(|v| !v.is_empty())
-                            .unwrap_or_else(|| demo::DEFAULT_DATABASE_URL.to_owned());
-                        demo::simulate::run(&url).await
-                    }
+                    Command::Simulate => match demo::DemoConfig::load() {
+                        Ok(config) => demo::simulate::run(config.database_url()).await,
+                        Err(errors) => Err(errors.into()),
+                    },
                     _ => serve().await,
                 }
             });
@@ -77,32 +75,29 @@ fn main() -> ExitCode {
 }
 
 async fn serve() -> Result<(), Box<dyn std::error::Error>> {
-    let config = demo::DemoConfig::from_env()?;
-    let app = demo::build_app(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.bind_addr)
-        .await
-        .map_err(|e| format!("cannot listen on {} (BIND_ADDR): {e}", config.bind_addr))?;
+    let settings = demo::Settings::load()?;
+    let config = &settings.config;
+    let app = demo::build_app(&settings).await?;
+    let bind = config.bind_addr();
+    let listener =
+        tokio::net::TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on {bind} (BIND_ADDR): {e}"))?;
     let address = listener.local_addr()?;
-    println!("rail-graphql-security demo");
-    println!(
-        "  GraphQL   http://{address}/graphql{}",
-        if config.production { "" } else { "  (GraphiQL in a browser)" }
-    );
+    let production = settings.production();
+    let redis = config.security.middleware.rate_limiting.store_url.is_some();
+    println!("rail-graphql-security demo (profile {})", settings.profile);
+    println!("  GraphQL   http://{address}/graphql{}", if production { "" } else { "  (GraphiQL in a browser)" });
     println!("  dashboard http://{address}/security  (sign in as admin)");
-    println!("  database  {:?}", config);
+    println!("  database  {}", app.database_label);
     println!(
         "  limits    {} (REDIS_URL {})",
-        if config.redis_url.is_some() {
-            "rate limits and revocations in Redis"
-        } else {
-            "rate limits in memory, revocations in the database"
-        },
-        if config.redis_url.is_some() { "set" } else { "unset" }
+        if redis { "rate limits and revocations in Redis" } else { "rate limits in memory, revocations in the database" },
+        if redis { "set" } else { "unset" }
     );
-    if config.production {
+    println!("  config    `demo config` shows every setting and where it came from");
+    if production {
         println!("  users     demo, admin (passwords from DEMO_PASSWORD / ADMIN_PASSWORD)");
     } else {
-        println!("  users     demo / {}   admin / {}", config.demo_password, config.admin_password);
+        println!("  users     demo / {}   admin / {}", config.demo_password(), config.admin_password());
         println!("            (DEMO_PASSWORD / ADMIN_PASSWORD override these development defaults)");
         println!("  SMS       development console provider: codes are printed here");
     }

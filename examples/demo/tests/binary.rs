@@ -150,7 +150,7 @@ fn security_check_and_setup_security_are_subcommands() {
     let output = demo(dir.path()).args(["setup_security", "--database-url", &url]).output().unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
     let written = std::fs::read_to_string(dir.path().join("security.toml")).unwrap();
-    assert!(written.contains("[middleware"), "{written}");
+    assert!(written.contains("[security.middleware"), "{written}");
     // Running it again refuses to overwrite the file.
     let again = demo(dir.path()).args(["setup_security", "--config-only"]).output().unwrap();
     assert_eq!(again.status.code(), Some(2));

@@ -21,9 +21,9 @@ const ADMIN: &str = demo::DEFAULT_ADMIN_PASSWORD;
 pub const FLOW_LOGIN_LIMIT: u32 = 6;
 
 /// Settings for [`walk`]: [`super::test_config`] with [`FLOW_LOGIN_LIMIT`] attempts.
-pub fn flow_config(database_url: &str) -> demo::DemoConfig {
+pub fn flow_config(database_url: &str) -> demo::Settings {
     let mut config = super::test_config(database_url);
-    config.login_attempts_limit = FLOW_LOGIN_LIMIT;
+    config.config.security.middleware.rate_limiting.login_attempts_limit = FLOW_LOGIN_LIMIT;
     config
 }
 

@@ -4,21 +4,20 @@
 
 pub mod flow;
 
-use std::time::Duration;
-
-use demo::{Demo, DemoConfig};
+use demo::{Demo, Settings};
 use sea_orm::DatabaseConnection;
 use serde_json::{Value, json};
 
 /// Settings for a test server on `database_url`: fresh secrets, 3 login attempts per username
 /// per 15 minutes, 100 per address (every test client is 127.0.0.1).
-pub fn test_config(database_url: &str) -> DemoConfig {
-    let mut config = DemoConfig::development(database_url);
-    config.login_attempts_limit = 3;
-    config.login_ip_attempts_limit = 100;
-    config.login_attempts_window = Duration::from_secs(900);
-    config.graphql_requests_limit = 10_000;
-    config
+pub fn test_config(database_url: &str) -> Settings {
+    let mut settings = Settings::development(database_url);
+    let limits = &mut settings.config.security.middleware.rate_limiting;
+    limits.login_attempts_limit = 3;
+    limits.login_ip_attempts_limit = 100;
+    limits.login_attempts_window = 900;
+    limits.graphql_requests_limit = 10_000;
+    settings
 }
 
 /// A demo server listening on 127.0.0.1.
@@ -39,7 +38,7 @@ impl Drop for Server {
 
 impl Server {
     /// Builds the demo on `db` with `config` and serves it on a random port.
-    pub async fn start(config: &DemoConfig, db: DatabaseConnection) -> Server {
+    pub async fn start(config: &Settings, db: DatabaseConnection) -> Server {
         let demo = demo::build_app_with_db(config, db).await.expect("the demo app builds");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let url = format!("http://{}/graphql", listener.local_addr().expect("local addr"));

@@ -108,16 +108,20 @@ pub struct AuthenticationConfig {
 #[derive(Debug, Clone, Serialize, SecurityConfig)]
 pub struct RateLimitingConfig {
     /// Whether rate limits are enforced.
-    #[security(default = true, development = false)]
+    #[security(default = true)]
     pub enabled: bool,
-    /// Failed logins allowed per window.
+    /// Failed logins allowed per username per window.
     #[security(default = 5, production = 3, range = 1..=1000)]
     pub login_attempts_limit: u32,
+    /// Login attempts allowed per client address per window (an office behind one NAT signs
+    /// in more than one person).
+    #[security(default = 20, range = 1..=100_000)]
+    pub login_ip_attempts_limit: u32,
     /// The login window in seconds.
     #[security(default = 900, production = 1800, range = 1..=86_400)]
     pub login_attempts_window: u64,
-    /// GraphQL requests allowed per window.
-    #[security(default = 100, range = 1..=1_000_000)]
+    /// GraphQL requests allowed per client address per window.
+    #[security(default = 1000, range = 1..=1_000_000)]
     pub graphql_requests_limit: u32,
     /// The GraphQL request window in seconds.
     #[security(default = 3600, range = 1..=86_400)]
@@ -152,7 +156,7 @@ pub struct AuditSettings {
     #[security(default = true)]
     pub enabled: bool,
     /// Where events go: database, file, webhook, tracing.
-    #[security(default = [StorageBackend::Database], development = [StorageBackend::File], non_empty)]
+    #[security(default = [StorageBackend::Database], non_empty)]
     pub storage_backend: Vec<StorageBackend>,
     /// The JSON Lines file of the `file` backend.
     #[security(default = "audit.log")]

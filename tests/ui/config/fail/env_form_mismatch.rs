@@ -7,8 +7,10 @@ struct Config {
     database_url: String,
     #[security(nested, env = "SECURITY")]
     security: StandardSecurityConfig,
-    #[security(default = 1, env = "DATABASE_URL")]
+    #[security(default = 1, env = "PORT")]
     port: u16,
+    #[security(default = 2, env = "PORT")]
+    admin_port: u16,
 }
 
 fn main() {}
