@@ -39,11 +39,6 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
         if f.nested {
             let ops = ops(f, &cfg);
             Some(quote!((#ops.generate)(&mut self.#field);))
-        } else if let Some(with) = &f.generate_with {
-            Some(quote_spanned!(with.span()=> {
-                let __rail_fn: fn() -> #cfg::Secret = #with;
-                #cfg::__derive::GenerateSecret::generate_with(&mut self.#field, __rail_fn);
-            }))
         } else if f.generate {
             Some(quote_spanned!(f.ty.span()=> #cfg::__derive::GenerateSecret::generate(&mut self.#field);))
         } else {

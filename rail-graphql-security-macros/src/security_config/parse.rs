@@ -80,37 +80,6 @@ impl FromMeta for EnvAttr {
     }
 }
 
-/// `generate` (64 random alphanumerics) or `generate = path::to::fn` (a `fn() -> Secret`, for
-/// keys with a format of their own, such as 32 bytes in base64).
-#[derive(Debug, Clone)]
-pub(crate) struct Generate {
-    pub(crate) span: Span,
-    pub(crate) with: Option<syn::Path>,
-}
-
-impl FromMeta for Generate {
-    fn from_meta(item: &syn::Meta) -> darling::Result<Self> {
-        let span = item.path().span();
-        match item {
-            syn::Meta::Path(_) => Ok(Generate { span, with: None }),
-            syn::Meta::NameValue(nv) => match &nv.value {
-                syn::Expr::Path(path) => Ok(Generate { span, with: Some(path.path.clone()) }),
-                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(lit), .. }) => {
-                    Ok(Generate { span, with: Some(lit.parse()?) })
-                }
-                other => Err(darling::Error::custom(
-                    "`generate` takes nothing or a function `fn() -> Secret`, e.g. `generate = my_key`",
-                )
-                .with_span(other)),
-            },
-            syn::Meta::List(list) => Err(darling::Error::custom(
-                "`generate` takes nothing or a function `fn() -> Secret`, e.g. `generate = my_key`",
-            )
-            .with_span(list)),
-        }
-    }
-}
-
 /// `#[security(...)]` on the struct.
 #[derive(Debug, FromDeriveInput)]
 #[darling(attributes(security), supports(struct_named))]
@@ -153,7 +122,7 @@ pub(crate) struct FieldAttrs {
     #[darling(default)]
     pub(crate) secret: Flag,
     #[darling(default)]
-    pub(crate) generate: Option<Generate>,
+    pub(crate) generate: Flag,
     #[darling(default)]
     pub(crate) nested: Flag,
     #[darling(default)]

@@ -27,8 +27,6 @@ pub(crate) struct FieldModel {
     pub(crate) nested: bool,
     pub(crate) secret: bool,
     pub(crate) generate: bool,
-    /// `generate = path`: the function that makes a fresh value.
-    pub(crate) generate_with: Option<syn::Path>,
     pub(crate) defaults: Defaults,
     pub(crate) range: Option<syn::Expr>,
     pub(crate) non_empty: Option<Span>,
@@ -145,11 +143,9 @@ fn check_field(field: FieldAttrs) -> darling::Result<FieldModel> {
         for (name, value) in &field.profile {
             conflict(&format!("profile({name} = ..)"), value.key);
         }
-        if let Some(generate) = &field.generate {
-            conflict("generate", generate.span);
-        }
         for (name, flag) in [
             ("secret", &field.secret),
+            ("generate", &field.generate),
             ("non_empty", &field.non_empty),
             ("https_in_production", &field.https_in_production),
         ] {
@@ -184,10 +180,10 @@ fn check_field(field: FieldAttrs) -> darling::Result<FieldModel> {
             );
         }
     }
-    if let Some(generate) = field.generate.as_ref().filter(|_| !secret) {
+    if field.generate.is_present() && !secret {
         errors.push(
             Error::custom("`generate` only applies to secrets: add `secret` (`#[security(secret, generate)]`)")
-                .with_span(&generate.span),
+                .with_span(&field.generate.span()),
         );
     }
     for name in field.profile.keys() {
@@ -281,8 +277,7 @@ fn check_field(field: FieldAttrs) -> darling::Result<FieldModel> {
         ident,
         nested,
         secret,
-        generate: field.generate.is_some(),
-        generate_with: field.generate.as_ref().and_then(|g| g.with.clone()),
+        generate: field.generate.is_present(),
         defaults,
         range,
         non_empty: field.non_empty.is_present().then(|| field.non_empty.span()),

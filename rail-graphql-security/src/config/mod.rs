@@ -136,8 +136,6 @@ pub mod __derive {
     pub trait GenerateSecret {
         /// Replaces the value with a fresh random one.
         fn generate(&mut self);
-        /// Replaces the value with one made by `make`.
-        fn generate_with(&mut self, make: fn() -> Secret);
     }
 
     /// Length of generated secrets: 64 alphanumerics, about 380 bits.
@@ -147,16 +145,10 @@ pub mod __derive {
         fn generate(&mut self) {
             *self = Secret::generate(GENERATED_SECRET_LEN);
         }
-        fn generate_with(&mut self, make: fn() -> Secret) {
-            *self = make();
-        }
     }
     impl GenerateSecret for Option<Secret> {
         fn generate(&mut self) {
             *self = Some(Secret::generate(GENERATED_SECRET_LEN));
-        }
-        fn generate_with(&mut self, make: fn() -> Secret) {
-            *self = Some(make());
         }
     }
 

@@ -46,17 +46,6 @@ impl Secret {
             rand::rngs::OsRng.unwrap_err().sample_iter(&Alphanumeric).take(len).map(char::from).collect();
         Secret::new(value)
     }
-
-    /// A fresh 256-bit key in standard base64 (44 characters), from the operating system's
-    /// CSPRNG: the format of `mfa.encryption_key` (`#[security(secret, generate =
-    /// Secret::generate_base64_key)]`).
-    pub fn generate_base64_key() -> Self {
-        use base64::Engine;
-        use rand::{RngCore, TryRngCore};
-        let mut key = zeroize::Zeroizing::new([0u8; 32]);
-        rand::rngs::OsRng.unwrap_err().fill_bytes(key.as_mut());
-        Secret::new(base64::engine::general_purpose::STANDARD.encode(key.as_ref()))
-    }
 }
 
 impl PartialEq for Secret {
