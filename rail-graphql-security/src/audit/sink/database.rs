@@ -111,8 +111,8 @@ fn database_refused_the_data(error: &dyn sqlx::error::DatabaseError) -> bool {
     }
     if let Some(mysql) = error.try_downcast_ref::<MySqlDatabaseError>() {
         // Packet too large, invalid character string, result too large, incorrect string value,
-        // illegal value, invalid JSON, CHECK constraint (MariaDB's JSON_VALID).
-        if matches!(mysql.number(), 1153 | 1300 | 1301 | 1366 | 1367 | 3140 | 4025) {
+        // illegal value, invalid JSON, CHECK constraint (MySQL 8; MariaDB, also for JSON_VALID).
+        if matches!(mysql.number(), 1153 | 1300 | 1301 | 1366 | 1367 | 3140 | 3819 | 4025) {
             return true;
         }
     }
