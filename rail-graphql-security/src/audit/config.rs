@@ -40,6 +40,8 @@ pub enum StorageBackend {
 ///     "retention_days": 365,
 /// })).unwrap();
 /// assert_eq!(config.storage_backend, [StorageBackend::Database, StorageBackend::Webhook]);
+/// // Unset: dead letters go to the `audit_dead_letters` table; flush waits at most 10 s.
+/// assert_eq!((config.dead_letter_path.as_deref(), config.flush_timeout_secs), (None, 10));
 /// assert!(!format!("{config:?}").contains("s3cr3t"));
 /// ```
 #[derive(Clone, Serialize, Deserialize)]
