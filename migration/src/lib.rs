@@ -17,6 +17,7 @@ mod m20261128_000001_create_audit_events;
 mod m20261128_000002_create_mfa_tables;
 mod m20261128_000003_create_revoked_tokens;
 mod m20261129_000004_audit_time_type_index;
+mod m20261203_000005_create_audit_dead_letters;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateMfaTables::default()),
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
             Box::new(m20261129_000004_audit_time_type_index::Migration),
+            Box::new(m20261203_000005_create_audit_dead_letters::Migration),
         ]
     }
 
@@ -51,6 +53,7 @@ impl Migrator {
             Box::new(CreateMfaTables::with_user_id(user_id)),
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
             Box::new(m20261129_000004_audit_time_type_index::Migration),
+            Box::new(m20261203_000005_create_audit_dead_letters::Migration),
         ]
     }
 
@@ -62,6 +65,7 @@ impl Migrator {
             Box::new(mfa_tables),
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
             Box::new(m20261129_000004_audit_time_type_index::Migration),
+            Box::new(m20261203_000005_create_audit_dead_letters::Migration),
         ]
     }
 }

@@ -83,7 +83,7 @@ impl MigrationTrait for Migration {
 /// SQLite and PostgreSQL do: the default collation would merge `admin`, `Admin` and `admin ` into
 /// one account in reports. `utf8mb4_bin` still ignores trailing spaces (PAD SPACE), so the
 /// NO PAD binary collation is chosen, whose name differs between MariaDB and MySQL 8.
-async fn exact_collation(manager: &SchemaManager<'_>) -> Result<Option<&'static str>, DbErr> {
+pub(crate) async fn exact_collation(manager: &SchemaManager<'_>) -> Result<Option<&'static str>, DbErr> {
     if manager.get_database_backend() != sea_orm::DatabaseBackend::MySql {
         return Ok(None);
     }

@@ -99,6 +99,7 @@ where
     let stats = logger.stats();
     assert!(stats.write_failures > 0, "the outage was hit: {stats:?}");
     assert_eq!((stats.dropped, stats.lost), (0, 0));
+    assert_eq!(stats.dead_lettered, 0, "an outage is transient: nothing is dead-lettered");
     assert_eq!(stats.written, ids.len() as u64);
     let stored = stored_ids(&t.db).await;
     assert_eq!(stored.len(), ids.len(), "every event stored exactly once");

@@ -2,7 +2,8 @@
 //! `Migrator` (bookkeeping in `rail_security_migrations`) can list the same steps again in the
 //! application's own migrator (bookkeeping in `seaql_migrations`), as `#[security_user]`'s
 //! `migrations()` suggests. MySQL/MariaDB have no `CREATE INDEX IF NOT EXISTS`: this failed
-//! there with "Duplicate key name" before the indexes were checked first.
+//! there with "Duplicate key name" before the indexes were checked first. The dead-letter table
+//! (step 5) is checked too.
 
 use integration_tests::{TestDb, on_every_backend};
 use rail_graphql_security::migration::{
@@ -29,6 +30,7 @@ async fn migrating_again_under_another_table_succeeds(t: &TestDb) {
         ("audit_events", "idx_audit_events_type_time"),
         ("mfa_devices", "idx_mfa_devices_user"),
         ("revoked_tokens", "idx_revoked_tokens_expires"),
+        ("audit_dead_letters", "idx_audit_dead_letters_event"),
     ] {
         assert!(manager.has_index(table, index).await.unwrap(), "{index} missing on {:?}", t.db_backend());
     }

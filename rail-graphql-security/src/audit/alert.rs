@@ -64,6 +64,20 @@ pub enum Alert {
         /// The timestamp of the event that reached the threshold.
         at: DateTime<Utc>,
     },
+    /// A sink refused an event for good; it was moved to the dead-letter store (see
+    /// [`dead_letter`](crate::audit::dead_letter)).
+    DeadLettered {
+        /// The sink that refused it.
+        sink: String,
+        /// The event's id.
+        event_id: uuid::Uuid,
+        /// The event's type.
+        event_type: String,
+        /// Why the sink refused it.
+        error: String,
+        /// Whether the dead-letter store kept it (`false`: only the error log has it).
+        stored: bool,
+    },
 }
 
 /// Receives alerts. Implemented for async closures `Fn(Alert) -> impl Future<Output = ()>`.

@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::alert::AlertThresholds;
+use super::dead_letter::DeadLetterStore;
 use super::logger::{AuditLogger, AuditLoggerBuilder};
 use super::mask::redact_url;
 use super::sink::{ExportFormat, FileSink, SinkError, WebhookSink};
@@ -39,6 +40,8 @@ pub enum StorageBackend {
 ///     "retention_days": 365,
 /// })).unwrap();
 /// assert_eq!(config.storage_backend, [StorageBackend::Database, StorageBackend::Webhook]);
+/// // Unset: dead letters go to the `audit_dead_letters` table; flush waits at most 10 s.
+/// assert_eq!((config.dead_letter_path.as_deref(), config.flush_timeout_secs), (None, 10));
 /// assert!(!format!("{config:?}").contains("s3cr3t"));
 /// ```
 #[derive(Clone, Serialize, Deserialize)]
@@ -69,6 +72,11 @@ pub struct AuditConfig {
     pub retention_days: u32,
     /// Alert thresholds.
     pub alert_thresholds: AlertThresholds,
+    /// A JSON Lines file for events a sink refuses for good. Unset: the `audit_dead_letters`
+    /// table when `database` is a backend, otherwise only the error log.
+    pub dead_letter_path: Option<PathBuf>,
+    /// Seconds [`AuditLogger::flush`] (and the flush before a report) waits (default 10).
+    pub flush_timeout_secs: u64,
 }
 
 impl Default for AuditConfig {
@@ -86,6 +94,8 @@ impl Default for AuditConfig {
             export_format: ExportFormat::Json,
             retention_days: 365,
             alert_thresholds: AlertThresholds::default(),
+            dead_letter_path: None,
+            flush_timeout_secs: 10,
         }
     }
 }
@@ -104,6 +114,8 @@ impl fmt::Debug for AuditConfig {
             .field("export_format", &self.export_format)
             .field("retention_days", &self.retention_days)
             .field("alert_thresholds", &self.alert_thresholds)
+            .field("dead_letter_path", &self.dead_letter_path)
+            .field("flush_timeout_secs", &self.flush_timeout_secs)
             .finish_non_exhaustive()
     }
 }
@@ -145,7 +157,13 @@ impl AuditConfig {
     /// sinks, then `build()`. Must be called inside a Tokio runtime (the webhook sink starts
     /// its delivery task).
     pub fn logger_builder(&self, db: Option<DatabaseConnection>) -> Result<AuditLoggerBuilder, AuditConfigError> {
-        let mut builder = AuditLogger::builder().enabled(self.enabled).alert_thresholds(self.alert_thresholds);
+        let mut builder = AuditLogger::builder()
+            .enabled(self.enabled)
+            .alert_thresholds(self.alert_thresholds)
+            .flush_timeout(std::time::Duration::from_secs(self.flush_timeout_secs));
+        if let Some(path) = &self.dead_letter_path {
+            builder = builder.dead_letters(DeadLetterStore::file(path));
+        }
         for backend in &self.storage_backend {
             builder = match backend {
                 StorageBackend::Database => builder.database(db.clone().ok_or(AuditConfigError::MissingDatabase)?),

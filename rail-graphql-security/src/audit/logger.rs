@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::alert::{AlertEngine, AlertHandler, AlertThresholds};
 use super::backoff::Backoff;
+use super::dead_letter::DeadLetterStore;
 use super::event::{AuditEvent, AuditEventType};
 use super::pipeline::{self, Command, Counters, Handlers, PipelineConfig};
 use super::report::{ReportError, SecurityReport, generate_security_report};
@@ -68,6 +69,12 @@ pub struct AuditStats {
     pub lost: u64,
     /// Alerts dropped because the handlers fell too far behind.
     pub alerts_dropped: u64,
+    /// Events a sink refused for good, moved to the dead-letter store (summed over sinks). Each
+    /// is also logged with `tracing::error!` and raised as an [`Alert::DeadLettered`](super::Alert::DeadLettered).
+    pub dead_lettered: u64,
+    /// Events with a string changed to be storable (NUL replaced, cut to its column); see
+    /// [`AuditEvent::make_storable`].
+    pub sanitized: u64,
 }
 
 /// Why a logger operation failed.
@@ -77,9 +84,15 @@ pub enum AuditError {
     /// The logger has been shut down.
     #[error("the audit logger has been shut down")]
     Closed,
-    /// A flush or shutdown did not finish in time (a sink is still retrying).
+    /// A shutdown did not finish in time (a sink is still retrying).
     #[error("the audit logger did not finish within {0:?}; a sink is still retrying (see the logs)")]
     Timeout(Duration),
+    /// A flush hit its deadline: events logged before it are still queued or being retried by
+    /// a sink (nothing is lost; they are written when the sink accepts them).
+    #[error(
+        "the audit flush hit its deadline of {0:?}: earlier events are still queued or being retried by a sink (see the `audit sink write failed` logs)"
+    )]
+    FlushDeadline(Duration),
     /// Reports and retention need the database sink.
     #[error("this needs the database sink: build the logger with `.database(db)`")]
     NoDatabase,
@@ -122,6 +135,7 @@ struct Shared {
     database: Option<DatabaseConnection>,
     dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     shutdown_timeout: Duration,
+    flush_timeout: Duration,
 }
 
 impl fmt::Debug for AuditLogger {
@@ -140,7 +154,9 @@ pub struct AuditLoggerBuilder {
     queue_capacity: usize,
     max_batch: usize,
     shutdown_timeout: Duration,
+    flush_timeout: Duration,
     backoff: Backoff,
+    dead_letters: Option<DeadLetterStore>,
 }
 
 impl fmt::Debug for AuditLoggerBuilder {
@@ -215,6 +231,21 @@ impl AuditLoggerBuilder {
         self
     }
 
+    /// How long [`AuditLogger::flush`] (and the flush before a report) waits before it returns
+    /// [`AuditError::FlushDeadline`] (default 10 s).
+    pub fn flush_timeout(mut self, timeout: Duration) -> Self {
+        self.flush_timeout = timeout;
+        self
+    }
+
+    /// Where events a sink refuses for good are kept (default: the `audit_dead_letters` table
+    /// when the logger has a database, otherwise only the error log). See
+    /// [`dead_letter`](super::dead_letter).
+    pub fn dead_letters(mut self, store: DeadLetterStore) -> Self {
+        self.dead_letters = Some(store);
+        self
+    }
+
     /// How long [`AuditLogger::shutdown`] keeps retrying failing sinks (default 30 s).
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
         self.shutdown_timeout = timeout;
@@ -238,6 +269,10 @@ impl AuditLoggerBuilder {
             sink_queue_batches: 16,
             alert_queue: 10_000,
             backoff: self.backoff,
+            dead_letters: self.dead_letters.unwrap_or_else(|| match &self.database {
+                Some(db) => DeadLetterStore::table(db.clone()),
+                None => DeadLetterStore::log_only(),
+            }),
         };
         let dispatcher = pipeline::spawn(
             rx,
@@ -256,6 +291,7 @@ impl AuditLoggerBuilder {
                 database: self.database,
                 dispatcher: Mutex::new(Some(dispatcher)),
                 shutdown_timeout: self.shutdown_timeout,
+                flush_timeout: self.flush_timeout,
             }),
         }
     }
@@ -273,7 +309,9 @@ impl AuditLogger {
             queue_capacity: 65_536,
             max_batch: 1000,
             shutdown_timeout: Duration::from_secs(30),
+            flush_timeout: Duration::from_secs(10),
             backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(30)),
+            dead_letters: None,
         }
     }
 
@@ -315,20 +353,27 @@ impl AuditLogger {
             write_failures: c.write_failures.load(Ordering::Relaxed),
             lost: c.lost.load(Ordering::Relaxed),
             alerts_dropped: c.alerts_dropped.load(Ordering::Relaxed),
+            dead_lettered: c.dead_lettered.load(Ordering::Relaxed),
+            sanitized: c.sanitized.load(Ordering::Relaxed),
         }
     }
 
-    /// Waits until every event logged before this call is written by every sink (a sink that
-    /// is down is retried meanwhile) and every alert for them was handled.
+    /// Waits until every event logged before this call is written (or dead-lettered) by every
+    /// sink and every alert for them was handled; a sink that is down is retried meanwhile. Gives
+    /// up after the builder's [`flush_timeout`](AuditLoggerBuilder::flush_timeout) (default
+    /// 10 s) with [`AuditError::FlushDeadline`]: the events are still written later.
     pub async fn flush(&self) -> Result<(), AuditError> {
-        let (ack, done) = oneshot::channel();
-        self.shared.tx.send(Command::Flush(ack)).await.map_err(|_| AuditError::Closed)?;
-        done.await.map_err(|_| AuditError::Closed)
+        self.flush_timeout(self.shared.flush_timeout).await
     }
 
     /// Like [`flush`](Self::flush), giving up after `timeout`.
     pub async fn flush_timeout(&self, timeout: Duration) -> Result<(), AuditError> {
-        tokio::time::timeout(timeout, self.flush()).await.map_err(|_| AuditError::Timeout(timeout))?
+        let flush = async {
+            let (ack, done) = oneshot::channel();
+            self.shared.tx.send(Command::Flush(ack)).await.map_err(|_| AuditError::Closed)?;
+            done.await.map_err(|_| AuditError::Closed)
+        };
+        tokio::time::timeout(timeout, flush).await.map_err(|_| AuditError::FlushDeadline(timeout))?
     }
 
     /// Stops accepting events, writes everything queued (retrying failing sinks until the
@@ -358,13 +403,28 @@ impl AuditLogger {
     }
 
     /// The security report for `[start, end)`; needs the database sink.
+    ///
+    /// Events this logger queued before the call are written first, within the flush deadline
+    /// ([`AuditLoggerBuilder::flush_timeout`]). If a sink is still retrying then, the report
+    /// is built from what is stored and says so: [`SecurityReport::flush_deadline_hit`] (and a
+    /// warning in the log). It never waits longer than that deadline for the queue.
     pub async fn generate_security_report(
         &self,
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<SecurityReport, AuditError> {
         let db = self.shared.database.as_ref().ok_or(AuditError::NoDatabase)?;
-        Ok(generate_security_report(db, start, end).await?)
+        let flush_deadline_hit = match self.flush().await {
+            Ok(()) => false,
+            Err(error @ AuditError::FlushDeadline(_)) => {
+                tracing::warn!(%error, "security report built without the events still queued");
+                true
+            }
+            Err(error) => return Err(error),
+        };
+        let mut report = generate_security_report(db, start, end).await?;
+        report.flush_deadline_hit = flush_deadline_hit;
+        Ok(report)
     }
 
     /// Deletes stored events older than `retention_days`, in small batches; needs the

@@ -8,8 +8,14 @@
 //! Guarantees:
 //! - logging never waits on I/O and never panics; a full queue is counted and raises a
 //!   critical `audit_queue_overflow` event;
+//! - every string of an event is made storable on every backend before a sink sees it
+//!   ([`AuditEvent::make_storable`]: NUL becomes U+FFFD, overlong strings are cut with
+//!   [`TRUNCATION_MARKER`]);
 //! - a failing sink is retried with back-off; the webhook sink spools to disk first, so its
 //!   events survive the endpoint being down and the process restarting;
+//! - an event a sink refuses for good (a permanent [`SinkError`]) is split out of its batch and
+//!   moved to the [`dead_letter`] store, counted, logged and alerted; the rest flows on;
+//! - [`AuditLogger::flush`] and the report's flush have a deadline and say when they hit it;
 //! - [`AuditLogger::shutdown`] writes everything queued;
 //! - values under secret-looking keys never reach a sink, a handler or a Debug print;
 //! - output is structured JSON (UTC timestamps), so CR/LF in a value cannot forge a record.
@@ -17,6 +23,7 @@
 mod alert;
 mod backoff;
 mod config;
+pub mod dead_letter;
 pub mod entity;
 mod event;
 mod logger;
@@ -27,9 +34,11 @@ mod pipeline;
 mod report;
 mod retention;
 mod sink;
+mod storable;
 
 pub use self::alert::{Alert, AlertHandler, AlertThresholds, ThresholdKind};
 pub use self::config::{AuditConfig, AuditConfigError, StorageBackend};
+pub use self::dead_letter::{DeadLetter, DeadLetterStore};
 pub use self::event::{AuditEvent, AuditEventType, AuditSeverity, UnknownSeverity};
 pub use self::logger::{Actor, AuditError, AuditLogger, AuditLoggerBuilder, AuditStats, AuditUser};
 pub use self::mask::{MASK, SECRET_KEY_MARKERS, is_secret_key, mask_details};
@@ -41,4 +50,9 @@ pub use self::retention::{PURGE_BATCH, purge_before, purge_older_than, spawn_ret
 pub use self::sink::{
     AuditSink, DELIVERY_HEADER, DatabaseSink, ExportFormat, FileSink, FsyncPolicy, SIGNATURE_HEADER, SinkError,
     TracingSink, WebhookSink, WebhookSinkBuilder,
+};
+pub use self::storable::{
+    MAX_ACTOR_ID_CHARS, MAX_ACTOR_NAME_CHARS, MAX_DETAILS_BYTES, MAX_DETAILS_DEPTH, MAX_DETAILS_KEY_CHARS,
+    MAX_DETAILS_STRING_CHARS, MAX_EVENT_TYPE_CHARS, MAX_REQUEST_ID_CHARS, MAX_USER_AGENT_CHARS, NUL_REPLACEMENT,
+    TRUNCATION_MARKER,
 };

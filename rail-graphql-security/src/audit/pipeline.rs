@@ -1,9 +1,11 @@
 //! The background half of the logger: the dispatcher, one worker per sink, the alert worker.
 //!
 //! ```text
-//! log() --try_send--> [queue] --> dispatcher --(mask, alert engine)--> alert worker --> handlers
-//!                                     |
-//!                                     +--> sink worker (retry with back-off) --> sink   (one per sink)
+//! log() --try_send--> [queue] --> dispatcher --(mask, make storable, alert engine)--> alert worker --> handlers
+//!                                     |                                                    ^
+//!                                     +--> sink worker (retry with back-off) --> sink      |  (one per sink)
+//!                                               | permanent error: split the batch         |
+//!                                               +--> refused event --> dead-letter store --+
 //! ```
 
 use std::panic::AssertUnwindSafe;
@@ -17,8 +19,9 @@ use tokio::time::Instant;
 
 use super::alert::{Alert, AlertEngine, AlertHandler};
 use super::backoff::Backoff;
+use super::dead_letter::{DeadLetter, DeadLetterStore};
 use super::event::{AuditEvent, AuditEventType, AuditSeverity};
-use super::sink::AuditSink;
+use super::sink::{AuditSink, SinkError};
 
 /// What travels on the logger's queue.
 pub(crate) enum Command {
@@ -32,7 +35,7 @@ enum SinkCommand {
     Flush(oneshot::Sender<()>),
 }
 
-enum AlertCommand {
+pub(crate) enum AlertCommand {
     Alert(Alert),
     Flush(oneshot::Sender<()>),
 }
@@ -45,6 +48,8 @@ pub(crate) struct Counters {
     pub(crate) write_failures: AtomicU64,
     pub(crate) lost: AtomicU64,
     pub(crate) alerts_dropped: AtomicU64,
+    pub(crate) dead_lettered: AtomicU64,
+    pub(crate) sanitized: AtomicU64,
 }
 
 /// The counters `log()` touches, on a cache line of their own so the workers' updates do not
@@ -64,6 +69,7 @@ pub(crate) struct PipelineConfig {
     pub(crate) sink_queue_batches: usize,
     pub(crate) alert_queue: usize,
     pub(crate) backoff: Backoff,
+    pub(crate) dead_letters: DeadLetterStore,
 }
 
 const SINK_COMMANDS_PER_WAKE: usize = 64;
@@ -83,6 +89,7 @@ pub(crate) fn spawn(
     config: PipelineConfig,
 ) -> tokio::task::JoinHandle<()> {
     let (deadline_tx, deadline_rx) = watch::channel(None);
+    let (alert_tx, alert_rx) = mpsc::channel(config.alert_queue);
     let mut sink_workers = Vec::with_capacity(sinks.len());
     for sink in sinks {
         let (tx, sink_rx) = mpsc::channel(config.sink_queue_batches);
@@ -92,10 +99,11 @@ pub(crate) fn spawn(
             backoff: config.backoff,
             max_batch: config.max_batch,
             deadline: deadline_rx.clone(),
+            dead_letters: config.dead_letters.clone(),
+            alert_tx: alert_tx.clone(),
         };
         sink_workers.push((tx, tokio::spawn(worker.run(sink_rx))));
     }
-    let (alert_tx, alert_rx) = mpsc::channel(config.alert_queue);
     let alert_worker = tokio::spawn(run_alert_worker(alert_rx, handlers));
     let dispatcher =
         Dispatcher { sink_workers, alert_tx, alert_worker, engine, counters, deadline_tx, max_batch: config.max_batch };
@@ -125,7 +133,11 @@ impl Dispatcher {
             for command in commands.drain(..) {
                 match command {
                     Command::Event(mut event) => {
+                        // Masked first: a key cut to fit could lose the marker that masks it.
                         event.mask_secrets();
+                        if event.make_storable() {
+                            self.counters.sanitized.fetch_add(1, Ordering::Relaxed);
+                        }
                         batch.push(event);
                     }
                     Command::Flush(ack) => {
@@ -234,6 +246,17 @@ struct SinkWorker {
     backoff: Backoff,
     max_batch: usize,
     deadline: watch::Receiver<Option<Instant>>,
+    dead_letters: DeadLetterStore,
+    alert_tx: mpsc::Sender<AlertCommand>,
+}
+
+/// How one attempt-with-retries at a batch ended.
+enum Delivery {
+    Written,
+    /// The shutdown deadline passed first (counted as lost).
+    GaveUp,
+    /// The sink refused the data for good.
+    Refused(SinkError),
 }
 
 impl SinkWorker {
@@ -277,9 +300,35 @@ impl SinkWorker {
         pending.clear();
     }
 
-    /// Retries until the sink accepts the batch; gives up only at the shutdown deadline, and
-    /// then counts and reports what was lost.
+    /// Writes `events`, retrying transient errors. A permanent error splits the batch in halves
+    /// until the refused events stand alone; those are dead-lettered, the others written, in
+    /// order.
     async fn write_with_retry(&self, events: &[AuditEvent]) {
+        let mut parts = vec![events];
+        while let Some(part) = parts.pop() {
+            match self.deliver(part).await {
+                Delivery::Written | Delivery::GaveUp => {}
+                Delivery::Refused(error) => match part {
+                    [event] => self.dead_letter(event, &error).await,
+                    _ => {
+                        let (first, second) = part.split_at(part.len() / 2);
+                        tracing::warn!(
+                            sink = self.sink.name(),
+                            events = part.len(),
+                            error = %error,
+                            "audit sink refused a batch; splitting it to find the refused events"
+                        );
+                        parts.push(second);
+                        parts.push(first);
+                    }
+                },
+            }
+        }
+    }
+
+    /// Retries transient errors until the sink accepts the batch; gives up only at the
+    /// shutdown deadline, and then counts and reports what was lost.
+    async fn deliver(&self, events: &[AuditEvent]) -> Delivery {
         let mut attempt = 0u32;
         loop {
             let outcome = AssertUnwindSafe(self.sink.write_batch(events)).catch_unwind().await;
@@ -289,10 +338,18 @@ impl SinkWorker {
                     if attempt > 0 {
                         tracing::info!(sink = self.sink.name(), attempts = attempt + 1, "audit sink recovered");
                     }
-                    return;
+                    return Delivery::Written;
+                }
+                Ok(Err(e)) if e.is_permanent() => {
+                    self.counters.write_failures.fetch_add(1, Ordering::Relaxed);
+                    return Delivery::Refused(e);
                 }
                 Ok(Err(e)) => e.to_string(),
-                Err(_) => "the sink panicked".to_owned(),
+                // A sink that panics on some events would panic on every retry of them.
+                Err(_) => {
+                    self.counters.write_failures.fetch_add(1, Ordering::Relaxed);
+                    return Delivery::Refused(SinkError::Refused("the sink panicked".to_owned()));
+                }
             };
             attempt = attempt.saturating_add(1);
             self.counters.write_failures.fetch_add(1, Ordering::Relaxed);
@@ -306,10 +363,66 @@ impl SinkWorker {
                     error,
                     "audit events could not be written before the shutdown deadline"
                 );
-                return;
+                return Delivery::GaveUp;
             }
             tracing::warn!(sink = self.sink.name(), attempt, error, "audit sink write failed; retrying");
             tokio::time::sleep_until(retry_at).await;
+        }
+    }
+
+    /// Moves an event the sink refused for good to the dead-letter store (retrying a store
+    /// that is down, like a sink), counts it, logs it and raises an alert.
+    async fn dead_letter(&self, event: &AuditEvent, error: &SinkError) {
+        let letter = DeadLetter::new(event, self.sink.name(), error);
+        let stored = self.store_dead_letter(&letter).await;
+        self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            sink = %letter.sink,
+            event_id = %letter.event_id,
+            event_type = event.event_type.as_str(),
+            error = %letter.error,
+            store = self.dead_letters.name(),
+            stored,
+            raw_event = %letter.raw_event,
+            "an audit sink refused an event for good; it was moved to the dead letters"
+        );
+        let alert = Alert::DeadLettered {
+            sink: letter.sink,
+            event_id: letter.event_id,
+            event_type: event.event_type.as_str().to_owned(),
+            error: letter.error,
+            stored,
+        };
+        if self.alert_tx.try_send(AlertCommand::Alert(alert)).is_err() {
+            self.counters.alerts_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether the store kept `letter`; its raw event is in the error log either way.
+    async fn store_dead_letter(&self, letter: &DeadLetter) -> bool {
+        let mut attempt = 0u32;
+        loop {
+            let error = match self.dead_letters.store(letter).await {
+                Ok(()) => return true,
+                Err(e) if e.is_permanent() => e,
+                Err(e) => {
+                    attempt = attempt.saturating_add(1);
+                    let retry_at = Instant::now() + self.backoff.delay(attempt);
+                    if (*self.deadline.borrow()).is_none_or(|d| retry_at <= d) {
+                        tracing::warn!(error = %e, attempt, "audit dead-letter store failed; retrying");
+                        tokio::time::sleep_until(retry_at).await;
+                        continue;
+                    }
+                    e
+                }
+            };
+            self.counters.lost.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                event_id = %letter.event_id,
+                error = %error,
+                "the audit dead-letter store refused a dead letter; the error log below keeps its raw event"
+            );
+            return false;
         }
     }
 }

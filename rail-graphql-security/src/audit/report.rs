@@ -78,6 +78,11 @@ pub struct SecurityReport {
     /// `100 − min(failed×0.1, 20) − min(suspicious×2, 30) − min(rate_limit_hits×0.05, 10)`,
     /// floored at 0.
     pub security_score: f64,
+    /// `true` when [`AuditLogger::generate_security_report`](crate::audit::AuditLogger::generate_security_report)
+    /// hit its flush deadline: events the logger had queued (a sink still retrying) may be
+    /// missing from the counts. Always `false` from [`generate_security_report`], which only
+    /// reads the table.
+    pub flush_deadline_hit: bool,
 }
 
 /// A report query failed.
@@ -224,6 +229,7 @@ pub async fn generate_security_report<C: ConnectionTrait>(
         most_targeted_accounts,
         hourly: hours.into_values().collect(),
         events_by_type,
+        flush_deadline_hit: false,
     })
 }
 

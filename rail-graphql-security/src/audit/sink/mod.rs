@@ -42,7 +42,12 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
     }
 }
 
-/// Why a sink could not persist a batch. The logger retries; nothing is dropped.
+/// Why a sink could not persist a batch.
+///
+/// The logger retries a [transient](SinkError::is_permanent) error with back-off. A permanent
+/// one (the data was refused: encoding, constraint, value too long) is never retried as is: the
+/// batch is split until the refused events stand alone, those are moved to the dead-letter
+/// store, and the rest of the batch is written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SinkError {
@@ -75,6 +80,31 @@ pub enum SinkError {
     /// A background task panicked or was cancelled.
     #[error("audit sink task failed: {0}")]
     Task(String),
+    /// The sink refuses these events for good, whatever the retry: for your own sinks, to have
+    /// the events dead-lettered instead of retried.
+    #[error("audit sink refused the events: {0}")]
+    Refused(String),
+}
+
+impl SinkError {
+    /// Whether writing the same events again can never succeed: the data was refused (database
+    /// data exceptions, constraint violations, values too long or too large, events that do not
+    /// serialize, [`SinkError::Refused`]). Lost connections, timeouts, I/O and HTTP failures,
+    /// and database errors not known to be about the data are transient.
+    ///
+    /// ```
+    /// use rail_graphql_security::audit::SinkError;
+    ///
+    /// assert!(SinkError::Refused("too big for the collector".into()).is_permanent());
+    /// assert!(!SinkError::HttpStatus { status: 503 }.is_permanent());
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        match self {
+            Self::Database(e) => database::is_permanent(e),
+            Self::Serialize(_) | Self::Refused(_) => true,
+            Self::Io { .. } | Self::Http(_) | Self::HttpStatus { .. } | Self::InvalidConfig(_) | Self::Task(_) => false,
+        }
+    }
 }
 
 /// How a file or webhook sink encodes events.
