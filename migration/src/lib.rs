@@ -17,8 +17,10 @@ mod m20261128_000001_create_audit_events;
 mod m20261128_000002_create_mfa_tables;
 mod m20261128_000003_create_revoked_tokens;
 mod m20261129_000004_audit_time_type_index;
+mod m20261203_000005_mfa_throttle_hard_lock;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
+pub use m20261203_000005_mfa_throttle_hard_lock::AddMfaThrottleHardLock;
 
 /// The security tables' migrations, oldest first.
 #[derive(Debug)]
@@ -32,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateMfaTables::default()),
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
             Box::new(m20261129_000004_audit_time_type_index::Migration),
+            Box::new(AddMfaThrottleHardLock),
         ]
     }
 
@@ -51,6 +54,7 @@ impl Migrator {
             Box::new(CreateMfaTables::with_user_id(user_id)),
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
             Box::new(m20261129_000004_audit_time_type_index::Migration),
+            Box::new(AddMfaThrottleHardLock),
         ]
     }
 
@@ -62,6 +66,7 @@ impl Migrator {
             Box::new(mfa_tables),
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
             Box::new(m20261129_000004_audit_time_type_index::Migration),
+            Box::new(AddMfaThrottleHardLock),
         ]
     }
 }

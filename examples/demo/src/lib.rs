@@ -37,7 +37,7 @@ use rail_graphql_security::context::Principal;
 use rail_graphql_security::dashboard::{self, Dashboard, DashboardAuthenticator};
 use rail_graphql_security::graphql::{DEFAULT_SLOW_QUERY_THRESHOLD, GraphqlLimits, SlowQueryLog};
 use rail_graphql_security::http::{HttpSecurity, graphql_router};
-use rail_graphql_security::mfa::sms::ConsoleSmsProvider;
+use rail_graphql_security::mfa::sms::{ConsoleSmsProvider, SmsProvider};
 use rail_graphql_security::mfa::{EncryptionKey, MfaConfig, MfaError, MfaManager, SecretCipher};
 use rail_graphql_security::migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager};
 use rail_graphql_security::rate_limit::{LoginRateLimiter, Quota, RateLimitError, RateLimiter};
@@ -474,6 +474,16 @@ pub async fn build_app(config: &DemoConfig) -> Result<Demo, DemoError> {
 /// Like [`build_app`] on an already open connection (tests use it for a PostgreSQL schema of
 /// their own).
 pub async fn build_app_with_db(config: &DemoConfig, db: DatabaseConnection) -> Result<Demo, DemoError> {
+    build_app_with_sms(config, db, Arc::new(ConsoleSmsProvider)).await
+}
+
+/// Like [`build_app_with_db`], with `sms` delivering the SMS codes outside production instead
+/// of the console (tests read the codes from it).
+pub async fn build_app_with_sms(
+    config: &DemoConfig,
+    db: DatabaseConnection,
+    sms: Arc<dyn SmsProvider>,
+) -> Result<Demo, DemoError> {
     migrate(&db).await.map_err(|source| DemoError::Database { url: redact_url(&config.database_url), source })?;
     seed(&db, config).await?;
 
@@ -513,11 +523,12 @@ pub async fn build_app_with_db(config: &DemoConfig, db: DatabaseConnection) -> R
     })?;
     let mfa_config =
         MfaConfig { totp_issuer: "rail-demo".to_owned(), production: config.production, ..MfaConfig::default() };
-    let mut mfa =
-        MfaManager::<i64>::new(db.clone(), mfa_config, SecretCipher::new(key))?.with_audit_logger(logger.clone());
+    let mut mfa = MfaManager::<i64>::new(db.clone(), mfa_config, SecretCipher::new(key))?
+        .with_audit_logger(logger.clone())
+        .with_rate_limiter(limiter.clone());
     if !config.production {
         // Development: SMS codes are printed on the server's standard output.
-        mfa = mfa.with_sms_provider(ConsoleSmsProvider)?;
+        mfa = mfa.with_sms_provider(sms)?;
     }
 
     let limits = if config.production { GraphqlLimits::production() } else { GraphqlLimits::development() };

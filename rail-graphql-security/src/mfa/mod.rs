@@ -25,13 +25,14 @@ mod manager;
 mod secret;
 pub mod sms;
 mod sms_codes;
+mod sms_limits;
 mod store;
 mod throttle;
 mod totp;
 mod trusted;
 
 pub use self::backup::BACKUP_CODE_ALPHABET;
-pub use self::config::{BackupCodeHashing, MfaConfig, ThrottleConfig};
+pub use self::config::{BackupCodeHashing, MfaConfig, SmsQuotas, ThrottleConfig};
 pub use self::error::MfaError;
 pub use self::manager::{MfaAccount, MfaDevice, MfaDeviceType, MfaManager, MfaUser, TotpQrCode, TotpSetup};
 pub use self::secret::{EncryptionKey, SecretCipher};
