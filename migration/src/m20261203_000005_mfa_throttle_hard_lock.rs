@@ -10,7 +10,7 @@ use crate::m20261128_000002_create_mfa_tables::time_col;
 ///
 /// Idempotent on every backend: a column that exists is left alone, so the step can run under
 /// two bookkeeping tables (see `create_index_once`).
-#[derive(DeriveMigrationName)]
+#[derive(Debug, Clone, Copy, Default, DeriveMigrationName)]
 pub struct AddMfaThrottleHardLock;
 
 #[derive(DeriveIden)]

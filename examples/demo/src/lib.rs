@@ -474,14 +474,17 @@ pub async fn build_app(config: &DemoConfig) -> Result<Demo, DemoError> {
 /// Like [`build_app`] on an already open connection (tests use it for a PostgreSQL schema of
 /// their own).
 pub async fn build_app_with_db(config: &DemoConfig, db: DatabaseConnection) -> Result<Demo, DemoError> {
-    build_app_with_sms(config, db, Arc::new(ConsoleSmsProvider)).await
+    let mfa_config =
+        MfaConfig { totp_issuer: "rail-demo".to_owned(), production: config.production, ..MfaConfig::default() };
+    build_app_with_mfa(config, db, mfa_config, Arc::new(ConsoleSmsProvider)).await
 }
 
-/// Like [`build_app_with_db`], with `sms` delivering the SMS codes outside production instead
-/// of the console (tests read the codes from it).
-pub async fn build_app_with_sms(
+/// Like [`build_app_with_db`] with the given MFA settings, and `sms` delivering the SMS codes
+/// outside production instead of the console (tests read the codes from it).
+pub async fn build_app_with_mfa(
     config: &DemoConfig,
     db: DatabaseConnection,
+    mfa_config: MfaConfig,
     sms: Arc<dyn SmsProvider>,
 ) -> Result<Demo, DemoError> {
     migrate(&db).await.map_err(|source| DemoError::Database { url: redact_url(&config.database_url), source })?;
@@ -521,8 +524,6 @@ pub async fn build_app_with_sms(
     let key = EncryptionKey::from_base64("demo-1", config.mfa_encryption_key.trim()).map_err(|e| {
         DemoError::Config(format!("MFA_ENCRYPTION_KEY: {e} (generate one with `openssl rand -base64 32`)"))
     })?;
-    let mfa_config =
-        MfaConfig { totp_issuer: "rail-demo".to_owned(), production: config.production, ..MfaConfig::default() };
     let mut mfa = MfaManager::<i64>::new(db.clone(), mfa_config, SecretCipher::new(key))?
         .with_audit_logger(logger.clone())
         .with_rate_limiter(limiter.clone());

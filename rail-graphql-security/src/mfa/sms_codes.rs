@@ -27,6 +27,13 @@ pub(crate) fn normalize_phone(phone: &str) -> Result<String, MfaError> {
     Ok(phone)
 }
 
+/// Whether the caller already counted the message against the SMS quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuotaTaken {
+    Yes,
+    No,
+}
+
 fn code_input(device_id: &Uuid, code: &str) -> Zeroizing<String> {
     Zeroizing::new(format!("{device_id}:{code}"))
 }
@@ -36,8 +43,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// device becomes a second factor when [`verify_sms_code`](Self::verify_sms_code) accepts
     /// that code. Earlier unconfirmed SMS enrolments are dropped. Refused with
     /// [`MfaError::SmsCountryNotAllowed`] outside the allowed countries, and with
-    /// [`MfaError::RateLimited`] beyond `max_pending_devices` or an SMS quota (the device is
-    /// then not kept; after a provider failure it is, and `send_sms_code` may try again).
+    /// [`MfaError::RateLimited`] beyond `max_pending_devices` or an SMS quota (nothing is
+    /// changed then; after a provider failure the device is kept and `send_sms_code` may try
+    /// again).
     pub async fn setup_sms_device(
         &self,
         user: &impl MfaUser<Id = Id>,
@@ -51,6 +59,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
             return Err(MfaError::NoSmsProvider);
         }
         self.check_sms_country(user, &phone)?;
+        // The quota first: a refused setup leaves the user's pending enrolment alone.
+        self.take_sms_quota(user, &phone).await?;
         let uid = user.mfa_user_id();
         self.db
             .execute(
@@ -65,22 +75,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let device_id = Uuid::new_v4();
         let is_primary = !self.has_confirmed_factor(&uid).await?;
         self.insert_device(&uid, device_id, MfaDeviceType::Sms, name, None, Some(&phone), is_primary).await?;
-        if let Err(e) = self.send_code_to(user, device_id, &phone, Utc::now()).await {
-            if !matches!(e, MfaError::RateLimited { .. }) {
-                // A provider failure keeps the enrolment: `send_sms_code` may try again.
-                return Err(e);
-            }
-            // Refused by a quota: no pending device is left behind for each refused attempt.
-            self.db
-                .execute(
-                    Query::delete()
-                        .from_table(n(DEVICES))
-                        .and_where(Expr::col(n("id")).eq(device_id.to_string()))
-                        .and_where(Expr::col(n("confirmed")).eq(false)),
-                )
-                .await?;
-            return Err(e);
-        }
+        self.send_code_to(user, device_id, &phone, Utc::now(), QuotaTaken::Yes).await?;
         Ok(device_id)
     }
 
@@ -97,7 +92,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         devices.sort_by_key(|d| (!d.device.confirmed, !d.device.is_primary));
         let device = devices.first().ok_or(MfaError::NoDevice { method: "sms" })?;
         let phone = device.phone_number.clone().ok_or(MfaError::InvalidPhoneNumber)?;
-        self.send_code_to(user, device.id, &phone, at).await
+        self.send_code_to(user, device.id, &phone, at, QuotaTaken::No).await
     }
 
     async fn send_code_to(
@@ -106,6 +101,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         device_id: Uuid,
         phone: &str,
         at: DateTime<Utc>,
+        quota: QuotaTaken,
     ) -> Result<(), MfaError> {
         let Some(provider) = self.sms.clone() else {
             self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "no SMS provider configured"));
@@ -159,7 +155,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
         }
         // Every message counts, whichever call asked for it: after the resend interval (a
         // refused resend costs no quota), before the provider is paid.
-        if let Err(e) = self.take_sms_quota(user, phone).await {
+        if quota == QuotaTaken::No
+            && let Err(e) = self.take_sms_quota(user, phone).await
+        {
             self.withdraw_code(device_id, &mac).await?;
             return Err(e);
         }
