@@ -42,7 +42,8 @@ impl Default for SmsQuotas {
 /// `base_delay × 2^(n − free_attempts − 1)` (at most `max_delay`); at `lockout_threshold`
 /// consecutive failures the user is locked out for `lockout_duration` and an `account_locked`
 /// event is logged. A success resets the count. NIST SP 800-63B §5.2.2 caps consecutive
-/// failures at 100; the default locks at 10.
+/// failures at 100; the default locks at 10. A lockout ending does not reset the consecutive
+/// count that [`MfaConfig::max_consecutive_failures`] bounds for good.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleConfig {
     /// Failures allowed before any delay.
