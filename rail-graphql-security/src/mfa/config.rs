@@ -208,6 +208,19 @@ impl MfaConfig {
         if !(1..=100).contains(&self.max_consecutive_failures) {
             return bad("max_consecutive_failures must be between 1 and 100 consecutive failures (NIST SP 800-63B)");
         }
+        let q = &self.sms_quotas;
+        for (name, quota) in [
+            ("per_user", q.per_user),
+            ("per_number", q.per_number),
+            ("per_address", q.per_address),
+            ("global", q.global),
+        ] {
+            if quota.window < Duration::from_secs(1) {
+                return Err(MfaError::Config(format!(
+                    "sms_quotas.{name}: the window must be at least 1 second (e.g. 3 per hour)"
+                )));
+            }
+        }
         if self.max_pending_devices == 0 {
             return bad("max_pending_devices must be at least 1 (or no device could ever be set up)");
         }

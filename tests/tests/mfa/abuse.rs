@@ -226,6 +226,15 @@ async fn countries_and_pending_enrolments_are_limited<Id: TestId>(t: &TestDb) {
     mfa.setup_sms_device(&alice, "+14155550123", "phone").await.unwrap();
     assert_eq!(phone.sent(), 1);
 
+    // A device set up before the allow-list changed is held to it too.
+    let bob = user::<Id>(2);
+    let open = manager::<Id>(t.db.clone(), MfaConfig::default()).with_sms_provider(phone.clone()).unwrap();
+    open.setup_sms_device(&bob, "+44 7700 900123", "phone").await.unwrap();
+    assert_eq!(phone.sent(), 2);
+    let resend = mfa.send_sms_code_at(&bob, Utc::now() + chrono::Duration::seconds(61)).await;
+    assert!(matches!(resend, Err(MfaError::SmsCountryNotAllowed)), "{resend:?}");
+    assert_eq!(phone.sent(), 2);
+
     let events = capture.events(&logger).await;
     assert!(
         events
@@ -293,6 +302,9 @@ fn the_new_settings_are_validated() {
     assert!(invalid(MfaConfig { max_consecutive_failures: 101, ..MfaConfig::default() }).contains("NIST"));
     assert!(invalid(MfaConfig { max_consecutive_failures: 0, ..MfaConfig::default() }).contains("between 1 and 100"));
     assert!(invalid(MfaConfig { max_pending_devices: 0, ..MfaConfig::default() }).contains("max_pending_devices"));
+    let mut quotas = SmsQuotas::default();
+    quotas.per_number.window = Duration::ZERO;
+    assert!(invalid(MfaConfig { sms_quotas: quotas, ..MfaConfig::default() }).contains("sms_quotas.per_number"));
     for bad in ["+1", "abc", "0", "1234", ""] {
         let config = MfaConfig { sms_allowed_country_codes: vec![bad.to_owned()], ..MfaConfig::default() };
         assert!(invalid(config).contains("sms_allowed_country_codes"), "{bad}");
