@@ -18,8 +18,10 @@ mod m20261128_000002_create_mfa_tables;
 mod m20261128_000003_create_revoked_tokens;
 mod m20261129_000004_audit_time_type_index;
 mod m20261203_000005_create_audit_dead_letters;
+mod m20261203_000006_mfa_throttle_hard_lock;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
+pub use m20261203_000006_mfa_throttle_hard_lock::AddMfaThrottleHardLock;
 
 /// The security tables' migrations, oldest first.
 #[derive(Debug)]
@@ -34,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
             Box::new(m20261129_000004_audit_time_type_index::Migration),
             Box::new(m20261203_000005_create_audit_dead_letters::Migration),
+            Box::new(AddMfaThrottleHardLock),
         ]
     }
 
@@ -54,6 +57,7 @@ impl Migrator {
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
             Box::new(m20261129_000004_audit_time_type_index::Migration),
             Box::new(m20261203_000005_create_audit_dead_letters::Migration),
+            Box::new(AddMfaThrottleHardLock),
         ]
     }
 
@@ -66,6 +70,7 @@ impl Migrator {
             Box::new(m20261128_000003_create_revoked_tokens::Migration),
             Box::new(m20261129_000004_audit_time_type_index::Migration),
             Box::new(m20261203_000005_create_audit_dead_letters::Migration),
+            Box::new(AddMfaThrottleHardLock),
         ]
     }
 }

@@ -163,7 +163,7 @@ impl CreateMfaTables {
     }
 }
 
-fn time_col(manager: &SchemaManager<'_>, iden: impl IntoIden) -> ColumnDef {
+pub(crate) fn time_col(manager: &SchemaManager<'_>, iden: impl IntoIden) -> ColumnDef {
     let mut col = ColumnDef::new(iden);
     match manager.get_database_backend() {
         // MySQL's TIMESTAMP ends in 2038 and drops fractions; DATETIME(6) stores UTC as given.

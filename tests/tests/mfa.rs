@@ -2,6 +2,8 @@
 //! (RFC 6238 vectors, interop, replay across instances, enrolment, throttling), secrets at
 //! rest, and QR codes.
 
+#[path = "mfa/abuse.rs"]
+mod abuse;
 #[path = "mfa/backup.rs"]
 mod backup;
 #[path = "mfa/common.rs"]

@@ -34,7 +34,31 @@ async fn migrating_again_under_another_table_succeeds(t: &TestDb) {
     ] {
         assert!(manager.has_index(table, index).await.unwrap(), "{index} missing on {:?}", t.db_backend());
     }
+    // The hard-lock columns added to mfa_throttle by a later step are there once.
+    for column in ["consecutive_failures", "hard_locked_at"] {
+        assert!(manager.has_column("mfa_throttle", column).await.unwrap(), "{column} missing on {:?}", t.db_backend());
+    }
     // The time-only index was replaced by (timestamp, event_type) and is not re-created.
     assert!(!manager.has_index("audit_events", "idx_audit_events_time").await.unwrap());
 }
 on_every_backend!(migrations_are_idempotent, migrating_again_under_another_table_succeeds);
+
+async fn the_hard_lock_columns_come_and_go_idempotently(t: &TestDb) {
+    use rail_graphql_security::migration::AddMfaThrottleHardLock;
+    let manager = SchemaManager::new(&t.db);
+    let present = || async {
+        let mut found = Vec::new();
+        for column in ["consecutive_failures", "hard_locked_at"] {
+            found.push(manager.has_column("mfa_throttle", column).await.unwrap());
+        }
+        found
+    };
+    assert_eq!(present().await, [true, true], "TestDb ran Migrator::up");
+    AddMfaThrottleHardLock.down(&manager).await.expect("down");
+    AddMfaThrottleHardLock.down(&manager).await.expect("down again is a no-op");
+    assert_eq!(present().await, [false, false]);
+    AddMfaThrottleHardLock.up(&manager).await.expect("up");
+    AddMfaThrottleHardLock.up(&manager).await.expect("up again is a no-op");
+    assert_eq!(present().await, [true, true]);
+}
+on_every_backend!(hard_lock_columns_are_idempotent, the_hard_lock_columns_come_and_go_idempotently);

@@ -37,7 +37,7 @@ use rail_graphql_security::context::Principal;
 use rail_graphql_security::dashboard::{self, Dashboard, DashboardAuthenticator};
 use rail_graphql_security::graphql::{DEFAULT_SLOW_QUERY_THRESHOLD, GraphqlLimits, SlowQueryLog};
 use rail_graphql_security::http::{HttpSecurity, graphql_router};
-use rail_graphql_security::mfa::sms::ConsoleSmsProvider;
+use rail_graphql_security::mfa::sms::{ConsoleSmsProvider, SmsProvider};
 use rail_graphql_security::mfa::{EncryptionKey, MfaConfig, MfaError, MfaManager, SecretCipher};
 use rail_graphql_security::migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager};
 use rail_graphql_security::rate_limit::{LoginRateLimiter, Quota, RateLimitError, RateLimiter};
@@ -511,6 +511,19 @@ pub async fn build_app(settings: &Settings) -> Result<Demo, DemoError> {
 /// Like [`build_app`] on an already open connection (tests use it for a PostgreSQL schema of
 /// their own).
 pub async fn build_app_with_db(settings: &Settings, db: DatabaseConnection) -> Result<Demo, DemoError> {
+    let mfa_config =
+        MfaConfig { totp_issuer: "rail-demo".to_owned(), production: settings.production(), ..MfaConfig::default() };
+    build_app_with_mfa(settings, db, mfa_config, Arc::new(ConsoleSmsProvider)).await
+}
+
+/// Like [`build_app_with_db`] with the given MFA settings, and `sms` delivering the SMS codes
+/// outside production instead of the console (tests read the codes from it).
+pub async fn build_app_with_mfa(
+    settings: &Settings,
+    db: DatabaseConnection,
+    mfa_config: MfaConfig,
+    sms: Arc<dyn SmsProvider>,
+) -> Result<Demo, DemoError> {
     let config = &settings.config;
     let security = &config.security;
     let rate_limits = &security.middleware.rate_limiting;
@@ -554,12 +567,12 @@ pub async fn build_app_with_db(settings: &Settings, db: DatabaseConnection) -> R
     let key = EncryptionKey::from_base64("demo-1", encryption_key.trim()).map_err(|e| {
         DemoError::Config(format!("MFA_ENCRYPTION_KEY: {e} (generate one with `openssl rand -base64 32`)"))
     })?;
-    let mfa_config = MfaConfig { totp_issuer: "rail-demo".to_owned(), production, ..MfaConfig::default() };
-    let mut mfa =
-        MfaManager::<i64>::new(db.clone(), mfa_config, SecretCipher::new(key))?.with_audit_logger(logger.clone());
+    let mut mfa = MfaManager::<i64>::new(db.clone(), mfa_config, SecretCipher::new(key))?
+        .with_audit_logger(logger.clone())
+        .with_rate_limiter(limiter.clone());
     if !production {
         // Development: SMS codes are printed on the server's standard output.
-        mfa = mfa.with_sms_provider(ConsoleSmsProvider)?;
+        mfa = mfa.with_sms_provider(sms)?;
     }
 
     let limits = if production { GraphqlLimits::production() } else { GraphqlLimits::development() };

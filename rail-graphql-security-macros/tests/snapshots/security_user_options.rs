@@ -41,8 +41,10 @@ pub mod second_factor {
     > {
         ::std::boxed::Box::new(create_mfa_tables())
     }
-    /// Every security migration (audit events, these MFA tables, revoked tokens), to list
-    /// after your own in your `Migrator`, in place of `rail_graphql_security::migration::Migrator`'s.
+    /// Every security migration (audit events, these MFA tables and the columns added to
+    /// them later, revoked tokens), to list after your own in your `Migrator`, in place of
+    /// `rail_graphql_security::migration::Migrator`'s. Prefer it to [`migration`] alone,
+    /// which lacks the later MFA steps.
     pub fn migrations() -> ::std::vec::Vec<
         ::std::boxed::Box<dyn ::rail_graphql_security::migration::MigrationTrait>,
     > {

@@ -578,4 +578,16 @@ impl AuditLogger {
         let details = json!({ "reason": reason, "locked_until": locked_until });
         self.log(Self::event(AuditEventType::AccountLocked, Some(user), client_ip, None, details));
     }
+
+    /// `account_unlocked` (a custom event type): an administrator ended a lock, with why.
+    pub fn log_account_unlocked(&self, user: &dyn AuditUser, client_ip: Option<IpAddr>, reason: &str) {
+        let details = json!({ "reason": reason });
+        self.log(Self::event(
+            AuditEventType::Custom("account_unlocked".to_owned()),
+            Some(user),
+            client_ip,
+            None,
+            details,
+        ));
+    }
 }

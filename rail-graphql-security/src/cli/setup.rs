@@ -207,12 +207,9 @@ pub struct StockMigrator;
 #[async_trait::async_trait]
 impl MigratorTrait for StockMigrator {
     fn migrations() -> Vec<Box<dyn crate::migration::MigrationTrait>> {
-        let mfa = crate::migration::CreateMfaTables::default();
-        let mfa_name = crate::migration::MigrationName::name(&mfa).to_owned();
-        crate::migration::Migrator::migrations()
-            .into_iter()
-            .filter(|migration| migration.name() != mfa_name)
-            .collect()
+        use crate::migration::{AddMfaThrottleHardLock, CreateMfaTables, MigrationName};
+        let mfa = [CreateMfaTables::default().name().to_owned(), AddMfaThrottleHardLock.name().to_owned()];
+        crate::migration::Migrator::migrations().into_iter().filter(|migration| !mfa.contains(&migration.name().to_owned())).collect()
     }
 
     fn migration_table_name() -> sea_orm::DynIden {

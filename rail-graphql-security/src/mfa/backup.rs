@@ -14,6 +14,7 @@ use super::config::BackupCodeHashing;
 use super::error::MfaError;
 use super::manager::{MfaManager, MfaUser, actor};
 use super::store::{BACKUP_CODES, MfaUserId, n};
+use super::throttle;
 
 /// The 32 symbols of backup codes: digits and capitals without `0`, `1`, `I` and `O`.
 pub const BACKUP_CODE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
@@ -129,7 +130,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// Checks a backup code now: `Ok(true)` consumes it (exactly once, even when requests
     /// race: the winner is the one `UPDATE … WHERE is_used = false` changed). Case, spaces and
     /// dashes are ignored. Wrong and used codes return `Ok(false)` and count towards the
-    /// throttle.
+    /// throttle. A backup code is the recovery: it is checked even when too many consecutive
+    /// failures locked the TOTP and SMS codes (only the timed lockout applies), and its success
+    /// ends that lock.
     pub async fn verify_backup_code(&self, user: &impl MfaUser<Id = Id>, code: &str) -> Result<bool, MfaError> {
         self.verify_backup_code_at(user, code, Utc::now()).await
     }
@@ -142,7 +145,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
         let uid = user.mfa_user_id();
-        self.reserve_attempt(&uid, at).await?;
+        self.reserve_attempt(&uid, throttle::Factor::Recovery, at).await?;
         let Some(code) = normalize(code, self.config.backup_code_length) else {
             return self.fail(user, "backup_codes", "malformed code", at).await;
         };

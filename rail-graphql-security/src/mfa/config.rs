@@ -2,6 +2,39 @@ use std::time::Duration;
 
 use super::error::MfaError;
 use super::totp::TotpAlgorithm;
+use crate::rate_limit::Quota;
+
+/// How many SMS the runtime sends, whatever asked for them (`setupSms`, `sendSmsCode`, a login
+/// code): each message counts once against every quota, and a message over any of them is not
+/// sent ([`MfaError::RateLimited`]). The counters live in the manager's
+/// [`RateLimiter`](crate::rate_limit::RateLimiter): in memory by default, in Redis with
+/// [`MfaManager::with_rate_limiter`](super::MfaManager::with_rate_limiter) so every instance
+/// shares them. SMS cost money per message and are the target of "SMS pumping" (messages to
+/// premium numbers an attacker is paid for): the defaults allow a user a first code, a resend
+/// and a retry per hour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmsQuotas {
+    /// Per user (default 3 per hour).
+    pub per_user: Quota,
+    /// Per destination number, normalised E.164 (default 3 per hour).
+    pub per_number: Quota,
+    /// Per client address, when the request has one (default 10 per hour).
+    pub per_address: Quota,
+    /// For the whole application (default 100 per hour).
+    pub global: Quota,
+}
+
+impl Default for SmsQuotas {
+    fn default() -> Self {
+        let hour = Duration::from_secs(3600);
+        SmsQuotas {
+            per_user: Quota::new(3, hour),
+            per_number: Quota::new(3, hour),
+            per_address: Quota::new(10, hour),
+            global: Quota::new(100, hour),
+        }
+    }
+}
 
 /// Back-off and lockout of failed second-factor attempts, per user.
 ///
@@ -9,7 +42,8 @@ use super::totp::TotpAlgorithm;
 /// `base_delay × 2^(n − free_attempts − 1)` (at most `max_delay`); at `lockout_threshold`
 /// consecutive failures the user is locked out for `lockout_duration` and an `account_locked`
 /// event is logged. A success resets the count. NIST SP 800-63B §5.2.2 caps consecutive
-/// failures at 100; the default locks at 10.
+/// failures at 100; the default locks at 10. A lockout ending does not reset the consecutive
+/// count that [`MfaConfig::max_consecutive_failures`] bounds for good.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThrottleConfig {
     /// Failures allowed before any delay.
@@ -85,6 +119,20 @@ pub struct MfaConfig {
     pub production: bool,
     /// Failed-attempt throttling.
     pub throttle: ThrottleConfig,
+    /// Consecutive failed second-factor attempts (across lockout windows: only a success resets
+    /// the count) after which TOTP and SMS codes are refused until a recovery: a backup code, or
+    /// [`MfaManager::unlock`](super::MfaManager::unlock). At most 100 (NIST SP 800-63B
+    /// §5.2.2); default 100.
+    pub max_consecutive_failures: u32,
+    /// How many SMS are sent per user, number, client address and overall.
+    pub sms_quotas: SmsQuotas,
+    /// The country calling codes SMS may be sent to, without `+` (e.g. `["1", "33"]`); empty
+    /// allows every country. Numbers elsewhere are refused with
+    /// [`MfaError::SmsCountryNotAllowed`].
+    pub sms_allowed_country_codes: Vec<String>,
+    /// Unconfirmed (pending) TOTP and SMS enrolments a user may have at once; a new one beyond
+    /// it is refused with [`MfaError::RateLimited`]. Default 3.
+    pub max_pending_devices: u32,
 }
 
 impl Default for MfaConfig {
@@ -105,6 +153,10 @@ impl Default for MfaConfig {
             sms_resend_interval: Duration::from_secs(60),
             production: false,
             throttle: ThrottleConfig::default(),
+            max_consecutive_failures: 100,
+            sms_quotas: SmsQuotas::default(),
+            sms_allowed_country_codes: Vec::new(),
+            max_pending_devices: 3,
         }
     }
 }
@@ -152,6 +204,34 @@ impl MfaConfig {
         }
         if t.lockout_duration.is_zero() {
             return bad("the lockout duration must be longer than zero");
+        }
+        if !(1..=100).contains(&self.max_consecutive_failures) {
+            return bad("max_consecutive_failures must be between 1 and 100 consecutive failures (NIST SP 800-63B)");
+        }
+        let q = &self.sms_quotas;
+        for (name, quota) in [
+            ("per_user", q.per_user),
+            ("per_number", q.per_number),
+            ("per_address", q.per_address),
+            ("global", q.global),
+        ] {
+            if quota.window < Duration::from_secs(1) {
+                return Err(MfaError::Config(format!(
+                    "sms_quotas.{name}: the window must be at least 1 second (e.g. 3 per hour)"
+                )));
+            }
+        }
+        if self.max_pending_devices == 0 {
+            return bad("max_pending_devices must be at least 1 (or no device could ever be set up)");
+        }
+        for code in &self.sms_allowed_country_codes {
+            let valid =
+                (1..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit()) && !code.starts_with('0');
+            if !valid {
+                return Err(MfaError::Config(format!(
+                    "sms_allowed_country_codes: {code:?} is not a country calling code (1 to 3 digits without '+', e.g. \"1\" or \"33\")"
+                )));
+            }
         }
         Ok(())
     }

@@ -18,6 +18,32 @@ pub enum MfaError {
         /// When attempts are allowed again.
         until: DateTime<Utc>,
     },
+    /// Too many consecutive failed second-factor attempts
+    /// ([`MfaConfig::max_consecutive_failures`](super::MfaConfig::max_consecutive_failures)):
+    /// TOTP and SMS codes are refused until a backup code is accepted or an administrator calls
+    /// [`MfaManager::unlock`](super::MfaManager::unlock).
+    #[error(
+        "too many consecutive failed second-factor attempts: codes are locked until you use a backup code or an administrator unlocks the account"
+    )]
+    LockedUntilRecovery,
+    /// A rate limit refused the operation (an SMS quota, or too many pending enrolments); it
+    /// was not carried out.
+    #[error("{what} limit reached; try again later")]
+    RateLimited {
+        /// Which limit: `sms_per_user`, `sms_per_number`, `sms_per_address`, `sms_global` or
+        /// `pending_devices`.
+        what: &'static str,
+        /// How long until it may succeed, when known.
+        retry_after: Option<std::time::Duration>,
+    },
+    /// SMS are not sent to this country ([`MfaConfig::sms_allowed_country_codes`](super::MfaConfig::sms_allowed_country_codes)).
+    #[error(
+        "SMS codes cannot be sent to this country; use a phone number from an allowed country or an authenticator app"
+    )]
+    SmsCountryNotAllowed,
+    /// The shared rate-limit store (Redis) failed; nothing was sent.
+    #[error("MFA rate limit store failed: {0}")]
+    RateLimitStore(#[from] crate::rate_limit::RateLimitError),
     /// The user has no active device of this kind.
     #[error("no active {method} device for this user; set one up first")]
     NoDevice {

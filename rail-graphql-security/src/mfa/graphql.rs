@@ -29,13 +29,15 @@
 //! | `MFA_REQUIRED` | changing factors without a verified second factor in this session | `methods` |
 //! | `INVALID_CODE` | a wrong, malformed, expired or already used code | |
 //! | `MFA_LOCKED` | too many failed attempts; nothing is checked until `retryAfter` | `retryAfter` (seconds), `lockedUntil` |
+//! | `MFA_LOCKED` | too many consecutive failures: TOTP and SMS codes wait for a backup code (`verifyBackupCode`) or an administrator | `lockedUntilRecovery: true` |
 //! | `MFA_NOT_SET_UP` | no active device of that kind (e.g. `verifyTotp` before `setupTotp`) | `method` |
 //! | `NOT_FOUND` | no such device of this user | |
 //! | `BAD_USER_INPUT` | a name or id out of bounds; the message says what is allowed | |
 //! | `INVALID_PHONE_NUMBER` | the phone number is not in E.164 form | |
 //! | `SMS_UNAVAILABLE` | no SMS provider is configured | |
 //! | `SMS_NOT_SENT` | the SMS provider failed; the code is not valid | |
-//! | `RATE_LIMITED` | an SMS code was sent too recently | `retryAfter` (seconds) |
+//! | `SMS_COUNTRY_NOT_ALLOWED` | SMS are not sent to the phone number's country | |
+//! | `RATE_LIMITED` | an SMS code was sent too recently, an SMS quota (per user, number, address or overall) is used up, or too many enrolments are pending | `retryAfter` (seconds, when known), `limit` (`sms_per_user`, `sms_per_number`, `sms_per_address`, `sms_global`, `pending_devices`) |
 //! | `INTERNAL_ERROR` | storage, key or configuration failure (details go to `tracing`, not to the client) | |
 //!
 //! Timestamps are RFC 3339 strings in UTC. Secrets never leave the server except once, in the
@@ -347,7 +349,9 @@ pub fn error_code(error: &MfaError) -> &'static str {
         MfaError::InvalidPhoneNumber => "INVALID_PHONE_NUMBER",
         MfaError::NoSmsProvider => "SMS_UNAVAILABLE",
         MfaError::Sms(_) => "SMS_NOT_SENT",
-        MfaError::SmsResendThrottled { .. } => "RATE_LIMITED",
+        MfaError::SmsResendThrottled { .. } | MfaError::RateLimited { .. } => "RATE_LIMITED",
+        MfaError::LockedUntilRecovery => "MFA_LOCKED",
+        MfaError::SmsCountryNotAllowed => "SMS_COUNTRY_NOT_ALLOWED",
         _ => "INTERNAL_ERROR",
     }
 }
@@ -366,6 +370,15 @@ pub fn mfa_error(error: MfaError) -> async_graphql::Error {
         MfaError::SmsResendThrottled { retry_after } => {
             coded(code, error.to_string()).extend_with(|_, e| e.set("retryAfter", wait(retry_after)))
         }
+        MfaError::LockedUntilRecovery => {
+            coded(code, error.to_string()).extend_with(|_, e| e.set("lockedUntilRecovery", true))
+        }
+        MfaError::RateLimited { what, retry_after } => coded(code, error.to_string()).extend_with(|_, e| {
+            e.set("limit", what);
+            if let Some(wait) = retry_after {
+                e.set("retryAfter", i64::try_from(wait.as_secs()).unwrap_or(i64::MAX).max(1));
+            }
+        }),
         MfaError::NoDevice { method } => coded(code, error.to_string()).extend_with(|_, e| e.set("method", method)),
         MfaError::Sms(_) => {
             tracing::warn!(error = %error, "SMS code not sent");

@@ -17,6 +17,7 @@ use super::sms::SmsProvider;
 use super::store::{BACKUP_CODES, DEVICES, MfaUserId, TRUSTED, n};
 use super::{throttle, totp};
 use crate::audit::{Actor, AuditLogger};
+use crate::rate_limit::RateLimiter;
 
 /// A user as the MFA manager sees it. Implement it on your user model, or use [`MfaAccount`].
 pub trait MfaUser: Send + Sync {
@@ -171,6 +172,7 @@ pub struct MfaManager<Id> {
     pub(crate) audit: Option<AuditLogger>,
     pub(crate) client_ip: Option<IpAddr>,
     pub(crate) sms: Option<Arc<dyn SmsProvider>>,
+    pub(crate) limiter: RateLimiter,
     _id: PhantomData<fn() -> Id>,
 }
 
@@ -183,6 +185,7 @@ impl<Id> Clone for MfaManager<Id> {
             audit: self.audit.clone(),
             client_ip: self.client_ip,
             sms: self.sms.clone(),
+            limiter: self.limiter.clone(),
             _id: PhantomData,
         }
     }
@@ -195,6 +198,7 @@ impl<Id> fmt::Debug for MfaManager<Id> {
             .field("key_id", &self.cipher.current_key_id())
             .field("audit", &self.audit.is_some())
             .field("sms", &self.sms.as_ref().map(|p| p.name()))
+            .field("limiter", &self.limiter)
             .finish()
     }
 }
@@ -297,6 +301,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             audit: None,
             client_ip: None,
             sms: None,
+            limiter: RateLimiter::memory(),
             _id: PhantomData,
         })
     }
@@ -312,6 +317,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
         }
         self.sms = Some(Arc::new(provider));
         Ok(self)
+    }
+
+    /// Counts the SMS quotas ([`MfaConfig::sms_quotas`]) in `limiter` instead of this process's
+    /// memory: with a Redis limiter every instance sharing it enforces one quota.
+    pub fn with_rate_limiter(mut self, limiter: RateLimiter) -> Self {
+        self.limiter = limiter;
+        self
     }
 
     /// Logs every enable, disable, success, failure and lockout to `logger`.
@@ -443,6 +455,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// Starts TOTP enrolment: a new 160-bit secret from the OS CSPRNG, stored encrypted in an
     /// unconfirmed device (earlier unconfirmed TOTP enrolments are dropped). The device becomes
     /// a second factor when [`verify_totp_code`](Self::verify_totp_code) accepts a first code.
+    /// Refused with [`MfaError::RateLimited`] while the user has `max_pending_devices`
+    /// unconfirmed devices.
     pub async fn setup_totp_device(
         &self,
         user: &impl MfaUser<Id = Id>,
@@ -474,6 +488,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
                     .and_where(Expr::col(n("confirmed")).eq(false)),
             )
             .await?;
+        self.check_pending_devices(user).await?;
         let is_primary = !self.has_confirmed_factor(&uid).await?;
         self.insert_device(&uid, device_id, MfaDeviceType::Totp, name, Some(&sealed), None, is_primary).await?;
         Ok(TotpSetup { device_id, secret: secret_b32, otpauth_uri: uri })
@@ -560,7 +575,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         if devices.is_empty() {
             return Err(MfaError::NoDevice { method: "totp" });
         }
-        self.reserve_attempt(&uid, at).await?;
+        self.reserve_attempt(&uid, throttle::Factor::Code, at).await?;
         let c = &self.config;
         let Some(code) = normalize_digits(code, c.totp_digits) else {
             return self.fail(user, "totp", "malformed code", at).await;
@@ -610,13 +625,41 @@ impl<Id: MfaUserId> MfaManager<Id> {
         Ok(result.rows_affected() == 1)
     }
 
+    fn throttle_limits(&self) -> throttle::Limits<'_> {
+        throttle::Limits {
+            throttle: &self.config.throttle,
+            max_consecutive_failures: self.config.max_consecutive_failures,
+        }
+    }
+
     /// Fails while the user is throttled; otherwise reserves this attempt (see
     /// `throttle::reserve_attempt`).
-    pub(crate) async fn reserve_attempt(&self, uid: &Id, at: DateTime<Utc>) -> Result<(), MfaError> {
-        match throttle::reserve_attempt(&self.db, &self.config.throttle, uid, at).await? {
+    pub(crate) async fn reserve_attempt(
+        &self,
+        uid: &Id,
+        factor: throttle::Factor,
+        at: DateTime<Utc>,
+    ) -> Result<(), MfaError> {
+        match throttle::reserve_attempt(&self.db, self.throttle_limits(), factor, uid, at).await? {
             Ok(()) => Ok(()),
-            Err(until) => Err(MfaError::Locked { until }),
+            Err(throttle::Refusal::Until(until)) => Err(MfaError::Locked { until }),
+            Err(throttle::Refusal::UntilRecovery) => Err(MfaError::LockedUntilRecovery),
         }
+    }
+
+    /// An administrator's recovery: ends every lock of the user's second factor (the timed
+    /// lockout and the lock after `max_consecutive_failures`) and starts the failure counts
+    /// again. Logged as `account_unlocked`.
+    pub async fn unlock(&self, user: &impl MfaUser<Id = Id>) -> Result<(), MfaError> {
+        throttle::reset(&self.db, &user.mfa_user_id()).await?;
+        self.audit(|l, ip| l.log_account_unlocked(&actor(user), ip, "second factor unlocked by an administrator"));
+        Ok(())
+    }
+
+    /// Whether too many consecutive failures locked the user's TOTP and SMS codes until a
+    /// recovery (a backup code or [`unlock`](Self::unlock)).
+    pub async fn is_locked_until_recovery(&self, user: &impl MfaUser<Id = Id>) -> Result<bool, MfaError> {
+        Ok(throttle::is_hard_locked(&self.db, self.config.max_consecutive_failures, &user.mfa_user_id()).await?)
     }
 
     pub(crate) async fn succeed(&self, user: &impl MfaUser<Id = Id>, method: &'static str) -> Result<bool, MfaError> {
@@ -632,11 +675,18 @@ impl<Id: MfaUserId> MfaManager<Id> {
         reason: &'static str,
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
-        let failure = throttle::record_failure(&self.db, &self.config.throttle, &user.mfa_user_id(), at).await?;
+        let failure = throttle::record_failure(&self.db, self.throttle_limits(), &user.mfa_user_id(), at).await?;
         self.audit(|l, ip| {
             let actor = actor(user);
             l.log_mfa_failed(&actor, ip, method, reason);
-            if failure.locked_out {
+            if failure.hard_locked {
+                l.log_account_locked(
+                    &actor,
+                    ip,
+                    "too many consecutive failed second-factor attempts: codes locked until recovery",
+                    None,
+                );
+            } else if failure.locked_out {
                 l.log_account_locked(&actor, ip, "too many failed second-factor attempts", failure.locked_until);
             }
         });

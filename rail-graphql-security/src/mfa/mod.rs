@@ -11,9 +11,13 @@
 //! - a TOTP code is accepted at most once per device, even across instances: the last accepted
 //!   time step only moves forward, by a compare-and-set `UPDATE`;
 //! - a device counts as a second factor only once a first code has confirmed it;
-//! - failed attempts are throttled per user in the database (back-off, then lockout), and
-//!   every enable, disable, success, failure and lockout goes to the [`AuditLogger`]
-//!   (never a code, secret or token).
+//! - failed attempts are throttled per user in the database (back-off, then lockout; after
+//!   [`MfaConfig::max_consecutive_failures`] consecutive ones, whatever lockouts passed, TOTP
+//!   and SMS codes stay locked until a backup code or [`MfaManager::unlock`]);
+//! - every SMS sent counts against [`SmsQuotas`] per user, number, client address and overall
+//!   (shared through Redis with [`MfaManager::with_rate_limiter`]), only to allowed countries;
+//! - every enable, disable, success, failure, lockout and refused SMS goes to the
+//!   [`AuditLogger`] (never a code, secret, token or phone number).
 //!
 //! [`AuditLogger`]: crate::audit::AuditLogger
 
@@ -25,13 +29,14 @@ mod manager;
 mod secret;
 pub mod sms;
 mod sms_codes;
+mod sms_limits;
 mod store;
 mod throttle;
 mod totp;
 mod trusted;
 
 pub use self::backup::BACKUP_CODE_ALPHABET;
-pub use self::config::{BackupCodeHashing, MfaConfig, ThrottleConfig};
+pub use self::config::{BackupCodeHashing, MfaConfig, SmsQuotas, ThrottleConfig};
 pub use self::error::MfaError;
 pub use self::manager::{MfaAccount, MfaDevice, MfaDeviceType, MfaManager, MfaUser, TotpQrCode, TotpSetup};
 pub use self::secret::{EncryptionKey, SecretCipher};

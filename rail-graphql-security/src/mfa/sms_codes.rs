@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use super::error::MfaError;
 use super::manager::{MfaDeviceType, MfaManager, MfaUser, actor, check_name, normalize_digits};
 use super::store::{DEVICES, MfaUserId, n};
+use super::throttle;
 
 /// Wrong tries after which a sent code stops working (a new one must be sent).
 pub const MAX_SMS_CODE_ATTEMPTS: i32 = 5;
@@ -26,6 +27,13 @@ pub(crate) fn normalize_phone(phone: &str) -> Result<String, MfaError> {
     Ok(phone)
 }
 
+/// Whether the caller already counted the message against the SMS quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuotaTaken {
+    Yes,
+    No,
+}
+
 fn code_input(device_id: &Uuid, code: &str) -> Zeroizing<String> {
     Zeroizing::new(format!("{device_id}:{code}"))
 }
@@ -33,7 +41,11 @@ fn code_input(device_id: &Uuid, code: &str) -> Zeroizing<String> {
 impl<Id: MfaUserId> MfaManager<Id> {
     /// Registers a phone (E.164) as a new, unconfirmed SMS device and sends it a code; the
     /// device becomes a second factor when [`verify_sms_code`](Self::verify_sms_code) accepts
-    /// that code. Earlier unconfirmed SMS enrolments are dropped.
+    /// that code. Earlier unconfirmed SMS enrolments are dropped. Refused with
+    /// [`MfaError::SmsCountryNotAllowed`] outside the allowed countries, and with
+    /// [`MfaError::RateLimited`] beyond `max_pending_devices` or an SMS quota (nothing is
+    /// changed then; after a provider failure the device is kept and `send_sms_code` may try
+    /// again).
     pub async fn setup_sms_device(
         &self,
         user: &impl MfaUser<Id = Id>,
@@ -46,6 +58,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
             self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "no SMS provider configured"));
             return Err(MfaError::NoSmsProvider);
         }
+        self.check_sms_country(user, &phone)?;
+        // The quota first: a refused setup leaves the user's pending enrolment alone.
+        self.take_sms_quota(user, &phone).await?;
         let uid = user.mfa_user_id();
         self.db
             .execute(
@@ -56,16 +71,17 @@ impl<Id: MfaUserId> MfaManager<Id> {
                     .and_where(Expr::col(n("confirmed")).eq(false)),
             )
             .await?;
+        self.check_pending_devices(user).await?;
         let device_id = Uuid::new_v4();
         let is_primary = !self.has_confirmed_factor(&uid).await?;
         self.insert_device(&uid, device_id, MfaDeviceType::Sms, name, None, Some(&phone), is_primary).await?;
-        self.send_code_to(user, device_id, &phone, Utc::now()).await?;
+        self.send_code_to(user, device_id, &phone, Utc::now(), QuotaTaken::Yes).await?;
         Ok(device_id)
     }
 
     /// Sends a new code to the user's SMS device (the primary confirmed one, else the pending
     /// enrolment). Fails with [`MfaError::SmsResendThrottled`] when the last code was sent less
-    /// than `sms_resend_interval` ago.
+    /// than `sms_resend_interval` ago, and with [`MfaError::RateLimited`] beyond an SMS quota.
     pub async fn send_sms_code(&self, user: &impl MfaUser<Id = Id>) -> Result<(), MfaError> {
         self.send_sms_code_at(user, Utc::now()).await
     }
@@ -76,7 +92,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         devices.sort_by_key(|d| (!d.device.confirmed, !d.device.is_primary));
         let device = devices.first().ok_or(MfaError::NoDevice { method: "sms" })?;
         let phone = device.phone_number.clone().ok_or(MfaError::InvalidPhoneNumber)?;
-        self.send_code_to(user, device.id, &phone, at).await
+        self.send_code_to(user, device.id, &phone, at, QuotaTaken::No).await
     }
 
     async fn send_code_to(
@@ -85,11 +101,14 @@ impl<Id: MfaUserId> MfaManager<Id> {
         device_id: Uuid,
         phone: &str,
         at: DateTime<Utc>,
+        quota: QuotaTaken,
     ) -> Result<(), MfaError> {
         let Some(provider) = self.sms.clone() else {
             self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "no SMS provider configured"));
             return Err(MfaError::NoSmsProvider);
         };
+        // A device registered before the allow-list changed is held to it too.
+        self.check_sms_country(user, phone)?;
         let c = &self.config;
         // The thread-local generator is not `Send`: drop it before the first `.await`.
         let code: Zeroizing<String> = {
@@ -134,6 +153,14 @@ impl<Id: MfaUserId> MfaManager<Id> {
             };
             return Err(MfaError::SmsResendThrottled { retry_after: sent.unwrap_or(at) + interval });
         }
+        // Every message counts, whichever call asked for it: after the resend interval (a
+        // refused resend costs no quota), before the provider is paid.
+        if quota == QuotaTaken::No
+            && let Err(e) = self.take_sms_quota(user, phone).await
+        {
+            self.withdraw_code(device_id, &mac).await?;
+            return Err(e);
+        }
         let minutes = Ord::max(ttl.num_minutes(), 1);
         let body = Zeroizing::new(format!(
             "Your {} verification code is {}. It expires in {minutes} minutes.",
@@ -141,22 +168,28 @@ impl<Id: MfaUserId> MfaManager<Id> {
         ));
         if let Err(e) = provider.send(phone, &body).await {
             // The code never arrived: withdraw it, and let the user ask again at once.
-            self.db
-                .execute(
-                    Query::update()
-                        .table(n(DEVICES))
-                        .value(n("sms_code_hash"), Option::<String>::None)
-                        .value(n("sms_code_sent_at"), Option::<DateTime<Utc>>::None)
-                        .and_where(Expr::col(n("id")).eq(device_id.to_string()))
-                        .and_where(Expr::col(n("sms_code_hash")).eq(mac)),
-                )
-                .await?;
+            self.withdraw_code(device_id, &mac).await?;
             let name = provider.name();
             self.audit(|l, ip| {
                 l.log_mfa_failed(&actor(user), ip, "sms", &format!("SMS provider {name} failed to send the code"))
             });
             return Err(e.into());
         }
+        Ok(())
+    }
+
+    /// Erases a code that was not sent (unless a newer one replaced it).
+    async fn withdraw_code(&self, device_id: Uuid, mac: &str) -> Result<(), MfaError> {
+        self.db
+            .execute(
+                Query::update()
+                    .table(n(DEVICES))
+                    .value(n("sms_code_hash"), Option::<String>::None)
+                    .value(n("sms_code_sent_at"), Option::<DateTime<Utc>>::None)
+                    .and_where(Expr::col(n("id")).eq(device_id.to_string()))
+                    .and_where(Expr::col(n("sms_code_hash")).eq(mac)),
+            )
+            .await?;
         Ok(())
     }
 
@@ -180,7 +213,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         if devices.is_empty() {
             return Err(MfaError::NoDevice { method: "sms" });
         }
-        self.reserve_attempt(&uid, at).await?;
+        self.reserve_attempt(&uid, throttle::Factor::Code, at).await?;
         let Some(code) = normalize_digits(code, self.config.sms_code_digits) else {
             return self.fail(user, "sms", "malformed code", at).await;
         };

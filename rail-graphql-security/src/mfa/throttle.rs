@@ -1,5 +1,11 @@
 //! Per-user throttling of failed second-factor attempts, kept in `mfa_throttle` so it holds
 //! across application instances.
+//!
+//! Two counts: `failed_attempts` drives the back-off and the timed lockout (it drops back below
+//! the threshold when a lockout starts, so one try is allowed once it ends);
+//! `consecutive_failures` only grows until a success, so at `max_consecutive_failures` the code
+//! factors (TOTP, SMS) stay locked (`hard_locked_at`) until a backup code or an administrator
+//! resets it. Without it guessing went on for ever at one lockout window's worth a day.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
@@ -13,6 +19,34 @@ use super::store::{MfaUserId, THROTTLE, n};
 pub(crate) struct Failure {
     pub(crate) locked_until: Option<DateTime<Utc>>,
     pub(crate) locked_out: bool,
+    /// This failure started the lock that lasts until a recovery.
+    pub(crate) hard_locked: bool,
+}
+
+/// Why an attempt may not be made now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// Backed off or locked out until then.
+    Until(DateTime<Utc>),
+    /// Too many consecutive failures: code factors wait for a recovery.
+    UntilRecovery,
+}
+
+/// What is being tried: TOTP and SMS codes stop at the hard lock, backup codes (the recovery)
+/// do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Factor {
+    /// A TOTP or SMS code.
+    Code,
+    /// A backup code.
+    Recovery,
+}
+
+/// The limits `reserve_attempt` and `record_failure` apply.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits<'a> {
+    pub(crate) throttle: &'a ThrottleConfig,
+    pub(crate) max_consecutive_failures: u32,
 }
 
 /// Reserves one attempt for the user before a code is checked: `failed_attempts + 1` by a
@@ -21,33 +55,44 @@ pub(crate) struct Failure {
 /// `lockout_threshold` checks in total, however many arrive at once. A success resets the
 /// count ([`reset`]); a failure keeps it and sets the back-off ([`record_failure`]).
 ///
-/// `Err(until)` when the user may not try now.
+/// The consecutive-failure count moves with `failed_attempts` (reserved, kept on failure,
+/// reset on success), and for code factors the same `UPDATE` requires it below
+/// `max_consecutive_failures` and no hard lock, so racing guesses cannot pass the hard limit
+/// either.
+///
+/// `Err(refusal)` when the user may not try now.
 pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
     db: &C,
-    config: &ThrottleConfig,
+    limits: Limits<'_>,
+    factor: Factor,
     user: &Id,
     now: DateTime<Utc>,
-) -> Result<Result<(), DateTime<Utc>>, DbErr> {
+) -> Result<Result<(), Refusal>, DbErr> {
+    let config = limits.throttle;
     let threshold = i32::try_from(config.lockout_threshold).unwrap_or(i32::MAX);
+    let max_consecutive = i32::try_from(limits.max_consecutive_failures).unwrap_or(i32::MAX);
     for _ in 0..3 {
-        let reserved = db
-            .execute(
-                Query::update()
-                    .table(n(THROTTLE))
-                    .value(n("failed_attempts"), Expr::col(n("failed_attempts")).add(1))
-                    .value(n("updated_at"), now)
-                    .and_where(Expr::col(n("user_id")).eq(user.to_db_value()))
-                    .and_where(Expr::col(n("failed_attempts")).lt(threshold))
-                    .and_where(Expr::col(n("locked_until")).is_null().or(Expr::col(n("locked_until")).lte(now))),
-            )
-            .await?;
-        if reserved.rows_affected() == 1 {
+        let mut update = Query::update();
+        update
+            .table(n(THROTTLE))
+            .value(n("failed_attempts"), Expr::col(n("failed_attempts")).add(1))
+            .value(n("consecutive_failures"), Expr::col(n("consecutive_failures")).add(1))
+            .value(n("updated_at"), now)
+            .and_where(Expr::col(n("user_id")).eq(user.to_db_value()))
+            .and_where(Expr::col(n("failed_attempts")).lt(threshold))
+            .and_where(Expr::col(n("locked_until")).is_null().or(Expr::col(n("locked_until")).lte(now)));
+        if factor == Factor::Code {
+            update
+                .and_where(Expr::col(n("hard_locked_at")).is_null())
+                .and_where(Expr::col(n("consecutive_failures")).lt(max_consecutive));
+        }
+        if db.execute(&update).await?.rows_affected() == 1 {
             return Ok(Ok(()));
         }
         let row = db
             .query_one(
                 Query::select()
-                    .columns([n("failed_attempts"), n("locked_until")])
+                    .columns([n("failed_attempts"), n("locked_until"), n("consecutive_failures"), n("hard_locked_at")])
                     .from(n(THROTTLE))
                     .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
             )
@@ -55,6 +100,11 @@ pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
         if let Some(row) = row {
             let failures: i32 = row.try_get("", "failed_attempts")?;
             let until: Option<DateTime<Utc>> = row.try_get("", "locked_until")?;
+            let consecutive: i32 = row.try_get("", "consecutive_failures")?;
+            let hard_locked: Option<DateTime<Utc>> = row.try_get("", "hard_locked_at")?;
+            if factor == Factor::Code && (hard_locked.is_some() || consecutive >= max_consecutive) {
+                return Ok(Err(Refusal::UntilRecovery));
+            }
             let blocked = until.filter(|u| *u > now);
             if failures < threshold && blocked.is_none() {
                 // The row appeared (another instance's first attempt) between our UPDATE and
@@ -65,14 +115,14 @@ pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
             // written by a concurrent failure.
             let pending =
                 now + chrono::Duration::from_std(config.lockout_duration).unwrap_or(chrono::Duration::days(1));
-            return Ok(Err(blocked.unwrap_or(pending)));
+            return Ok(Err(Refusal::Until(blocked.unwrap_or(pending))));
         }
         let inserted = db
             .execute(
                 Query::insert()
                     .into_table(n(THROTTLE))
-                    .columns([n("user_id"), n("failed_attempts"), n("updated_at")])
-                    .values_panic([user.to_db_value(), 1i32.into(), now.into()].map(Expr::val)),
+                    .columns([n("user_id"), n("failed_attempts"), n("consecutive_failures"), n("updated_at")])
+                    .values_panic([user.to_db_value(), 1i32.into(), 1i32.into(), now.into()].map(Expr::val)),
             )
             .await;
         if inserted.is_ok() {
@@ -85,13 +135,28 @@ pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
 
 /// After a reserved attempt failed: sets the back-off or lockout the count earns. A lockout
 /// leaves the count one below the threshold, so once it ends a single attempt is allowed
-/// before the next lockout.
+/// before the next lockout. At `max_consecutive_failures` the hard lock starts; exactly one
+/// failure sees it start (a conditional `UPDATE`), so it is audited once.
 pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
     db: &C,
-    config: &ThrottleConfig,
+    limits: Limits<'_>,
     user: &Id,
     now: DateTime<Utc>,
 ) -> Result<Failure, DbErr> {
+    let config = limits.throttle;
+    let max_consecutive = i32::try_from(limits.max_consecutive_failures).unwrap_or(i32::MAX);
+    let hard_locked = db
+        .execute(
+            Query::update()
+                .table(n(THROTTLE))
+                .value(n("hard_locked_at"), now)
+                .and_where(Expr::col(n("user_id")).eq(user.to_db_value()))
+                .and_where(Expr::col(n("consecutive_failures")).gte(max_consecutive))
+                .and_where(Expr::col(n("hard_locked_at")).is_null()),
+        )
+        .await?
+        .rows_affected()
+        == 1;
     let row = db
         .query_one(
             Query::select()
@@ -110,7 +175,7 @@ pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
     } else {
         (None, false)
     };
-    let Some(delay) = delay else { return Ok(Failure { locked_until: None, locked_out }) };
+    let Some(delay) = delay else { return Ok(Failure { locked_until: None, locked_out, hard_locked }) };
     let until = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1));
     let mut update = Query::update();
     update.table(n(THROTTLE)).value(n("locked_until"), until).and_where(Expr::col(n("user_id")).eq(user.to_db_value()));
@@ -118,18 +183,40 @@ pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
         update.value(n("failed_attempts"), i32::try_from(config.lockout_threshold - 1).unwrap_or(0));
     }
     db.execute(&update).await?;
-    Ok(Failure { locked_until: Some(until), locked_out })
+    Ok(Failure { locked_until: Some(until), locked_out, hard_locked })
 }
 
-/// A success: the count starts again.
+/// A success (or an administrator's unlock): both counts start again and every lock ends.
 pub(crate) async fn reset<C: ConnectionTrait, Id: MfaUserId>(db: &C, user: &Id) -> Result<(), DbErr> {
     db.execute(
         Query::update()
             .table(n(THROTTLE))
             .value(n("failed_attempts"), 0i32)
+            .value(n("consecutive_failures"), 0i32)
             .value(n("locked_until"), Option::<DateTime<Utc>>::None)
+            .value(n("hard_locked_at"), Option::<DateTime<Utc>>::None)
             .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
     )
     .await?;
     Ok(())
+}
+
+/// Whether the user's code factors wait for a recovery.
+pub(crate) async fn is_hard_locked<C: ConnectionTrait, Id: MfaUserId>(
+    db: &C,
+    max_consecutive_failures: u32,
+    user: &Id,
+) -> Result<bool, DbErr> {
+    let row = db
+        .query_one(
+            Query::select()
+                .columns([n("consecutive_failures"), n("hard_locked_at")])
+                .from(n(THROTTLE))
+                .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
+        )
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let consecutive: i32 = row.try_get("", "consecutive_failures")?;
+    let hard_locked: Option<DateTime<Utc>> = row.try_get("", "hard_locked_at")?;
+    Ok(hard_locked.is_some() || i64::from(consecutive) >= i64::from(max_consecutive_failures))
 }

@@ -40,6 +40,22 @@ impl Server {
     /// Builds the demo on `db` with `config` and serves it on a random port.
     pub async fn start(config: &Settings, db: DatabaseConnection) -> Server {
         let demo = demo::build_app_with_db(config, db).await.expect("the demo app builds");
+        Self::serve(demo).await
+    }
+
+    /// Like [`start`](Self::start) with the given MFA settings and SMS provider (a [`Phone`] to
+    /// read the codes sent).
+    pub async fn start_with_mfa(
+        config: &Settings,
+        db: DatabaseConnection,
+        mfa: rail_graphql_security::mfa::MfaConfig,
+        sms: std::sync::Arc<dyn rail_graphql_security::mfa::sms::SmsProvider>,
+    ) -> Server {
+        let demo = demo::build_app_with_mfa(config, db, mfa, sms).await.expect("the demo app builds");
+        Self::serve(demo).await
+    }
+
+    async fn serve(demo: Demo) -> Server {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0");
         let url = format!("http://{}/graphql", listener.local_addr().expect("local addr"));
         let task = tokio::spawn(demo::serve(demo.router.clone(), listener, std::future::pending()));
@@ -146,4 +162,26 @@ pub fn redis_url() -> Option<String> {
 /// A Redis key prefix of its own for one test.
 pub fn unique_prefix() -> String {
     format!("rail_e2e_{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A test phone: keeps every SMS the server "sends" as `(to, body)`.
+#[derive(Debug, Default)]
+pub struct Phone(std::sync::Mutex<Vec<(String, String)>>);
+
+#[async_trait::async_trait]
+impl rail_graphql_security::mfa::sms::SmsProvider for Phone {
+    fn name(&self) -> &'static str {
+        "test-phone"
+    }
+    async fn send(&self, to: &str, body: &str) -> Result<(), rail_graphql_security::mfa::sms::SmsError> {
+        self.0.lock().expect("phone lock").push((to.to_owned(), body.to_owned()));
+        Ok(())
+    }
+}
+
+impl Phone {
+    /// The messages received so far.
+    pub fn messages(&self) -> Vec<(String, String)> {
+        self.0.lock().expect("phone lock").clone()
+    }
 }

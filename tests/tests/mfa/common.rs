@@ -6,7 +6,9 @@ use async_trait::async_trait;
 use integration_tests::TestDb;
 use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSink, SinkError};
 use rail_graphql_security::mfa::{EncryptionKey, MfaAccount, MfaConfig, MfaManager, MfaUserId, SecretCipher};
-use rail_graphql_security::migration::{CreateMfaTables, MfaUserIdColumn, MigrationTrait, SchemaManager};
+use rail_graphql_security::migration::{
+    AddMfaThrottleHardLock, CreateMfaTables, MfaUserIdColumn, MigrationTrait, SchemaManager,
+};
 use sea_orm::{ConnectionTrait, Statement};
 
 /// A user id type under test.
@@ -36,6 +38,7 @@ pub(crate) async fn prepare<Id: TestId>(t: &TestDb) {
     let manager = SchemaManager::new(&t.db);
     CreateMfaTables::default().down(&manager).await.expect("drop the default MFA tables");
     CreateMfaTables::with_user_id(Id::COLUMN).up(&manager).await.expect("create the MFA tables");
+    AddMfaThrottleHardLock.up(&manager).await.expect("add the hard-lock columns");
 }
 
 pub(crate) fn key(id: &str, byte: u8) -> EncryptionKey {

@@ -41,6 +41,20 @@ pub trait SmsProvider: Send + Sync + fmt::Debug {
     async fn send(&self, to: &str, body: &str) -> Result<(), SmsError>;
 }
 
+/// A shared provider (e.g. one the application also inspects) sends as the provider itself.
+#[async_trait::async_trait]
+impl<P: SmsProvider + ?Sized> SmsProvider for std::sync::Arc<P> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn is_development_only(&self) -> bool {
+        (**self).is_development_only()
+    }
+    async fn send(&self, to: &str, body: &str) -> Result<(), SmsError> {
+        (**self).send(to, body).await
+    }
+}
+
 /// The HTTP client providers share: TLS via rustls, 10 s timeout.
 pub(crate) fn http_client() -> reqwest::Client {
     reqwest::Client::builder()

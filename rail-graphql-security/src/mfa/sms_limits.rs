@@ -1,0 +1,107 @@
+//! What limits the SMS the runtime sends and the enrolments a user may leave pending: the
+//! quotas of [`SmsQuotas`](super::SmsQuotas) counted in the manager's
+//! [`RateLimiter`], the allow-list of destination countries, and the cap on unconfirmed
+//! devices. Every refusal is audited as `rate_limit_exceeded` (never with the phone number).
+
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use serde_json::json;
+
+use super::error::MfaError;
+use super::manager::{MfaDeviceType, MfaManager, MfaUser, actor};
+use super::store::{DEVICES, MfaUserId, n};
+use crate::audit::{AuditEvent, AuditEventType};
+use crate::rate_limit::{Decision, Quota, hashed_identifier};
+
+/// Whether SMS may go to `phone` (normalised E.164) under `allowed` country calling codes
+/// (empty: every country). Calling codes are prefix-free, so a prefix match is exact.
+pub(crate) fn country_allowed(allowed: &[String], phone: &str) -> bool {
+    let digits = phone.trim_start_matches('+');
+    allowed.is_empty() || allowed.iter().any(|code| digits.starts_with(code.as_str()))
+}
+
+impl<Id: MfaUserId> MfaManager<Id> {
+    /// Refuses a destination outside the allowed countries (audited as a failed SMS setup).
+    pub(crate) fn check_sms_country(&self, user: &impl MfaUser<Id = Id>, phone: &str) -> Result<(), MfaError> {
+        if country_allowed(&self.config.sms_allowed_country_codes, phone) {
+            return Ok(());
+        }
+        self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "destination country not allowed"));
+        Err(MfaError::SmsCountryNotAllowed)
+    }
+
+    /// Counts one SMS to `phone` against each quota in turn (per user, per number, per client
+    /// address, global); the first that refuses stops the count and the message.
+    pub(crate) async fn take_sms_quota(&self, user: &impl MfaUser<Id = Id>, phone: &str) -> Result<(), MfaError> {
+        let q = &self.config.sms_quotas;
+        let address = self.client_ip.map(|ip| ip.to_string());
+        let mut checks: Vec<(&'static str, &'static str, String, Quota)> = vec![
+            ("sms_per_user", "mfa_sms_user", hashed_identifier(&user.mfa_user_id().to_key()), q.per_user),
+            ("sms_per_number", "mfa_sms_number", hashed_identifier(phone), q.per_number),
+        ];
+        if let Some(address) = address {
+            checks.push(("sms_per_address", "mfa_sms_address", address, q.per_address));
+        }
+        checks.push(("sms_global", "mfa_sms_global", "all".to_owned(), q.global));
+        for (what, scope, key, quota) in checks {
+            if let Decision::Limited { count, retry_after } = self.limiter.hit(scope, &key, quota).await? {
+                self.audit_rate_limited(user, what, count, quota);
+                return Err(MfaError::RateLimited { what, retry_after: Some(retry_after) });
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a new enrolment while the user has `max_pending_devices` unconfirmed TOTP or SMS
+    /// devices (call it after dropping the enrolment the new one replaces).
+    pub(crate) async fn check_pending_devices(&self, user: &impl MfaUser<Id = Id>) -> Result<(), MfaError> {
+        let rows = self
+            .db
+            .query_all(
+                Query::select()
+                    .column(n("id"))
+                    .from(n(DEVICES))
+                    .and_where(Expr::col(n("user_id")).eq(user.mfa_user_id().to_db_value()))
+                    .and_where(
+                        Expr::col(n("device_type")).is_in([MfaDeviceType::Totp.as_str(), MfaDeviceType::Sms.as_str()]),
+                    )
+                    .and_where(Expr::col(n("is_active")).eq(true))
+                    .and_where(Expr::col(n("confirmed")).eq(false)),
+            )
+            .await?;
+        let cap = self.config.max_pending_devices;
+        let pending = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        if pending < u64::from(cap) {
+            return Ok(());
+        }
+        self.audit_rate_limited(user, "pending_devices", pending + 1, Quota::new(cap, std::time::Duration::ZERO));
+        Err(MfaError::RateLimited { what: "pending_devices", retry_after: None })
+    }
+
+    fn audit_rate_limited(&self, user: &impl MfaUser<Id = Id>, what: &'static str, count: u64, quota: Quota) {
+        self.audit(|l, ip| {
+            let window = if what == "pending_devices" { None } else { Some(quota.window.as_secs()) };
+            let details = json!({
+                "limit_type": what, "current_count": count, "limit": quota.limit, "window_seconds": window,
+            });
+            l.log(
+                AuditEvent::new(AuditEventType::RateLimitExceeded).actor(&actor(user)).client_ip(ip).details(details),
+            );
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::country_allowed;
+
+    #[test]
+    fn countries_match_by_calling_code() {
+        let allowed = vec!["1".to_owned(), "33".to_owned()];
+        assert!(country_allowed(&allowed, "+14155550123"));
+        assert!(country_allowed(&allowed, "+33612345678"));
+        assert!(!country_allowed(&allowed, "+447700900123"));
+        assert!(!country_allowed(&allowed, "+3212345678"));
+        assert!(country_allowed(&[], "+447700900123"), "an empty list allows every country");
+    }
+}

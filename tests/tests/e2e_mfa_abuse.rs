@@ -1,0 +1,162 @@
+//! Issue 14, items 3 and 9, reproduced against the demo server over real HTTP:
+//! - SMS pumping: one request with 20 aliased `setupSms` to 20 numbers used to send 20 SMS
+//!   (each alias made a new device, so the resend interval never applied);
+//! - SMS to any country, whatever the operator allows;
+//! - guessing that never stopped: each 15-minute lockout restarted the failure count, so about
+//!   96 guesses a day went on for ever. The test lets each lockout window pass by clearing
+//!   `locked_until` in the database (what the clock would do), instead of sleeping.
+
+mod e2e;
+
+use std::sync::Arc;
+
+use e2e::{Phone, Server, error_code, events, test_config};
+use integration_tests::{Backend, TestDb, totp_now};
+use rail_graphql_security::mfa::MfaConfig;
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+
+const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
+
+/// The demo's own MFA settings (as `build_app_with_db` makes them).
+fn demo_mfa() -> MfaConfig {
+    MfaConfig { totp_issuer: "rail-demo".to_owned(), ..MfaConfig::default() }
+}
+
+async fn start(mfa: MfaConfig) -> (TestDb, Server, Arc<Phone>) {
+    let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+    let phone = Arc::new(Phone::default());
+    let server = Server::start_with_mfa(&test_config(&t.url), t.db.clone(), mfa, phone.clone()).await;
+    (t, server, phone)
+}
+
+fn errors(body: &Value) -> Vec<Value> {
+    body["errors"].as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn twenty_aliased_setup_sms_send_no_more_than_the_quota() {
+    let (_t, server, phone) = start(demo_mfa()).await;
+    let (token, _) = server.login("demo", DEMO, None).await;
+    let aliases: String = (0..20)
+        .map(|i| format!(r#"s{i}: setupSms(phoneNumber: "+1415555{i:04}", deviceName: "phone {i}") {{ success }} "#))
+        .collect();
+    let body = server.gql(Some(&token), &format!("mutation {{ {aliases} }}"), json!({})).await;
+
+    let quota = usize::try_from(MfaConfig::default().sms_quotas.per_user.limit).unwrap();
+    assert_eq!(quota, 3, "the documented default");
+    assert_eq!(phone.messages().len(), quota, "SMS sent for one request of 20 aliases: {body}");
+    let refused = errors(&body);
+    assert_eq!(refused.len(), 20 - quota, "{body}");
+    for error in &refused {
+        assert_eq!(error["extensions"]["code"], "RATE_LIMITED", "{error}");
+        assert_eq!(error["extensions"]["limit"], "sms_per_user", "{error}");
+        assert!(error["extensions"]["retryAfter"].as_i64().is_some_and(|s| (1..=3600).contains(&s)), "{error}");
+    }
+
+    // Asking again at once for a code is refused too (the resend interval of the pending
+    // device; the runtime tests show that resends count against the quotas as well).
+    let body = server.gql(Some(&token), "mutation { sendSmsCode { success } }", json!({})).await;
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+    assert_eq!(phone.messages().len(), quota, "no SMS beyond the quota");
+
+    // Refused setups left no device behind: only the last accepted enrolment is pending.
+    let body = server.gql(Some(&token), "{ mfaDevices { deviceType confirmed } }", json!({})).await;
+    assert_eq!(body["data"]["mfaDevices"], json!([{ "deviceType": "SMS", "confirmed": false }]), "{body}");
+
+    // Every refusal is audited, naming the quota.
+    server.demo.logger.flush().await.expect("flush");
+    let limited = events(&server.demo.db)
+        .await
+        .into_iter()
+        .filter(|(kind, details)| kind == "rate_limit_exceeded" && details["limit_type"] == "sms_per_user")
+        .count();
+    assert_eq!(limited, 20 - quota);
+}
+
+#[tokio::test]
+async fn sms_to_a_country_outside_the_allow_list_is_refused() {
+    let mfa = MfaConfig { sms_allowed_country_codes: vec!["1".to_owned(), "33".to_owned()], ..demo_mfa() };
+    let (_t, server, phone) = start(mfa).await;
+    let (token, _) = server.login("demo", DEMO, None).await;
+    let setup = "mutation($p: String!) { setupSms(phoneNumber: $p, deviceName: \"phone\") { success } }";
+
+    let body = server.gql(Some(&token), setup, json!({ "p": "+44 7700 900123" })).await;
+    assert_eq!(error_code(&body), Some("SMS_COUNTRY_NOT_ALLOWED"), "{body}");
+    assert!(body["errors"][0]["message"].as_str().is_some_and(|m| m.contains("country")), "{body}");
+    assert!(phone.messages().is_empty(), "nothing sent to +44");
+
+    let body = server.gql(Some(&token), setup, json!({ "p": "+33 6 12 34 56 78" })).await;
+    assert_eq!(body["data"]["setupSms"]["success"], true, "{body}");
+    assert_eq!(phone.messages()[0].0, "+33612345678");
+}
+
+/// `(event_type, details)` of the `account_locked` events so far.
+async fn lock_events(server: &Server) -> Vec<Value> {
+    server.demo.logger.flush().await.expect("flush");
+    events(&server.demo.db).await.into_iter().filter(|(kind, _)| kind == "account_locked").map(|(_, d)| d).collect()
+}
+
+#[tokio::test]
+async fn guessing_stops_for_good_after_100_consecutive_failures_until_a_backup_code() {
+    let (t, server, _phone) = start(demo_mfa()).await;
+    let verify = "mutation($c: String!) { verifyTotp(code: $c) { success token } }";
+    let (token, _) = server.login("demo", DEMO, None).await;
+    let body = server
+        .gql(Some(&token), r#"mutation { setupTotp(deviceName: "phone") { secretKey backupCodes } }"#, json!({}))
+        .await;
+    let secret = body["data"]["setupTotp"]["secretKey"].as_str().expect("secretKey").to_owned();
+    let backup: Vec<String> = serde_json::from_value(body["data"]["setupTotp"]["backupCodes"].clone()).unwrap();
+    let body = server.gql(Some(&token), verify, json!({ "c": totp_now(&secret, 0) })).await;
+    assert_eq!(body["data"]["verifyTotp"]["success"], true, "{body}");
+
+    // The attacker has the password and guesses codes, waiting out every lockout.
+    let (attacker, mfa_required) = server.login("demo", DEMO, None).await;
+    assert!(mfa_required);
+    let valid: Vec<String> = (-1..=2).map(|offset| totp_now(&secret, offset)).collect();
+    let wrong = ["000000", "111111", "222222", "333333", "444444"]
+        .into_iter()
+        .find(|c| !valid.iter().any(|v| v == c))
+        .expect("a wrong code");
+    let window_passes = || async {
+        t.db.execute_unprepared("UPDATE mfa_throttle SET locked_until = NULL").await.expect("let the lockout pass");
+    };
+    let max = MfaConfig::default().max_consecutive_failures;
+    assert_eq!(max, 100, "the NIST SP 800-63B ceiling is the default");
+    for guess in 1..=max {
+        window_passes().await;
+        let body = server.gql(Some(&attacker), verify, json!({ "c": wrong })).await;
+        assert_eq!(error_code(&body), Some("INVALID_CODE"), "guess {guess}: {body}");
+    }
+    let hard_locks =
+        || async { lock_events(&server).await.into_iter().filter(|d| d["locked_until"].is_null()).collect::<Vec<_>>() };
+    let locks = lock_events(&server).await;
+    assert!(locks.len() > 1, "timed lockouts along the way: {locks:?}");
+    let hard = hard_locks().await;
+    assert_eq!(hard.len(), 1, "{locks:?}");
+    assert_eq!(locks.last(), hard.first(), "the 100th failure started the hard lock");
+    assert!(hard[0]["reason"].as_str().is_some_and(|r| r.contains("until recovery")), "{hard:?}");
+
+    // However many windows pass, not even the right code is checked any more.
+    for _ in 0..3 {
+        window_passes().await;
+        let body = server.gql(Some(&attacker), verify, json!({ "c": totp_now(&secret, 1) })).await;
+        assert_eq!(error_code(&body), Some("MFA_LOCKED"), "{body}");
+        assert_eq!(body["errors"][0]["extensions"]["lockedUntilRecovery"], true, "{body}");
+    }
+    assert_eq!(hard_locks().await.len(), 1, "the hard lock is audited once");
+
+    // The owner recovers with a backup code; the authenticator app works again after it.
+    window_passes().await;
+    let body = server
+        .gql(
+            Some(&attacker),
+            "mutation($c: String!) { verifyBackupCode(code: $c) { success } }",
+            json!({ "c": backup[0] }),
+        )
+        .await;
+    assert_eq!(body["data"]["verifyBackupCode"]["success"], true, "{body}");
+    let (owner, _) = server.login("demo", DEMO, None).await;
+    let body = server.gql(Some(&owner), verify, json!({ "c": totp_now(&secret, 1) })).await;
+    assert_eq!(body["data"]["verifyTotp"]["success"], true, "{body}");
+}
