@@ -348,6 +348,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
 
     /// A manager sharing an already validated configuration and cipher (the stack builds one
     /// per user id type from the same parts).
+    #[cfg(feature = "axum")]
     pub(crate) fn from_shared(db: DatabaseConnection, config: Arc<MfaConfig>, cipher: Arc<SecretCipher>) -> Self {
         MfaManager { db, config, cipher, audit: None, client_ip: None, sms: None, _id: PhantomData }
     }

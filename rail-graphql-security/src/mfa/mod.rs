@@ -33,6 +33,7 @@ mod trusted;
 pub use self::backup::BACKUP_CODE_ALPHABET;
 pub use self::config::{BackupCodeHashing, MfaConfig, ThrottleConfig, bounds};
 pub use self::error::MfaError;
+#[cfg(feature = "axum")]
 pub(crate) use self::manager::check_sms_provider;
 pub use self::manager::{MfaAccount, MfaDevice, MfaDeviceType, MfaManager, MfaUser, TotpQrCode, TotpSetup};
 pub use self::secret::{EncryptionKey, SecretCipher};
