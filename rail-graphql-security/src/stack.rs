@@ -392,6 +392,8 @@ fn sms_provider(
 ) -> Result<Option<Arc<dyn SmsProvider>>, StackError> {
     let sms = &m.sms;
     let missing = |key: &str| StackError::Sms(format!("provider is `{}` but {key} is not set", sms.provider.name()));
+    let text = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let secret = |value: &Option<crate::config::Secret>| value.clone().filter(|v| !v.is_empty());
     match (sms.provider, custom) {
         (SmsChoice::Custom, Some(provider)) => Ok(Some(provider)),
         (SmsChoice::Custom, None) => Err(StackError::Sms(
@@ -404,16 +406,16 @@ fn sms_provider(
         (SmsChoice::None, None) => Ok(None),
         (SmsChoice::Console, None) => Ok(Some(Arc::new(ConsoleSmsProvider))),
         (SmsChoice::Twilio, None) => {
-            let sid = sms.twilio_account_sid.as_deref().ok_or_else(|| missing("twilio_account_sid"))?;
-            let token = sms.twilio_auth_token.as_ref().ok_or_else(|| missing("twilio_auth_token"))?;
-            let from = sms.twilio_from_number.as_deref().ok_or_else(|| missing("twilio_from_number"))?;
+            let sid = text(&sms.twilio_account_sid).ok_or_else(|| missing("twilio_account_sid"))?;
+            let token = secret(&sms.twilio_auth_token).ok_or_else(|| missing("twilio_auth_token"))?;
+            let from = text(&sms.twilio_from_number).ok_or_else(|| missing("twilio_from_number"))?;
             Ok(Some(Arc::new(TwilioSmsProvider::new(sid, token.expose(), from))))
         }
         (SmsChoice::Sns, None) => {
-            let region = sms.sns_region.as_deref().ok_or_else(|| missing("sns_region"))?;
-            let key_id = sms.sns_access_key_id.as_deref().ok_or_else(|| missing("sns_access_key_id"))?;
-            let secret = sms.sns_secret_access_key.as_ref().ok_or_else(|| missing("sns_secret_access_key"))?;
-            Ok(Some(Arc::new(SnsSmsProvider::new(key_id, secret.expose(), region))))
+            let region = text(&sms.sns_region).ok_or_else(|| missing("sns_region"))?;
+            let key_id = text(&sms.sns_access_key_id).ok_or_else(|| missing("sns_access_key_id"))?;
+            let key = secret(&sms.sns_secret_access_key).ok_or_else(|| missing("sns_secret_access_key"))?;
+            Ok(Some(Arc::new(SnsSmsProvider::new(key_id, key.expose(), region))))
         }
     }
 }

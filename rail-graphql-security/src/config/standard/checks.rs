@@ -137,56 +137,58 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
         },
         Some(true.into()),
     );
+    // The stack builds the SMS provider whether or not MFA is required, so these are scored
+    // either way.
+    push(
+        checks,
+        Rule {
+            id: "mfa.sms.provider",
+            passed: config.mfa.sms.provider != SmsProvider::Console || !production,
+            ok: "SMS codes go through a real provider",
+            failed: "SMS provider is `console` in production (codes are only logged)",
+            critical: true,
+            recommendation: "Set mfa.sms.provider to twilio or sns with its credentials",
+            why: "The console provider writes codes to the log instead of sending them.",
+        },
+        None,
+    );
+    let sms = &config.mfa.sms;
+    let missing: Vec<&str> = match sms.provider {
+        SmsProvider::None | SmsProvider::Console | SmsProvider::Custom => Vec::new(),
+        SmsProvider::Twilio => [
+            ("twilio_account_sid", sms.twilio_account_sid.is_some()),
+            ("twilio_auth_token", sms.twilio_auth_token.as_ref().is_some_and(|t| !t.is_empty())),
+            ("twilio_from_number", sms.twilio_from_number.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| !set)
+        .map(|(key, _)| key)
+        .collect(),
+        SmsProvider::Sns => [
+            ("sns_region", sms.sns_region.is_some()),
+            ("sns_access_key_id", sms.sns_access_key_id.is_some()),
+            ("sns_secret_access_key", sms.sns_secret_access_key.as_ref().is_some_and(|t| !t.is_empty())),
+        ]
+        .into_iter()
+        .filter(|(_, set)| !set)
+        .map(|(key, _)| key)
+        .collect(),
+    };
+    let failed = format!("SMS provider credentials are missing: {}", missing.join(", "));
+    push(
+        checks,
+        Rule {
+            id: "mfa.sms.credentials",
+            passed: missing.is_empty(),
+            ok: "SMS provider credentials are set",
+            failed: &failed,
+            critical: true,
+            recommendation: "Set the SMS provider's credentials under [mfa.sms] (secrets via environment variables)",
+            why: "Without them every SMS code fails to send and users with SMS as their factor are locked out.",
+        },
+        None,
+    );
     if config.mfa.enabled {
-        push(
-            checks,
-            Rule {
-                id: "mfa.sms.provider",
-                passed: config.mfa.sms.provider != SmsProvider::Console || !production,
-                ok: "SMS codes go through a real provider",
-                failed: "SMS provider is `console` in production (codes are only logged)",
-                critical: true,
-                recommendation: "Set mfa.sms.provider to twilio or sns with its credentials",
-                why: "The console provider writes codes to the log instead of sending them.",
-            },
-            None,
-        );
-        let sms = &config.mfa.sms;
-        let missing: Vec<&str> = match sms.provider {
-            SmsProvider::None | SmsProvider::Console | SmsProvider::Custom => Vec::new(),
-            SmsProvider::Twilio => [
-                ("twilio_account_sid", sms.twilio_account_sid.is_some()),
-                ("twilio_auth_token", sms.twilio_auth_token.as_ref().is_some_and(|t| !t.is_empty())),
-                ("twilio_from_number", sms.twilio_from_number.is_some()),
-            ]
-            .into_iter()
-            .filter(|(_, set)| !set)
-            .map(|(key, _)| key)
-            .collect(),
-            SmsProvider::Sns => [
-                ("sns_region", sms.sns_region.is_some()),
-                ("sns_access_key_id", sms.sns_access_key_id.is_some()),
-                ("sns_secret_access_key", sms.sns_secret_access_key.as_ref().is_some_and(|t| !t.is_empty())),
-            ]
-            .into_iter()
-            .filter(|(_, set)| !set)
-            .map(|(key, _)| key)
-            .collect(),
-        };
-        let failed = format!("SMS provider credentials are missing: {}", missing.join(", "));
-        push(
-            checks,
-            Rule {
-                id: "mfa.sms.credentials",
-                passed: missing.is_empty(),
-                ok: "SMS provider credentials are set",
-                failed: &failed,
-                critical: true,
-                recommendation: "Set the SMS provider's credentials under [mfa.sms] (secrets via environment variables)",
-                why: "Without them every SMS code fails to send and users with SMS as their factor are locked out.",
-            },
-            None,
-        );
         let weakness = encryption_key_weakness(config.mfa.encryption_key.as_ref());
         let failed = format!("MFA encryption key {}", weakness.as_deref().unwrap_or(""));
         push(
