@@ -38,8 +38,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use async_graphql::ParseRequestError;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{ObjectType, Schema, SubscriptionType};
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{ConnectInfo, Extension, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -416,24 +418,47 @@ struct GraphqlState<Q, M, S> {
     schema: Schema<Q, M, S>,
     tokens: Option<TokenService>,
     audit: Option<AuditLogger>,
+    max_body_bytes: Option<usize>,
 }
 
 impl<Q, M, S> Clone for GraphqlState<Q, M, S> {
     fn clone(&self) -> Self {
-        Self { schema: self.schema.clone(), tokens: self.tokens.clone(), audit: self.audit.clone() }
+        Self {
+            schema: self.schema.clone(),
+            tokens: self.tokens.clone(),
+            audit: self.audit.clone(),
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+/// A body that could not be read. Under a body limit, a read error is the limit tripping on a
+/// body without `Content-Length` (chunked); the layer answers declared lengths itself.
+fn unreadable_body(rejection: GraphQLRejection, max_body_bytes: Option<usize>) -> Response {
+    match (rejection.0, max_body_bytes) {
+        (ParseRequestError::Io(_), Some(limit)) => graphql_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request body is larger than {limit} bytes"),
+            json!({ "code": "PAYLOAD_TOO_LARGE" }),
+        ),
+        (other, _) => GraphQLRejection(other).into_response(),
     }
 }
 
 async fn graphql_handler<Q, M, S>(
     State(state): State<GraphqlState<Q, M, S>>,
     Extension(security): Extension<SecurityContext>,
-    request: GraphQLRequest,
-) -> GraphQLResponse
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
+    let request = match request {
+        Ok(request) => request,
+        Err(rejection) => return unreadable_body(rejection, state.max_body_bytes),
+    };
     // Audited models written by resolvers log who wrote them through this scope.
     let scope = state.audit.as_ref().map(|logger| AuditScope::from_security(logger.clone(), &security));
     let mut request = request.into_inner().data(security);
@@ -443,10 +468,11 @@ where
     if let Some(logger) = &state.audit {
         request = request.data(logger.clone());
     }
-    match scope {
+    let response: GraphQLResponse = match scope {
         Some(scope) => scope.run(state.schema.execute(request)).await.into(),
         None => state.schema.execute(request).await.into(),
-    }
+    };
+    response.into_response()
 }
 
 /// `POST /graphql` (and, when `limits.graphiql`, GraphiQL on `GET /graphql` with its own CSP)
@@ -461,7 +487,12 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let state = GraphqlState { schema, tokens: security.tokens.clone(), audit: security.audit.clone() };
+    let state = GraphqlState {
+        schema,
+        tokens: security.tokens.clone(),
+        audit: security.audit.clone(),
+        max_body_bytes: security.max_body_bytes,
+    };
     let mut route = post(graphql_handler::<Q, M, S>);
     if limits.graphiql {
         let page = GraphiQLSource::build().endpoint("/graphql").finish();

@@ -307,6 +307,10 @@ pub(crate) async fn max_request_body_bytes() {
         .await;
     assert_eq!(big.status, 413);
     assert!(big.header("x-request-id").is_some(), "refused inside the security layer");
+    // Without Content-Length (chunked), the limit trips while reading: 413 as well.
+    let chunked = raw_chunked_post(&app, &format!("{{\"query\": \"{{ hello }}\"{padding}}}")).await;
+    assert!(chunked.starts_with("HTTP/1.1 413"), "{chunked}");
+    assert!(chunked.contains("PAYLOAD_TOO_LARGE"), "{chunked}");
     assert_eq!(hello(&app).await.status, 200);
     let default = start(&[]).await;
     let ok = default
@@ -318,6 +322,23 @@ pub(crate) async fn max_request_body_bytes() {
         )
         .await;
     assert_eq!(ok.status, 200, "4 KiB is under the 1 MiB default");
+}
+
+/// POSTs `body` to /graphql with `Transfer-Encoding: chunked` (no Content-Length) over a raw
+/// socket and returns the whole response.
+async fn raw_chunked_post(app: &App, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /graphql HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
 }
 
 fn multipart(app: &App) -> reqwest::RequestBuilder {
