@@ -1,6 +1,8 @@
 //! The axum/tower HTTP layer (feature `axum`): request ids, proxy-aware client addresses, a
 //! per-client request rate limit (HTTP 429 + `Retry-After`), bearer-token authentication that
-//! builds the [`SecurityContext`], security headers, and a ready GraphQL router.
+//! builds the [`SecurityContext`], security headers, allowed hosts, https redirect, CORS, body
+//! and multipart limits, and a ready GraphQL router. [`stack::Security`](crate::stack::Security)
+//! builds all of it from the deployment config.
 //!
 //! Everything runs in one axum middleware, so the layer costs one service call per request.
 //!
@@ -205,9 +207,12 @@ impl HttpSecurity {
         self.tokens.as_ref()
     }
 
-    /// Wraps `router`: every request gets a request id, a client address, the rate limit,
-    /// authentication (a [`SecurityContext`] request extension), and every response the
-    /// security headers (a header a route already set, like GraphiQL's CSP, is kept).
+    /// Wraps `router`: CORS (outermost, when set); then every request gets a request id, the
+    /// host check (400), the https redirect (308), the multipart refusal (415), a client
+    /// address, the rate limit (429), the body limit (413), authentication (a
+    /// [`SecurityContext`] request extension), and every response the security headers (a
+    /// header a route already set, like GraphiQL's CSP, is kept). Routes merged into the
+    /// router afterwards are not wrapped.
     pub fn apply<S: Clone + Send + Sync + 'static>(self, router: Router<S>) -> Router<S> {
         let cors = self.cors.clone();
         let mut router = router;
