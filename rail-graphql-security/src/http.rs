@@ -4,7 +4,8 @@
 //! and multipart limits, and a ready GraphQL router. [`stack::Security`](crate::stack::Security)
 //! builds all of it from the deployment config.
 //!
-//! Everything runs in one axum middleware, so the layer costs one service call per request.
+//! The checks run in one axum middleware (one service call per request), plus tower-http's
+//! body-limit and CORS layers when those are configured.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
