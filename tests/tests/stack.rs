@@ -136,6 +136,12 @@ fn the_table_lists_every_leaf_key() {
     }
 }
 
+/// The builder's own connection for the audit sink.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_database_of_its_own() {
+    audit::audit_database_of_its_own().await;
+}
+
 /// Without `store_url`, token revocations are kept in the database.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocations_default_to_the_database() {

@@ -187,3 +187,14 @@ pub(crate) async fn rate_limit_hits_per_hour() {
     .await;
     assert_eq!(alert, (ThresholdKind::RateLimitHitsPerHour, 2, 2));
 }
+
+/// `SecurityBuilder::audit_database`: the `database` sink and retention use that connection.
+pub(crate) async fn audit_database_of_its_own() {
+    let audit_db = integration_tests::TestDb::new(integration_tests::Backend::Sqlite).await.unwrap();
+    let own = audit_db.db.clone();
+    let app = start_with(Profile::Development, &[], move |b| b.audit_database(own)).await;
+    log_failure(&app).await;
+    assert_eq!(app.audit_rows("login_failed").await, 0, "not in the application's database");
+    let other = App::rows_in(&audit_db.db, "login_failed").await;
+    assert_eq!(other, 1);
+}

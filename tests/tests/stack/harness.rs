@@ -186,16 +186,15 @@ impl App {
 
     /// The number of stored audit events of `event_type`.
     pub(crate) async fn audit_rows(&self, event_type: &str) -> i64 {
+        Self::rows_in(&self.db.db, event_type).await
+    }
+
+    /// The number of audit events of `event_type` stored in `db`.
+    pub(crate) async fn rows_in(db: &sea_orm::DatabaseConnection, event_type: &str) -> i64 {
         use sea_orm::{ConnectionTrait, Statement};
-        let backend = self.db.db.get_database_backend();
         let sql = "SELECT COUNT(*) AS n FROM audit_events WHERE event_type = ?";
-        let row = self
-            .db
-            .db
-            .query_one_raw(Statement::from_sql_and_values(backend, sql, [event_type.into()]))
-            .await
-            .unwrap()
-            .unwrap();
+        let statement = Statement::from_sql_and_values(db.get_database_backend(), sql, [event_type.into()]);
+        let row = db.query_one_raw(statement).await.unwrap().unwrap();
         row.try_get::<i64>("", "n").unwrap()
     }
 }
