@@ -136,6 +136,32 @@ fn the_table_lists_every_leaf_key() {
     }
 }
 
+/// A production config that passes every `security_check` builds; the checks score what the
+/// stack then runs with.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_config_passing_every_check_builds_in_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("security.toml");
+    std::fs::write(&file, integration_tests::myapp::HARDENED_STANDARD_TOML).unwrap();
+    let config = StandardSecurityConfig::loader()
+        .profile(Profile::Production)
+        .file(&file)
+        .env_vars(harness::env(dir.path(), &[("mfa.sms.twilio_auth_token", "twilio-token-1")]))
+        .load()
+        .unwrap();
+    let report = config.run_checks(&Profile::Production);
+    assert_eq!(report.score(), 10, "{:?}", report.failures());
+    let db = integration_tests::TestDb::new(integration_tests::Backend::Sqlite).await.unwrap();
+    let security = rail_graphql_security::stack::Security::builder(&config, Profile::Production, db.db.clone())
+        .build()
+        .await
+        .unwrap();
+    assert_eq!(security.findings().score(), 10);
+    assert!(security.mfa_config().production && security.mfa_config().enabled);
+    assert!(!security.limits().introspection && !security.limits().graphiql);
+    assert_eq!(security.login_limiter().username_quota().limit, 3, "the production login limit");
+}
+
 /// The builder's own connection for the audit sink.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_database_of_its_own() {
