@@ -1,8 +1,11 @@
 //! The axum/tower HTTP layer (feature `axum`): request ids, proxy-aware client addresses, a
 //! per-client request rate limit (HTTP 429 + `Retry-After`), bearer-token authentication that
-//! builds the [`SecurityContext`], security headers, and a ready GraphQL router.
+//! builds the [`SecurityContext`], security headers, allowed hosts, https redirect, CORS, body
+//! and multipart limits, and a ready GraphQL router. [`stack::Security`](crate::stack::Security)
+//! builds all of it from the deployment config.
 //!
-//! Everything runs in one axum middleware, so the layer costs one service call per request.
+//! The checks run in one axum middleware (one service call per request), plus tower-http's
+//! body-limit and CORS layers when those are configured.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,8 +41,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use async_graphql::ParseRequestError;
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{ObjectType, Schema, SubscriptionType};
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{ConnectInfo, Extension, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -56,6 +61,10 @@ use crate::client_ip::{TrustedProxies, rate_limit_key};
 use crate::context::SecurityContext;
 use crate::graphql::GraphqlLimits;
 use crate::rate_limit::{Decision, Quota, RateLimiter};
+
+mod policy;
+
+pub use self::policy::{AllowedHosts, CookiePolicy, SecurityHeaders};
 
 /// The request id header, read (when well-formed) and always answered.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -78,7 +87,13 @@ pub struct HttpSecurity {
     request_limit: Option<(RateLimiter, Quota)>,
     trusted_proxies: TrustedProxies,
     audit: Option<AuditLogger>,
-    hsts: Option<HeaderValue>,
+    headers: Option<SecurityHeaders>,
+    allowed_hosts: Option<AllowedHosts>,
+    https_redirect: bool,
+    served_over_tls: bool,
+    multipart: bool,
+    max_body_bytes: Option<usize>,
+    cors: Option<tower_http::cors::CorsLayer>,
 }
 
 impl Default for HttpSecurity {
@@ -88,15 +103,69 @@ impl Default for HttpSecurity {
 }
 
 impl HttpSecurity {
-    /// No authentication, no rate limit, no trusted proxy, HSTS for one year.
+    /// No authentication, no rate limit, no trusted proxy, the default [`SecurityHeaders`]
+    /// (HSTS for one year), any host, no https redirect, multipart accepted, no body limit, no
+    /// CORS.
     pub fn new() -> Self {
         Self {
             tokens: None,
             request_limit: None,
             trusted_proxies: TrustedProxies::none(),
             audit: None,
-            hsts: Some(HeaderValue::from_static("max-age=31536000; includeSubDomains")),
+            headers: Some(SecurityHeaders::default()),
+            allowed_hosts: None,
+            https_redirect: false,
+            served_over_tls: false,
+            multipart: true,
+            max_body_bytes: None,
+            cors: None,
         }
+    }
+
+    /// The security headers every response gets (a header a route set itself is kept), or
+    /// `None` for none at all (`middleware.authentication.security_headers = false`).
+    pub fn security_headers(mut self, headers: Option<SecurityHeaders>) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// Answers only requests whose `Host` is allowed; others get HTTP 400.
+    pub fn allowed_hosts(mut self, hosts: AllowedHosts) -> Self {
+        self.allowed_hosts = Some(hosts);
+        self
+    }
+
+    /// Redirects plain-http requests to `https://` (HTTP 308). A request is https when the
+    /// server itself serves TLS ([`served_over_tls`](Self::served_over_tls)) or a trusted
+    /// proxy says so in `X-Forwarded-Proto`.
+    pub fn https_redirect(mut self, redirect: bool) -> Self {
+        self.https_redirect = redirect;
+        self
+    }
+
+    /// Declares that the listener itself terminates TLS: every request is https.
+    pub fn served_over_tls(mut self, tls: bool) -> Self {
+        self.served_over_tls = tls;
+        self
+    }
+
+    /// Whether `multipart/*` requests (GraphQL file uploads) are accepted; refused ones get
+    /// HTTP 415.
+    pub fn multipart(mut self, accepted: bool) -> Self {
+        self.multipart = accepted;
+        self
+    }
+
+    /// The largest request body; a larger one gets HTTP 413.
+    pub fn max_body_bytes(mut self, limit: usize) -> Self {
+        self.max_body_bytes = Some(limit);
+        self
+    }
+
+    /// Answers CORS preflights and adds CORS headers with `cors`.
+    pub fn cors(mut self, cors: tower_http::cors::CorsLayer) -> Self {
+        self.cors = Some(cors);
+        self
     }
 
     /// Authenticates `Authorization` headers with `tokens`.
@@ -128,8 +197,9 @@ impl HttpSecurity {
     /// The HSTS max-age, or `None` to send no `Strict-Transport-Security` header (plain-HTTP
     /// development).
     pub fn hsts(mut self, max_age: Option<Duration>) -> Self {
-        self.hsts = max_age
-            .and_then(|age| HeaderValue::from_str(&format!("max-age={}; includeSubDomains", age.as_secs())).ok());
+        if let Some(headers) = &mut self.headers {
+            headers.hsts = max_age.and_then(|age| SecurityHeaders::hsts_value(age.as_secs(), true, false));
+        }
         self
     }
 
@@ -138,28 +208,25 @@ impl HttpSecurity {
         self.tokens.as_ref()
     }
 
-    /// Wraps `router`: every request gets a request id, a client address, the rate limit,
-    /// authentication (a [`SecurityContext`] request extension), and every response the
-    /// security headers (a header a route already set, like GraphiQL's CSP, is kept).
+    /// Wraps `router`: CORS (outermost, when set); then every request gets a request id, the
+    /// host check (400), the https redirect (308), the multipart refusal (415), a client
+    /// address, the rate limit (429), the body limit (413), authentication (a
+    /// [`SecurityContext`] request extension), and every response the security headers (a
+    /// header a route already set, like GraphiQL's CSP, is kept). Routes merged into the
+    /// router afterwards are not wrapped.
     pub fn apply<S: Clone + Send + Sync + 'static>(self, router: Router<S>) -> Router<S> {
-        router.layer(from_fn_with_state(Arc::new(self), security_middleware))
-    }
-}
-
-/// Sets the security headers a response does not have yet. One pass inside the middleware
-/// rather than a tower layer per header: each layer on a router adds a boxed service call.
-fn security_headers(headers: &mut HeaderMap, hsts: Option<HeaderValue>) {
-    let fixed = [
-        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "strict-origin-when-cross-origin"),
-        (header::CONTENT_SECURITY_POLICY, API_CSP),
-    ];
-    for (name, value) in fixed {
-        headers.entry(name).or_insert(HeaderValue::from_static(value));
-    }
-    if let Some(value) = hsts {
-        headers.entry(header::STRICT_TRANSPORT_SECURITY).or_insert(value);
+        let cors = self.cors.clone();
+        let mut router = router;
+        if let Some(limit) = self.max_body_bytes {
+            // Inside the security middleware, so a 413 still gets a request id and the headers.
+            router = router.layer(tower_http::limit::RequestBodyLimitLayer::new(limit));
+        }
+        router = router.layer(from_fn_with_state(Arc::new(self), security_middleware));
+        match cors {
+            // Outermost: preflights are answered before anything else, and refusals get CORS headers.
+            Some(cors) => router.layer(cors),
+            None => router,
+        }
     }
 }
 
@@ -172,6 +239,10 @@ fn request_id(headers: &HeaderMap) -> String {
             !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         })
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+fn peer_ip(request: &Request) -> Option<IpAddr> {
+    request.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip())
 }
 
 fn client_ip(request: &Request, proxies: &TrustedProxies) -> Option<IpAddr> {
@@ -202,11 +273,81 @@ async fn security_middleware(State(security): State<Arc<HttpSecurity>>, request:
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         headers.insert(X_REQUEST_ID.clone(), value);
     }
-    security_headers(headers, security.hsts.clone());
+    if let Some(security_headers) = &security.headers {
+        security_headers.apply(headers);
+    }
     response
 }
 
+/// The `Host` of a request (HTTP/1.1 header, or the URI's authority under HTTP/2).
+fn request_host(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().authority().map(|a| a.as_str()))
+}
+
+fn is_https(security: &HttpSecurity, request: &Request) -> bool {
+    if security.served_over_tls || request.uri().scheme_str() == Some("https") {
+        return true;
+    }
+    // Only a trusted proxy may say how the client connected; the right-most value is the
+    // nearest proxy's.
+    peer_ip(request).is_some_and(|peer| security.trusted_proxies.contains(peer))
+        && request
+            .headers()
+            .get_all("x-forwarded-proto")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.rsplit(','))
+            .map(str::trim)
+            .find(|v| !v.is_empty())
+            .is_some_and(|proto| proto.eq_ignore_ascii_case("https"))
+}
+
+/// The refusals that need neither the client address nor a counter: a host not allowed (400),
+/// plain http when https is required (308), a multipart body when uploads are off (415).
+fn refuse_early(security: &HttpSecurity, request: &Request) -> Option<Response> {
+    let host = request_host(request);
+    if let Some(allowed) = &security.allowed_hosts
+        && !host.is_some_and(|h| allowed.allows(h))
+    {
+        return Some(graphql_error(
+            StatusCode::BAD_REQUEST,
+            "this server does not answer to that host name",
+            json!({ "code": "INVALID_HOST" }),
+        ));
+    }
+    if security.https_redirect && !is_https(security, request) {
+        let target = host.and_then(|host| {
+            let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+            HeaderValue::from_str(&format!("https://{host}{path}")).ok()
+        });
+        return Some(match target {
+            Some(location) => (StatusCode::PERMANENT_REDIRECT, [(header::LOCATION, location)]).into_response(),
+            None => graphql_error(StatusCode::BAD_REQUEST, "https is required", json!({ "code": "HTTPS_REQUIRED" })),
+        });
+    }
+    let multipart = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.trim_start().to_ascii_lowercase().starts_with("multipart/"));
+    if multipart && !security.multipart {
+        return Some(graphql_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "multipart requests (file uploads) are not accepted: send application/json",
+            json!({ "code": "UNSUPPORTED_MEDIA_TYPE" }),
+        ));
+    }
+    None
+}
+
 async fn guarded(security: &HttpSecurity, mut request: Request, request_id: String, next: Next) -> Response {
+    if let Some(refusal) = refuse_early(security, &request) {
+        return refusal;
+    }
     let ip = client_ip(&request, &security.trusted_proxies);
     if let Some(refusal) = rate_limit(security, ip).await {
         return refusal;
@@ -283,24 +424,47 @@ struct GraphqlState<Q, M, S> {
     schema: Schema<Q, M, S>,
     tokens: Option<TokenService>,
     audit: Option<AuditLogger>,
+    max_body_bytes: Option<usize>,
 }
 
 impl<Q, M, S> Clone for GraphqlState<Q, M, S> {
     fn clone(&self) -> Self {
-        Self { schema: self.schema.clone(), tokens: self.tokens.clone(), audit: self.audit.clone() }
+        Self {
+            schema: self.schema.clone(),
+            tokens: self.tokens.clone(),
+            audit: self.audit.clone(),
+            max_body_bytes: self.max_body_bytes,
+        }
+    }
+}
+
+/// A body that could not be read. Under a body limit, a read error is the limit tripping on a
+/// body without `Content-Length` (chunked); the layer answers declared lengths itself.
+fn unreadable_body(rejection: GraphQLRejection, max_body_bytes: Option<usize>) -> Response {
+    match (rejection.0, max_body_bytes) {
+        (ParseRequestError::Io(_), Some(limit)) => graphql_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request body is larger than {limit} bytes"),
+            json!({ "code": "PAYLOAD_TOO_LARGE" }),
+        ),
+        (other, _) => GraphQLRejection(other).into_response(),
     }
 }
 
 async fn graphql_handler<Q, M, S>(
     State(state): State<GraphqlState<Q, M, S>>,
     Extension(security): Extension<SecurityContext>,
-    request: GraphQLRequest,
-) -> GraphQLResponse
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
+    let request = match request {
+        Ok(request) => request,
+        Err(rejection) => return unreadable_body(rejection, state.max_body_bytes),
+    };
     // Audited models written by resolvers log who wrote them through this scope.
     let scope = state.audit.as_ref().map(|logger| AuditScope::from_security(logger.clone(), &security));
     let mut request = request.into_inner().data(security);
@@ -310,10 +474,11 @@ where
     if let Some(logger) = &state.audit {
         request = request.data(logger.clone());
     }
-    match scope {
+    let response: GraphQLResponse = match scope {
         Some(scope) => scope.run(state.schema.execute(request)).await.into(),
         None => state.schema.execute(request).await.into(),
-    }
+    };
+    response.into_response()
 }
 
 /// `POST /graphql` (and, when `limits.graphiql`, GraphiQL on `GET /graphql` with its own CSP)
@@ -328,7 +493,12 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let state = GraphqlState { schema, tokens: security.tokens.clone(), audit: security.audit.clone() };
+    let state = GraphqlState {
+        schema,
+        tokens: security.tokens.clone(),
+        audit: security.audit.clone(),
+        max_body_bytes: security.max_body_bytes,
+    };
     let mut route = post(graphql_handler::<Q, M, S>);
     if limits.graphiql {
         let page = GraphiQLSource::build().endpoint("/graphql").finish();

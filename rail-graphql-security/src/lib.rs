@@ -10,7 +10,8 @@
 //!   `setup` commands in `cli` (feature `cli`).
 //! - [`context`], [`auth`], [`rate_limit`], [`client_ip`], [`graphql`] and `http` (feature
 //!   `axum`): the request's security context and its checks, bearer tokens with revocation,
-//!   rate limits, proxy-aware client addresses, and the axum layer.
+//!   rate limits, proxy-aware client addresses, and the axum layer; `stack` (feature `axum`)
+//!   builds all of it from a loaded `StandardSecurityConfig`.
 //! - `#[require_mfa]` and `#[audited]` on resolvers, with their runtime in [`resolver`], and the
 //!   [`guard::RequireMfa`] field guard.
 //!
@@ -39,6 +40,9 @@ pub mod http;
 pub mod mfa;
 pub mod rate_limit;
 pub mod resolver;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod stack;
 
 pub use config::SecurityConfig;
 pub use rail_graphql_security_macros::{audited, require_mfa};

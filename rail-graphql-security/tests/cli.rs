@@ -6,7 +6,7 @@ use std::path::Path;
 use assert_cmd::Command;
 
 const SECRET_KEY: &str = "k8Jq2LmN4pR7sT9vW1xY3zA5bC6dE8fG0hJ2kL4mN6pQ8rS0tU2vW4xY6zA8bC0d";
-const ENCRYPTION_KEY: &str = "Zr7Yq3Xp9Wo5Vn1Um8Tl4Sk0Rj6Qi2Ph7Og3Nf9Me5Ld1Kc";
+const ENCRYPTION_KEY: &str = "WnI3WXEzWHA5V281Vm4xVW04VGw0U2swUmo2UWkyUGg=";
 
 const HARDENED: &str = r#"[mfa.sms]
 provider = "sns"
@@ -119,8 +119,12 @@ fn verbose_explains_each_failure() {
         "{}",
         out.stdout
     );
-    let out = run(cmd().args(["check", "-e", "production", "-v"]).env("RAIL_SECURITY__DEPLOYMENT__DEBUG", "true"));
-    assert!(out.stdout.contains("    fix: Set deployment.debug = false (safe: `--fix` does it)"), "{}", out.stdout);
+    let out = run(cmd().args(["check", "-e", "production", "-v"]).env("RAIL_SECURITY__DEPLOYMENT__PLAYGROUND", "true"));
+    assert!(
+        out.stdout.contains("    fix: Set deployment.playground = false (safe: `--fix` does it)"),
+        "{}",
+        out.stdout
+    );
 }
 
 #[test]
@@ -158,7 +162,7 @@ fn json_output_follows_the_documented_schema() {
 
 const INSECURE: &str = r#"# Our production settings -- reviewed by ops
 [deployment]
-debug = true          # turned on while chasing a bug
+playground = true     # turned on while chasing a bug
 https_redirect = false
 allowed_hosts = ["api.example.com"] # the public host
 
@@ -173,19 +177,19 @@ fn fix_rewrites_the_file_keeping_comments() {
     let dir = tempfile::tempdir().unwrap();
     let file = write(dir.path(), "security.toml", INSECURE);
     let out = run(cmd().args(["check", "--environment", "production", "--fix", "--config"]).arg(&file));
-    assert!(out.stdout.contains("Fixed: deployment.debug = false (was true)\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("Fixed: deployment.playground = false (was true)\n"), "{}", out.stdout);
     assert!(out.stdout.contains("Fixed: deployment.https_redirect = true (was false)\n"));
     assert!(out.stdout.contains("Fixed: middleware.rate_limiting.enabled = true (was false)\n"));
     assert!(!out.stdout.contains("Fixed: deployment.introspection"), "already off in production");
     // After fixing, the report shows them passing; the secret key still fails (no safe fix).
-    assert!(out.stdout.contains("✓ Debug output is off\n"), "{}", out.stdout);
+    assert!(out.stdout.contains("✓ GraphQL playground is off in production\n"), "{}", out.stdout);
     assert!(out.stdout.contains("✓ HTTPS is enforced\n"));
     assert!(out.stdout.contains("✗ Secret key is not set [critical]"));
     assert_eq!(out.code, 1);
 
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with("# Our production settings -- reviewed by ops\n[deployment]\n"), "{text}");
-    assert!(text.contains("debug = false          # turned on while chasing a bug\n"), "{text}");
+    assert!(text.contains("playground = false     # turned on while chasing a bug\n"), "{text}");
     assert!(text.contains("https_redirect = true\n"), "{text}");
     assert!(text.contains("allowed_hosts = [\"api.example.com\"] # the public host\n"), "{text}");
     assert!(
@@ -300,7 +304,8 @@ fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
 
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(text.starts_with("# Security configuration, profile `production` (written by `setup`).\n"), "{text}");
-    assert!(text.contains("# Redirect http to https.\nhttps_redirect = true\n"), "{text}");
+    assert!(text.contains("# Redirect plain-http requests to https (HTTP 308)."), "{text}");
+    assert!(text.contains("of a trusted proxy.\nhttps_redirect = true\n"), "{text}");
     assert!(
         text.contains("\n# MFA settings.\n[mfa]\n") || text.contains("# Multi-factor authentication.\n[mfa]\n"),
         "{text}"
@@ -309,7 +314,7 @@ fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
         text.contains("\n# The `webhook` backend's endpoint (https in production).\n# webhook_url = <a string>\n"),
         "unset keys are listed, commented out: {text}"
     );
-    assert!(text.contains("[mfa.sms]\n# console, twilio or sns.\nprovider = \"console\"\n# Twilio account SID.\n# twilio_account_sid = <a string>\n"), "{text}");
+    assert!(text.contains("[mfa.sms]\n# none, console (development only), twilio, sns (or aws_sns), or custom (the provider\n# registered on the stack builder).\nprovider = \"none\"\n# Twilio account SID.\n# twilio_account_sid = <a string>\n"), "{text}");
     let key_line = text.lines().find(|l| l.starts_with("secret_key = ")).unwrap();
     let key = key_line.trim_start_matches("secret_key = ").trim_matches('"');
     assert_eq!(key.len(), 64);
@@ -325,7 +330,7 @@ fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
     assert_eq!(out.code, 1, "{}", out.stdout);
     let edited = text
         .replace("allowed_hosts = []", "allowed_hosts = [\"api.example.com\"]")
-        .replace("provider = \"console\"", "provider = \"twilio\"")
+        .replace("provider = \"none\"", "provider = \"twilio\"")
         .replace("# twilio_account_sid = <a string>", "twilio_account_sid = \"AC1\"")
         .replace("# twilio_from_number = <a string>", "twilio_from_number = \"+15550100\"");
     std::fs::write(&file, edited).unwrap();
@@ -421,7 +426,7 @@ fn secrets_never_reach_the_output_of_any_command() {
         dir.path(),
         "security.toml",
         &format!(
-            "[deployment]\nsecret_key = \"{weak}\"\ndebug = true\n\n[audit]\nwebhook_headers = {{ Authorization = \"Bearer tok-991\" }}\n"
+            "[deployment]\nsecret_key = \"{weak}\"\nplayground = true\n\n[audit]\nwebhook_headers = {{ Authorization = \"Bearer tok-991\" }}\n"
         ),
     );
     for args in [

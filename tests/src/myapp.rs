@@ -70,7 +70,6 @@ fn check_app(config: &MyAppConfig, checks: &mut Checklist) {
 pub const HARDENED_STANDARD_TOML: &str = r#"# Hardened production settings
 [middleware.rate_limiting]
 enabled = true
-instances = 1
 
 [mfa]
 enabled = true
@@ -95,5 +94,5 @@ trusted_proxies = ["10.0.0.1"]
 
 /// A strong secret key for tests (64 varied characters, no placeholder words).
 pub const TEST_SECRET_KEY: &str = "k8Jq2LmN4pR7sT9vW1xY3zA5bC6dE8fG0hJ2kL4mN6pQ8rS0tU2vW4xY6zA8bC0d";
-/// A strong encryption key for tests.
-pub const TEST_ENCRYPTION_KEY: &str = "Zr7Yq3Xp9Wo5Vn1Um8Tl4Sk0Rj6Qi2Ph7Og3Nf9Me5Ld1Kc";
+/// A strong encryption key for tests (32 bytes, base64).
+pub const TEST_ENCRYPTION_KEY: &str = "WnI3WXEzWHA5V281Vm4xVW04VGw0U2swUmo2UWkyUGg=";

@@ -91,13 +91,18 @@ fn check_scores_the_derived_config_and_passes_only_when_hardened() {
 fn fix_edits_nested_keys_of_the_derived_config() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("myapp.toml");
-    std::fs::write(&file, "workers = 4 # two per core\n\n[security.deployment]\ndebug = true # remove before launch\n")
-        .unwrap();
+    std::fs::write(
+        &file,
+        "workers = 4 # two per core\n\n[security.deployment]\nplayground = true # remove before launch\n",
+    )
+    .unwrap();
     let out = run(cmd().args(["check", "-e", "production", "--fix", "--config"]).arg(&file));
-    assert!(out.stdout.contains("Fixed: security.deployment.debug = false (was true)"), "{}", out.stdout);
+    assert!(out.stdout.contains("Fixed: security.deployment.playground = false (was true)"), "{}", out.stdout);
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(
-        text.starts_with("workers = 4 # two per core\n\n[security.deployment]\ndebug = false # remove before launch\n"),
+        text.starts_with(
+            "workers = 4 # two per core\n\n[security.deployment]\nplayground = false # remove before launch\n"
+        ),
         "{text}"
     );
 }

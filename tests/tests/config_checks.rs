@@ -29,12 +29,17 @@ fn production_defaults_fail_the_critical_checks() {
     let report = config.run_checks(&Profile::Production);
     assert!(report.has_critical_failure());
     let failed = failed_ids(&report);
-    for id in ["deployment.secret_key", "deployment.allowed_hosts", "mfa.encryption_key", "mfa.sms.provider"] {
+    for id in ["deployment.secret_key", "deployment.allowed_hosts", "mfa.encryption_key"] {
         assert!(failed.contains(&id), "{id} should fail: {failed:?}");
     }
     assert!(report.score() < 10);
     // The hardening defaults themselves pass.
-    for id in ["deployment.https_redirect", "deployment.hsts_seconds", "deployment.cookie_secure", "deployment.debug"] {
+    for id in [
+        "deployment.https_redirect",
+        "deployment.hsts_seconds",
+        "deployment.cookie_secure",
+        "deployment.cookie_http_only",
+    ] {
         assert!(!failed.contains(&id), "{id} should pass: {failed:?}");
     }
 }
@@ -61,7 +66,8 @@ fn each_weakening_fails_its_own_critical_check() {
         ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", format!("django-insecure-{}", &TEST_SECRET_KEY[..50])),
         ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", format!("changeme{}", &TEST_SECRET_KEY[..50])),
         ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", String::new()),
-        ("RAIL_SECURITY__MFA__ENCRYPTION_KEY", "short-Key-1".to_owned()),
+        // Well-formed (32 bytes of base64) but all zeros.
+        ("RAIL_SECURITY__MFA__ENCRYPTION_KEY", format!("{}=", "A".repeat(43))),
     ];
     for (var, value) in &weak_keys {
         let config = hardened(&[(var, value)]).unwrap();
@@ -75,14 +81,11 @@ fn each_weakening_fails_its_own_critical_check() {
         ("RAIL_SECURITY__DEPLOYMENT__HSTS_SECONDS", "3600", "deployment.hsts_seconds"),
         ("RAIL_SECURITY__DEPLOYMENT__COOKIE_SECURE", "false", "deployment.cookie_secure"),
         ("RAIL_SECURITY__DEPLOYMENT__COOKIE_HTTP_ONLY", "false", "deployment.cookie_http_only"),
-        ("RAIL_SECURITY__DEPLOYMENT__DEBUG", "true", "deployment.debug"),
         ("RAIL_SECURITY__DEPLOYMENT__ALLOWED_HOSTS", "*", "deployment.allowed_hosts"),
         ("RAIL_SECURITY__DEPLOYMENT__INTROSPECTION", "true", "deployment.introspection"),
         ("RAIL_SECURITY__DEPLOYMENT__PLAYGROUND", "true", "deployment.playground"),
-        ("RAIL_SECURITY__DEPLOYMENT__TRUSTED_PROXIES", "", "deployment.trusted_proxies"),
         ("RAIL_SECURITY__MIDDLEWARE__AUTHENTICATION__ENABLED", "false", "middleware.authentication.enabled"),
         ("RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__ENABLED", "false", "middleware.rate_limiting.enabled"),
-        ("RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__INSTANCES", "3", "middleware.rate_limiting.store_url"),
         ("RAIL_SECURITY__MFA__ENABLED", "false", "mfa.enabled"),
         ("RAIL_SECURITY__MFA__SMS__PROVIDER", "console", "mfa.sms.provider"),
         ("RAIL_SECURITY__AUDIT__RETENTION_DAYS", "30", "audit.enabled"),
@@ -110,13 +113,19 @@ fn each_weakening_fails_its_own_critical_check() {
         assert!(!report.has_critical_failure(), "{id} is a warning");
         assert_eq!(report.score(), 9);
     }
-    // With several instances, a shared store makes the check pass again.
-    let config = hardened(&[
-        ("RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__INSTANCES", "3"),
-        ("RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__STORE_URL", "redis://127.0.0.1:6379"),
-    ])
-    .unwrap();
+    // A shared store changes nothing the checks score.
+    let config =
+        hardened(&[("RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__STORE_URL", "redis://127.0.0.1:6379")]).unwrap();
     assert!(failed_ids(&config.run_checks(&Profile::Production)).is_empty());
+    // What the runtime could not use is refused when loading, before any check.
+    let error = hardened(&[("RAIL_SECURITY__MFA__ENCRYPTION_KEY", "short-Key-1")]).unwrap_err();
+    assert!(error.contains("32 bytes in standard base64") && !error.contains("short-Key-1"), "{error}");
+    let error = hardened(&[("RAIL_SECURITY__DEPLOYMENT__TRUSTED_PROXIES", "")]).unwrap_err();
+    assert!(error.contains("behind_proxy but no trusted_proxies"), "{error}");
+    // A config built in code (not loaded) is still scored.
+    let mut config = hardened(&[]).unwrap();
+    config.deployment.trusted_proxies.clear();
+    assert_eq!(failed_ids(&config.run_checks(&Profile::Production)), ["deployment.trusted_proxies"]);
 }
 
 #[test]
@@ -128,7 +137,7 @@ fn development_findings_are_informational() {
     assert!(report.failures().iter().all(|c| c.severity == Severity::Info));
     // Production-only rules do not fire outside production.
     let failed = failed_ids(&report);
-    assert!(!failed.contains(&"deployment.debug") && !failed.contains(&"mfa.enabled"), "{failed:?}");
+    assert!(!failed.contains(&"deployment.introspection") && !failed.contains(&"mfa.enabled"), "{failed:?}");
 }
 
 #[test]

@@ -71,7 +71,7 @@ fn derived_validation_rules_run_with_the_source_of_the_value() {
             "environment variable MYAPP__WORKERS: `workers` is 100, which is outside 1..=64: choose a value in that range",
             "environment variable MYAPP__MAX_UPLOAD_MB: `max_upload_mb` is 12, which is not a power of two: use 1, 2, \
              4, 8, 16, ...",
-            "environment variable MYAPP__SECURITY__MFA__PERIOD: `security.mfa.period` is 5, which is outside 15..=120: \
+            "environment variable MYAPP__SECURITY__MFA__PERIOD: `security.mfa.period` is 5, which is outside 15..=300: \
              choose a value in that range",
         ]
     );
@@ -89,8 +89,8 @@ fn checks_of_nested_configs_carry_their_full_key() {
     let ids: Vec<&str> = report.checks.iter().map(|c| c.id.as_str()).collect();
     assert!(ids.contains(&"security.deployment.https_redirect"), "{ids:?}");
     assert!(ids.contains(&"token_signing_key"), "{ids:?}");
-    let fix = report.checks.iter().find(|c| c.id == "security.deployment.debug").unwrap().fix.clone().unwrap();
-    assert_eq!(fix.key, "security.deployment.debug");
+    let fix = report.checks.iter().find(|c| c.id == "security.deployment.playground").unwrap().fix.clone().unwrap();
+    assert_eq!(fix.key, "security.deployment.playground");
     assert!(report.has_critical_failure());
 }
 

@@ -23,8 +23,10 @@ fn each_profile_has_its_own_defaults() {
     let prod = StandardSecurityConfig::defaults(&Profile::Production);
     let qa = StandardSecurityConfig::defaults(&Profile::Custom("qa".into()));
 
-    // Limits are on in every profile: the example server trips its login limit in development.
+    // Rate limits are on in every profile (the demo server runs with limits in development).
     assert!(dev.middleware.rate_limiting.enabled && staging.middleware.rate_limiting.enabled);
+    assert_eq!(dev.middleware.rate_limiting.graphql_requests_limit, 1000);
+    assert_eq!(prod.middleware.rate_limiting.login_ip_attempts_limit, 20);
     assert_eq!(dev.middleware.rate_limiting.login_attempts_limit, 5);
     assert_eq!(prod.middleware.rate_limiting.login_attempts_limit, 3);
     assert_eq!(prod.middleware.rate_limiting.login_attempts_window, 1800);
@@ -33,14 +35,16 @@ fn each_profile_has_its_own_defaults() {
     assert_eq!(dev.audit.retention_days, 30);
     assert_eq!(prod.audit.retention_days, 365);
     assert!(!dev.mfa.enabled && prod.mfa.enabled);
-    assert!(dev.deployment.debug && !prod.deployment.debug);
+    assert!(dev.deployment.introspection && !prod.deployment.introspection);
+    assert_eq!(prod.deployment.max_request_body_bytes, 1_048_576);
+    assert!(!prod.deployment.multipart);
     assert!(prod.deployment.hsts_preload && !staging.deployment.hsts_preload);
     assert_eq!(dev.deployment.allowed_hosts, ["localhost", "127.0.0.1"]);
     assert!(prod.deployment.allowed_hosts.is_empty());
     // A custom profile takes the `default` values.
     assert!(qa.middleware.rate_limiting.enabled);
     assert_eq!(qa.middleware.rate_limiting.login_attempts_limit, 5);
-    assert!(!qa.deployment.debug);
+    assert!(!qa.deployment.introspection);
 }
 
 #[test]
@@ -93,7 +97,7 @@ fn env_vars_set_nested_keys_lists_maps_and_options() {
             ("RAIL_SECURITY__AUDIT__WEBHOOK_HEADERS", r#"{ Authorization = "Bearer abc" }"#),
             ("RAIL_SECURITY__AUDIT__ALERT_THRESHOLDS__FAILED_LOGINS_PER_HOUR", "3"),
             ("RAIL_SECURITY__MIDDLEWARE__PERFORMANCE__SLOW_QUERY_THRESHOLD", "0.25"),
-            ("RAIL_SECURITY__DEPLOYMENT__DEBUG", "off"),
+            ("RAIL_SECURITY__DEPLOYMENT__BEHIND_PROXY", "on"),
             ("RAIL_SECURITY__MFA__SMS__PROVIDER", "twilio"),
         ])
         .load()
@@ -105,7 +109,7 @@ fn env_vars_set_nested_keys_lists_maps_and_options() {
     assert_eq!(config.audit.webhook_headers["Authorization"].expose(), "Bearer abc");
     assert_eq!(config.audit.alert_thresholds.failed_logins_per_hour, 3);
     assert!((config.middleware.performance.slow_query_threshold - 0.25).abs() < f64::EPSILON);
-    assert!(!config.deployment.debug);
+    assert!(config.deployment.behind_proxy);
     assert_eq!(config.mfa.sms.provider, rail_graphql_security::config::standard::SmsProvider::Twilio);
     // An empty variable unsets an option.
     let config = StandardSecurityConfig::loader()
@@ -180,7 +184,9 @@ fn an_unknown_key_is_rejected_with_the_keys_that_exist() {
     assert_eq!(
         errors[0],
         "environment variable RAIL_SECURITY__MFA__DIGIT: unknown key `mfa.digit`; did you mean `digits`? expected one \
-         of: enabled, issuer, digits, period, backup_codes_count, backup_code_length, trusted_device_days, sms, encryption_key"
+         of: enabled, issuer, digits, period, backup_codes_count, backup_code_length, trusted_device_days, \
+         required_for_roles, max_consecutive_failures, max_pending_devices, sms, encryption_key, \
+         previous_encryption_keys"
     );
 }
 
@@ -243,7 +249,7 @@ fn every_error_is_reported_at_once() {
     assert!(errors.iter().any(|e| e.starts_with(&format!("{path}:4: unknown key `mfa.bogus`"))), "{errors:?}");
     // Validation errors name where the bad value came from.
     assert!(
-        errors.contains(&format!("{path}:2: `mfa.digits` is 12, which is outside 6..=8: choose a value in that range")),
+        errors.contains(&format!("{path}:2: `mfa.digits` must be 6 or 8 (the lengths authenticator apps support)")),
         "{errors:?}"
     );
     assert!(errors.contains(&"environment variable RAIL_SECURITY__AUDIT__RETENTION_DAYS: `audit.retention_days` is 0, which is outside 1..=36500: choose a value in that range".to_owned()), "{errors:?}");
@@ -263,7 +269,7 @@ fn validation_rules_depend_on_the_profile() {
     );
     let errors = errors_of(StandardSecurityConfig::loader().env_vars([("RAIL_SECURITY__MFA__ISSUER", "  ")]).load());
     assert!(
-        errors[0].ends_with("`mfa.issuer` must not be empty: set it in the config file or the environment"),
+        errors[0].ends_with("`mfa.issuer` must be non-empty and must not contain ':' (Key URI format)"),
         "{errors:?}"
     );
 }
@@ -310,7 +316,7 @@ fn a_webhook_backend_needs_a_webhook_url() {
         ])
         .load()
         .unwrap();
-    assert!(config.audit.to_audit_config().storage_backend.contains(&StorageBackend::Webhook));
+    assert!(config.audit.storage_backend.contains(&StorageBackend::Webhook));
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use rail_graphql_security::config::{Profile, SecurityConfig, StandardSecurityConfig};
 
 const FILE_SECRET: &str = "file-secret-key-9f8e7d6c5b4a39281706f5e4d3c2b1a0ZYXWVUTSRQPONM";
-const ENV_SECRET: &str = "env-encryption-key-Qw3rTy8uI0oP1aS2dF4gH6jK";
+const ENV_SECRET: &str = "ZW52LWVuY3J5cHRpb24ta2V5LVF3M3JUeTh1STBvUDE=";
 const HEADER_SECRET: &str = "Bearer header-token-77aa88bb";
 const TWILIO_SECRET: &str = "twilio-token-5566";
 const STORE_SECRET: &str = "redis://:store-password-1234@127.0.0.1:6379";
@@ -55,10 +55,6 @@ fn secrets_are_loaded_but_never_printed() {
     assert_eq!(config.to_json_redacted()["mfa"]["encryption_key"], "[REDACTED]");
     // Unset secrets stay distinguishable from set ones.
     assert_eq!(config.to_json_redacted()["mfa"]["sms"]["sns_secret_access_key"], serde_json::Value::Null);
-    // The audit config built from it keeps the header (it is needed) but its Debug redacts it.
-    let audit = config.audit.to_audit_config();
-    assert_eq!(audit.webhook_headers["Authorization"], HEADER_SECRET);
-    assert_no_secret(&format!("{audit:?}"));
 }
 
 #[derive(Clone, Default)]

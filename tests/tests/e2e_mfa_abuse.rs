@@ -18,15 +18,13 @@ use serde_json::{Value, json};
 
 const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
 
-/// The demo's own MFA settings (as `build_app_with_db` makes them).
-fn demo_mfa() -> MfaConfig {
-    MfaConfig { totp_issuer: "rail-demo".to_owned(), ..MfaConfig::default() }
-}
-
-async fn start(mfa: MfaConfig) -> (TestDb, Server, Arc<Phone>) {
+/// The demo with its default settings, changed by `configure`, SMS codes going to a [`Phone`].
+async fn start(configure: impl FnOnce(&mut demo::Settings)) -> (TestDb, Server, Arc<Phone>) {
     let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
     let phone = Arc::new(Phone::default());
-    let server = Server::start_with_mfa(&test_config(&t.url), t.db.clone(), mfa, phone.clone()).await;
+    let mut settings = test_config(&t.url);
+    configure(&mut settings);
+    let server = Server::start_with_sms(&settings, t.db.clone(), phone.clone()).await;
     (t, server, phone)
 }
 
@@ -36,7 +34,7 @@ fn errors(body: &Value) -> Vec<Value> {
 
 #[tokio::test]
 async fn twenty_aliased_setup_sms_send_no_more_than_the_quota() {
-    let (_t, server, phone) = start(demo_mfa()).await;
+    let (_t, server, phone) = start(|_| {}).await;
     let (token, _) = server.login("demo", DEMO, None).await;
     let aliases: String = (0..20)
         .map(|i| format!(r#"s{i}: setupSms(phoneNumber: "+1415555{i:04}", deviceName: "phone {i}") {{ success }} "#))
@@ -76,8 +74,10 @@ async fn twenty_aliased_setup_sms_send_no_more_than_the_quota() {
 
 #[tokio::test]
 async fn sms_to_a_country_outside_the_allow_list_is_refused() {
-    let mfa = MfaConfig { sms_allowed_country_codes: vec!["1".to_owned(), "33".to_owned()], ..demo_mfa() };
-    let (_t, server, phone) = start(mfa).await;
+    let (_t, server, phone) = start(|settings| {
+        settings.config.security.mfa.sms.allowed_country_codes = vec!["1".to_owned(), "33".to_owned()];
+    })
+    .await;
     let (token, _) = server.login("demo", DEMO, None).await;
     let setup = "mutation($p: String!) { setupSms(phoneNumber: $p, deviceName: \"phone\") { success } }";
 
@@ -99,7 +99,7 @@ async fn lock_events(server: &Server) -> Vec<Value> {
 
 #[tokio::test]
 async fn guessing_stops_for_good_after_100_consecutive_failures_until_a_backup_code() {
-    let (t, server, _phone) = start(demo_mfa()).await;
+    let (t, server, _phone) = start(|_| {}).await;
     let verify = "mutation($c: String!) { verifyTotp(code: $c) { success token } }";
     let (token, _) = server.login("demo", DEMO, None).await;
     let body = server

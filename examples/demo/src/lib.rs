@@ -23,7 +23,6 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -31,16 +30,16 @@ use axum::Router;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use rail_graphql_security::audit::{Alert, AuditLogger};
-use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenError, TokenService};
+use rail_graphql_security::auth::{TokenError, TokenService};
+use rail_graphql_security::config::standard::Base64Key;
 use rail_graphql_security::config::{Profile, Secret, SecurityConfig, StandardSecurityConfig};
 use rail_graphql_security::context::Principal;
-use rail_graphql_security::dashboard::{self, Dashboard, DashboardAuthenticator};
-use rail_graphql_security::graphql::{DEFAULT_SLOW_QUERY_THRESHOLD, GraphqlLimits, SlowQueryLog};
-use rail_graphql_security::http::{HttpSecurity, graphql_router};
-use rail_graphql_security::mfa::sms::{ConsoleSmsProvider, SmsProvider};
-use rail_graphql_security::mfa::{EncryptionKey, MfaConfig, MfaError, MfaManager, SecretCipher};
+use rail_graphql_security::dashboard::{self, DashboardAuthenticator};
+use rail_graphql_security::mfa::MfaError;
+use rail_graphql_security::mfa::sms::SmsProvider;
+use rail_graphql_security::stack::{Security, StackError};
 use rail_graphql_security::migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager};
-use rail_graphql_security::rate_limit::{LoginRateLimiter, Quota, RateLimitError, RateLimiter};
+use rail_graphql_security::rate_limit::RateLimitError;
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
@@ -95,6 +94,9 @@ pub enum DemoError {
     /// A file or socket failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The configuration cannot become a running stack; the message names the key.
+    #[error(transparent)]
+    Stack(#[from] StackError),
 }
 
 impl From<RateLimitError> for DemoError {
@@ -139,9 +141,11 @@ pub struct DemoConfig {
     /// production).
     #[security(secret, env = "ADMIN_PASSWORD")]
     pub admin_password: Option<Secret>,
-    /// The plugin's settings.
+    /// The plugin's settings (the standard defaults, but MFA is on and SMS codes go to the
+    /// console in every profile but production: see [`demo_security_defaults`]).
     #[security(
         nested,
+        defaults = demo_security_defaults,
         env(
             REDIS_URL = "middleware.rate_limiting.store_url",
             JWT_SECRET = "deployment.secret_key",
@@ -156,6 +160,16 @@ pub struct DemoConfig {
     pub security: StandardSecurityConfig,
 }
 
+/// The standard defaults with what the example exists to show turned on: MFA is enforced in
+/// every profile, with the issuer `rail-demo`.
+pub fn demo_security_defaults(profile: &Profile) -> StandardSecurityConfig {
+    let mut security = StandardSecurityConfig::defaults(profile);
+    security.mfa.enabled = true;
+    security.mfa.issuer = "rail-demo".to_owned();
+    security
+}
+
+#[expect(clippy::ptr_arg, reason = "the config derive passes `&FieldType`")]
 fn socket_address(address: &String) -> Result<(), String> {
     address
         .parse::<SocketAddr>()
@@ -170,7 +184,7 @@ impl DemoConfig {
         let mut config = DemoConfig::defaults(&Profile::Development);
         config.database_url = Some(Secret::new(database_url.into()));
         config.security.deployment.secret_key = Some(Secret::new(random_base64(48)));
-        config.security.mfa.encryption_key = Some(Secret::new(random_base64(32)));
+        config.security.mfa.encryption_key = Base64Key::new(&random_base64(32));
         config
     }
 
@@ -239,17 +253,23 @@ impl Settings {
                 }
             }
         }
-        for (slot, var, file, bytes) in [
-            (&mut config.security.deployment.secret_key, "JWT_SECRET", "jwt.secret", 48),
-            (&mut config.security.mfa.encryption_key, "MFA_ENCRYPTION_KEY", "mfa.key", 32),
-        ] {
-            if slot.is_none() {
-                if production {
-                    problems.push(format!(
-                        "{var} must be set in production (generate one with `openssl rand -base64 {bytes}`)"
-                    ));
-                } else {
-                    *slot = Some(Secret::new(dev_secret(file, bytes)?));
+        let missing = |var: &str, bytes: usize| {
+            format!("{var} must be set in production (generate one with `openssl rand -base64 {bytes}`)")
+        };
+        if config.security.deployment.secret_key.is_none() {
+            match production {
+                true => problems.push(missing("JWT_SECRET", 48)),
+                false => config.security.deployment.secret_key = Some(Secret::new(dev_secret("jwt.secret", 48)?)),
+            }
+        }
+        if config.security.mfa.encryption_key.is_none() {
+            match production {
+                true => problems.push(missing("MFA_ENCRYPTION_KEY", 32)),
+                false => {
+                    let key = dev_secret("mfa.key", 32)?;
+                    config.security.mfa.encryption_key = Some(Base64Key::new(&key).ok_or_else(|| {
+                        DemoError::Config(format!("{DATA_DIR}/mfa.key is not 32 bytes in base64: delete it to get a new one"))
+                    })?);
                 }
             }
         }
@@ -326,6 +346,8 @@ pub struct Demo {
     pub tokens: TokenService,
     /// The database URL without its password, for the start banner.
     pub database_label: String,
+    /// The running security stack (shut it down to write every queued audit event).
+    pub security: Security,
 }
 
 /// Opens `url` (SQLite files are created; WAL mode so readers don't block the writer).
@@ -511,29 +533,28 @@ pub async fn build_app(settings: &Settings) -> Result<Demo, DemoError> {
 /// Like [`build_app`] on an already open connection (tests use it for a PostgreSQL schema of
 /// their own).
 pub async fn build_app_with_db(settings: &Settings, db: DatabaseConnection) -> Result<Demo, DemoError> {
-    let mfa_config =
-        MfaConfig { totp_issuer: "rail-demo".to_owned(), production: settings.production(), ..MfaConfig::default() };
-    build_app_with_mfa(settings, db, mfa_config, Arc::new(ConsoleSmsProvider)).await
+    build_app_with_sms(settings, db, None).await
 }
 
-/// Like [`build_app_with_db`] with the given MFA settings, and `sms` delivering the SMS codes
-/// outside production instead of the console (tests read the codes from it).
-pub async fn build_app_with_mfa(
+/// Like [`build_app_with_db`], with `sms` sending the SMS codes when `mfa.sms.provider` is
+/// `custom` (tests read the codes from it).
+pub async fn build_app_with_sms(
     settings: &Settings,
     db: DatabaseConnection,
-    mfa_config: MfaConfig,
-    sms: Arc<dyn SmsProvider>,
+    sms: Option<Arc<dyn SmsProvider>>,
 ) -> Result<Demo, DemoError> {
     let config = &settings.config;
-    let security = &config.security;
-    let rate_limits = &security.middleware.rate_limiting;
-    let production = settings.production();
     migrate(&db).await.map_err(|source| DemoError::Database { url: redact_url(config.database_url()), source })?;
     seed(&db, config).await?;
 
-    let logger = AuditLogger::builder().database(db.clone()).build();
+    // Everything security-related is built from the loaded configuration, in one place.
+    let mut builder = Security::builder(&config.security, settings.profile.clone(), db.clone())
+        .redis_prefix(config.redis_prefix.clone());
+    if let Some(sms) = sms {
+        builder = builder.sms_provider(sms);
+    }
     if settings.print_alerts {
-        logger.register_alert_handler(|alert: Alert| async move {
+        builder = builder.alert_handler(|alert: Alert| async move {
             let line = match alert {
                 Alert::Event { event } => format!(
                     "ALERT [{}] {} actor={:?} ip={:?}",
@@ -548,62 +569,33 @@ pub async fn build_app_with_mfa(
             let _ = writeln!(std::io::stdout().lock(), "{line}");
         });
     }
+    let security = builder.build().await?;
 
-    let (limiter, revocations) = match &rate_limits.store_url {
-        Some(url) => (
-            RateLimiter::redis(url.expose(), &config.redis_prefix).await?,
-            RevocationStore::redis(url.expose(), &config.redis_prefix).await?,
-        ),
-        None => (RateLimiter::memory(), RevocationStore::database(db.clone())),
-    };
-    let jwt_secret = security.deployment.secret_key.as_ref().map(|s| s.expose().to_owned()).unwrap_or_default();
-    let tokens = TokenService::new(TokenConfig::new(jwt_secret)?, revocations).with_audit(logger.clone());
-    let login_window = Duration::from_secs(rate_limits.login_attempts_window);
-    let logins = LoginRateLimiter::new(limiter.clone(), rate_limits.login_attempts_limit, login_window)
-        .per_ip(Quota::new(rate_limits.login_ip_attempts_limit, login_window))
-        .audit(logger.clone());
-
-    let encryption_key = security.mfa.encryption_key.as_ref().map_or("", |k| k.expose());
-    let key = EncryptionKey::from_base64("demo-1", encryption_key.trim()).map_err(|e| {
-        DemoError::Config(format!("MFA_ENCRYPTION_KEY: {e} (generate one with `openssl rand -base64 32`)"))
-    })?;
-    let mut mfa = MfaManager::<i64>::new(db.clone(), mfa_config, SecretCipher::new(key))?
-        .with_audit_logger(logger.clone())
-        .with_rate_limiter(limiter.clone());
-    if !production {
-        // Development: SMS codes are printed on the server's standard output.
-        mfa = mfa.with_sms_provider(sms)?;
-    }
-
-    let limits = if production { GraphqlLimits::production() } else { GraphqlLimits::development() };
-    // The dashboard's sign-in form counts against the same per-username and per-address limits.
-    let logins_for_dashboard = logins.clone();
     let passwords = Passwords::new(db.clone())?;
-    let state = schema::AppState::new(db.clone(), mfa, logins, tokens.clone(), logger.clone(), passwords.clone());
-    let schema =
-        limits.apply(schema::schema_builder(state)).extension(SlowQueryLog::new(DEFAULT_SLOW_QUERY_THRESHOLD)).finish();
-    let http = HttpSecurity::new()
-        .tokens(tokens.clone())
-        .request_rate_limit(
-            limiter,
-            Quota::new(rate_limits.graphql_requests_limit, Duration::from_secs(rate_limits.graphql_requests_window)),
-        )
-        .audit(logger.clone())
-        .hsts(production.then_some(Duration::from_secs(31_536_000)));
+    let state = schema::AppState::new(
+        db.clone(),
+        security.mfa::<i64>()?,
+        security.login_limiter().clone(),
+        security.tokens().clone(),
+        security.logger().clone(),
+        passwords.clone(),
+    );
+    let schema = security.apply(schema::schema_builder(state)).finish();
     let dashboard_error = |e: dashboard::DashboardError| DemoError::Config(format!("dashboard: {e}"));
-    let dashboard = Dashboard::builder(db.clone(), tokens.clone(), DemoAuthenticator(passwords))
-        .audit(logger.clone())
-        .login_rate_limit(logins_for_dashboard)
-        // The findings of the configuration this server runs with.
-        .findings(config.run_checks(&settings.profile))
-        // Plain HTTP in development; the session cookie is `Secure` in production.
-        .secure_cookie(production)
-        .build()
-        .map_err(dashboard_error)?;
+    // The dashboard shares the stack's tokens, limits, cookie attributes and findings (the
+    // checks of the configuration this server runs with).
+    let dashboard = security.dashboard(DemoAuthenticator(passwords)).build().map_err(dashboard_error)?;
     // `/security` is the page; `/security/` redirects there.
     let mounted = dashboard::router_at("/security", dashboard).map_err(dashboard_error)?;
-    let router = graphql_router(schema, http, &limits).merge(mounted);
-    Ok(Demo { router, db, logger, tokens, database_label: redact_url(config.database_url()) })
+    let router = security.router(schema).merge(mounted);
+    Ok(Demo {
+        router,
+        db,
+        logger: security.logger().clone(),
+        tokens: security.tokens().clone(),
+        database_label: redact_url(config.database_url()),
+        security,
+    })
 }
 
 /// The dashboard's sign-in: the same [`Passwords`] check as the GraphQL `login`.

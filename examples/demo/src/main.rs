@@ -101,14 +101,12 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         println!("            (DEMO_PASSWORD / ADMIN_PASSWORD override these development defaults)");
         println!("  SMS       development console provider: codes are printed here");
     }
-    let app_logger = app.logger.clone();
-    let purge = app.tokens.spawn_revocation_purge(std::time::Duration::from_secs(3600));
+    let security = app.security.clone();
     demo::serve(app.router, listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await?;
-    purge.abort();
-    let stats = app_logger.shutdown().await?;
+    let stats = security.shutdown().await?;
     println!("stopped; audit events written: {}", stats.written);
     Ok(())
 }

@@ -43,7 +43,7 @@ fn row<'a>(rows: &'a [Value], key: &str) -> &'a Value {
 async fn the_server_config_and_check_agree_on_the_loaded_values() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo.toml");
-    std::fs::write(&file, "# the demo's settings\n[security.deployment]\nhttps_redirect = true\nmax_query_depth = 4\n")
+    std::fs::write(&file, "# the demo's settings\n[security.deployment]\nhsts_seconds = 63072000\nintrospection = false\n")
         .unwrap();
 
     // `config` shows both changed values, each with where it came from.
@@ -51,17 +51,17 @@ async fn the_server_config_and_check_agree_on_the_loaded_values() {
     let limit = row(&shown, "security.middleware.rate_limiting.login_attempts_limit");
     assert_eq!(limit["value"], 2);
     assert_eq!(limit["source"], "env LOGIN_ATTEMPTS_LIMIT");
-    let redirect = row(&shown, "security.deployment.https_redirect");
-    assert_eq!(redirect["value"], true);
-    assert_eq!(redirect["source"], format!("{}:3", file.display()));
-    let depth = row(&shown, "security.deployment.max_query_depth");
-    assert_eq!(depth["value"], 4);
-    assert_eq!(depth["source"], format!("{}:4", file.display()));
+    let hsts = row(&shown, "security.deployment.hsts_seconds");
+    assert_eq!(hsts["value"], 63_072_000);
+    assert_eq!(hsts["source"], format!("{}:3", file.display()));
+    let introspection = row(&shown, "security.deployment.introspection");
+    assert_eq!(introspection["value"], false);
+    assert_eq!(introspection["source"], format!("{}:4", file.display()));
     let jwt = row(&shown, "security.deployment.secret_key");
     assert_eq!(jwt["env_aliases"], json!(["JWT_SECRET"]));
 
-    // `check` scores the same loaded value: the file's https_redirect passes, where the
-    // development default fails.
+    // `check` scores the same loaded value: the file's two-year HSTS passes, where the
+    // development default (no HSTS) fails.
     let checked = configured(dir.path(), &file).args(["check", "--format", "json"]).output().unwrap();
     let report: Value = serde_json::from_slice(&checked.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&checked.stderr)));
@@ -69,8 +69,8 @@ async fn the_server_config_and_check_agree_on_the_loaded_values() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|c| c["id"].as_str().is_some_and(|id| id.ends_with("deployment.https_redirect")))
-        .unwrap_or_else(|| panic!("no https_redirect check: {report}"));
+        .find(|c| c["id"].as_str().is_some_and(|id| id.ends_with("deployment.hsts_seconds")))
+        .unwrap_or_else(|| panic!("no hsts_seconds check: {report}"));
     assert_eq!(redirect["passed"], true, "{report}");
     let unchanged = demo(dir.path()).args(["check", "--format", "json"]).output().unwrap();
     let unchanged: Value = serde_json::from_slice(&unchanged.stdout).unwrap();
@@ -119,11 +119,20 @@ async fn the_server_config_and_check_agree_on_the_loaded_values() {
     }
     assert_eq!(codes, ["INVALID_CREDENTIALS", "INVALID_CREDENTIALS", "RATE_LIMITED"]);
 
-    // The file's depth limit is in force: a query nested deeper than 4 is refused.
-    let deep = "{ me { username } __schema { types { fields { type { ofType { name } } } } } }";
-    let body: Value = client.post(&url).json(&json!({ "query": deep })).send().await.unwrap().json().await.unwrap();
-    let message = body["errors"][0]["message"].as_str().unwrap_or_default().to_lowercase();
-    assert!(message.contains("depth"), "{body}");
+    // The file's settings are in force: HSTS is sent, introspection is refused.
+    let response = client.post(&url).json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
+    let hsts = response.headers().get("strict-transport-security").map(|v| v.to_str().unwrap().to_owned());
+    assert!(hsts.as_deref().is_some_and(|v| v.contains("max-age=63072000")), "{hsts:?}");
+    let body: Value = client
+        .post(&url)
+        .json(&json!({ "query": "{ __schema { queryType { name } } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(body["data"]["__schema"].is_null(), "introspection is off: {body}");
 }
 
 #[test]

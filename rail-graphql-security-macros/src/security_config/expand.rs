@@ -131,6 +131,12 @@ fn ops(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
 
 fn default_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
     let (field, ty) = (&f.ident, &f.ty);
+    if let Some(path) = &f.section_defaults {
+        return quote_spanned!(path.span()=> #field: {
+            let __rail_fn: fn(&#cfg::Profile) -> #ty = #path;
+            __rail_fn(__rail_profile)
+        });
+    }
     if f.nested {
         let ops = ops(f, cfg);
         return quote!(#field: (#ops.defaults)(__rail_profile));

@@ -137,6 +137,9 @@ pub(crate) struct FieldAttrs {
     pub(crate) check: Vec<syn::Path>,
     #[darling(default)]
     pub(crate) env: Option<EnvAttr>,
+    /// On a nested section: `fn(&Profile) -> Section` giving the app's own defaults for it.
+    #[darling(default)]
+    pub(crate) defaults: Option<syn::Path>,
 }
 
 pub(crate) fn parse(input: &syn::DeriveInput) -> darling::Result<ContainerAttrs> {

@@ -36,6 +36,8 @@ pub(crate) struct FieldModel {
     /// Conventional environment variables: (variable, key path below this field; empty for
     /// the field itself).
     pub(crate) env: Vec<(String, String)>,
+    /// `defaults = path` on a nested section.
+    pub(crate) section_defaults: Option<syn::Path>,
 }
 
 /// Default expressions, already converted to the field's type.
@@ -269,9 +271,19 @@ fn check_field(field: FieldAttrs) -> darling::Result<FieldModel> {
             .collect(),
     };
 
+    if let Some(path) = field.defaults.as_ref().filter(|_| !nested) {
+        errors.push(
+            Error::custom(
+                "`defaults = ..` gives a nested section's defaults: add `nested`, or use `default = ..` for a value",
+            )
+            .with_span(path),
+        );
+    }
+
     let key = ident.to_string().trim_start_matches("r#").to_owned();
     errors.finish_with(FieldModel {
         env,
+        section_defaults: field.defaults.clone().filter(|_| nested),
         doc: doc_text(&field.attrs),
         key,
         ident,

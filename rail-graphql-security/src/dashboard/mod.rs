@@ -21,14 +21,16 @@
 //! [`DashboardAuthenticator`] checks the username and password and returns the [`Principal`];
 //! the dashboard then issues a token with your [`TokenService`] (under a dashboard-only issuer,
 //! so the session token is not accepted by your API and API tokens are not accepted by the
-//! dashboard) and stores it in an `HttpOnly`, `SameSite=Strict` cookie scoped to the mount path
-//! (`Secure` unless [`DashboardBuilder::secure_cookie`] turns it off for plain-HTTP development).
+//! dashboard) and stores it in a cookie scoped to the mount path, by default `HttpOnly`,
+//! `SameSite=Strict` and `Secure` ([`DashboardBuilder::cookie_policy`] takes the deployment
+//! settings' attributes; [`DashboardBuilder::secure_cookie`] turns `Secure` off for plain-HTTP
+//! development).
 //! Logging out revokes the token. Logins emit the usual `login_success` / `login_failed` events
 //! (and `token_created`, `logout`, `token_revoked`); a signed-in user without the role
 //! (default `admin`) gets 403 and an `unauthorized_access` event.
 //!
 //! CSRF: the only state-changing requests are `POST login` and `POST logout`. Besides the
-//! `SameSite=Strict` cookie, both require an `Origin` header naming the request's own host (or,
+//! cookie's `SameSite`, both require an `Origin` header naming the request's own host (or,
 //! without `Origin`, `Sec-Fetch-Site: same-origin`); anything else gets 403. Behind a reverse
 //! proxy, pass the original `Host` header through (`proxy_set_header Host $host;`).
 //!
@@ -79,6 +81,7 @@ use crate::audit::AuditLogger;
 use crate::auth::TokenService;
 use crate::config::CheckReport;
 use crate::context::Principal;
+use crate::http::CookiePolicy;
 use crate::rate_limit::LoginRateLimiter;
 
 mod chart;
@@ -154,7 +157,7 @@ struct Inner {
     audit: Option<AuditLogger>,
     findings: Option<CheckReport>,
     role: String,
-    secure_cookie: bool,
+    cookie: CookiePolicy,
     login_limiter: Option<LoginRateLimiter>,
 }
 
@@ -162,7 +165,7 @@ impl fmt::Debug for Dashboard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dashboard")
             .field("role", &self.inner.role)
-            .field("secure_cookie", &self.inner.secure_cookie)
+            .field("cookie", &self.inner.cookie)
             .field("findings", &self.inner.findings.as_ref().map(|r| r.checks.len()))
             .finish_non_exhaustive()
     }
@@ -184,7 +187,7 @@ impl Dashboard {
             audit: None,
             findings: None,
             role: "admin".to_owned(),
-            secure_cookie: true,
+            cookie: CookiePolicy::default(),
             lifetime: None,
             login_limiter: None,
         }
@@ -209,7 +212,7 @@ pub struct DashboardBuilder {
     audit: Option<AuditLogger>,
     findings: Option<CheckReport>,
     role: String,
-    secure_cookie: bool,
+    cookie: CookiePolicy,
     lifetime: Option<Duration>,
     login_limiter: Option<LoginRateLimiter>,
 }
@@ -218,7 +221,7 @@ impl fmt::Debug for DashboardBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DashboardBuilder")
             .field("role", &self.role)
-            .field("secure_cookie", &self.secure_cookie)
+            .field("cookie", &self.cookie)
             .finish_non_exhaustive()
     }
 }
@@ -245,7 +248,16 @@ impl DashboardBuilder {
     /// Whether the session cookie is `Secure` (HTTPS only). On by default; turn it off only
     /// for plain-HTTP development, e.g. `.secure_cookie(profile.is_production())`.
     pub fn secure_cookie(mut self, secure: bool) -> Self {
-        self.secure_cookie = secure;
+        self.cookie.secure = secure;
+        self
+    }
+
+    /// The session cookie's `Secure`, `HttpOnly` and `SameSite` attributes (default
+    /// `Secure; HttpOnly; SameSite=Strict`), e.g. the deployment settings'
+    /// [`Security::cookie_policy`](crate::stack::Security::cookie_policy). The sign-in and
+    /// sign-out forms check the `Origin` header whatever `SameSite` says.
+    pub fn cookie_policy(mut self, policy: CookiePolicy) -> Self {
+        self.cookie = policy;
         self
     }
 
@@ -286,7 +298,7 @@ impl DashboardBuilder {
                 audit: self.audit,
                 findings: self.findings,
                 role: self.role,
-                secure_cookie: self.secure_cookie,
+                cookie: self.cookie,
                 login_limiter: self.login_limiter,
             }),
         })

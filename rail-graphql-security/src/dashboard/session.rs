@@ -102,8 +102,8 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 fn cookie(dashboard: &Dashboard, info: &RequestInfo, value: &str, max_age: i64) -> HeaderValue {
     let path = if info.base.is_empty() { "/" } else { &info.base };
-    let secure = if dashboard.inner.secure_cookie { "; Secure" } else { "" };
-    let cookie = format!("{SESSION_COOKIE}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}");
+    let attributes = dashboard.inner.cookie.attributes();
+    let cookie = format!("{SESSION_COOKIE}={value}; Path={path}; Max-Age={max_age}{attributes}");
     // A token is base64url with dots and a nested path is a valid URI path, so this parses;
     // fall back to a cookie that clears the session rather than panicking.
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("rail_dashboard_session=; Max-Age=0"))

@@ -1,5 +1,6 @@
 use std::time::Duration;
 
+use self::bounds::*;
 use super::error::MfaError;
 use super::totp::TotpAlgorithm;
 use crate::rate_limit::Quota;
@@ -86,6 +87,47 @@ impl Default for BackupCodeHashing {
     }
 }
 
+/// The allowed values of the MFA settings, shared by [`MfaConfig::validate`] and the `mfa`
+/// section of [`StandardSecurityConfig`](crate::config::StandardSecurityConfig), so a value the
+/// config loader accepts is one the runtime accepts.
+pub mod bounds {
+    /// Fewest seconds in a TOTP time step.
+    pub const MIN_TOTP_PERIOD: u64 = 15;
+    /// Most seconds in a TOTP time step.
+    pub const MAX_TOTP_PERIOD: u64 = 300;
+    /// Fewest backup codes per user.
+    pub const MIN_BACKUP_CODES: u32 = 1;
+    /// Most backup codes per user.
+    pub const MAX_BACKUP_CODES: u32 = 50;
+    /// Shortest backup code (shorter ones are guessable).
+    pub const MIN_BACKUP_CODE_LENGTH: u32 = 8;
+    /// Longest backup code.
+    pub const MAX_BACKUP_CODE_LENGTH: u32 = 32;
+    /// Fewest days a trusted device is remembered.
+    pub const MIN_TRUSTED_DEVICE_DAYS: u32 = 1;
+    /// Most days a trusted device is remembered.
+    pub const MAX_TRUSTED_DEVICE_DAYS: u32 = 365;
+    /// Shortest SMS code lifetime, in minutes (the runtime also accepts seconds).
+    pub const MIN_SMS_CODE_TTL_MINUTES: u32 = 1;
+    /// Longest SMS code lifetime, in minutes.
+    pub const MAX_SMS_CODE_TTL_MINUTES: u32 = 60;
+
+    /// `TOTP_DIGITS`: 6 or 8 (what authenticator apps support).
+    pub fn check_totp_digits(digits: &u32) -> Result<(), &'static str> {
+        if matches!(digits, 6 | 8) { Ok(()) } else { Err("must be 6 or 8 (the lengths authenticator apps support)") }
+    }
+
+    /// `TOTP_ISSUER`: not empty, no `:` (the Key URI format uses it as a separator).
+    #[expect(clippy::ptr_arg, reason = "the config derive passes `&FieldType`")]
+    pub fn check_totp_issuer(issuer: &String) -> Result<(), &'static str> {
+        if issuer.trim().is_empty() || issuer.contains(':') {
+            Err("must be non-empty and must not contain ':' (Key URI format)")
+        } else {
+            Ok(())
+        }
+    }
+}
+
 /// MFA settings, named after the original package's `MFA_SETTINGS` keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MfaConfig {
@@ -133,6 +175,9 @@ pub struct MfaConfig {
     /// Unconfirmed (pending) TOTP and SMS enrolments a user may have at once; a new one beyond
     /// it is refused with [`MfaError::RateLimited`]. Default 3.
     pub max_pending_devices: u32,
+    /// Users holding any of these roles must pass a second factor even before enrolling
+    /// (see [`MfaUser::mfa_roles`](super::MfaUser::mfa_roles)); the `mfa.required_for_roles` key.
+    pub required_for_roles: Vec<String>,
 }
 
 impl Default for MfaConfig {
@@ -157,6 +202,7 @@ impl Default for MfaConfig {
             sms_quotas: SmsQuotas::default(),
             sms_allowed_country_codes: Vec::new(),
             max_pending_devices: 3,
+            required_for_roles: Vec::new(),
         }
     }
 }
@@ -165,34 +211,45 @@ impl MfaConfig {
     /// Checks every setting; the error names the setting and its allowed values.
     pub fn validate(&self) -> Result<(), MfaError> {
         let bad = |msg: &str| Err(MfaError::Config(msg.to_owned()));
-        if self.totp_issuer.is_empty() || self.totp_issuer.contains(':') {
-            return bad("TOTP_ISSUER must be non-empty and must not contain ':' (Key URI format)");
-        }
-        if !matches!(self.totp_digits, 6 | 8) {
-            return bad("TOTP_DIGITS must be 6 or 8");
-        }
-        if !(15..=300).contains(&self.totp_period) {
-            return bad("TOTP_PERIOD must be between 15 and 300 seconds (30 is standard)");
+        let named =
+            |key: &str, result: Result<(), &str>| result.map_err(|why| MfaError::Config(format!("{key} {why}")));
+        named("TOTP_ISSUER", check_totp_issuer(&self.totp_issuer))?;
+        named(
+            "TOTP_DIGITS",
+            u32::try_from(self.totp_digits).map_err(|_| "must be 6 or 8").and_then(|d| check_totp_digits(&d)),
+        )?;
+        if !(MIN_TOTP_PERIOD..=MAX_TOTP_PERIOD).contains(&self.totp_period) {
+            return Err(MfaError::Config(format!(
+                "TOTP_PERIOD must be between {MIN_TOTP_PERIOD} and {MAX_TOTP_PERIOD} seconds (30 is standard)"
+            )));
         }
         if self.totp_skew > 2 {
             return bad("the TOTP skew must be 0, 1 or 2 steps");
         }
-        if !(1..=50).contains(&self.backup_codes_count) {
-            return bad("BACKUP_CODES_COUNT must be between 1 and 50");
+        if !(MIN_BACKUP_CODES as usize..=MAX_BACKUP_CODES as usize).contains(&self.backup_codes_count) {
+            return Err(MfaError::Config(format!(
+                "BACKUP_CODES_COUNT must be between {MIN_BACKUP_CODES} and {MAX_BACKUP_CODES}"
+            )));
         }
-        if !(8..=32).contains(&self.backup_code_length) {
-            return bad("BACKUP_CODE_LENGTH must be between 8 and 32 (shorter codes are guessable)");
+        if !(MIN_BACKUP_CODE_LENGTH as usize..=MAX_BACKUP_CODE_LENGTH as usize).contains(&self.backup_code_length) {
+            return Err(MfaError::Config(format!(
+                "BACKUP_CODE_LENGTH must be between {MIN_BACKUP_CODE_LENGTH} and {MAX_BACKUP_CODE_LENGTH} (shorter codes are guessable)"
+            )));
         }
         if self.backup_code_hashing.memory_kib < 64 || self.backup_code_hashing.iterations == 0 {
             return bad("backup-code hashing needs at least 64 KiB and 1 iteration");
         }
-        if !(1..=365).contains(&self.trusted_device_duration_days) {
-            return bad("TRUSTED_DEVICE_DURATION_DAYS must be between 1 and 365");
+        if !(MIN_TRUSTED_DEVICE_DAYS..=MAX_TRUSTED_DEVICE_DAYS).contains(&self.trusted_device_duration_days) {
+            return Err(MfaError::Config(format!(
+                "TRUSTED_DEVICE_DURATION_DAYS must be between {MIN_TRUSTED_DEVICE_DAYS} and {MAX_TRUSTED_DEVICE_DAYS}"
+            )));
         }
         if !(6..=10).contains(&self.sms_code_digits) {
             return bad("the SMS code length must be between 6 and 10 digits");
         }
-        if self.sms_code_ttl.is_zero() || self.sms_code_ttl > Duration::from_secs(3600) {
+        if self.sms_code_ttl.is_zero()
+            || self.sms_code_ttl > Duration::from_secs(u64::from(MAX_SMS_CODE_TTL_MINUTES) * 60)
+        {
             return bad("the SMS code lifetime must be between 1 second and 1 hour (10 minutes is usual)");
         }
         let t = &self.throttle;
@@ -234,5 +291,12 @@ impl MfaConfig {
             }
         }
         Ok(())
+    }
+}
+
+impl MfaConfig {
+    /// Whether holding `roles` makes MFA mandatory (`required_for_roles`).
+    pub fn required_for_any_role<S: AsRef<str>>(&self, roles: &[S]) -> bool {
+        roles.iter().any(|role| self.required_for_roles.iter().any(|r| r == role.as_ref()))
     }
 }

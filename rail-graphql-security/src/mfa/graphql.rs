@@ -427,7 +427,8 @@ fn caller<'a, Id: MfaUserId + FromStr>(ctx: &'a Context<'_>) -> async_graphql::R
         coded("INTERNAL_ERROR", "MFA is not configured on this server")
     })?;
     let name = principal.name.clone().unwrap_or_else(|| principal.id.clone());
-    Ok(Caller { security, account: MfaAccount::new(id, name), manager: manager.with_client_ip(security.client_ip) })
+    let account = MfaAccount::new(id, name).with_roles(principal.roles.iter().cloned());
+    Ok(Caller { security, account, manager: manager.with_client_ip(security.client_ip) })
 }
 
 impl<Id: MfaUserId> Caller<'_, Id> {

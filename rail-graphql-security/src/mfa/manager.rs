@@ -31,6 +31,11 @@ pub trait MfaUser: Send + Sync {
     fn mfa_required_by_policy(&self) -> bool {
         false
     }
+    /// The user's roles: holding one listed in [`MfaConfig::required_for_roles`] makes MFA
+    /// mandatory, like the policy hook.
+    fn mfa_roles(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A ready-made [`MfaUser`]: an id, an account name and the policy flag.
@@ -42,12 +47,24 @@ pub struct MfaAccount<Id> {
     pub name: String,
     /// Whether policy requires MFA for this user.
     pub mfa_required_by_policy: bool,
+    /// The user's roles (matched against [`MfaConfig::required_for_roles`]).
+    pub roles: Vec<String>,
 }
 
 impl<Id> MfaAccount<Id> {
-    /// A user with no policy requirement.
+    /// A user with no policy requirement and no roles.
     pub fn new(id: Id, name: impl Into<String>) -> Self {
-        MfaAccount { id, name: name.into(), mfa_required_by_policy: false }
+        MfaAccount { id, name: name.into(), mfa_required_by_policy: false, roles: Vec::new() }
+    }
+
+    /// Replaces the roles.
+    pub fn with_roles<I, R>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<String>,
+    {
+        self.roles = roles.into_iter().map(Into::into).collect();
+        self
     }
 }
 
@@ -61,6 +78,9 @@ impl<Id: MfaUserId> MfaUser for MfaAccount<Id> {
     }
     fn mfa_required_by_policy(&self) -> bool {
         self.mfa_required_by_policy
+    }
+    fn mfa_roles(&self) -> Vec<String> {
+        self.roles.clone()
     }
 }
 
@@ -203,6 +223,17 @@ impl<Id> fmt::Debug for MfaManager<Id> {
     }
 }
 
+/// Refuses a development-only SMS provider under the production profile.
+pub(crate) fn check_sms_provider(config: &MfaConfig, provider: &dyn SmsProvider) -> Result<(), MfaError> {
+    if config.production && provider.is_development_only() {
+        return Err(MfaError::Config(format!(
+            "the {} SMS provider is for development only; configure Twilio or AWS SNS in production",
+            provider.name()
+        )));
+    }
+    Ok(())
+}
+
 pub(crate) fn actor(user: &impl MfaUser) -> Actor {
     Actor::new(user.mfa_user_id().to_key(), user.mfa_account_name())
 }
@@ -308,14 +339,15 @@ impl<Id: MfaUserId> MfaManager<Id> {
 
     /// Sends SMS codes through `provider`. A development-only provider (the console one) is
     /// refused when the configuration is the production profile.
-    pub fn with_sms_provider(mut self, provider: impl SmsProvider + 'static) -> Result<Self, MfaError> {
-        if self.config.production && provider.is_development_only() {
-            return Err(MfaError::Config(format!(
-                "the {} SMS provider is for development only; configure Twilio or AWS SNS in production",
-                provider.name()
-            )));
-        }
-        self.sms = Some(Arc::new(provider));
+    pub fn with_sms_provider(self, provider: impl SmsProvider + 'static) -> Result<Self, MfaError> {
+        self.with_shared_sms_provider(Arc::new(provider))
+    }
+
+    /// Like [`with_sms_provider`](Self::with_sms_provider), for a provider already shared
+    /// (one provider for the managers of several user id types).
+    pub fn with_shared_sms_provider(mut self, provider: Arc<dyn SmsProvider>) -> Result<Self, MfaError> {
+        check_sms_provider(&self.config, provider.as_ref())?;
+        self.sms = Some(provider);
         Ok(self)
     }
 
@@ -324,6 +356,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
     pub fn with_rate_limiter(mut self, limiter: RateLimiter) -> Self {
         self.limiter = limiter;
         self
+    }
+
+    /// A manager sharing an already validated configuration and cipher (the stack builds one
+    /// per user id type from the same parts).
+    #[cfg(feature = "axum")]
+    pub(crate) fn from_shared(db: DatabaseConnection, config: Arc<MfaConfig>, cipher: Arc<SecretCipher>) -> Self {
+        MfaManager { db, config, cipher, audit: None, client_ip: None, sms: None, limiter: RateLimiter::memory(), _id: PhantomData }
     }
 
     /// Logs every enable, disable, success, failure and lockout to `logger`.
@@ -351,12 +390,16 @@ impl<Id: MfaUserId> MfaManager<Id> {
     }
 
     /// Whether `user` must pass a second factor: MFA is enabled and the user has a confirmed
-    /// device, or the policy hook ([`MfaUser::mfa_required_by_policy`]) requires it.
+    /// device, or the policy hook ([`MfaUser::mfa_required_by_policy`]) requires it, or the
+    /// user holds a role of [`MfaConfig::required_for_roles`].
     pub async fn is_mfa_required(&self, user: &impl MfaUser<Id = Id>) -> Result<bool, MfaError> {
         if !self.config.enabled {
             return Ok(false);
         }
-        Ok(user.mfa_required_by_policy() || self.has_confirmed_factor(&user.mfa_user_id()).await?)
+        if user.mfa_required_by_policy() || self.config.required_for_any_role(&user.mfa_roles()) {
+            return Ok(true);
+        }
+        self.has_confirmed_factor(&user.mfa_user_id()).await
     }
 
     /// Whether the user has a confirmed, active device. Backup codes alone do not count: they

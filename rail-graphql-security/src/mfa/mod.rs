@@ -36,8 +36,10 @@ mod totp;
 mod trusted;
 
 pub use self::backup::BACKUP_CODE_ALPHABET;
-pub use self::config::{BackupCodeHashing, MfaConfig, SmsQuotas, ThrottleConfig};
+pub use self::config::{BackupCodeHashing, MfaConfig, SmsQuotas, ThrottleConfig, bounds};
 pub use self::error::MfaError;
+#[cfg(feature = "axum")]
+pub(crate) use self::manager::check_sms_provider;
 pub use self::manager::{MfaAccount, MfaDevice, MfaDeviceType, MfaManager, MfaUser, TotpQrCode, TotpSetup};
 pub use self::secret::{EncryptionKey, SecretCipher};
 pub use self::sms_codes::MAX_SMS_CODE_ATTEMPTS;

@@ -36,6 +36,7 @@ pub struct LoginRateLimiter {
     per_username: Quota,
     per_ip: Quota,
     audit: Option<AuditLogger>,
+    enabled: bool,
 }
 
 /// Why a login attempt may not proceed.
@@ -89,7 +90,28 @@ impl LoginRateLimiter {
     /// `attempts_limit` attempts per `window`, per username and per client address.
     pub fn new(limiter: RateLimiter, attempts_limit: u32, window: Duration) -> Self {
         let quota = Quota::new(attempts_limit, window);
-        Self { limiter, per_username: quota, per_ip: quota, audit: None }
+        Self { limiter, per_username: quota, per_ip: quota, audit: None, enabled: true }
+    }
+
+    /// `false` lets every attempt through without counting (`rate_limiting.enabled = false`).
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.enabled = enabled;
+        self
+    }
+
+    /// Whether attempts are counted and limited.
+    pub fn is_enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The per-username quota.
+    pub fn username_quota(&self) -> Quota {
+        self.per_username
+    }
+
+    /// The per-address quota.
+    pub fn ip_quota(&self) -> Quota {
+        self.per_ip
     }
 
     /// A different quota per client address (an office behind one NAT may need more).
@@ -107,6 +129,9 @@ impl LoginRateLimiter {
     /// Counts one attempt for `username` from `client_ip` and decides. Call it before checking
     /// the password, for every attempt.
     pub async fn check(&self, username: &str, client_ip: Option<IpAddr>) -> Result<(), LoginLimitError> {
+        if !self.enabled {
+            return Ok(());
+        }
         self.count(username, client_ip).await.inspect_err(|e| {
             if let LoginLimitError::Store(cause) = e {
                 tracing::error!(error = %cause, "login rate limit unavailable; login refused");

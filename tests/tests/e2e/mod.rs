@@ -43,15 +43,16 @@ impl Server {
         Self::serve(demo).await
     }
 
-    /// Like [`start`](Self::start) with the given MFA settings and SMS provider (a [`Phone`] to
-    /// read the codes sent).
-    pub async fn start_with_mfa(
+    /// Like [`start`](Self::start) with `sms` sending the SMS codes (a [`Phone`] to read the
+    /// codes sent): the settings' `mfa.sms.provider` is set to `custom`.
+    pub async fn start_with_sms(
         config: &Settings,
         db: DatabaseConnection,
-        mfa: rail_graphql_security::mfa::MfaConfig,
         sms: std::sync::Arc<dyn rail_graphql_security::mfa::sms::SmsProvider>,
     ) -> Server {
-        let demo = demo::build_app_with_mfa(config, db, mfa, sms).await.expect("the demo app builds");
+        let mut config = config.clone();
+        config.config.security.mfa.sms.provider = rail_graphql_security::config::standard::SmsProvider::Custom;
+        let demo = demo::build_app_with_sms(&config, db, Some(sms)).await.expect("the demo app builds");
         Self::serve(demo).await
     }
 

@@ -72,6 +72,14 @@ pub(crate) fn key_weakness(key: Option<&Secret>, min_len: usize, min_distinct: u
     }
 }
 
+/// The format (32 bytes of base64) is enforced when loading; what is left to score is whether
+/// a key is set and whether its bytes vary (all zeros decodes fine but protects nothing).
+fn encryption_key_weakness(key: Option<&super::Base64Key>) -> Option<String> {
+    let Some(key) = key else { return Some("is not set".to_owned()) };
+    let distinct = key.bytes().iter().collect::<std::collections::BTreeSet<_>>().len();
+    (distinct < 8).then(|| "has fewer than 8 distinct bytes (not random)".to_owned())
+}
+
 fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
     let production = checks.profile().is_production();
     let auth = &config.middleware.authentication;
@@ -119,20 +127,6 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
     push(
         checks,
         Rule {
-            id: "middleware.rate_limiting.store_url",
-            passed: rate.instances <= 1 || rate.store_url.as_ref().is_some_and(|u| !u.is_empty()),
-            ok: "Rate limits are shared by every instance",
-            failed: "Several instances run without a shared rate-limit store",
-            critical: true,
-            recommendation: "Set middleware.rate_limiting.store_url (e.g. redis://...) so all instances share counters",
-            why: "Each instance counting alone multiplies every limit by the number of instances.",
-        },
-        None,
-    );
-
-    push(
-        checks,
-        Rule {
             id: "mfa.enabled",
             passed: config.mfa.enabled || !production,
             ok: "MFA is enabled",
@@ -143,57 +137,59 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
         },
         Some(true.into()),
     );
+    // The stack builds the SMS provider whether or not MFA is required, so these are scored
+    // either way.
+    push(
+        checks,
+        Rule {
+            id: "mfa.sms.provider",
+            passed: config.mfa.sms.provider != SmsProvider::Console || !production,
+            ok: "SMS codes go through a real provider",
+            failed: "SMS provider is `console` in production (codes are only logged)",
+            critical: true,
+            recommendation: "Set mfa.sms.provider to twilio or sns with its credentials",
+            why: "The console provider writes codes to the log instead of sending them.",
+        },
+        None,
+    );
+    let sms = &config.mfa.sms;
+    let missing: Vec<&str> = match sms.provider {
+        SmsProvider::None | SmsProvider::Console | SmsProvider::Custom => Vec::new(),
+        SmsProvider::Twilio => [
+            ("twilio_account_sid", sms.twilio_account_sid.is_some()),
+            ("twilio_auth_token", sms.twilio_auth_token.as_ref().is_some_and(|t| !t.is_empty())),
+            ("twilio_from_number", sms.twilio_from_number.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, set)| !set)
+        .map(|(key, _)| key)
+        .collect(),
+        SmsProvider::Sns => [
+            ("sns_region", sms.sns_region.is_some()),
+            ("sns_access_key_id", sms.sns_access_key_id.is_some()),
+            ("sns_secret_access_key", sms.sns_secret_access_key.as_ref().is_some_and(|t| !t.is_empty())),
+        ]
+        .into_iter()
+        .filter(|(_, set)| !set)
+        .map(|(key, _)| key)
+        .collect(),
+    };
+    let failed = format!("SMS provider credentials are missing: {}", missing.join(", "));
+    push(
+        checks,
+        Rule {
+            id: "mfa.sms.credentials",
+            passed: missing.is_empty(),
+            ok: "SMS provider credentials are set",
+            failed: &failed,
+            critical: true,
+            recommendation: "Set the SMS provider's credentials under [mfa.sms] (secrets via environment variables)",
+            why: "Without them every SMS code fails to send and users with SMS as their factor are locked out.",
+        },
+        None,
+    );
     if config.mfa.enabled {
-        push(
-            checks,
-            Rule {
-                id: "mfa.sms.provider",
-                passed: config.mfa.sms.provider != SmsProvider::Console || !production,
-                ok: "SMS codes go through a real provider",
-                failed: "SMS provider is `console` in production (codes are only logged)",
-                critical: true,
-                recommendation: "Set mfa.sms.provider to twilio or sns with its credentials",
-                why: "The console provider writes codes to the log instead of sending them.",
-            },
-            None,
-        );
-        let sms = &config.mfa.sms;
-        let missing: Vec<&str> = match sms.provider {
-            SmsProvider::Console => Vec::new(),
-            SmsProvider::Twilio => [
-                ("twilio_account_sid", sms.twilio_account_sid.is_some()),
-                ("twilio_auth_token", sms.twilio_auth_token.as_ref().is_some_and(|t| !t.is_empty())),
-                ("twilio_from_number", sms.twilio_from_number.is_some()),
-            ]
-            .into_iter()
-            .filter(|(_, set)| !set)
-            .map(|(key, _)| key)
-            .collect(),
-            SmsProvider::Sns => [
-                ("sns_region", sms.sns_region.is_some()),
-                ("sns_access_key_id", sms.sns_access_key_id.is_some()),
-                ("sns_secret_access_key", sms.sns_secret_access_key.as_ref().is_some_and(|t| !t.is_empty())),
-            ]
-            .into_iter()
-            .filter(|(_, set)| !set)
-            .map(|(key, _)| key)
-            .collect(),
-        };
-        let failed = format!("SMS provider credentials are missing: {}", missing.join(", "));
-        push(
-            checks,
-            Rule {
-                id: "mfa.sms.credentials",
-                passed: missing.is_empty(),
-                ok: "SMS provider credentials are set",
-                failed: &failed,
-                critical: true,
-                recommendation: "Set the SMS provider's credentials under [mfa.sms] (secrets via environment variables)",
-                why: "Without them every SMS code fails to send and users with SMS as their factor are locked out.",
-            },
-            None,
-        );
-        let weakness = key_weakness(config.mfa.encryption_key.as_ref(), 32, 10);
+        let weakness = encryption_key_weakness(config.mfa.encryption_key.as_ref());
         let failed = format!("MFA encryption key {}", weakness.as_deref().unwrap_or(""));
         push(
             checks,
@@ -203,7 +199,7 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
                 ok: "MFA encryption key is present and strong",
                 failed: &failed,
                 critical: true,
-                recommendation: "Set mfa.encryption_key to 32+ random characters (`rail-security setup` generates one)",
+                recommendation: "Set mfa.encryption_key to 32 random bytes in base64 (`openssl rand -base64 32`; `rail-security setup` generates one)",
                 why: "TOTP secrets are encrypted at rest with this key; a weak key exposes every second factor.",
             },
             None,
@@ -334,19 +330,6 @@ fn deployment_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
             why: "SameSite=None sends cookies on cross-site requests (CSRF).",
         },
         Some("lax".into()),
-    );
-    push(
-        checks,
-        Rule {
-            id: "deployment.debug",
-            passed: !d.debug || !production,
-            ok: "Debug output is off",
-            failed: "Debug output is on in production",
-            critical: true,
-            recommendation: "Set deployment.debug = false",
-            why: "Debug errors reveal stack traces, queries and configuration.",
-        },
-        Some(false.into()),
     );
     push(
         checks,

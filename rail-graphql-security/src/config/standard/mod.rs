@@ -1,16 +1,30 @@
 //! The standard config: the original package's `SecurityConfig` sections (middleware, audit,
 //! MFA) plus the deployment settings a deploy check needs.
+//!
+//! Every key is read by the runtime: [`Security::builder`](crate::stack::Security::builder)
+//! (feature `axum`) turns a loaded value into the running stack. The MFA ranges are those of
+//! [`MfaConfig`](crate::mfa::MfaConfig) ([`mfa::bounds`](crate::mfa::bounds)), so a value the
+//! loader accepts is one the runtime accepts.
 
 mod checks;
+mod key;
+
+pub use self::key::Base64Key;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
 
+use sea_orm::DatabaseConnection;
+
 use crate::SecurityConfig;
-use crate::audit::{AlertThresholds, AuditConfig, ExportFormat, StorageBackend};
+use crate::audit::{
+    AlertThresholds, AuditConfigError, AuditLogger, AuditLoggerBuilder, ExportFormat, FileSink, StorageBackend,
+    WebhookSink,
+};
 use crate::config::Secret;
+use crate::mfa::bounds;
 
 crate::config_enum!(StorageBackend {
     Database => "database",
@@ -29,7 +43,7 @@ crate::config_enum!(ExportFormat { Json => "json", Ocsf => "ocsf" });
 ///
 /// let dev = StandardSecurityConfig::defaults(&Profile::Development);
 /// let prod = StandardSecurityConfig::defaults(&Profile::Production);
-/// assert!(!dev.get_middleware_config().rate_limiting.enabled);
+/// assert!(dev.get_middleware_config().rate_limiting.enabled);
 /// assert_eq!(prod.get_middleware_config().rate_limiting.login_attempts_limit, 3);
 /// assert_eq!(dev.get_audit_config().retention_days, 30);
 /// assert!(prod.get_mfa_config().enabled);
@@ -93,13 +107,11 @@ pub struct AuthenticationConfig {
     /// Whether requests are authenticated.
     #[security(default = true)]
     pub enabled: bool,
-    /// The `Authorization` scheme, e.g. `Bearer`.
+    /// The `Authorization` scheme, e.g. `Bearer` (matched case-insensitively).
     #[security(default = "Bearer", non_empty)]
     pub jwt_header_prefix: String,
-    /// Seconds a resolved user is cached.
-    #[security(default = 300, range = 0..=86_400)]
-    pub user_cache_timeout: u64,
-    /// Whether security headers are added to responses.
+    /// Whether security headers (HSTS, X-Frame-Options, nosniff, Referrer-Policy, CSP) are added
+    /// to responses; their values are in `deployment`.
     #[security(default = true)]
     pub security_headers: bool,
 }
@@ -107,29 +119,27 @@ pub struct AuthenticationConfig {
 /// Rate limiting settings.
 #[derive(Debug, Clone, Serialize, SecurityConfig)]
 pub struct RateLimitingConfig {
-    /// Whether rate limits are enforced.
+    /// Whether the login and request limits are enforced (in every profile).
     #[security(default = true)]
     pub enabled: bool,
-    /// Failed logins allowed per username per window.
+    /// Login attempts allowed per username per window.
     #[security(default = 5, production = 3, range = 1..=1000)]
     pub login_attempts_limit: u32,
-    /// Login attempts allowed per client address per window (an office behind one NAT signs
-    /// in more than one person).
-    #[security(default = 20, range = 1..=100_000)]
-    pub login_ip_attempts_limit: u32,
     /// The login window in seconds.
     #[security(default = 900, production = 1800, range = 1..=86_400)]
     pub login_attempts_window: u64,
+    /// Login attempts allowed per client address (IPv6: per /64) per window, whatever the
+    /// username: higher than the per-username limit, since an office may share one address.
+    #[security(default = 20, range = 1..=100_000)]
+    pub login_ip_attempts_limit: u32,
     /// GraphQL requests allowed per client address per window.
     #[security(default = 1000, range = 1..=1_000_000)]
     pub graphql_requests_limit: u32,
     /// The GraphQL request window in seconds.
     #[security(default = 3600, range = 1..=86_400)]
     pub graphql_requests_window: u64,
-    /// How many app instances share the limits (more than one needs `store_url`).
-    #[security(default = 1, range = 1..=10_000)]
-    pub instances: u32,
-    /// The shared counter store (e.g. `redis://...`); may hold a password.
+    /// Redis (`redis://...`) for the rate-limit counters and token revocations, shared by every
+    /// instance; unset: counters in memory, revocations in the database. May hold a password.
     #[security(secret)]
     pub store_url: Option<Secret>,
 }
@@ -137,18 +147,15 @@ pub struct RateLimitingConfig {
 /// Performance monitoring settings.
 #[derive(Debug, Clone, Serialize, SecurityConfig)]
 pub struct PerformanceConfig {
-    /// Whether queries are timed.
+    /// Whether operations are timed (the slow-operation log).
     #[security(default = true)]
     pub enabled: bool,
-    /// Queries slower than this many seconds are reported.
+    /// Operations slower than this many seconds are logged as `tracing` warnings.
     #[security(default = 1.0, range = 0.0..=600.0)]
     pub slow_query_threshold: f64,
-    /// Whether memory use is tracked.
-    #[security(default = true, production = false)]
-    pub track_memory_usage: bool,
 }
 
-/// Audit logging settings (build the logger with [`AuditSettings::to_audit_config`]).
+/// Audit logging settings (the stack builds the logger with [`AuditSettings::logger_builder`]).
 #[derive(Debug, Clone, Serialize, SecurityConfig)]
 #[security(validate = webhook_backend_has_url)]
 pub struct AuditSettings {
@@ -170,7 +177,11 @@ pub struct AuditSettings {
     /// HMAC-SHA256 signing secret for deliveries.
     #[security(secret, generate)]
     pub webhook_secret: Option<Secret>,
-    /// Days events are kept.
+    /// The `webhook` backend's spool: batches wait here (on disk) until delivered.
+    #[security(default = "audit-spool", non_empty)]
+    pub webhook_spool_dir: PathBuf,
+    /// Days events are kept in the database: the stack purges older ones at start and then
+    /// hourly (`database` backend; files rotate by size instead).
     #[security(default = 365, development = 30, range = 1..=36_500)]
     pub retention_days: u32,
     /// Alert thresholds.
@@ -179,23 +190,40 @@ pub struct AuditSettings {
 }
 
 impl AuditSettings {
-    /// The [`AuditConfig`] that builds an [`AuditLogger`](crate::audit::AuditLogger).
-    pub fn to_audit_config(&self) -> AuditConfig {
-        AuditConfig {
-            enabled: self.enabled,
-            storage_backend: self.storage_backend.clone(),
-            log_file_path: self.log_file_path.clone(),
-            webhook_url: self.webhook_url.clone(),
-            webhook_headers: self.webhook_headers.iter().map(|(k, v)| (k.clone(), v.expose().to_owned())).collect(),
-            webhook_secret: self.webhook_secret.as_ref().map(|s| s.expose().to_owned()),
-            retention_days: self.retention_days,
-            alert_thresholds: AlertThresholds {
-                failed_logins_per_hour: self.alert_thresholds.failed_logins_per_hour,
-                suspicious_activity_per_day: self.alert_thresholds.suspicious_activity_per_day,
-                rate_limit_hits_per_hour: self.alert_thresholds.rate_limit_hits_per_hour,
-            },
-            ..AuditConfig::default()
+    /// A logger builder with these sinks and thresholds (add handlers or sinks, then
+    /// `build()`); with `enabled = false`, a logger that records nothing and opens no sink.
+    /// Secrets go from their [`Secret`] straight into the webhook sink, never through a
+    /// plain `String` of this crate. Call it inside a Tokio runtime (the webhook sink starts
+    /// its delivery task).
+    pub fn logger_builder(&self, db: Option<DatabaseConnection>) -> Result<AuditLoggerBuilder, AuditConfigError> {
+        let thresholds = AlertThresholds {
+            failed_logins_per_hour: self.alert_thresholds.failed_logins_per_hour,
+            suspicious_activity_per_day: self.alert_thresholds.suspicious_activity_per_day,
+            rate_limit_hits_per_hour: self.alert_thresholds.rate_limit_hits_per_hour,
+        };
+        let mut builder = AuditLogger::builder().enabled(self.enabled).alert_thresholds(thresholds);
+        if !self.enabled {
+            return Ok(builder);
         }
+        for backend in &self.storage_backend {
+            builder = match backend {
+                StorageBackend::Database => builder.database(db.clone().ok_or(AuditConfigError::MissingDatabase)?),
+                StorageBackend::File => builder.sink(FileSink::new(&self.log_file_path)),
+                StorageBackend::Webhook => {
+                    let url = self.webhook_url.as_deref().ok_or(AuditConfigError::MissingWebhookUrl)?;
+                    let mut webhook = WebhookSink::builder(url, &self.webhook_spool_dir);
+                    for (name, value) in &self.webhook_headers {
+                        webhook = webhook.header(name, value.expose())?;
+                    }
+                    if let Some(secret) = &self.webhook_secret {
+                        webhook = webhook.signing_secret(secret.expose().as_bytes().to_vec());
+                    }
+                    builder.sink(webhook.build()?)
+                }
+                StorageBackend::Tracing => builder.tracing(),
+            };
+        }
+        Ok(builder)
     }
 }
 
@@ -225,53 +253,111 @@ pub struct AlertThresholdsConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SmsProvider {
-    /// Printed to the log: development only.
+    /// No SMS: `setupSms` / `sendSmsCode` answer `SMS_UNAVAILABLE`.
+    None,
+    /// Printed to the log: development only (refused in production).
     Console,
-    /// Twilio.
+    /// Twilio (`twilio_*` keys).
     Twilio,
-    /// AWS SNS.
+    /// AWS SNS (`sns_*` keys); `aws_sns` is accepted too.
     Sns,
+    /// The provider given to [`SecurityBuilder::sms_provider`](crate::stack::SecurityBuilder::sms_provider).
+    Custom,
 }
 
-crate::config_enum!(SmsProvider { Console => "console", Twilio => "twilio", Sns => "sns" });
+impl crate::config::ConfigValue for SmsProvider {
+    fn expected() -> String {
+        "one of \"none\", \"console\", \"twilio\", \"sns\" (or \"aws_sns\"), \"custom\"".to_owned()
+    }
+    fn from_toml(value: &toml_edit::Value) -> Option<Self> {
+        Self::from_env(value.as_str()?)
+    }
+    fn from_env(text: &str) -> Option<Self> {
+        match text.trim() {
+            "none" => Some(SmsProvider::None),
+            "console" => Some(SmsProvider::Console),
+            "twilio" => Some(SmsProvider::Twilio),
+            "sns" | "aws_sns" => Some(SmsProvider::Sns),
+            "custom" => Some(SmsProvider::Custom),
+            _ => None,
+        }
+    }
+    fn to_toml(&self) -> Option<toml_edit::Value> {
+        Some(toml_edit::Value::from(self.name()))
+    }
+    fn to_json_redacted(&self) -> serde_json::Value {
+        serde_json::Value::from(self.name())
+    }
+}
 
-/// MFA settings.
+impl SmsProvider {
+    /// The config name.
+    pub fn name(self) -> &'static str {
+        match self {
+            SmsProvider::None => "none",
+            SmsProvider::Console => "console",
+            SmsProvider::Twilio => "twilio",
+            SmsProvider::Sns => "sns",
+            SmsProvider::Custom => "custom",
+        }
+    }
+}
+
+/// MFA settings; the stack builds [`MfaConfig`](crate::mfa::MfaConfig) from them.
 #[derive(Debug, Clone, Serialize, SecurityConfig)]
 pub struct MfaSettings {
-    /// Whether MFA is offered and enforced where required.
+    /// Whether MFA is required of users with a confirmed factor (and of `required_for_roles`);
+    /// when false, enrolment still works but nobody is asked for a second factor.
     #[security(default = true, development = false)]
     pub enabled: bool,
-    /// The issuer shown in authenticator apps.
-    #[security(default = "rail-graphql-security", non_empty)]
+    /// The issuer shown in authenticator apps (no `:`).
+    #[security(default = "rail-graphql-security", validate = bounds::check_totp_issuer)]
     pub issuer: String,
-    /// TOTP code length.
-    #[security(default = 6, range = 6..=8)]
+    /// TOTP code length: 6 or 8.
+    #[security(default = 6, validate = bounds::check_totp_digits)]
     pub digits: u32,
     /// TOTP step in seconds.
-    #[security(default = 30, range = 15..=120)]
+    #[security(default = 30, range = bounds::MIN_TOTP_PERIOD..=bounds::MAX_TOTP_PERIOD)]
     pub period: u64,
     /// Backup codes generated per user.
-    #[security(default = 10, range = 1..=50)]
+    #[security(default = 10, range = bounds::MIN_BACKUP_CODES..=bounds::MAX_BACKUP_CODES)]
     pub backup_codes_count: u32,
     /// Characters per backup code.
-    #[security(default = 8, range = 6..=32)]
+    #[security(default = 8, range = bounds::MIN_BACKUP_CODE_LENGTH..=bounds::MAX_BACKUP_CODE_LENGTH)]
     pub backup_code_length: u32,
-    /// Days a trusted device skips MFA (0 = never trusted).
-    #[security(default = 30, range = 0..=365)]
+    /// Days a trusted device skips MFA.
+    #[security(default = 30, range = bounds::MIN_TRUSTED_DEVICE_DAYS..=bounds::MAX_TRUSTED_DEVICE_DAYS)]
     pub trusted_device_days: u32,
+    /// Roles whose holders must pass a second factor even before enrolling (e.g. `["admin"]`).
+    pub required_for_roles: Vec<String>,
+    /// Consecutive failed codes (across lockout windows; only a success resets the count)
+    /// after which TOTP and SMS codes are refused until a backup code or an administrator
+    /// unlocks the account (NIST SP 800-63B: at most 100).
+    #[security(default = 100, range = 1..=100)]
+    pub max_consecutive_failures: u32,
+    /// Unconfirmed TOTP and SMS enrolments a user may have at once.
+    #[security(default = 3, range = 1..=20)]
+    pub max_pending_devices: u32,
     /// SMS delivery.
     #[security(nested)]
     pub sms: SmsConfig,
-    /// Key encrypting TOTP secrets at rest (at least 32 characters).
+    /// Key encrypting TOTP secrets at rest: 32 random bytes in standard base64
+    /// (`openssl rand -base64 32`).
     #[security(secret, generate)]
-    pub encryption_key: Option<Secret>,
+    pub encryption_key: Option<Base64Key>,
+    /// Former encryption keys, still accepted for reading until
+    /// [`MfaManager::reencrypt_secrets`](crate::mfa::MfaManager::reencrypt_secrets) has moved
+    /// every secret to `encryption_key` (key rotation).
+    #[security(secret)]
+    pub previous_encryption_keys: Vec<Base64Key>,
 }
 
 /// SMS provider settings.
 #[derive(Debug, Clone, Serialize, SecurityConfig)]
 pub struct SmsConfig {
-    /// console, twilio or sns.
-    #[security(default = SmsProvider::Console)]
+    /// none, console (development only), twilio, sns (or aws_sns), or custom (the provider
+    /// registered on the stack builder).
+    #[security(default = SmsProvider::None, development = SmsProvider::Console)]
     pub provider: SmsProvider,
     /// Twilio account SID.
     pub twilio_account_sid: Option<String>,
@@ -288,8 +374,33 @@ pub struct SmsConfig {
     #[security(secret)]
     pub sns_secret_access_key: Option<Secret>,
     /// Minutes an SMS code stays valid.
-    #[security(default = 10, range = 1..=60)]
+    #[security(default = 10, range = bounds::MIN_SMS_CODE_TTL_MINUTES..=bounds::MAX_SMS_CODE_TTL_MINUTES)]
     pub code_ttl_minutes: u32,
+    /// Country calling codes SMS may be sent to, without `+` (e.g. `["1", "33"]`); empty: all.
+    #[security(validate = country_codes)]
+    pub allowed_country_codes: Vec<String>,
+    /// SMS sent per user per `quota_window` (setup, resend and login codes alike).
+    #[security(default = 3, range = 1..=1000)]
+    pub quota_per_user: u32,
+    /// SMS sent per destination number per `quota_window`.
+    #[security(default = 3, range = 1..=1000)]
+    pub quota_per_number: u32,
+    /// SMS sent per client address per `quota_window`.
+    #[security(default = 10, range = 1..=100_000)]
+    pub quota_per_address: u32,
+    /// SMS sent by the whole application per `quota_window`.
+    #[security(default = 100, range = 1..=10_000_000)]
+    pub quota_global: u32,
+    /// The SMS quotas' window in seconds.
+    #[security(default = 3600, range = 1..=604_800)]
+    pub quota_window: u64,
+}
+
+fn country_codes(codes: &Vec<String>) -> Result<(), String> {
+    match codes.iter().find(|c| c.is_empty() || c.len() > 3 || !c.bytes().all(|b| b.is_ascii_digit())) {
+        Some(bad) => Err(format!("has `{bad}`: write calling codes as 1 to 3 digits without `+`, e.g. [\"1\", \"33\"]")),
+        None => Ok(()),
+    }
 }
 
 /// SameSite cookie attribute.
@@ -308,8 +419,10 @@ crate::config_enum!(SameSite { Strict => "strict", Lax => "lax", None => "none" 
 
 /// Deployment settings: the analogues of Django's `check --deploy`, and GraphQL exposure.
 #[derive(Debug, Clone, Serialize, SecurityConfig)]
+#[security(validate = proxies_need_behind_proxy)]
 pub struct DeploymentConfig {
-    /// Redirect http to https.
+    /// Redirect plain-http requests to https (HTTP 308). Behind a proxy, the scheme is the
+    /// `X-Forwarded-Proto` of a trusted proxy.
     #[security(default = true, development = false)]
     pub https_redirect: bool,
     /// `Strict-Transport-Security` max-age in seconds (0 = no header).
@@ -321,7 +434,7 @@ pub struct DeploymentConfig {
     /// HSTS `preload`.
     #[security(default = false, production = true)]
     pub hsts_preload: bool,
-    /// Cookies carry `Secure`.
+    /// Cookies carry `Secure` (the dashboard's session cookie; [`Security::cookie_policy`](crate::stack::Security::cookie_policy)).
     #[security(default = true, development = false)]
     pub cookie_secure: bool,
     /// Cookies carry `HttpOnly`.
@@ -330,36 +443,40 @@ pub struct DeploymentConfig {
     /// Cookies' `SameSite`: strict, lax or none.
     #[security(default = SameSite::Lax)]
     pub cookie_same_site: SameSite,
-    /// Host names the server answers to.
+    /// Host names the server answers to (`Host` header, port ignored; `*` = any, `.example.com`
+    /// = it and its subdomains); any other gets HTTP 400. Empty = any host, refused in production.
     #[security(development = ["localhost", "127.0.0.1"])]
     pub allowed_hosts: Vec<String>,
-    /// Origins allowed by CORS (https in production).
+    /// Origins allowed by CORS (https in production); empty = no CORS headers.
     #[security(development = ["http://localhost:3000"], https_in_production)]
     pub allowed_origins: Vec<String>,
-    /// Whether CORS allows credentials.
+    /// Whether CORS allows credentials (cookies, `Authorization`).
     #[security(default = false)]
     pub cors_allow_credentials: bool,
     /// `X-Frame-Options` value.
-    #[security(default = "DENY")]
+    #[security(default = "DENY", non_empty)]
     pub x_frame_options: String,
     /// `X-Content-Type-Options: nosniff`.
     #[security(default = true)]
     pub content_type_nosniff: bool,
     /// `Referrer-Policy` value.
-    #[security(default = "strict-origin-when-cross-origin")]
+    #[security(default = "strict-origin-when-cross-origin", non_empty)]
     pub referrer_policy: String,
-    /// Signs sessions and tokens (at least 50 characters).
+    /// Signs tokens (HS256; at least 32 bytes, 50+ characters recommended).
     #[security(secret, generate)]
     pub secret_key: Option<Secret>,
-    /// Whether the server runs behind a reverse proxy or load balancer.
+    /// Whether the server runs behind a reverse proxy or load balancer (then list it in
+    /// `trusted_proxies`).
     #[security(default = false)]
     pub behind_proxy: bool,
-    /// Proxy addresses whose `X-Forwarded-For` is trusted.
+    /// Proxy addresses or CIDR networks whose `X-Forwarded-For` / `X-Forwarded-Proto` are
+    /// believed (read only when `behind_proxy`).
+    #[security(validate = valid_proxies)]
     pub trusted_proxies: Vec<String>,
     /// GraphQL introspection.
     #[security(default = false, development = true)]
     pub introspection: bool,
-    /// The GraphQL playground / GraphiQL page.
+    /// The GraphiQL page on `GET /graphql`.
     #[security(default = false, development = true)]
     pub playground: bool,
     /// Maximum query depth.
@@ -368,7 +485,25 @@ pub struct DeploymentConfig {
     /// Maximum query complexity.
     #[security(default = 1000, range = 1..=1_000_000)]
     pub max_query_complexity: u32,
-    /// Debug output (stack traces in errors).
-    #[security(default = false, development = true)]
-    pub debug: bool,
+    /// Largest request body in bytes; a larger one gets HTTP 413.
+    #[security(default = 1_048_576, range = 1024..=1_073_741_824)]
+    pub max_request_body_bytes: u64,
+    /// Whether GraphQL multipart requests (file uploads) are accepted; when false they get
+    /// HTTP 415.
+    #[security(default = false)]
+    pub multipart: bool,
+}
+
+fn valid_proxies(proxies: &Vec<String>) -> Result<(), crate::client_ip::InvalidProxy> {
+    crate::client_ip::TrustedProxies::parse(proxies).map(drop)
+}
+
+fn proxies_need_behind_proxy(d: &DeploymentConfig) -> Result<(), &'static str> {
+    match (d.behind_proxy, d.trusted_proxies.is_empty()) {
+        (true, true) => Err("sets behind_proxy but no trusted_proxies: list the proxies' addresses"),
+        (false, false) => {
+            Err("lists trusted_proxies but behind_proxy is false: set behind_proxy = true or empty the list")
+        }
+        _ => Ok(()),
+    }
 }

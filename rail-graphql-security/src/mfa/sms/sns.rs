@@ -1,5 +1,7 @@
 use std::fmt;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -67,7 +69,7 @@ pub fn sigv4_authorization(
 /// AWS SNS `Publish` to a phone number, signed with SigV4 (hmac/sha2, no AWS SDK).
 pub struct SnsSmsProvider {
     access_key_id: String,
-    secret_access_key: String,
+    secret_access_key: SecretString,
     region: String,
     endpoint: String,
     client: reqwest::Client,
@@ -94,7 +96,7 @@ impl SnsSmsProvider {
         let region = region.into();
         SnsSmsProvider {
             access_key_id: access_key_id.into(),
-            secret_access_key: secret_access_key.into(),
+            secret_access_key: SecretString::from(secret_access_key.into()),
             endpoint: format!("https://sns.{region}.amazonaws.com"),
             region,
             client: http_client(),
@@ -137,7 +139,7 @@ impl SmsProvider for SnsSmsProvider {
             &self.region,
             "sns",
             &self.access_key_id,
-            &self.secret_access_key,
+            self.secret_access_key.expose_secret(),
         );
         let response = self
             .client

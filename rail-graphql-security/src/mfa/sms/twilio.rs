@@ -1,12 +1,14 @@
 use std::fmt;
 
+use secrecy::{ExposeSecret, SecretString};
+
 use super::{SmsError, SmsProvider, check_status, http_client, unreachable};
 
 /// Twilio's Messages API: `POST /2010-04-01/Accounts/{sid}/Messages.json`, form-encoded
 /// `To`, `From`, `Body`, HTTP basic auth with the account SID and auth token.
 pub struct TwilioSmsProvider {
     account_sid: String,
-    auth_token: String,
+    auth_token: SecretString,
     from: String,
     base_url: String,
     client: reqwest::Client,
@@ -28,7 +30,7 @@ impl TwilioSmsProvider {
     pub fn new(account_sid: impl Into<String>, auth_token: impl Into<String>, from: impl Into<String>) -> Self {
         TwilioSmsProvider {
             account_sid: account_sid.into(),
-            auth_token: auth_token.into(),
+            auth_token: SecretString::from(auth_token.into()),
             from: from.into(),
             base_url: "https://api.twilio.com".to_owned(),
             client: http_client(),
@@ -53,7 +55,7 @@ impl SmsProvider for TwilioSmsProvider {
         let response = self
             .client
             .post(url)
-            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .basic_auth(&self.account_sid, Some(self.auth_token.expose_secret()))
             .form(&[("To", to), ("From", self.from.as_str()), ("Body", body)])
             .send()
             .await

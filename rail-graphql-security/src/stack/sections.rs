@@ -1,0 +1,171 @@
+//! Each config section turned into its runtime parts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, Method, header};
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+
+use super::StackError;
+use crate::auth::RevocationStore;
+use crate::client_ip::TrustedProxies;
+use crate::config::standard::{DeploymentConfig, MfaSettings, SmsProvider as SmsChoice};
+use crate::http::{API_CSP, AllowedHosts, HttpSecurity, SecurityHeaders, X_REQUEST_ID};
+use crate::mfa::sms::{ConsoleSmsProvider, SmsProvider, SnsSmsProvider, TwilioSmsProvider};
+use crate::mfa::{MfaConfig, SecretCipher, SmsQuotas};
+use crate::rate_limit::{Quota, RateLimiter};
+
+#[cfg(feature = "redis")]
+pub(super) async fn shared_stores(url: &str, prefix: &str) -> Result<(RateLimiter, RevocationStore), StackError> {
+    let limiter = RateLimiter::redis(url, prefix).await?;
+    let revocations = RevocationStore::redis(url, prefix).await.map_err(StackError::RevocationStore)?;
+    Ok((limiter, revocations))
+}
+
+#[cfg(not(feature = "redis"))]
+pub(super) async fn shared_stores(_url: &str, _prefix: &str) -> Result<(RateLimiter, RevocationStore), StackError> {
+    Err(StackError::RedisNotCompiled)
+}
+
+pub(super) fn mfa_config(m: &MfaSettings, production: bool) -> MfaConfig {
+    MfaConfig {
+        enabled: m.enabled,
+        totp_issuer: m.issuer.trim().to_owned(),
+        totp_digits: m.digits as usize,
+        totp_period: m.period,
+        backup_codes_count: m.backup_codes_count as usize,
+        backup_code_length: m.backup_code_length as usize,
+        trusted_device_duration_days: m.trusted_device_days,
+        sms_code_ttl: Duration::from_secs(u64::from(m.sms.code_ttl_minutes) * 60),
+        production,
+        required_for_roles: m.required_for_roles.iter().map(|r| r.trim().to_owned()).collect(),
+        max_consecutive_failures: m.max_consecutive_failures,
+        max_pending_devices: m.max_pending_devices,
+        sms_allowed_country_codes: m.sms.allowed_country_codes.clone(),
+        sms_quotas: {
+            let window = Duration::from_secs(m.sms.quota_window);
+            SmsQuotas {
+                per_user: Quota::new(m.sms.quota_per_user, window),
+                per_number: Quota::new(m.sms.quota_per_number, window),
+                per_address: Quota::new(m.sms.quota_per_address, window),
+                global: Quota::new(m.sms.quota_global, window),
+            }
+        },
+        ..MfaConfig::default()
+    }
+}
+
+pub(super) fn cipher(m: &MfaSettings) -> Result<Option<Arc<SecretCipher>>, StackError> {
+    let Some(key) = &m.encryption_key else { return Ok(None) };
+    let mut cipher = SecretCipher::new(key.encryption_key()?);
+    for previous in &m.previous_encryption_keys {
+        cipher = cipher.with_previous_key(previous.encryption_key()?);
+    }
+    Ok(Some(Arc::new(cipher)))
+}
+
+pub(super) fn sms_provider(
+    m: &MfaSettings,
+    custom: Option<Arc<dyn SmsProvider>>,
+) -> Result<Option<Arc<dyn SmsProvider>>, StackError> {
+    let sms = &m.sms;
+    let missing = |key: &str| StackError::Sms(format!("provider is `{}` but {key} is not set", sms.provider.name()));
+    let text = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    let secret = |value: &Option<crate::config::Secret>| value.clone().filter(|v| !v.is_empty());
+    match (sms.provider, custom) {
+        (SmsChoice::Custom, Some(provider)) => Ok(Some(provider)),
+        (SmsChoice::Custom, None) => Err(StackError::Sms(
+            "provider is `custom` but no provider was given to SecurityBuilder::sms_provider".to_owned(),
+        )),
+        (other, Some(_)) => Err(StackError::Sms(format!(
+            "an SMS provider was given to SecurityBuilder::sms_provider but provider is `{}`: set it to `custom`",
+            other.name()
+        ))),
+        (SmsChoice::None, None) => Ok(None),
+        (SmsChoice::Console, None) => Ok(Some(Arc::new(ConsoleSmsProvider))),
+        (SmsChoice::Twilio, None) => {
+            let sid = text(&sms.twilio_account_sid).ok_or_else(|| missing("twilio_account_sid"))?;
+            let token = secret(&sms.twilio_auth_token).ok_or_else(|| missing("twilio_auth_token"))?;
+            let from = text(&sms.twilio_from_number).ok_or_else(|| missing("twilio_from_number"))?;
+            Ok(Some(Arc::new(TwilioSmsProvider::new(sid, token.expose(), from))))
+        }
+        (SmsChoice::Sns, None) => {
+            let region = text(&sms.sns_region).ok_or_else(|| missing("sns_region"))?;
+            let key_id = text(&sms.sns_access_key_id).ok_or_else(|| missing("sns_access_key_id"))?;
+            let key = secret(&sms.sns_secret_access_key).ok_or_else(|| missing("sns_secret_access_key"))?;
+            Ok(Some(Arc::new(SnsSmsProvider::new(key_id, key.expose(), region))))
+        }
+    }
+}
+
+fn header_value(key: &'static str, value: &str) -> Result<HeaderValue, StackError> {
+    HeaderValue::from_str(value.trim()).map_err(|_| StackError::InvalidHeader { key })
+}
+
+pub(super) fn http_security(
+    d: &DeploymentConfig,
+    headers_on: &bool,
+    production: bool,
+) -> Result<HttpSecurity, StackError> {
+    let headers = SecurityHeaders {
+        x_frame_options: Some(header_value("x_frame_options", &d.x_frame_options)?),
+        content_type_nosniff: d.content_type_nosniff,
+        referrer_policy: Some(header_value("referrer_policy", &d.referrer_policy)?),
+        hsts: SecurityHeaders::hsts_value(d.hsts_seconds, d.hsts_include_subdomains, d.hsts_preload),
+        content_security_policy: Some(HeaderValue::from_static(API_CSP)),
+    };
+    let proxies = if d.behind_proxy { TrustedProxies::parse(&d.trusted_proxies)? } else { TrustedProxies::none() };
+    let mut http = HttpSecurity::new()
+        .security_headers(headers_on.then_some(headers))
+        .trusted_proxies(proxies)
+        .https_redirect(d.https_redirect)
+        .multipart(d.multipart)
+        .max_body_bytes(usize::try_from(d.max_request_body_bytes).unwrap_or(usize::MAX));
+    if !d.allowed_hosts.is_empty() {
+        http = http.allowed_hosts(AllowedHosts::new(&d.allowed_hosts));
+    } else if production {
+        return Err(StackError::NoAllowedHosts);
+    }
+    if let Some(cors) = cors_layer(d)? {
+        http = http.cors(cors);
+    }
+    Ok(http)
+}
+
+fn cors_layer(d: &DeploymentConfig) -> Result<Option<CorsLayer>, StackError> {
+    if d.allowed_origins.is_empty() {
+        return Ok(None);
+    }
+    let any = d.allowed_origins.iter().any(|o| o.trim() == "*");
+    if any && d.cors_allow_credentials {
+        return Err(StackError::Cors(
+            "`*` cannot be combined with cors_allow_credentials: list the origins instead".to_owned(),
+        ));
+    }
+    let origin = if any {
+        AllowOrigin::from(Any)
+    } else {
+        let origins = d
+            .allowed_origins
+            .iter()
+            .map(|o| {
+                let o = o.trim().trim_end_matches('/');
+                HeaderValue::from_str(o)
+                    .ok()
+                    .filter(|_| o.starts_with("http://") || o.starts_with("https://"))
+                    .ok_or_else(|| StackError::Cors(format!("`{o}` is not an origin such as https://app.example.com")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        AllowOrigin::list(origins)
+    };
+    let request_id = HeaderName::from_static(X_REQUEST_ID.as_str());
+    Ok(Some(
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, request_id.clone()])
+            .expose_headers([request_id, header::RETRY_AFTER])
+            .allow_credentials(d.cors_allow_credentials)
+            .max_age(Duration::from_secs(600)),
+    ))
+}

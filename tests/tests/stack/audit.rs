@@ -1,0 +1,200 @@
+//! `audit.*`: the logger, its sinks, alert thresholds and retention.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use rail_graphql_security::audit::{
+    Alert, AuditEvent, AuditEventType, AuditSink, DatabaseSink, SIGNATURE_HEADER, ThresholdKind,
+};
+use rail_graphql_security::config::Profile;
+use rail_graphql_security::stack::Security;
+use sha2::Sha256;
+use tokio::sync::mpsc;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::harness::{App, load, serve, start, start_with};
+
+async fn log_failure(app: &App) {
+    app.security.logger().log_authentication_failure("alice", None, None, "invalid password");
+    app.security.logger().flush().await.unwrap();
+}
+
+pub(crate) async fn audit_enabled() {
+    let on = start(&[]).await;
+    log_failure(&on).await;
+    assert_eq!(on.audit_rows("login_failed").await, 1);
+    let off = start(&[("audit.enabled", "false")]).await;
+    log_failure(&off).await;
+    assert_eq!(off.audit_rows("login_failed").await, 0, "a disabled logger records nothing");
+    assert!(!off.dir.path().join("spool").exists());
+}
+
+pub(crate) async fn storage_backend() {
+    let file_only = start(&[("audit.storage_backend", "file")]).await;
+    log_failure(&file_only).await;
+    assert_eq!(file_only.audit_rows("login_failed").await, 0, "no database sink");
+    let lines = std::fs::read_to_string(file_only.dir.path().join("audit.log")).unwrap();
+    assert_eq!(lines.lines().filter(|l| l.contains("login_failed")).count(), 1, "{lines}");
+
+    let both = start(&[("audit.storage_backend", "database,file")]).await;
+    log_failure(&both).await;
+    assert_eq!(both.audit_rows("login_failed").await, 1);
+    assert!(std::fs::read_to_string(both.dir.path().join("audit.log")).unwrap().contains("login_failed"));
+}
+
+pub(crate) async fn log_file_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("security-events.jsonl");
+    let app = start(&[("audit.storage_backend", "file"), ("audit.log_file_path", file.to_str().unwrap())]).await;
+    log_failure(&app).await;
+    assert!(std::fs::read_to_string(&file).unwrap().contains("\"login_failed\""));
+    assert!(!app.dir.path().join("audit.log").exists());
+}
+
+/// The webhook endpoint's first delivery.
+async fn first_delivery(server: &MockServer) -> wiremock::Request {
+    for _ in 0..400 {
+        if let Some(request) = server.received_requests().await.unwrap_or_default().into_iter().next() {
+            return request;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no webhook delivery within 10 s");
+}
+
+async fn webhook_app(server: &MockServer) -> App {
+    Mock::given(method("POST")).and(path("/hook")).respond_with(ResponseTemplate::new(200)).mount(server).await;
+    let url = format!("{}/hook", server.uri());
+    let app = start(&[
+        ("audit.storage_backend", "webhook"),
+        ("audit.webhook_url", url.as_str()),
+        ("audit.webhook_headers", r#"{ x-team = "sec-team-token" }"#),
+        ("audit.webhook_secret", "whsec-0123456789"),
+    ])
+    .await;
+    log_failure(&app).await;
+    app
+}
+
+pub(crate) async fn webhook_url() {
+    let server = MockServer::start().await;
+    let _app = webhook_app(&server).await;
+    let delivery = first_delivery(&server).await;
+    assert_eq!(delivery.url.path(), "/hook");
+    assert!(String::from_utf8_lossy(&delivery.body).contains("login_failed"));
+}
+
+pub(crate) async fn webhook_headers() {
+    let server = MockServer::start().await;
+    let app = webhook_app(&server).await;
+    let delivery = first_delivery(&server).await;
+    assert_eq!(delivery.headers.get("x-team").unwrap(), "sec-team-token");
+    assert!(!format!("{:?}", app.security).contains("sec-team-token"));
+}
+
+pub(crate) async fn webhook_secret() {
+    let server = MockServer::start().await;
+    let app = webhook_app(&server).await;
+    let delivery = first_delivery(&server).await;
+    let mut mac = Hmac::<Sha256>::new_from_slice(b"whsec-0123456789").unwrap();
+    mac.update(&delivery.body);
+    let expected = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
+    assert_eq!(delivery.headers.get(SIGNATURE_HEADER).unwrap().to_str().unwrap(), expected);
+    assert!(!format!("{:?}", app.security).contains("whsec-0123456789"));
+}
+
+pub(crate) async fn webhook_spool_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("undelivered");
+    // Nothing listens on port 1: the batch stays spooled.
+    let app = start(&[
+        ("audit.storage_backend", "webhook"),
+        ("audit.webhook_url", "http://127.0.0.1:1/hook"),
+        ("audit.webhook_spool_dir", spool.to_str().unwrap()),
+    ])
+    .await;
+    log_failure(&app).await;
+    let spooled = std::fs::read_dir(&spool).unwrap().count();
+    assert!(spooled >= 1, "the batch waits in the configured spool");
+}
+
+pub(crate) async fn retention_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = integration_tests::TestDb::new(integration_tests::Backend::Sqlite).await.unwrap();
+    let old = AuditEvent::new(AuditEventType::LoginFailed).at(Utc::now() - chrono::Duration::days(40));
+    let recent = AuditEvent::new(AuditEventType::LoginFailed).at(Utc::now() - chrono::Duration::days(10));
+    DatabaseSink::new(db.db.clone()).write_batch(&[old, recent]).await.unwrap();
+    let config = load(&Profile::Development, dir.path(), &[("audit.retention_days", "30")]).unwrap();
+    // Nobody calls purge: the stack's retention task runs at start.
+    let security = Security::builder(&config, Profile::Development, db.db.clone()).build().await.unwrap();
+    let app = serve(security, db, dir).await;
+    for _ in 0..400 {
+        if app.audit_rows("login_failed").await == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(app.audit_rows("login_failed").await, 1, "the 40-day-old event is purged, the 10-day-old kept");
+}
+
+/// Builds a stack whose alerts go to a channel, logs twice with `log`, and returns the
+/// first threshold alert: (which, limit, count).
+async fn threshold_alert(key: &str, log: impl Fn(&App)) -> (ThresholdKind, u32, u32) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let app = start_with(Profile::Development, &[(key, "2")], move |b| {
+        b.alert_handler(move |alert: Alert| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(alert);
+            }
+        })
+    })
+    .await;
+    log(&app);
+    log(&app);
+    app.security.logger().flush().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let alert = tokio::time::timeout_at(deadline, rx.recv()).await.expect("an alert").expect("open");
+        if let Alert::ThresholdReached { threshold, limit, count, .. } = alert {
+            return (threshold, limit, count);
+        }
+    }
+}
+
+pub(crate) async fn failed_logins_per_hour() {
+    let alert = threshold_alert("audit.alert_thresholds.failed_logins_per_hour", |app| {
+        app.security.logger().log_authentication_failure("alice", None, None, "invalid password");
+    })
+    .await;
+    assert_eq!(alert, (ThresholdKind::FailedLoginsPerHour, 2, 2));
+}
+
+pub(crate) async fn suspicious_activity_per_day() {
+    let alert = threshold_alert("audit.alert_thresholds.suspicious_activity_per_day", |app| {
+        app.security.logger().log_suspicious_activity(None, None, "probe", serde_json::json!({}));
+    })
+    .await;
+    assert_eq!(alert, (ThresholdKind::SuspiciousActivityPerDay, 2, 2));
+}
+
+pub(crate) async fn rate_limit_hits_per_hour() {
+    let alert = threshold_alert("audit.alert_thresholds.rate_limit_hits_per_hour", |app| {
+        app.security.logger().log_rate_limit_exceeded("203.0.113.9", "graphql_requests", 11, 10, 60);
+    })
+    .await;
+    assert_eq!(alert, (ThresholdKind::RateLimitHitsPerHour, 2, 2));
+}
+
+/// `SecurityBuilder::audit_database`: the `database` sink and retention use that connection.
+pub(crate) async fn audit_database_of_its_own() {
+    let audit_db = integration_tests::TestDb::new(integration_tests::Backend::Sqlite).await.unwrap();
+    let own = audit_db.db.clone();
+    let app = start_with(Profile::Development, &[], move |b| b.audit_database(own)).await;
+    log_failure(&app).await;
+    assert_eq!(app.audit_rows("login_failed").await, 0, "not in the application's database");
+    let other = App::rows_in(&audit_db.db, "login_failed").await;
+    assert_eq!(other, 1);
+}
