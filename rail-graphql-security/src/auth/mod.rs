@@ -1,10 +1,19 @@
 //! Bearer tokens: issuing, verifying, refreshing and revoking signed JWTs (HS256) that carry the
 //! user, their roles and their second-factor state.
 //!
+//! Every token belongs to a session (`sid`): a login starts one ([`TokenService::issue`],
+//! [`TokenService::issue_with_methods`]); the token issued after a second factor
+//! ([`TokenService::issue_in_session`]) and a refreshed one keep it. A revocation covers one
+//! token ([`TokenService::revoke`]), one session ([`TokenService::revoke_session`]: logout) or
+//! every token a user was issued until then ([`TokenService::revoke_all_sessions`]: log out
+//! everywhere); [`TokenService::verify`] checks all three in one round trip to the store. A
+//! revocation is kept until every token it covers has expired, clock skew (`leeway`) included.
+//!
 //! Audit events: `token_created` on [`TokenService::issue`], `token_refreshed` on
-//! [`TokenService::refresh`], `token_revoked` on [`TokenService::revoke`], and `token_expired`
-//! the first time an expired token is presented to this instance (not on every request).
-//! Verifying a valid token logs nothing: a request is not a login.
+//! [`TokenService::refresh`] (details carry the token's `jti` and session `sid`), `token_revoked`
+//! on the revocations (details `scope`: `token`, `session` or `all_sessions`), and `token_expired` the first time an expired token is
+//! presented to this instance (not on every request). Verifying a valid token logs nothing: a
+//! request is not a login.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -43,7 +52,12 @@ use crate::context::{MfaLevel, MfaState, Principal, SecurityContext};
 pub mod entity;
 mod revocation;
 
-pub use self::revocation::RevocationStore;
+#[cfg(feature = "redis")]
+pub use self::revocation::RedisCachedRevocations;
+pub use self::revocation::{RevocationEntry, RevocationStore};
+
+/// The longest session id accepted (`s:<session id>` must fit the 64-character revocation id).
+pub const MAX_SESSION_ID_BYTES: usize = 62;
 
 /// The shortest HMAC secret accepted, in bytes (HS256's key should be at least its output size).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -160,6 +174,14 @@ pub struct Claims {
     pub jti: String,
     /// The issuer.
     pub iss: String,
+    /// The session (login) the token belongs to; empty in tokens issued before sessions
+    /// existed, which are their own session (see [`Claims::session_id`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sid: String,
+    /// Issued at, in milliseconds since the epoch (orders tokens against a "log out
+    /// everywhere" made in the same second).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
 }
 
 impl Claims {
@@ -183,12 +205,24 @@ impl Claims {
         Utc.timestamp_opt(self.exp, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC)
     }
 
+    /// The session the token belongs to: `sid`, or the token's own id when it has none.
+    pub fn session_id(&self) -> &str {
+        if self.sid.is_empty() { &self.jti } else { &self.sid }
+    }
+
+    /// When the token was issued, in milliseconds since the epoch (`iat` in whole seconds for
+    /// tokens without `iat_ms`).
+    pub fn issued_at_ms(&self) -> i64 {
+        self.iat_ms.unwrap_or_else(|| self.iat.saturating_mul(1000))
+    }
+
     /// A security context for a request made with this token.
     pub fn security_context(&self) -> SecurityContext {
         let mut context = SecurityContext::authenticated(self.principal())
             .with_mfa(self.mfa_state())
             .with_mfa_methods(self.mfa_methods.iter().cloned());
         context.token_id = Some(self.jti.clone());
+        context.session_id = Some(self.session_id().to_owned());
         context
     }
 }
@@ -200,6 +234,8 @@ pub struct IssuedToken {
     pub token: String,
     /// Its id.
     pub jti: String,
+    /// Its session (see [`Claims::session_id`]).
+    pub session_id: String,
     /// When it expires.
     pub expires_at: DateTime<Utc>,
 }
@@ -209,6 +245,7 @@ impl fmt::Debug for IssuedToken {
         f.debug_struct("IssuedToken")
             .field("token", &"***")
             .field("jti", &self.jti)
+            .field("session_id", &self.session_id)
             .field("expires_at", &self.expires_at)
             .finish()
     }
@@ -236,6 +273,12 @@ pub enum TokenError {
     /// The token could not be signed.
     #[error("token could not be signed: {0}")]
     Signing(String),
+    /// A session id given to [`TokenService::issue_in_session`] or
+    /// [`TokenService::revoke_session`] is empty or too long.
+    #[error(
+        "invalid session id: it must be 1 to {MAX_SESSION_ID_BYTES} bytes (use `Claims::session_id` or `SecurityContext::session_id`)"
+    )]
+    InvalidSessionId,
     /// The revocation list in the database could not be read or written.
     #[error("revocation list unavailable (database): {0}")]
     Database(#[from] sea_orm::DbErr),
@@ -365,7 +408,8 @@ impl TokenService {
     }
 
     /// Like [`issue`](Self::issue), recording the second-factor methods the user has enrolled
-    /// (`totp`, `sms`, `backup_code`), so `MFA_REQUIRED` errors can list them.
+    /// (`totp`, `sms`, `backup_code`), so `MFA_REQUIRED` errors can list them. Starts a new
+    /// session (a login).
     pub fn issue_with_methods(
         &self,
         principal: &Principal,
@@ -373,7 +417,23 @@ impl TokenService {
         mfa_methods: &[String],
         client_ip: Option<IpAddr>,
     ) -> Result<IssuedToken, TokenError> {
-        let issued = self.sign(principal, mfa, mfa_methods)?;
+        let session_id = uuid::Uuid::new_v4().simple().to_string();
+        self.issue_in_session(principal, mfa, mfa_methods, &session_id, client_ip)
+    }
+
+    /// Like [`issue_with_methods`](Self::issue_with_methods), in the existing session
+    /// `session_id` (the caller's [`SecurityContext::session_id`]): the token a second factor
+    /// earns belongs to the login that passed it, so logging out ends both.
+    pub fn issue_in_session(
+        &self,
+        principal: &Principal,
+        mfa: &MfaState,
+        mfa_methods: &[String],
+        session_id: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<IssuedToken, TokenError> {
+        check_session_id(session_id)?;
+        let issued = self.sign(principal, mfa, mfa_methods, session_id)?;
         if let Some(logger) = &self.inner.audit {
             logger.log_token_created(principal, client_ip, self.details(&issued, mfa));
         }
@@ -381,13 +441,25 @@ impl TokenService {
     }
 
     fn details(&self, issued: &IssuedToken, mfa: &MfaState) -> serde_json::Value {
-        json!({ "jti": issued.jti, "expires_at": issued.expires_at, "mfa_level": mfa.level, "mfa_method": mfa.method })
+        json!({
+            "jti": issued.jti,
+            // Not `session_id`: audit details mask keys that look like session secrets.
+            "sid": issued.session_id,
+            "expires_at": issued.expires_at,
+            "mfa_level": mfa.level,
+            "mfa_method": mfa.method,
+        })
     }
 
-    fn sign(&self, principal: &Principal, mfa: &MfaState, mfa_methods: &[String]) -> Result<IssuedToken, TokenError> {
+    fn sign(
+        &self,
+        principal: &Principal,
+        mfa: &MfaState,
+        mfa_methods: &[String],
+        session_id: &str,
+    ) -> Result<IssuedToken, TokenError> {
         let now = Utc::now();
-        let lifetime = chrono::Duration::from_std(self.inner.config.lifetime).unwrap_or(chrono::Duration::hours(1));
-        let expires_at = now + lifetime;
+        let expires_at = now + self.lifetime();
         let claims = Claims {
             sub: principal.id.clone(),
             name: principal.name.clone(),
@@ -401,14 +473,25 @@ impl TokenService {
             exp: expires_at.timestamp(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
             iss: self.inner.config.issuer.clone(),
+            sid: session_id.to_owned(),
+            iat_ms: Some(now.timestamp_millis()),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.encoding)
             .map_err(|e| TokenError::Signing(e.to_string()))?;
-        Ok(IssuedToken { token, expires_at: claims.expires_at(), jti: claims.jti })
+        Ok(IssuedToken { token, expires_at: claims.expires_at(), jti: claims.jti, session_id: claims.sid })
     }
 
-    /// Checks the signature, issuer, expiry and the revocation list. A valid token logs
-    /// nothing; an expired one logs `token_expired` the first time this instance sees it.
+    fn lifetime(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.inner.config.lifetime).unwrap_or(chrono::Duration::hours(1))
+    }
+
+    fn leeway(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.inner.config.leeway).unwrap_or(chrono::Duration::zero())
+    }
+
+    /// Checks the signature, issuer, expiry and the revocations of the token, its session and
+    /// its user (one round trip to the store). A valid token logs nothing; an expired one logs
+    /// `token_expired` the first time this instance sees it.
     pub async fn verify(&self, token: &str, client_ip: Option<IpAddr>) -> Result<Claims, TokenError> {
         let claims = self.decode_cached(token)?;
         let leeway = i64::try_from(self.inner.config.leeway.as_secs()).unwrap_or(0);
@@ -416,7 +499,14 @@ impl TokenService {
             self.log_expired_once(&claims, client_ip);
             return Err(TokenError::Expired);
         }
-        if self.inner.revocations.is_revoked(&claims.jti).await? {
+        let session = session_revocation_id(claims.session_id());
+        let user = user_revocation_id(&claims.sub);
+        let found = self.inner.revocations.revoked_at(&[&claims.jti, &session, &user]).await?;
+        let token_or_session = found.iter().take(2).any(Option::is_some);
+        // A token issued in the very millisecond of a "log out everywhere" is taken as issued
+        // after it (a login right after must work).
+        let user_revoked = found.get(2).copied().flatten().is_some_and(|at| claims.issued_at_ms() < at);
+        if token_or_session || user_revoked {
             return Err(TokenError::Revoked);
         }
         Ok(claims)
@@ -440,18 +530,18 @@ impl TokenService {
         self.verify(token, client_ip).await.map(Some)
     }
 
-    /// Exchanges a valid token for a new one with the same user and second-factor state (the
-    /// second factor's time is kept, so a step-up's maximum age is not extended), revoking the
-    /// old one. Of several racing refreshes of one token exactly one succeeds. Logs
-    /// `token_refreshed`.
+    /// Exchanges a valid token for a new one of the same session, user and second-factor
+    /// state (the second factor's time is kept, so a step-up's maximum age is not extended),
+    /// revoking the old one. Of several racing refreshes of one token exactly one succeeds.
+    /// Logs `token_refreshed`.
     pub async fn refresh(&self, token: &str, client_ip: Option<IpAddr>) -> Result<IssuedToken, TokenError> {
         let claims = self.verify(token, client_ip).await?;
-        if !self.inner.revocations.revoke(&claims.jti, &claims.sub, claims.expires_at()).await? {
+        if !self.inner.revocations.revoke(&claims.jti, &claims.sub, self.outlives(&claims)).await? {
             return Err(TokenError::Revoked);
         }
         let principal = claims.principal();
         let mfa = claims.mfa_state();
-        let issued = self.sign(&principal, &mfa, &claims.mfa_methods)?;
+        let issued = self.sign(&principal, &mfa, &claims.mfa_methods, claims.session_id())?;
         if let Some(logger) = &self.inner.audit {
             let mut details = self.details(&issued, &mfa);
             details["previous_jti"] = claims.jti.clone().into();
@@ -460,12 +550,19 @@ impl TokenService {
         Ok(issued)
     }
 
-    /// Revokes a verified token (logout). Returns `false` if it already was; logs
-    /// `token_revoked` only the first time.
+    /// When a revocation of `claims`' token may be forgotten: once the token is refused as
+    /// expired on every instance, clock skew included.
+    fn outlives(&self, claims: &Claims) -> DateTime<Utc> {
+        claims.expires_at() + self.leeway()
+    }
+
+    /// Revokes one verified token. Returns `false` if it already was; logs `token_revoked`
+    /// (`scope: "token"`) only the first time. To log out, revoke the session
+    /// ([`revoke_session`](Self::revoke_session)): a login may hold several tokens.
     pub async fn revoke(&self, claims: &Claims, client_ip: Option<IpAddr>) -> Result<bool, TokenError> {
-        let revoked = self.inner.revocations.revoke(&claims.jti, &claims.sub, claims.expires_at()).await?;
+        let revoked = self.inner.revocations.revoke(&claims.jti, &claims.sub, self.outlives(claims)).await?;
         if revoked && let Some(logger) = &self.inner.audit {
-            logger.log_token_revoked(&claims.principal(), client_ip, json!({ "jti": claims.jti }));
+            logger.log_token_revoked(&claims.principal(), client_ip, json!({ "scope": "token", "jti": claims.jti }));
         }
         Ok(revoked)
     }
@@ -474,6 +571,43 @@ impl TokenService {
     pub async fn revoke_token(&self, token: &str, client_ip: Option<IpAddr>) -> Result<bool, TokenError> {
         let claims = self.decode(token)?;
         self.revoke(&claims, client_ip).await
+    }
+
+    /// Logout: revokes every token of `user`'s session `session_id` (the login's token, the
+    /// one a second factor earned, refreshed ones), on every instance sharing the store.
+    /// Returns `false` if it already was; logs `token_revoked` (`scope: "session"`) only the
+    /// first time. The record is kept until every token of the session has expired (they were
+    /// all issued before now), clock skew included.
+    pub async fn revoke_session(
+        &self,
+        user: &Principal,
+        session_id: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<bool, TokenError> {
+        check_session_id(session_id)?;
+        let expires_at = Utc::now() + self.lifetime() + self.leeway();
+        let id = session_revocation_id(session_id);
+        let revoked = self.inner.revocations.revoke(&id, &user.id, expires_at).await?;
+        if revoked && let Some(logger) = &self.inner.audit {
+            logger.log_token_revoked(user, client_ip, json!({ "scope": "session", "sid": session_id }));
+        }
+        Ok(revoked)
+    }
+
+    /// Log out everywhere: revokes every token issued to `user` until now, whatever its
+    /// session (dashboard sessions on the same store included); tokens issued afterwards
+    /// (a new login) work. Repeating it moves the cut-off to the later time. Logs
+    /// `token_revoked` (`scope: "all_sessions"`). The record is kept for this service's token
+    /// lifetime plus the leeway: tokens of a service with a longer lifetime on the same store
+    /// need its own call.
+    pub async fn revoke_all_sessions(&self, user: &Principal, client_ip: Option<IpAddr>) -> Result<(), TokenError> {
+        let now = Utc::now();
+        let expires_at = now + self.lifetime() + self.leeway();
+        self.inner.revocations.revoke_since(&user_revocation_id(&user.id), &user.id, now, expires_at).await?;
+        if let Some(logger) = &self.inner.audit {
+            logger.log_token_revoked(user, client_ip, json!({ "scope": "all_sessions", "revoked_before": now }));
+        }
+        Ok(())
     }
 
     /// Deletes revocation entries of tokens that have expired anyway.
@@ -542,4 +676,24 @@ impl TokenService {
             logger.log_token_expired(&claims.principal(), client_ip, details);
         }
     }
+}
+
+fn check_session_id(session_id: &str) -> Result<(), TokenError> {
+    if session_id.is_empty() || session_id.len() > MAX_SESSION_ID_BYTES {
+        return Err(TokenError::InvalidSessionId);
+    }
+    Ok(())
+}
+
+/// The revocation id of a session.
+fn session_revocation_id(session_id: &str) -> String {
+    format!("s:{session_id}")
+}
+
+/// The revocation id of all of a user's tokens: a hash, as user ids have any length and the
+/// id column holds 64 characters.
+fn user_revocation_id(user_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(user_id.as_bytes()));
+    format!("u:{}", &digest[..62])
 }

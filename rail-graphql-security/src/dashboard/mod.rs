@@ -23,7 +23,7 @@
 //! so the session token is not accepted by your API and API tokens are not accepted by the
 //! dashboard) and stores it in an `HttpOnly`, `SameSite=Strict` cookie scoped to the mount path
 //! (`Secure` unless [`DashboardBuilder::secure_cookie`] turns it off for plain-HTTP development).
-//! Logging out revokes the token. Logins emit the usual `login_success` / `login_failed` events
+//! Logging out revokes the session (on every instance). Logins emit the usual `login_success` / `login_failed` events
 //! (and `token_created`, `logout`, `token_revoked`); a signed-in user without the role
 //! (default `admin`) gets 403 and an `unauthorized_access` event.
 //!
