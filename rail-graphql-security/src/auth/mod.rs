@@ -30,6 +30,15 @@
 //!
 //! tokens.revoke(&claims, None).await?;
 //! assert!(tokens.verify(&issued.token, None).await.is_err());
+//!
+//! // A login, then the token its second factor earns: one session, ended by one logout.
+//! let alice = Principal::new(7, "alice");
+//! let login = tokens.issue(&alice, &MfaState::none(), None)?;
+//! let passed = MfaState::verified(Utc::now(), "totp");
+//! let step_up = tokens.issue_in_session(&alice, &passed, &[], &login.session_id, None)?;
+//! assert!(tokens.revoke_session(&alice, &login.session_id, None).await?);
+//! assert!(tokens.verify(&login.token, None).await.is_err());
+//! assert!(tokens.verify(&step_up.token, None).await.is_err());
 //! # Ok(()) }
 //! ```
 
@@ -38,19 +47,22 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::ErrorExtensions;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::audit::AuditLogger;
-use crate::context::{MfaLevel, MfaState, Principal, SecurityContext};
+use crate::context::{MfaState, Principal};
 
+mod claims;
 pub mod entity;
+mod error;
 mod revocation;
+
+pub use self::claims::{Claims, IssuedToken};
+pub use self::error::TokenError;
 
 #[cfg(feature = "redis")]
 pub use self::revocation::RedisCachedRevocations;
@@ -136,189 +148,6 @@ impl TokenConfig {
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
-    }
-}
-
-/// What a token says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    /// The user id.
-    pub sub: String,
-    /// The user name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The user's roles.
-    #[serde(default)]
-    pub roles: Vec<String>,
-    /// The second-factor level.
-    #[serde(default)]
-    pub mfa: MfaLevel,
-    /// When the second factor was passed (seconds since the epoch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mfa_at: Option<i64>,
-    /// The second-factor method.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mfa_method: Option<String>,
-    /// A trusted device stood in for the second factor.
-    #[serde(default)]
-    pub trusted_device: bool,
-    /// The second-factor methods the user had enrolled when the token was issued (listed in
-    /// `MFA_REQUIRED` errors).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mfa_methods: Vec<String>,
-    /// Issued at (seconds since the epoch).
-    pub iat: i64,
-    /// Expires at (seconds since the epoch).
-    pub exp: i64,
-    /// The token id, used for revocation.
-    pub jti: String,
-    /// The issuer.
-    pub iss: String,
-    /// The session (login) the token belongs to; empty in tokens issued before sessions
-    /// existed, which are their own session (see [`Claims::session_id`]).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub sid: String,
-    /// Issued at, in milliseconds since the epoch (orders tokens against a "log out
-    /// everywhere" made in the same second).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat_ms: Option<i64>,
-}
-
-impl Claims {
-    /// The user.
-    pub fn principal(&self) -> Principal {
-        Principal { id: self.sub.clone(), name: self.name.clone(), roles: self.roles.clone() }
-    }
-
-    /// The second-factor state.
-    pub fn mfa_state(&self) -> MfaState {
-        MfaState {
-            level: self.mfa,
-            verified_at: self.mfa_at.and_then(|t| Utc.timestamp_opt(t, 0).single()),
-            method: self.mfa_method.clone(),
-            trusted_device: self.trusted_device,
-        }
-    }
-
-    /// When the token expires.
-    pub fn expires_at(&self) -> DateTime<Utc> {
-        Utc.timestamp_opt(self.exp, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC)
-    }
-
-    /// The session the token belongs to: `sid`, or the token's own id when it has none.
-    pub fn session_id(&self) -> &str {
-        if self.sid.is_empty() { &self.jti } else { &self.sid }
-    }
-
-    /// When the token was issued, in milliseconds since the epoch (`iat` in whole seconds for
-    /// tokens without `iat_ms`).
-    pub fn issued_at_ms(&self) -> i64 {
-        self.iat_ms.unwrap_or_else(|| self.iat.saturating_mul(1000))
-    }
-
-    /// A security context for a request made with this token.
-    pub fn security_context(&self) -> SecurityContext {
-        let mut context = SecurityContext::authenticated(self.principal())
-            .with_mfa(self.mfa_state())
-            .with_mfa_methods(self.mfa_methods.iter().cloned());
-        context.token_id = Some(self.jti.clone());
-        context.session_id = Some(self.session_id().to_owned());
-        context
-    }
-}
-
-/// A freshly issued token.
-#[derive(Clone)]
-pub struct IssuedToken {
-    /// The encoded token, for `Authorization: Bearer <token>`.
-    pub token: String,
-    /// Its id.
-    pub jti: String,
-    /// Its session (see [`Claims::session_id`]).
-    pub session_id: String,
-    /// When it expires.
-    pub expires_at: DateTime<Utc>,
-}
-
-impl fmt::Debug for IssuedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuedToken")
-            .field("token", &"***")
-            .field("jti", &self.jti)
-            .field("session_id", &self.session_id)
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
-
-/// Why a token was refused or could not be handled.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TokenError {
-    /// Not a token of ours: bad format, bad signature, wrong issuer or algorithm.
-    #[error("invalid token: log in again to get a new one")]
-    Invalid,
-    /// The token has expired.
-    #[error("token expired: log in again or refresh it before it expires")]
-    Expired,
-    /// The token was revoked (logout, refresh or an administrator).
-    #[error("token revoked: log in again")]
-    Revoked,
-    /// The `Authorization` header does not use the configured scheme.
-    #[error("unsupported Authorization header: send `Authorization: {0} <token>`")]
-    WrongScheme(String),
-    /// The configured secret is too short.
-    #[error("the token secret must be at least {MIN_SECRET_BYTES} bytes: generate one with `openssl rand -base64 48`")]
-    WeakSecret,
-    /// The token could not be signed.
-    #[error("token could not be signed: {0}")]
-    Signing(String),
-    /// A session id given to [`TokenService::issue_in_session`] or
-    /// [`TokenService::revoke_session`] is empty or too long.
-    #[error(
-        "invalid session id: it must be 1 to {MAX_SESSION_ID_BYTES} bytes (use `Claims::session_id` or `SecurityContext::session_id`)"
-    )]
-    InvalidSessionId,
-    /// The revocation list in the database could not be read or written.
-    #[error("revocation list unavailable (database): {0}")]
-    Database(#[from] sea_orm::DbErr),
-    /// The revocation list in Redis could not be read or written.
-    #[cfg(feature = "redis")]
-    #[error("revocation list unavailable (Redis): {0}; check REDIS_URL and that Redis is up")]
-    Redis(#[from] redis::RedisError),
-}
-
-impl TokenError {
-    /// The short reason used in error extensions and logs.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Invalid | Self::WrongScheme(_) => "token_invalid",
-            Self::Expired => "token_expired",
-            Self::Revoked => "token_revoked",
-            _ => "token_store_unavailable",
-        }
-    }
-
-    /// Whether the client is at fault (401) rather than the server (503 / 500).
-    pub fn is_client_error(&self) -> bool {
-        matches!(self, Self::Invalid | Self::WrongScheme(_) | Self::Expired | Self::Revoked)
-    }
-}
-
-impl ErrorExtensions for TokenError {
-    /// `code: "UNAUTHENTICATED"` with a `reason` (`token_expired`, ...) for client errors,
-    /// `code: "SERVICE_UNAVAILABLE"` otherwise (with a message that names no internals; log the
-    /// error itself).
-    fn extend(&self) -> async_graphql::Error {
-        let message = if self.is_client_error() {
-            self.to_string()
-        } else {
-            "authentication temporarily unavailable, try again shortly".to_owned()
-        };
-        async_graphql::Error::new(message).extend_with(|_, ext| {
-            ext.set("code", if self.is_client_error() { "UNAUTHENTICATED" } else { "SERVICE_UNAVAILABLE" });
-            ext.set("reason", self.reason());
-        })
     }
 }
 
@@ -422,8 +251,9 @@ impl TokenService {
     }
 
     /// Like [`issue_with_methods`](Self::issue_with_methods), in the existing session
-    /// `session_id` (the caller's [`SecurityContext::session_id`]): the token a second factor
-    /// earns belongs to the login that passed it, so logging out ends both.
+    /// `session_id` (the caller's
+    /// [`SecurityContext::session_id`](crate::context::SecurityContext::session_id)): the token
+    /// a second factor earns belongs to the login that passed it, so logging out ends both.
     pub fn issue_in_session(
         &self,
         principal: &Principal,
