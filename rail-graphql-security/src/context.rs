@@ -157,6 +157,9 @@ pub struct SecurityContext {
     pub request_id: Option<String>,
     /// The id (`jti`) of the token the request was authenticated with.
     pub token_id: Option<String>,
+    /// The session (login) of that token: what a logout revokes, and what a token issued
+    /// after a second factor keeps (see [`crate::auth::TokenService::issue_in_session`]).
+    pub session_id: Option<String>,
 }
 
 impl fmt::Debug for SecurityContext {

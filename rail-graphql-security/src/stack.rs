@@ -223,7 +223,7 @@ impl<'a> SecurityBuilder<'a> {
 
         let rate = &config.middleware.rate_limiting;
         let (limiter, revocations) = match &rate.store_url {
-            Some(url) => shared_stores(url.expose(), &self.redis_prefix).await?,
+            Some(url) => shared_stores(url.expose(), &self.redis_prefix, &self.db).await?,
             None => (RateLimiter::memory(), RevocationStore::database(self.db.clone())),
         };
         let secret = config.deployment.secret_key.as_ref().ok_or(StackError::MissingSecretKey)?;
@@ -231,9 +231,8 @@ impl<'a> SecurityBuilder<'a> {
             .map_err(StackError::SecretKey)?
             .header_prefix(config.middleware.authentication.jwt_header_prefix.trim());
         let tokens = TokenService::new(token_config, revocations).with_audit(logger.clone());
-        if rate.store_url.is_none() {
-            tasks.push(tokens.spawn_revocation_purge(self.maintenance_interval));
-        }
+        // The database holds every revocation (Redis only caches them): purge expired rows.
+        tasks.push(tokens.spawn_revocation_purge(self.maintenance_interval));
 
         let login_window = Duration::from_secs(rate.login_attempts_window);
         let login = LoginRateLimiter::new(limiter.clone(), rate.login_attempts_limit, login_window)

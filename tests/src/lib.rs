@@ -339,3 +339,23 @@ pub fn totp_now(secret_b32: &str, step_offset: i64) -> String {
     let unix = chrono::Utc::now().timestamp() + step_offset * 30;
     rfc_totp_sha1(&base32_decode(secret_b32), unix as u64, 30, 6)
 }
+
+/// Deletes every Redis key under `prefix:` (a Redis restart without persistence, as one test
+/// sees it: other tests' keys are left alone). Returns how many keys were deleted.
+pub async fn redis_delete_prefix(url: &str, prefix: &str) -> usize {
+    let client = redis::Client::open(url).expect("a valid Redis URL");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("Redis is up");
+    let keys: Vec<String> =
+        redis::cmd("KEYS").arg(format!("{prefix}:*")).query_async(&mut connection).await.expect("KEYS");
+    if !keys.is_empty() {
+        redis::cmd("DEL").arg(&keys).query_async::<()>(&mut connection).await.expect("DEL");
+    }
+    keys.len()
+}
+
+/// Whether Redis holds `key`.
+pub async fn redis_exists(url: &str, key: &str) -> bool {
+    let client = redis::Client::open(url).expect("a valid Redis URL");
+    let mut connection = client.get_multiplexed_async_connection().await.expect("Redis is up");
+    redis::cmd("EXISTS").arg(key).query_async(&mut connection).await.expect("EXISTS")
+}

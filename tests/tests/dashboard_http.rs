@@ -140,6 +140,17 @@ async fn logout_revokes_and_sessions_stay_on_the_dashboard(t: &TestDb) {
     let after = app.get("", Some(&cookie)).await;
     assert_eq!(after.status(), 303, "a logged-out session must not open the dashboard");
     assert_eq!(count_events(&app, "logout", "root").await, 1);
+    assert_eq!(count_events(&app, "token_revoked", "root").await, 1, "the session's revocation is audited");
+
+    // "Log out everywhere" through the API's token service ends dashboard sessions too (one
+    // revocation store); the next sign-in works.
+    let again = app.login(ADMIN).await;
+    assert_eq!(app.get("", Some(&again)).await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    app.tokens.revoke_all_sessions(&principal, None).await.unwrap();
+    assert_eq!(app.get("", Some(&again)).await.status(), 303, "a session from before 'everywhere' still opens");
+    let fresh = app.login(ADMIN).await;
+    assert_eq!(app.get("", Some(&fresh)).await.status(), 200);
 }
 on_every_backend!(logout, logout_revokes_and_sessions_stay_on_the_dashboard);
 

@@ -1,5 +1,7 @@
-//! Bearer tokens: claims, tampering, expiry (audited once), revocation shared through the
-//! database (every backend) and Redis, refresh races, purging, and no secret in any output.
+//! Bearer tokens: claims, tampering, expiry (audited once), revocation of a token, of a session
+//! and of every session of a user, shared through the database (every backend), Redis, and
+//! Redis in front of the database (surviving a Redis restart), refresh races, purging, and no
+//! secret in any output.
 
 mod http;
 
@@ -222,7 +224,9 @@ async fn revocation_holds_across_instances(a: RevocationStore, b: RevocationStor
 
     if purges {
         // Entries of expired tokens are purged; live revocations stay.
-        let short = TokenService::new(config().lifetime(Duration::ZERO), tokens.revocations().clone());
+        // A revocation is kept until its token is refused as expired, clock skew included.
+        let short =
+            TokenService::new(config().lifetime(Duration::ZERO).leeway(Duration::ZERO), tokens.revocations().clone());
         let gone = short.issue(&alice(), &MfaState::none(), None).unwrap();
         assert!(short.revoke_token(&gone.token, None).await.unwrap());
         assert_eq!(tokens.purge_revoked().await.unwrap(), 1);
@@ -273,7 +277,10 @@ async fn the_purge_task_deletes_expired_revocations_only() {
     use sea_orm::{EntityTrait, PaginatorTrait};
     let t = TestDb::new(integration_tests::Backend::Sqlite).await.unwrap();
     let tokens = TokenService::new(config(), RevocationStore::database(t.db.clone()));
-    let short = TokenService::new(config().lifetime(Duration::ZERO), RevocationStore::database(t.db.clone()));
+    let short = TokenService::new(
+        config().lifetime(Duration::ZERO).leeway(Duration::ZERO),
+        RevocationStore::database(t.db.clone()),
+    );
     let live = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
     assert!(tokens.revoke_token(&live.token, None).await.unwrap());
     for _ in 0..3 {
@@ -295,3 +302,159 @@ async fn the_purge_task_deletes_expired_revocations_only() {
     assert_eq!(remaining, 1);
     assert!(matches!(tokens.verify(&live.token, None).await, Err(TokenError::Revoked)));
 }
+
+fn user(id: i64, name: &str) -> Principal {
+    Principal::new(id, name)
+}
+
+fn assert_revoked(result: Result<rail_graphql_security::auth::Claims, TokenError>, what: &str) {
+    assert!(matches!(result, Err(TokenError::Revoked)), "{what}: {result:?}");
+}
+
+/// Logout ends every token of a login (the login's, the second factor's, a refreshed one) and
+/// nothing else; "log out everywhere" ends every token a user had, not later ones; revocations
+/// outlive the token's expiry plus the clock skew. `b` is a second handle ("instance") on the
+/// data of `a`.
+async fn sessions_end_together(a: RevocationStore, b: RevocationStore) {
+    let (tokens, logger, sink) = service(a);
+    let other = TokenService::new(config(), b);
+
+    // One login: its token, the token its second factor earned, and a refreshed one.
+    let login = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    let session = tokens.verify(&login.token, None).await.unwrap().session_id().to_owned();
+    assert_eq!(session, login.session_id);
+    let verified = MfaState::verified(Utc::now(), "totp");
+    let step_up = other.issue_in_session(&alice(), &verified, &[], &session, None).unwrap();
+    let extra = tokens.issue_in_session(&alice(), &verified, &[], &session, None).unwrap();
+    let renewed = other.refresh(&extra.token, None).await.unwrap();
+    for issued in [&step_up, &renewed] {
+        assert_eq!(issued.session_id, session);
+        let claims = tokens.verify(&issued.token, None).await.unwrap();
+        assert_eq!(claims.security_context().session_id.as_deref(), Some(session.as_str()));
+    }
+    // A second login of the same user is another session.
+    let phone = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    assert_ne!(phone.session_id, session);
+
+    // Logout with the login's token ends the session everywhere, once.
+    assert!(tokens.revoke_session(&alice(), &session, None).await.unwrap());
+    assert!(!other.revoke_session(&alice(), &session, None).await.unwrap(), "a second logout is a no-op");
+    for service in [&tokens, &other] {
+        for (issued, what) in [(&login, "login token"), (&step_up, "step-up token"), (&renewed, "refreshed token")] {
+            assert_revoked(service.verify(&issued.token, None).await, what);
+        }
+        service.verify(&phone.token, None).await.expect("the other session still works");
+    }
+    assert!(matches!(tokens.refresh(&step_up.token, None).await, Err(TokenError::Revoked)));
+
+    // Log out everywhere: every token alice had, on every instance; bob's and later ones work.
+    let laptop = other.issue(&alice(), &MfaState::none(), None).unwrap();
+    let bob = tokens.issue(&user(7, "bob"), &MfaState::none(), None).unwrap();
+    // The cut-off is to the millisecond: let one pass after the last token alice had.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    tokens.revoke_all_sessions(&alice(), None).await.unwrap();
+    let fresh = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
+    for service in [&tokens, &other] {
+        assert_revoked(service.verify(&phone.token, None).await, "phone session");
+        assert_revoked(service.verify(&laptop.token, None).await, "laptop session");
+        service.verify(&bob.token, None).await.expect("another user's token still works");
+        service.verify(&fresh.token, None).await.expect("a login after logging out everywhere works");
+    }
+    // Repeating it moves the cut-off later.
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    other.revoke_all_sessions(&alice(), None).await.unwrap();
+    assert_revoked(tokens.verify(&fresh.token, None).await, "a token older than the second cut-off");
+    let again = other.issue(&alice(), &MfaState::none(), None).unwrap();
+    tokens.verify(&again.token, None).await.expect("a login after the second cut-off works");
+
+    let revoked = sink.of_type(&logger, "token_revoked").await;
+    let scopes: Vec<&str> = revoked.iter().map(|e| e.details["scope"].as_str().unwrap_or("?")).collect();
+    // The logging instance's logout and its "everywhere" (not the other's no-op).
+    assert_eq!(scopes, ["session", "all_sessions"], "{revoked:?}");
+    assert_eq!(revoked[0].details["sid"], session.as_str());
+    assert_eq!(revoked[1].actor_id.as_deref(), Some("42"));
+
+    // A revocation outlives its tokens' expiry plus the accepted clock skew (30 s): a token
+    // that just expired is still accepted within the skew, so the records must stay.
+    let carol = user(9, "carol");
+    let short = TokenService::new(config().lifetime(Duration::ZERO), tokens.revocations().clone());
+    let expiring = short.issue(&carol, &MfaState::none(), None).unwrap();
+    let single = short.issue(&carol, &MfaState::none(), None).unwrap();
+    short.verify(&expiring.token, None).await.expect("within the skew");
+    assert!(short.revoke_session(&carol, &expiring.session_id, None).await.unwrap());
+    assert!(short.revoke_token(&single.token, None).await.unwrap());
+    tokens.purge_revoked().await.unwrap();
+    assert_revoked(short.verify(&expiring.token, None).await, "session revocation after a purge");
+    assert_revoked(short.verify(&single.token, None).await, "token revocation after a purge");
+    logger.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_in_memory() {
+    let store = RevocationStore::memory();
+    sessions_end_together(store.clone(), store).await;
+}
+
+async fn sessions_in_the_database(t: &TestDb) {
+    let a = RevocationStore::database(t.db.clone());
+    let b = RevocationStore::database(t.connect_again().await);
+    sessions_end_together(a, b).await;
+}
+on_every_backend!(sessions_database, sessions_in_the_database);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_in_redis() {
+    let Some(url) = http::redis_url() else { return };
+    let prefix = http::unique_prefix();
+    let a = RevocationStore::redis(&url, &prefix).await.unwrap();
+    let b = RevocationStore::redis(&url, &prefix).await.unwrap();
+    sessions_end_together(a, b).await;
+    integration_tests::redis_delete_prefix(&url, &prefix).await;
+}
+
+/// Redis in front of the database: everything above, then Redis loses every key (a restart
+/// without persistence) and each revocation still holds, reloaded from the database.
+async fn redis_cached_revocations_survive_a_redis_restart(t: &TestDb) {
+    let Some(url) = http::redis_url() else { return };
+    let prefix = http::unique_prefix();
+    let a = RevocationStore::redis_cached(&url, &prefix, t.db.clone()).await.unwrap();
+    let b = RevocationStore::redis_cached(&url, &prefix, t.connect_again().await).await.unwrap();
+    revocation_holds_across_instances(a.clone(), b.clone(), true).await;
+    sessions_end_together(a.clone(), b.clone()).await;
+
+    let tokens = TokenService::new(config(), a);
+    let other = TokenService::new(config(), b);
+    let (dave, erin) = (user(11, "dave"), user(12, "erin"));
+    let login = tokens.issue(&dave, &MfaState::none(), None).unwrap();
+    let step_up =
+        tokens.issue_in_session(&dave, &MfaState::verified(Utc::now(), "totp"), &[], &login.session_id, None).unwrap();
+    let single = tokens.issue(&dave, &MfaState::none(), None).unwrap();
+    let everywhere = tokens.issue(&erin, &MfaState::none(), None).unwrap();
+    let live = tokens.issue(&user(13, "frank"), &MfaState::none(), None).unwrap();
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    assert!(tokens.revoke_session(&dave, &login.session_id, None).await.unwrap());
+    assert!(tokens.revoke_token(&single.token, None).await.unwrap());
+    tokens.revoke_all_sessions(&erin, None).await.unwrap();
+
+    assert!(integration_tests::redis_delete_prefix(&url, &prefix).await > 0, "the revocations were cached");
+    for service in [&other, &tokens] {
+        for (issued, what) in
+            [(&login, "login token"), (&step_up, "step-up token"), (&single, "single token"), (&everywhere, "erin")]
+        {
+            assert_revoked(service.verify(&issued.token, None).await, what);
+        }
+        service.verify(&live.token, None).await.expect("an unrevoked token still works");
+    }
+    // The first check refilled Redis from the database.
+    assert!(integration_tests::redis_exists(&url, &format!("{prefix}:revocations:loaded")).await);
+    assert!(integration_tests::redis_exists(&url, &format!("{prefix}:revoked:s:{}", login.session_id)).await);
+    assert!(integration_tests::redis_exists(&url, &format!("{prefix}:revoked:{}", single.jti)).await);
+    // A second restart, then a revocation before any check: still every record holds.
+    integration_tests::redis_delete_prefix(&url, &prefix).await;
+    assert!(other.revoke_token(&live.token, None).await.unwrap());
+    for issued in [&login, &single, &everywhere, &live] {
+        assert_revoked(tokens.verify(&issued.token, None).await, "after the second restart");
+    }
+    integration_tests::redis_delete_prefix(&url, &prefix).await;
+}
+on_every_backend!(sessions_redis_cached, redis_cached_revocations_survive_a_redis_restart);

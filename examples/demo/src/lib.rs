@@ -1,6 +1,6 @@
 //! The example server of rail-graphql-security: a GraphQL API that uses every capability of the
 //! plugin, on embedded SQLite by default, on PostgreSQL or MariaDB with `DATABASE_URL`, with
-//! rate limits and token revocation in Redis with `REDIS_URL` (so several instances behave as
+//! rate limits and a cache of token revocations in Redis with `REDIS_URL` (so several instances behave as
 //! one).
 //!
 //! `cargo run -p demo` serves it at `http://127.0.0.1:8000/graphql` (GraphiQL in a browser).
@@ -171,10 +171,7 @@ pub fn demo_security_defaults(profile: &Profile) -> StandardSecurityConfig {
 
 #[expect(clippy::ptr_arg, reason = "the config derive passes `&FieldType`")]
 fn socket_address(address: &String) -> Result<(), String> {
-    address
-        .parse::<SocketAddr>()
-        .map(drop)
-        .map_err(|_| format!("`{address}` is not an address like 127.0.0.1:8000"))
+    address.parse::<SocketAddr>().map(drop).map_err(|_| format!("`{address}` is not an address like 127.0.0.1:8000"))
 }
 
 impl DemoConfig {
@@ -487,7 +484,8 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// the configured password no longer matches (so the printed passwords are always right).
 pub async fn seed(db: &DatabaseConnection, config: &DemoConfig) -> Result<(), DemoError> {
     let database = |source| DemoError::Database { url: redact_url(config.database_url()), source };
-    for (name, password, role) in [("demo", config.demo_password(), "user"), ("admin", config.admin_password(), "admin")]
+    for (name, password, role) in
+        [("demo", config.demo_password(), "user"), ("admin", config.admin_password(), "admin")]
     {
         if password.chars().count() < 8 {
             return Err(DemoError::Config(format!(

@@ -90,7 +90,11 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     println!("  database  {}", app.database_label);
     println!(
         "  limits    {} (REDIS_URL {})",
-        if redis { "rate limits and revocations in Redis" } else { "rate limits in memory, revocations in the database" },
+        if redis {
+            "rate limits in Redis, revocations in the database cached in Redis"
+        } else {
+            "rate limits in memory, revocations in the database"
+        },
         if redis { "set" } else { "unset" }
     );
     println!("  config    `demo config` shows every setting and where it came from");

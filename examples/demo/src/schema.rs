@@ -108,20 +108,26 @@ impl AppState {
         Ok(methods)
     }
 
-    /// Issues a token for `principal` with `mfa`, listing the user's second-factor methods.
-    /// The MFA API's success hook calls this with [`MfaState::verified`] to hand out a token
-    /// that satisfies `require_mfa`.
+    /// Issues a token for `principal` with `mfa`, listing the user's second-factor methods:
+    /// in session `session_id`, or in a new session (a login) when `None`. The MFA API's
+    /// success hook calls this with [`MfaState::verified`] and the caller's session to hand
+    /// out a token that satisfies `require_mfa` and ends with the login at `logout`.
     pub async fn issue_token(
         &self,
         principal: &Principal,
         mfa: &MfaState,
+        session_id: Option<&str>,
         client_ip: Option<std::net::IpAddr>,
     ) -> async_graphql::Result<String> {
         let id: i64 = principal.id.parse().map_err(|_| internal("user id is not a number"))?;
         let account = MfaAccount::new(id, principal.name.clone().unwrap_or_default());
         let methods = self.mfa_methods(&account).await.map_err(|e| unavailable(&e))?;
-        let issued =
-            self.inner.tokens.issue_with_methods(principal, mfa, &methods, client_ip).map_err(|e| e.extend())?;
+        let tokens = &self.inner.tokens;
+        let issued = match session_id {
+            Some(session) => tokens.issue_in_session(principal, mfa, &methods, session, client_ip),
+            None => tokens.issue_with_methods(principal, mfa, &methods, client_ip),
+        }
+        .map_err(|e| e.extend())?;
         Ok(issued.token)
     }
 }
@@ -356,32 +362,40 @@ impl DemoMutation {
         let state = if trusted { MfaState::trusted_device(Utc::now()) } else { MfaState::none() };
         let method = if trusted { "password+trusted_device" } else { "password" };
         app.inner.logger.log_authentication_success(&principal, ip, user_agent, json!({ "login_method": method }));
-        let token = app.issue_token(&principal, &state, ip).await?;
+        let token = app.issue_token(&principal, &state, None, ip).await?;
         Ok(LoginPayload { token, mfa_required: mfa_required && !trusted })
     }
 
-    /// Revokes the token of this request (on every instance). Returns false when it already was.
+    /// Ends this login on every instance: the token of this request and every other token of
+    /// its session (the one `verifyTotp`/`verifySms`/`verifyBackupCode` returned, refreshed
+    /// ones). Returns false when the session already was ended. Audited as `token_revoked`
+    /// (`scope: "session"`) and `logout`.
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         let principal = require_authenticated(ctx)?.clone();
         let security = SecurityContext::from_graphql(ctx).ok_or_else(|| internal("no security context"))?;
-        let Some(jti) = security.token_id.clone() else {
-            return Err(coded("this session has no token to revoke", "BAD_REQUEST"));
+        let Some(session) = security.session_id.clone() else {
+            return Err(coded("this request has no session to end", "BAD_REQUEST"));
         };
         let app = state(ctx);
         let ip = security.client_ip;
-        let expires = Utc::now() + Duration::from_std(app.inner.tokens.config().lifetime).unwrap_or_default();
-        let revoked = app
-            .inner
-            .tokens
-            .revocations()
-            .revoke(&jti, &principal.id, expires + Duration::minutes(5))
-            .await
-            .map_err(|e| e.extend())?;
+        let revoked = app.inner.tokens.revoke_session(&principal, &session, ip).await.map_err(|e| e.extend())?;
         if revoked {
-            app.inner.logger.log_token_revoked(&principal, ip, json!({ "jti": jti }));
             app.inner.logger.log_logout(&principal, ip, security.user_agent.as_deref());
         }
         Ok(revoked)
+    }
+
+    /// Ends every session of the caller, on every instance: each token issued to them until
+    /// now (other devices, the security dashboard) is refused; a new login works. Audited as
+    /// `token_revoked` (`scope: "all_sessions"`) and `logout`.
+    async fn logout_everywhere(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
+        let principal = require_authenticated(ctx)?.clone();
+        let security = SecurityContext::from_graphql(ctx).ok_or_else(|| internal("no security context"))?;
+        let app = state(ctx);
+        let ip = security.client_ip;
+        app.inner.tokens.revoke_all_sessions(&principal, ip).await.map_err(|e| e.extend())?;
+        app.inner.logger.log_logout(&principal, ip, security.user_agent.as_deref());
+        Ok(true)
     }
 
     /// Writes a note owned by the caller. Audited as `note_created` (with the title, never the
@@ -465,7 +479,7 @@ fn check_note(title: &str, body: &str) -> async_graphql::Result<(String, String)
 }
 
 /// After a successful second factor (`verifyTotp`, `verifySms`, `verifyBackupCode`): a fresh
-/// token that carries the MFA level and lists the user's current methods (a TOTP device just
+/// token of the caller's session that carries the MFA level and lists the user's current methods (a TOTP device just
 /// confirmed included), returned as the payload's `token`.
 #[derive(Debug, Clone)]
 struct DemoTokenHook(AppState);
@@ -477,8 +491,13 @@ impl SecondFactorHook for DemoTokenHook {
         ctx: &Context<'_>,
         passed: &SecondFactorPassed,
     ) -> async_graphql::Result<Option<String>> {
-        let ip = SecurityContext::from_graphql(ctx).and_then(|s| s.client_ip);
-        self.0.issue_token(&passed.principal, &passed.mfa_state(), ip).await.map(Some)
+        let security = SecurityContext::from_graphql(ctx);
+        let ip = security.and_then(|s| s.client_ip);
+        // The step-up token belongs to the login that passed the factor (same user only).
+        let session = security
+            .filter(|s| s.principal.as_ref().is_some_and(|p| p.id == passed.principal.id))
+            .and_then(|s| s.session_id.as_deref());
+        self.0.issue_token(&passed.principal, &passed.mfa_state(), session, ip).await.map(Some)
     }
 }
 

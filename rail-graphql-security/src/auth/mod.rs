@@ -1,10 +1,19 @@
 //! Bearer tokens: issuing, verifying, refreshing and revoking signed JWTs (HS256) that carry the
 //! user, their roles and their second-factor state.
 //!
+//! Every token belongs to a session (`sid`): a login starts one ([`TokenService::issue`],
+//! [`TokenService::issue_with_methods`]); the token issued after a second factor
+//! ([`TokenService::issue_in_session`]) and a refreshed one keep it. A revocation covers one
+//! token ([`TokenService::revoke`]), one session ([`TokenService::revoke_session`]: logout) or
+//! every token a user was issued until then ([`TokenService::revoke_all_sessions`]: log out
+//! everywhere); [`TokenService::verify`] checks all three in one round trip to the store. A
+//! revocation is kept until every token it covers has expired, clock skew (`leeway`) included.
+//!
 //! Audit events: `token_created` on [`TokenService::issue`], `token_refreshed` on
-//! [`TokenService::refresh`], `token_revoked` on [`TokenService::revoke`], and `token_expired`
-//! the first time an expired token is presented to this instance (not on every request).
-//! Verifying a valid token logs nothing: a request is not a login.
+//! [`TokenService::refresh`] (details carry the token's `jti` and session `sid`), `token_revoked`
+//! on the revocations (details `scope`: `token`, `session` or `all_sessions`), and `token_expired` the first time an expired token is
+//! presented to this instance (not on every request). Verifying a valid token logs nothing: a
+//! request is not a login.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,6 +30,15 @@
 //!
 //! tokens.revoke(&claims, None).await?;
 //! assert!(tokens.verify(&issued.token, None).await.is_err());
+//!
+//! // A login, then the token its second factor earns: one session, ended by one logout.
+//! let alice = Principal::new(7, "alice");
+//! let login = tokens.issue(&alice, &MfaState::none(), None)?;
+//! let passed = MfaState::verified(Utc::now(), "totp");
+//! let step_up = tokens.issue_in_session(&alice, &passed, &[], &login.session_id, None)?;
+//! assert!(tokens.revoke_session(&alice, &login.session_id, None).await?);
+//! assert!(tokens.verify(&login.token, None).await.is_err());
+//! assert!(tokens.verify(&step_up.token, None).await.is_err());
 //! # Ok(()) }
 //! ```
 
@@ -29,21 +47,29 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::ErrorExtensions;
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::audit::AuditLogger;
-use crate::context::{MfaLevel, MfaState, Principal, SecurityContext};
+use crate::context::{MfaState, Principal};
 
+mod claims;
 pub mod entity;
+mod error;
 mod revocation;
 
-pub use self::revocation::RevocationStore;
+pub use self::claims::{Claims, IssuedToken};
+pub use self::error::TokenError;
+
+#[cfg(feature = "redis")]
+pub use self::revocation::RedisCachedRevocations;
+pub use self::revocation::{RevocationEntry, RevocationStore};
+
+/// The longest session id accepted (`s:<session id>` must fit the 64-character revocation id).
+pub const MAX_SESSION_ID_BYTES: usize = 62;
 
 /// The shortest HMAC secret accepted, in bytes (HS256's key should be at least its output size).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -122,160 +148,6 @@ impl TokenConfig {
     pub fn leeway(mut self, leeway: Duration) -> Self {
         self.leeway = leeway;
         self
-    }
-}
-
-/// What a token says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Claims {
-    /// The user id.
-    pub sub: String,
-    /// The user name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    /// The user's roles.
-    #[serde(default)]
-    pub roles: Vec<String>,
-    /// The second-factor level.
-    #[serde(default)]
-    pub mfa: MfaLevel,
-    /// When the second factor was passed (seconds since the epoch).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mfa_at: Option<i64>,
-    /// The second-factor method.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mfa_method: Option<String>,
-    /// A trusted device stood in for the second factor.
-    #[serde(default)]
-    pub trusted_device: bool,
-    /// The second-factor methods the user had enrolled when the token was issued (listed in
-    /// `MFA_REQUIRED` errors).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mfa_methods: Vec<String>,
-    /// Issued at (seconds since the epoch).
-    pub iat: i64,
-    /// Expires at (seconds since the epoch).
-    pub exp: i64,
-    /// The token id, used for revocation.
-    pub jti: String,
-    /// The issuer.
-    pub iss: String,
-}
-
-impl Claims {
-    /// The user.
-    pub fn principal(&self) -> Principal {
-        Principal { id: self.sub.clone(), name: self.name.clone(), roles: self.roles.clone() }
-    }
-
-    /// The second-factor state.
-    pub fn mfa_state(&self) -> MfaState {
-        MfaState {
-            level: self.mfa,
-            verified_at: self.mfa_at.and_then(|t| Utc.timestamp_opt(t, 0).single()),
-            method: self.mfa_method.clone(),
-            trusted_device: self.trusted_device,
-        }
-    }
-
-    /// When the token expires.
-    pub fn expires_at(&self) -> DateTime<Utc> {
-        Utc.timestamp_opt(self.exp, 0).single().unwrap_or(DateTime::<Utc>::MAX_UTC)
-    }
-
-    /// A security context for a request made with this token.
-    pub fn security_context(&self) -> SecurityContext {
-        let mut context = SecurityContext::authenticated(self.principal())
-            .with_mfa(self.mfa_state())
-            .with_mfa_methods(self.mfa_methods.iter().cloned());
-        context.token_id = Some(self.jti.clone());
-        context
-    }
-}
-
-/// A freshly issued token.
-#[derive(Clone)]
-pub struct IssuedToken {
-    /// The encoded token, for `Authorization: Bearer <token>`.
-    pub token: String,
-    /// Its id.
-    pub jti: String,
-    /// When it expires.
-    pub expires_at: DateTime<Utc>,
-}
-
-impl fmt::Debug for IssuedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IssuedToken")
-            .field("token", &"***")
-            .field("jti", &self.jti)
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
-
-/// Why a token was refused or could not be handled.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TokenError {
-    /// Not a token of ours: bad format, bad signature, wrong issuer or algorithm.
-    #[error("invalid token: log in again to get a new one")]
-    Invalid,
-    /// The token has expired.
-    #[error("token expired: log in again or refresh it before it expires")]
-    Expired,
-    /// The token was revoked (logout, refresh or an administrator).
-    #[error("token revoked: log in again")]
-    Revoked,
-    /// The `Authorization` header does not use the configured scheme.
-    #[error("unsupported Authorization header: send `Authorization: {0} <token>`")]
-    WrongScheme(String),
-    /// The configured secret is too short.
-    #[error("the token secret must be at least {MIN_SECRET_BYTES} bytes: generate one with `openssl rand -base64 48`")]
-    WeakSecret,
-    /// The token could not be signed.
-    #[error("token could not be signed: {0}")]
-    Signing(String),
-    /// The revocation list in the database could not be read or written.
-    #[error("revocation list unavailable (database): {0}")]
-    Database(#[from] sea_orm::DbErr),
-    /// The revocation list in Redis could not be read or written.
-    #[cfg(feature = "redis")]
-    #[error("revocation list unavailable (Redis): {0}; check REDIS_URL and that Redis is up")]
-    Redis(#[from] redis::RedisError),
-}
-
-impl TokenError {
-    /// The short reason used in error extensions and logs.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Invalid | Self::WrongScheme(_) => "token_invalid",
-            Self::Expired => "token_expired",
-            Self::Revoked => "token_revoked",
-            _ => "token_store_unavailable",
-        }
-    }
-
-    /// Whether the client is at fault (401) rather than the server (503 / 500).
-    pub fn is_client_error(&self) -> bool {
-        matches!(self, Self::Invalid | Self::WrongScheme(_) | Self::Expired | Self::Revoked)
-    }
-}
-
-impl ErrorExtensions for TokenError {
-    /// `code: "UNAUTHENTICATED"` with a `reason` (`token_expired`, ...) for client errors,
-    /// `code: "SERVICE_UNAVAILABLE"` otherwise (with a message that names no internals; log the
-    /// error itself).
-    fn extend(&self) -> async_graphql::Error {
-        let message = if self.is_client_error() {
-            self.to_string()
-        } else {
-            "authentication temporarily unavailable, try again shortly".to_owned()
-        };
-        async_graphql::Error::new(message).extend_with(|_, ext| {
-            ext.set("code", if self.is_client_error() { "UNAUTHENTICATED" } else { "SERVICE_UNAVAILABLE" });
-            ext.set("reason", self.reason());
-        })
     }
 }
 
@@ -365,7 +237,8 @@ impl TokenService {
     }
 
     /// Like [`issue`](Self::issue), recording the second-factor methods the user has enrolled
-    /// (`totp`, `sms`, `backup_code`), so `MFA_REQUIRED` errors can list them.
+    /// (`totp`, `sms`, `backup_code`), so `MFA_REQUIRED` errors can list them. Starts a new
+    /// session (a login).
     pub fn issue_with_methods(
         &self,
         principal: &Principal,
@@ -373,7 +246,24 @@ impl TokenService {
         mfa_methods: &[String],
         client_ip: Option<IpAddr>,
     ) -> Result<IssuedToken, TokenError> {
-        let issued = self.sign(principal, mfa, mfa_methods)?;
+        let session_id = uuid::Uuid::new_v4().simple().to_string();
+        self.issue_in_session(principal, mfa, mfa_methods, &session_id, client_ip)
+    }
+
+    /// Like [`issue_with_methods`](Self::issue_with_methods), in the existing session
+    /// `session_id` (the caller's
+    /// [`SecurityContext::session_id`](crate::context::SecurityContext::session_id)): the token
+    /// a second factor earns belongs to the login that passed it, so logging out ends both.
+    pub fn issue_in_session(
+        &self,
+        principal: &Principal,
+        mfa: &MfaState,
+        mfa_methods: &[String],
+        session_id: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<IssuedToken, TokenError> {
+        check_session_id(session_id)?;
+        let issued = self.sign(principal, mfa, mfa_methods, session_id)?;
         if let Some(logger) = &self.inner.audit {
             logger.log_token_created(principal, client_ip, self.details(&issued, mfa));
         }
@@ -381,13 +271,25 @@ impl TokenService {
     }
 
     fn details(&self, issued: &IssuedToken, mfa: &MfaState) -> serde_json::Value {
-        json!({ "jti": issued.jti, "expires_at": issued.expires_at, "mfa_level": mfa.level, "mfa_method": mfa.method })
+        json!({
+            "jti": issued.jti,
+            // Not `session_id`: audit details mask keys that look like session secrets.
+            "sid": issued.session_id,
+            "expires_at": issued.expires_at,
+            "mfa_level": mfa.level,
+            "mfa_method": mfa.method,
+        })
     }
 
-    fn sign(&self, principal: &Principal, mfa: &MfaState, mfa_methods: &[String]) -> Result<IssuedToken, TokenError> {
+    fn sign(
+        &self,
+        principal: &Principal,
+        mfa: &MfaState,
+        mfa_methods: &[String],
+        session_id: &str,
+    ) -> Result<IssuedToken, TokenError> {
         let now = Utc::now();
-        let lifetime = chrono::Duration::from_std(self.inner.config.lifetime).unwrap_or(chrono::Duration::hours(1));
-        let expires_at = now + lifetime;
+        let expires_at = now + self.lifetime();
         let claims = Claims {
             sub: principal.id.clone(),
             name: principal.name.clone(),
@@ -401,14 +303,25 @@ impl TokenService {
             exp: expires_at.timestamp(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
             iss: self.inner.config.issuer.clone(),
+            sid: session_id.to_owned(),
+            iat_ms: Some(now.timestamp_millis()),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.inner.encoding)
             .map_err(|e| TokenError::Signing(e.to_string()))?;
-        Ok(IssuedToken { token, expires_at: claims.expires_at(), jti: claims.jti })
+        Ok(IssuedToken { token, expires_at: claims.expires_at(), jti: claims.jti, session_id: claims.sid })
     }
 
-    /// Checks the signature, issuer, expiry and the revocation list. A valid token logs
-    /// nothing; an expired one logs `token_expired` the first time this instance sees it.
+    fn lifetime(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.inner.config.lifetime).unwrap_or(chrono::Duration::hours(1))
+    }
+
+    fn leeway(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.inner.config.leeway).unwrap_or(chrono::Duration::zero())
+    }
+
+    /// Checks the signature, issuer, expiry and the revocations of the token, its session and
+    /// its user (one round trip to the store). A valid token logs nothing; an expired one logs
+    /// `token_expired` the first time this instance sees it.
     pub async fn verify(&self, token: &str, client_ip: Option<IpAddr>) -> Result<Claims, TokenError> {
         let claims = self.decode_cached(token)?;
         let leeway = i64::try_from(self.inner.config.leeway.as_secs()).unwrap_or(0);
@@ -416,7 +329,14 @@ impl TokenService {
             self.log_expired_once(&claims, client_ip);
             return Err(TokenError::Expired);
         }
-        if self.inner.revocations.is_revoked(&claims.jti).await? {
+        let session = session_revocation_id(claims.session_id());
+        let user = user_revocation_id(&claims.sub);
+        let found = self.inner.revocations.revoked_at(&[&claims.jti, &session, &user]).await?;
+        let token_or_session = found.iter().take(2).any(Option::is_some);
+        // A token issued in the very millisecond of a "log out everywhere" is taken as issued
+        // after it (a login right after must work).
+        let user_revoked = found.get(2).copied().flatten().is_some_and(|at| claims.issued_at_ms() < at);
+        if token_or_session || user_revoked {
             return Err(TokenError::Revoked);
         }
         Ok(claims)
@@ -440,18 +360,18 @@ impl TokenService {
         self.verify(token, client_ip).await.map(Some)
     }
 
-    /// Exchanges a valid token for a new one with the same user and second-factor state (the
-    /// second factor's time is kept, so a step-up's maximum age is not extended), revoking the
-    /// old one. Of several racing refreshes of one token exactly one succeeds. Logs
-    /// `token_refreshed`.
+    /// Exchanges a valid token for a new one of the same session, user and second-factor
+    /// state (the second factor's time is kept, so a step-up's maximum age is not extended),
+    /// revoking the old one. Of several racing refreshes of one token exactly one succeeds.
+    /// Logs `token_refreshed`.
     pub async fn refresh(&self, token: &str, client_ip: Option<IpAddr>) -> Result<IssuedToken, TokenError> {
         let claims = self.verify(token, client_ip).await?;
-        if !self.inner.revocations.revoke(&claims.jti, &claims.sub, claims.expires_at()).await? {
+        if !self.inner.revocations.revoke(&claims.jti, &claims.sub, self.outlives(&claims)).await? {
             return Err(TokenError::Revoked);
         }
         let principal = claims.principal();
         let mfa = claims.mfa_state();
-        let issued = self.sign(&principal, &mfa, &claims.mfa_methods)?;
+        let issued = self.sign(&principal, &mfa, &claims.mfa_methods, claims.session_id())?;
         if let Some(logger) = &self.inner.audit {
             let mut details = self.details(&issued, &mfa);
             details["previous_jti"] = claims.jti.clone().into();
@@ -460,12 +380,19 @@ impl TokenService {
         Ok(issued)
     }
 
-    /// Revokes a verified token (logout). Returns `false` if it already was; logs
-    /// `token_revoked` only the first time.
+    /// When a revocation of `claims`' token may be forgotten: once the token is refused as
+    /// expired on every instance, clock skew included.
+    fn outlives(&self, claims: &Claims) -> DateTime<Utc> {
+        claims.expires_at() + self.leeway()
+    }
+
+    /// Revokes one verified token. Returns `false` if it already was; logs `token_revoked`
+    /// (`scope: "token"`) only the first time. To log out, revoke the session
+    /// ([`revoke_session`](Self::revoke_session)): a login may hold several tokens.
     pub async fn revoke(&self, claims: &Claims, client_ip: Option<IpAddr>) -> Result<bool, TokenError> {
-        let revoked = self.inner.revocations.revoke(&claims.jti, &claims.sub, claims.expires_at()).await?;
+        let revoked = self.inner.revocations.revoke(&claims.jti, &claims.sub, self.outlives(claims)).await?;
         if revoked && let Some(logger) = &self.inner.audit {
-            logger.log_token_revoked(&claims.principal(), client_ip, json!({ "jti": claims.jti }));
+            logger.log_token_revoked(&claims.principal(), client_ip, json!({ "scope": "token", "jti": claims.jti }));
         }
         Ok(revoked)
     }
@@ -474,6 +401,43 @@ impl TokenService {
     pub async fn revoke_token(&self, token: &str, client_ip: Option<IpAddr>) -> Result<bool, TokenError> {
         let claims = self.decode(token)?;
         self.revoke(&claims, client_ip).await
+    }
+
+    /// Logout: revokes every token of `user`'s session `session_id` (the login's token, the
+    /// one a second factor earned, refreshed ones), on every instance sharing the store.
+    /// Returns `false` if it already was; logs `token_revoked` (`scope: "session"`) only the
+    /// first time. The record is kept until every token of the session has expired (they were
+    /// all issued before now), clock skew included.
+    pub async fn revoke_session(
+        &self,
+        user: &Principal,
+        session_id: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<bool, TokenError> {
+        check_session_id(session_id)?;
+        let expires_at = Utc::now() + self.lifetime() + self.leeway();
+        let id = session_revocation_id(session_id);
+        let revoked = self.inner.revocations.revoke(&id, &user.id, expires_at).await?;
+        if revoked && let Some(logger) = &self.inner.audit {
+            logger.log_token_revoked(user, client_ip, json!({ "scope": "session", "sid": session_id }));
+        }
+        Ok(revoked)
+    }
+
+    /// Log out everywhere: revokes every token issued to `user` until now, whatever its
+    /// session (dashboard sessions on the same store included); tokens issued afterwards
+    /// (a new login) work. Repeating it moves the cut-off to the later time. Logs
+    /// `token_revoked` (`scope: "all_sessions"`). The record is kept for this service's token
+    /// lifetime plus the leeway: tokens of a service with a longer lifetime on the same store
+    /// need its own call.
+    pub async fn revoke_all_sessions(&self, user: &Principal, client_ip: Option<IpAddr>) -> Result<(), TokenError> {
+        let now = Utc::now();
+        let expires_at = now + self.lifetime() + self.leeway();
+        self.inner.revocations.revoke_since(&user_revocation_id(&user.id), &user.id, now, expires_at).await?;
+        if let Some(logger) = &self.inner.audit {
+            logger.log_token_revoked(user, client_ip, json!({ "scope": "all_sessions", "revoked_before": now }));
+        }
+        Ok(())
     }
 
     /// Deletes revocation entries of tokens that have expired anyway.
@@ -542,4 +506,24 @@ impl TokenService {
             logger.log_token_expired(&claims.principal(), client_ip, details);
         }
     }
+}
+
+fn check_session_id(session_id: &str) -> Result<(), TokenError> {
+    if session_id.is_empty() || session_id.len() > MAX_SESSION_ID_BYTES {
+        return Err(TokenError::InvalidSessionId);
+    }
+    Ok(())
+}
+
+/// The revocation id of a session.
+fn session_revocation_id(session_id: &str) -> String {
+    format!("s:{session_id}")
+}
+
+/// The revocation id of all of a user's tokens: a hash, as user ids have any length and the
+/// id column holds 64 characters.
+fn user_revocation_id(user_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = hex::encode(Sha256::digest(user_id.as_bytes()));
+    format!("u:{}", &digest[..62])
 }

@@ -1,4 +1,9 @@
-//! Where revoked token ids live: memory (one process), the database or Redis (shared).
+//! Where revocations live: memory (one process), the database, Redis, or Redis as a cache in
+//! front of the database (shared and durable).
+//!
+//! A revocation is an id with the time it was made and the time it can be forgotten: a token
+//! id (`jti`), a session (`s:<session id>`: every token of one login) or a user
+//! (`u:<hash of the user id>`: every token issued before the revocation time).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -10,16 +15,33 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use super::TokenError;
 use super::entity;
 
+#[cfg(feature = "redis")]
+mod cached;
+
+#[cfg(feature = "redis")]
+pub use self::cached::RedisCachedRevocations;
+
+/// One remembered revocation (in-memory store).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RevocationEntry {
+    /// When it was made (milliseconds since the epoch).
+    pub revoked_at_ms: i64,
+    /// When it can be forgotten: no token it covers is accepted after that.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// The revocation list. Every instance of an application must use the same database or Redis
-/// for a revocation to hold everywhere.
+/// for a revocation to hold everywhere; only [`RedisCached`](Self::RedisCached) and
+/// [`Database`](Self::Database) survive a restart of Redis without persistence.
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum RevocationStore {
     /// In this process only (tests, single-instance development).
-    Memory(Arc<Mutex<HashMap<String, DateTime<Utc>>>>),
+    Memory(Arc<Mutex<HashMap<String, RevocationEntry>>>),
     /// The `revoked_tokens` table.
     Database(DatabaseConnection),
-    /// Redis keys `<prefix>:revoked:<jti>` that expire with the token.
+    /// Redis keys `<prefix>:revoked:<id>` that expire with the tokens they cover. Lost when
+    /// Redis restarts without persistence: prefer [`RedisCached`](Self::RedisCached).
     #[cfg(feature = "redis")]
     Redis {
         /// The connection (reconnects automatically).
@@ -27,6 +49,10 @@ pub enum RevocationStore {
         /// The key prefix.
         prefix: String,
     },
+    /// The `revoked_tokens` table as the durable record, Redis as the cache every check reads
+    /// (see [`RevocationStore::redis_cached`]).
+    #[cfg(feature = "redis")]
+    RedisCached(RedisCachedRevocations),
 }
 
 impl fmt::Debug for RevocationStore {
@@ -36,6 +62,8 @@ impl fmt::Debug for RevocationStore {
             Self::Database(_) => f.write_str("RevocationStore::Database"),
             #[cfg(feature = "redis")]
             Self::Redis { prefix, .. } => f.debug_struct("RevocationStore::Redis").field("prefix", prefix).finish(),
+            #[cfg(feature = "redis")]
+            Self::RedisCached(cached) => f.debug_tuple("RevocationStore::RedisCached").field(cached).finish(),
         }
     }
 }
@@ -51,87 +79,202 @@ impl RevocationStore {
         Self::Database(db)
     }
 
-    /// Redis at `url`, keys under `prefix`.
+    /// Redis at `url`, keys under `prefix`. Revocations are lost if Redis restarts without
+    /// persistence; [`redis_cached`](Self::redis_cached) keeps them.
     #[cfg(feature = "redis")]
     pub async fn redis(url: &str, prefix: &str) -> Result<Self, TokenError> {
         let connection = crate::rate_limit::redis::connect(url).await?;
         Ok(Self::Redis { connection, prefix: prefix.to_owned() })
     }
 
-    /// Records `jti` as revoked until `expires_at`. Returns `false` when it already was:
+    /// The `revoked_tokens` table through `db` as the durable record, with Redis at `url`
+    /// (keys under `prefix`) as the cache checks read in one round trip. A revocation is
+    /// written to the database first, then to Redis. When Redis has lost its data (a restart
+    /// without persistence: the marker key `<prefix>:revocations:loaded` is gone), the next
+    /// check reloads every unexpired revocation from the database before it answers; the
+    /// marker also expires every few minutes so a cache write that failed is repaired. While
+    /// Redis is unreachable, checks read the database.
+    #[cfg(feature = "redis")]
+    pub async fn redis_cached(url: &str, prefix: &str, db: DatabaseConnection) -> Result<Self, TokenError> {
+        let connection = crate::rate_limit::redis::connect(url).await?;
+        Ok(Self::RedisCached(RedisCachedRevocations::new(connection, prefix, db)))
+    }
+
+    /// Records `id` as revoked until `expires_at`. Returns `false` when it already was:
     /// exactly one of several racing revocations (or refreshes) of one token gets `true`.
-    pub async fn revoke(&self, jti: &str, user_id: &str, expires_at: DateTime<Utc>) -> Result<bool, TokenError> {
+    pub async fn revoke(&self, id: &str, user_id: &str, expires_at: DateTime<Utc>) -> Result<bool, TokenError> {
+        let revoked_at = now_ms();
         match self {
             Self::Memory(map) => {
-                let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
-                Ok(map.insert(jti.to_owned(), expires_at).is_none())
-            }
-            Self::Database(db) => {
-                use sea_orm::ActiveValue::Set;
-                let row = entity::ActiveModel {
-                    jti: Set(jti.to_owned()),
-                    user_id: Set(user_id.to_owned()),
-                    expires_at: Set(expires_at.trunc_subsecs(6)),
-                    revoked_at: Set(Utc::now().trunc_subsecs(6)),
-                };
-                // A plain insert and the unique key decide: an upsert's affected-row count is
-                // not reliable on MySQL (sqlx reports found rows).
-                match entity::Entity::insert(row).exec_without_returning(db).await {
-                    Ok(_) => Ok(true),
-                    Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(false),
-                    Err(e) => Err(e.into()),
+                let mut map = lock(map);
+                let first = !map.contains_key(id);
+                if first {
+                    map.insert(
+                        id.to_owned(),
+                        RevocationEntry { revoked_at_ms: revoked_at.timestamp_millis(), expires_at },
+                    );
                 }
+                Ok(first)
             }
+            Self::Database(db) => db_insert(db, id, user_id, revoked_at, expires_at).await,
             #[cfg(feature = "redis")]
             Self::Redis { connection, prefix } => {
-                let ttl_ms = (expires_at - Utc::now()).num_milliseconds().max(1);
                 let mut connection = connection.clone();
-                let set: Option<String> = redis::cmd("SET")
-                    .arg(format!("{prefix}:revoked:{jti}"))
-                    .arg(user_id)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(ttl_ms)
-                    .query_async(&mut connection)
-                    .await?;
-                Ok(set.is_some())
+                Ok(cached::redis_record(&mut connection, prefix, id, revoked_at, expires_at).await?)
             }
+            #[cfg(feature = "redis")]
+            Self::RedisCached(cached) => cached.revoke(id, user_id, revoked_at, expires_at).await,
         }
     }
 
-    /// Whether `jti` was revoked.
-    pub async fn is_revoked(&self, jti: &str) -> Result<bool, TokenError> {
+    /// Records `id` as revoked at `revoked_at` until `expires_at`, or moves an existing record's
+    /// times later (never earlier): a repeated "log out everywhere" covers the tokens issued
+    /// since the previous one.
+    pub async fn revoke_since(
+        &self,
+        id: &str,
+        user_id: &str,
+        revoked_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), TokenError> {
+        let revoked_at = revoked_at.trunc_subsecs(3);
         match self {
-            Self::Memory(map) => Ok(map.lock().unwrap_or_else(|p| p.into_inner()).contains_key(jti)),
-            Self::Database(db) => Ok(entity::Entity::find_by_id(jti.to_owned()).one(db).await?.is_some()),
+            Self::Memory(map) => {
+                let mut map = lock(map);
+                let entry = map
+                    .entry(id.to_owned())
+                    .or_insert(RevocationEntry { revoked_at_ms: revoked_at.timestamp_millis(), expires_at });
+                entry.revoked_at_ms = entry.revoked_at_ms.max(revoked_at.timestamp_millis());
+                entry.expires_at = entry.expires_at.max(expires_at);
+                Ok(())
+            }
+            Self::Database(db) => db_upsert_later(db, id, user_id, revoked_at, expires_at).await,
             #[cfg(feature = "redis")]
             Self::Redis { connection, prefix } => {
                 let mut connection = connection.clone();
-                let exists: bool =
-                    redis::cmd("EXISTS").arg(format!("{prefix}:revoked:{jti}")).query_async(&mut connection).await?;
-                Ok(exists)
+                cached::redis_record(&mut connection, prefix, id, revoked_at, expires_at).await?;
+                Ok(())
             }
+            #[cfg(feature = "redis")]
+            Self::RedisCached(cached) => cached.revoke_since(id, user_id, revoked_at, expires_at).await,
         }
     }
 
-    /// Deletes entries of tokens that have expired anyway (Redis expires them by itself).
-    /// Returns how many were deleted.
+    /// When each of `ids` was revoked (milliseconds since the epoch), `None` for those that
+    /// were not: one map lookup, one `WHERE jti IN (..)` query or one Redis `MGET`.
+    pub async fn revoked_at(&self, ids: &[&str]) -> Result<Vec<Option<i64>>, TokenError> {
+        match self {
+            Self::Memory(map) => {
+                let map = lock(map);
+                Ok(ids.iter().map(|id| map.get(*id).map(|e| e.revoked_at_ms)).collect())
+            }
+            Self::Database(db) => db_revoked_at(db, ids).await,
+            #[cfg(feature = "redis")]
+            Self::Redis { connection, prefix } => {
+                let mut connection = connection.clone();
+                let keys: Vec<String> = ids.iter().map(|id| cached::key(prefix, id)).collect();
+                let values: Vec<Option<String>> = redis::cmd("MGET").arg(&keys).query_async(&mut connection).await?;
+                Ok(values.iter().map(|v| v.as_deref().map(cached::parse_time)).collect())
+            }
+            #[cfg(feature = "redis")]
+            Self::RedisCached(cached) => cached.revoked_at(ids).await,
+        }
+    }
+
+    /// Whether `id` was revoked.
+    pub async fn is_revoked(&self, id: &str) -> Result<bool, TokenError> {
+        Ok(self.revoked_at(&[id]).await?.first().is_some_and(Option::is_some))
+    }
+
+    /// Deletes entries that no longer cover any acceptable token (Redis expires them by
+    /// itself). Returns how many were deleted.
     pub async fn purge_expired(&self) -> Result<u64, TokenError> {
         let now = Utc::now();
         match self {
             Self::Memory(map) => {
-                let mut map = map.lock().unwrap_or_else(|p| p.into_inner());
+                let mut map = lock(map);
                 let before = map.len();
-                map.retain(|_, expires_at| *expires_at > now);
+                map.retain(|_, entry| entry.expires_at > now);
                 Ok((before - map.len()) as u64)
             }
-            Self::Database(db) => Ok(entity::Entity::delete_many()
-                .filter(entity::Column::ExpiresAt.lte(now))
-                .exec(db)
-                .await?
-                .rows_affected),
+            Self::Database(db) => db_purge(db, now).await,
             #[cfg(feature = "redis")]
             Self::Redis { .. } => Ok(0),
+            #[cfg(feature = "redis")]
+            Self::RedisCached(cached) => db_purge(cached.db(), now).await,
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Now, to the millisecond (what every backend stores exactly).
+fn now_ms() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(3)
+}
+
+/// Inserts a record; `false` when the id is already there. A plain insert and the unique key
+/// decide: an upsert's affected-row count is not reliable on MySQL (sqlx reports found rows).
+async fn db_insert(
+    db: &DatabaseConnection,
+    id: &str,
+    user_id: &str,
+    revoked_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<bool, TokenError> {
+    use sea_orm::ActiveValue::Set;
+    let row = entity::ActiveModel {
+        jti: Set(id.to_owned()),
+        user_id: Set(user_id.to_owned()),
+        expires_at: Set(expires_at.trunc_subsecs(6)),
+        revoked_at: Set(revoked_at),
+    };
+    match entity::Entity::insert(row).exec_without_returning(db).await {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Inserts a record or moves an existing one's times later. Each update only ever increases
+/// its column, so racing writers end at the latest of their times whatever their order.
+async fn db_upsert_later(
+    db: &DatabaseConnection,
+    id: &str,
+    user_id: &str,
+    revoked_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> Result<(), TokenError> {
+    use sea_orm::sea_query::Expr;
+    if db_insert(db, id, user_id, revoked_at, expires_at).await? {
+        return Ok(());
+    }
+    entity::Entity::update_many()
+        .col_expr(entity::Column::RevokedAt, Expr::value(revoked_at))
+        .filter(entity::Column::Jti.eq(id))
+        .filter(entity::Column::RevokedAt.lt(revoked_at))
+        .exec(db)
+        .await?;
+    let expires_at = expires_at.trunc_subsecs(6);
+    entity::Entity::update_many()
+        .col_expr(entity::Column::ExpiresAt, Expr::value(expires_at))
+        .filter(entity::Column::Jti.eq(id))
+        .filter(entity::Column::ExpiresAt.lt(expires_at))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+async fn db_revoked_at(db: &DatabaseConnection, ids: &[&str]) -> Result<Vec<Option<i64>>, TokenError> {
+    let rows = entity::Entity::find().filter(entity::Column::Jti.is_in(ids.iter().copied())).all(db).await?;
+    Ok(ids
+        .iter()
+        .map(|id| rows.iter().find(|row| row.jti == *id).map(|row| row.revoked_at.timestamp_millis()))
+        .collect())
+}
+
+async fn db_purge(db: &DatabaseConnection, now: DateTime<Utc>) -> Result<u64, TokenError> {
+    Ok(entity::Entity::delete_many().filter(entity::Column::ExpiresAt.lte(now)).exec(db).await?.rows_affected)
 }

@@ -25,7 +25,7 @@
 //! `SameSite=Strict` and `Secure` ([`DashboardBuilder::cookie_policy`] takes the deployment
 //! settings' attributes; [`DashboardBuilder::secure_cookie`] turns `Secure` off for plain-HTTP
 //! development).
-//! Logging out revokes the token. Logins emit the usual `login_success` / `login_failed` events
+//! Logging out revokes the session (on every instance). Logins emit the usual `login_success` / `login_failed` events
 //! (and `token_created`, `logout`, `token_revoked`); a signed-in user without the role
 //! (default `admin`) gets 403 and an `unauthorized_access` event.
 //!

@@ -283,7 +283,8 @@ fn start_session(dashboard: &Dashboard, info: &RequestInfo, principal: &Principa
     response
 }
 
-/// `POST /logout`: revokes the session token, clears the cookie, back to the form.
+/// `POST /logout`: revokes the session (every token of this sign-in), clears the cookie, back to
+/// the form.
 pub(crate) async fn logout(State(dashboard): State<Dashboard>, info: RequestInfo) -> Response {
     if !info.same_origin {
         return message_page(StatusCode::FORBIDDEN, "Cross-site logout refused: use the dashboard's button.");
@@ -291,7 +292,10 @@ pub(crate) async fn logout(State(dashboard): State<Dashboard>, info: RequestInfo
     if let Some(token) = &info.session_token
         && let Ok(claims) = dashboard.inner.sessions.verify(token, info.client_ip).await
     {
-        if let Err(error) = dashboard.inner.sessions.revoke(&claims, info.client_ip).await {
+        let principal = claims.principal();
+        if let Err(error) =
+            dashboard.inner.sessions.revoke_session(&principal, claims.session_id(), info.client_ip).await
+        {
             tracing::error!(%error, "dashboard session could not be revoked");
             return message_page(StatusCode::SERVICE_UNAVAILABLE, "Logout failed; try again shortly.");
         }

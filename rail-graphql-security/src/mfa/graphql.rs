@@ -307,9 +307,11 @@ impl fmt::Debug for MfaHook {
     }
 }
 
-/// A ready [`SecondFactorHook`]: issues a fresh token (with [`TokenService::issue_with_methods`])
-/// for the user with the MFA level, method and time of the factor just passed, keeping the
-/// methods the session listed.
+/// A ready [`SecondFactorHook`]: issues a fresh token for the user with the MFA level, method
+/// and time of the factor just passed, keeping the methods the session listed. The token
+/// belongs to the caller's session ([`TokenService::issue_in_session`]), so logging out ends
+/// it with the login's token; a caller without one starts a session
+/// ([`TokenService::issue_with_methods`]).
 #[derive(Debug, Clone)]
 pub struct IssueTokenHook(pub TokenService);
 
@@ -324,13 +326,19 @@ impl SecondFactorHook for IssueTokenHook {
         let methods = security.map(|s| s.mfa_methods.clone()).unwrap_or_default();
         let mut state = passed.mfa_state();
         state.trusted_device = false;
-        let issued = self
-            .0
-            .issue_with_methods(&passed.principal, &state, &methods, security.and_then(|s| s.client_ip))
-            .map_err(|e| {
-                tracing::error!(error = %e, "could not issue a token after a second factor");
-                coded("INTERNAL_ERROR", "the second factor was accepted but no token could be issued; log in again")
-            })?;
+        let client_ip = security.and_then(|s| s.client_ip);
+        // Only the session of the same user is kept.
+        let session = security
+            .filter(|s| s.principal.as_ref().is_some_and(|p| p.id == passed.principal.id))
+            .and_then(|s| s.session_id.as_deref());
+        let issued = match session {
+            Some(session) => self.0.issue_in_session(&passed.principal, &state, &methods, session, client_ip),
+            None => self.0.issue_with_methods(&passed.principal, &state, &methods, client_ip),
+        }
+        .map_err(|e| {
+            tracing::error!(error = %e, "could not issue a token after a second factor");
+            coded("INTERNAL_ERROR", "the second factor was accepted but no token could be issued; log in again")
+        })?;
         Ok(Some(issued.token))
     }
 }

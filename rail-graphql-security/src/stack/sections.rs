@@ -16,14 +16,25 @@ use crate::mfa::{MfaConfig, SecretCipher, SmsQuotas};
 use crate::rate_limit::{Quota, RateLimiter};
 
 #[cfg(feature = "redis")]
-pub(super) async fn shared_stores(url: &str, prefix: &str) -> Result<(RateLimiter, RevocationStore), StackError> {
+pub(super) async fn shared_stores(
+    url: &str,
+    prefix: &str,
+    db: &sea_orm::DatabaseConnection,
+) -> Result<(RateLimiter, RevocationStore), StackError> {
     let limiter = RateLimiter::redis(url, prefix).await?;
-    let revocations = RevocationStore::redis(url, prefix).await.map_err(StackError::RevocationStore)?;
+    // Redis answers the checks; the database keeps every revocation through a Redis restart
+    // without persistence.
+    let revocations =
+        RevocationStore::redis_cached(url, prefix, db.clone()).await.map_err(StackError::RevocationStore)?;
     Ok((limiter, revocations))
 }
 
 #[cfg(not(feature = "redis"))]
-pub(super) async fn shared_stores(_url: &str, _prefix: &str) -> Result<(RateLimiter, RevocationStore), StackError> {
+pub(super) async fn shared_stores(
+    _url: &str,
+    _prefix: &str,
+    _db: &sea_orm::DatabaseConnection,
+) -> Result<(RateLimiter, RevocationStore), StackError> {
     Err(StackError::RedisNotCompiled)
 }
 

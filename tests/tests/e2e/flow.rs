@@ -27,9 +27,11 @@ pub fn flow_config(database_url: &str) -> demo::Settings {
     config
 }
 
-const SETUP_TOTP: &str =
+/// Enrolls a TOTP device.
+pub const SETUP_TOTP: &str =
     r#"mutation { setupTotp(deviceName: "phone") { success deviceId secretKey qrCodeUrl backupCodes } }"#;
-const VERIFY_TOTP: &str =
+/// Confirms it with a code (`$c`), optionally trusting the device (`$t`).
+pub const VERIFY_TOTP: &str =
     "mutation($c: String!, $t: Boolean) { verifyTotp(code: $c, trustDevice: $t) { success deviceId token } }";
 const VERIFY_BACKUP: &str =
     "mutation($c: String!) { verifyBackupCode(code: $c) { success token remainingBackupCodes } }";
@@ -42,7 +44,7 @@ fn data<'a>(body: &'a Value, field: &str) -> &'a Value {
 
 /// A TOTP code for `secret` that the server has not seen yet: waits for the next 30 s step when
 /// the current one is about to end (so a verification never straddles the boundary).
-async fn fresh_code(secret: &str) -> String {
+pub async fn fresh_code(secret: &str) -> String {
     let into_step = chrono::Utc::now().timestamp() % 30;
     if into_step >= 27 {
         tokio::time::sleep(Duration::from_secs((31 - into_step) as u64)).await;

@@ -410,7 +410,8 @@ pub(crate) async fn isolation_and_authentication<C: KeyCase>(backend: Backend) {
 }
 
 /// `IssueTokenHook`: the `token` of a successful second factor is a real token of the
-/// `TokenService` for the same user, carrying the MFA level, method and time.
+/// `TokenService` for the same user, carrying the MFA level, method and time, in the caller's
+/// session (so logging out that session ends it).
 pub(crate) async fn issue_token_hook<C: KeyCase>(backend: Backend) {
     use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenService};
     use rail_graphql_security::context::MfaLevel;
@@ -429,7 +430,8 @@ pub(crate) async fn issue_token_hook<C: KeyCase>(backend: Backend) {
     C::insert(&env.t.db, id.clone(), "alice").await;
     let run = |query: String| {
         let schema = schema.clone();
-        let session = password_session(&id);
+        let mut session = password_session(&id);
+        session.session_id = Some("login-session-1".to_owned());
         async move { serde_json::to_value(schema.execute(Request::new(query).data(session)).await).unwrap() }
     };
     let setup = run(SETUP_TOTP.to_owned()).await;
@@ -445,6 +447,9 @@ pub(crate) async fn issue_token_hook<C: KeyCase>(backend: Backend) {
     assert_eq!(state.level, MfaLevel::Verified);
     assert_eq!(state.method.as_deref(), Some("totp"));
     assert!(state.verified_at.unwrap().timestamp() >= before);
+    assert_eq!(claims.session_id(), "login-session-1", "the step-up token belongs to the caller's login");
+    assert!(tokens.revoke_session(&claims.principal(), "login-session-1", None).await.unwrap());
+    assert!(matches!(tokens.verify(token, None).await, Err(rail_graphql_security::auth::TokenError::Revoked)));
     // A wrong code issues nothing.
     let wrong = run(r#"mutation { verifyTotp(code: "000000") { token } }"#.to_owned()).await;
     assert_eq!(wrong["data"], Value::Null, "{wrong}");

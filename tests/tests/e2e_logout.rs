@@ -1,0 +1,166 @@
+//! Logout ends the login, not one token (issue 14, item 8), over real HTTP against the demo:
+//! after `logout` with the login's token, the token `verifyTotp` returned (the step-up) is
+//! refused too; `logoutEverywhere` ends every session of the user, and a later login works.
+//! On SQLite, and on two instances sharing PostgreSQL and Redis where Redis loses its keys (a
+//! restart without persistence) between the revocation and the next request.
+
+mod e2e;
+
+use e2e::flow::{SETUP_TOTP, VERIFY_TOTP, fresh_code};
+use e2e::{Server, error_code, redis_url, unique_prefix};
+use integration_tests::{Backend, TestDb};
+use serde_json::json;
+
+const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
+const ADMIN: &str = demo::DEFAULT_ADMIN_PASSWORD;
+
+/// What happens between a revocation and the requests that must be refused.
+#[derive(Clone, Copy)]
+enum Between<'a> {
+    Nothing,
+    /// Every Redis key of the deployment is deleted (Redis restarted empty).
+    RedisRestart {
+        url: &'a str,
+        prefix: &'a str,
+    },
+}
+
+impl Between<'_> {
+    async fn happen(self) {
+        if let Between::RedisRestart { url, prefix } = self {
+            let deleted = integration_tests::redis_delete_prefix(url, prefix).await;
+            assert!(deleted > 0, "the deployment had Redis keys to lose");
+        }
+    }
+}
+
+/// `token` is refused at the HTTP layer as revoked, by `server`.
+async fn assert_refused(server: &Server, token: &str, what: &str) {
+    let (status, body) = server.post(Some(token), "{ me { username } }", json!({})).await;
+    assert_eq!(status, 401, "{what} still works: {body}");
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{what}: {body}");
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "token_revoked", "{what}: {body}");
+}
+
+/// `token` is accepted as `username`'s by `server`.
+async fn assert_works(server: &Server, token: &str, username: &str) {
+    let body = server.gql(Some(token), "{ me { username } }", json!({})).await;
+    assert_eq!(body["data"]["me"]["username"], username, "{body}");
+}
+
+/// Login → TOTP enrolled and passed (a step-up token of the same login) → logout with the
+/// login's token → both tokens refused on both servers.
+async fn logout_ends_the_step_up_token_too(a: &Server, b: &Server, between: Between<'_>) {
+    let (login, _) = a.login("demo", DEMO, None).await;
+    let body = b.gql(Some(&login), SETUP_TOTP, json!({})).await;
+    assert!(body["errors"].is_null(), "setupTotp failed: {body}");
+    let secret = body["data"]["setupTotp"]["secretKey"].as_str().expect("secretKey").to_owned();
+    let code = fresh_code(&secret).await;
+    let body = a.gql(Some(&login), VERIFY_TOTP, json!({ "c": code, "t": false })).await;
+    assert_eq!(body["data"]["verifyTotp"]["success"], true, "{body}");
+    let step_up = body["data"]["verifyTotp"]["token"].as_str().expect("a step-up token").to_owned();
+    let body = b.secret_note(&step_up).await;
+    assert_eq!(body["data"]["secretNote"], demo::schema::SECRET_NOTE, "the step-up token opens the secret: {body}");
+
+    let out = b.gql(Some(&login), "mutation { logout }", json!({})).await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    between.happen().await;
+    for server in [a, b] {
+        assert_refused(server, &step_up, "the step-up token after logout").await;
+        assert_refused(server, &login, "the login token after logout").await;
+    }
+    // The secret stays closed to the step-up token, whichever instance is asked.
+    let (status, body) = a.post(Some(&step_up), "{ secretNote }", json!({})).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body["data"].is_null() || body["data"]["secretNote"].is_null(), "{body}");
+}
+
+/// Two logins (two sessions) of demo → `logoutEverywhere` from one → both refused, admin's
+/// session untouched, and a login afterwards works.
+async fn logout_everywhere_ends_every_session(a: &Server, b: &Server, between: Between<'_>) {
+    let (laptop, _) = a.login("demo", DEMO, None).await;
+    let (phone, _) = b.login("demo", DEMO, None).await;
+    let (admin, _) = a.login("admin", ADMIN, None).await;
+    // A plain logout of one session leaves the other.
+    let out = a.gql(Some(&laptop), "mutation { logout }", json!({})).await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    assert_works(b, &phone, "demo").await;
+    let (tablet, _) = a.login("demo", DEMO, None).await;
+
+    let out = b.gql(Some(&phone), "mutation { logoutEverywhere }", json!({})).await;
+    assert_eq!(out["data"]["logoutEverywhere"], true, "{out}");
+    between.happen().await;
+    for server in [a, b] {
+        assert_refused(server, &phone, "the session that logged out everywhere").await;
+        assert_refused(server, &tablet, "another session of the user").await;
+        assert_refused(server, &laptop, "a session logged out before").await;
+        assert_works(server, &admin, "admin").await;
+    }
+}
+
+/// A login right after `logoutEverywhere` gets a working token.
+async fn fresh_login_after_logout_everywhere(a: &Server, b: &Server) {
+    let (before, _) = b.login("admin", ADMIN, None).await;
+    let out = a.gql(Some(&before), "mutation { logoutEverywhere }", json!({})).await;
+    assert_eq!(out["data"]["logoutEverywhere"], true, "{out}");
+    let (after, _) = b.login("admin", ADMIN, None).await;
+    for server in [a, b] {
+        assert_refused(server, &before, "admin's token before logging out everywhere").await;
+        assert_works(server, &after, "admin").await;
+    }
+    let body = a.gql(None, "mutation { logoutEverywhere }", json!({})).await;
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "anonymous: {body}");
+}
+
+/// [`e2e::test_config`] with room for every login of these tests (demo logs in 4 times).
+fn test_config(database_url: &str) -> demo::Settings {
+    let mut settings = e2e::test_config(database_url);
+    settings.config.security.middleware.rate_limiting.login_attempts_limit = 10;
+    settings
+}
+
+async fn sqlite_server() -> (TestDb, Server) {
+    let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+    let server = Server::start(&test_config(&t.url), t.db.clone()).await;
+    (t, server)
+}
+
+#[tokio::test]
+async fn logout_ends_every_token_of_the_login_on_sqlite() {
+    let (_t, server) = sqlite_server().await;
+    logout_ends_the_step_up_token_too(&server, &server, Between::Nothing).await;
+}
+
+#[tokio::test]
+async fn logout_everywhere_ends_every_session_on_sqlite() {
+    let (_t, server) = sqlite_server().await;
+    logout_everywhere_ends_every_session(&server, &server, Between::Nothing).await;
+    fresh_login_after_logout_everywhere(&server, &server).await;
+}
+
+/// Two servers on one PostgreSQL schema and one Redis prefix (as `e2e_shared.rs`), or `None`
+/// when a backend is not configured.
+async fn two_instances() -> Option<(TestDb, Server, Server, String, String)> {
+    let t = TestDb::new(Backend::Postgres).await?;
+    let redis = redis_url()?;
+    let mut config = test_config(&t.url);
+    config.config.security.middleware.rate_limiting.store_url =
+        Some(rail_graphql_security::config::Secret::new(redis.clone()));
+    let prefix = unique_prefix();
+    config.config.redis_prefix = prefix.clone();
+    let a = Server::start(&config, t.db.clone()).await;
+    let b = Server::start(&config, t.connect_again().await).await;
+    Some((t, a, b, redis, prefix))
+}
+
+#[tokio::test]
+async fn logout_holds_across_two_instances_and_a_redis_restart() {
+    let Some((t, a, b, url, prefix)) = two_instances().await else { return };
+    let restart = Between::RedisRestart { url: &url, prefix: &prefix };
+    logout_ends_the_step_up_token_too(&a, &b, restart).await;
+    logout_everywhere_ends_every_session(&b, &a, restart).await;
+    fresh_login_after_logout_everywhere(&a, &b).await;
+    integration_tests::redis_delete_prefix(&url, &prefix).await;
+    drop((a, b));
+    t.cleanup().await;
+}
