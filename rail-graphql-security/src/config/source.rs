@@ -68,7 +68,7 @@ impl<T> Loaded<T> {
             .iter()
             .filter(|(k, _)| k.starts_with(&entries))
             .map(|(_, source)| source.clone())
-            .last()
+            .next_back()
             .unwrap_or_else(|| Source::Default(self.profile.clone()))
     }
 }

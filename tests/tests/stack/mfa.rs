@@ -296,3 +296,116 @@ pub(crate) async fn previous_encryption_keys() {
     assert!(mfa.verify_totp_code(&alice(), &code(&app, &secret)).await.unwrap());
     assert_eq!(mfa.reencrypt_secrets().await.unwrap(), 1);
 }
+
+/// The stack with SMS codes going to an [`Outbox`] and `over` applied.
+async fn with_outbox(over: &[(&str, &str)]) -> (App, Outbox) {
+    let outbox = Outbox::default();
+    let mut keys = vec![("mfa.sms.provider", "custom")];
+    keys.extend_from_slice(over);
+    let sent = outbox.clone();
+    let app = start_with(Profile::Development, &keys, move |b| b.sms_provider(sent)).await;
+    (app, outbox)
+}
+
+fn user(id: i64) -> MfaAccount<i64> {
+    MfaAccount::new(id, format!("user{id}@example.com"))
+}
+
+/// Which limit refused `result`.
+fn refused_by<T: std::fmt::Debug>(result: Result<T, MfaError>) -> &'static str {
+    match result {
+        Err(MfaError::RateLimited { what, .. }) => what,
+        other => panic!("expected a limit to refuse, got {other:?}"),
+    }
+}
+
+pub(crate) async fn max_consecutive_failures() {
+    let app = start(&[("mfa.max_consecutive_failures", "2")]).await;
+    let mfa = app.security.mfa::<i64>().unwrap();
+    let (secret, _) = enrol(&app).await;
+    let config = app.security.mfa_config().clone();
+    let code_at = |unix: i64| totp_code_at(TotpAlgorithm::Sha1, config.totp_digits, config.totp_period, &secret, unix as u64);
+    let t0 = Utc::now().timestamp();
+    let at = |unix: i64| chrono::DateTime::from_timestamp(unix, 0).unwrap();
+    assert!(mfa.verify_totp_code_at(&alice(), &code_at(t0), at(t0)).await.unwrap(), "confirms the device");
+    // Two wrong codes, each after the lockout window of the previous one.
+    for step in 1..=2 {
+        let unix = t0 + 600 * step;
+        let wrong = if code_at(unix) == "000000" { "111111" } else { "000000" };
+        assert!(!mfa.verify_totp_code_at(&alice(), wrong, at(unix)).await.unwrap());
+    }
+    assert!(mfa.is_locked_until_recovery(&alice()).await.unwrap(), "locked after 2, not the default 100");
+    let unix = t0 + 1800;
+    assert!(matches!(
+        mfa.verify_totp_code_at(&alice(), &code_at(unix), at(unix)).await,
+        Err(MfaError::LockedUntilRecovery)
+    ));
+}
+
+pub(crate) async fn max_pending_devices() {
+    let (app, _) = with_outbox(&[("mfa.max_pending_devices", "1")]).await;
+    let mfa = app.security.mfa::<i64>().unwrap();
+    enrol(&app).await;
+    assert_eq!(refused_by(mfa.setup_sms_device(&alice(), "+15550100", "phone").await), "pending_devices");
+    let (app, _) = with_outbox(&[]).await;
+    enrol(&app).await;
+    app.security.mfa::<i64>().unwrap().setup_sms_device(&alice(), "+15550100", "phone").await.unwrap();
+}
+
+pub(crate) async fn sms_allowed_country_codes() {
+    let (app, outbox) = with_outbox(&[("mfa.sms.allowed_country_codes", "1,33")]).await;
+    let mfa = app.security.mfa::<i64>().unwrap();
+    let refused = mfa.setup_sms_device(&alice(), "+44 7700 900123", "phone").await;
+    assert!(matches!(refused, Err(MfaError::SmsCountryNotAllowed)), "{refused:?}");
+    mfa.setup_sms_device(&user(2), "+33 6 12 34 56 78", "phone").await.unwrap();
+    assert_eq!(outbox.0.lock().unwrap().len(), 1);
+    let error = load(&Profile::Development, app.dir.path(), &[("mfa.sms.allowed_country_codes", "+44")]).unwrap_err();
+    assert!(error.contains("1 to 3 digits without `+`"), "{error}");
+}
+
+pub(crate) async fn sms_quota_per_user() {
+    let (app, outbox) = with_outbox(&[("mfa.sms.quota_per_user", "1")]).await;
+    let mfa = app.security.mfa::<i64>().unwrap();
+    mfa.setup_sms_device(&alice(), "+15550100", "phone").await.unwrap();
+    let resend = mfa.send_sms_code_at(&alice(), Utc::now() + chrono::Duration::seconds(61)).await;
+    assert_eq!(refused_by(resend), "sms_per_user");
+    assert_eq!(outbox.0.lock().unwrap().len(), 1);
+}
+
+pub(crate) async fn sms_quota_per_number() {
+    let (app, _) = with_outbox(&[("mfa.sms.quota_per_number", "1")]).await;
+    let mfa = app.security.mfa::<i64>().unwrap();
+    mfa.setup_sms_device(&alice(), "+15550100", "phone").await.unwrap();
+    assert_eq!(refused_by(mfa.setup_sms_device(&user(2), "+1 555 0100", "phone").await), "sms_per_number");
+    mfa.setup_sms_device(&user(3), "+15550101", "phone").await.unwrap();
+}
+
+pub(crate) async fn sms_quota_per_address() {
+    let (app, _) = with_outbox(&[("mfa.sms.quota_per_address", "1")]).await;
+    let mfa = app.security.mfa::<i64>().unwrap();
+    let from = |ip: &str| mfa.with_client_ip(Some(ip.parse().unwrap()));
+    from("203.0.113.7").setup_sms_device(&alice(), "+15550100", "phone").await.unwrap();
+    let refused = from("203.0.113.7").setup_sms_device(&user(2), "+15550101", "phone").await;
+    assert_eq!(refused_by(refused), "sms_per_address");
+    from("203.0.113.8").setup_sms_device(&user(3), "+15550102", "phone").await.unwrap();
+}
+
+pub(crate) async fn sms_quota_global() {
+    let (app, _) = with_outbox(&[("mfa.sms.quota_global", "2")]).await;
+    let mfa = app.security.mfa::<i64>().unwrap();
+    mfa.setup_sms_device(&alice(), "+15550100", "phone").await.unwrap();
+    mfa.setup_sms_device(&user(2), "+15550101", "phone").await.unwrap();
+    assert_eq!(refused_by(mfa.setup_sms_device(&user(3), "+15550102", "phone").await), "sms_global");
+}
+
+pub(crate) async fn sms_quota_window() {
+    let (app, outbox) = with_outbox(&[("mfa.sms.quota_per_user", "1"), ("mfa.sms.quota_window", "1")]).await;
+    let mfa = app.security.mfa::<i64>().unwrap();
+    mfa.setup_sms_device(&alice(), "+15550100", "phone").await.unwrap();
+    let resend = mfa.send_sms_code_at(&alice(), Utc::now() + chrono::Duration::seconds(61)).await;
+    assert_eq!(refused_by(resend), "sms_per_user");
+    // A one-second window has passed: the quota allows the next message.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    mfa.send_sms_code_at(&alice(), Utc::now() + chrono::Duration::seconds(122)).await.unwrap();
+    assert_eq!(outbox.0.lock().unwrap().len(), 2);
+}
