@@ -566,6 +566,8 @@ pub async fn build_app_with_db(settings: &Settings, db: DatabaseConnection) -> R
     // The dashboard's sign-in form counts against the same per-username and per-address limits.
     let logins_for_dashboard = logins.clone();
     let passwords = Passwords::new(db.clone())?;
+    // The dashboard asks the same MFA manager for the second factor of its sign-in.
+    let dashboard_mfa = mfa.clone();
     let state = schema::AppState::new(db.clone(), mfa, logins, tokens.clone(), logger.clone(), passwords.clone());
     let schema =
         limits.apply(schema::schema_builder(state)).extension(SlowQueryLog::new(DEFAULT_SLOW_QUERY_THRESHOLD)).finish();
@@ -579,6 +581,9 @@ pub async fn build_app_with_db(settings: &Settings, db: DatabaseConnection) -> R
         .hsts(production.then_some(Duration::from_secs(31_536_000)));
     let dashboard_error = |e: dashboard::DashboardError| DemoError::Config(format!("dashboard: {e}"));
     let dashboard = Dashboard::builder(db.clone(), tokens.clone(), DemoAuthenticator(passwords))
+        // Two steps: the password, then a TOTP or backup code when the account has a confirmed
+        // factor; the admin role (the dashboard's, the default) may not sign in without one.
+        .second_factor(dashboard_mfa)
         .audit(logger.clone())
         .login_rate_limit(logins_for_dashboard)
         // The findings of the configuration this server runs with.
