@@ -10,7 +10,6 @@ use integration_tests::{Backend, TestDb};
 use serde_json::json;
 
 const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
-const ADMIN: &str = demo::DEFAULT_ADMIN_PASSWORD;
 
 /// Two servers on one PostgreSQL schema and one Redis prefix, or `None` when a backend is not
 /// configured.

@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 use super::{Server, count, error_code};
 
 const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
-const ADMIN: &str = demo::DEFAULT_ADMIN_PASSWORD;
 
 /// The login limit of [`walk`]'s servers: demo logs in 4 times, fails twice, and the 7th
 /// attempt is refused.
