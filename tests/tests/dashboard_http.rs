@@ -486,3 +486,22 @@ async fn wrong_codes_count_against_the_login_limit(t: &TestDb) {
     assert_eq!(app.post_login(ADMIN.0, ADMIN.1, Some(&app.origin())).await.status(), 429);
 }
 on_every_backend!(wrong_codes_limited, wrong_codes_count_against_the_login_limit);
+
+async fn a_factor_the_dashboard_cannot_take_is_refused(t: &TestDb) {
+    // viewer's only factor is a confirmed SMS device, and there are no backup codes: the form
+    // could not offer anything, so the sign-in is refused with advice (not let through).
+    dashboard::insert_device(&t.db, dashboard::user_id(VIEWER.0), "sms", true, true, Utc::now()).await;
+    let staff = start_with(t, None, |b| b.secure_cookie(false).role("staff")).await;
+    let response = staff.post_login(VIEWER.0, VIEWER.1, Some(&staff.origin())).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("set-cookie").is_none());
+    let body = response.text().await.unwrap();
+    assert!(testid_text(&body, "enrol-second-factor").contains("cannot be used on this dashboard"), "{body}");
+    assert_eq!(count_events(&staff, "login_success", "viewer").await, 0);
+    // Even where the role does not require MFA: the account has a factor, so it must pass one.
+    let open = start_with(t, None, |b| b.secure_cookie(false).role("staff").mfa_required_roles(["admin"])).await;
+    let response = open.post_login(VIEWER.0, VIEWER.1, Some(&open.origin())).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("set-cookie").is_none());
+}
+on_every_backend!(unusable_factor_refused, a_factor_the_dashboard_cannot_take_is_refused);

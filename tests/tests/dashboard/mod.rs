@@ -332,8 +332,23 @@ async fn seed_mfa(db: &sea_orm::DatabaseConnection, now: DateTime<Utc>) {
         (5, "totp", false, true),
         (6, "sms", true, false),
     ];
-    let n = Alias::new;
     for (user, kind, active, confirmed) in devices {
+        insert_device(db, user, kind, active, confirmed, now).await;
+    }
+}
+
+/// An MFA device row without a secret (enough for the adoption numbers and the sign-in's
+/// status, not for checking codes).
+pub(crate) async fn insert_device(
+    db: &sea_orm::DatabaseConnection,
+    user: i64,
+    kind: &str,
+    active: bool,
+    confirmed: bool,
+    now: DateTime<Utc>,
+) {
+    let n = Alias::new;
+    {
         let statement = Query::insert()
             .into_table(n("mfa_devices"))
             .columns(
