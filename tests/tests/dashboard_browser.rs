@@ -1,7 +1,7 @@
 //! The dashboard end to end in headless Chromium (Debian's `chromium` + `chromium-driver`),
-//! driven over the W3C WebDriver protocol: log in through the form, read the numbers the page
-//! shows and compare them with the report API, check that a hostile user agent did not run,
-//! save `docs/dashboard.png`, log out.
+//! driven over the W3C WebDriver protocol: log in through both forms (the password, then the
+//! admin's TOTP code), read the numbers the page shows and compare them with the report API,
+//! check that a hostile user agent did not run, save `docs/dashboard.png`, log out.
 //!
 //! Without `/usr/bin/chromium` and `/usr/bin/chromedriver` (or `CHROMIUM` / `CHROMEDRIVER`)
 //! the test says so and passes, unless `RAIL_TEST_REQUIRE_BACKENDS=1` (CI), where it fails.
@@ -196,6 +196,12 @@ async fn browse(app: &dashboard::App, session: &Session) {
     session.type_into("#username", ADMIN.0).await;
     session.type_into("#password", ADMIN.1).await;
     session.click("#login").await;
+    // The second step: the admin's authenticator code.
+    session.find("[data-testid=\"totp-form\"]").await;
+    let url = session.get("/url").await.expect("url");
+    assert!(url.as_str().is_some_and(|u| u.ends_with("/security/login/second-factor")), "landed on {url}");
+    session.type_into("#totp-code", &app.totp_code(ADMIN.0).await).await;
+    session.click("#verify-totp").await;
     session.find("[data-testid=\"security-score\"]").await;
     app.logger.flush().await.expect("flush the login's events");
     // Reload so the page and the report below see the same rows (the login's own events).

@@ -1,18 +1,24 @@
 //! The security dashboard over real HTTP on every backend: who may see it, the login form and
-//! its cookie, CSRF refusals, escaping of hostile event values, the CSP, the numbers shown
+//! its cookie, the second step of the sign-in, CSRF refusals, escaping of hostile event values, the CSP, the numbers shown
 //! against `generate_security_report` and direct SQL, and where `router_at` mounts it.
 
 mod dashboard;
 
 use chrono::{DateTime, Utc};
 use dashboard::{
-    ADMIN, App, VIEWER, XSS_ACCOUNT, XSS_AGENT, seed, start, start_at, start_with, testid_attr, testid_text,
+    ADMIN, App, VIEWER, XSS_ACCOUNT, XSS_AGENT, seed, set_cookie_pair, start, start_at, start_with, testid_attr,
+    testid_text,
 };
 use integration_tests::{TestDb, on_every_backend};
 use rail_graphql_security::audit::entity::{Column, Entity};
 use rail_graphql_security::audit::generate_security_report;
 use rail_graphql_security::config::{Profile, SecurityConfig, StandardSecurityConfig};
-use rail_graphql_security::dashboard::{DASHBOARD_CSP, DashboardError, SESSION_COOKIE};
+use rail_graphql_security::context::{MfaLevel, MfaState, Principal};
+use rail_graphql_security::dashboard::{
+    DASHBOARD_CSP, Dashboard, DashboardError, SECOND_FACTOR_COOKIE, SESSION_COOKIE,
+};
+use rail_graphql_security::mfa::MfaAccount;
+use rail_graphql_security::rate_limit::{LoginRateLimiter, RateLimiter};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
 async fn count_events(app: &App, event_type: &str, actor: &str) -> u64 {
@@ -53,8 +59,10 @@ async fn non_admins_get_403(t: &TestDb) {
         assert!(body.contains(r#"data-testid="forbidden""#) && !body.contains("security-score"), "{body}");
     }
     assert_eq!(count_events(&app, "unauthorized_access", "viewer").await, 2);
-    // The same user with the role the dashboard is configured for gets in.
+    // The same user with the role the dashboard is configured for gets in (that role now
+    // requires a second factor: enrolled here).
     let staff = start_with(t, None, |b| b.secure_cookie(false).role("staff")).await;
+    staff.enrol_totp(VIEWER.0).await;
     let cookie = staff.login(VIEWER).await;
     assert_eq!(staff.get("", Some(&cookie)).await.status(), 200);
 }
@@ -70,10 +78,16 @@ async fn login_form_audits_and_sets_a_strict_cookie(t: &TestDb) {
 
     let ok = app.post_login(ADMIN.0, ADMIN.1, Some(&app.origin())).await;
     assert_eq!(ok.status(), 303);
-    assert_eq!(ok.headers()["location"], "/security");
-    let cookie = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert_eq!(ok.headers()["location"], "/security/login/second-factor");
+    let pending = ok.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let code = app.totp_code(ADMIN.0).await;
+    let done = app.post_second_factor(&set_cookie_pair(&ok), "totp", &code, Some(&app.origin())).await;
+    assert_eq!(done.status(), 303);
+    assert_eq!(done.headers()["location"], "/security");
+    let cookie = done.headers()["set-cookie"].to_str().unwrap().to_owned();
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/security"] {
         assert!(cookie.contains(attribute), "{attribute} missing from {cookie}");
+        assert!(pending.contains(attribute), "{attribute} missing from {pending}");
     }
     assert!(!cookie.contains("Secure"), "secure_cookie(false) was asked for: {cookie}");
     assert_eq!(count_events(&app, "login_success", "root").await, 1);
@@ -102,6 +116,16 @@ async fn cross_site_posts_are_refused(t: &TestDb) {
         .await
         .unwrap();
     assert_eq!(response.status(), 303);
+    let pending = set_cookie_pair(&response);
+    // The second step refuses cross-site posts too, and the code is not even checked.
+    let code = app.totp_code(ADMIN.0).await;
+    for origin in [Some("http://evil.example"), None] {
+        let response = app.post_second_factor(&pending, "totp", &code, origin).await;
+        assert_eq!(response.status(), 403, "second factor with Origin {origin:?}");
+        assert!(response.headers().get("set-cookie").is_none());
+    }
+    let response = app.post_second_factor(&pending, "totp", &code, Some(&app.origin())).await;
+    assert_eq!(response.status(), 303);
     assert_eq!(count_events(&app, "login_success", "root").await, 1, "only the same-origin login counted");
 
     // A cross-site logout does not end the session.
@@ -124,7 +148,7 @@ async fn logout_revokes_and_sessions_stay_on_the_dashboard(t: &TestDb) {
     let token = cookie.split_once('=').unwrap().1.to_owned();
     // The session token is not an API token, and an API token is not a session.
     assert!(app.tokens.verify(&token, None).await.is_err(), "dashboard session accepted as an API bearer token");
-    let principal = rail_graphql_security::context::Principal::new(1, "root").with_roles(["admin"]);
+    let principal = Principal::new(1, "root").with_roles(["admin"]);
     let api = app.tokens.issue(&principal, &Default::default(), None).unwrap();
     assert_eq!(app.get("", Some(&format!("{SESSION_COOKIE}={}", api.token))).await.status(), 303);
 
@@ -286,6 +310,11 @@ async fn the_mount_path_answers_with_and_without_a_trailing_slash(t: &TestDb) {
     let root = start_at(t, "/", None, |b| b.secure_cookie(false)).await;
     let login = root.post_login(ADMIN.0, ADMIN.1, Some(&root.origin())).await;
     assert_eq!(login.status(), 303);
+    assert_eq!(login.headers()["location"], "/login/second-factor");
+    assert!(login.headers()["set-cookie"].to_str().unwrap().contains("; Path=/;"));
+    let code = root.totp_code(ADMIN.0).await;
+    let login = root.post_second_factor(&set_cookie_pair(&login), "totp", &code, Some(&root.origin())).await;
+    assert_eq!(login.status(), 303);
     assert_eq!(login.headers()["location"], "/");
     let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
     assert!(set_cookie.contains("; Path=/;"), "{set_cookie}");
@@ -309,3 +338,181 @@ async fn the_mount_path_answers_with_and_without_a_trailing_slash(t: &TestDb) {
     }
 }
 on_every_backend!(mount_path, the_mount_path_answers_with_and_without_a_trailing_slash);
+
+/// The cookie pair of `name` among `response`'s `Set-Cookie` headers.
+fn cookie_named(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .find(|pair| pair.starts_with(&format!("{name}=")))
+}
+
+async fn the_password_alone_opens_nothing_for_an_enrolled_admin(t: &TestDb) {
+    let app = start(t, None).await;
+    let response = app.post_login(ADMIN.0, ADMIN.1, Some(&app.origin())).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/security/login/second-factor");
+    assert!(cookie_named(&response, SESSION_COOKIE).is_none(), "a session after the password alone");
+    let pending = cookie_named(&response, SECOND_FACTOR_COOKIE).expect("the pending cookie");
+    let max_age: i64 = response.headers()["set-cookie"].to_str().unwrap().split("Max-Age=").nth(1).unwrap()[..3]
+        .trim_end_matches(';')
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&max_age), "the pending state is short-lived: {max_age}");
+    // The pending cookie opens neither the page nor the JSON, under either cookie name, nor the API.
+    let value = pending.split_once('=').unwrap().1.to_owned();
+    for cookie in [pending.clone(), format!("{SESSION_COOKIE}={value}")] {
+        for path in ["", "/report.json"] {
+            let response = app.get(path, Some(&cookie)).await;
+            assert_eq!(response.status(), 303, "GET {path:?} with {cookie}");
+            assert!(response.headers()["location"].to_str().unwrap().starts_with("/security/login"));
+        }
+    }
+    assert!(app.tokens.verify(&value, None).await.is_err(), "the pending token is an API token");
+    assert!(app.dashboard.session_tokens().verify(&value, None).await.is_err(), "the pending token is a session");
+    assert_eq!(count_events(&app, "login_success", "root").await, 0, "no login_success before the second factor");
+
+    // The second form: CSP, a TOTP field, no backup-code form (root has no backup codes).
+    let form = app.get("/login/second-factor", Some(&pending)).await;
+    assert_eq!(form.status(), 200);
+    assert_eq!(form.headers()["content-security-policy"], DASHBOARD_CSP);
+    let body = form.text().await.unwrap();
+    assert!(body.contains(r#"data-testid="totp-form""#) && !body.contains("backup-code-form"), "{body}");
+    assert!(body.contains(r#"action="/security/login/second-factor""#), "{body}");
+    // Without a pending sign-in, the form sends the browser back to the password.
+    assert_eq!(app.get("/login/second-factor", None).await.status(), 303);
+
+    // A wrong code: 401, still no session, audited by the MFA manager.
+    let code = app.totp_code(ADMIN.0).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let response = app.post_second_factor(&pending, "totp", wrong, Some(&app.origin())).await;
+    assert_eq!(response.status(), 401);
+    assert!(response.headers().get("set-cookie").is_none());
+    assert!(response.text().await.unwrap().contains("Invalid code."));
+    // A method the sign-in does not offer is refused without checking.
+    let response = app.post_second_factor(&pending, "backup_code", "ABCD-EFGH", Some(&app.origin())).await;
+    assert_eq!(response.status(), 400);
+    app.logger.flush().await.unwrap();
+    let failed = Entity::find().filter(Column::EventType.eq("mfa_failed")).count(&app.db).await.unwrap();
+    assert_eq!(failed, 1, "the wrong code was audited once");
+
+    // The right code: the session, recorded with the second factor; the page and JSON answer.
+    let response = app.post_second_factor(&pending, "totp", &code, Some(&app.origin())).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/security");
+    let session = cookie_named(&response, SESSION_COOKIE).expect("the session cookie");
+    assert_eq!(cookie_named(&response, SECOND_FACTOR_COOKIE).as_deref(), Some(&*format!("{SECOND_FACTOR_COOKIE}=")));
+    let claims = app.dashboard.session_tokens().verify(session.split_once('=').unwrap().1, None).await.unwrap();
+    assert_eq!(claims.mfa_state().level, MfaLevel::Verified);
+    assert_eq!(claims.mfa_method.as_deref(), Some("totp"));
+    assert_eq!(app.get("", Some(&session)).await.status(), 200);
+    assert_eq!(app.get("/report.json", Some(&session)).await.status(), 200);
+    assert_eq!(count_events(&app, "login_success", "root").await, 1);
+    // The pending sign-in was used up: it cannot mint a second session, even with a fresh code.
+    let code = app.totp_code(ADMIN.0).await;
+    let again = app.post_second_factor(&pending, "totp", &code, Some(&app.origin())).await;
+    assert_eq!(again.status(), 303);
+    assert_eq!(again.headers()["location"], "/security/login?expired=1");
+    assert!(cookie_named(&again, SESSION_COOKIE).is_none());
+
+    // A dashboard session of an admin without the second factor (issued before the second
+    // step existed) is not accepted.
+    let admin = Principal::new(1, "root").with_roles(["admin"]);
+    let old = app.dashboard.session_tokens().issue(&admin, &MfaState::none(), None).unwrap();
+    let response = app.get("", Some(&format!("{SESSION_COOKIE}={}", old.token))).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/security/login?expired=1");
+}
+on_every_backend!(password_alone_opens_nothing, the_password_alone_opens_nothing_for_an_enrolled_admin);
+
+async fn backup_codes_work_once(t: &TestDb) {
+    let app = start(t, None).await;
+    let codes = app.mfa.generate_backup_codes(&MfaAccount::new(1_i64, "root")).await.unwrap();
+    let login = app.post_login(ADMIN.0, ADMIN.1, Some(&app.origin())).await;
+    let pending = cookie_named(&login, SECOND_FACTOR_COOKIE).unwrap();
+    let body = app.get("/login/second-factor", Some(&pending)).await.text().await.unwrap();
+    assert!(body.contains(r#"data-testid="backup-code-form""#), "{body}");
+    let response = app.post_second_factor(&pending, "backup_code", &codes[0], Some(&app.origin())).await;
+    assert_eq!(response.status(), 303);
+    let session = cookie_named(&response, SESSION_COOKIE).unwrap();
+    let claims = app.dashboard.session_tokens().verify(session.split_once('=').unwrap().1, None).await.unwrap();
+    assert_eq!(claims.mfa_method.as_deref(), Some("backup_code"));
+    // The same code does not open a second sign-in.
+    let login = app.post_login(ADMIN.0, ADMIN.1, Some(&app.origin())).await;
+    let pending = cookie_named(&login, SECOND_FACTOR_COOKIE).unwrap();
+    let response = app.post_second_factor(&pending, "backup_code", &codes[0], Some(&app.origin())).await;
+    assert_eq!(response.status(), 401);
+    assert!(cookie_named(&response, SESSION_COOKIE).is_none());
+}
+on_every_backend!(backup_codes_once, backup_codes_work_once);
+
+async fn roles_that_require_mfa_without_a_factor_are_refused(t: &TestDb) {
+    // `viewer` has the dashboard's role `staff`, which (by default) requires a second factor.
+    let staff = start_with(t, None, |b| b.secure_cookie(false).role("staff")).await;
+    let response = staff.post_login(VIEWER.0, VIEWER.1, Some(&staff.origin())).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("set-cookie").is_none(), "neither a session nor a pending sign-in");
+    assert_eq!(response.headers()["content-security-policy"], DASHBOARD_CSP);
+    let body = response.text().await.unwrap();
+    assert!(testid_text(&body, "enrol-second-factor").contains("Enrol one first"), "{body}");
+    assert_eq!(count_events(&staff, "unauthorized_access", "viewer").await, 1);
+    assert_eq!(count_events(&staff, "login_success", "viewer").await, 0);
+
+    // Turned off knowingly: the password is enough again.
+    let open =
+        start_with(t, None, |b| b.secure_cookie(false).role("staff").mfa_required_roles(Vec::<String>::new())).await;
+    let cookie = open.login(VIEWER).await;
+    assert_eq!(open.get("", Some(&cookie)).await.status(), 200);
+
+    // A dashboard that requires MFA must be able to check it.
+    let error =
+        Dashboard::builder(t.db.clone(), dashboard::token_service(), dashboard::check_password).build().unwrap_err();
+    assert!(matches!(error, DashboardError::NoSecondFactor { .. }), "{error:?}");
+    assert!(error.to_string().contains(".second_factor(mfa)"), "{error}");
+}
+on_every_backend!(mfa_roles_refused, roles_that_require_mfa_without_a_factor_are_refused);
+
+async fn wrong_codes_count_against_the_login_limit(t: &TestDb) {
+    let limiter = LoginRateLimiter::new(RateLimiter::memory(), 2, std::time::Duration::from_secs(900));
+    let app = start_with(t, None, |b| b.secure_cookie(false).login_rate_limit(limiter)).await;
+    // Attempt 1: the password.
+    let login = app.post_login(ADMIN.0, ADMIN.1, Some(&app.origin())).await;
+    let pending = cookie_named(&login, SECOND_FACTOR_COOKIE).unwrap();
+    let code = app.totp_code(ADMIN.0).await;
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    // Attempt 2: a wrong code, refused as such.
+    assert_eq!(app.post_second_factor(&pending, "totp", wrong, Some(&app.origin())).await.status(), 401);
+    // Attempt 3: over the limit. The pending sign-in ends; back to the password.
+    let limited = app.post_second_factor(&pending, "totp", wrong, Some(&app.origin())).await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+    assert_eq!(cookie_named(&limited, SECOND_FACTOR_COOKIE).as_deref(), Some(&*format!("{SECOND_FACTOR_COOKIE}=")));
+    let after = app.post_second_factor(&pending, "totp", &code, Some(&app.origin())).await;
+    assert_eq!(after.status(), 303);
+    assert_eq!(after.headers()["location"], "/security/login?expired=1", "the right code after the limit");
+    assert!(cookie_named(&after, SESSION_COOKIE).is_none());
+    assert_eq!(app.post_login(ADMIN.0, ADMIN.1, Some(&app.origin())).await.status(), 429);
+}
+on_every_backend!(wrong_codes_limited, wrong_codes_count_against_the_login_limit);
+
+async fn a_factor_the_dashboard_cannot_take_is_refused(t: &TestDb) {
+    // viewer's only factor is a confirmed SMS device, and there are no backup codes: the form
+    // could not offer anything, so the sign-in is refused with advice (not let through).
+    dashboard::insert_device(&t.db, dashboard::user_id(VIEWER.0), "sms", true, true, Utc::now()).await;
+    let staff = start_with(t, None, |b| b.secure_cookie(false).role("staff")).await;
+    let response = staff.post_login(VIEWER.0, VIEWER.1, Some(&staff.origin())).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("set-cookie").is_none());
+    let body = response.text().await.unwrap();
+    assert!(testid_text(&body, "enrol-second-factor").contains("cannot be used on this dashboard"), "{body}");
+    assert_eq!(count_events(&staff, "login_success", "viewer").await, 0);
+    // Even where the role does not require MFA: the account has a factor, so it must pass one.
+    let open = start_with(t, None, |b| b.secure_cookie(false).role("staff").mfa_required_roles(["admin"])).await;
+    let response = open.post_login(VIEWER.0, VIEWER.1, Some(&open.origin())).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("set-cookie").is_none());
+}
+on_every_backend!(unusable_factor_refused, a_factor_the_dashboard_cannot_take_is_refused);

@@ -88,7 +88,8 @@ async fn nul_usernames_do_not_silence_the_audit_log_on_postgres() {
     assert!(stats.sanitized >= 4, "the NUL events were made storable: {stats:?}");
 
     // The report answers (its flush has a deadline) and counts the attack.
-    let (admin, _) = server.login("admin", demo::DEFAULT_ADMIN_PASSWORD, None).await;
+    // securityReport needs an admin who passed a second factor.
+    let admin = server.admin_with_totp().await.token;
     let report = guarded("securityReport", async {
         server.gql(Some(&admin), "{ securityReport { failedLogins rateLimitHits flushDeadlineHit } }", json!({})).await
     })

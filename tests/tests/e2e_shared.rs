@@ -10,7 +10,6 @@ use integration_tests::{Backend, TestDb};
 use serde_json::json;
 
 const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
-const ADMIN: &str = demo::DEFAULT_ADMIN_PASSWORD;
 
 /// Two servers on one PostgreSQL schema and one Redis prefix, or `None` when a backend is not
 /// configured.
@@ -60,7 +59,8 @@ async fn login_limit_revocation_and_report_hold_across_two_instances() {
     assert!(limited["errors"][0]["extensions"]["retryAfter"].as_u64().is_some_and(|s| (1..=900).contains(&s)));
 
     // The report on either instance counts the events of both (after both queues are written).
-    let (admin, _) = b.login("admin", ADMIN, None).await;
+    // securityReport needs an admin who passed a second factor.
+    let admin = b.admin_with_totp().await.token;
     a.demo.logger.flush().await.expect("flush A");
     b.demo.logger.flush().await.expect("flush B");
     for server in [&a, &b] {

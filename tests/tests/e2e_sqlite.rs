@@ -87,22 +87,23 @@ async fn login_refusals_logout_rate_limit_and_report_on_sqlite() {
     let limited = server.login_raw(" DEMO ", DEMO, None).await;
     assert_eq!(error_code(&limited), Some("RATE_LIMITED"), "{limited}");
 
-    // Another account is not locked out by demo's limit.
-    let (admin, _) = server.login("admin", ADMIN, None).await;
-    let report = server.report(&admin).await;
+    // Another account is not locked out by demo's limit. (The report needs the admin's second
+    // factor: enrolling it adds 2 mfa_enabled and 1 mfa_success.)
+    let admin = server.admin_with_totp().await;
+    let report = server.report(&admin.token).await;
     assert_eq!(count(&report, "failedLogins"), 2, "{report}");
     assert_eq!(count(&report, "successfulLogins"), 3, "{report}");
     // One audited hit per window and limit: the first refusal (later ones are not re-audited).
     assert_eq!(count(&report, "rateLimitHits"), 1, "{report}");
     assert_eq!(count(&report, "unauthorizedAccess"), 3, "{report}");
-    assert_eq!(count(&report, "mfaEvents"), 0, "{report}");
+    assert_eq!(count(&report, "mfaEvents"), 3, "{report}");
     assert_eq!(report["securityScore"].as_f64(), Some(100.0 - 2.0 * 0.1 - 0.05), "{report}");
 }
 
 #[tokio::test]
 async fn security_report_periods_and_bad_input() {
     let (_t, server) = sqlite_server().await;
-    let (admin, _) = server.login("admin", ADMIN, None).await;
+    let admin = server.admin_with_totp().await.token;
     let query = "query($s: String, $e: String) { securityReport(start: $s, end: $e) { successfulLogins } }";
 
     let body = server.gql(Some(&admin), query, json!({ "s": "yesterday" })).await;
@@ -203,7 +204,12 @@ async fn audited_note_mutations_record_who_did_what_without_the_text() {
 
 #[tokio::test]
 async fn the_dashboard_is_mounted_for_admins_only() {
-    let (_t, server) = sqlite_server().await;
+    // The admin tries 4 times (a wrong password, a refusal, the GraphQL login that enrols TOTP,
+    // the two-step sign-in): one more than `test_config` allows.
+    let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+    let mut config = test_config(&t.url);
+    config.config.security.middleware.rate_limiting.login_attempts_limit = 4;
+    let server = Server::start(&config, t.db.clone()).await;
     let origin = server.url.trim_end_matches("/graphql").to_owned();
     let base = format!("{origin}/security");
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -239,8 +245,20 @@ async fn the_dashboard_is_mounted_for_admins_only() {
     // A wrong password counts against the same login limit as the GraphQL login.
     assert_eq!(sign_in("admin", "not-the-password").await.status(), 401);
 
-    // The admin sees the report; the failed sign-in is on it.
+    // The admin has no second factor yet: refused, with the advice to enrol one.
     let response = sign_in("admin", ADMIN).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("Enrol one first"));
+
+    // Enrolled (through the GraphQL API), the admin signs in with the password, then a TOTP
+    // code, and sees the report; the failed sign-in is on it.
+    let mut admin = server.admin_with_totp().await;
+    let response = sign_in("admin", ADMIN).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/security/login/second-factor");
+    let pending = e2e::cookies(&response);
+    let code = admin.next_code().await;
+    let response = server.dashboard().second_factor(&pending, "totp", &code).await;
     assert_eq!(response.status(), 303);
     let cookie = response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
     server.demo.logger.flush().await.unwrap();

@@ -570,9 +570,10 @@ pub async fn build_app_with_sms(
     let security = builder.build().await?;
 
     let passwords = Passwords::new(db.clone())?;
+    let mfa = security.mfa::<i64>()?;
     let state = schema::AppState::new(
         db.clone(),
-        security.mfa::<i64>()?,
+        mfa.clone(),
         security.login_limiter().clone(),
         security.tokens().clone(),
         security.logger().clone(),
@@ -581,8 +582,11 @@ pub async fn build_app_with_sms(
     let schema = security.apply(schema::schema_builder(state)).finish();
     let dashboard_error = |e: dashboard::DashboardError| DemoError::Config(format!("dashboard: {e}"));
     // The dashboard shares the stack's tokens, limits, cookie attributes and findings (the
-    // checks of the configuration this server runs with).
-    let dashboard = security.dashboard(DemoAuthenticator(passwords)).build().map_err(dashboard_error)?;
+    // checks of the configuration this server runs with). Two steps: the password, then a TOTP
+    // or backup code from the same MFA manager when the account has a confirmed factor; the
+    // admin role (the dashboard's, the default) may not sign in without one.
+    let dashboard =
+        security.dashboard(DemoAuthenticator(passwords)).second_factor(mfa).build().map_err(dashboard_error)?;
     // `/security` is the page; `/security/` redirects there.
     let mounted = dashboard::router_at("/security", dashboard).map_err(dashboard_error)?;
     let router = security.router(schema).merge(mounted);

@@ -86,7 +86,7 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     let redis = config.security.middleware.rate_limiting.store_url.is_some();
     println!("rail-graphql-security demo (profile {})", settings.profile);
     println!("  GraphQL   http://{address}/graphql{}", if production { "" } else { "  (GraphiQL in a browser)" });
-    println!("  dashboard http://{address}/security  (sign in as admin)");
+    println!("  dashboard http://{address}/security  (sign in as admin, with its TOTP: enrol it via setupTotp first)");
     println!("  database  {}", app.database_label);
     println!(
         "  limits    {} (REDIS_URL {})",

@@ -29,16 +29,41 @@
 //! (and `token_created`, `logout`, `token_revoked`); a signed-in user without the role
 //! (default `admin`) gets 403 and an `unauthorized_access` event.
 //!
-//! CSRF: the only state-changing requests are `POST login` and `POST logout`. Besides the
-//! cookie's `SameSite`, both require an `Origin` header naming the request's own host (or,
-//! without `Origin`, `Sec-Fetch-Site: same-origin`); anything else gets 403. Behind a reverse
-//! proxy, pass the original `Host` header through (`proxy_set_header Host $host;`).
+//! ## The second factor
+//!
+//! The sign-in has two steps. After the right password, the dashboard asks your
+//! [`DashboardSecondFactor`] (pass your [`MfaManager`](crate::mfa::MfaManager) to
+//! [`DashboardBuilder::second_factor`]) whether the account has a confirmed second factor:
+//!
+//! - it has one: no session yet. The browser gets a short-lived pending cookie
+//!   ([`SECOND_FACTOR_COOKIE`], a token under a second dashboard-only issuer that neither the
+//!   dashboard pages nor your API accept; default lifetime 5 minutes,
+//!   [`DashboardBuilder::second_factor_timeout`]) and is sent to `login/second-factor`, a form
+//!   for a TOTP code or a backup code. Only a right code starts the session, recorded with the
+//!   second factor passed (`mfa: verified`, the method and the time), and only then is
+//!   `login_success` logged. The pending token is single-use (revoked when it is exchanged).
+//!   Wrong codes are throttled and audited by the MFA manager (`mfa_failed`, `account_locked`)
+//!   and count against the login rate limit; when that trips, the pending state ends and the
+//!   password step starts again;
+//! - it has none, but one of its roles requires MFA ([`DashboardBuilder::mfa_required_roles`],
+//!   default: the dashboard role): the sign-in is refused with a page saying to enrol a second
+//!   factor first (HTTP 403, audited as `unauthorized_access`);
+//! - otherwise (no factor, no role that requires one) the session starts after the password.
+//!
+//! A session of a role that requires MFA without the second factor recorded (e.g. one issued
+//! before the upgrade to two steps) is not accepted: the user signs in again.
+//!
+//! CSRF: the only state-changing requests are `POST login`, `POST login/second-factor` and
+//! `POST logout`. Besides the `SameSite=Strict` cookies, they require an `Origin` header naming
+//! the request's own host (or, without `Origin`, `Sec-Fetch-Site: same-origin`); anything else
+//! gets 403. Behind a reverse proxy, pass the original `Host` header through
+//! (`proxy_set_header Host $host;`).
 //!
 //! # Mounting
 //!
 //! ```no_run
 //! # async fn run(db: sea_orm::DatabaseConnection, tokens: rail_graphql_security::auth::TokenService,
-//! #     logger: rail_graphql_security::audit::AuditLogger,
+//! #     logger: rail_graphql_security::audit::AuditLogger, mfa: rail_graphql_security::mfa::MfaManager<i64>,
 //! #     config: rail_graphql_security::config::StandardSecurityConfig) -> Result<(), Box<dyn std::error::Error>> {
 //! use std::net::SocketAddr;
 //! use rail_graphql_security::config::{Profile, SecurityConfig};
@@ -51,6 +76,8 @@
 //!     (username == "root" && password.expose_secret() == "correct horse")
 //!         .then(|| Principal::new(1, "root").with_roles(["admin"]))
 //! })
+//! // Accounts with a confirmed factor pass it at sign-in; admins without one are refused.
+//! .second_factor(mfa)
 //! .audit(logger)
 //! .findings(config.run_checks(&Profile::Production))
 //! .build()?;
@@ -62,8 +89,8 @@
 //!
 //! Routes (relative to the mount path): `GET /` the dashboard (the mount path with a trailing
 //! slash redirects to it, see [`router_at`]), `GET /report.json` the same period's
-//! [`SecurityReport`](crate::audit::SecurityReport) as JSON, `GET|POST /login`, `POST /logout`,
-//! `GET /assets/dashboard.css`.
+//! [`SecurityReport`](crate::audit::SecurityReport) as JSON, `GET|POST /login`,
+//! `GET|POST /login/second-factor`, `POST /logout`, `GET /assets/dashboard.css`.
 
 use std::fmt;
 use std::future::Future;
@@ -88,10 +115,15 @@ mod chart;
 mod page;
 mod period;
 mod query;
+mod second_factor;
 mod session;
+mod two_step;
 
 pub use self::period::{Period, PeriodError, Preset};
 pub use self::query::{MethodCount, MfaAdoption, RecentEvent, mfa_adoption, recent_events};
+pub use self::second_factor::{
+    DashboardSecondFactor, SecondFactorCheck, SecondFactorError, SecondFactorMethod, SecondFactorStatus,
+};
 
 /// The Content-Security-Policy of every dashboard response: no scripts at all, the stylesheet
 /// from the router itself, forms posting only to this origin, no framing.
@@ -100,6 +132,13 @@ pub const DASHBOARD_CSP: &str = "default-src 'none'; style-src 'self'; img-src '
 
 /// The name of the session cookie.
 pub const SESSION_COOKIE: &str = "rail_dashboard_session";
+
+/// The name of the cookie that carries a sign-in between the password and the second factor.
+/// It opens nothing but the second-factor form.
+pub const SECOND_FACTOR_COOKIE: &str = "rail_dashboard_second_factor";
+
+/// How long a sign-in may wait between the password and the second factor, by default.
+pub const DEFAULT_SECOND_FACTOR_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Checks a username and password typed into the dashboard's login form.
 ///
@@ -133,6 +172,19 @@ pub enum DashboardError {
     /// The session lifetime is zero.
     #[error("the dashboard session lifetime is zero: pass e.g. `.session_lifetime(Duration::from_secs(3600))`")]
     ZeroLifetime,
+    /// The time allowed for the second factor is zero.
+    #[error(
+        "the dashboard's second-factor timeout is zero: pass e.g. `.second_factor_timeout(Duration::from_secs(300))`"
+    )]
+    ZeroSecondFactorTimeout,
+    /// Some roles require MFA but the dashboard has nothing to check a second factor with.
+    #[error(
+        "the dashboard requires a second factor of the roles {roles:?} but has no way to check one: pass your MFA manager with `.second_factor(mfa)` (or, knowingly, `.mfa_required_roles(Vec::<String>::new())`)"
+    )]
+    NoSecondFactor {
+        /// The roles that require MFA.
+        roles: Vec<String>,
+    },
     /// [`router_at`] was given a path it cannot mount the dashboard at.
     #[error("the dashboard cannot be mounted at {path:?}: {reason}, e.g. `/security`")]
     MountPath {
@@ -154,6 +206,10 @@ struct Inner {
     db: DatabaseConnection,
     sessions: TokenService,
     authenticator: Arc<dyn DashboardAuthenticator>,
+    /// Signs the pending state between the password and the second factor.
+    pending: TokenService,
+    second_factor: Option<Arc<dyn DashboardSecondFactor>>,
+    mfa_roles: Vec<String>,
     audit: Option<AuditLogger>,
     findings: Option<CheckReport>,
     role: String,
@@ -161,11 +217,20 @@ struct Inner {
     login_limiter: Option<LoginRateLimiter>,
 }
 
+impl Inner {
+    /// Whether one of `roles` requires a second factor.
+    fn requires_mfa(&self, roles: &[String]) -> bool {
+        roles.iter().any(|role| self.mfa_roles.contains(role))
+    }
+}
+
 impl fmt::Debug for Dashboard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Dashboard")
             .field("role", &self.inner.role)
             .field("cookie", &self.inner.cookie)
+            .field("mfa_required_roles", &self.inner.mfa_roles)
+            .field("second_factor", &self.inner.second_factor.is_some())
             .field("findings", &self.inner.findings.as_ref().map(|r| r.checks.len()))
             .finish_non_exhaustive()
     }
@@ -184,6 +249,9 @@ impl Dashboard {
             db,
             tokens,
             authenticator: Arc::new(authenticator),
+            second_factor: None,
+            mfa_roles: None,
+            second_factor_timeout: DEFAULT_SECOND_FACTOR_TIMEOUT,
             audit: None,
             findings: None,
             role: "admin".to_owned(),
@@ -198,6 +266,11 @@ impl Dashboard {
         &self.inner.role
     }
 
+    /// The roles whose users must pass a second factor to sign in.
+    pub fn mfa_required_roles(&self) -> &[String] {
+        &self.inner.mfa_roles
+    }
+
     /// The service issuing and verifying dashboard sessions (issuer `<your issuer>#dashboard`).
     pub fn session_tokens(&self) -> &TokenService {
         &self.inner.sessions
@@ -209,6 +282,9 @@ pub struct DashboardBuilder {
     db: DatabaseConnection,
     tokens: TokenService,
     authenticator: Arc<dyn DashboardAuthenticator>,
+    second_factor: Option<Arc<dyn DashboardSecondFactor>>,
+    mfa_roles: Option<Vec<String>>,
+    second_factor_timeout: Duration,
     audit: Option<AuditLogger>,
     findings: Option<CheckReport>,
     role: String,
@@ -222,6 +298,8 @@ impl fmt::Debug for DashboardBuilder {
         f.debug_struct("DashboardBuilder")
             .field("role", &self.role)
             .field("cookie", &self.cookie)
+            .field("mfa_required_roles", &self.mfa_roles)
+            .field("second_factor", &self.second_factor.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -230,6 +308,33 @@ impl DashboardBuilder {
     /// The role a user needs to see the dashboard (default `admin`).
     pub fn role(mut self, role: impl Into<String>) -> Self {
         self.role = role.into();
+        self
+    }
+
+    /// Checks second factors with `second_factor`, usually your
+    /// [`MfaManager`](crate::mfa::MfaManager): a user with a confirmed factor passes it before
+    /// the session starts (see [the module docs](self#the-second-factor)).
+    pub fn second_factor(mut self, second_factor: impl DashboardSecondFactor) -> Self {
+        self.second_factor = Some(Arc::new(second_factor));
+        self
+    }
+
+    /// The roles whose users may not sign in without a confirmed second factor (default: the
+    /// dashboard's role, i.e. everyone who may see it). Users of other roles with a factor
+    /// still pass it. An empty list turns the requirement off.
+    pub fn mfa_required_roles<I, R>(mut self, roles: I) -> Self
+    where
+        I: IntoIterator<Item = R>,
+        R: Into<String>,
+    {
+        self.mfa_roles = Some(roles.into_iter().map(Into::into).collect());
+        self
+    }
+
+    /// How long a sign-in may wait between the password and the second factor (default
+    /// [`DEFAULT_SECOND_FACTOR_TIMEOUT`], 5 minutes).
+    pub fn second_factor_timeout(mut self, timeout: Duration) -> Self {
+        self.second_factor_timeout = timeout;
         self
     }
 
@@ -285,6 +390,19 @@ impl DashboardBuilder {
         if config.lifetime.is_zero() {
             return Err(DashboardError::ZeroLifetime);
         }
+        if self.second_factor_timeout.is_zero() {
+            return Err(DashboardError::ZeroSecondFactorTimeout);
+        }
+        let mfa_roles = self.mfa_roles.unwrap_or_else(|| vec![self.role.clone()]);
+        if self.second_factor.is_none() && !mfa_roles.is_empty() {
+            return Err(DashboardError::NoSecondFactor { roles: mfa_roles });
+        }
+        // Not audited: a pending sign-in is no login and its token opens nothing.
+        let pending_config = config
+            .clone()
+            .issuer(format!("{}#dashboard-second-factor", config.issuer))
+            .lifetime(self.second_factor_timeout);
+        let pending = TokenService::new(pending_config, self.tokens.revocations().clone());
         let issuer = format!("{}#dashboard", config.issuer);
         let mut sessions = TokenService::new(config.issuer(issuer), self.tokens.revocations().clone());
         if let Some(logger) = &self.audit {
@@ -295,6 +413,9 @@ impl DashboardBuilder {
                 db: self.db,
                 sessions,
                 authenticator: self.authenticator,
+                pending,
+                second_factor: self.second_factor,
+                mfa_roles,
                 audit: self.audit,
                 findings: self.findings,
                 role: self.role,
@@ -317,6 +438,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(dashboard: Dashboard) -> Router<
         .route("/", get(page::dashboard_page))
         .route("/report.json", get(page::report_json))
         .route("/login", get(session::login_page).post(session::login))
+        .route("/login/second-factor", get(two_step::second_factor_page).post(two_step::second_factor))
         .route("/logout", post(session::logout))
         .route("/assets/dashboard.css", get(page::stylesheet))
         .layer(axum::middleware::map_response(session::harden))

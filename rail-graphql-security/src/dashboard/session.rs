@@ -1,5 +1,6 @@
 //! Signing in and out: the login form, the session cookie, the same-origin check of POSTs,
-//! the admin check, and the headers every dashboard response gets.
+//! the admin check, and the headers every dashboard response gets. The second step of the
+//! sign-in is in `two_step`.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -13,9 +14,9 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{DASHBOARD_CSP, Dashboard, SESSION_COOKIE};
+use super::{DASHBOARD_CSP, Dashboard, SECOND_FACTOR_COOKIE, SESSION_COOKIE};
 use crate::auth::Claims;
-use crate::context::{Principal, SecurityContext};
+use crate::context::{MfaLevel, MfaState, Principal, SecurityContext};
 
 /// Longest username accepted by the form (longer ones are refused before any check).
 const MAX_USERNAME: usize = 256;
@@ -29,7 +30,9 @@ pub(crate) struct RequestInfo {
     pub(crate) client_ip: Option<IpAddr>,
     pub(crate) user_agent: Option<String>,
     session_token: Option<String>,
-    same_origin: bool,
+    /// The token of a sign-in waiting for its second factor.
+    pub(crate) pending_token: Option<String>,
+    pub(crate) same_origin: bool,
 }
 
 impl RequestInfo {
@@ -67,21 +70,22 @@ impl FromRequestParts<Dashboard> for RequestInfo {
             base,
             client_ip,
             user_agent,
-            session_token: session_cookie(&parts.headers),
+            session_token: cookie_value(&parts.headers, SESSION_COOKIE),
+            pending_token: cookie_value(&parts.headers, SECOND_FACTOR_COOKIE),
             same_origin: same_origin(&parts.headers),
         })
     }
 }
 
-/// The session token from the `Cookie` headers, if any.
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `wanted` from the `Cookie` headers, if any.
+fn cookie_value(headers: &HeaderMap, wanted: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.trim().to_owned())
         .filter(|v| !v.is_empty())
 }
@@ -100,13 +104,19 @@ fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-fn cookie(dashboard: &Dashboard, info: &RequestInfo, value: &str, max_age: i64) -> HeaderValue {
+/// A `Set-Cookie` value for the cookie `name` (`max_age` 0 clears it).
+pub(crate) fn cookie(dashboard: &Dashboard, info: &RequestInfo, name: &str, value: &str, max_age: i64) -> HeaderValue {
     let path = if info.base.is_empty() { "/" } else { &info.base };
     let attributes = dashboard.inner.cookie.attributes();
-    let cookie = format!("{SESSION_COOKIE}={value}; Path={path}; Max-Age={max_age}{attributes}");
+    let cookie = format!("{name}={value}; Path={path}; Max-Age={max_age}{attributes}");
     // A token is base64url with dots and a nested path is a valid URI path, so this parses;
     // fall back to a cookie that clears the session rather than panicking.
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("rail_dashboard_session=; Max-Age=0"))
+}
+
+/// Adds a `Set-Cookie` that clears the cookie `name`.
+pub(crate) fn clear_cookie(response: &mut Response, dashboard: &Dashboard, info: &RequestInfo, name: &str) {
+    response.headers_mut().append(header::SET_COOKIE, cookie(dashboard, info, name, "", 0));
 }
 
 /// The signed-in administrator, or the response to send instead: a redirect to the login form
@@ -115,13 +125,19 @@ pub(crate) async fn require_admin(dashboard: &Dashboard, info: &RequestInfo) -> 
     let Some(token) = &info.session_token else {
         return Err(Redirect::to(&info.path("/login")).into_response());
     };
+    let expired = || {
+        let mut response = Redirect::to(&info.path("/login?expired=1")).into_response();
+        clear_cookie(&mut response, dashboard, info, SESSION_COOKIE);
+        response
+    };
     let claims = match dashboard.inner.sessions.verify(token, info.client_ip).await {
-        Ok(claims) => claims,
-        Err(error) if error.is_client_error() => {
-            let mut response = Redirect::to(&info.path("/login?expired=1")).into_response();
-            response.headers_mut().insert(header::SET_COOKIE, cookie(dashboard, info, "", 0));
-            return Err(response);
+        // A role that requires MFA needs a session that passed it (one issued before the
+        // second step existed did not).
+        Ok(claims) if dashboard.inner.requires_mfa(&claims.roles) && claims.mfa != MfaLevel::Verified => {
+            return Err(expired());
         }
+        Ok(claims) => claims,
+        Err(error) if error.is_client_error() => return Err(expired()),
         Err(error) => {
             tracing::error!(%error, "dashboard session could not be checked");
             return Err(message_page(StatusCode::SERVICE_UNAVAILABLE, "Sessions are unavailable; try again shortly."));
@@ -181,7 +197,7 @@ pub(crate) fn logout_form(info: &RequestInfo) -> Markup {
     }
 }
 
-fn message_page(status: StatusCode, message: &str) -> Response {
+pub(crate) fn message_page(status: StatusCode, message: &str) -> Response {
     let page = html! {
         (DOCTYPE)
         html lang="en" { head { meta charset="utf-8"; title { "Security dashboard" } } body { p { (message) } } }
@@ -200,7 +216,7 @@ pub(crate) async fn login_page(info: RequestInfo, Query(query): Query<LoginQuery
     login_form(&info, StatusCode::OK, notice, "")
 }
 
-fn login_form(info: &RequestInfo, status: StatusCode, error: Option<&str>, username: &str) -> Response {
+pub(crate) fn login_form(info: &RequestInfo, status: StatusCode, error: Option<&str>, username: &str) -> Response {
     let page = layout(
         "Log in",
         html! {
@@ -229,8 +245,9 @@ struct LoginForm {
     password: String,
 }
 
-/// `POST /login`: checks the origin, the rate limit and the credentials; on success sets the
-/// session cookie and redirects to the dashboard.
+/// `POST /login`: checks the origin, the rate limit and the credentials; on success goes on to
+/// the second step (`two_step::after_password`), which sets the session cookie or asks for
+/// the second factor.
 pub(crate) async fn login(State(dashboard): State<Dashboard>, info: RequestInfo, body: Bytes) -> Response {
     if !info.same_origin {
         return message_page(StatusCode::FORBIDDEN, "Cross-site login refused: submit the form from this site.");
@@ -262,11 +279,18 @@ pub(crate) async fn login(State(dashboard): State<Dashboard>, info: RequestInfo,
         }
         return login_form(&info, StatusCode::UNAUTHORIZED, Some("Invalid username or password."), &username);
     };
-    start_session(&dashboard, &info, &principal)
+    super::two_step::after_password(&dashboard, &info, principal).await
 }
 
-fn start_session(dashboard: &Dashboard, info: &RequestInfo, principal: &Principal) -> Response {
-    let issued = match dashboard.inner.sessions.issue(principal, &Default::default(), info.client_ip) {
+/// Issues the session token (recording `mfa`), logs `login_success`, sets the cookie and
+/// redirects to the dashboard.
+pub(crate) fn start_session(
+    dashboard: &Dashboard,
+    info: &RequestInfo,
+    principal: &Principal,
+    mfa: &MfaState,
+) -> Response {
+    let issued = match dashboard.inner.sessions.issue(principal, mfa, info.client_ip) {
         Ok(issued) => issued,
         Err(error) => {
             tracing::error!(%error, "dashboard session token could not be issued");
@@ -274,12 +298,12 @@ fn start_session(dashboard: &Dashboard, info: &RequestInfo, principal: &Principa
         }
     };
     if let Some(logger) = &dashboard.inner.audit {
-        let details = json!({ "via": "security_dashboard", "jti": issued.jti });
+        let details = json!({ "via": "security_dashboard", "jti": issued.jti, "second_factor": mfa.method });
         logger.log_authentication_success(principal, info.client_ip, info.user_agent.as_deref(), details);
     }
     let max_age = (issued.expires_at - chrono::Utc::now()).num_seconds().max(1);
     let mut response = Redirect::to(&info.home()).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie(dashboard, info, &issued.token, max_age));
+    response.headers_mut().append(header::SET_COOKIE, cookie(dashboard, info, SESSION_COOKIE, &issued.token, max_age));
     response
 }
 
@@ -304,7 +328,10 @@ pub(crate) async fn logout(State(dashboard): State<Dashboard>, info: RequestInfo
         }
     }
     let mut response = Redirect::to(&info.path("/login")).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie(&dashboard, &info, "", 0));
+    clear_cookie(&mut response, &dashboard, &info, SESSION_COOKIE);
+    if info.pending_token.is_some() {
+        clear_cookie(&mut response, &dashboard, &info, SECOND_FACTOR_COOKIE);
+    }
     response
 }
 

@@ -1,16 +1,20 @@
 //! Shared support of the dashboard tests: seeded events and MFA devices, the dashboard served
-//! on 127.0.0.1 under `/security`, and reading numbers back out of the page.
+//! on 127.0.0.1 under `/security` with a real `MfaManager` as its second factor (the admin
+//! `root` has a confirmed TOTP device), signing in with both steps, and reading numbers back
+//! out of the page.
 #![allow(dead_code, reason = "each dashboard test binary uses a different part of this support")]
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
 
 use chrono::{DateTime, Duration, Utc};
-use integration_tests::TestDb;
+use integration_tests::{TestDb, base32_decode, rfc_totp_sha1};
 use rail_graphql_security::audit::{AuditEvent, AuditEventType, AuditLogger, AuditSeverity, AuditSink, DatabaseSink};
 use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenService};
 use rail_graphql_security::config::CheckReport;
 use rail_graphql_security::context::Principal;
-use rail_graphql_security::dashboard::{self, Dashboard};
+use rail_graphql_security::dashboard::{self, Dashboard, SECOND_FACTOR_COOKIE};
+use rail_graphql_security::mfa::{BackupCodeHashing, EncryptionKey, MfaAccount, MfaConfig, MfaManager, SecretCipher};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Alias, Query};
 use secrecy::{ExposeSecret, SecretString};
@@ -29,6 +33,29 @@ pub(crate) struct App {
     pub(crate) tokens: TokenService,
     pub(crate) dashboard: Dashboard,
     pub(crate) db: sea_orm::DatabaseConnection,
+    /// The dashboard's second factor.
+    pub(crate) mfa: MfaManager<i64>,
+    /// The TOTP secret (base32) of each enrolled user, and the last time step used.
+    totp: Mutex<Vec<(String, String, i64)>>,
+}
+
+/// The MFA manager of the test dashboards: one key for every dashboard of a test (several
+/// share a database), backup codes hashed cheaply (the hashing cost is not what these tests
+/// are about).
+pub(crate) fn mfa_manager(db: &sea_orm::DatabaseConnection, logger: &AuditLogger) -> MfaManager<i64> {
+    let config =
+        MfaConfig { backup_code_hashing: BackupCodeHashing { memory_kib: 64, iterations: 1 }, ..MfaConfig::default() };
+    let cipher = SecretCipher::new(EncryptionKey::new("test", [7; 32]).expect("key"));
+    MfaManager::new(db.clone(), config, cipher).expect("mfa config").with_audit_logger(logger.clone())
+}
+
+/// The user id of a test account.
+pub(crate) fn user_id(username: &str) -> i64 {
+    if username == ADMIN.0 { 1 } else { 2 }
+}
+
+fn current_step() -> i64 {
+    Utc::now().timestamp() / 30
 }
 
 pub(crate) fn token_service() -> TokenService {
@@ -67,7 +94,10 @@ pub(crate) async fn start_at(
 ) -> App {
     let logger = AuditLogger::builder().database(t.db.clone()).build();
     let tokens = token_service().with_audit(logger.clone());
-    let mut builder = Dashboard::builder(t.db.clone(), tokens.clone(), check_password).audit(logger.clone());
+    let mfa = mfa_manager(&t.db, &logger);
+    let mut builder = Dashboard::builder(t.db.clone(), tokens.clone(), check_password)
+        .second_factor(mfa.clone())
+        .audit(logger.clone());
     if let Some(report) = findings {
         builder = builder.findings(report);
     }
@@ -79,7 +109,9 @@ pub(crate) async fn start_at(
         axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await.expect("serve");
     });
     let base = format!("http://{addr}{}", mount.trim_end_matches('/'));
-    App { base, addr, logger, tokens, dashboard, db: t.db.clone() }
+    let app = App { base, addr, logger, tokens, dashboard, db: t.db.clone(), mfa, totp: Mutex::new(Vec::new()) };
+    app.enrol_totp(ADMIN.0).await;
+    app
 }
 
 /// A client that neither follows redirects nor keeps cookies (the tests look at both).
@@ -88,13 +120,80 @@ pub(crate) fn client() -> reqwest::Client {
 }
 
 impl App {
-    /// Logs in through the form and returns the `Cookie` header value of the session.
+    /// Enrols a confirmed TOTP device for `username` through the MFA manager (its first code
+    /// is one of a minute ago, so the codes of the sign-ins that follow are fresh).
+    pub(crate) async fn enrol_totp(&self, username: &str) {
+        let account = MfaAccount::new(user_id(username), username);
+        let setup = self.mfa.setup_totp_device(&account, "test phone").await.expect("setup totp");
+        let step = current_step() - 2;
+        let code = rfc_totp_sha1(&base32_decode(&setup.secret), (step * 30) as u64, 30, 6);
+        let at = DateTime::from_timestamp(step * 30, 0).expect("time");
+        assert!(self.mfa.verify_totp_code_at(&account, &code, at).await.expect("verify"), "first code confirms");
+        self.totp.lock().unwrap().push((username.to_owned(), setup.secret.to_string(), step));
+    }
+
+    /// A TOTP code of `username`'s device that the server has not seen: the step after the last
+    /// one used, waiting for it when it is more than one step ahead of now.
+    pub(crate) async fn totp_code(&self, username: &str) -> String {
+        loop {
+            let now = current_step();
+            {
+                let mut enrolled = self.totp.lock().unwrap();
+                let entry = enrolled.iter_mut().find(|(u, _, _)| u == username).expect("an enrolled user");
+                let step = (entry.2 + 1).max(now);
+                if step <= now + 1 {
+                    entry.2 = step;
+                    return rfc_totp_sha1(&base32_decode(&entry.1), (step * 30) as u64, 30, 6);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+
+    /// Logs in through both forms (the password, then a TOTP code when the account is
+    /// enrolled) and returns the `Cookie` header value of the session.
     pub(crate) async fn login(&self, (username, password): (&str, &str)) -> String {
         let response = self.post_login(username, password, Some(&self.origin())).await;
-        assert_eq!(response.status(), 303, "login of {username} should redirect to the dashboard");
-        let set_cookie = response.headers()["set-cookie"].to_str().expect("ascii").to_owned();
-        // Everything before the first attribute is `name=value`.
-        set_cookie.split(';').next().expect("cookie pair").to_owned()
+        assert_eq!(response.status(), 303, "login of {username} should redirect");
+        let location = response.headers()["location"].to_str().expect("ascii").to_owned();
+        let pair = set_cookie_pair(&response);
+        if !location.ends_with("/login/second-factor") {
+            assert!(pair.starts_with("rail_dashboard_session="), "{pair}");
+            return pair;
+        }
+        assert!(pair.starts_with(SECOND_FACTOR_COOKIE), "{pair}");
+        let code = self.totp_code(username).await;
+        let response = self.post_second_factor(&pair, "totp", &code, Some(&self.origin())).await;
+        assert_eq!(response.status(), 303, "the second factor of {username} should open the dashboard");
+        assert_eq!(response.headers()["location"].to_str().unwrap().trim_end_matches('/'), self.home());
+        set_cookie_pair(&response)
+    }
+
+    /// The dashboard's path.
+    pub(crate) fn home(&self) -> String {
+        let path = self.base.trim_start_matches("http://");
+        let path = &path[path.find('/').unwrap_or(path.len())..];
+        if path.is_empty() { "/".to_owned() } else { path.to_owned() }
+    }
+
+    /// Posts the second-factor form with the pending cookie pair `pending`.
+    pub(crate) async fn post_second_factor(
+        &self,
+        pending: &str,
+        method: &str,
+        code: &str,
+        origin: Option<&str>,
+    ) -> reqwest::Response {
+        let body = serde_urlencoded_pairs(&[("method", method), ("code", code)]);
+        let mut request = client()
+            .post(format!("{}/login/second-factor", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", pending)
+            .body(body);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send().await.expect("second-factor request")
     }
 
     pub(crate) fn origin(&self) -> String {
@@ -121,6 +220,13 @@ impl App {
         }
         request.send().await.expect("dashboard request")
     }
+}
+
+/// The `name=value` of the first `Set-Cookie` of `response`.
+pub(crate) fn set_cookie_pair(response: &reqwest::Response) -> String {
+    let set_cookie = response.headers()["set-cookie"].to_str().expect("ascii");
+    // Everything before the first attribute is `name=value`.
+    set_cookie.split(';').next().expect("cookie pair").to_owned()
 }
 
 /// `application/x-www-form-urlencoded` without pulling in another crate.
@@ -226,8 +332,23 @@ async fn seed_mfa(db: &sea_orm::DatabaseConnection, now: DateTime<Utc>) {
         (5, "totp", false, true),
         (6, "sms", true, false),
     ];
-    let n = Alias::new;
     for (user, kind, active, confirmed) in devices {
+        insert_device(db, user, kind, active, confirmed, now).await;
+    }
+}
+
+/// An MFA device row without a secret (enough for the adoption numbers and the sign-in's
+/// status, not for checking codes).
+pub(crate) async fn insert_device(
+    db: &sea_orm::DatabaseConnection,
+    user: i64,
+    kind: &str,
+    active: bool,
+    confirmed: bool,
+    now: DateTime<Utc>,
+) {
+    let n = Alias::new;
+    {
         let statement = Query::insert()
             .into_table(n("mfa_devices"))
             .columns(

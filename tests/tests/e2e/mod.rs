@@ -121,6 +121,119 @@ impl Server {
     }
 }
 
+/// An admin who enrolled TOTP through the GraphQL API: the token that passed it and the
+/// device's secret.
+pub struct AdminMfa {
+    /// A token that passed the second factor (from `verifyTotp`).
+    pub token: String,
+    /// The TOTP secret (base32).
+    pub secret: String,
+    last_step: i64,
+}
+
+impl AdminMfa {
+    /// A code the server has not seen: the step after the last one used, waiting for it when
+    /// it is more than one step ahead of now.
+    pub async fn next_code(&mut self) -> String {
+        loop {
+            let now = chrono::Utc::now().timestamp() / 30;
+            let step = (self.last_step + 1).max(now);
+            if step <= now + 1 {
+                self.last_step = step;
+                return integration_tests::rfc_totp_sha1(
+                    &integration_tests::base32_decode(&self.secret),
+                    (step * 30) as u64,
+                    30,
+                    6,
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    }
+}
+
+/// Pages of the dashboard at `/security`, without following redirects.
+pub struct DashboardClient {
+    /// `http://127.0.0.1:<port>`.
+    pub origin: String,
+    http: reqwest::Client,
+}
+
+impl DashboardClient {
+    /// POSTs a form to `/security{path}` from the server's own origin, with `cookie`.
+    pub async fn post(&self, path: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> reqwest::Response {
+        let mut request =
+            self.http.post(format!("{}/security{path}", self.origin)).header("origin", &self.origin).form(form);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.expect("the dashboard answers")
+    }
+
+    /// GETs `/security{path}` with `cookie`.
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut request = self.http.get(format!("{}/security{path}", self.origin));
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.expect("the dashboard answers")
+    }
+
+    /// The password step.
+    pub async fn sign_in(&self, username: &str, password: &str) -> reqwest::Response {
+        self.post("/login", None, &[("username", username), ("password", password)]).await
+    }
+
+    /// The second step, with the pending cookie `pending`.
+    pub async fn second_factor(&self, pending: &str, method: &str, code: &str) -> reqwest::Response {
+        self.post("/login/second-factor", Some(pending), &[("method", method), ("code", code)]).await
+    }
+}
+
+/// Every `name=value` a response sets, joined as a `Cookie` header value (cleared ones left out).
+pub fn cookies(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .filter(|pair| !pair.ends_with('='))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Server {
+    /// A client of this server's dashboard.
+    pub fn dashboard(&self) -> DashboardClient {
+        let origin = self.url.trim_end_matches("/graphql").to_owned();
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+        DashboardClient { origin, http }
+    }
+
+    /// Logs `admin` in with its password and enrols a TOTP device through the GraphQL API
+    /// (`setupTotp`, then `verifyTotp`); returns the MFA-verified token and the secret.
+    pub async fn admin_with_totp(&self) -> AdminMfa {
+        let (password_token, _) = self.login("admin", demo::DEFAULT_ADMIN_PASSWORD, None).await;
+        let body = self
+            .gql(Some(&password_token), r#"mutation { setupTotp(deviceName: "admin phone") { secretKey } }"#, json!({}))
+            .await;
+        let secret = body["data"]["setupTotp"]["secretKey"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+        let step = chrono::Utc::now().timestamp() / 30;
+        let code =
+            integration_tests::rfc_totp_sha1(&integration_tests::base32_decode(&secret), (step * 30) as u64, 30, 6);
+        let body = self
+            .gql(
+                Some(&password_token),
+                "mutation($c: String!) { verifyTotp(code: $c) { success token } }",
+                json!({ "c": code }),
+            )
+            .await;
+        let token = body["data"]["verifyTotp"]["token"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+        AdminMfa { token, secret, last_step: step }
+    }
+}
+
 /// `(event_type, details)` of every audit event written so far, oldest first, for assertions
 /// and their failure messages (flush the loggers first).
 pub async fn events(db: &DatabaseConnection) -> Vec<(String, Value)> {
