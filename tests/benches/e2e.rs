@@ -66,7 +66,8 @@ fn throughput(c: &mut Criterion) {
             "sqlite://{}?mode=rwc",
             dir.path().join("bench.sqlite").display()
         )));
-        config.config.security.middleware.rate_limiting.store_url = Some(rail_graphql_security::config::Secret::new(url));
+        config.config.security.middleware.rate_limiting.store_url =
+            Some(rail_graphql_security::config::Secret::new(url));
         config.config.redis_prefix = format!("rail_bench_{}", std::process::id());
         let app = rt.block_on(demo::build_app(&config)).expect("demo app on Redis");
         let token = app.tokens.issue(&principal, &MfaState::verified(Utc::now(), "totp"), None).expect("token").token;

@@ -149,12 +149,7 @@ fn config_command_shows_every_key_with_its_value_and_source() {
     assert_eq!(payment["secret"], true);
 
     // `check` scores the same loaded value: the file's 8 digits pass, the env limit is read.
-    let text = cmd()
-        .args(["config", "--config"])
-        .arg(&path)
-        .env("LOGIN_ATTEMPTS_LIMIT", "11")
-        .output()
-        .unwrap();
+    let text = cmd().args(["config", "--config"]).arg(&path).env("LOGIN_ATTEMPTS_LIMIT", "11").output().unwrap();
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(
         text.contains("security.middleware.rate_limiting.login_attempts_limit = 11    # from env LOGIN_ATTEMPTS_LIMIT"),

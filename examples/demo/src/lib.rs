@@ -37,9 +37,9 @@ use rail_graphql_security::context::Principal;
 use rail_graphql_security::dashboard::{self, DashboardAuthenticator};
 use rail_graphql_security::mfa::MfaError;
 use rail_graphql_security::mfa::sms::SmsProvider;
-use rail_graphql_security::stack::{Security, StackError};
 use rail_graphql_security::migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager};
 use rail_graphql_security::rate_limit::RateLimitError;
+use rail_graphql_security::stack::{Security, StackError};
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
@@ -265,7 +265,9 @@ impl Settings {
                 false => {
                     let key = dev_secret("mfa.key", 32)?;
                     config.security.mfa.encryption_key = Some(Base64Key::new(&key).ok_or_else(|| {
-                        DemoError::Config(format!("{DATA_DIR}/mfa.key is not 32 bytes in base64: delete it to get a new one"))
+                        DemoError::Config(format!(
+                            "{DATA_DIR}/mfa.key is not 32 bytes in base64: delete it to get a new one"
+                        ))
                     })?);
                 }
             }

@@ -43,8 +43,11 @@ fn row<'a>(rows: &'a [Value], key: &str) -> &'a Value {
 async fn the_server_config_and_check_agree_on_the_loaded_values() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("demo.toml");
-    std::fs::write(&file, "# the demo's settings\n[security.deployment]\nhsts_seconds = 63072000\nintrospection = false\n")
-        .unwrap();
+    std::fs::write(
+        &file,
+        "# the demo's settings\n[security.deployment]\nhsts_seconds = 63072000\nintrospection = false\n",
+    )
+    .unwrap();
 
     // `config` shows both changed values, each with where it came from.
     let shown = rows(&configured(dir.path(), &file).args(["config", "--format", "json"]).output().unwrap());
@@ -74,16 +77,12 @@ async fn the_server_config_and_check_agree_on_the_loaded_values() {
     assert_eq!(redirect["passed"], true, "{report}");
     let unchanged = demo(dir.path()).args(["check", "--format", "json"]).output().unwrap();
     let unchanged: Value = serde_json::from_slice(&unchanged.stdout).unwrap();
-    let default_redirect = unchanged["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["id"] == redirect["id"])
-        .unwrap();
+    let default_redirect = unchanged["checks"].as_array().unwrap().iter().find(|c| c["id"] == redirect["id"]).unwrap();
     assert_eq!(default_redirect["passed"], false, "the development default fails the same check");
 
     // The server runs with them: the third login of `demo` within the window is refused.
-    let mut child = Killed(configured(dir.path(), &file).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap());
+    let mut child =
+        Killed(configured(dir.path(), &file).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap());
     let stdout = child.0.stdout.take().unwrap();
     let url = tokio::task::spawn_blocking(move || {
         let started = Instant::now();

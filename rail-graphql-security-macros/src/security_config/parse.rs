@@ -58,10 +58,9 @@ impl FromMeta for EnvAttr {
         for item in items {
             let pair = match item {
                 darling::ast::NestedMeta::Meta(syn::Meta::NameValue(nv)) => match (nv.path.get_ident(), &nv.value) {
-                    (
-                        Some(ident),
-                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(path), .. }),
-                    ) => Some((ident.clone(), path.clone())),
+                    (Some(ident), syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(path), .. })) => {
+                        Some((ident.clone(), path.clone()))
+                    }
                     _ => None,
                 },
                 _ => None,

@@ -209,7 +209,10 @@ impl MigratorTrait for StockMigrator {
     fn migrations() -> Vec<Box<dyn crate::migration::MigrationTrait>> {
         use crate::migration::{AddMfaThrottleHardLock, CreateMfaTables, MigrationName};
         let mfa = [CreateMfaTables::default().name().to_owned(), AddMfaThrottleHardLock.name().to_owned()];
-        crate::migration::Migrator::migrations().into_iter().filter(|migration| !mfa.contains(&migration.name().to_owned())).collect()
+        crate::migration::Migrator::migrations()
+            .into_iter()
+            .filter(|migration| !mfa.contains(&migration.name().to_owned()))
+            .collect()
     }
 
     fn migration_table_name() -> sea_orm::DynIden {

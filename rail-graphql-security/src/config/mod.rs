@@ -126,7 +126,8 @@ pub trait SecurityConfig: Sized {
 #[doc(hidden)]
 pub mod __derive {
     use super::{
-        Checklist, ConfigError, ConfigValue, Input, KeyCollector, LoadContext, Profile, Secret, SecurityConfig, Validator,
+        Checklist, ConfigError, ConfigValue, Input, KeyCollector, LoadContext, Profile, Secret, SecurityConfig,
+        Validator,
     };
 
     /// A field type `#[security(secret, generate)]` can fill.

@@ -362,7 +362,16 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// per user id type from the same parts).
     #[cfg(feature = "axum")]
     pub(crate) fn from_shared(db: DatabaseConnection, config: Arc<MfaConfig>, cipher: Arc<SecretCipher>) -> Self {
-        MfaManager { db, config, cipher, audit: None, client_ip: None, sms: None, limiter: RateLimiter::memory(), _id: PhantomData }
+        MfaManager {
+            db,
+            config,
+            cipher,
+            audit: None,
+            client_ip: None,
+            sms: None,
+            limiter: RateLimiter::memory(),
+            _id: PhantomData,
+        }
     }
 
     /// Logs every enable, disable, success, failure and lockout to `logger`.

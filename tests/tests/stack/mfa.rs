@@ -324,7 +324,8 @@ pub(crate) async fn max_consecutive_failures() {
     let mfa = app.security.mfa::<i64>().unwrap();
     let (secret, _) = enrol(&app).await;
     let config = app.security.mfa_config().clone();
-    let code_at = |unix: i64| totp_code_at(TotpAlgorithm::Sha1, config.totp_digits, config.totp_period, &secret, unix as u64);
+    let code_at =
+        |unix: i64| totp_code_at(TotpAlgorithm::Sha1, config.totp_digits, config.totp_period, &secret, unix as u64);
     let t0 = Utc::now().timestamp();
     let at = |unix: i64| chrono::DateTime::from_timestamp(unix, 0).unwrap();
     assert!(mfa.verify_totp_code_at(&alice(), &code_at(t0), at(t0)).await.unwrap(), "confirms the device");

@@ -398,7 +398,9 @@ pub struct SmsConfig {
 
 fn country_codes(codes: &Vec<String>) -> Result<(), String> {
     match codes.iter().find(|c| c.is_empty() || c.len() > 3 || !c.bytes().all(|b| b.is_ascii_digit())) {
-        Some(bad) => Err(format!("has `{bad}`: write calling codes as 1 to 3 digits without `+`, e.g. [\"1\", \"33\"]")),
+        Some(bad) => {
+            Err(format!("has `{bad}`: write calling codes as 1 to 3 digits without `+`, e.g. [\"1\", \"33\"]"))
+        }
         None => Ok(()),
     }
 }
