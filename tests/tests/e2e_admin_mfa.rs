@@ -103,3 +103,33 @@ async fn a_password_only_token_does_not_read_the_security_report(t: &TestDb) {
     assert_eq!(count(&server, "unauthorized_access", "mfa_required").await, 2);
 }
 on_every_backend!(graphql_report_needs_mfa, a_password_only_token_does_not_read_the_security_report);
+
+const LOGIN: &str =
+    "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { mfaRequired mfaEnrollmentRequired } }";
+
+/// `mfa.required_for_roles` (the demo's default: `admin`) reaches the login: the admin is told a
+/// second factor is required, and that one must be enrolled first; other roles are not.
+async fn required_roles_are_told_to_enrol_at_login(t: &TestDb) {
+    let server = Server::start(&test_config(&t.url), t.db.clone()).await;
+    let login = |user: &'static str, password: &'static str| {
+        let server = &server;
+        async move { server.gql(None, LOGIN, json!({ "u": user, "p": password })).await["data"]["login"].clone() }
+    };
+    assert_eq!(login("admin", ADMIN).await, json!({ "mfaRequired": true, "mfaEnrollmentRequired": true }));
+    assert_eq!(
+        login("demo", demo::DEFAULT_DEMO_PASSWORD).await,
+        json!({ "mfaRequired": false, "mfaEnrollmentRequired": false })
+    );
+    // Once enrolled, the second factor is still required but enrolment is done.
+    server.admin_with_totp().await;
+    assert_eq!(login("admin", ADMIN).await, json!({ "mfaRequired": true, "mfaEnrollmentRequired": false }));
+
+    // Without the key's value, an admin without a factor is not required to pass one.
+    let mut settings = test_config(&t.url);
+    settings.config.security.mfa.required_for_roles.clear();
+    let other = TestDb::new(integration_tests::Backend::Sqlite).await.expect("SQLite always runs");
+    let open = Server::start(&settings, other.db.clone()).await;
+    let body = open.gql(None, LOGIN, json!({ "u": "admin", "p": ADMIN })).await;
+    assert_eq!(body["data"]["login"], json!({ "mfaRequired": false, "mfaEnrollmentRequired": false }), "{body}");
+}
+on_every_backend!(required_roles_at_login, required_roles_are_told_to_enrol_at_login);

@@ -161,15 +161,15 @@ pub struct DemoConfig {
 }
 
 /// The standard defaults with what the example exists to show turned on: MFA is enforced in
-/// every profile, with the issuer `rail-demo`.
+/// every profile (and required of the `admin` role), with the issuer `rail-demo`.
 pub fn demo_security_defaults(profile: &Profile) -> StandardSecurityConfig {
     let mut security = StandardSecurityConfig::defaults(profile);
     security.mfa.enabled = true;
     security.mfa.issuer = "rail-demo".to_owned();
+    security.mfa.required_for_roles = vec!["admin".to_owned()];
     security
 }
 
-#[expect(clippy::ptr_arg, reason = "the config derive passes `&FieldType`")]
 fn socket_address(address: &String) -> Result<(), String> {
     address.parse::<SocketAddr>().map(drop).map_err(|_| format!("`{address}` is not an address like 127.0.0.1:8000"))
 }

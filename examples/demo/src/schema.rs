@@ -158,6 +158,9 @@ pub struct LoginPayload {
     /// True when the user has a second factor to pass before MFA-protected fields answer
     /// (`verifyTotp`, `verifySms` or `verifyBackupCode` then return a token that does).
     pub mfa_required: bool,
+    /// True when a second factor is required (a role of `mfa.required_for_roles`) but the
+    /// account has none yet: enrol one first (`setupTotp`, then `verifyTotp`).
+    pub mfa_enrollment_required: bool,
 }
 
 /// The caller.
@@ -352,9 +355,17 @@ impl DemoMutation {
         };
 
         let principal = Principal::new(user.id, user.username.clone()).with_roles([user.role.clone()]);
-        let account = MfaAccount::new(user.id, user.username.clone());
+        // The roles reach the MFA policy: `mfa.required_for_roles` makes MFA mandatory for them.
+        let account = MfaAccount::new(user.id, user.username.clone()).with_roles([user.role.clone()]);
         let mfa = app.inner.mfa.with_client_ip(ip);
         let mfa_required = mfa.is_mfa_required(&account).await.map_err(|e| unavailable(&e))?;
+        let enrolled = mfa_required
+            && mfa
+                .list_devices(&account)
+                .await
+                .map_err(|e| unavailable(&e))?
+                .iter()
+                .any(|d| d.confirmed && d.is_active);
         let trusted = match (mfa_required, device_token.as_deref().map(str::trim)) {
             (true, Some(token)) if !token.is_empty() => {
                 mfa.verify_trusted_device(&account, token).await.map_err(|e| unavailable(&e))?
@@ -365,7 +376,11 @@ impl DemoMutation {
         let method = if trusted { "password+trusted_device" } else { "password" };
         app.inner.logger.log_authentication_success(&principal, ip, user_agent, json!({ "login_method": method }));
         let token = app.issue_token(&principal, &state, None, ip).await?;
-        Ok(LoginPayload { token, mfa_required: mfa_required && !trusted })
+        Ok(LoginPayload {
+            token,
+            mfa_required: mfa_required && !trusted,
+            mfa_enrollment_required: mfa_required && !enrolled,
+        })
     }
 
     /// Ends this login on every instance: the token of this request and every other token of

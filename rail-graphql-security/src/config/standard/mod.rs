@@ -396,6 +396,7 @@ pub struct SmsConfig {
     pub quota_window: u64,
 }
 
+#[expect(clippy::ptr_arg, reason = "the config derive passes `&FieldType`")]
 fn country_codes(codes: &Vec<String>) -> Result<(), String> {
     match codes.iter().find(|c| c.is_empty() || c.len() > 3 || !c.bytes().all(|b| b.is_ascii_digit())) {
         Some(bad) => {
