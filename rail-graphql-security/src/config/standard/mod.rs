@@ -5,6 +5,52 @@
 //! (feature `axum`) turns a loaded value into the running stack. The MFA ranges are those of
 //! [`MfaConfig`](crate::mfa::MfaConfig) ([`mfa::bounds`](crate::mfa::bounds)), so a value the
 //! loader accepts is one the runtime accepts.
+//!
+//! # The original package's settings
+//!
+//! Every setting of `rail_django_graphql`'s documentation has its key here, or the reason it
+//! was declined. The original's profile dictionaries (`DEVELOPMENT_SECURITY_CONFIG`,
+//! `PRODUCTION_SECURITY_CONFIG`) are the [`Profile`](crate::config::Profile)s' defaults.
+//!
+//! | Original | Key | Notes |
+//! |---|---|---|
+//! | `AUDIT_LOGGING['ENABLED']` | `audit.enabled` | |
+//! | `AUDIT_LOGGING['STORAGE_BACKEND']` | `audit.storage_backend` | a list: `database`, `file`, `webhook`, `tracing` |
+//! | `AUDIT_LOGGING['LOG_FILE_PATH']` | `audit.log_file_path` | |
+//! | `AUDIT_LOGGING['DATABASE_TABLE']` | — | declined: the table is `audit_events`, created by the migrations and read by the reports, the dashboard and retention; a name read at run time could point the audit trail at another table by a typo. Place it with the database's own schema / search path instead |
+//! | `AUDIT_LOGGING['WEBHOOK_URL']` | `audit.webhook_url` | https in production |
+//! | `AUDIT_LOGGING['WEBHOOK_HEADERS']` | `audit.webhook_headers` | values are secrets |
+//! | `AUDIT_LOGGING['RETENTION_DAYS']` | `audit.retention_days` | the retention task runs from it |
+//! | `ALERT_THRESHOLDS['FAILED_LOGINS_PER_HOUR']` | `audit.alert_thresholds.failed_logins_per_hour` | |
+//! | `ALERT_THRESHOLDS['SUSPICIOUS_ACTIVITY_PER_DAY']` | `audit.alert_thresholds.suspicious_activity_per_day` | |
+//! | `ALERT_THRESHOLDS['RATE_LIMIT_HITS_PER_HOUR']` | `audit.alert_thresholds.rate_limit_hits_per_hour` | |
+//! | `MFA_SETTINGS['ENABLED']` | `mfa.enabled` | |
+//! | `MFA_SETTINGS['TOTP_ISSUER']` (`totp_issuer`) | `mfa.issuer` | |
+//! | `MFA_SETTINGS['TOTP_DIGITS']` | `mfa.digits` | 6 or 8 |
+//! | `MFA_SETTINGS['TOTP_PERIOD']` | `mfa.period` | 15–300 s |
+//! | `MFA_SETTINGS['BACKUP_CODES_COUNT']` | `mfa.backup_codes_count` | |
+//! | `MFA_SETTINGS['BACKUP_CODE_LENGTH']` | `mfa.backup_code_length` | 8–32 |
+//! | `MFA_SETTINGS['TRUSTED_DEVICE_DURATION_DAYS']` | `mfa.trusted_device_days` | |
+//! | `MFA_SETTINGS['SMS_PROVIDER']` | `mfa.sms.provider` | `twilio`, `aws_sns` (or `sns`), `custom` (registered on the stack builder), plus `console` (development) and `none` |
+//! | `SMS_SETTINGS['TWILIO_ACCOUNT_SID']` | `mfa.sms.twilio_account_sid` | |
+//! | `SMS_SETTINGS['TWILIO_AUTH_TOKEN']` | `mfa.sms.twilio_auth_token` | secret |
+//! | `SMS_SETTINGS['TWILIO_PHONE_NUMBER']` | `mfa.sms.twilio_from_number` | |
+//! | `middleware['authentication']['enabled']` | `middleware.authentication.enabled` | |
+//! | `middleware['authentication']['jwt_header_prefix']` | `middleware.authentication.jwt_header_prefix` | |
+//! | `middleware['authentication']['user_cache_timeout']` | — | declined: tokens carry the principal, so there is no user lookup to cache; verified tokens are cached until they expire and revocation is checked on every request |
+//! | `middleware['authentication']['security_headers']` | `middleware.authentication.security_headers` | |
+//! | `middleware['rate_limiting']['enabled']` | `middleware.rate_limiting.enabled` | on in every profile |
+//! | `middleware['rate_limiting']['login_attempts_limit']` | `middleware.rate_limiting.login_attempts_limit` | per username; `login_ip_attempts_limit` per address |
+//! | `middleware['rate_limiting']['login_attempts_window']` | `middleware.rate_limiting.login_attempts_window` | |
+//! | `middleware['rate_limiting']['graphql_requests_limit']` | `middleware.rate_limiting.graphql_requests_limit` | |
+//! | `middleware['rate_limiting']['graphql_requests_window']` | `middleware.rate_limiting.graphql_requests_window` | |
+//! | `middleware['performance']['enabled']` | `middleware.performance.enabled` | |
+//! | `middleware['performance']['slow_query_threshold']` | `middleware.performance.slow_query_threshold` | |
+//! | `middleware['performance']['track_memory_usage']` | — | declined: a Rust process has no per-request memory accounting without replacing the global allocator; a key that did nothing was removed |
+//!
+//! Keys without an original counterpart (`deployment.*`, the SMS quotas, `max_consecutive_failures`,
+//! `required_for_roles`, ...) are the deployment checks' settings and the hardening the
+//! original lacked.
 
 mod checks;
 mod key;
