@@ -89,7 +89,9 @@ async fn dashboard_cookie(over: &[(&str, &str)]) -> String {
         .build()
         .await
         .unwrap();
-    let board = dashboard::router_at("/security", security.dashboard(Root).build().unwrap()).unwrap();
+    // The cookie attributes are under test here, not the second factor (dashboard_http covers it).
+    let board = security.dashboard(Root).mfa_required_roles(Vec::<String>::new()).build().unwrap();
+    let board = dashboard::router_at("/security", board).unwrap();
     let app = serve_with(security, db, dir, board).await;
     let response = client()
         .post(format!("{}/security/login", app.base))
