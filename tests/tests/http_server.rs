@@ -397,17 +397,22 @@ async fn slow_operations_are_logged_and_fast_ones_are_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_complexity_is_limited() {
-    let server = start(Options { limits: GraphqlLimits::production(), ..Options::default() }).await;
+    // Without the per-field occurrence limit, which would refuse the 11th alias first.
+    let limits = GraphqlLimits { max_field_occurrences: None, ..GraphqlLimits::production() };
+    let server = start(Options { limits, ..Options::default() }).await;
     let aliases = |n: usize| format!("{{ {} }}", (0..n).map(|i| format!("h{i}: hello")).collect::<Vec<_>>().join(" "));
     let (_, _, body) = post(&server, &aliases(100), &[]).await;
     assert_eq!(body["data"]["h99"], "world", "{body}");
     let (_, _, body) = post(&server, &aliases(600), &[]).await;
     assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("complex"), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_depth_is_limited() {
-    let server = start(Options { limits: GraphqlLimits::production(), ..Options::default() }).await;
+    // Without the per-field occurrence limit, which would refuse the 11th `Tree.child` first.
+    let limits = GraphqlLimits { max_field_occurrences: None, ..GraphqlLimits::production() };
+    let server = start(Options { limits, ..Options::default() }).await;
     let nest = |n: usize| format!("{{ tree {{ {}level{} }} }}", "child { ".repeat(n), " }".repeat(n));
     let (_, _, body) = post(&server, &nest(3), &[]).await;
     assert_eq!(body["data"]["tree"]["child"]["child"]["child"]["level"], 3, "{body}");

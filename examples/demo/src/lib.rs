@@ -35,7 +35,7 @@ use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenError, Toke
 use rail_graphql_security::config::{Profile, Secret, SecurityConfig, StandardSecurityConfig};
 use rail_graphql_security::context::Principal;
 use rail_graphql_security::dashboard::{self, Dashboard, DashboardAuthenticator};
-use rail_graphql_security::graphql::{DEFAULT_SLOW_QUERY_THRESHOLD, GraphqlLimits, SlowQueryLog};
+use rail_graphql_security::graphql::{DEFAULT_SLOW_QUERY_THRESHOLD, EXPENSIVE_FIELD_COST, GraphqlLimits, SlowQueryLog};
 use rail_graphql_security::http::{HttpSecurity, graphql_router};
 use rail_graphql_security::mfa::sms::ConsoleSmsProvider;
 use rail_graphql_security::mfa::{EncryptionKey, MfaConfig, MfaError, MfaManager, SecretCipher};
@@ -562,7 +562,7 @@ pub async fn build_app_with_db(settings: &Settings, db: DatabaseConnection) -> R
         mfa = mfa.with_sms_provider(ConsoleSmsProvider)?;
     }
 
-    let limits = if production { GraphqlLimits::production() } else { GraphqlLimits::development() };
+    let limits = graphql_limits(production);
     // The dashboard's sign-in form counts against the same per-username and per-address limits.
     let logins_for_dashboard = logins.clone();
     let passwords = Passwords::new(db.clone())?;
@@ -591,6 +591,18 @@ pub async fn build_app_with_db(settings: &Settings, db: DatabaseConnection) -> R
     let mounted = dashboard::router_at("/security", dashboard).map_err(dashboard_error)?;
     let router = graphql_router(schema, http, &limits).merge(mounted);
     Ok(Demo { router, db, logger, tokens, database_label: redact_url(config.database_url()) })
+}
+
+/// The query limits of the profile, with the price of the fields that hash passwords or codes
+/// (Argon2id), send SMS or aggregate the audit table, and once-per-request for the ones that
+/// hash or check a code: 20 aliases of `generateBackupCodes` were 200 Argon2id hashes.
+pub fn graphql_limits(production: bool) -> GraphqlLimits {
+    let limits = if production { GraphqlLimits::production() } else { GraphqlLimits::development() };
+    limits
+        .mfa_costs("Mutation")
+        .field_cost("Mutation.login", EXPENSIVE_FIELD_COST)
+        .field_max_occurrences("Mutation.login", 1)
+        .field_cost("Query.securityReport", 20)
 }
 
 /// The dashboard's sign-in: the same [`Passwords`] check as the GraphQL `login`.
