@@ -39,7 +39,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
-use async_graphql::{ObjectType, Schema, SubscriptionType};
+use async_graphql::{ObjectType, ParseRequestError, Schema, SubscriptionType};
+use async_graphql_axum::rejection::GraphQLRejection;
 use async_graphql_axum::{GraphQLRequest, GraphQLResponse};
 use axum::extract::{ConnectInfo, Extension, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -79,6 +80,7 @@ pub struct HttpSecurity {
     trusted_proxies: TrustedProxies,
     audit: Option<AuditLogger>,
     hsts: Option<HeaderValue>,
+    expose_uncoded_errors: bool,
 }
 
 impl Default for HttpSecurity {
@@ -96,6 +98,7 @@ impl HttpSecurity {
             trusted_proxies: TrustedProxies::none(),
             audit: None,
             hsts: Some(HeaderValue::from_static("max-age=31536000; includeSubDomains")),
+            expose_uncoded_errors: false,
         }
     }
 
@@ -130,6 +133,14 @@ impl HttpSecurity {
     pub fn hsts(mut self, max_age: Option<Duration>) -> Self {
         self.hsts = max_age
             .and_then(|age| HeaderValue::from_str(&format!("max-age={}; includeSubDomains", age.as_secs())).ok());
+        self
+    }
+
+    /// Whether resolver errors without a `code` extension reach clients as they are (`false`,
+    /// the default: they become `INTERNAL_ERROR` with a generic message, the original is
+    /// logged; see [`graphql_router`]). Give client errors a `code` rather than turning this on.
+    pub fn expose_uncoded_errors(mut self, expose: bool) -> Self {
+        self.expose_uncoded_errors = expose;
         self
     }
 
@@ -283,24 +294,97 @@ struct GraphqlState<Q, M, S> {
     schema: Schema<Q, M, S>,
     tokens: Option<TokenService>,
     audit: Option<AuditLogger>,
+    expose_uncoded_errors: bool,
 }
 
 impl<Q, M, S> Clone for GraphqlState<Q, M, S> {
     fn clone(&self) -> Self {
-        Self { schema: self.schema.clone(), tokens: self.tokens.clone(), audit: self.audit.clone() }
+        Self {
+            schema: self.schema.clone(),
+            tokens: self.tokens.clone(),
+            audit: self.audit.clone(),
+            expose_uncoded_errors: self.expose_uncoded_errors,
+        }
+    }
+}
+
+/// The codes whose messages are the server's business: the client gets the code and a fixed
+/// message, the log gets the original with the request id.
+const SERVER_SIDE_CODES: [(&str, &str); 3] = [
+    ("INTERNAL_ERROR", "internal error; try again later (quote the X-Request-Id header when reporting it)"),
+    ("SERVICE_UNAVAILABLE", "a service this request needs is unavailable; try again later"),
+    ("SMS_UNAVAILABLE", "SMS codes are not available on this server; use another second factor"),
+];
+
+/// Rewrites errors whose message may name internals (a resolver error without a `code`, or
+/// one of [`SERVER_SIDE_CODES`]) to a stable code and a generic message; the original goes to
+/// the log (target `rail_graphql_security::errors`) with the request id. Coded client errors
+/// and validation errors (which quote only the client's own document) pass unchanged.
+fn hide_internal_errors(response: &mut async_graphql::Response, request_id: Option<&str>, expose_uncoded: bool) {
+    for error in &mut response.errors {
+        let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
+            Some(async_graphql::Value::String(code)) => Some(code.as_str()),
+            _ => None,
+        };
+        let code = match code {
+            None if !error.path.is_empty() && !expose_uncoded => "INTERNAL_ERROR",
+            Some(code) if SERVER_SIDE_CODES.iter().any(|(c, _)| *c == code) => code,
+            _ => continue,
+        };
+        let generic = SERVER_SIDE_CODES.iter().find(|(c, _)| *c == code).map_or("internal error", |(_, m)| m);
+        let code = code.to_owned();
+        let path = serde_json::to_string(&error.path).unwrap_or_default();
+        tracing::error!(
+            target: "rail_graphql_security::errors",
+            request_id,
+            code = code.as_str(),
+            path = path.as_str(),
+            message = error.message.as_str(),
+            "GraphQL error hidden from the client"
+        );
+        error.message = generic.to_owned();
+        error.extensions.get_or_insert_with(Default::default).set("code", code);
+    }
+}
+
+/// A body that is not a GraphQL request gets a GraphQL error with a stable code, not the
+/// parser's debug output (serde messages).
+fn request_refusal(rejection: &GraphQLRejection, request_id: Option<&str>) -> Response {
+    tracing::warn!(
+        target: "rail_graphql_security::errors",
+        request_id,
+        detail = ?rejection.0,
+        "GraphQL request body refused"
+    );
+    match rejection.0 {
+        ParseRequestError::PayloadTooLarge => graphql_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+            json!({ "code": "PAYLOAD_TOO_LARGE" }),
+        ),
+        _ => graphql_error(
+            StatusCode::BAD_REQUEST,
+            "the request is not a GraphQL request: send JSON with a `query` string (and optional `variables`, `operationName`)",
+            json!({ "code": "BAD_REQUEST" }),
+        ),
     }
 }
 
 async fn graphql_handler<Q, M, S>(
     State(state): State<GraphqlState<Q, M, S>>,
     Extension(security): Extension<SecurityContext>,
-    request: GraphQLRequest,
-) -> GraphQLResponse
+    request: Result<GraphQLRequest, GraphQLRejection>,
+) -> Response
 where
     Q: ObjectType + 'static,
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
+    let request_id = security.request_id.clone();
+    let request = match request {
+        Ok(request) => request,
+        Err(rejection) => return request_refusal(&rejection, request_id.as_deref()),
+    };
     // Audited models written by resolvers log who wrote them through this scope.
     let scope = state.audit.as_ref().map(|logger| AuditScope::from_security(logger.clone(), &security));
     let mut request = request.into_inner().data(security);
@@ -310,15 +394,24 @@ where
     if let Some(logger) = &state.audit {
         request = request.data(logger.clone());
     }
-    match scope {
-        Some(scope) => scope.run(state.schema.execute(request)).await.into(),
-        None => state.schema.execute(request).await.into(),
-    }
+    let mut response = match scope {
+        Some(scope) => scope.run(state.schema.execute(request)).await,
+        None => state.schema.execute(request).await,
+    };
+    hide_internal_errors(&mut response, request_id.as_deref(), state.expose_uncoded_errors);
+    GraphQLResponse::from(response).into_response()
 }
 
 /// `POST /graphql` (and, when `limits.graphiql`, GraphiQL on `GET /graphql` with its own CSP)
 /// behind [`HttpSecurity::apply`]. Resolvers find the [`SecurityContext`], the
 /// [`TokenService`] and the [`AuditLogger`] (when configured) in the request data.
+///
+/// Errors that may name internals are rewritten: a body that is not a GraphQL request gets
+/// HTTP 400 with `BAD_REQUEST` (413 `PAYLOAD_TOO_LARGE`), and a resolver error without a
+/// `code`, or coded `INTERNAL_ERROR`, `SERVICE_UNAVAILABLE` or `SMS_UNAVAILABLE`, keeps (or
+/// gets `INTERNAL_ERROR` as) its code with a generic message (uncoded errors pass as they are
+/// with [`HttpSecurity::expose_uncoded_errors`]). The original is logged (target
+/// `rail_graphql_security::errors`) with the request id the response carries in `X-Request-Id`.
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so client addresses
 /// are known.
@@ -328,7 +421,12 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
-    let state = GraphqlState { schema, tokens: security.tokens.clone(), audit: security.audit.clone() };
+    let state = GraphqlState {
+        schema,
+        tokens: security.tokens.clone(),
+        audit: security.audit.clone(),
+        expose_uncoded_errors: security.expose_uncoded_errors,
+    };
     let mut route = post(graphql_handler::<Q, M, S>);
     if limits.graphiql {
         let page = GraphiQLSource::build().endpoint("/graphql").finish();
