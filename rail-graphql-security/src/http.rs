@@ -94,6 +94,7 @@ pub struct HttpSecurity {
     multipart: bool,
     max_body_bytes: Option<usize>,
     cors: Option<tower_http::cors::CorsLayer>,
+    expose_uncoded_errors: bool,
 }
 
 impl Default for HttpSecurity {
@@ -119,6 +120,7 @@ impl HttpSecurity {
             multipart: true,
             max_body_bytes: None,
             cors: None,
+            expose_uncoded_errors: false,
         }
     }
 
@@ -200,6 +202,14 @@ impl HttpSecurity {
         if let Some(headers) = &mut self.headers {
             headers.hsts = max_age.and_then(|age| SecurityHeaders::hsts_value(age.as_secs(), true, false));
         }
+        self
+    }
+
+    /// Whether resolver errors without a `code` extension reach clients as they are (`false`,
+    /// the default: they become `INTERNAL_ERROR` with a generic message, the original is
+    /// logged; see [`graphql_router`]). Give client errors a `code` rather than turning this on.
+    pub fn expose_uncoded_errors(mut self, expose: bool) -> Self {
+        self.expose_uncoded_errors = expose;
         self
     }
 
@@ -425,6 +435,7 @@ struct GraphqlState<Q, M, S> {
     tokens: Option<TokenService>,
     audit: Option<AuditLogger>,
     max_body_bytes: Option<usize>,
+    expose_uncoded_errors: bool,
 }
 
 impl<Q, M, S> Clone for GraphqlState<Q, M, S> {
@@ -434,20 +445,77 @@ impl<Q, M, S> Clone for GraphqlState<Q, M, S> {
             tokens: self.tokens.clone(),
             audit: self.audit.clone(),
             max_body_bytes: self.max_body_bytes,
+            expose_uncoded_errors: self.expose_uncoded_errors,
         }
     }
 }
 
-/// A body that could not be read. Under a body limit, a read error is the limit tripping on a
-/// body without `Content-Length` (chunked); the layer answers declared lengths itself.
-fn unreadable_body(rejection: GraphQLRejection, max_body_bytes: Option<usize>) -> Response {
-    match (rejection.0, max_body_bytes) {
+/// The codes whose messages are the server's business: the client gets the code and a fixed
+/// message, the log gets the original with the request id.
+const SERVER_SIDE_CODES: [(&str, &str); 3] = [
+    ("INTERNAL_ERROR", "internal error; try again later (quote the X-Request-Id header when reporting it)"),
+    ("SERVICE_UNAVAILABLE", "a service this request needs is unavailable; try again later"),
+    ("SMS_UNAVAILABLE", "SMS codes are not available on this server; use another second factor"),
+];
+
+/// Rewrites errors whose message may name internals (a resolver error without a `code`, or
+/// one of [`SERVER_SIDE_CODES`]) to a stable code and a generic message; the original goes to
+/// the log (target `rail_graphql_security::errors`) with the request id. Coded client errors
+/// and validation errors (which quote only the client's own document) pass unchanged.
+fn hide_internal_errors(response: &mut async_graphql::Response, request_id: Option<&str>, expose_uncoded: bool) {
+    for error in &mut response.errors {
+        let code = match error.extensions.as_ref().and_then(|e| e.get("code")) {
+            Some(async_graphql::Value::String(code)) => Some(code.as_str()),
+            _ => None,
+        };
+        let code = match code {
+            None if !error.path.is_empty() && !expose_uncoded => "INTERNAL_ERROR",
+            Some(code) if SERVER_SIDE_CODES.iter().any(|(c, _)| *c == code) => code,
+            _ => continue,
+        };
+        let generic = SERVER_SIDE_CODES.iter().find(|(c, _)| *c == code).map_or("internal error", |(_, m)| m);
+        let code = code.to_owned();
+        let path = serde_json::to_string(&error.path).unwrap_or_default();
+        tracing::error!(
+            target: "rail_graphql_security::errors",
+            request_id,
+            code = code.as_str(),
+            path = path.as_str(),
+            message = error.message.as_str(),
+            "GraphQL error hidden from the client"
+        );
+        error.message = generic.to_owned();
+        error.extensions.get_or_insert_with(Default::default).set("code", code);
+    }
+}
+
+/// A body that is not a GraphQL request gets a GraphQL error with a stable code, not the
+/// parser's debug output (serde messages).
+/// Under a body limit, a read error is the limit tripping on a body without `Content-Length`
+/// (chunked); the layer answers declared lengths itself.
+fn request_refusal(rejection: &GraphQLRejection, request_id: Option<&str>, max_body_bytes: Option<usize>) -> Response {
+    tracing::warn!(
+        target: "rail_graphql_security::errors",
+        request_id,
+        detail = ?rejection.0,
+        "GraphQL request body refused"
+    );
+    match (&rejection.0, max_body_bytes) {
         (ParseRequestError::Io(_), Some(limit)) => graphql_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             &format!("the request body is larger than {limit} bytes"),
             json!({ "code": "PAYLOAD_TOO_LARGE" }),
         ),
-        (other, _) => GraphQLRejection(other).into_response(),
+        (ParseRequestError::PayloadTooLarge, _) => graphql_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is too large",
+            json!({ "code": "PAYLOAD_TOO_LARGE" }),
+        ),
+        _ => graphql_error(
+            StatusCode::BAD_REQUEST,
+            "the request is not a GraphQL request: send JSON with a `query` string (and optional `variables`, `operationName`)",
+            json!({ "code": "BAD_REQUEST" }),
+        ),
     }
 }
 
@@ -461,9 +529,10 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
+    let request_id = security.request_id.clone();
     let request = match request {
         Ok(request) => request,
-        Err(rejection) => return unreadable_body(rejection, state.max_body_bytes),
+        Err(rejection) => return request_refusal(&rejection, request_id.as_deref(), state.max_body_bytes),
     };
     // Audited models written by resolvers log who wrote them through this scope.
     let scope = state.audit.as_ref().map(|logger| AuditScope::from_security(logger.clone(), &security));
@@ -474,16 +543,24 @@ where
     if let Some(logger) = &state.audit {
         request = request.data(logger.clone());
     }
-    let response: GraphQLResponse = match scope {
-        Some(scope) => scope.run(state.schema.execute(request)).await.into(),
-        None => state.schema.execute(request).await.into(),
+    let mut response = match scope {
+        Some(scope) => scope.run(state.schema.execute(request)).await,
+        None => state.schema.execute(request).await,
     };
-    response.into_response()
+    hide_internal_errors(&mut response, request_id.as_deref(), state.expose_uncoded_errors);
+    GraphQLResponse::from(response).into_response()
 }
 
 /// `POST /graphql` (and, when `limits.graphiql`, GraphiQL on `GET /graphql` with its own CSP)
 /// behind [`HttpSecurity::apply`]. Resolvers find the [`SecurityContext`], the
 /// [`TokenService`] and the [`AuditLogger`] (when configured) in the request data.
+///
+/// Errors that may name internals are rewritten: a body that is not a GraphQL request gets
+/// HTTP 400 with `BAD_REQUEST` (413 `PAYLOAD_TOO_LARGE`), and a resolver error without a
+/// `code`, or coded `INTERNAL_ERROR`, `SERVICE_UNAVAILABLE` or `SMS_UNAVAILABLE`, keeps (or
+/// gets `INTERNAL_ERROR` as) its code with a generic message (uncoded errors pass as they are
+/// with [`HttpSecurity::expose_uncoded_errors`]). The original is logged (target
+/// `rail_graphql_security::errors`) with the request id the response carries in `X-Request-Id`.
 ///
 /// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so client addresses
 /// are known.
@@ -498,6 +575,7 @@ where
         tokens: security.tokens.clone(),
         audit: security.audit.clone(),
         max_body_bytes: security.max_body_bytes,
+        expose_uncoded_errors: security.expose_uncoded_errors,
     };
     let mut route = post(graphql_handler::<Q, M, S>);
     if limits.graphiql {

@@ -143,6 +143,7 @@ pub struct SecurityBuilder<'a> {
     redis_prefix: String,
     served_over_tls: bool,
     maintenance_interval: Duration,
+    price_fields: fn(GraphqlLimits) -> GraphqlLimits,
 }
 
 impl fmt::Debug for SecurityBuilder<'_> {
@@ -194,6 +195,14 @@ impl<'a> SecurityBuilder<'a> {
     /// every request as https (without it, only a trusted proxy's `X-Forwarded-Proto` does).
     pub fn served_over_tls(mut self, tls: bool) -> Self {
         self.served_over_tls = tls;
+        self
+    }
+
+    /// Declares the price and per-request limit of the app's expensive fields on top of the
+    /// configured limits, e.g. `|limits| limits.mfa_costs("Mutation").field_cost("Mutation.login", 50)`
+    /// ([`GraphqlLimits::field_cost`], [`GraphqlLimits::field_max_occurrences`]).
+    pub fn graphql_limits(mut self, price_fields: fn(GraphqlLimits) -> GraphqlLimits) -> Self {
+        self.price_fields = price_fields;
         self
     }
 
@@ -264,12 +273,14 @@ impl<'a> SecurityBuilder<'a> {
         if let Some(quota) = request_quota {
             http = http.request_rate_limit(limiter.clone(), quota);
         }
-        let limits = GraphqlLimits {
+        let limits = (self.price_fields)(GraphqlLimits {
             max_depth: Some(d.max_query_depth as usize),
             max_complexity: Some(d.max_query_complexity as usize),
+            max_field_occurrences: (d.max_field_occurrences > 0).then_some(d.max_field_occurrences as usize),
+            field_rules: Default::default(),
             introspection: d.introspection,
             graphiql: d.playground,
-        };
+        });
         let performance = &config.middleware.performance;
         let slow_queries =
             performance.enabled.then(|| SlowQueryLog::new(Duration::from_secs_f64(performance.slow_query_threshold)));
@@ -313,6 +324,7 @@ impl Security {
             redis_prefix: "rail".to_owned(),
             served_over_tls: false,
             maintenance_interval: DEFAULT_MAINTENANCE_INTERVAL,
+            price_fields: |limits| limits,
         }
     }
 

@@ -52,6 +52,10 @@ impl Query {
     async fn tree(&self) -> Tree {
         Tree(0)
     }
+    /// An error without a code whose message names internals.
+    async fn failing(&self) -> async_graphql::Result<bool> {
+        Err("database unreachable at 10.0.0.5:5432".into())
+    }
 }
 
 struct Query;
@@ -80,7 +84,8 @@ impl Mutation {
         let logger = ctx.data::<AuditLogger>()?;
         if username != "alice" || password != "correct horse" {
             logger.log_authentication_failure(&username, security.client_ip, None, "invalid credentials");
-            return Err("invalid username or password".into());
+            return Err(async_graphql::Error::new("invalid username or password")
+                .extend_with(|_, e| e.set("code", "INVALID_CREDENTIALS")));
         }
         let principal = Principal::new(1, "alice");
         logger.log_authentication_success(&principal, security.client_ip, None, json!({}));
@@ -115,6 +120,7 @@ struct Options {
     proxies: TrustedProxies,
     token_config: TokenConfig,
     session: String,
+    expose_uncoded_errors: bool,
 }
 
 impl Default for Options {
@@ -127,6 +133,7 @@ impl Default for Options {
             proxies: TrustedProxies::none(),
             token_config: TokenConfig::new(SECRET).unwrap(),
             session: String::new(),
+            expose_uncoded_errors: false,
         }
     }
 }
@@ -143,8 +150,11 @@ async fn start(options: Options) -> Server {
         .data(logins)
         .data(Authorization(options.session))
         .finish();
-    let mut security =
-        HttpSecurity::new().tokens(tokens.clone()).audit(logger.clone()).trusted_proxies(options.proxies);
+    let mut security = HttpSecurity::new()
+        .tokens(tokens.clone())
+        .audit(logger.clone())
+        .trusted_proxies(options.proxies)
+        .expose_uncoded_errors(options.expose_uncoded_errors);
     if let Some((limiter, quota)) = options.request_limit {
         security = security.request_rate_limit(limiter, quota);
     }
@@ -397,17 +407,22 @@ async fn slow_operations_are_logged_and_fast_ones_are_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_complexity_is_limited() {
-    let server = start(Options { limits: GraphqlLimits::production(), ..Options::default() }).await;
+    // Without the per-field occurrence limit, which would refuse the 11th alias first.
+    let limits = GraphqlLimits { max_field_occurrences: None, ..GraphqlLimits::production() };
+    let server = start(Options { limits, ..Options::default() }).await;
     let aliases = |n: usize| format!("{{ {} }}", (0..n).map(|i| format!("h{i}: hello")).collect::<Vec<_>>().join(" "));
     let (_, _, body) = post(&server, &aliases(100), &[]).await;
     assert_eq!(body["data"]["h99"], "world", "{body}");
     let (_, _, body) = post(&server, &aliases(600), &[]).await;
     assert!(body["errors"][0]["message"].as_str().unwrap().to_lowercase().contains("complex"), "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "QUERY_TOO_COMPLEX", "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn query_depth_is_limited() {
-    let server = start(Options { limits: GraphqlLimits::production(), ..Options::default() }).await;
+    // Without the per-field occurrence limit, which would refuse the 11th `Tree.child` first.
+    let limits = GraphqlLimits { max_field_occurrences: None, ..GraphqlLimits::production() };
+    let server = start(Options { limits, ..Options::default() }).await;
     let nest = |n: usize| format!("{{ tree {{ {}level{} }} }}", "child { ".repeat(n), " }".repeat(n));
     let (_, _, body) = post(&server, &nest(3), &[]).await;
     assert_eq!(body["data"]["tree"]["child"]["child"]["child"]["level"], 3, "{body}");
@@ -491,4 +506,21 @@ async fn when_redis_goes_down_requests_fail_open_logins_fail_closed_and_recover(
         }
     }
     assert!(recovered, "logins work again once Redis is back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolver_errors_without_a_code_reach_clients_only_when_exposed() {
+    let hidden = start(Options::default()).await;
+    let (status, headers, body) = post(&hidden, "{ failing }", &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(code(&body), "INTERNAL_ERROR", "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(!message.contains("database") && !message.contains("10.0.0.5"), "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["failing"]), "{body}");
+    assert!(headers.get("x-request-id").is_some(), "the id that ties the log line to the response");
+
+    let exposed = start(Options { expose_uncoded_errors: true, ..Options::default() }).await;
+    let (_, _, body) = post(&exposed, "{ failing }", &[]).await;
+    assert_eq!(body["errors"][0]["message"], "database unreachable at 10.0.0.5:5432", "{body}");
+    assert!(body["errors"][0]["extensions"]["code"].is_null(), "{body}");
 }

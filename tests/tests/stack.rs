@@ -109,6 +109,7 @@ key_tests! {
     "deployment.playground" => deployment::playground,
     "deployment.max_query_depth" => deployment::max_query_depth,
     "deployment.max_query_complexity" => deployment::max_query_complexity,
+    "deployment.max_field_occurrences" => deployment::max_field_occurrences,
     "deployment.max_request_body_bytes" => deployment::max_request_body_bytes,
     "deployment.multipart" => deployment::multipart_uploads,
 }

@@ -35,6 +35,7 @@ use rail_graphql_security::config::standard::Base64Key;
 use rail_graphql_security::config::{Profile, Secret, SecurityConfig, StandardSecurityConfig};
 use rail_graphql_security::context::Principal;
 use rail_graphql_security::dashboard::{self, DashboardAuthenticator};
+use rail_graphql_security::graphql::{EXPENSIVE_FIELD_COST, GraphqlLimits};
 use rail_graphql_security::mfa::MfaError;
 use rail_graphql_security::mfa::sms::SmsProvider;
 use rail_graphql_security::migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager};
@@ -549,7 +550,8 @@ pub async fn build_app_with_sms(
 
     // Everything security-related is built from the loaded configuration, in one place.
     let mut builder = Security::builder(&config.security, settings.profile.clone(), db.clone())
-        .redis_prefix(config.redis_prefix.clone());
+        .redis_prefix(config.redis_prefix.clone())
+        .graphql_limits(price_fields);
     if let Some(sms) = sms {
         builder = builder.sms_provider(sms);
     }
@@ -600,6 +602,17 @@ pub async fn build_app_with_sms(
         database_label: redact_url(config.database_url()),
         security,
     })
+}
+
+/// The price of the fields that hash passwords or codes (Argon2id), send SMS or aggregate the
+/// audit table, and once-per-request for the ones that hash or check a code: 20 aliases of
+/// `generateBackupCodes` were 200 Argon2id hashes. The limits themselves come from the config.
+pub fn price_fields(limits: GraphqlLimits) -> GraphqlLimits {
+    limits
+        .mfa_costs("Mutation")
+        .field_cost("Mutation.login", EXPENSIVE_FIELD_COST)
+        .field_max_occurrences("Mutation.login", 1)
+        .field_cost("Query.securityReport", 20)
 }
 
 /// The dashboard's sign-in: the same [`Passwords`] check as the GraphQL `login`.

@@ -20,6 +20,21 @@ pub fn test_config(database_url: &str) -> Settings {
     settings
 }
 
+/// A demo server on a fresh SQLite database with [`test_config`], in the production profile
+/// when `production`, with production's introspection (off) and SMS provider (none: it
+/// refuses the console one); transport settings stay development's (plain HTTP).
+pub async fn sqlite_server(production: bool) -> (integration_tests::TestDb, Server) {
+    let t = integration_tests::TestDb::new(integration_tests::Backend::Sqlite).await.expect("SQLite always runs");
+    let mut settings = test_config(&t.url);
+    if production {
+        settings.profile = rail_graphql_security::config::Profile::Production;
+        settings.config.security.mfa.sms.provider = rail_graphql_security::config::standard::SmsProvider::None;
+        settings.config.security.deployment.introspection = false;
+    }
+    let server = Server::start(&settings, t.db.clone()).await;
+    (t, server)
+}
+
 /// A demo server listening on 127.0.0.1.
 pub struct Server {
     /// `http://127.0.0.1:<port>/graphql`.

@@ -296,6 +296,18 @@ pub(crate) async fn max_query_complexity() {
     assert!(wide.message().contains("too complex"), "{wide:?}");
 }
 
+pub(crate) async fn max_field_occurrences() {
+    let app = start(&[("deployment.max_field_occurrences", "2")]).await;
+    let twice = app.gql("{ a: hello b: hello }").await;
+    assert_eq!(twice.body["data"]["b"], "world", "{twice:?}");
+    let thrice = app.gql("{ a: hello b: hello c: hello }").await;
+    assert_eq!(thrice.body["errors"][0]["extensions"]["code"], "FIELD_REPEATED", "{thrice:?}");
+    assert!(thrice.body["data"].is_null(), "refused before anything ran: {thrice:?}");
+    let off = start(&[("deployment.max_field_occurrences", "0")]).await;
+    let many = off.gql("{ a: hello b: hello c: hello d: hello e: hello }").await;
+    assert_eq!(many.body["data"]["e"], "world", "0 turns the limit off: {many:?}");
+}
+
 pub(crate) async fn max_request_body_bytes() {
     let app = start(&[("deployment.max_request_body_bytes", "2048")]).await;
     let padding = " ".repeat(4096);

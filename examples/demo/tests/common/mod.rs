@@ -1,5 +1,5 @@
 //! What the binary tests share: the `demo` binary with a clean environment, killed on drop.
-#![allow(dead_code, reason = "each test binary uses a different subset")]
+#![allow(dead_code, unreachable_pub, reason = "each test binary uses a different subset")]
 
 use std::process::{Child, Command};
 

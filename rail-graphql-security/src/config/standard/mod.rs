@@ -531,6 +531,10 @@ pub struct DeploymentConfig {
     /// Maximum query depth.
     #[security(default = 15, production = 10, range = 1..=100)]
     pub max_query_depth: u32,
+    /// How many times one field (`Type.field`, aliases included) may be selected per request
+    /// (0: no limit); expensive fields get their own price and limit in code.
+    #[security(default = 10, range = 0..=100_000)]
+    pub max_field_occurrences: u32,
     /// Maximum query complexity.
     #[security(default = 1000, range = 1..=1_000_000)]
     pub max_query_complexity: u32,
