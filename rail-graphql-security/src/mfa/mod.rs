@@ -25,6 +25,7 @@ mod backup;
 mod config;
 mod error;
 pub mod graphql;
+pub mod policy;
 mod manager;
 mod secret;
 pub mod sms;
