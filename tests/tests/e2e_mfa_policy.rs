@@ -42,6 +42,27 @@ async fn unauthorized(server: &Server, resource: &str) -> usize {
         .count()
 }
 
+/// Fresh backup codes of the admin (the enrolment token is a step-up of a moment ago). Backup
+/// codes, unlike TOTP codes, need no waiting for the next time step.
+async fn backup_codes(server: &Server, verified: &str) -> Vec<String> {
+    let body = server.gql(Some(verified), "mutation { generateBackupCodes { backupCodes } }", json!({})).await;
+    serde_json::from_value(body["data"]["generateBackupCodes"]["backupCodes"].clone())
+        .unwrap_or_else(|_| panic!("{body}"))
+}
+
+/// Passes a backup code with `token`; returns the payload (`deviceId` with `trust`, `token`).
+async fn pass(server: &Server, token: &str, code: &str, trust: bool) -> Value {
+    let body = server
+        .gql(
+            Some(token),
+            "mutation($c: String!, $t: Boolean!) { verifyBackupCode(code: $c, trustDevice: $t) { deviceId token } }",
+            json!({ "c": code, "t": trust }),
+        )
+        .await;
+    assert!(body["data"]["verifyBackupCode"]["token"].is_string(), "{body}");
+    body["data"]["verifyBackupCode"].clone()
+}
+
 /// The id of the admin's only trusted device (read with a verified token).
 async fn trusted_device_id(server: &Server, verified: &str) -> String {
     let body = server.gql(Some(verified), "{ trustedDevices { id } }", json!({})).await;
@@ -50,16 +71,9 @@ async fn trusted_device_id(server: &Server, verified: &str) -> String {
 
 async fn a_password_only_session_can_only_complete_the_second_factor(t: &TestDb) {
     let server = Server::start(&settings(t, MfaPolicy::HighestAvailable), t.db.clone()).await;
-    let mut admin = server.admin_with_totp().await;
-    let code = admin.next_code().await;
-    let body = server
-        .gql(
-            Some(&admin.token),
-            "mutation($c: String!) { verifyTotp(code: $c, trustDevice: true) { deviceId } }",
-            json!({ "c": code }),
-        )
-        .await;
-    assert!(body["data"]["verifyTotp"]["deviceId"].is_string(), "{body}");
+    let admin = server.admin_with_totp().await;
+    let codes = backup_codes(&server, &admin.token).await;
+    assert!(pass(&server, &admin.token, &codes[0], true).await["deviceId"].is_string());
     let device = trusted_device_id(&server, &admin.token).await;
 
     let (password, mfa_required) = server.login("admin", ADMIN, None).await;
@@ -71,7 +85,11 @@ async fn a_password_only_session_can_only_complete_the_second_factor(t: &TestDb)
         ("trustedDevices", "{ trustedDevices { ipAddress userAgent } }", json!({})),
         ("mfaDevices", "{ mfaDevices { id } }", json!({})),
         ("me", "{ me { id } }", json!({})),
-        ("revokeTrustedDevice", "mutation($id: ID!) { revokeTrustedDevice(id: $id) { success } }", json!({ "id": device })),
+        (
+            "revokeTrustedDevice",
+            "mutation($id: ID!) { revokeTrustedDevice(id: $id) { success } }",
+            json!({ "id": device }),
+        ),
         ("sendSmsCode", "mutation { sendSmsCode { success } }", json!({})),
     ] {
         let body = server.gql(Some(&password), query, variables).await;
@@ -88,11 +106,7 @@ async fn a_password_only_session_can_only_complete_the_second_factor(t: &TestDb)
     // What it may do: read its MFA status, complete the second factor, log out.
     let body = server.gql(Some(&password), "{ __typename mfaStatus { enabled sessionVerified } }", json!({})).await;
     assert_eq!(body["data"]["mfaStatus"], json!({ "enabled": true, "sessionVerified": false }), "{body}");
-    let code = admin.next_code().await;
-    let body = server
-        .gql(Some(&password), "mutation($c: String!) { verifyTotp(code: $c) { token } }", json!({ "c": code }))
-        .await;
-    let verified = body["data"]["verifyTotp"]["token"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let verified = pass(&server, &password, &codes[1], false).await["token"].as_str().expect("token").to_owned();
     let body = server.gql(Some(&verified), "{ notes { id } }", json!({})).await;
     assert_eq!(body["data"]["notes"], json!([]), "the verified session is a full one: {body}");
     let (other, _) = server.login("admin", ADMIN, None).await;
@@ -113,21 +127,19 @@ async fn a_lenient_policy_keeps_the_password_only_session(t: &TestDb) {
 
 async fn a_trusted_device_alone_cannot_change_factors(t: &TestDb) {
     let server = Server::start(&settings(t, MfaPolicy::HighestAvailable), t.db.clone()).await;
-    let mut admin = server.admin_with_totp().await;
-    let code = admin.next_code().await;
-    let body = server
-        .gql(
-            Some(&admin.token),
-            "mutation($c: String!) { verifyTotp(code: $c, trustDevice: true) { deviceId } }",
-            json!({ "c": code }),
-        )
-        .await;
-    let device_token = body["data"]["verifyTotp"]["deviceId"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let admin = server.admin_with_totp().await;
+    let codes = backup_codes(&server, &admin.token).await;
+    let device_token =
+        pass(&server, &admin.token, &codes[0], true).await["deviceId"].as_str().expect("deviceId").to_owned();
+    pass(&server, &admin.token, &codes[1], true).await;
+    // Newest first: the second device (another one), then the first (the one logged in with).
+    let body = server.gql(Some(&admin.token), "{ trustedDevices { id } }", json!({})).await;
+    let other = body["data"]["trustedDevices"][0]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let own = body["data"]["trustedDevices"][1]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
     let (trusted, mfa_required) = server.login("admin", ADMIN, Some(&device_token)).await;
     assert!(!mfa_required, "the trusted device skips the code at login");
     // The session is verified: it reads as before.
     assert_eq!(server.secret_note(&trusted).await["data"]["secretNote"], demo::schema::SECRET_NOTE);
-    let device = trusted_device_id(&server, &trusted).await;
     let body = server.gql(Some(&trusted), "{ mfaDevices { id } }", json!({})).await;
     let totp = body["data"]["mfaDevices"][0]["id"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
 
@@ -137,7 +149,11 @@ async fn a_trusted_device_alone_cannot_change_factors(t: &TestDb) {
         ("setupSms", r#"mutation { setupSms(phoneNumber: "+15550100", deviceName: "x") { success } }"#, json!({})),
         ("generateBackupCodes", "mutation { generateBackupCodes { backupCodes } }", json!({})),
         ("removeMfaDevice", "mutation($id: ID!) { removeMfaDevice(id: $id) { success } }", json!({ "id": totp })),
-        ("revokeTrustedDevice", "mutation($id: ID!) { revokeTrustedDevice(id: $id) { success } }", json!({ "id": device })),
+        (
+            "revokeTrustedDevice",
+            "mutation($id: ID!) { revokeTrustedDevice(id: $id) { success } }",
+            json!({ "id": other }),
+        ),
         ("disableMfa", "mutation { disableMfa { success } }", json!({})),
     ] {
         let body = server.gql(Some(&trusted), query, variables).await;
@@ -161,16 +177,16 @@ async fn a_trusted_device_alone_cannot_change_factors(t: &TestDb) {
     let body = server.gql(Some(&old), "mutation { generateBackupCodes { backupCodes } }", json!({})).await;
     refused(&body, "generateBackupCodes");
 
+    // Its own device it may forget without a code (logging this device out of "trusted").
+    let revoke = "mutation($id: ID!) { revokeTrustedDevice(id: $id) { success } }";
+    let body = server.gql(Some(&trusted), revoke, json!({ "id": own })).await;
+    assert_eq!(body["data"]["revokeTrustedDevice"]["success"], true, "{body}");
+
     // Typing a code steps up: the factors can change.
-    let code = admin.next_code().await;
-    let body = server
-        .gql(Some(&trusted), "mutation($c: String!) { verifyTotp(code: $c) { token } }", json!({ "c": code }))
-        .await;
-    let stepped_up = body["data"]["verifyTotp"]["token"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let stepped_up = pass(&server, &trusted, &codes[2], false).await["token"].as_str().expect("token").to_owned();
     let body = server.gql(Some(&stepped_up), "mutation { generateBackupCodes { backupCodes } }", json!({})).await;
     assert_eq!(body["data"]["generateBackupCodes"]["backupCodes"].as_array().map(Vec::len), Some(10), "{body}");
-    let body =
-        server.gql(Some(&stepped_up), "mutation($id: ID!) { revokeTrustedDevice(id: $id) { success } }", json!({ "id": device })).await;
+    let body = server.gql(Some(&stepped_up), revoke, json!({ "id": other })).await;
     assert_eq!(body["data"]["revokeTrustedDevice"]["success"], true, "{body}");
 }
 

@@ -183,7 +183,8 @@ impl Extension for PendingSessionGuard {
             && is_pending(security)
             && !self.admits(security, info.name)
         {
-            let denied = AccessDenied::MfaRequired { methods: security.mfa_methods.clone(), max_age: None, stale: false };
+            let denied =
+                AccessDenied::MfaRequired { methods: security.mfa_methods.clone(), max_age: None, stale: false };
             if let Some(logger) = ctx.data_opt::<AuditLogger>() {
                 audit_denial(logger, Some(security), &format!("{}.{}", info.parent_type, info.name), &denied);
             }

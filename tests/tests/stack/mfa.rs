@@ -372,7 +372,8 @@ pub(crate) async fn pending_session_policy() {
     assert_eq!(lenient.gql_auth("{ hello }", &pending(&lenient)).await.body["data"]["hello"], "world");
     let disabled = start(&[("mfa.enabled", "false")]).await;
     assert_eq!(disabled.gql_auth("{ hello }", &pending(&disabled)).await.body["data"]["hello"], "world");
-    let error = load(&Profile::Development, strict.dir.path(), &[("mfa.pending_session_policy", "medium")]).unwrap_err();
+    let error =
+        load(&Profile::Development, strict.dir.path(), &[("mfa.pending_session_policy", "medium")]).unwrap_err();
     assert!(error.contains("mfa.pending_session_policy"), "{error}");
 }
 
