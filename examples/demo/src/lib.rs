@@ -243,17 +243,37 @@ impl Settings {
         let production = profile.is_production();
         let mut problems = Vec::new();
         if production {
-            for (value, var) in [(&config.demo_password, "DEMO_PASSWORD"), (&config.admin_password, "ADMIN_PASSWORD")] {
-                if value.is_none() {
-                    problems.push(format!(
+            let passwords = [
+                (&config.demo_password, "DEMO_PASSWORD", DEFAULT_DEMO_PASSWORD),
+                (&config.admin_password, "ADMIN_PASSWORD", DEFAULT_ADMIN_PASSWORD),
+            ];
+            for (value, var, default) in passwords {
+                match value.as_ref().map(|v| v.expose()) {
+                    None => problems.push(format!(
                         "{var} must be set in production: the development default is published in the README"
-                    ));
+                    )),
+                    Some(v) if [DEFAULT_DEMO_PASSWORD, DEFAULT_ADMIN_PASSWORD, default].contains(&v.trim()) => {
+                        problems.push(format!(
+                            "{var} is a documented default password, refused in production: {}",
+                            rail_graphql_security::config::GENERATE_HINT
+                        ))
+                    }
+                    Some(v) => {
+                        if let Err(weak) = rail_graphql_security::config::secret_strength(v) {
+                            problems.push(format!("{var} is too weak for production: it {weak}"));
+                        }
+                    }
                 }
             }
         }
         let missing = |var: &str, bytes: usize| {
             format!("{var} must be set in production (generate one with `openssl rand -base64 {bytes}`)")
         };
+        if production && let Some(secret) = &config.security.deployment.secret_key {
+            if let Err(weak) = rail_graphql_security::config::secret_strength(secret.expose()) {
+                problems.push(format!("JWT_SECRET is too weak for production: it {weak}"));
+            }
+        }
         if config.security.deployment.secret_key.is_none() {
             match production {
                 true => problems.push(missing("JWT_SECRET", 48)),
