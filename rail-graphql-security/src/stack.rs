@@ -416,14 +416,22 @@ impl Security {
         &self.inner.findings
     }
 
-    /// Applies the depth, complexity and introspection limits and the slow-operation log.
+    /// Applies the depth, complexity and introspection limits, the slow-operation log and, when
+    /// `mfa.enabled` and `mfa.pending_session_policy = "strict"`, the
+    /// [`PendingSessionGuard`](crate::mfa::policy::PendingSessionGuard) (a password-only
+    /// session of a user with a second factor may only complete it, read `mfaStatus` and log
+    /// out).
     pub fn apply<Q, M, S>(&self, builder: SchemaBuilder<Q, M, S>) -> SchemaBuilder<Q, M, S>
     where
         Q: ObjectType + 'static,
         M: ObjectType + 'static,
         S: SubscriptionType + 'static,
     {
-        let builder = self.inner.limits.apply(builder);
+        let mut builder = self.inner.limits.apply(builder);
+        let mfa = &self.inner.mfa_config;
+        if mfa.enabled && mfa.pending_session_policy == crate::mfa::policy::MfaPolicy::HighestAvailable {
+            builder = builder.extension(crate::mfa::policy::PendingSessionGuard::default());
+        }
         match &self.inner.slow_queries {
             Some(log) => builder.extension(log.clone()),
             None => builder,

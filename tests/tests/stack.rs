@@ -73,6 +73,8 @@ key_tests! {
     "mfa.required_for_roles" => mfa::required_for_roles,
     "mfa.max_consecutive_failures" => mfa::max_consecutive_failures,
     "mfa.max_pending_devices" => mfa::max_pending_devices,
+    "mfa.pending_session_policy" => mfa::pending_session_policy,
+    "mfa.step_up_window_seconds" => mfa::step_up_window_seconds,
     "mfa.sms.provider" => mfa::sms_provider,
     "mfa.sms.twilio_account_sid" => mfa::twilio_account_sid,
     "mfa.sms.twilio_auth_token" => mfa::twilio_auth_token,

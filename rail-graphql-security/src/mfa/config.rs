@@ -2,6 +2,7 @@ use std::time::Duration;
 
 use self::bounds::*;
 use super::error::MfaError;
+use super::policy::MfaPolicy;
 use super::totp::TotpAlgorithm;
 use crate::rate_limit::Quota;
 
@@ -111,6 +112,10 @@ pub mod bounds {
     pub const MIN_SMS_CODE_TTL_MINUTES: u32 = 1;
     /// Longest SMS code lifetime, in minutes.
     pub const MAX_SMS_CODE_TTL_MINUTES: u32 = 60;
+    /// Shortest step-up window, in seconds.
+    pub const MIN_STEP_UP_WINDOW_SECONDS: u64 = 30;
+    /// Longest step-up window, in seconds (a day).
+    pub const MAX_STEP_UP_WINDOW_SECONDS: u64 = 86_400;
 
     /// `TOTP_DIGITS`: 6 or 8 (what authenticator apps support).
     pub fn check_totp_digits(digits: &u32) -> Result<(), &'static str> {
@@ -178,6 +183,15 @@ pub struct MfaConfig {
     /// Users holding any of these roles must pass a second factor even before enrolling
     /// (see [`MfaUser::mfa_roles`](super::MfaUser::mfa_roles)); the `mfa.required_for_roles` key.
     pub required_for_roles: Vec<String>,
+    /// What a password-only session of a user with a second factor may do
+    /// (`mfa.pending_session_policy`); default [`MfaPolicy::HighestAvailable`] (see
+    /// [`policy`](super::policy)).
+    pub pending_session_policy: MfaPolicy,
+    /// How recently a code-based factor (`totp`, `sms`, `backup_code`; never a trusted device)
+    /// must have been passed to change factors (`setupTotp`, `setupSms`, `generateBackupCodes`,
+    /// `removeMfaDevice`, `disableMfa`, `revokeTrustedDevice`); `mfa.step_up_window_seconds`,
+    /// default 10 minutes.
+    pub step_up_window: Duration,
 }
 
 impl Default for MfaConfig {
@@ -203,6 +217,8 @@ impl Default for MfaConfig {
             sms_allowed_country_codes: Vec::new(),
             max_pending_devices: 3,
             required_for_roles: Vec::new(),
+            pending_session_policy: MfaPolicy::default(),
+            step_up_window: super::policy::DEFAULT_STEP_UP_WINDOW,
         }
     }
 }
@@ -277,6 +293,11 @@ impl MfaConfig {
                     "sms_quotas.{name}: the window must be at least 1 second (e.g. 3 per hour)"
                 )));
             }
+        }
+        if !(MIN_STEP_UP_WINDOW_SECONDS..=MAX_STEP_UP_WINDOW_SECONDS).contains(&self.step_up_window.as_secs()) {
+            return Err(MfaError::Config(format!(
+                "step_up_window must be between {MIN_STEP_UP_WINDOW_SECONDS} and {MAX_STEP_UP_WINDOW_SECONDS} seconds (600 is usual)"
+            )));
         }
         if self.max_pending_devices == 0 {
             return bad("max_pending_devices must be at least 1 (or no device could ever be set up)");

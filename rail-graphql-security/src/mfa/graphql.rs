@@ -14,10 +14,16 @@
 //!
 //! # Who may do what
 //! Listing (`mfaDevices`, `trustedDevices`, `mfaStatus`), verifying (`verifyTotp`, `verifySms`,
-//! `verifyBackupCode`), `sendSmsCode` and `revokeTrustedDevice` need an authenticated caller.
+//! `verifyBackupCode`) and `sendSmsCode` need an authenticated caller; with the
+//! [`PendingSessionGuard`](super::policy::PendingSessionGuard) in the schema (the default of
+//! the stack), a password-only session of a user with a second factor may only verify, send an
+//! SMS code (when `sms` is one of its methods) and read `mfaStatus`.
 //! Changing the factors of a user who already has a confirmed one (`setupTotp`, `setupSms`,
-//! `generateBackupCodes`, `removeMfaDevice`, `disableMfa`) also needs a session that passed a
-//! second factor: a stolen password alone cannot add, replace or remove factors. Such refusals
+//! `generateBackupCodes`, `removeMfaDevice`, `disableMfa`, `revokeTrustedDevice` of another
+//! device than the one this session logged in with) needs a step-up: a code-based factor (`totp`, `sms`, `backup_code`) passed in this session within
+//! the manager's [`step_up_window`](super::MfaConfig::step_up_window) (10 minutes by default).
+//! A trusted-device login never counts, so neither a stolen password nor a trusted device alone
+//! can add, replace or remove factors. A user without a confirmed factor may enrol. Refusals
 //! are logged as `unauthorized_access` when an [`AuditLogger`] is in the schema data.
 //!
 //! # Error codes
@@ -26,7 +32,7 @@
 //! | `code` | when | other extensions |
 //! |---|---|---|
 //! | `UNAUTHENTICATED` | no authenticated caller, or its id is not a key of this user type | |
-//! | `MFA_REQUIRED` | changing factors without a verified second factor in this session | `methods` |
+//! | `MFA_REQUIRED` | changing factors without a code-based second factor passed in this session within the step-up window | `methods`, `maxAgeSeconds` |
 //! | `INVALID_CODE` | a wrong, malformed, expired or already used code | |
 //! | `MFA_LOCKED` | too many failed attempts; nothing is checked until `retryAfter` | `retryAfter` (seconds), `lockedUntil` |
 //! | `MFA_LOCKED` | too many consecutive failures: TOTP and SMS codes wait for a backup code (`verifyBackupCode`) or an administrator | `lockedUntilRecovery: true` |
@@ -56,10 +62,11 @@ use uuid::Uuid;
 
 use super::error::MfaError;
 use super::manager::{MfaAccount, MfaDeviceType, MfaManager};
+use super::policy::is_stepped_up;
 use super::store::MfaUserId;
 use crate::audit::AuditLogger;
 use crate::auth::TokenService;
-use crate::context::{AccessDenied, MfaState, Principal, SecurityContext, audit_denial};
+use crate::context::{AccessDenied, MfaLevel, MfaState, Principal, SecurityContext, audit_denial};
 
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -460,22 +467,41 @@ impl<Id: MfaUserId> Caller<'_, Id> {
         Ok(methods)
     }
 
-    /// Changing factors of a user with a confirmed one needs a verified session.
+    /// Changing factors of a user with a confirmed one needs a step-up: a code-based factor
+    /// (`totp`, `sms`, `backup_code`; never a trusted device) passed within the manager's
+    /// `step_up_window`. A user without a confirmed factor may enrol (the first factor).
     async fn require_step_up(&self, ctx: &Context<'_>, resource: &str) -> async_graphql::Result<()> {
-        if self.security.mfa.satisfies(None, Utc::now())
+        let window = self.manager.config().step_up_window;
+        if is_stepped_up(&self.security.mfa, window, Utc::now())
             || !self.manager.has_confirmed_factor(&self.account.id).await.map_err(mfa_error)?
         {
             return Ok(());
         }
         let denied = AccessDenied::MfaRequired {
             methods: self.methods().await.map_err(mfa_error)?,
-            max_age: None,
-            stale: false,
+            max_age: Some(window),
+            stale: self.security.mfa.level >= MfaLevel::Verified,
         };
         if let Some(logger) = ctx.data_opt::<AuditLogger>() {
             audit_denial(logger, Some(self.security), resource, &denied);
         }
         Err(denied.extend())
+    }
+
+    /// Whether `device` is the trusted device this session logged in with, so revoking it needs
+    /// no step-up. A token does not name its trusted device: the device is the user's one whose
+    /// `last_used` (set when the login accepted it) is the latest at most `OWN_DEVICE_SLACK_SECONDS`
+    /// before the session's `verified_at`.
+    async fn is_own_trusted_device(&self, device: Uuid) -> Result<bool, MfaError> {
+        let mfa = &self.security.mfa;
+        let Some(at) = mfa.verified_at.filter(|_| mfa.trusted_device) else { return Ok(false) };
+        let devices = self.manager.list_trusted_devices(&self.account).await?;
+        let slack = chrono::Duration::seconds(OWN_DEVICE_SLACK_SECONDS);
+        let own = devices
+            .iter()
+            .filter(|d| d.last_used <= at + chrono::Duration::seconds(1) && d.last_used >= at - slack)
+            .max_by_key(|d| d.last_used);
+        Ok(own.is_some_and(|d| d.id == device))
     }
 
     /// After an accepted factor: trust the device when asked, then call the hook.
@@ -517,6 +543,10 @@ impl<Id: MfaUserId> Caller<'_, Id> {
         Ok(VerifyTotpPayload { success: true, device_id, token, remaining_backup_codes: None })
     }
 }
+
+/// How long before a trusted-device session's `verified_at` its login may have accepted the
+/// device (see `Caller::is_own_trusted_device`).
+const OWN_DEVICE_SLACK_SECONDS: i64 = 10;
 
 fn parse_device_id(id: &ID) -> async_graphql::Result<Uuid> {
     Uuid::parse_str(id.as_str()).map_err(|_| coded("BAD_USER_INPUT", "`id` is not a device id (a UUID)"))
@@ -660,6 +690,9 @@ pub async fn revoke_trusted_device<Id: MfaUserId + FromStr>(
 ) -> async_graphql::Result<MfaActionPayload> {
     let c = caller::<Id>(ctx)?;
     let id = parse_device_id(&id)?;
+    if !c.is_own_trusted_device(id).await.map_err(mfa_error)? {
+        c.require_step_up(ctx, "Mutation.revokeTrustedDevice").await?;
+    }
     if !c.manager.revoke_trusted_device(&c.account, id).await.map_err(mfa_error)? {
         return Err(coded("NOT_FOUND", format!("no trusted device {id} for this user")));
     }

@@ -26,6 +26,7 @@ mod config;
 mod error;
 pub mod graphql;
 mod manager;
+pub mod policy;
 mod secret;
 pub mod sms;
 mod sms_codes;

@@ -52,6 +52,8 @@ pub(super) fn mfa_config(m: &MfaSettings, production: bool) -> MfaConfig {
         required_for_roles: m.required_for_roles.iter().map(|r| r.trim().to_owned()).collect(),
         max_consecutive_failures: m.max_consecutive_failures,
         max_pending_devices: m.max_pending_devices,
+        pending_session_policy: m.pending_session_policy,
+        step_up_window: Duration::from_secs(m.step_up_window_seconds),
         sms_allowed_country_codes: m.sms.allowed_country_codes.clone(),
         sms_quotas: {
             let window = Duration::from_secs(m.sms.quota_window);

@@ -8,7 +8,7 @@ use integration_tests::myapp::{TEST_ENCRYPTION_KEY, TEST_SECRET_KEY};
 use integration_tests::{Backend, TestDb};
 use rail_graphql_security::config::{Profile, SecurityConfig, StandardSecurityConfig};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
-use rail_graphql_security::mfa::graphql::{MfaStatus, mfa_status};
+use rail_graphql_security::mfa::graphql::{BackupCodesPayload, MfaStatus, mfa_status};
 use rail_graphql_security::stack::{Security, SecurityBuilder};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
@@ -184,6 +184,13 @@ impl App {
         self.security.tokens().issue(&principal, &MfaState::none(), None).unwrap().token
     }
 
+    /// A bearer token of user `id` with this MFA state, listing `methods` (as a login does).
+    pub(crate) fn token_with(&self, id: i64, mfa: &MfaState, methods: &[&str]) -> String {
+        let principal = Principal::new(id, format!("user{id}"));
+        let methods: Vec<String> = methods.iter().map(|m| (*m).to_owned()).collect();
+        self.security.tokens().issue_with_methods(&principal, mfa, &methods, None).unwrap().token
+    }
+
     /// The number of stored audit events of `event_type`.
     pub(crate) async fn audit_rows(&self, event_type: &str) -> i64 {
         Self::rows_in(&self.db.db, event_type).await
@@ -249,5 +256,9 @@ impl Mutation {
         let ip = SecurityContext::from_graphql(ctx).and_then(|s| s.client_ip);
         security.login_limiter().check(&username, ip, false).await.map_err(|e| e.extend())?;
         Ok(true)
+    }
+    /// The MFA API's factor change (needs a step-up once the user has a confirmed factor).
+    async fn generate_backup_codes(&self, ctx: &Context<'_>) -> async_graphql::Result<BackupCodesPayload> {
+        rail_graphql_security::mfa::graphql::generate_backup_codes::<i64>(ctx).await
     }
 }

@@ -6,6 +6,7 @@ use chrono::Utc;
 use integration_tests::base32_decode;
 use rail_graphql_security::config::Profile;
 use rail_graphql_security::config::standard::Base64Key;
+use rail_graphql_security::context::MfaState;
 use rail_graphql_security::mfa::sms::{SmsError, SmsProvider};
 use rail_graphql_security::mfa::{MfaAccount, MfaError, TotpAlgorithm, totp_code_at};
 use rail_graphql_security::stack::Security;
@@ -351,6 +352,56 @@ pub(crate) async fn max_pending_devices() {
     let (app, _) = with_outbox(&[]).await;
     enrol(&app).await;
     app.security.mfa::<i64>().unwrap().setup_sms_device(&alice(), "+15550100", "phone").await.unwrap();
+}
+
+/// Strict (default): a password-only token of a user with a second factor reaches only the
+/// allow-listed fields (`mfaStatus` here); lenient: every field; with MFA disabled, no guard.
+pub(crate) async fn pending_session_policy() {
+    let pending = |app: &App| format!("Bearer {}", app.token_with(1, &MfaState::none(), &["totp"]));
+    let strict = start(&[("mfa.enabled", "true")]).await;
+    let answer = strict.gql_auth("{ hello }", &pending(&strict)).await;
+    assert_eq!(answer.code(), Some("MFA_REQUIRED"), "{:?}", answer.body);
+    assert_eq!(answer.body["errors"][0]["extensions"]["methods"], serde_json::json!(["totp"]));
+    assert_eq!(strict.gql_auth(STATUS, &pending(&strict)).await.body["data"]["mfaStatus"]["required"], false);
+    // A user without a factor, or a verified session, is not pending.
+    let none = format!("Bearer {}", strict.token(2, &[]));
+    assert_eq!(strict.gql_auth("{ hello }", &none).await.body["data"]["hello"], "world");
+    let verified = format!("Bearer {}", strict.token_with(1, &MfaState::verified(Utc::now(), "totp"), &["totp"]));
+    assert_eq!(strict.gql_auth("{ hello }", &verified).await.body["data"]["hello"], "world");
+    let lenient = start(&[("mfa.enabled", "true"), ("mfa.pending_session_policy", "lenient")]).await;
+    assert_eq!(lenient.gql_auth("{ hello }", &pending(&lenient)).await.body["data"]["hello"], "world");
+    let disabled = start(&[("mfa.enabled", "false")]).await;
+    assert_eq!(disabled.gql_auth("{ hello }", &pending(&disabled)).await.body["data"]["hello"], "world");
+    let error =
+        load(&Profile::Development, strict.dir.path(), &[("mfa.pending_session_policy", "medium")]).unwrap_err();
+    assert!(error.contains("mfa.pending_session_policy"), "{error}");
+}
+
+/// Enrols and confirms alice's TOTP device.
+async fn confirmed(app: &App) {
+    let (secret, _) = enrol(app).await;
+    assert!(app.security.mfa::<i64>().unwrap().verify_totp_code(&alice(), &code(app, &secret)).await.unwrap());
+}
+
+/// Factor changes need a code passed within the window: 60 s refuses a code of 2 minutes ago
+/// (with `maxAgeSeconds: 60`), the default 600 s accepts it; a trusted device never counts.
+pub(crate) async fn step_up_window_seconds() {
+    const GENERATE: &str = "mutation { generateBackupCodes { success } }";
+    let two_minutes_ago = MfaState::verified(Utc::now() - chrono::Duration::seconds(120), "totp");
+    let short = start(&[("mfa.step_up_window_seconds", "60")]).await;
+    confirmed(&short).await;
+    let token = format!("Bearer {}", short.token_with(1, &two_minutes_ago, &["totp"]));
+    let answer = short.gql_auth(GENERATE, &token).await;
+    assert_eq!(answer.code(), Some("MFA_REQUIRED"), "{:?}", answer.body);
+    assert_eq!(answer.body["errors"][0]["extensions"]["maxAgeSeconds"], 60);
+    let default = start(&[]).await;
+    confirmed(&default).await;
+    let token = format!("Bearer {}", default.token_with(1, &two_minutes_ago, &["totp"]));
+    assert_eq!(default.gql_auth(GENERATE, &token).await.body["data"]["generateBackupCodes"]["success"], true);
+    let trusted = format!("Bearer {}", default.token_with(1, &MfaState::trusted_device(Utc::now()), &["totp"]));
+    assert_eq!(default.gql_auth(GENERATE, &trusted).await.code(), Some("MFA_REQUIRED"));
+    let error = load(&Profile::Development, short.dir.path(), &[("mfa.step_up_window_seconds", "5")]).unwrap_err();
+    assert!(error.contains("mfa.step_up_window_seconds"), "{error}");
 }
 
 pub(crate) async fn sms_allowed_country_codes() {

@@ -49,7 +49,7 @@
 //! | `middleware['performance']['track_memory_usage']` | — | declined: a Rust process has no per-request memory accounting without replacing the global allocator; a key that did nothing was removed |
 //!
 //! Keys without an original counterpart (`deployment.*`, the SMS quotas, `max_consecutive_failures`,
-//! `required_for_roles`, ...) are the deployment checks' settings and the hardening the
+//! `required_for_roles`, `pending_session_policy`, `step_up_window_seconds`, ...) are the deployment checks' settings and the hardening the
 //! original lacked.
 
 mod checks;
@@ -71,6 +71,7 @@ use crate::audit::{
 };
 use crate::config::Secret;
 use crate::mfa::bounds;
+use crate::mfa::policy::MfaPolicy;
 
 crate::config_enum!(StorageBackend {
     Database => "database",
@@ -80,6 +81,8 @@ crate::config_enum!(StorageBackend {
 });
 
 crate::config_enum!(ExportFormat { Json => "json", Ocsf => "ocsf" });
+
+crate::config_enum!(MfaPolicy { HighestAvailable => "strict", Lenient => "lenient" });
 
 /// The plugin's standard security config. Env vars: `RAIL_SECURITY__SECTION__KEY`, e.g.
 /// `RAIL_SECURITY__MIDDLEWARE__RATE_LIMITING__ENABLED=true`.
@@ -384,6 +387,18 @@ pub struct MfaSettings {
     /// Unconfirmed TOTP and SMS enrolments a user may have at once.
     #[security(default = 3, range = 1..=20)]
     pub max_pending_devices: u32,
+    /// What a password-only session of a user with a second factor may do: `strict` (default,
+    /// "highest available": only complete the second factor, read `mfaStatus`, log out) or
+    /// `lenient` (a full session except for MFA-protected fields and factor changes).
+    #[security(default = MfaPolicy::HighestAvailable)]
+    pub pending_session_policy: MfaPolicy,
+    /// Seconds within which a code-based second factor (TOTP, SMS, backup code; never a trusted
+    /// device) must have been passed to change factors (step-up).
+    #[security(
+        default = 600,
+        range = bounds::MIN_STEP_UP_WINDOW_SECONDS..=bounds::MAX_STEP_UP_WINDOW_SECONDS
+    )]
+    pub step_up_window_seconds: u64,
     /// SMS delivery.
     #[security(nested)]
     pub sms: SmsConfig,
