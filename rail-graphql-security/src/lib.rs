@@ -43,6 +43,7 @@ pub mod resolver;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod stack;
+pub mod username;
 
 pub use config::SecurityConfig;
 pub use rail_graphql_security_macros::{audited, require_mfa};

@@ -59,7 +59,8 @@ use crate::audit::{
     spawn_retention_task,
 };
 use crate::auth::{RevocationStore, TokenConfig, TokenService};
-use crate::config::{CheckReport, Profile, SecurityConfig, StandardSecurityConfig};
+use crate::config::standard::Base64Key;
+use crate::config::{CheckReport, Profile, Secret, SecurityConfig, StandardSecurityConfig, secret_strength};
 use crate::graphql::{GraphqlLimits, SlowQueryLog};
 use crate::http::{CookiePolicy, HttpSecurity, graphql_router};
 use crate::mfa::sms::SmsProvider;
@@ -236,6 +237,19 @@ impl<'a> SecurityBuilder<'a> {
             None => (RateLimiter::memory(), RevocationStore::database(self.db.clone())),
         };
         let secret = config.deployment.secret_key.as_ref().ok_or(StackError::MissingSecretKey)?;
+        if production {
+            // Length alone let `aaaa…` through: refuse low-entropy material (issue 14, item 4).
+            let secrets = [
+                ("deployment.secret_key", Some(secret.expose())),
+                ("audit.webhook_secret", config.audit.webhook_secret.as_ref().map(Secret::expose)),
+                ("mfa.encryption_key", config.mfa.encryption_key.as_ref().map(Base64Key::expose)),
+            ];
+            for (key, value) in secrets {
+                if let Some(value) = value {
+                    secret_strength(value).map_err(|weakness| StackError::WeakSecret { key, weakness })?;
+                }
+            }
+        }
         let token_config = TokenConfig::new(SecretString::from(secret.expose().to_owned()))
             .map_err(StackError::SecretKey)?
             .header_prefix(config.middleware.authentication.jwt_header_prefix.trim());

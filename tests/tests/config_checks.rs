@@ -66,6 +66,11 @@ fn each_weakening_fails_its_own_critical_check() {
         ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", format!("django-insecure-{}", &TEST_SECRET_KEY[..50])),
         ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", format!("changeme{}", &TEST_SECRET_KEY[..50])),
         ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", String::new()),
+        // Long and varied enough for the length and distinct-character rules, but patterned
+        // (issue 14, item 4): a sequence, a repeated pattern, a long run.
+        ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJKLMN".to_owned()),
+        ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", "k3Xq9!LmPa7Rz2Tw".repeat(4)),
+        ("RAIL_SECURITY__DEPLOYMENT__SECRET_KEY", format!("{}aaaaaaaa", &TEST_SECRET_KEY[..50])),
         // Well-formed (32 bytes of base64) but all zeros.
         ("RAIL_SECURITY__MFA__ENCRYPTION_KEY", format!("{}=", "A".repeat(43))),
     ];

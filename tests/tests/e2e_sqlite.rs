@@ -76,9 +76,14 @@ async fn login_refusals_logout_rate_limit_and_report_on_sqlite() {
     assert_eq!(status, 401, "{body}");
     assert_eq!(body["errors"][0]["extensions"]["reason"], "token_revoked");
 
-    // demo has used 2 of its 3 attempts; the third succeeds, the fourth is refused even with
-    // the right password, with a retry delay within the window.
+    // Only failures count, and a success clears them: demo signs in again, then three wrong
+    // guesses lock the name; the next attempt is refused even with the right password, with a
+    // retry delay within the window.
     server.login("demo", DEMO, None).await;
+    for guess in ["guess-1", "guess-2", "guess-3"] {
+        let body = server.login_raw("demo", guess, None).await;
+        assert_eq!(error_code(&body), Some("INVALID_CREDENTIALS"), "{body}");
+    }
     let limited = server.login_raw("demo", DEMO, None).await;
     assert_eq!(error_code(&limited), Some("RATE_LIMITED"), "{limited}");
     let retry_after = limited["errors"][0]["extensions"]["retryAfter"].as_u64().expect("retryAfter");
@@ -91,13 +96,13 @@ async fn login_refusals_logout_rate_limit_and_report_on_sqlite() {
     // factor: enrolling it adds 2 mfa_enabled and 1 mfa_success.)
     let admin = server.admin_with_totp().await;
     let report = server.report(&admin.token).await;
-    assert_eq!(count(&report, "failedLogins"), 2, "{report}");
+    assert_eq!(count(&report, "failedLogins"), 5, "{report}");
     assert_eq!(count(&report, "successfulLogins"), 3, "{report}");
     // One audited hit per window and limit: the first refusal (later ones are not re-audited).
     assert_eq!(count(&report, "rateLimitHits"), 1, "{report}");
     assert_eq!(count(&report, "unauthorizedAccess"), 3, "{report}");
     assert_eq!(count(&report, "mfaEvents"), 3, "{report}");
-    assert_eq!(report["securityScore"].as_f64(), Some(100.0 - 2.0 * 0.1 - 0.05), "{report}");
+    assert_eq!(report["securityScore"].as_f64(), Some(100.0 - 5.0 * 0.1 - 0.05), "{report}");
 }
 
 #[tokio::test]

@@ -106,12 +106,12 @@ async fn login_attempts_are_limited_per_username_whatever_the_case_or_address() 
         let logins = LoginRateLimiter::new(limiter, 3, Duration::from_secs(60));
         // A distributed guess at one account: every attempt from a new address.
         for (i, user) in ["alice", "Alice", " ALICE "].into_iter().enumerate() {
-            logins.check(user, ip(&format!("198.51.100.{i}"))).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+            logins.check(user, ip(&format!("198.51.100.{i}")), false).await.unwrap_or_else(|e| panic!("{name}: {e}"));
         }
-        let err = logins.check("alice", ip("198.51.100.99")).await.unwrap_err();
+        let err = logins.check("alice", ip("198.51.100.99"), false).await.unwrap_err();
         assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_username", .. }), "{name}: {err:?}");
         // Another account is unaffected.
-        assert!(logins.check("bob", ip("198.51.100.98")).await.is_ok(), "{name}");
+        assert!(logins.check("bob", ip("198.51.100.98"), false).await.is_ok(), "{name}");
     }
 }
 
@@ -120,25 +120,107 @@ async fn login_attempts_are_limited_per_address_across_usernames() {
     for (name, limiter) in limiters().await {
         let logins = LoginRateLimiter::new(limiter, 3, Duration::from_secs(60));
         for user in ["u1", "u2", "u3"] {
-            logins.check(user, ip("203.0.113.5")).await.unwrap();
+            logins.check(user, ip("203.0.113.5"), false).await.unwrap();
         }
-        let err = logins.check("u4", ip("203.0.113.5")).await.unwrap_err();
+        let err = logins.check("u4", ip("203.0.113.5"), false).await.unwrap_err();
         assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_ip", .. }), "{name}: {err:?}");
         // Rotating addresses inside one IPv6 /64 does not help.
         for (i, user) in ["v1", "v2", "v3"].into_iter().enumerate() {
-            logins.check(user, ip(&format!("2001:db8:5:6::{}", i + 1))).await.unwrap();
+            logins.check(user, ip(&format!("2001:db8:5:6::{}", i + 1)), false).await.unwrap();
         }
-        let err = logins.check("v4", ip("2001:db8:5:6:ffff::1")).await.unwrap_err();
+        let err = logins.check("v4", ip("2001:db8:5:6:ffff::1"), false).await.unwrap_err();
         assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_ip", .. }), "{name}");
-        assert!(logins.check("v5", ip("2001:db8:5:7::1")).await.is_ok(), "{name}");
+        assert!(logins.check("v5", ip("2001:db8:5:7::1"), false).await.is_ok(), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn successful_logins_never_add_up_only_failures_do() {
+    for (name, limiter) in limiters().await {
+        let logins = LoginRateLimiter::new(limiter, 3, Duration::from_secs(60));
+        let office = ip("198.51.100.50");
+        for _ in 0..10 {
+            logins.check("carol", office, false).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+            logins.record_success("carol", office).await.unwrap();
+        }
+        // Two failures, a success (the count starts again), then three failures are allowed.
+        for _ in 0..2 {
+            logins.check("carol", office, false).await.unwrap();
+        }
+        logins.check("carol", office, false).await.unwrap();
+        logins.record_success("carol", office).await.unwrap();
+        for i in 0..3 {
+            logins.check("carol", ip(&format!("198.51.100.{}", 60 + i)), false).await.unwrap();
+        }
+        let err = logins.check("carol", ip("198.51.100.70"), false).await.unwrap_err();
+        assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_username", .. }), "{name}: {err:?}");
+        // The office's address kept its two failures only: one more attempt fits, the next not.
+        logins.check("dave", office, false).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let err = logins.check("erin", office, false).await.unwrap_err();
+        assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_ip", .. }), "{name}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_attempt_refused_for_its_address_does_not_count_against_the_username() {
+    for (name, limiter) in limiters().await {
+        let logins = LoginRateLimiter::new(limiter, 2, Duration::from_secs(60));
+        let attacker = ip("203.0.113.66");
+        for user in ["x1", "x2"] {
+            logins.check(user, attacker, false).await.unwrap();
+        }
+        for _ in 0..20 {
+            let err = logins.check("admin", attacker, false).await.unwrap_err();
+            assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_ip", .. }), "{name}: {err:?}");
+        }
+        // The real admin, from a fresh address, is not locked out.
+        logins.check("admin", ip("192.0.2.10"), false).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        logins.record_success("admin", ip("192.0.2.10")).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_trusted_device_is_exempt_from_the_username_lockout_not_the_address_limit() {
+    for (name, limiter) in limiters().await {
+        let logins = LoginRateLimiter::new(limiter, 2, Duration::from_secs(60));
+        for i in 0..3 {
+            let _ = logins.check("frank", ip(&format!("203.0.113.{}", 100 + i)), false).await;
+        }
+        let err = logins.check("frank", ip("192.0.2.20"), false).await.unwrap_err();
+        assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_username", .. }), "{name}: {err:?}");
+        logins.check("frank", ip("192.0.2.21"), true).await.unwrap_or_else(|e| panic!("{name}: {e}"));
+        // The address limit still applies to a trusted device.
+        let laptop = ip("192.0.2.22");
+        logins.check("frank", laptop, true).await.unwrap();
+        logins.check("frank", laptop, true).await.unwrap();
+        let err = logins.check("frank", laptop, true).await.unwrap_err();
+        assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_ip", .. }), "{name}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn usernames_count_in_one_normalised_form() {
+    for (name, limiter) in limiters().await {
+        let logins = LoginRateLimiter::new(limiter, 3, Duration::from_secs(60));
+        // Full-width, case and compatibility spellings a folding collation would all match.
+        for (i, user) in ["ＡＤＭＩＮ", "Admin", "ａｄｍｉｎ"].into_iter().enumerate() {
+            logins.check(user, ip(&format!("198.51.100.{}", 200 + i)), false).await.unwrap();
+        }
+        let err = logins.check(" admin ", ip("198.51.100.203"), false).await.unwrap_err();
+        assert!(matches!(err, LoginLimitError::RateLimited { limit_type: "login_username", .. }), "{name}: {err:?}");
+        assert_eq!(rail_graphql_security::username::normalize("ＡＤＭＩＮ"), "admin", "{name}");
+        assert_eq!(
+            rail_graphql_security::username::normalize("STRASSE"),
+            rail_graphql_security::username::normalize("Straße")
+        );
     }
 }
 
 #[tokio::test]
 async fn a_login_refusal_is_a_rate_limited_graphql_error_with_retry_after() {
     let logins = LoginRateLimiter::new(RateLimiter::memory(), 1, Duration::from_secs(90));
-    logins.check("alice", None).await.unwrap();
-    let err = logins.check("alice", None).await.unwrap_err().extend();
+    logins.check("alice", None, false).await.unwrap();
+    let err = logins.check("alice", None, false).await.unwrap_err().extend();
     let ext = serde_json::to_value(err.extensions.as_ref().unwrap()).unwrap();
     assert_eq!(ext["code"], "RATE_LIMITED");
     let retry = ext["retryAfter"].as_u64().unwrap();
@@ -151,8 +233,13 @@ async fn the_first_refusal_of_a_window_is_audited_once() {
     for (name, limiter) in limiters().await {
         let (logger, sink) = http::capturing_logger();
         let logins = LoginRateLimiter::new(limiter, 2, Duration::from_secs(60)).audit(logger.clone());
+        // Two failures, then four refusals for the address (which leave the name's count alone).
         for _ in 0..6 {
-            let _ = logins.check("mallory", ip("203.0.113.77")).await;
+            let _ = logins.check("mallory", ip("203.0.113.77"), false).await;
+        }
+        // From other addresses, the name's limit trips: three refusals, one audited.
+        for i in 0..3 {
+            let _ = logins.check("mallory", ip(&format!("203.0.113.{}", 80 + i)), false).await;
         }
         let events = sink.of_type(&logger, "rate_limit_exceeded").await;
         assert_eq!(events.len(), 2, "{name}: one per limit type: {events:?}");
@@ -174,9 +261,9 @@ async fn a_brute_force_race_gets_no_more_than_the_limit() {
         let tasks: Vec<_> = (0..100)
             .map(|i| {
                 let logins = logins.clone();
-                tokio::spawn(
-                    async move { logins.check("victim", ip(&format!("198.18.{}.{}", i / 250, i % 250))).await },
-                )
+                tokio::spawn(async move {
+                    logins.check("victim", ip(&format!("198.18.{}.{}", i / 250, i % 250)), false).await
+                })
             })
             .collect();
         let mut passed = 0;

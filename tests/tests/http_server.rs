@@ -80,13 +80,14 @@ struct Mutation;
 impl Mutation {
     async fn login(&self, ctx: &Context<'_>, username: String, password: String) -> async_graphql::Result<String> {
         let security = ctx.data::<SecurityContext>()?;
-        ctx.data::<LoginRateLimiter>()?.check(&username, security.client_ip).await.map_err(|e| e.extend())?;
+        ctx.data::<LoginRateLimiter>()?.check(&username, security.client_ip, false).await.map_err(|e| e.extend())?;
         let logger = ctx.data::<AuditLogger>()?;
         if username != "alice" || password != "correct horse" {
             logger.log_authentication_failure(&username, security.client_ip, None, "invalid credentials");
             return Err(async_graphql::Error::new("invalid username or password")
                 .extend_with(|_, e| e.set("code", "INVALID_CREDENTIALS")));
         }
+        ctx.data::<LoginRateLimiter>()?.record_success(&username, security.client_ip).await.map_err(|e| e.extend())?;
         let principal = Principal::new(1, "alice");
         logger.log_authentication_success(&principal, security.client_ip, None, json!({}));
         let tokens = ctx.data::<TokenService>()?;
@@ -390,8 +391,11 @@ async fn the_login_limit_is_a_rate_limited_graphql_error() {
     assert_eq!(code(&body), "RATE_LIMITED", "{body}");
     let retry = body["errors"][0]["extensions"]["retryAfter"].as_u64().unwrap();
     assert!((899..=900).contains(&retry), "{retry}");
+    // Every attempt came from one address: its limit trips first, and the refused attempt
+    // does not count against the username.
     let events = server.sink.of_type(&server.logger, "rate_limit_exceeded").await;
-    assert!(events.iter().any(|e| e.details["limit_type"] == "login_username"), "{events:?}");
+    assert!(events.iter().any(|e| e.details["limit_type"] == "login_ip"), "{events:?}");
+    assert!(!events.iter().any(|e| e.details["limit_type"] == "login_username"), "{events:?}");
     assert_eq!(server.sink.of_type(&server.logger, "login_failed").await.len(), 3);
 }
 

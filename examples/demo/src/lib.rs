@@ -41,6 +41,7 @@ use rail_graphql_security::mfa::sms::SmsProvider;
 use rail_graphql_security::migration::{MigrationName, MigrationTrait, MigratorTrait, SchemaManager};
 use rail_graphql_security::rate_limit::RateLimitError;
 use rail_graphql_security::stack::{Security, StackError};
+use rail_graphql_security::username::normalize as normalize_username;
 use rand::RngCore;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr, EntityTrait,
@@ -243,17 +244,37 @@ impl Settings {
         let production = profile.is_production();
         let mut problems = Vec::new();
         if production {
-            for (value, var) in [(&config.demo_password, "DEMO_PASSWORD"), (&config.admin_password, "ADMIN_PASSWORD")] {
-                if value.is_none() {
-                    problems.push(format!(
+            let passwords = [
+                (&config.demo_password, "DEMO_PASSWORD", DEFAULT_DEMO_PASSWORD),
+                (&config.admin_password, "ADMIN_PASSWORD", DEFAULT_ADMIN_PASSWORD),
+            ];
+            for (value, var, default) in passwords {
+                match value.as_ref().map(|v| v.expose()) {
+                    None => problems.push(format!(
                         "{var} must be set in production: the development default is published in the README"
-                    ));
+                    )),
+                    Some(v) if [DEFAULT_DEMO_PASSWORD, DEFAULT_ADMIN_PASSWORD, default].contains(&v.trim()) => {
+                        problems.push(format!(
+                            "{var} is a documented default password, refused in production: {}",
+                            rail_graphql_security::config::GENERATE_HINT
+                        ))
+                    }
+                    Some(v) => {
+                        if let Err(weak) = rail_graphql_security::config::secret_strength(v) {
+                            problems.push(format!("{var} is too weak for production: it {weak}"));
+                        }
+                    }
                 }
             }
         }
         let missing = |var: &str, bytes: usize| {
             format!("{var} must be set in production (generate one with `openssl rand -base64 {bytes}`)")
         };
+        if production && let Some(secret) = &config.security.deployment.secret_key {
+            if let Err(weak) = rail_graphql_security::config::secret_strength(secret.expose()) {
+                problems.push(format!("JWT_SECRET is too weak for production: it {weak}"));
+            }
+        }
         if config.security.deployment.secret_key.is_none() {
             match production {
                 true => problems.push(missing("JWT_SECRET", 48)),
@@ -445,16 +466,25 @@ impl Passwords {
         Ok(Passwords { db, dummy_hash: hash_password("a password nobody has")?.into() })
     }
 
-    /// Whether `password` is `username`'s (the name is trimmed).
-    pub async fn check(&self, username: &str, password: SecretString) -> Result<Credentials, DbErr> {
-        let username = username.trim();
+    /// The user named `username`, compared in the one normalised form
+    /// ([`rail_graphql_security::username::normalize`]: NFKC + case fold; names are stored in
+    /// it). The row is confirmed in Rust too, so a case- or accent-insensitive collation that
+    /// returns another spelling's row cannot make two names one account.
+    pub async fn find(&self, username: &str) -> Result<Option<user::Model>, DbErr> {
+        let name = normalize_username(username);
         // No stored name holds a NUL (PostgreSQL refuses it, even in a query): such a name is
-        // an unknown user, answered after the same hash work, not a database error.
-        let row = if username.contains('\0') {
-            None
-        } else {
-            user::Entity::find().filter(user::Column::Username.eq(username)).one(&self.db).await?
-        };
+        // an unknown user, not a database error.
+        if name.is_empty() || name.contains('\0') {
+            return Ok(None);
+        }
+        let row = user::Entity::find().filter(user::Column::Username.eq(name.as_str())).one(&self.db).await?;
+        Ok(row.filter(|row| normalize_username(&row.username) == name))
+    }
+
+    /// Whether `password` is `username`'s (the name in its normalised form).
+    pub async fn check(&self, username: &str, password: SecretString) -> Result<Credentials, DbErr> {
+        // An unknown name is answered after the same hash work as a known one.
+        let row = self.find(username).await?;
         let hash = row.as_ref().map_or_else(|| self.dummy_hash.to_string(), |u| u.password_hash.clone());
         let matches = tokio::task::spawn_blocking(move || verify_password(password.expose_secret(), &hash))
             .await
@@ -496,6 +526,8 @@ pub async fn seed(db: &DatabaseConnection, config: &DemoConfig) -> Result<(), De
                 if name == "demo" { "DEMO_PASSWORD" } else { "ADMIN_PASSWORD" }
             )));
         }
+        let name = normalize_username(name);
+        let name = name.as_str();
         let existing = user::Entity::find().filter(user::Column::Username.eq(name)).one(db).await.map_err(database)?;
         match existing {
             Some(row) if verify_password(password, &row.password_hash) && row.role == role => {}

@@ -321,10 +321,11 @@ pub struct DemoMutation;
 
 #[Object]
 impl DemoMutation {
-    /// Logs in with a password. Attempts are limited per username and per client address
-    /// (`RATE_LIMITED` with `retryAfter`); every attempt is audited (`login_success` /
-    /// `login_failed`). A valid `deviceToken` (the `deviceId` of `verifyTotp(trustDevice:
-    /// true)`) skips the second factor: the token then satisfies `require_mfa`.
+    /// Logs in with a password. Failed attempts are limited per username (NFKC + case fold)
+    /// and per client address (`RATE_LIMITED` with `retryAfter`); a success clears the name's
+    /// count; every attempt is audited (`login_success` / `login_failed`). A valid
+    /// `deviceToken` (the `deviceId` of `verifyTotp(trustDevice: true)`) is exempt from the
+    /// per-username lockout and skips the second factor: the token then satisfies `require_mfa`.
     async fn login(
         &self,
         ctx: &Context<'_>,
@@ -339,7 +340,27 @@ impl DemoMutation {
         if username.is_empty() || username.len() > 150 {
             return Err(coded("username must be 1 to 150 characters", "BAD_REQUEST"));
         }
-        app.inner.logins.check(username, ip).await.map_err(|e| e.extend())?;
+        // A valid trusted-device token exempts this attempt from the per-username lockout (an
+        // attacker guessing passwords cannot lock out a user's own devices); it is looked up
+        // only when one is sent, and the address limit applies either way.
+        let device_token = device_token.as_deref().map(str::trim).filter(|t| !t.is_empty());
+        let known = match device_token {
+            Some(_) => app.inner.passwords.find(username).await.map_err(|e| unavailable(&e))?,
+            None => None,
+        };
+        let trusted = match (&known, device_token) {
+            (Some(user), Some(token)) => {
+                let account = MfaAccount::new(user.id, user.username.clone()).with_roles([user.role.clone()]);
+                app.inner
+                    .mfa
+                    .with_client_ip(ip)
+                    .verify_trusted_device(&account, token)
+                    .await
+                    .map_err(|e| unavailable(&e))?
+            }
+            _ => false,
+        };
+        app.inner.logins.check(username, ip, trusted).await.map_err(|e| e.extend())?;
 
         let checked = app.inner.passwords.check(username, password.into()).await.map_err(|e| unavailable(&e))?;
         let user = match checked {
@@ -353,6 +374,8 @@ impl DemoMutation {
                 return Err(coded("invalid username or password", "INVALID_CREDENTIALS"));
             }
         };
+        // Only failures count: a correct password clears the name's counter.
+        app.inner.logins.record_success(username, ip).await.map_err(|e| e.extend())?;
 
         let principal = Principal::new(user.id, user.username.clone()).with_roles([user.role.clone()]);
         // The roles reach the MFA policy: `mfa.required_for_roles` makes MFA mandatory for them.
@@ -366,12 +389,8 @@ impl DemoMutation {
                 .map_err(|e| unavailable(&e))?
                 .iter()
                 .any(|d| d.confirmed && d.is_active);
-        let trusted = match (mfa_required, device_token.as_deref().map(str::trim)) {
-            (true, Some(token)) if !token.is_empty() => {
-                mfa.verify_trusted_device(&account, token).await.map_err(|e| unavailable(&e))?
-            }
-            _ => false,
-        };
+        // The device token skips the second factor only where one is required.
+        let trusted = trusted && mfa_required && known.as_ref().is_some_and(|k| k.id == user.id);
         let state = if trusted { MfaState::trusted_device(Utc::now()) } else { MfaState::none() };
         let method = if trusted { "password+trusted_device" } else { "password" };
         app.inner.logger.log_authentication_success(&principal, ip, user_agent, json!({ "login_method": method }));

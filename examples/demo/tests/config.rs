@@ -158,3 +158,28 @@ fn production_refuses_the_published_passwords_and_missing_keys() {
         assert!(stderr.contains(&format!("{var} must be set in production")), "{var}: {stderr}");
     }
 }
+
+/// Issue 14, item 4: set to the documented defaults or to low-entropy material, the passwords
+/// and the signing key are refused in production, one line each saying why, never the value.
+#[test]
+fn production_refuses_default_passwords_and_low_entropy_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let weak_jwt = "a".repeat(48);
+    let output = demo(dir.path())
+        .env("RAIL_SECURITY_ENV", "production")
+        .env("DEMO_PASSWORD", demo::DEFAULT_DEMO_PASSWORD)
+        .env("ADMIN_PASSWORD", "abcdefghijklmnop")
+        .env("JWT_SECRET", &weak_jwt)
+        .env("MFA_ENCRYPTION_KEY", "q8Vd2LmT7xRb1NwZ4cHs9GkP0yFj6EaU3oIt5MnBv+0=")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2), "{}", String::from_utf8_lossy(&output.stderr));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DEMO_PASSWORD is a documented default password"), "{stderr}");
+    assert!(stderr.contains("ADMIN_PASSWORD is too weak for production"), "{stderr}");
+    assert!(stderr.contains("JWT_SECRET is too weak for production"), "{stderr}");
+    assert!(stderr.contains("openssl rand -base64 48"), "{stderr}");
+    for value in [demo::DEFAULT_DEMO_PASSWORD, "abcdefghijklmnop", weak_jwt.as_str()] {
+        assert!(!stderr.contains(value), "a secret was quoted: {stderr}");
+    }
+}

@@ -43,6 +43,7 @@ mod profile;
 mod secret;
 mod source;
 pub mod standard;
+mod strength;
 mod validate;
 mod value;
 
@@ -53,6 +54,7 @@ pub use profile::{PROFILE_ENV_VAR, Profile};
 pub use secret::{REDACTED, Secret};
 pub use source::{CONFIG_FILE_ENV_VAR, Input, LoadContext, Loaded, Loader};
 pub use standard::StandardSecurityConfig;
+pub use strength::{GENERATE_HINT, WeakSecret, secret_strength};
 pub use validate::{Emptiable, Ranged, Urls, Validator};
 pub use value::ConfigValue;
 

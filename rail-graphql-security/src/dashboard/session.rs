@@ -263,7 +263,7 @@ pub(crate) async fn login(State(dashboard): State<Dashboard>, info: RequestInfo,
         return login_form(&info, StatusCode::BAD_REQUEST, Some("The username or password is too long."), "");
     }
     if let Some(limiter) = &dashboard.inner.login_limiter
-        && let Err(refusal) = limiter.check(&username, info.client_ip).await
+        && let Err(refusal) = limiter.check(&username, info.client_ip, false).await
     {
         let mut response = login_form(&info, StatusCode::TOO_MANY_REQUESTS, Some(&refusal.to_string()), &username);
         if let Some(wait) = refusal.retry_after() {
@@ -283,13 +283,21 @@ pub(crate) async fn login(State(dashboard): State<Dashboard>, info: RequestInfo,
 }
 
 /// Issues the session token (recording `mfa`), logs `login_success`, sets the cookie and
-/// redirects to the dashboard.
-pub(crate) fn start_session(
+/// redirects to the dashboard. The sign-in is complete here (password and any second factor),
+/// so the login limiter's counter of this name is cleared and the address slot given back.
+pub(crate) async fn start_session(
     dashboard: &Dashboard,
     info: &RequestInfo,
     principal: &Principal,
     mfa: &MfaState,
 ) -> Response {
+    if let Some(limiter) = &dashboard.inner.login_limiter {
+        let username = principal.name.as_deref().unwrap_or(&principal.id);
+        if let Err(error) = limiter.record_success(username, info.client_ip).await {
+            // The sign-in itself is valid; a counter left behind only errs on the strict side.
+            tracing::warn!(%error, "dashboard sign-in: the login counter could not be cleared");
+        }
+    }
     let issued = match dashboard.inner.sessions.issue(principal, mfa, info.client_ip) {
         Ok(issued) => issued,
         Err(error) => {

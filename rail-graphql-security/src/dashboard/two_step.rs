@@ -43,7 +43,7 @@ pub(crate) async fn after_password(dashboard: &Dashboard, info: &RequestInfo, pr
             "Your account needs a second factor to open this dashboard. Enrol one first (an \
              authenticator app), then sign in again.",
         ),
-        SecondFactorStatus::NotEnrolled => start_session(dashboard, info, &principal, &MfaState::none()),
+        SecondFactorStatus::NotEnrolled => start_session(dashboard, info, &principal, &MfaState::none()).await,
         SecondFactorStatus::Required { methods } if methods.is_empty() => refuse(
             dashboard,
             info,
@@ -230,7 +230,7 @@ async fn accept(dashboard: &Dashboard, info: &RequestInfo, claims: &Claims, meth
         }
     }
     let mfa = MfaState::verified(Utc::now(), method.as_str());
-    let mut response = start_session(dashboard, info, &claims.principal(), &mfa);
+    let mut response = start_session(dashboard, info, &claims.principal(), &mfa).await;
     clear_cookie(&mut response, dashboard, info, SECOND_FACTOR_COOKIE);
     response
 }
@@ -244,7 +244,7 @@ async fn reject(
 ) -> Response {
     if let Some(limiter) = &dashboard.inner.login_limiter {
         let username = claims.name.as_deref().unwrap_or(&claims.sub);
-        if let Err(refusal) = limiter.check(username, info.client_ip).await {
+        if let Err(refusal) = limiter.check(username, info.client_ip, false).await {
             let wait = refusal.retry_after().map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
             return restart(dashboard, info, claims, &refusal.to_string(), wait).await;
         }

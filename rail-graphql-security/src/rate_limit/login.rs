@@ -9,9 +9,20 @@ use super::{Decision, Quota, RateLimitError, RateLimiter, hashed_identifier};
 use crate::audit::AuditLogger;
 use crate::client_ip::rate_limit_key;
 
-/// Limits login attempts: `login_attempts_limit` per `login_attempts_window`, counted both per
-/// username (case-insensitive) and per client address (IPv6 per /64), so neither guessing one
-/// account from many addresses nor spraying many accounts from one address gets far.
+/// Limits failed login attempts: `login_attempts_limit` per `login_attempts_window`, counted
+/// per username (in [`crate::username::normalize`]d form) and per client address (IPv6 per /64),
+/// so neither guessing one account from many addresses nor spraying many accounts from one
+/// address gets far.
+///
+/// Two phases around the password check:
+/// 1. [`check`](Self::check) before the password reserves a slot: first in the address's
+///    counter (an address over its limit is refused *without* touching the username's counter,
+///    so an attacker cannot lock a user out from an address that is already blocked), then in
+///    the username's counter, skipped for a login that presents a valid trusted-device token.
+///    Each reservation is one atomic increment, so concurrent guesses are counted exactly.
+/// 2. [`record_success`](Self::record_success) after a correct password clears the username's
+///    counter and gives back this attempt's address slot (an office's successful sign-ins do
+///    not add up); a failure keeps its reservations and needs no call.
 ///
 /// The first refusal of each window is audited as `rate_limit_exceeded` (`limit_type`
 /// `login_username` or `login_ip`); later refusals in the same window are not, so an attack
@@ -24,10 +35,18 @@ use crate::client_ip::rate_limit_key;
 ///
 /// let logins = LoginRateLimiter::new(RateLimiter::memory(), 2, Duration::from_secs(900));
 /// let ip = "203.0.113.9".parse().ok();
-/// assert!(logins.check("alice", ip).await.is_ok());
-/// assert!(logins.check("ALICE", ip).await.is_ok());
-/// let refused = logins.check("alice", ip).await.unwrap_err();
+/// // Successful sign-ins never add up.
+/// for _ in 0..5 {
+///     logins.check("alice", ip, false).await.unwrap();
+///     logins.record_success("alice", ip).await.unwrap();
+/// }
+/// // Failures do, in one bucket per normalised name.
+/// assert!(logins.check("alice", ip, false).await.is_ok());
+/// assert!(logins.check("ALICE", ip, false).await.is_ok());
+/// let refused = logins.check("alice", ip, false).await.unwrap_err();
 /// assert!(refused.retry_after().unwrap() <= Duration::from_secs(900));
+/// // A trusted device is exempt from the per-username lockout.
+/// assert!(logins.check("alice", "198.51.100.4".parse().ok(), true).await.is_ok());
 /// # }
 /// ```
 #[derive(Debug, Clone)]
@@ -56,6 +75,12 @@ pub enum LoginLimitError {
     /// logged with `tracing`.
     #[error("login temporarily unavailable, try again shortly")]
     Store(#[from] RateLimitError),
+}
+
+fn log_store_error(e: &LoginLimitError) {
+    if let LoginLimitError::Store(cause) = e {
+        tracing::error!(error = %cause, "login rate limit unavailable; login refused");
+    }
 }
 
 fn retry_after_secs(d: Duration) -> u64 {
@@ -126,36 +151,63 @@ impl LoginRateLimiter {
         self
     }
 
-    /// Counts one attempt for `username` from `client_ip` and decides. Call it before checking
-    /// the password, for every attempt.
-    pub async fn check(&self, username: &str, client_ip: Option<IpAddr>) -> Result<(), LoginLimitError> {
+    /// Phase one, before the password is checked: counts this attempt against `client_ip`,
+    /// then (unless `trusted_device`: the request carried a valid trusted-device token of this
+    /// user) against `username`, and decides. An attempt refused for its address does not
+    /// count against the username. Call it for every attempt; after a correct password call
+    /// [`record_success`](Self::record_success).
+    pub async fn check(
+        &self,
+        username: &str,
+        client_ip: Option<IpAddr>,
+        trusted_device: bool,
+    ) -> Result<(), LoginLimitError> {
         if !self.enabled {
             return Ok(());
         }
-        self.count(username, client_ip).await.inspect_err(|e| {
-            if let LoginLimitError::Store(cause) = e {
-                tracing::error!(error = %cause, "login rate limit unavailable; login refused");
-            }
-        })
+        self.count(username, client_ip, trusted_device).await.inspect_err(log_store_error)
     }
 
-    async fn count(&self, username: &str, client_ip: Option<IpAddr>) -> Result<(), LoginLimitError> {
+    async fn count(
+        &self,
+        username: &str,
+        client_ip: Option<IpAddr>,
+        trusted_device: bool,
+    ) -> Result<(), LoginLimitError> {
+        if let Some(ip) = client_ip {
+            let by_ip = self.limiter.hit("login_ip", &rate_limit_key(ip), self.per_ip).await?;
+            self.report(&by_ip, &ip.to_string(), "login_ip", self.per_ip);
+            if let Some(retry_after) = by_ip.retry_after() {
+                return Err(LoginLimitError::RateLimited { retry_after, limit_type: "login_ip" });
+            }
+        }
+        if trusted_device {
+            return Ok(());
+        }
         let by_name = self.limiter.hit("login_username", &hashed_identifier(username), self.per_username).await?;
         self.report(&by_name, username, "login_username", self.per_username);
-        let by_ip = match client_ip {
-            Some(ip) => {
-                let decision = self.limiter.hit("login_ip", &rate_limit_key(ip), self.per_ip).await?;
-                self.report(&decision, &ip.to_string(), "login_ip", self.per_ip);
-                Some(decision)
-            }
-            None => None,
-        };
-        let refusals = [Some(("login_username", by_name)), by_ip.map(|d| ("login_ip", d))];
-        let worst = refusals.into_iter().flatten().filter_map(|(t, d)| d.retry_after().map(|r| (r, t))).max();
-        match worst {
-            Some((retry_after, limit_type)) => Err(LoginLimitError::RateLimited { retry_after, limit_type }),
+        match by_name.retry_after() {
+            Some(retry_after) => Err(LoginLimitError::RateLimited { retry_after, limit_type: "login_username" }),
             None => Ok(()),
         }
+    }
+
+    /// Phase two, after a correct password: clears `username`'s counter (only failures count)
+    /// and gives back the address slot this attempt took in [`check`](Self::check), so
+    /// successful sign-ins never accumulate. One refund per success: an address's failures
+    /// stay counted.
+    pub async fn record_success(&self, username: &str, client_ip: Option<IpAddr>) -> Result<(), LoginLimitError> {
+        if !self.enabled {
+            return Ok(());
+        }
+        let result = async {
+            self.limiter.reset("login_username", &hashed_identifier(username)).await?;
+            if let Some(ip) = client_ip {
+                self.limiter.refund("login_ip", &rate_limit_key(ip)).await?;
+            }
+            Ok(())
+        };
+        result.await.inspect_err(log_store_error)
     }
 
     /// Clears the per-username counter (after an administrator unlocks the account).

@@ -57,6 +57,16 @@ impl MemoryRateLimiter {
         Decision::from_count(count, quota, ends.saturating_duration_since(now))
     }
 
+    /// Gives back one hit of a live window (never below zero).
+    pub fn refund(&self, scope: &str, key: &str) {
+        let now = Instant::now();
+        if let Some(mut entry) = self.inner.windows.get_mut(&(scope.to_owned(), key.to_owned()))
+            && entry.ends > now
+        {
+            entry.count = entry.count.saturating_sub(1);
+        }
+    }
+
     /// Forgets a counter.
     pub fn reset(&self, scope: &str, key: &str) {
         self.inner.windows.remove(&(scope.to_owned(), key.to_owned()));
@@ -96,6 +106,17 @@ mod tests {
         assert!(matches!(limiter.hit("s", "k", quota), Decision::Limited { count: 2, .. }));
         std::thread::sleep(Duration::from_millis(40));
         assert!(limiter.hit("s", "k", quota).is_allowed());
+    }
+
+    #[test]
+    fn a_refund_gives_back_one_hit_and_never_goes_below_zero() {
+        let limiter = MemoryRateLimiter::new();
+        let quota = Quota::new(1, Duration::from_secs(60));
+        assert!(limiter.hit("s", "k", quota).is_allowed());
+        limiter.refund("s", "k");
+        limiter.refund("s", "k");
+        assert!(limiter.hit("s", "k", quota).is_allowed());
+        assert!(!limiter.hit("s", "k", quota).is_allowed());
     }
 
     #[test]

@@ -130,6 +130,19 @@ impl RateLimiter {
         }
     }
 
+    /// Gives back one hit of `key` in `scope` in the current window (never below zero; nothing
+    /// when the window has ended): an attempt that turned out legitimate no longer counts.
+    pub async fn refund(&self, scope: &str, key: &str) -> Result<(), RateLimitError> {
+        match self {
+            Self::Memory(m) => {
+                m.refund(scope, key);
+                Ok(())
+            }
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => r.refund(scope, key).await,
+        }
+    }
+
     /// Forgets the counter for `key` in `scope` (e.g. after an administrator unlocks a user).
     pub async fn reset(&self, scope: &str, key: &str) -> Result<(), RateLimitError> {
         match self {
@@ -144,8 +157,9 @@ impl RateLimiter {
 }
 
 /// A bounded, injection-free storage key for an arbitrary identifier (a username may be long
-/// or contain `:`): the hex SHA-256 of its trimmed, lower-cased form.
+/// or contain `:`): the hex SHA-256 of its [`crate::username::normalize`]d form (NFKC + case
+/// fold), so every spelling a case- or accent-folding collation would match counts in one bucket.
 pub(crate) fn hashed_identifier(identifier: &str) -> String {
     use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(identifier.trim().to_lowercase().as_bytes()))
+    hex::encode(Sha256::digest(crate::username::normalize(identifier).as_bytes()))
 }

@@ -23,12 +23,22 @@ end
 return {count, ttl}
 ";
 
+/// Gives back one hit: decrements a live counter that is above zero, keeping its expiry.
+const REFUND_SCRIPT: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0
+";
+
 /// Counters in Redis under `<prefix>:rl:<scope>:<key>`.
 #[derive(Clone)]
 pub struct RedisRateLimiter {
     connection: ConnectionManager,
     prefix: String,
     script: Script,
+    refund: Script,
 }
 
 impl fmt::Debug for RedisRateLimiter {
@@ -45,7 +55,12 @@ impl RedisRateLimiter {
 
     /// Uses an existing connection manager.
     pub fn with_connection(connection: ConnectionManager, prefix: &str) -> Self {
-        Self { connection, prefix: prefix.to_owned(), script: Script::new(HIT_SCRIPT) }
+        Self {
+            connection,
+            prefix: prefix.to_owned(),
+            script: Script::new(HIT_SCRIPT),
+            refund: Script::new(REFUND_SCRIPT),
+        }
     }
 
     fn key(&self, scope: &str, key: &str) -> String {
@@ -60,6 +75,13 @@ impl RedisRateLimiter {
             self.script.key(self.key(scope, key)).arg(window_ms).invoke_async(&mut connection).await?;
         let ttl = Duration::from_millis(u64::try_from(ttl_ms).unwrap_or(window_ms));
         Ok(Decision::from_count(count, quota, ttl))
+    }
+
+    /// Gives back one hit of a live window (never below zero; DECR keeps the key's expiry).
+    pub async fn refund(&self, scope: &str, key: &str) -> Result<(), RateLimitError> {
+        let mut connection = self.connection.clone();
+        let _: i64 = self.refund.key(self.key(scope, key)).invoke_async(&mut connection).await?;
+        Ok(())
     }
 
     /// Forgets a counter.

@@ -17,6 +17,14 @@ pub enum StackError {
     /// No token signing key.
     #[error("deployment.secret_key is not set: set it to 50+ random characters (`openssl rand -base64 48`)")]
     MissingSecretKey,
+    /// In production, a secret looks low-entropy (repeated, sequential or patterned material).
+    #[error("{key} is refused in production: it {weakness}")]
+    WeakSecret {
+        /// The config key.
+        key: &'static str,
+        /// Why (never the value), with how to generate a good one.
+        weakness: crate::config::WeakSecret,
+    },
     /// The token signing key is unusable.
     #[error("deployment.secret_key: {0}")]
     SecretKey(TokenError),

@@ -254,7 +254,7 @@ impl Mutation {
     async fn login(&self, ctx: &Context<'_>, username: String) -> async_graphql::Result<bool> {
         let security = ctx.data::<Security>()?;
         let ip = SecurityContext::from_graphql(ctx).and_then(|s| s.client_ip);
-        security.login_limiter().check(&username, ip).await.map_err(|e| e.extend())?;
+        security.login_limiter().check(&username, ip, false).await.map_err(|e| e.extend())?;
         Ok(true)
     }
     /// The MFA API's factor change (needs a step-up once the user has a confirmed factor).

@@ -68,7 +68,8 @@ pub(crate) fn key_weakness(key: Option<&Secret>, min_len: usize, min_distinct: u
     } else if looks_like_placeholder(&lower) {
         Some("looks like a placeholder".to_owned())
     } else {
-        None
+        // The same rule the stack build applies in production (never quotes the value).
+        crate::config::secret_strength(value).err().map(|weak| weak.to_string())
     }
 }
 
