@@ -317,7 +317,8 @@ fn is_https(security: &HttpSecurity, request: &Request) -> bool {
 }
 
 /// The refusals that need neither the client address nor a counter: a host not allowed (400),
-/// plain http when https is required (308), a multipart body when uploads are off (415).
+/// plain http when https is required (308), a multipart body when uploads are off (415), a
+/// declared `Content-Length` over the body limit (413).
 fn refuse_early(security: &HttpSecurity, request: &Request) -> Option<Response> {
     let host = request_host(request);
     if let Some(allowed) = &security.allowed_hosts
@@ -349,6 +350,22 @@ fn refuse_early(security: &HttpSecurity, request: &Request) -> Option<Response> 
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "multipart requests (file uploads) are not accepted: send application/json",
             json!({ "code": "UNSUPPORTED_MEDIA_TYPE" }),
+        ));
+    }
+    // A declared length over the limit gets the same JSON refusal as a body that trips the
+    // limit while read (the body-limit layer alone would answer in plain text).
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if let (Some(limit), Some(length)) = (security.max_body_bytes, declared)
+        && length > limit as u64
+    {
+        return Some(graphql_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &format!("the request body is larger than {limit} bytes"),
+            json!({ "code": "PAYLOAD_TOO_LARGE" }),
         ));
     }
     None
