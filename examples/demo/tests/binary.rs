@@ -62,6 +62,13 @@ async fn serve_prints_its_address_and_passwords_and_answers_logins() {
     // SQLite file and development secrets under demo-data/.
     assert!(dir.path().join("demo-data/demo.sqlite").exists());
     assert!(dir.path().join("demo-data/jwt.secret").exists());
+    // Issue 14, item 12: the generated secrets are readable by their owner only.
+    #[cfg(unix)]
+    for file in ["jwt.secret", "mfa.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("demo-data").join(file)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "demo-data/{file} is mode {mode:o}");
+    }
 
     let client = reqwest::Client::new();
     let login = |password: &'static str| {
