@@ -587,6 +587,22 @@ where
     M: ObjectType + 'static,
     S: SubscriptionType + 'static,
 {
+    let routes = graphql_routes(schema, &security, limits);
+    security.apply(routes)
+}
+
+/// The `/graphql` routes of [`graphql_router`] without the security layers, for a caller that
+/// merges other routes (a dashboard) first and applies [`HttpSecurity::apply`] to the whole.
+pub(crate) fn graphql_routes<Q, M, S>(
+    schema: Schema<Q, M, S>,
+    security: &HttpSecurity,
+    limits: &GraphqlLimits,
+) -> Router
+where
+    Q: ObjectType + 'static,
+    M: ObjectType + 'static,
+    S: SubscriptionType + 'static,
+{
     let state = GraphqlState {
         schema,
         tokens: security.tokens.clone(),
@@ -602,6 +618,5 @@ where
             async move { ([(header::CONTENT_SECURITY_POLICY, GRAPHIQL_CSP)], Html(page)) }
         });
     }
-    let router = Router::new().route("/graphql", route).with_state(state);
-    security.apply(router)
+    Router::new().route("/graphql", route).with_state(state)
 }

@@ -62,7 +62,7 @@ use crate::auth::{RevocationStore, TokenConfig, TokenService};
 use crate::config::standard::Base64Key;
 use crate::config::{CheckReport, Profile, Secret, SecurityConfig, StandardSecurityConfig, secret_strength};
 use crate::graphql::{GraphqlLimits, SlowQueryLog};
-use crate::http::{CookiePolicy, HttpSecurity, graphql_router};
+use crate::http::{CookiePolicy, HttpSecurity, graphql_router, graphql_routes};
 use crate::mfa::sms::SmsProvider;
 use crate::mfa::{MfaConfig, MfaManager, MfaUserId, SecretCipher, check_sms_provider};
 use crate::rate_limit::{LoginRateLimiter, Quota, RateLimiter};
@@ -449,6 +449,21 @@ impl Security {
         graphql_router(schema, self.http(), &self.inner.limits)
     }
 
+    /// [`router`](Self::router) with `routes` (a mounted dashboard, health checks, your own
+    /// pages) merged in before the security layers, so they get the same host check, https
+    /// redirect, request ids, rate limit, body limit and security headers as `/graphql`.
+    /// Routes merged into [`router`](Self::router)'s result afterwards get none of them.
+    pub fn router_with<Q, M, S>(&self, schema: Schema<Q, M, S>, routes: Router) -> Router
+    where
+        Q: ObjectType + 'static,
+        M: ObjectType + 'static,
+        S: SubscriptionType + 'static,
+    {
+        let http = self.http();
+        let merged = graphql_routes(schema, &http, &self.inner.limits).merge(routes);
+        http.apply(merged)
+    }
+
     /// Stops the background tasks and shuts the audit logger down (everything queued is
     /// written); returns its final counters.
     pub async fn shutdown(&self) -> Result<AuditStats, AuditError> {
@@ -464,8 +479,8 @@ impl Security {
 impl Security {
     /// A dashboard builder wired to this stack: its database, tokens, audit logger, login
     /// limits, cookie attributes and `security_check` findings. Mount what it builds with
-    /// [`dashboard::router_at`](crate::dashboard::router_at) and merge it into
-    /// [`router`](Self::router)'s router.
+    /// [`dashboard::router_at`](crate::dashboard::router_at) and pass it to
+    /// [`router_with`](Self::router_with), so it sits behind the same security layers.
     pub fn dashboard(
         &self,
         authenticator: impl crate::dashboard::DashboardAuthenticator,

@@ -625,7 +625,9 @@ pub async fn build_app_with_sms(
         security.dashboard(DemoAuthenticator(passwords)).second_factor(mfa).build().map_err(dashboard_error)?;
     // `/security` is the page; `/security/` redirects there.
     let mounted = dashboard::router_at("/security", dashboard).map_err(dashboard_error)?;
-    let router = security.router(schema).merge(mounted);
+    // Merged before the security layers: the dashboard gets the host check, https redirect,
+    // request ids, limits and headers of `/graphql`.
+    let router = security.router_with(schema, mounted);
     Ok(Demo {
         router,
         db,

@@ -93,7 +93,7 @@ pub(crate) async fn serve_with(security: Security, db: TestDb, dir: tempfile::Te
     if let Ok(mfa) = security.mfa::<i64>() {
         schema = schema.data(mfa);
     }
-    let router = security.router(schema.finish()).merge(extra);
+    let router = security.router_with(schema.finish(), extra);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let server = tokio::spawn(async move {
