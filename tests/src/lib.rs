@@ -359,3 +359,17 @@ pub async fn redis_exists(url: &str, key: &str) -> bool {
     let mut connection = client.get_multiplexed_async_connection().await.expect("Redis is up");
     redis::cmd("EXISTS").arg(key).query_async(&mut connection).await.expect("EXISTS")
 }
+
+/// The alerts an [`AuditLogger`](rail_graphql_security::audit::AuditLogger) raised, in order.
+pub type Alerts = Arc<std::sync::Mutex<Vec<rail_graphql_security::audit::Alert>>>;
+
+/// Registers a handler on `logger` that records every alert it raises.
+pub fn collect_alerts(logger: &rail_graphql_security::audit::AuditLogger) -> Alerts {
+    let alerts: Alerts = Arc::default();
+    let sink = alerts.clone();
+    logger.register_alert_handler(move |alert: rail_graphql_security::audit::Alert| {
+        let sink = sink.clone();
+        async move { sink.lock().unwrap_or_else(|p| p.into_inner()).push(alert) }
+    });
+    alerts
+}

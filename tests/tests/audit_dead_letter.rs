@@ -8,25 +8,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use integration_tests::{TestDb, on_every_backend};
+use integration_tests::{Alerts, TestDb, collect_alerts, on_every_backend};
 use rail_graphql_security::audit::{
     Alert, AuditConfig, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSink, SinkError, StorageBackend,
 };
 use serde_json::Value;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
-
-type Alerts = Arc<Mutex<Vec<Alert>>>;
-
-fn collect_alerts(logger: &AuditLogger) -> Alerts {
-    let alerts: Alerts = Arc::default();
-    let sink = alerts.clone();
-    logger.register_alert_handler(move |alert: Alert| {
-        let sink = sink.clone();
-        async move { sink.lock().unwrap().push(alert) }
-    });
-    alerts
-}
 
 fn dead_lettered_ids(alerts: &Alerts) -> Vec<Uuid> {
     alerts

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use integration_tests::{Backend, FlakyProxy, TestDb, on_every_backend};
+use integration_tests::{Backend, FlakyProxy, TestDb, collect_alerts, on_every_backend};
 use rail_graphql_security::audit::entity::Entity;
 use rail_graphql_security::audit::{
     Alert, AlertThresholds, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, AuditSink, SinkError,
@@ -16,19 +16,6 @@ use rail_graphql_security::audit::{
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QuerySelect};
 use serde_json::json;
 use tokio::sync::Semaphore;
-
-type Alerts = Arc<Mutex<Vec<Alert>>>;
-
-/// Registers a handler that records every alert.
-fn collect_alerts(logger: &AuditLogger) -> Alerts {
-    let alerts: Alerts = Arc::default();
-    let sink = alerts.clone();
-    logger.register_alert_handler(move |alert: Alert| {
-        let sink = sink.clone();
-        async move { sink.lock().unwrap().push(alert) }
-    });
-    alerts
-}
 
 async fn stored_ids(db: &DatabaseConnection) -> Vec<String> {
     Entity::find()
