@@ -253,12 +253,11 @@ impl Settings {
                     None => problems.push(format!(
                         "{var} must be set in production: the development default is published in the README"
                     )),
-                    Some(v) if [DEFAULT_DEMO_PASSWORD, DEFAULT_ADMIN_PASSWORD, default].contains(&v.trim()) => {
-                        problems.push(format!(
+                    Some(v) if [DEFAULT_DEMO_PASSWORD, DEFAULT_ADMIN_PASSWORD, default].contains(&v.trim()) => problems
+                        .push(format!(
                             "{var} is a documented default password, refused in production: {}",
                             rail_graphql_security::config::GENERATE_HINT
-                        ))
-                    }
+                        )),
                     Some(v) => {
                         if let Err(weak) = rail_graphql_security::config::secret_strength(v) {
                             problems.push(format!("{var} is too weak for production: it {weak}"));
