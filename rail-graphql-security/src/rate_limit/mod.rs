@@ -13,7 +13,8 @@
 //!
 //! [`LoginRateLimiter`] applies the login limits (per username and per client address) and
 //! audits the first refusal of each window as `rate_limit_exceeded`. The HTTP layer uses the
-//! same limiter for GraphQL requests per client, and the MFA manager for SMS quotas.
+//! same limiter for GraphQL requests per client, the MFA manager for SMS quotas, and
+//! [`enforce_resolver`] for `#[rate_limit]` on resolvers.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -31,11 +32,13 @@
 
 use std::time::Duration;
 
+mod field;
 mod login;
 mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 
+pub use self::field::{FieldLimit, FieldLimitError, LimitKey, enforce_resolver, reset_resolver_limit};
 pub use self::login::{LoginLimitError, LoginRateLimiter};
 pub use self::memory::MemoryRateLimiter;
 #[cfg(feature = "redis")]
