@@ -269,10 +269,11 @@ impl Settings {
         let missing = |var: &str, bytes: usize| {
             format!("{var} must be set in production (generate one with `openssl rand -base64 {bytes}`)")
         };
-        if production && let Some(secret) = &config.security.deployment.secret_key {
-            if let Err(weak) = rail_graphql_security::config::secret_strength(secret.expose()) {
-                problems.push(format!("JWT_SECRET is too weak for production: it {weak}"));
-            }
+        if production
+            && let Some(secret) = &config.security.deployment.secret_key
+            && let Err(weak) = rail_graphql_security::config::secret_strength(secret.expose())
+        {
+            problems.push(format!("JWT_SECRET is too weak for production: it {weak}"));
         }
         if config.security.deployment.secret_key.is_none() {
             match production {
