@@ -12,7 +12,7 @@ async fn production_refuses_low_entropy_signing_key_webhook_secret_and_mfa_key()
     let mut settings = demo::Settings::development(&t.url);
     settings.config.security.deployment.secret_key = Some(Secret::new(weak.clone()));
     settings.profile = Profile::Production;
-    let error = demo::build_app_with_db(&settings, t.db.clone()).await.err().expect("refused").to_string();
+    let error = demo::build_app_with_db(&settings, t.db.clone()).await.expect_err("refused").to_string();
     assert!(error.contains("deployment.secret_key is refused in production"), "{error}");
     assert!(error.contains("openssl rand -base64 48"), "{error}");
     assert!(!error.contains(&weak), "the secret was quoted: {error}");
@@ -21,7 +21,7 @@ async fn production_refuses_low_entropy_signing_key_webhook_secret_and_mfa_key()
     let mut settings = demo::Settings::development(&t.url);
     settings.config.security.audit.webhook_secret = Some(Secret::new(patterned.clone()));
     settings.profile = Profile::Production;
-    let error = demo::build_app_with_db(&settings, t.db.clone()).await.err().expect("refused").to_string();
+    let error = demo::build_app_with_db(&settings, t.db.clone()).await.expect_err("refused").to_string();
     assert!(error.contains("audit.webhook_secret is refused in production"), "{error}");
     assert!(!error.contains(&patterned), "the secret was quoted: {error}");
 
@@ -31,7 +31,7 @@ async fn production_refuses_low_entropy_signing_key_webhook_secret_and_mfa_key()
         rail_graphql_security::config::standard::Base64Key::new(&format!("{}=", "A".repeat(43)));
     assert!(settings.config.security.mfa.encryption_key.is_some(), "the zero key parses");
     settings.profile = Profile::Production;
-    let error = demo::build_app_with_db(&settings, t.db.clone()).await.err().expect("refused").to_string();
+    let error = demo::build_app_with_db(&settings, t.db.clone()).await.expect_err("refused").to_string();
     assert!(error.contains("mfa.encryption_key is refused in production"), "{error}");
 
     // Development is not production: the same key starts (local experiments stay easy).
