@@ -91,7 +91,7 @@ impl FieldLimit {
 ///
 /// Uses the [`RateLimiter`] in the schema (or request) data (the stack's
 /// [`Security::apply`](crate::stack::Security::apply) adds its memory or Redis one); without
-/// one, a process-wide in-memory limiter. Every call counts, so each alias of a field in one
+/// one, a process-wide in-memory limiter (shared by every schema of the process). Every call counts, so each alias of a field in one
 /// request is one more call. A refusal is a `RATE_LIMITED` error with `retryAfter` (whole
 /// seconds); the first refusal of each window per key is audited as `rate_limit_exceeded`
 /// (`limit_type` `resolver`) through the [`AuditLogger`] in the data, if any. When the limiter's
@@ -128,6 +128,18 @@ pub async fn enforce_resolver(
     limit: &FieldLimit,
 ) -> async_graphql::Result<()> {
     let limiter = ctx.data_opt::<RateLimiter>().unwrap_or_else(|| fallback_limiter());
+    enforce_resolver_in(limiter, ctx, type_name, field_name, limit).await
+}
+
+/// [`enforce_resolver`] counting in `limiter` rather than the one in the context data (the
+/// MFA API counts in its manager's limiter, which the stack shares with every other limit).
+pub async fn enforce_resolver_in(
+    limiter: &RateLimiter,
+    ctx: &Context<'_>,
+    type_name: &str,
+    field_name: &str,
+    limit: &FieldLimit,
+) -> async_graphql::Result<()> {
     let security = SecurityContext::from_graphql(ctx);
     let quota = Quota::new(limit.limit, limit.window);
     let resource = format!("{type_name}.{field_name}");

@@ -38,7 +38,9 @@ mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 
-pub use self::field::{FieldLimit, FieldLimitError, LimitKey, enforce_resolver, reset_resolver_limit};
+pub use self::field::{
+    FieldLimit, FieldLimitError, LimitKey, enforce_resolver, enforce_resolver_in, reset_resolver_limit,
+};
 pub use self::login::{LoginLimitError, LoginRateLimiter};
 pub use self::memory::MemoryRateLimiter;
 #[cfg(feature = "redis")]
