@@ -14,7 +14,7 @@ use async_graphql::{
 use async_trait::async_trait;
 use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSink, SinkError};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
-use rail_graphql_security::prelude::{rate_limit, require_mfa};
+use rail_graphql_security::prelude::{audited, rate_limit, require_mfa};
 use rail_graphql_security::rate_limit::RateLimiter;
 use serde_json::{Value, json};
 
@@ -126,6 +126,13 @@ struct Mutation;
 impl Mutation {
     #[rate_limit(limit = 5, window = "1m", per = "user", cost = 2)]
     async fn export(&self) -> bool {
+        true
+    }
+
+    /// Above `#[audited]`: a refusal is the audited call's outcome.
+    #[rate_limit(limit = 1, window = "1m")]
+    #[audited(event = "report_exported")]
+    async fn audited_export(&self) -> bool {
         true
     }
 }
@@ -305,6 +312,24 @@ async fn a_mutation_with_a_cost_uses_several_calls_of_the_budget() {
     assert_eq!(refused.len(), 1, "{:?}", response.errors);
     assert_eq!(refused[0].0, r#"["c"]"#);
     assert_eq!(f.exceeded().await[0].details["cost"], 2);
+}
+
+#[tokio::test]
+async fn above_audited_a_refusal_is_the_audited_outcome() {
+    let f = fixture();
+    let response = f.run("mutation { a: auditedExport b: auditedExport }", &alice()).await;
+    assert_eq!(limited(&response).len(), 1, "{:?}", response.errors);
+    f.logger.flush().await.expect("flush");
+    let outcomes: Vec<Value> = f
+        .events
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.details["resolver"] == "Mutation.auditedExport")
+        .map(|e| e.details["outcome"].clone())
+        .collect();
+    assert_eq!(outcomes, [json!("ok"), json!("RATE_LIMITED")]);
 }
 
 #[tokio::test]
