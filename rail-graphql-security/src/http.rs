@@ -403,9 +403,9 @@ async fn rate_limit(security: &HttpSecurity, ip: Option<IpAddr>) -> Option<Respo
     let key = ip.map_or_else(|| "unknown".to_owned(), rate_limit_key);
     match limiter.hit("graphql", &key, *quota).await {
         Ok(Decision::Allowed { .. }) => None,
-        Ok(Decision::Limited { count, retry_after }) => {
+        Ok(Decision::Limited { count, retry_after, first_refusal }) => {
             if let Some(logger) = &security.audit
-                && count == u64::from(quota.limit) + 1
+                && first_refusal
             {
                 logger.log_rate_limit_exceeded(
                     &ip.map_or(key.clone(), |ip| ip.to_string()),

@@ -8,11 +8,12 @@
 //! - [`config`]: typed security configuration with environment profiles, layered loading and
 //!   checks, derivable for your own struct with `#[derive(SecurityConfig)]`; the `check` /
 //!   `setup` commands in `cli` (feature `cli`).
-//! - [`context`], [`auth`], [`rate_limit`], [`client_ip`], [`graphql`] and `http` (feature
+//! - [`context`], [`auth`], [`rate_limit`](mod@rate_limit), [`client_ip`], [`graphql`] and `http` (feature
 //!   `axum`): the request's security context and its checks, bearer tokens with revocation,
 //!   rate limits, proxy-aware client addresses, and the axum layer; `stack` (feature `axum`)
 //!   builds all of it from a loaded `StandardSecurityConfig`.
-//! - `#[require_mfa]` and `#[audited]` on resolvers, with their runtime in [`resolver`], and the
+//! - `#[require_mfa]`, `#[audited]` and `#[rate_limit]` on resolvers, with their runtime in
+//!   [`resolver`] and [`rate_limit::enforce_resolver`], and the
 //!   [`guard::RequireMfa`] field guard.
 //!
 //! The migrations for its tables are in [`migration`].
@@ -46,7 +47,7 @@ pub mod stack;
 pub mod username;
 
 pub use config::SecurityConfig;
-pub use rail_graphql_security_macros::{audited, require_mfa};
+pub use rail_graphql_security_macros::{audited, rate_limit, require_mfa};
 
 /// On your SeaORM user `Model` (above `#[derive(DeriveEntityModel)]`): generates, in a module
 /// `mfa` next to it, the MFA tables' entities with foreign keys to your user table, their
@@ -74,9 +75,9 @@ pub mod prelude {
     };
     pub use crate::guard::RequireMfa;
     pub use crate::mfa::{MfaAccount, MfaManager, MfaUser, MfaUserId};
-    pub use crate::rate_limit::{LoginRateLimiter, RateLimiter};
+    pub use crate::rate_limit::{FieldLimit, LimitKey, LoginRateLimiter, RateLimiter};
     pub use crate::resolver::{MfaPolicy, ResolverOutcome};
-    pub use rail_graphql_security_macros::{audited, require_mfa};
+    pub use rail_graphql_security_macros::{audited, rate_limit, require_mfa};
 }
 
 #[doc(hidden)]

@@ -9,7 +9,8 @@
 //!   arguments (secret-looking ones masked), outcome (`ok` or the error's `code`) and duration.
 //!
 //! Both read the [`AuditLogger`] from the schema (or request) data; without one, nothing is
-//! logged and checks still apply.
+//! logged and checks still apply. The third attribute, `#[rate_limit]`, expands to
+//! [`rate_limit::enforce_resolver`](crate::rate_limit::enforce_resolver).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -416,7 +416,9 @@ impl Security {
         &self.inner.findings
     }
 
-    /// Applies the depth, complexity and introspection limits, the slow-operation log and, when
+    /// Applies the depth, complexity and introspection limits, the slow-operation log, the
+    /// [`RateLimiter`] (memory or Redis, as configured) that `#[rate_limit]` resolvers count in
+    /// and, when
     /// `mfa.enabled` and `mfa.pending_session_policy = "strict"`, the
     /// [`PendingSessionGuard`](crate::mfa::policy::PendingSessionGuard) (a password-only
     /// session of a user with a second factor may only complete it, read `mfaStatus` and log
@@ -427,7 +429,7 @@ impl Security {
         M: ObjectType + 'static,
         S: SubscriptionType + 'static,
     {
-        let mut builder = self.inner.limits.apply(builder);
+        let mut builder = self.inner.limits.apply(builder).data(self.inner.limiter.clone());
         let mfa = &self.inner.mfa_config;
         if mfa.enabled && mfa.pending_session_policy == crate::mfa::policy::MfaPolicy::HighestAvailable {
             builder = builder.extension(crate::mfa::policy::PendingSessionGuard::default());

@@ -5,7 +5,8 @@
 //! - SMS to any country, whatever the operator allows;
 //! - guessing that never stopped: each 15-minute lockout restarted the failure count, so about
 //!   96 guesses a day went on for ever. The test lets each lockout window pass by clearing
-//!   `locked_until` in the database (what the clock would do), instead of sleeping.
+//!   `locked_until` in the database and the per-minute call limit of `verifyTotp` (what the
+//!   clock would do), instead of sleeping.
 
 mod e2e;
 
@@ -13,8 +14,11 @@ use std::sync::Arc;
 
 use e2e::{Phone, Server, error_code, events, test_config};
 use integration_tests::{Backend, TestDb, totp_now};
+use rail_graphql_security::context::{Principal, SecurityContext};
 use rail_graphql_security::mfa::MfaConfig;
-use sea_orm::ConnectionTrait;
+use rail_graphql_security::mfa::graphql::VERIFY_LIMIT;
+use rail_graphql_security::rate_limit::reset_resolver_limit;
+use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 
 const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
@@ -136,8 +140,17 @@ async fn guessing_stops_for_good_after_100_consecutive_failures_until_a_backup_c
         .into_iter()
         .find(|c| !valid.iter().any(|v| v == c))
         .expect("a wrong code");
+    let row = t.db.query_one_raw(Statement::from_string(
+        t.db.get_database_backend(),
+        "SELECT id FROM users WHERE username = 'demo'",
+    ));
+    let demo_id: i64 = row.await.expect("query").expect("the demo user").try_get("", "id").expect("id");
+    let caller =
+        SecurityContext::authenticated(Principal::new(demo_id, "demo")).with_client_ip("127.0.0.1".parse().ok());
     let window_passes = || async {
         t.db.execute_unprepared("UPDATE mfa_throttle SET locked_until = NULL").await.expect("let the lockout pass");
+        let limiter = server.demo.security.request_limiter();
+        reset_resolver_limit(limiter, "Mutation", "verifyTotp", &VERIFY_LIMIT, Some(&caller)).await.expect("reset");
     };
     let max = MfaConfig::default().max_consecutive_failures;
     assert_eq!(max, 100, "the NIST SP 800-63B ceiling is the default");

@@ -26,14 +26,77 @@ async fn exactly_limit_hits_are_allowed_then_refused_until_the_window_ends() {
             assert_eq!(limiter.hit("s", "k", quota).await.unwrap(), Decision::Allowed { remaining }, "{name}");
         }
         let refused = limiter.hit("s", "k", quota).await.unwrap();
-        let Decision::Limited { count, retry_after } = refused else { panic!("{name}: 4th hit allowed") };
+        let Decision::Limited { count, retry_after, first_refusal } = refused else {
+            panic!("{name}: 4th hit allowed")
+        };
         assert_eq!(count, 4, "{name}");
+        assert!(first_refusal, "{name}");
         assert!(retry_after <= Duration::from_millis(400) && retry_after > Duration::ZERO, "{name}: {retry_after:?}");
         // Other keys and scopes are counted apart.
         assert!(limiter.hit("s", "other", quota).await.unwrap().is_allowed(), "{name}");
         assert!(limiter.hit("t", "k", quota).await.unwrap().is_allowed(), "{name}");
         tokio::time::sleep(Duration::from_millis(450)).await;
         assert!(limiter.hit("s", "k", quota).await.unwrap().is_allowed(), "{name}: window did not end");
+    }
+}
+
+/// The fixed window's flaw: one hit opens a window, `limit - 1` more just before it ends and
+/// `limit` just after got `2 × limit - 1` hits through in a moment. GCRA admits at most `limit`
+/// plus one per emission interval elapsed, whatever the boundary.
+#[tokio::test]
+async fn a_burst_across_a_window_boundary_is_refused() {
+    for (name, limiter) in limiters().await {
+        let quota = Quota::new(5, Duration::from_secs(2));
+        let interval = quota.emission_interval();
+        assert!(limiter.hit("edge", "k", quota).await.unwrap().is_allowed(), "{name}");
+        tokio::time::sleep(quota.window - Duration::from_millis(50)).await;
+        let started = std::time::Instant::now();
+        let mut allowed = 0u32;
+        for _ in 0..5 {
+            allowed += u32::from(limiter.hit("edge", "k", quota).await.unwrap().is_allowed());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for _ in 0..5 {
+            allowed += u32::from(limiter.hit("edge", "k", quota).await.unwrap().is_allowed());
+        }
+        let elapsed = started.elapsed();
+        assert!(elapsed < interval * 3, "{name}: too slow to tell ({elapsed:?})");
+        let bound = quota.limit + (elapsed.as_nanos() / interval.as_nanos()) as u32;
+        assert!(allowed <= bound, "{name}: {allowed} hits in {elapsed:?}, at most {bound} (a fixed window: 9)");
+        assert!(allowed >= quota.limit - 1, "{name}: the refilled burst was refused ({allowed})");
+    }
+}
+
+#[tokio::test]
+async fn a_cost_counts_several_hits_all_or_none() {
+    for (name, limiter) in limiters().await {
+        let quota = Quota::new(5, Duration::from_secs(60));
+        assert_eq!(limiter.hit_n("cost", "k", quota, 3).await.unwrap(), Decision::Allowed { remaining: 2 }, "{name}");
+        let refused = limiter.hit_n("cost", "k", quota, 3).await.unwrap();
+        let Decision::Limited { count, retry_after, .. } = refused else { panic!("{name}: {refused:?}") };
+        assert_eq!(count, 6, "{name}");
+        // One hit is forgotten every 12 s; the refused three need one more.
+        assert!(
+            retry_after > Duration::from_secs(11) && retry_after <= Duration::from_secs(12),
+            "{name}: {retry_after:?}"
+        );
+        assert_eq!(limiter.hit_n("cost", "k", quota, 2).await.unwrap(), Decision::Allowed { remaining: 0 }, "{name}");
+        let never = limiter.hit_n("cost", "big", quota, 6).await.unwrap();
+        assert_eq!(never.retry_after(), Some(quota.window), "{name}: a cost over the limit never fits");
+    }
+}
+
+#[tokio::test]
+async fn refusals_are_marked_first_once_per_window() {
+    for (name, limiter) in limiters().await {
+        let quota = Quota::new(1, Duration::from_secs(60));
+        assert!(limiter.hit("mark", "k", quota).await.unwrap().is_allowed());
+        let firsts = [
+            limiter.hit("mark", "k", quota).await.unwrap().is_first_refusal(),
+            limiter.hit("mark", "k", quota).await.unwrap().is_first_refusal(),
+            limiter.hit("mark", "k", quota).await.unwrap().is_first_refusal(),
+        ];
+        assert_eq!(firsts, [true, false, false], "{name}");
     }
 }
 

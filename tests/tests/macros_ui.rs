@@ -1,5 +1,6 @@
-//! Compile-time behaviour of `#[require_mfa]` and `#[audited]` on resolvers: what compiles (and
-//! runs), and every misuse's error message (one file per message, `.stderr` committed).
+//! Compile-time behaviour of `#[require_mfa]`, `#[audited]` and `#[rate_limit]` on resolvers:
+//! what compiles (and runs), and every misuse's error message (one file per message, `.stderr`
+//! committed).
 
 #[test]
 fn resolver_attributes_ui() {

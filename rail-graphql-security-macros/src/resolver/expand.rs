@@ -4,7 +4,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::parse::{AuditOptions, MfaOptions, Resolver};
+use super::parse::{AuditOptions, MfaOptions, RateLimitOptions, Resolver};
 
 /// The GraphQL field name async-graphql derives by default (`secret_note` -> `secretNote`).
 fn field_name(ident: &syn::Ident) -> String {
@@ -59,6 +59,36 @@ pub(crate) fn require_mfa(options: &MfaOptions, resolver: Resolver) -> TokenStre
                 &__RAIL_POLICY
             },
         ) {
+            return ::core::result::Result::Err(#krate::resolver::refusal(#denied));
+        }
+    };
+    func.block.stmts.insert(0, check);
+    quote!(#func)
+}
+
+/// `#[rate_limit]`: counting the call becomes the body's first statement; a refusal returns
+/// early through the resolver's own error type.
+pub(crate) fn rate_limit(options: &RateLimitOptions, resolver: Resolver) -> TokenStream {
+    let Resolver { mut func, ctx, .. } = resolver;
+    let RateLimitOptions { limit, window_secs, per, cost, krate } = options;
+    let field = field_name(&func.sig.ident);
+    let type_name = type_name(krate);
+    let denied = format_ident!("__rail_denied", span = Span::mixed_site());
+    let check: syn::Stmt = syn::parse_quote_spanned! {func.block.span()=>
+        if let ::core::result::Result::Err(#denied) = #krate::rate_limit::enforce_resolver(
+            #ctx,
+            #type_name,
+            #field,
+            {
+                const __RAIL_LIMIT: #krate::rate_limit::FieldLimit =
+                    #krate::rate_limit::FieldLimit::new(#limit, ::core::time::Duration::from_secs(#window_secs))
+                        .per(#krate::rate_limit::LimitKey::#per)
+                        .cost(#cost);
+                &__RAIL_LIMIT
+            },
+        )
+        .await
+        {
             return ::core::result::Result::Err(#krate::resolver::refusal(#denied));
         }
     };

@@ -1,4 +1,4 @@
-//! `#[require_mfa]` and `#[audited]` on resolvers: parse (darling receivers and checks of the
+//! `#[require_mfa]`, `#[audited]` and `#[rate_limit]` on resolvers: parse (darling receivers and checks of the
 //! options and of the item), expand (quote only).
 //!
 //! `#[Object]` / `#[ComplexObject]` expand before these attributes: by then a resolver without
@@ -16,6 +16,16 @@ pub(crate) fn require_mfa(attr: TokenStream, item: TokenStream) -> TokenStream {
     let resolver = parse::resolver(item, "require_mfa");
     match (options, resolver) {
         (Ok(options), Ok(resolver)) => expand::require_mfa(&options, resolver),
+        (options, resolver) => fallback(options.err(), resolver),
+    }
+}
+
+/// `#[rate_limit(...)]`: the count, or the errors next to the untouched item.
+pub(crate) fn rate_limit(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let options = parse::rate_limit_options(attr);
+    let resolver = parse::resolver(item, "rate_limit");
+    match (options, resolver) {
+        (Ok(options), Ok(resolver)) => expand::rate_limit(&options, resolver),
         (options, resolver) => fallback(options.err(), resolver),
     }
 }
@@ -155,6 +165,12 @@ mod snapshot_tests {
             }
         };
         assert_snapshot("audited_then_require_mfa", super::audited(quote!(), item));
+    }
+
+    #[test]
+    fn rate_limit_on_an_object_rewritten_resolver() {
+        let attr = quote!(limit = 5, window = "1m", per = "user_and_ip", cost = 2);
+        assert_snapshot("rate_limit", super::rate_limit(attr, object_rewritten_secret()));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The grammar of `#[require_mfa(...)]` and `#[audited(...)]` (darling receivers), its checks,
+//! The grammar of `#[require_mfa(...)]`, `#[audited(...)]` and `#[rate_limit(...)]` (darling
+//! receivers), their checks,
 //! and the shape of the resolver the attributes sit on.
 
 use darling::FromMeta;
@@ -28,6 +29,28 @@ struct AuditedArgs {
     krate: Option<syn::Path>,
 }
 
+/// `#[rate_limit(...)]` as written.
+#[derive(Debug, Default, FromMeta)]
+struct RateLimitArgs {
+    limit: Option<syn::LitInt>,
+    window: Option<syn::LitStr>,
+    per: Option<syn::LitStr>,
+    cost: Option<syn::LitInt>,
+    #[darling(rename = "crate")]
+    krate: Option<syn::Path>,
+}
+
+/// The checked `#[rate_limit]` options.
+#[derive(Debug)]
+pub(crate) struct RateLimitOptions {
+    pub(crate) limit: u32,
+    pub(crate) window_secs: u64,
+    /// `LimitKey` variant name.
+    pub(crate) per: syn::Ident,
+    pub(crate) cost: u32,
+    pub(crate) krate: syn::Path,
+}
+
 /// The checked `#[require_mfa]` options.
 #[derive(Debug)]
 pub(crate) struct MfaOptions {
@@ -49,6 +72,7 @@ pub(crate) struct AuditOptions {
     pub(crate) krate: syn::Path,
 }
 
+const PER: &[(&str, &str)] = &[("user", "User"), ("ip", "Ip"), ("user_and_ip", "UserAndIp"), ("global", "Global")];
 const METHODS: &[(&str, &str)] = &[("totp", "Totp"), ("sms", "Sms"), ("backup_code", "BackupCode")];
 const SEVERITIES: &[(&str, &str)] = &[("low", "Low"), ("medium", "Medium"), ("high", "High"), ("critical", "Critical")];
 
@@ -69,7 +93,7 @@ pub(crate) fn mfa_options(attr: TokenStream) -> darling::Result<MfaOptions> {
     let args: RequireMfaArgs = parse_list(attr)?;
     let mut errors = darling::Error::accumulator();
     let max_age_secs = args.max_age.as_ref().and_then(|lit| {
-        errors.handle(parse_duration(&lit.value()).map_err(|msg| darling::Error::custom(msg).with_span(lit)))
+        errors.handle(parse_duration(&lit.value(), "max_age").map_err(|msg| darling::Error::custom(msg).with_span(lit)))
     });
     let methods = args
         .methods
@@ -83,6 +107,86 @@ pub(crate) fn mfa_options(attr: TokenStream) -> darling::Result<MfaOptions> {
         methods,
         krate: args.krate.unwrap_or_else(default_crate),
     })
+}
+
+/// Parses and checks `#[rate_limit(...)]`, reporting every mistake at once.
+pub(crate) fn rate_limit_options(attr: TokenStream) -> darling::Result<RateLimitOptions> {
+    let args: RateLimitArgs = parse_list(attr)?;
+    let mut errors = darling::Error::accumulator();
+    let missing = |option: &str, example: &str| {
+        darling::Error::custom(format!(
+            "`#[rate_limit]` needs `{option}`, e.g. `#[rate_limit(limit = 5, window = \"1m\")]`; {example}"
+        ))
+        .with_span(&Span::call_site())
+    };
+    let limit = match &args.limit {
+        Some(lit) => errors.handle(positive(lit, "limit", "calls allowed per window")),
+        None => {
+            errors.push(missing("limit", "`limit` is how many calls a window allows"));
+            None
+        }
+    };
+    let window_secs = match &args.window {
+        Some(lit) => errors
+            .handle(parse_duration(&lit.value(), "window").map_err(|msg| darling::Error::custom(msg).with_span(lit))),
+        None => {
+            errors.push(missing("window", "`window` is a duration such as \"30s\", \"1m\" or \"1h\""));
+            None
+        }
+    };
+    let per = match &args.per {
+        Some(lit) => {
+            let name = lit.value();
+            let found =
+                PER.iter().find(|(key, _)| *key == name).map(|(_, variant)| syn::Ident::new(variant, lit.span()));
+            let error = || {
+                darling::Error::custom(format!(
+                    "unknown `per = \"{name}\"`: use one of user, ip, user_and_ip, global{}",
+                    hint(&name, PER.iter().map(|(k, _)| *k))
+                ))
+                .with_span(lit)
+            };
+            errors.handle(found.ok_or_else(error))
+        }
+        None => Some(syn::Ident::new("User", Span::call_site())),
+    };
+    let cost = match &args.cost {
+        Some(lit) => errors.handle(positive(lit, "cost", "how many calls one call weighs")),
+        None => Some(1),
+    };
+    if let (Some(limit), Some(cost), Some(lit)) = (limit, cost, &args.cost)
+        && cost > limit
+    {
+        errors.push(
+            darling::Error::custom(format!(
+                "`cost = {cost}` is above `limit = {limit}`, so every call would be refused; lower the cost or raise \
+                 the limit"
+            ))
+            .with_span(lit),
+        );
+    }
+    let options = errors.finish_with((limit, window_secs, per, cost))?;
+    let (Some(limit), Some(window_secs), Some(per), Some(cost)) = options else {
+        return Err(darling::Error::custom("`#[rate_limit]`: invalid options").with_span(&Span::call_site()));
+    };
+    Ok(RateLimitOptions { limit, window_secs, per, cost, krate: args.krate.unwrap_or_else(default_crate) })
+}
+
+/// A literal that is a whole number from 1 to `u32::MAX`.
+fn positive(lit: &syn::LitInt, option: &str, meaning: &str) -> darling::Result<u32> {
+    match lit.base10_parse::<u32>() {
+        Ok(0) => Err(darling::Error::custom(format!(
+            "`{option} = 0` would refuse every call; `{option}` is {meaning}, at least 1 (remove the attribute to \
+             lift the limit)"
+        ))
+        .with_span(lit)),
+        Ok(value) => Ok(value),
+        Err(_) => Err(darling::Error::custom(format!(
+            "`{option} = {lit}`: `{option}` is {meaning}, a whole number from 1 to {}",
+            u32::MAX
+        ))
+        .with_span(lit)),
+    }
 }
 
 /// Parses and checks `#[audited(...)]` against the resolver's parameters (`None`: the item is
@@ -187,12 +291,12 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// A duration like `90s`, `15m`, `1h30m` or `7d`, in seconds.
-pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
+/// A duration like `90s`, `15m`, `1h30m` or `7d`, in seconds; `option` names it in messages.
+pub(crate) fn parse_duration(text: &str, option: &str) -> Result<u64, String> {
     const EXAMPLES: &str = "write a number and a unit (s, m, h, d), e.g. \"15m\", \"90s\" or \"1h30m\"";
     let text = text.trim();
     if text.is_empty() {
-        return Err(format!("`max_age` is empty: {EXAMPLES}"));
+        return Err(format!("`{option}` is empty: {EXAMPLES}"));
     }
     let mut total: u64 = 0;
     let mut digits = String::new();
@@ -206,25 +310,28 @@ pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
             'm' => 60,
             'h' => 3600,
             'd' => 86_400,
-            _ => return Err(format!("`max_age = \"{text}\"`: unknown unit `{c}`; {EXAMPLES}")),
+            _ => return Err(format!("`{option} = \"{text}\"`: unknown unit `{c}`; {EXAMPLES}")),
         };
         if digits.is_empty() {
-            return Err(format!("`max_age = \"{text}\"`: `{c}` has no number before it; {EXAMPLES}"));
+            return Err(format!("`{option} = \"{text}\"`: `{c}` has no number before it; {EXAMPLES}"));
         }
-        let value: u64 = digits.parse().map_err(|_| format!("`max_age = \"{text}\"` is too long"))?;
+        let value: u64 = digits.parse().map_err(|_| format!("`{option} = \"{text}\"` is too long"))?;
         digits.clear();
         total = value
             .checked_mul(unit)
             .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| format!("`max_age = \"{text}\"` is too long"))?;
+            .ok_or_else(|| format!("`{option} = \"{text}\"` is too long"))?;
     }
     if !digits.is_empty() {
-        return Err(format!("`max_age = \"{text}\"`: `{digits}` has no unit; {EXAMPLES}"));
+        return Err(format!("`{option} = \"{text}\"`: `{digits}` has no unit; {EXAMPLES}"));
     }
     if total == 0 {
-        return Err(format!(
-            "`max_age = \"{text}\"` is zero, so no second factor would ever be recent enough; {EXAMPLES}"
-        ));
+        let why = if option == "max_age" {
+            "no second factor would ever be recent enough"
+        } else {
+            "nothing would be limited"
+        };
+        return Err(format!("`{option} = \"{text}\"` is zero, so {why}; {EXAMPLES}"));
     }
     Ok(total)
 }
@@ -350,13 +457,13 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(parse_duration("90s"), Ok(90));
-        assert_eq!(parse_duration("15m"), Ok(900));
-        assert_eq!(parse_duration("1h30m"), Ok(5400));
-        assert_eq!(parse_duration("2d"), Ok(172_800));
-        assert_eq!(parse_duration("1d2h3m4s"), Ok(93_784));
+        assert_eq!(parse_duration("90s", "max_age"), Ok(90));
+        assert_eq!(parse_duration("15m", "max_age"), Ok(900));
+        assert_eq!(parse_duration("1h30m", "max_age"), Ok(5400));
+        assert_eq!(parse_duration("2d", "max_age"), Ok(172_800));
+        assert_eq!(parse_duration("1d2h3m4s", "max_age"), Ok(93_784));
         for bad in ["", "15", "m", "15x", "0m", "1h30", "99999999999999999999d", "-5m"] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
+            assert!(parse_duration(bad, "window").is_err(), "{bad:?} must be refused");
         }
     }
 

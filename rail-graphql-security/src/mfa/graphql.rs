@@ -44,6 +44,7 @@
 //! | `SMS_NOT_SENT` | the SMS provider failed; the code is not valid | |
 //! | `SMS_COUNTRY_NOT_ALLOWED` | SMS are not sent to the phone number's country | |
 //! | `RATE_LIMITED` | an SMS code was sent too recently, an SMS quota (per user, number, address or overall) is used up, or too many enrolments are pending | `retryAfter` (seconds, when known), `limit` (`sms_per_user`, `sms_per_number`, `sms_per_address`, `sms_global`, `pending_devices`) |
+//! | `RATE_LIMITED` | more calls than [`VERIFY_LIMIT`] (`verifyTotp`, `verifySms`, `verifyBackupCode`) or [`SMS_LIMIT`] (`setupSms`, `sendSmsCode`) allow | `retryAfter` (seconds) |
 //! | `INTERNAL_ERROR` | storage, key or configuration failure (details go to `tracing`, not to the client) | |
 //!
 //! Timestamps are RFC 3339 strings in UTC. Secrets never leave the server except once, in the
@@ -67,6 +68,19 @@ use super::store::MfaUserId;
 use crate::audit::AuditLogger;
 use crate::auth::TokenService;
 use crate::context::{AccessDenied, MfaLevel, MfaState, Principal, SecurityContext, audit_denial};
+use crate::rate_limit::{FieldLimit, LimitKey, enforce_resolver_in};
+
+/// `verifyTotp`, `verifySms` and `verifyBackupCode`: 10 calls a minute per user and address,
+/// counted in the manager's [`RateLimiter`](crate::rate_limit::RateLimiter). The failure
+/// throttle decides about guesses; this caps how fast a client may call at all (refused calls
+/// included), as `#[rate_limit]` would.
+pub const VERIFY_LIMIT: FieldLimit = FieldLimit::new(10, std::time::Duration::from_secs(60)).per(LimitKey::UserAndIp);
+
+/// `setupSms` and `sendSmsCode`: 30 calls a minute per user. Above the SMS quotas on purpose
+/// (3 messages an hour per user by default), so a message over a quota is refused by the
+/// quota, naming it; this caps the calls that send nothing (each refusal is audited) so they
+/// cannot flood the audit log.
+pub const SMS_LIMIT: FieldLimit = FieldLimit::new(30, std::time::Duration::from_secs(60)).per(LimitKey::User);
 
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
@@ -616,6 +630,7 @@ pub async fn verify_totp<Id: MfaUserId + FromStr>(
     device_name: Option<String>,
 ) -> async_graphql::Result<VerifyTotpPayload> {
     let c = caller::<Id>(ctx)?;
+    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "verifyTotp", &VERIFY_LIMIT).await?;
     if !c.manager.verify_totp_code(&c.account, &code).await.map_err(mfa_error)? {
         return Err(invalid_code());
     }
@@ -629,6 +644,7 @@ pub async fn setup_sms<Id: MfaUserId + FromStr>(
     device_name: String,
 ) -> async_graphql::Result<SetupSmsPayload> {
     let c = caller::<Id>(ctx)?;
+    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "setupSms", &SMS_LIMIT).await?;
     c.require_step_up(ctx, "Mutation.setupSms").await?;
     let id = c.manager.setup_sms_device(&c.account, &phone_number, &device_name).await.map_err(mfa_error)?;
     Ok(SetupSmsPayload { success: true, device_id: ID(id.to_string()) })
@@ -637,6 +653,7 @@ pub async fn setup_sms<Id: MfaUserId + FromStr>(
 /// `sendSmsCode`: sends a new code to the caller's SMS device.
 pub async fn send_sms_code<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_graphql::Result<MfaActionPayload> {
     let c = caller::<Id>(ctx)?;
+    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "sendSmsCode", &SMS_LIMIT).await?;
     c.manager.send_sms_code(&c.account).await.map_err(mfa_error)?;
     Ok(MfaActionPayload { success: true })
 }
@@ -649,6 +666,7 @@ pub async fn verify_sms<Id: MfaUserId + FromStr>(
     device_name: Option<String>,
 ) -> async_graphql::Result<VerifyTotpPayload> {
     let c = caller::<Id>(ctx)?;
+    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "verifySms", &VERIFY_LIMIT).await?;
     if !c.manager.verify_sms_code(&c.account, &code).await.map_err(mfa_error)? {
         return Err(invalid_code());
     }
@@ -674,6 +692,7 @@ pub async fn verify_backup_code<Id: MfaUserId + FromStr>(
     device_name: Option<String>,
 ) -> async_graphql::Result<VerifyTotpPayload> {
     let c = caller::<Id>(ctx)?;
+    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "verifyBackupCode", &VERIFY_LIMIT).await?;
     if !c.manager.verify_backup_code(&c.account, &code).await.map_err(mfa_error)? {
         return Err(invalid_code());
     }

@@ -44,7 +44,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         }
         checks.push(("sms_global", "mfa_sms_global", "all".to_owned(), q.global));
         for (what, scope, key, quota) in checks {
-            if let Decision::Limited { count, retry_after } = self.limiter.hit(scope, &key, quota).await? {
+            if let Decision::Limited { count, retry_after, .. } = self.limiter.hit(scope, &key, quota).await? {
                 self.audit_rate_limited(user, what, count, quota);
                 return Err(MfaError::RateLimited { what, retry_after: Some(retry_after) });
             }

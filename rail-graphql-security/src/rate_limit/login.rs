@@ -9,7 +9,8 @@ use super::{Decision, Quota, RateLimitError, RateLimiter, hashed_identifier};
 use crate::audit::AuditLogger;
 use crate::client_ip::rate_limit_key;
 
-/// Limits failed login attempts: `login_attempts_limit` per `login_attempts_window`, counted
+/// Limits failed login attempts: `login_attempts_limit` per `login_attempts_window` (a burst of
+/// that many, then one more per `window / limit`: see [the module](super)), counted
 /// per username (in [`crate::username::normalize`]d form) and per client address (IPv6 per /64),
 /// so neither guessing one account from many addresses nor spraying many accounts from one
 /// address gets far.
@@ -21,7 +22,7 @@ use crate::client_ip::rate_limit_key;
 ///    the username's counter, skipped for a login that presents a valid trusted-device token.
 ///    Each reservation is one atomic increment, so concurrent guesses are counted exactly.
 /// 2. [`record_success`](Self::record_success) after a correct password clears the username's
-///    counter and gives back this attempt's address slot (an office's successful sign-ins do
+///    state and gives back this attempt's address slot (one emission interval) (an office's successful sign-ins do
 ///    not add up); a failure keeps its reservations and needs no call.
 ///
 /// The first refusal of each window is audited as `rate_limit_exceeded` (`limit_type`
@@ -216,9 +217,7 @@ impl LoginRateLimiter {
     }
 
     fn report(&self, decision: &Decision, identifier: &str, limit_type: &str, quota: Quota) {
-        if let (Some(logger), Decision::Limited { count, .. }) = (&self.audit, decision)
-            && *count == u64::from(quota.limit) + 1
-        {
+        if let (Some(logger), Decision::Limited { count, first_refusal: true, .. }) = (&self.audit, decision) {
             logger.log_rate_limit_exceeded(
                 identifier,
                 limit_type,

@@ -1,18 +1,24 @@
-//! In-memory fixed-window counters.
+//! In-memory GCRA state, one theoretical arrival time per key.
+//!
+//! This is GCRA written out over a `DashMap` rather than the `governor` crate: a keyed
+//! `governor` limiter fixes one quota per limiter (here every call brings its own), cannot give
+//! a cell back (the login limiter refunds a successful attempt's address slot), and hides the
+//! TAT the honest `count` and the once-per-window refusal mark are computed from. The arithmetic
+//! is the one the Redis script runs, so both stores decide alike.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
 use super::{Decision, Quota};
 
-/// Entries kept before expired windows are swept (bounds memory under a flood of new keys).
+/// Entries kept before expired ones are swept (bounds memory under a flood of new keys).
 const SWEEP_EVERY: u64 = 4096;
 
-/// In-process counters: exact under concurrency (each key is updated under its shard's lock),
-/// expired windows swept as new keys arrive.
+/// In-process limiter: exact under concurrency (each key is updated under its shard's lock),
+/// expired state swept as new keys arrive.
 #[derive(Debug, Clone, Default)]
 pub struct MemoryRateLimiter {
     inner: Arc<Inner>,
@@ -20,14 +26,61 @@ pub struct MemoryRateLimiter {
 
 #[derive(Debug, Default)]
 struct Inner {
-    windows: DashMap<(String, String), Window>,
+    cells: DashMap<(String, String), Cell>,
     inserts: AtomicU64,
 }
 
-#[derive(Debug, Clone, Copy)]
-struct Window {
-    ends: Instant,
-    count: u64,
+/// One key's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Cell {
+    /// Theoretical arrival time: when every counted hit will have been forgotten.
+    tat: Instant,
+    /// The emission interval of the last hit (what a refund gives back).
+    interval: Duration,
+    /// Until when refusals are not reported again.
+    quiet_until: Option<Instant>,
+}
+
+impl Cell {
+    fn new(now: Instant, quota: Quota) -> Self {
+        Self { tat: now, interval: quota.emission_interval(), quiet_until: None }
+    }
+
+    fn expired(&self, now: Instant) -> bool {
+        self.tat <= now && self.quiet_until.is_none_or(|q| q <= now)
+    }
+}
+
+/// One GCRA step at `now`: updates `cell` and decides on `cost` hits.
+pub(super) fn step(cell: &mut Cell, now: Instant, quota: Quota, cost: u32) -> Decision {
+    let interval = quota.emission_interval();
+    cell.interval = interval;
+    let tolerance = interval.saturating_mul(quota.limit);
+    let base = cell.tat.max(now);
+    let backlog = base - now;
+    let weight = interval.checked_mul(cost);
+    if let Some(weight) = weight
+        && backlog + weight <= tolerance
+    {
+        cell.tat = base + weight;
+        let spare = tolerance - (backlog + weight);
+        let remaining = spare.as_nanos() / interval.as_nanos();
+        return Decision::Allowed { remaining: u32::try_from(remaining).unwrap_or(u32::MAX) };
+    }
+    let retry_after = match weight {
+        Some(weight) if quota.limit > 0 && weight <= tolerance => backlog + weight - tolerance,
+        _ => quota.window,
+    };
+    let first_refusal = cell.quiet_until.is_none_or(|q| q <= now);
+    if first_refusal {
+        cell.quiet_until = Some(now + quota.window);
+    }
+    let counted = backlog.as_nanos().div_ceil(interval.as_nanos());
+    Decision::Limited {
+        count: u64::try_from(counted).unwrap_or(u64::MAX).saturating_add(u64::from(cost)),
+        retry_after,
+        first_refusal,
+    }
 }
 
 impl MemoryRateLimiter {
@@ -38,74 +91,127 @@ impl MemoryRateLimiter {
 
     /// Counts one hit.
     pub fn hit(&self, scope: &str, key: &str, quota: Quota) -> Decision {
+        self.hit_n(scope, key, quota, 1)
+    }
+
+    /// Counts `cost` hits at once, all or none.
+    pub fn hit_n(&self, scope: &str, key: &str, quota: Quota, cost: u32) -> Decision {
         let now = Instant::now();
-        let (count, ends, inserted) = {
+        let (decision, inserted) = {
             let mut inserted = false;
-            let mut entry = self.inner.windows.entry((scope.to_owned(), key.to_owned())).or_insert_with(|| {
+            let mut entry = self.inner.cells.entry((scope.to_owned(), key.to_owned())).or_insert_with(|| {
                 inserted = true;
-                Window { ends: now + quota.window, count: 0 }
+                Cell::new(now, quota)
             });
-            if entry.ends <= now {
-                *entry = Window { ends: now + quota.window, count: 0 };
-            }
-            entry.count += 1;
-            (entry.count, entry.ends, inserted)
+            (step(&mut entry, now, quota, cost), inserted)
         };
         if inserted && self.inner.inserts.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY == SWEEP_EVERY - 1 {
             self.sweep(now);
         }
-        Decision::from_count(count, quota, ends.saturating_duration_since(now))
+        decision
     }
 
-    /// Gives back one hit of a live window (never below zero).
+    /// Gives back one hit: moves the TAT one emission interval back, never before now.
     pub fn refund(&self, scope: &str, key: &str) {
         let now = Instant::now();
-        if let Some(mut entry) = self.inner.windows.get_mut(&(scope.to_owned(), key.to_owned()))
-            && entry.ends > now
+        if let Some(mut cell) = self.inner.cells.get_mut(&(scope.to_owned(), key.to_owned()))
+            && cell.tat > now
         {
-            entry.count = entry.count.saturating_sub(1);
+            cell.tat = cell.tat.checked_sub(cell.interval).unwrap_or(now).max(now);
         }
     }
 
-    /// Forgets a counter.
+    /// Forgets a key.
     pub fn reset(&self, scope: &str, key: &str) {
-        self.inner.windows.remove(&(scope.to_owned(), key.to_owned()));
+        self.inner.cells.remove(&(scope.to_owned(), key.to_owned()));
     }
 
-    /// How many counters are held (expired ones included until the next sweep).
+    /// How many keys are held (expired ones included until the next sweep).
     pub fn len(&self) -> usize {
-        self.inner.windows.len()
+        self.inner.cells.len()
     }
 
-    /// Whether no counter is held.
+    /// Whether no key is held.
     pub fn is_empty(&self) -> bool {
-        self.inner.windows.is_empty()
+        self.inner.cells.is_empty()
     }
 
-    /// Drops every expired window.
+    /// Drops every key whose hits are all forgotten.
     pub fn sweep_expired(&self) {
         self.sweep(Instant::now());
     }
 
     fn sweep(&self, now: Instant) {
-        self.inner.windows.retain(|_, w| w.ends > now);
+        self.inner.cells.retain(|_, cell| !cell.expired(now));
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
 
+    const MS: Duration = Duration::from_millis(1);
+
+    /// Offers one hit at each of `times` (milliseconds from a start) and returns the allowed ones.
+    fn allowed_at(quota: Quota, times: impl IntoIterator<Item = u64>) -> Vec<u64> {
+        let start = Instant::now();
+        let mut cell = Cell::new(start, quota);
+        times.into_iter().filter(|t| step(&mut cell, start + MS * (*t as u32), quota, 1).is_allowed()).collect()
+    }
+
     #[test]
-    fn a_new_window_starts_after_the_old_one_ends() {
-        let limiter = MemoryRateLimiter::new();
-        let quota = Quota::new(1, Duration::from_millis(30));
-        assert!(limiter.hit("s", "k", quota).is_allowed());
-        assert!(matches!(limiter.hit("s", "k", quota), Decision::Limited { count: 2, .. }));
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(limiter.hit("s", "k", quota).is_allowed());
+    fn the_fixed_window_double_burst_at_a_boundary_is_refused() {
+        // 10 per second. A fixed window let 10 through at 999 ms and 10 more at 1000 ms.
+        let quota = Quota::new(10, Duration::from_secs(1));
+        let times = std::iter::repeat_n(999, 10).chain(std::iter::repeat_n(1000, 10));
+        assert_eq!(allowed_at(quota, times).len(), 10);
+    }
+
+    #[test]
+    fn no_interval_admits_more_than_the_burst_plus_what_it_refills() {
+        // An attacker hitting every 7 ms for 5 s against 10 per second (one per 100 ms).
+        let quota = Quota::new(10, Duration::from_secs(1));
+        let allowed = allowed_at(quota, (0..5000).step_by(7));
+        for (i, &start) in allowed.iter().enumerate() {
+            for length in [1, 50, 100, 999, 1000, 2500] {
+                let inside = allowed[i..].iter().take_while(|&&t| t < start + length).count() as u64;
+                // A half-open interval of length L holds at most limit + ceil(L / interval) - 1.
+                let bound = 10 + length.div_ceil(100) - 1;
+                assert!(inside <= bound, "{inside} hits in [{start}, {start}+{length}) ms, bound {bound}");
+            }
+        }
+        // And over time the rate is the quota's: 10 at once, then one per 100 ms.
+        assert!((58..=60).contains(&allowed.len()), "{}", allowed.len());
+    }
+
+    #[test]
+    fn a_cost_takes_several_hits_at_once_and_never_more_than_the_limit() {
+        let start = Instant::now();
+        let quota = Quota::new(5, Duration::from_secs(50));
+        let mut cell = Cell::new(start, quota);
+        assert_eq!(step(&mut cell, start, quota, 3), Decision::Allowed { remaining: 2 });
+        let refused = step(&mut cell, start, quota, 3);
+        let Decision::Limited { count, retry_after, first_refusal: true } = refused else { panic!("{refused:?}") };
+        assert_eq!((count, retry_after), (6, Duration::from_secs(10)));
+        assert_eq!(step(&mut cell, start, quota, 2), Decision::Allowed { remaining: 0 });
+        let too_big = step(&mut Cell::new(start, quota), start, quota, 6);
+        assert_eq!(too_big.retry_after(), Some(quota.window), "a cost over the limit never fits");
+    }
+
+    #[test]
+    fn refusals_are_reported_once_per_window() {
+        let start = Instant::now();
+        let quota = Quota::new(1, Duration::from_secs(10));
+        let mut cell = Cell::new(start, quota);
+        assert!(step(&mut cell, start, quota, 1).is_allowed());
+        let firsts: Vec<bool> = [0, 1, 5, 9]
+            .into_iter()
+            .map(|s| step(&mut cell, start + Duration::from_secs(s), quota, 1).is_first_refusal())
+            .collect();
+        assert_eq!(firsts, [true, false, false, false]);
+        let later = start + Duration::from_secs(10);
+        assert!(step(&mut cell, later, quota, 1).is_allowed());
+        assert!(step(&mut cell, later, quota, 1).is_first_refusal(), "a new window reports again");
     }
 
     #[test]
@@ -120,7 +226,7 @@ mod tests {
     }
 
     #[test]
-    fn expired_windows_are_swept() {
+    fn expired_state_is_swept() {
         let limiter = MemoryRateLimiter::new();
         let quota = Quota::new(1, Duration::from_millis(1));
         for i in 0..100 {

@@ -1,10 +1,20 @@
-//! Rate limiting: fixed-window counters in memory or in Redis (feature `redis`), so N instances
-//! sharing one Redis behave as one.
+//! Rate limiting with the generic cell rate algorithm (GCRA), in memory or in Redis (feature
+//! `redis`), so N instances sharing one Redis behave as one.
 //!
-//! [`RateLimiter`] counts hits per `(scope, key)`: at most `limit` hits per `window`, the window
-//! starting at the first hit. [`LoginRateLimiter`] applies the login limits (per username and
-//! per client address) and audits every refusal as `rate_limit_exceeded`. The HTTP layer uses
-//! the same limiter for GraphQL requests per client.
+//! [`RateLimiter`] limits hits per `(scope, key)` to a [`Quota`] of `limit` per `window`: a
+//! burst of at most `limit` hits, refilled at one hit per `window / limit` (the *emission
+//! interval*). The state is one instant per key, the *theoretical arrival time* (TAT): a hit of
+//! cost `n` is allowed when `max(TAT, now) + n × interval` is at most `limit × interval` ahead
+//! of now, and then becomes the new TAT. Unlike the fixed window it replaces, which let `limit`
+//! hits through just before a window's end and `limit` more just after, no instant admits more
+//! than `limit` hits and an interval of length `k × interval` admits at most `limit + k`; over
+//! time the rate is `limit` per `window`. The memory store and the Redis script run the same
+//! arithmetic (Redis on its own clock, `TIME`, so instances with skewed clocks agree).
+//!
+//! [`LoginRateLimiter`] applies the login limits (per username and per client address) and
+//! audits the first refusal of each window as `rate_limit_exceeded`. The HTTP layer uses the
+//! same limiter for GraphQL requests per client, the MFA manager for SMS quotas, and
+//! [`enforce_resolver`] for `#[rate_limit]` on resolvers.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -22,17 +32,22 @@
 
 use std::time::Duration;
 
+mod field;
 mod login;
 mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 
+pub use self::field::{
+    FieldLimit, FieldLimitError, LimitKey, enforce_resolver, enforce_resolver_in, reset_resolver_limit,
+};
 pub use self::login::{LoginLimitError, LoginRateLimiter};
 pub use self::memory::MemoryRateLimiter;
 #[cfg(feature = "redis")]
 pub use self::redis::RedisRateLimiter;
 
-/// At most `limit` hits per `window`.
+/// At most `limit` hits per `window`: a burst of `limit`, then one hit per
+/// [`emission_interval`](Self::emission_interval).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Quota {
     /// Hits allowed per window (0 refuses everything).
@@ -46,22 +61,36 @@ impl Quota {
     pub fn new(limit: u32, window: Duration) -> Self {
         Self { limit, window: window.max(Duration::from_millis(1)) }
     }
+
+    /// `window / limit`: how long one hit takes to be forgotten (at least a nanosecond; the
+    /// whole window for a zero limit, which refuses everything anyway).
+    pub fn emission_interval(&self) -> Duration {
+        match self.limit {
+            0 => self.window,
+            limit => (self.window / limit).max(Duration::from_nanos(1)),
+        }
+    }
 }
 
 /// The outcome of one hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// Allowed; `remaining` more hits fit in this window.
+    /// Allowed; `remaining` more hits would be allowed right now.
     Allowed {
-        /// Hits left in the window.
+        /// Hits that still fit in the burst.
         remaining: u32,
     },
-    /// Refused until the window ends.
+    /// Refused (and not counted).
     Limited {
-        /// Hits counted in this window, this one included.
+        /// Hits still counted against the key (those not yet forgotten at one per emission
+        /// interval), this one included: `limit + cost` right after a full burst.
         count: u64,
-        /// How long until the window ends.
+        /// How long until a hit of the same cost would be allowed (the whole window when it
+        /// never can be: a zero limit, or a cost above the limit).
         retry_after: Duration,
+        /// Whether this is the key's first refusal for a window: audit it, and not the refusals
+        /// that follow within `window` of it, so an attack cannot flood the audit log.
+        first_refusal: bool,
     },
 }
 
@@ -79,12 +108,9 @@ impl Decision {
         }
     }
 
-    fn from_count(count: u64, quota: Quota, ttl: Duration) -> Self {
-        if count <= u64::from(quota.limit) {
-            Self::Allowed { remaining: (u64::from(quota.limit) - count) as u32 }
-        } else {
-            Self::Limited { count, retry_after: ttl.max(Duration::from_millis(1)) }
-        }
+    /// Whether this refusal is the first of its window (see [`Decision::Limited`]).
+    pub fn is_first_refusal(&self) -> bool {
+        matches!(self, Self::Limited { first_refusal: true, .. })
     }
 }
 
@@ -123,15 +149,22 @@ impl RateLimiter {
 
     /// Counts one hit for `key` in `scope` (e.g. `login_ip`, `graphql`) and decides.
     pub async fn hit(&self, scope: &str, key: &str, quota: Quota) -> Result<Decision, RateLimitError> {
+        self.hit_n(scope, key, quota, 1).await
+    }
+
+    /// Counts `cost` hits at once, all or none: an expensive operation may weigh several. A
+    /// cost above `quota.limit` is always refused; a cost of 0 is always allowed.
+    pub async fn hit_n(&self, scope: &str, key: &str, quota: Quota, cost: u32) -> Result<Decision, RateLimitError> {
         match self {
-            Self::Memory(m) => Ok(m.hit(scope, key, quota)),
+            Self::Memory(m) => Ok(m.hit_n(scope, key, quota, cost)),
             #[cfg(feature = "redis")]
-            Self::Redis(r) => r.hit(scope, key, quota).await,
+            Self::Redis(r) => r.hit_n(scope, key, quota, cost).await,
         }
     }
 
-    /// Gives back one hit of `key` in `scope` in the current window (never below zero; nothing
-    /// when the window has ended): an attempt that turned out legitimate no longer counts.
+    /// Gives back one hit of `key` in `scope` (one emission interval of its TAT, never below
+    /// now; nothing when nothing is counted): an attempt that turned out legitimate no longer
+    /// counts.
     pub async fn refund(&self, scope: &str, key: &str) -> Result<(), RateLimitError> {
         match self {
             Self::Memory(m) => {
@@ -143,7 +176,7 @@ impl RateLimiter {
         }
     }
 
-    /// Forgets the counter for `key` in `scope` (e.g. after an administrator unlocks a user).
+    /// Forgets the state of `key` in `scope` (e.g. after an administrator unlocks a user).
     pub async fn reset(&self, scope: &str, key: &str) -> Result<(), RateLimitError> {
         match self {
             Self::Memory(m) => {

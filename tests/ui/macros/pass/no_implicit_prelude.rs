@@ -4,6 +4,7 @@
 struct Query;
 
 impl Query {
+    #[::rail_graphql_security::rate_limit(limit = 5, window = "1m", per = "user_and_ip", cost = 2)]
     #[::rail_graphql_security::require_mfa(max_age = "15m", methods(totp))]
     #[::rail_graphql_security::audited(event = "hygienic", severity = "high", fields(amount))]
     async fn payout(
