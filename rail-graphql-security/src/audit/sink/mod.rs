@@ -12,6 +12,7 @@ use super::event::AuditEvent;
 
 mod database;
 mod file;
+mod spool;
 mod tracing;
 mod webhook;
 
