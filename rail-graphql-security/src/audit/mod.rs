@@ -37,6 +37,7 @@ mod sink;
 mod storable;
 
 pub use self::alert::{Alert, AlertHandler, AlertThresholds, ThresholdKind};
+pub(crate) use self::config::NatsBackend;
 pub use self::config::{AuditConfig, AuditConfigError, StorageBackend};
 pub use self::dead_letter::{DeadLetter, DeadLetterStore};
 pub use self::event::{AuditEvent, AuditEventType, AuditSeverity, UnknownSeverity};
@@ -51,6 +52,9 @@ pub use self::sink::{
     AuditSink, DELIVERY_HEADER, DatabaseSink, ExportFormat, FileSink, FsyncPolicy, SIGNATURE_HEADER, SinkError,
     TracingSink, WebhookSink, WebhookSinkBuilder,
 };
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub use self::sink::{DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NatsSink, NatsSinkBuilder};
 pub use self::storable::{
     MAX_ACTOR_ID_CHARS, MAX_ACTOR_NAME_CHARS, MAX_DETAILS_BYTES, MAX_DETAILS_DEPTH, MAX_DETAILS_KEY_CHARS,
     MAX_DETAILS_STRING_CHARS, MAX_EVENT_TYPE_CHARS, MAX_REQUEST_ID_CHARS, MAX_USER_AGENT_CHARS, NUL_REPLACEMENT,
