@@ -136,7 +136,11 @@ async fn events_logged_while_the_server_is_down_arrive_once_it_is_up_even_after_
     let events: Vec<_> = (0..400).map(event).collect();
 
     // The first process logs half the events and shuts down before the server ever starts.
-    let first = logger(sink(&url, spool.path(), &stream, &prefix).build().unwrap());
+    // (Its shutdown gives up on the unreachable server after a second: the events stay spooled.)
+    let first = AuditLogger::builder()
+        .sink(sink(&url, spool.path(), &stream, &prefix).build().unwrap())
+        .shutdown_timeout(Duration::from_secs(1))
+        .build();
     for e in &events[..200] {
         first.log(e.clone());
     }
