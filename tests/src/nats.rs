@@ -176,3 +176,9 @@ pub async fn stream_len(url: &str, stream: &str) -> u64 {
     let Ok(mut stream) = jetstream::new(client).get_stream(stream).await else { return 0 };
     stream.info().await.map(|info| info.state.messages).unwrap_or(0)
 }
+
+/// Deletes a test's stream from the shared server, so runs do not pile streams up there.
+pub async fn delete_stream(url: &str, stream: &str) {
+    let js = jetstream::new(async_nats::connect(url).await.unwrap());
+    js.delete_stream(stream).await.unwrap();
+}

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use integration_tests::nats::{
-    NatsServer, StoredMessage, nats_server_binary, read_stream, shared_nats_url, stream_len,
+    NatsServer, StoredMessage, delete_stream, nats_server_binary, read_stream, shared_nats_url, stream_len,
 };
 use rail_graphql_security::audit::{
     AuditConfig, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, ExportFormat, NatsSink,
@@ -106,6 +106,7 @@ async fn every_event_reaches_the_stream_once_in_order_on_its_subject() {
     let stored = read_stream(&url, &stream).await;
     assert_exactly_once_in_order(&stored, &events, &prefix);
     assert_eq!(stored.iter().filter(|m| m.subject == format!("{prefix}.report_viewed")).count(), 100);
+    delete_stream(&url, &stream).await;
 }
 
 #[tokio::test]
@@ -124,6 +125,7 @@ async fn a_retried_event_is_stored_once() {
     assert_eq!(stream_len(&url, &stream).await, 2, "three publishes of one event id are one message");
     let stored = read_stream(&url, &stream).await;
     assert_exactly_once_in_order(&stored, &[once, other], &prefix);
+    delete_stream(&url, &stream).await;
 }
 
 #[tokio::test]
@@ -242,6 +244,7 @@ async fn audit_config_builds_a_working_nats_sink() {
     wait_for_len(&url, &stream, 5).await;
     logger.shutdown().await.unwrap();
     assert_exactly_once_in_order(&read_stream(&url, &stream).await, &events, &prefix);
+    delete_stream(&url, &stream).await;
 }
 
 #[tokio::test]

@@ -148,18 +148,21 @@ pub(crate) async fn nats_url() {
     let stored = integration_tests::nats::read_stream(&url, &stream).await;
     assert_eq!(stored[0].payload["event_type"], "login_failed");
     assert_eq!(app.audit_rows("login_failed").await, 0, "only the nats sink");
+    integration_tests::nats::delete_stream(&url, &stream).await;
 }
 
 pub(crate) async fn nats_stream() {
     let Some((_app, url, stream, _)) = nats_app("audit.nats_stream").await else { return };
     // The stack created the named stream; the default `AUDIT` is not where the event went.
     assert_eq!(integration_tests::nats::stream_len(&url, &stream).await, 1);
+    integration_tests::nats::delete_stream(&url, &stream).await;
 }
 
 pub(crate) async fn nats_subject_prefix() {
     let Some((_app, url, stream, prefix)) = nats_app("audit.nats_subject_prefix").await else { return };
     let stored = integration_tests::nats::read_stream(&url, &stream).await;
     assert_eq!(stored[0].subject, format!("{prefix}.login_failed"));
+    integration_tests::nats::delete_stream(&url, &stream).await;
 }
 
 pub(crate) async fn nats_spool_dir() {
