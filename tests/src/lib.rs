@@ -9,9 +9,12 @@
 //!
 //! Without them those tests print why they were skipped and pass. With
 //! `RAIL_TEST_REQUIRE_BACKENDS=1` (set by CI) a missing URL fails the test instead, and an
-//! unreachable server always fails it.
+//! unreachable server always fails it. The same holds for NATS ([`nats`]):
+//! `RAIL_TEST_NATS_URL`, e.g. `nats://127.0.0.1:4222` (a `nats-server -js`), and the
+//! `nats-server` binary for the tests that run servers of their own.
 
 pub mod myapp;
+pub mod nats;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

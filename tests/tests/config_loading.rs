@@ -298,6 +298,44 @@ fn bad_files_and_profiles_give_one_line_errors() {
 }
 
 #[test]
+fn a_nats_backend_needs_a_nats_url_and_a_spool_of_its_own() {
+    let errors = errors_of(
+        StandardSecurityConfig::loader().env_vars([("RAIL_SECURITY__AUDIT__STORAGE_BACKEND", "database,nats")]).load(),
+    );
+    assert_eq!(
+        errors,
+        ["environment variable RAIL_SECURITY__AUDIT__STORAGE_BACKEND: `audit` lists `nats` in storage_backend but \
+             nats_url is not set: set it (nats://host:4222) or remove `nats`"]
+    );
+    let errors = errors_of(
+        StandardSecurityConfig::loader()
+            .env_vars([
+                ("RAIL_SECURITY__AUDIT__STORAGE_BACKEND", "webhook,nats"),
+                ("RAIL_SECURITY__AUDIT__WEBHOOK_URL", "https://siem.example.com/hook"),
+                ("RAIL_SECURITY__AUDIT__NATS_URL", "nats://127.0.0.1:4222"),
+                ("RAIL_SECURITY__AUDIT__NATS_SPOOL_DIR", "audit-spool"),
+            ])
+            .load(),
+    );
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0]
+            .ends_with("webhook_spool_dir and nats_spool_dir are the same directory: give each backend its own spool"),
+        "{errors:?}"
+    );
+    let config = StandardSecurityConfig::loader()
+        .env_vars([
+            ("RAIL_SECURITY__AUDIT__STORAGE_BACKEND", "nats"),
+            ("RAIL_SECURITY__AUDIT__NATS_URL", "nats://audit:pa55word@127.0.0.1:4222"),
+        ])
+        .load()
+        .unwrap();
+    assert_eq!(config.audit.storage_backend, [StorageBackend::Nats]);
+    assert_eq!((config.audit.nats_stream.as_str(), config.audit.nats_subject_prefix.as_str()), ("AUDIT", "audit"));
+    assert!(!format!("{config:?}").contains("pa55word"), "the url is a secret");
+}
+
+#[test]
 fn a_webhook_backend_needs_a_webhook_url() {
     let errors = errors_of(
         StandardSecurityConfig::loader()

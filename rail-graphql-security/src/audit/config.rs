@@ -25,6 +25,9 @@ pub enum StorageBackend {
     Webhook,
     /// `tracing` events only.
     Tracing,
+    /// Publish to a NATS JetStream stream at `nats_url`, spooled under `nats_spool_dir`
+    /// (needs the `nats` feature).
+    Nats,
 }
 
 /// Audit settings. `storage_backend` takes one name or a list: `"database"` or
@@ -66,6 +69,14 @@ pub struct AuditConfig {
     pub webhook_secret: Option<String>,
     /// Where undelivered webhook batches wait.
     pub webhook_spool_dir: PathBuf,
+    /// The NATS server for the `nats` backend (secret: may carry credentials).
+    pub nats_url: Option<String>,
+    /// The JetStream stream of the `nats` backend, created if missing.
+    pub nats_stream: String,
+    /// Events go to `<nats_subject_prefix>.<event_type>`.
+    pub nats_subject_prefix: String,
+    /// Where events wait until the NATS server stored them.
+    pub nats_spool_dir: PathBuf,
     /// The file and webhook format.
     pub export_format: ExportFormat,
     /// Days events are kept (see [`AuditLogger::purge_older_than`]).
@@ -91,6 +102,10 @@ impl Default for AuditConfig {
             webhook_headers: BTreeMap::new(),
             webhook_secret: None,
             webhook_spool_dir: PathBuf::from("audit-spool"),
+            nats_url: None,
+            nats_stream: "AUDIT".to_owned(),
+            nats_subject_prefix: "audit".to_owned(),
+            nats_spool_dir: PathBuf::from("audit-nats-spool"),
             export_format: ExportFormat::Json,
             retention_days: 365,
             alert_thresholds: AlertThresholds::default(),
@@ -111,6 +126,10 @@ impl fmt::Debug for AuditConfig {
             .field("webhook_headers", &headers)
             .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "[redacted]"))
             .field("webhook_spool_dir", &self.webhook_spool_dir)
+            .field("nats_url", &self.nats_url.as_deref().map(redact_url))
+            .field("nats_stream", &self.nats_stream)
+            .field("nats_subject_prefix", &self.nats_subject_prefix)
+            .field("nats_spool_dir", &self.nats_spool_dir)
             .field("export_format", &self.export_format)
             .field("retention_days", &self.retention_days)
             .field("alert_thresholds", &self.alert_thresholds)
@@ -147,6 +166,14 @@ pub enum AuditConfigError {
         "audit storage_backend lists `webhook` but `webhook_url` is not set; set it (https://...) or remove `webhook`"
     )]
     MissingWebhookUrl,
+    /// `nats` is listed without `nats_url`.
+    #[error("audit storage_backend lists `nats` but `nats_url` is not set; set it (nats://host:4222) or remove `nats`")]
+    MissingNatsUrl,
+    /// `nats` is listed but the crate was built without its `nats` feature.
+    #[error(
+        "audit storage_backend lists `nats` but rail-graphql-security was built without the `nats` feature; enable it in Cargo.toml or remove `nats`"
+    )]
+    NatsFeatureDisabled,
     /// A sink could not be set up.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -185,8 +212,48 @@ impl AuditConfig {
                     builder.sink(webhook.build()?)
                 }
                 StorageBackend::Tracing => builder.tracing(),
+                StorageBackend::Nats => {
+                    let url = self.nats_url.as_deref().ok_or(AuditConfigError::MissingNatsUrl)?;
+                    let nats = NatsBackend {
+                        url,
+                        stream: &self.nats_stream,
+                        subject_prefix: &self.nats_subject_prefix,
+                        spool_dir: &self.nats_spool_dir,
+                        format: self.export_format,
+                    };
+                    builder.sink(nats.build()?)
+                }
             };
         }
         Ok(builder)
+    }
+}
+
+/// The `nats` backend's settings, shared by [`AuditConfig`] and the standard config.
+#[cfg_attr(not(feature = "nats"), expect(dead_code, reason = "without the `nats` feature only the refusal is built"))]
+pub(crate) struct NatsBackend<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) stream: &'a str,
+    pub(crate) subject_prefix: &'a str,
+    pub(crate) spool_dir: &'a std::path::Path,
+    pub(crate) format: ExportFormat,
+}
+
+impl NatsBackend<'_> {
+    /// The sink (it starts its publishing task: call inside a Tokio runtime).
+    #[cfg(feature = "nats")]
+    pub(crate) fn build(self) -> Result<super::sink::NatsSink, AuditConfigError> {
+        Ok(super::sink::NatsSink::builder(self.url, self.spool_dir)
+            .stream(self.stream)
+            .subject_prefix(self.subject_prefix)
+            .format(self.format)
+            .build()?)
+    }
+
+    /// Without the `nats` feature there is no sink to build (the `TracingSink` type only
+    /// gives both versions the same use at the call sites; it is never returned).
+    #[cfg(not(feature = "nats"))]
+    pub(crate) fn build(self) -> Result<super::sink::TracingSink, AuditConfigError> {
+        Err(AuditConfigError::NatsFeatureDisabled)
     }
 }

@@ -1,7 +1,7 @@
 //! Audit logging of security events.
 //!
 //! Build an [`AuditLogger`] with one or more sinks ([`DatabaseSink`], [`FileSink`],
-//! [`WebhookSink`], [`TracingSink`] or your own [`AuditSink`]), log through its helpers
+//! [`WebhookSink`], [`TracingSink`], `NatsSink` (feature `nats`) or your own [`AuditSink`]), log through its helpers
 //! (`log_authentication_failure`, `log_rate_limit_exceeded`, ...) or [`AuditLogger::log`],
 //! register alert handlers, and read [`SecurityReport`]s from the database.
 //!
@@ -11,14 +11,45 @@
 //! - every string of an event is made storable on every backend before a sink sees it
 //!   ([`AuditEvent::make_storable`]: NUL becomes U+FFFD, overlong strings are cut with
 //!   [`TRUNCATION_MARKER`]);
-//! - a failing sink is retried with back-off; the webhook sink spools to disk first, so its
-//!   events survive the endpoint being down and the process restarting;
+//! - a failing sink is retried with back-off; the webhook and NATS sinks spool to disk first, so
+//!   their events survive the endpoint being down and the process restarting;
 //! - an event a sink refuses for good (a permanent [`SinkError`]) is split out of its batch and
 //!   moved to the [`dead_letter`] store, counted, logged and alerted; the rest flows on;
 //! - [`AuditLogger::flush`] and the report's flush have a deadline and say when they hit it;
 //! - [`AuditLogger::shutdown`] writes everything queued;
 //! - values under secret-looking keys never reach a sink, a handler or a Debug print;
 //! - output is structured JSON (UTC timestamps), so CR/LF in a value cannot forge a record.
+//!
+//! # Streaming to NATS JetStream (feature `nats`)
+//!
+//! `NatsSink` publishes each event as one message on `<prefix>.<event_type>` of a JetStream
+//! stream (created if missing, subjects `<prefix>.>`), with the event id as `Nats-Msg-Id`, so
+//! the stream's duplicate window turns retries into no-ops. Events are spooled on disk like the
+//! webhook's and published one acknowledged message at a time: a server that is down, crashes
+//! or restarts loses, duplicates and reorders nothing. From the config file:
+//!
+//! ```toml
+//! [audit]
+//! storage_backend = ["database", "nats"]
+//! nats_url = "nats://127.0.0.1:4222"   # a secret: may carry user:password@ or a token
+//! nats_stream = "AUDIT"
+//! nats_subject_prefix = "audit"
+//! nats_spool_dir = "/var/lib/myapp/audit-nats-spool"
+//! ```
+//!
+//! or in code (see `NatsSink` for a consumer reading the stream back):
+//!
+//! ```no_run
+//! # #[cfg(feature = "nats")]
+//! # async fn f() -> Result<(), rail_graphql_security::audit::SinkError> {
+//! use rail_graphql_security::audit::{AuditLogger, NatsSink};
+//!
+//! let logger = AuditLogger::builder()
+//!     .sink(NatsSink::builder("nats://127.0.0.1:4222", "/var/lib/myapp/audit-nats-spool").build()?)
+//!     .build();
+//! logger.log_authentication_failure("alice", None, None, "invalid password");
+//! # Ok(()) }
+//! ```
 
 mod alert;
 mod backoff;
@@ -37,6 +68,7 @@ mod sink;
 mod storable;
 
 pub use self::alert::{Alert, AlertHandler, AlertThresholds, ThresholdKind};
+pub(crate) use self::config::NatsBackend;
 pub use self::config::{AuditConfig, AuditConfigError, StorageBackend};
 pub use self::dead_letter::{DeadLetter, DeadLetterStore};
 pub use self::event::{AuditEvent, AuditEventType, AuditSeverity, UnknownSeverity};
@@ -51,6 +83,9 @@ pub use self::sink::{
     AuditSink, DELIVERY_HEADER, DatabaseSink, ExportFormat, FileSink, FsyncPolicy, SIGNATURE_HEADER, SinkError,
     TracingSink, WebhookSink, WebhookSinkBuilder,
 };
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub use self::sink::{DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NatsSink, NatsSinkBuilder};
 pub use self::storable::{
     MAX_ACTOR_ID_CHARS, MAX_ACTOR_NAME_CHARS, MAX_DETAILS_BYTES, MAX_DETAILS_DEPTH, MAX_DETAILS_KEY_CHARS,
     MAX_DETAILS_STRING_CHARS, MAX_EVENT_TYPE_CHARS, MAX_REQUEST_ID_CHARS, MAX_USER_AGENT_CHARS, NUL_REPLACEMENT,

@@ -120,6 +120,67 @@ pub(crate) async fn webhook_spool_dir() {
     assert!(spooled >= 1, "the batch waits in the configured spool");
 }
 
+/// A stack publishing to the shared NATS server on a stream and prefix of its own; `None`
+/// when the suite runs without NATS.
+async fn nats_app(test: &str) -> Option<(App, String, String, String)> {
+    let url = integration_tests::nats::shared_nats_url(test)?;
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let (stream, prefix) = (format!("STACK_{tag}"), format!("stack{tag}.audit"));
+    let app = start(&[
+        ("audit.storage_backend", "nats"),
+        ("audit.nats_url", url.as_str()),
+        ("audit.nats_stream", stream.as_str()),
+        ("audit.nats_subject_prefix", prefix.as_str()),
+    ])
+    .await;
+    log_failure(&app).await;
+    for _ in 0..400 {
+        if integration_tests::nats::stream_len(&url, &stream).await == 1 {
+            return Some((app, url, stream, prefix));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("no event in NATS stream {stream} within 10 s");
+}
+
+pub(crate) async fn nats_url() {
+    let Some((app, url, stream, _)) = nats_app("audit.nats_url").await else { return };
+    let stored = integration_tests::nats::read_stream(&url, &stream).await;
+    assert_eq!(stored[0].payload["event_type"], "login_failed");
+    assert_eq!(app.audit_rows("login_failed").await, 0, "only the nats sink");
+    integration_tests::nats::delete_stream(&url, &stream).await;
+}
+
+pub(crate) async fn nats_stream() {
+    let Some((_app, url, stream, _)) = nats_app("audit.nats_stream").await else { return };
+    // The stack created the named stream; the default `AUDIT` is not where the event went.
+    assert_eq!(integration_tests::nats::stream_len(&url, &stream).await, 1);
+    integration_tests::nats::delete_stream(&url, &stream).await;
+}
+
+pub(crate) async fn nats_subject_prefix() {
+    let Some((_app, url, stream, prefix)) = nats_app("audit.nats_subject_prefix").await else { return };
+    let stored = integration_tests::nats::read_stream(&url, &stream).await;
+    assert_eq!(stored[0].subject, format!("{prefix}.login_failed"));
+    integration_tests::nats::delete_stream(&url, &stream).await;
+}
+
+pub(crate) async fn nats_spool_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("unpublished");
+    // Nothing listens on port 1: the event stays spooled.
+    let app = start(&[
+        ("audit.storage_backend", "nats"),
+        ("audit.nats_url", "nats://127.0.0.1:1"),
+        ("audit.nats_spool_dir", spool.to_str().unwrap()),
+    ])
+    .await;
+    log_failure(&app).await;
+    let spooled = std::fs::read_dir(&spool).unwrap().count();
+    assert!(spooled >= 1, "the event waits in the configured spool");
+    assert!(!app.dir.path().join("nats-spool").exists(), "not in the default one");
+}
+
 pub(crate) async fn retention_days() {
     let dir = tempfile::tempdir().unwrap();
     let db = integration_tests::TestDb::new(integration_tests::Backend::Sqlite).await.unwrap();

@@ -23,12 +23,14 @@ pub(crate) fn env_var(key: &str) -> String {
 pub(crate) fn env(dir: &Path, over: &[(&str, &str)]) -> Vec<(String, String)> {
     let log = dir.join("audit.log").display().to_string();
     let spool = dir.join("spool").display().to_string();
+    let nats_spool = dir.join("nats-spool").display().to_string();
     let mut vars: Vec<(String, String)> = [
         ("deployment.secret_key", TEST_SECRET_KEY),
         ("mfa.encryption_key", TEST_ENCRYPTION_KEY),
         ("audit.storage_backend", "database"),
         ("audit.log_file_path", log.as_str()),
         ("audit.webhook_spool_dir", spool.as_str()),
+        ("audit.nats_spool_dir", nats_spool.as_str()),
     ]
     .iter()
     .map(|(k, v)| (env_var(k), (*v).to_owned()))

@@ -1,8 +1,8 @@
 //! Where audit events go. Several sinks run at once, each with its own worker and a queue of
 //! 16 batches, so a slow or failing sink does not hold up the others until its own queue is
 //! full; then back-pressure reaches the logger's queue (never the request path: `log` counts a
-//! drop instead of waiting). The webhook sink spools to disk, so an unreachable endpoint never
-//! fills its queue.
+//! drop instead of waiting). The webhook and NATS sinks spool to disk, so an unreachable endpoint
+//! never fills their queues.
 
 use std::fmt;
 
@@ -12,11 +12,17 @@ use super::event::AuditEvent;
 
 mod database;
 mod file;
+#[cfg(feature = "nats")]
+mod nats;
+mod spool;
 mod tracing;
 mod webhook;
 
 pub use self::database::DatabaseSink;
 pub use self::file::{FileSink, FsyncPolicy};
+#[cfg(feature = "nats")]
+#[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
+pub use self::nats::{DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NatsSink, NatsSinkBuilder};
 pub use self::tracing::TracingSink;
 pub use self::webhook::{DELIVERY_HEADER, SIGNATURE_HEADER, WebhookSink, WebhookSinkBuilder};
 
@@ -107,7 +113,7 @@ impl SinkError {
     }
 }
 
-/// How a file or webhook sink encodes events.
+/// How a file, webhook or NATS sink encodes events.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExportFormat {

@@ -1,10 +1,7 @@
 use std::fmt;
-use std::fs;
-use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
@@ -14,6 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use super::spool::Spool;
 use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
 use crate::audit::event::AuditEvent;
@@ -24,8 +22,6 @@ pub const SIGNATURE_HEADER: &str = "x-rail-signature-256";
 /// The header carrying the batch's unique delivery id (the same on every retry of a batch):
 /// receivers can drop re-deliveries with it, or with the events' own ids.
 pub const DELIVERY_HEADER: &str = "x-rail-delivery";
-
-const TMP_PREFIX: &str = ".tmp-";
 
 /// Posts batches of events as a JSON array to a SIEM or collector, never losing one.
 ///
@@ -63,9 +59,8 @@ struct Inner {
     headers: HeaderMap,
     signing_secret: Option<Vec<u8>>,
     format: ExportFormat,
-    spool_dir: PathBuf,
+    spool: Spool,
     backoff: Backoff,
-    sequence: AtomicU64,
     spooled: Notify,
     delivered: Notify,
 }
@@ -78,7 +73,7 @@ impl fmt::Debug for WebhookSink {
             .field("headers", &self.inner.headers.keys().collect::<Vec<_>>())
             .field("signed", &self.inner.signing_secret.is_some())
             .field("format", &self.inner.format)
-            .field("spool_dir", &self.inner.spool_dir)
+            .field("spool_dir", &self.inner.spool.dir())
             .finish_non_exhaustive()
     }
 }
@@ -120,11 +115,7 @@ impl WebhookSink {
 
     /// How many batches wait in the spool for delivery.
     pub async fn pending_batches(&self) -> Result<usize, SinkError> {
-        let dir = self.inner.spool_dir.clone();
-        tokio::task::spawn_blocking(move || list_spool(&dir).map(|files| files.len()))
-            .await
-            .map_err(|e| SinkError::Task(e.to_string()))?
-            .map_err(|source| SinkError::Io { path: self.inner.spool_dir.clone(), source })
+        Ok(self.inner.spool.list().await?.len())
     }
 }
 
@@ -183,7 +174,7 @@ impl WebhookSinkBuilder {
                 redact_url(&self.url)
             )));
         }
-        recover_spool(&self.spool_dir).map_err(|source| SinkError::Io { path: self.spool_dir.clone(), source })?;
+        let spool = Spool::open(self.spool_dir)?;
         let client = reqwest::Client::builder().timeout(self.timeout).build()?;
         let inner = Arc::new(Inner {
             client,
@@ -191,9 +182,8 @@ impl WebhookSinkBuilder {
             headers: self.headers,
             signing_secret: self.signing_secret,
             format: self.format,
-            spool_dir: self.spool_dir,
+            spool,
             backoff: self.backoff,
-            sequence: AtomicU64::new(0),
             spooled: Notify::new(),
             delivered: Notify::new(),
         });
@@ -210,15 +200,7 @@ impl AuditSink for WebhookSink {
 
     async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
         let encoded = events.iter().map(|e| self.inner.format.encode(e)).collect::<Result<Vec<_>, _>>()?;
-        let body = serde_json::to_vec(&encoded)?;
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
-        let seq = self.inner.sequence.fetch_add(1, Ordering::Relaxed);
-        let name = format!("{nanos:020}-{seq:010}.json");
-        let dir = self.inner.spool_dir.clone();
-        tokio::task::spawn_blocking(move || write_spool_file(&dir, &name, &body))
-            .await
-            .map_err(|e| SinkError::Task(e.to_string()))?
-            .map_err(|source| SinkError::Io { path: self.inner.spool_dir.clone(), source })?;
+        self.inner.spool.append(serde_json::to_vec(&encoded)?).await?;
         self.inner.spooled.notify_one();
         Ok(())
     }
@@ -235,7 +217,7 @@ impl AuditSink for WebhookSink {
             if tokio::time::timeout_at(deadline, delivered).await.is_err() {
                 tracing::warn!(
                     pending,
-                    spool = %self.inner.spool_dir.display(),
+                    spool = %self.inner.spool.dir().display(),
                     "audit webhook still unreachable at shutdown; batches stay spooled for the next start"
                 );
                 return Ok(());
@@ -249,15 +231,14 @@ async fn deliver_forever(inner: Arc<Inner>) {
         let spooled = inner.spooled.notified();
         tokio::pin!(spooled);
         spooled.as_mut().enable();
-        let dir = inner.spool_dir.clone();
-        let files = match tokio::task::spawn_blocking(move || list_spool(&dir)).await {
-            Ok(Ok(files)) => files,
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, spool = %inner.spool_dir.display(), "cannot read the audit webhook spool");
+        let files = match inner.spool.list().await {
+            Ok(files) => files,
+            Err(SinkError::Task(_)) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the audit webhook spool");
                 tokio::time::sleep(inner.backoff.max).await;
                 continue;
             }
-            Err(_) => return,
         };
         if files.is_empty() {
             spooled.await;
@@ -323,59 +304,4 @@ pub(crate) fn signature(secret: &[u8], body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("HMAC accepts keys of any length");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
-fn write_spool_file(dir: &Path, name: &str, body: &[u8]) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!("{TMP_PREFIX}{name}"));
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(body)?;
-    file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, dir.join(name))?;
-    // Make the rename itself durable.
-    fs::File::open(dir)?.sync_all()
-}
-
-/// The spooled batches, oldest first.
-fn list_spool(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    match fs::read_dir(dir) {
-        Ok(entries) => {
-            for entry in entries {
-                let entry = entry?;
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if name.ends_with(".json") && !name.starts_with(TMP_PREFIX) {
-                    files.push(entry.path());
-                }
-            }
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    files.sort();
-    Ok(files)
-}
-
-/// A crash between writing and renaming leaves a temporary file: keep it if it is a whole
-/// batch (its write finished), drop it if it is torn (its `write_batch` never returned `Ok`,
-/// so the logger did not count it as written).
-fn recover_spool(dir: &Path) -> io::Result<()> {
-    fs::create_dir_all(dir)?;
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(final_name) = name.strip_prefix(TMP_PREFIX) else { continue };
-        let whole = fs::read(entry.path())
-            .ok()
-            .is_some_and(|body| serde_json::from_slice::<Vec<serde_json::Value>>(&body).is_ok());
-        if whole {
-            fs::rename(entry.path(), dir.join(final_name))?;
-        } else {
-            tracing::warn!(file = %entry.path().display(), "removing a torn audit spool file left by a crash");
-            fs::remove_file(entry.path())?;
-        }
-    }
-    Ok(())
 }

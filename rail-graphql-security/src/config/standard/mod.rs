@@ -15,7 +15,7 @@
 //! | Original | Key | Notes |
 //! |---|---|---|
 //! | `AUDIT_LOGGING['ENABLED']` | `audit.enabled` | |
-//! | `AUDIT_LOGGING['STORAGE_BACKEND']` | `audit.storage_backend` | a list: `database`, `file`, `webhook`, `tracing` |
+//! | `AUDIT_LOGGING['STORAGE_BACKEND']` | `audit.storage_backend` | a list: `database`, `file`, `webhook`, `tracing`, `nats` (feature `nats`) |
 //! | `AUDIT_LOGGING['LOG_FILE_PATH']` | `audit.log_file_path` | |
 //! | `AUDIT_LOGGING['DATABASE_TABLE']` | — | declined: the table is `audit_events`, created by the migrations and read by the reports, the dashboard and retention; a name read at run time could point the audit trail at another table by a typo. Place it with the database's own schema / search path instead |
 //! | `AUDIT_LOGGING['WEBHOOK_URL']` | `audit.webhook_url` | https in production |
@@ -48,7 +48,12 @@
 //! | `middleware['performance']['slow_query_threshold']` | `middleware.performance.slow_query_threshold` | |
 //! | `middleware['performance']['track_memory_usage']` | — | declined: a Rust process has no per-request memory accounting without replacing the global allocator; a key that did nothing was removed |
 //!
-//! Keys without an original counterpart (`deployment.*`, the SMS quotas, `max_consecutive_failures`,
+//! | — | `audit.nats_url` | the `nats` backend's server (secret: may carry credentials) |
+//! | — | `audit.nats_stream` | the JetStream stream, created if missing (default `AUDIT`) |
+//! | — | `audit.nats_subject_prefix` | events go to `<prefix>.<event_type>` (default `audit`) |
+//! | — | `audit.nats_spool_dir` | where events wait until the server stored them |
+//!
+//! Keys without an original counterpart (`deployment.*`, the `audit.nats_*` keys, the SMS quotas, `max_consecutive_failures`,
 //! `required_for_roles`, `pending_session_policy`, `step_up_window_seconds`, ...) are the deployment checks' settings and the hardening the
 //! original lacked.
 
@@ -65,6 +70,7 @@ use serde::Serialize;
 use sea_orm::DatabaseConnection;
 
 use crate::SecurityConfig;
+use crate::audit::NatsBackend;
 use crate::audit::{
     AlertThresholds, AuditConfigError, AuditLogger, AuditLoggerBuilder, ExportFormat, FileSink, StorageBackend,
     WebhookSink,
@@ -78,6 +84,7 @@ crate::config_enum!(StorageBackend {
     File => "file",
     Webhook => "webhook",
     Tracing => "tracing",
+    Nats => "nats",
 });
 
 crate::config_enum!(ExportFormat { Json => "json", Ocsf => "ocsf" });
@@ -206,12 +213,12 @@ pub struct PerformanceConfig {
 
 /// Audit logging settings (the stack builds the logger with [`AuditSettings::logger_builder`]).
 #[derive(Debug, Clone, Serialize, SecurityConfig)]
-#[security(validate = webhook_backend_has_url)]
+#[security(validate = remote_backends_are_configured)]
 pub struct AuditSettings {
     /// Whether events are recorded.
     #[security(default = true)]
     pub enabled: bool,
-    /// Where events go: database, file, webhook, tracing.
+    /// Where events go: database, file, webhook, tracing, nats.
     #[security(default = [StorageBackend::Database], non_empty)]
     pub storage_backend: Vec<StorageBackend>,
     /// The JSON Lines file of the `file` backend.
@@ -229,6 +236,19 @@ pub struct AuditSettings {
     /// The `webhook` backend's spool: batches wait here (on disk) until delivered.
     #[security(default = "audit-spool", non_empty)]
     pub webhook_spool_dir: PathBuf,
+    /// The `nats` backend's server, e.g. `nats://127.0.0.1:4222` (a secret: it may carry a
+    /// user and password or a token). Needs the crate's `nats` feature.
+    #[security(secret)]
+    pub nats_url: Option<Secret>,
+    /// The `nats` backend's JetStream stream, created (subjects `<prefix>.>`) if missing.
+    #[security(default = "AUDIT", non_empty)]
+    pub nats_stream: String,
+    /// The `nats` backend publishes each event on `<prefix>.<event_type>`.
+    #[security(default = "audit", non_empty)]
+    pub nats_subject_prefix: String,
+    /// The `nats` backend's spool: events wait here (on disk) until the server stored them.
+    #[security(default = "audit-nats-spool", non_empty)]
+    pub nats_spool_dir: PathBuf,
     /// Days events are kept in the database: the stack purges older ones at start and then
     /// hourly (`database` backend; files rotate by size instead).
     #[security(default = 365, development = 30, range = 1..=36_500)]
@@ -270,15 +290,39 @@ impl AuditSettings {
                     builder.sink(webhook.build()?)
                 }
                 StorageBackend::Tracing => builder.tracing(),
+                StorageBackend::Nats => {
+                    let url = self.nats_url.as_ref().ok_or(AuditConfigError::MissingNatsUrl)?;
+                    let nats = NatsBackend {
+                        url: url.expose(),
+                        stream: &self.nats_stream,
+                        subject_prefix: &self.nats_subject_prefix,
+                        spool_dir: &self.nats_spool_dir,
+                        format: ExportFormat::Json,
+                    };
+                    builder.sink(nats.build()?)
+                }
             };
         }
         Ok(builder)
     }
 }
 
-fn webhook_backend_has_url(audit: &AuditSettings) -> Result<(), &'static str> {
-    if audit.storage_backend.contains(&StorageBackend::Webhook) && audit.webhook_url.is_none() {
+fn remote_backends_are_configured(audit: &AuditSettings) -> Result<(), &'static str> {
+    let uses = |backend| audit.storage_backend.contains(&backend);
+    if uses(StorageBackend::Webhook) && audit.webhook_url.is_none() {
         Err("lists `webhook` in storage_backend but webhook_url is not set: set it (https://...) or remove `webhook`")
+    } else if uses(StorageBackend::Nats) && audit.nats_url.is_none() {
+        Err("lists `nats` in storage_backend but nats_url is not set: set it (nats://host:4222) or remove `nats`")
+    } else if uses(StorageBackend::Nats) && !cfg!(feature = "nats") {
+        Err(
+            "lists `nats` in storage_backend but the crate was built without its `nats` feature: enable it or remove `nats`",
+        )
+    } else if uses(StorageBackend::Webhook)
+        && uses(StorageBackend::Nats)
+        && audit.webhook_spool_dir == audit.nats_spool_dir
+    {
+        // Each sink would deliver the other's batches.
+        Err("webhook_spool_dir and nats_spool_dir are the same directory: give each backend its own spool")
     } else {
         Ok(())
     }

@@ -1,0 +1,70 @@
+//! Reads an audit stream written by `NatsSink` and verifies it: every message's `Nats-Msg-Id`
+//! is the id in its body, its subject is `<prefix>.<event_type>`, its body is an audit event,
+//! and no event id appears twice. Exits 1 when a message fails a check.
+//!
+//! ```sh
+//! cargo run -p rail-graphql-security --features nats --example nats_audit_consumer -- \
+//!     nats://127.0.0.1:4222 AUDIT audit
+//! ```
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer};
+use futures::StreamExt;
+use rail_graphql_security::audit::{AuditEvent, DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX};
+
+#[tokio::main]
+async fn main() -> Result<(), async_nats::Error> {
+    let mut args = std::env::args().skip(1);
+    let url = args.next().unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());
+    let stream_name = args.next().unwrap_or_else(|| DEFAULT_NATS_STREAM.to_owned());
+    let prefix = args.next().unwrap_or_else(|| DEFAULT_NATS_SUBJECT_PREFIX.to_owned());
+
+    let js = jetstream::new(async_nats::connect(url.as_str()).await?);
+    let mut stream = js.get_stream(&stream_name).await?;
+    let total = stream.info().await?.state.messages;
+    // An ephemeral pull consumer from the first message; nothing to acknowledge.
+    let consumer = stream
+        .create_consumer(consumer::pull::Config {
+            deliver_policy: consumer::DeliverPolicy::All,
+            ack_policy: consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+
+    let (mut read, mut problems) = (0u64, 0u64);
+    let mut seen = HashSet::new();
+    while read < total {
+        let mut batch = consumer.fetch().max_messages(1000).expires(Duration::from_secs(1)).messages().await?;
+        let before = read;
+        while let Some(message) = batch.next().await {
+            let message = message?;
+            read += 1;
+            let message_id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.to_string());
+            let problem = match serde_json::from_slice::<AuditEvent>(&message.payload) {
+                Err(e) => Some(format!("body is not an audit event: {e}")),
+                Ok(event) if message_id.as_deref() != Some(event.id.to_string().as_str()) => {
+                    Some(format!("Nats-Msg-Id {message_id:?} is not the event id {}", event.id))
+                }
+                Ok(_) if !message.subject.starts_with(&format!("{prefix}.")) => {
+                    Some(format!("subject {} is outside {prefix}.>", message.subject))
+                }
+                Ok(event) if !seen.insert(event.id) => Some(format!("event {} is in the stream twice", event.id)),
+                Ok(_) => None,
+            };
+            if let Some(problem) = problem {
+                problems += 1;
+                eprintln!("message {read} ({}): {problem}", message.subject);
+            }
+        }
+        if read == before {
+            break;
+        }
+    }
+    println!("{stream_name}: {read} of {total} messages read, {} distinct events, {problems} problems", seen.len());
+    if problems > 0 || read < total {
+        std::process::exit(1);
+    }
+    Ok(())
+}

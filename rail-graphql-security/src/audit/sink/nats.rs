@@ -1,0 +1,487 @@
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, message::PublishMessage, stream};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::spool::Spool;
+use super::{AuditSink, ExportFormat, SinkError};
+use crate::audit::backoff::Backoff;
+use crate::audit::event::AuditEvent;
+use crate::audit::mask::redact_url;
+
+/// The stream a [`NatsSink`] publishes to unless told otherwise.
+pub const DEFAULT_NATS_STREAM: &str = "AUDIT";
+/// The first subject token unless told otherwise: events go to `audit.<event_type>`.
+pub const DEFAULT_NATS_SUBJECT_PREFIX: &str = "audit";
+
+/// The NATS server's default `max_payload`: a larger event could never be published.
+const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// Publishes every event to a NATS JetStream stream, never losing one.
+///
+/// Each event is one message on `<prefix>.<event_type>` (characters a subject token cannot
+/// hold become `_`), its body the JSON the [`WebhookSink`](super::WebhookSink) sends for that
+/// event, its `Nats-Msg-Id` header the event id. The stream (`AUDIT`, subjects `audit.>`,
+/// file storage, a 10-minute duplicate window by default) is created if it is missing.
+///
+/// Like the webhook sink, `write_batch` only appends the batch to an on-disk spool (fsynced),
+/// so events survive the server being down and the process restarting. A background task
+/// publishes spooled events oldest first, one at a time: the next is sent only once
+/// JetStream acknowledged the previous one as stored, so the stream holds each writer's
+/// events in the order they were logged, even across a server crash. A publish that fails or
+/// times out is retried with exponential back-off and full jitter; the server drops a copy
+/// it already stored (same message id within the duplicate window), so retries never
+/// duplicate an event. An event larger than the server's payload limit is refused by
+/// `write_batch` (a permanent error: the logger dead-letters it).
+///
+/// ```no_run
+/// # async fn f() -> Result<(), rail_graphql_security::audit::SinkError> {
+/// use std::time::Duration;
+/// use rail_graphql_security::audit::{AuditLogger, NatsSink};
+///
+/// let sink = NatsSink::builder("nats://127.0.0.1:4222", "/var/lib/myapp/audit-nats-spool")
+///     .stream("AUDIT")
+///     .subject_prefix("audit")
+///     .duplicate_window(Duration::from_secs(600))
+///     .build()?;
+/// let logger = AuditLogger::builder().sink(sink).build();
+/// # Ok(()) }
+/// ```
+///
+/// Reading the stream back (a JetStream pull consumer), e.g. in a SIEM forwarder:
+///
+/// ```no_run
+/// # async fn f() -> Result<(), async_nats::Error> {
+/// use futures::StreamExt;
+///
+/// let js = async_nats::jetstream::new(async_nats::connect("nats://127.0.0.1:4222").await?);
+/// let stream = js.get_stream("AUDIT").await?;
+/// let consumer = stream
+///     .create_consumer(async_nats::jetstream::consumer::pull::Config {
+///         durable_name: Some("siem".into()),
+///         ..Default::default()
+///     })
+///     .await?;
+/// let mut messages = consumer.messages().await?;
+/// while let Some(message) = messages.next().await {
+///     let message = message?;
+///     let event: serde_json::Value = serde_json::from_slice(&message.payload)?;
+///     println!("{} {}", message.subject, event["id"]);
+///     message.ack().await?;
+/// }
+/// # Ok(()) }
+/// ```
+pub struct NatsSink {
+    inner: Arc<Inner>,
+    task: JoinHandle<()>,
+}
+
+struct Inner {
+    url: String,
+    stream: String,
+    subject_prefix: String,
+    duplicate_window: Duration,
+    format: ExportFormat,
+    spool: Spool,
+    backoff: Backoff,
+    ack_timeout: Duration,
+    connect_timeout: Duration,
+    max_payload: usize,
+    spooled: Notify,
+    delivered: Notify,
+}
+
+impl fmt::Debug for NatsSink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The URL may carry a user and password or a token.
+        f.debug_struct("NatsSink")
+            .field("url", &redact_url(&self.inner.url))
+            .field("stream", &self.inner.stream)
+            .field("subject_prefix", &self.inner.subject_prefix)
+            .field("format", &self.inner.format)
+            .field("spool_dir", &self.inner.spool.dir())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`NatsSink`].
+pub struct NatsSinkBuilder {
+    url: String,
+    spool_dir: PathBuf,
+    stream: String,
+    subject_prefix: String,
+    duplicate_window: Duration,
+    format: ExportFormat,
+    ack_timeout: Duration,
+    connect_timeout: Duration,
+    backoff: Backoff,
+    max_payload: usize,
+}
+
+impl fmt::Debug for NatsSinkBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NatsSinkBuilder")
+            .field("url", &redact_url(&self.url))
+            .field("stream", &self.stream)
+            .field("subject_prefix", &self.subject_prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One event as spooled: everything a publish needs, so a restarted process (or a changed
+/// subject prefix) republishes exactly what was logged.
+#[derive(Serialize, Deserialize)]
+struct SpooledMessage {
+    id: String,
+    subject: String,
+    payload: serde_json::Value,
+}
+
+impl NatsSink {
+    /// Starts configuring a sink publishing to the NATS server at `url` (`nats://host:4222`;
+    /// `nats://user:password@host` or `nats://token@host` to authenticate), spooling under
+    /// `spool_dir`.
+    pub fn builder(url: impl Into<String>, spool_dir: impl Into<PathBuf>) -> NatsSinkBuilder {
+        NatsSinkBuilder {
+            url: url.into(),
+            spool_dir: spool_dir.into(),
+            stream: DEFAULT_NATS_STREAM.to_owned(),
+            subject_prefix: DEFAULT_NATS_SUBJECT_PREFIX.to_owned(),
+            duplicate_window: Duration::from_secs(600),
+            format: ExportFormat::Json,
+            ack_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
+            max_payload: DEFAULT_MAX_PAYLOAD,
+        }
+    }
+
+    /// How many batches wait in the spool for delivery.
+    pub async fn pending_batches(&self) -> Result<usize, SinkError> {
+        Ok(self.inner.spool.list().await?.len())
+    }
+
+    /// The subject an event of type `event_type` is published on.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use rail_graphql_security::audit::NatsSink;
+    ///
+    /// let dir = std::env::temp_dir().join("rail-doc-nats-subject");
+    /// let sink = NatsSink::builder("nats://127.0.0.1:4222", dir).subject_prefix("app.audit").build().unwrap();
+    /// assert_eq!(sink.subject("login_failed"), "app.audit.login_failed");
+    /// assert_eq!(sink.subject("my.custom event"), "app.audit.my_custom_event");
+    /// # }
+    /// ```
+    pub fn subject(&self, event_type: &str) -> String {
+        subject(&self.inner.subject_prefix, event_type)
+    }
+}
+
+impl Drop for NatsSink {
+    fn drop(&mut self) {
+        // Unpublished events stay in the spool for the next process.
+        self.task.abort();
+    }
+}
+
+impl NatsSinkBuilder {
+    /// The JetStream stream (default [`DEFAULT_NATS_STREAM`]); created with subjects
+    /// `<prefix>.>` if missing. An existing stream is used as it is: it must capture the
+    /// sink's subjects, and its duplicate window bounds how late a retry is still recognised.
+    pub fn stream(mut self, name: impl Into<String>) -> Self {
+        self.stream = name.into();
+        self
+    }
+
+    /// The subject prefix (default [`DEFAULT_NATS_SUBJECT_PREFIX`]), one or more tokens
+    /// separated by dots.
+    pub fn subject_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.subject_prefix = prefix.into();
+        self
+    }
+
+    /// The duplicate window of a stream the sink creates (default 10 minutes): a retry of an
+    /// event stored less than this long ago is dropped by the server.
+    pub fn duplicate_window(mut self, window: Duration) -> Self {
+        self.duplicate_window = window;
+        self
+    }
+
+    /// The message body format: an event's JSON or its OCSF object.
+    pub fn format(mut self, format: ExportFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// How long one publish waits for JetStream's acknowledgement (default 5 s).
+    pub fn ack_timeout(mut self, timeout: Duration) -> Self {
+        self.ack_timeout = timeout;
+        self
+    }
+
+    /// How long one connection attempt may take (default 5 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The retry and reconnect back-off: first delay and cap (defaults 500 ms and 60 s), full
+    /// jitter.
+    pub fn backoff(mut self, initial: Duration, max: Duration) -> Self {
+        self.backoff = Backoff::new(initial, max);
+        self
+    }
+
+    /// The largest message body accepted (default 1 MiB, the server's default
+    /// `max_payload`); set it to the server's limit if lowered there.
+    pub fn max_payload(mut self, bytes: usize) -> Self {
+        self.max_payload = bytes;
+        self
+    }
+
+    /// Opens the spool (recovering events a previous process left) and starts publishing;
+    /// the server need not be up. Must be called inside a Tokio runtime.
+    pub fn build(self) -> Result<NatsSink, SinkError> {
+        self.url.parse::<async_nats::ServerAddr>().map_err(|e| {
+            // The raw text is not repeated: it may hold credentials.
+            SinkError::InvalidConfig(format!("the nats url is not valid ({e}); use nats://host:4222"))
+        })?;
+        if self.stream.is_empty() || self.stream.contains(|c: char| c.is_whitespace() || ".*>/\\".contains(c)) {
+            return Err(SinkError::InvalidConfig(format!(
+                "nats stream name {:?} is not valid: use letters, digits, `-` and `_`",
+                self.stream
+            )));
+        }
+        let prefix_ok = self
+            .subject_prefix
+            .split('.')
+            .all(|token| !token.is_empty() && token != "*" && token != ">" && !token.contains(char::is_whitespace));
+        if !prefix_ok {
+            return Err(SinkError::InvalidConfig(format!(
+                "nats subject prefix {:?} is not valid: use dot-separated tokens without spaces or wildcards, e.g. `audit`",
+                self.subject_prefix
+            )));
+        }
+        let spool = Spool::open(self.spool_dir)?;
+        let inner = Arc::new(Inner {
+            url: self.url,
+            stream: self.stream,
+            subject_prefix: self.subject_prefix,
+            duplicate_window: self.duplicate_window,
+            format: self.format,
+            spool,
+            backoff: self.backoff,
+            ack_timeout: self.ack_timeout,
+            connect_timeout: self.connect_timeout,
+            max_payload: self.max_payload,
+            spooled: Notify::new(),
+            delivered: Notify::new(),
+        });
+        let task = tokio::spawn(deliver_forever(inner.clone()));
+        Ok(NatsSink { inner, task })
+    }
+}
+
+#[async_trait]
+impl AuditSink for NatsSink {
+    fn name(&self) -> &str {
+        "nats"
+    }
+
+    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
+        let mut messages = Vec::with_capacity(events.len());
+        for event in events {
+            let payload = self.inner.format.encode(event)?;
+            let size = serde_json::to_vec(&payload)?.len();
+            if size > self.inner.max_payload {
+                return Err(SinkError::Refused(format!(
+                    "event {} is {size} bytes, over the NATS payload limit of {} bytes",
+                    event.id, self.inner.max_payload
+                )));
+            }
+            messages.push(SpooledMessage {
+                id: event.id.to_string(),
+                subject: self.subject(event.event_type.as_str()),
+                payload,
+            });
+        }
+        self.inner.spool.append(serde_json::to_vec(&messages)?).await?;
+        self.inner.spooled.notify_one();
+        Ok(())
+    }
+
+    async fn shutdown(&self, deadline: Instant) -> Result<(), SinkError> {
+        loop {
+            let delivered = self.inner.delivered.notified();
+            tokio::pin!(delivered);
+            delivered.as_mut().enable();
+            let pending = self.pending_batches().await?;
+            if pending == 0 {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, delivered).await.is_err() {
+                tracing::warn!(
+                    pending,
+                    spool = %self.inner.spool.dir().display(),
+                    "NATS still unreachable at shutdown; audit events stay spooled for the next start"
+                );
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// `<prefix>.<event_type>`, the event type made one valid subject token.
+fn subject(prefix: &str, event_type: &str) -> String {
+    let token: String =
+        event_type.chars().map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
+    let token = if token.is_empty() { "_" } else { &token };
+    format!("{prefix}.{token}")
+}
+
+async fn deliver_forever(inner: Arc<Inner>) {
+    let mut connection = None;
+    loop {
+        let spooled = inner.spooled.notified();
+        tokio::pin!(spooled);
+        spooled.as_mut().enable();
+        let files = match inner.spool.list().await {
+            Ok(files) => files,
+            Err(SinkError::Task(_)) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the audit NATS spool");
+                tokio::time::sleep(inner.backoff.max).await;
+                continue;
+            }
+        };
+        if files.is_empty() {
+            spooled.await;
+            continue;
+        }
+        for file in files {
+            deliver_file(&inner, &mut connection, &file).await;
+            inner.delivered.notify_waiters();
+        }
+    }
+}
+
+/// Publishes one spooled batch, event by event, retrying each until JetStream stored it.
+async fn deliver_file(inner: &Inner, connection: &mut Option<jetstream::Context>, path: &Path) {
+    let messages = match read_batch(path).await {
+        Ok(messages) => messages,
+        Err(e) => {
+            // Set aside (no longer `.json`) so it does not block the events behind it.
+            let aside = path.with_extension("unreadable");
+            tracing::error!(error = %e, file = %path.display(), aside = %aside.display(), "a spooled audit batch cannot be read; it is set aside for an operator");
+            if let Err(e) = tokio::fs::rename(path, &aside).await {
+                tracing::error!(error = %e, file = %path.display(), "cannot set an unreadable audit batch aside");
+                tokio::time::sleep(inner.backoff.max).await;
+            }
+            return;
+        }
+    };
+    for message in &messages {
+        let mut attempt = 0u32;
+        loop {
+            match publish(inner, connection, message).await {
+                Ok(()) => break,
+                Err(e) => {
+                    attempt = attempt.saturating_add(1);
+                    let delay = inner.backoff.delay(attempt);
+                    tracing::warn!(error = %e, event_id = %message.id, attempt, retry_in_ms = delay.as_millis() as u64, "audit NATS publish failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+    if let Err(e) = tokio::fs::remove_file(path).await {
+        tracing::error!(error = %e, file = %path.display(), "published audit batch could not be removed from the spool; it will be published again (the server drops the duplicates within its window)");
+    }
+}
+
+async fn read_batch(path: &Path) -> Result<Vec<SpooledMessage>, Box<dyn std::error::Error + Send + Sync>> {
+    let body = tokio::fs::read(path).await?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+/// Publishes one event and waits for JetStream to acknowledge it (a duplicate counts: the
+/// stream already holds it).
+async fn publish(
+    inner: &Inner,
+    connection: &mut Option<jetstream::Context>,
+    message: &SpooledMessage,
+) -> Result<(), async_nats::Error> {
+    let context = match connection {
+        Some(context) => context,
+        None => connection.insert(connect(inner).await?),
+    };
+    let payload = serde_json::to_vec(&message.payload)?;
+    let publish = PublishMessage::build().payload(payload.into()).message_id(&message.id);
+    let result = async { context.send_publish(message.subject.clone(), publish).await?.await }.await;
+    match result {
+        Ok(_ack) => Ok(()),
+        Err(e) => {
+            if matches!(e.kind(), jetstream::context::PublishErrorKind::StreamNotFound) {
+                // Deleted under us: connect again, which creates it again.
+                *connection = None;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+/// Connects and makes sure the stream exists. The client then reconnects by itself after a
+/// server restart, with the sink's back-off.
+async fn connect(inner: &Inner) -> Result<jetstream::Context, async_nats::Error> {
+    let backoff = inner.backoff;
+    let client = async_nats::ConnectOptions::new()
+        .name("rail-graphql-security audit")
+        .connection_timeout(inner.connect_timeout)
+        .reconnect_delay_callback(move |attempts| backoff.delay(u32::try_from(attempts).unwrap_or(u32::MAX)))
+        .connect(inner.url.as_str())
+        .await?;
+    let mut context = jetstream::new(client);
+    context.set_timeout(inner.ack_timeout);
+    context
+        .get_or_create_stream(stream::Config {
+            name: inner.stream.clone(),
+            subjects: vec![format!("{}.>", inner.subject_prefix)],
+            storage: stream::StorageType::File,
+            duplicate_window: inner.duplicate_window,
+            ..Default::default()
+        })
+        .await?;
+    tracing::info!(stream = %inner.stream, "audit NATS sink connected");
+    Ok(context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_one_token_per_event_type() {
+        assert_eq!(subject("audit", "login_failed"), "audit.login_failed");
+        assert_eq!(subject("a.b", "x.y *>z"), "a.b.x_y___z");
+        assert_eq!(subject("audit", ""), "audit._");
+    }
+
+    #[tokio::test]
+    async fn bad_names_are_refused_at_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = |b: NatsSinkBuilder| matches!(b.build(), Err(SinkError::InvalidConfig(_)));
+        assert!(refused(NatsSink::builder("nats://127.0.0.1:4222", dir.path()).stream("a.b")));
+        assert!(refused(NatsSink::builder("nats://127.0.0.1:4222", dir.path()).subject_prefix("audit.>")));
+        assert!(refused(NatsSink::builder("nats://127.0.0.1:4222", dir.path()).subject_prefix("audit..x")));
+        assert!(refused(NatsSink::builder("nats://[::1", dir.path())));
+        assert!(!refused(NatsSink::builder("nats://127.0.0.1:1", dir.path()).subject_prefix("app.audit")));
+    }
+}

@@ -1,0 +1,107 @@
+//! The on-disk spool shared by the sinks that deliver to a remote service (webhook, NATS):
+//! `write_batch` appends a batch here (durable when it returns), a background task delivers
+//! the files oldest first and removes each only once the service has it.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::SinkError;
+
+const TMP_PREFIX: &str = ".tmp-";
+
+/// A directory of batch files (each a JSON array), named so that name order is write order.
+#[derive(Debug)]
+pub(super) struct Spool {
+    dir: PathBuf,
+    sequence: AtomicU64,
+}
+
+impl Spool {
+    /// Opens `dir`, creating it and recovering what a crash left half-written.
+    pub(super) fn open(dir: PathBuf) -> Result<Self, SinkError> {
+        recover_spool(&dir).map_err(|source| SinkError::Io { path: dir.clone(), source })?;
+        Ok(Self { dir, sequence: AtomicU64::new(0) })
+    }
+
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `body` as the newest batch: fsynced and renamed into place before it returns.
+    pub(super) async fn append(&self, body: Vec<u8>) -> Result<(), SinkError> {
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
+        let name = format!("{nanos:020}-{seq:010}.json");
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || write_spool_file(&dir, &name, &body))
+            .await
+            .map_err(|e| SinkError::Task(e.to_string()))?
+            .map_err(|source| SinkError::Io { path: self.dir.clone(), source })
+    }
+
+    /// The spooled batches, oldest first.
+    pub(super) async fn list(&self) -> Result<Vec<PathBuf>, SinkError> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || list_spool(&dir))
+            .await
+            .map_err(|e| SinkError::Task(e.to_string()))?
+            .map_err(|source| SinkError::Io { path: self.dir.clone(), source })
+    }
+}
+
+fn write_spool_file(dir: &Path, name: &str, body: &[u8]) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{TMP_PREFIX}{name}"));
+    let mut file = fs::File::create(&tmp)?;
+    file.write_all(body)?;
+    file.sync_all()?;
+    drop(file);
+    fs::rename(&tmp, dir.join(name))?;
+    // Make the rename itself durable.
+    fs::File::open(dir)?.sync_all()
+}
+
+fn list_spool(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    match fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.ends_with(".json") && !name.starts_with(TMP_PREFIX) {
+                    files.push(entry.path());
+                }
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A crash between writing and renaming leaves a temporary file: keep it if it is a whole
+/// batch (its write finished), drop it if it is torn (its `write_batch` never returned `Ok`,
+/// so the logger did not count it as written).
+fn recover_spool(dir: &Path) -> io::Result<()> {
+    fs::create_dir_all(dir)?;
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(final_name) = name.strip_prefix(TMP_PREFIX) else { continue };
+        let whole = fs::read(entry.path())
+            .ok()
+            .is_some_and(|body| serde_json::from_slice::<Vec<serde_json::Value>>(&body).is_ok());
+        if whole {
+            fs::rename(entry.path(), dir.join(final_name))?;
+        } else {
+            tracing::warn!(file = %entry.path().display(), "removing a torn audit spool file left by a crash");
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}

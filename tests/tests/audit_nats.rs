@@ -1,0 +1,265 @@
+//! The NATS JetStream sink against real `nats-server -js` processes: every event once, in
+//! order, on its own subject, read back by a pull consumer; nothing lost or duplicated when
+//! the server is down at start, is SIGKILLed mid-stream and restarted, or the process
+//! restarts with events spooled; retries stored once (duplicate window); the config path.
+//!
+//! The happy-path tests use the shared server (`RAIL_TEST_NATS_URL`); the fault tests run
+//! servers of their own (`nats-server` on `PATH` or in `/usr/sbin`), each on its own port and
+//! store. Without them the tests say so and pass, unless `RAIL_TEST_REQUIRE_BACKENDS=1`.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::time::Duration;
+
+use integration_tests::nats::{
+    NatsServer, StoredMessage, delete_stream, nats_server_binary, read_stream, shared_nats_url, stream_len,
+};
+use rail_graphql_security::audit::{
+    AuditConfig, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, ExportFormat, NatsSink,
+    NatsSinkBuilder,
+};
+use serde_json::json;
+use tokio::time::Instant;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A stream name and subject prefix no other test (or run) uses: streams may not overlap.
+fn unique(test: &str) -> (String, String) {
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    (format!("T_{}_{tag}", test.to_uppercase()), format!("t{tag}"))
+}
+
+fn sink(url: &str, spool: &Path, stream: &str, prefix: &str) -> NatsSinkBuilder {
+    NatsSink::builder(url, spool)
+        .stream(stream)
+        .subject_prefix(prefix)
+        .backoff(Duration::from_millis(20), Duration::from_millis(500))
+        .ack_timeout(Duration::from_secs(1))
+        .connect_timeout(Duration::from_secs(1))
+}
+
+fn logger(sink: NatsSink) -> AuditLogger {
+    AuditLogger::builder().sink(sink).queue_capacity(100_000).max_batch(250).build()
+}
+
+/// Event `n` of a run: three event types in turn, `n` in its details.
+fn event(n: usize) -> AuditEvent {
+    let event_type = match n % 3 {
+        0 => AuditEventType::LoginFailed,
+        1 => AuditEventType::LoginSuccess,
+        _ => AuditEventType::Custom("report_viewed".into()),
+    };
+    AuditEvent::new(event_type).details(json!({ "n": n }))
+}
+
+async fn wait_for_len(url: &str, stream: &str, expected: u64) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let len = stream_len(url, stream).await;
+        assert!(len <= expected, "the stream holds {len} messages, more than the {expected} events logged");
+        if len == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "only {len} of {expected} events reached the stream within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn wait_for_empty_spool(sink: &NatsSink) {
+    let deadline = Instant::now() + WAIT;
+    while sink.pending_batches().await.unwrap() > 0 {
+        assert!(Instant::now() < deadline, "the spool did not drain within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every event exactly once, in the order logged, on `<prefix>.<event_type>`, its message id
+/// its event id and its body the event's JSON.
+fn assert_exactly_once_in_order(stored: &[StoredMessage], events: &[AuditEvent], prefix: &str) {
+    let ids: HashSet<_> = stored.iter().map(|m| m.message_id.clone()).collect();
+    assert_eq!(ids.len(), stored.len(), "duplicate message ids in the stream");
+    assert_eq!(stored.len(), events.len(), "messages in the stream vs events logged");
+    for (i, (message, event)) in stored.iter().zip(events).enumerate() {
+        assert_eq!(message.message_id.as_deref(), Some(event.id.to_string().as_str()), "message {i} is out of order");
+        assert_eq!(message.subject, format!("{prefix}.{}", event.event_type.as_str()));
+        assert_eq!(message.payload, ExportFormat::Json.encode(event).unwrap(), "the body of message {i}");
+    }
+    assert!(stored.windows(2).all(|w| w[0].sequence < w[1].sequence));
+}
+
+#[tokio::test]
+async fn every_event_reaches_the_stream_once_in_order_on_its_subject() {
+    let Some(url) = shared_nats_url("the NATS happy-path test") else { return };
+    let (stream, prefix) = unique("happy");
+    let spool = tempfile::tempdir().unwrap();
+    let sink = sink(&url, spool.path(), &stream, &prefix).build().unwrap();
+    let logger = logger(sink);
+    let events: Vec<_> = (0..300).map(event).collect();
+    for e in &events {
+        logger.log(e.clone());
+    }
+    logger.flush().await.unwrap();
+    wait_for_len(&url, &stream, 300).await;
+    let stats = logger.shutdown().await.unwrap();
+    assert_eq!((stats.written, stats.lost, stats.dropped), (300, 0, 0));
+
+    let stored = read_stream(&url, &stream).await;
+    assert_exactly_once_in_order(&stored, &events, &prefix);
+    assert_eq!(stored.iter().filter(|m| m.subject == format!("{prefix}.report_viewed")).count(), 100);
+    delete_stream(&url, &stream).await;
+}
+
+#[tokio::test]
+async fn a_retried_event_is_stored_once() {
+    let Some(url) = shared_nats_url("the NATS idempotency test") else { return };
+    let (stream, prefix) = unique("dedup");
+    let spool = tempfile::tempdir().unwrap();
+    let sink = sink(&url, spool.path(), &stream, &prefix).build().unwrap();
+    let once = event(0);
+    let other = event(1);
+    // What the logger does after a write it could not confirm: the same batch again.
+    sink.write_batch(std::slice::from_ref(&once)).await.unwrap();
+    sink.write_batch(std::slice::from_ref(&once)).await.unwrap();
+    sink.write_batch(&[once.clone(), other.clone()]).await.unwrap();
+    wait_for_empty_spool(&sink).await;
+    assert_eq!(stream_len(&url, &stream).await, 2, "three publishes of one event id are one message");
+    let stored = read_stream(&url, &stream).await;
+    assert_exactly_once_in_order(&stored, &[once, other], &prefix);
+    delete_stream(&url, &stream).await;
+}
+
+#[tokio::test]
+async fn events_logged_while_the_server_is_down_arrive_once_it_is_up_even_after_a_process_restart() {
+    let Some(binary) = nats_server_binary("the NATS server-down test") else { return };
+    let mut server = NatsServer::stopped(binary);
+    let url = server.url();
+    let (stream, prefix) = unique("down");
+    let spool = tempfile::tempdir().unwrap();
+    let events: Vec<_> = (0..400).map(event).collect();
+
+    // The first process logs half the events and shuts down before the server ever starts.
+    // (Its shutdown gives up on the unreachable server after a second: the events stay spooled.)
+    let first = AuditLogger::builder()
+        .sink(sink(&url, spool.path(), &stream, &prefix).build().unwrap())
+        .shutdown_timeout(Duration::from_secs(1))
+        .build();
+    for e in &events[..200] {
+        first.log(e.clone());
+    }
+    first.flush().await.unwrap();
+    let stats = first.shutdown().await.unwrap();
+    assert_eq!((stats.written, stats.lost), (200, 0), "spooled counts as written; nothing is lost");
+    drop(first);
+
+    // The next process opens the same spool; the server comes up while it logs the rest.
+    let second_sink = sink(&url, spool.path(), &stream, &prefix).build().unwrap();
+    assert!(second_sink.pending_batches().await.unwrap() > 0, "the first process's events wait in the spool");
+    let second = logger(second_sink);
+    for e in &events[200..300] {
+        second.log(e.clone());
+    }
+    second.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.run().await;
+    for e in &events[300..] {
+        second.log(e.clone());
+    }
+    second.flush().await.unwrap();
+    wait_for_len(&url, &stream, 400).await;
+    second.shutdown().await.unwrap();
+
+    let stored = read_stream(&url, &stream).await;
+    assert_exactly_once_in_order(&stored, &events, &prefix);
+}
+
+#[tokio::test]
+async fn a_server_killed_mid_stream_and_restarted_loses_and_duplicates_nothing() {
+    let Some(binary) = nats_server_binary("the NATS kill test") else { return };
+    let mut server = NatsServer::start(binary).await;
+    let url = server.url();
+    let (stream, prefix) = unique("kill");
+    let spool = tempfile::tempdir().unwrap();
+    let sink = sink(&url, spool.path(), &stream, &prefix).build().unwrap();
+    let logger = logger(sink);
+    let events: Vec<_> = (0..3000).map(event).collect();
+    for e in &events {
+        logger.log(e.clone());
+    }
+
+    // SIGKILL twice while publishing: once early, once past the middle.
+    for threshold in [400, 1600] {
+        let deadline = Instant::now() + WAIT;
+        while stream_len(&url, &stream).await < threshold {
+            assert!(Instant::now() < deadline, "publishing stalled before {threshold} events");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        server.kill();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        server.run().await;
+    }
+    let before = stream_len(&url, &stream).await;
+    assert!(before < 3000, "the kills hit mid-stream ({before} of 3000 already stored)");
+
+    logger.flush().await.unwrap();
+    wait_for_len(&url, &stream, 3000).await;
+    let stats = logger.shutdown().await.unwrap();
+    assert_eq!((stats.logged, stats.written, stats.lost, stats.dropped), (3000, 3000, 0, 0));
+    // Anything still in flight would show up now.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stored = read_stream(&url, &stream).await;
+    assert_exactly_once_in_order(&stored, &events, &prefix);
+}
+
+#[tokio::test]
+async fn an_event_over_the_payload_limit_is_refused_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = NatsSink::builder("nats://127.0.0.1:1", dir.path()).max_payload(512).build().unwrap();
+    let big = AuditEvent::new(AuditEventType::LoginFailed).details(json!({ "note": "x".repeat(1000) }));
+    let error = sink.write_batch(&[big]).await.unwrap_err();
+    assert!(error.is_permanent(), "{error}: the logger dead-letters it instead of retrying");
+    assert_eq!(sink.pending_batches().await.unwrap(), 0, "nothing was spooled");
+    sink.write_batch(&[event(1)]).await.unwrap();
+    assert_eq!(sink.pending_batches().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn audit_config_builds_a_working_nats_sink() {
+    let Some(url) = shared_nats_url("the NATS config test") else { return };
+    let (stream, prefix) = unique("config");
+    let spool = tempfile::tempdir().unwrap();
+    let config: AuditConfig = serde_json::from_value(json!({
+        "storage_backend": ["nats"],
+        "nats_url": url,
+        "nats_stream": stream,
+        "nats_subject_prefix": prefix,
+        "nats_spool_dir": spool.path(),
+    }))
+    .unwrap();
+    let logger = config.logger_builder(None).unwrap().build();
+    let events: Vec<_> = (0..5).map(event).collect();
+    for e in &events {
+        logger.log(e.clone());
+    }
+    logger.flush().await.unwrap();
+    wait_for_len(&url, &stream, 5).await;
+    logger.shutdown().await.unwrap();
+    assert_exactly_once_in_order(&read_stream(&url, &stream).await, &events, &prefix);
+    delete_stream(&url, &stream).await;
+}
+
+#[tokio::test]
+async fn the_nats_backend_needs_a_url_and_keeps_its_credentials_out_of_debug() {
+    let config: AuditConfig = serde_json::from_value(json!({ "storage_backend": "nats" })).unwrap();
+    assert!(matches!(config.logger_builder(None), Err(AuditConfigError::MissingNatsUrl)));
+
+    let dir = tempfile::tempdir().unwrap();
+    let config: AuditConfig = serde_json::from_value(json!({
+        "storage_backend": "nats",
+        "nats_url": "nats://audit:pa55word@127.0.0.1:1",
+        "nats_spool_dir": dir.path(),
+    }))
+    .unwrap();
+    assert!(!format!("{config:?}").contains("pa55word"));
+    let sink = NatsSink::builder("nats://audit:pa55word@127.0.0.1:1", dir.path()).build().unwrap();
+    assert!(!format!("{sink:?}").contains("pa55word"));
+}
