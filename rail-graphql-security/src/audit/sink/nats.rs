@@ -319,23 +319,7 @@ impl AuditSink for NatsSink {
     }
 
     async fn shutdown(&self, deadline: Instant) -> Result<(), SinkError> {
-        loop {
-            let delivered = self.inner.delivered.notified();
-            tokio::pin!(delivered);
-            delivered.as_mut().enable();
-            let pending = self.pending_batches().await?;
-            if pending == 0 {
-                return Ok(());
-            }
-            if tokio::time::timeout_at(deadline, delivered).await.is_err() {
-                tracing::warn!(
-                    pending,
-                    spool = %self.inner.spool.dir().display(),
-                    "NATS still unreachable at shutdown; audit events stay spooled for the next start"
-                );
-                return Ok(());
-            }
-        }
+        self.inner.spool.drain(&self.inner.delivered, deadline, "NATS").await
     }
 }
 

@@ -42,6 +42,34 @@ impl Spool {
             .map_err(|source| SinkError::Io { path: self.dir.clone(), source })
     }
 
+    /// Waits until the delivery task has emptied the spool (woken by `delivered` after each
+    /// delivered batch) or `deadline` passes; then logs what stays spooled for the next start
+    /// (`service` names the destination). Never an error for what stays: it is on disk.
+    pub(super) async fn drain(
+        &self,
+        delivered: &tokio::sync::Notify,
+        deadline: tokio::time::Instant,
+        service: &str,
+    ) -> Result<(), SinkError> {
+        loop {
+            let notified = delivered.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let pending = self.list().await?.len();
+            if pending == 0 {
+                return Ok(());
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                tracing::warn!(
+                    pending,
+                    spool = %self.dir.display(),
+                    "{service} still unreachable at shutdown; audit batches stay spooled for the next start"
+                );
+                return Ok(());
+            }
+        }
+    }
+
     /// The spooled batches, oldest first.
     pub(super) async fn list(&self) -> Result<Vec<PathBuf>, SinkError> {
         let dir = self.dir.clone();
