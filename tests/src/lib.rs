@@ -376,3 +376,47 @@ pub fn collect_alerts(logger: &rail_graphql_security::audit::AuditLogger) -> Ale
     });
     alerts
 }
+
+/// An audit sink that keeps every event in memory, for tests that read what was audited.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureSink(pub Arc<std::sync::Mutex<Vec<rail_graphql_security::audit::AuditEvent>>>);
+
+#[async_trait::async_trait]
+impl rail_graphql_security::audit::AuditSink for CaptureSink {
+    fn name(&self) -> &str {
+        "capture"
+    }
+
+    async fn write_batch(
+        &self,
+        events: &[rail_graphql_security::audit::AuditEvent],
+    ) -> Result<(), rail_graphql_security::audit::SinkError> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(events);
+        Ok(())
+    }
+}
+
+impl CaptureSink {
+    /// The events written so far, after flushing `logger`.
+    pub async fn events(
+        &self,
+        logger: &rail_graphql_security::audit::AuditLogger,
+    ) -> Vec<rail_graphql_security::audit::AuditEvent> {
+        logger.flush().await.expect("flush the audit logger");
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The events of one type, after flushing `logger`.
+    pub async fn of_type(
+        &self,
+        logger: &rail_graphql_security::audit::AuditLogger,
+        event_type: &str,
+    ) -> Vec<rail_graphql_security::audit::AuditEvent> {
+        self.events(logger).await.into_iter().filter(|e| e.event_type.as_str() == event_type).collect()
+    }
+
+    /// The types of the events written so far, in order, after flushing `logger`.
+    pub async fn types(&self, logger: &rail_graphql_security::audit::AuditLogger) -> Vec<String> {
+        self.events(logger).await.iter().map(|e| e.event_type.as_str().to_owned()).collect()
+    }
+}

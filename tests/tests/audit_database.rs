@@ -3,34 +3,18 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use integration_tests::{TestDb, on_every_backend};
 use rail_graphql_security::audit::entity::{Entity, Model};
 use rail_graphql_security::audit::{
     AccountCount, Actor, AuditEvent, AuditEventType, AuditLogger, AuditSink, DatabaseSink, HourlyBucket, IpCount, MASK,
-    PURGE_BATCH, ReportError, SinkError, TOP_N, generate_security_report, purge_before, purge_older_than,
-    security_score,
+    PURGE_BATCH, ReportError, TOP_N, generate_security_report, purge_before, purge_older_than, security_score,
 };
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
-/// Keeps a copy of every event the logger hands to its sinks, to compare with stored rows.
-#[derive(Debug, Clone, Default)]
-struct CaptureSink(Arc<Mutex<Vec<AuditEvent>>>);
-
-#[async_trait]
-impl AuditSink for CaptureSink {
-    fn name(&self) -> &str {
-        "capture"
-    }
-    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
-        self.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-}
+use integration_tests::CaptureSink;
 
 async fn all_rows(t: &TestDb) -> Vec<Model> {
     Entity::find().all(&t.db).await.expect("read audit_events")

@@ -2,13 +2,10 @@
 //! columns, the user's own `ActiveModelBehavior` logic kept, actors from the task's scope —
 //! on SQLite, PostgreSQL and MariaDB.
 
-use std::sync::{Arc, Mutex};
-
 use async_graphql::{EmptySubscription, Object, Schema};
-use async_trait::async_trait;
 use integration_tests::{Backend, TestDb};
 use rail_graphql_security::audit::model::{AuditScope, AuditScopeExtension};
-use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSink, SinkError};
+use rail_graphql_security::audit::{AuditEvent, AuditLogger};
 use rail_graphql_security::context::{Principal, SecurityContext};
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, IntoActiveModel, Schema as DbSchema, Set};
 use serde_json::{Value, json};
@@ -83,26 +80,7 @@ mod tag {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-#[derive(Debug, Clone, Default)]
-struct CaptureSink(Arc<Mutex<Vec<AuditEvent>>>);
-
-#[async_trait]
-impl AuditSink for CaptureSink {
-    fn name(&self) -> &str {
-        "capture"
-    }
-    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
-        self.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-}
-
-impl CaptureSink {
-    async fn events(&self, logger: &AuditLogger) -> Vec<AuditEvent> {
-        logger.flush().await.expect("flush audit");
-        self.0.lock().unwrap().clone()
-    }
-}
+use integration_tests::CaptureSink;
 
 async fn create_tables(db: &sea_orm::DatabaseConnection) {
     let schema = DbSchema::new(db.get_database_backend());

@@ -3,34 +3,20 @@
 //! by `#[require_mfa]` (either attribute order) and by guards recorded; end to end into the
 //! `audit_events` table on SQLite and PostgreSQL.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::{Context, EmptySubscription, ErrorExtensions, ID, InputObject, Object, Request, Schema};
-use async_trait::async_trait;
 use chrono::Utc;
 use integration_tests::{Backend, TestDb};
 use rail_graphql_security::audit::entity::Entity as AuditRows;
-use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSeverity, AuditSink, MASK, SinkError};
+use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSeverity, MASK};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::guard::RequireMfa;
 use rail_graphql_security::{audited, require_mfa};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
-#[derive(Debug, Clone, Default)]
-struct CaptureSink(Arc<Mutex<Vec<AuditEvent>>>);
-
-#[async_trait]
-impl AuditSink for CaptureSink {
-    fn name(&self) -> &str {
-        "capture"
-    }
-    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
-        self.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-}
+use integration_tests::CaptureSink;
 
 #[derive(InputObject)]
 struct Transfer {

@@ -6,31 +6,16 @@
 
 mod http;
 
-use std::sync::{Arc, Mutex};
-
 use async_graphql::{
     ComplexObject, EmptySubscription, ID, Interface, MergedObject, Object, Request, Schema, SimpleObject,
 };
-use async_trait::async_trait;
-use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSink, SinkError};
+use rail_graphql_security::audit::{AuditEvent, AuditLogger};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::prelude::{audited, rate_limit, require_mfa};
 use rail_graphql_security::rate_limit::RateLimiter;
 use serde_json::{Value, json};
 
-#[derive(Debug, Clone, Default)]
-struct CaptureSink(Arc<Mutex<Vec<AuditEvent>>>);
-
-#[async_trait]
-impl AuditSink for CaptureSink {
-    fn name(&self) -> &str {
-        "capture"
-    }
-    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
-        self.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-}
+use integration_tests::CaptureSink;
 
 #[derive(Debug, Clone)]
 struct Account {

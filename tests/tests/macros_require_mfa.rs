@@ -3,35 +3,21 @@
 //! entity resolver, a `MergedObject` root and a `#[ComplexObject]` field. Each refusal must
 //! carry the right `code` and log exactly one `unauthorized_access` event.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use async_graphql::{
     ComplexObject, Context, EmptyMutation, EmptySubscription, ID, Interface, MergedObject, Object, Request, Schema,
     SimpleObject,
 };
-use async_trait::async_trait;
 use chrono::{Duration, Utc};
-use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSink, SinkError};
+use rail_graphql_security::audit::{AuditEvent, AuditLogger};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::guard::RequireMfa;
 use rail_graphql_security::prelude::require_mfa;
 use rail_graphql_security::resolver::{MfaMethod, MfaPolicy};
 use serde_json::{Value, json};
 
-#[derive(Debug, Clone, Default)]
-struct CaptureSink(Arc<Mutex<Vec<AuditEvent>>>);
-
-#[async_trait]
-impl AuditSink for CaptureSink {
-    fn name(&self) -> &str {
-        "capture"
-    }
-    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
-        self.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-}
+use integration_tests::CaptureSink;
 
 /// An account, reachable directly, through the `Node` interface and as a federation entity.
 #[derive(Debug, Clone)]

@@ -1,38 +1,9 @@
 //! Shared helpers of the `http_*` tests.
 #![allow(dead_code, unreachable_pub, reason = "each test binary uses a different subset")]
 
-use std::sync::{Arc, Mutex};
+use rail_graphql_security::audit::AuditLogger;
 
-use async_trait::async_trait;
-use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSink, SinkError};
-
-/// Keeps every event the logger writes.
-#[derive(Debug, Clone, Default)]
-pub struct CaptureSink(pub Arc<Mutex<Vec<AuditEvent>>>);
-
-#[async_trait]
-impl AuditSink for CaptureSink {
-    fn name(&self) -> &str {
-        "capture"
-    }
-    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
-        self.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-}
-
-impl CaptureSink {
-    /// The events written so far, after flushing `logger`.
-    pub async fn events(&self, logger: &AuditLogger) -> Vec<AuditEvent> {
-        logger.flush().await.expect("flush");
-        self.0.lock().unwrap().clone()
-    }
-
-    /// The events of one type, after flushing `logger`.
-    pub async fn of_type(&self, logger: &AuditLogger, event_type: &str) -> Vec<AuditEvent> {
-        self.events(logger).await.into_iter().filter(|e| e.event_type.as_str() == event_type).collect()
-    }
-}
+pub use integration_tests::CaptureSink;
 
 /// A logger writing to a fresh capture sink.
 pub fn capturing_logger() -> (AuditLogger, CaptureSink) {

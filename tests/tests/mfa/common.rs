@@ -1,10 +1,6 @@
 //! Shared support for the MFA tests.
 
-use std::sync::{Arc, Mutex};
-
-use async_trait::async_trait;
 use integration_tests::TestDb;
-use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSink, SinkError};
 use rail_graphql_security::mfa::{EncryptionKey, MfaAccount, MfaConfig, MfaManager, MfaUserId, SecretCipher};
 use rail_graphql_security::migration::{
     AddMfaThrottleHardLock, CreateMfaTables, MfaUserIdColumn, MigrationTrait, SchemaManager,
@@ -53,30 +49,7 @@ pub(crate) fn manager<Id: TestId>(db: sea_orm::DatabaseConnection, config: MfaCo
     MfaManager::new(db, config, SecretCipher::new(key("k1", 1))).unwrap()
 }
 
-/// Keeps every audit event the logger hands to its sinks.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct CaptureSink(pub(crate) Arc<Mutex<Vec<AuditEvent>>>);
-
-#[async_trait]
-impl AuditSink for CaptureSink {
-    fn name(&self) -> &str {
-        "capture"
-    }
-    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
-        self.0.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-}
-
-impl CaptureSink {
-    pub(crate) async fn events(&self, logger: &AuditLogger) -> Vec<AuditEvent> {
-        logger.flush().await.expect("flush audit");
-        self.0.lock().unwrap().clone()
-    }
-    pub(crate) async fn types(&self, logger: &AuditLogger) -> Vec<String> {
-        self.events(logger).await.iter().map(|e| e.event_type.as_str().to_owned()).collect()
-    }
-}
+pub(crate) use integration_tests::CaptureSink;
 
 pub(crate) use integration_tests::{base32_decode, rfc_totp_sha1};
 
