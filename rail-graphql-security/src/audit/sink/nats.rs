@@ -333,23 +333,7 @@ fn subject(prefix: &str, event_type: &str) -> String {
 
 async fn deliver_forever(inner: Arc<Inner>) {
     let mut connection = None;
-    loop {
-        let spooled = inner.spooled.notified();
-        tokio::pin!(spooled);
-        spooled.as_mut().enable();
-        let files = match inner.spool.list().await {
-            Ok(files) => files,
-            Err(SinkError::Task(_)) => return,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the audit NATS spool");
-                tokio::time::sleep(inner.backoff.max).await;
-                continue;
-            }
-        };
-        if files.is_empty() {
-            spooled.await;
-            continue;
-        }
+    while let Some(files) = inner.spool.next_files(&inner.spooled, inner.backoff.max, "NATS").await {
         for file in files {
             deliver_file(&inner, &mut connection, &file).await;
             inner.delivered.notify_waiters();

@@ -42,6 +42,32 @@ impl Spool {
             .map_err(|source| SinkError::Io { path: self.dir.clone(), source })
     }
 
+    /// The delivery task's wait: the spooled files, oldest first, as soon as there are any
+    /// (sleeping on `spooled` while the spool is empty, and `retry_after` when it cannot be
+    /// read); `None` when the runtime shuts down. The task delivers each file and wakes
+    /// [`drain`](Self::drain)'s waiters.
+    pub(super) async fn next_files(
+        &self,
+        spooled: &tokio::sync::Notify,
+        retry_after: std::time::Duration,
+        service: &str,
+    ) -> Option<Vec<PathBuf>> {
+        loop {
+            let notified = spooled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match self.list().await {
+                Ok(files) if files.is_empty() => notified.await,
+                Ok(files) => return Some(files),
+                Err(SinkError::Task(_)) => return None,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the audit {service} spool");
+                    tokio::time::sleep(retry_after).await;
+                }
+            }
+        }
+    }
+
     /// Waits until the delivery task has emptied the spool (woken by `delivered` after each
     /// delivered batch) or `deadline` passes; then logs what stays spooled for the next start
     /// (`service` names the destination). Never an error for what stays: it is on disk.

@@ -211,23 +211,7 @@ impl AuditSink for WebhookSink {
 }
 
 async fn deliver_forever(inner: Arc<Inner>) {
-    loop {
-        let spooled = inner.spooled.notified();
-        tokio::pin!(spooled);
-        spooled.as_mut().enable();
-        let files = match inner.spool.list().await {
-            Ok(files) => files,
-            Err(SinkError::Task(_)) => return,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot read the audit webhook spool");
-                tokio::time::sleep(inner.backoff.max).await;
-                continue;
-            }
-        };
-        if files.is_empty() {
-            spooled.await;
-            continue;
-        }
+    while let Some(files) = inner.spool.next_files(&inner.spooled, inner.backoff.max, "webhook").await {
         for file in files {
             deliver_file(&inner, &file).await;
             inner.delivered.notify_waiters();
