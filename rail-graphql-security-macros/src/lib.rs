@@ -15,21 +15,21 @@ pub fn derive_security_config(input: proc_macro::TokenStream) -> proc_macro::Tok
 }
 
 /// Refuses the resolver to callers without a second factor; see
-/// `rail_graphql_security::resolver` and the README's "Resolver attributes".
+/// `rail_graphql_security::resolver` and the guide `rail_graphql_security::guide::resolver_macros`.
 #[proc_macro_attribute]
 pub fn require_mfa(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
     resolver::require_mfa(attr.into(), item.into()).into()
 }
 
 /// Limits how often a resolver may be called, per user, address, both or overall; see
-/// `rail_graphql_security::rate_limit::enforce_resolver` and the README's "Resolver attributes".
+/// `rail_graphql_security::rate_limit::enforce_resolver` and `rail_graphql_security::guide::resolver_macros`.
 #[proc_macro_attribute]
 pub fn rate_limit(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
     resolver::rate_limit(attr.into(), item.into()).into()
 }
 
 /// On a resolver: one audit event per call (see `rail_graphql_security::resolver` and the
-/// README's "Resolver attributes"). On a SeaORM model struct and its `impl ActiveModelBehavior`:
+/// guide `rail_graphql_security::guide::resolver_macros`). On a SeaORM model struct and its `impl ActiveModelBehavior`:
 /// events for its writes with a field diff (see `rail_graphql_security::audit::model`).
 #[proc_macro_attribute]
 pub fn audited(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {

@@ -16,7 +16,7 @@
 //!   [`resolver`] and [`rate_limit::enforce_resolver`], and the
 //!   [`guard::RequireMfa`] field guard.
 //!
-//! The migrations for its tables are in [`migration`].
+//! The migrations for its tables are in [`migration`]; the [`guide`] explains each part with examples.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Lets generated code name `::rail_graphql_security` inside this crate too.
@@ -35,6 +35,7 @@ pub mod context;
 pub mod dashboard;
 pub mod graphql;
 pub mod guard;
+pub mod guide;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub mod http;
@@ -57,7 +58,7 @@ pub use rail_graphql_security_macros::{audited, rate_limit, require_mfa};
 /// Options: `module = "name"` (default `mfa`), `on_delete = "cascade" | "restrict"` (what deleting
 /// a user does to the user's MFA rows; default `cascade`), `account_name = "field"` (shown in
 /// authenticator apps; default the `email`, `username` or `name` field, else the key). The key
-/// may be `i32`, `i64`, `Uuid` or `String`. The README's "Generated MFA schema" section has a
+/// may be `i32`, `i64`, `Uuid` or `String`. The [`security_user` guide](guide::security_user) has a
 /// complete example.
 pub use rail_graphql_security_macros::security_user;
 

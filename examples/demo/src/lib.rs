@@ -119,7 +119,7 @@ impl From<TokenError> for DemoError {
 /// The example server's configuration: its own settings and the plugin's
 /// [`StandardSecurityConfig`], loaded in layers (the profile's defaults < the TOML file named by
 /// `RAIL_SECURITY_CONFIG` < environment variables). Each key is set by its conventional variable
-/// (`BIND_ADDR`, `DATABASE_URL`, `JWT_SECRET`, ...: see the README's table, checked against
+/// (`BIND_ADDR`, `DATABASE_URL`, `JWT_SECRET`, ...: see the example server guide's table, checked against
 /// [`DemoConfig::leaf_keys`]) or by `DEMO__KEY` / `DEMO__SECURITY__SECTION__KEY`; `demo config`
 /// prints every key with its value and source, `demo check` scores this same value.
 #[derive(Debug, Clone, SecurityConfig)]
