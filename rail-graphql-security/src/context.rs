@@ -1,6 +1,7 @@
 //! The per-request [`SecurityContext`] and the runtime checks resolvers (and the
-//! `#[require_mfa]` macro) call: [`require_authenticated`], [`require_mfa`], [`require_role`]
-//! and their audited form [`enforce`].
+//! `#[require_mfa]` macro) call: [`require_authenticated`], [`require_second_factor`],
+//! [`require_role`] and their audited form [`enforce`]. Second-factor checks all go through
+//! [`enforce_mfa`](crate::mfa::enforce_mfa).
 //!
 //! The HTTP layer (feature `axum`) builds the context from the bearer token and stores it in
 //! the async-graphql request data; any other transport can do the same with
@@ -14,13 +15,15 @@
 //! use std::time::Duration;
 //! use chrono::Utc;
 //! use rail_graphql_security::context::{AccessDenied, MfaState, Principal, Requirement, SecurityContext};
+//! use rail_graphql_security::mfa::{MfaMethod, MfaRequirement};
 //!
 //! let anonymous = SecurityContext::anonymous();
 //! assert_eq!(anonymous.check(&Requirement::Authenticated), Err(AccessDenied::Unauthenticated));
 //!
 //! let alice = SecurityContext::authenticated(Principal::new("7", "alice").with_roles(["admin"]))
-//!     .with_mfa(MfaState::verified(Utc::now(), "totp"));
-//! assert!(alice.check(&Requirement::Mfa { max_age: Some(Duration::from_secs(300)) }).is_ok());
+//!     .with_mfa(MfaState::verified(Utc::now(), MfaMethod::Totp));
+//! let step_up = MfaRequirement::new().max_age(Duration::from_secs(300));
+//! assert!(alice.check(&Requirement::Mfa(step_up)).is_ok());
 //! assert!(alice.check(&Requirement::Role("admin".into())).is_ok());
 //! ```
 
@@ -33,6 +36,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditLogger, AuditUser};
+use crate::mfa::{AuditAs, MfaMethod, MfaRequirement, enforce_mfa};
 
 /// The authenticated user a request acts for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +93,9 @@ pub enum MfaLevel {
     Verified,
 }
 
+/// The name tokens and audit events give a trusted device standing in for the second factor.
+pub(crate) const TRUSTED_DEVICE: &str = "trusted_device";
+
 /// The session's second-factor state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MfaState {
@@ -96,8 +103,8 @@ pub struct MfaState {
     pub level: MfaLevel,
     /// When the second factor was passed (for step-up checks with a maximum age).
     pub verified_at: Option<DateTime<Utc>>,
-    /// The method used (`totp`, `sms`, `backup_code`, `trusted_device`).
-    pub method: Option<String>,
+    /// The method passed; `None` when none was, or when a trusted device stood in for it.
+    pub method: Option<MfaMethod>,
     /// The second factor was skipped because the device is trusted.
     pub trusted_device: bool,
 }
@@ -109,18 +116,19 @@ impl MfaState {
     }
 
     /// A second factor passed at `at` with `method`.
-    pub fn verified(at: DateTime<Utc>, method: impl Into<String>) -> Self {
-        Self { level: MfaLevel::Verified, verified_at: Some(at), method: Some(method.into()), trusted_device: false }
+    pub fn verified(at: DateTime<Utc>, method: MfaMethod) -> Self {
+        Self { level: MfaLevel::Verified, verified_at: Some(at), method: Some(method), trusted_device: false }
     }
 
     /// A trusted device stood in for the second factor at `at`.
     pub fn trusted_device(at: DateTime<Utc>) -> Self {
-        Self {
-            level: MfaLevel::Verified,
-            verified_at: Some(at),
-            method: Some("trusted_device".into()),
-            trusted_device: true,
-        }
+        Self { level: MfaLevel::Verified, verified_at: Some(at), method: None, trusted_device: true }
+    }
+
+    /// How the second factor was passed, as tokens and audit events name it: the method's
+    /// [`as_str`](MfaMethod::as_str), or `trusted_device`.
+    pub fn method_name(&self) -> Option<&'static str> {
+        if self.trusted_device { Some(TRUSTED_DEVICE) } else { self.method.map(MfaMethod::as_str) }
     }
 
     /// Whether the second factor was passed, within `max_age` of `now` when one is given.
@@ -148,7 +156,7 @@ pub struct SecurityContext {
     /// The second-factor state of the session.
     pub mfa: MfaState,
     /// The second-factor methods the user can use (listed in `MFA_REQUIRED` errors).
-    pub mfa_methods: Vec<String>,
+    pub mfa_methods: Vec<MfaMethod>,
     /// The client's address (proxy-aware, see [`crate::client_ip`]).
     pub client_ip: Option<IpAddr>,
     /// The client's `User-Agent`.
@@ -191,12 +199,8 @@ impl SecurityContext {
     }
 
     /// Sets the methods listed in `MFA_REQUIRED` errors.
-    pub fn with_mfa_methods<I, M>(mut self, methods: I) -> Self
-    where
-        I: IntoIterator<Item = M>,
-        M: Into<String>,
-    {
-        self.mfa_methods = methods.into_iter().map(Into::into).collect();
+    pub fn with_mfa_methods(mut self, methods: impl IntoIterator<Item = MfaMethod>) -> Self {
+        self.mfa_methods = methods.into_iter().collect();
         self
     }
 
@@ -240,17 +244,7 @@ impl SecurityContext {
         };
         match requirement {
             Requirement::Authenticated => Ok(()),
-            Requirement::Mfa { max_age } => {
-                if self.mfa.satisfies(*max_age, now) {
-                    Ok(())
-                } else {
-                    Err(AccessDenied::MfaRequired {
-                        methods: self.mfa_methods.clone(),
-                        max_age: *max_age,
-                        stale: self.mfa.level >= MfaLevel::Verified,
-                    })
-                }
-            }
+            Requirement::Mfa(mfa) => mfa.check_at(Some(self), now),
             Requirement::Role(role) => {
                 if principal.has_role(role) {
                     Ok(())
@@ -267,11 +261,8 @@ impl SecurityContext {
 pub enum Requirement {
     /// Any authenticated user.
     Authenticated,
-    /// An authenticated user who passed a second factor (within `max_age` when given).
-    Mfa {
-        /// How long ago the second factor may have been passed (step-up when set).
-        max_age: Option<Duration>,
-    },
+    /// An authenticated user whose second factor satisfies the requirement.
+    Mfa(MfaRequirement),
     /// An authenticated user with this role.
     Role(String),
 }
@@ -287,7 +278,7 @@ pub enum AccessDenied {
     #[error("{}", mfa_message(*.max_age, *.stale))]
     MfaRequired {
         /// The methods the user can use.
-        methods: Vec<String>,
+        methods: Vec<MfaMethod>,
         /// The maximum age that was required, for a step-up.
         max_age: Option<Duration>,
         /// A second factor was passed, but longer ago than `max_age` (a step-up is due); `false`
@@ -343,7 +334,7 @@ impl ErrorExtensions for AccessDenied {
             ext.set("code", self.code());
             match self {
                 Self::MfaRequired { methods, max_age, .. } => {
-                    ext.set("methods", methods.clone());
+                    ext.set("methods", methods.iter().map(|m| m.as_str()).collect::<Vec<_>>());
                     if let Some(age) = max_age {
                         ext.set("maxAgeSeconds", age.as_secs());
                     }
@@ -367,9 +358,14 @@ pub fn require_authenticated<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<
     security.principal.as_ref().ok_or_else(|| AccessDenied::Unauthenticated.extend())
 }
 
-/// The caller must have passed a second factor, within `max_age` when given.
-pub fn require_mfa<'a>(ctx: &'a Context<'_>, max_age: Option<Duration>) -> async_graphql::Result<&'a SecurityContext> {
-    check(ctx, &Requirement::Mfa { max_age }).map_err(|d| d.extend())
+/// The caller must have passed a second factor (a trusted device counts), within `max_age`
+/// when given. Not audited; [`enforce`] audits, and
+/// [`enforce_mfa`](crate::mfa::enforce_mfa) takes a whole [`MfaRequirement`].
+pub fn require_second_factor<'a>(
+    ctx: &'a Context<'_>,
+    max_age: Option<Duration>,
+) -> async_graphql::Result<&'a SecurityContext> {
+    enforce_mfa(ctx, &MfaRequirement { max_age, ..MfaRequirement::new() }, AuditAs::Nothing)
 }
 
 /// The caller must have `role`.
@@ -385,6 +381,9 @@ pub fn enforce<'a>(
     resource: &str,
     requirement: &Requirement,
 ) -> async_graphql::Result<&'a SecurityContext> {
+    if let Requirement::Mfa(mfa) = requirement {
+        return enforce_mfa(ctx, mfa, AuditAs::Resource(resource));
+    }
     match check(ctx, requirement) {
         Ok(security) => Ok(security),
         Err(denied) => {

@@ -31,14 +31,11 @@
 
 use std::time::Duration;
 
-use async_graphql::{Context, ErrorExtensions, Guard};
+use async_graphql::{Context, Guard};
 
-use crate::audit::AuditLogger;
-use crate::context::{SecurityContext, audit_denial};
+use crate::mfa::{AuditAs, MfaMethod, MfaRequirement, enforce_mfa};
 
-use crate::resolver::{MfaMethod, MfaPolicy};
-
-/// A [`Guard`] refusing callers without a satisfying second factor: same policy, errors
+/// A [`Guard`] refusing callers without a satisfying second factor: same requirement, errors
 /// (`UNAUTHENTICATED`, `MFA_REQUIRED` with the user's methods) and `unauthorized_access` audit
 /// event as `#[require_mfa]`. Combine it with `.and()` / `.or()` ([`async_graphql::GuardExt`]).
 ///
@@ -46,7 +43,7 @@ use crate::resolver::{MfaMethod, MfaPolicy};
 /// turn the audit off there with [`audit(false)`](Self::audit).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RequireMfa {
-    policy: MfaPolicy,
+    requirement: MfaRequirement,
     resource: Option<&'static str>,
     audit: bool,
 }
@@ -60,17 +57,17 @@ impl Default for RequireMfa {
 impl RequireMfa {
     /// Any second factor, any age, trusted devices accepted, refusals audited.
     pub const fn new() -> Self {
-        Self { policy: MfaPolicy::new(), resource: None, audit: true }
+        Self::with_requirement(MfaRequirement::new())
     }
 
-    /// A guard enforcing `policy`.
-    pub const fn with_policy(policy: MfaPolicy) -> Self {
-        Self { policy, resource: None, audit: true }
+    /// A guard enforcing `requirement`.
+    pub const fn with_requirement(requirement: MfaRequirement) -> Self {
+        Self { requirement, resource: None, audit: true }
     }
 
     /// Step-up: the second factor was passed within `max_age`.
     pub const fn max_age(mut self, max_age: Duration) -> Self {
-        self.policy = self.policy.max_age(max_age);
+        self.requirement = self.requirement.max_age(max_age);
         self
     }
 
@@ -81,13 +78,13 @@ impl RequireMfa {
 
     /// Whether a trusted device standing in for the second factor is enough (default `true`).
     pub const fn allow_trusted_device(mut self, allow: bool) -> Self {
-        self.policy = self.policy.allow_trusted_device(allow);
+        self.requirement = self.requirement.allow_trusted_device(allow);
         self
     }
 
     /// Only these methods count.
     pub const fn methods(mut self, methods: &'static [MfaMethod]) -> Self {
-        self.policy = self.policy.methods(methods);
+        self.requirement = self.requirement.methods(methods);
         self
     }
 
@@ -104,27 +101,19 @@ impl RequireMfa {
         self
     }
 
-    /// The policy enforced.
-    pub fn policy(&self) -> &MfaPolicy {
-        &self.policy
+    /// The requirement enforced.
+    pub fn requirement(&self) -> &MfaRequirement {
+        &self.requirement
     }
 }
 
 impl Guard for RequireMfa {
     async fn check(&self, ctx: &Context<'_>) -> async_graphql::Result<()> {
-        let security = SecurityContext::from_graphql(ctx);
-        self.policy.check(security).map_err(|denied| {
-            if self.audit
-                && let Some(logger) = ctx.data_opt::<AuditLogger>()
-            {
-                let resource = match (self.resource, ctx.path_node) {
-                    (Some(resource), _) => resource.to_owned(),
-                    (None, Some(path)) => path.to_string(),
-                    (None, None) => ctx.item.node.name.node.to_string(),
-                };
-                audit_denial(logger, security, &resource, &denied);
-            }
-            denied.extend()
-        })
+        let audit_as = match (self.audit, self.resource) {
+            (false, _) => AuditAs::Nothing,
+            (true, Some(resource)) => AuditAs::Resource(resource),
+            (true, None) => AuditAs::ResponsePath,
+        };
+        enforce_mfa(ctx, &self.requirement, audit_as).map(|_| ())
     }
 }

@@ -13,7 +13,7 @@
 //!   rate limits, proxy-aware client addresses, and the axum layer; `stack` (feature `axum`)
 //!   builds all of it from a loaded `StandardSecurityConfig`.
 //! - `#[require_mfa]`, `#[audited]` and `#[rate_limit]` on resolvers, with their runtime in
-//!   [`resolver`] and [`rate_limit::enforce_resolver`], and the
+//!   [`mfa::enforce_mfa`], [`resolver`] and [`rate_limit::enforce_resolver`], and the
 //!   [`guard::RequireMfa`] field guard.
 //!
 //! The migrations for its tables are in [`migration`]; the [`guide`] explains each part with examples.
@@ -71,13 +71,13 @@ pub mod prelude {
     pub use crate::auth::{TokenConfig, TokenService};
     pub use crate::config::{Profile, Secret, SecurityConfig, StandardSecurityConfig};
     pub use crate::context::{
-        MfaLevel, MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated, require_mfa,
-        require_role,
+        MfaLevel, MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated, require_role,
+        require_second_factor,
     };
     pub use crate::guard::RequireMfa;
-    pub use crate::mfa::{MfaAccount, MfaManager, MfaUser, MfaUserId};
+    pub use crate::mfa::{AuditAs, MfaAccount, MfaManager, MfaMethod, MfaRequirement, MfaUser, MfaUserId, enforce_mfa};
     pub use crate::rate_limit::{FieldLimit, LimitKey, LoginRateLimiter, RateLimiter};
-    pub use crate::resolver::{MfaPolicy, ResolverOutcome};
+    pub use crate::resolver::ResolverOutcome;
     pub use rail_graphql_security_macros::{audited, rate_limit, require_mfa};
 }
 
@@ -85,6 +85,7 @@ pub mod prelude {
 pub mod __private {
     pub use async_graphql;
     pub use async_trait;
+    pub use crate::resolver::generated::{refusal, short_type_name};
     pub use sea_orm;
     pub use serde_json;
     pub use toml_edit;

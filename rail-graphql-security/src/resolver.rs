@@ -1,196 +1,21 @@
-//! Runtime support of the resolver attributes `#[require_mfa]` and `#[audited]`.
+//! Runtime support of the resolver attribute `#[audited]`.
 //!
-//! The attributes expand to calls into this module; you can call it by hand too, e.g. from a
-//! resolver that cannot carry an attribute:
-//!
-//! - [`require_mfa`] checks an [`MfaPolicy`] against the request's [`SecurityContext`] and
-//!   audits a refusal as `unauthorized_access` (exactly one event per refusal);
-//! - [`AuditedCall`] records one event per resolver call: name, severity, actor, ip, listed
-//!   arguments (secret-looking ones masked), outcome (`ok` or the error's `code`) and duration.
-//!
-//! Both read the [`AuditLogger`] from the schema (or request) data; without one, nothing is
-//! logged and checks still apply. The third attribute, `#[rate_limit]`, expands to
+//! [`AuditedCall`] records one event per resolver call: name, severity, actor, ip, listed
+//! arguments (secret-looking ones masked), outcome (`ok` or the error's `code`) and duration.
+//! It reads the [`AuditLogger`] from the schema (or request) data; without one, nothing is
+//! logged. `#[require_mfa]` expands to [`mfa::enforce_mfa`](crate::mfa::enforce_mfa) (callable
+//! by hand too, e.g. from a resolver that cannot carry an attribute) and `#[rate_limit]` to
 //! [`rate_limit::enforce_resolver`](crate::rate_limit::enforce_resolver).
-//!
-//! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use std::time::Duration;
-//! use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
-//! use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
-//! use rail_graphql_security::resolver::{MfaPolicy, require_mfa};
-//!
-//! struct Query;
-//! #[Object]
-//! impl Query {
-//!     async fn payout(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<u32> {
-//!         let policy = MfaPolicy::new().max_age(Duration::from_secs(900));
-//!         require_mfa(ctx, "Query", "payout", &policy)?;
-//!         Ok(42)
-//!     }
-//! }
-//!
-//! let schema = Schema::new(Query, EmptyMutation, EmptySubscription);
-//! let alice = SecurityContext::authenticated(Principal::new(1, "alice")).with_mfa_methods(["totp"]);
-//! let refused = schema.execute(async_graphql::Request::new("{ payout }").data(alice.clone())).await;
-//! assert_eq!(refused.errors[0].extensions.as_ref().unwrap().get("code").unwrap().to_string(), "\"MFA_REQUIRED\"");
-//!
-//! let verified = alice.with_mfa(MfaState::verified(chrono::Utc::now(), "totp"));
-//! let ok = schema.execute(async_graphql::Request::new("{ payout }").data(verified)).await;
-//! assert!(ok.errors.is_empty());
-//! # }
-//! ```
 
 use std::borrow::Cow;
 use std::fmt;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use async_graphql::{Context, ErrorExtensions, InputType};
-use chrono::{DateTime, Utc};
+use async_graphql::{Context, InputType};
 use serde_json::{Map, Value};
 
 use crate::audit::{AuditEvent, AuditEventType, AuditLogger, AuditSeverity};
-use crate::context::{AccessDenied, MfaLevel, SecurityContext, audit_denial};
-
-/// A second-factor method a policy can accept (the `methods(...)` option).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum MfaMethod {
-    /// A time-based one-time password (authenticator app).
-    Totp,
-    /// A code sent by SMS.
-    Sms,
-    /// A one-time backup code.
-    BackupCode,
-}
-
-impl MfaMethod {
-    /// The name used in [`MfaState::method`](crate::context::MfaState::method) and in
-    /// `MFA_REQUIRED` errors: `totp`, `sms`, `backup_code`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Totp => "totp",
-            Self::Sms => "sms",
-            Self::BackupCode => "backup_code",
-        }
-    }
-}
-
-impl fmt::Display for MfaMethod {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// What `#[require_mfa(...)]` (and [`RequireMfa`](crate::guard::RequireMfa)) demands of the
-/// caller's second factor.
-///
-/// The default accepts any method, any age, and a trusted device standing in for the second
-/// factor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MfaPolicy {
-    /// The second factor must have been passed at most this long ago (step-up).
-    pub max_age: Option<Duration>,
-    /// Whether a trusted device standing in for the second factor is enough.
-    pub allow_trusted_device: bool,
-    /// The methods that count; empty means every method.
-    pub methods: &'static [MfaMethod],
-}
-
-impl Default for MfaPolicy {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MfaPolicy {
-    /// Any second factor, any age, trusted devices accepted.
-    pub const fn new() -> Self {
-        Self { max_age: None, allow_trusted_device: true, methods: &[] }
-    }
-
-    /// Requires the second factor to have been passed within `max_age`.
-    pub const fn max_age(mut self, max_age: Duration) -> Self {
-        self.max_age = Some(max_age);
-        self
-    }
-
-    /// Whether a trusted device is enough.
-    pub const fn allow_trusted_device(mut self, allow: bool) -> Self {
-        self.allow_trusted_device = allow;
-        self
-    }
-
-    /// Only these methods count.
-    pub const fn methods(mut self, methods: &'static [MfaMethod]) -> Self {
-        self.methods = methods;
-        self
-    }
-
-    fn accepts_method(&self, method: Option<&str>) -> bool {
-        self.methods.is_empty() || method.is_some_and(|m| self.methods.iter().any(|a| a.as_str() == m))
-    }
-
-    /// Checks the policy against a request's context as of `now`; `None` is an anonymous
-    /// request.
-    pub fn check_at(&self, security: Option<&SecurityContext>, now: DateTime<Utc>) -> Result<(), AccessDenied> {
-        let Some(security) = security.filter(|s| s.is_authenticated()) else {
-            return Err(AccessDenied::Unauthenticated);
-        };
-        let mfa = &security.mfa;
-        let trusted_ok = !mfa.trusted_device || self.allow_trusted_device;
-        let method_ok = mfa.trusted_device || self.accepts_method(mfa.method.as_deref());
-        if trusted_ok && method_ok && mfa.satisfies(self.max_age, now) {
-            return Ok(());
-        }
-        let methods = security.mfa_methods.iter().filter(|m| self.accepts_method(Some(m.as_str()))).cloned().collect();
-        // Stale only when the factor would have counted but is too old.
-        let stale = trusted_ok && method_ok && mfa.level >= MfaLevel::Verified && self.max_age.is_some();
-        Err(AccessDenied::MfaRequired { methods, max_age: self.max_age, stale })
-    }
-
-    /// [`check_at`](Self::check_at) now.
-    pub fn check(&self, security: Option<&SecurityContext>) -> Result<(), AccessDenied> {
-        self.check_at(security, Utc::now())
-    }
-}
-
-/// The short Rust name of `T` (`Query` for `my_app::schema::Query`), used to name resources in
-/// audit events.
-#[doc(hidden)]
-pub fn short_type_name(full: &'static str) -> &'static str {
-    let head = full.split('<').next().unwrap_or(full);
-    head.rsplit("::").next().unwrap_or(head)
-}
-
-/// Enforces `policy` for the field `type_name.field_name`: the expansion of
-/// `#[require_mfa]`.
-///
-/// An anonymous caller gets `UNAUTHENTICATED`; an authenticated one without a satisfying second
-/// factor gets `MFA_REQUIRED` with the `methods` they have enrolled that the policy accepts
-/// (and `maxAgeSeconds` for a step-up). Each refusal logs one `unauthorized_access` event
-/// through the [`AuditLogger`] in the context data, if any.
-pub fn require_mfa(
-    ctx: &Context<'_>,
-    type_name: &str,
-    field_name: &str,
-    policy: &MfaPolicy,
-) -> async_graphql::Result<()> {
-    let security = SecurityContext::from_graphql(ctx);
-    policy.check(security).map_err(|denied| {
-        if let Some(logger) = ctx.data_opt::<AuditLogger>() {
-            audit_denial(logger, security, &format!("{type_name}.{field_name}"), &denied);
-        }
-        denied.extend()
-    })
-}
-
-/// Turns a refusal into the resolver's error type (generated code; a generic function, so no
-/// "useless conversion" lint fires in the user's crate when the type is already
-/// `async_graphql::Error`).
-#[doc(hidden)]
-pub fn refusal<E: From<async_graphql::Error>>(error: async_graphql::Error) -> E {
-    E::from(error)
-}
+use crate::context::{AccessDenied, SecurityContext};
 
 /// The `code` an error is recorded with in `#[audited]` events.
 ///
@@ -339,5 +164,22 @@ impl AuditedCall {
             details.insert("arguments".into(), Value::Object(self.arguments));
         }
         logger.log(record.details(Value::Object(details)));
+    }
+}
+
+/// Helpers only generated code calls, re-exported under `__private`.
+pub(crate) mod generated {
+    /// The short Rust name of a type (`Query` for `my_app::schema::Query`), naming resources in
+    /// audit events.
+    pub fn short_type_name(full: &'static str) -> &'static str {
+        let head = full.split('<').next().unwrap_or(full);
+        head.rsplit("::").next().unwrap_or(head)
+    }
+
+    /// Turns a refusal into the resolver's error type (a generic function, so no "useless
+    /// conversion" lint fires in the user's crate when the type is already
+    /// `async_graphql::Error`).
+    pub fn refusal<E: From<async_graphql::Error>>(error: async_graphql::Error) -> E {
+        E::from(error)
     }
 }

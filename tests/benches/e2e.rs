@@ -19,6 +19,7 @@ use chrono::Utc;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use futures::future::join_all;
 use rail_graphql_security::context::{MfaState, Principal};
+use rail_graphql_security::mfa::MfaMethod;
 use tokio::runtime::Runtime;
 
 /// Requests in flight per measured iteration.
@@ -55,7 +56,7 @@ fn throughput(c: &mut Criterion) {
     let app = rt.block_on(demo::build_app(&config)).expect("demo app");
     // A session that passed TOTP (how it got there is not what is measured).
     let principal = Principal::new(1, "demo").with_roles(["user"]);
-    let token = app.tokens.issue(&principal, &MfaState::verified(Utc::now(), "totp"), None).expect("token").token;
+    let token = app.tokens.issue(&principal, &MfaState::verified(Utc::now(), MfaMethod::Totp), None).expect("token").token;
     let full_url = serve(&rt, app.router.clone());
     // The same server with rate limits and revocations in Redis (as with `REDIS_URL`), when
     // `RAIL_TEST_REDIS_URL` is set: the token check then leaves SQLite to the audit sink.
@@ -70,7 +71,7 @@ fn throughput(c: &mut Criterion) {
             Some(rail_graphql_security::config::Secret::new(url));
         config.config.redis_prefix = format!("rail_bench_{}", std::process::id());
         let app = rt.block_on(demo::build_app(&config)).expect("demo app on Redis");
-        let token = app.tokens.issue(&principal, &MfaState::verified(Utc::now(), "totp"), None).expect("token").token;
+        let token = app.tokens.issue(&principal, &MfaState::verified(Utc::now(), MfaMethod::Totp), None).expect("token").token;
         let url = serve(&rt, app.router.clone());
         (dir, app, token, url)
     });

@@ -20,8 +20,9 @@ use axum::routing::post;
 use chrono::Utc;
 use criterion::{Criterion, criterion_group, criterion_main};
 use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenService};
-use rail_graphql_security::context::{MfaState, Principal, SecurityContext, require_mfa};
+use rail_graphql_security::context::{MfaState, Principal, SecurityContext, require_second_factor};
 use rail_graphql_security::graphql::GraphqlLimits;
+use rail_graphql_security::mfa::MfaMethod;
 use rail_graphql_security::http::{HttpSecurity, graphql_router};
 use rail_graphql_security::rate_limit::{Quota, RateLimiter};
 use tokio::runtime::Runtime;
@@ -32,7 +33,7 @@ struct Query;
 #[Object]
 impl Query {
     async fn secret_note(&self, ctx: &Context<'_>) -> async_graphql::Result<&'static str> {
-        require_mfa(ctx, None)?;
+        require_second_factor(ctx, None)?;
         Ok("the note")
     }
 }
@@ -70,7 +71,7 @@ fn http_layer(c: &mut Criterion) {
         RevocationStore::memory(),
     );
     let issued =
-        tokens.issue(&Principal::new(1, "alice"), &MfaState::verified(Utc::now(), "totp"), None).expect("token");
+        tokens.issue(&Principal::new(1, "alice"), &MfaState::verified(Utc::now(), MfaMethod::Totp), None).expect("token");
     let authorization = format!("Bearer {}", issued.token);
     let security = HttpSecurity::new()
         .tokens(tokens)
@@ -78,7 +79,7 @@ fn http_layer(c: &mut Criterion) {
     let secured = graphql_router(schema.clone(), security, &limits);
 
     let context =
-        SecurityContext::authenticated(Principal::new(1, "alice")).with_mfa(MfaState::verified(Utc::now(), "totp"));
+        SecurityContext::authenticated(Principal::new(1, "alice")).with_mfa(MfaState::verified(Utc::now(), MfaMethod::Totp));
     let bare = Router::new().route("/graphql", post(bare_handler)).with_state((schema, context));
 
     // Both answer the note before anything is timed.

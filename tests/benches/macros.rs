@@ -43,6 +43,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use integration_tests::{Backend, TestDb};
 use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSink, SinkError};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
+use rail_graphql_security::mfa::MfaMethod;
 use rail_graphql_security::{audited, require_mfa};
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use tokio::runtime::Runtime;
@@ -168,7 +169,7 @@ fn resolver_attributes(c: &mut Criterion) {
     });
     let schema = Schema::build(Query, EmptyMutation, EmptySubscription).data(app.db.clone()).finish();
     let security = SecurityContext::authenticated(Principal::new(7, "alice"))
-        .with_mfa(MfaState::verified(Utc::now(), "totp"))
+        .with_mfa(MfaState::verified(Utc::now(), MfaMethod::Totp))
         .with_client_ip("203.0.113.9".parse().ok());
 
     let mut group = c.benchmark_group("resolver_attributes");

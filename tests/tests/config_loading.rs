@@ -110,7 +110,7 @@ fn env_vars_set_nested_keys_lists_maps_and_options() {
     assert_eq!(config.audit.alert_thresholds.failed_logins_per_hour, 3);
     assert!((config.middleware.performance.slow_query_threshold - 0.25).abs() < f64::EPSILON);
     assert!(config.deployment.behind_proxy);
-    assert_eq!(config.mfa.sms.provider, rail_graphql_security::config::standard::SmsProvider::Twilio);
+    assert_eq!(config.mfa.sms.provider, rail_graphql_security::config::standard::SmsProviderKind::Twilio);
     // An empty variable unsets an option.
     let config = StandardSecurityConfig::loader()
         .env_vars([("RAIL_SECURITY__AUDIT__WEBHOOK_URL", "")])

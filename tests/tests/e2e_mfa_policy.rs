@@ -15,6 +15,7 @@ use e2e::{Server, error_code, test_config};
 use integration_tests::{TestDb, on_every_backend};
 use rail_graphql_security::context::{MfaState, Principal};
 use rail_graphql_security::mfa::policy::MfaPolicy;
+use rail_graphql_security::mfa::MfaMethod;
 use serde_json::{Value, json};
 
 const ADMIN: &str = demo::DEFAULT_ADMIN_PASSWORD;
@@ -170,9 +171,9 @@ async fn a_trusted_device_alone_cannot_change_factors(t: &TestDb) {
     let admin_id = server.gql(Some(&admin.token), "{ me { id } }", json!({})).await["data"]["me"]["id"].clone();
     let admin_id = admin_id.as_str().expect("the admin's id");
     let principal = Principal::new(admin_id, "admin").with_roles(["admin"]);
-    let mut stale = MfaState::verified(Utc::now() - chrono::Duration::minutes(11), "totp");
+    let mut stale = MfaState::verified(Utc::now() - chrono::Duration::minutes(11), MfaMethod::Totp);
     stale.trusted_device = false;
-    let methods = ["totp".to_owned(), "backup_code".to_owned()];
+    let methods = [MfaMethod::Totp, MfaMethod::BackupCode];
     let old = server.demo.tokens.issue_with_methods(&principal, &stale, &methods, None).expect("token").token;
     let body = server.gql(Some(&old), "mutation { generateBackupCodes { backupCodes } }", json!({})).await;
     refused(&body, "generateBackupCodes");

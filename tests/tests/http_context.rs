@@ -11,8 +11,9 @@ use chrono::Utc;
 use rail_graphql_security::client_ip::{TrustedProxies, canonical, rate_limit_key};
 use rail_graphql_security::context::{
     AccessDenied, MfaLevel, MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated,
-    require_mfa, require_role,
+    require_role, require_second_factor,
 };
+use rail_graphql_security::mfa::{MfaMethod, MfaRequirement};
 use serde_json::{Value, json};
 
 struct Query;
@@ -23,11 +24,11 @@ impl Query {
         Ok(require_authenticated(ctx)?.id.clone())
     }
     async fn secret_note(&self, ctx: &Context<'_>) -> async_graphql::Result<&'static str> {
-        require_mfa(ctx, None)?;
+        require_second_factor(ctx, None)?;
         Ok("the note")
     }
     async fn transfer(&self, ctx: &Context<'_>) -> async_graphql::Result<&'static str> {
-        require_mfa(ctx, Some(Duration::from_secs(300)))?;
+        require_second_factor(ctx, Some(Duration::from_secs(300)))?;
         Ok("done")
     }
     async fn admin_panel(&self, ctx: &Context<'_>) -> async_graphql::Result<&'static str> {
@@ -35,7 +36,7 @@ impl Query {
         Ok("panel")
     }
     async fn audited_note(&self, ctx: &Context<'_>) -> async_graphql::Result<&'static str> {
-        enforce(ctx, "Query.auditedNote", &Requirement::Mfa { max_age: None })?;
+        enforce(ctx, "Query.auditedNote", &Requirement::Mfa(MfaRequirement::new()))?;
         Ok("audited")
     }
 }
@@ -79,7 +80,7 @@ async fn an_authenticated_user_passes_require_authenticated() {
 
 #[tokio::test]
 async fn password_only_sessions_get_mfa_required_with_the_methods_available() {
-    let security = SecurityContext::authenticated(alice()).with_mfa_methods(["totp", "backup_code"]);
+    let security = SecurityContext::authenticated(alice()).with_mfa_methods([MfaMethod::Totp, MfaMethod::BackupCode]);
     let response = run("{ secretNote }", Some(security)).await;
     let error = first_error(&response);
     assert_eq!(error["extensions"]["code"], "MFA_REQUIRED", "{response}");
@@ -89,7 +90,7 @@ async fn password_only_sessions_get_mfa_required_with_the_methods_available() {
 
 #[tokio::test]
 async fn a_verified_second_factor_opens_require_mfa() {
-    let security = SecurityContext::authenticated(alice()).with_mfa(MfaState::verified(Utc::now(), "totp"));
+    let security = SecurityContext::authenticated(alice()).with_mfa(MfaState::verified(Utc::now(), MfaMethod::Totp));
     let response = run("{ secretNote }", Some(security)).await;
     assert_eq!(response["data"]["secretNote"], "the note", "{response}");
 }
@@ -105,7 +106,7 @@ async fn a_trusted_device_counts_as_a_second_factor() {
 #[tokio::test]
 async fn step_up_refuses_a_second_factor_older_than_max_age() {
     let old = Utc::now() - chrono::Duration::minutes(10);
-    let security = SecurityContext::authenticated(alice()).with_mfa(MfaState::verified(old, "totp"));
+    let security = SecurityContext::authenticated(alice()).with_mfa(MfaState::verified(old, MfaMethod::Totp));
     // Old enough for a plain require_mfa...
     assert_eq!(run("{ secretNote }", Some(security.clone())).await["data"]["secretNote"], "the note");
     // ...but not for a 5-minute step-up.
@@ -114,17 +115,17 @@ async fn step_up_refuses_a_second_factor_older_than_max_age() {
     assert_eq!(error["extensions"]["code"], "MFA_REQUIRED");
     assert_eq!(error["extensions"]["maxAgeSeconds"], 300);
 
-    let fresh = SecurityContext::authenticated(alice()).with_mfa(MfaState::verified(Utc::now(), "totp"));
+    let fresh = SecurityContext::authenticated(alice()).with_mfa(MfaState::verified(Utc::now(), MfaMethod::Totp));
     assert_eq!(run("{ transfer }", Some(fresh)).await["data"]["transfer"], "done");
 }
 
 #[tokio::test]
 async fn a_level_without_a_timestamp_fails_a_step_up() {
-    let mut mfa = MfaState::verified(Utc::now(), "totp");
+    let mut mfa = MfaState::verified(Utc::now(), MfaMethod::Totp);
     mfa.verified_at = None;
     let security = SecurityContext::authenticated(alice()).with_mfa(mfa);
     assert!(matches!(
-        security.check(&Requirement::Mfa { max_age: Some(Duration::from_secs(60)) }),
+        security.check(&Requirement::Mfa(MfaRequirement::new().max_age(Duration::from_secs(60)))),
         Err(AccessDenied::MfaRequired { .. })
     ));
 }
@@ -150,7 +151,7 @@ async fn enforce_audits_refusals_and_not_successes() {
         .with_user_agent(Some("curl/8".into()));
     let response = schema.execute(async_graphql::Request::new("{ auditedNote }").data(refused)).await;
     assert_eq!(response.errors[0].extensions.as_ref().unwrap().get("code").unwrap().to_string(), "\"MFA_REQUIRED\"");
-    let allowed = SecurityContext::authenticated(alice()).with_mfa(MfaState::verified(Utc::now(), "totp"));
+    let allowed = SecurityContext::authenticated(alice()).with_mfa(MfaState::verified(Utc::now(), MfaMethod::Totp));
     let response = schema.execute(async_graphql::Request::new("{ auditedNote }").data(allowed)).await;
     assert!(response.errors.is_empty());
     let anonymous = schema.execute(async_graphql::Request::new("{ auditedNote }")).await;

@@ -15,6 +15,7 @@ use rail_graphql_security::client_ip::TrustedProxies;
 use rail_graphql_security::context::{
     MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated,
 };
+use rail_graphql_security::mfa::{MfaMethod, MfaRequirement};
 use rail_graphql_security::graphql::{GraphqlLimits, SlowQueryLog};
 use rail_graphql_security::http::{API_CSP, GRAPHIQL_CSP, HttpSecurity, graphql_router};
 use rail_graphql_security::rate_limit::{LoginRateLimiter, Quota, RateLimiter};
@@ -36,7 +37,7 @@ impl Query {
         Ok(require_authenticated(ctx)?.id.clone())
     }
     async fn secret_note(&self, ctx: &Context<'_>) -> async_graphql::Result<&'static str> {
-        enforce(ctx, "Query.secretNote", &Requirement::Mfa { max_age: None })?;
+        enforce(ctx, "Query.secretNote", &Requirement::Mfa(MfaRequirement::new()))?;
         Ok("the note")
     }
     async fn client(&self, ctx: &Context<'_>) -> Option<String> {
@@ -267,14 +268,14 @@ async fn bearer_tokens_build_the_security_context() {
     assert_eq!(body["errors"][0]["extensions"]["methods"], json!([]));
 
     // A token that records the enrolled methods lists them in the refusal.
-    let methods = ["totp".to_owned(), "backup_code".to_owned()];
+    let methods = [MfaMethod::Totp, MfaMethod::BackupCode];
     let enrolled =
         server.tokens.issue_with_methods(&Principal::new(1, "alice"), &MfaState::none(), &methods, None).unwrap();
     let (_, _, body) = post(&server, "{ secretNote }", &[("authorization", &bearer(&enrolled.token))]).await;
     assert_eq!(body["errors"][0]["extensions"]["methods"], json!(["totp", "backup_code"]), "{body}");
 
     let with_mfa =
-        server.tokens.issue(&Principal::new(1, "alice"), &MfaState::verified(Utc::now(), "totp"), None).unwrap();
+        server.tokens.issue(&Principal::new(1, "alice"), &MfaState::verified(Utc::now(), MfaMethod::Totp), None).unwrap();
     let (_, _, body) = post(&server, "{ secretNote }", &[("authorization", &bearer(&with_mfa.token))]).await;
     assert_eq!(body["data"]["secretNote"], "the note");
 

@@ -12,6 +12,7 @@ use integration_tests::{TestDb, on_every_backend};
 use rail_graphql_security::audit::AuditLogger;
 use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenError, TokenService};
 use rail_graphql_security::context::{MfaLevel, MfaState, Principal, Requirement};
+use rail_graphql_security::mfa::{MfaMethod, MfaRequirement};
 use secrecy::SecretString;
 
 const SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
@@ -33,16 +34,16 @@ fn service(store: RevocationStore) -> (TokenService, AuditLogger, http::CaptureS
 async fn a_token_carries_the_user_roles_and_second_factor_state() {
     let (tokens, logger, sink) = service(RevocationStore::memory());
     let passed_at = Utc::now() - chrono::Duration::minutes(3);
-    let issued = tokens.issue(&alice(), &MfaState::verified(passed_at, "totp"), "203.0.113.1".parse().ok()).unwrap();
+    let issued = tokens.issue(&alice(), &MfaState::verified(passed_at, MfaMethod::Totp), "203.0.113.1".parse().ok()).unwrap();
     let claims = tokens.verify(&issued.token, None).await.unwrap();
     assert_eq!(claims.principal(), alice());
     let mfa = claims.mfa_state();
     assert_eq!(mfa.level, MfaLevel::Verified);
     assert_eq!(mfa.verified_at.unwrap().timestamp(), passed_at.timestamp());
-    assert_eq!(mfa.method.as_deref(), Some("totp"));
+    assert_eq!(mfa.method, Some(MfaMethod::Totp));
     let context = claims.security_context();
-    assert!(context.check(&Requirement::Mfa { max_age: Some(Duration::from_secs(300)) }).is_ok());
-    assert!(context.check(&Requirement::Mfa { max_age: Some(Duration::from_secs(60)) }).is_err());
+    assert!(context.check(&Requirement::Mfa(MfaRequirement::new().max_age(Duration::from_secs(300)))).is_ok());
+    assert!(context.check(&Requirement::Mfa(MfaRequirement::new().max_age(Duration::from_secs(60)))).is_err());
     assert_eq!(context.token_id.as_deref(), Some(issued.jti.as_str()));
 
     // Password-only tokens say so.
@@ -72,7 +73,7 @@ async fn forged_and_malformed_tokens_are_invalid() {
         TokenConfig::new("another-secret-0123456789-abcdefghijk").unwrap(),
         RevocationStore::memory(),
     );
-    let forged = other.issue(&alice(), &MfaState::verified(Utc::now(), "totp"), None).unwrap();
+    let forged = other.issue(&alice(), &MfaState::verified(Utc::now(), MfaMethod::Totp), None).unwrap();
     // Payload swapped (claims MFA) with the original signature.
     let parts: Vec<&str> = issued.token.split('.').collect();
     let forged_parts: Vec<&str> = forged.token.split('.').collect();
@@ -166,7 +167,7 @@ async fn no_secret_or_token_reaches_debug_output_or_audit_events() {
 async fn revocation_holds_across_instances(a: RevocationStore, b: RevocationStore, purges: bool) {
     let (tokens, logger, sink) = service(a);
     let other = TokenService::new(config(), b);
-    let issued = tokens.issue(&alice(), &MfaState::verified(Utc::now(), "totp"), None).unwrap();
+    let issued = tokens.issue(&alice(), &MfaState::verified(Utc::now(), MfaMethod::Totp), None).unwrap();
     let claims = other.verify(&issued.token, None).await.unwrap();
 
     assert!(other.revoke(&claims, None).await.unwrap());
@@ -180,7 +181,7 @@ async fn revocation_holds_across_instances(a: RevocationStore, b: RevocationStor
 
     // Refresh: new token works everywhere, the old one nowhere, the second factor's time kept.
     let fresh =
-        tokens.issue(&alice(), &MfaState::verified(Utc::now() - chrono::Duration::minutes(9), "totp"), None).unwrap();
+        tokens.issue(&alice(), &MfaState::verified(Utc::now() - chrono::Duration::minutes(9), MfaMethod::Totp), None).unwrap();
     let renewed = tokens.refresh(&fresh.token, None).await.unwrap();
     assert_ne!(renewed.jti, fresh.jti);
     let renewed_claims = other.verify(&renewed.token, None).await.unwrap();
@@ -323,7 +324,7 @@ async fn sessions_end_together(a: RevocationStore, b: RevocationStore) {
     let login = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
     let session = tokens.verify(&login.token, None).await.unwrap().session_id().to_owned();
     assert_eq!(session, login.session_id);
-    let verified = MfaState::verified(Utc::now(), "totp");
+    let verified = MfaState::verified(Utc::now(), MfaMethod::Totp);
     let step_up = other.issue_in_session(&alice(), &verified, &[], &session, None).unwrap();
     let extra = tokens.issue_in_session(&alice(), &verified, &[], &session, None).unwrap();
     let renewed = other.refresh(&extra.token, None).await.unwrap();
@@ -427,7 +428,7 @@ async fn redis_cached_revocations_survive_a_redis_restart(t: &TestDb) {
     let (dave, erin) = (user(11, "dave"), user(12, "erin"));
     let login = tokens.issue(&dave, &MfaState::none(), None).unwrap();
     let step_up =
-        tokens.issue_in_session(&dave, &MfaState::verified(Utc::now(), "totp"), &[], &login.session_id, None).unwrap();
+        tokens.issue_in_session(&dave, &MfaState::verified(Utc::now(), MfaMethod::Totp), &[], &login.session_id, None).unwrap();
     let single = tokens.issue(&dave, &MfaState::none(), None).unwrap();
     let everywhere = tokens.issue(&erin, &MfaState::none(), None).unwrap();
     let live = tokens.issue(&user(13, "frank"), &MfaState::none(), None).unwrap();

@@ -12,6 +12,7 @@ use rail_graphql_security::audit::entity::Entity as AuditRows;
 use rail_graphql_security::audit::{AuditEvent, AuditLogger, AuditSeverity, MASK};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::guard::RequireMfa;
+use rail_graphql_security::mfa::MfaMethod;
 use rail_graphql_security::{audited, require_mfa};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
@@ -103,13 +104,13 @@ fn schema(logger: &AuditLogger) -> AppSchema {
 
 fn alice() -> SecurityContext {
     SecurityContext::authenticated(Principal::new(7, "alice"))
-        .with_mfa_methods(["totp"])
+        .with_mfa_methods([MfaMethod::Totp])
         .with_client_ip("198.51.100.4".parse().ok())
         .with_request_id(Some("req-1".into()))
 }
 
 fn alice_verified() -> SecurityContext {
-    alice().with_mfa(MfaState::verified(Utc::now(), "totp"))
+    alice().with_mfa(MfaState::verified(Utc::now(), MfaMethod::Totp))
 }
 
 struct Fixture {

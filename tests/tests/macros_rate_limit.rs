@@ -11,6 +11,7 @@ use async_graphql::{
 };
 use rail_graphql_security::audit::{AuditEvent, AuditLogger};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
+use rail_graphql_security::mfa::MfaMethod;
 use rail_graphql_security::prelude::{audited, rate_limit, require_mfa};
 use rail_graphql_security::rate_limit::RateLimiter;
 use serde_json::{Value, json};
@@ -262,7 +263,7 @@ async fn federation_entities_count_one_call_per_representation() {
 #[tokio::test]
 async fn a_merged_root_field_is_limited_globally_after_its_mfa_check() {
     let f = fixture();
-    let verified = |id, name| user(id, name, "198.51.100.7").with_mfa(MfaState::verified(chrono::Utc::now(), "totp"));
+    let verified = |id, name| user(id, name, "198.51.100.7").with_mfa(MfaState::verified(chrono::Utc::now(), MfaMethod::Totp));
     // Refused for MFA before counting: these do not use up the global budget.
     for _ in 0..5 {
         let response = f.run("{ adminReport }", &alice()).await;

@@ -14,7 +14,7 @@ use rail_graphql_security::audit::{AuditEvent, AuditLogger};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::guard::RequireMfa;
 use rail_graphql_security::prelude::require_mfa;
-use rail_graphql_security::resolver::{MfaMethod, MfaPolicy};
+use rail_graphql_security::mfa::{MfaMethod, MfaRequirement};
 use serde_json::{Value, json};
 
 use integration_tests::CaptureSink;
@@ -118,7 +118,7 @@ impl PublicQuery {
     }
 
     #[graphql(
-        guard = "RequireMfa::with_policy(MfaPolicy::new().methods(&[MfaMethod::Sms])).resource(\"Query.smsOnly\")"
+        guard = "RequireMfa::with_requirement(MfaRequirement::new().methods(&[MfaMethod::Sms])).resource(\"Query.smsOnly\")"
     )]
     async fn sms_only(&self) -> i32 {
         3
@@ -195,11 +195,11 @@ impl Fixture {
 
 fn alice() -> SecurityContext {
     SecurityContext::authenticated(Principal::new(7, "alice"))
-        .with_mfa_methods(["totp", "sms"])
+        .with_mfa_methods([MfaMethod::Totp, MfaMethod::Sms])
         .with_client_ip("203.0.113.9".parse().ok())
 }
 
-fn verified(minutes_ago: i64, method: &str) -> SecurityContext {
+fn verified(minutes_ago: i64, method: MfaMethod) -> SecurityContext {
     alice().with_mfa(MfaState::verified(Utc::now() - Duration::minutes(minutes_ago), method))
 }
 
@@ -251,7 +251,7 @@ async fn direct_query_refuses_anonymous_and_single_factor_callers() {
     let ext = response.errors[0].extensions.as_ref().unwrap();
     assert_eq!(ext.get("methods").unwrap().clone().into_json().unwrap(), json!(["totp", "sms"]));
 
-    let ok = f.run("{ secret hello }", Some(verified(600, "sms"))).await;
+    let ok = f.run("{ secret hello }", Some(verified(600, MfaMethod::Sms))).await;
     assert!(ok.errors.is_empty(), "{:?}", ok.errors);
     assert_eq!(data(&ok), json!({"secret": "s3cret", "hello": "hi"}));
 }
@@ -262,12 +262,12 @@ async fn step_up_needs_a_recent_factor_and_says_so() {
     let q = "{ stepUp(amount: 21) }";
     // Never passed: mfa_required, not mfa_too_old.
     assert_refused(&f, q, Some(alice()), "MFA_REQUIRED", "PublicQuery.stepUp", "mfa_required").await;
-    assert_refused(&f, q, Some(verified(16, "totp")), "MFA_REQUIRED", "PublicQuery.stepUp", "mfa_too_old").await;
-    let response = f.run(q, Some(verified(16, "totp"))).await;
+    assert_refused(&f, q, Some(verified(16, MfaMethod::Totp)), "MFA_REQUIRED", "PublicQuery.stepUp", "mfa_too_old").await;
+    let response = f.run(q, Some(verified(16, MfaMethod::Totp))).await;
     let ext = response.errors[0].extensions.as_ref().unwrap();
     assert_eq!(ext.get("maxAgeSeconds").unwrap().clone().into_json().unwrap(), json!(900));
 
-    let ok = f.run(q, Some(verified(14, "totp"))).await;
+    let ok = f.run(q, Some(verified(14, MfaMethod::Totp))).await;
     assert_eq!(data(&ok), json!({"stepUp": 42}));
 }
 
@@ -278,12 +278,12 @@ async fn trusted_devices_and_methods_follow_the_options() {
     assert_eq!(data(&f.run("{ secret }", Some(trusted.clone())).await), json!({"secret": "s3cret"}));
     assert_refused(&f, "{ strict }", Some(trusted), "MFA_REQUIRED", "PublicQuery.strict", "mfa_required").await;
     // SMS is not accepted here; only the enrolled accepted methods are offered.
-    assert_refused(&f, "{ strict }", Some(verified(1, "sms")), "MFA_REQUIRED", "PublicQuery.strict", "mfa_required")
+    assert_refused(&f, "{ strict }", Some(verified(1, MfaMethod::Sms)), "MFA_REQUIRED", "PublicQuery.strict", "mfa_required")
         .await;
-    let response = f.run("{ strict }", Some(verified(1, "sms"))).await;
+    let response = f.run("{ strict }", Some(verified(1, MfaMethod::Sms))).await;
     let ext = response.errors[0].extensions.as_ref().unwrap();
     assert_eq!(ext.get("methods").unwrap().clone().into_json().unwrap(), json!(["totp"]));
-    assert_eq!(data(&f.run("{ strict }", Some(verified(1, "backup_code"))).await), json!({"strict": true}));
+    assert_eq!(data(&f.run("{ strict }", Some(verified(1, MfaMethod::BackupCode))).await), json!({"strict": true}));
 }
 
 #[tokio::test]
@@ -291,7 +291,7 @@ async fn interface_path_runs_the_attribute_check() {
     let f = fixture();
     let q = "{ node { balance } }";
     assert_refused(&f, q, Some(alice()), "MFA_REQUIRED", "Account.balance", "mfa_required").await;
-    assert_eq!(data(&f.run(q, Some(verified(1, "totp"))).await), json!({"node": {"balance": 1200}}));
+    assert_eq!(data(&f.run(q, Some(verified(1, MfaMethod::Totp))).await), json!({"node": {"balance": 1200}}));
 }
 
 /// Documents async-graphql #1826: a guard alone does not protect a field reached through an
@@ -315,7 +315,7 @@ async fn federation_entity_path_runs_the_attribute_check() {
     let f = fixture();
     assert_refused(&f, ENTITY, None, "UNAUTHENTICATED", "PublicQuery.findAccountById", "unauthenticated").await;
     assert_refused(&f, ENTITY, Some(alice()), "MFA_REQUIRED", "PublicQuery.findAccountById", "mfa_required").await;
-    let ok = f.run(ENTITY, Some(verified(1, "totp"))).await;
+    let ok = f.run(ENTITY, Some(verified(1, MfaMethod::Totp))).await;
     assert_eq!(data(&ok), json!({"_entities": [{"id": "5"}]}));
 }
 
@@ -334,16 +334,16 @@ async fn merged_object_root_runs_the_check() {
     let f = fixture();
     assert_refused(&f, "{ adminReport }", Some(alice()), "MFA_REQUIRED", "AdminQuery.adminReport", "mfa_required")
         .await;
-    assert_eq!(data(&f.run("{ adminReport }", Some(verified(1, "totp"))).await), json!({"adminReport": "report"}));
+    assert_eq!(data(&f.run("{ adminReport }", Some(verified(1, MfaMethod::Totp))).await), json!({"adminReport": "report"}));
 }
 
 #[tokio::test]
 async fn complex_object_field_runs_the_check() {
     let f = fixture();
     let q = "{ profile { name taxId } }";
-    assert_refused(&f, q, Some(verified(30, "totp")), "MFA_REQUIRED", "Profile.taxId", "mfa_too_old").await;
+    assert_refused(&f, q, Some(verified(30, MfaMethod::Totp)), "MFA_REQUIRED", "Profile.taxId", "mfa_too_old").await;
     assert_eq!(
-        data(&f.run(q, Some(verified(1, "totp"))).await),
+        data(&f.run(q, Some(verified(1, MfaMethod::Totp))).await),
         json!({"profile": {"name": "alice", "taxId": "AB-123"}})
     );
 }
@@ -354,9 +354,9 @@ async fn guard_has_the_same_semantics_and_combines() {
     // Guard refusals are audited once, under the response path (or the configured resource).
     assert_refused(&f, "{ guardAnd }", None, "UNAUTHENTICATED", "guardAnd", "unauthenticated").await;
     assert_refused(&f, "{ guardAnd }", Some(alice()), "MFA_REQUIRED", "guardAnd", "mfa_required").await;
-    assert_eq!(data(&f.run("{ guardAnd }", Some(verified(1, "totp"))).await), json!({"guardAnd": 1}));
-    assert_refused(&f, "{ smsOnly }", Some(verified(1, "totp")), "MFA_REQUIRED", "Query.smsOnly", "mfa_required").await;
-    assert_eq!(data(&f.run("{ smsOnly }", Some(verified(1, "sms"))).await), json!({"smsOnly": 3}));
+    assert_eq!(data(&f.run("{ guardAnd }", Some(verified(1, MfaMethod::Totp))).await), json!({"guardAnd": 1}));
+    assert_refused(&f, "{ smsOnly }", Some(verified(1, MfaMethod::Totp)), "MFA_REQUIRED", "Query.smsOnly", "mfa_required").await;
+    assert_eq!(data(&f.run("{ smsOnly }", Some(verified(1, MfaMethod::Sms))).await), json!({"smsOnly": 3}));
 
     // `.or()`: an admin without MFA is admitted, and (audit off) no refusal is recorded.
     let before = f.denials().await.len();
@@ -369,9 +369,9 @@ async fn guard_has_the_same_semantics_and_combines() {
 
 #[test]
 fn policies_check_without_a_request() {
-    let policy = MfaPolicy::new().max_age(StdDuration::from_secs(60)).allow_trusted_device(false);
-    assert!(policy.check(Some(&verified(0, "totp"))).is_ok());
-    let stale = policy.check(Some(&verified(2, "totp"))).unwrap_err();
+    let policy = MfaRequirement::new().max_age(StdDuration::from_secs(60)).allow_trusted_device(false);
+    assert!(policy.check(Some(&verified(0, MfaMethod::Totp))).is_ok());
+    let stale = policy.check(Some(&verified(2, MfaMethod::Totp))).unwrap_err();
     assert_eq!(stale.reason(), "mfa_too_old");
     let never = policy.check(Some(&alice())).unwrap_err();
     assert_eq!(never.reason(), "mfa_required");

@@ -7,9 +7,10 @@ use chrono::Utc;
 use clap::Parser;
 use integration_tests::{Backend, TestDb, base32_decode};
 use rail_graphql_security::cli::{Cli, EXIT_OK, execute};
-use rail_graphql_security::config::standard::SmsProvider;
+use rail_graphql_security::config::standard::SmsProviderKind;
 use rail_graphql_security::config::{Profile, SecurityConfig, StandardSecurityConfig};
 use rail_graphql_security::context::{MfaState, Principal};
+use rail_graphql_security::mfa::MfaMethod;
 use rail_graphql_security::mfa::{MfaAccount, TotpAlgorithm, totp_code_at};
 use rail_graphql_security::stack::Security;
 
@@ -56,7 +57,7 @@ async fn a_production_setup_passes_its_own_check_and_runs_the_stack() {
         .env_vars(Vec::<(String, String)>::new())
         .load()
         .unwrap();
-    assert_eq!(config.mfa.sms.provider, SmsProvider::None);
+    assert_eq!(config.mfa.sms.provider, SmsProviderKind::None);
     assert_eq!(config.deployment.allowed_hosts, ["api.example.com"]);
 
     // The generated keys run the stack.
@@ -77,7 +78,7 @@ async fn a_production_setup_passes_its_own_check_and_runs_the_stack() {
     assert!(mfa.verify_totp_code(&alice, &code).await.unwrap(), "TOTP with the generated key");
 
     let principal = Principal::new(1, "alice");
-    let issued = security.tokens().issue(&principal, &MfaState::verified(Utc::now(), "totp"), None).unwrap();
+    let issued = security.tokens().issue(&principal, &MfaState::verified(Utc::now(), MfaMethod::Totp), None).unwrap();
     let claims = security.tokens().verify(&issued.token, None).await.expect("signed with the generated secret key");
     assert_eq!(claims.sub, "1");
     security.shutdown().await.unwrap();

@@ -20,7 +20,7 @@ use rail_graphql_security::context::{
     MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated,
 };
 use rail_graphql_security::mfa::graphql::{MfaHook, SecondFactorHook, SecondFactorPassed};
-use rail_graphql_security::mfa::{MfaAccount, MfaDeviceType, MfaError, MfaManager};
+use rail_graphql_security::mfa::{MfaAccount, MfaError, MfaManager, MfaMethod, MfaRequirement};
 use rail_graphql_security::rate_limit::LoginRateLimiter;
 use rail_graphql_security::{audited, require_mfa};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -87,23 +87,23 @@ impl AppState {
 
     /// The second-factor methods `user` can use, as listed in `MFA_REQUIRED` errors: `totp`,
     /// `sms`, `backup_code`.
-    pub async fn mfa_methods(&self, account: &MfaAccount<i64>) -> Result<Vec<String>, MfaError> {
+    pub async fn mfa_methods(&self, account: &MfaAccount<i64>) -> Result<Vec<MfaMethod>, MfaError> {
         let mut methods = Vec::new();
         for device in self.inner.mfa.list_devices(account).await? {
             if !(device.is_active && device.confirmed) {
                 continue;
             }
+            // Backup codes count by the unused codes left, below.
             let method = match device.device_type {
-                MfaDeviceType::Totp => "totp",
-                MfaDeviceType::Sms => "sms",
-                MfaDeviceType::BackupCodes => continue,
+                MfaMethod::BackupCode => continue,
+                method => method,
             };
-            if !methods.iter().any(|m| m == method) {
-                methods.push(method.to_owned());
+            if !methods.contains(&method) {
+                methods.push(method);
             }
         }
         if self.inner.mfa.remaining_backup_codes(account).await? > 0 {
-            methods.push("backup_code".to_owned());
+            methods.push(MfaMethod::BackupCode);
         }
         Ok(methods)
     }
@@ -286,7 +286,7 @@ impl DemoQuery {
         end: Option<String>,
     ) -> async_graphql::Result<SecurityReport> {
         enforce(ctx, "Query.securityReport", &Requirement::Role("admin".into()))?;
-        enforce(ctx, "Query.securityReport", &Requirement::Mfa { max_age: None })?;
+        enforce(ctx, "Query.securityReport", &Requirement::Mfa(MfaRequirement::new()))?;
         let now = Utc::now();
         let start = parse_time("start", start, now - Duration::hours(24))?;
         let end = parse_time("end", end, now + Duration::seconds(1))?;

@@ -27,7 +27,7 @@ fn field_name(ident: &syn::Ident) -> String {
 
 /// `short_type_name(type_name::<Self>())`: the resource's type part, at run time.
 fn type_name(krate: &syn::Path) -> TokenStream {
-    quote!(#krate::resolver::short_type_name(::core::any::type_name::<Self>()))
+    quote!(#krate::__private::short_type_name(::core::any::type_name::<Self>()))
 }
 
 /// `#[require_mfa]`: the policy check becomes the body's first statement; a refusal returns
@@ -35,7 +35,7 @@ fn type_name(krate: &syn::Path) -> TokenStream {
 pub(crate) fn require_mfa(options: &MfaOptions, resolver: Resolver) -> TokenStream {
     let Resolver { mut func, ctx, .. } = resolver;
     let krate = &options.krate;
-    let mut policy = quote!(#krate::resolver::MfaPolicy::new());
+    let mut policy = quote!(#krate::mfa::MfaRequirement::new());
     if let Some(secs) = options.max_age_secs {
         policy.extend(quote!(.max_age(::core::time::Duration::from_secs(#secs))));
     }
@@ -44,22 +44,21 @@ pub(crate) fn require_mfa(options: &MfaOptions, resolver: Resolver) -> TokenStre
     }
     if !options.methods.is_empty() {
         let methods = &options.methods;
-        policy.extend(quote!(.methods(&[#(#krate::resolver::MfaMethod::#methods),*])));
+        policy.extend(quote!(.methods(&[#(#krate::mfa::MfaMethod::#methods),*])));
     }
     let field = field_name(&func.sig.ident);
     let type_name = type_name(krate);
     let denied = format_ident!("__rail_denied", span = Span::mixed_site());
     let check: syn::Stmt = syn::parse_quote_spanned! {func.block.span()=>
-        if let ::core::result::Result::Err(#denied) = #krate::resolver::require_mfa(
+        if let ::core::result::Result::Err(#denied) = #krate::mfa::enforce_mfa(
             #ctx,
-            #type_name,
-            #field,
             {
-                const __RAIL_POLICY: #krate::resolver::MfaPolicy = #policy;
+                const __RAIL_POLICY: #krate::mfa::MfaRequirement = #policy;
                 &__RAIL_POLICY
             },
+            #krate::mfa::AuditAs::Field(#type_name, #field),
         ) {
-            return ::core::result::Result::Err(#krate::resolver::refusal(#denied));
+            return ::core::result::Result::Err(#krate::__private::refusal(#denied));
         }
     };
     func.block.stmts.insert(0, check);
@@ -89,7 +88,7 @@ pub(crate) fn rate_limit(options: &RateLimitOptions, resolver: Resolver) -> Toke
         )
         .await
         {
-            return ::core::result::Result::Err(#krate::resolver::refusal(#denied));
+            return ::core::result::Result::Err(#krate::__private::refusal(#denied));
         }
     };
     func.block.stmts.insert(0, check);
@@ -119,7 +118,7 @@ pub(crate) fn audited(options: &AuditOptions, resolver: Resolver) -> TokenStream
             if let ::core::result::Result::Err(#denied) =
                 #krate::__private::async_graphql::Guard::check(&(#guard), #ctx).await
             {
-                return ::core::result::Result::Err(#krate::resolver::refusal(#denied));
+                return ::core::result::Result::Err(#krate::__private::refusal(#denied));
             }
         }
     });

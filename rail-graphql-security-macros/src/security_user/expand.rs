@@ -1,6 +1,6 @@
 //! The generated module: SeaORM entities of the MFA tables with a foreign key to the user
 //! entity, the migration helpers, the `MfaUser` impl of the model, and the `MfaQuery` /
-//! `MfaMutation` GraphQL roots. Every path is absolute (`::rail_graphql_security::...`) or goes
+//! `MfaMutation` aliases of the runtime's generic GraphQL roots for the user key type. Every path is absolute (`::rail_graphql_security::...`) or goes
 //! through the `sea_orm` / `async_graphql` names the module imports from the runtime crate, so
 //! the user needs no other dependency.
 
@@ -74,9 +74,7 @@ pub(crate) fn expand(model: &UserModel, item: TokenStream) -> TokenStream {
         impl ActiveModelBehavior for ActiveModel {}
     };
 
-    let ag = quote!(#rt::__private::async_graphql);
     let g = quote!(#rt::mfa::graphql);
-    let object = quote!(#[#ag::Object(crate = "::rail_graphql_security::__private::async_graphql")]);
 
     quote! {
         #item
@@ -233,111 +231,23 @@ pub(crate) fn expand(model: &UserModel, item: TokenStream) -> TokenStream {
                 }
             }
 
-            /// The MFA queries, to merge into your query root with `MergedObject`. Needs a
-            /// [`Manager`] in the schema data and a `SecurityContext` in the request data.
-            #[derive(Debug, Default, Clone, Copy)]
-            pub struct MfaQuery;
+            /// The MFA queries for these users, to merge into your query root with
+            /// `MergedObject` (also a value: `MfaQuery`). Needs a [`Manager`] in the schema data
+            /// and a `SecurityContext` in the request data.
+            pub type MfaQuery = #g::MfaQuery<UserId>;
 
-            #object
-            impl MfaQuery {
-                /// The caller's second-factor devices, oldest first (never their secrets).
-                async fn mfa_devices(&self, ctx: &#ag::Context<'_>) -> #ag::Result<::std::vec::Vec<#g::MfaDevice>> {
-                    #g::mfa_devices::<UserId>(ctx).await
-                }
+            /// The [`MfaQuery`] root as a value.
+            #[allow(non_upper_case_globals, reason = "the value of the root type of the same name, like a unit struct")]
+            pub const MfaQuery: MfaQuery = #g::MfaQuery::new();
 
-                /// The caller's unexpired trusted devices, newest first.
-                async fn trusted_devices(&self, ctx: &#ag::Context<'_>) -> #ag::Result<::std::vec::Vec<#g::TrustedDevice>> {
-                    #g::trusted_devices::<UserId>(ctx).await
-                }
+            /// The MFA mutations for these users, to merge into your mutation root with
+            /// `MergedObject` (also a value: `MfaMutation`). Errors carry a stable `code`
+            /// extension (see `rail_graphql_security::mfa::graphql`).
+            pub type MfaMutation = #g::MfaMutation<UserId>;
 
-                /// The caller's MFA state.
-                async fn mfa_status(&self, ctx: &#ag::Context<'_>) -> #ag::Result<#g::MfaStatus> {
-                    #g::mfa_status::<UserId>(ctx).await
-                }
-            }
-
-            /// The MFA mutations, to merge into your mutation root with `MergedObject`. Errors
-            /// carry a stable `code` extension (see `rail_graphql_security::mfa::graphql`).
-            #[derive(Debug, Default, Clone, Copy)]
-            pub struct MfaMutation;
-
-            #object
-            impl MfaMutation {
-                /// Starts TOTP enrolment: the secret, its QR code and (the first time) backup codes,
-                /// shown once. `verifyTotp` with a code from the app confirms the device.
-                async fn setup_totp(&self, ctx: &#ag::Context<'_>, device_name: ::std::string::String) -> #ag::Result<#g::SetupTotpPayload> {
-                    #g::setup_totp::<UserId>(ctx, device_name).await
-                }
-
-                /// Checks a TOTP code (each code works once). With `trustDevice: true`, `deviceId` is
-                /// a trusted-device token that skips the second factor at later logins.
-                async fn verify_totp(
-                    &self,
-                    ctx: &#ag::Context<'_>,
-                    code: ::std::string::String,
-                    #[graphql(default)] trust_device: bool,
-                    device_name: ::std::option::Option<::std::string::String>,
-                ) -> #ag::Result<#g::VerifyTotpPayload> {
-                    #g::verify_totp::<UserId>(ctx, code, trust_device, device_name).await
-                }
-
-                /// Registers a phone (E.164, e.g. +14155550123) and sends it a code.
-                async fn setup_sms(
-                    &self,
-                    ctx: &#ag::Context<'_>,
-                    phone_number: ::std::string::String,
-                    device_name: ::std::string::String,
-                ) -> #ag::Result<#g::SetupSmsPayload> {
-                    #g::setup_sms::<UserId>(ctx, phone_number, device_name).await
-                }
-
-                /// Sends a new code to the caller's SMS device.
-                async fn send_sms_code(&self, ctx: &#ag::Context<'_>) -> #ag::Result<#g::MfaActionPayload> {
-                    #g::send_sms_code::<UserId>(ctx).await
-                }
-
-                /// Checks an SMS code (once).
-                async fn verify_sms(
-                    &self,
-                    ctx: &#ag::Context<'_>,
-                    code: ::std::string::String,
-                    #[graphql(default)] trust_device: bool,
-                    device_name: ::std::option::Option<::std::string::String>,
-                ) -> #ag::Result<#g::VerifyTotpPayload> {
-                    #g::verify_sms::<UserId>(ctx, code, trust_device, device_name).await
-                }
-
-                /// A new set of backup codes, shown once; the previous set stops working.
-                async fn generate_backup_codes(&self, ctx: &#ag::Context<'_>) -> #ag::Result<#g::BackupCodesPayload> {
-                    #g::generate_backup_codes::<UserId>(ctx).await
-                }
-
-                /// Consumes a backup code (each works once) as a second factor.
-                async fn verify_backup_code(
-                    &self,
-                    ctx: &#ag::Context<'_>,
-                    code: ::std::string::String,
-                    #[graphql(default)] trust_device: bool,
-                    device_name: ::std::option::Option<::std::string::String>,
-                ) -> #ag::Result<#g::VerifyTotpPayload> {
-                    #g::verify_backup_code::<UserId>(ctx, code, trust_device, device_name).await
-                }
-
-                /// Revokes a trusted device: its token no longer skips the second factor.
-                async fn revoke_trusted_device(&self, ctx: &#ag::Context<'_>, id: #ag::ID) -> #ag::Result<#g::MfaActionPayload> {
-                    #g::revoke_trusted_device::<UserId>(ctx, id).await
-                }
-
-                /// Disables one of the caller's devices and erases its secret.
-                async fn remove_mfa_device(&self, ctx: &#ag::Context<'_>, id: #ag::ID) -> #ag::Result<#g::MfaActionPayload> {
-                    #g::remove_mfa_device::<UserId>(ctx, id).await
-                }
-
-                /// Turns MFA off: every device, backup code and trusted device is removed.
-                async fn disable_mfa(&self, ctx: &#ag::Context<'_>) -> #ag::Result<#g::MfaActionPayload> {
-                    #g::disable_mfa::<UserId>(ctx).await
-                }
-            }
+            /// The [`MfaMutation`] root as a value.
+            #[allow(non_upper_case_globals, reason = "the value of the root type of the same name, like a unit struct")]
+            pub const MfaMutation: MfaMutation = #g::MfaMutation::new();
         }
     }
 }

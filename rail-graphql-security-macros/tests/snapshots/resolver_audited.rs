@@ -6,7 +6,7 @@ async fn payout(
 ) -> Result<bool> {
     let mut __rail_call = ::rail_graphql_security::resolver::AuditedCall::start(
         ctx,
-        ::rail_graphql_security::resolver::short_type_name(
+        ::rail_graphql_security::__private::short_type_name(
             ::core::any::type_name::<Self>(),
         ),
         "payout",
@@ -23,7 +23,7 @@ async fn payout(
             .await
         {
             return ::core::result::Result::Err(
-                ::rail_graphql_security::resolver::refusal(__rail_denied),
+                ::rail_graphql_security::__private::refusal(__rail_denied),
             );
         }
         Ok(amount > 0 && !password.is_empty())

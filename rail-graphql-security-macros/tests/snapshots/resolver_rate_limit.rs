@@ -4,7 +4,7 @@ async fn secret(
 ) -> async_graphql::Result<String> {
     if let ::core::result::Result::Err(__rail_denied) = ::rail_graphql_security::rate_limit::enforce_resolver(
             __rail_ctx,
-            ::rail_graphql_security::resolver::short_type_name(
+            ::rail_graphql_security::__private::short_type_name(
                 ::core::any::type_name::<Self>(),
             ),
             "secret",
@@ -21,7 +21,7 @@ async fn secret(
         .await
     {
         return ::core::result::Result::Err(
-            ::rail_graphql_security::resolver::refusal(__rail_denied),
+            ::rail_graphql_security::__private::refusal(__rail_denied),
         );
     }
     {

@@ -200,176 +200,24 @@ pub mod mfa {
             sea_orm::RelationTrait::def(&trusted_device::Relation::User).rev()
         }
     }
-    /// The MFA queries, to merge into your query root with `MergedObject`. Needs a
-    /// [`Manager`] in the schema data and a `SecurityContext` in the request data.
-    #[derive(Debug, Default, Clone, Copy)]
-    pub struct MfaQuery;
-    #[::rail_graphql_security::__private::async_graphql::Object(
-        crate = "::rail_graphql_security::__private::async_graphql"
+    /// The MFA queries for these users, to merge into your query root with
+    /// `MergedObject` (also a value: `MfaQuery`). Needs a [`Manager`] in the schema data
+    /// and a `SecurityContext` in the request data.
+    pub type MfaQuery = ::rail_graphql_security::mfa::graphql::MfaQuery<UserId>;
+    /// The [`MfaQuery`] root as a value.
+    #[allow(
+        non_upper_case_globals,
+        reason = "the value of the root type of the same name, like a unit struct"
     )]
-    impl MfaQuery {
-        /// The caller's second-factor devices, oldest first (never their secrets).
-        async fn mfa_devices(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::std::vec::Vec<::rail_graphql_security::mfa::graphql::MfaDevice>,
-        > {
-            ::rail_graphql_security::mfa::graphql::mfa_devices::<UserId>(ctx).await
-        }
-        /// The caller's unexpired trusted devices, newest first.
-        async fn trusted_devices(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::std::vec::Vec<::rail_graphql_security::mfa::graphql::TrustedDevice>,
-        > {
-            ::rail_graphql_security::mfa::graphql::trusted_devices::<UserId>(ctx).await
-        }
-        /// The caller's MFA state.
-        async fn mfa_status(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::rail_graphql_security::mfa::graphql::MfaStatus,
-        > {
-            ::rail_graphql_security::mfa::graphql::mfa_status::<UserId>(ctx).await
-        }
-    }
-    /// The MFA mutations, to merge into your mutation root with `MergedObject`. Errors
-    /// carry a stable `code` extension (see `rail_graphql_security::mfa::graphql`).
-    #[derive(Debug, Default, Clone, Copy)]
-    pub struct MfaMutation;
-    #[::rail_graphql_security::__private::async_graphql::Object(
-        crate = "::rail_graphql_security::__private::async_graphql"
+    pub const MfaQuery: MfaQuery = ::rail_graphql_security::mfa::graphql::MfaQuery::new();
+    /// The MFA mutations for these users, to merge into your mutation root with
+    /// `MergedObject` (also a value: `MfaMutation`). Errors carry a stable `code`
+    /// extension (see `rail_graphql_security::mfa::graphql`).
+    pub type MfaMutation = ::rail_graphql_security::mfa::graphql::MfaMutation<UserId>;
+    /// The [`MfaMutation`] root as a value.
+    #[allow(
+        non_upper_case_globals,
+        reason = "the value of the root type of the same name, like a unit struct"
     )]
-    impl MfaMutation {
-        /// Starts TOTP enrolment: the secret, its QR code and (the first time) backup codes,
-        /// shown once. `verifyTotp` with a code from the app confirms the device.
-        async fn setup_totp(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-            device_name: ::std::string::String,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::rail_graphql_security::mfa::graphql::SetupTotpPayload,
-        > {
-            ::rail_graphql_security::mfa::graphql::setup_totp::<UserId>(ctx, device_name)
-                .await
-        }
-        /// Checks a TOTP code (each code works once). With `trustDevice: true`, `deviceId` is
-        /// a trusted-device token that skips the second factor at later logins.
-        async fn verify_totp(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-            code: ::std::string::String,
-            #[graphql(default)]
-            trust_device: bool,
-            device_name: ::std::option::Option<::std::string::String>,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::rail_graphql_security::mfa::graphql::VerifyTotpPayload,
-        > {
-            ::rail_graphql_security::mfa::graphql::verify_totp::<
-                UserId,
-            >(ctx, code, trust_device, device_name)
-                .await
-        }
-        /// Registers a phone (E.164, e.g. +14155550123) and sends it a code.
-        async fn setup_sms(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-            phone_number: ::std::string::String,
-            device_name: ::std::string::String,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::rail_graphql_security::mfa::graphql::SetupSmsPayload,
-        > {
-            ::rail_graphql_security::mfa::graphql::setup_sms::<
-                UserId,
-            >(ctx, phone_number, device_name)
-                .await
-        }
-        /// Sends a new code to the caller's SMS device.
-        async fn send_sms_code(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::rail_graphql_security::mfa::graphql::MfaActionPayload,
-        > {
-            ::rail_graphql_security::mfa::graphql::send_sms_code::<UserId>(ctx).await
-        }
-        /// Checks an SMS code (once).
-        async fn verify_sms(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-            code: ::std::string::String,
-            #[graphql(default)]
-            trust_device: bool,
-            device_name: ::std::option::Option<::std::string::String>,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::rail_graphql_security::mfa::graphql::VerifyTotpPayload,
-        > {
-            ::rail_graphql_security::mfa::graphql::verify_sms::<
-                UserId,
-            >(ctx, code, trust_device, device_name)
-                .await
-        }
-        /// A new set of backup codes, shown once; the previous set stops working.
-        async fn generate_backup_codes(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::rail_graphql_security::mfa::graphql::BackupCodesPayload,
-        > {
-            ::rail_graphql_security::mfa::graphql::generate_backup_codes::<UserId>(ctx)
-                .await
-        }
-        /// Consumes a backup code (each works once) as a second factor.
-        async fn verify_backup_code(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-            code: ::std::string::String,
-            #[graphql(default)]
-            trust_device: bool,
-            device_name: ::std::option::Option<::std::string::String>,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::rail_graphql_security::mfa::graphql::VerifyTotpPayload,
-        > {
-            ::rail_graphql_security::mfa::graphql::verify_backup_code::<
-                UserId,
-            >(ctx, code, trust_device, device_name)
-                .await
-        }
-        /// Revokes a trusted device: its token no longer skips the second factor.
-        async fn revoke_trusted_device(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-            id: ::rail_graphql_security::__private::async_graphql::ID,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::rail_graphql_security::mfa::graphql::MfaActionPayload,
-        > {
-            ::rail_graphql_security::mfa::graphql::revoke_trusted_device::<
-                UserId,
-            >(ctx, id)
-                .await
-        }
-        /// Disables one of the caller's devices and erases its secret.
-        async fn remove_mfa_device(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-            id: ::rail_graphql_security::__private::async_graphql::ID,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::rail_graphql_security::mfa::graphql::MfaActionPayload,
-        > {
-            ::rail_graphql_security::mfa::graphql::remove_mfa_device::<UserId>(ctx, id)
-                .await
-        }
-        /// Turns MFA off: every device, backup code and trusted device is removed.
-        async fn disable_mfa(
-            &self,
-            ctx: &::rail_graphql_security::__private::async_graphql::Context<'_>,
-        ) -> ::rail_graphql_security::__private::async_graphql::Result<
-            ::rail_graphql_security::mfa::graphql::MfaActionPayload,
-        > {
-            ::rail_graphql_security::mfa::graphql::disable_mfa::<UserId>(ctx).await
-        }
-    }
+    pub const MfaMutation: MfaMutation = ::rail_graphql_security::mfa::graphql::MfaMutation::new();
 }

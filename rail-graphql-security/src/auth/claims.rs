@@ -6,6 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::context::{MfaLevel, MfaState, Principal, SecurityContext};
+use crate::mfa::MfaMethod;
 
 /// What a token says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,14 +25,15 @@ pub struct Claims {
     /// When the second factor was passed (seconds since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa_at: Option<i64>,
-    /// The second-factor method.
+    /// How the second factor was passed: an [`MfaMethod`] name or `trusted_device`
+    /// ([`MfaState::method_name`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa_method: Option<String>,
     /// A trusted device stood in for the second factor.
     #[serde(default)]
     pub trusted_device: bool,
     /// The second-factor methods the user had enrolled when the token was issued (listed in
-    /// `MFA_REQUIRED` errors).
+    /// `MFA_REQUIRED` errors), as [`MfaMethod`] names; see [`enrolled_methods`](Self::enrolled_methods).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mfa_methods: Vec<String>,
     /// Issued at (seconds since the epoch).
@@ -63,9 +65,15 @@ impl Claims {
         MfaState {
             level: self.mfa,
             verified_at: self.mfa_at.and_then(|t| Utc.timestamp_opt(t, 0).single()),
-            method: self.mfa_method.clone(),
+            // A name no method has (`trusted_device`, or one of a later version) is no method.
+            method: self.mfa_method.as_deref().and_then(MfaMethod::parse),
             trusted_device: self.trusted_device,
         }
+    }
+
+    /// [`mfa_methods`](Self::mfa_methods) read as methods; names no method has are left out.
+    pub fn enrolled_methods(&self) -> Vec<MfaMethod> {
+        self.mfa_methods.iter().filter_map(|m| MfaMethod::parse(m)).collect()
     }
 
     /// When the token expires.
@@ -88,7 +96,7 @@ impl Claims {
     pub fn security_context(&self) -> SecurityContext {
         let mut context = SecurityContext::authenticated(self.principal())
             .with_mfa(self.mfa_state())
-            .with_mfa_methods(self.mfa_methods.iter().cloned());
+            .with_mfa_methods(self.enrolled_methods());
         context.token_id = Some(self.jti.clone());
         context.session_id = Some(self.session_id().to_owned());
         context

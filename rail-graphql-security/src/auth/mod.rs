@@ -55,6 +55,7 @@ use serde_json::json;
 
 use crate::audit::AuditLogger;
 use crate::context::{MfaState, Principal};
+use crate::mfa::MfaMethod;
 
 mod claims;
 pub mod entity;
@@ -243,7 +244,7 @@ impl TokenService {
         &self,
         principal: &Principal,
         mfa: &MfaState,
-        mfa_methods: &[String],
+        mfa_methods: &[MfaMethod],
         client_ip: Option<IpAddr>,
     ) -> Result<IssuedToken, TokenError> {
         let session_id = uuid::Uuid::new_v4().simple().to_string();
@@ -258,7 +259,7 @@ impl TokenService {
         &self,
         principal: &Principal,
         mfa: &MfaState,
-        mfa_methods: &[String],
+        mfa_methods: &[MfaMethod],
         session_id: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<IssuedToken, TokenError> {
@@ -277,7 +278,7 @@ impl TokenService {
             "sid": issued.session_id,
             "expires_at": issued.expires_at,
             "mfa_level": mfa.level,
-            "mfa_method": mfa.method,
+            "mfa_method": mfa.method_name(),
         })
     }
 
@@ -285,7 +286,7 @@ impl TokenService {
         &self,
         principal: &Principal,
         mfa: &MfaState,
-        mfa_methods: &[String],
+        mfa_methods: &[MfaMethod],
         session_id: &str,
     ) -> Result<IssuedToken, TokenError> {
         let now = Utc::now();
@@ -296,9 +297,9 @@ impl TokenService {
             roles: principal.roles.clone(),
             mfa: mfa.level,
             mfa_at: mfa.verified_at.map(|t| t.timestamp()),
-            mfa_method: mfa.method.clone(),
+            mfa_method: mfa.method_name().map(str::to_owned),
             trusted_device: mfa.trusted_device,
-            mfa_methods: mfa_methods.to_vec(),
+            mfa_methods: mfa_methods.iter().map(|m| m.as_str().to_owned()).collect(),
             iat: now.timestamp(),
             exp: expires_at.timestamp(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
@@ -371,7 +372,7 @@ impl TokenService {
         }
         let principal = claims.principal();
         let mfa = claims.mfa_state();
-        let issued = self.sign(&principal, &mfa, &claims.mfa_methods, claims.session_id())?;
+        let issued = self.sign(&principal, &mfa, &claims.enrolled_methods(), claims.session_id())?;
         if let Some(logger) = &self.inner.audit {
             let mut details = self.details(&issued, &mfa);
             details["previous_jti"] = claims.jti.clone().into();

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::context::Principal;
-use crate::mfa::{MfaAccount, MfaDeviceType, MfaError, MfaManager, MfaUserId};
+use crate::mfa::{MfaAccount, MfaError, MfaManager, MfaMethod, MfaUserId};
 
 /// A second factor the dashboard's sign-in form can take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -36,6 +36,15 @@ impl SecondFactorMethod {
             "totp" => Some(SecondFactorMethod::Totp),
             "backup_code" => Some(SecondFactorMethod::BackupCode),
             _ => None,
+        }
+    }
+}
+
+impl From<SecondFactorMethod> for MfaMethod {
+    fn from(method: SecondFactorMethod) -> Self {
+        match method {
+            SecondFactorMethod::Totp => MfaMethod::Totp,
+            SecondFactorMethod::BackupCode => MfaMethod::BackupCode,
         }
     }
 }
@@ -124,7 +133,7 @@ impl<Id: MfaUserId + FromStr> DashboardSecondFactor for MfaManager<Id> {
             return Ok(SecondFactorStatus::NotEnrolled);
         }
         let mut methods = Vec::new();
-        if confirmed.iter().any(|d| d.device_type == MfaDeviceType::Totp) {
+        if confirmed.iter().any(|d| d.device_type == MfaMethod::Totp) {
             methods.push(SecondFactorMethod::Totp);
         }
         if self.remaining_backup_codes(&user).await.map_err(unavailable)? > 0 {

@@ -17,6 +17,7 @@ use super::session::{RequestInfo, clear_cookie, cookie, layout, login_form, mess
 use super::{Dashboard, SECOND_FACTOR_COOKIE};
 use crate::auth::Claims;
 use crate::context::{MfaState, Principal};
+use crate::mfa::MfaMethod;
 
 /// Longest code accepted by the form (a backup code with separators fits many times over).
 const MAX_CODE: usize = 64;
@@ -53,7 +54,7 @@ pub(crate) async fn after_password(dashboard: &Dashboard, info: &RequestInfo, pr
              backup codes to your account, then sign in again.",
         ),
         SecondFactorStatus::Required { methods } => {
-            let names: Vec<String> = methods.iter().map(|m| m.as_str().to_owned()).collect();
+            let names: Vec<MfaMethod> = methods.iter().map(|&m| m.into()).collect();
             let issued = match inner.pending.issue_with_methods(&principal, &MfaState::none(), &names, info.client_ip) {
                 Ok(issued) => issued,
                 Err(error) => {
@@ -229,7 +230,7 @@ async fn accept(dashboard: &Dashboard, info: &RequestInfo, claims: &Claims, meth
             return message_page(StatusCode::SERVICE_UNAVAILABLE, "Sign-in is unavailable; try again shortly.");
         }
     }
-    let mfa = MfaState::verified(Utc::now(), method.as_str());
+    let mfa = MfaState::verified(Utc::now(), method.into());
     let mut response = start_session(dashboard, info, &claims.principal(), &mfa).await;
     clear_cookie(&mut response, dashboard, info, SECOND_FACTOR_COOKIE);
     response

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 use super::config::BackupCodeHashing;
 use super::error::MfaError;
 use super::manager::{MfaManager, MfaUser, actor};
+use super::method::MfaMethod;
 use super::store::{BACKUP_CODES, MfaUserId, n};
 use super::throttle;
 
@@ -104,7 +105,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         .map_err(|e| match e {
             sea_orm::TransactionError::Connection(e) | sea_orm::TransactionError::Transaction(e) => e,
         })?;
-        self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, "backup_codes"));
+        self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, MfaMethod::BackupCode.as_str()));
         Ok(codes)
     }
 
@@ -147,11 +148,11 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let uid = user.mfa_user_id();
         self.reserve_attempt(&uid, throttle::Factor::Recovery, at).await?;
         let Some(code) = normalize(code, self.config.backup_code_length) else {
-            return self.fail(user, "backup_codes", "malformed code", at).await;
+            return self.fail(user, MfaMethod::BackupCode, "malformed code", at).await;
         };
         let candidates = self.unused_codes(&uid).await?;
         if candidates.is_empty() {
-            return self.fail(user, "backup_codes", "no unused backup codes", at).await;
+            return self.fail(user, MfaMethod::BackupCode, "no unused backup codes", at).await;
         }
         let hasher = argon2(&self.config.backup_code_hashing)?;
         let matched = tokio::task::spawn_blocking(move || {
@@ -163,7 +164,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         .await
         .map_err(|e| MfaError::Config(format!("backup-code check task failed: {e}")))?;
         let Some(id) = matched else {
-            return self.fail(user, "backup_codes", "invalid code", at).await;
+            return self.fail(user, MfaMethod::BackupCode, "invalid code", at).await;
         };
         let consumed = self
             .db
@@ -177,9 +178,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
             )
             .await?;
         if consumed.rows_affected() == 1 {
-            self.succeed(user, "backup_codes").await
+            self.succeed(user, MfaMethod::BackupCode).await
         } else {
-            self.fail(user, "backup_codes", "code already used", at).await
+            self.fail(user, MfaMethod::BackupCode, "code already used", at).await
         }
     }
 }

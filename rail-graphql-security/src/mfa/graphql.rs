@@ -1,7 +1,7 @@
-//! The MFA GraphQL API: output types, the [`SecondFactorHook`] the host application provides,
-//! and generic resolver functions. `#[security_user]` generates `MfaQuery` / `MfaMutation`
-//! roots that delegate to these functions with your user key type; you can also call them from
-//! your own resolvers.
+//! The MFA GraphQL API: the roots [`MfaQuery<Id>`] and [`MfaMutation<Id>`] (generic over your
+//! user key type; `#[security_user]` names them for your model as `mfa::MfaQuery` /
+//! `mfa::MfaMutation`), their output types, the [`SecondFactorHook`] the host application
+//! provides, and the resolver functions behind the fields, which your own resolvers can call.
 //!
 //! # What the resolvers need
 //! - an [`MfaManager<Id>`] in the schema data (`Schema::build(..).data(manager)`), where `Id`
@@ -57,18 +57,22 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ErrorExtensions, ID, SimpleObject};
+use async_graphql::{Context, ErrorExtensions, ID, SimpleObject};
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
 use super::error::MfaError;
-use super::manager::{MfaAccount, MfaDeviceType, MfaManager};
+use super::manager::{MfaAccount, MfaManager};
+use super::method::MfaMethod;
 use super::policy::is_stepped_up;
 use super::store::MfaUserId;
 use crate::audit::AuditLogger;
 use crate::auth::TokenService;
 use crate::context::{AccessDenied, MfaLevel, MfaState, Principal, SecurityContext, audit_denial};
 use crate::rate_limit::{FieldLimit, LimitKey, enforce_resolver_in};
+
+mod roots;
+pub use self::roots::{MfaMutation, MfaQuery};
 
 /// `verifyTotp`, `verifySms` and `verifyBackupCode`: 10 calls a minute per user and address,
 /// counted in the manager's [`RateLimiter`](crate::rate_limit::RateLimiter). The failure
@@ -86,35 +90,14 @@ fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// The kind of a second-factor device.
-#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
-#[graphql(name = "MfaDeviceType")]
-pub enum DeviceType {
-    /// An authenticator app (TOTP).
-    Totp,
-    /// Codes sent by SMS.
-    Sms,
-    /// One-time backup codes.
-    BackupCodes,
-}
-
-impl From<MfaDeviceType> for DeviceType {
-    fn from(kind: MfaDeviceType) -> Self {
-        match kind {
-            MfaDeviceType::Totp => DeviceType::Totp,
-            MfaDeviceType::Sms => DeviceType::Sms,
-            MfaDeviceType::BackupCodes => DeviceType::BackupCodes,
-        }
-    }
-}
-
-/// A second-factor device as its owner sees it (never its secret).
+/// A second-factor device as its owner sees it (never its secret): GraphQL type `MfaDevice`.
 #[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
-pub struct MfaDevice {
+#[graphql(name = "MfaDevice")]
+pub struct MfaDeviceNode {
     /// The device id (for `removeMfaDevice`).
     pub id: ID,
     /// Its kind.
-    pub device_type: DeviceType,
+    pub device_type: MfaMethod,
     /// The name the user gave it.
     pub name: String,
     /// For SMS devices, the phone number with all but its last two digits masked.
@@ -131,11 +114,11 @@ pub struct MfaDevice {
     pub last_used: Option<String>,
 }
 
-impl From<super::MfaDevice> for MfaDevice {
+impl From<super::MfaDevice> for MfaDeviceNode {
     fn from(d: super::MfaDevice) -> Self {
-        MfaDevice {
+        MfaDeviceNode {
             id: ID(d.id.to_string()),
-            device_type: d.device_type.into(),
+            device_type: d.device_type,
             name: d.name,
             phone_number_hint: d.phone_number_hint,
             is_active: d.is_active,
@@ -147,9 +130,11 @@ impl From<super::MfaDevice> for MfaDevice {
     }
 }
 
-/// A device that skips the second factor until it expires (its token is never shown again).
+/// A device that skips the second factor until it expires (its token is never shown again):
+/// GraphQL type `TrustedDevice`.
 #[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
-pub struct TrustedDevice {
+#[graphql(name = "TrustedDevice")]
+pub struct TrustedDeviceNode {
     /// The id (for `revokeTrustedDevice`).
     pub id: ID,
     /// The name given when it was trusted.
@@ -166,9 +151,9 @@ pub struct TrustedDevice {
     pub expires_at: String,
 }
 
-impl From<super::TrustedDevice> for TrustedDevice {
+impl From<super::TrustedDevice> for TrustedDeviceNode {
     fn from(d: super::TrustedDevice) -> Self {
-        TrustedDevice {
+        TrustedDeviceNode {
             id: ID(d.id.to_string()),
             device_name: d.device_name,
             user_agent: d.user_agent,
@@ -223,7 +208,7 @@ impl fmt::Debug for SetupTotpPayload {
 
 /// The answer to a successful second factor (`verifyTotp`, `verifySms`, `verifyBackupCode`).
 #[derive(SimpleObject, Clone, PartialEq, Eq)]
-pub struct VerifyTotpPayload {
+pub struct VerifyPayload {
     /// Always true (a wrong code is an `INVALID_CODE` error).
     pub success: bool,
     /// With `trustDevice: true`: the trusted-device token the client presents at its next login
@@ -236,9 +221,9 @@ pub struct VerifyTotpPayload {
     pub remaining_backup_codes: Option<i32>,
 }
 
-impl fmt::Debug for VerifyTotpPayload {
+impl fmt::Debug for VerifyPayload {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyTotpPayload")
+        f.debug_struct("VerifyPayload")
             .field("success", &self.success)
             .field("device_id", &self.device_id.as_ref().map(|_| "[redacted]"))
             .field("token", &self.token.as_ref().map(|_| "[redacted]"))
@@ -282,8 +267,8 @@ pub struct MfaActionPayload {
 pub struct SecondFactorPassed {
     /// The user (from the request's security context).
     pub principal: Principal,
-    /// `totp`, `sms` or `backup_code`.
-    pub method: &'static str,
+    /// The method passed.
+    pub method: MfaMethod,
     /// The client asked to trust this device (`trustDevice: true`) and got a token.
     pub trusted_device: bool,
     /// When the factor was accepted.
@@ -462,21 +447,15 @@ fn caller<'a, Id: MfaUserId + FromStr>(ctx: &'a Context<'_>) -> async_graphql::R
 
 impl<Id: MfaUserId> Caller<'_, Id> {
     /// The methods the user can pass now.
-    async fn methods(&self) -> Result<Vec<String>, MfaError> {
+    async fn methods(&self) -> Result<Vec<MfaMethod>, MfaError> {
         let mut methods = Vec::new();
         for device in self.manager.list_devices(&self.account).await? {
-            let method = match device.device_type {
-                MfaDeviceType::Totp => "totp",
-                MfaDeviceType::Sms => "sms",
-                MfaDeviceType::BackupCodes => "backup_code",
-            };
-            if device.is_active && device.confirmed && !methods.iter().any(|m| m == method) {
-                methods.push(method.to_owned());
+            if device.is_active && device.confirmed && !methods.contains(&device.device_type) {
+                methods.push(device.device_type);
             }
         }
-        if !methods.iter().any(|m| m == "backup_code") && self.manager.remaining_backup_codes(&self.account).await? > 0
-        {
-            methods.push("backup_code".to_owned());
+        if !methods.contains(&MfaMethod::BackupCode) && self.manager.remaining_backup_codes(&self.account).await? > 0 {
+            methods.push(MfaMethod::BackupCode);
         }
         Ok(methods)
     }
@@ -522,10 +501,10 @@ impl<Id: MfaUserId> Caller<'_, Id> {
     async fn passed(
         &self,
         ctx: &Context<'_>,
-        method: &'static str,
+        method: MfaMethod,
         trust_device: bool,
         device_name: Option<String>,
-    ) -> async_graphql::Result<VerifyTotpPayload> {
+    ) -> async_graphql::Result<VerifyPayload> {
         let device_id = if trust_device {
             let name = device_name
                 .or_else(|| self.security.user_agent.as_ref().map(|ua| ua.chars().take(100).collect()))
@@ -554,7 +533,7 @@ impl<Id: MfaUserId> Caller<'_, Id> {
             }
             None => None,
         };
-        Ok(VerifyTotpPayload { success: true, device_id, token, remaining_backup_codes: None })
+        Ok(VerifyPayload { success: true, device_id, token, remaining_backup_codes: None })
     }
 }
 
@@ -567,13 +546,15 @@ fn parse_device_id(id: &ID) -> async_graphql::Result<Uuid> {
 }
 
 /// `mfaDevices`: the caller's devices, active or not, oldest first.
-pub async fn mfa_devices<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_graphql::Result<Vec<MfaDevice>> {
+pub async fn mfa_devices<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_graphql::Result<Vec<MfaDeviceNode>> {
     let c = caller::<Id>(ctx)?;
     Ok(c.manager.list_devices(&c.account).await.map_err(mfa_error)?.into_iter().map(Into::into).collect())
 }
 
 /// `trustedDevices`: the caller's unexpired trusted devices, newest first.
-pub async fn trusted_devices<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_graphql::Result<Vec<TrustedDevice>> {
+pub async fn trusted_devices<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+) -> async_graphql::Result<Vec<TrustedDeviceNode>> {
     let c = caller::<Id>(ctx)?;
     Ok(c.manager.list_trusted_devices(&c.account).await.map_err(mfa_error)?.into_iter().map(Into::into).collect())
 }
@@ -588,7 +569,7 @@ pub async fn mfa_status<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_gra
     Ok(MfaStatus {
         enabled,
         required: m.is_mfa_required(&c.account).await.map_err(mfa_error)?,
-        methods: c.methods().await.map_err(mfa_error)?,
+        methods: c.methods().await.map_err(mfa_error)?.iter().map(|m| m.as_str().to_owned()).collect(),
         backup_codes_remaining: i32::try_from(backup).unwrap_or(i32::MAX),
         trusted_devices: i32::try_from(trusted).unwrap_or(i32::MAX),
         session_verified: c.security.mfa.satisfies(None, Utc::now()),
@@ -620,23 +601,6 @@ pub async fn setup_totp<Id: MfaUserId + FromStr>(
     })
 }
 
-/// `verifyTotp(code, trustDevice, deviceName)`: checks a TOTP code (confirming a new device);
-/// on success calls the hook, and with `trust_device` returns a trusted-device token as
-/// `deviceId`.
-pub async fn verify_totp<Id: MfaUserId + FromStr>(
-    ctx: &Context<'_>,
-    code: String,
-    trust_device: bool,
-    device_name: Option<String>,
-) -> async_graphql::Result<VerifyTotpPayload> {
-    let c = caller::<Id>(ctx)?;
-    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "verifyTotp", &VERIFY_LIMIT).await?;
-    if !c.manager.verify_totp_code(&c.account, &code).await.map_err(mfa_error)? {
-        return Err(invalid_code());
-    }
-    c.passed(ctx, "totp", trust_device, device_name).await
-}
-
 /// `setupSms(phoneNumber, deviceName)`: a new, unconfirmed SMS device; sends it a code.
 pub async fn setup_sms<Id: MfaUserId + FromStr>(
     ctx: &Context<'_>,
@@ -658,21 +622,6 @@ pub async fn send_sms_code<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_
     Ok(MfaActionPayload { success: true })
 }
 
-/// `verifySms(code, trustDevice, deviceName)`: like [`verify_totp`] with an SMS code.
-pub async fn verify_sms<Id: MfaUserId + FromStr>(
-    ctx: &Context<'_>,
-    code: String,
-    trust_device: bool,
-    device_name: Option<String>,
-) -> async_graphql::Result<VerifyTotpPayload> {
-    let c = caller::<Id>(ctx)?;
-    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "verifySms", &VERIFY_LIMIT).await?;
-    if !c.manager.verify_sms_code(&c.account, &code).await.map_err(mfa_error)? {
-        return Err(invalid_code());
-    }
-    c.passed(ctx, "sms", trust_device, device_name).await
-}
-
 /// `generateBackupCodes`: a new set of backup codes (the previous set stops working).
 pub async fn generate_backup_codes<Id: MfaUserId + FromStr>(
     ctx: &Context<'_>,
@@ -683,23 +632,43 @@ pub async fn generate_backup_codes<Id: MfaUserId + FromStr>(
     Ok(BackupCodesPayload { success: true, backup_codes: codes.iter().map(|c| c.to_string()).collect() })
 }
 
-/// `verifyBackupCode(code, trustDevice, deviceName)`: consumes a backup code (once) as a second
-/// factor.
-pub async fn verify_backup_code<Id: MfaUserId + FromStr>(
+/// `verifyTotp`, `verifySms` and `verifyBackupCode` (`code`, `trustDevice`, `deviceName`): checks
+/// a second factor of `method` (a TOTP code confirms a new device; a backup code is consumed
+/// once). In order: the call limit ([`VERIFY_LIMIT`]), the check (the manager throttles
+/// failures), then, on success, the trusted-device token when asked and the hook. A backup code
+/// also answers how many are left.
+pub async fn verify_second_factor<Id: MfaUserId + FromStr>(
     ctx: &Context<'_>,
+    method: MfaMethod,
     code: String,
     trust_device: bool,
     device_name: Option<String>,
-) -> async_graphql::Result<VerifyTotpPayload> {
+) -> async_graphql::Result<VerifyPayload> {
     let c = caller::<Id>(ctx)?;
-    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "verifyBackupCode", &VERIFY_LIMIT).await?;
-    if !c.manager.verify_backup_code(&c.account, &code).await.map_err(mfa_error)? {
+    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", verify_field(method), &VERIFY_LIMIT).await?;
+    let accepted = match method {
+        MfaMethod::Totp => c.manager.verify_totp_code(&c.account, &code).await,
+        MfaMethod::Sms => c.manager.verify_sms_code(&c.account, &code).await,
+        MfaMethod::BackupCode => c.manager.verify_backup_code(&c.account, &code).await,
+    };
+    if !accepted.map_err(mfa_error)? {
         return Err(invalid_code());
     }
-    let mut payload = c.passed(ctx, "backup_code", trust_device, device_name).await?;
-    let remaining = c.manager.remaining_backup_codes(&c.account).await.map_err(mfa_error)?;
-    payload.remaining_backup_codes = Some(i32::try_from(remaining).unwrap_or(i32::MAX));
+    let mut payload = c.passed(ctx, method, trust_device, device_name).await?;
+    if method == MfaMethod::BackupCode {
+        let remaining = c.manager.remaining_backup_codes(&c.account).await.map_err(mfa_error)?;
+        payload.remaining_backup_codes = Some(i32::try_from(remaining).unwrap_or(i32::MAX));
+    }
     Ok(payload)
+}
+
+/// The mutation verifying `method`, as rate limits and audit events name it.
+fn verify_field(method: MfaMethod) -> &'static str {
+    match method {
+        MfaMethod::Totp => "verifyTotp",
+        MfaMethod::Sms => "verifySms",
+        MfaMethod::BackupCode => "verifyBackupCode",
+    }
 }
 
 /// `revokeTrustedDevice(id)`: the device's token stops skipping the second factor.

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::config::MfaConfig;
 use super::error::MfaError;
+use super::method::MfaMethod;
 use super::secret::{SecretCipher, associated_data};
 use super::sms::SmsProvider;
 use super::store::{BACKUP_CODES, DEVICES, MfaUserId, TRUSTED, n};
@@ -84,44 +85,13 @@ impl<Id: MfaUserId> MfaUser for MfaAccount<Id> {
     }
 }
 
-/// The kind of a second factor (`device_type` column).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MfaDeviceType {
-    /// An authenticator app (RFC 6238).
-    Totp,
-    /// Codes sent by SMS.
-    Sms,
-    /// One-time backup codes.
-    BackupCodes,
-}
-
-impl MfaDeviceType {
-    /// The stored and audited name: `totp`, `sms`, `backup_codes`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            MfaDeviceType::Totp => "totp",
-            MfaDeviceType::Sms => "sms",
-            MfaDeviceType::BackupCodes => "backup_codes",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        match s {
-            "totp" => Some(MfaDeviceType::Totp),
-            "sms" => Some(MfaDeviceType::Sms),
-            "backup_codes" => Some(MfaDeviceType::BackupCodes),
-            _ => None,
-        }
-    }
-}
-
 /// A device as listed to its owner (no secret).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MfaDevice {
     /// The device id.
     pub id: Uuid,
     /// Its kind.
-    pub device_type: MfaDeviceType,
+    pub device_type: MfaMethod,
     /// The name the user gave it.
     pub name: String,
     /// For SMS devices, the phone number with all but the last two digits masked.
@@ -273,7 +243,7 @@ fn device_row(row: &QueryResult) -> Result<DeviceRow, DbErr> {
     let id: String = row.try_get("", "id")?;
     let id = Uuid::parse_str(&id).map_err(|e| DbErr::Custom(format!("mfa_devices.id is not a UUID: {e}")))?;
     let device_type: String = row.try_get("", "device_type")?;
-    let device_type = MfaDeviceType::parse(&device_type)
+    let device_type = MfaMethod::parse(&device_type)
         .ok_or_else(|| DbErr::Custom(format!("unknown mfa_devices.device_type {device_type:?}")))?;
     let phone_number: Option<String> = row.try_get("", "phone_number")?;
     let phone = phone_number.clone();
@@ -444,7 +414,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         rows.iter().map(|r| Ok(device_row(r)?.device)).collect()
     }
 
-    pub(crate) async fn active_devices(&self, user: &Id, kind: MfaDeviceType) -> Result<Vec<DeviceRow>, MfaError> {
+    pub(crate) async fn active_devices(&self, user: &Id, kind: MfaMethod) -> Result<Vec<DeviceRow>, MfaError> {
         let rows = self
             .db
             .query_all(
@@ -536,13 +506,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 Query::delete()
                     .from_table(n(DEVICES))
                     .and_where(Expr::col(n("user_id")).eq(uid.to_db_value()))
-                    .and_where(Expr::col(n("device_type")).eq(MfaDeviceType::Totp.as_str()))
+                    .and_where(Expr::col(n("device_type")).eq(MfaMethod::Totp.as_str()))
                     .and_where(Expr::col(n("confirmed")).eq(false)),
             )
             .await?;
         self.check_pending_devices(user).await?;
         let is_primary = !self.has_confirmed_factor(&uid).await?;
-        self.insert_device(&uid, device_id, MfaDeviceType::Totp, name, Some(&sealed), None, is_primary).await?;
+        self.insert_device(&uid, device_id, MfaMethod::Totp, name, Some(&sealed), None, is_primary).await?;
         Ok(TotpSetup { device_id, secret: secret_b32, otpauth_uri: uri })
     }
 
@@ -551,7 +521,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         &self,
         uid: &Id,
         device_id: Uuid,
-        kind: MfaDeviceType,
+        kind: MfaMethod,
         name: &str,
         sealed: Option<&super::secret::Sealed>,
         phone: Option<&str>,
@@ -623,14 +593,14 @@ impl<Id: MfaUserId> MfaManager<Id> {
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
         let uid = user.mfa_user_id();
-        let devices = self.active_devices(&uid, MfaDeviceType::Totp).await?;
+        let devices = self.active_devices(&uid, MfaMethod::Totp).await?;
         if devices.is_empty() {
-            return Err(MfaError::NoDevice { method: "totp" });
+            return Err(MfaError::NoDevice { method: MfaMethod::Totp.as_str() });
         }
         self.reserve_attempt(&uid, throttle::Factor::Code, at).await?;
         let c = &self.config;
         let Some(code) = normalize_digits(code, c.totp_digits) else {
-            return self.fail(user, "totp", "malformed code", at).await;
+            return self.fail(user, MfaMethod::Totp, "malformed code", at).await;
         };
         let mut replayed = false;
         for device in &devices {
@@ -649,13 +619,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
             };
             if self.advance_totp_step(device.id, step, at).await? {
                 if !device.device.confirmed {
-                    self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, "totp"));
+                    self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, MfaMethod::Totp.as_str()));
                 }
-                return self.succeed(user, "totp").await;
+                return self.succeed(user, MfaMethod::Totp).await;
             }
             replayed = true;
         }
-        self.fail(user, "totp", if replayed { "code already used" } else { "invalid code" }, at).await
+        self.fail(user, MfaMethod::Totp, if replayed { "code already used" } else { "invalid code" }, at).await
     }
 
     /// The compare-and-set: true when this call moved the device's last step to `step`.
@@ -714,23 +684,23 @@ impl<Id: MfaUserId> MfaManager<Id> {
         Ok(throttle::is_hard_locked(&self.db, self.config.max_consecutive_failures, &user.mfa_user_id()).await?)
     }
 
-    pub(crate) async fn succeed(&self, user: &impl MfaUser<Id = Id>, method: &'static str) -> Result<bool, MfaError> {
+    pub(crate) async fn succeed(&self, user: &impl MfaUser<Id = Id>, method: MfaMethod) -> Result<bool, MfaError> {
         throttle::reset(&self.db, &user.mfa_user_id()).await?;
-        self.audit(|l, ip| l.log_mfa_success(&actor(user), ip, method));
+        self.audit(|l, ip| l.log_mfa_success(&actor(user), ip, method.as_str()));
         Ok(true)
     }
 
     pub(crate) async fn fail(
         &self,
         user: &impl MfaUser<Id = Id>,
-        method: &'static str,
+        method: MfaMethod,
         reason: &'static str,
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
         let failure = throttle::record_failure(&self.db, self.throttle_limits(), &user.mfa_user_id(), at).await?;
         self.audit(|l, ip| {
             let actor = actor(user);
-            l.log_mfa_failed(&actor, ip, method, reason);
+            l.log_mfa_failed(&actor, ip, method.as_str(), reason);
             if failure.hard_locked {
                 l.log_account_locked(
                     &actor,

@@ -1,5 +1,9 @@
 //! Multi-factor authentication: TOTP, SMS codes, backup codes and trusted devices.
 //!
+//! The method vocabulary ([`MfaMethod`]) and the requirement check ([`MfaRequirement`],
+//! [`enforce_mfa`]) only read the request's [`SecurityContext`](crate::context::SecurityContext);
+//! they need neither the manager nor its storage.
+//!
 //! [`MfaManager`] is the entry point (the original package's `MFAManager`): it is generic over
 //! the type of the application's user ids ([`MfaUserId`]: `i32`, `i64`, `Uuid`, `String`) and
 //! keeps everything in the tables of [`crate::migration::CreateMfaTables`], so every instance of
@@ -26,7 +30,9 @@ mod config;
 mod error;
 pub mod graphql;
 mod manager;
+mod method;
 pub mod policy;
+mod requirement;
 mod secret;
 pub mod sms;
 mod sms_codes;
@@ -41,7 +47,9 @@ pub use self::config::{BackupCodeHashing, MfaConfig, SmsQuotas, ThrottleConfig, 
 pub use self::error::MfaError;
 #[cfg(feature = "axum")]
 pub(crate) use self::manager::check_sms_provider;
-pub use self::manager::{MfaAccount, MfaDevice, MfaDeviceType, MfaManager, MfaUser, TotpQrCode, TotpSetup};
+pub use self::manager::{MfaAccount, MfaDevice, MfaManager, MfaUser, TotpQrCode, TotpSetup};
+pub use self::method::{MfaMethod, UnknownMfaMethod};
+pub use self::requirement::{AuditAs, MfaRequirement, enforce_mfa};
 pub use self::secret::{EncryptionKey, SecretCipher};
 pub use self::sms_codes::MAX_SMS_CODE_ATTEMPTS;
 pub use self::store::MfaUserId;

@@ -12,6 +12,7 @@
 //! ```
 //! use async_graphql::{EmptySubscription, Object, Schema};
 //! use rail_graphql_security::context::{Principal, SecurityContext};
+//! use rail_graphql_security::mfa::MfaMethod;
 //! use rail_graphql_security::mfa::policy::PendingSessionGuard;
 //!
 //! struct Query;
@@ -29,7 +30,7 @@
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 //! let schema = Schema::build(Query, Mutation, EmptySubscription).extension(PendingSessionGuard::default()).finish();
 //! // A password-only token of a user who has TOTP:
-//! let pending = SecurityContext::authenticated(Principal::new("7", "alice")).with_mfa_methods(["totp"]);
+//! let pending = SecurityContext::authenticated(Principal::new("7", "alice")).with_mfa_methods([MfaMethod::Totp]);
 //! let refused = schema.execute(async_graphql::Request::new("{ notes }").data(pending.clone())).await;
 //! assert_eq!(refused.errors[0].extensions.as_ref().unwrap().get("code"), Some(&"MFA_REQUIRED".into()));
 //! let allowed = schema.execute(async_graphql::Request::new("{ mfaStatus }").data(pending)).await;
@@ -44,6 +45,7 @@ use std::time::Duration;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextResolve, ResolveInfo};
 use async_graphql::{ErrorExtensions, PathSegment, ServerResult, Value};
 
+use super::method::MfaMethod;
 use crate::audit::AuditLogger;
 use crate::context::{AccessDenied, MfaLevel, MfaState, SecurityContext, audit_denial};
 
@@ -51,7 +53,7 @@ use crate::context::{AccessDenied, MfaLevel, MfaState, SecurityContext, audit_de
 pub const DEFAULT_STEP_UP_WINDOW: Duration = Duration::from_secs(600);
 
 /// The methods that count for a step-up: a code the user typed. A trusted device never does.
-pub const STEP_UP_METHODS: &[&str] = &["totp", "sms", "backup_code"];
+pub const STEP_UP_METHODS: &[MfaMethod] = &[MfaMethod::Totp, MfaMethod::Sms, MfaMethod::BackupCode];
 
 /// The root fields a pending session may use by default: completing the second factor
 /// (`verifyTotp`, `verifySms`, `verifyBackupCode`, `verifyPasskey`; `sendSmsCode` only when the
@@ -114,7 +116,7 @@ pub fn is_pending(security: &SecurityContext) -> bool {
 /// passed at most `window` before `now`.
 pub fn is_stepped_up(mfa: &MfaState, window: Duration, now: chrono::DateTime<chrono::Utc>) -> bool {
     !mfa.trusted_device
-        && mfa.method.as_deref().is_some_and(|m| STEP_UP_METHODS.contains(&m))
+        && mfa.method.is_some_and(|m| STEP_UP_METHODS.contains(&m))
         && mfa.satisfies(Some(window), now)
 }
 
@@ -159,7 +161,7 @@ impl PendingSessionGuard {
             return false;
         }
         // Sending an SMS code serves only a user who can pass an SMS code.
-        field != "sendSmsCode" || security.mfa_methods.iter().any(|m| m == "sms")
+        field != "sendSmsCode" || security.mfa_methods.contains(&MfaMethod::Sms)
     }
 }
 

@@ -9,7 +9,8 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::error::MfaError;
-use super::manager::{MfaDeviceType, MfaManager, MfaUser, actor, check_name, normalize_digits};
+use super::manager::{MfaManager, MfaUser, actor, check_name, normalize_digits};
+use super::method::MfaMethod;
 use super::store::{DEVICES, MfaUserId, n};
 use super::throttle;
 
@@ -55,7 +56,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let name = check_name(device_name)?;
         let phone = normalize_phone(phone_number)?;
         if self.sms.is_none() {
-            self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "no SMS provider configured"));
+            self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "no SMS provider configured"));
             return Err(MfaError::NoSmsProvider);
         }
         self.check_sms_country(user, &phone)?;
@@ -67,14 +68,14 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 Query::delete()
                     .from_table(n(DEVICES))
                     .and_where(Expr::col(n("user_id")).eq(uid.to_db_value()))
-                    .and_where(Expr::col(n("device_type")).eq(MfaDeviceType::Sms.as_str()))
+                    .and_where(Expr::col(n("device_type")).eq(MfaMethod::Sms.as_str()))
                     .and_where(Expr::col(n("confirmed")).eq(false)),
             )
             .await?;
         self.check_pending_devices(user).await?;
         let device_id = Uuid::new_v4();
         let is_primary = !self.has_confirmed_factor(&uid).await?;
-        self.insert_device(&uid, device_id, MfaDeviceType::Sms, name, None, Some(&phone), is_primary).await?;
+        self.insert_device(&uid, device_id, MfaMethod::Sms, name, None, Some(&phone), is_primary).await?;
         self.send_code_to(user, device_id, &phone, Utc::now(), QuotaTaken::Yes).await?;
         Ok(device_id)
     }
@@ -88,9 +89,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
 
     /// [`send_sms_code`](Self::send_sms_code) at instant `at`.
     pub async fn send_sms_code_at(&self, user: &impl MfaUser<Id = Id>, at: DateTime<Utc>) -> Result<(), MfaError> {
-        let mut devices = self.active_devices(&user.mfa_user_id(), MfaDeviceType::Sms).await?;
+        let mut devices = self.active_devices(&user.mfa_user_id(), MfaMethod::Sms).await?;
         devices.sort_by_key(|d| (!d.device.confirmed, !d.device.is_primary));
-        let device = devices.first().ok_or(MfaError::NoDevice { method: "sms" })?;
+        let device = devices.first().ok_or(MfaError::NoDevice { method: MfaMethod::Sms.as_str() })?;
         let phone = device.phone_number.clone().ok_or(MfaError::InvalidPhoneNumber)?;
         self.send_code_to(user, device.id, &phone, at, QuotaTaken::No).await
     }
@@ -104,7 +105,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         quota: QuotaTaken,
     ) -> Result<(), MfaError> {
         let Some(provider) = self.sms.clone() else {
-            self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "no SMS provider configured"));
+            self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "no SMS provider configured"));
             return Err(MfaError::NoSmsProvider);
         };
         // A device registered before the allow-list changed is held to it too.
@@ -171,7 +172,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             self.withdraw_code(device_id, &mac).await?;
             let name = provider.name();
             self.audit(|l, ip| {
-                l.log_mfa_failed(&actor(user), ip, "sms", &format!("SMS provider {name} failed to send the code"))
+                l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), &format!("SMS provider {name} failed to send the code"))
             });
             return Err(e.into());
         }
@@ -209,13 +210,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
         let uid = user.mfa_user_id();
-        let devices = self.active_devices(&uid, MfaDeviceType::Sms).await?;
+        let devices = self.active_devices(&uid, MfaMethod::Sms).await?;
         if devices.is_empty() {
-            return Err(MfaError::NoDevice { method: "sms" });
+            return Err(MfaError::NoDevice { method: MfaMethod::Sms.as_str() });
         }
         self.reserve_attempt(&uid, throttle::Factor::Code, at).await?;
         let Some(code) = normalize_digits(code, self.config.sms_code_digits) else {
-            return self.fail(user, "sms", "malformed code", at).await;
+            return self.fail(user, MfaMethod::Sms, "malformed code", at).await;
         };
         let mut reason = "invalid code";
         for device in &devices {
@@ -251,9 +252,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 .await?;
             if consumed.rows_affected() == 1 {
                 if !device.device.confirmed {
-                    self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, "sms"));
+                    self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, MfaMethod::Sms.as_str()));
                 }
-                return self.succeed(user, "sms").await;
+                return self.succeed(user, MfaMethod::Sms).await;
             }
             reason = "code already used";
         }
@@ -263,11 +264,11 @@ impl<Id: MfaUserId> MfaManager<Id> {
                     .table(n(DEVICES))
                     .value(n("sms_code_attempts"), Expr::col(n("sms_code_attempts")).add(1))
                     .and_where(Expr::col(n("user_id")).eq(uid.to_db_value()))
-                    .and_where(Expr::col(n("device_type")).eq(MfaDeviceType::Sms.as_str()))
+                    .and_where(Expr::col(n("device_type")).eq(MfaMethod::Sms.as_str()))
                     .and_where(Expr::col(n("sms_code_hash")).is_not_null()),
             )
             .await?;
-        self.fail(user, "sms", reason, at).await
+        self.fail(user, MfaMethod::Sms, reason, at).await
     }
 }
 

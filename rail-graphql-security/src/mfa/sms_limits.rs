@@ -8,7 +8,8 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use serde_json::json;
 
 use super::error::MfaError;
-use super::manager::{MfaDeviceType, MfaManager, MfaUser, actor};
+use super::manager::{MfaManager, MfaUser, actor};
+use super::method::MfaMethod;
 use super::store::{DEVICES, MfaUserId, n};
 use crate::audit::{AuditEvent, AuditEventType};
 use crate::rate_limit::{Decision, Quota, hashed_identifier};
@@ -26,7 +27,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         if country_allowed(&self.config.sms_allowed_country_codes, phone) {
             return Ok(());
         }
-        self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "destination country not allowed"));
+        self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "destination country not allowed"));
         Err(MfaError::SmsCountryNotAllowed)
     }
 
@@ -63,7 +64,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
                     .from(n(DEVICES))
                     .and_where(Expr::col(n("user_id")).eq(user.mfa_user_id().to_db_value()))
                     .and_where(
-                        Expr::col(n("device_type")).is_in([MfaDeviceType::Totp.as_str(), MfaDeviceType::Sms.as_str()]),
+                        Expr::col(n("device_type")).is_in([MfaMethod::Totp.as_str(), MfaMethod::Sms.as_str()]),
                     )
                     .and_where(Expr::col(n("is_active")).eq(true))
                     .and_where(Expr::col(n("confirmed")).eq(false)),

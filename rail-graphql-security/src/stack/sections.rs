@@ -9,7 +9,7 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use super::StackError;
 use crate::auth::RevocationStore;
 use crate::client_ip::TrustedProxies;
-use crate::config::standard::{DeploymentConfig, MfaSettings, SmsProvider as SmsChoice};
+use crate::config::standard::{DeploymentConfig, MfaSettings, SmsProviderKind as SmsChoice};
 use crate::http::{API_CSP, AllowedHosts, HttpSecurity, SecurityHeaders, X_REQUEST_ID};
 use crate::mfa::sms::{ConsoleSmsProvider, SmsProvider, SnsSmsProvider, TwilioSmsProvider};
 use crate::mfa::{MfaConfig, SecretCipher, SmsQuotas};

@@ -28,7 +28,7 @@ pub async fn sqlite_server(production: bool) -> (integration_tests::TestDb, Serv
     let mut settings = test_config(&t.url);
     if production {
         settings.profile = rail_graphql_security::config::Profile::Production;
-        settings.config.security.mfa.sms.provider = rail_graphql_security::config::standard::SmsProvider::None;
+        settings.config.security.mfa.sms.provider = rail_graphql_security::config::standard::SmsProviderKind::None;
         settings.config.security.deployment.introspection = false;
     }
     let server = Server::start(&settings, t.db.clone()).await;
@@ -66,7 +66,7 @@ impl Server {
         sms: std::sync::Arc<dyn rail_graphql_security::mfa::sms::SmsProvider>,
     ) -> Server {
         let mut config = config.clone();
-        config.config.security.mfa.sms.provider = rail_graphql_security::config::standard::SmsProvider::Custom;
+        config.config.security.mfa.sms.provider = rail_graphql_security::config::standard::SmsProviderKind::Custom;
         let demo = demo::build_app_with_sms(&config, db, Some(sms)).await.expect("the demo app builds");
         Self::serve(demo).await
     }

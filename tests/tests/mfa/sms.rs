@@ -7,7 +7,7 @@ use rail_graphql_security::audit::AuditLogger;
 use rail_graphql_security::mfa::sms::{
     ConsoleSmsProvider, SmsError, SnsSmsProvider, TwilioSmsProvider, sigv4_authorization,
 };
-use rail_graphql_security::mfa::{MfaConfig, MfaDeviceType, MfaError, MfaManager, ThrottleConfig};
+use rail_graphql_security::mfa::{MfaConfig, MfaError, MfaManager, MfaMethod, ThrottleConfig};
 use wiremock::matchers::{body_string_contains, header, header_exists, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -52,7 +52,7 @@ async fn twilio_codes_confirm_expire_and_are_single_use<Id: TestId>(t: &TestDb) 
 
     let device_id = mfa.setup_sms_device(&alice, "+1 (415) 555-0123", "My Phone").await.unwrap();
     let devices = mfa.list_devices(&alice).await.unwrap();
-    assert_eq!((devices[0].id, devices[0].device_type, devices[0].confirmed), (device_id, MfaDeviceType::Sms, false));
+    assert_eq!((devices[0].id, devices[0].device_type, devices[0].confirmed), (device_id, MfaMethod::Sms, false));
     assert_eq!(devices[0].phone_number_hint.as_deref(), Some("**********23"));
     assert!(!mfa.is_mfa_required(&alice).await.unwrap(), "unconfirmed until the first code");
     let first = code_in(&server, 0).await;

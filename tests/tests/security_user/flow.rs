@@ -10,6 +10,7 @@ use integration_tests::{Backend, TestDb, totp_now};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::mfa::graphql::{MfaHook, SecondFactorHook, SecondFactorPassed};
 use rail_graphql_security::mfa::{
+    MfaMethod,
     BackupCodeHashing, EncryptionKey, MfaConfig, MfaManager, MfaUser, MfaUserId, SecretCipher,
 };
 use rail_graphql_security::migration::{
@@ -140,7 +141,7 @@ fn password_session(id: &impl MfaUserId) -> SecurityContext {
 }
 
 fn verified_session(id: &impl MfaUserId) -> SecurityContext {
-    password_session(id).with_mfa(MfaState::verified(Utc::now(), "totp"))
+    password_session(id).with_mfa(MfaState::verified(Utc::now(), MfaMethod::Totp))
 }
 
 impl<C: KeyCase> Env<C> {

@@ -8,6 +8,7 @@ use integration_tests::myapp::{TEST_ENCRYPTION_KEY, TEST_SECRET_KEY};
 use integration_tests::{Backend, TestDb};
 use rail_graphql_security::config::{Profile, SecurityConfig, StandardSecurityConfig};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
+use rail_graphql_security::mfa::MfaMethod;
 use rail_graphql_security::mfa::graphql::{BackupCodesPayload, MfaStatus, mfa_status};
 use rail_graphql_security::stack::{Security, SecurityBuilder};
 use reqwest::header::HeaderMap;
@@ -187,10 +188,9 @@ impl App {
     }
 
     /// A bearer token of user `id` with this MFA state, listing `methods` (as a login does).
-    pub(crate) fn token_with(&self, id: i64, mfa: &MfaState, methods: &[&str]) -> String {
+    pub(crate) fn token_with(&self, id: i64, mfa: &MfaState, methods: &[MfaMethod]) -> String {
         let principal = Principal::new(id, format!("user{id}"));
-        let methods: Vec<String> = methods.iter().map(|m| (*m).to_owned()).collect();
-        self.security.tokens().issue_with_methods(&principal, mfa, &methods, None).unwrap().token
+        self.security.tokens().issue_with_methods(&principal, mfa, methods, None).unwrap().token
     }
 
     /// The number of stored audit events of `event_type`.

@@ -7,6 +7,7 @@ use integration_tests::base32_decode;
 use rail_graphql_security::config::Profile;
 use rail_graphql_security::config::standard::Base64Key;
 use rail_graphql_security::context::MfaState;
+use rail_graphql_security::mfa::MfaMethod;
 use rail_graphql_security::mfa::sms::{SmsError, SmsProvider};
 use rail_graphql_security::mfa::{MfaAccount, MfaError, TotpAlgorithm, totp_code_at};
 use rail_graphql_security::stack::Security;
@@ -357,7 +358,7 @@ pub(crate) async fn max_pending_devices() {
 /// Strict (default): a password-only token of a user with a second factor reaches only the
 /// allow-listed fields (`mfaStatus` here); lenient: every field; with MFA disabled, no guard.
 pub(crate) async fn pending_session_policy() {
-    let pending = |app: &App| format!("Bearer {}", app.token_with(1, &MfaState::none(), &["totp"]));
+    let pending = |app: &App| format!("Bearer {}", app.token_with(1, &MfaState::none(), &[MfaMethod::Totp]));
     let strict = start(&[("mfa.enabled", "true")]).await;
     let answer = strict.gql_auth("{ hello }", &pending(&strict)).await;
     assert_eq!(answer.code(), Some("MFA_REQUIRED"), "{:?}", answer.body);
@@ -366,7 +367,7 @@ pub(crate) async fn pending_session_policy() {
     // A user without a factor, or a verified session, is not pending.
     let none = format!("Bearer {}", strict.token(2, &[]));
     assert_eq!(strict.gql_auth("{ hello }", &none).await.body["data"]["hello"], "world");
-    let verified = format!("Bearer {}", strict.token_with(1, &MfaState::verified(Utc::now(), "totp"), &["totp"]));
+    let verified = format!("Bearer {}", strict.token_with(1, &MfaState::verified(Utc::now(), MfaMethod::Totp), &[MfaMethod::Totp]));
     assert_eq!(strict.gql_auth("{ hello }", &verified).await.body["data"]["hello"], "world");
     let lenient = start(&[("mfa.enabled", "true"), ("mfa.pending_session_policy", "lenient")]).await;
     assert_eq!(lenient.gql_auth("{ hello }", &pending(&lenient)).await.body["data"]["hello"], "world");
@@ -387,18 +388,18 @@ async fn confirmed(app: &App) {
 /// (with `maxAgeSeconds: 60`), the default 600 s accepts it; a trusted device never counts.
 pub(crate) async fn step_up_window_seconds() {
     const GENERATE: &str = "mutation { generateBackupCodes { success } }";
-    let two_minutes_ago = MfaState::verified(Utc::now() - chrono::Duration::seconds(120), "totp");
+    let two_minutes_ago = MfaState::verified(Utc::now() - chrono::Duration::seconds(120), MfaMethod::Totp);
     let short = start(&[("mfa.step_up_window_seconds", "60")]).await;
     confirmed(&short).await;
-    let token = format!("Bearer {}", short.token_with(1, &two_minutes_ago, &["totp"]));
+    let token = format!("Bearer {}", short.token_with(1, &two_minutes_ago, &[MfaMethod::Totp]));
     let answer = short.gql_auth(GENERATE, &token).await;
     assert_eq!(answer.code(), Some("MFA_REQUIRED"), "{:?}", answer.body);
     assert_eq!(answer.body["errors"][0]["extensions"]["maxAgeSeconds"], 60);
     let default = start(&[]).await;
     confirmed(&default).await;
-    let token = format!("Bearer {}", default.token_with(1, &two_minutes_ago, &["totp"]));
+    let token = format!("Bearer {}", default.token_with(1, &two_minutes_ago, &[MfaMethod::Totp]));
     assert_eq!(default.gql_auth(GENERATE, &token).await.body["data"]["generateBackupCodes"]["success"], true);
-    let trusted = format!("Bearer {}", default.token_with(1, &MfaState::trusted_device(Utc::now()), &["totp"]));
+    let trusted = format!("Bearer {}", default.token_with(1, &MfaState::trusted_device(Utc::now()), &[MfaMethod::Totp]));
     assert_eq!(default.gql_auth(GENERATE, &trusted).await.code(), Some("MFA_REQUIRED"));
     let error = load(&Profile::Development, short.dir.path(), &[("mfa.step_up_window_seconds", "5")]).unwrap_err();
     assert!(error.contains("mfa.step_up_window_seconds"), "{error}");

@@ -2,7 +2,7 @@
 
 use crate::config::{Check, Checklist, Secret, Severity};
 
-use super::{SameSite, SmsProvider, StandardSecurityConfig};
+use super::{SameSite, SmsProviderKind, StandardSecurityConfig};
 
 /// Words that mark a key as a placeholder ("change-me", "django-insecure-...", "my_secret").
 const PLACEHOLDERS: &[&str] =
@@ -144,7 +144,7 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
         checks,
         Rule {
             id: "mfa.sms.provider",
-            passed: config.mfa.sms.provider != SmsProvider::Console || !production,
+            passed: config.mfa.sms.provider != SmsProviderKind::Console || !production,
             ok: "SMS codes go through a real provider",
             failed: "SMS provider is `console` in production (codes are only logged)",
             critical: true,
@@ -155,8 +155,8 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
     );
     let sms = &config.mfa.sms;
     let missing: Vec<&str> = match sms.provider {
-        SmsProvider::None | SmsProvider::Console | SmsProvider::Custom => Vec::new(),
-        SmsProvider::Twilio => [
+        SmsProviderKind::None | SmsProviderKind::Console | SmsProviderKind::Custom => Vec::new(),
+        SmsProviderKind::Twilio => [
             ("twilio_account_sid", sms.twilio_account_sid.is_some()),
             ("twilio_auth_token", sms.twilio_auth_token.as_ref().is_some_and(|t| !t.is_empty())),
             ("twilio_from_number", sms.twilio_from_number.is_some()),
@@ -165,7 +165,7 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
         .filter(|(_, set)| !set)
         .map(|(key, _)| key)
         .collect(),
-        SmsProvider::Sns => [
+        SmsProviderKind::Sns => [
             ("sns_region", sms.sns_region.is_some()),
             ("sns_access_key_id", sms.sns_access_key_id.is_some()),
             ("sns_secret_access_key", sms.sns_secret_access_key.as_ref().is_some_and(|t| !t.is_empty())),

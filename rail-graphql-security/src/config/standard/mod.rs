@@ -345,7 +345,7 @@ pub struct AlertThresholdsConfig {
 /// How SMS codes are sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SmsProvider {
+pub enum SmsProviderKind {
     /// No SMS: `setupSms` / `sendSmsCode` answer `SMS_UNAVAILABLE`.
     None,
     /// Printed to the log: development only (refused in production).
@@ -358,7 +358,7 @@ pub enum SmsProvider {
     Custom,
 }
 
-impl crate::config::ConfigValue for SmsProvider {
+impl crate::config::ConfigValue for SmsProviderKind {
     fn expected() -> String {
         "one of \"none\", \"console\", \"twilio\", \"sns\" (or \"aws_sns\"), \"custom\"".to_owned()
     }
@@ -367,11 +367,11 @@ impl crate::config::ConfigValue for SmsProvider {
     }
     fn from_env(text: &str) -> Option<Self> {
         match text.trim() {
-            "none" => Some(SmsProvider::None),
-            "console" => Some(SmsProvider::Console),
-            "twilio" => Some(SmsProvider::Twilio),
-            "sns" | "aws_sns" => Some(SmsProvider::Sns),
-            "custom" => Some(SmsProvider::Custom),
+            "none" => Some(SmsProviderKind::None),
+            "console" => Some(SmsProviderKind::Console),
+            "twilio" => Some(SmsProviderKind::Twilio),
+            "sns" | "aws_sns" => Some(SmsProviderKind::Sns),
+            "custom" => Some(SmsProviderKind::Custom),
             _ => None,
         }
     }
@@ -383,15 +383,15 @@ impl crate::config::ConfigValue for SmsProvider {
     }
 }
 
-impl SmsProvider {
+impl SmsProviderKind {
     /// The config name.
     pub fn name(self) -> &'static str {
         match self {
-            SmsProvider::None => "none",
-            SmsProvider::Console => "console",
-            SmsProvider::Twilio => "twilio",
-            SmsProvider::Sns => "sns",
-            SmsProvider::Custom => "custom",
+            SmsProviderKind::None => "none",
+            SmsProviderKind::Console => "console",
+            SmsProviderKind::Twilio => "twilio",
+            SmsProviderKind::Sns => "sns",
+            SmsProviderKind::Custom => "custom",
         }
     }
 }
@@ -462,8 +462,8 @@ pub struct MfaSettings {
 pub struct SmsConfig {
     /// none, console (development only), twilio, sns (or aws_sns), or custom (the provider
     /// registered on the stack builder).
-    #[security(default = SmsProvider::None, development = SmsProvider::Console)]
-    pub provider: SmsProvider,
+    #[security(default = SmsProviderKind::None, development = SmsProviderKind::Console)]
+    pub provider: SmsProviderKind,
     /// Twilio account SID.
     pub twilio_account_sid: Option<String>,
     /// Twilio auth token.

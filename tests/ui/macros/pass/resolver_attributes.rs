@@ -65,7 +65,7 @@ fn main() {
         let logger = AuditLogger::builder().build();
         let schema = Schema::build(Query, Mutation, EmptySubscription).data(logger.clone()).finish();
         let security = SecurityContext::authenticated(Principal::new(1, "alice"))
-            .with_mfa(MfaState::verified(chrono::Utc::now(), "totp"));
+            .with_mfa(MfaState::verified(chrono::Utc::now(), MfaMethod::Totp));
         let query = r#"{ plain withCtx reference(id: 1) profile { email } }"#;
         let response = schema.execute(Request::new(query).data(security.clone())).await;
         assert!(response.errors.is_empty(), "{:?}", response.errors);

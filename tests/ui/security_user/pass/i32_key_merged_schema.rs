@@ -46,7 +46,7 @@ fn main() {
         "trustedDevices: [TrustedDevice!]!",
         "mfaStatus: MfaStatus!",
         "setupTotp(deviceName: String!): SetupTotpPayload!",
-        "verifyTotp(code: String!, trustDevice: Boolean! = false, deviceName: String): VerifyTotpPayload!",
+        "verifyTotp(code: String!, trustDevice: Boolean! = false, deviceName: String): VerifyPayload!",
         "setupSms(phoneNumber: String!, deviceName: String!): SetupSmsPayload!",
         "sendSmsCode: MfaActionPayload!",
         "generateBackupCodes: BackupCodesPayload!",
