@@ -34,6 +34,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditLogger, AuditUser};
 
+mod audit_scope;
+
 /// The authenticated user a request acts for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
