@@ -22,7 +22,6 @@ use chrono::{DateTime, Utc};
 use dashboard::{ADMIN, XSS_AGENT, seed, start};
 use futures::FutureExt;
 use integration_tests::{Backend, TestDb};
-use rail_graphql_security::audit::generate_security_report;
 use rail_graphql_security::config::{Profile, SecurityConfig, StandardSecurityConfig};
 use serde_json::{Value, json};
 
@@ -213,7 +212,7 @@ async fn browse(app: &dashboard::App, session: &Session) {
 
     let start: DateTime<Utc> = start.parse().expect("period start");
     let end: DateTime<Utc> = end.parse().expect("period end");
-    let report = generate_security_report(&app.db, start, end).await.expect("report");
+    let report = app.logger.generate_security_report(start, end).await.expect("report");
     assert_eq!(session.text("[data-testid=\"security-score\"]").await, format!("{:.1}", report.security_score));
     for (testid, expected) in [
         ("failed-logins", report.failed_logins),

@@ -156,7 +156,8 @@ async fn enforce_audits_refusals_and_not_successes() {
     let anonymous = schema.execute(async_graphql::Request::new("{ auditedNote }")).await;
     assert!(!anonymous.errors.is_empty());
 
-    let events = sink.of_type(&logger, "unauthorized_access").await;
+    logger.flush().await.expect("flush the audit logger");
+    let events = sink.of_type("unauthorized_access");
     assert_eq!(events.len(), 2, "{events:?}");
     let first = &events[0];
     assert_eq!(first.actor_id.as_deref(), Some("7"));

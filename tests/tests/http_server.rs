@@ -108,7 +108,7 @@ struct Authorization(String);
 struct Server {
     url: String,
     logger: AuditLogger,
-    sink: http::CaptureSink,
+    sink: http::MemorySink,
     tokens: TokenService,
     slow: SlowQueryLog,
 }
@@ -279,7 +279,8 @@ async fn bearer_tokens_build_the_security_context() {
     assert_eq!(body["data"]["secretNote"], "the note");
 
     // Using a valid token is not a login and creates no token event.
-    let events = server.sink.events(&server.logger).await;
+    server.logger.flush().await.expect("flush the audit logger");
+    let events = server.sink.events();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types.iter().filter(|t| **t == "login_success").count(), 1, "{types:?}");
     assert_eq!(types.iter().filter(|t| **t == "token_created").count(), 3, "{types:?}");
@@ -311,7 +312,8 @@ async fn bad_expired_and_revoked_tokens_get_401_with_a_challenge() {
         assert_eq!(status, 401, "{body}");
         assert_eq!(body["errors"][0]["extensions"]["reason"], "token_expired");
     }
-    assert_eq!(server.sink.of_type(&server.logger, "token_expired").await.len(), 1);
+    server.logger.flush().await.expect("flush the audit logger");
+    assert_eq!(server.sink.of_type("token_expired").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -325,7 +327,8 @@ async fn logout_revokes_the_token() {
     let (status, _, body) = post(&server, "{ me }", &[("authorization", &auth)]).await;
     assert_eq!(status, 401);
     assert_eq!(body["errors"][0]["extensions"]["reason"], "token_revoked");
-    assert_eq!(server.sink.of_type(&server.logger, "token_revoked").await.len(), 1);
+    server.logger.flush().await.expect("flush the audit logger");
+    assert_eq!(server.sink.of_type("token_revoked").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,7 +350,8 @@ async fn the_request_limit_answers_429_with_retry_after() {
         assert_eq!(body["errors"][0]["extensions"]["retryAfter"], retry);
         assert_eq!(headers["x-content-type-options"], "nosniff");
     }
-    let events = server.sink.of_type(&server.logger, "rate_limit_exceeded").await;
+    server.logger.flush().await.expect("flush the audit logger");
+    let events = server.sink.of_type("rate_limit_exceeded");
     assert_eq!(events.len(), 1, "once per window: {events:?}");
     assert_eq!(events[0].details["limit_type"], "graphql_requests");
     assert_eq!(events[0].client_ip, "127.0.0.1".parse().ok());
@@ -371,7 +375,8 @@ async fn behind_a_trusted_proxy_clients_are_told_apart_by_x_forwarded_for() {
     let (status, _, body) = post(&server, "{ client }", &[("x-forwarded-for", "203.0.113.11")]).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["client"], "203.0.113.11");
-    let events = server.sink.of_type(&server.logger, "rate_limit_exceeded").await;
+    server.logger.flush().await.expect("flush the audit logger");
+    let events = server.sink.of_type("rate_limit_exceeded");
     assert_eq!(events[0].client_ip, "203.0.113.10".parse().ok());
 }
 
@@ -394,10 +399,12 @@ async fn the_login_limit_is_a_rate_limited_graphql_error() {
     assert!((299..=300).contains(&retry), "{retry}");
     // Every attempt came from one address: its limit trips first, and the refused attempt
     // does not count against the username.
-    let events = server.sink.of_type(&server.logger, "rate_limit_exceeded").await;
+    server.logger.flush().await.expect("flush the audit logger");
+    let events = server.sink.of_type("rate_limit_exceeded");
     assert!(events.iter().any(|e| e.details["limit_type"] == "login_ip"), "{events:?}");
     assert!(!events.iter().any(|e| e.details["limit_type"] == "login_username"), "{events:?}");
-    assert_eq!(server.sink.of_type(&server.logger, "login_failed").await.len(), 3);
+    server.logger.flush().await.expect("flush the audit logger");
+    assert_eq!(server.sink.of_type("login_failed").len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use rail_graphql_security::prelude::{audited, rate_limit, require_mfa};
 use rail_graphql_security::rate_limit::RateLimiter;
 use serde_json::{Value, json};
 
-use integration_tests::CaptureSink;
+use rail_graphql_security::audit::MemorySink;
 
 #[derive(Debug, Clone)]
 struct Account {
@@ -127,11 +127,11 @@ type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 struct Fixture {
     schema: AppSchema,
     logger: AuditLogger,
-    events: CaptureSink,
+    events: MemorySink,
 }
 
 fn fixture_with(limiter: RateLimiter) -> Fixture {
-    let events = CaptureSink::default();
+    let events = MemorySink::default();
     let logger = AuditLogger::builder().sink(events.clone()).build();
     let schema = Schema::build(Query::default(), Mutation, EmptySubscription)
         .enable_federation()
@@ -153,8 +153,7 @@ impl Fixture {
     /// The `rate_limit_exceeded` events logged so far.
     async fn exceeded(&self) -> Vec<AuditEvent> {
         self.logger.flush().await.expect("flush");
-        let events = self.events.0.lock().unwrap();
-        events.iter().filter(|e| e.event_type.as_str() == "rate_limit_exceeded").cloned().collect()
+        self.events.of_type("rate_limit_exceeded")
     }
 }
 

@@ -1,7 +1,8 @@
 //! Audit logging of security events.
 //!
 //! Build an [`AuditLogger`] with one or more sinks ([`DatabaseSink`], [`FileSink`],
-//! [`WebhookSink`], [`TracingSink`], `NatsSink` (feature `nats`) or your own [`AuditSink`]), log through its helpers
+//! [`WebhookSink`], [`TracingSink`], `NatsSink` (feature `nats`), [`MemorySink`] (for tests) or
+//! your own [`AuditSink`]), log through its helpers
 //! (`log_authentication_failure`, `log_rate_limit_exceeded`, ...) or [`AuditLogger::log`],
 //! register alert handlers, and read [`SecurityReport`]s from the database.
 //!
@@ -79,8 +80,8 @@ pub(crate) use self::report::{TOP_N, generate_security_report};
 pub use self::report::{AccountCount, HourlyBucket, IpCount, ReportError, SecurityReport, security_score};
 pub use self::retention::spawn_retention_task;
 pub use self::sink::{
-    AuditSink, DELIVERY_HEADER, DatabaseSink, ExportFormat, FileSink, FsyncPolicy, SIGNATURE_HEADER, SinkError,
-    TracingSink, WebhookSink, WebhookSinkBuilder,
+    AuditSink, DELIVERY_HEADER, DatabaseSink, ExportFormat, FileSink, FsyncPolicy, MemorySink, MemorySinkTimeout,
+    SIGNATURE_HEADER, SinkError, TracingSink, WebhookSink, WebhookSinkBuilder,
 };
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]

@@ -3,11 +3,11 @@
 
 use rail_graphql_security::audit::AuditLogger;
 
-pub use integration_tests::CaptureSink;
+pub use rail_graphql_security::audit::MemorySink;
 
 /// A logger writing to a fresh capture sink.
-pub fn capturing_logger() -> (AuditLogger, CaptureSink) {
-    let sink = CaptureSink::default();
+pub fn capturing_logger() -> (AuditLogger, MemorySink) {
+    let sink = MemorySink::default();
     (AuditLogger::builder().sink(sink.clone()).build(), sink)
 }
 

@@ -9,7 +9,7 @@ use rail_graphql_security::mfa::{MfaConfig, MfaDeviceType, MfaError, MfaManager,
 use wiremock::matchers::{body_string_contains, header, header_exists, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::{CaptureSink, TestId, contains, dump, manager, user};
+use crate::common::{MemorySink, TestId, contains, dump, manager, user};
 use crate::mfa_test;
 use integration_tests::TestDb;
 
@@ -40,7 +40,7 @@ async fn twilio_codes_confirm_expire_and_are_single_use<Id: TestId>(t: &TestDb) 
         .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"sid":"SM1","status":"queued"}"#))
         .mount(&server)
         .await;
-    let capture = CaptureSink::default();
+    let capture = MemorySink::default();
     let logger = AuditLogger::builder().sink(capture.clone()).build();
     let provider = TwilioSmsProvider::new("AC0123", "twilio-token", "+15005550006").with_base_url(server.uri());
     assert!(!format!("{provider:?}").contains("twilio-token"));
@@ -84,7 +84,8 @@ async fn twilio_codes_confirm_expire_and_are_single_use<Id: TestId>(t: &TestDb) 
     }
     assert!(!mfa.verify_sms_code_at(&alice, &third, t2).await.unwrap());
 
-    let events = capture.events(&logger).await;
+    logger.flush().await.expect("flush the audit logger");
+    let events = capture.events();
     let text = serde_json::to_string(&events.iter().map(|e| e.details.clone()).collect::<Vec<_>>()).unwrap();
     for code in [&first, &second, &third] {
         assert!(!text.contains(code.as_str()), "an SMS code in an audit event");
@@ -162,7 +163,7 @@ async fn provider_failures_and_bad_input_are_clear<Id: TestId>(t: &TestDb) {
         .respond_with(ResponseTemplate::new(500).set_body_string(r#"{"message":"upstream down"}"#))
         .mount(&server)
         .await;
-    let capture = CaptureSink::default();
+    let capture = MemorySink::default();
     let logger = AuditLogger::builder().sink(capture.clone()).build();
     let failing = manager::<Id>(t.db.clone(), lenient())
         .with_audit_logger(logger.clone())
@@ -176,7 +177,8 @@ async fn provider_failures_and_bad_input_are_clear<Id: TestId>(t: &TestDb) {
     assert!(matches!(failing.send_sms_code(&alice).await, Err(MfaError::Sms(_))));
     let code = code_in(&server, 0).await;
     assert!(!failing.verify_sms_code(&alice, &code).await.unwrap(), "an undelivered code is not valid");
-    let events = capture.events(&logger).await;
+    logger.flush().await.expect("flush the audit logger");
+    let events = capture.events();
     assert!(
         events.iter().any(|e| e.event_type.as_str() == "mfa_failed"
             && e.details["reason"].as_str().is_some_and(|r| r.contains("twilio")))
