@@ -1,8 +1,6 @@
 //! The security context, the `require_*` checks as resolvers see them, and the client address
 //! behind (possibly lying) proxies.
 
-mod http;
-
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -141,7 +139,7 @@ async fn roles_are_checked_exactly() {
 
 #[tokio::test]
 async fn enforce_audits_refusals_and_not_successes() {
-    let (logger, sink) = http::capturing_logger();
+    let (logger, sink) = integration_tests::capturing_logger();
     let schema = Schema::build(Query, EmptyMutation, EmptySubscription).data(logger.clone()).finish();
     let ip: IpAddr = "198.51.100.4".parse().unwrap();
     let refused = SecurityContext::authenticated(alice())

@@ -1,8 +1,6 @@
 //! Rate limits in memory and in Redis: exact counts, windows, races, several instances sharing
 //! one Redis, and the login limits with their audit events and GraphQL error.
 
-mod http;
-
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +12,8 @@ use rail_graphql_security::rate_limit::{
 
 async fn limiters() -> Vec<(&'static str, RateLimiter)> {
     let mut all = vec![("memory", RateLimiter::memory())];
-    if let Some(url) = http::redis_url() {
-        all.push(("redis", RateLimiter::redis(&url, &http::unique_prefix()).await.expect("connect to Redis")));
+    if let Some(url) = integration_tests::redis_url() {
+        all.push(("redis", RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.expect("connect to Redis")));
     }
     all
 }
@@ -47,8 +45,8 @@ impl Time {
 async fn timed_limiters() -> Vec<(&'static str, RateLimiter, Time)> {
     let clock = ManualClock::new();
     let mut all = vec![("memory", RateLimiter::memory_with_clock(clock.clone()), Time::Manual(clock))];
-    if let Some(url) = http::redis_url() {
-        let redis = RateLimiter::redis(&url, &http::unique_prefix()).await.expect("connect to Redis");
+    if let Some(url) = integration_tests::redis_url() {
+        let redis = RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.expect("connect to Redis");
         all.push(("redis", redis, Time::Real));
     }
     all
@@ -176,8 +174,8 @@ async fn racing_hits_never_over_admit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_sharing_one_redis_behave_as_one() {
-    let Some(url) = http::redis_url() else { return };
-    let prefix = http::unique_prefix();
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
     let a = RateLimiter::redis(&url, &prefix).await.unwrap();
     let b = RateLimiter::redis(&url, &prefix).await.unwrap();
     let quota = Quota::new(10, Duration::from_secs(60));
@@ -193,7 +191,7 @@ async fn two_instances_sharing_one_redis_behave_as_one() {
     }
     assert_eq!(allowed, 10);
     // A limiter with another prefix (another application) is not affected.
-    let other = RateLimiter::redis(&url, &http::unique_prefix()).await.unwrap();
+    let other = RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.unwrap();
     assert!(other.hit("shared", "k", quota).await.unwrap().is_allowed());
 }
 
@@ -338,7 +336,7 @@ async fn a_login_refusal_is_a_rate_limited_graphql_error_with_retry_after() {
 #[tokio::test]
 async fn the_first_refusal_of_a_window_is_audited_once() {
     for (name, limiter) in limiters().await {
-        let (logger, sink) = http::capturing_logger();
+        let (logger, sink) = integration_tests::capturing_logger();
         let logins = LoginRateLimiter::new(limiter, 2, Duration::from_secs(60)).audit(logger.clone());
         // Two failures, then four refusals for the address (which leave the name's count alone).
         for _ in 0..6 {

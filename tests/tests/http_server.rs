@@ -2,8 +2,6 @@
 //! request ids, authentication, revocation, both rate limits, client addresses behind proxies,
 //! the slow-operation log, query limits, and two instances sharing Redis.
 
-mod http;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -108,7 +106,7 @@ struct Authorization(String);
 struct Server {
     url: String,
     logger: AuditLogger,
-    sink: http::MemorySink,
+    sink: rail_graphql_security::audit::MemorySink,
     tokens: TokenService,
     slow: SlowQueryLog,
 }
@@ -140,7 +138,7 @@ impl Default for Options {
 }
 
 async fn start(options: Options) -> Server {
-    let (logger, sink) = http::capturing_logger();
+    let (logger, sink) = integration_tests::capturing_logger();
     let tokens = TokenService::new(options.token_config, options.revocations).with_audit(logger.clone());
     let slow = SlowQueryLog::new(Duration::from_millis(40));
     let logins = LoginRateLimiter::new(options.login_limiter, 3, Duration::from_secs(900)).audit(logger.clone());
@@ -444,8 +442,8 @@ async fn query_depth_is_limited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_sharing_redis_share_limits_and_revocations() {
-    let Some(url) = http::redis_url() else { return };
-    let prefix = http::unique_prefix();
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
     let quota = Quota::new(4, Duration::from_secs(60));
     let bootstrap = TokenService::new(TokenConfig::new(SECRET).unwrap(), RevocationStore::memory());
     let session = bootstrap.issue(&Principal::new(1, "alice"), &MfaState::none(), None).unwrap();
@@ -476,7 +474,7 @@ async fn two_instances_sharing_redis_share_limits_and_revocations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_redis_goes_down_requests_fail_open_logins_fail_closed_and_recover() {
-    let Some(url) = http::redis_url() else { return };
+    let Some(url) = integration_tests::redis_url() else { return };
     let target: SocketAddr =
         std::net::ToSocketAddrs::to_socket_addrs(url.trim_start_matches("redis://").trim_end_matches('/'))
             .unwrap()
@@ -484,7 +482,7 @@ async fn when_redis_goes_down_requests_fail_open_logins_fail_closed_and_recover(
             .unwrap();
     let proxy = integration_tests::FlakyProxy::start(target).await;
     let via_proxy = format!("redis://{}", proxy.addr);
-    let prefix = http::unique_prefix();
+    let prefix = integration_tests::unique_prefix();
     let server = start(Options {
         request_limit: Some((
             RateLimiter::redis(&via_proxy, &prefix).await.unwrap(),

@@ -3,8 +3,6 @@
 //! Redis in front of the database (surviving a Redis restart), refresh races, purging, and no
 //! secret in any output.
 
-mod http;
-
 use std::time::Duration;
 
 use chrono::Utc;
@@ -24,8 +22,8 @@ fn alice() -> Principal {
     Principal::new(42, "alice").with_roles(["admin"])
 }
 
-fn service(store: RevocationStore) -> (TokenService, AuditLogger, http::MemorySink) {
-    let (logger, sink) = http::capturing_logger();
+fn service(store: RevocationStore) -> (TokenService, AuditLogger, rail_graphql_security::audit::MemorySink) {
+    let (logger, sink) = integration_tests::capturing_logger();
     (TokenService::new(config(), store).with_audit(logger.clone()), logger, sink)
 }
 
@@ -114,7 +112,7 @@ async fn the_authorization_header_scheme_is_checked() {
 
 #[tokio::test]
 async fn an_expired_token_is_refused_and_audited_once() {
-    let (logger, sink) = http::capturing_logger();
+    let (logger, sink) = integration_tests::capturing_logger();
     let tokens = TokenService::new(config().lifetime(Duration::ZERO).leeway(Duration::ZERO), RevocationStore::memory())
         .with_audit(logger.clone());
     let issued = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
@@ -257,8 +255,8 @@ on_every_backend!(revocation_database, revocation_in_the_database);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_in_redis() {
-    let Some(url) = http::redis_url() else { return };
-    let prefix = http::unique_prefix();
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
     let a = RevocationStore::redis(&url, &prefix).await.unwrap();
     let b = RevocationStore::redis(&url, &prefix).await.unwrap();
     revocation_holds_across_instances(a, b, false).await;
@@ -412,8 +410,8 @@ on_every_backend!(sessions_database, sessions_in_the_database);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_in_redis() {
-    let Some(url) = http::redis_url() else { return };
-    let prefix = http::unique_prefix();
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
     let a = RevocationStore::redis(&url, &prefix).await.unwrap();
     let b = RevocationStore::redis(&url, &prefix).await.unwrap();
     sessions_end_together(a, b).await;
@@ -423,8 +421,8 @@ async fn sessions_in_redis() {
 /// Redis in front of the database: everything above, then Redis loses every key (a restart
 /// without persistence) and each revocation still holds, reloaded from the database.
 async fn redis_cached_revocations_survive_a_redis_restart(t: &TestDb) {
-    let Some(url) = http::redis_url() else { return };
-    let prefix = http::unique_prefix();
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
     let a = RevocationStore::redis_cached(&url, &prefix, t.db.clone()).await.unwrap();
     let b = RevocationStore::redis_cached(&url, &prefix, t.connect_again().await).await.unwrap();
     revocation_holds_across_instances(a.clone(), b.clone(), true).await;
