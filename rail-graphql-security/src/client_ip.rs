@@ -119,7 +119,7 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
 }
 
 /// IPv4-mapped IPv6 addresses (`::ffff:1.2.3.4`, from dual-stack sockets) as plain IPv4.
-pub fn canonical(ip: IpAddr) -> IpAddr {
+pub(crate) fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,
@@ -128,12 +128,36 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 
 /// The key a client is rate-limited under: the address for IPv4, its /64 network for IPv6
 /// (one subscriber usually holds a whole /64, so a per-address limit is trivially evaded).
-pub fn rate_limit_key(ip: IpAddr) -> String {
+pub(crate) fn rate_limit_key(ip: IpAddr) -> String {
     match canonical(ip) {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
             let net = ipnet::Ipv6Net::new(v6, 64).map(|n| n.trunc()).unwrap_or_else(|_| v6.into());
             net.to_string()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn mapped_addresses_become_ipv4_and_others_stay() {
+        assert_eq!(canonical(ip("::ffff:203.0.113.9")), ip("203.0.113.9"));
+        assert_eq!(canonical(ip("2001:db8::1")), ip("2001:db8::1"));
+        assert_eq!(canonical(ip("203.0.113.9")), ip("203.0.113.9"));
+    }
+
+    #[test]
+    fn ipv6_clients_are_keyed_by_their_64() {
+        assert_eq!(rate_limit_key(ip("2001:db8:1:2:aaaa::1")), rate_limit_key(ip("2001:db8:1:2:bbbb::9")));
+        assert_ne!(rate_limit_key(ip("2001:db8:1:2::1")), rate_limit_key(ip("2001:db8:1:3::1")));
+        assert_eq!(rate_limit_key(ip("203.0.113.9")), "203.0.113.9");
+        assert_eq!(rate_limit_key(ip("::ffff:203.0.113.9")), "203.0.113.9");
     }
 }

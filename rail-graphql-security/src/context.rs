@@ -38,6 +38,8 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{AuditLogger, AuditUser};
 use crate::mfa::{AuditAs, MfaMethod, MfaRequirement, enforce_mfa};
 
+mod audit_scope;
+
 /// The authenticated user a request acts for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {

@@ -377,46 +377,68 @@ pub fn collect_alerts(logger: &rail_graphql_security::audit::AuditLogger) -> Ale
     alerts
 }
 
-/// An audit sink that keeps every event in memory, for tests that read what was audited.
-#[derive(Debug, Clone, Default)]
-pub struct CaptureSink(pub Arc<std::sync::Mutex<Vec<rail_graphql_security::audit::AuditEvent>>>);
+/// An audit sink that holds every write until the test [`open`](GatedSink::open)s it (a sink
+/// stuck on a slow endpoint), then records what it wrote.
+#[derive(Debug, Clone)]
+pub struct GatedSink {
+    gate: Arc<tokio::sync::Semaphore>,
+    written: rail_graphql_security::audit::MemorySink,
+}
+
+impl GatedSink {
+    /// A sink whose writes wait until [`open`](Self::open) is called.
+    pub fn shut() -> Self {
+        Self { gate: Arc::new(tokio::sync::Semaphore::new(0)), written: Default::default() }
+    }
+
+    /// Lets every waiting and later write through.
+    pub fn open(&self) {
+        // A closed semaphore fails every `acquire` at once: no write waits any more.
+        self.gate.close();
+    }
+
+    /// The events written so far, oldest first.
+    pub fn written(&self) -> Vec<rail_graphql_security::audit::AuditEvent> {
+        self.written.events()
+    }
+}
 
 #[async_trait::async_trait]
-impl rail_graphql_security::audit::AuditSink for CaptureSink {
+impl rail_graphql_security::audit::AuditSink for GatedSink {
     fn name(&self) -> &str {
-        "capture"
+        "gated"
     }
 
     async fn write_batch(
         &self,
         events: &[rail_graphql_security::audit::AuditEvent],
     ) -> Result<(), rail_graphql_security::audit::SinkError> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(events);
-        Ok(())
+        let _ = self.gate.acquire().await;
+        self.written.write_batch(events).await
     }
 }
 
-impl CaptureSink {
-    /// The events written so far, after flushing `logger`.
-    pub async fn events(
-        &self,
-        logger: &rail_graphql_security::audit::AuditLogger,
-    ) -> Vec<rail_graphql_security::audit::AuditEvent> {
-        logger.flush().await.expect("flush the audit logger");
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+/// The Redis URL for tests, or `None` (with a note) when unset and backends are not required.
+pub fn redis_url() -> Option<String> {
+    match std::env::var("RAIL_TEST_REDIS_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            if std::env::var("RAIL_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1") {
+                panic!("RAIL_TEST_REDIS_URL is not set but RAIL_TEST_REQUIRE_BACKENDS=1: point it at a running Redis");
+            }
+            eprintln!("note: Redis test SKIPPED: set RAIL_TEST_REDIS_URL to run it");
+            None
+        }
     }
+}
 
-    /// The events of one type, after flushing `logger`.
-    pub async fn of_type(
-        &self,
-        logger: &rail_graphql_security::audit::AuditLogger,
-        event_type: &str,
-    ) -> Vec<rail_graphql_security::audit::AuditEvent> {
-        self.events(logger).await.into_iter().filter(|e| e.event_type.as_str() == event_type).collect()
-    }
+/// A Redis key prefix of its own for one test.
+pub fn unique_prefix() -> String {
+    format!("rail_t_{}", uuid::Uuid::new_v4().simple())
+}
 
-    /// The types of the events written so far, in order, after flushing `logger`.
-    pub async fn types(&self, logger: &rail_graphql_security::audit::AuditLogger) -> Vec<String> {
-        self.events(logger).await.iter().map(|e| e.event_type.as_str().to_owned()).collect()
-    }
+/// A logger writing to a fresh in-memory sink, and the sink.
+pub fn capturing_logger() -> (rail_graphql_security::audit::AuditLogger, rail_graphql_security::audit::MemorySink) {
+    let sink = rail_graphql_security::audit::MemorySink::new();
+    (rail_graphql_security::audit::AuditLogger::builder().sink(sink.clone()).build(), sink)
 }

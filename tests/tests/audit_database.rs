@@ -8,13 +8,18 @@ use chrono::{DateTime, Duration, DurationRound, TimeZone, Utc};
 use integration_tests::{TestDb, on_every_backend};
 use rail_graphql_security::audit::entity::{Entity, Model};
 use rail_graphql_security::audit::{
-    AccountCount, Actor, AuditEvent, AuditEventType, AuditLogger, AuditSink, DatabaseSink, HourlyBucket, IpCount, MASK,
-    PURGE_BATCH, ReportError, TOP_N, generate_security_report, purge_before, purge_older_than, security_score,
+    AccountCount, Actor, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSink, DatabaseSink, HourlyBucket,
+    IpCount, MASK, ReportError, security_score,
 };
 use sea_orm::{EntityTrait, PaginatorTrait};
 use serde_json::{Value, json};
 
-use integration_tests::CaptureSink;
+use rail_graphql_security::audit::MemorySink;
+
+/// How many rows the report's top lists hold (documented on `SecurityReport`).
+const TOP_N: usize = 10;
+/// Rows a purge deletes per statement (documented on `AuditLogger::purge_older_than`).
+const PURGE_BATCH: i64 = 1000;
 
 async fn all_rows(t: &TestDb) -> Vec<Model> {
     Entity::find().all(&t.db).await.expect("read audit_events")
@@ -36,7 +41,7 @@ struct Expected {
 }
 
 async fn every_helper_writes_the_right_row(t: &TestDb) {
-    let capture = CaptureSink::default();
+    let capture = MemorySink::default();
     let logger = AuditLogger::builder().database(t.db.clone()).sink(capture.clone()).build();
     let ip4: IpAddr = "203.0.113.9".parse().unwrap();
     let ip6: IpAddr = "2001:db8::7".parse().unwrap();
@@ -163,7 +168,7 @@ async fn every_helper_writes_the_right_row(t: &TestDb) {
     let rows = all_rows(t).await;
     assert_eq!(rows.len(), expected.len(), "one row per helper call");
     let captured: HashMap<String, AuditEvent> =
-        capture.0.lock().unwrap().iter().map(|e| (e.id.to_string(), e.clone())).collect();
+        capture.events().iter().map(|e| (e.id.to_string(), e.clone())).collect();
     for want in &expected {
         let ip = want.client_ip.map(|ip| ip.to_string());
         let matching: Vec<&Model> = rows
@@ -294,7 +299,7 @@ fn report_data_set(start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<AuditEvent> 
 fn ranked<K: Ord + Clone>(counts: HashMap<K, u64>) -> Vec<(K, u64)> {
     let mut ranked: Vec<(K, u64)> = counts.into_iter().collect();
     ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    ranked.truncate(TOP_N as usize);
+    ranked.truncate(TOP_N);
     ranked
 }
 
@@ -323,7 +328,7 @@ async fn report_matches_a_hand_count(t: &TestDb) {
             *per_account.entry(name.clone()).or_insert(0u64) += 1;
         }
     }
-    assert!(per_ip.len() > TOP_N as usize, "more failing addresses than the top list holds");
+    assert!(per_ip.len() > TOP_N, "more failing addresses than the top list holds");
     let top_failing_ips: Vec<IpCount> = ranked(per_ip).into_iter().map(|(ip, count)| IpCount { ip, count }).collect();
     let most_targeted_accounts: Vec<AccountCount> =
         ranked(per_account).into_iter().map(|(account, count)| AccountCount { account, count }).collect();
@@ -353,7 +358,9 @@ async fn report_matches_a_hand_count(t: &TestDb) {
         - (rate_limit_hits as f64 * 0.05).min(10.0))
     .max(0.0);
 
-    let report = generate_security_report(&t.db, start, end).await.unwrap();
+    let logger = AuditLogger::builder().database(t.db.clone()).build();
+    let report = logger.generate_security_report(start, end).await.unwrap();
+    assert!(!report.flush_deadline_hit);
     assert_eq!(report.start, start);
     assert_eq!(report.end, end);
     assert_eq!(report.total_events, in_range.len() as u64);
@@ -377,20 +384,15 @@ async fn report_matches_a_hand_count(t: &TestDb) {
     assert_eq!(report.security_score, score);
     assert_eq!(report.security_score, security_score(failed_logins, suspicious, rate_limit_hits));
 
-    // The logger's report reads the same table.
-    let logger = AuditLogger::builder().database(t.db.clone()).build();
-    assert_eq!(logger.generate_security_report(start, end).await.unwrap(), report);
-    logger.shutdown().await.unwrap();
-
     // An inverted period is refused with both dates.
-    match generate_security_report(&t.db, end, start).await {
-        Err(ReportError::InvertedPeriod { start: s, end: e }) => assert_eq!((s, e), (end, start)),
+    match logger.generate_security_report(end, start).await {
+        Err(AuditError::Report(ReportError::InvertedPeriod { start: s, end: e })) => assert_eq!((s, e), (end, start)),
         other => panic!("expected InvertedPeriod, got {other:?}"),
     }
 
     // Empty periods: an empty range, and a range with no events.
     for (from, to) in [(start, start), (start - Duration::days(30), start - Duration::days(29))] {
-        let empty = generate_security_report(&t.db, from, to).await.unwrap();
+        let empty = logger.generate_security_report(from, to).await.unwrap();
         assert_eq!(empty.total_events, 0);
         assert_eq!(
             (empty.failed_logins, empty.successful_logins, empty.suspicious_activities, empty.rate_limit_hits),
@@ -401,6 +403,7 @@ async fn report_matches_a_hand_count(t: &TestDb) {
         assert!(empty.most_targeted_accounts.is_empty() && empty.hourly.is_empty());
         assert_eq!(empty.security_score, 100.0);
     }
+    logger.shutdown().await.unwrap();
 }
 on_every_backend!(report_matches_a_hand_count_on, report_matches_a_hand_count);
 
@@ -414,7 +417,7 @@ fn ids(events: &[AuditEvent]) -> BTreeSet<String> {
 
 async fn purge_older_than_deletes_exactly_the_old_rows(t: &TestDb) {
     let now = Utc::now();
-    let old_count = 2 * PURGE_BATCH as i64 + 500;
+    let old_count = 2 * PURGE_BATCH + 500;
     let old = events_at((0..old_count).map(|i| now - Duration::days(31) - Duration::seconds(i * 17)));
     let recent = events_at((0..300).map(|i| now - Duration::days(29) + Duration::seconds(i * 101)));
     let sink = DatabaseSink::new(t.db.clone());
@@ -422,13 +425,12 @@ async fn purge_older_than_deletes_exactly_the_old_rows(t: &TestDb) {
     sink.write_batch(&recent).await.unwrap();
     assert_eq!(Entity::find().count(&t.db).await.unwrap(), old.len() as u64 + recent.len() as u64);
 
-    assert_eq!(purge_older_than(&t.db, 30).await.unwrap(), old.len() as u64);
+    let logger = AuditLogger::builder().database(t.db.clone()).build();
+    assert_eq!(logger.purge_older_than(30).await.unwrap(), old.len() as u64);
     assert_eq!(stored_ids(t).await, ids(&recent), "exactly the old rows are gone");
-    assert_eq!(purge_older_than(&t.db, 30).await.unwrap(), 0, "a second purge deletes nothing");
+    assert_eq!(logger.purge_older_than(30).await.unwrap(), 0, "a second purge deletes nothing");
     assert_eq!(stored_ids(t).await, ids(&recent));
 
-    // Through the logger too.
-    let logger = AuditLogger::builder().database(t.db.clone()).build();
     assert_eq!(
         logger.purge_older_than(28).await.unwrap(),
         recent.iter().filter(|e| e.timestamp < now - Duration::days(28)).count() as u64
@@ -439,17 +441,19 @@ on_every_backend!(purge_older_than_deletes_exactly_the_old_rows_on, purge_older_
 
 async fn purge_before_respects_the_cutoff_exactly(t: &TestDb) {
     let cutoff = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).unwrap();
-    let mut old = events_at((1..=PURGE_BATCH as i64 * 2 + 499).map(|i| cutoff - Duration::minutes(i)));
+    let mut old = events_at((1..=PURGE_BATCH * 2 + 499).map(|i| cutoff - Duration::minutes(i)));
     old.extend(events_at([cutoff - Duration::microseconds(1)]));
     let kept = events_at([cutoff, cutoff + Duration::microseconds(1), cutoff + Duration::days(1)]);
     let sink = DatabaseSink::new(t.db.clone());
     sink.write_batch(&old).await.unwrap();
     sink.write_batch(&kept).await.unwrap();
 
-    assert_eq!(purge_before(&t.db, cutoff).await.unwrap(), old.len() as u64);
+    let logger = AuditLogger::builder().database(t.db.clone()).build();
+    assert_eq!(logger.purge_before(cutoff).await.unwrap(), old.len() as u64);
     assert_eq!(stored_ids(t).await, ids(&kept), "rows at or after the cutoff stay");
-    assert_eq!(purge_before(&t.db, cutoff).await.unwrap(), 0);
+    assert_eq!(logger.purge_before(cutoff).await.unwrap(), 0);
     assert_eq!(stored_ids(t).await, ids(&kept));
+    logger.shutdown().await.unwrap();
 }
 on_every_backend!(purge_before_respects_the_cutoff_exactly_on, purge_before_respects_the_cutoff_exactly);
 

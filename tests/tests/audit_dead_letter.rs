@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use integration_tests::{Alerts, TestDb, collect_alerts, on_every_backend};
+use integration_tests::{Alerts, GatedSink, TestDb, collect_alerts, on_every_backend};
 use rail_graphql_security::audit::{
     Alert, AuditConfig, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSink, SinkError, StorageBackend,
 };
 use serde_json::Value;
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 fn dead_lettered_ids(alerts: &Alerts) -> Vec<Uuid> {
@@ -117,27 +116,11 @@ async fn refused_events_go_to_the_dead_letter_file_and_the_rest_flows_on() {
 }
 
 /// A sink that blocks every write until its gate opens.
-#[derive(Debug, Clone)]
-struct GatedSink {
-    gate: Arc<Semaphore>,
-}
-
-#[async_trait]
-impl AuditSink for GatedSink {
-    fn name(&self) -> &str {
-        "gated"
-    }
-    async fn write_batch(&self, _events: &[AuditEvent]) -> Result<(), SinkError> {
-        let _ = self.gate.acquire().await;
-        Ok(())
-    }
-}
-
 async fn flush_and_report_say_when_they_hit_the_deadline(t: &TestDb) {
-    let gate = Arc::new(Semaphore::new(0));
+    let sink = GatedSink::shut();
     let logger = AuditLogger::builder()
         .database(t.db.clone())
-        .sink(GatedSink { gate: gate.clone() })
+        .sink(sink.clone())
         .flush_timeout(Duration::from_millis(200))
         .build();
     let start = Utc::now() - chrono::Duration::minutes(1);
@@ -150,7 +133,7 @@ async fn flush_and_report_say_when_they_hit_the_deadline(t: &TestDb) {
     let report = logger.generate_security_report(start, Utc::now() + chrono::Duration::minutes(1)).await;
     assert!(report.expect("the report answers anyway").flush_deadline_hit, "and says it hit the deadline");
 
-    gate.close(); // the sink recovers
+    sink.open(); // the sink recovers
     logger.flush().await.expect("flush completes once the sink accepts");
     let report = logger.generate_security_report(start, Utc::now() + chrono::Duration::minutes(1)).await.unwrap();
     assert!(!report.flush_deadline_hit);

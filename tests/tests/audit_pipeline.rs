@@ -2,20 +2,17 @@
 //! goes away mid-stream, a stuck sink, alert thresholds, and use after shutdown.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
-use integration_tests::{Backend, FlakyProxy, TestDb, collect_alerts, on_every_backend};
+use integration_tests::{Backend, FlakyProxy, GatedSink, TestDb, collect_alerts, on_every_backend};
 use rail_graphql_security::audit::entity::Entity;
 use rail_graphql_security::audit::{
-    Alert, AlertThresholds, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, AuditSink, SinkError,
+    Alert, AlertThresholds, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSeverity,
     ThresholdKind,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QuerySelect};
 use serde_json::json;
-use tokio::sync::Semaphore;
 
 async fn stored_ids(db: &DatabaseConnection) -> Vec<String> {
     Entity::find()
@@ -129,29 +126,9 @@ async fn sqlite_table_gone_mid_stream_loses_nothing() {
     t.cleanup().await;
 }
 
-/// A sink that blocks every write until the test opens its gate, and records what it wrote.
-#[derive(Debug, Clone)]
-struct GatedSink {
-    gate: Arc<Semaphore>,
-    written: Arc<Mutex<Vec<AuditEvent>>>,
-}
-
-#[async_trait]
-impl AuditSink for GatedSink {
-    fn name(&self) -> &str {
-        "gated"
-    }
-    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
-        // Waits while the gate has no permit; a closed gate lets everything through.
-        let _ = self.gate.acquire().await;
-        self.written.lock().unwrap().extend_from_slice(events);
-        Ok(())
-    }
-}
-
 async fn full_queue_drops_and_raises_an_overflow_alert(t: &TestDb) {
     const N: usize = 1000;
-    let sink = GatedSink { gate: Arc::new(Semaphore::new(0)), written: Arc::default() };
+    let sink = GatedSink::shut();
     let logger =
         AuditLogger::builder().database(t.db.clone()).sink(sink.clone()).queue_capacity(8).max_batch(8).build();
     let alerts = collect_alerts(&logger);
@@ -170,7 +147,7 @@ async fn full_queue_drops_and_raises_an_overflow_alert(t: &TestDb) {
     assert!(stats.dropped > 0, "a stuck sink and a queue of 8 must drop: {stats:?}");
     assert_eq!(stats.logged + stats.dropped, N as u64);
 
-    sink.gate.close();
+    sink.open();
     logger.flush_timeout(Duration::from_secs(30)).await.unwrap();
 
     let alerts = alerts.lock().unwrap().clone();
@@ -189,7 +166,7 @@ async fn full_queue_drops_and_raises_an_overflow_alert(t: &TestDb) {
     let reported: u64 = overflow.iter().map(|e| e.details["dropped"].as_u64().unwrap()).sum();
     assert_eq!(reported, stats.dropped, "every drop is reported by an overflow event");
 
-    let written = sink.written.lock().unwrap().clone();
+    let written = sink.written();
     let written_ids: BTreeSet<_> = written.iter().map(|e| e.id).collect();
     for event in &overflow {
         assert!(written_ids.contains(&event.id), "the overflow event is written to the sinks too");

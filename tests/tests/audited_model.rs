@@ -80,7 +80,7 @@ mod tag {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-use integration_tests::CaptureSink;
+use rail_graphql_security::audit::MemorySink;
 
 async fn create_tables(db: &sea_orm::DatabaseConnection) {
     let schema = DbSchema::new(db.get_database_backend());
@@ -88,8 +88,8 @@ async fn create_tables(db: &sea_orm::DatabaseConnection) {
     db.execute(&schema.create_table_from_entity(tag::Entity)).await.expect("create tags");
 }
 
-fn logger() -> (AuditLogger, CaptureSink) {
-    let sink = CaptureSink::default();
+fn logger() -> (AuditLogger, MemorySink) {
+    let sink = MemorySink::default();
     (AuditLogger::builder().sink(sink.clone()).build(), sink)
 }
 
@@ -129,7 +129,8 @@ async fn crud_round_trip(backend: Backend) {
         })
         .await;
 
-    let events = sink.events(&logger).await;
+    logger.flush().await.expect("flush the audit logger");
+    let events = sink.events();
     let kinds: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(kinds, ["data_created", "data_updated", "data_deleted"], "{backend:?}");
     for event in &events {
@@ -198,7 +199,8 @@ async fn a_delete_refused_by_the_users_hook_is_not_reported_and_keeps_the_row() 
     let error = outcome.expect_err("the user's before_delete refuses");
     assert!(error.to_string().contains("note is locked"), "{error}");
     assert_eq!(note::Entity::find().all(&t.db).await.unwrap().len(), 1);
-    let kinds: Vec<String> = sink.events(&logger).await.iter().map(|e| e.event_type.as_str().to_owned()).collect();
+    logger.flush().await.expect("flush the audit logger");
+    let kinds: Vec<String> = sink.events().iter().map(|e| e.event_type.as_str().to_owned()).collect();
     assert_eq!(kinds, ["data_created"]);
     t.cleanup().await;
 }
@@ -218,7 +220,8 @@ async fn an_update_that_changes_nothing_reports_an_empty_diff_and_uuid_keys_work
             same.update(&db).await.unwrap();
         })
         .await;
-    let events = sink.events(&logger).await;
+    logger.flush().await.expect("flush the audit logger");
+    let events = sink.events();
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].details["id"], json!(id.to_string()));
     assert_eq!(events[0].actor_id, None, "a scope without a request has no actor");
@@ -255,8 +258,9 @@ async fn concurrent_updates_in_many_tasks_each_get_their_own_old_values() {
     for task in tasks {
         task.await.unwrap();
     }
+    logger.flush().await.expect("flush the audit logger");
     let updates: Vec<AuditEvent> =
-        sink.events(&logger).await.into_iter().filter(|e| e.event_type.as_str() == "data_updated").collect();
+        sink.events().into_iter().filter(|e| e.event_type.as_str() == "data_updated").collect();
     assert_eq!(updates.len(), 20);
     for event in updates {
         let id = event.details["id"].as_i64().unwrap() as i32;
@@ -301,7 +305,8 @@ async fn resolvers_writing_models_log_the_requests_actor_through_the_extension()
     let response =
         schema.execute(async_graphql::Request::new(r#"mutation { addNote(body: "hi") }"#).data(security)).await;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
-    let events = sink.events(&logger).await;
+    logger.flush().await.expect("flush the audit logger");
+    let events = sink.events();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].event_type.as_str(), "data_created");
     assert_eq!(events[0].actor_name.as_deref(), Some("bob"));

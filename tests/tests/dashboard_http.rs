@@ -1,6 +1,6 @@
 //! The security dashboard over real HTTP on every backend: who may see it, the login form and
 //! its cookie, the second step of the sign-in, CSRF refusals, escaping of hostile event values, the CSP, the numbers shown
-//! against `generate_security_report` and direct SQL, and where `router_at` mounts it.
+//! against `AuditLogger::generate_security_report` and direct SQL, and where `router_at` mounts it.
 
 mod dashboard;
 
@@ -11,7 +11,6 @@ use dashboard::{
 };
 use integration_tests::{TestDb, on_every_backend};
 use rail_graphql_security::audit::entity::{Column, Entity};
-use rail_graphql_security::audit::generate_security_report;
 use rail_graphql_security::config::{Profile, SecurityConfig, StandardSecurityConfig};
 use rail_graphql_security::context::{MfaLevel, MfaState, Principal};
 use rail_graphql_security::dashboard::{
@@ -220,7 +219,7 @@ async fn numbers_match_the_report(t: &TestDb) {
         let body = app.get(&format!("?preset={preset}"), Some(&cookie)).await.text().await.unwrap();
         let start: DateTime<Utc> = testid_attr(&body, "period", "data-start").parse().unwrap();
         let end: DateTime<Utc> = testid_attr(&body, "period", "data-end").parse().unwrap();
-        let report = generate_security_report(&app.db, start, end).await.unwrap();
+        let report = app.logger.generate_security_report(start, end).await.unwrap();
         assert_eq!(testid_text(&body, "security-score"), format!("{:.1}", report.security_score));
         assert_eq!(number(&body, "failed-logins"), report.failed_logins);
         assert_eq!(number(&body, "successful-logins"), report.successful_logins);

@@ -7,8 +7,8 @@
 mod e2e;
 
 use e2e::flow::{SETUP_TOTP, VERIFY_TOTP, fresh_code};
-use e2e::{Server, error_code, redis_url, unique_prefix};
-use integration_tests::{Backend, TestDb};
+use e2e::{Server, error_code};
+use integration_tests::{Backend, TestDb, redis_url, unique_prefix};
 use serde_json::json;
 
 const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;

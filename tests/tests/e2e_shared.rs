@@ -5,8 +5,8 @@
 
 mod e2e;
 
-use e2e::{Server, count, error_code, redis_url, test_config, unique_prefix};
-use integration_tests::{Backend, TestDb};
+use e2e::{Server, count, error_code, test_config};
+use integration_tests::{Backend, TestDb, redis_url, unique_prefix};
 use serde_json::json;
 
 const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;

@@ -1,26 +1,60 @@
 //! Rate limits in memory and in Redis: exact counts, windows, races, several instances sharing
 //! one Redis, and the login limits with their audit events and GraphQL error.
 
-mod http;
-
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_graphql::ErrorExtensions;
-use rail_graphql_security::rate_limit::{Decision, LoginLimitError, LoginRateLimiter, Quota, RateLimiter};
+use rail_graphql_security::rate_limit::{
+    Clock, Decision, LoginLimitError, LoginRateLimiter, ManualClock, Quota, RateLimiter, SystemClock,
+};
 
 async fn limiters() -> Vec<(&'static str, RateLimiter)> {
     let mut all = vec![("memory", RateLimiter::memory())];
-    if let Some(url) = http::redis_url() {
-        all.push(("redis", RateLimiter::redis(&url, &http::unique_prefix()).await.expect("connect to Redis")));
+    if let Some(url) = integration_tests::redis_url() {
+        all.push(("redis", RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.expect("connect to Redis")));
+    }
+    all
+}
+
+/// How time passes for a limiter: the memory store's clock is moved by hand, Redis reads its own
+/// clock (`TIME`), so for it the test really waits.
+enum Time {
+    Manual(ManualClock),
+    Real,
+}
+
+impl Time {
+    async fn pass(&self, by: Duration) {
+        match self {
+            Time::Manual(clock) => clock.advance(by),
+            Time::Real => tokio::time::sleep(by).await,
+        }
+    }
+
+    fn now(&self) -> std::time::Instant {
+        match self {
+            Time::Manual(clock) => clock.now(),
+            Time::Real => SystemClock.now(),
+        }
+    }
+}
+
+/// The limiters with the time source each one decides by.
+async fn timed_limiters() -> Vec<(&'static str, RateLimiter, Time)> {
+    let clock = ManualClock::new();
+    let mut all = vec![("memory", RateLimiter::memory_with_clock(clock.clone()), Time::Manual(clock))];
+    if let Some(url) = integration_tests::redis_url() {
+        let redis = RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.expect("connect to Redis");
+        all.push(("redis", redis, Time::Real));
     }
     all
 }
 
 #[tokio::test]
 async fn exactly_limit_hits_are_allowed_then_refused_until_the_window_ends() {
-    for (name, limiter) in limiters().await {
+    for (name, limiter, time) in timed_limiters().await {
         let quota = Quota::new(3, Duration::from_millis(400));
         for remaining in [2, 1, 0] {
             assert_eq!(limiter.hit("s", "k", quota).await.unwrap(), Decision::Allowed { remaining }, "{name}");
@@ -35,7 +69,15 @@ async fn exactly_limit_hits_are_allowed_then_refused_until_the_window_ends() {
         // Other keys and scopes are counted apart.
         assert!(limiter.hit("s", "other", quota).await.unwrap().is_allowed(), "{name}");
         assert!(limiter.hit("t", "k", quota).await.unwrap().is_allowed(), "{name}");
-        tokio::time::sleep(Duration::from_millis(450)).await;
+        match &time {
+            Time::Manual(clock) => {
+                // Allowed again exactly `retry_after` later, not a nanosecond sooner.
+                clock.advance(retry_after - Duration::from_nanos(1));
+                assert!(!limiter.hit("s", "k", quota).await.unwrap().is_allowed(), "{name}: allowed too soon");
+                clock.advance(Duration::from_nanos(1));
+            }
+            Time::Real => time.pass(Duration::from_millis(450)).await,
+        }
         assert!(limiter.hit("s", "k", quota).await.unwrap().is_allowed(), "{name}: window did not end");
     }
 }
@@ -45,21 +87,21 @@ async fn exactly_limit_hits_are_allowed_then_refused_until_the_window_ends() {
 /// plus one per emission interval elapsed, whatever the boundary.
 #[tokio::test]
 async fn a_burst_across_a_window_boundary_is_refused() {
-    for (name, limiter) in limiters().await {
+    for (name, limiter, time) in timed_limiters().await {
         let quota = Quota::new(5, Duration::from_secs(2));
         let interval = quota.emission_interval();
         assert!(limiter.hit("edge", "k", quota).await.unwrap().is_allowed(), "{name}");
-        tokio::time::sleep(quota.window - Duration::from_millis(50)).await;
-        let started = std::time::Instant::now();
+        time.pass(quota.window - Duration::from_millis(50)).await;
+        let started = time.now();
         let mut allowed = 0u32;
         for _ in 0..5 {
             allowed += u32::from(limiter.hit("edge", "k", quota).await.unwrap().is_allowed());
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        time.pass(Duration::from_millis(100)).await;
         for _ in 0..5 {
             allowed += u32::from(limiter.hit("edge", "k", quota).await.unwrap().is_allowed());
         }
-        let elapsed = started.elapsed();
+        let elapsed = time.now() - started;
         assert!(elapsed < interval * 3, "{name}: too slow to tell ({elapsed:?})");
         let bound = quota.limit + (elapsed.as_nanos() / interval.as_nanos()) as u32;
         assert!(allowed <= bound, "{name}: {allowed} hits in {elapsed:?}, at most {bound} (a fixed window: 9)");
@@ -132,8 +174,8 @@ async fn racing_hits_never_over_admit() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_instances_sharing_one_redis_behave_as_one() {
-    let Some(url) = http::redis_url() else { return };
-    let prefix = http::unique_prefix();
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
     let a = RateLimiter::redis(&url, &prefix).await.unwrap();
     let b = RateLimiter::redis(&url, &prefix).await.unwrap();
     let quota = Quota::new(10, Duration::from_secs(60));
@@ -149,7 +191,7 @@ async fn two_instances_sharing_one_redis_behave_as_one() {
     }
     assert_eq!(allowed, 10);
     // A limiter with another prefix (another application) is not affected.
-    let other = RateLimiter::redis(&url, &http::unique_prefix()).await.unwrap();
+    let other = RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.unwrap();
     assert!(other.hit("shared", "k", quota).await.unwrap().is_allowed());
 }
 
@@ -294,7 +336,7 @@ async fn a_login_refusal_is_a_rate_limited_graphql_error_with_retry_after() {
 #[tokio::test]
 async fn the_first_refusal_of_a_window_is_audited_once() {
     for (name, limiter) in limiters().await {
-        let (logger, sink) = http::capturing_logger();
+        let (logger, sink) = integration_tests::capturing_logger();
         let logins = LoginRateLimiter::new(limiter, 2, Duration::from_secs(60)).audit(logger.clone());
         // Two failures, then four refusals for the address (which leave the name's count alone).
         for _ in 0..6 {
@@ -304,7 +346,8 @@ async fn the_first_refusal_of_a_window_is_audited_once() {
         for i in 0..3 {
             let _ = logins.check("mallory", ip(&format!("203.0.113.{}", 80 + i)), false).await;
         }
-        let events = sink.of_type(&logger, "rate_limit_exceeded").await;
+        logger.flush().await.expect("flush the audit logger");
+        let events = sink.of_type("rate_limit_exceeded");
         assert_eq!(events.len(), 2, "{name}: one per limit type: {events:?}");
         let by_name = events.iter().find(|e| e.details["limit_type"] == "login_username").expect("username event");
         assert_eq!(by_name.actor_name.as_deref(), Some("mallory"));

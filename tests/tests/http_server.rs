@@ -2,8 +2,6 @@
 //! request ids, authentication, revocation, both rate limits, client addresses behind proxies,
 //! the slow-operation log, query limits, and two instances sharing Redis.
 
-mod http;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -109,7 +107,7 @@ struct Authorization(String);
 struct Server {
     url: String,
     logger: AuditLogger,
-    sink: http::CaptureSink,
+    sink: rail_graphql_security::audit::MemorySink,
     tokens: TokenService,
     slow: SlowQueryLog,
 }
@@ -141,7 +139,7 @@ impl Default for Options {
 }
 
 async fn start(options: Options) -> Server {
-    let (logger, sink) = http::capturing_logger();
+    let (logger, sink) = integration_tests::capturing_logger();
     let tokens = TokenService::new(options.token_config, options.revocations).with_audit(logger.clone());
     let slow = SlowQueryLog::new(Duration::from_millis(40));
     let logins = LoginRateLimiter::new(options.login_limiter, 3, Duration::from_secs(900)).audit(logger.clone());
@@ -280,7 +278,8 @@ async fn bearer_tokens_build_the_security_context() {
     assert_eq!(body["data"]["secretNote"], "the note");
 
     // Using a valid token is not a login and creates no token event.
-    let events = server.sink.events(&server.logger).await;
+    server.logger.flush().await.expect("flush the audit logger");
+    let events = server.sink.events();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types.iter().filter(|t| **t == "login_success").count(), 1, "{types:?}");
     assert_eq!(types.iter().filter(|t| **t == "token_created").count(), 3, "{types:?}");
@@ -312,7 +311,8 @@ async fn bad_expired_and_revoked_tokens_get_401_with_a_challenge() {
         assert_eq!(status, 401, "{body}");
         assert_eq!(body["errors"][0]["extensions"]["reason"], "token_expired");
     }
-    assert_eq!(server.sink.of_type(&server.logger, "token_expired").await.len(), 1);
+    server.logger.flush().await.expect("flush the audit logger");
+    assert_eq!(server.sink.of_type("token_expired").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -326,7 +326,8 @@ async fn logout_revokes_the_token() {
     let (status, _, body) = post(&server, "{ me }", &[("authorization", &auth)]).await;
     assert_eq!(status, 401);
     assert_eq!(body["errors"][0]["extensions"]["reason"], "token_revoked");
-    assert_eq!(server.sink.of_type(&server.logger, "token_revoked").await.len(), 1);
+    server.logger.flush().await.expect("flush the audit logger");
+    assert_eq!(server.sink.of_type("token_revoked").len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,7 +349,8 @@ async fn the_request_limit_answers_429_with_retry_after() {
         assert_eq!(body["errors"][0]["extensions"]["retryAfter"], retry);
         assert_eq!(headers["x-content-type-options"], "nosniff");
     }
-    let events = server.sink.of_type(&server.logger, "rate_limit_exceeded").await;
+    server.logger.flush().await.expect("flush the audit logger");
+    let events = server.sink.of_type("rate_limit_exceeded");
     assert_eq!(events.len(), 1, "once per window: {events:?}");
     assert_eq!(events[0].details["limit_type"], "graphql_requests");
     assert_eq!(events[0].client_ip, "127.0.0.1".parse().ok());
@@ -372,7 +374,8 @@ async fn behind_a_trusted_proxy_clients_are_told_apart_by_x_forwarded_for() {
     let (status, _, body) = post(&server, "{ client }", &[("x-forwarded-for", "203.0.113.11")]).await;
     assert_eq!(status, 200);
     assert_eq!(body["data"]["client"], "203.0.113.11");
-    let events = server.sink.of_type(&server.logger, "rate_limit_exceeded").await;
+    server.logger.flush().await.expect("flush the audit logger");
+    let events = server.sink.of_type("rate_limit_exceeded");
     assert_eq!(events[0].client_ip, "203.0.113.10".parse().ok());
 }
 
@@ -395,10 +398,12 @@ async fn the_login_limit_is_a_rate_limited_graphql_error() {
     assert!((299..=300).contains(&retry), "{retry}");
     // Every attempt came from one address: its limit trips first, and the refused attempt
     // does not count against the username.
-    let events = server.sink.of_type(&server.logger, "rate_limit_exceeded").await;
+    server.logger.flush().await.expect("flush the audit logger");
+    let events = server.sink.of_type("rate_limit_exceeded");
     assert!(events.iter().any(|e| e.details["limit_type"] == "login_ip"), "{events:?}");
     assert!(!events.iter().any(|e| e.details["limit_type"] == "login_username"), "{events:?}");
-    assert_eq!(server.sink.of_type(&server.logger, "login_failed").await.len(), 3);
+    server.logger.flush().await.expect("flush the audit logger");
+    assert_eq!(server.sink.of_type("login_failed").len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -438,8 +443,8 @@ async fn query_depth_is_limited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_sharing_redis_share_limits_and_revocations() {
-    let Some(url) = http::redis_url() else { return };
-    let prefix = http::unique_prefix();
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
     let quota = Quota::new(4, Duration::from_secs(60));
     let bootstrap = TokenService::new(TokenConfig::new(SECRET).unwrap(), RevocationStore::memory());
     let session = bootstrap.issue(&Principal::new(1, "alice"), &MfaState::none(), None).unwrap();
@@ -470,7 +475,7 @@ async fn two_instances_sharing_redis_share_limits_and_revocations() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_redis_goes_down_requests_fail_open_logins_fail_closed_and_recover() {
-    let Some(url) = http::redis_url() else { return };
+    let Some(url) = integration_tests::redis_url() else { return };
     let target: SocketAddr =
         std::net::ToSocketAddrs::to_socket_addrs(url.trim_start_matches("redis://").trim_end_matches('/'))
             .unwrap()
@@ -478,7 +483,7 @@ async fn when_redis_goes_down_requests_fail_open_logins_fail_closed_and_recover(
             .unwrap();
     let proxy = integration_tests::FlakyProxy::start(target).await;
     let via_proxy = format!("redis://{}", proxy.addr);
-    let prefix = http::unique_prefix();
+    let prefix = integration_tests::unique_prefix();
     let server = start(Options {
         request_limit: Some((
             RateLimiter::redis(&via_proxy, &prefix).await.unwrap(),

@@ -3,8 +3,6 @@
 //! Redis in front of the database (surviving a Redis restart), refresh races, purging, and no
 //! secret in any output.
 
-mod http;
-
 use std::time::Duration;
 
 use chrono::Utc;
@@ -25,8 +23,8 @@ fn alice() -> Principal {
     Principal::new(42, "alice").with_roles(["admin"])
 }
 
-fn service(store: RevocationStore) -> (TokenService, AuditLogger, http::CaptureSink) {
-    let (logger, sink) = http::capturing_logger();
+fn service(store: RevocationStore) -> (TokenService, AuditLogger, rail_graphql_security::audit::MemorySink) {
+    let (logger, sink) = integration_tests::capturing_logger();
     (TokenService::new(config(), store).with_audit(logger.clone()), logger, sink)
 }
 
@@ -54,7 +52,8 @@ async fn a_token_carries_the_user_roles_and_second_factor_state() {
     for _ in 0..5 {
         tokens.verify(&issued.token, None).await.unwrap();
     }
-    let events = sink.events(&logger).await;
+    logger.flush().await.expect("flush the audit logger");
+    let events = sink.events();
     assert_eq!(events.len(), 2, "{events:?}");
     assert!(events.iter().all(|e| e.event_type.as_str() == "token_created"));
     assert_eq!(events[0].actor_id.as_deref(), Some("42"));
@@ -114,21 +113,23 @@ async fn the_authorization_header_scheme_is_checked() {
 
 #[tokio::test]
 async fn an_expired_token_is_refused_and_audited_once() {
-    let (logger, sink) = http::capturing_logger();
+    let (logger, sink) = integration_tests::capturing_logger();
     let tokens = TokenService::new(config().lifetime(Duration::ZERO).leeway(Duration::ZERO), RevocationStore::memory())
         .with_audit(logger.clone());
     let issued = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
     for _ in 0..5 {
         assert!(matches!(tokens.verify(&issued.token, "198.51.100.3".parse().ok()).await, Err(TokenError::Expired)));
     }
-    let expired = sink.of_type(&logger, "token_expired").await;
+    logger.flush().await.expect("flush the audit logger");
+    let expired = sink.of_type("token_expired");
     assert_eq!(expired.len(), 1, "{expired:?}");
     assert_eq!(expired[0].actor_id.as_deref(), Some("42"));
     assert_eq!(expired[0].details["jti"], issued.jti);
     // Another expired token is its own event.
     let second = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
     let _ = tokens.verify(&second.token, None).await;
-    assert_eq!(sink.of_type(&logger, "token_expired").await.len(), 2);
+    logger.flush().await.expect("flush the audit logger");
+    assert_eq!(sink.of_type("token_expired").len(), 2);
     // Refreshing an expired token is not possible.
     assert!(matches!(tokens.refresh(&issued.token, None).await, Err(TokenError::Expired)));
     logger.shutdown().await.unwrap();
@@ -153,8 +154,9 @@ async fn no_secret_or_token_reaches_debug_output_or_audit_events() {
     for secret in [SECRET, issued.token.as_str(), refreshed.token.as_str(), signature] {
         assert!(!debug.contains(secret), "{debug}");
     }
-    let events = serde_json::to_string(&sink.events(&logger).await).unwrap();
-    assert_eq!(sink.events(&logger).await.len(), 3, "{events}");
+    logger.flush().await.expect("flush the audit logger");
+    let events = serde_json::to_string(&sink.events()).unwrap();
+    assert_eq!(sink.events().len(), 3, "{events}");
     for secret in [SECRET, issued.token.as_str(), refreshed.token.as_str(), signature] {
         assert!(!events.contains(secret), "{events}");
     }
@@ -177,7 +179,8 @@ async fn revocation_holds_across_instances(a: RevocationStore, b: RevocationStor
     }
     // Only the first, logging service's revocation... was done by `other`, which has no logger;
     // `tokens`' no-op revocation logs nothing.
-    assert!(sink.of_type(&logger, "token_revoked").await.is_empty());
+    logger.flush().await.expect("flush the audit logger");
+    assert!(sink.of_type("token_revoked").is_empty());
 
     // Refresh: new token works everywhere, the old one nowhere, the second factor's time kept.
     let fresh =
@@ -191,7 +194,8 @@ async fn revocation_holds_across_instances(a: RevocationStore, b: RevocationStor
     );
     assert!(renewed_claims.mfa_state().verified_at.unwrap() < Utc::now() - chrono::Duration::minutes(8));
     assert!(matches!(other.verify(&fresh.token, None).await, Err(TokenError::Revoked)));
-    let refreshed = sink.of_type(&logger, "token_refreshed").await;
+    logger.flush().await.expect("flush the audit logger");
+    let refreshed = sink.of_type("token_refreshed");
     assert_eq!(refreshed.len(), 1);
     assert_eq!(refreshed[0].details["previous_jti"], fresh.jti);
     assert_eq!(refreshed[0].details["jti"], renewed.jti);
@@ -219,7 +223,8 @@ async fn revocation_holds_across_instances(a: RevocationStore, b: RevocationStor
     let session = tokens.issue(&alice(), &MfaState::none(), None).unwrap();
     assert!(tokens.revoke_token(&session.token, None).await.unwrap());
     assert!(!tokens.revoke_token(&session.token, None).await.unwrap());
-    let revoked = sink.of_type(&logger, "token_revoked").await;
+    logger.flush().await.expect("flush the audit logger");
+    let revoked = sink.of_type("token_revoked");
     assert_eq!(revoked.len(), 1);
     assert_eq!(revoked[0].details["jti"], session.jti);
 
@@ -251,8 +256,8 @@ on_every_backend!(revocation_database, revocation_in_the_database);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn revocation_in_redis() {
-    let Some(url) = http::redis_url() else { return };
-    let prefix = http::unique_prefix();
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
     let a = RevocationStore::redis(&url, &prefix).await.unwrap();
     let b = RevocationStore::redis(&url, &prefix).await.unwrap();
     revocation_holds_across_instances(a, b, false).await;
@@ -368,7 +373,8 @@ async fn sessions_end_together(a: RevocationStore, b: RevocationStore) {
     let again = other.issue(&alice(), &MfaState::none(), None).unwrap();
     tokens.verify(&again.token, None).await.expect("a login after the second cut-off works");
 
-    let revoked = sink.of_type(&logger, "token_revoked").await;
+    logger.flush().await.expect("flush the audit logger");
+    let revoked = sink.of_type("token_revoked");
     let scopes: Vec<&str> = revoked.iter().map(|e| e.details["scope"].as_str().unwrap_or("?")).collect();
     // The logging instance's logout and its "everywhere" (not the other's no-op).
     assert_eq!(scopes, ["session", "all_sessions"], "{revoked:?}");
@@ -405,8 +411,8 @@ on_every_backend!(sessions_database, sessions_in_the_database);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_in_redis() {
-    let Some(url) = http::redis_url() else { return };
-    let prefix = http::unique_prefix();
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
     let a = RevocationStore::redis(&url, &prefix).await.unwrap();
     let b = RevocationStore::redis(&url, &prefix).await.unwrap();
     sessions_end_together(a, b).await;
@@ -416,8 +422,8 @@ async fn sessions_in_redis() {
 /// Redis in front of the database: everything above, then Redis loses every key (a restart
 /// without persistence) and each revocation still holds, reloaded from the database.
 async fn redis_cached_revocations_survive_a_redis_restart(t: &TestDb) {
-    let Some(url) = http::redis_url() else { return };
-    let prefix = http::unique_prefix();
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
     let a = RevocationStore::redis_cached(&url, &prefix, t.db.clone()).await.unwrap();
     let b = RevocationStore::redis_cached(&url, &prefix, t.connect_again().await).await.unwrap();
     revocation_holds_across_instances(a.clone(), b.clone(), true).await;

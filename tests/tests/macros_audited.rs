@@ -17,7 +17,7 @@ use rail_graphql_security::{audited, require_mfa};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 
-use integration_tests::CaptureSink;
+use rail_graphql_security::audit::MemorySink;
 
 #[derive(InputObject)]
 struct Transfer {
@@ -116,12 +116,12 @@ fn alice_verified() -> SecurityContext {
 struct Fixture {
     schema: AppSchema,
     logger: AuditLogger,
-    events: CaptureSink,
+    events: MemorySink,
 }
 
 impl Fixture {
     fn new() -> Self {
-        let events = CaptureSink::default();
+        let events = MemorySink::default();
         let logger = AuditLogger::builder().sink(events.clone()).build();
         Fixture { schema: schema(&logger), logger, events }
     }
@@ -133,10 +133,10 @@ impl Fixture {
     /// Runs `query` and returns the events it logged.
     async fn events_of(&self, query: &str, security: SecurityContext) -> (async_graphql::Response, Vec<AuditEvent>) {
         self.logger.flush().await.unwrap();
-        let before = self.events.0.lock().unwrap().len();
+        let before = self.events.len();
         let response = self.run(query, security).await;
         self.logger.flush().await.unwrap();
-        let events = self.events.0.lock().unwrap()[before..].to_vec();
+        let events = self.events.events()[before..].to_vec();
         (response, events)
     }
 }

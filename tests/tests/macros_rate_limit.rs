@@ -4,8 +4,6 @@
 //! per user, address, both or overall; in memory and shared through Redis. Each refusal is
 //! `RATE_LIMITED` with `retryAfter`, and each window's first refusal is audited once.
 
-mod http;
-
 use async_graphql::{
     ComplexObject, EmptySubscription, ID, Interface, MergedObject, Object, Request, Schema, SimpleObject,
 };
@@ -16,7 +14,7 @@ use rail_graphql_security::prelude::{audited, rate_limit, require_mfa};
 use rail_graphql_security::rate_limit::RateLimiter;
 use serde_json::{Value, json};
 
-use integration_tests::CaptureSink;
+use rail_graphql_security::audit::MemorySink;
 
 #[derive(Debug, Clone)]
 struct Account {
@@ -128,11 +126,11 @@ type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 struct Fixture {
     schema: AppSchema,
     logger: AuditLogger,
-    events: CaptureSink,
+    events: MemorySink,
 }
 
 fn fixture_with(limiter: RateLimiter) -> Fixture {
-    let events = CaptureSink::default();
+    let events = MemorySink::default();
     let logger = AuditLogger::builder().sink(events.clone()).build();
     let schema = Schema::build(Query::default(), Mutation, EmptySubscription)
         .enable_federation()
@@ -154,8 +152,7 @@ impl Fixture {
     /// The `rate_limit_exceeded` events logged so far.
     async fn exceeded(&self) -> Vec<AuditEvent> {
         self.logger.flush().await.expect("flush");
-        let events = self.events.0.lock().unwrap();
-        events.iter().filter(|e| e.event_type.as_str() == "rate_limit_exceeded").cloned().collect()
+        self.events.of_type("rate_limit_exceeded")
     }
 }
 
@@ -308,9 +305,7 @@ async fn above_audited_a_refusal_is_the_audited_outcome() {
     f.logger.flush().await.expect("flush");
     let outcomes: Vec<Value> = f
         .events
-        .0
-        .lock()
-        .unwrap()
+        .events()
         .iter()
         .filter(|e| e.details["resolver"] == "Mutation.auditedExport")
         .map(|e| e.details["outcome"].clone())
@@ -320,8 +315,8 @@ async fn above_audited_a_refusal_is_the_audited_outcome() {
 
 #[tokio::test]
 async fn two_schemas_sharing_one_redis_prefix_share_the_limit() {
-    let Some(url) = http::redis_url() else { return };
-    let prefix = http::unique_prefix();
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
     let a = fixture_with(RateLimiter::redis(&url, &prefix).await.expect("connect to Redis"));
     let b = fixture_with(RateLimiter::redis(&url, &prefix).await.expect("connect to Redis"));
     assert!(limited(&a.run("{ quote }", &alice()).await).is_empty());
@@ -335,6 +330,6 @@ async fn two_schemas_sharing_one_redis_prefix_share_the_limit() {
     assert_eq!(limited(&b.run("{ quote }", &alice()).await).len(), 1);
     assert_eq!(a.exceeded().await.len() + b.exceeded().await.len(), 1);
     // Another prefix (another application) has its own budget.
-    let other = fixture_with(RateLimiter::redis(&url, &http::unique_prefix()).await.unwrap());
+    let other = fixture_with(RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.unwrap());
     assert!(limited(&other.run("{ quote }", &alice()).await).is_empty());
 }

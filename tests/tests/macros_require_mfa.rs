@@ -17,7 +17,7 @@ use rail_graphql_security::prelude::require_mfa;
 use rail_graphql_security::mfa::{MfaMethod, MfaRequirement};
 use serde_json::{Value, json};
 
-use integration_tests::CaptureSink;
+use rail_graphql_security::audit::MemorySink;
 
 /// An account, reachable directly, through the `Node` interface and as a federation entity.
 #[derive(Debug, Clone)]
@@ -163,11 +163,11 @@ type AppSchema = Schema<Query, EmptyMutation, EmptySubscription>;
 struct Fixture {
     schema: AppSchema,
     logger: AuditLogger,
-    events: CaptureSink,
+    events: MemorySink,
 }
 
 fn fixture() -> Fixture {
-    let events = CaptureSink::default();
+    let events = MemorySink::default();
     let logger = AuditLogger::builder().sink(events.clone()).build();
     let schema = Schema::build(Query::default(), EmptyMutation, EmptySubscription)
         .enable_federation()
@@ -188,8 +188,7 @@ impl Fixture {
     /// The `unauthorized_access` events logged so far.
     async fn denials(&self) -> Vec<AuditEvent> {
         self.logger.flush().await.expect("flush");
-        let events = self.events.0.lock().unwrap();
-        events.iter().filter(|e| e.event_type.as_str() == "unauthorized_access").cloned().collect()
+        self.events.of_type("unauthorized_access")
     }
 }
 

@@ -1,7 +1,7 @@
 //! The SeaORM entity of the `audit_events` table (created by the `migration` crate).
 //!
 //! Query it like any entity for investigations; for aggregates use
-//! [`generate_security_report`](crate::audit::generate_security_report).
+//! [`AuditLogger::generate_security_report`](crate::audit::AuditLogger::generate_security_report).
 
 use sea_orm::entity::prelude::*;
 

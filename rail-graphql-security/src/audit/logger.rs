@@ -427,11 +427,20 @@ impl AuditLogger {
         Ok(report)
     }
 
-    /// Deletes stored events older than `retention_days`, in small batches; needs the
-    /// database sink. Returns how many rows were deleted.
+    /// Deletes stored events older than `retention_days`, in batches of 1000 rows (short
+    /// transactions, no long table lock); needs the database sink. Returns how many rows were
+    /// deleted.
     pub async fn purge_older_than(&self, retention_days: u32) -> Result<u64, AuditError> {
         let db = self.shared.database.as_ref().ok_or(AuditError::NoDatabase)?;
         Ok(super::retention::purge_older_than(db, retention_days).await?)
+    }
+
+    /// Deletes stored events with a timestamp before `cutoff`, in batches like
+    /// [`purge_older_than`](Self::purge_older_than); needs the database sink. Returns how many
+    /// rows were deleted.
+    pub async fn purge_before(&self, cutoff: DateTime<Utc>) -> Result<u64, AuditError> {
+        let db = self.shared.database.as_ref().ok_or(AuditError::NoDatabase)?;
+        Ok(super::retention::purge_before(db, cutoff).await.map_err(ReportError::from)?)
     }
 
     fn event(

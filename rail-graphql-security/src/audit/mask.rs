@@ -11,7 +11,7 @@ use serde_json::Value;
 pub const MASK: &str = "***";
 
 /// Substrings that mark a key as secret (compared against the normalized key).
-pub const SECRET_KEY_MARKERS: &[&str] = &[
+pub(crate) const SECRET_KEY_MARKERS: &[&str] = &[
     "password",
     "passwd",
     "passphrase",

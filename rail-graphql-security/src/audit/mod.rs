@@ -1,7 +1,8 @@
 //! Audit logging of security events.
 //!
 //! Build an [`AuditLogger`] with one or more sinks ([`DatabaseSink`], [`FileSink`],
-//! [`WebhookSink`], [`TracingSink`], `NatsSink` (feature `nats`) or your own [`AuditSink`]), log through its helpers
+//! [`WebhookSink`], [`TracingSink`], `NatsSink` (feature `nats`), [`MemorySink`] (for tests) or
+//! your own [`AuditSink`]), log through its helpers
 //! (`log_authentication_failure`, `log_rate_limit_exceeded`, ...) or [`AuditLogger::log`],
 //! register alert handlers, and read [`SecurityReport`]s from the database.
 //!
@@ -73,15 +74,14 @@ pub use self::config::{AuditConfig, AuditConfigError, StorageBackend};
 pub use self::dead_letter::{DeadLetter, DeadLetterStore};
 pub use self::event::{AuditEvent, AuditEventType, AuditSeverity, UnknownSeverity};
 pub use self::logger::{Actor, AuditError, AuditLogger, AuditLoggerBuilder, AuditStats, AuditUser};
-pub use self::mask::{MASK, SECRET_KEY_MARKERS, is_secret_key, mask_details};
-pub use self::ocsf::{OCSF_VERSION, ocsf_severity_id, to_ocsf};
-pub use self::report::{
-    AccountCount, HourlyBucket, IpCount, ReportError, SecurityReport, TOP_N, generate_security_report, security_score,
-};
-pub use self::retention::{PURGE_BATCH, purge_before, purge_older_than, spawn_retention_task};
+pub use self::mask::{MASK, is_secret_key, mask_details};
+pub use self::ocsf::{OCSF_VERSION, to_ocsf};
+pub(crate) use self::report::{TOP_N, generate_security_report};
+pub use self::report::{AccountCount, HourlyBucket, IpCount, ReportError, SecurityReport, security_score};
+pub use self::retention::spawn_retention_task;
 pub use self::sink::{
-    AuditSink, DELIVERY_HEADER, DatabaseSink, ExportFormat, FileSink, FsyncPolicy, SIGNATURE_HEADER, SinkError,
-    TracingSink, WebhookSink, WebhookSinkBuilder,
+    AuditSink, DELIVERY_HEADER, DatabaseSink, ExportFormat, FileSink, FsyncPolicy, MemorySink, MemorySinkTimeout,
+    SIGNATURE_HEADER, SinkError, TracingSink, WebhookSink, WebhookSinkBuilder,
 };
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]

@@ -48,8 +48,6 @@ use std::future::Future;
 use std::sync::{Mutex, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use async_graphql::Response;
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextExecute};
 use sea_orm::sea_query::{ValueTuple, sea_value_to_json_value};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IdenStatic, Iterable, ModelTrait,
@@ -58,7 +56,6 @@ use sea_orm::{
 use serde_json::{Map, Value, json};
 
 use super::{AuditEvent, AuditEventType, AuditLogger, MASK};
-use crate::context::SecurityContext;
 
 /// Implemented by `#[audited]` on a SeaORM model struct: which columns are masked in events.
 #[diagnostic::on_unimplemented(
@@ -92,15 +89,22 @@ impl AuditScope {
         Self { logger, actor_id: None, actor_name: None, client_ip: None, user_agent: None, request_id: None }
     }
 
-    /// The scope of a request: actor, address, user agent and request id from its context.
-    pub fn from_security(logger: AuditLogger, security: &SecurityContext) -> Self {
+    /// A scope acting for `actor` (if any) from `client_ip` with `user_agent` and `request_id`:
+    /// what [`AuditScope::from_security`] reads out of a request's context.
+    pub(crate) fn for_request(
+        logger: AuditLogger,
+        actor: Option<&dyn super::AuditUser>,
+        client_ip: Option<std::net::IpAddr>,
+        user_agent: Option<String>,
+        request_id: Option<String>,
+    ) -> Self {
         Self {
             logger,
-            actor_id: security.principal.as_ref().map(|p| p.id.clone()),
-            actor_name: security.principal.as_ref().and_then(|p| p.name.clone()),
-            client_ip: security.client_ip,
-            user_agent: security.user_agent.clone(),
-            request_id: security.request_id.clone(),
+            actor_id: actor.map(|a| a.audit_id()),
+            actor_name: actor.and_then(|a| a.audit_name()),
+            client_ip,
+            user_agent,
+            request_id,
         }
     }
 
@@ -157,35 +161,13 @@ fn active_scope() -> Option<AuditScope> {
 }
 
 /// An async-graphql extension that runs each operation inside an [`AuditScope`] built from
-/// the request's [`AuditLogger`] and [`SecurityContext`] data, so audited models written by
-/// resolvers know who wrote them. (The `http` module's GraphQL handler already does this.)
+/// the request's [`AuditLogger`] and [`SecurityContext`](crate::context::SecurityContext) data,
+/// so audited models written by resolvers know who wrote them. (The `http` module's GraphQL
+/// handler already does this.)
+// The extension impls live in `context::audit_scope`, next to the request context they read,
+// so that `audit` does not depend on `context`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct AuditScopeExtension;
-
-impl ExtensionFactory for AuditScopeExtension {
-    fn create(&self) -> std::sync::Arc<dyn Extension> {
-        std::sync::Arc::new(AuditScopeExtension)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for AuditScopeExtension {
-    async fn execute(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        operation_name: Option<&str>,
-        next: NextExecute<'_>,
-    ) -> Response {
-        let Some(logger) = ctx.data_opt::<AuditLogger>() else {
-            return next.run(ctx, operation_name).await;
-        };
-        let scope = match ctx.data_opt::<SecurityContext>() {
-            Some(security) => AuditScope::from_security(logger.clone(), security),
-            None => AuditScope::new(logger.clone()),
-        };
-        scope.run(next.run(ctx, operation_name)).await
-    }
-}
 
 /// Values read in `before_*` hooks, waiting for their `after_*` hook in the same task.
 type PendingKey = (TypeId, String, String);

@@ -45,7 +45,7 @@ const BASE_EVENT: Class =
     Class { class_uid: 0, class_name: "Base Event", category_uid: 0, category_name: "Uncategorized" };
 
 /// OCSF `severity_id` for a severity.
-pub fn ocsf_severity_id(severity: AuditSeverity) -> u8 {
+pub(crate) fn ocsf_severity_id(severity: AuditSeverity) -> u8 {
     match severity {
         AuditSeverity::Low => 2,
         AuditSeverity::Medium => 3,

@@ -12,8 +12,8 @@ use serde::Serialize;
 use super::entity::{Column, Entity};
 use super::event::AuditEventType;
 
-/// How many rows the top-N lists hold.
-pub const TOP_N: u64 = 10;
+/// How many rows the top-N lists hold (the ten with the most).
+pub(crate) const TOP_N: u64 = 10;
 
 /// A count for one client address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -80,8 +80,8 @@ pub struct SecurityReport {
     pub security_score: f64,
     /// `true` when [`AuditLogger::generate_security_report`](crate::audit::AuditLogger::generate_security_report)
     /// hit its flush deadline: events the logger had queued (a sink still retrying) may be
-    /// missing from the counts. Always `false` from [`generate_security_report`], which only
-    /// reads the table.
+    /// missing from the counts. Always `false` in the dashboard's report, which only reads the
+    /// table.
     pub flush_deadline_hit: bool,
 }
 
@@ -123,7 +123,7 @@ const COUNT: &str = "COUNT(*)";
 /// Builds the report for `[start, end)` with three aggregate queries: per hour and type (summed
 /// into the per-type counts), top failing addresses, most targeted accounts. The table's
 /// (time, type) index covers the first, its (type, time) index serves the other two.
-pub async fn generate_security_report<C: ConnectionTrait>(
+pub(crate) async fn generate_security_report<C: ConnectionTrait>(
     db: &C,
     start: DateTime<Utc>,
     end: DateTime<Utc>,

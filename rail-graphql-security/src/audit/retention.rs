@@ -8,17 +8,17 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement};
 use super::report::ReportError;
 
 /// Rows deleted per statement: short transactions, no long table lock.
-pub const PURGE_BATCH: u64 = 1000;
+pub(crate) const PURGE_BATCH: u64 = 1000;
 
 /// Deletes events older than `retention_days` days, `PURGE_BATCH` rows per statement, and
 /// returns how many were deleted.
-pub async fn purge_older_than<C: ConnectionTrait>(db: &C, retention_days: u32) -> Result<u64, ReportError> {
+pub(crate) async fn purge_older_than<C: ConnectionTrait>(db: &C, retention_days: u32) -> Result<u64, ReportError> {
     let cutoff = Utc::now() - chrono::Duration::days(i64::from(retention_days));
     Ok(purge_before(db, cutoff).await?)
 }
 
 /// Deletes events with a timestamp before `cutoff`, in batches; returns how many.
-pub async fn purge_before<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
+pub(crate) async fn purge_before<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Result<u64, DbErr> {
     let backend = db.get_database_backend();
     let sql = match backend {
         // MySQL/MariaDB refuse LIMIT in an IN subquery but allow it on a single-table DELETE.
@@ -45,7 +45,8 @@ pub async fn purge_before<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> 
     }
 }
 
-/// Runs [`purge_older_than`] every `every`, logging (not panicking on) failures. Abort the
+/// Deletes events older than `retention_days` days (like
+/// [`AuditLogger::purge_older_than`](super::AuditLogger::purge_older_than)) every `every`, logging (not panicking on) failures. Abort the
 /// returned handle to stop it.
 pub fn spawn_retention_task<C>(db: C, retention_days: u32, every: Duration) -> tokio::task::JoinHandle<()>
 where

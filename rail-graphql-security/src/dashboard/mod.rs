@@ -6,8 +6,9 @@
 //! suspicious activity, rate-limit hits, MFA adoption, the top failing addresses and most
 //! targeted accounts, recent high/critical events (filterable by severity and type) and the
 //! findings of `security_check` for the configuration you pass in. Every number comes from SQL
-//! aggregates ([`generate_security_report`](crate::audit::generate_security_report) and a few
-//! `GROUP BY`/`LIMIT` queries); no query loads every event.
+//! aggregates (the queries behind
+//! [`AuditLogger::generate_security_report`](crate::audit::AuditLogger::generate_security_report)
+//! and a few `GROUP BY`/`LIMIT` queries); no query loads every event.
 //!
 //! The page is plain HTML with one stylesheet served by the router itself: no JavaScript, no
 //! CDN, it works offline. Every value from the database is HTML-escaped (the templates are

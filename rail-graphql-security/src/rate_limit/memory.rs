@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-use super::{Decision, Quota};
+use super::{Clock, Decision, Quota, SystemClock};
 
 /// Entries kept before expired ones are swept (bounds memory under a flood of new keys).
 const SWEEP_EVERY: u64 = 4096;
@@ -24,10 +24,17 @@ pub struct MemoryRateLimiter {
     inner: Arc<Inner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inner {
     cells: DashMap<(String, String), Cell>,
     inserts: AtomicU64,
+    clock: Box<dyn Clock>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self { cells: DashMap::new(), inserts: AtomicU64::new(0), clock: Box::new(SystemClock) }
+    }
 }
 
 /// One key's state.
@@ -84,9 +91,15 @@ pub(super) fn step(cell: &mut Cell, now: Instant, quota: Quota, cost: u32) -> De
 }
 
 impl MemoryRateLimiter {
-    /// An empty limiter.
+    /// An empty limiter on the system clock.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty limiter reading the time from `clock` (a [`ManualClock`](super::ManualClock)
+    /// in tests).
+    pub fn with_clock(clock: impl Clock) -> Self {
+        Self { inner: Arc::new(Inner { clock: Box::new(clock), ..Inner::default() }) }
     }
 
     /// Counts one hit.
@@ -96,7 +109,7 @@ impl MemoryRateLimiter {
 
     /// Counts `cost` hits at once, all or none.
     pub fn hit_n(&self, scope: &str, key: &str, quota: Quota, cost: u32) -> Decision {
-        let now = Instant::now();
+        let now = self.inner.clock.now();
         let (decision, inserted) = {
             let mut inserted = false;
             let mut entry = self.inner.cells.entry((scope.to_owned(), key.to_owned())).or_insert_with(|| {
@@ -113,7 +126,7 @@ impl MemoryRateLimiter {
 
     /// Gives back one hit: moves the TAT one emission interval back, never before now.
     pub fn refund(&self, scope: &str, key: &str) {
-        let now = Instant::now();
+        let now = self.inner.clock.now();
         if let Some(mut cell) = self.inner.cells.get_mut(&(scope.to_owned(), key.to_owned()))
             && cell.tat > now
         {
@@ -138,7 +151,7 @@ impl MemoryRateLimiter {
 
     /// Drops every key whose hits are all forgotten.
     pub fn sweep_expired(&self) {
-        self.sweep(Instant::now());
+        self.sweep(self.inner.clock.now());
     }
 
     fn sweep(&self, now: Instant) {
@@ -227,12 +240,15 @@ mod tests {
 
     #[test]
     fn expired_state_is_swept() {
-        let limiter = MemoryRateLimiter::new();
+        let clock = crate::rate_limit::ManualClock::new();
+        let limiter = MemoryRateLimiter::with_clock(clock.clone());
         let quota = Quota::new(1, Duration::from_millis(1));
         for i in 0..100 {
             limiter.hit("s", &i.to_string(), quota);
         }
-        std::thread::sleep(Duration::from_millis(5));
+        limiter.sweep_expired();
+        assert_eq!(limiter.len(), 100, "nothing has expired yet");
+        clock.advance(Duration::from_millis(5));
         limiter.sweep_expired();
         assert!(limiter.is_empty());
     }

@@ -32,12 +32,14 @@
 
 use std::time::Duration;
 
+mod clock;
 mod field;
 mod login;
 mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 
+pub use self::clock::{Clock, ManualClock, SystemClock};
 pub use self::field::{
     FieldLimit, FieldLimitError, LimitKey, enforce_resolver, enforce_resolver_in, reset_resolver_limit,
 };
@@ -139,6 +141,11 @@ impl RateLimiter {
     /// An in-memory limiter.
     pub fn memory() -> Self {
         Self::Memory(MemoryRateLimiter::new())
+    }
+
+    /// An in-memory limiter reading the time from `clock` (a [`ManualClock`] in tests).
+    pub fn memory_with_clock(clock: impl Clock) -> Self {
+        Self::Memory(MemoryRateLimiter::with_clock(clock))
     }
 
     /// A Redis limiter on `url` whose keys start with `prefix`.

@@ -274,25 +274,6 @@ pub fn count(report: &Value, field: &str) -> u64 {
     report[field].as_u64().unwrap_or_else(|| panic!("{field} missing in {report}"))
 }
 
-/// The Redis URL for tests, or `None` (with a note) when unset and backends are not required.
-pub fn redis_url() -> Option<String> {
-    match std::env::var("RAIL_TEST_REDIS_URL") {
-        Ok(url) => Some(url),
-        Err(_) => {
-            if std::env::var("RAIL_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1") {
-                panic!("RAIL_TEST_REDIS_URL is not set but RAIL_TEST_REQUIRE_BACKENDS=1: point it at a running Redis");
-            }
-            eprintln!("note: Redis e2e test SKIPPED: set RAIL_TEST_REDIS_URL to run it");
-            None
-        }
-    }
-}
-
-/// A Redis key prefix of its own for one test.
-pub fn unique_prefix() -> String {
-    format!("rail_e2e_{}", uuid::Uuid::new_v4().simple())
-}
-
 /// A test phone: keeps every SMS the server "sends" as `(to, body)`.
 #[derive(Debug, Default)]
 pub struct Phone(std::sync::Mutex<Vec<(String, String)>>);

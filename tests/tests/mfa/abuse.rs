@@ -14,7 +14,7 @@ use rail_graphql_security::mfa::{MfaConfig, MfaError, MfaManager, SmsQuotas, Thr
 use rail_graphql_security::rate_limit::{Quota, RateLimiter};
 
 use crate::backup::fast_config;
-use crate::common::{CaptureSink, TestId, base32_decode, manager, rfc_totp_sha1, user};
+use crate::common::{MemorySink, TestId, base32_decode, manager, rfc_totp_sha1, user};
 use crate::mfa_test;
 use integration_tests::TestDb;
 
@@ -65,7 +65,7 @@ fn hard_locks(events: &[AuditEvent]) -> usize {
 }
 
 async fn consecutive_failures_lock_codes_until_recovery<Id: TestId>(t: &TestDb) {
-    let capture = CaptureSink::default();
+    let capture = MemorySink::default();
     let logger = AuditLogger::builder().sink(capture.clone()).build();
     let mfa = manager::<Id>(t.db.clone(), hard_lock_config()).with_audit_logger(logger.clone());
     let alice = user::<Id>(1);
@@ -103,7 +103,8 @@ async fn consecutive_failures_lock_codes_until_recovery<Id: TestId>(t: &TestDb) 
         let n = next();
         assert!(matches!(mfa.verify_totp_code_at(&alice, &code(n), at(n)).await, Err(MfaError::LockedUntilRecovery)));
     }
-    assert_eq!(hard_locks(&capture.events(&logger).await), 1, "audited once");
+    logger.flush().await.expect("flush the audit logger");
+    assert_eq!(hard_locks(&capture.events()), 1, "audited once");
 
     // A backup code is the recovery (the timed lockout of the 8th failure has passed).
     let n = next();
@@ -122,7 +123,8 @@ async fn consecutive_failures_lock_codes_until_recovery<Id: TestId>(t: &TestDb) 
     mfa.unlock(&alice).await.unwrap();
     let n = next();
     assert!(mfa.verify_totp_code_at(&alice, &code(n), at(n)).await.unwrap());
-    let events = capture.events(&logger).await;
+    logger.flush().await.expect("flush the audit logger");
+    let events = capture.events();
     assert_eq!(hard_locks(&events), 2);
     assert!(events.iter().any(|e| e.event_type.as_str() == "account_unlocked"));
 }
@@ -154,7 +156,7 @@ fn refused_by(result: Result<impl std::fmt::Debug, MfaError>) -> &'static str {
 }
 
 async fn every_sms_counts_against_each_quota<Id: TestId>(t: &TestDb) {
-    let capture = CaptureSink::default();
+    let capture = MemorySink::default();
     let logger = AuditLogger::builder().sink(capture.clone()).build();
     let phone = Phone::default();
     let base = manager::<Id>(t.db.clone(), quota_config()).with_audit_logger(logger.clone());
@@ -186,7 +188,8 @@ async fn every_sms_counts_against_each_quota<Id: TestId>(t: &TestDb) {
     assert_eq!(refused_by(b.setup_sms_device(&user::<Id>(7), "+14155550107", "phone").await), "sms_global");
     assert_eq!(phone.sent(), 5, "exactly the global quota was sent");
 
-    let events = capture.events(&logger).await;
+    logger.flush().await.expect("flush the audit logger");
+    let events = capture.events();
     let limited: Vec<&AuditEvent> = events.iter().filter(|e| e.event_type.as_str() == "rate_limit_exceeded").collect();
     let kinds: Vec<&str> = limited.iter().map(|e| e.details["limit_type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["sms_per_user", "sms_per_user", "sms_per_number", "sms_per_address", "sms_global"]);
@@ -198,7 +201,7 @@ async fn every_sms_counts_against_each_quota<Id: TestId>(t: &TestDb) {
 mfa_test!(every_sms_counts_against_each_quota_test, every_sms_counts_against_each_quota);
 
 async fn countries_and_pending_enrolments_are_limited<Id: TestId>(t: &TestDb) {
-    let capture = CaptureSink::default();
+    let capture = MemorySink::default();
     let logger = AuditLogger::builder().sink(capture.clone()).build();
     let phone = Phone::default();
     let config =
@@ -235,7 +238,8 @@ async fn countries_and_pending_enrolments_are_limited<Id: TestId>(t: &TestDb) {
     assert!(matches!(resend, Err(MfaError::SmsCountryNotAllowed)), "{resend:?}");
     assert_eq!(phone.sent(), 2);
 
-    let events = capture.events(&logger).await;
+    logger.flush().await.expect("flush the audit logger");
+    let events = capture.events();
     assert!(
         events
             .iter()

@@ -49,7 +49,7 @@ pub(crate) fn manager<Id: TestId>(db: sea_orm::DatabaseConnection, config: MfaCo
     MfaManager::new(db, config, SecretCipher::new(key("k1", 1))).unwrap()
 }
 
-pub(crate) use integration_tests::CaptureSink;
+pub(crate) use rail_graphql_security::audit::MemorySink;
 
 pub(crate) use integration_tests::{base32_decode, rfc_totp_sha1};
 

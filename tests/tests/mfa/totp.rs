@@ -12,7 +12,7 @@ use rail_graphql_security::mfa::{
 };
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::common::{CaptureSink, TestId, base32_decode, contains, dump, key, manager, rfc_totp_sha1, user};
+use crate::common::{MemorySink, TestId, base32_decode, contains, dump, key, manager, rfc_totp_sha1, user};
 use crate::mfa_test;
 use integration_tests::TestDb;
 
@@ -71,8 +71,8 @@ fn qr_png_decodes_back_to_the_otpauth_uri() {
     assert!(otpauth_uri("Evil:Issuer", "a", "AA", TotpAlgorithm::Sha1, 6, 30).is_err());
 }
 
-fn audited<Id: TestId>(t: &TestDb, config: MfaConfig) -> (MfaManager<Id>, AuditLogger, CaptureSink) {
-    let capture = CaptureSink::default();
+fn audited<Id: TestId>(t: &TestDb, config: MfaConfig) -> (MfaManager<Id>, AuditLogger, MemorySink) {
+    let capture = MemorySink::default();
     let logger = AuditLogger::builder().sink(capture.clone()).build();
     let mfa = manager::<Id>(t.db.clone(), config).with_audit_logger(logger.clone());
     (mfa, logger, capture)
@@ -120,7 +120,8 @@ async fn enrolment_confirmation_interop_and_replay<Id: TestId>(t: &TestDb) {
     let bob = user::<Id>(2);
     assert!(matches!(mfa.verify_totp_code_at(&bob, &next, at(T0 + 30)).await, Err(MfaError::NoDevice { .. })));
 
-    let events = capture.events(&logger).await;
+    logger.flush().await.expect("flush the audit logger");
+    let events = capture.events();
     let types: Vec<&str> = events.iter().map(|e| e.event_type.as_str()).collect();
     assert_eq!(types.iter().filter(|t| **t == "mfa_enabled").count(), 1, "{types:?}");
     assert_eq!(types.iter().filter(|t| **t == "mfa_success").count(), 2, "{types:?}");
@@ -137,7 +138,8 @@ async fn enrolment_confirmation_interop_and_replay<Id: TestId>(t: &TestDb) {
     mfa.disable_device(&alice, setup.device_id).await.unwrap();
     assert!(!mfa.is_mfa_required(&alice).await.unwrap());
     assert!(matches!(mfa.verify_totp_code_at(&alice, &far, at(T0 + 150)).await, Err(MfaError::NoDevice { .. })));
-    assert!(capture.types(&logger).await.contains(&"mfa_disabled".to_owned()));
+    logger.flush().await.expect("flush the audit logger");
+    assert!(capture.types().contains(&"mfa_disabled".to_owned()));
 }
 mfa_test!(enrolment_confirmation_interop_and_replay, enrolment_confirmation_interop_and_replay);
 
@@ -205,7 +207,8 @@ async fn failures_back_off_then_lock_out<Id: TestId>(t: &TestDb) {
     assert!(!mfa.verify_totp_code_at(&alice, &wrong_at(now), at(now)).await.unwrap()); // 5th: lockout
     let locked = mfa.verify_totp_code_at(&alice, &code_at(now + 600), at(now + 600)).await;
     assert!(matches!(locked, Err(MfaError::Locked { until }) if until == at(now + 900)), "{locked:?}");
-    let types = capture.types(&logger).await;
+    logger.flush().await.expect("flush the audit logger");
+    let types = capture.types();
     assert_eq!(types.iter().filter(|t| *t == "account_locked").count(), 1, "{types:?}");
     assert_eq!(types.iter().filter(|t| *t == "mfa_failed").count(), 5, "{types:?}");
 

@@ -12,6 +12,7 @@ use super::event::AuditEvent;
 
 mod database;
 mod file;
+mod memory;
 #[cfg(feature = "nats")]
 mod nats;
 mod spool;
@@ -20,6 +21,7 @@ mod webhook;
 
 pub use self::database::DatabaseSink;
 pub use self::file::{FileSink, FsyncPolicy};
+pub use self::memory::{MemorySink, MemorySinkTimeout};
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub use self::nats::{DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NatsSink, NatsSinkBuilder};

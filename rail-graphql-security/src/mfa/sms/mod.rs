@@ -8,7 +8,7 @@ mod twilio;
 use std::fmt;
 
 pub use self::console::ConsoleSmsProvider;
-pub use self::sns::{SnsSmsProvider, sigv4_authorization};
+pub use self::sns::SnsSmsProvider;
 pub use self::twilio::TwilioSmsProvider;
 
 /// Why an SMS was not sent. Never contains the message (it holds a code).

@@ -19,21 +19,8 @@ fn hmac(key: &[u8], data: &str) -> Vec<u8> {
 /// The `Authorization` header of an AWS Signature Version 4 request whose signed headers are
 /// `content-type`, `host` and `x-amz-date` (what SNS `Publish` sends). `query` is the
 /// canonical (sorted, encoded) query string, `amz_date` the `x-amz-date` value.
-///
-/// ```
-/// use rail_graphql_security::mfa::sms::sigv4_authorization;
-/// use chrono::{TimeZone, Utc};
-/// // The IAM ListUsers example of the AWS SigV4 documentation.
-/// let auth = sigv4_authorization(
-///     "GET", "iam.amazonaws.com", "/", "Action=ListUsers&Version=2010-05-08",
-///     "application/x-www-form-urlencoded; charset=utf-8", b"",
-///     Utc.with_ymd_and_hms(2015, 8, 30, 12, 36, 0).unwrap(),
-///     "us-east-1", "iam", "AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-/// );
-/// assert!(auth.ends_with("Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"));
-/// ```
 #[expect(clippy::too_many_arguments, reason = "the inputs of the SigV4 algorithm")]
-pub fn sigv4_authorization(
+pub(crate) fn sigv4_authorization(
     method: &str,
     host: &str,
     path: &str,
@@ -152,5 +139,36 @@ impl SmsProvider for SnsSmsProvider {
             .await
             .map_err(unreachable)?;
         check_status(response).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::sigv4_authorization;
+
+    #[test]
+    fn the_aws_documentation_example_signs_alike() {
+        // The IAM ListUsers example of the AWS SigV4 documentation.
+        let auth = sigv4_authorization(
+            "GET",
+            "iam.amazonaws.com",
+            "/",
+            "Action=ListUsers&Version=2010-05-08",
+            "application/x-www-form-urlencoded; charset=utf-8",
+            b"",
+            Utc.with_ymd_and_hms(2015, 8, 30, 12, 36, 0).unwrap(),
+            "us-east-1",
+            "iam",
+            "AKIDEXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        );
+        assert_eq!(
+            auth,
+            "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, \
+             SignedHeaders=content-type;host;x-amz-date, \
+             Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
+        );
     }
 }
