@@ -34,7 +34,8 @@ fn service(store: RevocationStore) -> (TokenService, AuditLogger, http::CaptureS
 async fn a_token_carries_the_user_roles_and_second_factor_state() {
     let (tokens, logger, sink) = service(RevocationStore::memory());
     let passed_at = Utc::now() - chrono::Duration::minutes(3);
-    let issued = tokens.issue(&alice(), &MfaState::verified(passed_at, MfaMethod::Totp), "203.0.113.1".parse().ok()).unwrap();
+    let issued =
+        tokens.issue(&alice(), &MfaState::verified(passed_at, MfaMethod::Totp), "203.0.113.1".parse().ok()).unwrap();
     let claims = tokens.verify(&issued.token, None).await.unwrap();
     assert_eq!(claims.principal(), alice());
     let mfa = claims.mfa_state();
@@ -180,8 +181,9 @@ async fn revocation_holds_across_instances(a: RevocationStore, b: RevocationStor
     assert!(sink.of_type(&logger, "token_revoked").await.is_empty());
 
     // Refresh: new token works everywhere, the old one nowhere, the second factor's time kept.
-    let fresh =
-        tokens.issue(&alice(), &MfaState::verified(Utc::now() - chrono::Duration::minutes(9), MfaMethod::Totp), None).unwrap();
+    let fresh = tokens
+        .issue(&alice(), &MfaState::verified(Utc::now() - chrono::Duration::minutes(9), MfaMethod::Totp), None)
+        .unwrap();
     let renewed = tokens.refresh(&fresh.token, None).await.unwrap();
     assert_ne!(renewed.jti, fresh.jti);
     let renewed_claims = other.verify(&renewed.token, None).await.unwrap();
@@ -427,8 +429,9 @@ async fn redis_cached_revocations_survive_a_redis_restart(t: &TestDb) {
     let other = TokenService::new(config(), b);
     let (dave, erin) = (user(11, "dave"), user(12, "erin"));
     let login = tokens.issue(&dave, &MfaState::none(), None).unwrap();
-    let step_up =
-        tokens.issue_in_session(&dave, &MfaState::verified(Utc::now(), MfaMethod::Totp), &[], &login.session_id, None).unwrap();
+    let step_up = tokens
+        .issue_in_session(&dave, &MfaState::verified(Utc::now(), MfaMethod::Totp), &[], &login.session_id, None)
+        .unwrap();
     let single = tokens.issue(&dave, &MfaState::none(), None).unwrap();
     let everywhere = tokens.issue(&erin, &MfaState::none(), None).unwrap();
     let live = tokens.issue(&user(13, "frank"), &MfaState::none(), None).unwrap();

@@ -10,8 +10,7 @@ use integration_tests::{Backend, TestDb, totp_now};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::mfa::graphql::{MfaHook, SecondFactorHook, SecondFactorPassed};
 use rail_graphql_security::mfa::{
-    MfaMethod,
-    BackupCodeHashing, EncryptionKey, MfaConfig, MfaManager, MfaUser, MfaUserId, SecretCipher,
+    BackupCodeHashing, EncryptionKey, MfaConfig, MfaManager, MfaMethod, MfaUser, MfaUserId, SecretCipher,
 };
 use rail_graphql_security::migration::{
     ColumnDef, DeriveIden, MfaUserIdColumn, MigrationTrait, Migrator, MigratorTrait, SchemaManager, Table,
