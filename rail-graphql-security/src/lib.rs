@@ -83,9 +83,9 @@ pub mod prelude {
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::resolver::generated::{refusal, short_type_name};
     pub use async_graphql;
     pub use async_trait;
-    pub use crate::resolver::generated::{refusal, short_type_name};
     pub use sea_orm;
     pub use serde_json;
     pub use toml_edit;

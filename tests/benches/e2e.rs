@@ -56,7 +56,8 @@ fn throughput(c: &mut Criterion) {
     let app = rt.block_on(demo::build_app(&config)).expect("demo app");
     // A session that passed TOTP (how it got there is not what is measured).
     let principal = Principal::new(1, "demo").with_roles(["user"]);
-    let token = app.tokens.issue(&principal, &MfaState::verified(Utc::now(), MfaMethod::Totp), None).expect("token").token;
+    let token =
+        app.tokens.issue(&principal, &MfaState::verified(Utc::now(), MfaMethod::Totp), None).expect("token").token;
     let full_url = serve(&rt, app.router.clone());
     // The same server with rate limits and revocations in Redis (as with `REDIS_URL`), when
     // `RAIL_TEST_REDIS_URL` is set: the token check then leaves SQLite to the audit sink.
@@ -71,7 +72,8 @@ fn throughput(c: &mut Criterion) {
             Some(rail_graphql_security::config::Secret::new(url));
         config.config.redis_prefix = format!("rail_bench_{}", std::process::id());
         let app = rt.block_on(demo::build_app(&config)).expect("demo app on Redis");
-        let token = app.tokens.issue(&principal, &MfaState::verified(Utc::now(), MfaMethod::Totp), None).expect("token").token;
+        let token =
+            app.tokens.issue(&principal, &MfaState::verified(Utc::now(), MfaMethod::Totp), None).expect("token").token;
         let url = serve(&rt, app.router.clone());
         (dir, app, token, url)
     });

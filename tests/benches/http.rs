@@ -22,8 +22,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenService};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext, require_second_factor};
 use rail_graphql_security::graphql::GraphqlLimits;
-use rail_graphql_security::mfa::MfaMethod;
 use rail_graphql_security::http::{HttpSecurity, graphql_router};
+use rail_graphql_security::mfa::MfaMethod;
 use rail_graphql_security::rate_limit::{Quota, RateLimiter};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
@@ -70,16 +70,17 @@ fn http_layer(c: &mut Criterion) {
         TokenConfig::new("bench-secret-0123456789-abcdefghijklmnop").expect("config"),
         RevocationStore::memory(),
     );
-    let issued =
-        tokens.issue(&Principal::new(1, "alice"), &MfaState::verified(Utc::now(), MfaMethod::Totp), None).expect("token");
+    let issued = tokens
+        .issue(&Principal::new(1, "alice"), &MfaState::verified(Utc::now(), MfaMethod::Totp), None)
+        .expect("token");
     let authorization = format!("Bearer {}", issued.token);
     let security = HttpSecurity::new()
         .tokens(tokens)
         .request_rate_limit(RateLimiter::memory(), Quota::new(u32::MAX, Duration::from_secs(3600)));
     let secured = graphql_router(schema.clone(), security, &limits);
 
-    let context =
-        SecurityContext::authenticated(Principal::new(1, "alice")).with_mfa(MfaState::verified(Utc::now(), MfaMethod::Totp));
+    let context = SecurityContext::authenticated(Principal::new(1, "alice"))
+        .with_mfa(MfaState::verified(Utc::now(), MfaMethod::Totp));
     let bare = Router::new().route("/graphql", post(bare_handler)).with_state((schema, context));
 
     // Both answer the note before anything is timed.

@@ -14,8 +14,8 @@ use chrono::Utc;
 use e2e::{Server, error_code, test_config};
 use integration_tests::{TestDb, on_every_backend};
 use rail_graphql_security::context::{MfaState, Principal};
-use rail_graphql_security::mfa::policy::MfaPolicy;
 use rail_graphql_security::mfa::MfaMethod;
+use rail_graphql_security::mfa::policy::MfaPolicy;
 use serde_json::{Value, json};
 
 const ADMIN: &str = demo::DEFAULT_ADMIN_PASSWORD;

@@ -13,9 +13,9 @@ use rail_graphql_security::client_ip::TrustedProxies;
 use rail_graphql_security::context::{
     MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated,
 };
-use rail_graphql_security::mfa::{MfaMethod, MfaRequirement};
 use rail_graphql_security::graphql::{GraphqlLimits, SlowQueryLog};
 use rail_graphql_security::http::{API_CSP, GRAPHIQL_CSP, HttpSecurity, graphql_router};
+use rail_graphql_security::mfa::{MfaMethod, MfaRequirement};
 use rail_graphql_security::rate_limit::{LoginRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 
@@ -272,8 +272,10 @@ async fn bearer_tokens_build_the_security_context() {
     let (_, _, body) = post(&server, "{ secretNote }", &[("authorization", &bearer(&enrolled.token))]).await;
     assert_eq!(body["errors"][0]["extensions"]["methods"], json!(["totp", "backup_code"]), "{body}");
 
-    let with_mfa =
-        server.tokens.issue(&Principal::new(1, "alice"), &MfaState::verified(Utc::now(), MfaMethod::Totp), None).unwrap();
+    let with_mfa = server
+        .tokens
+        .issue(&Principal::new(1, "alice"), &MfaState::verified(Utc::now(), MfaMethod::Totp), None)
+        .unwrap();
     let (_, _, body) = post(&server, "{ secretNote }", &[("authorization", &bearer(&with_mfa.token))]).await;
     assert_eq!(body["data"]["secretNote"], "the note");
 

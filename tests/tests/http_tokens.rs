@@ -32,7 +32,8 @@ fn service(store: RevocationStore) -> (TokenService, AuditLogger, rail_graphql_s
 async fn a_token_carries_the_user_roles_and_second_factor_state() {
     let (tokens, logger, sink) = service(RevocationStore::memory());
     let passed_at = Utc::now() - chrono::Duration::minutes(3);
-    let issued = tokens.issue(&alice(), &MfaState::verified(passed_at, MfaMethod::Totp), "203.0.113.1".parse().ok()).unwrap();
+    let issued =
+        tokens.issue(&alice(), &MfaState::verified(passed_at, MfaMethod::Totp), "203.0.113.1".parse().ok()).unwrap();
     let claims = tokens.verify(&issued.token, None).await.unwrap();
     assert_eq!(claims.principal(), alice());
     let mfa = claims.mfa_state();
@@ -183,8 +184,9 @@ async fn revocation_holds_across_instances(a: RevocationStore, b: RevocationStor
     assert!(sink.of_type("token_revoked").is_empty());
 
     // Refresh: new token works everywhere, the old one nowhere, the second factor's time kept.
-    let fresh =
-        tokens.issue(&alice(), &MfaState::verified(Utc::now() - chrono::Duration::minutes(9), MfaMethod::Totp), None).unwrap();
+    let fresh = tokens
+        .issue(&alice(), &MfaState::verified(Utc::now() - chrono::Duration::minutes(9), MfaMethod::Totp), None)
+        .unwrap();
     let renewed = tokens.refresh(&fresh.token, None).await.unwrap();
     assert_ne!(renewed.jti, fresh.jti);
     let renewed_claims = other.verify(&renewed.token, None).await.unwrap();
@@ -433,8 +435,9 @@ async fn redis_cached_revocations_survive_a_redis_restart(t: &TestDb) {
     let other = TokenService::new(config(), b);
     let (dave, erin) = (user(11, "dave"), user(12, "erin"));
     let login = tokens.issue(&dave, &MfaState::none(), None).unwrap();
-    let step_up =
-        tokens.issue_in_session(&dave, &MfaState::verified(Utc::now(), MfaMethod::Totp), &[], &login.session_id, None).unwrap();
+    let step_up = tokens
+        .issue_in_session(&dave, &MfaState::verified(Utc::now(), MfaMethod::Totp), &[], &login.session_id, None)
+        .unwrap();
     let single = tokens.issue(&dave, &MfaState::none(), None).unwrap();
     let everywhere = tokens.issue(&erin, &MfaState::none(), None).unwrap();
     let live = tokens.issue(&user(13, "frank"), &MfaState::none(), None).unwrap();

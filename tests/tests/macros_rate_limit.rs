@@ -260,7 +260,8 @@ async fn federation_entities_count_one_call_per_representation() {
 #[tokio::test]
 async fn a_merged_root_field_is_limited_globally_after_its_mfa_check() {
     let f = fixture();
-    let verified = |id, name| user(id, name, "198.51.100.7").with_mfa(MfaState::verified(chrono::Utc::now(), MfaMethod::Totp));
+    let verified =
+        |id, name| user(id, name, "198.51.100.7").with_mfa(MfaState::verified(chrono::Utc::now(), MfaMethod::Totp));
     // Refused for MFA before counting: these do not use up the global budget.
     for _ in 0..5 {
         let response = f.run("{ adminReport }", &alice()).await;

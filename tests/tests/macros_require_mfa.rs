@@ -13,8 +13,8 @@ use chrono::{Duration, Utc};
 use rail_graphql_security::audit::{AuditEvent, AuditLogger};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::guard::RequireMfa;
-use rail_graphql_security::prelude::require_mfa;
 use rail_graphql_security::mfa::{MfaMethod, MfaRequirement};
+use rail_graphql_security::prelude::require_mfa;
 use serde_json::{Value, json};
 
 use rail_graphql_security::audit::MemorySink;
@@ -261,7 +261,8 @@ async fn step_up_needs_a_recent_factor_and_says_so() {
     let q = "{ stepUp(amount: 21) }";
     // Never passed: mfa_required, not mfa_too_old.
     assert_refused(&f, q, Some(alice()), "MFA_REQUIRED", "PublicQuery.stepUp", "mfa_required").await;
-    assert_refused(&f, q, Some(verified(16, MfaMethod::Totp)), "MFA_REQUIRED", "PublicQuery.stepUp", "mfa_too_old").await;
+    assert_refused(&f, q, Some(verified(16, MfaMethod::Totp)), "MFA_REQUIRED", "PublicQuery.stepUp", "mfa_too_old")
+        .await;
     let response = f.run(q, Some(verified(16, MfaMethod::Totp))).await;
     let ext = response.errors[0].extensions.as_ref().unwrap();
     assert_eq!(ext.get("maxAgeSeconds").unwrap().clone().into_json().unwrap(), json!(900));
@@ -277,8 +278,15 @@ async fn trusted_devices_and_methods_follow_the_options() {
     assert_eq!(data(&f.run("{ secret }", Some(trusted.clone())).await), json!({"secret": "s3cret"}));
     assert_refused(&f, "{ strict }", Some(trusted), "MFA_REQUIRED", "PublicQuery.strict", "mfa_required").await;
     // SMS is not accepted here; only the enrolled accepted methods are offered.
-    assert_refused(&f, "{ strict }", Some(verified(1, MfaMethod::Sms)), "MFA_REQUIRED", "PublicQuery.strict", "mfa_required")
-        .await;
+    assert_refused(
+        &f,
+        "{ strict }",
+        Some(verified(1, MfaMethod::Sms)),
+        "MFA_REQUIRED",
+        "PublicQuery.strict",
+        "mfa_required",
+    )
+    .await;
     let response = f.run("{ strict }", Some(verified(1, MfaMethod::Sms))).await;
     let ext = response.errors[0].extensions.as_ref().unwrap();
     assert_eq!(ext.get("methods").unwrap().clone().into_json().unwrap(), json!(["totp"]));
@@ -333,7 +341,10 @@ async fn merged_object_root_runs_the_check() {
     let f = fixture();
     assert_refused(&f, "{ adminReport }", Some(alice()), "MFA_REQUIRED", "AdminQuery.adminReport", "mfa_required")
         .await;
-    assert_eq!(data(&f.run("{ adminReport }", Some(verified(1, MfaMethod::Totp))).await), json!({"adminReport": "report"}));
+    assert_eq!(
+        data(&f.run("{ adminReport }", Some(verified(1, MfaMethod::Totp))).await),
+        json!({"adminReport": "report"})
+    );
 }
 
 #[tokio::test]
@@ -354,7 +365,15 @@ async fn guard_has_the_same_semantics_and_combines() {
     assert_refused(&f, "{ guardAnd }", None, "UNAUTHENTICATED", "guardAnd", "unauthenticated").await;
     assert_refused(&f, "{ guardAnd }", Some(alice()), "MFA_REQUIRED", "guardAnd", "mfa_required").await;
     assert_eq!(data(&f.run("{ guardAnd }", Some(verified(1, MfaMethod::Totp))).await), json!({"guardAnd": 1}));
-    assert_refused(&f, "{ smsOnly }", Some(verified(1, MfaMethod::Totp)), "MFA_REQUIRED", "Query.smsOnly", "mfa_required").await;
+    assert_refused(
+        &f,
+        "{ smsOnly }",
+        Some(verified(1, MfaMethod::Totp)),
+        "MFA_REQUIRED",
+        "Query.smsOnly",
+        "mfa_required",
+    )
+    .await;
     assert_eq!(data(&f.run("{ smsOnly }", Some(verified(1, MfaMethod::Sms))).await), json!({"smsOnly": 3}));
 
     // `.or()`: an admin without MFA is admitted, and (audit off) no refusal is recorded.

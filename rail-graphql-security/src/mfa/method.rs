@@ -24,9 +24,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!("sms".parse::<MfaMethod>(), Ok(MfaMethod::Sms));
 /// assert!("passkey".parse::<MfaMethod>().is_err());
 /// ```
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, async_graphql::Enum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, async_graphql::Enum)]
 #[serde(rename_all = "snake_case")]
 #[graphql(name = "MfaDeviceType", rename_items = "SCREAMING_SNAKE_CASE")]
 #[non_exhaustive]
@@ -101,7 +99,10 @@ mod tests {
     #[test]
     fn graphql_values_keep_their_names() {
         use async_graphql::InputType;
-        assert_eq!(MfaMethod::BackupCode.to_value(), async_graphql::Value::Enum(async_graphql::Name::new("BACKUP_CODES")));
+        assert_eq!(
+            MfaMethod::BackupCode.to_value(),
+            async_graphql::Value::Enum(async_graphql::Name::new("BACKUP_CODES"))
+        );
         assert_eq!(MfaMethod::Totp.to_value(), async_graphql::Value::Enum(async_graphql::Name::new("TOTP")));
         assert_eq!(<MfaMethod as InputType>::type_name(), "MfaDeviceType");
     }

@@ -115,9 +115,7 @@ pub fn is_pending(security: &SecurityContext) -> bool {
 /// Whether `mfa` is a step-up: a code-based factor ([`STEP_UP_METHODS`], never a trusted device)
 /// passed at most `window` before `now`.
 pub fn is_stepped_up(mfa: &MfaState, window: Duration, now: chrono::DateTime<chrono::Utc>) -> bool {
-    !mfa.trusted_device
-        && mfa.method.is_some_and(|m| STEP_UP_METHODS.contains(&m))
-        && mfa.satisfies(Some(window), now)
+    !mfa.trusted_device && mfa.method.is_some_and(|m| STEP_UP_METHODS.contains(&m)) && mfa.satisfies(Some(window), now)
 }
 
 /// The async-graphql extension enforcing [`MfaPolicy::HighestAvailable`]: a pending session

@@ -56,7 +56,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let name = check_name(device_name)?;
         let phone = normalize_phone(phone_number)?;
         if self.sms.is_none() {
-            self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "no SMS provider configured"));
+            self.audit(|l, ip| {
+                l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "no SMS provider configured")
+            });
             return Err(MfaError::NoSmsProvider);
         }
         self.check_sms_country(user, &phone)?;
@@ -105,7 +107,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
         quota: QuotaTaken,
     ) -> Result<(), MfaError> {
         let Some(provider) = self.sms.clone() else {
-            self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "no SMS provider configured"));
+            self.audit(|l, ip| {
+                l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "no SMS provider configured")
+            });
             return Err(MfaError::NoSmsProvider);
         };
         // A device registered before the allow-list changed is held to it too.
@@ -172,7 +176,12 @@ impl<Id: MfaUserId> MfaManager<Id> {
             self.withdraw_code(device_id, &mac).await?;
             let name = provider.name();
             self.audit(|l, ip| {
-                l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), &format!("SMS provider {name} failed to send the code"))
+                l.log_mfa_failed(
+                    &actor(user),
+                    ip,
+                    MfaMethod::Sms.as_str(),
+                    &format!("SMS provider {name} failed to send the code"),
+                )
             });
             return Err(e.into());
         }

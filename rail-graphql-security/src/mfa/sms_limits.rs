@@ -27,7 +27,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
         if country_allowed(&self.config.sms_allowed_country_codes, phone) {
             return Ok(());
         }
-        self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "destination country not allowed"));
+        self.audit(|l, ip| {
+            l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "destination country not allowed")
+        });
         Err(MfaError::SmsCountryNotAllowed)
     }
 
@@ -63,9 +65,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
                     .column(n("id"))
                     .from(n(DEVICES))
                     .and_where(Expr::col(n("user_id")).eq(user.mfa_user_id().to_db_value()))
-                    .and_where(
-                        Expr::col(n("device_type")).is_in([MfaMethod::Totp.as_str(), MfaMethod::Sms.as_str()]),
-                    )
+                    .and_where(Expr::col(n("device_type")).is_in([MfaMethod::Totp.as_str(), MfaMethod::Sms.as_str()]))
                     .and_where(Expr::col(n("is_active")).eq(true))
                     .and_where(Expr::col(n("confirmed")).eq(false)),
             )

@@ -10,8 +10,7 @@ use integration_tests::{Backend, TestDb, totp_now};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::mfa::graphql::{MfaHook, SecondFactorHook, SecondFactorPassed};
 use rail_graphql_security::mfa::{
-    MfaMethod,
-    BackupCodeHashing, EncryptionKey, MfaConfig, MfaManager, MfaUser, MfaUserId, SecretCipher,
+    BackupCodeHashing, EncryptionKey, MfaConfig, MfaManager, MfaMethod, MfaUser, MfaUserId, SecretCipher,
 };
 use rail_graphql_security::migration::{
     ColumnDef, DeriveIden, MfaUserIdColumn, MigrationTrait, Migrator, MigratorTrait, SchemaManager, Table,
@@ -89,7 +88,7 @@ impl SecondFactorHook for Hook {
     ) -> async_graphql::Result<Option<String>> {
         assert_eq!(passed.mfa_state().level, rail_graphql_security::context::MfaLevel::Verified);
         let mut calls = self.0.lock().unwrap();
-        calls.push((passed.principal.id.clone(), passed.method, passed.trusted_device));
+        calls.push((passed.principal.id.clone(), passed.method.as_str(), passed.trusted_device));
         Ok(Some(format!("hook-token-{}", calls.len())))
     }
 }
@@ -446,7 +445,7 @@ pub(crate) async fn issue_token_hook<C: KeyCase>(backend: Backend) {
     assert_eq!(claims.sub, id.to_key());
     let state = claims.mfa_state();
     assert_eq!(state.level, MfaLevel::Verified);
-    assert_eq!(state.method.as_deref(), Some("totp"));
+    assert_eq!(state.method, Some(MfaMethod::Totp));
     assert!(state.verified_at.unwrap().timestamp() >= before);
     assert_eq!(claims.session_id(), "login-session-1", "the step-up token belongs to the caller's login");
     assert!(tokens.revoke_session(&claims.principal(), "login-session-1", None).await.unwrap());

@@ -367,7 +367,10 @@ pub(crate) async fn pending_session_policy() {
     // A user without a factor, or a verified session, is not pending.
     let none = format!("Bearer {}", strict.token(2, &[]));
     assert_eq!(strict.gql_auth("{ hello }", &none).await.body["data"]["hello"], "world");
-    let verified = format!("Bearer {}", strict.token_with(1, &MfaState::verified(Utc::now(), MfaMethod::Totp), &[MfaMethod::Totp]));
+    let verified = format!(
+        "Bearer {}",
+        strict.token_with(1, &MfaState::verified(Utc::now(), MfaMethod::Totp), &[MfaMethod::Totp])
+    );
     assert_eq!(strict.gql_auth("{ hello }", &verified).await.body["data"]["hello"], "world");
     let lenient = start(&[("mfa.enabled", "true"), ("mfa.pending_session_policy", "lenient")]).await;
     assert_eq!(lenient.gql_auth("{ hello }", &pending(&lenient)).await.body["data"]["hello"], "world");
@@ -399,7 +402,8 @@ pub(crate) async fn step_up_window_seconds() {
     confirmed(&default).await;
     let token = format!("Bearer {}", default.token_with(1, &two_minutes_ago, &[MfaMethod::Totp]));
     assert_eq!(default.gql_auth(GENERATE, &token).await.body["data"]["generateBackupCodes"]["success"], true);
-    let trusted = format!("Bearer {}", default.token_with(1, &MfaState::trusted_device(Utc::now()), &[MfaMethod::Totp]));
+    let trusted =
+        format!("Bearer {}", default.token_with(1, &MfaState::trusted_device(Utc::now()), &[MfaMethod::Totp]));
     assert_eq!(default.gql_auth(GENERATE, &trusted).await.code(), Some("MFA_REQUIRED"));
     let error = load(&Profile::Development, short.dir.path(), &[("mfa.step_up_window_seconds", "5")]).unwrap_err();
     assert!(error.contains("mfa.step_up_window_seconds"), "{error}");
