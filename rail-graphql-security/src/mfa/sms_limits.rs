@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::error::MfaError;
 use super::manager::{MfaDeviceType, MfaManager, MfaUser, actor};
-use super::store::{DEVICES, MfaUserId, n};
+use super::store::{MfaDevices, MfaUserId};
 use crate::audit::{AuditEvent, AuditEventType};
 use crate::rate_limit::{Decision, Quota, hashed_identifier};
 
@@ -59,14 +59,15 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .db
             .query_all(
                 Query::select()
-                    .column(n("id"))
-                    .from(n(DEVICES))
-                    .and_where(Expr::col(n("user_id")).eq(user.mfa_user_id().to_db_value()))
+                    .column(MfaDevices::Id)
+                    .from(MfaDevices::Table)
+                    .and_where(Expr::col(MfaDevices::UserId).eq(user.mfa_user_id().to_db_value()))
                     .and_where(
-                        Expr::col(n("device_type")).is_in([MfaDeviceType::Totp.as_str(), MfaDeviceType::Sms.as_str()]),
+                        Expr::col(MfaDevices::DeviceType)
+                            .is_in([MfaDeviceType::Totp.as_str(), MfaDeviceType::Sms.as_str()]),
                     )
-                    .and_where(Expr::col(n("is_active")).eq(true))
-                    .and_where(Expr::col(n("confirmed")).eq(false)),
+                    .and_where(Expr::col(MfaDevices::IsActive).eq(true))
+                    .and_where(Expr::col(MfaDevices::Confirmed).eq(false)),
             )
             .await?;
         let cap = self.config.max_pending_devices;
