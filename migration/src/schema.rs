@@ -119,3 +119,74 @@ pub enum MfaThrottle {
     /// `AddMfaThrottleHardLock`).
     HardLockedAt,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names existing databases have: changing one would need a migration of its own.
+    #[test]
+    fn names_match_the_created_tables() {
+        let names = |idens: &[&dyn Iden]| idens.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        use MfaDevices as D;
+        assert_eq!(
+            names(&[
+                &D::Table,
+                &D::Id,
+                &D::UserId,
+                &D::DeviceType,
+                &D::Name,
+                &D::SecretKey,
+                &D::KeyId,
+                &D::PhoneNumber,
+                &D::IsActive,
+                &D::IsPrimary,
+                &D::Confirmed,
+                &D::LastTotpStep,
+                &D::SmsCodeHash,
+                &D::SmsCodeExpiresAt,
+                &D::SmsCodeSentAt,
+                &D::SmsCodeAttempts,
+                &D::CreatedAt,
+                &D::LastUsed,
+            ]),
+            "mfa_devices,id,user_id,device_type,name,secret_key,key_id,phone_number,is_active,is_primary,\
+             confirmed,last_totp_step,sms_code_hash,sms_code_expires_at,sms_code_sent_at,sms_code_attempts,\
+             created_at,last_used"
+        );
+        use MfaBackupCodes as B;
+        assert_eq!(
+            names(&[&B::Table, &B::Id, &B::UserId, &B::CodeHash, &B::IsUsed, &B::CreatedAt, &B::UsedAt]),
+            "mfa_backup_codes,id,user_id,code_hash,is_used,created_at,used_at"
+        );
+        use TrustedDevices as T;
+        assert_eq!(
+            names(&[
+                &T::Table,
+                &T::Id,
+                &T::UserId,
+                &T::TokenHash,
+                &T::DeviceName,
+                &T::UserAgent,
+                &T::IpAddress,
+                &T::CreatedAt,
+                &T::LastUsed,
+                &T::ExpiresAt,
+            ]),
+            "trusted_devices,id,user_id,token_hash,device_name,user_agent,ip_address,created_at,last_used,expires_at"
+        );
+        use MfaThrottle as H;
+        assert_eq!(
+            names(&[
+                &H::Table,
+                &H::UserId,
+                &H::FailedAttempts,
+                &H::LockedUntil,
+                &H::UpdatedAt,
+                &H::ConsecutiveFailures,
+                &H::HardLockedAt,
+            ]),
+            "mfa_throttle,user_id,failed_attempts,locked_until,updated_at,consecutive_failures,hard_locked_at"
+        );
+    }
+}
