@@ -19,6 +19,7 @@ mod m20261128_000003_create_revoked_tokens;
 mod m20261129_000004_audit_time_type_index;
 mod m20261203_000005_create_audit_dead_letters;
 mod m20261203_000006_mfa_throttle_hard_lock;
+pub mod schema;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
 pub use m20261203_000006_mfa_throttle_hard_lock::AddMfaThrottleHardLock;

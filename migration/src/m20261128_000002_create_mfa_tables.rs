@@ -1,5 +1,7 @@
 use sea_orm_migration::prelude::*;
 
+use crate::schema::{MfaBackupCodes, MfaDevices, MfaThrottle, TrustedDevices};
+
 /// The SQL type of the `user_id` columns of the MFA tables: the type of the host application's
 /// user primary key.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -63,7 +65,12 @@ impl CreateMfaTables {
     }
 
     /// The foreign key of `table`.`user_id`, when one is configured.
-    fn user_foreign_key(&self, table: impl IntoIden, fk_name: &str) -> Option<ForeignKeyCreateStatement> {
+    fn user_foreign_key(
+        &self,
+        table: impl IntoIden,
+        user_id: impl IntoIden,
+        fk_name: &str,
+    ) -> Option<ForeignKeyCreateStatement> {
         let reference = self.user_reference?;
         let action = match reference.on_delete {
             OnUserDelete::Cascade => ForeignKeyAction::Cascade,
@@ -72,7 +79,7 @@ impl CreateMfaTables {
         Some(
             ForeignKey::create()
                 .name(fk_name)
-                .from(table, Alias::new("user_id"))
+                .from(table, user_id)
                 .to(Alias::new(reference.table), Alias::new(reference.column))
                 .on_delete(action)
                 .on_update(ForeignKeyAction::Cascade)
@@ -80,8 +87,13 @@ impl CreateMfaTables {
         )
     }
 
-    fn with_user_fk(&self, mut table: TableCreateStatement, name: impl IntoIden, fk: &str) -> TableCreateStatement {
-        if let Some(mut fk) = self.user_foreign_key(name, fk) {
+    fn with_user_fk(
+        &self,
+        mut table: TableCreateStatement,
+        (name, user_id): (impl IntoIden, impl IntoIden),
+        fk: &str,
+    ) -> TableCreateStatement {
+        if let Some(mut fk) = self.user_foreign_key(name, user_id, fk) {
             table.foreign_key(&mut fk);
         }
         table
@@ -92,62 +104,6 @@ impl MigrationName for CreateMfaTables {
     fn name(&self) -> &str {
         "m20261128_000002_create_mfa_tables"
     }
-}
-
-#[derive(DeriveIden)]
-enum MfaDevices {
-    Table,
-    Id,
-    UserId,
-    DeviceType,
-    Name,
-    SecretKey,
-    KeyId,
-    PhoneNumber,
-    IsActive,
-    IsPrimary,
-    Confirmed,
-    LastTotpStep,
-    SmsCodeHash,
-    SmsCodeExpiresAt,
-    SmsCodeSentAt,
-    SmsCodeAttempts,
-    CreatedAt,
-    LastUsed,
-}
-
-#[derive(DeriveIden)]
-enum MfaBackupCodes {
-    Table,
-    Id,
-    UserId,
-    CodeHash,
-    IsUsed,
-    CreatedAt,
-    UsedAt,
-}
-
-#[derive(DeriveIden)]
-enum TrustedDevices {
-    Table,
-    Id,
-    UserId,
-    TokenHash,
-    DeviceName,
-    UserAgent,
-    IpAddress,
-    CreatedAt,
-    LastUsed,
-    ExpiresAt,
-}
-
-#[derive(DeriveIden)]
-enum MfaThrottle {
-    Table,
-    UserId,
-    FailedAttempts,
-    LockedUntil,
-    UpdatedAt,
 }
 
 impl CreateMfaTables {
@@ -201,7 +157,7 @@ impl MigrationTrait for CreateMfaTables {
                         .col(time_col(m, MfaDevices::CreatedAt).not_null())
                         .col(time_col(m, MfaDevices::LastUsed).null())
                         .to_owned(),
-                    MfaDevices::Table,
+                    (MfaDevices::Table, MfaDevices::UserId),
                     "fk_mfa_devices_user",
                 ),
             )
@@ -225,7 +181,7 @@ impl MigrationTrait for CreateMfaTables {
                         .col(time_col(m, MfaBackupCodes::CreatedAt).not_null())
                         .col(time_col(m, MfaBackupCodes::UsedAt).null())
                         .to_owned(),
-                    MfaBackupCodes::Table,
+                    (MfaBackupCodes::Table, MfaBackupCodes::UserId),
                     "fk_mfa_backup_codes_user",
                 ),
             )
@@ -252,7 +208,7 @@ impl MigrationTrait for CreateMfaTables {
                         .col(time_col(m, TrustedDevices::LastUsed).not_null())
                         .col(time_col(m, TrustedDevices::ExpiresAt).not_null())
                         .to_owned(),
-                    TrustedDevices::Table,
+                    (TrustedDevices::Table, TrustedDevices::UserId),
                     "fk_trusted_devices_user",
                 ),
             )
@@ -274,7 +230,7 @@ impl MigrationTrait for CreateMfaTables {
                         .col(time_col(m, MfaThrottle::LockedUntil).null())
                         .col(time_col(m, MfaThrottle::UpdatedAt).not_null())
                         .to_owned(),
-                    MfaThrottle::Table,
+                    (MfaThrottle::Table, MfaThrottle::UserId),
                     "fk_mfa_throttle_user",
                 ),
             )

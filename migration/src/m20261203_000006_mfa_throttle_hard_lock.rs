@@ -1,6 +1,7 @@
 use sea_orm_migration::prelude::*;
 
 use crate::m20261128_000002_create_mfa_tables::time_col;
+use crate::schema::MfaThrottle;
 
 /// Adds to `mfa_throttle` the count of consecutive failed second-factor attempts that no
 /// lockout window resets (`consecutive_failures`), and when that count locked the code factors
@@ -12,13 +13,6 @@ use crate::m20261128_000002_create_mfa_tables::time_col;
 /// two bookkeeping tables (see `create_index_once`).
 #[derive(Debug, Clone, Copy, Default, DeriveMigrationName)]
 pub struct AddMfaThrottleHardLock;
-
-#[derive(DeriveIden)]
-enum MfaThrottle {
-    Table,
-    ConsecutiveFailures,
-    HardLockedAt,
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for AddMfaThrottleHardLock {

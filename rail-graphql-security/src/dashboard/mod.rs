@@ -121,7 +121,7 @@ mod session;
 mod two_step;
 
 pub use self::period::{Period, PeriodError, Preset};
-pub use self::query::{MethodCount, MfaAdoption, RecentEvent, mfa_adoption, recent_events};
+pub use self::query::{RecentEvent, recent_events};
 pub use self::second_factor::{
     DashboardSecondFactor, SecondFactorCheck, SecondFactorError, SecondFactorMethod, SecondFactorStatus,
 };

@@ -11,10 +11,11 @@ use serde::Deserialize;
 use super::Dashboard;
 use super::chart::login_chart;
 use super::period::{Period, Preset};
-use super::query::{MfaAdoption, RecentEvent, mfa_adoption, recent_events, top_addresses};
+use super::query::{RecentEvent, recent_events, top_addresses};
 use super::session::{RequestInfo, layout, logout_form, require_admin};
 use crate::audit::{AuditEventType, AuditSeverity, IpCount, SecurityReport, generate_security_report};
 use crate::config::{CheckReport, Severity};
+use crate::mfa::{MfaAdoption, adoption};
 
 /// Rows of the recent-events table.
 const RECENT_LIMIT: u64 = 50;
@@ -149,7 +150,7 @@ async fn load(dashboard: &Dashboard, filters: &Filters) -> Result<PageData, Stri
     let rate_type = AuditEventType::RateLimitExceeded;
     let (report, mfa, recent, suspicious, rate_limited) = tokio::join!(
         generate_security_report(db, period.start, period.end),
-        mfa_adoption(db),
+        adoption(db),
         recent_events(db, period, filters.min_severity, filters.event_type.as_deref(), RECENT_LIMIT),
         recent_events(db, period, AuditSeverity::Low, Some(suspicious_type.as_str()), SUSPICIOUS_LIMIT),
         top_addresses(db, period, rate_type.as_str()),

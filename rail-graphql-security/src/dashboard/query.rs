@@ -1,68 +1,15 @@
-//! The dashboard's queries besides the security report: all aggregates or `LIMIT`ed, served by
-//! the `audit_events` indexes ((type, time), (time, type)) and the MFA tables' `user_id` indexes.
+//! The dashboard's queries besides the security report and the MFA adoption figures
+//! ([`crate::mfa::adoption`]): all aggregates or `LIMIT`ed, served by the `audit_events` indexes
+//! ((type, time), (time, type)).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Expr, Order};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
 use super::period::Period;
 use crate::audit::entity::{Column, Entity};
 use crate::audit::{AuditSeverity, IpCount, TOP_N};
-
-/// How many second-factor users there are, and with which methods.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MfaAdoption {
-    /// Users with at least one active, confirmed second factor.
-    pub users_enrolled: u64,
-    /// Users per method (`totp`, `sms`, `backup_codes`), most first; a user with two methods
-    /// counts once under each.
-    pub by_method: Vec<MethodCount>,
-}
-
-/// Users enrolled with one method.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct MethodCount {
-    /// The `mfa_devices.device_type`.
-    pub method: String,
-    /// Distinct users with an active, confirmed device of that type.
-    pub users: u64,
-}
-
-/// Second-factor adoption from the `mfa_devices` table: two `COUNT(DISTINCT user_id)` queries.
-pub async fn mfa_adoption<C: ConnectionTrait>(db: &C) -> Result<MfaAdoption, DbErr> {
-    let n = Alias::new;
-    let active = || {
-        Query::select()
-            .from(n("mfa_devices"))
-            .and_where(Expr::col(n("is_active")).eq(true))
-            .and_where(Expr::col(n("confirmed")).eq(true))
-            .to_owned()
-    };
-    let users_enrolled = db
-        .query_one(active().expr_as(Expr::cust("COUNT(DISTINCT user_id)"), n("n")))
-        .await?
-        .map(|row| row.try_get::<i64>("", "n"))
-        .transpose()?
-        .unwrap_or(0);
-    let rows = db
-        .query_all(
-            active()
-                .column(n("device_type"))
-                .expr_as(Expr::cust("COUNT(DISTINCT user_id)"), n("n"))
-                .group_by_col(n("device_type"))
-                .order_by_expr(Expr::cust("COUNT(DISTINCT user_id)"), Order::Desc)
-                .order_by(n("device_type"), Order::Asc),
-        )
-        .await?;
-    let by_method = rows
-        .iter()
-        .map(|row| {
-            Ok(MethodCount { method: row.try_get("", "device_type")?, users: row.try_get::<i64>("", "n")? as u64 })
-        })
-        .collect::<Result<_, DbErr>>()?;
-    Ok(MfaAdoption { users_enrolled: users_enrolled as u64, by_method })
-}
 
 /// One event of the "recent events" table, as stored (text columns, shown escaped).
 #[derive(Debug, Clone, PartialEq, Serialize)]

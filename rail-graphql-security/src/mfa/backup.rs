@@ -10,12 +10,13 @@ use sea_orm::{ConnectionTrait, DbErr};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::attempt::{Attempt, Checked};
 use super::config::BackupCodeHashing;
 use super::error::MfaError;
 use super::manager::{MfaManager, MfaUser, actor};
 use super::method::MfaMethod;
-use super::store::{BACKUP_CODES, MfaUserId, n};
-use super::throttle;
+use super::store::{MfaBackupCodes, MfaUserId, get};
+use super::throttle::Factor;
 
 /// The 32 symbols of backup codes: digits and capitals without `0`, `1`, `I` and `O`.
 pub const BACKUP_CODE_ALPHABET: &[u8; 32] = b"23456789ABCDEFGHJKLMNPQRSTUVWXYZ";
@@ -82,7 +83,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let uid = user.mfa_user_id();
         let now = Utc::now();
         let mut insert = Query::insert();
-        insert.into_table(n(BACKUP_CODES)).columns(["id", "user_id", "code_hash", "is_used", "created_at"].map(n));
+        insert.into_table(MfaBackupCodes::Table).columns([
+            MfaBackupCodes::Id,
+            MfaBackupCodes::UserId,
+            MfaBackupCodes::CodeHash,
+            MfaBackupCodes::IsUsed,
+            MfaBackupCodes::CreatedAt,
+        ]);
         for hash in hashes {
             insert.values_panic(
                 [Uuid::new_v4().to_string().into(), uid.to_db_value(), hash.into(), false.into(), now.into()]
@@ -91,8 +98,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
         }
         let db = &self.db;
         let delete = Query::delete()
-            .from_table(n(BACKUP_CODES))
-            .and_where(Expr::col(n("user_id")).eq(uid.to_db_value()))
+            .from_table(MfaBackupCodes::Table)
+            .and_where(Expr::col(MfaBackupCodes::UserId).eq(uid.to_db_value()))
             .to_owned();
         sea_orm::TransactionTrait::transaction::<_, _, DbErr>(db, |txn| {
             Box::pin(async move {
@@ -119,13 +126,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .db
             .query_all(
                 Query::select()
-                    .columns([n("id"), n("code_hash")])
-                    .from(n(BACKUP_CODES))
-                    .and_where(Expr::col(n("user_id")).eq(uid.to_db_value()))
-                    .and_where(Expr::col(n("is_used")).eq(false)),
+                    .columns([MfaBackupCodes::Id, MfaBackupCodes::CodeHash])
+                    .from(MfaBackupCodes::Table)
+                    .and_where(Expr::col(MfaBackupCodes::UserId).eq(uid.to_db_value()))
+                    .and_where(Expr::col(MfaBackupCodes::IsUsed).eq(false)),
             )
             .await?;
-        rows.iter().map(|r| Ok((r.try_get("", "id")?, r.try_get("", "code_hash")?))).collect()
+        rows.iter().map(|r| Ok((get(r, MfaBackupCodes::Id)?, get(r, MfaBackupCodes::CodeHash)?))).collect()
     }
 
     /// Checks a backup code now: `Ok(true)` consumes it (exactly once, even when requests
@@ -145,43 +152,48 @@ impl<Id: MfaUserId> MfaManager<Id> {
         code: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
-        let uid = user.mfa_user_id();
-        self.reserve_attempt(&uid, throttle::Factor::Recovery, at).await?;
-        let Some(code) = normalize(code, self.config.backup_code_length) else {
-            return self.fail(user, MfaMethod::BackupCode, "malformed code", at).await;
-        };
-        let candidates = self.unused_codes(&uid).await?;
-        if candidates.is_empty() {
-            return self.fail(user, MfaMethod::BackupCode, "no unused backup codes", at).await;
-        }
-        let hasher = argon2(&self.config.backup_code_hashing)?;
-        let matched = tokio::task::spawn_blocking(move || {
-            candidates.into_iter().find_map(|(id, hash)| {
-                let parsed = PasswordHash::new(&hash).ok()?;
-                hasher.verify_password(code.as_bytes(), &parsed).is_ok().then_some(id)
-            })
-        })
+        let attempt = Attempt { user, method: MfaMethod::BackupCode, factor: Factor::Recovery, at };
+        let length = self.config.backup_code_length;
+        self.verify_attempt(
+            attempt,
+            code,
+            |code| normalize(code, length),
+            |code| async move {
+                let candidates = self.unused_codes(&user.mfa_user_id()).await?;
+                if candidates.is_empty() {
+                    return Ok(Checked::Refused("no unused backup codes"));
+                }
+                let hasher = argon2(&self.config.backup_code_hashing)?;
+                let matched = tokio::task::spawn_blocking(move || {
+                    candidates.into_iter().find_map(|(id, hash)| {
+                        let parsed = PasswordHash::new(&hash).ok()?;
+                        hasher.verify_password(code.as_bytes(), &parsed).is_ok().then_some(id)
+                    })
+                })
+                .await
+                .map_err(|e| MfaError::Config(format!("backup-code check task failed: {e}")))?;
+                let Some(id) = matched else {
+                    return Ok(Checked::Refused("invalid code"));
+                };
+                let consumed = self
+                    .db
+                    .execute(
+                        Query::update()
+                            .table(MfaBackupCodes::Table)
+                            .value(MfaBackupCodes::IsUsed, true)
+                            .value(MfaBackupCodes::UsedAt, at)
+                            .and_where(Expr::col(MfaBackupCodes::Id).eq(id))
+                            .and_where(Expr::col(MfaBackupCodes::IsUsed).eq(false)),
+                    )
+                    .await?;
+                Ok(if consumed.rows_affected() == 1 {
+                    Checked::Accepted { confirmed_device: false }
+                } else {
+                    Checked::Refused("code already used")
+                })
+            },
+        )
         .await
-        .map_err(|e| MfaError::Config(format!("backup-code check task failed: {e}")))?;
-        let Some(id) = matched else {
-            return self.fail(user, MfaMethod::BackupCode, "invalid code", at).await;
-        };
-        let consumed = self
-            .db
-            .execute(
-                Query::update()
-                    .table(n(BACKUP_CODES))
-                    .value(n("is_used"), true)
-                    .value(n("used_at"), at)
-                    .and_where(Expr::col(n("id")).eq(id))
-                    .and_where(Expr::col(n("is_used")).eq(false)),
-            )
-            .await?;
-        if consumed.rows_affected() == 1 {
-            self.succeed(user, MfaMethod::BackupCode).await
-        } else {
-            self.fail(user, MfaMethod::BackupCode, "code already used", at).await
-        }
     }
 }
 

@@ -5,18 +5,20 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
-use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, Order, Query, SelectStatement, UpdateStatement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Iden, QueryResult};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::attempt::{Attempt, Checked};
 use super::config::MfaConfig;
 use super::error::MfaError;
 use super::method::MfaMethod;
 use super::secret::{SecretCipher, associated_data};
 use super::sms::SmsProvider;
-use super::store::{BACKUP_CODES, DEVICES, MfaUserId, TRUSTED, n};
-use super::{throttle, totp};
+use super::store::{MfaBackupCodes, MfaDevices, MfaUserId, TrustedDevices, get};
+use super::throttle::Factor;
+use super::totp;
 use crate::audit::{Actor, AuditLogger};
 use crate::rate_limit::RateLimiter;
 
@@ -240,56 +242,76 @@ pub(crate) struct DeviceRow {
 }
 
 fn device_row(row: &QueryResult) -> Result<DeviceRow, DbErr> {
-    let id: String = row.try_get("", "id")?;
+    let id: String = get(row, MfaDevices::Id)?;
     let id = Uuid::parse_str(&id).map_err(|e| DbErr::Custom(format!("mfa_devices.id is not a UUID: {e}")))?;
-    let device_type: String = row.try_get("", "device_type")?;
+    let device_type: String = get(row, MfaDevices::DeviceType)?;
     let device_type = MfaMethod::parse(&device_type)
         .ok_or_else(|| DbErr::Custom(format!("unknown mfa_devices.device_type {device_type:?}")))?;
-    let phone_number: Option<String> = row.try_get("", "phone_number")?;
+    let phone_number: Option<String> = get(row, MfaDevices::PhoneNumber)?;
     let phone = phone_number.clone();
     let device = MfaDevice {
         id,
         device_type,
-        name: row.try_get("", "name")?,
+        name: get(row, MfaDevices::Name)?,
         phone_number_hint: phone.map(|p| {
             let keep = p.len().saturating_sub(2);
             format!("{}{}", "*".repeat(keep), &p[keep..])
         }),
-        is_active: row.try_get("", "is_active")?,
-        is_primary: row.try_get("", "is_primary")?,
-        confirmed: row.try_get("", "confirmed")?,
-        created_at: row.try_get("", "created_at")?,
-        last_used: row.try_get("", "last_used")?,
+        is_active: get(row, MfaDevices::IsActive)?,
+        is_primary: get(row, MfaDevices::IsPrimary)?,
+        confirmed: get(row, MfaDevices::Confirmed)?,
+        created_at: get(row, MfaDevices::CreatedAt)?,
+        last_used: get(row, MfaDevices::LastUsed)?,
     };
     Ok(DeviceRow {
         id,
         device,
-        secret_key: row.try_get("", "secret_key")?,
-        key_id: row.try_get("", "key_id")?,
+        secret_key: get(row, MfaDevices::SecretKey)?,
+        key_id: get(row, MfaDevices::KeyId)?,
         phone_number,
-        sms_code_hash: row.try_get("", "sms_code_hash")?,
-        sms_code_expires_at: row.try_get("", "sms_code_expires_at")?,
-        sms_code_attempts: row.try_get("", "sms_code_attempts")?,
+        sms_code_hash: get(row, MfaDevices::SmsCodeHash)?,
+        sms_code_expires_at: get(row, MfaDevices::SmsCodeExpiresAt)?,
+        sms_code_attempts: get(row, MfaDevices::SmsCodeAttempts)?,
     })
 }
 
-const DEVICE_COLUMNS: [&str; 15] = [
-    "sms_code_hash",
-    "sms_code_expires_at",
-    "sms_code_attempts",
-    "id",
-    "device_type",
-    "name",
-    "phone_number",
-    "is_active",
-    "is_primary",
-    "confirmed",
-    "created_at",
-    "last_used",
-    "secret_key",
-    "key_id",
-    "user_id",
+const DEVICE_COLUMNS: [MfaDevices; 15] = [
+    MfaDevices::SmsCodeHash,
+    MfaDevices::SmsCodeExpiresAt,
+    MfaDevices::SmsCodeAttempts,
+    MfaDevices::Id,
+    MfaDevices::DeviceType,
+    MfaDevices::Name,
+    MfaDevices::PhoneNumber,
+    MfaDevices::IsActive,
+    MfaDevices::IsPrimary,
+    MfaDevices::Confirmed,
+    MfaDevices::CreatedAt,
+    MfaDevices::LastUsed,
+    MfaDevices::SecretKey,
+    MfaDevices::KeyId,
+    MfaDevices::UserId,
 ];
+
+/// The columns of a device, all of its rows (oldest first) for the user.
+fn select_devices<Id: MfaUserId>(user: &Id) -> SelectStatement {
+    Query::select()
+        .columns(DEVICE_COLUMNS)
+        .from(MfaDevices::Table)
+        .and_where(Expr::col(MfaDevices::UserId).eq(user.to_db_value()))
+        .order_by(MfaDevices::CreatedAt, Order::Asc)
+        .to_owned()
+}
+
+/// Disables devices (those the caller's condition selects) and erases their secrets and codes.
+fn deactivate_devices() -> UpdateStatement {
+    Query::update()
+        .table(MfaDevices::Table)
+        .value(MfaDevices::IsActive, false)
+        .value(MfaDevices::SecretKey, Option::<String>::None)
+        .value(MfaDevices::SmsCodeHash, Option::<String>::None)
+        .to_owned()
+}
 
 impl<Id: MfaUserId> MfaManager<Id> {
     /// A manager on `db` (migrated with `CreateMfaTables`); fails on an invalid `config`.
@@ -388,11 +410,11 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .db
             .query_one(
                 Query::select()
-                    .column(n("id"))
-                    .from(n(DEVICES))
-                    .and_where(Expr::col(n("user_id")).eq(user.to_db_value()))
-                    .and_where(Expr::col(n("is_active")).eq(true))
-                    .and_where(Expr::col(n("confirmed")).eq(true))
+                    .column(MfaDevices::Id)
+                    .from(MfaDevices::Table)
+                    .and_where(Expr::col(MfaDevices::UserId).eq(user.to_db_value()))
+                    .and_where(Expr::col(MfaDevices::IsActive).eq(true))
+                    .and_where(Expr::col(MfaDevices::Confirmed).eq(true))
                     .limit(1),
             )
             .await?;
@@ -401,16 +423,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
 
     /// The user's devices, active or not, oldest first.
     pub async fn list_devices(&self, user: &impl MfaUser<Id = Id>) -> Result<Vec<MfaDevice>, MfaError> {
-        let rows = self
-            .db
-            .query_all(
-                Query::select()
-                    .columns(DEVICE_COLUMNS.map(n))
-                    .from(n(DEVICES))
-                    .and_where(Expr::col(n("user_id")).eq(user.mfa_user_id().to_db_value()))
-                    .order_by(n("created_at"), Order::Asc),
-            )
-            .await?;
+        let rows = self.db.query_all(&select_devices(&user.mfa_user_id())).await?;
         rows.iter().map(|r| Ok(device_row(r)?.device)).collect()
     }
 
@@ -418,16 +431,22 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let rows = self
             .db
             .query_all(
-                Query::select()
-                    .columns(DEVICE_COLUMNS.map(n))
-                    .from(n(DEVICES))
-                    .and_where(Expr::col(n("user_id")).eq(user.to_db_value()))
-                    .and_where(Expr::col(n("device_type")).eq(kind.as_str()))
-                    .and_where(Expr::col(n("is_active")).eq(true))
-                    .order_by(n("created_at"), Order::Asc),
+                select_devices(user)
+                    .and_where(Expr::col(MfaDevices::DeviceType).eq(kind.as_str()))
+                    .and_where(Expr::col(MfaDevices::IsActive).eq(true)),
             )
             .await?;
         Ok(rows.iter().map(device_row).collect::<Result<_, _>>()?)
+    }
+
+    /// The user's active devices of `kind`, the ones a code may come from;
+    /// [`MfaError::NoDevice`] when there are none (nothing to throttle then).
+    pub(crate) async fn devices_to_try(&self, user: &Id, kind: MfaMethod) -> Result<Vec<DeviceRow>, MfaError> {
+        let devices = self.active_devices(user, kind).await?;
+        if devices.is_empty() {
+            return Err(MfaError::NoDevice { method: kind.as_str() });
+        }
+        Ok(devices)
     }
 
     /// Disables one of the user's devices and erases its secret.
@@ -437,13 +456,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let device = devices.iter().find(|d| d.id == device_id).ok_or(MfaError::UnknownDevice(device_id))?;
         self.db
             .execute(
-                Query::update()
-                    .table(n(DEVICES))
-                    .value(n("is_active"), false)
-                    .value(n("secret_key"), Option::<String>::None)
-                    .value(n("sms_code_hash"), Option::<String>::None)
-                    .and_where(Expr::col(n("id")).eq(device_id.to_string()))
-                    .and_where(Expr::col(n("user_id")).eq(uid.to_db_value())),
+                deactivate_devices()
+                    .and_where(Expr::col(MfaDevices::Id).eq(device_id.to_string()))
+                    .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value())),
             )
             .await?;
         let method = device.device_type.as_str();
@@ -455,20 +470,12 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// codes and forgets every trusted device.
     pub async fn disable_mfa(&self, user: &impl MfaUser<Id = Id>) -> Result<(), MfaError> {
         let uid = user.mfa_user_id().to_db_value();
-        self.db
-            .execute(
-                Query::update()
-                    .table(n(DEVICES))
-                    .value(n("is_active"), false)
-                    .value(n("secret_key"), Option::<String>::None)
-                    .value(n("sms_code_hash"), Option::<String>::None)
-                    .and_where(Expr::col(n("user_id")).eq(uid.clone())),
-            )
-            .await?;
-        for table in [BACKUP_CODES, TRUSTED] {
-            self.db
-                .execute(Query::delete().from_table(n(table)).and_where(Expr::col(n("user_id")).eq(uid.clone())))
-                .await?;
+        self.db.execute(deactivate_devices().and_where(Expr::col(MfaDevices::UserId).eq(uid.clone()))).await?;
+        for (table, user_id) in [
+            (MfaBackupCodes::Table.into_iden(), MfaBackupCodes::UserId.into_iden()),
+            (TrustedDevices::Table.into_iden(), TrustedDevices::UserId.into_iden()),
+        ] {
+            self.db.execute(Query::delete().from_table(table).and_where(Expr::col(user_id).eq(uid.clone()))).await?;
         }
         self.audit(|l, ip| l.log_mfa_disabled(&actor(user), ip, "all"));
         Ok(())
@@ -501,19 +508,25 @@ impl<Id: MfaUserId> MfaManager<Id> {
         )?);
         let device_id = Uuid::new_v4();
         let sealed = self.cipher.seal(secret.as_ref(), &associated_data("totp", &uid.to_key(), &device_id));
-        self.db
-            .execute(
-                Query::delete()
-                    .from_table(n(DEVICES))
-                    .and_where(Expr::col(n("user_id")).eq(uid.to_db_value()))
-                    .and_where(Expr::col(n("device_type")).eq(MfaMethod::Totp.as_str()))
-                    .and_where(Expr::col(n("confirmed")).eq(false)),
-            )
-            .await?;
+        self.drop_pending_enrolment(&uid, MfaMethod::Totp).await?;
         self.check_pending_devices(user).await?;
         let is_primary = !self.has_confirmed_factor(&uid).await?;
         self.insert_device(&uid, device_id, MfaMethod::Totp, name, Some(&sealed), None, is_primary).await?;
         Ok(TotpSetup { device_id, secret: secret_b32, otpauth_uri: uri })
+    }
+
+    /// Drops the user's unconfirmed enrolment of `kind`, which a new enrolment replaces.
+    pub(crate) async fn drop_pending_enrolment(&self, uid: &Id, kind: MfaMethod) -> Result<(), DbErr> {
+        self.db
+            .execute(
+                Query::delete()
+                    .from_table(MfaDevices::Table)
+                    .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
+                    .and_where(Expr::col(MfaDevices::DeviceType).eq(kind.as_str()))
+                    .and_where(Expr::col(MfaDevices::Confirmed).eq(false)),
+            )
+            .await?;
+        Ok(())
     }
 
     #[expect(clippy::too_many_arguments, reason = "one row's columns")]
@@ -530,24 +543,21 @@ impl<Id: MfaUserId> MfaManager<Id> {
         self.db
             .execute(
                 Query::insert()
-                    .into_table(n(DEVICES))
-                    .columns(
-                        [
-                            "id",
-                            "user_id",
-                            "device_type",
-                            "name",
-                            "secret_key",
-                            "key_id",
-                            "phone_number",
-                            "is_active",
-                            "is_primary",
-                            "confirmed",
-                            "sms_code_attempts",
-                            "created_at",
-                        ]
-                        .map(n),
-                    )
+                    .into_table(MfaDevices::Table)
+                    .columns([
+                        MfaDevices::Id,
+                        MfaDevices::UserId,
+                        MfaDevices::DeviceType,
+                        MfaDevices::Name,
+                        MfaDevices::SecretKey,
+                        MfaDevices::KeyId,
+                        MfaDevices::PhoneNumber,
+                        MfaDevices::IsActive,
+                        MfaDevices::IsPrimary,
+                        MfaDevices::Confirmed,
+                        MfaDevices::SmsCodeAttempts,
+                        MfaDevices::CreatedAt,
+                    ])
                     .values_panic(
                         [
                             device_id.to_string().into(),
@@ -593,39 +603,34 @@ impl<Id: MfaUserId> MfaManager<Id> {
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
         let uid = user.mfa_user_id();
-        let devices = self.active_devices(&uid, MfaMethod::Totp).await?;
-        if devices.is_empty() {
-            return Err(MfaError::NoDevice { method: MfaMethod::Totp.as_str() });
-        }
-        self.reserve_attempt(&uid, throttle::Factor::Code, at).await?;
+        let devices = self.devices_to_try(&uid, MfaMethod::Totp).await?;
+        let attempt = Attempt { user, method: MfaMethod::Totp, factor: Factor::Code, at };
         let c = &self.config;
-        let Some(code) = normalize_digits(code, c.totp_digits) else {
-            return self.fail(user, MfaMethod::Totp, "malformed code", at).await;
-        };
-        let mut replayed = false;
-        for device in &devices {
-            let (Some(blob), Some(key_id)) = (&device.secret_key, &device.key_id) else { continue };
-            let secret = self.cipher.open(key_id, blob, &associated_data("totp", &uid.to_key(), &device.id))?;
-            let Some(step) = totp::matching_step(
-                c.totp_algorithm,
-                c.totp_digits,
-                c.totp_period,
-                c.totp_skew,
-                &secret,
-                &code,
-                unix(at),
-            ) else {
-                continue;
-            };
-            if self.advance_totp_step(device.id, step, at).await? {
-                if !device.device.confirmed {
-                    self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, MfaMethod::Totp.as_str()));
+        let normalize = |code: &str| normalize_digits(code, c.totp_digits);
+        self.verify_attempt(attempt, code, normalize, |code| async move {
+            let mut replayed = false;
+            for device in &devices {
+                let (Some(blob), Some(key_id)) = (&device.secret_key, &device.key_id) else { continue };
+                let secret = self.cipher.open(key_id, blob, &associated_data("totp", &uid.to_key(), &device.id))?;
+                let Some(step) = totp::matching_step(
+                    c.totp_algorithm,
+                    c.totp_digits,
+                    c.totp_period,
+                    c.totp_skew,
+                    &secret,
+                    &code,
+                    unix(at),
+                ) else {
+                    continue;
+                };
+                if self.advance_totp_step(device.id, step, at).await? {
+                    return Ok(Checked::Accepted { confirmed_device: !device.device.confirmed });
                 }
-                return self.succeed(user, MfaMethod::Totp).await;
+                replayed = true;
             }
-            replayed = true;
-        }
-        self.fail(user, MfaMethod::Totp, if replayed { "code already used" } else { "invalid code" }, at).await
+            Ok(Checked::Refused(if replayed { "code already used" } else { "invalid code" }))
+        })
+        .await
     }
 
     /// The compare-and-set: true when this call moved the device's last step to `step`.
@@ -635,84 +640,18 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .db
             .execute(
                 Query::update()
-                    .table(n(DEVICES))
-                    .value(n("last_totp_step"), step)
-                    .value(n("last_used"), at)
-                    .value(n("confirmed"), true)
-                    .and_where(Expr::col(n("id")).eq(device_id.to_string()))
-                    .and_where(Expr::col(n("is_active")).eq(true))
-                    .and_where(Expr::col(n("last_totp_step")).is_null().or(Expr::col(n("last_totp_step")).lt(step))),
+                    .table(MfaDevices::Table)
+                    .value(MfaDevices::LastTotpStep, step)
+                    .value(MfaDevices::LastUsed, at)
+                    .value(MfaDevices::Confirmed, true)
+                    .and_where(Expr::col(MfaDevices::Id).eq(device_id.to_string()))
+                    .and_where(Expr::col(MfaDevices::IsActive).eq(true))
+                    .and_where(
+                        Expr::col(MfaDevices::LastTotpStep).is_null().or(Expr::col(MfaDevices::LastTotpStep).lt(step)),
+                    ),
             )
             .await?;
         Ok(result.rows_affected() == 1)
-    }
-
-    fn throttle_limits(&self) -> throttle::Limits<'_> {
-        throttle::Limits {
-            throttle: &self.config.throttle,
-            max_consecutive_failures: self.config.max_consecutive_failures,
-        }
-    }
-
-    /// Fails while the user is throttled; otherwise reserves this attempt (see
-    /// `throttle::reserve_attempt`).
-    pub(crate) async fn reserve_attempt(
-        &self,
-        uid: &Id,
-        factor: throttle::Factor,
-        at: DateTime<Utc>,
-    ) -> Result<(), MfaError> {
-        match throttle::reserve_attempt(&self.db, self.throttle_limits(), factor, uid, at).await? {
-            Ok(()) => Ok(()),
-            Err(throttle::Refusal::Until(until)) => Err(MfaError::Locked { until }),
-            Err(throttle::Refusal::UntilRecovery) => Err(MfaError::LockedUntilRecovery),
-        }
-    }
-
-    /// An administrator's recovery: ends every lock of the user's second factor (the timed
-    /// lockout and the lock after `max_consecutive_failures`) and starts the failure counts
-    /// again. Logged as `account_unlocked`.
-    pub async fn unlock(&self, user: &impl MfaUser<Id = Id>) -> Result<(), MfaError> {
-        throttle::reset(&self.db, &user.mfa_user_id()).await?;
-        self.audit(|l, ip| l.log_account_unlocked(&actor(user), ip, "second factor unlocked by an administrator"));
-        Ok(())
-    }
-
-    /// Whether too many consecutive failures locked the user's TOTP and SMS codes until a
-    /// recovery (a backup code or [`unlock`](Self::unlock)).
-    pub async fn is_locked_until_recovery(&self, user: &impl MfaUser<Id = Id>) -> Result<bool, MfaError> {
-        Ok(throttle::is_hard_locked(&self.db, self.config.max_consecutive_failures, &user.mfa_user_id()).await?)
-    }
-
-    pub(crate) async fn succeed(&self, user: &impl MfaUser<Id = Id>, method: MfaMethod) -> Result<bool, MfaError> {
-        throttle::reset(&self.db, &user.mfa_user_id()).await?;
-        self.audit(|l, ip| l.log_mfa_success(&actor(user), ip, method.as_str()));
-        Ok(true)
-    }
-
-    pub(crate) async fn fail(
-        &self,
-        user: &impl MfaUser<Id = Id>,
-        method: MfaMethod,
-        reason: &'static str,
-        at: DateTime<Utc>,
-    ) -> Result<bool, MfaError> {
-        let failure = throttle::record_failure(&self.db, self.throttle_limits(), &user.mfa_user_id(), at).await?;
-        self.audit(|l, ip| {
-            let actor = actor(user);
-            l.log_mfa_failed(&actor, ip, method.as_str(), reason);
-            if failure.hard_locked {
-                l.log_account_locked(
-                    &actor,
-                    ip,
-                    "too many consecutive failed second-factor attempts: codes locked until recovery",
-                    None,
-                );
-            } else if failure.locked_out {
-                l.log_account_locked(&actor, ip, "too many failed second-factor attempts", failure.locked_until);
-            }
-        });
-        Ok(false)
     }
 
     /// Re-encrypts every stored secret that is not under the cipher's current key; returns how
@@ -724,16 +663,16 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .db
             .query_all(
                 Query::select()
-                    .columns(DEVICE_COLUMNS.map(n))
-                    .from(n(DEVICES))
-                    .and_where(Expr::col(n("secret_key")).is_not_null())
-                    .and_where(Expr::col(n("key_id")).ne(current.as_str())),
+                    .columns(DEVICE_COLUMNS)
+                    .from(MfaDevices::Table)
+                    .and_where(Expr::col(MfaDevices::SecretKey).is_not_null())
+                    .and_where(Expr::col(MfaDevices::KeyId).ne(current.as_str())),
             )
             .await?;
         let mut moved = 0;
         for row in &rows {
             let device = device_row(row)?;
-            let uid = Id::from_row(row, "user_id")?;
+            let uid = Id::from_row(row, MfaDevices::UserId.unquoted())?;
             let (Some(blob), Some(key_id)) = (&device.secret_key, &device.key_id) else { continue };
             let aad = associated_data(device.device.device_type.as_str(), &uid.to_key(), &device.id);
             let plaintext = self.cipher.open(key_id, blob, &aad)?;
@@ -743,12 +682,12 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 .db
                 .execute(
                     Query::update()
-                        .table(n(DEVICES))
-                        .value(n("secret_key"), sealed.blob)
-                        .value(n("key_id"), sealed.key_id)
-                        .and_where(Expr::col(n("id")).eq(device.id.to_string()))
-                        .and_where(Expr::col(n("key_id")).eq(key_id.as_str()))
-                        .and_where(Expr::col(n("secret_key")).eq(blob.as_str())),
+                        .table(MfaDevices::Table)
+                        .value(MfaDevices::SecretKey, sealed.blob)
+                        .value(MfaDevices::KeyId, sealed.key_id)
+                        .and_where(Expr::col(MfaDevices::Id).eq(device.id.to_string()))
+                        .and_where(Expr::col(MfaDevices::KeyId).eq(key_id.as_str()))
+                        .and_where(Expr::col(MfaDevices::SecretKey).eq(blob.as_str())),
                 )
                 .await?;
             moved += result.rows_affected();

@@ -25,6 +25,8 @@
 //!
 //! [`AuditLogger`]: crate::audit::AuditLogger
 
+mod adoption;
+mod attempt;
 mod backup;
 mod config;
 mod error;
@@ -42,6 +44,7 @@ mod throttle;
 mod totp;
 mod trusted;
 
+pub use self::adoption::{MethodCount, MfaAdoption, adoption};
 pub use self::backup::BACKUP_CODE_ALPHABET;
 pub use self::config::{BackupCodeHashing, MfaConfig, SmsQuotas, ThrottleConfig, bounds};
 pub use self::error::MfaError;

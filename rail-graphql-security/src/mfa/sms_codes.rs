@@ -8,11 +8,12 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::attempt::{Attempt, Checked};
 use super::error::MfaError;
 use super::manager::{MfaManager, MfaUser, actor, check_name, normalize_digits};
 use super::method::MfaMethod;
-use super::store::{DEVICES, MfaUserId, n};
-use super::throttle;
+use super::store::{MfaDevices, MfaUserId, get};
+use super::throttle::Factor;
 
 /// Wrong tries after which a sent code stops working (a new one must be sent).
 pub const MAX_SMS_CODE_ATTEMPTS: i32 = 5;
@@ -56,24 +57,14 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let name = check_name(device_name)?;
         let phone = normalize_phone(phone_number)?;
         if self.sms.is_none() {
-            self.audit(|l, ip| {
-                l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "no SMS provider configured")
-            });
+            self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "no SMS provider configured"));
             return Err(MfaError::NoSmsProvider);
         }
         self.check_sms_country(user, &phone)?;
         // The quota first: a refused setup leaves the user's pending enrolment alone.
         self.take_sms_quota(user, &phone).await?;
         let uid = user.mfa_user_id();
-        self.db
-            .execute(
-                Query::delete()
-                    .from_table(n(DEVICES))
-                    .and_where(Expr::col(n("user_id")).eq(uid.to_db_value()))
-                    .and_where(Expr::col(n("device_type")).eq(MfaMethod::Sms.as_str()))
-                    .and_where(Expr::col(n("confirmed")).eq(false)),
-            )
-            .await?;
+        self.drop_pending_enrolment(&uid, MfaMethod::Sms).await?;
         self.check_pending_devices(user).await?;
         let device_id = Uuid::new_v4();
         let is_primary = !self.has_confirmed_factor(&uid).await?;
@@ -93,7 +84,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
     pub async fn send_sms_code_at(&self, user: &impl MfaUser<Id = Id>, at: DateTime<Utc>) -> Result<(), MfaError> {
         let mut devices = self.active_devices(&user.mfa_user_id(), MfaMethod::Sms).await?;
         devices.sort_by_key(|d| (!d.device.confirmed, !d.device.is_primary));
-        let device = devices.first().ok_or(MfaError::NoDevice { method: MfaMethod::Sms.as_str() })?;
+        let device = devices.first().ok_or(MfaError::NoDevice { method: "sms" })?;
         let phone = device.phone_number.clone().ok_or(MfaError::InvalidPhoneNumber)?;
         self.send_code_to(user, device.id, &phone, at, QuotaTaken::No).await
     }
@@ -107,9 +98,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         quota: QuotaTaken,
     ) -> Result<(), MfaError> {
         let Some(provider) = self.sms.clone() else {
-            self.audit(|l, ip| {
-                l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "no SMS provider configured")
-            });
+            self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "no SMS provider configured"));
             return Err(MfaError::NoSmsProvider);
         };
         // A device registered before the allow-list changed is held to it too.
@@ -128,17 +117,17 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .db
             .execute(
                 Query::update()
-                    .table(n(DEVICES))
-                    .value(n("sms_code_hash"), mac.clone())
-                    .value(n("key_id"), key_id)
-                    .value(n("sms_code_expires_at"), at + ttl)
-                    .value(n("sms_code_sent_at"), at)
-                    .value(n("sms_code_attempts"), 0i32)
-                    .and_where(Expr::col(n("id")).eq(device_id.to_string()))
+                    .table(MfaDevices::Table)
+                    .value(MfaDevices::SmsCodeHash, mac.clone())
+                    .value(MfaDevices::KeyId, key_id)
+                    .value(MfaDevices::SmsCodeExpiresAt, at + ttl)
+                    .value(MfaDevices::SmsCodeSentAt, at)
+                    .value(MfaDevices::SmsCodeAttempts, 0i32)
+                    .and_where(Expr::col(MfaDevices::Id).eq(device_id.to_string()))
                     .and_where(
-                        Expr::col(n("sms_code_sent_at"))
+                        Expr::col(MfaDevices::SmsCodeSentAt)
                             .is_null()
-                            .or(Expr::col(n("sms_code_sent_at")).lte(at - interval)),
+                            .or(Expr::col(MfaDevices::SmsCodeSentAt).lte(at - interval)),
                     ),
             )
             .await?;
@@ -147,13 +136,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 .db
                 .query_one(
                     Query::select()
-                        .column(n("sms_code_sent_at"))
-                        .from(n(DEVICES))
-                        .and_where(Expr::col(n("id")).eq(device_id.to_string())),
+                        .column(MfaDevices::SmsCodeSentAt)
+                        .from(MfaDevices::Table)
+                        .and_where(Expr::col(MfaDevices::Id).eq(device_id.to_string())),
                 )
                 .await?;
             let sent: Option<DateTime<Utc>> = match row {
-                Some(row) => row.try_get("", "sms_code_sent_at")?,
+                Some(row) => get(&row, MfaDevices::SmsCodeSentAt)?,
                 None => None,
             };
             return Err(MfaError::SmsResendThrottled { retry_after: sent.unwrap_or(at) + interval });
@@ -176,12 +165,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             self.withdraw_code(device_id, &mac).await?;
             let name = provider.name();
             self.audit(|l, ip| {
-                l.log_mfa_failed(
-                    &actor(user),
-                    ip,
-                    MfaMethod::Sms.as_str(),
-                    &format!("SMS provider {name} failed to send the code"),
-                )
+                l.log_mfa_failed(&actor(user), ip, "sms", &format!("SMS provider {name} failed to send the code"))
             });
             return Err(e.into());
         }
@@ -193,11 +177,11 @@ impl<Id: MfaUserId> MfaManager<Id> {
         self.db
             .execute(
                 Query::update()
-                    .table(n(DEVICES))
-                    .value(n("sms_code_hash"), Option::<String>::None)
-                    .value(n("sms_code_sent_at"), Option::<DateTime<Utc>>::None)
-                    .and_where(Expr::col(n("id")).eq(device_id.to_string()))
-                    .and_where(Expr::col(n("sms_code_hash")).eq(mac)),
+                    .table(MfaDevices::Table)
+                    .value(MfaDevices::SmsCodeHash, Option::<String>::None)
+                    .value(MfaDevices::SmsCodeSentAt, Option::<DateTime<Utc>>::None)
+                    .and_where(Expr::col(MfaDevices::Id).eq(device_id.to_string()))
+                    .and_where(Expr::col(MfaDevices::SmsCodeHash).eq(mac)),
             )
             .await?;
         Ok(())
@@ -219,65 +203,72 @@ impl<Id: MfaUserId> MfaManager<Id> {
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
         let uid = user.mfa_user_id();
-        let devices = self.active_devices(&uid, MfaMethod::Sms).await?;
-        if devices.is_empty() {
-            return Err(MfaError::NoDevice { method: MfaMethod::Sms.as_str() });
-        }
-        self.reserve_attempt(&uid, throttle::Factor::Code, at).await?;
-        let Some(code) = normalize_digits(code, self.config.sms_code_digits) else {
-            return self.fail(user, MfaMethod::Sms, "malformed code", at).await;
-        };
-        let mut reason = "invalid code";
-        for device in &devices {
-            let Some(stored) = &device.sms_code_hash else { continue };
-            if device.sms_code_expires_at.is_none_or(|e| e <= at) {
-                reason = "code expired";
-                continue;
-            }
-            if device.sms_code_attempts >= MAX_SMS_CODE_ATTEMPTS {
-                reason = "too many wrong tries for this code";
-                continue;
-            }
-            let Ok((_, mac)) = self.cipher.code_mac(device.key_id.as_deref(), code_input(&device.id, &code).as_bytes())
-            else {
-                continue;
-            };
-            if !bool::from(mac.as_bytes().ct_eq(stored.as_bytes())) {
-                continue;
-            }
-            let consumed = self
-                .db
-                .execute(
-                    Query::update()
-                        .table(n(DEVICES))
-                        .value(n("sms_code_hash"), Option::<String>::None)
-                        .value(n("sms_code_expires_at"), Option::<DateTime<Utc>>::None)
-                        .value(n("confirmed"), true)
-                        .value(n("last_used"), at)
-                        .and_where(Expr::col(n("id")).eq(device.id.to_string()))
-                        .and_where(Expr::col(n("sms_code_hash")).eq(mac))
-                        .and_where(Expr::col(n("sms_code_attempts")).lt(MAX_SMS_CODE_ATTEMPTS)),
-                )
-                .await?;
-            if consumed.rows_affected() == 1 {
-                if !device.device.confirmed {
-                    self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, MfaMethod::Sms.as_str()));
+        let devices = self.devices_to_try(&uid, MfaMethod::Sms).await?;
+        let attempt = Attempt { user, method: MfaMethod::Sms, factor: Factor::Code, at };
+        let normalize = |code: &str| normalize_digits(code, self.config.sms_code_digits);
+        self.verify_attempt(attempt, code, normalize, |code| async move {
+            let mut reason = "invalid code";
+            for device in &devices {
+                let Some(stored) = &device.sms_code_hash else { continue };
+                if device.sms_code_expires_at.is_none_or(|e| e <= at) {
+                    reason = "code expired";
+                    continue;
                 }
-                return self.succeed(user, MfaMethod::Sms).await;
+                if device.sms_code_attempts >= MAX_SMS_CODE_ATTEMPTS {
+                    reason = "too many wrong tries for this code";
+                    continue;
+                }
+                let input = code_input(&device.id, &code);
+                let Ok((_, mac)) = self.cipher.code_mac(device.key_id.as_deref(), input.as_bytes()) else {
+                    continue;
+                };
+                if !bool::from(mac.as_bytes().ct_eq(stored.as_bytes())) {
+                    continue;
+                }
+                if self.consume_sms_code(device.id, mac, at).await? {
+                    return Ok(Checked::Accepted { confirmed_device: !device.device.confirmed });
+                }
+                reason = "code already used";
             }
-            reason = "code already used";
-        }
+            self.count_wrong_sms_code(&uid).await?;
+            Ok(Checked::Refused(reason))
+        })
+        .await
+    }
+
+    /// Erases a matching code (once, by a compare-and-set) and confirms its device: true when
+    /// this call consumed it.
+    async fn consume_sms_code(&self, device_id: Uuid, mac: String, at: DateTime<Utc>) -> Result<bool, MfaError> {
+        let consumed = self
+            .db
+            .execute(
+                Query::update()
+                    .table(MfaDevices::Table)
+                    .value(MfaDevices::SmsCodeHash, Option::<String>::None)
+                    .value(MfaDevices::SmsCodeExpiresAt, Option::<DateTime<Utc>>::None)
+                    .value(MfaDevices::Confirmed, true)
+                    .value(MfaDevices::LastUsed, at)
+                    .and_where(Expr::col(MfaDevices::Id).eq(device_id.to_string()))
+                    .and_where(Expr::col(MfaDevices::SmsCodeHash).eq(mac))
+                    .and_where(Expr::col(MfaDevices::SmsCodeAttempts).lt(MAX_SMS_CODE_ATTEMPTS)),
+            )
+            .await?;
+        Ok(consumed.rows_affected() == 1)
+    }
+
+    /// A wrong code counts against every code the user's SMS devices hold.
+    async fn count_wrong_sms_code(&self, uid: &Id) -> Result<(), MfaError> {
         self.db
             .execute(
                 Query::update()
-                    .table(n(DEVICES))
-                    .value(n("sms_code_attempts"), Expr::col(n("sms_code_attempts")).add(1))
-                    .and_where(Expr::col(n("user_id")).eq(uid.to_db_value()))
-                    .and_where(Expr::col(n("device_type")).eq(MfaMethod::Sms.as_str()))
-                    .and_where(Expr::col(n("sms_code_hash")).is_not_null()),
+                    .table(MfaDevices::Table)
+                    .value(MfaDevices::SmsCodeAttempts, Expr::col(MfaDevices::SmsCodeAttempts).add(1))
+                    .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
+                    .and_where(Expr::col(MfaDevices::DeviceType).eq(MfaMethod::Sms.as_str()))
+                    .and_where(Expr::col(MfaDevices::SmsCodeHash).is_not_null()),
             )
             .await?;
-        self.fail(user, MfaMethod::Sms, reason, at).await
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::error::MfaError;
 use super::manager::{MfaManager, MfaUser, actor};
 use super::method::MfaMethod;
-use super::store::{DEVICES, MfaUserId, n};
+use super::store::{MfaDevices, MfaUserId};
 use crate::audit::{AuditEvent, AuditEventType};
 use crate::rate_limit::{Decision, Quota, hashed_identifier};
 
@@ -27,9 +27,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         if country_allowed(&self.config.sms_allowed_country_codes, phone) {
             return Ok(());
         }
-        self.audit(|l, ip| {
-            l.log_mfa_failed(&actor(user), ip, MfaMethod::Sms.as_str(), "destination country not allowed")
-        });
+        self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "destination country not allowed"));
         Err(MfaError::SmsCountryNotAllowed)
     }
 
@@ -62,12 +60,14 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .db
             .query_all(
                 Query::select()
-                    .column(n("id"))
-                    .from(n(DEVICES))
-                    .and_where(Expr::col(n("user_id")).eq(user.mfa_user_id().to_db_value()))
-                    .and_where(Expr::col(n("device_type")).is_in([MfaMethod::Totp.as_str(), MfaMethod::Sms.as_str()]))
-                    .and_where(Expr::col(n("is_active")).eq(true))
-                    .and_where(Expr::col(n("confirmed")).eq(false)),
+                    .column(MfaDevices::Id)
+                    .from(MfaDevices::Table)
+                    .and_where(Expr::col(MfaDevices::UserId).eq(user.mfa_user_id().to_db_value()))
+                    .and_where(
+                        Expr::col(MfaDevices::DeviceType).is_in([MfaMethod::Totp.as_str(), MfaMethod::Sms.as_str()]),
+                    )
+                    .and_where(Expr::col(MfaDevices::IsActive).eq(true))
+                    .and_where(Expr::col(MfaDevices::Confirmed).eq(false)),
             )
             .await?;
         let cap = self.config.max_pending_devices;

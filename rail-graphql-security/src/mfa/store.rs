@@ -1,10 +1,13 @@
 //! SQL shared by the MFA modules: sea-query statements on the tables of
-//! `CreateMfaTables`, so one code path serves SQLite, PostgreSQL and MySQL/MariaDB.
+//! `CreateMfaTables`, so one code path serves SQLite, PostgreSQL and MySQL/MariaDB. Tables and
+//! columns are named by the migration's identifiers ([`crate::migration::schema`]), the
+//! schema's one source.
 
 use std::fmt;
 
-use sea_orm::sea_query::Alias;
-use sea_orm::{DbErr, QueryResult, Value};
+use sea_orm::{DbErr, Iden, QueryResult, TryGetable, Value};
+
+pub(crate) use crate::migration::schema::{MfaBackupCodes, MfaDevices, MfaThrottle, TrustedDevices};
 
 /// The type of the application's user ids, as stored in the MFA tables' `user_id` columns
 /// (see `MfaUserIdColumn` in the migration). Implemented for `i32`, `i64`, `Uuid` and `String`.
@@ -36,12 +39,7 @@ macro_rules! user_id_impl {
 
 user_id_impl!(i32, i64, uuid::Uuid, String);
 
-/// A column or table name.
-pub(crate) fn n(name: &'static str) -> Alias {
-    Alias::new(name)
+/// Reads `column` of a result row.
+pub(crate) fn get<T: TryGetable>(row: &QueryResult, column: impl Iden) -> Result<T, DbErr> {
+    row.try_get("", column.unquoted())
 }
-
-pub(crate) const DEVICES: &str = "mfa_devices";
-pub(crate) const BACKUP_CODES: &str = "mfa_backup_codes";
-pub(crate) const TRUSTED: &str = "trusted_devices";
-pub(crate) const THROTTLE: &str = "mfa_throttle";

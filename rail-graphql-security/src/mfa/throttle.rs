@@ -12,7 +12,7 @@ use sea_orm::sea_query::{Expr, ExprTrait, Query};
 use sea_orm::{ConnectionTrait, DbErr};
 
 use super::config::ThrottleConfig;
-use super::store::{MfaUserId, THROTTLE, n};
+use super::store::{MfaThrottle, MfaUserId, get};
 
 /// The state after a recorded failure.
 #[derive(Debug, Clone, Copy)]
@@ -74,17 +74,17 @@ pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
     for _ in 0..3 {
         let mut update = Query::update();
         update
-            .table(n(THROTTLE))
-            .value(n("failed_attempts"), Expr::col(n("failed_attempts")).add(1))
-            .value(n("consecutive_failures"), Expr::col(n("consecutive_failures")).add(1))
-            .value(n("updated_at"), now)
-            .and_where(Expr::col(n("user_id")).eq(user.to_db_value()))
-            .and_where(Expr::col(n("failed_attempts")).lt(threshold))
-            .and_where(Expr::col(n("locked_until")).is_null().or(Expr::col(n("locked_until")).lte(now)));
+            .table(MfaThrottle::Table)
+            .value(MfaThrottle::FailedAttempts, Expr::col(MfaThrottle::FailedAttempts).add(1))
+            .value(MfaThrottle::ConsecutiveFailures, Expr::col(MfaThrottle::ConsecutiveFailures).add(1))
+            .value(MfaThrottle::UpdatedAt, now)
+            .and_where(Expr::col(MfaThrottle::UserId).eq(user.to_db_value()))
+            .and_where(Expr::col(MfaThrottle::FailedAttempts).lt(threshold))
+            .and_where(Expr::col(MfaThrottle::LockedUntil).is_null().or(Expr::col(MfaThrottle::LockedUntil).lte(now)));
         if factor == Factor::Code {
             update
-                .and_where(Expr::col(n("hard_locked_at")).is_null())
-                .and_where(Expr::col(n("consecutive_failures")).lt(max_consecutive));
+                .and_where(Expr::col(MfaThrottle::HardLockedAt).is_null())
+                .and_where(Expr::col(MfaThrottle::ConsecutiveFailures).lt(max_consecutive));
         }
         if db.execute(&update).await?.rows_affected() == 1 {
             return Ok(Ok(()));
@@ -92,16 +92,21 @@ pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
         let row = db
             .query_one(
                 Query::select()
-                    .columns([n("failed_attempts"), n("locked_until"), n("consecutive_failures"), n("hard_locked_at")])
-                    .from(n(THROTTLE))
-                    .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
+                    .columns([
+                        MfaThrottle::FailedAttempts,
+                        MfaThrottle::LockedUntil,
+                        MfaThrottle::ConsecutiveFailures,
+                        MfaThrottle::HardLockedAt,
+                    ])
+                    .from(MfaThrottle::Table)
+                    .and_where(Expr::col(MfaThrottle::UserId).eq(user.to_db_value())),
             )
             .await?;
         if let Some(row) = row {
-            let failures: i32 = row.try_get("", "failed_attempts")?;
-            let until: Option<DateTime<Utc>> = row.try_get("", "locked_until")?;
-            let consecutive: i32 = row.try_get("", "consecutive_failures")?;
-            let hard_locked: Option<DateTime<Utc>> = row.try_get("", "hard_locked_at")?;
+            let failures: i32 = get(&row, MfaThrottle::FailedAttempts)?;
+            let until: Option<DateTime<Utc>> = get(&row, MfaThrottle::LockedUntil)?;
+            let consecutive: i32 = get(&row, MfaThrottle::ConsecutiveFailures)?;
+            let hard_locked: Option<DateTime<Utc>> = get(&row, MfaThrottle::HardLockedAt)?;
             if factor == Factor::Code && (hard_locked.is_some() || consecutive >= max_consecutive) {
                 return Ok(Err(Refusal::UntilRecovery));
             }
@@ -120,8 +125,13 @@ pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
         let inserted = db
             .execute(
                 Query::insert()
-                    .into_table(n(THROTTLE))
-                    .columns([n("user_id"), n("failed_attempts"), n("consecutive_failures"), n("updated_at")])
+                    .into_table(MfaThrottle::Table)
+                    .columns([
+                        MfaThrottle::UserId,
+                        MfaThrottle::FailedAttempts,
+                        MfaThrottle::ConsecutiveFailures,
+                        MfaThrottle::UpdatedAt,
+                    ])
                     .values_panic([user.to_db_value(), 1i32.into(), 1i32.into(), now.into()].map(Expr::val)),
             )
             .await;
@@ -148,11 +158,11 @@ pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
     let hard_locked = db
         .execute(
             Query::update()
-                .table(n(THROTTLE))
-                .value(n("hard_locked_at"), now)
-                .and_where(Expr::col(n("user_id")).eq(user.to_db_value()))
-                .and_where(Expr::col(n("consecutive_failures")).gte(max_consecutive))
-                .and_where(Expr::col(n("hard_locked_at")).is_null()),
+                .table(MfaThrottle::Table)
+                .value(MfaThrottle::HardLockedAt, now)
+                .and_where(Expr::col(MfaThrottle::UserId).eq(user.to_db_value()))
+                .and_where(Expr::col(MfaThrottle::ConsecutiveFailures).gte(max_consecutive))
+                .and_where(Expr::col(MfaThrottle::HardLockedAt).is_null()),
         )
         .await?
         .rows_affected()
@@ -160,13 +170,13 @@ pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
     let row = db
         .query_one(
             Query::select()
-                .column(n("failed_attempts"))
-                .from(n(THROTTLE))
-                .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
+                .column(MfaThrottle::FailedAttempts)
+                .from(MfaThrottle::Table)
+                .and_where(Expr::col(MfaThrottle::UserId).eq(user.to_db_value())),
         )
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("mfa_throttle row vanished".to_owned()))?;
-    let failures = u32::try_from(row.try_get::<i32>("", "failed_attempts")?).unwrap_or(0);
+    let failures = u32::try_from(get::<i32>(&row, MfaThrottle::FailedAttempts)?).unwrap_or(0);
     let (delay, locked_out) = if failures >= config.lockout_threshold {
         (Some(config.lockout_duration), true)
     } else if failures > config.free_attempts {
@@ -178,9 +188,12 @@ pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
     let Some(delay) = delay else { return Ok(Failure { locked_until: None, locked_out, hard_locked }) };
     let until = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1));
     let mut update = Query::update();
-    update.table(n(THROTTLE)).value(n("locked_until"), until).and_where(Expr::col(n("user_id")).eq(user.to_db_value()));
+    update
+        .table(MfaThrottle::Table)
+        .value(MfaThrottle::LockedUntil, until)
+        .and_where(Expr::col(MfaThrottle::UserId).eq(user.to_db_value()));
     if locked_out {
-        update.value(n("failed_attempts"), i32::try_from(config.lockout_threshold - 1).unwrap_or(0));
+        update.value(MfaThrottle::FailedAttempts, i32::try_from(config.lockout_threshold - 1).unwrap_or(0));
     }
     db.execute(&update).await?;
     Ok(Failure { locked_until: Some(until), locked_out, hard_locked })
@@ -190,12 +203,12 @@ pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
 pub(crate) async fn reset<C: ConnectionTrait, Id: MfaUserId>(db: &C, user: &Id) -> Result<(), DbErr> {
     db.execute(
         Query::update()
-            .table(n(THROTTLE))
-            .value(n("failed_attempts"), 0i32)
-            .value(n("consecutive_failures"), 0i32)
-            .value(n("locked_until"), Option::<DateTime<Utc>>::None)
-            .value(n("hard_locked_at"), Option::<DateTime<Utc>>::None)
-            .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
+            .table(MfaThrottle::Table)
+            .value(MfaThrottle::FailedAttempts, 0i32)
+            .value(MfaThrottle::ConsecutiveFailures, 0i32)
+            .value(MfaThrottle::LockedUntil, Option::<DateTime<Utc>>::None)
+            .value(MfaThrottle::HardLockedAt, Option::<DateTime<Utc>>::None)
+            .and_where(Expr::col(MfaThrottle::UserId).eq(user.to_db_value())),
     )
     .await?;
     Ok(())
@@ -210,13 +223,13 @@ pub(crate) async fn is_hard_locked<C: ConnectionTrait, Id: MfaUserId>(
     let row = db
         .query_one(
             Query::select()
-                .columns([n("consecutive_failures"), n("hard_locked_at")])
-                .from(n(THROTTLE))
-                .and_where(Expr::col(n("user_id")).eq(user.to_db_value())),
+                .columns([MfaThrottle::ConsecutiveFailures, MfaThrottle::HardLockedAt])
+                .from(MfaThrottle::Table)
+                .and_where(Expr::col(MfaThrottle::UserId).eq(user.to_db_value())),
         )
         .await?;
     let Some(row) = row else { return Ok(false) };
-    let consecutive: i32 = row.try_get("", "consecutive_failures")?;
-    let hard_locked: Option<DateTime<Utc>> = row.try_get("", "hard_locked_at")?;
+    let consecutive: i32 = get(&row, MfaThrottle::ConsecutiveFailures)?;
+    let hard_locked: Option<DateTime<Utc>> = get(&row, MfaThrottle::HardLockedAt)?;
     Ok(hard_locked.is_some() || i64::from(consecutive) >= i64::from(max_consecutive_failures))
 }

@@ -17,8 +17,8 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::error::MfaError;
-use super::manager::{MfaManager, MfaUser, actor};
-use super::store::{MfaUserId, TRUSTED, n};
+use super::manager::{MfaManager, MfaUser, actor, check_name};
+use super::store::{MfaUserId, TrustedDevices, get};
 
 /// What [`MfaManager::register_trusted_device`] returns, once: give `token` to the client.
 pub struct TrustedDeviceToken {
@@ -64,15 +64,15 @@ fn token_hash(token: &str) -> String {
 }
 
 fn trusted_row(row: &QueryResult) -> Result<TrustedDevice, DbErr> {
-    let id: String = row.try_get("", "id")?;
+    let id: String = get(row, TrustedDevices::Id)?;
     Ok(TrustedDevice {
         id: Uuid::parse_str(&id).map_err(|e| DbErr::Custom(format!("trusted_devices.id is not a UUID: {e}")))?,
-        device_name: row.try_get("", "device_name")?,
-        user_agent: row.try_get("", "user_agent")?,
-        ip_address: row.try_get("", "ip_address")?,
-        created_at: row.try_get("", "created_at")?,
-        last_used: row.try_get("", "last_used")?,
-        expires_at: row.try_get("", "expires_at")?,
+        device_name: get(row, TrustedDevices::DeviceName)?,
+        user_agent: get(row, TrustedDevices::UserAgent)?,
+        ip_address: get(row, TrustedDevices::IpAddress)?,
+        created_at: get(row, TrustedDevices::CreatedAt)?,
+        last_used: get(row, TrustedDevices::LastUsed)?,
+        expires_at: get(row, TrustedDevices::ExpiresAt)?,
     })
 }
 
@@ -86,12 +86,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         user_agent: Option<&str>,
         ip_address: Option<IpAddr>,
     ) -> Result<TrustedDeviceToken, MfaError> {
-        let name = device_name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(MfaError::InvalidInput(
-                "a device name must be 1 to 100 characters without control characters".to_owned(),
-            ));
-        }
+        let name = check_name(device_name)?;
         let mut raw = Zeroizing::new([0u8; 32]);
         rand::rng().fill_bytes(raw.as_mut());
         let token = Zeroizing::new(URL_SAFE_NO_PAD.encode(raw.as_ref()));
@@ -102,21 +97,18 @@ impl<Id: MfaUserId> MfaManager<Id> {
         self.db
             .execute(
                 Query::insert()
-                    .into_table(n(TRUSTED))
-                    .columns(
-                        [
-                            "id",
-                            "user_id",
-                            "token_hash",
-                            "device_name",
-                            "user_agent",
-                            "ip_address",
-                            "created_at",
-                            "last_used",
-                            "expires_at",
-                        ]
-                        .map(n),
-                    )
+                    .into_table(TrustedDevices::Table)
+                    .columns([
+                        TrustedDevices::Id,
+                        TrustedDevices::UserId,
+                        TrustedDevices::TokenHash,
+                        TrustedDevices::DeviceName,
+                        TrustedDevices::UserAgent,
+                        TrustedDevices::IpAddress,
+                        TrustedDevices::CreatedAt,
+                        TrustedDevices::LastUsed,
+                        TrustedDevices::ExpiresAt,
+                    ])
                     .values_panic(
                         [
                             device_id.to_string().into(),
@@ -156,20 +148,20 @@ impl<Id: MfaUserId> MfaManager<Id> {
         self.db
             .execute(
                 Query::delete()
-                    .from_table(n(TRUSTED))
-                    .and_where(Expr::col(n("user_id")).eq(uid.clone()))
-                    .and_where(Expr::col(n("expires_at")).lte(at)),
+                    .from_table(TrustedDevices::Table)
+                    .and_where(Expr::col(TrustedDevices::UserId).eq(uid.clone()))
+                    .and_where(Expr::col(TrustedDevices::ExpiresAt).lte(at)),
             )
             .await?;
         let updated = self
             .db
             .execute(
                 Query::update()
-                    .table(n(TRUSTED))
-                    .value(n("last_used"), at)
-                    .and_where(Expr::col(n("user_id")).eq(uid))
-                    .and_where(Expr::col(n("token_hash")).eq(token_hash(token)))
-                    .and_where(Expr::col(n("expires_at")).gt(at)),
+                    .table(TrustedDevices::Table)
+                    .value(TrustedDevices::LastUsed, at)
+                    .and_where(Expr::col(TrustedDevices::UserId).eq(uid))
+                    .and_where(Expr::col(TrustedDevices::TokenHash).eq(token_hash(token)))
+                    .and_where(Expr::col(TrustedDevices::ExpiresAt).gt(at)),
             )
             .await?;
         Ok(updated.rows_affected() == 1)
@@ -197,14 +189,19 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .db
             .query_all(
                 Query::select()
-                    .columns(
-                        ["id", "device_name", "user_agent", "ip_address", "created_at", "last_used", "expires_at"]
-                            .map(n),
-                    )
-                    .from(n(TRUSTED))
-                    .and_where(Expr::col(n("user_id")).eq(user.mfa_user_id().to_db_value()))
-                    .and_where(Expr::col(n("expires_at")).gt(Utc::now()))
-                    .order_by(n("created_at"), Order::Desc),
+                    .columns([
+                        TrustedDevices::Id,
+                        TrustedDevices::DeviceName,
+                        TrustedDevices::UserAgent,
+                        TrustedDevices::IpAddress,
+                        TrustedDevices::CreatedAt,
+                        TrustedDevices::LastUsed,
+                        TrustedDevices::ExpiresAt,
+                    ])
+                    .from(TrustedDevices::Table)
+                    .and_where(Expr::col(TrustedDevices::UserId).eq(user.mfa_user_id().to_db_value()))
+                    .and_where(Expr::col(TrustedDevices::ExpiresAt).gt(Utc::now()))
+                    .order_by(TrustedDevices::CreatedAt, Order::Desc),
             )
             .await?;
         Ok(rows.iter().map(trusted_row).collect::<Result<_, _>>()?)
@@ -216,9 +213,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .db
             .execute(
                 Query::delete()
-                    .from_table(n(TRUSTED))
-                    .and_where(Expr::col(n("id")).eq(device_id.to_string()))
-                    .and_where(Expr::col(n("user_id")).eq(user.mfa_user_id().to_db_value())),
+                    .from_table(TrustedDevices::Table)
+                    .and_where(Expr::col(TrustedDevices::Id).eq(device_id.to_string()))
+                    .and_where(Expr::col(TrustedDevices::UserId).eq(user.mfa_user_id().to_db_value())),
             )
             .await?;
         let revoked = deleted.rows_affected() == 1;
@@ -236,8 +233,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .db
             .execute(
                 Query::delete()
-                    .from_table(n(TRUSTED))
-                    .and_where(Expr::col(n("user_id")).eq(user.mfa_user_id().to_db_value())),
+                    .from_table(TrustedDevices::Table)
+                    .and_where(Expr::col(TrustedDevices::UserId).eq(user.mfa_user_id().to_db_value())),
             )
             .await?
             .rows_affected();
@@ -253,7 +250,11 @@ impl<Id: MfaUserId> MfaManager<Id> {
     pub async fn purge_expired_trusted_devices(&self) -> Result<u64, MfaError> {
         Ok(self
             .db
-            .execute(Query::delete().from_table(n(TRUSTED)).and_where(Expr::col(n("expires_at")).lte(Utc::now())))
+            .execute(
+                Query::delete()
+                    .from_table(TrustedDevices::Table)
+                    .and_where(Expr::col(TrustedDevices::ExpiresAt).lte(Utc::now())),
+            )
             .await?
             .rows_affected())
     }

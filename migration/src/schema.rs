@@ -1,0 +1,192 @@
+//! The names of the MFA tables and their columns: the one source the migrations create the
+//! tables from and the runtime's queries name them by, so the two cannot drift apart.
+//!
+//! Each enum is a table; its `Table` variant is the table's name, the other variants its
+//! columns (in `snake_case`):
+//!
+//! ```
+//! use rail_graphql_security_migration::Iden;
+//! use rail_graphql_security_migration::schema::MfaDevices;
+//!
+//! assert_eq!(MfaDevices::Table.to_string(), "mfa_devices");
+//! assert_eq!(MfaDevices::LastTotpStep.to_string(), "last_totp_step");
+//! ```
+
+use sea_orm_migration::prelude::*;
+
+/// `mfa_devices`: one row per TOTP or SMS device.
+#[derive(DeriveIden, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaDevices {
+    /// The table.
+    Table,
+    /// The device id, a UUID in text form (primary key).
+    Id,
+    /// The owner's id (see `MfaUserIdColumn`).
+    UserId,
+    /// `totp`, `sms` or `backup_codes`.
+    DeviceType,
+    /// The name the user gave the device.
+    Name,
+    /// The encrypted TOTP secret.
+    SecretKey,
+    /// The id of the key that encrypted `secret_key` or keyed `sms_code_hash`.
+    KeyId,
+    /// An SMS device's number (E.164).
+    PhoneNumber,
+    /// False once disabled.
+    IsActive,
+    /// The user's primary device.
+    IsPrimary,
+    /// Confirmed by a first valid code.
+    Confirmed,
+    /// The last accepted TOTP time step (replay protection).
+    LastTotpStep,
+    /// The keyed hash of the SMS code last sent.
+    SmsCodeHash,
+    /// When that SMS code expires.
+    SmsCodeExpiresAt,
+    /// When that SMS code was sent (resend throttle).
+    SmsCodeSentAt,
+    /// Wrong tries of that SMS code.
+    SmsCodeAttempts,
+    /// When the device was set up.
+    CreatedAt,
+    /// When a code from the device was last accepted.
+    LastUsed,
+}
+
+/// `mfa_backup_codes`: one row per backup code.
+#[derive(DeriveIden, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaBackupCodes {
+    /// The table.
+    Table,
+    /// The code's id, a UUID in text form (primary key).
+    Id,
+    /// The owner's id.
+    UserId,
+    /// The code's Argon2id hash.
+    CodeHash,
+    /// True once consumed.
+    IsUsed,
+    /// When the code was generated.
+    CreatedAt,
+    /// When the code was consumed.
+    UsedAt,
+}
+
+/// `trusted_devices`: one row per device that skips the second factor.
+#[derive(DeriveIden, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrustedDevices {
+    /// The table.
+    Table,
+    /// The trusted device's id, a UUID in text form (primary key).
+    Id,
+    /// The owner's id.
+    UserId,
+    /// The SHA-256 of the token the client keeps (unique).
+    TokenHash,
+    /// The name given at registration.
+    DeviceName,
+    /// The user agent at registration.
+    UserAgent,
+    /// The client address at registration.
+    IpAddress,
+    /// When it was registered.
+    CreatedAt,
+    /// When its token was last accepted.
+    LastUsed,
+    /// When it stops being accepted.
+    ExpiresAt,
+}
+
+/// `mfa_throttle`: one row per user with the failed second-factor attempts.
+#[derive(DeriveIden, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaThrottle {
+    /// The table.
+    Table,
+    /// The user's id (primary key).
+    UserId,
+    /// Failed attempts driving the back-off and the timed lockout.
+    FailedAttempts,
+    /// The end of the current back-off or lockout.
+    LockedUntil,
+    /// When the row last changed.
+    UpdatedAt,
+    /// Failed attempts since the last success, whatever lockouts passed (added by
+    /// `AddMfaThrottleHardLock`).
+    ConsecutiveFailures,
+    /// When `consecutive_failures` locked the code factors until a recovery (added by
+    /// `AddMfaThrottleHardLock`).
+    HardLockedAt,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names existing databases have: changing one would need a migration of its own.
+    #[test]
+    fn names_match_the_created_tables() {
+        let names = |idens: &[&dyn Iden]| idens.iter().map(|i| i.to_string()).collect::<Vec<_>>().join(",");
+        use MfaDevices as D;
+        assert_eq!(
+            names(&[
+                &D::Table,
+                &D::Id,
+                &D::UserId,
+                &D::DeviceType,
+                &D::Name,
+                &D::SecretKey,
+                &D::KeyId,
+                &D::PhoneNumber,
+                &D::IsActive,
+                &D::IsPrimary,
+                &D::Confirmed,
+                &D::LastTotpStep,
+                &D::SmsCodeHash,
+                &D::SmsCodeExpiresAt,
+                &D::SmsCodeSentAt,
+                &D::SmsCodeAttempts,
+                &D::CreatedAt,
+                &D::LastUsed,
+            ]),
+            "mfa_devices,id,user_id,device_type,name,secret_key,key_id,phone_number,is_active,is_primary,\
+             confirmed,last_totp_step,sms_code_hash,sms_code_expires_at,sms_code_sent_at,sms_code_attempts,\
+             created_at,last_used"
+        );
+        use MfaBackupCodes as B;
+        assert_eq!(
+            names(&[&B::Table, &B::Id, &B::UserId, &B::CodeHash, &B::IsUsed, &B::CreatedAt, &B::UsedAt]),
+            "mfa_backup_codes,id,user_id,code_hash,is_used,created_at,used_at"
+        );
+        use TrustedDevices as T;
+        assert_eq!(
+            names(&[
+                &T::Table,
+                &T::Id,
+                &T::UserId,
+                &T::TokenHash,
+                &T::DeviceName,
+                &T::UserAgent,
+                &T::IpAddress,
+                &T::CreatedAt,
+                &T::LastUsed,
+                &T::ExpiresAt,
+            ]),
+            "trusted_devices,id,user_id,token_hash,device_name,user_agent,ip_address,created_at,last_used,expires_at"
+        );
+        use MfaThrottle as H;
+        assert_eq!(
+            names(&[
+                &H::Table,
+                &H::UserId,
+                &H::FailedAttempts,
+                &H::LockedUntil,
+                &H::UpdatedAt,
+                &H::ConsecutiveFailures,
+                &H::HardLockedAt,
+            ]),
+            "mfa_throttle,user_id,failed_attempts,locked_until,updated_at,consecutive_failures,hard_locked_at"
+        );
+    }
+}
