@@ -123,5 +123,15 @@ pub mod __private {
 /// The README's Rust snippets, compiled and run as doc tests (they use every optional feature:
 /// `cargo test --all-features`).
 #[doc = include_str!("../../README.md")]
-#[cfg(all(doctest, feature = "axum", feature = "redis", feature = "cli", feature = "dashboard"))]
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "redis",
+    feature = "cli",
+    feature = "dashboard",
+    feature = "sms",
+    feature = "webhook",
+    feature = "sqlx-sqlite",
+    feature = "runtime-tokio-rustls"
+))]
 pub struct ReadmeDoctests;

@@ -91,6 +91,7 @@ pub struct Security {
 
 struct Inner {
     profile: Profile,
+    #[cfg_attr(not(feature = "mfa"), expect(dead_code, reason = "only the MFA managers and the dashboard use it"))]
     db: DatabaseConnection,
     logger: AuditLogger,
     tokens: TokenService,

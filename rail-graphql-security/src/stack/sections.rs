@@ -1,5 +1,6 @@
 //! Each config section turned into its runtime parts.
 
+#[cfg(feature = "mfa")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,9 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use super::StackError;
 use crate::auth::RevocationStore;
 use crate::client_ip::TrustedProxies;
-use crate::config::standard::{DeploymentConfig, MfaSettings, SmsProvider as SmsChoice};
+#[cfg(feature = "mfa")]
+use crate::config::standard::SmsProvider as SmsChoice;
+use crate::config::standard::{DeploymentConfig, MfaSettings};
 use crate::http::{API_CSP, AllowedHosts, HttpSecurity, SecurityHeaders, X_REQUEST_ID};
 #[cfg(feature = "mfa")]
 use crate::mfa::SecretCipher;
