@@ -17,12 +17,40 @@
 //!   [`guard::RequireMfa`] field guard.
 //!
 //! The migrations for its tables are in [`migration`]; the [`guide`] explains each part with examples.
+//!
+//! ## Cargo features
+//!
+//! Like SeaORM, the crate enables no database driver and no TLS by default: pick them here (or on
+//! your own `sea-orm` dependency; Cargo unifies the choice). The default is `mfa`; with
+//! `default-features = false` the crate keeps audit logging, the typed config, rate limits, the
+//! request context and `#[require_mfa]` (which reads the second-factor state from the session).
+//!
+//! | Feature | What it adds | Pulls in |
+//! |---|---|---|
+//! | `sqlx-sqlite`, `sqlx-postgres`, `sqlx-mysql` | the database drivers, passed to SeaORM and the migrations | sqlx |
+//! | `runtime-tokio-rustls` | the Tokio runtime and rustls for database connections | rustls |
+//! | `mfa` (default) | `mfa::MfaManager` (TOTP, SMS codes through an `SmsProvider`, backup codes, trusted devices, secrets encrypted at rest), QR codes, the GraphQL API `mfa::graphql`; enables `auth` | totp-rs, aes-gcm, argon2, qrcode, png |
+//! | `sms` | the Twilio and AWS SNS SMS providers; enables `mfa` | reqwest |
+//! | `webhook` | `audit::WebhookSink`, storage backend `webhook` | reqwest |
+//! | `nats` | `audit::NatsSink`, storage backend `nats` | async-nats |
+//! | `auth` | bearer tokens: `auth::TokenService`, revocation | jsonwebtoken |
+//! | `axum` | the HTTP layer `http` and `stack::Security`; enables `auth` | axum, tower-http |
+//! | `redis` | rate limits and token revocations shared through Redis | redis |
+//! | `cli` | the `check` / `setup` commands in `cli` and the `rail-security` binary | clap |
+//! | `dashboard` | the admin dashboard `dashboard`; enables `axum` and `mfa` | maud |
+//!
+//! ```toml
+//! [dependencies]
+//! rail-graphql-security = { version = "0.1", features = ["sqlx-postgres", "runtime-tokio-rustls", "axum"] }
+//! ```
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 // Lets generated code name `::rail_graphql_security` inside this crate too.
 extern crate self as rail_graphql_security;
 
 pub mod audit;
+#[cfg(feature = "auth")]
+#[cfg_attr(docsrs, doc(cfg(feature = "auth")))]
 pub mod auth;
 #[cfg(feature = "cli")]
 #[cfg_attr(docsrs, doc(cfg(feature = "cli")))]
@@ -68,6 +96,7 @@ pub use rail_graphql_security_migration as migration;
 /// What generated code and most applications need.
 pub mod prelude {
     pub use crate::audit::{Actor, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, AuditUser};
+    #[cfg(feature = "auth")]
     pub use crate::auth::{TokenConfig, TokenService};
     pub use crate::config::{Profile, Secret, SecurityConfig, StandardSecurityConfig};
     pub use crate::context::{
@@ -75,7 +104,9 @@ pub mod prelude {
         require_second_factor,
     };
     pub use crate::guard::RequireMfa;
-    pub use crate::mfa::{AuditAs, MfaAccount, MfaManager, MfaMethod, MfaRequirement, MfaUser, MfaUserId, enforce_mfa};
+    pub use crate::mfa::{AuditAs, MfaMethod, MfaRequirement, enforce_mfa};
+    #[cfg(feature = "mfa")]
+    pub use crate::mfa::{MfaAccount, MfaManager, MfaUser, MfaUserId};
     pub use crate::rate_limit::{FieldLimit, LimitKey, LoginRateLimiter, RateLimiter};
     pub use crate::resolver::ResolverOutcome;
     pub use rail_graphql_security_macros::{audited, rate_limit, require_mfa};
@@ -95,5 +126,15 @@ pub mod __private {
 /// The README's Rust snippets, compiled and run as doc tests (they use every optional feature:
 /// `cargo test --all-features`).
 #[doc = include_str!("../../README.md")]
-#[cfg(all(doctest, feature = "axum", feature = "redis", feature = "cli", feature = "dashboard"))]
+#[cfg(all(
+    doctest,
+    feature = "axum",
+    feature = "redis",
+    feature = "cli",
+    feature = "dashboard",
+    feature = "sms",
+    feature = "webhook",
+    feature = "sqlx-sqlite",
+    feature = "runtime-tokio-rustls"
+))]
 pub struct ReadmeDoctests;

@@ -63,15 +63,20 @@ use crate::config::standard::Base64Key;
 use crate::config::{CheckReport, Profile, Secret, SecurityConfig, StandardSecurityConfig, secret_strength};
 use crate::graphql::{GraphqlLimits, SlowQueryLog};
 use crate::http::{CookiePolicy, HttpSecurity, graphql_router, graphql_routes};
+use crate::mfa::MfaConfig;
+#[cfg(feature = "mfa")]
 use crate::mfa::sms::SmsProvider;
-use crate::mfa::{MfaConfig, MfaManager, MfaUserId, SecretCipher, check_sms_provider};
+#[cfg(feature = "mfa")]
+use crate::mfa::{MfaManager, MfaUserId, SecretCipher, check_sms_provider};
 use crate::rate_limit::{LoginRateLimiter, Quota, RateLimiter};
 
 mod error;
 mod sections;
 
 pub use self::error::StackError;
-use self::sections::{cipher, http_security, mfa_config, shared_stores, sms_provider};
+#[cfg(feature = "mfa")]
+use self::sections::{cipher, sms_provider};
+use self::sections::{http_security, mfa_config, shared_stores};
 
 /// How often the audit retention and the revocation purge run after the first run at start.
 pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -86,6 +91,7 @@ pub struct Security {
 
 struct Inner {
     profile: Profile,
+    #[cfg_attr(not(feature = "mfa"), expect(dead_code, reason = "only the MFA managers and the dashboard use it"))]
     db: DatabaseConnection,
     logger: AuditLogger,
     tokens: TokenService,
@@ -96,7 +102,9 @@ struct Inner {
     limits: GraphqlLimits,
     slow_queries: Option<SlowQueryLog>,
     mfa_config: Arc<MfaConfig>,
+    #[cfg(feature = "mfa")]
     cipher: Option<Arc<SecretCipher>>,
+    #[cfg(feature = "mfa")]
     sms: Option<Arc<dyn SmsProvider>>,
     cookie: CookiePolicy,
     findings: CheckReport,
@@ -114,8 +122,8 @@ impl Drop for Inner {
 impl fmt::Debug for Security {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let i = &self.inner;
-        f.debug_struct("Security")
-            .field("profile", &i.profile)
+        let mut d = f.debug_struct("Security");
+        d.field("profile", &i.profile)
             .field("logger", &i.logger)
             .field("tokens", &i.tokens)
             .field("login", &i.login)
@@ -123,11 +131,11 @@ impl fmt::Debug for Security {
             .field("http", &i.http)
             .field("limits", &i.limits)
             .field("slow_queries", &i.slow_queries)
-            .field("mfa_config", &i.mfa_config)
-            .field("mfa_key_id", &i.cipher.as_ref().map(|c| c.current_key_id()))
-            .field("sms", &i.sms.as_ref().map(|p| p.name()))
-            .field("cookie", &i.cookie)
-            .finish_non_exhaustive()
+            .field("mfa_config", &i.mfa_config);
+        #[cfg(feature = "mfa")]
+        d.field("mfa_key_id", &i.cipher.as_ref().map(|c| c.current_key_id()))
+            .field("sms", &i.sms.as_ref().map(|p| p.name()));
+        d.field("cookie", &i.cookie).finish_non_exhaustive()
     }
 }
 
@@ -139,6 +147,7 @@ pub struct SecurityBuilder<'a> {
     profile: Profile,
     db: DatabaseConnection,
     audit_db: Option<DatabaseConnection>,
+    #[cfg(feature = "mfa")]
     sms: Option<Arc<dyn SmsProvider>>,
     audit_extras: Vec<AuditExtra>,
     redis_prefix: String,
@@ -149,10 +158,11 @@ pub struct SecurityBuilder<'a> {
 
 impl fmt::Debug for SecurityBuilder<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecurityBuilder")
-            .field("profile", &self.profile)
-            .field("sms", &self.sms.as_ref().map(|p| p.name()))
-            .field("audit_extras", &self.audit_extras.len())
+        let mut d = f.debug_struct("SecurityBuilder");
+        d.field("profile", &self.profile);
+        #[cfg(feature = "mfa")]
+        d.field("sms", &self.sms.as_ref().map(|p| p.name()));
+        d.field("audit_extras", &self.audit_extras.len())
             .field("redis_prefix", &self.redis_prefix)
             .field("served_over_tls", &self.served_over_tls)
             .finish_non_exhaustive()
@@ -162,6 +172,8 @@ impl fmt::Debug for SecurityBuilder<'_> {
 impl<'a> SecurityBuilder<'a> {
     /// The SMS provider used when `mfa.sms.provider = "custom"` (giving one with another
     /// provider configured is an error, so the config always says what sends codes).
+    #[cfg(feature = "mfa")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mfa")))]
     pub fn sms_provider(mut self, provider: impl SmsProvider + 'static) -> Self {
         self.sms = Some(Arc::new(provider));
         self
@@ -268,13 +280,21 @@ impl<'a> SecurityBuilder<'a> {
 
         let mfa_config = mfa_config(&config.mfa, production);
         mfa_config.validate()?;
-        let cipher = cipher(&config.mfa)?;
-        if config.mfa.enabled && cipher.is_none() {
-            return Err(StackError::MissingEncryptionKey);
-        }
-        let sms = sms_provider(&config.mfa, self.sms)?;
-        if let Some(provider) = &sms {
-            check_sms_provider(&mfa_config, provider.as_ref())?;
+        #[cfg(feature = "mfa")]
+        let (cipher, sms) = {
+            let cipher = cipher(&config.mfa)?;
+            if config.mfa.enabled && cipher.is_none() {
+                return Err(StackError::MissingEncryptionKey);
+            }
+            let sms = sms_provider(&config.mfa, self.sms)?;
+            if let Some(provider) = &sms {
+                check_sms_provider(&mfa_config, provider.as_ref())?;
+            }
+            (cipher, sms)
+        };
+        #[cfg(not(feature = "mfa"))]
+        if config.mfa.enabled {
+            return Err(StackError::MfaNotCompiled);
         }
 
         let d = &config.deployment;
@@ -315,7 +335,9 @@ impl<'a> SecurityBuilder<'a> {
                 limits,
                 slow_queries,
                 mfa_config: Arc::new(mfa_config),
+                #[cfg(feature = "mfa")]
                 cipher,
+                #[cfg(feature = "mfa")]
                 sms,
                 cookie,
                 tasks: Mutex::new(tasks),
@@ -333,6 +355,7 @@ impl Security {
             profile,
             db,
             audit_db: None,
+            #[cfg(feature = "mfa")]
             sms: None,
             audit_extras: Vec::new(),
             redis_prefix: "rail".to_owned(),
@@ -395,6 +418,8 @@ impl Security {
     /// An MFA manager for users whose ids are `Id`, auditing through [`logger`](Self::logger)
     /// and sending SMS through the configured provider. Fails only without
     /// `mfa.encryption_key`.
+    #[cfg(feature = "mfa")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mfa")))]
     pub fn mfa<Id: MfaUserId>(&self) -> Result<MfaManager<Id>, StackError> {
         let cipher = self.inner.cipher.clone().ok_or(StackError::MissingEncryptionKey)?;
         let manager = MfaManager::from_shared(self.inner.db.clone(), self.inner.mfa_config.clone(), cipher)

@@ -11,7 +11,9 @@ use super::alert::AlertThresholds;
 use super::dead_letter::DeadLetterStore;
 use super::logger::{AuditLogger, AuditLoggerBuilder};
 use super::mask::redact_url;
-use super::sink::{ExportFormat, FileSink, SinkError, WebhookSink};
+#[cfg(feature = "webhook")]
+use super::sink::WebhookSink;
+use super::sink::{ExportFormat, FileSink, SinkError};
 
 /// Where events are stored (the original package's `STORAGE_BACKEND`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,6 +168,11 @@ pub enum AuditConfigError {
         "audit storage_backend lists `webhook` but `webhook_url` is not set; set it (https://...) or remove `webhook`"
     )]
     MissingWebhookUrl,
+    /// `webhook` is listed but the crate was built without its `webhook` feature.
+    #[error(
+        "audit storage_backend lists `webhook` but rail-graphql-security was built without the `webhook` feature; enable it in Cargo.toml or remove `webhook`"
+    )]
+    WebhookFeatureDisabled,
     /// `nats` is listed without `nats_url`.
     #[error("audit storage_backend lists `nats` but `nats_url` is not set; set it (nats://host:4222) or remove `nats`")]
     MissingNatsUrl,
@@ -200,17 +207,7 @@ impl AuditConfig {
                         .max_bytes(self.log_file_max_bytes)
                         .max_files(self.log_file_max_files),
                 ),
-                StorageBackend::Webhook => {
-                    let url = self.webhook_url.as_deref().ok_or(AuditConfigError::MissingWebhookUrl)?;
-                    let mut webhook = WebhookSink::builder(url, &self.webhook_spool_dir).format(self.export_format);
-                    for (name, value) in &self.webhook_headers {
-                        webhook = webhook.header(name, value)?;
-                    }
-                    if let Some(secret) = &self.webhook_secret {
-                        webhook = webhook.signing_secret(secret.as_bytes().to_vec());
-                    }
-                    builder.sink(webhook.build()?)
-                }
+                StorageBackend::Webhook => builder.sink(self.webhook_sink()?),
                 StorageBackend::Tracing => builder.tracing(),
                 StorageBackend::Nats => {
                     let url = self.nats_url.as_deref().ok_or(AuditConfigError::MissingNatsUrl)?;
@@ -226,6 +223,29 @@ impl AuditConfig {
             };
         }
         Ok(builder)
+    }
+}
+
+impl AuditConfig {
+    /// The `webhook` backend's sink (it starts its delivery task: call inside a Tokio runtime).
+    #[cfg(feature = "webhook")]
+    fn webhook_sink(&self) -> Result<WebhookSink, AuditConfigError> {
+        let url = self.webhook_url.as_deref().ok_or(AuditConfigError::MissingWebhookUrl)?;
+        let mut webhook = WebhookSink::builder(url, &self.webhook_spool_dir).format(self.export_format);
+        for (name, value) in &self.webhook_headers {
+            webhook = webhook.header(name, value)?;
+        }
+        if let Some(secret) = &self.webhook_secret {
+            webhook = webhook.signing_secret(secret.as_bytes().to_vec());
+        }
+        Ok(webhook.build()?)
+    }
+
+    /// Without the `webhook` feature there is no sink to build (the `TracingSink` type only
+    /// gives both versions the same use at the call site; it is never returned).
+    #[cfg(not(feature = "webhook"))]
+    fn webhook_sink(&self) -> Result<super::sink::TracingSink, AuditConfigError> {
+        Err(AuditConfigError::WebhookFeatureDisabled)
     }
 }
 

@@ -65,7 +65,7 @@ fn is_secret_key_slow(key: &str) -> bool {
 /// `url` for Debug output and logs: a password and a query string (which may carry an api key)
 /// are replaced by [`MASK`]; an unparseable URL is not shown at all.
 pub(crate) fn redact_url(url: &str) -> String {
-    let Ok(mut url) = reqwest::Url::parse(url) else {
+    let Ok(mut url) = url::Url::parse(url) else {
         return "[invalid url]".to_owned();
     };
     if url.password().is_some() {

@@ -244,7 +244,7 @@ fn run_migrations<M: MigratorTrait>(url: &str) -> Result<(), CliError> {
 
 /// The URL without its password.
 fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
+    match url::Url::parse(url) {
         Ok(mut parsed) => {
             if parsed.password().is_some() {
                 let _ = parsed.set_password(Some("***"));

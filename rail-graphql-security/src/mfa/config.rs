@@ -3,8 +3,30 @@ use std::time::Duration;
 use self::bounds::*;
 use super::error::MfaError;
 use super::policy::MfaPolicy;
-use super::totp::TotpAlgorithm;
 use crate::rate_limit::Quota;
+
+/// The HMAC behind TOTP codes (RFC 6238 allows SHA1, SHA256 and SHA512).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TotpAlgorithm {
+    /// HMAC-SHA1, what every authenticator app supports.
+    #[default]
+    Sha1,
+    /// HMAC-SHA256.
+    Sha256,
+    /// HMAC-SHA512.
+    Sha512,
+}
+
+impl TotpAlgorithm {
+    /// The name in an `otpauth://` URI.
+    pub fn uri_name(self) -> &'static str {
+        match self {
+            TotpAlgorithm::Sha1 => "SHA1",
+            TotpAlgorithm::Sha256 => "SHA256",
+            TotpAlgorithm::Sha512 => "SHA512",
+        }
+    }
+}
 
 /// How many SMS the runtime sends, whatever asked for them (`setupSms`, `sendSmsCode`, a login
 /// code): each message counts once against every quota, and a message over any of them is not

@@ -496,7 +496,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let account = user.mfa_account_name();
         let mut secret = Zeroizing::new([0u8; 20]);
         rand::rng().fill_bytes(secret.as_mut());
-        let secret_b32 = Zeroizing::new(totp_rs::Secret::Raw(secret.to_vec()).to_encoded().to_string());
+        let secret_b32 = Zeroizing::new(totp_rs::Secret::from(secret.as_slice()).to_base32());
         let c = &self.config;
         let uri = Zeroizing::new(totp::otpauth_uri(
             &c.totp_issuer,

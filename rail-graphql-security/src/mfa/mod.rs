@@ -25,36 +25,61 @@
 //!
 //! [`AuditLogger`]: crate::audit::AuditLogger
 
-mod adoption;
-mod attempt;
-mod backup;
+// Always compiled: the settings, their bounds and the session policy are read by the config
+// loader and the request context, which work without the MFA runtime.
 mod config;
 mod error;
-pub mod graphql;
-mod manager;
 mod method;
 pub mod policy;
 mod requirement;
-mod secret;
 pub mod sms;
+
+// The MFA runtime (feature `mfa`): the manager, its storage and crypto, the GraphQL API.
+#[cfg(feature = "mfa")]
+mod adoption;
+#[cfg(feature = "mfa")]
+mod attempt;
+#[cfg(feature = "mfa")]
+mod backup;
+#[cfg(feature = "mfa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mfa")))]
+pub mod graphql;
+#[cfg(feature = "mfa")]
+mod manager;
+#[cfg(feature = "mfa")]
+mod secret;
+#[cfg(feature = "mfa")]
 mod sms_codes;
+#[cfg(feature = "mfa")]
 mod sms_limits;
+#[cfg(feature = "mfa")]
 mod store;
+#[cfg(feature = "mfa")]
 mod throttle;
+#[cfg(feature = "mfa")]
 mod totp;
+#[cfg(feature = "mfa")]
 mod trusted;
 
+#[cfg(feature = "mfa")]
 pub use self::adoption::{MethodCount, MfaAdoption, adoption};
+#[cfg(feature = "mfa")]
 pub use self::backup::BACKUP_CODE_ALPHABET;
-pub use self::config::{BackupCodeHashing, MfaConfig, SmsQuotas, ThrottleConfig, bounds};
+pub use self::config::{BackupCodeHashing, MfaConfig, SmsQuotas, ThrottleConfig, TotpAlgorithm, bounds};
 pub use self::error::MfaError;
-#[cfg(feature = "axum")]
+#[cfg(all(feature = "axum", feature = "mfa"))]
 pub(crate) use self::manager::check_sms_provider;
+#[cfg(feature = "mfa")]
 pub use self::manager::{MfaAccount, MfaDevice, MfaManager, MfaUser, TotpQrCode, TotpSetup};
 pub use self::method::{MfaMethod, UnknownMfaMethod};
 pub use self::requirement::{AuditAs, MfaRequirement, enforce_mfa};
+#[cfg(feature = "mfa")]
 pub use self::secret::{EncryptionKey, SecretCipher};
+#[cfg(feature = "mfa")]
 pub use self::sms_codes::MAX_SMS_CODE_ATTEMPTS;
+#[cfg(feature = "mfa")]
 pub use self::store::MfaUserId;
-pub use self::totp::{TotpAlgorithm, otpauth_uri, qr_png_data_url, qr_svg, totp_code_at};
+#[cfg(feature = "mfa")]
+pub use self::totp::{otpauth_uri, qr_png_data_url, qr_svg, totp_code_at};
+#[cfg(feature = "mfa")]
 pub use self::trusted::{TrustedDevice, TrustedDeviceToken};

@@ -2,46 +2,38 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use qrcode::{Color, QrCode};
 use subtle::ConstantTimeEq;
-use totp_rs::{Algorithm, TOTP};
+use totp_rs::{Algorithm, Builder, Totp};
 
+use super::config::TotpAlgorithm;
 use super::error::MfaError;
 
-/// The HMAC behind TOTP codes (RFC 6238 allows SHA1, SHA256 and SHA512).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum TotpAlgorithm {
-    /// HMAC-SHA1, what every authenticator app supports.
-    #[default]
-    Sha1,
-    /// HMAC-SHA256.
-    Sha256,
-    /// HMAC-SHA512.
-    Sha512,
-}
+/// The most digits a code can have: HOTP truncates to 31 bits, and `10^10` does not fit the
+/// `u32` totp-rs reduces them in.
+const MAX_DIGITS: u8 = 9;
 
-impl TotpAlgorithm {
-    /// The name in an `otpauth://` URI.
-    pub fn uri_name(self) -> &'static str {
-        match self {
-            TotpAlgorithm::Sha1 => "SHA1",
-            TotpAlgorithm::Sha256 => "SHA256",
-            TotpAlgorithm::Sha512 => "SHA512",
-        }
-    }
-
-    fn to_totp_rs(self) -> Algorithm {
-        match self {
-            TotpAlgorithm::Sha1 => Algorithm::SHA1,
-            TotpAlgorithm::Sha256 => Algorithm::SHA256,
-            TotpAlgorithm::Sha512 => Algorithm::SHA512,
-        }
+fn to_totp_rs(algorithm: TotpAlgorithm) -> Algorithm {
+    match algorithm {
+        TotpAlgorithm::Sha1 => Algorithm::SHA1,
+        TotpAlgorithm::Sha256 => Algorithm::SHA256,
+        TotpAlgorithm::Sha512 => Algorithm::SHA512,
     }
 }
 
-fn totp(algorithm: TotpAlgorithm, digits: usize, period: u64, secret: &[u8]) -> TOTP {
-    TOTP::new_unchecked(algorithm.to_totp_rs(), digits, 0, period, secret.to_vec())
+fn totp(algorithm: TotpAlgorithm, digits: usize, period: u64, secret: &[u8]) -> Totp {
+    // `build_noncompliant`: the bounds are checked where the settings are read
+    // (`MfaConfig::validate`), and RFC 6238's test vectors use secrets shorter than the
+    // 128 bits `build` insists on. Out-of-range values are clamped, so no input panics.
+    Builder::new()
+        .with_algorithm(to_totp_rs(algorithm))
+        .with_digits(u8::try_from(digits).unwrap_or(MAX_DIGITS).clamp(1, MAX_DIGITS))
+        .with_skew(0)
+        .with_step_duration(period.max(1))
+        .with_secret(secret)
+        .build_noncompliant()
 }
 
-/// The TOTP code of `secret` at `unix_time` (seconds).
+/// The TOTP code of `secret` at `unix_time` (seconds). `digits` is at most 9 and `period` at
+/// least 1; values outside are clamped.
 ///
 /// ```
 /// use rail_graphql_security::mfa::{TotpAlgorithm, totp_code_at};
@@ -49,7 +41,7 @@ fn totp(algorithm: TotpAlgorithm, digits: usize, period: u64, secret: &[u8]) -> 
 /// assert_eq!(totp_code_at(TotpAlgorithm::Sha1, 8, 30, b"12345678901234567890", 59), "94287082");
 /// ```
 pub fn totp_code_at(algorithm: TotpAlgorithm, digits: usize, period: u64, secret: &[u8], unix_time: u64) -> String {
-    totp(algorithm, digits, period, secret).generate(unix_time)
+    totp(algorithm, digits, period, secret).generate(unix_time).to_string()
 }
 
 /// The time step within `skew` steps of `unix_time` whose code is `code`, compared in
@@ -64,10 +56,11 @@ pub(crate) fn matching_step(
     unix_time: u64,
 ) -> Option<u64> {
     let totp = totp(algorithm, digits, period, secret);
+    let period = period.max(1);
     let current = unix_time / period;
     let mut found = None;
     for step in current.saturating_sub(u64::from(skew))..=current + u64::from(skew) {
-        let candidate = totp.generate(step * period);
+        let candidate = totp.generate(step * period).to_string();
         if bool::from(candidate.as_bytes().ct_eq(code.as_bytes())) {
             found = Some(step);
         }

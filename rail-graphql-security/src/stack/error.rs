@@ -34,6 +34,11 @@ pub enum StackError {
     /// The MFA settings or the SMS provider are refused by the MFA runtime.
     #[error("mfa: {0}")]
     Mfa(#[from] MfaError),
+    /// `mfa.enabled` is set but the MFA runtime is not compiled in.
+    #[error(
+        "mfa.enabled is set but rail-graphql-security was built without its `mfa` feature: enable it or set mfa.enabled = false"
+    )]
+    MfaNotCompiled,
     /// The SMS provider settings are incomplete or contradict the builder.
     #[error("mfa.sms: {0}")]
     Sms(String),

@@ -1,5 +1,6 @@
 //! Each config section turned into its runtime parts.
 
+#[cfg(feature = "mfa")]
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,10 +10,17 @@ use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 use super::StackError;
 use crate::auth::RevocationStore;
 use crate::client_ip::TrustedProxies;
-use crate::config::standard::{DeploymentConfig, MfaSettings, SmsProviderKind as SmsChoice};
+#[cfg(feature = "mfa")]
+use crate::config::standard::SmsProviderKind as SmsChoice;
+use crate::config::standard::{DeploymentConfig, MfaSettings};
 use crate::http::{API_CSP, AllowedHosts, HttpSecurity, SecurityHeaders, X_REQUEST_ID};
-use crate::mfa::sms::{ConsoleSmsProvider, SmsProvider, SnsSmsProvider, TwilioSmsProvider};
-use crate::mfa::{MfaConfig, SecretCipher, SmsQuotas};
+#[cfg(feature = "mfa")]
+use crate::mfa::SecretCipher;
+#[cfg(feature = "mfa")]
+use crate::mfa::sms::{ConsoleSmsProvider, SmsProvider};
+#[cfg(feature = "sms")]
+use crate::mfa::sms::{SnsSmsProvider, TwilioSmsProvider};
+use crate::mfa::{MfaConfig, SmsQuotas};
 use crate::rate_limit::{Quota, RateLimiter};
 
 #[cfg(feature = "redis")]
@@ -68,6 +76,7 @@ pub(super) fn mfa_config(m: &MfaSettings, production: bool) -> MfaConfig {
     }
 }
 
+#[cfg(feature = "mfa")]
 pub(super) fn cipher(m: &MfaSettings) -> Result<Option<Arc<SecretCipher>>, StackError> {
     let Some(key) = &m.encryption_key else { return Ok(None) };
     let mut cipher = SecretCipher::new(key.encryption_key()?);
@@ -77,13 +86,17 @@ pub(super) fn cipher(m: &MfaSettings) -> Result<Option<Arc<SecretCipher>>, Stack
     Ok(Some(Arc::new(cipher)))
 }
 
+#[cfg(feature = "mfa")]
 pub(super) fn sms_provider(
     m: &MfaSettings,
     custom: Option<Arc<dyn SmsProvider>>,
 ) -> Result<Option<Arc<dyn SmsProvider>>, StackError> {
     let sms = &m.sms;
+    #[cfg(feature = "sms")]
     let missing = |key: &str| StackError::Sms(format!("provider is `{}` but {key} is not set", sms.provider.name()));
+    #[cfg(feature = "sms")]
     let text = |value: &Option<String>| value.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(str::to_owned);
+    #[cfg(feature = "sms")]
     let secret = |value: &Option<crate::config::Secret>| value.clone().filter(|v| !v.is_empty());
     match (sms.provider, custom) {
         (SmsChoice::Custom, Some(provider)) => Ok(Some(provider)),
@@ -96,12 +109,19 @@ pub(super) fn sms_provider(
         ))),
         (SmsChoice::None, None) => Ok(None),
         (SmsChoice::Console, None) => Ok(Some(Arc::new(ConsoleSmsProvider))),
+        #[cfg(not(feature = "sms"))]
+        (SmsChoice::Twilio | SmsChoice::Sns, None) => Err(StackError::Sms(format!(
+            "provider is `{}` but rail-graphql-security was built without its `sms` feature: enable it or choose another provider",
+            sms.provider.name()
+        ))),
+        #[cfg(feature = "sms")]
         (SmsChoice::Twilio, None) => {
             let sid = text(&sms.twilio_account_sid).ok_or_else(|| missing("twilio_account_sid"))?;
             let token = secret(&sms.twilio_auth_token).ok_or_else(|| missing("twilio_auth_token"))?;
             let from = text(&sms.twilio_from_number).ok_or_else(|| missing("twilio_from_number"))?;
             Ok(Some(Arc::new(TwilioSmsProvider::new(sid, token.expose(), from))))
         }
+        #[cfg(feature = "sms")]
         (SmsChoice::Sns, None) => {
             let region = text(&sms.sns_region).ok_or_else(|| missing("sns_region"))?;
             let key_id = text(&sms.sns_access_key_id).ok_or_else(|| missing("sns_access_key_id"))?;

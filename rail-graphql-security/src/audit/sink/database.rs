@@ -1,6 +1,7 @@
 use async_trait::async_trait;
-use sea_orm::sqlx;
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait, RuntimeErr};
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
+#[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-postgres", feature = "sqlx-mysql"))]
+use sea_orm::{RuntimeErr, sqlx};
 
 use super::{AuditSink, SinkError};
 use crate::audit::entity;
@@ -84,6 +85,7 @@ fn estimated_row_bytes(e: &AuditEvent) -> usize {
 /// logger did before it could tell, and an outage must never send good events to dead letters.
 pub(super) fn is_permanent(error: &DbErr) -> bool {
     match error {
+        #[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-postgres", feature = "sqlx-mysql"))]
         DbErr::Exec(RuntimeErr::SqlxError(e))
         | DbErr::Query(RuntimeErr::SqlxError(e))
         | DbErr::Conn(RuntimeErr::SqlxError(e)) => {
@@ -99,17 +101,18 @@ pub(super) fn is_permanent(error: &DbErr) -> bool {
     }
 }
 
+#[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 fn database_refused_the_data(error: &dyn sqlx::error::DatabaseError) -> bool {
-    use sea_orm::sqlx::mysql::MySqlDatabaseError;
-    use sea_orm::sqlx::sqlite::SqliteError;
     let code = error.code();
     let code = code.as_deref().unwrap_or_default();
-    if error.try_downcast_ref::<SqliteError>().is_some() {
+    #[cfg(feature = "sqlx-sqlite")]
+    if error.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
         // Extended result code; the primary code is its low byte: TOOBIG, CONSTRAINT, MISMATCH, RANGE.
         let primary = code.parse::<i64>().map_or(0, |c| c & 0xff);
         return matches!(primary, 18 | 19 | 20 | 25);
     }
-    if let Some(mysql) = error.try_downcast_ref::<MySqlDatabaseError>() {
+    #[cfg(feature = "sqlx-mysql")]
+    if let Some(mysql) = error.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>() {
         // Packet too large, invalid character string, result too large, incorrect string value,
         // illegal value, invalid JSON, CHECK constraint (MySQL 8; MariaDB, also for JSON_VALID).
         if matches!(mysql.number(), 1153 | 1300 | 1301 | 1366 | 1367 | 3140 | 3819 | 4025) {

@@ -15,8 +15,10 @@ mod file;
 mod memory;
 #[cfg(feature = "nats")]
 mod nats;
+#[cfg(any(feature = "webhook", feature = "nats"))]
 mod spool;
 mod tracing;
+#[cfg(feature = "webhook")]
 mod webhook;
 
 pub use self::database::DatabaseSink;
@@ -26,6 +28,8 @@ pub use self::memory::{MemorySink, MemorySinkTimeout};
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub use self::nats::{DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NatsSink, NatsSinkBuilder};
 pub use self::tracing::TracingSink;
+#[cfg(feature = "webhook")]
+#[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
 pub use self::webhook::{DELIVERY_HEADER, SIGNATURE_HEADER, WebhookSink, WebhookSinkBuilder};
 
 /// A destination for audit events.
@@ -71,6 +75,7 @@ pub enum SinkError {
         source: std::io::Error,
     },
     /// The webhook endpoint could not be reached or timed out.
+    #[cfg(feature = "webhook")]
     #[error("audit webhook request failed: {0}")]
     Http(#[from] reqwest::Error),
     /// The webhook endpoint answered with a non-success status.
@@ -110,7 +115,9 @@ impl SinkError {
         match self {
             Self::Database(e) => database::is_permanent(e),
             Self::Serialize(_) | Self::Refused(_) => true,
-            Self::Io { .. } | Self::Http(_) | Self::HttpStatus { .. } | Self::InvalidConfig(_) | Self::Task(_) => false,
+            Self::Io { .. } | Self::HttpStatus { .. } | Self::InvalidConfig(_) | Self::Task(_) => false,
+            #[cfg(feature = "webhook")]
+            Self::Http(_) => false,
         }
     }
 }

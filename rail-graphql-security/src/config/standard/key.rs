@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::config::__derive::{GenerateSecret, IsSecret};
 use crate::config::{ConfigValue, REDACTED, Secret};
+#[cfg(feature = "mfa")]
 use crate::mfa::{EncryptionKey, MfaError};
 
 /// 32 random bytes in standard base64 (44 characters, e.g. from `openssl rand -base64 32`).
@@ -56,6 +57,8 @@ impl Base64Key {
     }
 
     /// The AES-256-GCM key for MFA secrets at rest, under its [`key_id`](Self::key_id).
+    #[cfg(feature = "mfa")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mfa")))]
     pub fn encryption_key(&self) -> Result<EncryptionKey, MfaError> {
         EncryptionKey::from_base64(self.key_id(), self.expose())
     }

@@ -71,9 +71,10 @@ use sea_orm::DatabaseConnection;
 
 use crate::SecurityConfig;
 use crate::audit::NatsBackend;
+#[cfg(feature = "webhook")]
+use crate::audit::WebhookSink;
 use crate::audit::{
     AlertThresholds, AuditConfigError, AuditLogger, AuditLoggerBuilder, ExportFormat, FileSink, StorageBackend,
-    WebhookSink,
 };
 use crate::config::Secret;
 use crate::mfa::bounds;
@@ -278,6 +279,9 @@ impl AuditSettings {
             builder = match backend {
                 StorageBackend::Database => builder.database(db.clone().ok_or(AuditConfigError::MissingDatabase)?),
                 StorageBackend::File => builder.sink(FileSink::new(&self.log_file_path)),
+                #[cfg(not(feature = "webhook"))]
+                StorageBackend::Webhook => return Err(AuditConfigError::WebhookFeatureDisabled),
+                #[cfg(feature = "webhook")]
                 StorageBackend::Webhook => {
                     let url = self.webhook_url.as_deref().ok_or(AuditConfigError::MissingWebhookUrl)?;
                     let mut webhook = WebhookSink::builder(url, &self.webhook_spool_dir);
@@ -313,6 +317,10 @@ fn remote_backends_are_configured(audit: &AuditSettings) -> Result<(), &'static 
         Err("lists `webhook` in storage_backend but webhook_url is not set: set it (https://...) or remove `webhook`")
     } else if uses(StorageBackend::Nats) && audit.nats_url.is_none() {
         Err("lists `nats` in storage_backend but nats_url is not set: set it (nats://host:4222) or remove `nats`")
+    } else if uses(StorageBackend::Webhook) && !cfg!(feature = "webhook") {
+        Err(
+            "lists `webhook` in storage_backend but the crate was built without its `webhook` feature: enable it or remove `webhook`",
+        )
     } else if uses(StorageBackend::Nats) && !cfg!(feature = "nats") {
         Err(
             "lists `nats` in storage_backend but the crate was built without its `nats` feature: enable it or remove `nats`",

@@ -2,13 +2,19 @@
 //! development console implementations.
 
 mod console;
+#[cfg(feature = "sms")]
 mod sns;
+#[cfg(feature = "sms")]
 mod twilio;
 
 use std::fmt;
 
 pub use self::console::ConsoleSmsProvider;
+#[cfg(feature = "sms")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sms")))]
 pub use self::sns::SnsSmsProvider;
+#[cfg(feature = "sms")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sms")))]
 pub use self::twilio::TwilioSmsProvider;
 
 /// Why an SMS was not sent. Never contains the message (it holds a code).
@@ -56,6 +62,7 @@ impl<P: SmsProvider + ?Sized> SmsProvider for std::sync::Arc<P> {
 }
 
 /// The HTTP client providers share: TLS via rustls, 10 s timeout.
+#[cfg(feature = "sms")]
 pub(crate) fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
@@ -64,10 +71,12 @@ pub(crate) fn http_client() -> reqwest::Client {
 }
 
 /// Maps a transport error without the URL's query or anything sent.
+#[cfg(feature = "sms")]
 pub(crate) fn unreachable(e: reqwest::Error) -> SmsError {
     SmsError::Unreachable(e.without_url().to_string())
 }
 
+#[cfg(feature = "sms")]
 pub(crate) async fn check_status(response: reqwest::Response) -> Result<(), SmsError> {
     let status = response.status();
     if status.is_success() {
