@@ -141,6 +141,17 @@ fn default_hook(name: &str, krate: &CratePath) -> TokenStream {
     }
 }
 
+/// The impl block as written, under `#[async_trait]` (emitted next to errors: its `async fn`s
+/// still compile).
+pub(crate) fn unaudited(item: &syn::ItemImpl, krate: &CratePath) -> TokenStream {
+    let async_trait =
+        (!super::parse::has_async_trait(item)).then(|| quote!(#[#krate::__private::async_trait::async_trait]));
+    quote! {
+        #async_trait
+        #item
+    }
+}
+
 /// The `impl ActiveModelBehavior` block with every hook audited, under `#[async_trait]`.
 pub(crate) fn behavior(behavior: &Behavior) -> TokenStream {
     let Behavior { krate, item, has_async_trait } = behavior;

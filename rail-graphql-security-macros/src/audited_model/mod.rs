@@ -7,7 +7,6 @@ mod parse;
 mod validate;
 
 use proc_macro2::TokenStream;
-use quote::ToTokens;
 use syn::spanned::Spanned;
 
 use crate::common::{self, CratePath};
@@ -29,19 +28,20 @@ pub(crate) fn attribute(args: TokenStream, item: syn::Item) -> TokenStream {
             let krate = CratePath::find(&args);
             match parse::model(args, &mut item).and_then(validate::model) {
                 Ok(model) => expand::model(&item, &model),
-                // With a stub impl (no masked column), `#[audited]` on the behaviour impl adds no
-                // errors of its own.
-                Err(errors) => {
+                // With a stub impl (no masked column) on a SeaORM model, `#[audited]` on the
+                // behaviour impl adds no errors of its own.
+                Err(errors) if parse::derives_entity_model(&item) => {
                     let stub = validate::Model { krate, masked_columns: Vec::new() };
                     common::with_errors(errors, expand::model(&item, &stub))
                 }
+                Err(errors) => common::with_errors(errors, item),
             }
         }
         syn::Item::Impl(item) => {
-            let written = item.to_token_stream();
+            let unaudited = expand::unaudited(&item, &CratePath::find(&args));
             match parse::behavior(args, item).and_then(validate::behavior) {
                 Ok(behavior) => expand::behavior(&behavior),
-                Err(errors) => common::with_errors(errors, written),
+                Err(errors) => common::with_errors(errors, unaudited),
             }
         }
         other => {
@@ -82,6 +82,22 @@ mod snapshot_tests {
             }
         };
         assert_expansion("audited_model_struct", super::attribute(quote!(exclude(pin)), item));
+    }
+
+    #[test]
+    fn misuse_is_errors_plus_the_struct_and_a_stub_impl() {
+        let item = syn::parse_quote! {
+            #[derive(Clone, Debug, DeriveEntityModel)]
+            #[sea_orm(table_name = "accounts")]
+            pub struct Model {
+                #[sea_orm(primary_key)]
+                pub id: i32,
+                #[audited(secret)]
+                pub pin: String,
+            }
+        };
+        let args = quote!(exclude(pincode, idd), crate = "crate::security");
+        assert_expansion("audited_model_misuse", super::attribute(args, item));
     }
 
     #[test]

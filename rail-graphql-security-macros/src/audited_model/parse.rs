@@ -81,10 +81,8 @@ pub(crate) fn model(args: TokenStream, item: &mut syn::ItemStruct) -> darling::R
                 take_markers(field, &mut errors);
             }
             errors.push(
-                darling::Error::custom(
-                    "`#[audited]` on a model needs a struct with named fields (a SeaORM `Model`)",
-                )
-                .with_span(&item.ident),
+                darling::Error::custom("`#[audited]` on a model needs a struct with named fields (a SeaORM `Model`)")
+                    .with_span(&item.ident),
             );
         }
     }
@@ -123,6 +121,20 @@ fn column_name(field: &syn::Field) -> darling::Result<Option<String>> {
         })?;
     }
     Ok(name)
+}
+
+/// Whether the struct derives SeaORM's `DeriveEntityModel` (so it is a `ModelTrait`).
+pub(crate) fn derives_entity_model(item: &syn::ItemStruct) -> bool {
+    item.attrs.iter().filter(|attr| attr.path().is_ident("derive")).any(|attr| {
+        attr.parse_args_with(syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated).is_ok_and(
+            |paths| paths.iter().any(|path| path.segments.last().is_some_and(|s| s.ident == "DeriveEntityModel")),
+        )
+    })
+}
+
+/// Whether the impl block is already under `#[async_trait]`.
+pub(crate) fn has_async_trait(item: &syn::ItemImpl) -> bool {
+    item.attrs.iter().any(|attr| attr.path().segments.last().is_some_and(|segment| segment.ident == "async_trait"))
 }
 
 /// Reads the `impl ActiveModelBehavior` block's arguments.

@@ -4,7 +4,7 @@
 
 use darling::Error;
 
-use super::parse::{BehaviorInput, ModelInput};
+use super::parse::{self, BehaviorInput, ModelInput};
 use crate::common::{CratePath, did_you_mean};
 
 /// The hooks of `ActiveModelBehavior` the audit wraps, with their parameters besides `self`
@@ -102,7 +102,5 @@ pub(crate) fn behavior(input: BehaviorInput) -> darling::Result<Behavior> {
             );
         }
     }
-    let has_async_trait =
-        item.attrs.iter().any(|attr| attr.path().segments.last().is_some_and(|segment| segment.ident == "async_trait"));
-    errors.finish_with(Behavior { krate: args.krate, item, has_async_trait })
+    errors.finish_with(Behavior { krate: args.krate, has_async_trait: parse::has_async_trait(&item), item })
 }

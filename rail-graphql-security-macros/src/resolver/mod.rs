@@ -16,20 +16,26 @@ use crate::common;
 
 /// `#[require_mfa(...)]`: the check, or the errors next to the item as written.
 pub(crate) fn require_mfa(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let options = common::attribute_args(attr).and_then(validate::require_mfa);
-    let resolver = resolver(&item, "require_mfa");
-    match (options, resolver) {
-        (Ok(options), Ok(resolver)) => expand::require_mfa(&options, resolver),
-        (options, resolver) => fallback([options.err(), resolver.err()], item),
-    }
+    wrap(attr, item, "require_mfa", validate::require_mfa, expand::require_mfa)
 }
 
 /// `#[rate_limit(...)]`: the count, or the errors next to the item as written.
 pub(crate) fn rate_limit(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let options = common::attribute_args(attr).and_then(validate::rate_limit);
-    let resolver = resolver(&item, "rate_limit");
-    match (options, resolver) {
-        (Ok(options), Ok(resolver)) => expand::rate_limit(&options, resolver),
+    wrap(attr, item, "rate_limit", validate::rate_limit, expand::rate_limit)
+}
+
+/// The phases of an attribute whose options do not depend on the resolver: its arguments and
+/// the resolver are checked independently, so the errors of both are reported at once.
+fn wrap<Args: darling::FromMeta + Default, Options>(
+    attr: TokenStream,
+    item: TokenStream,
+    macro_name: &str,
+    validate: fn(Args) -> darling::Result<Options>,
+    expand: fn(&Options, validate::Resolver) -> TokenStream,
+) -> TokenStream {
+    let options = common::attribute_args(attr).and_then(validate);
+    match (options, resolver(&item, macro_name)) {
+        (Ok(options), Ok(resolver)) => expand(&options, resolver),
         (options, resolver) => fallback([options.err(), resolver.err()], item),
     }
 }

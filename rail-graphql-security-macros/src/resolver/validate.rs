@@ -352,7 +352,6 @@ fn is_context(ty: &syn::Type) -> bool {
     path.path.segments.last().is_some_and(|s| s.ident == "Context")
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

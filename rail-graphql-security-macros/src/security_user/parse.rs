@@ -120,4 +120,3 @@ fn sea_orm_attrs(attrs: &[syn::Attribute], errors: &mut darling::error::Accumula
     }
     out
 }
-

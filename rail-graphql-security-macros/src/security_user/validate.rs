@@ -38,7 +38,8 @@ pub(crate) fn validate(input: UserInput) -> darling::Result<UserModel> {
     let mut errors = Error::accumulator();
     if model.ident != "Model" {
         errors.push(
-            Error::custom(format!("{USAGE} (SeaORM names it `Model`; found `{}`)", model.ident)).with_span(&model.ident),
+            Error::custom(format!("{USAGE} (SeaORM names it `Model`; found `{}`)", model.ident))
+                .with_span(&model.ident),
         );
     }
     if !model.generics.params.is_empty() {
@@ -65,10 +66,9 @@ pub(crate) fn validate(input: UserInput) -> darling::Result<UserModel> {
     }
     let key = keys.into_iter().next().and_then(|(field, column)| Some((field.ident.clone()?, field.ty, column)));
     let Some((key_field, key_ty, key_column)) = key else {
-        let error = Error::custom(
-            "#[security_user] found no primary key: mark the user id field with #[sea_orm(primary_key)]",
-        )
-        .with_span(&model.ident);
+        let error =
+            Error::custom("#[security_user] found no primary key: mark the user id field with #[sea_orm(primary_key)]")
+                .with_span(&model.ident);
         return Err(common::stop(errors, error));
     };
     let key_type = key_type(&key_ty).unwrap_or_else(|| {

@@ -2,8 +2,7 @@
 //! `rail_graphql_security::__private::config`; not a public API.
 
 use super::{
-    Checklist, ConfigError, ConfigValue, Input, KeyCollector, LoadContext, Profile, Secret, SecurityConfig,
-    Validator,
+    Checklist, ConfigError, ConfigValue, Input, KeyCollector, LoadContext, Profile, Secret, SecurityConfig, Validator,
 };
 
 /// A field type `#[security(secret, generate)]` can fill.
