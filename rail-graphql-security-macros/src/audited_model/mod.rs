@@ -66,9 +66,9 @@ mod snapshot_tests {
 
     use crate::common::assert_expansion;
 
-    #[test]
-    fn model_struct() {
-        let item = syn::parse_quote! {
+    /// A SeaORM model with a renamed column and a field marked secret.
+    fn accounts_model() -> syn::Item {
+        syn::parse_quote! {
             #[derive(Clone, Debug, DeriveEntityModel)]
             #[sea_orm(table_name = "accounts")]
             pub struct Model {
@@ -80,24 +80,18 @@ mod snapshot_tests {
                 #[audited(secret)]
                 pub api_key: String,
             }
-        };
-        assert_expansion("audited_model_struct", super::attribute(quote!(exclude(pin)), item));
+        }
+    }
+
+    #[test]
+    fn model_struct() {
+        assert_expansion("audited_model_struct", super::attribute(quote!(exclude(pin)), accounts_model()));
     }
 
     #[test]
     fn misuse_is_errors_plus_the_struct_and_a_stub_impl() {
-        let item = syn::parse_quote! {
-            #[derive(Clone, Debug, DeriveEntityModel)]
-            #[sea_orm(table_name = "accounts")]
-            pub struct Model {
-                #[sea_orm(primary_key)]
-                pub id: i32,
-                #[audited(secret)]
-                pub pin: String,
-            }
-        };
         let args = quote!(exclude(pincode, idd), crate = "crate::security");
-        assert_expansion("audited_model_misuse", super::attribute(args, item));
+        assert_expansion("audited_model_misuse", super::attribute(args, accounts_model()));
     }
 
     #[test]

@@ -37,14 +37,14 @@ impl CratePath {
     /// The `crate = "..."` among attribute arguments, read leniently: used for the stub impls
     /// emitted next to errors, when the arguments as a whole did not parse.
     pub(crate) fn find(args: &TokenStream) -> Self {
-        NestedMeta::parse_meta_list(args.clone())
-            .unwrap_or_default()
-            .iter()
-            .find_map(|item| match item {
-                NestedMeta::Meta(meta) if meta.path().is_ident("crate") => Self::from_meta(meta).ok(),
-                _ => None,
-            })
-            .unwrap_or_default()
+        Self::written_in(args).unwrap_or_default()
+    }
+
+    fn written_in(args: &TokenStream) -> Option<Self> {
+        NestedMeta::parse_meta_list(args.clone()).unwrap_or_default().iter().find_map(|item| match item {
+            NestedMeta::Meta(meta) if meta.path().is_ident("crate") => Self::from_meta(meta).ok(),
+            _ => None,
+        })
     }
 
     /// [`find`](Self::find) over the `#[name(...)]` attributes of a derive input.
@@ -53,8 +53,8 @@ impl CratePath {
             .iter()
             .filter(|attr| attr.path().is_ident(name))
             .filter_map(|attr| attr.meta.require_list().ok())
-            .map(|list| Self::find(&list.tokens))
-            .last()
+            .filter_map(|list| Self::written_in(&list.tokens))
+            .next_back()
             .unwrap_or_default()
     }
 
