@@ -1,7 +1,12 @@
 //! Procedural macros of `rail-graphql-security`, re-exported by that crate; depend on it, not on
 //! this crate.
+//!
+//! One folder per macro, each in three phases: `parse` (darling receivers), `validate` (checks
+//! that collect every mistake, spanned), `expand` (quote only); shared helpers in `common`. Every
+//! macro emits something on error: the item as written, or stub impls, next to the errors.
 
 mod audited_model;
+mod common;
 mod resolver;
 mod security_config;
 mod security_user;
@@ -33,9 +38,9 @@ pub fn rate_limit(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) 
 /// events for its writes with a field diff (see `rail_graphql_security::audit::model`).
 #[proc_macro_attribute]
 pub fn audited(attr: proc_macro::TokenStream, item: proc_macro::TokenStream) -> proc_macro::TokenStream {
-    let (attr, item) = (proc_macro2::TokenStream::from(attr), proc_macro2::TokenStream::from(item));
-    match resolver::model_item(&item) {
-        Some(model) => audited_model::expand(attr, model).into(),
+    let (attr, item) = (attr.into(), item.into());
+    match audited_model::item(&item) {
+        Some(model) => audited_model::attribute(attr, model).into(),
         None => resolver::audited(attr, item).into(),
     }
 }

@@ -115,6 +115,10 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::resolver::generated::{refusal, short_type_name};
+    /// What `#[derive(SecurityConfig)]` expands to calls.
+    pub mod config {
+        pub use crate::config::codegen::*;
+    }
     pub use async_graphql;
     pub use async_trait;
     pub use sea_orm;

@@ -150,7 +150,9 @@ fn only(events: &[AuditEvent], event_type: &str) -> AuditEvent {
 #[tokio::test]
 async fn one_event_per_call_with_resolver_actor_ip_outcome_and_duration() {
     let f = Fixture::new();
+    let started = std::time::Instant::now();
     let (response, events) = f.events_of(r#"{ accountName(id: "9") }"#, alice()).await;
+    let request_ms = started.elapsed().as_secs_f64() * 1000.0;
     assert!(response.errors.is_empty(), "{:?}", response.errors);
     assert_eq!(events.len(), 1);
     let event = only(&events, "account_name");
@@ -161,7 +163,9 @@ async fn one_event_per_call_with_resolver_actor_ip_outcome_and_duration() {
     assert_eq!(event.request_id.as_deref(), Some("req-1"));
     assert_eq!(event.details["resolver"], "Query.accountName");
     assert_eq!(event.details["outcome"], "ok");
-    assert!(event.details["duration_ms"].as_f64().is_some_and(|d| d >= 0.0));
+    // The resolver's own time, in milliseconds: within the whole request's wall time.
+    let duration_ms = event.details["duration_ms"].as_f64();
+    assert!(duration_ms.is_some_and(|d| (0.0..=request_ms).contains(&d)), "{duration_ms:?} ms of {request_ms} ms");
     assert!(event.details.get("arguments").is_none(), "no argument is recorded unless listed");
 
     let (_, events) = f.events_of("{ slow }", alice()).await;

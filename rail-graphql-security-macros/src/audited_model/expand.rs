@@ -1,28 +1,25 @@
-//! Code generation for audited models (quote only).
+//! Code generation for audited models (quote only; the input is already checked).
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{ToTokens, format_ident, quote};
 
-use super::parse::{Behavior, HOOKS, Model};
+use super::validate::{Behavior, HOOKS, Model};
+use crate::common::CratePath;
 
-const RT: &str = "::rail_graphql_security";
-
-fn rt() -> TokenStream {
-    RT.parse().unwrap_or_default()
-}
-
-pub(crate) fn model(model: &Model) -> TokenStream {
-    let rt = rt();
-    let item = &model.item;
+/// The struct as written (markers removed) and its `AuditedModel` impl.
+pub(crate) fn model(item: &syn::ItemStruct, model: &Model) -> TokenStream {
+    let Model { krate, masked_columns } = model;
     let ident = &item.ident;
     let (impl_generics, type_generics, where_clause) = item.generics.split_for_impl();
-    let masked = &model.masked_columns;
     quote! {
         #item
 
-        impl #impl_generics #rt::audit::model::AuditedModel for #ident #type_generics #where_clause {
-            const MASKED_COLUMNS: &'static [&'static str] = &[#(#masked),*];
-        }
+        const _: () = {
+            #[automatically_derived]
+            impl #impl_generics #krate::audit::model::AuditedModel for #ident #type_generics #where_clause {
+                const MASKED_COLUMNS: &'static [&'static str] = &[#(#masked_columns),*];
+            }
+        };
     }
 }
 
@@ -65,47 +62,44 @@ fn wrap(mut function: syn::ImplItemFn) -> Wrapped {
     Wrapped { function, args, user_body, output }
 }
 
-fn compose(name: &str, function: syn::ImplItemFn) -> syn::ImplItemFn {
-    let rt = rt();
-    let Wrapped { mut function, args, user_body, output } = wrap(function);
+/// The user's hook `name` with the audit call before or after their body.
+fn compose(name: &str, function: syn::ImplItemFn, krate: &CratePath) -> TokenStream {
+    let Wrapped { function, args, user_body, output } = wrap(function);
     let result = format_ident!("__rail_result", span = Span::mixed_site());
     let value = format_ident!("__rail_value", span = Span::mixed_site());
-    let block: TokenStream = match (name, args.as_slice()) {
-        ("before_save", [db, insert]) => quote! {{
+    let body = match (name, args.as_slice()) {
+        ("before_save", [db, insert]) => quote! {
             let #result: #output = #user_body;
             let #value = #result?;
-            #rt::audit::model::before_save(&#value, #db, #insert).await?;
+            #krate::audit::model::before_save(&#value, #db, #insert).await?;
             ::core::result::Result::Ok(#value)
-        }},
-        ("after_save", [model, _db, insert]) => quote! {{
-            #rt::audit::model::after_save(&#model, #insert).await;
+        },
+        ("after_save", [model, _db, insert]) => quote! {
+            #krate::audit::model::after_save(&#model, #insert).await;
             let #result: #output = #user_body;
             #result
-        }},
-        ("before_delete", [db]) => quote! {{
+        },
+        ("before_delete", [db]) => quote! {
             let #result: #output = #user_body;
             let #value = #result?;
-            #rt::audit::model::before_delete(&#value, #db).await?;
+            #krate::audit::model::before_delete(&#value, #db).await?;
             ::core::result::Result::Ok(#value)
-        }},
-        ("after_delete", [_db]) => quote! {{
-            #rt::audit::model::after_delete(&self).await;
+        },
+        ("after_delete", [_db]) => quote! {
+            #krate::audit::model::after_delete(&self).await;
             let #result: #output = #user_body;
             #result
-        }},
-        _ => {
-            return syn::parse_quote_spanned! {function.sig.ident.span()=>
-                compile_error!("this `ActiveModelBehavior` hook does not have SeaORM's signature");
-            };
-        }
+        },
+        // The validate phase refuses any other arity.
+        _ => return function.into_token_stream(),
     };
-    function.block = syn::parse2(block).unwrap_or_else(|_| function.block.clone());
-    function
+    let syn::ImplItemFn { attrs, vis, defaultness, sig, .. } = &function;
+    quote!(#(#attrs)* #vis #defaultness #sig { #body })
 }
 
-fn default_hook(name: &str) -> TokenStream {
-    let rt = rt();
-    let sea_orm = quote!(#rt::__private::sea_orm);
+/// The hook `name` when the user did not write it: the audit call alone.
+fn default_hook(name: &str, krate: &CratePath) -> TokenStream {
+    let sea_orm = quote!(#krate::__private::sea_orm);
     let model = quote!(<<Self as #sea_orm::ActiveModelTrait>::Entity as #sea_orm::EntityTrait>::Model);
     match name {
         "before_save" => quote! {
@@ -113,7 +107,7 @@ fn default_hook(name: &str) -> TokenStream {
             where
                 C: #sea_orm::ConnectionTrait,
             {
-                #rt::audit::model::before_save(&self, db, insert).await?;
+                #krate::audit::model::before_save(&self, db, insert).await?;
                 ::core::result::Result::Ok(self)
             }
         },
@@ -122,7 +116,7 @@ fn default_hook(name: &str) -> TokenStream {
             where
                 C: #sea_orm::ConnectionTrait,
             {
-                #rt::audit::model::after_save(&model, insert).await;
+                #krate::audit::model::after_save(&model, insert).await;
                 ::core::result::Result::Ok(model)
             }
         },
@@ -131,7 +125,7 @@ fn default_hook(name: &str) -> TokenStream {
             where
                 C: #sea_orm::ConnectionTrait,
             {
-                #rt::audit::model::before_delete(&self, db).await?;
+                #krate::audit::model::before_delete(&self, db).await?;
                 ::core::result::Result::Ok(self)
             }
         },
@@ -140,30 +134,41 @@ fn default_hook(name: &str) -> TokenStream {
             where
                 C: #sea_orm::ConnectionTrait,
             {
-                #rt::audit::model::after_delete(&self).await;
+                #krate::audit::model::after_delete(&self).await;
                 ::core::result::Result::Ok(self)
             }
         },
     }
 }
 
+/// The impl block as written, under `#[async_trait]` (emitted next to errors: its `async fn`s
+/// still compile).
+pub(crate) fn unaudited(item: &syn::ItemImpl, krate: &CratePath) -> TokenStream {
+    let async_trait =
+        (!super::parse::has_async_trait(item)).then(|| quote!(#[#krate::__private::async_trait::async_trait]));
+    quote! {
+        #async_trait
+        #item
+    }
+}
+
+/// The `impl ActiveModelBehavior` block with every hook audited, under `#[async_trait]`.
 pub(crate) fn behavior(behavior: &Behavior) -> TokenStream {
-    let rt = rt();
-    let mut item = behavior.item.clone();
+    let Behavior { krate, item, has_async_trait } = behavior;
+    let mut item = item.clone();
     let mut seen = Vec::new();
     for impl_item in &mut item.items {
-        if let syn::ImplItem::Fn(function) = impl_item {
-            let name = function.sig.ident.to_string();
-            if let Some(hook) = HOOKS.iter().find(|hook| **hook == name) {
-                *function = compose(hook, function.clone());
-                seen.push(*hook);
-            }
+        if let syn::ImplItem::Fn(function) = impl_item
+            && let Some((hook, _)) = HOOKS.iter().find(|(hook, _)| function.sig.ident == hook)
+        {
+            *impl_item = syn::ImplItem::Verbatim(compose(hook, function.clone(), krate));
+            seen.push(*hook);
         }
     }
-    for hook in HOOKS.iter().filter(|hook| !seen.contains(hook)) {
-        item.items.push(syn::ImplItem::Verbatim(default_hook(hook)));
+    for (hook, _) in HOOKS.iter().filter(|(hook, _)| !seen.contains(hook)) {
+        item.items.push(syn::ImplItem::Verbatim(default_hook(hook, krate)));
     }
-    let async_trait = (!behavior.has_async_trait).then(|| quote!(#[#rt::__private::async_trait::async_trait]));
+    let async_trait = (!has_async_trait).then(|| quote!(#[#krate::__private::async_trait::async_trait]));
     quote! {
         #async_trait
         #item

@@ -1,34 +1,111 @@
-//! The grammar: `#[audited(exclude(a, b))]` on the struct, `#[audited(secret)]` on a field,
-//! bare `#[audited]` on the `impl ActiveModelBehavior` block.
+//! The grammar (darling receivers): `#[audited(exclude(a, b), crate = "...")]` on the struct,
+//! `#[audited(secret)]` on a field, `#[audited(crate = "...")]` on the
+//! `impl ActiveModelBehavior` block; and what is read from the struct (fields and their
+//! `#[sea_orm(column_name = "...")]`).
 
 use darling::FromMeta;
-use darling::ast::NestedMeta;
-use darling::util::PathList;
+use darling::util::{Flag, PathList};
 use proc_macro2::TokenStream;
-use syn::spanned::Spanned;
 
-/// The hooks of `ActiveModelBehavior` the audit wraps.
-pub(crate) const HOOKS: [&str; 4] = ["before_save", "after_save", "before_delete", "after_delete"];
+use crate::common::{self, CratePath};
 
+/// `#[audited(...)]` on the model struct.
 #[derive(Debug, Default, FromMeta)]
-struct ModelArgs {
+pub(crate) struct ModelArgs {
+    /// Fields (or columns) masked in events.
     #[darling(default)]
-    exclude: PathList,
+    pub(crate) exclude: PathList,
+    #[darling(default, rename = "crate")]
+    pub(crate) krate: CratePath,
 }
 
-/// A model struct with its masked columns.
-pub(crate) struct Model {
-    pub(crate) item: syn::ItemStruct,
-    pub(crate) masked_columns: Vec<String>,
+/// `#[audited(...)]` on a field.
+#[derive(Debug, Default, FromMeta)]
+struct FieldArgs {
+    /// Mask this column in events.
+    secret: Flag,
 }
 
-/// An `impl ActiveModelBehavior` block.
-pub(crate) struct Behavior {
+/// `#[audited(...)]` on the `impl ActiveModelBehavior` block.
+#[derive(Debug, Default, FromMeta)]
+pub(crate) struct BehaviorArgs {
+    /// Read only to say where it belongs (on the struct).
+    pub(crate) exclude: Option<syn::Meta>,
+    #[darling(default, rename = "crate")]
+    pub(crate) krate: CratePath,
+}
+
+/// The model struct as read.
+#[derive(Debug)]
+pub(crate) struct ModelInput {
+    pub(crate) args: ModelArgs,
+    pub(crate) fields: Vec<FieldInput>,
+}
+
+/// One field of the model.
+#[derive(Debug)]
+pub(crate) struct FieldInput {
+    pub(crate) ident: syn::Ident,
+    /// Its column: `#[sea_orm(column_name = "...")]`, or the field's name.
+    pub(crate) column: String,
+    /// Marked `#[audited(secret)]`.
+    pub(crate) secret: bool,
+}
+
+/// The `impl ActiveModelBehavior` block as read.
+#[derive(Debug)]
+pub(crate) struct BehaviorInput {
+    pub(crate) args: BehaviorArgs,
     pub(crate) item: syn::ItemImpl,
-    pub(crate) has_async_trait: bool,
 }
 
-fn column_name(field: &syn::Field) -> syn::Result<Option<String>> {
+/// Reads the model struct. The fields' `#[audited(...)]` markers are removed from `item` in
+/// any case (they are not attributes the compiler knows), so it can be re-emitted as is.
+pub(crate) fn model(args: TokenStream, item: &mut syn::ItemStruct) -> darling::Result<ModelInput> {
+    let mut errors = darling::Error::accumulator();
+    let args = errors.handle(common::attribute_args::<ModelArgs>(args)).unwrap_or_default();
+    let mut fields = Vec::new();
+    match &mut item.fields {
+        syn::Fields::Named(named) => {
+            for field in named.named.iter_mut() {
+                let secret = take_markers(field, &mut errors);
+                let column = errors.handle(column_name(field)).flatten();
+                if let Some(ident) = field.ident.clone() {
+                    let column = column.unwrap_or_else(|| ident.to_string().trim_start_matches("r#").to_owned());
+                    fields.push(FieldInput { ident, column, secret });
+                }
+            }
+        }
+        other => {
+            for field in other.iter_mut() {
+                take_markers(field, &mut errors);
+            }
+            errors.push(
+                darling::Error::custom("`#[audited]` on a model needs a struct with named fields (a SeaORM `Model`)")
+                    .with_span(&item.ident),
+            );
+        }
+    }
+    errors.finish_with(ModelInput { args, fields })
+}
+
+/// Removes the field's `#[audited(...)]` markers; whether one says `secret`.
+fn take_markers(field: &mut syn::Field, errors: &mut darling::error::Accumulator) -> bool {
+    let mut secret = false;
+    field.attrs.retain(|attr| {
+        if !attr.path().is_ident("audited") {
+            return true;
+        }
+        if let Some(args) = errors.handle(FieldArgs::from_meta(&attr.meta)) {
+            secret |= args.secret.is_present();
+        }
+        false
+    });
+    secret
+}
+
+/// The field's `#[sea_orm(column_name = "...")]`; SeaORM's other options are skipped.
+fn column_name(field: &syn::Field) -> darling::Result<Option<String>> {
     let mut name = None;
     for attr in field.attrs.iter().filter(|attr| attr.path().is_ident("sea_orm")) {
         attr.parse_nested_meta(|meta| {
@@ -46,100 +123,21 @@ fn column_name(field: &syn::Field) -> syn::Result<Option<String>> {
     Ok(name)
 }
 
-/// `#[audited(secret)]` on a field: removed from the output, returns whether it was there.
-fn take_secret_marker(field: &mut syn::Field) -> syn::Result<bool> {
-    let mut secret = false;
-    let mut error = None;
-    field.attrs.retain(|attr| {
-        if !attr.path().is_ident("audited") {
-            return true;
-        }
-        let parsed = attr.parse_nested_meta(|meta| {
-            if meta.path.is_ident("secret") {
-                secret = true;
-                Ok(())
-            } else {
-                Err(meta.error("the only field option is `#[audited(secret)]` (mask this column in events)"))
-            }
-        });
-        if let Err(e) = parsed {
-            error = Some(e);
-        }
-        false
-    });
-    match error {
-        Some(e) => Err(e),
-        None => Ok(secret),
-    }
+/// Whether the struct derives SeaORM's `DeriveEntityModel` (so it is a `ModelTrait`).
+pub(crate) fn derives_entity_model(item: &syn::ItemStruct) -> bool {
+    item.attrs.iter().filter(|attr| attr.path().is_ident("derive")).any(|attr| {
+        attr.parse_args_with(syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated).is_ok_and(
+            |paths| paths.iter().any(|path| path.segments.last().is_some_and(|s| s.ident == "DeriveEntityModel")),
+        )
+    })
 }
 
-pub(crate) fn model(args: TokenStream, mut item: syn::ItemStruct) -> syn::Result<Model> {
-    let metas = NestedMeta::parse_meta_list(args)?;
-    let args = ModelArgs::from_list(&metas).map_err(|e| syn::Error::new(e.span(), e.to_string()))?;
-    let syn::Fields::Named(fields) = &mut item.fields else {
-        return Err(syn::Error::new_spanned(
-            &item,
-            "#[audited] on a model needs a struct with named fields (a SeaORM `Model`)",
-        ));
-    };
-    let mut columns = Vec::new();
-    let mut masked_columns = Vec::new();
-    for field in fields.named.iter_mut() {
-        let ident = field.ident.clone().ok_or_else(|| syn::Error::new(field.span(), "unnamed field"))?;
-        let column = column_name(field)?.unwrap_or_else(|| ident.to_string().trim_start_matches("r#").to_owned());
-        if take_secret_marker(field)? {
-            masked_columns.push(column.clone());
-        }
-        columns.push((ident.to_string(), column));
-    }
-    for path in args.exclude.iter() {
-        let name = path.get_ident().map(ToString::to_string).unwrap_or_default();
-        match columns.iter().find(|(field, column)| *field == name || *column == name) {
-            Some((_, column)) => masked_columns.push(column.clone()),
-            None => {
-                let known: Vec<&str> = columns.iter().map(|(field, _)| field.as_str()).collect();
-                return Err(syn::Error::new_spanned(
-                    path,
-                    format!("`exclude` names a field this model does not have; its fields are: {}", known.join(", ")),
-                ));
-            }
-        }
-    }
-    masked_columns.sort();
-    masked_columns.dedup();
-    Ok(Model { item, masked_columns })
+/// Whether the impl block is already under `#[async_trait]`.
+pub(crate) fn has_async_trait(item: &syn::ItemImpl) -> bool {
+    item.attrs.iter().any(|attr| attr.path().segments.last().is_some_and(|segment| segment.ident == "async_trait"))
 }
 
-pub(crate) fn behavior(args: TokenStream, item: syn::ItemImpl) -> syn::Result<Behavior> {
-    if !args.is_empty() {
-        return Err(syn::Error::new_spanned(
-            args,
-            "#[audited] on `impl ActiveModelBehavior` takes no options: put `exclude(...)` on the model struct",
-        ));
-    }
-    let is_behavior = item
-        .trait_
-        .as_ref()
-        .and_then(|(_, path, _)| path.segments.last())
-        .is_some_and(|segment| segment.ident == "ActiveModelBehavior");
-    if !is_behavior {
-        return Err(syn::Error::new_spanned(
-            item.self_ty.as_ref(),
-            "#[audited] on an impl block needs `impl ActiveModelBehavior for ActiveModel`",
-        ));
-    }
-    for impl_item in &item.items {
-        if let syn::ImplItem::Fn(function) = impl_item
-            && HOOKS.contains(&function.sig.ident.to_string().as_str())
-            && function.sig.asyncness.is_none()
-        {
-            return Err(syn::Error::new_spanned(
-                &function.sig.ident,
-                "this hook is not an `async fn` here: put #[audited] above #[async_trait] (it must see the async fns)",
-            ));
-        }
-    }
-    let has_async_trait =
-        item.attrs.iter().any(|attr| attr.path().segments.last().is_some_and(|segment| segment.ident == "async_trait"));
-    Ok(Behavior { item, has_async_trait })
+/// Reads the `impl ActiveModelBehavior` block's arguments.
+pub(crate) fn behavior(args: TokenStream, item: syn::ItemImpl) -> darling::Result<BehaviorInput> {
+    Ok(BehaviorInput { args: common::attribute_args(args)?, item })
 }

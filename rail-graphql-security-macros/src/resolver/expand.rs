@@ -4,7 +4,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
-use super::parse::{AuditOptions, MfaOptions, RateLimitOptions, Resolver};
+use super::validate::{AuditOptions, MfaOptions, RateLimitOptions, Resolver};
+use crate::common::CratePath;
 
 /// The GraphQL field name async-graphql derives by default (`secret_note` -> `secretNote`).
 fn field_name(ident: &syn::Ident) -> String {
@@ -26,7 +27,7 @@ fn field_name(ident: &syn::Ident) -> String {
 }
 
 /// `short_type_name(type_name::<Self>())`: the resource's type part, at run time.
-fn type_name(krate: &syn::Path) -> TokenStream {
+fn type_name(krate: &CratePath) -> TokenStream {
     quote!(#krate::__private::short_type_name(::core::any::type_name::<Self>()))
 }
 

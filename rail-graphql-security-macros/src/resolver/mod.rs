@@ -1,5 +1,5 @@
-//! `#[require_mfa]`, `#[audited]` and `#[rate_limit]` on resolvers: parse (darling receivers and checks of the
-//! options and of the item), expand (quote only).
+//! `#[require_mfa]`, `#[audited]` and `#[rate_limit]` on resolvers: parse (darling receivers,
+//! the item as a function), validate (the options and the resolver's shape), expand (quote only).
 //!
 //! `#[Object]` / `#[ComplexObject]` expand before these attributes: by then a resolver without
 //! a context parameter has `_: &Context<'_>` inserted at position 1 (renamed to a hygienic name
@@ -7,54 +7,70 @@
 
 mod expand;
 mod parse;
+mod validate;
 
 use proc_macro2::TokenStream;
+use quote::ToTokens;
 
-/// `#[require_mfa(...)]`: the check, or the errors next to the untouched item.
+use crate::common;
+
+/// `#[require_mfa(...)]`: the check, or the errors next to the item as written.
 pub(crate) fn require_mfa(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let options = parse::mfa_options(attr);
-    let resolver = parse::resolver(item, "require_mfa");
-    match (options, resolver) {
-        (Ok(options), Ok(resolver)) => expand::require_mfa(&options, resolver),
-        (options, resolver) => fallback(options.err(), resolver),
-    }
+    wrap(attr, item, "require_mfa", validate::require_mfa, expand::require_mfa)
 }
 
-/// `#[rate_limit(...)]`: the count, or the errors next to the untouched item.
+/// `#[rate_limit(...)]`: the count, or the errors next to the item as written.
 pub(crate) fn rate_limit(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let options = parse::rate_limit_options(attr);
-    let resolver = parse::resolver(item, "rate_limit");
-    match (options, resolver) {
-        (Ok(options), Ok(resolver)) => expand::rate_limit(&options, resolver),
-        (options, resolver) => fallback(options.err(), resolver),
+    wrap(attr, item, "rate_limit", validate::rate_limit, expand::rate_limit)
+}
+
+/// The phases of an attribute whose options do not depend on the resolver: its arguments and
+/// the resolver are checked independently, so the errors of both are reported at once.
+fn wrap<Args: darling::FromMeta + Default, Options>(
+    attr: TokenStream,
+    item: TokenStream,
+    macro_name: &str,
+    validate: fn(Args) -> darling::Result<Options>,
+    expand: fn(&Options, validate::Resolver) -> TokenStream,
+) -> TokenStream {
+    let options = common::attribute_args(attr).and_then(validate);
+    match (options, resolver(&item, macro_name)) {
+        (Ok(options), Ok(resolver)) => expand(&options, resolver),
+        (options, resolver) => fallback([options.err(), resolver.err()], item),
     }
 }
 
 /// `#[audited(...)]` on a resolver. A `#[require_mfa]` further down the same method is applied
 /// first, so its refusals are inside the audited call whatever the attribute order.
 pub(crate) fn audited(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let resolver = match parse::resolver(item, "audited") {
-        Ok(resolver) => inner_require_mfa(resolver),
-        Err(failure) => Err(failure),
-    };
+    let resolver = resolver(&item, "audited")
+        .map_err(|errors| InnerFailure { errors, item: item.clone() })
+        .and_then(inner_require_mfa);
     let params = resolver.as_ref().ok().map(|r| r.params.as_slice());
-    match (parse::audit_options(attr, params), resolver) {
+    let options = common::attribute_args(attr).and_then(|args| validate::audited(args, params));
+    match (options, resolver) {
         (Ok(options), Ok(resolver)) => expand::audited(&options, resolver),
-        (options, resolver) => fallback(options.err(), resolver),
+        (options, Err(InnerFailure { errors, item })) => fallback([options.err(), Some(errors)], item),
+        (Err(errors), Ok(_)) => common::with_errors(errors, item),
     }
 }
 
-/// The item, when `#[audited]` is on a model (a struct, an impl block, or another non-fn item
-/// whose error `audited_model` reports) rather than on a resolver.
-pub(crate) fn model_item(item: &TokenStream) -> Option<syn::Item> {
-    match syn::parse2::<syn::Item>(item.clone()) {
-        Ok(item @ (syn::Item::Struct(_) | syn::Item::Impl(_) | syn::Item::Enum(_) | syn::Item::Union(_))) => Some(item),
-        _ => None,
-    }
+/// A resolver that failed to parse or check (or whose inner `#[require_mfa]` did), and what to
+/// emit in its place.
+struct InnerFailure {
+    errors: darling::Error,
+    /// The item as written, or without the `#[require_mfa]` whose options were wrong (so the
+    /// error is not reported twice).
+    item: TokenStream,
+}
+
+/// Parses and checks the item a resolver attribute sits on.
+fn resolver(item: &TokenStream, macro_name: &str) -> darling::Result<validate::Resolver> {
+    parse::function(item, macro_name).and_then(|func| validate::resolver(func, macro_name))
 }
 
 /// Applies and removes a `#[require_mfa(...)]` left on the method.
-fn inner_require_mfa(mut resolver: parse::Resolver) -> Result<parse::Resolver, (darling::Error, TokenStream)> {
+fn inner_require_mfa(mut resolver: validate::Resolver) -> Result<validate::Resolver, InnerFailure> {
     let attrs = &mut resolver.func.attrs;
     let Some(index) = attrs.iter().position(|a| a.path().segments.last().is_some_and(|s| s.ident == "require_mfa"))
     else {
@@ -65,64 +81,33 @@ fn inner_require_mfa(mut resolver: parse::Resolver) -> Result<parse::Resolver, (
         syn::Meta::List(list) => list.tokens,
         _ => TokenStream::new(),
     };
-    let options = match parse::mfa_options(args) {
-        Ok(options) => options,
-        Err(e) => {
-            let func = &resolver.func;
-            return Err((e, quote::quote!(#func)));
+    match common::attribute_args(args).and_then(validate::require_mfa) {
+        Ok(options) => {
+            let func = expand::require_mfa(&options, resolver);
+            self::resolver(&func, "require_mfa").map_err(|errors| InnerFailure { errors, item: func })
         }
-    };
-    parse::resolver(expand::require_mfa(&options, resolver), "require_mfa")
+        Err(errors) => Err(InnerFailure { errors, item: resolver.func.into_token_stream() }),
+    }
 }
 
-/// The errors, then the item as it was (so one mistake does not cascade into many).
-fn fallback(
-    options: Option<darling::Error>,
-    resolver: Result<parse::Resolver, (darling::Error, TokenStream)>,
-) -> TokenStream {
-    let mut errors = darling::Error::accumulator();
-    if let Some(e) = options {
-        errors.push(e);
+/// Every error, then the item (so one mistake does not cascade into many).
+fn fallback(errors: [Option<darling::Error>; 2], item: TokenStream) -> TokenStream {
+    let mut all = darling::Error::accumulator();
+    errors.into_iter().flatten().for_each(|error| all.push(error));
+    match all.finish() {
+        Ok(()) => item,
+        Err(errors) => common::with_errors(errors, item),
     }
-    let item = match resolver {
-        Ok(resolver) => {
-            let func = resolver.func;
-            quote::quote!(#func)
-        }
-        Err((e, item)) => {
-            errors.push(e);
-            item
-        }
-    };
-    let mut tokens = errors.finish().err().map(darling::Error::write_errors).unwrap_or_default();
-    tokens.extend(item);
-    tokens
 }
 
 #[cfg(test)]
 mod snapshot_tests {
-    //! Expansion snapshots of resolvers as `#[Object]` hands them over, formatted with
-    //! prettyplease and compared with the committed `tests/snapshots/resolver_*.rs`.
-    //! `UPDATE_SNAPSHOTS=1 cargo test` rewrites them; read the diff before committing.
-
-    use std::path::PathBuf;
+    //! Expansion snapshots of resolvers as `#[Object]` hands them over.
 
     use proc_macro2::TokenStream;
     use quote::quote;
 
-    fn assert_snapshot(name: &str, tokens: TokenStream) {
-        let file: syn::File = syn::parse2(tokens).expect("the expansion parses as Rust items");
-        let actual = prettyplease::unparse(&file);
-        let path =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("resolver_{name}.rs"));
-        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-            std::fs::write(&path, &actual).expect("write snapshot");
-            return;
-        }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_SNAPSHOTS=1 to create it", path.display()));
-        assert_eq!(actual, expected, "expansion of `{name}` changed; run with UPDATE_SNAPSHOTS=1 and review the diff");
-    }
+    use crate::common::assert_expansion;
 
     /// What `#[Object]` emits for `async fn secret(&self) -> String { ... }`.
     fn object_rewritten_secret() -> TokenStream {
@@ -141,7 +126,7 @@ mod snapshot_tests {
     #[test]
     fn require_mfa_on_an_object_rewritten_resolver() {
         let attr = quote!(max_age = "1h30m", allow_trusted_device = false, methods(totp, backup_code));
-        assert_snapshot("require_mfa", super::require_mfa(attr, object_rewritten_secret()));
+        assert_expansion("resolver_require_mfa", super::require_mfa(attr, object_rewritten_secret()));
     }
 
     #[test]
@@ -153,7 +138,7 @@ mod snapshot_tests {
                 Ok(amount > 0 && !password.is_empty())
             }
         };
-        assert_snapshot("audited", super::audited(attr, item));
+        assert_expansion("resolver_audited", super::audited(attr, item));
     }
 
     #[test]
@@ -164,13 +149,13 @@ mod snapshot_tests {
                 Ok(true)
             }
         };
-        assert_snapshot("audited_then_require_mfa", super::audited(quote!(), item));
+        assert_expansion("resolver_audited_then_require_mfa", super::audited(quote!(), item));
     }
 
     #[test]
     fn rate_limit_on_an_object_rewritten_resolver() {
         let attr = quote!(limit = 5, window = "1m", per = "user_and_ip", cost = 2);
-        assert_snapshot("rate_limit", super::rate_limit(attr, object_rewritten_secret()));
+        assert_expansion("resolver_rate_limit", super::rate_limit(attr, object_rewritten_secret()));
     }
 
     #[test]
@@ -180,6 +165,6 @@ mod snapshot_tests {
                 1
             }
         };
-        assert_snapshot("misuse", super::require_mfa(quote!(max_age = "15x"), item));
+        assert_expansion("resolver_misuse", super::require_mfa(quote!(max_age = "15x"), item));
     }
 }

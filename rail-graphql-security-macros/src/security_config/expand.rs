@@ -5,21 +5,23 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::validate::{FieldModel, Model};
+use crate::common::CratePath;
 
 pub(crate) fn expand(model: &Model) -> TokenStream {
     let Model { ident, krate, prefix, .. } = model;
-    let cfg = quote!(#krate::config);
+    let paths = Paths { cfg: quote!(#krate::config), helpers: quote!(#krate::__private::config) };
+    let Paths { cfg, helpers } = &paths;
     let keys = model.fields.iter().map(|f| &f.key);
-    let defaults = model.fields.iter().map(|f| default_field(f, &cfg));
-    let set_arms = model.fields.iter().map(|f| set_arm(f, &cfg));
-    let validations = model.fields.iter().map(|f| validate_field(f, &cfg));
+    let defaults = model.fields.iter().map(|f| default_field(f, &paths));
+    let set_arms = model.fields.iter().map(|f| set_arm(f, &paths));
+    let validations = model.fields.iter().map(|f| validate_field(f, &paths));
     let container_validates = model.validates.iter().map(|path| {
         quote_spanned!(path.span()=> {
             let __rail_fn: fn(&Self) -> ::core::result::Result<(), _> = #path;
             __rail_validator.custom(__rail_fn(self));
         })
     });
-    let field_checks = model.fields.iter().map(|f| check_field(f, &cfg));
+    let field_checks = model.fields.iter().map(|f| check_field(f, &paths));
     let container_checks = model.checks.iter().map(|path| {
         quote_spanned!(path.span()=> {
             let __rail_fn: fn(&Self, &mut #cfg::Checklist) = #path;
@@ -27,26 +29,26 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
         })
     });
     let json = model.fields.iter().map(|f| {
-        let (key, field, ops) = (&f.key, &f.ident, ops(f, &cfg));
+        let (key, field, ops) = (&f.key, &f.ident, ops(f, &paths));
         quote!(__rail_map.insert(<::std::string::String as ::core::convert::From<&str>>::from(#key), (#ops.json)(&self.#field));)
     });
     let writes = model.fields.iter().map(|f| {
-        let (key, field, doc, ops) = (&f.key, &f.ident, &f.doc, ops(f, &cfg));
+        let (key, field, doc, ops) = (&f.key, &f.ident, &f.doc, ops(f, &paths));
         quote!((#ops.write)(__rail_table, #key, &self.#field, #doc);)
     });
     let generates = model.fields.iter().filter_map(|f| {
         let field = &f.ident;
         if f.nested {
-            let ops = ops(f, &cfg);
+            let ops = ops(f, &paths);
             Some(quote!((#ops.generate)(&mut self.#field);))
         } else if f.generate {
-            Some(quote_spanned!(f.ty.span()=> #cfg::__derive::GenerateSecret::generate(&mut self.#field);))
+            Some(quote_spanned!(f.ty.span()=> #helpers::GenerateSecret::generate(&mut self.#field);))
         } else {
             None
         }
     });
     let key_entries = model.fields.iter().map(|f| {
-        let (key, doc, ops) = (&f.key, &f.doc, ops(f, &cfg));
+        let (key, doc, ops) = (&f.key, &f.doc, ops(f, &paths));
         if f.nested {
             let vars = f.env.iter().map(|(var, _)| var);
             let paths = f.env.iter().map(|(_, path)| path);
@@ -58,7 +60,7 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
     });
     let assertions = model.fields.iter().filter(|f| f.secret).map(|f| {
         let ty = &f.ty;
-        quote_spanned!(ty.span()=> #cfg::__derive::assert_secret::<#ty>();)
+        quote_spanned!(ty.span()=> #helpers::assert_secret::<#ty>();)
     });
     quote! {
         const _: () = {
@@ -118,18 +120,26 @@ pub(crate) fn expand(model: &Model) -> TokenStream {
     }
 }
 
-/// The field's operations (`__derive::leaf::<T>()` or `section::<T>()`), spanned on its type so
+/// Where generated code finds the runtime: the public `config` module, and the helpers for
+/// generated code under `__private`.
+struct Paths {
+    cfg: TokenStream,
+    helpers: TokenStream,
+}
+
+/// The field's operations (`__private::config::leaf::<T>()` or `section::<T>()`), spanned on its type so
 /// a type that does not fit gives one error there.
-fn ops(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
-    let ty = &f.ty;
+fn ops(f: &FieldModel, paths: &Paths) -> TokenStream {
+    let (ty, helpers) = (&f.ty, &paths.helpers);
     if f.nested {
-        quote_spanned!(ty.span()=> #cfg::__derive::section::<#ty>())
+        quote_spanned!(ty.span()=> #helpers::section::<#ty>())
     } else {
-        quote_spanned!(ty.span()=> #cfg::__derive::leaf::<#ty>())
+        quote_spanned!(ty.span()=> #helpers::leaf::<#ty>())
     }
 }
 
-fn default_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
+fn default_field(f: &FieldModel, paths: &Paths) -> TokenStream {
+    let cfg = &paths.cfg;
     let (field, ty) = (&f.ident, &f.ty);
     if let Some(path) = &f.section_defaults {
         return quote_spanned!(path.span()=> #field: {
@@ -138,7 +148,7 @@ fn default_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
         });
     }
     if f.nested {
-        let ops = ops(f, cfg);
+        let ops = ops(f, paths);
         return quote!(#field: (#ops.defaults)(__rail_profile));
     }
     let d = &f.defaults;
@@ -172,16 +182,16 @@ fn default_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
     }
 }
 
-fn set_arm(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
-    let (key, field, ops) = (&f.key, &f.ident, ops(f, cfg));
+fn set_arm(f: &FieldModel, paths: &Paths) -> TokenStream {
+    let (key, field, ops) = (&f.key, &f.ident, ops(f, paths));
     quote!(#key => (#ops.set)(__rail_cx, &mut self.#field, __rail_input),)
 }
 
-fn validate_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
+fn validate_field(f: &FieldModel, paths: &Paths) -> TokenStream {
     let (key, field) = (&f.key, &f.ident);
     let mut body = Vec::new();
     if f.nested {
-        let ops = ops(f, cfg);
+        let ops = ops(f, paths);
         body.push(quote!((#ops.validate)(&self.#field, __rail_validator);));
     }
     if let Some(range) = &f.range {
@@ -206,11 +216,12 @@ fn validate_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
     quote!(__rail_validator.with_key(#key, |__rail_validator| { #(#body)* });)
 }
 
-fn check_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
+fn check_field(f: &FieldModel, paths: &Paths) -> TokenStream {
+    let cfg = &paths.cfg;
     let (key, field) = (&f.key, &f.ident);
     let mut body = Vec::new();
     if f.nested {
-        let ops = ops(f, cfg);
+        let ops = ops(f, paths);
         body.push(quote!((#ops.check)(&self.#field, __rail_checks);));
     }
     let ty = &f.ty;
@@ -230,7 +241,8 @@ fn check_field(f: &FieldModel, cfg: &TokenStream) -> TokenStream {
 pub(crate) fn fallback(input: &syn::DeriveInput) -> TokenStream {
     let ident = &input.ident;
     let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
-    let cfg = quote!(::rail_graphql_security::config);
+    let krate = CratePath::find_in_attrs(&input.attrs, "security");
+    let cfg = quote!(#krate::config);
     quote! {
         const _: () = {
             #[automatically_derived]
@@ -242,10 +254,10 @@ pub(crate) fn fallback(input: &syn::DeriveInput) -> TokenStream {
                     -> ::core::result::Result<(), #cfg::ConfigError> { ::core::unreachable!() }
                 fn validate(&self, _: &mut #cfg::Validator<'_>) {}
                 fn check(&self, _: &mut #cfg::Checklist) {}
-                fn to_json_redacted(&self) -> ::rail_graphql_security::__private::serde_json::Value {
+                fn to_json_redacted(&self) -> #krate::__private::serde_json::Value {
                     ::core::unreachable!()
                 }
-                fn write_toml(&self, _: &mut ::rail_graphql_security::__private::toml_edit::Table) {}
+                fn write_toml(&self, _: &mut #krate::__private::toml_edit::Table) {}
                 fn generate_secrets(&mut self) {}
                 fn collect_keys(_: &mut #cfg::KeyCollector) {}
             }

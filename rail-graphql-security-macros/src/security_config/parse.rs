@@ -7,6 +7,8 @@ use darling::{FromDeriveInput, FromField, FromMeta};
 use proc_macro2::Span;
 use syn::spanned::Spanned;
 
+use crate::common::CratePath;
+
 /// `key = <any expression>`, keeping the key's span for errors.
 #[derive(Debug, Clone)]
 pub(crate) struct KeyValue {
@@ -97,7 +99,7 @@ pub(crate) struct ContainerAttrs {
     pub(crate) validate: Vec<syn::Path>,
     /// Path of the runtime crate (default `::rail_graphql_security`).
     #[darling(default, rename = "crate")]
-    pub(crate) krate: Option<syn::Path>,
+    pub(crate) krate: CratePath,
 }
 
 /// `#[security(...)]` on a field.

@@ -7,11 +7,12 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::parse::{ContainerAttrs, EnvAttr, FieldAttrs, KeyValue};
+use crate::common::CratePath;
 
 /// A checked derive input.
 pub(crate) struct Model {
     pub(crate) ident: syn::Ident,
-    pub(crate) krate: syn::Path,
+    pub(crate) krate: CratePath,
     pub(crate) prefix: String,
     pub(crate) checks: Vec<syn::Path>,
     pub(crate) validates: Vec<syn::Path>,
@@ -103,7 +104,7 @@ pub(crate) fn validate(attrs: ContainerAttrs) -> darling::Result<Model> {
     }
     errors.finish_with(Model {
         ident: attrs.ident,
-        krate: attrs.krate.unwrap_or_else(|| syn::parse_quote!(::rail_graphql_security)),
+        krate: attrs.krate,
         prefix,
         checks: attrs.check,
         validates: attrs.validate,

@@ -7,7 +7,8 @@
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
-use super::parse::{KeyType, OnDelete, UserModel};
+use super::parse::OnDelete;
+use super::validate::{KeyType, UserModel};
 
 fn upper_camel(snake: &str) -> String {
     snake
@@ -22,7 +23,7 @@ fn upper_camel(snake: &str) -> String {
 
 pub(crate) fn expand(model: &UserModel, item: TokenStream) -> TokenStream {
     let UserModel { vis, module, table, key_field, key_column, account_field, .. } = model;
-    let rt = quote!(::rail_graphql_security);
+    let rt = &model.krate;
     let key_ty = match model.key_type {
         KeyType::I32 => quote!(i32),
         KeyType::I64 => quote!(i64),

@@ -1,54 +1,37 @@
-//! `#[security_user]`: parse (the attribute's options with darling, the SeaORM model's table,
-//! primary key and fields), expand (quote only).
+//! `#[security_user]`: parse (the attribute's options with darling, the SeaORM model's table and
+//! primary-key fields), validate (the model's shape, key type, account field), expand (quote
+//! only).
 
 mod expand;
 mod parse;
+mod validate;
 
 use proc_macro2::TokenStream;
+
+use crate::common;
 
 /// The attribute: the model unchanged plus the generated MFA module, or the model unchanged plus
 /// the errors (so one mistake does not cascade into errors about missing items).
 pub(crate) fn attribute(args: TokenStream, item: TokenStream) -> TokenStream {
-    match parse::parse(args, item.clone()) {
+    match parse::parse(args, item.clone()).and_then(validate::validate) {
         Ok(model) => expand::expand(&model, item),
-        Err(errors) => {
-            let mut tokens = errors.write_errors();
-            tokens.extend(item);
-            tokens
-        }
+        Err(errors) => common::with_errors(errors, item),
     }
 }
 
 #[cfg(test)]
 mod snapshot_tests {
-    //! Expansion snapshots: the generated code, formatted with prettyplease, compared with the
-    //! committed `tests/snapshots/security_user_*.rs`. `UPDATE_SNAPSHOTS=1 cargo test` rewrites
-    //! them; read the diff before committing.
-
-    use std::path::PathBuf;
-
     use quote::quote;
 
-    fn assert_snapshot(name: &str, args: proc_macro2::TokenStream, item: proc_macro2::TokenStream) {
-        let tokens = super::attribute(args, item);
-        let file: syn::File = syn::parse2(tokens).expect("the expansion parses as Rust items");
-        let actual = prettyplease::unparse(&file);
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots").join(format!("{name}.rs"));
-        if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
-            std::fs::write(&path, &actual).expect("write snapshot");
-            return;
-        }
-        let expected = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}; run with UPDATE_SNAPSHOTS=1 to create it", path.display()));
-        assert_eq!(actual, expected, "expansion of `{name}` changed; run with UPDATE_SNAPSHOTS=1 and review the diff");
-    }
+    use crate::common::assert_expansion;
 
     #[test]
     fn expansion_for_an_i32_key() {
-        assert_snapshot(
+        assert_expansion(
             "security_user_i32",
-            quote!(),
-            quote! {
+            super::attribute(
+                quote!(),
+                quote! {
                 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
                 #[sea_orm(table_name = "users")]
                 pub struct Model {
@@ -57,16 +40,18 @@ mod snapshot_tests {
                     #[sea_orm(unique)]
                     pub username: String,
                 }
-            },
+                },
+            ),
         );
     }
 
     #[test]
     fn expansion_with_every_option() {
-        assert_snapshot(
+        assert_expansion(
             "security_user_options",
-            quote!(module = "second_factor", on_delete = "restrict", account_name = "email"),
-            quote! {
+            super::attribute(
+                quote!(module = "second_factor", on_delete = "restrict", account_name = "email"),
+                quote! {
                 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
                 #[sea_orm(schema_name = "public", table_name = "accounts")]
                 pub struct Model {
@@ -74,7 +59,8 @@ mod snapshot_tests {
                     pub account_id: uuid::Uuid,
                     pub email: String,
                 }
-            },
+                },
+            ),
         );
     }
 

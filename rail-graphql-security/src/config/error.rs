@@ -103,27 +103,11 @@ fn known_keys(key: &str, known: &[&str]) -> String {
         return "this section has no keys".to_owned();
     }
     let last = key.rsplit('.').next().unwrap_or(key);
-    let closest = known.iter().map(|k| (edit_distance(last, k), *k)).min().filter(|(d, _)| *d <= 2);
+    let closest = known.iter().map(|k| (strsim::levenshtein(last, k), *k)).min().filter(|(d, _)| *d <= 2);
     match closest {
         Some((_, suggestion)) => format!("did you mean `{suggestion}`? expected one of: {}", known.join(", ")),
         None => format!("expected one of: {}", known.join(", ")),
     }
-}
-
-/// Levenshtein distance (keys are short).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = if ca == *cb { previous } else { 1 + previous.min(row[j]).min(current) };
-            previous = current;
-        }
-    }
-    row[b.len()]
 }
 
 /// Every problem found while loading a configuration (all of them, not just the first).

@@ -8,7 +8,7 @@ use rand::{RngCore, TryRngCore};
 use toml_edit::Value;
 use zeroize::Zeroizing;
 
-use crate::config::__derive::{GenerateSecret, IsSecret};
+use crate::config::codegen::{GenerateSecret, IsSecret};
 use crate::config::{ConfigValue, REDACTED, Secret};
 #[cfg(feature = "mfa")]
 use crate::mfa::{EncryptionKey, MfaError};

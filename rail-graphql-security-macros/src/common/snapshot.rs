@@ -1,0 +1,18 @@
+//! Expansion snapshots: the generated code formatted by prettyplease, compared by insta with the
+//! committed `tests/snapshots/<name>.snap`. `INSTA_UPDATE=always cargo test` (or
+//! `cargo insta review`) rewrites them; read the diff before committing.
+
+use proc_macro2::TokenStream;
+
+/// Asserts the expansion `tokens` (Rust items) matches snapshot `name`.
+pub(crate) fn assert_expansion(name: &str, tokens: TokenStream) {
+    let file: syn::File = match syn::parse2(tokens) {
+        Ok(file) => file,
+        Err(e) => panic!("the expansion of `{name}` is not Rust items: {e}"),
+    };
+    let mut settings = insta::Settings::clone_current();
+    settings.set_snapshot_path(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots"));
+    settings.set_prepend_module_to_snapshot(false);
+    settings.set_omit_expression(true);
+    settings.bind(|| insta::assert_snapshot!(name, prettyplease::unparse(&file)));
+}
