@@ -8,8 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use integration_tests::{Backend, FlakyProxy, GatedSink, TestDb, collect_alerts, on_every_backend};
 use rail_graphql_security::audit::entity::Entity;
 use rail_graphql_security::audit::{
-    Alert, AlertThresholds, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSeverity,
-    ThresholdKind,
+    Alert, AlertThresholds, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, ThresholdKind,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QuerySelect};
 use serde_json::json;

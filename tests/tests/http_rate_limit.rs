@@ -13,7 +13,10 @@ use rail_graphql_security::rate_limit::{
 async fn limiters() -> Vec<(&'static str, RateLimiter)> {
     let mut all = vec![("memory", RateLimiter::memory())];
     if let Some(url) = integration_tests::redis_url() {
-        all.push(("redis", RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.expect("connect to Redis")));
+        all.push((
+            "redis",
+            RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.expect("connect to Redis"),
+        ));
     }
     all
 }

@@ -76,8 +76,8 @@ pub use self::event::{AuditEvent, AuditEventType, AuditSeverity, UnknownSeverity
 pub use self::logger::{Actor, AuditError, AuditLogger, AuditLoggerBuilder, AuditStats, AuditUser};
 pub use self::mask::{MASK, is_secret_key, mask_details};
 pub use self::ocsf::{OCSF_VERSION, to_ocsf};
-pub(crate) use self::report::{TOP_N, generate_security_report};
 pub use self::report::{AccountCount, HourlyBucket, IpCount, ReportError, SecurityReport, security_score};
+pub(crate) use self::report::{TOP_N, generate_security_report};
 pub use self::retention::spawn_retention_task;
 pub use self::sink::{
     AuditSink, DELIVERY_HEADER, DatabaseSink, ExportFormat, FileSink, FsyncPolicy, MemorySink, MemorySinkTimeout,

@@ -110,13 +110,11 @@ fn sns_signature(host: &str, body: &[u8], at: chrono::DateTime<Utc>) -> String {
     let (stamp, day) = (at.format("%Y%m%dT%H%M%SZ").to_string(), at.format("%Y%m%d").to_string());
     let content_type = "application/x-www-form-urlencoded; charset=utf-8";
     let headers = format!("content-type:{content_type}\nhost:{host}\nx-amz-date:{stamp}\n");
-    let request = format!(
-        "POST\n/\n\n{headers}\ncontent-type;host;x-amz-date\n{}",
-        hex::encode(Sha256::digest(body))
-    );
+    let request = format!("POST\n/\n\n{headers}\ncontent-type;host;x-amz-date\n{}", hex::encode(Sha256::digest(body)));
     let scope = format!("{day}/eu-west-1/sns/aws4_request");
     let to_sign = format!("AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}", hex::encode(Sha256::digest(request.as_bytes())));
-    let key = ["eu-west-1", "sns", "aws4_request"].into_iter().fold(mac(b"AWS4sns-secret-key", &day), |k, p| mac(&k, p));
+    let key =
+        ["eu-west-1", "sns", "aws4_request"].into_iter().fold(mac(b"AWS4sns-secret-key", &day), |k, p| mac(&k, p));
     format!(
         "AWS4-HMAC-SHA256 Credential=AKIDTEST/{scope}, SignedHeaders=content-type;host;x-amz-date, Signature={}",
         hex::encode(mac(&key, &to_sign))

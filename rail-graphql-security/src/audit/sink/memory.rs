@@ -45,7 +45,9 @@ struct Inner {
 
 /// [`MemorySink::wait_for`] gave up.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("waited {waited:?} for {expected} audit events, {received} arrived; is the logger enabled and the sink registered?")]
+#[error(
+    "waited {waited:?} for {expected} audit events, {received} arrived; is the logger enabled and the sink registered?"
+)]
 pub struct MemorySinkTimeout {
     /// How many events were awaited.
     pub expected: usize,
