@@ -57,9 +57,4 @@ impl CratePath {
             .next_back()
             .unwrap_or_default()
     }
-
-    /// The path as async-graphql's `crate = "..."` string wants it.
-    pub(crate) fn to_path_string(&self) -> String {
-        self.0.to_token_stream().to_string().replace(' ', "")
-    }
 }

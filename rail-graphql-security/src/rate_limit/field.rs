@@ -17,7 +17,7 @@ use crate::context::SecurityContext;
 pub enum LimitKey {
     /// Per authenticated user; an anonymous caller is counted per client address instead.
     User,
-    /// Per client address (IPv6 per /64, see [`rate_limit_key`]).
+    /// Per client address (an IPv6 client by its /64 network, which one subscriber usually holds).
     Ip,
     /// Per user and address together (an anonymous caller: per address).
     UserAndIp,
