@@ -20,10 +20,11 @@
 //! use chrono::Utc;
 //! use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenService};
 //! use rail_graphql_security::context::{MfaLevel, MfaState, Principal};
+//! use rail_graphql_security::mfa::MfaMethod;
 //!
 //! let config = TokenConfig::new("an-hmac-secret-of-at-least-32-bytes!!")?;
 //! let tokens = TokenService::new(config, RevocationStore::memory());
-//! let issued = tokens.issue(&Principal::new(7, "alice"), &MfaState::verified(Utc::now(), "totp"), None)?;
+//! let issued = tokens.issue(&Principal::new(7, "alice"), &MfaState::verified(Utc::now(), MfaMethod::Totp), None)?;
 //! let claims = tokens.verify(&issued.token, None).await?;
 //! assert_eq!(claims.sub, "7");
 //! assert_eq!(claims.mfa_state().level, MfaLevel::Verified);
@@ -34,7 +35,7 @@
 //! // A login, then the token its second factor earns: one session, ended by one logout.
 //! let alice = Principal::new(7, "alice");
 //! let login = tokens.issue(&alice, &MfaState::none(), None)?;
-//! let passed = MfaState::verified(Utc::now(), "totp");
+//! let passed = MfaState::verified(Utc::now(), MfaMethod::Totp);
 //! let step_up = tokens.issue_in_session(&alice, &passed, &[], &login.session_id, None)?;
 //! assert!(tokens.revoke_session(&alice, &login.session_id, None).await?);
 //! assert!(tokens.verify(&login.token, None).await.is_err());
