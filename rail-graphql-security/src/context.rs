@@ -1,7 +1,7 @@
 //! The per-request [`SecurityContext`] and the runtime checks resolvers (and the
 //! `#[require_mfa]` macro) call: [`require_authenticated`], [`require_second_factor`],
 //! [`require_role`] and their audited form [`enforce`]. Second-factor checks all go through
-//! [`enforce_mfa`](crate::mfa::enforce_mfa).
+//! [`enforce_mfa`].
 //!
 //! The HTTP layer (feature `axum`) builds the context from the bearer token and stores it in
 //! the async-graphql request data; any other transport can do the same with
@@ -362,7 +362,7 @@ pub fn require_authenticated<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<
 
 /// The caller must have passed a second factor (a trusted device counts), within `max_age`
 /// when given. Not audited; [`enforce`] audits, and
-/// [`enforce_mfa`](crate::mfa::enforce_mfa) takes a whole [`MfaRequirement`].
+/// [`enforce_mfa`] takes a whole [`MfaRequirement`].
 pub fn require_second_factor<'a>(
     ctx: &'a Context<'_>,
     max_age: Option<Duration>,
