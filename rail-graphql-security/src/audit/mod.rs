@@ -77,6 +77,7 @@ pub use self::logger::{Actor, AuditError, AuditLogger, AuditLoggerBuilder, Audit
 pub use self::mask::{MASK, is_secret_key, mask_details};
 pub use self::ocsf::{OCSF_VERSION, to_ocsf};
 pub use self::report::{AccountCount, HourlyBucket, IpCount, ReportError, SecurityReport, security_score};
+#[cfg(feature = "dashboard")]
 pub(crate) use self::report::{TOP_N, generate_security_report};
 pub use self::retention::spawn_retention_task;
 pub use self::sink::{
