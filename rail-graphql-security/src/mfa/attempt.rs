@@ -151,8 +151,10 @@ impl<Id: MfaUserId> MfaManager<Id> {
         kind: MfaMethod,
         at: DateTime<Utc>,
     ) -> Result<(DatabaseTransaction, throttle::State, Vec<DeviceRow>), MfaError> {
-        let options =
-            TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() };
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
         for _ in 0..3 {
             let txn = self.db.begin_with_options(options).await?;
             if let Some((state, devices)) = Self::lock_throttle_and_devices(&txn, uid, kind).await? {

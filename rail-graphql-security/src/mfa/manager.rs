@@ -459,7 +459,10 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 JoinType::LeftJoin,
                 MfaDevices::Table,
                 Condition::all()
-                    .add(Expr::col((MfaDevices::Table, MfaDevices::UserId)).eq(Expr::col((MfaThrottle::Table, MfaThrottle::UserId))))
+                    .add(
+                        Expr::col((MfaDevices::Table, MfaDevices::UserId))
+                            .eq(Expr::col((MfaThrottle::Table, MfaThrottle::UserId))),
+                    )
                     .add(Expr::col((MfaDevices::Table, MfaDevices::DeviceType)).eq(kind.as_str()))
                     .add(Expr::col((MfaDevices::Table, MfaDevices::IsActive)).eq(true)),
             )
@@ -657,7 +660,15 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let matching_step = |device: &DeviceRow, code: &String| {
             let (Some(blob), Some(key_id)) = (&device.secret_key, &device.key_id) else { return Ok(None) };
             let secret = self.cipher.open(key_id, blob, &associated_data("totp", &user_key, &device.id))?;
-            Ok(totp::matching_step(c.totp_algorithm, c.totp_digits, c.totp_period, c.totp_skew, &secret, code, unix(at)))
+            Ok(totp::matching_step(
+                c.totp_algorithm,
+                c.totp_digits,
+                c.totp_period,
+                c.totp_skew,
+                &secret,
+                code,
+                unix(at),
+            ))
         };
         self.verify_locked_attempt(attempt, code, normalize, matching_step).await
     }

@@ -90,8 +90,8 @@ impl State {
         }
         // Backed off, locked out, or at the threshold with the lockout about to be written by a
         // concurrent failure.
-        let pending = now
-            + chrono::Duration::from_std(limits.throttle.lockout_duration).unwrap_or(chrono::Duration::days(1));
+        let pending =
+            now + chrono::Duration::from_std(limits.throttle.lockout_duration).unwrap_or(chrono::Duration::days(1));
         Some(Refusal::Until(blocked.unwrap_or(pending)))
     }
 
@@ -114,7 +114,12 @@ pub(crate) async fn ensure_row<C: ConnectionTrait, Id: MfaUserId>(
     let mut insert = Query::insert();
     insert
         .into_table(MfaThrottle::Table)
-        .columns([MfaThrottle::UserId, MfaThrottle::FailedAttempts, MfaThrottle::ConsecutiveFailures, MfaThrottle::UpdatedAt])
+        .columns([
+            MfaThrottle::UserId,
+            MfaThrottle::FailedAttempts,
+            MfaThrottle::ConsecutiveFailures,
+            MfaThrottle::UpdatedAt,
+        ])
         .values_panic([user.to_db_value(), 0i32.into(), 0i32.into(), now.into()].map(Expr::val))
         .on_conflict(OnConflict::column(MfaThrottle::UserId).do_nothing_on([MfaThrottle::UserId]).to_owned());
     db.execute(&insert).await?;
