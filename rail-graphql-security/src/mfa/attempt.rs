@@ -1,6 +1,8 @@
-//! The order every second-factor check follows, written once: reserve an attempt in the
-//! throttle, normalise the input, let the method check it, then record the success or the
-//! failure and audit it. TOTP, SMS and backup codes differ only in the check.
+//! The order every second-factor check follows: reserve an attempt in the throttle, normalise
+//! the input, let the method check it, then record the success or the failure and audit it.
+//! SMS and backup codes differ only in the check ([`MfaManager::verify_attempt`]); TOTP runs the
+//! same order in one transaction under the throttle row's lock
+//! ([`MfaManager::verify_locked_attempt`]), so a verification costs one commit.
 
 use std::future::Future;
 
