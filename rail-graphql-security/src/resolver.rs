@@ -156,14 +156,21 @@ impl AuditedCall {
                 .user_agent(security.user_agent.clone())
                 .request_id(security.request_id.clone());
         }
-        let mut details = Map::new();
+        let mut details = Map::with_capacity(4);
         details.insert("resolver".into(), format!("{}.{}", self.type_name, self.field_name).into());
-        details.insert("outcome".into(), ResolverOutcome::of(result).as_str().into());
+        let outcome = match result {
+            Ok(_) => Value::from("ok"),
+            Err(e) => Value::from(e.error_code().into_owned()),
+        };
+        details.insert("outcome".into(), outcome);
         details.insert("duration_ms".into(), duration_ms.into());
         if !self.arguments.is_empty() {
             details.insert("arguments".into(), Value::Object(self.arguments));
         }
-        logger.log(record.details(Value::Object(details)));
+        // Set as is, not through `AuditEvent::details`: the logger's pipeline masks every event
+        // before any sink or alert handler sees it, so the request path skips a second pass.
+        record.details = Value::Object(details);
+        logger.log(record);
     }
 }
 

@@ -23,14 +23,18 @@
 //!
 //! Criterion measures one variant after another; on a shared machine whose load changes from
 //! one minute to the next, that alone moves the ratios. So the bench then also runs plain and
-//! attributed interleaved in short ABBA rounds (memory sink and own-pool SQLite sink) and
-//! prints the median per-round ratio, the steadier figure.
+//! attributed interleaved in short ABBA rounds (memory sink and own-pool SQLite sink) and ends
+//! with a table of the median per-round ratio and its interquartile range, the steadier
+//! figure (`RAIL_BENCH_ROUNDS` sets the number of rounds, 40 by default).
 //!
 //! The background writing runs on the same (shared, 2-core) machine as the requests, so the
 //! sink variants include the CPU the writes take away from the request loop. Every logger's
 //! stats are printed at the end (a dropped event would mean the queue overflowed).
 //! `cargo bench -p integration-tests --bench macros`
 #![expect(missing_docs, reason = "criterion_main! generates an undocumented main")]
+
+#[path = "support/ratio.rs"]
+mod ratio;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,18 +115,16 @@ const CASES: [(&str, &str, &str); 2] = [
     ("sqlite_read", "{ plainRead(id: 7) { id name } }", "{ attributedRead(id: 7) { id name } }"),
 ];
 
-/// Plain and attributed requests alternated in short rounds (ABBA order), so a change in the
-/// load of the shared machine hits both alike: the median per-request times and the median of
-/// the per-round ratios.
+/// `plain` and `attributed` in interleaved ABBA rounds of 100 requests each.
 fn interleaved(
     rt: &Runtime,
     schema: &Schema<Query, EmptyMutation, EmptySubscription>,
     security: &SecurityContext,
     logger: &AuditLogger,
+    label: String,
     plain: &str,
     attributed: &str,
-) -> [f64; 3] {
-    const ROUNDS: usize = 40;
+) -> ratio::Comparison {
     const PER_ROUND: u32 = 100;
     let time = |query: &str| {
         rt.block_on(async {
@@ -134,25 +136,7 @@ fn interleaved(
             start.elapsed().as_secs_f64() * 1e6 / f64::from(PER_ROUND)
         })
     };
-    let (mut plain_us, mut attributed_us, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..ROUNDS {
-        let (p, a) = if round % 2 == 0 {
-            let p = time(plain);
-            (p, time(attributed))
-        } else {
-            let a = time(attributed);
-            (time(plain), a)
-        };
-        plain_us.push(p);
-        attributed_us.push(a);
-        ratios.push(a / p);
-    }
-    [median(plain_us), median(attributed_us), median(ratios)]
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    values[values.len() / 2]
+    ratio::interleave(label, ratio::rounds(40), || time(plain), || time(attributed))
 }
 
 fn resolver_attributes(c: &mut Criterion) {
@@ -190,13 +174,10 @@ fn resolver_attributes(c: &mut Criterion) {
         }
     }
     group.finish();
+    let mut rows = Vec::new();
     for (case, plain, attributed) in CASES {
-        for (sink, logger) in [("memory_sink", &memory), ("sqlite_own_pool", &own_pool)] {
-            let [plain_us, attributed_us, ratio] = interleaved(&rt, &schema, &security, logger, plain, attributed);
-            println!(
-                "interleaved {case}/{sink}: plain {plain_us:.1} µs, attributed {attributed_us:.1} µs, \
-                 median per-round ratio {ratio:.2}x"
-            );
+        for (sink, logger) in [("counting sink", &memory), ("SQLite, own pool", &own_pool)] {
+            rows.push(interleaved(&rt, &schema, &security, logger, format!("{case}, {sink}"), plain, attributed));
         }
     }
     for (name, logger) in
@@ -208,6 +189,11 @@ fn resolver_attributes(c: &mut Criterion) {
     println!("events counted by the memory sink: {}", counted.0.load(Ordering::Relaxed));
     rt.block_on(async { audit_pool.close().await }).expect("close the audit pool");
     rt.block_on(app.cleanup());
+    // Targets: ≤ 1.10× on the trivial resolver, ≤ 1.05× on the SQLite read.
+    let (trivial, sqlite_read): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.label.starts_with("trivial"));
+    let title = "Resolver attributes, per request";
+    ratio::print_table(title, "plain", "#[require_mfa] + #[audited]", 1.10, &trivial);
+    ratio::print_table(title, "plain", "#[require_mfa] + #[audited]", 1.05, &sqlite_read);
 }
 
 criterion_group!(benches, resolver_attributes);

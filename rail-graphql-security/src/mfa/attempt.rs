@@ -1,16 +1,19 @@
-//! The order every second-factor check follows, written once: reserve an attempt in the
-//! throttle, normalise the input, let the method check it, then record the success or the
-//! failure and audit it. TOTP, SMS and backup codes differ only in the check.
+//! The order every second-factor check follows: reserve an attempt in the throttle, normalise
+//! the input, let the method check it, then record the success or the failure and audit it.
+//! SMS and backup codes differ only in the check ([`MfaManager::verify_attempt`]); TOTP runs the
+//! same order in one transaction under the throttle row's lock
+//! ([`MfaManager::verify_locked_attempt`]), so a verification costs one commit.
 
 use std::future::Future;
 
 use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 
 use super::error::MfaError;
-use super::manager::{MfaManager, MfaUser, actor};
+use super::manager::{DeviceRow, MfaManager, MfaUser, actor};
 use super::method::MfaMethod;
 use super::store::MfaUserId;
-use super::throttle::{self, Factor};
+use super::throttle::{self, Factor, Failure};
 
 /// What a method's check made of a well-formed code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +76,104 @@ impl<Id: MfaUserId> MfaManager<Id> {
         }
     }
 
+    /// The same sequence for a code checked against a device's time step (TOTP), run in one
+    /// transaction so that it costs one commit:
+    /// 1. lock the user's throttle row and read it with the devices (one statement; the lock
+    ///    holds until the commit, so concurrent guesses of the same user are checked one after
+    ///    the other, each judged on the failures recorded before it; a throttled user's input
+    ///    is never looked at);
+    /// 2. normalise the input; a malformed one fails;
+    /// 3. `matching_step` per device, then the step's compare-and-set on that device;
+    /// 4. record the success (a reset, only when there is something to reset) or the failure
+    ///    (one `UPDATE`), commit, then audit.
+    ///
+    /// Results as [`verify_attempt`](Self::verify_attempt); on an error nothing is recorded.
+    pub(crate) async fn verify_locked_attempt<U, Input>(
+        &self,
+        attempt: Attempt<'_, U>,
+        code: &str,
+        normalize: impl FnOnce(&str) -> Option<Input>,
+        matching_step: impl Fn(&DeviceRow, &Input) -> Result<Option<u64>, MfaError>,
+    ) -> Result<bool, MfaError>
+    where
+        U: MfaUser<Id = Id>,
+    {
+        let uid = attempt.user.mfa_user_id();
+        let (txn, state, devices) = self.lock_attempt(&uid, attempt.method, attempt.at).await?;
+        if let Some(refusal) = state.refusal(self.throttle_limits(), attempt.factor, attempt.at) {
+            txn.rollback().await?;
+            return Err(refused(refusal));
+        }
+        let checked = match normalize(code) {
+            None => Checked::Refused("malformed code"),
+            Some(input) => {
+                let mut replayed = false;
+                let mut checked = None;
+                for device in &devices {
+                    let Some(step) = matching_step(device, &input)? else { continue };
+                    if Self::advance_totp_step(&txn, device.id, step, attempt.at).await? {
+                        checked = Some(Checked::Accepted { confirmed_device: !device.device.confirmed });
+                        break;
+                    }
+                    replayed = true;
+                }
+                checked.unwrap_or(Checked::Refused(if replayed { "code already used" } else { "invalid code" }))
+            }
+        };
+        match checked {
+            Checked::Accepted { confirmed_device } => {
+                if !state.is_clear() {
+                    throttle::reset(&txn, &uid).await?;
+                }
+                txn.commit().await?;
+                let (user, method) = (attempt.user, attempt.method.as_str());
+                if confirmed_device {
+                    self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, method));
+                }
+                self.audit(|l, ip| l.log_mfa_success(&actor(user), ip, method));
+                Ok(true)
+            }
+            Checked::Refused(reason) => {
+                let failure =
+                    throttle::record_locked_failure(&txn, self.throttle_limits(), &uid, state, attempt.at).await?;
+                txn.commit().await?;
+                self.audit_failure(attempt, reason, failure);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Opens the attempt's transaction (`BEGIN IMMEDIATE` on SQLite: it writes in the end, and a
+    /// read that later turns into a write could fail with `SQLITE_BUSY` under concurrency) and
+    /// locks the user's throttle row, creating the row first if the user has none yet.
+    /// [`MfaError::NoDevice`] when the user has no active device of `kind`.
+    async fn lock_attempt(
+        &self,
+        uid: &Id,
+        kind: MfaMethod,
+        at: DateTime<Utc>,
+    ) -> Result<(DatabaseTransaction, throttle::State, Vec<DeviceRow>), MfaError> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        for _ in 0..3 {
+            let txn = self.db.begin_with_options(options).await?;
+            if let Some((state, devices)) = Self::lock_throttle_and_devices(&txn, uid, kind).await? {
+                if devices.is_empty() {
+                    txn.rollback().await?;
+                    return Err(MfaError::NoDevice { method: kind.as_str() });
+                }
+                return Ok((txn, state, devices));
+            }
+            txn.rollback().await?;
+            // The user's first attempt: nothing to throttle without a device, else a row to lock.
+            self.devices_to_try(uid, kind).await?;
+            throttle::ensure_row(&self.db, uid, at).await?;
+        }
+        Err(DbErr::Custom("could not lock the user's mfa_throttle row".to_owned()).into())
+    }
+
     fn throttle_limits(&self) -> throttle::Limits<'_> {
         throttle::Limits {
             throttle: &self.config.throttle,
@@ -83,18 +184,20 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// Fails while the user is throttled; otherwise reserves this attempt (see
     /// `throttle::reserve_attempt`).
     async fn reserve_attempt(&self, uid: &Id, factor: Factor, at: DateTime<Utc>) -> Result<(), MfaError> {
-        match throttle::reserve_attempt(&self.db, self.throttle_limits(), factor, uid, at).await? {
-            Ok(()) => Ok(()),
-            Err(throttle::Refusal::Until(until)) => Err(MfaError::Locked { until }),
-            Err(throttle::Refusal::UntilRecovery) => Err(MfaError::LockedUntilRecovery),
-        }
+        throttle::reserve_attempt(&self.db, self.throttle_limits(), factor, uid, at).await?.map_err(refused)
     }
 
     /// Records a failed attempt and audits it, with the lockout it started if any.
     async fn fail<U: MfaUser<Id = Id>>(&self, attempt: Attempt<'_, U>, reason: &'static str) -> Result<bool, MfaError> {
-        let (user, method) = (attempt.user, attempt.method.as_str());
         let failure =
-            throttle::record_failure(&self.db, self.throttle_limits(), &user.mfa_user_id(), attempt.at).await?;
+            throttle::record_failure(&self.db, self.throttle_limits(), &attempt.user.mfa_user_id(), attempt.at).await?;
+        self.audit_failure(attempt, reason, failure);
+        Ok(false)
+    }
+
+    /// Audits a recorded failure, with the lockout it started if any.
+    fn audit_failure<U: MfaUser<Id = Id>>(&self, attempt: Attempt<'_, U>, reason: &'static str, failure: Failure) {
+        let (user, method) = (attempt.user, attempt.method.as_str());
         self.audit(|l, ip| {
             let actor = actor(user);
             l.log_mfa_failed(&actor, ip, method, reason);
@@ -109,7 +212,6 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 l.log_account_locked(&actor, ip, "too many failed second-factor attempts", failure.locked_until);
             }
         });
-        Ok(false)
     }
 
     /// An administrator's recovery: ends every lock of the user's second factor (the timed
@@ -125,5 +227,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// recovery (a backup code or [`unlock`](Self::unlock)).
     pub async fn is_locked_until_recovery(&self, user: &impl MfaUser<Id = Id>) -> Result<bool, MfaError> {
         Ok(throttle::is_hard_locked(&self.db, self.config.max_consecutive_failures, &user.mfa_user_id()).await?)
+    }
+}
+
+/// The error for an attempt the throttle refuses.
+fn refused(refusal: throttle::Refusal) -> MfaError {
+    match refusal {
+        throttle::Refusal::Until(until) => MfaError::Locked { until },
+        throttle::Refusal::UntilRecovery => MfaError::LockedUntilRecovery,
     }
 }

@@ -5,19 +5,21 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
-use sea_orm::sea_query::{Expr, ExprTrait, IntoIden, Order, Query, SelectStatement, UpdateStatement};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, Iden, QueryResult};
+use sea_orm::sea_query::{
+    Condition, Expr, ExprTrait, IntoIden, JoinType, LockType, Order, Query, SelectStatement, UpdateStatement,
+};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Iden, QueryResult};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::attempt::{Attempt, Checked};
+use super::attempt::Attempt;
 use super::config::MfaConfig;
 use super::error::MfaError;
 use super::method::MfaMethod;
 use super::secret::{SecretCipher, associated_data};
 use super::sms::SmsProvider;
-use super::store::{MfaBackupCodes, MfaDevices, MfaUserId, TrustedDevices, get};
-use super::throttle::Factor;
+use super::store::{MfaBackupCodes, MfaDevices, MfaThrottle, MfaUserId, TrustedDevices, get};
+use super::throttle::{self, Factor};
 use super::totp;
 use crate::audit::{Actor, AuditLogger};
 use crate::rate_limit::RateLimiter;
@@ -439,6 +441,55 @@ impl<Id: MfaUserId> MfaManager<Id> {
         Ok(rows.iter().map(device_row).collect::<Result<_, _>>()?)
     }
 
+    /// In `txn`, locks the user's throttle row and reads it together with the user's active
+    /// devices of `kind`, in one statement: `FOR UPDATE` of the throttle row on PostgreSQL and
+    /// MySQL; on SQLite the transaction must hold the write lock already (`BEGIN IMMEDIATE`).
+    /// `None` when the user has no throttle row yet.
+    pub(crate) async fn lock_throttle_and_devices(
+        txn: &impl ConnectionTrait,
+        user: &Id,
+        kind: MfaMethod,
+    ) -> Result<Option<(throttle::State, Vec<DeviceRow>)>, DbErr> {
+        let mut select = Query::select();
+        select
+            .columns(throttle::State::COLUMNS.map(|c| (MfaThrottle::Table, c)))
+            .columns(DEVICE_COLUMNS.map(|c| (MfaDevices::Table, c)))
+            .from(MfaThrottle::Table)
+            .join(
+                JoinType::LeftJoin,
+                MfaDevices::Table,
+                Condition::all()
+                    .add(
+                        Expr::col((MfaDevices::Table, MfaDevices::UserId))
+                            .eq(Expr::col((MfaThrottle::Table, MfaThrottle::UserId))),
+                    )
+                    .add(Expr::col((MfaDevices::Table, MfaDevices::DeviceType)).eq(kind.as_str()))
+                    .add(Expr::col((MfaDevices::Table, MfaDevices::IsActive)).eq(true)),
+            )
+            .and_where(Expr::col((MfaThrottle::Table, MfaThrottle::UserId)).eq(user.to_db_value()))
+            .order_by((MfaDevices::Table, MfaDevices::CreatedAt), Order::Asc);
+        match txn.get_database_backend() {
+            DbBackend::Postgres => {
+                select.lock_with_tables(LockType::Update, [MfaThrottle::Table]);
+            }
+            DbBackend::MySql => {
+                select.lock(LockType::Update);
+            }
+            _ => {}
+        }
+        let rows = txn.query_all(&select).await?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let state = throttle::State::from_row(first)?;
+        let mut devices = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // The outer join gives one row of NULL device columns when there is no device.
+            if get::<Option<String>>(row, MfaDevices::Id)?.is_some() {
+                devices.push(device_row(row)?);
+            }
+        }
+        Ok(Some((state, devices)))
+    }
+
     /// The user's active devices of `kind`, the ones a code may come from;
     /// [`MfaError::NoDevice`] when there are none (nothing to throttle then).
     pub(crate) async fn devices_to_try(&self, user: &Id, kind: MfaMethod) -> Result<Vec<DeviceRow>, MfaError> {
@@ -602,42 +653,35 @@ impl<Id: MfaUserId> MfaManager<Id> {
         code: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
-        let uid = user.mfa_user_id();
-        let devices = self.devices_to_try(&uid, MfaMethod::Totp).await?;
         let attempt = Attempt { user, method: MfaMethod::Totp, factor: Factor::Code, at };
         let c = &self.config;
+        let user_key = user.mfa_user_id().to_key();
         let normalize = |code: &str| normalize_digits(code, c.totp_digits);
-        self.verify_attempt(attempt, code, normalize, |code| async move {
-            let mut replayed = false;
-            for device in &devices {
-                let (Some(blob), Some(key_id)) = (&device.secret_key, &device.key_id) else { continue };
-                let secret = self.cipher.open(key_id, blob, &associated_data("totp", &uid.to_key(), &device.id))?;
-                let Some(step) = totp::matching_step(
-                    c.totp_algorithm,
-                    c.totp_digits,
-                    c.totp_period,
-                    c.totp_skew,
-                    &secret,
-                    &code,
-                    unix(at),
-                ) else {
-                    continue;
-                };
-                if self.advance_totp_step(device.id, step, at).await? {
-                    return Ok(Checked::Accepted { confirmed_device: !device.device.confirmed });
-                }
-                replayed = true;
-            }
-            Ok(Checked::Refused(if replayed { "code already used" } else { "invalid code" }))
-        })
-        .await
+        let matching_step = |device: &DeviceRow, code: &String| {
+            let (Some(blob), Some(key_id)) = (&device.secret_key, &device.key_id) else { return Ok(None) };
+            let secret = self.cipher.open(key_id, blob, &associated_data("totp", &user_key, &device.id))?;
+            Ok(totp::matching_step(
+                c.totp_algorithm,
+                c.totp_digits,
+                c.totp_period,
+                c.totp_skew,
+                &secret,
+                code,
+                unix(at),
+            ))
+        };
+        self.verify_locked_attempt(attempt, code, normalize, matching_step).await
     }
 
     /// The compare-and-set: true when this call moved the device's last step to `step`.
-    async fn advance_totp_step(&self, device_id: Uuid, step: u64, at: DateTime<Utc>) -> Result<bool, DbErr> {
+    pub(crate) async fn advance_totp_step(
+        db: &impl ConnectionTrait,
+        device_id: Uuid,
+        step: u64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, DbErr> {
         let step = i64::try_from(step).unwrap_or(i64::MAX);
-        let result = self
-            .db
+        let result = db
             .execute(
                 Query::update()
                     .table(MfaDevices::Table)

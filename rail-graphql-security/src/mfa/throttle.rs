@@ -8,8 +8,8 @@
 //! resets it. Without it guessing went on for ever at one lockout window's worth a day.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ConnectionTrait, DbErr, QueryResult};
 
 use super::config::ThrottleConfig;
 use super::store::{MfaThrottle, MfaUserId, get};
@@ -47,6 +47,117 @@ pub(crate) enum Factor {
 pub(crate) struct Limits<'a> {
     pub(crate) throttle: &'a ThrottleConfig,
     pub(crate) max_consecutive_failures: u32,
+}
+
+/// A user's throttle row: the counts and locks an attempt is judged by.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct State {
+    failed_attempts: i32,
+    locked_until: Option<DateTime<Utc>>,
+    consecutive_failures: i32,
+    hard_locked_at: Option<DateTime<Utc>>,
+}
+
+impl State {
+    /// The columns [`State::from_row`] reads.
+    pub(crate) const COLUMNS: [MfaThrottle; 4] = [
+        MfaThrottle::FailedAttempts,
+        MfaThrottle::LockedUntil,
+        MfaThrottle::ConsecutiveFailures,
+        MfaThrottle::HardLockedAt,
+    ];
+
+    pub(crate) fn from_row(row: &QueryResult) -> Result<State, DbErr> {
+        Ok(State {
+            failed_attempts: get(row, MfaThrottle::FailedAttempts)?,
+            locked_until: get(row, MfaThrottle::LockedUntil)?,
+            consecutive_failures: get(row, MfaThrottle::ConsecutiveFailures)?,
+            hard_locked_at: get(row, MfaThrottle::HardLockedAt)?,
+        })
+    }
+
+    /// Why an attempt of `factor` may not be made at `now`; `None` when it may: the same
+    /// conditions as the reservation's `UPDATE`.
+    pub(crate) fn refusal(&self, limits: Limits<'_>, factor: Factor, now: DateTime<Utc>) -> Option<Refusal> {
+        let max_consecutive = i32::try_from(limits.max_consecutive_failures).unwrap_or(i32::MAX);
+        if factor == Factor::Code && (self.hard_locked_at.is_some() || self.consecutive_failures >= max_consecutive) {
+            return Some(Refusal::UntilRecovery);
+        }
+        let threshold = i32::try_from(limits.throttle.lockout_threshold).unwrap_or(i32::MAX);
+        let blocked = self.locked_until.filter(|u| *u > now);
+        if self.failed_attempts < threshold && blocked.is_none() {
+            return None;
+        }
+        // Backed off, locked out, or at the threshold with the lockout about to be written by a
+        // concurrent failure.
+        let pending =
+            now + chrono::Duration::from_std(limits.throttle.lockout_duration).unwrap_or(chrono::Duration::days(1));
+        Some(Refusal::Until(blocked.unwrap_or(pending)))
+    }
+
+    /// Whether a success has nothing to reset (no failure counted, no lock).
+    pub(crate) fn is_clear(&self) -> bool {
+        self.failed_attempts == 0
+            && self.consecutive_failures == 0
+            && self.locked_until.is_none()
+            && self.hard_locked_at.is_none()
+    }
+}
+
+/// Creates the user's throttle row (no failure, no lock) unless it exists, so that a
+/// verification can lock it. A concurrent insert of the same row is not an error.
+pub(crate) async fn ensure_row<C: ConnectionTrait, Id: MfaUserId>(
+    db: &C,
+    user: &Id,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut insert = Query::insert();
+    insert
+        .into_table(MfaThrottle::Table)
+        .columns([
+            MfaThrottle::UserId,
+            MfaThrottle::FailedAttempts,
+            MfaThrottle::ConsecutiveFailures,
+            MfaThrottle::UpdatedAt,
+        ])
+        .values_panic([user.to_db_value(), 0i32.into(), 0i32.into(), now.into()].map(Expr::val))
+        .on_conflict(OnConflict::column(MfaThrottle::UserId).do_nothing_on([MfaThrottle::UserId]).to_owned());
+    db.execute(&insert).await?;
+    Ok(())
+}
+
+/// After an attempt judged on `state` under the row's lock failed: counts it and sets the
+/// back-off, lockout or hard lock it earns, in one `UPDATE` (the same outcome as a reservation
+/// followed by [`record_failure`]).
+pub(crate) async fn record_locked_failure<C: ConnectionTrait, Id: MfaUserId>(
+    db: &C,
+    limits: Limits<'_>,
+    user: &Id,
+    state: State,
+    now: DateTime<Utc>,
+) -> Result<Failure, DbErr> {
+    let config = limits.throttle;
+    let failures = state.failed_attempts.saturating_add(1);
+    let consecutive = state.consecutive_failures.saturating_add(1);
+    let max_consecutive = i32::try_from(limits.max_consecutive_failures).unwrap_or(i32::MAX);
+    let hard_locked = consecutive >= max_consecutive && state.hard_locked_at.is_none();
+    let (until, locked_out) = penalty(config, u32::try_from(failures).unwrap_or(0), now);
+    let kept = if locked_out { i32::try_from(config.lockout_threshold - 1).unwrap_or(0) } else { failures };
+    let mut update = Query::update();
+    update
+        .table(MfaThrottle::Table)
+        .value(MfaThrottle::FailedAttempts, kept)
+        .value(MfaThrottle::ConsecutiveFailures, consecutive)
+        .value(MfaThrottle::UpdatedAt, now)
+        .and_where(Expr::col(MfaThrottle::UserId).eq(user.to_db_value()));
+    if let Some(until) = until {
+        update.value(MfaThrottle::LockedUntil, until);
+    }
+    if hard_locked {
+        update.value(MfaThrottle::HardLockedAt, now);
+    }
+    db.execute(&update).await?;
+    Ok(Failure { locked_until: until, locked_out, hard_locked })
 }
 
 /// Reserves one attempt for the user before a code is checked: `failed_attempts + 1` by a
@@ -92,35 +203,18 @@ pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
         let row = db
             .query_one(
                 Query::select()
-                    .columns([
-                        MfaThrottle::FailedAttempts,
-                        MfaThrottle::LockedUntil,
-                        MfaThrottle::ConsecutiveFailures,
-                        MfaThrottle::HardLockedAt,
-                    ])
+                    .columns(State::COLUMNS)
                     .from(MfaThrottle::Table)
                     .and_where(Expr::col(MfaThrottle::UserId).eq(user.to_db_value())),
             )
             .await?;
         if let Some(row) = row {
-            let failures: i32 = get(&row, MfaThrottle::FailedAttempts)?;
-            let until: Option<DateTime<Utc>> = get(&row, MfaThrottle::LockedUntil)?;
-            let consecutive: i32 = get(&row, MfaThrottle::ConsecutiveFailures)?;
-            let hard_locked: Option<DateTime<Utc>> = get(&row, MfaThrottle::HardLockedAt)?;
-            if factor == Factor::Code && (hard_locked.is_some() || consecutive >= max_consecutive) {
-                return Ok(Err(Refusal::UntilRecovery));
-            }
-            let blocked = until.filter(|u| *u > now);
-            if failures < threshold && blocked.is_none() {
+            match State::from_row(&row)?.refusal(limits, factor, now) {
                 // The row appeared (another instance's first attempt) between our UPDATE and
                 // this SELECT, and it still has room: reserve on it.
-                continue;
+                None => continue,
+                Some(refusal) => return Ok(Err(refusal)),
             }
-            // Refused: backed off, locked out, or at the threshold with the lockout about to be
-            // written by a concurrent failure.
-            let pending =
-                now + chrono::Duration::from_std(config.lockout_duration).unwrap_or(chrono::Duration::days(1));
-            return Ok(Err(Refusal::Until(blocked.unwrap_or(pending))));
         }
         let inserted = db
             .execute(
@@ -177,16 +271,8 @@ pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
         .await?
         .ok_or_else(|| DbErr::RecordNotFound("mfa_throttle row vanished".to_owned()))?;
     let failures = u32::try_from(get::<i32>(&row, MfaThrottle::FailedAttempts)?).unwrap_or(0);
-    let (delay, locked_out) = if failures >= config.lockout_threshold {
-        (Some(config.lockout_duration), true)
-    } else if failures > config.free_attempts {
-        let exponent = Ord::min(failures - config.free_attempts - 1, 20);
-        (Some(config.base_delay.saturating_mul(1 << exponent).min(config.max_delay)), false)
-    } else {
-        (None, false)
-    };
-    let Some(delay) = delay else { return Ok(Failure { locked_until: None, locked_out, hard_locked }) };
-    let until = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1));
+    let (until, locked_out) = penalty(config, failures, now);
+    let Some(until) = until else { return Ok(Failure { locked_until: None, locked_out, hard_locked }) };
     let mut update = Query::update();
     update
         .table(MfaThrottle::Table)
@@ -197,6 +283,20 @@ pub(crate) async fn record_failure<C: ConnectionTrait, Id: MfaUserId>(
     }
     db.execute(&update).await?;
     Ok(Failure { locked_until: Some(until), locked_out, hard_locked })
+}
+
+/// The back-off or lockout that `failures` failed attempts earn: until when, and whether it
+/// is the lockout.
+fn penalty(config: &ThrottleConfig, failures: u32, now: DateTime<Utc>) -> (Option<DateTime<Utc>>, bool) {
+    let (delay, locked_out) = if failures >= config.lockout_threshold {
+        (config.lockout_duration, true)
+    } else if failures > config.free_attempts {
+        let exponent = Ord::min(failures - config.free_attempts - 1, 20);
+        (config.base_delay.saturating_mul(1 << exponent).min(config.max_delay), false)
+    } else {
+        return (None, false);
+    };
+    (Some(now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::days(1))), locked_out)
 }
 
 /// A success (or an administrator's unlock): both counts start again and every lock ends.
