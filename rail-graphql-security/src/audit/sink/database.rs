@@ -1,33 +1,101 @@
+use std::collections::HashSet;
+
 use async_trait::async_trait;
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 #[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 use sea_orm::{RuntimeErr, sqlx};
 
+use self::rows::RowWriter;
 use super::{AuditSink, SinkError};
 use crate::audit::entity;
 use crate::audit::event::AuditEvent;
 
-/// Rows per `INSERT`: 10 columns x 1000 rows stays under every backend's bind-parameter limit.
-const ROWS_PER_INSERT: usize = 1000;
-/// Estimated bytes of values per `INSERT`: far below MySQL/MariaDB's smallest common
-/// `max_allowed_packet` (4 MiB), even if every character of the JSON needed escaping. A statement
-/// over that limit is refused as a whole (and may cost the connection).
-const BYTES_PER_INSERT: usize = 512 * 1024;
+mod rows;
 
-/// Writes events into the `audit_events` table with batched inserts.
+/// Ids per `SELECT … WHERE id IN (…)` when some ids of a batch are already stored.
+const IDS_PER_LOOKUP: usize = 1000;
+/// Rounds of "look up stored ids, insert the rest" before a batch is handed back for a retry:
+/// another round is needed only when another writer stores the same ids meanwhile.
+const LOOKUP_ROUNDS: usize = 3;
+
+/// Writes events into the `audit_events` table, each batch in one transaction with the
+/// backend's bulk insert (PostgreSQL `UNNEST` arrays, multi-row `INSERT`s elsewhere).
 ///
-/// The table comes from the `rail-graphql-security-migration` crate. Inserts skip ids that are
-/// already stored, so a batch retried after an ambiguous failure (committed, but the
+/// The table comes from the `rail-graphql-security-migration` crate. Ids that are already
+/// stored are skipped, so a batch retried after an ambiguous failure (committed, but the
 /// acknowledgement was lost) is not duplicated.
 #[derive(Debug, Clone)]
 pub struct DatabaseSink {
     db: DatabaseConnection,
+    rows: RowWriter,
 }
 
 impl DatabaseSink {
     /// A sink writing through `db` (SQLite, PostgreSQL or MySQL/MariaDB).
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        let rows = RowWriter::new(db.get_database_backend());
+        Self { db, rows }
+    }
+
+    async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
+        // SQLite: take the write lock up front, so the transaction never has to upgrade a read
+        // lock (which fails at once when another connection wrote meanwhile).
+        let sqlite_transaction_mode = Some(SqliteTransactionMode::Immediate);
+        self.db.begin_with_options(TransactionOptions { sqlite_transaction_mode, ..Default::default() }).await
+    }
+
+    /// Inserts `events`, skipping stored ids; `None` when the backend refused the statement for
+    /// a stored id (MySQL/MariaDB), else how many rows were inserted.
+    async fn insert(&self, txn: &DatabaseTransaction, events: &[&AuditEvent]) -> Result<Option<u64>, DbErr> {
+        let mut inserted = 0;
+        let mut rest = events;
+        while !rest.is_empty() {
+            let (chunk, tail) = rest.split_at(self.rows.next_chunk(rest));
+            match txn.execute_raw(self.rows.insert(chunk)?).await {
+                Ok(result) => inserted += result.rows_affected(),
+                Err(e) if is_duplicate_id(&e) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+            rest = tail;
+        }
+        Ok(Some(inserted))
+    }
+
+    /// Ends a batch's transaction once `new_events` (the events this transaction inserted, none
+    /// of them stored before) are in.
+    async fn commit(&self, txn: DatabaseTransaction, new_events: &[&AuditEvent]) -> Result<(), SinkError> {
+        tracing::trace!(sink = "database", new_events = new_events.len(), "audit events inserted; committing");
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// Writes the events of `events` not stored yet: looks the ids up, then inserts the rest in
+    /// the same transaction. Once in a batch, an id is written once.
+    async fn write_unstored(&self, events: &[&AuditEvent]) -> Result<(), SinkError> {
+        for _ in 0..LOOKUP_ROUNDS {
+            let txn = self.begin().await?;
+            let stored = match stored_ids(&txn, events).await {
+                Ok(stored) => stored,
+                Err(e) => return Err(rolled_back(txn, e).await),
+            };
+            let mut seen = HashSet::with_capacity(events.len());
+            let fresh: Vec<&AuditEvent> =
+                events.iter().copied().filter(|e| seen.insert(e.id) && !stored.contains(&e.id.to_string())).collect();
+            match self.insert(&txn, &fresh).await {
+                Ok(Some(n)) if n == fresh.len() as u64 => return self.commit(txn, &fresh).await,
+                // Another writer stored some of these ids since the lookup: look again.
+                Ok(_) => txn.rollback().await?,
+                Err(e) => return Err(rolled_back(txn, e).await),
+            }
+        }
+        // Not a refusal of the data: the batch is retried later.
+        Err(DbErr::Custom(format!(
+            "audit batch not written: its ids were being stored by another writer in {LOOKUP_ROUNDS} rounds"
+        ))
+        .into())
     }
 }
 
@@ -38,46 +106,60 @@ impl AuditSink for DatabaseSink {
     }
 
     async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
-        let mut rest = events;
-        while !rest.is_empty() {
-            let mut take = 0;
-            let mut bytes = 0;
-            while take < rest.len() && take < ROWS_PER_INSERT {
-                bytes += estimated_row_bytes(&rest[take]);
-                if take > 0 && bytes > BYTES_PER_INSERT {
-                    break;
-                }
-                take += 1;
-            }
-            let (chunk, tail) = rest.split_at(take);
-            entity::Entity::insert_many(chunk.iter().map(entity::ActiveModel::from))
-                .on_conflict_do_nothing_on([entity::Column::Id])
-                .exec_without_returning(&self.db)
-                .await?;
-            rest = tail;
+        if events.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let events: Vec<&AuditEvent> = events.iter().collect();
+        let txn = self.begin().await?;
+        match self.insert(&txn, &events).await {
+            // The common case: every event is new.
+            Ok(Some(n)) if n == events.len() as u64 => return self.commit(txn, &events).await,
+            // Some ids are stored (a retry after an ambiguous commit) or repeated in the batch:
+            // start over knowing which.
+            Ok(_) => txn.rollback().await?,
+            Err(e) => return Err(rolled_back(txn, e).await),
+        }
+        self.write_unstored(&events).await
     }
 }
 
-/// About the bytes an event's values take in an `INSERT`.
-fn estimated_row_bytes(e: &AuditEvent) -> usize {
-    fn json(value: &serde_json::Value) -> usize {
-        use serde_json::Value;
-        match value {
-            Value::Null | Value::Bool(_) | Value::Number(_) => 8,
-            Value::String(s) => s.len() + 2,
-            Value::Array(items) => items.iter().map(|v| json(v) + 1).sum::<usize>() + 2,
-            Value::Object(map) => map.iter().map(|(k, v)| k.len() + 4 + json(v)).sum::<usize>() + 2,
-        }
+/// Rolls `txn` back after `error`, which is what the caller learns (the rollback's own failure
+/// only means the connection is gone, which rolls back too).
+async fn rolled_back(txn: DatabaseTransaction, error: DbErr) -> SinkError {
+    if let Err(e) = txn.rollback().await {
+        tracing::debug!(error = %e, "rolling back a failed audit batch failed");
     }
-    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    128 + e.event_type.as_str().len()
-        + text(&e.actor_id)
-        + text(&e.actor_name)
-        + text(&e.user_agent)
-        + text(&e.request_id)
-        + json(&e.details)
+    error.into()
+}
+
+/// Which ids of `events` are already stored.
+async fn stored_ids(txn: &DatabaseTransaction, events: &[&AuditEvent]) -> Result<HashSet<String>, DbErr> {
+    let mut stored = HashSet::new();
+    for chunk in events.chunks(IDS_PER_LOOKUP) {
+        let ids: Vec<String> = chunk.iter().map(|e| e.id.to_string()).collect();
+        let found: Vec<String> = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::Id)
+            .filter(entity::Column::Id.is_in(ids))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        stored.extend(found);
+    }
+    Ok(stored)
+}
+
+/// MySQL/MariaDB `ER_DUP_ENTRY`: the plain `INSERT` met a stored id (and inserted nothing).
+fn is_duplicate_id(error: &DbErr) -> bool {
+    #[cfg(feature = "sqlx-mysql")]
+    if let DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) = error
+        && let sqlx::Error::Database(db) = &**e
+        && let Some(mysql) = db.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
+    {
+        return mysql.number() == 1062;
+    }
+    let _ = error;
+    false
 }
 
 /// Whether the database refused the data itself, so the same rows can never be written: see
