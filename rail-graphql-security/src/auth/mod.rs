@@ -68,7 +68,10 @@ pub use self::error::TokenError;
 
 #[cfg(feature = "redis")]
 pub use self::revocation::RedisCachedRevocations;
-pub use self::revocation::{RevocationEntry, RevocationStore};
+pub use self::revocation::{
+    POLL_INTERVAL, REVOCATION_CLOCK_MARGIN, REVOCATION_SYNC_BOUND, RevocationEntry, RevocationPush, RevocationStore,
+    SyncedRevocations,
+};
 
 /// The longest session id accepted (`s:<session id>` must fit the 64-character revocation id).
 pub const MAX_SESSION_ID_BYTES: usize = 62;
