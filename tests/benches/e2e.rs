@@ -168,9 +168,9 @@ fn main() {
         rt.block_on(measure(&client, variant, Duration::from_millis(300)));
     }
     for round in 1..=rounds {
-        for i in 0..variants.len() {
-            let rate = rt.block_on(measure(&client, &variants[i], seconds));
-            variants[i].rates.push(rate);
+        for variant in &mut variants {
+            let rate = rt.block_on(measure(&client, variant, seconds));
+            variant.rates.push(rate);
         }
         let line: Vec<String> =
             variants.iter().map(|v| format!("{} {:.0}/s", v.name, v.rates[round as usize - 1])).collect();

@@ -49,6 +49,7 @@ pub const REVOCATION_CLOCK_MARGIN: Duration = Duration::from_secs(60);
 const LOCAL_PURGE_EVERY: Duration = Duration::from_secs(60);
 
 /// How long a lost push subscription waits before it connects again.
+#[cfg(any(feature = "redis", feature = "sqlx-postgres"))]
 const PUSH_RETRY: Duration = Duration::from_millis(500);
 
 /// How revocations made on other instances are pushed to this one. Polling runs whatever the
@@ -169,21 +170,21 @@ impl SyncedRevocations {
             tasks: Mutex::default(),
         });
         shared.sync_once().await?;
-        let mut tasks = vec![tokio::spawn(poll(Arc::downgrade(&shared), shared.wake.clone()))];
-        match push {
-            RevocationPush::Poll => {}
+        let poll_task = tokio::spawn(poll(Arc::downgrade(&shared), shared.wake.clone()));
+        let push_task = match push {
+            RevocationPush::Poll => None,
             #[cfg(feature = "redis")]
             RevocationPush::Redis { url, channel } => {
                 let client = redis::Client::open(url.as_str())?;
-                tasks.push(tokio::spawn(listen_redis(client, channel, Arc::downgrade(&shared))));
+                Some(tokio::spawn(listen_redis(client, channel, Arc::downgrade(&shared))))
             }
             #[cfg(feature = "sqlx-postgres")]
             RevocationPush::Postgres { channel } => {
                 let pool = shared.db.get_postgres_connection_pool().clone();
-                tasks.push(tokio::spawn(listen_postgres(pool, channel, Arc::downgrade(&shared))));
+                Some(tokio::spawn(listen_postgres(pool, channel, Arc::downgrade(&shared))))
             }
-        }
-        lock(&shared.tasks).extend(tasks);
+        };
+        lock(&shared.tasks).extend([Some(poll_task), push_task].into_iter().flatten());
         Ok(Self { shared })
     }
 
