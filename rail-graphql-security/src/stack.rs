@@ -35,8 +35,10 @@
 //!   nothing), plus the sinks and alert handlers given to the builder, plus the retention task
 //!   (at start, then hourly) when the `database` backend is listed.
 //! - `middleware`: the [`TokenService`] (key `deployment.secret_key`, scheme
-//!   `jwt_header_prefix`, revocations in Redis when `rate_limiting.store_url` is set, else in the
-//!   database, purged hourly), the [`LoginRateLimiter`] and the request limit (memory or Redis
+//!   `jwt_header_prefix`, revocations in the database, cached in Redis when
+//!   `rate_limiting.store_url` is set, purged hourly; checks read a local set of them kept in
+//!   step within [`REVOCATION_SYNC_BOUND`](crate::auth::REVOCATION_SYNC_BOUND) by Redis pub/sub
+//!   with `store_url`, else PostgreSQL `LISTEN`/`NOTIFY` on PostgreSQL, and by polling), the [`LoginRateLimiter`] and the request limit (memory or Redis
 //!   counters), `authentication.enabled` (bearer tokens read or not), `security_headers`,
 //!   `performance` (the [`SlowQueryLog`]).
 //! - `mfa`: the [`MfaConfig`], the key (and former keys) of the [`SecretCipher`], the SMS
@@ -76,7 +78,7 @@ mod sections;
 pub use self::error::StackError;
 #[cfg(feature = "mfa")]
 use self::sections::{cipher, sms_provider};
-use self::sections::{http_security, mfa_config, shared_stores};
+use self::sections::{http_security, mfa_config, revocation_push, shared_stores};
 
 /// How often the audit retention and the revocation purge run after the first run at start.
 pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -248,6 +250,10 @@ impl<'a> SecurityBuilder<'a> {
             Some(url) => shared_stores(url.expose(), &self.redis_prefix, &self.db).await?,
             None => (RateLimiter::memory(), RevocationStore::database(self.db.clone())),
         };
+        // Checks answer from a local set that push and polling keep in step with the database
+        // (within `REVOCATION_SYNC_BOUND`); it is loaded here, before any request.
+        let push = revocation_push(rate.store_url.as_ref().map(Secret::expose), &self.redis_prefix, &self.db);
+        let revocations = revocations.synced(push).await.map_err(StackError::RevocationStore)?;
         let secret = config.deployment.secret_key.as_ref().ok_or(StackError::MissingSecretKey)?;
         if production {
             // Length alone let `aaaa…` through: refuse low-entropy material (issue 14, item 4).

@@ -2,7 +2,9 @@
 //! after `logout` with the login's token, the token `verifyTotp` returned (the step-up) is
 //! refused too; `logoutEverywhere` ends every session of the user, and a later login works.
 //! On SQLite, and on two instances sharing PostgreSQL and Redis where Redis loses its keys (a
-//! restart without persistence) between the revocation and the next request.
+//! restart without persistence) between the revocation and the next request: the instance that
+//! revoked refuses at once, the other within `REVOCATION_SYNC_BOUND`; and on two instances
+//! sharing one SQLite file (polling only).
 
 mod e2e;
 
@@ -42,6 +44,30 @@ async fn assert_refused(server: &Server, token: &str, what: &str) {
     assert_eq!(body["errors"][0]["extensions"]["reason"], "token_revoked", "{what}: {body}");
 }
 
+/// `token` is refused as revoked by `server` before the bound (`REVOCATION_SYNC_BOUND`, plus
+/// room for a loaded machine) has passed: the server that did not make the revocation learns
+/// it by push or poll.
+async fn refused_within_the_bound(server: &Server, token: &str, what: &str) {
+    let deadline = std::time::Instant::now()
+        + rail_graphql_security::auth::REVOCATION_SYNC_BOUND
+        + std::time::Duration::from_secs(4);
+    loop {
+        let (status, body) = server.post(Some(token), "{ me { username } }", json!({})).await;
+        if status == 401 && body["errors"][0]["extensions"]["reason"] == "token_revoked" {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what} still works past the bound: {status} {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// `token` is refused by `revoker` at once (the instance that revoked it) and by `other` within
+/// the bound.
+async fn refused_everywhere(revoker: &Server, other: &Server, token: &str, what: &str) {
+    assert_refused(revoker, token, what).await;
+    refused_within_the_bound(other, token, what).await;
+}
+
 /// `token` is accepted as `username`'s by `server`. A password-only token of a user who has a
 /// second factor (demo enrolled TOTP above) is accepted but may not read `me` (strict
 /// `mfa.pending_session_policy`): it answers `MFA_REQUIRED`, not `UNAUTHENTICATED`, and still
@@ -73,10 +99,8 @@ async fn logout_ends_the_step_up_token_too(a: &Server, b: &Server, between: Betw
     let out = b.gql(Some(&login), "mutation { logout }", json!({})).await;
     assert_eq!(out["data"]["logout"], true, "{out}");
     between.happen().await;
-    for server in [a, b] {
-        assert_refused(server, &step_up, "the step-up token after logout").await;
-        assert_refused(server, &login, "the login token after logout").await;
-    }
+    refused_everywhere(b, a, &step_up, "the step-up token after logout").await;
+    refused_everywhere(b, a, &login, "the login token after logout").await;
     // The secret stays closed to the step-up token, whichever instance is asked.
     let (status, body) = a.post(Some(&step_up), "{ secretNote }", json!({})).await;
     assert_eq!(status, 401, "{body}");
@@ -98,10 +122,10 @@ async fn logout_everywhere_ends_every_session(a: &Server, b: &Server, between: B
     let out = b.gql(Some(&phone), "mutation { logoutEverywhere }", json!({})).await;
     assert_eq!(out["data"]["logoutEverywhere"], true, "{out}");
     between.happen().await;
+    refused_everywhere(b, a, &phone, "the session that logged out everywhere").await;
+    refused_everywhere(b, a, &tablet, "another session of the user").await;
+    refused_everywhere(a, b, &laptop, "a session logged out before").await;
     for server in [a, b] {
-        assert_refused(server, &phone, "the session that logged out everywhere").await;
-        assert_refused(server, &tablet, "another session of the user").await;
-        assert_refused(server, &laptop, "a session logged out before").await;
         assert_works(server, &admin, "admin").await;
     }
 }
@@ -112,8 +136,8 @@ async fn fresh_login_after_logout_everywhere(a: &Server, b: &Server) {
     let out = a.gql(Some(&before), "mutation { logoutEverywhere }", json!({})).await;
     assert_eq!(out["data"]["logoutEverywhere"], true, "{out}");
     let (after, _) = b.login("admin", ADMIN, None).await;
+    refused_everywhere(a, b, &before, "admin's token before logging out everywhere").await;
     for server in [a, b] {
-        assert_refused(server, &before, "admin's token before logging out everywhere").await;
         assert_works(server, &after, "admin").await;
     }
     let body = a.gql(None, "mutation { logoutEverywhere }", json!({})).await;
@@ -171,4 +195,16 @@ async fn logout_holds_across_two_instances_and_a_redis_restart() {
     integration_tests::redis_delete_prefix(&url, &prefix).await;
     drop((a, b));
     t.cleanup().await;
+}
+
+/// Two servers on one SQLite file: no push channel, polling alone carries the revocations.
+#[tokio::test]
+async fn logout_holds_across_two_instances_on_one_sqlite_file() {
+    let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+    let config = test_config(&t.url);
+    let a = Server::start(&config, t.db.clone()).await;
+    let b = Server::start(&config, t.connect_again().await).await;
+    logout_ends_the_step_up_token_too(&a, &b, Between::Nothing).await;
+    logout_everywhere_ends_every_session(&b, &a, Between::Nothing).await;
+    fresh_login_after_logout_everywhere(&a, &b).await;
 }

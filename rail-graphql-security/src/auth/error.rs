@@ -30,6 +30,12 @@ pub enum TokenError {
     /// [`revoke_session`](super::TokenService::revoke_session) is empty or too long.
     #[error("invalid session id: it must be 1 to {MAX_SESSION_ID_BYTES} bytes (take it from the token's claims)")]
     InvalidSessionId,
+    /// [`RevocationStore::synced`](super::RevocationStore::synced) was given a store without
+    /// the `revoked_tokens` table, or PostgreSQL push on another database.
+    #[error(
+        "a local revocation set needs the revoked_tokens table as its durable record: use RevocationStore::database or redis_cached (PostgreSQL push needs a PostgreSQL database)"
+    )]
+    NoDurableRecord,
     /// The revocation list in the database could not be read or written.
     #[error("revocation list unavailable (database): {0}")]
     Database(#[from] sea_orm::DbErr),

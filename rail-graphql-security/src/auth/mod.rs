@@ -6,7 +6,8 @@
 //! ([`TokenService::issue_in_session`]) and a refreshed one keep it. A revocation covers one
 //! token ([`TokenService::revoke`]), one session ([`TokenService::revoke_session`]: logout) or
 //! every token a user was issued until then ([`TokenService::revoke_all_sessions`]: log out
-//! everywhere); [`TokenService::verify`] checks all three in one round trip to the store. A
+//! everywhere); [`TokenService::verify`] checks all three in one round trip to the store, or in
+//! memory with a [`RevocationStore::synced`] store (what the stack builds). A
 //! revocation is kept until every token it covers has expired, clock skew (`leeway`) included.
 //!
 //! Audit events: `token_created` on [`TokenService::issue`], `token_refreshed` on
@@ -68,7 +69,10 @@ pub use self::error::TokenError;
 
 #[cfg(feature = "redis")]
 pub use self::revocation::RedisCachedRevocations;
-pub use self::revocation::{RevocationEntry, RevocationStore};
+pub use self::revocation::{
+    POLL_INTERVAL, REVOCATION_CLOCK_MARGIN, REVOCATION_SYNC_BOUND, RevocationEntry, RevocationPush, RevocationStore,
+    SyncedRevocations,
+};
 
 /// The longest session id accepted (`s:<session id>` must fit the 64-character revocation id).
 pub const MAX_SESSION_ID_BYTES: usize = 62;
@@ -322,7 +326,8 @@ impl TokenService {
     }
 
     /// Checks the signature, issuer, expiry and the revocations of the token, its session and
-    /// its user (one round trip to the store). A valid token logs nothing; an expired one logs
+    /// its user (one round trip to the store; none with a [`RevocationStore::synced`] store whose
+    /// local set is fresh). A valid token logs nothing; an expired one logs
     /// `token_expired` the first time this instance sees it.
     pub async fn verify(&self, token: &str, client_ip: Option<IpAddr>) -> Result<Claims, TokenError> {
         let claims = self.decode_cached(token)?;

@@ -18,8 +18,13 @@ use super::entity;
 #[cfg(feature = "redis")]
 mod cached;
 
+mod synced;
+
 #[cfg(feature = "redis")]
 pub use self::cached::RedisCachedRevocations;
+pub use self::synced::{
+    POLL_INTERVAL, REVOCATION_CLOCK_MARGIN, REVOCATION_SYNC_BOUND, RevocationPush, SyncedRevocations,
+};
 
 /// One remembered revocation (in-memory store).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +58,9 @@ pub enum RevocationStore {
     /// (see [`RevocationStore::redis_cached`]).
     #[cfg(feature = "redis")]
     RedisCached(RedisCachedRevocations),
+    /// A local set of the unexpired revocations in front of a store with a database, kept in
+    /// step by push and polling: checks make no round trip (see [`RevocationStore::synced`]).
+    Synced(SyncedRevocations),
 }
 
 impl fmt::Debug for RevocationStore {
@@ -64,6 +72,7 @@ impl fmt::Debug for RevocationStore {
             Self::Redis { prefix, .. } => f.debug_struct("RevocationStore::Redis").field("prefix", prefix).finish(),
             #[cfg(feature = "redis")]
             Self::RedisCached(cached) => f.debug_tuple("RevocationStore::RedisCached").field(cached).finish(),
+            Self::Synced(synced) => f.debug_tuple("RevocationStore::Synced").field(synced).finish(),
         }
     }
 }
@@ -100,6 +109,19 @@ impl RevocationStore {
         Ok(Self::RedisCached(RedisCachedRevocations::new(connection, prefix, db)))
     }
 
+    /// This store (`database` or `redis_cached`: the `revoked_tokens` table stays the durable
+    /// record) with a local set of every unexpired revocation in front of it, so checks answer
+    /// from memory. A revocation made through the returned store holds on this instance before
+    /// [`revoke`](Self::revoke) returns; one made on another instance holds here within
+    /// [`REVOCATION_SYNC_BOUND`]: `push` wakes this instance's sync at once, and a poll every
+    /// [`POLL_INTERVAL`] catches up when the push channel is down. When no sync has succeeded
+    /// for the bound, checks read this store instead (and fail while it is down). Loads every
+    /// unexpired revocation before it returns, or fails ([`TokenError::NoDurableRecord`] for
+    /// a store without a database).
+    pub async fn synced(self, push: RevocationPush) -> Result<Self, TokenError> {
+        Ok(Self::Synced(SyncedRevocations::start(self, push).await?))
+    }
+
     /// Records `id` as revoked until `expires_at`. Returns `false` when it already was:
     /// exactly one of several racing revocations (or refreshes) of one token gets `true`.
     pub async fn revoke(&self, id: &str, user_id: &str, expires_at: DateTime<Utc>) -> Result<bool, TokenError> {
@@ -124,6 +146,7 @@ impl RevocationStore {
             }
             #[cfg(feature = "redis")]
             Self::RedisCached(cached) => cached.revoke(id, user_id, revoked_at, expires_at).await,
+            Self::Synced(synced) => Box::pin(synced.revoke(id, user_id, expires_at)).await,
         }
     }
 
@@ -157,11 +180,13 @@ impl RevocationStore {
             }
             #[cfg(feature = "redis")]
             Self::RedisCached(cached) => cached.revoke_since(id, user_id, revoked_at, expires_at).await,
+            Self::Synced(synced) => Box::pin(synced.revoke_since(id, user_id, revoked_at, expires_at)).await,
         }
     }
 
     /// When each of `ids` was revoked (milliseconds since the epoch), `None` for those that
-    /// were not: one map lookup, one `WHERE jti IN (..)` query or one Redis `MGET`.
+    /// were not: one map lookup, one `WHERE jti IN (..)` query or one Redis `MGET` (a
+    /// [`synced`](Self::synced) store: a map lookup while its set is fresh).
     pub async fn revoked_at(&self, ids: &[&str]) -> Result<Vec<Option<i64>>, TokenError> {
         match self {
             Self::Memory(map) => {
@@ -178,6 +203,10 @@ impl RevocationStore {
             }
             #[cfg(feature = "redis")]
             Self::RedisCached(cached) => cached.revoked_at(ids).await,
+            Self::Synced(synced) => match synced.local_revoked_at(ids) {
+                Some(found) => Ok(found),
+                None => Box::pin(synced.durable().revoked_at(ids)).await,
+            },
         }
     }
 
@@ -202,6 +231,7 @@ impl RevocationStore {
             Self::Redis { .. } => Ok(0),
             #[cfg(feature = "redis")]
             Self::RedisCached(cached) => db_purge(cached.db(), now).await,
+            Self::Synced(synced) => Box::pin(synced.purge_expired()).await,
         }
     }
 }

@@ -8,7 +8,7 @@ use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use super::StackError;
-use crate::auth::RevocationStore;
+use crate::auth::{RevocationPush, RevocationStore};
 use crate::client_ip::TrustedProxies;
 #[cfg(feature = "mfa")]
 use crate::config::standard::SmsProviderKind as SmsChoice;
@@ -44,6 +44,28 @@ pub(super) async fn shared_stores(
     _db: &sea_orm::DatabaseConnection,
 ) -> Result<(RateLimiter, RevocationStore), StackError> {
     Err(StackError::RedisNotCompiled)
+}
+
+/// How revocations made elsewhere reach this instance: Redis pub/sub when Redis is configured,
+/// PostgreSQL `LISTEN`/`NOTIFY` on PostgreSQL, else polling only.
+pub(super) fn revocation_push(
+    redis_url: Option<&str>,
+    prefix: &str,
+    db: &sea_orm::DatabaseConnection,
+) -> RevocationPush {
+    let channel = format!("{prefix}:revocations");
+    #[cfg(feature = "redis")]
+    if let Some(url) = redis_url {
+        return RevocationPush::Redis { url: url.to_owned(), channel };
+    }
+    #[cfg(not(feature = "redis"))]
+    let _ = redis_url;
+    #[cfg(feature = "sqlx-postgres")]
+    if db.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        return RevocationPush::Postgres { channel };
+    }
+    let _ = (db, channel);
+    RevocationPush::Poll
 }
 
 pub(super) fn mfa_config(m: &MfaSettings, production: bool) -> MfaConfig {

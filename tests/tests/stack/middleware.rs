@@ -1,9 +1,12 @@
 //! `middleware.*`: authentication, rate limits, performance.
 
-use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenService};
-use rail_graphql_security::config::Profile;
+use std::time::Duration;
 
-use super::harness::{App, build_error, start, start_with};
+use rail_graphql_security::auth::{REVOCATION_SYNC_BOUND, RevocationStore, TokenConfig, TokenService};
+use rail_graphql_security::config::Profile;
+use rail_graphql_security::stack::Security;
+
+use super::harness::{App, build_error, load, start, start_with};
 
 const LOGIN: &str = r#"mutation { login(username: "alice") }"#;
 
@@ -136,7 +139,7 @@ pub(crate) async fn store_url() {
         eprintln!("note: store_url sharing SKIPPED: set RAIL_TEST_REDIS_URL");
         return;
     };
-    // Two stacks on one Redis count requests and revocations as one.
+    // Two stacks on one Redis count requests as one.
     let prefix = format!("stack-{}", uuid::Uuid::new_v4().simple());
     let keys = [
         ("middleware.rate_limiting.store_url", url.as_str()),
@@ -147,11 +150,26 @@ pub(crate) async fn store_url() {
     assert_eq!(a.gql("{ hello }").await.status, 200);
     assert_eq!(b.gql("{ hello }").await.status, 200);
     assert_eq!(a.gql("{ hello }").await.status, 429, "the third request across both instances");
+    // Revocations: the database is their durable record, so the instances that share it (c on
+    // a's database) see one within the bound, pushed through Redis pub/sub.
+    let dir = tempfile::tempdir().unwrap();
+    let config = load(&Profile::Development, dir.path(), &keys).unwrap();
+    let c = Security::builder(&config, Profile::Development, a.db.connect_again().await)
+        .redis_prefix(prefix.clone())
+        .build()
+        .await
+        .unwrap();
     let token = a.token(9, &[]);
-    let claims = a.security.tokens().verify(&token, None).await.unwrap();
+    let claims = c.tokens().verify(&token, None).await.expect("accepted before the revocation");
     assert!(a.security.tokens().revoke(&claims, None).await.unwrap());
-    let revoked = b.security.tokens().verify(&token, None).await.unwrap_err();
-    assert_eq!(revoked.reason(), "token_revoked", "instance b sees a's revocation in Redis");
+    assert_eq!(a.security.tokens().verify(&token, None).await.unwrap_err().reason(), "token_revoked");
+    let deadline = std::time::Instant::now() + REVOCATION_SYNC_BOUND + Duration::from_secs(4);
+    while c.tokens().verify(&token, None).await.is_ok() {
+        assert!(std::time::Instant::now() < deadline, "instance c still accepts a's revocation past the bound");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(c.tokens().verify(&token, None).await.unwrap_err().reason(), "token_revoked");
+    integration_tests::redis_delete_prefix(&url, &prefix).await;
 }
 
 /// Without `store_url`, revocations live in the database: a second service on the same

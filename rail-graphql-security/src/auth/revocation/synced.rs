@@ -1,0 +1,439 @@
+//! A local copy of the unexpired revocations, kept in step with the durable `revoked_tokens`
+//! table, so a token check costs a map lookup instead of a round trip to the store.
+//!
+//! How a revocation reaches every instance:
+//! - **Here, at once**: [`revoke`](super::RevocationStore::revoke) writes the durable record,
+//!   then the local set, before it returns.
+//! - **Elsewhere, pushed**: the revoking instance then publishes a hint (Redis pub/sub or
+//!   PostgreSQL `NOTIFY`); a hint only wakes the other instances' sync, which reads the rows
+//!   from the database. A hint is never trusted as a revocation by itself, so a message
+//!   published by anyone else costs one extra read and changes nothing.
+//! - **Elsewhere, polled**: every [`POLL_INTERVAL`] each instance reads the rows whose
+//!   `revoked_at` is later than its previous read minus [`REVOCATION_CLOCK_MARGIN`] (a
+//!   "log out everywhere" repeated moves an existing row's `revoked_at` later, so it is read
+//!   again). The margin covers clock differences between instances and the time an insert
+//!   takes to commit.
+//!
+//! The bound: a check answers from the local set only while the last successful sync started
+//! less than [`REVOCATION_SYNC_BOUND`] ago. Otherwise (at start before the first load, or when
+//! the database has not answered the sync for that long) it reads the store itself, and fails
+//! with the store's error when the store is down: a stale set is never trusted. So a
+//! revocation committed anywhere is refused on every instance within the bound, push or no push.
+//! Entries are dropped once they expire, so memory holds only revocations that still matter.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use super::{RevocationEntry, RevocationStore, TokenError, entity, lock};
+
+/// The longest time a revocation made on one instance can go unnoticed by another (push
+/// channel down included): past it, checks read the store instead of the local set.
+pub const REVOCATION_SYNC_BOUND: Duration = Duration::from_secs(1);
+
+/// How often each instance reads new revocations from the database, push or no push.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How far before its previous read each poll looks again: the clocks of the instances and the
+/// commit time of a revocation must stay within it.
+pub const REVOCATION_CLOCK_MARGIN: Duration = Duration::from_secs(60);
+
+/// How often expired entries are dropped from the local set.
+const LOCAL_PURGE_EVERY: Duration = Duration::from_secs(60);
+
+/// How long a lost push subscription waits before it connects again.
+#[cfg(any(feature = "redis", feature = "sqlx-postgres"))]
+const PUSH_RETRY: Duration = Duration::from_millis(500);
+
+/// How revocations made on other instances are pushed to this one. Polling runs whatever the
+/// choice, so the bound holds while the push channel is down.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RevocationPush {
+    /// Polling only (SQLite, MySQL/MariaDB).
+    Poll,
+    /// Redis pub/sub: hints published and received on `channel` of the Redis at `url`.
+    #[cfg(feature = "redis")]
+    Redis {
+        /// The Redis URL.
+        url: String,
+        /// The channel name.
+        channel: String,
+    },
+    /// PostgreSQL `LISTEN`/`NOTIFY` on `channel`, through the store's own database.
+    #[cfg(feature = "sqlx-postgres")]
+    Postgres {
+        /// The channel name.
+        channel: String,
+    },
+}
+
+/// The local set of a [`RevocationStore::synced`] store. Cheap to clone; its background tasks
+/// (poll, push subscription) stop when the last clone is dropped.
+#[derive(Clone)]
+pub struct SyncedRevocations {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    durable: RevocationStore,
+    db: DatabaseConnection,
+    local: RwLock<HashMap<String, RevocationEntry>>,
+    /// When the set stops being trusted: nanoseconds after `epoch`.
+    fresh_until: AtomicU64,
+    epoch: Instant,
+    sync: tokio::sync::Mutex<SyncState>,
+    wake: Arc<Notify>,
+    publisher: Publisher,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// The wall-clock time the last successful read started; `None` before the first load.
+    watermark: Option<DateTime<Utc>>,
+    purged: Option<Instant>,
+}
+
+enum Publisher {
+    None,
+    #[cfg(feature = "redis")]
+    Redis {
+        connection: redis::aio::ConnectionManager,
+        channel: String,
+    },
+    #[cfg(feature = "sqlx-postgres")]
+    Postgres {
+        channel: String,
+    },
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for task in lock(&self.tasks).drain(..) {
+            task.abort();
+        }
+    }
+}
+
+impl fmt::Debug for SyncedRevocations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SyncedRevocations")
+            .field("durable", &self.shared.durable)
+            .field("entries", &self.len())
+            .field("fresh", &self.is_fresh())
+            .finish_non_exhaustive()
+    }
+}
+
+impl SyncedRevocations {
+    /// Loads every unexpired revocation of `durable`'s database, then starts the poll and the
+    /// push subscription. Fails when the first load fails: no instance answers before it has
+    /// the revocations.
+    pub(super) async fn start(durable: RevocationStore, push: RevocationPush) -> Result<Self, TokenError> {
+        let db = match &durable {
+            RevocationStore::Database(db) => db.clone(),
+            #[cfg(feature = "redis")]
+            RevocationStore::RedisCached(cached) => cached.db().clone(),
+            _ => return Err(TokenError::NoDurableRecord),
+        };
+        let publisher = match &push {
+            RevocationPush::Poll => Publisher::None,
+            #[cfg(feature = "redis")]
+            RevocationPush::Redis { url, channel } => {
+                Publisher::Redis { connection: crate::rate_limit::redis::connect(url).await?, channel: channel.clone() }
+            }
+            #[cfg(feature = "sqlx-postgres")]
+            RevocationPush::Postgres { channel } => {
+                if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+                    return Err(TokenError::NoDurableRecord);
+                }
+                Publisher::Postgres { channel: channel.clone() }
+            }
+        };
+        let shared = Arc::new(Shared {
+            durable,
+            db,
+            local: RwLock::default(),
+            fresh_until: AtomicU64::new(0),
+            epoch: Instant::now(),
+            sync: tokio::sync::Mutex::default(),
+            wake: Arc::default(),
+            publisher,
+            tasks: Mutex::default(),
+        });
+        shared.sync_once().await?;
+        let poll_task = tokio::spawn(poll(Arc::downgrade(&shared), shared.wake.clone()));
+        let push_task = match push {
+            RevocationPush::Poll => None,
+            #[cfg(feature = "redis")]
+            RevocationPush::Redis { url, channel } => {
+                let client = redis::Client::open(url.as_str())?;
+                Some(tokio::spawn(listen_redis(client, channel, Arc::downgrade(&shared))))
+            }
+            #[cfg(feature = "sqlx-postgres")]
+            RevocationPush::Postgres { channel } => {
+                let pool = shared.db.get_postgres_connection_pool().clone();
+                Some(tokio::spawn(listen_postgres(pool, channel, Arc::downgrade(&shared))))
+            }
+        };
+        lock(&shared.tasks).extend([Some(poll_task), push_task].into_iter().flatten());
+        Ok(Self { shared })
+    }
+
+    /// The store holding the durable record.
+    pub fn durable(&self) -> &RevocationStore {
+        &self.shared.durable
+    }
+
+    /// How many revocations the local set holds.
+    pub fn len(&self) -> usize {
+        read(&self.shared.local).len()
+    }
+
+    /// Whether the local set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether checks answer from the local set (its last sync started less than
+    /// [`REVOCATION_SYNC_BOUND`] ago) rather than from the store.
+    pub fn is_fresh(&self) -> bool {
+        self.shared.is_fresh()
+    }
+
+    /// Reads the revocations made since the last read now, as a poll or a push would.
+    pub async fn sync_now(&self) -> Result<(), TokenError> {
+        self.shared.sync_once().await
+    }
+
+    pub(super) async fn revoke(&self, id: &str, user_id: &str, expires_at: DateTime<Utc>) -> Result<bool, TokenError> {
+        let first = self.shared.durable.revoke(id, user_id, expires_at).await?;
+        let entry = RevocationEntry { revoked_at_ms: super::now_ms().timestamp_millis(), expires_at };
+        write(&self.shared.local).entry(id.to_owned()).or_insert(entry);
+        self.shared.publish().await;
+        Ok(first)
+    }
+
+    pub(super) async fn revoke_since(
+        &self,
+        id: &str,
+        user_id: &str,
+        revoked_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), TokenError> {
+        self.shared.durable.revoke_since(id, user_id, revoked_at, expires_at).await?;
+        merge(
+            &mut write(&self.shared.local),
+            id,
+            RevocationEntry { revoked_at_ms: revoked_at.timestamp_millis(), expires_at },
+        );
+        self.shared.publish().await;
+        Ok(())
+    }
+
+    /// The answer of the local set, or `None` when it is stale: the caller then asks the
+    /// durable store (an error if it is down), and the sync is woken.
+    pub(super) fn local_revoked_at(&self, ids: &[&str]) -> Option<Vec<Option<i64>>> {
+        if !self.shared.is_fresh() {
+            self.shared.wake.notify_one();
+            return None;
+        }
+        let local = read(&self.shared.local);
+        Some(ids.iter().map(|id| local.get(*id).map(|e| e.revoked_at_ms)).collect())
+    }
+
+    pub(super) async fn purge_expired(&self) -> Result<u64, TokenError> {
+        self.shared.purge_local();
+        self.shared.durable.purge_expired().await
+    }
+}
+
+impl Shared {
+    fn is_fresh(&self) -> bool {
+        let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        now < self.fresh_until.load(Ordering::Acquire)
+    }
+
+    /// Reads every revocation the local set may be missing: all unexpired ones at the first
+    /// load, then those revoked (or moved later) since the previous read, minus the margin.
+    async fn sync_once(&self) -> Result<(), TokenError> {
+        let mut state = self.sync.lock().await;
+        let started = Instant::now();
+        let now = Utc::now();
+        let mut query = entity::Entity::find().filter(entity::Column::ExpiresAt.gt(now));
+        if let Some(watermark) = state.watermark {
+            let margin = chrono::Duration::from_std(REVOCATION_CLOCK_MARGIN).unwrap_or(chrono::Duration::MAX);
+            query = query.filter(entity::Column::RevokedAt.gt(watermark - margin));
+        }
+        let rows = query.all(&self.db).await?;
+        {
+            let mut local = write(&self.local);
+            for row in rows {
+                let entry =
+                    RevocationEntry { revoked_at_ms: row.revoked_at.timestamp_millis(), expires_at: row.expires_at };
+                merge(&mut local, &row.jti, entry);
+            }
+        }
+        state.watermark = Some(now);
+        let fresh_until = (started + REVOCATION_SYNC_BOUND).duration_since(self.epoch);
+        self.fresh_until.fetch_max(u64::try_from(fresh_until.as_nanos()).unwrap_or(u64::MAX), Ordering::AcqRel);
+        if state.purged.is_none_or(|at| at.elapsed() >= LOCAL_PURGE_EVERY) {
+            state.purged = Some(Instant::now());
+            self.purge_local();
+        }
+        Ok(())
+    }
+
+    fn purge_local(&self) {
+        let now = Utc::now();
+        write(&self.local).retain(|_, entry| entry.expires_at > now);
+    }
+
+    /// Tells the other instances to sync now. A failure only delays them to their next poll.
+    async fn publish(&self) {
+        let result: Result<(), TokenError> = match &self.publisher {
+            Publisher::None => Ok(()),
+            #[cfg(feature = "redis")]
+            Publisher::Redis { connection, channel } => {
+                let mut connection = connection.clone();
+                redis::cmd("PUBLISH")
+                    .arg(channel)
+                    .arg("sync")
+                    .query_async::<i64>(&mut connection)
+                    .await
+                    .map(drop)
+                    .map_err(Into::into)
+            }
+            #[cfg(feature = "sqlx-postgres")]
+            Publisher::Postgres { channel } => {
+                use sea_orm::{ConnectionTrait, Statement};
+                let notify = Statement::from_sql_and_values(
+                    sea_orm::DatabaseBackend::Postgres,
+                    "SELECT pg_notify($1, 'sync')",
+                    [channel.clone().into()],
+                );
+                self.db.execute_raw(notify).await.map(drop).map_err(Into::into)
+            }
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "revocation push failed; other instances see it at their next poll");
+        }
+    }
+}
+
+/// Keeps the later revocation time and the later expiry of two records of one id.
+fn merge(local: &mut HashMap<String, RevocationEntry>, id: &str, entry: RevocationEntry) {
+    match local.get_mut(id) {
+        Some(known) => {
+            known.revoked_at_ms = known.revoked_at_ms.max(entry.revoked_at_ms);
+            known.expires_at = known.expires_at.max(entry.expires_at);
+        }
+        None => {
+            local.insert(id.to_owned(), entry);
+        }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Syncs every [`POLL_INTERVAL`], or at once when a push (or a stale check) wakes it.
+async fn poll(shared: Weak<Shared>, wake: Arc<Notify>) {
+    let mut failing = false;
+    loop {
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(POLL_INTERVAL) => {}
+        }
+        let Some(shared) = shared.upgrade() else { return };
+        match shared.sync_once().await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("revocation sync recovered");
+            }
+            Ok(()) => {}
+            Err(error) if !failing => {
+                failing = true;
+                tracing::warn!(%error, "revocation sync failed; checks read the store until it recovers");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+async fn listen_redis(client: redis::Client, channel: String, shared: Weak<Shared>) {
+    use futures::StreamExt;
+    loop {
+        match client.get_async_pubsub().await {
+            Ok(mut pubsub) => match pubsub.subscribe(&channel).await {
+                Ok(()) => {
+                    // Whatever was published while unsubscribed: read it now.
+                    let Some(wake) = shared.upgrade().map(|s| s.wake.clone()) else { return };
+                    wake.notify_one();
+                    let mut messages = pubsub.on_message();
+                    while messages.next().await.is_some() {
+                        wake.notify_one();
+                    }
+                    tracing::warn!("revocation push subscription (Redis) lost; polling until it is back");
+                }
+                Err(error) => tracing::warn!(%error, "revocation push subscription (Redis) failed; polling"),
+            },
+            Err(error) => tracing::warn!(%error, "revocation push subscription (Redis) failed; polling"),
+        }
+        if shared.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(PUSH_RETRY).await;
+    }
+}
+
+#[cfg(feature = "sqlx-postgres")]
+async fn listen_postgres(pool: sea_orm::sqlx::PgPool, channel: String, shared: Weak<Shared>) {
+    use sea_orm::sqlx::postgres::PgListener;
+    loop {
+        let listener = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(&channel).await?;
+            Ok::<_, sea_orm::sqlx::Error>(listener)
+        };
+        match listener.await {
+            Ok(mut listener) => {
+                let Some(wake) = shared.upgrade().map(|s| s.wake.clone()) else { return };
+                wake.notify_one();
+                loop {
+                    match listener.try_recv().await {
+                        // `None`: the connection was lost (notifications may be missed) and
+                        // is made again at the next call: read the table now.
+                        Ok(_) => wake.notify_one(),
+                        Err(error) => {
+                            tracing::warn!(%error, "revocation push subscription (PostgreSQL) lost; polling");
+                            break;
+                        }
+                    }
+                    if shared.strong_count() == 0 {
+                        return;
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "revocation push subscription (PostgreSQL) failed; polling"),
+        }
+        if shared.strong_count() == 0 {
+            return;
+        }
+        tokio::time::sleep(PUSH_RETRY).await;
+    }
+}
