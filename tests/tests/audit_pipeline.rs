@@ -291,3 +291,66 @@ async fn use_after_shutdown_is_safe(t: &TestDb) {
     assert_eq!(stored_ids(&t.db).await.len(), 1);
 }
 on_every_backend!(use_after_shutdown_is_safe_on, use_after_shutdown_is_safe);
+
+/// A sink stuck behind a gate that records the size of every write, with a chosen `max_write`.
+#[derive(Debug, Clone)]
+struct SizedSink {
+    gate: GatedSink,
+    max_write: Option<usize>,
+    sizes: std::sync::Arc<std::sync::Mutex<Vec<usize>>>,
+}
+
+#[async_trait::async_trait]
+impl rail_graphql_security::audit::AuditSink for SizedSink {
+    fn name(&self) -> &str {
+        "sized"
+    }
+
+    async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), rail_graphql_security::audit::SinkError> {
+        self.sizes.lock().unwrap().push(events.len());
+        self.gate.write_batch(events).await
+    }
+
+    fn max_write(&self) -> Option<usize> {
+        self.max_write
+    }
+}
+
+/// Logs 200 events while the sink's first write is stuck, then lets it through; returns the
+/// sizes of the sink's writes after checking every event was written exactly once.
+async fn write_sizes_behind_a_stuck_write(max_write: Option<usize>) -> Vec<usize> {
+    const N: usize = 200;
+    let sink = SizedSink { gate: GatedSink::shut(), max_write, sizes: Default::default() };
+    let logger = AuditLogger::builder().sink(sink.clone()).queue_capacity(4 * N).max_batch(4).build();
+    let mut ids = BTreeSet::new();
+    for i in 0..N {
+        let event = numbered(i);
+        ids.insert(event.id);
+        logger.log(event);
+        tokio::task::yield_now().await;
+    }
+    // Let the batches pile up behind the first write, then release it.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    sink.gate.open();
+    logger.flush_timeout(Duration::from_secs(30)).await.unwrap();
+    let written = sink.gate.written();
+    assert_eq!(written.len(), N, "every event written once: {:?}", sink.sizes.lock().unwrap());
+    assert_eq!(written.iter().map(|e| e.id).collect::<BTreeSet<_>>(), ids);
+    logger.shutdown().await.unwrap();
+    let sizes = sink.sizes.lock().unwrap().clone();
+    sizes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_that_fell_behind_writes_the_queued_batches_merged_up_to_its_max_write() {
+    let sizes = write_sizes_behind_a_stuck_write(Some(40)).await;
+    assert!(sizes.iter().all(|&n| n <= 40), "no write above the sink's max_write: {sizes:?}");
+    assert!(sizes.iter().any(|&n| n > 4), "queued batches of 4 were merged: {sizes:?}");
+    assert!(sizes.len() < 200 / 4, "fewer writes than batches: {sizes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_without_max_write_never_gets_more_than_max_batch_at_once() {
+    let sizes = write_sizes_behind_a_stuck_write(None).await;
+    assert!(sizes.iter().all(|&n| n <= 4), "max_batch bounds every write: {sizes:?}");
+}

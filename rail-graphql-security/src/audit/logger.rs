@@ -225,7 +225,10 @@ impl AuditLoggerBuilder {
         self
     }
 
-    /// Most events in one sink write (default 1000).
+    /// Most events the dispatcher hands the sinks at once (default 1000). A sink that has
+    /// fallen behind merges the batches queued for it up to its own
+    /// [`AuditSink::max_write`](crate::audit::AuditSink::max_write) (the database sink: 10,000)
+    /// and writes them at once.
     pub fn max_batch(mut self, max: usize) -> Self {
         self.max_batch = max.max(1);
         self

@@ -93,11 +93,12 @@ pub(crate) fn spawn(
     let mut sink_workers = Vec::with_capacity(sinks.len());
     for sink in sinks {
         let (tx, sink_rx) = mpsc::channel(config.sink_queue_batches);
+        let max_write = sink.max_write().map_or(config.max_batch, |max| max.max(config.max_batch));
         let worker = SinkWorker {
             sink,
             counters: counters.clone(),
             backoff: config.backoff,
-            max_batch: config.max_batch,
+            max_write,
             deadline: deadline_rx.clone(),
             dead_letters: config.dead_letters.clone(),
             alert_tx: alert_tx.clone(),
@@ -244,7 +245,8 @@ struct SinkWorker {
     sink: Box<dyn AuditSink>,
     counters: Arc<Counters>,
     backoff: Backoff,
-    max_batch: usize,
+    /// Queued batches are merged up to this many events per write.
+    max_write: usize,
     deadline: watch::Receiver<Option<Instant>>,
     dead_letters: DeadLetterStore,
     alert_tx: mpsc::Sender<AlertCommand>,
@@ -268,7 +270,7 @@ impl SinkWorker {
                 match command {
                     SinkCommand::Batch(events) => {
                         pending.push(events);
-                        if pending.iter().map(|b| b.len()).sum::<usize>() >= self.max_batch {
+                        if pending.iter().map(|b| b.len()).sum::<usize>() >= self.max_write {
                             self.write_pending(&mut pending).await;
                         }
                     }
@@ -287,13 +289,20 @@ impl SinkWorker {
         }
     }
 
-    /// Writes small batches as one (fewer round trips), a single batch without copying it.
+    /// Writes the queued batches as one (fewer round trips), a single batch without copying
+    /// it. A batch only this sink still holds is moved, not cloned, into the merged one.
     async fn write_pending(&self, pending: &mut Vec<Arc<Vec<AuditEvent>>>) {
         match pending.len() {
             0 => {}
             1 => self.write_with_retry(&pending[0]).await,
             _ => {
-                let merged: Vec<AuditEvent> = pending.iter().flat_map(|b| b.iter().cloned()).collect();
+                let mut merged = Vec::with_capacity(pending.iter().map(|b| b.len()).sum());
+                for batch in pending.drain(..) {
+                    match Arc::try_unwrap(batch) {
+                        Ok(events) => merged.extend(events),
+                        Err(shared) => merged.extend(shared.iter().cloned()),
+                    }
+                }
                 self.write_with_retry(&merged).await;
             }
         }

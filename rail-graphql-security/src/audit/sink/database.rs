@@ -15,6 +15,8 @@ use crate::audit::event::AuditEvent;
 
 mod rows;
 
+/// The most events in one transaction (see [`AuditSink::max_write`]).
+const MAX_WRITE: usize = 10_000;
 /// Ids per `SELECT … WHERE id IN (…)` when some ids of a batch are already stored.
 const IDS_PER_LOOKUP: usize = 1000;
 /// Rounds of "look up stored ids, insert the rest" before a batch is handed back for a retry:
@@ -103,6 +105,12 @@ impl DatabaseSink {
 impl AuditSink for DatabaseSink {
     fn name(&self) -> &str {
         "database"
+    }
+
+    /// A sink that has fallen behind writes up to 10,000 events in one transaction: the commit
+    /// is most of a small batch's cost, and the bulk statements take that many rows.
+    fn max_write(&self) -> Option<usize> {
+        Some(MAX_WRITE)
     }
 
     async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {

@@ -46,6 +46,16 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
     /// Persists a batch of (already masked) events.
     async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError>;
 
+    /// The most events this sink takes in one [`write_batch`](Self::write_batch) once it has
+    /// fallen behind: the batches queued for it meanwhile are merged up to this many, so a
+    /// busy sink pays its per-write cost (a commit, a request) once per merged batch. `None`
+    /// (the default) keeps the logger's
+    /// [`max_batch`](crate::audit::AuditLoggerBuilder::max_batch); a smaller value than that
+    /// has no effect. The [`DatabaseSink`] takes 10,000.
+    fn max_write(&self) -> Option<usize> {
+        None
+    }
+
     /// Called once after the last batch during a graceful shutdown; `deadline` is when the
     /// logger stops waiting. The webhook sink uses it to deliver its spool.
     async fn shutdown(&self, deadline: tokio::time::Instant) -> Result<(), SinkError> {
