@@ -1,11 +1,16 @@
+use std::collections::HashSet;
+
 use async_trait::async_trait;
-use sea_orm::{DatabaseConnection, DbErr, EntityTrait};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, TransactionTrait, TryInsertResult,
+};
 #[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 use sea_orm::{RuntimeErr, sqlx};
 
 use super::{AuditSink, SinkError};
-use crate::audit::entity;
 use crate::audit::event::AuditEvent;
+use crate::audit::{entity, rollup};
 
 /// Rows per `INSERT`: 10 columns x 1000 rows stays under every backend's bind-parameter limit.
 const ROWS_PER_INSERT: usize = 1000;
@@ -18,7 +23,8 @@ const BYTES_PER_INSERT: usize = 512 * 1024;
 ///
 /// The table comes from the `rail-graphql-security-migration` crate. Inserts skip ids that are
 /// already stored, so a batch retried after an ambiguous failure (committed, but the
-/// acknowledgement was lost) is not duplicated.
+/// acknowledgement was lost) is not duplicated. Each batch is one transaction that also adds the
+/// newly stored events to the hourly rollup the reports read ([`crate::audit::rollup`]).
 #[derive(Debug, Clone)]
 pub struct DatabaseSink {
     db: DatabaseConnection,
@@ -38,26 +44,100 @@ impl AuditSink for DatabaseSink {
     }
 
     async fn write_batch(&self, events: &[AuditEvent]) -> Result<(), SinkError> {
-        let mut rest = events;
-        while !rest.is_empty() {
-            let mut take = 0;
-            let mut bytes = 0;
-            while take < rest.len() && take < ROWS_PER_INSERT {
-                bytes += estimated_row_bytes(&rest[take]);
-                if take > 0 && bytes > BYTES_PER_INSERT {
-                    break;
-                }
-                take += 1;
+        // One transaction per batch: the events and their counts in the hourly rollup land
+        // together or not at all. The rollup must count exactly the events this transaction
+        // newly inserts (a retried batch may be stored already). PostgreSQL and SQLite report
+        // the rows an `ON CONFLICT DO NOTHING` insert wrote: when that is the whole batch (the
+        // common path) every event is new; otherwise the transaction is rolled back and redone
+        // without the ids found stored. MySQL/MariaDB count a skipped duplicate as written
+        // (sqlx connects with CLIENT_FOUND_ROWS), so there the stored ids are looked up first.
+        let look_up_first = self.db.get_database_backend() == DatabaseBackend::MySql;
+        let mut new = distinct(events);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if attempt > 1 {
+                // Outside the transaction: on SQLite a transaction that reads before it writes
+                // fails when another connection commits in between. A row stored meanwhile shows
+                // in the insert count again.
+                new = not_stored(&self.db, events).await?;
             }
-            let (chunk, tail) = rest.split_at(take);
-            entity::Entity::insert_many(chunk.iter().map(entity::ActiveModel::from))
-                .on_conflict_do_nothing_on([entity::Column::Id])
-                .exec_without_returning(&self.db)
-                .await?;
-            rest = tail;
+            let txn = self.db.begin().await?;
+            if look_up_first {
+                new = not_stored(&txn, events).await?;
+            }
+            let inserted = insert(&txn, &new).await?;
+            if look_up_first || inserted == new.len() as u64 {
+                rollup::add(&txn, new.iter().copied()).await?;
+                txn.commit().await?;
+                return Ok(());
+            }
+            txn.rollback().await?;
+            if attempt == MAX_ATTEMPTS {
+                // Another writer kept storing ids of this batch between the look-up and the insert.
+                return Err(DbErr::Custom(format!(
+                    "audit batch: ids kept appearing concurrently after {MAX_ATTEMPTS} attempts; will retry"
+                ))
+                .into());
+            }
         }
-        Ok(())
     }
+}
+
+/// Attempts of [`DatabaseSink::write_batch`] before it reports a (transient) failure.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// `events` without repeated ids (the first of each kept).
+fn distinct(events: &[AuditEvent]) -> Vec<&AuditEvent> {
+    let mut seen = HashSet::with_capacity(events.len());
+    events.iter().filter(|e| seen.insert(e.id)).collect()
+}
+
+/// The events of `events` whose ids are not stored yet (each id once).
+async fn not_stored<'a, C: ConnectionTrait>(db: &C, events: &'a [AuditEvent]) -> Result<Vec<&'a AuditEvent>, DbErr> {
+    let mut stored = HashSet::new();
+    for chunk in events.chunks(ROWS_PER_INSERT) {
+        let ids: Vec<String> = chunk.iter().map(|e| e.id.to_string()).collect();
+        let found: Vec<String> = entity::Entity::find()
+            .select_only()
+            .column(entity::Column::Id)
+            .filter(entity::Column::Id.is_in(ids))
+            .into_tuple()
+            .all(db)
+            .await?;
+        stored.extend(found);
+    }
+    let mut new = distinct(events);
+    new.retain(|e| !stored.contains(&e.id.to_string()));
+    Ok(new)
+}
+
+/// Inserts `events` (skipping ids already stored) in statements under the size limits; returns
+/// the rows the database reports written.
+async fn insert(txn: &DatabaseTransaction, events: &[&AuditEvent]) -> Result<u64, DbErr> {
+    let mut inserted = 0;
+    let mut rest = events;
+    while !rest.is_empty() {
+        let mut take = 0;
+        let mut bytes = 0;
+        while take < rest.len() && take < ROWS_PER_INSERT {
+            bytes += estimated_row_bytes(rest[take]);
+            if take > 0 && bytes > BYTES_PER_INSERT {
+                break;
+            }
+            take += 1;
+        }
+        let (chunk, tail) = rest.split_at(take);
+        let written = entity::Entity::insert_many(chunk.iter().map(|e| entity::ActiveModel::from(*e)))
+            .on_conflict_do_nothing_on([entity::Column::Id])
+            .exec_without_returning(txn)
+            .await?;
+        if let TryInsertResult::Inserted(n) = written {
+            inserted += n;
+        }
+        rest = tail;
+    }
+    Ok(inserted)
 }
 
 /// About the bytes an event's values take in an `INSERT`.
