@@ -206,7 +206,7 @@ async fn fixture(events: u64) -> Fixture {
     let t = TestDb::new(Backend::Sqlite).await.expect("SQLite is always available");
     let db = t.db.clone();
     let newest = Utc::now().duration_trunc(TimeDelta::seconds(1)).expect("whole seconds");
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let seed = Statement::from_sql_and_values(
         DatabaseBackend::Sqlite,
         SEED_EVENTS,
@@ -216,7 +216,7 @@ async fn fixture(events: u64) -> Fixture {
     let devices = Statement::from_sql_and_values(DatabaseBackend::Sqlite, SEED_DEVICES, [newest.into()]);
     db.execute_raw(devices).await.expect("seed devices");
     let seeded = started.elapsed();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     rollup::rebuild(&db, None).await.expect("rollup");
     db.execute_unprepared("ANALYZE").await.expect("analyze");
     println!("seeded {events} audit events in {seeded:.1?}, rolled up in {:.1?}", started.elapsed());
@@ -287,7 +287,7 @@ fn dashboard_bench(c: &mut Criterion) {
 }
 
 /// Times one run of `work`.
-async fn timed<F: std::future::Future>(work: F) -> Duration {
+async fn timed<F: Future>(work: F) -> Duration {
     let started = Instant::now();
     let _ = work.await;
     started.elapsed()
