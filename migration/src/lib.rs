@@ -13,12 +13,14 @@
 
 pub use sea_orm_migration::prelude::*;
 
+pub mod audit_rollup;
 mod m20261128_000001_create_audit_events;
 mod m20261128_000002_create_mfa_tables;
 mod m20261128_000003_create_revoked_tokens;
 mod m20261129_000004_audit_time_type_index;
 mod m20261203_000005_create_audit_dead_letters;
 mod m20261203_000006_mfa_throttle_hard_lock;
+mod m20261204_000007_create_audit_rollup_hourly;
 pub mod schema;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
@@ -38,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_audit_time_type_index::Migration),
             Box::new(m20261203_000005_create_audit_dead_letters::Migration),
             Box::new(AddMfaThrottleHardLock),
+            Box::new(m20261204_000007_create_audit_rollup_hourly::Migration),
         ]
     }
 
@@ -59,6 +62,7 @@ impl Migrator {
             Box::new(m20261129_000004_audit_time_type_index::Migration),
             Box::new(m20261203_000005_create_audit_dead_letters::Migration),
             Box::new(AddMfaThrottleHardLock),
+            Box::new(m20261204_000007_create_audit_rollup_hourly::Migration),
         ]
     }
 
@@ -72,6 +76,7 @@ impl Migrator {
             Box::new(m20261129_000004_audit_time_type_index::Migration),
             Box::new(m20261203_000005_create_audit_dead_letters::Migration),
             Box::new(AddMfaThrottleHardLock),
+            Box::new(m20261204_000007_create_audit_rollup_hourly::Migration),
         ]
     }
 }

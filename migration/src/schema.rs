@@ -1,5 +1,6 @@
-//! The names of the MFA tables and their columns: the one source the migrations create the
-//! tables from and the runtime's queries name them by, so the two cannot drift apart.
+//! The names of the MFA tables, the audit rollup table and their columns: the one source the
+//! migrations create the tables from and the runtime's queries name them by, so the two cannot
+//! drift apart.
 //!
 //! Each enum is a table; its `Table` variant is the table's name, the other variants its
 //! columns (in `snake_case`):
@@ -120,6 +121,28 @@ pub enum MfaThrottle {
     HardLockedAt,
 }
 
+/// `audit_rollup_hourly`: audit event counts per hour, type, severity and dimension (see
+/// [`crate::audit_rollup`]). Its primary key is (`dim_kind`, `hour_start`, `event_type`,
+/// `severity`, `dim_value`).
+#[derive(DeriveIden, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditRollupHourly {
+    /// The table.
+    Table,
+    /// What `dim_value` is: `""` (no dimension: the count of the hour, type and severity),
+    /// `client_ip` or `actor_name`.
+    DimKind,
+    /// The start of the hour in Unix seconds (UTC, a multiple of 3600).
+    HourStart,
+    /// The events' type.
+    EventType,
+    /// The events' severity.
+    Severity,
+    /// The dimension's value (`""` without a dimension).
+    DimValue,
+    /// How many events.
+    EventCount,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +210,11 @@ mod tests {
                 &H::HardLockedAt,
             ]),
             "mfa_throttle,user_id,failed_attempts,locked_until,updated_at,consecutive_failures,hard_locked_at"
+        );
+        use AuditRollupHourly as R;
+        assert_eq!(
+            names(&[&R::Table, &R::DimKind, &R::HourStart, &R::EventType, &R::Severity, &R::DimValue, &R::EventCount]),
+            "audit_rollup_hourly,dim_kind,hour_start,event_type,severity,dim_value,event_count"
         );
     }
 }

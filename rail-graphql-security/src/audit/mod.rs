@@ -65,6 +65,7 @@ mod ocsf;
 mod pipeline;
 mod report;
 mod retention;
+pub mod rollup;
 mod sink;
 mod storable;
 

@@ -1,16 +1,14 @@
-//! The security report: SQL aggregates over the indexed `audit_events` table.
+//! The security report: SQL aggregates over the hourly rollup of `audit_events` and the events
+//! of the partial hours at the period's edges.
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
-use sea_orm::sea_query::{Expr, Order};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseBackend, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr};
 use serde::Serialize;
 
-use super::entity::{Column, Entity};
 use super::event::AuditEventType;
+use super::rollup;
 
 /// How many rows the top-N lists hold (the ten with the most).
 pub(crate) const TOP_N: u64 = 10;
@@ -118,11 +116,10 @@ pub fn security_score(failed_logins: u64, suspicious_activities: u64, rate_limit
     score.max(0.0)
 }
 
-const COUNT: &str = "COUNT(*)";
-
-/// Builds the report for `[start, end)` with three aggregate queries: per hour and type (summed
-/// into the per-type counts), top failing addresses, most targeted accounts. The table's
-/// (time, type) index covers the first, its (type, time) index serves the other two.
+/// Builds the report for `[start, end)` from the hourly rollup (whole hours) and the events of
+/// the partial hours at the edges ([`super::rollup`]): the counts per hour and type (summed into
+/// the per-type counts), the top failing addresses and the most targeted accounts. The numbers
+/// equal the same aggregates over `audit_events`.
 pub(crate) async fn generate_security_report<C: ConnectionTrait>(
     db: &C,
     start: DateTime<Utc>,
@@ -131,68 +128,28 @@ pub(crate) async fn generate_security_report<C: ConnectionTrait>(
     if end < start {
         return Err(ReportError::InvertedPeriod { start, end });
     }
-    let in_period = || Entity::find().filter(Column::Timestamp.gte(start)).filter(Column::Timestamp.lt(end));
     let failed = AuditEventType::LoginFailed.as_str();
-
-    let top_failing_ips = in_period()
-        .select_only()
-        .column(Column::ClientIp)
-        .column_as(Expr::cust(COUNT), "n")
-        .filter(Column::EventType.eq(failed))
-        .filter(Column::ClientIp.is_not_null())
-        .group_by(Column::ClientIp)
-        .order_by(Expr::cust(COUNT), Order::Desc)
-        .order_by_asc(Column::ClientIp)
-        .limit(TOP_N)
-        .into_tuple::<(String, i64)>()
-        .all(db)
+    let top_failing_ips = rollup::top_values(db, start, end, rollup::RankedColumn::ClientIp, failed, TOP_N)
         .await?
         .into_iter()
-        .map(|(ip, n)| IpCount { ip, count: n as u64 })
+        .map(|(ip, count)| IpCount { ip, count })
         .collect();
-
-    let most_targeted_accounts = in_period()
-        .select_only()
-        .column(Column::ActorName)
-        .column_as(Expr::cust(COUNT), "n")
-        .filter(Column::EventType.eq(failed))
-        .filter(Column::ActorName.is_not_null())
-        .group_by(Column::ActorName)
-        .order_by(Expr::cust(COUNT), Order::Desc)
-        .order_by_asc(Column::ActorName)
-        .limit(TOP_N)
-        .into_tuple::<(String, i64)>()
-        .all(db)
+    let most_targeted_accounts = rollup::top_values(db, start, end, rollup::RankedColumn::ActorName, failed, TOP_N)
         .await?
         .into_iter()
-        .map(|(account, n)| AccountCount { account, count: n as u64 })
+        .map(|(account, count)| AccountCount { account, count })
         .collect();
 
-    let hour = hour_bucket_sql(db.get_database_backend());
-    let per_hour: Vec<(String, String, i64)> = in_period()
-        .select_only()
-        .column_as(Expr::cust(hour), "hour")
-        .column(Column::EventType)
-        .column_as(Expr::cust(COUNT), "n")
-        .group_by(Expr::cust(hour))
-        .group_by(Column::EventType)
-        .into_tuple()
-        .all(db)
-        .await?;
     // The per-type counts are the per-hour ones summed: one pass over the period, not two.
     let mut events_by_type: BTreeMap<String, u64> = BTreeMap::new();
-    let mut hours: BTreeMap<String, HourlyBucket> = BTreeMap::new();
-    for (label, event_type, n) in per_hour {
-        let Ok(naive) = NaiveDateTime::parse_from_str(&label, "%Y-%m-%d %H:%M:%S") else {
-            return Err(DbErr::Type(format!("unexpected hour bucket {label:?}")).into());
-        };
-        let bucket = hours.entry(label).or_insert_with(|| HourlyBucket {
-            hour: naive.and_utc(),
+    let mut hours: BTreeMap<DateTime<Utc>, HourlyBucket> = BTreeMap::new();
+    for (hour, event_type, n) in rollup::counts_per_hour_and_type(db, start, end).await? {
+        let bucket = hours.entry(hour).or_insert_with(|| HourlyBucket {
+            hour,
             failed_logins: 0,
             successful_logins: 0,
             total: 0,
         });
-        let n = n as u64;
         bucket.total += n;
         if event_type == failed {
             bucket.failed_logins += n;
@@ -231,15 +188,4 @@ pub(crate) async fn generate_security_report<C: ConnectionTrait>(
         events_by_type,
         flush_deadline_hit: false,
     })
-}
-
-/// The start of an event's hour in UTC as `YYYY-MM-DD HH:00:00`, per backend.
-fn hour_bucket_sql(backend: DatabaseBackend) -> &'static str {
-    match backend {
-        DatabaseBackend::Postgres => {
-            r#"to_char(date_trunc('hour', "timestamp" AT TIME ZONE 'UTC'), 'YYYY-MM-DD HH24:00:00')"#
-        }
-        DatabaseBackend::MySql => "DATE_FORMAT(`timestamp`, '%Y-%m-%d %H:00:00')",
-        _ => r#"strftime('%Y-%m-%d %H:00:00', "timestamp")"#,
-    }
 }

@@ -1,15 +1,14 @@
 //! The dashboard's queries besides the security report and the MFA adoption figures
-//! ([`crate::mfa::adoption`]): all aggregates or `LIMIT`ed, served by the `audit_events` indexes
-//! ((type, time), (time, type)).
+//! ([`crate::mfa::adoption`]): `LIMIT`ed reads served by the `audit_events` indexes ((type,
+//! time), (time, type)), and aggregates over the hourly rollup ([`crate::audit::rollup`]).
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, Order};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
 use super::period::Period;
 use crate::audit::entity::{Column, Entity};
-use crate::audit::{AuditSeverity, IpCount, TOP_N};
+use crate::audit::{AuditSeverity, IpCount, TOP_N, rollup};
 
 /// One event of the "recent events" table, as stored (text columns, shown escaped).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -66,26 +65,14 @@ pub async fn recent_events<C: ConnectionTrait>(
 }
 
 /// The addresses with the most events of `event_type` in the period (most first, ties by
-/// address), like the report's top failing addresses.
+/// address), like the report's top failing addresses: from the hourly rollup for the whole hours
+/// when it counts addresses for that type.
 pub(crate) async fn top_addresses<C: ConnectionTrait>(
     db: &C,
     period: &Period,
     event_type: &str,
 ) -> Result<Vec<IpCount>, DbErr> {
-    let rows: Vec<(String, i64)> = Entity::find()
-        .select_only()
-        .column(Column::ClientIp)
-        .column_as(Expr::cust("COUNT(*)"), "n")
-        .filter(Column::Timestamp.gte(period.start))
-        .filter(Column::Timestamp.lt(period.end))
-        .filter(Column::EventType.eq(event_type))
-        .filter(Column::ClientIp.is_not_null())
-        .group_by(Column::ClientIp)
-        .order_by(Expr::cust("COUNT(*)"), Order::Desc)
-        .order_by_asc(Column::ClientIp)
-        .limit(TOP_N)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(|(ip, n)| IpCount { ip, count: n as u64 }).collect())
+    let rows =
+        rollup::top_values(db, period.start, period.end, rollup::RankedColumn::ClientIp, event_type, TOP_N).await?;
+    Ok(rows.into_iter().map(|(ip, count)| IpCount { ip, count }).collect())
 }

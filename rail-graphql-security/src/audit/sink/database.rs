@@ -10,8 +10,8 @@ use sea_orm::{RuntimeErr, sqlx};
 
 use self::rows::RowWriter;
 use super::{AuditSink, SinkError};
-use crate::audit::entity;
 use crate::audit::event::AuditEvent;
+use crate::audit::{entity, rollup};
 
 mod rows;
 
@@ -28,7 +28,8 @@ const LOOKUP_ROUNDS: usize = 3;
 ///
 /// The table comes from the `rail-graphql-security-migration` crate. Ids that are already
 /// stored are skipped, so a batch retried after an ambiguous failure (committed, but the
-/// acknowledgement was lost) is not duplicated.
+/// acknowledgement was lost) is not duplicated. Each batch is one transaction that also adds the
+/// newly stored events to the hourly rollup the reports read ([`crate::audit::rollup`]).
 #[derive(Debug, Clone)]
 pub struct DatabaseSink {
     db: DatabaseConnection,
@@ -70,6 +71,11 @@ impl DatabaseSink {
     /// of them stored before) are in.
     async fn commit(&self, txn: DatabaseTransaction, new_events: &[&AuditEvent]) -> Result<(), SinkError> {
         tracing::trace!(sink = "database", new_events = new_events.len(), "audit events inserted; committing");
+        // In the same transaction: the events and their counts land together or not at all,
+        // and a retried batch adds only what it newly stored.
+        if let Err(e) = rollup::add(&txn, new_events.iter().copied()).await {
+            return Err(rolled_back(txn, e).await);
+        }
         txn.commit().await?;
         Ok(())
     }
