@@ -337,8 +337,7 @@ async fn write_sizes_behind_a_stuck_write(max_write: Option<usize>) -> Vec<usize
     assert_eq!(written.len(), N, "every event written once: {:?}", sink.sizes.lock().unwrap());
     assert_eq!(written.iter().map(|e| e.id).collect::<BTreeSet<_>>(), ids);
     logger.shutdown().await.unwrap();
-    let sizes = sink.sizes.lock().unwrap().clone();
-    sizes
+    sink.sizes.lock().unwrap().clone()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
