@@ -104,13 +104,9 @@ impl State {
     }
 }
 
-/// Creates the user's throttle row (no failure, no lock) unless it exists, so that a
-/// verification can lock it. A concurrent insert of the same row is not an error.
-pub(crate) async fn ensure_row<C: ConnectionTrait, Id: MfaUserId>(
-    db: &C,
-    user: &Id,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+/// The `INSERT` of a user's first throttle row, with `failures` counted (both the failures
+/// towards the lockout and the consecutive ones) and no lock.
+fn new_row<Id: MfaUserId>(user: &Id, failures: i32, now: DateTime<Utc>) -> sea_orm::sea_query::InsertStatement {
     let mut insert = Query::insert();
     insert
         .into_table(MfaThrottle::Table)
@@ -120,8 +116,19 @@ pub(crate) async fn ensure_row<C: ConnectionTrait, Id: MfaUserId>(
             MfaThrottle::ConsecutiveFailures,
             MfaThrottle::UpdatedAt,
         ])
-        .values_panic([user.to_db_value(), 0i32.into(), 0i32.into(), now.into()].map(Expr::val))
-        .on_conflict(OnConflict::column(MfaThrottle::UserId).do_nothing_on([MfaThrottle::UserId]).to_owned());
+        .values_panic([user.to_db_value(), failures.into(), failures.into(), now.into()].map(Expr::val));
+    insert
+}
+
+/// Creates the user's throttle row (no failure, no lock) unless it exists, so that a
+/// verification can lock it. A concurrent insert of the same row is not an error.
+pub(crate) async fn ensure_row<C: ConnectionTrait, Id: MfaUserId>(
+    db: &C,
+    user: &Id,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut insert = new_row(user, 0, now);
+    insert.on_conflict(OnConflict::column(MfaThrottle::UserId).do_nothing_on([MfaThrottle::UserId]).to_owned());
     db.execute(&insert).await?;
     Ok(())
 }
@@ -216,19 +223,7 @@ pub(crate) async fn reserve_attempt<C: ConnectionTrait, Id: MfaUserId>(
                 Some(refusal) => return Ok(Err(refusal)),
             }
         }
-        let inserted = db
-            .execute(
-                Query::insert()
-                    .into_table(MfaThrottle::Table)
-                    .columns([
-                        MfaThrottle::UserId,
-                        MfaThrottle::FailedAttempts,
-                        MfaThrottle::ConsecutiveFailures,
-                        MfaThrottle::UpdatedAt,
-                    ])
-                    .values_panic([user.to_db_value(), 1i32.into(), 1i32.into(), now.into()].map(Expr::val)),
-            )
-            .await;
+        let inserted = db.execute(&new_row(user, 1, now)).await;
         if inserted.is_ok() {
             return Ok(Ok(()));
         }
