@@ -442,3 +442,17 @@ pub fn capturing_logger() -> (rail_graphql_security::audit::AuditLogger, rail_gr
     let sink = rail_graphql_security::audit::MemorySink::new();
     (rail_graphql_security::audit::AuditLogger::builder().sink(sink.clone()).build(), sink)
 }
+
+/// Makes the test database refuse `request_id LIKE 'poison%'` for good.
+pub async fn refuse_poison(t: &TestDb) {
+    let sql = match t.backend {
+        Backend::Sqlite => {
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_events WHEN NEW.request_id LIKE 'poison%' \
+             BEGIN SELECT RAISE(ABORT, 'poison refused'); END;"
+        }
+        _ => {
+            "ALTER TABLE audit_events ADD CONSTRAINT refuse_poison CHECK (request_id IS NULL OR request_id NOT LIKE 'poison%')"
+        }
+    };
+    t.db.execute_unprepared(sql).await.expect("add the test's constraint");
+}

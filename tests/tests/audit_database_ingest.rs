@@ -6,12 +6,12 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use integration_tests::{Backend, TestDb, on_every_backend};
+use integration_tests::{Backend, TestDb, on_every_backend, refuse_poison};
 use rail_graphql_security::audit::entity::{Entity, Model};
 use rail_graphql_security::audit::{
     AuditEvent, AuditEventType, AuditLogger, AuditSink, DatabaseSink, SinkError, dead_letter,
 };
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::EntityTrait;
 use serde_json::json;
 
 async fn all_rows(t: &TestDb) -> Vec<Model> {
@@ -115,20 +115,6 @@ on_every_backend!(
     a_batch_retried_after_an_ambiguous_commit_is_not_duplicated_on,
     a_batch_retried_after_an_ambiguous_commit_is_not_duplicated
 );
-
-/// Makes the test database refuse `request_id LIKE 'poison%'` for good.
-async fn refuse_poison(t: &TestDb) {
-    let sql = match t.backend {
-        Backend::Sqlite => {
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_events WHEN NEW.request_id LIKE 'poison%' \
-             BEGIN SELECT RAISE(ABORT, 'poison refused'); END;"
-        }
-        _ => {
-            "ALTER TABLE audit_events ADD CONSTRAINT refuse_poison CHECK (request_id IS NULL OR request_id NOT LIKE 'poison%')"
-        }
-    };
-    t.db.execute_unprepared(sql).await.expect("add the test's constraint");
-}
 
 async fn refused_rows_are_dead_lettered_and_the_rest_written_once(t: &TestDb) {
     refuse_poison(t).await;

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
 
-use integration_tests::{Backend, TestDb};
+use integration_tests::{Backend, TestDb, refuse_poison};
 use proptest::collection::{btree_map, vec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -19,7 +19,7 @@ use rail_graphql_security::audit::{
     AuditEvent, AuditEventType, AuditLogger, FileSink, MAX_ACTOR_ID_CHARS, MAX_ACTOR_NAME_CHARS, MAX_EVENT_TYPE_CHARS,
     MAX_REQUEST_ID_CHARS, MAX_USER_AGENT_CHARS, NUL_REPLACEMENT, TRUNCATION_MARKER, dead_letter, entity,
 };
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -181,20 +181,6 @@ async fn one_case(t: &TestDb, dir: &Path, events: Vec<AuditEvent>) -> Result<(),
     prop_assert_eq!(stats.dead_lettered, refused.len() as u64, "{:?}", stats);
     prop_assert_eq!(stats.written, (n - refused.len() as u64) + 2 * n, "{:?}", stats);
     Ok(())
-}
-
-/// Makes the test database refuse `request_id LIKE 'poison%'` for good.
-async fn refuse_poison(t: &TestDb) {
-    let sql = match t.backend {
-        Backend::Sqlite => {
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON audit_events WHEN NEW.request_id LIKE 'poison%' \
-             BEGIN SELECT RAISE(ABORT, 'poison refused'); END;"
-        }
-        _ => {
-            "ALTER TABLE audit_events ADD CONSTRAINT refuse_poison CHECK (request_id IS NULL OR request_id NOT LIKE 'poison%')"
-        }
-    };
-    t.db.execute_unprepared(sql).await.expect("add the test's constraint");
 }
 
 fn run(backend: Backend) {
