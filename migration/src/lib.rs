@@ -21,6 +21,7 @@ mod m20261129_000004_audit_time_type_index;
 mod m20261203_000005_create_audit_dead_letters;
 mod m20261203_000006_mfa_throttle_hard_lock;
 mod m20261204_000007_create_audit_rollup_hourly;
+mod m20261204_000008_audit_chain;
 pub mod schema;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000005_create_audit_dead_letters::Migration),
             Box::new(AddMfaThrottleHardLock),
             Box::new(m20261204_000007_create_audit_rollup_hourly::Migration),
+            Box::new(m20261204_000008_audit_chain::Migration),
         ]
     }
 
@@ -63,6 +65,7 @@ impl Migrator {
             Box::new(m20261203_000005_create_audit_dead_letters::Migration),
             Box::new(AddMfaThrottleHardLock),
             Box::new(m20261204_000007_create_audit_rollup_hourly::Migration),
+            Box::new(m20261204_000008_audit_chain::Migration),
         ]
     }
 
@@ -77,6 +80,7 @@ impl Migrator {
             Box::new(m20261203_000005_create_audit_dead_letters::Migration),
             Box::new(AddMfaThrottleHardLock),
             Box::new(m20261204_000007_create_audit_rollup_hourly::Migration),
+            Box::new(m20261204_000008_audit_chain::Migration),
         ]
     }
 }

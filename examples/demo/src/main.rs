@@ -1,5 +1,5 @@
 //! `cargo run -p demo` serves the example GraphQL API; `demo --help` lists the other commands
-//! (`config`, `security_check`, `setup_security`, `simulate`), which all read the same
+//! (`config`, `security_check`, `setup_security`, `audit verify`, `simulate`), which all read the same
 //! configuration ([`demo::DemoConfig`]).
 
 use std::process::ExitCode;
@@ -32,6 +32,14 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Security(command) => {
+            // `audit verify/export/key` read the demo's own database and signing key.
+            let command = match &command {
+                rail_graphql_security::cli::Command::Audit(_) => match demo::DemoConfig::load() {
+                    Ok(config) => command.with_audit_defaults(&config.security.audit, Some(config.database_url())),
+                    Err(_) => command,
+                },
+                _ => command,
+            };
             let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
             let code = rail_graphql_security::cli::execute_with_migrator::<demo::DemoConfig, demo::DemoMigrator>(
                 command,

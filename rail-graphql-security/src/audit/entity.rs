@@ -5,6 +5,7 @@
 
 use sea_orm::entity::prelude::*;
 
+use super::chain::{ChainHash, ChainLink, FieldTags};
 use super::event::{AuditEvent, AuditEventType};
 
 /// One stored audit event.
@@ -33,6 +34,16 @@ pub struct Model {
     pub request_id: Option<String>,
     /// Masked, structured details.
     pub details: Json,
+    /// The writer's hash chain ([`ChainLink::chain`]); NULL when the chain was off.
+    pub chain_id: Option<String>,
+    /// [`ChainLink::seq`].
+    pub chain_seq: Option<i64>,
+    /// [`ChainLink::prev`], hex.
+    pub chain_prev: Option<String>,
+    /// [`ChainLink::hash`], hex.
+    pub chain_hash: Option<String>,
+    /// [`ChainLink::fields`], hex.
+    pub chain_fields: Option<String>,
 }
 
 /// `audit_events` has no relations: actors are snapshots, not foreign keys.
@@ -55,6 +66,11 @@ impl From<&AuditEvent> for ActiveModel {
             user_agent: Set(e.user_agent.clone()),
             request_id: Set(e.request_id.clone()),
             details: Set(e.details.clone()),
+            chain_id: Set(e.chain.map(|c| c.chain.to_string())),
+            chain_seq: Set(e.chain.map(|c| c.seq as i64)),
+            chain_prev: Set(e.chain.map(|c| c.prev.to_hex())),
+            chain_hash: Set(e.chain.map(|c| c.hash.to_hex())),
+            chain_fields: Set(e.chain.map(|c| c.fields.to_hex())),
         }
     }
 }
@@ -83,6 +99,17 @@ impl TryFrom<Model> for AuditEvent {
             None => None,
         };
         let event_type: AuditEventType = m.event_type.parse().unwrap_or_else(|never| match never {});
+        let chain = match (&m.chain_id, m.chain_seq, &m.chain_prev, &m.chain_hash, &m.chain_fields) {
+            (None, None, None, None, None) => None,
+            (Some(chain), Some(seq), Some(prev), Some(hash), Some(fields)) => Some(ChainLink {
+                chain: chain.parse().map_err(|_| invalid("chain_id", chain))?,
+                seq: u64::try_from(seq).map_err(|_| invalid("chain_seq", &seq.to_string()))?,
+                prev: ChainHash::from_hex(prev).ok_or_else(|| invalid("chain_prev", prev))?,
+                hash: ChainHash::from_hex(hash).ok_or_else(|| invalid("chain_hash", hash))?,
+                fields: FieldTags::from_hex(fields).ok_or_else(|| invalid("chain_fields", fields))?,
+            }),
+            _ => return Err(invalid("chain_id", "some chain columns are NULL and others are not")),
+        };
         Ok(AuditEvent {
             id,
             event_type,
@@ -94,6 +121,7 @@ impl TryFrom<Model> for AuditEvent {
             user_agent: m.user_agent,
             request_id: m.request_id,
             details: m.details,
+            chain,
         })
     }
 }

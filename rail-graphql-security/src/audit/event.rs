@@ -9,6 +9,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::chain::ChainLink;
 use super::logger::AuditUser;
 use super::mask::mask_details;
 
@@ -231,8 +232,12 @@ impl FromStr for AuditSeverity {
 /// {"id":"0192…","event_type":"login_failed","severity":"medium",
 ///  "timestamp":"2026-11-28T04:20:00.123456Z","actor_id":null,"actor_name":"alice",
 ///  "client_ip":"203.0.113.9","user_agent":"curl/8.0","request_id":"req-1",
-///  "details":{"reason":"invalid password"}}
+///  "details":{"reason":"invalid password"},
+///  "chain":{"id":"0192…","seq":42,"prev":"<64 hex>","hash":"<64 hex>","fields":"<40 hex>"}}
 /// ```
+///
+/// `chain` is the event's [`ChainLink`] (absent when the hash chain is off); an exported file
+/// with it verifies on its own (`rail-security audit verify --export FILE`).
 ///
 /// ```
 /// use rail_graphql_security::audit::{AuditEvent, AuditEventType, AuditSeverity};
@@ -268,6 +273,12 @@ pub struct AuditEvent {
     pub request_id: Option<String>,
     /// Structured, event-specific data. Values under secret-looking keys are masked.
     pub details: serde_json::Value,
+    /// The event's place in its writer's hash chain, set by the logger's dispatcher before any
+    /// sink sees the event (a link set by the caller is replaced); `None` when the chain is off
+    /// ([`AuditLoggerBuilder::hash_chain`](crate::audit::AuditLoggerBuilder::hash_chain)) and
+    /// for events that never went through a logger. See [`crate::audit::chain`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<ChainLink>,
 }
 
 impl AuditEvent {
@@ -284,6 +295,7 @@ impl AuditEvent {
             user_agent: None,
             request_id: None,
             details: serde_json::Value::Object(serde_json::Map::new()),
+            chain: None,
         }
     }
 

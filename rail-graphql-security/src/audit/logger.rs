@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::alert::{AlertEngine, AlertHandler, AlertThresholds};
 use super::backoff::Backoff;
+use super::checkpoint::CheckpointPolicy;
 use super::dead_letter::DeadLetterStore;
 use super::event::{AuditEvent, AuditEventType};
 use super::pipeline::{self, Command, Counters, Handlers, PipelineConfig};
@@ -157,6 +158,10 @@ pub struct AuditLoggerBuilder {
     flush_timeout: Duration,
     backoff: Backoff,
     dead_letters: Option<DeadLetterStore>,
+    /// Where in `sinks` the database sinks are, to give them the checkpoint policy at build.
+    database_sinks: Vec<(usize, DatabaseConnection)>,
+    hash_chain: bool,
+    checkpoints: CheckpointPolicy,
 }
 
 impl fmt::Debug for AuditLoggerBuilder {
@@ -178,8 +183,25 @@ impl AuditLoggerBuilder {
     /// a SQLite pool with one connection by default, and every batch insert (with its fsync)
     /// would hold it while your resolvers' queries wait.
     pub fn database(mut self, db: DatabaseConnection) -> Self {
+        self.database_sinks.push((self.sinks.len(), db.clone()));
         self.sinks.push(Box::new(DatabaseSink::new(db.clone())));
         self.database = Some(db);
+        self
+    }
+
+    /// Whether events are linked into a hash chain before the sinks see them (default `true`;
+    /// see [`chain`](super::chain)). Off, events carry no [`ChainLink`](super::ChainLink) and
+    /// `rail-security audit verify` has nothing to check.
+    pub fn hash_chain(mut self, on: bool) -> Self {
+        self.hash_chain = on;
+        self
+    }
+
+    /// When the [`database`](Self::database) sinks write signed checkpoints of the hash chain,
+    /// and with which key (default: unsigned, every 10,000 events or 5 minutes, and at
+    /// shutdown). See [`checkpoint`](super::checkpoint).
+    pub fn checkpoints(mut self, policy: CheckpointPolicy) -> Self {
+        self.checkpoints = policy;
         self
     }
 
@@ -263,7 +285,10 @@ impl AuditLoggerBuilder {
     }
 
     /// Starts the background tasks. Must be called inside a Tokio runtime.
-    pub fn build(self) -> AuditLogger {
+    pub fn build(mut self) -> AuditLogger {
+        for (index, db) in std::mem::take(&mut self.database_sinks) {
+            self.sinks[index] = Box::new(DatabaseSink::new(db).checkpoints(self.checkpoints.clone()));
+        }
         let (tx, rx) = mpsc::channel(self.queue_capacity);
         let counters = Arc::new(Counters::default());
         let handlers: Handlers = Arc::new(RwLock::new(self.handlers));
@@ -276,6 +301,7 @@ impl AuditLoggerBuilder {
                 Some(db) => DeadLetterStore::table(db.clone()),
                 None => DeadLetterStore::log_only(),
             }),
+            hash_chain: self.hash_chain,
         };
         let dispatcher = pipeline::spawn(
             rx,
@@ -315,6 +341,9 @@ impl AuditLogger {
             flush_timeout: Duration::from_secs(10),
             backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(30)),
             dead_letters: None,
+            database_sinks: Vec::new(),
+            hash_chain: true,
+            checkpoints: CheckpointPolicy::default(),
         }
     }
 

@@ -54,12 +54,14 @@
 
 mod alert;
 mod backoff;
+pub mod chain;
+pub mod checkpoint;
 mod config;
 pub mod dead_letter;
 pub mod entity;
 mod event;
 mod logger;
-mod mask;
+pub(crate) mod mask;
 pub mod model;
 mod ocsf;
 mod pipeline;
@@ -68,8 +70,11 @@ mod retention;
 pub mod rollup;
 mod sink;
 mod storable;
+pub mod verify;
 
 pub use self::alert::{Alert, AlertHandler, AlertThresholds, ThresholdKind};
+pub use self::chain::{ChainHash, ChainLink};
+pub use self::checkpoint::{Checkpoint, CheckpointKey, CheckpointPolicy};
 pub(crate) use self::config::NatsBackend;
 pub use self::config::{AuditConfig, AuditConfigError, StorageBackend};
 pub use self::dead_letter::{DeadLetter, DeadLetterStore};

@@ -1,7 +1,7 @@
 //! The background half of the logger: the dispatcher, one worker per sink, the alert worker.
 //!
 //! ```text
-//! log() --try_send--> [queue] --> dispatcher --(mask, make storable, alert engine)--> alert worker --> handlers
+//! log() --try_send--> [queue] --> dispatcher --(mask, make storable, hash chain, alert engine)--> alert worker --> handlers
 //!                                     |                                                    ^
 //!                                     +--> sink worker (retry with back-off) --> sink      |  (one per sink)
 //!                                               | permanent error: split the batch         |
@@ -19,6 +19,7 @@ use tokio::time::Instant;
 
 use super::alert::{Alert, AlertEngine, AlertHandler};
 use super::backoff::Backoff;
+use super::chain::ChainWriter;
 use super::dead_letter::{DeadLetter, DeadLetterStore};
 use super::event::{AuditEvent, AuditEventType, AuditSeverity};
 use super::sink::{AuditSink, SinkError};
@@ -70,6 +71,7 @@ pub(crate) struct PipelineConfig {
     pub(crate) alert_queue: usize,
     pub(crate) backoff: Backoff,
     pub(crate) dead_letters: DeadLetterStore,
+    pub(crate) hash_chain: bool,
 }
 
 const SINK_COMMANDS_PER_WAKE: usize = 64;
@@ -106,8 +108,17 @@ pub(crate) fn spawn(
         sink_workers.push((tx, tokio::spawn(worker.run(sink_rx))));
     }
     let alert_worker = tokio::spawn(run_alert_worker(alert_rx, handlers));
-    let dispatcher =
-        Dispatcher { sink_workers, alert_tx, alert_worker, engine, counters, deadline_tx, max_batch: config.max_batch };
+    let chain = config.hash_chain.then(ChainWriter::new);
+    let dispatcher = Dispatcher {
+        sink_workers,
+        alert_tx,
+        alert_worker,
+        engine,
+        counters,
+        deadline_tx,
+        max_batch: config.max_batch,
+        chain,
+    };
     tokio::spawn(dispatcher.run(rx))
 }
 
@@ -119,6 +130,8 @@ struct Dispatcher {
     counters: Arc<Counters>,
     deadline_tx: watch::Sender<Option<Instant>>,
     max_batch: usize,
+    /// This logger's hash chain (`None`: the chain is off).
+    chain: Option<ChainWriter>,
 }
 
 impl Dispatcher {
@@ -178,6 +191,13 @@ impl Dispatcher {
         }
         if batch.is_empty() {
             return;
+        }
+        // Linked in the order every sink receives them, after masking and making storable:
+        // the hash covers exactly what is stored.
+        if let Some(chain) = &mut self.chain {
+            for event in batch.iter_mut() {
+                chain.link(event);
+            }
         }
         let mut alerts = Vec::new();
         for event in batch.iter() {

@@ -47,8 +47,8 @@
 //!
 //! | code | meaning |
 //! |---|---|
-//! | 0 | success; `check`: no critical check failed |
-//! | 1 | `check`: at least one critical check failed (gate CI on it) |
+//! | 0 | success; `check`: no critical check failed; `audit verify`: the trail is intact |
+//! | 1 | `check`: at least one critical check failed (gate CI on it); `audit verify`: tampering found |
 //! | 2 | usage error, or the config, file or database could not be used (one line per problem on stderr) |
 //!
 //! # `config --format json`
@@ -70,6 +70,7 @@
 //! "previous": "false" | null, "applied": true}]}`. `passed` is false exactly when a critical check failed; `fixes` lists
 //! what `--fix` changed (or would change with `--dry-run`) and is empty otherwise.
 
+mod audit;
 mod check;
 mod edit;
 mod setup;
@@ -82,6 +83,7 @@ use std::process::ExitCode;
 use crate::config::{Profile, SecurityConfig};
 use crate::migration::MigratorTrait;
 
+pub use audit::{AuditCommand, ExportArgs, KeyArgs, VERIFYING_KEY_ENV_VAR, VerifyArgs};
 pub use check::{CheckArgs, Format};
 pub use setup::{DEFAULT_DATABASE_URL, SetupArgs, StockMigrator};
 pub use show::ConfigArgs;
@@ -114,6 +116,24 @@ pub enum Command {
     /// Print the effective configuration: every key, its value (secrets redacted), where it
     /// came from and the variables that set it.
     Config(ConfigArgs),
+    /// The tamper-evident audit trail: `verify`, `export`, `key`.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+impl Command {
+    /// For `audit` commands, fills what the flags left open from the binary's configuration
+    /// (see [`AuditCommand::with_defaults`]); other commands are returned as they are.
+    pub fn with_audit_defaults(
+        self,
+        audit: &crate::config::standard::AuditSettings,
+        database_url: Option<&str>,
+    ) -> Self {
+        match self {
+            Command::Audit(command) => Command::Audit(command.with_defaults(audit, database_url)),
+            other => other,
+        }
+    }
 }
 
 /// Parses the process's arguments and runs the command for config type `T`; `setup` migrates
@@ -153,6 +173,7 @@ pub fn execute_with_migrator<T: SecurityConfig, M: MigratorTrait>(
         Command::Check(args) => check::run::<T>(&args, out),
         Command::Setup(args) => setup::run::<T, M>(&args, out),
         Command::Config(args) => show::run::<T>(&args, out),
+        Command::Audit(command) => audit::run(&command, out),
     };
     match result {
         Ok(code) => code,

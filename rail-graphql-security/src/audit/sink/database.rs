@@ -1,4 +1,6 @@
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use sea_orm::{
@@ -10,6 +12,8 @@ use sea_orm::{RuntimeErr, sqlx};
 
 use self::rows::RowWriter;
 use super::{AuditSink, SinkError};
+use crate::audit::chain::ChainHash;
+use crate::audit::checkpoint::{self, Checkpoint, CheckpointPolicy};
 use crate::audit::event::AuditEvent;
 use crate::audit::{entity, rollup};
 
@@ -29,18 +33,92 @@ const LOOKUP_ROUNDS: usize = 3;
 /// The table comes from the `rail-graphql-security-migration` crate. Ids that are already
 /// stored are skipped, so a batch retried after an ambiguous failure (committed, but the
 /// acknowledgement was lost) is not duplicated. Each batch is one transaction that also adds the
-/// newly stored events to the hourly rollup the reports read ([`crate::audit::rollup`]).
+/// newly stored events to the hourly rollup the reports read ([`crate::audit::rollup`]) and,
+/// when one is due, a [checkpoint](crate::audit::checkpoint) of each hash chain in the batch.
 #[derive(Debug, Clone)]
 pub struct DatabaseSink {
     db: DatabaseConnection,
     rows: RowWriter,
+    checkpoints: CheckpointPolicy,
+    chains: Arc<Mutex<HashMap<uuid::Uuid, ChainState>>>,
+}
+
+/// What the sink knows of a chain whose events it stored.
+#[derive(Debug, Clone, Copy)]
+struct ChainState {
+    /// The last stored event.
+    head: (u64, ChainHash),
+    /// The last checkpoint's sequence number (0: none yet).
+    checkpoint_seq: u64,
+    /// When the last checkpoint was written, or the chain first seen.
+    checkpoint_at: Instant,
 }
 
 impl DatabaseSink {
-    /// A sink writing through `db` (SQLite, PostgreSQL or MySQL/MariaDB).
+    /// A sink writing through `db` (SQLite, PostgreSQL or MySQL/MariaDB), with unsigned
+    /// checkpoints every 10,000 events or 5 minutes (see [`Self::checkpoints`]).
     pub fn new(db: DatabaseConnection) -> Self {
         let rows = RowWriter::new(db.get_database_backend());
-        Self { db, rows }
+        Self { db, rows, checkpoints: CheckpointPolicy::default(), chains: Arc::default() }
+    }
+
+    /// When checkpoints of the hash chains are written and with which key (the logger's
+    /// [`checkpoints`](crate::audit::AuditLoggerBuilder::checkpoints) sets it for the sinks of
+    /// [`database`](crate::audit::AuditLoggerBuilder::database)).
+    pub fn checkpoints(mut self, policy: CheckpointPolicy) -> Self {
+        self.checkpoints = policy;
+        self
+    }
+
+    /// The checkpoints due after `batch` (in order, every event before it in each chain stored
+    /// or dead-lettered): one per chain whose head passed the policy's count or interval.
+    fn due_checkpoints(&self, batch: &[&AuditEvent], at_shutdown: bool) -> Vec<Checkpoint> {
+        let Ok(chains) = self.chains.lock() else { return Vec::new() };
+        let mut heads: HashMap<uuid::Uuid, (u64, ChainHash)> = HashMap::new();
+        for link in batch.iter().filter_map(|e| e.chain) {
+            let head = heads.entry(link.chain).or_insert((link.seq, link.hash));
+            if link.seq > head.0 {
+                *head = (link.seq, link.hash);
+            }
+        }
+        if at_shutdown {
+            heads.extend(chains.iter().map(|(chain, state)| (*chain, state.head)));
+        }
+        let mut due = Vec::new();
+        for (chain, (seq, hash)) in heads {
+            let state = chains.get(&chain);
+            let previous = state.map_or(0, |s| s.checkpoint_seq);
+            let counted = seq >= previous + self.checkpoints.every_events.max(1);
+            let timed = state.is_some_and(|s| s.checkpoint_at.elapsed() >= self.checkpoints.interval);
+            if seq > previous && (at_shutdown || counted || timed) {
+                let mut checkpoint = Checkpoint::new(chain, seq, hash, previous);
+                self.checkpoints.sign(&mut checkpoint);
+                due.push(checkpoint);
+            }
+        }
+        due
+    }
+
+    /// Records what a committed transaction stored: the chains' heads and their checkpoints.
+    fn stored(&self, batch: &[&AuditEvent], checkpoints: &[Checkpoint]) {
+        let Ok(mut chains) = self.chains.lock() else { return };
+        let now = Instant::now();
+        for link in batch.iter().filter_map(|e| e.chain) {
+            let state = chains.entry(link.chain).or_insert(ChainState {
+                head: (link.seq, link.hash),
+                checkpoint_seq: 0,
+                checkpoint_at: now,
+            });
+            if link.seq > state.head.0 {
+                state.head = (link.seq, link.hash);
+            }
+        }
+        for checkpoint in checkpoints {
+            if let Some(state) = chains.get_mut(&checkpoint.chain) {
+                state.checkpoint_seq = state.checkpoint_seq.max(checkpoint.seq);
+                state.checkpoint_at = now;
+            }
+        }
     }
 
     async fn begin(&self) -> Result<DatabaseTransaction, DbErr> {
@@ -68,15 +146,25 @@ impl DatabaseSink {
     }
 
     /// Ends a batch's transaction once `new_events` (the events this transaction inserted, none
-    /// of them stored before) are in.
-    async fn commit(&self, txn: DatabaseTransaction, new_events: &[&AuditEvent]) -> Result<(), SinkError> {
+    /// of them stored before) are in; every event of `batch` is then stored.
+    async fn commit(
+        &self,
+        txn: DatabaseTransaction,
+        new_events: &[&AuditEvent],
+        batch: &[&AuditEvent],
+    ) -> Result<(), SinkError> {
         tracing::trace!(sink = "database", new_events = new_events.len(), "audit events inserted; committing");
-        // In the same transaction: the events and their counts land together or not at all,
-        // and a retried batch adds only what it newly stored.
+        // In the same transaction: the events, their counts and the checkpoints of their chains
+        // land together or not at all, and a retried batch adds only what it newly stored.
         if let Err(e) = rollup::add(&txn, new_events.iter().copied()).await {
             return Err(rolled_back(txn, e).await);
         }
+        let checkpoints = self.due_checkpoints(batch, false);
+        if let Err(e) = insert_checkpoints(&txn, &checkpoints).await {
+            return Err(rolled_back(txn, e).await);
+        }
         txn.commit().await?;
+        self.stored(batch, &checkpoints);
         Ok(())
     }
 
@@ -93,7 +181,7 @@ impl DatabaseSink {
             let fresh: Vec<&AuditEvent> =
                 events.iter().copied().filter(|e| seen.insert(e.id) && !stored.contains(&e.id.to_string())).collect();
             match self.insert(&txn, &fresh).await {
-                Ok(Some(n)) if n == fresh.len() as u64 => return self.commit(txn, &fresh).await,
+                Ok(Some(n)) if n == fresh.len() as u64 => return self.commit(txn, &fresh, events).await,
                 // Another writer stored some of these ids since the lookup: look again.
                 Ok(_) => txn.rollback().await?,
                 Err(e) => return Err(rolled_back(txn, e).await),
@@ -127,7 +215,7 @@ impl AuditSink for DatabaseSink {
         let txn = self.begin().await?;
         match self.insert(&txn, &events).await {
             // The common case: every event is new.
-            Ok(Some(n)) if n == events.len() as u64 => return self.commit(txn, &events).await,
+            Ok(Some(n)) if n == events.len() as u64 => return self.commit(txn, &events, &events).await,
             // Some ids are stored (a retry after an ambiguous commit) or repeated in the batch:
             // start over knowing which.
             Ok(_) => txn.rollback().await?,
@@ -135,6 +223,31 @@ impl AuditSink for DatabaseSink {
         }
         self.write_unstored(&events).await
     }
+
+    /// Signs the head of every chain written since its last checkpoint.
+    async fn shutdown(&self, _deadline: tokio::time::Instant) -> Result<(), SinkError> {
+        let checkpoints = self.due_checkpoints(&[], true);
+        if checkpoints.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin().await?;
+        if let Err(e) = insert_checkpoints(&txn, &checkpoints).await {
+            return Err(rolled_back(txn, e).await);
+        }
+        txn.commit().await?;
+        self.stored(&[], &checkpoints);
+        Ok(())
+    }
+}
+
+async fn insert_checkpoints(txn: &DatabaseTransaction, checkpoints: &[Checkpoint]) -> Result<(), DbErr> {
+    if checkpoints.is_empty() {
+        return Ok(());
+    }
+    checkpoint::Entity::insert_many(checkpoints.iter().map(checkpoint::ActiveModel::from))
+        .exec_without_returning(txn)
+        .await?;
+    Ok(())
 }
 
 /// Rolls `txn` back after `error`, which is what the caller learns (the rollback's own failure

@@ -52,6 +52,10 @@
 //! | — | `audit.nats_stream` | the JetStream stream, created if missing (default `AUDIT`) |
 //! | — | `audit.nats_subject_prefix` | events go to `<prefix>.<event_type>` (default `audit`) |
 //! | — | `audit.nats_spool_dir` | where events wait until the server stored them |
+//! | — | `audit.hash_chain` | link events into a hash chain (default on; see `audit::chain`) |
+//! | — | `audit.checkpoint_signing_key` | secret the checkpoints' Ed25519 key derives from (`audit key` prints the public key) |
+//! | — | `audit.checkpoint_every_events` | events between checkpoints (default 10,000) |
+//! | — | `audit.checkpoint_interval_secs` | seconds between checkpoints (default 300) |
 //!
 //! Keys without an original counterpart (`deployment.*`, the `audit.nats_*` keys, the SMS quotas, `max_consecutive_failures`,
 //! `required_for_roles`, `pending_session_policy`, `step_up_window_seconds`, ...) are the deployment checks' settings and the hardening the
@@ -74,7 +78,8 @@ use crate::audit::NatsBackend;
 #[cfg(feature = "webhook")]
 use crate::audit::WebhookSink;
 use crate::audit::{
-    AlertThresholds, AuditConfigError, AuditLogger, AuditLoggerBuilder, ExportFormat, FileSink, StorageBackend,
+    AlertThresholds, AuditConfigError, AuditLogger, AuditLoggerBuilder, CheckpointKey, CheckpointPolicy, ExportFormat,
+    FileSink, StorageBackend,
 };
 use crate::config::Secret;
 use crate::mfa::bounds;
@@ -254,6 +259,20 @@ pub struct AuditSettings {
     /// hourly (`database` backend; files rotate by size instead).
     #[security(default = 365, development = 30, range = 1..=36_500)]
     pub retention_days: u32,
+    /// Links every event into a hash chain before the sinks see it, so `audit verify` can
+    /// prove the trail unchanged (see `audit::chain`).
+    #[security(default = true)]
+    pub hash_chain: bool,
+    /// The secret the Ed25519 key that signs the chain's checkpoints is derived from
+    /// (`audit key` prints its public half; unset: checkpoints are written unsigned).
+    #[security(secret, generate)]
+    pub checkpoint_signing_key: Option<Secret>,
+    /// Events between two checkpoints of a chain.
+    #[security(default = 10_000, range = 1..=10_000_000)]
+    pub checkpoint_every_events: u32,
+    /// Seconds between two checkpoints of a chain that is written to (and one at shutdown).
+    #[security(default = 300, range = 1..=86_400)]
+    pub checkpoint_interval_secs: u32,
     /// Alert thresholds.
     #[security(nested)]
     pub alert_thresholds: AlertThresholdsConfig,
@@ -271,7 +290,16 @@ impl AuditSettings {
             suspicious_activity_per_day: self.alert_thresholds.suspicious_activity_per_day,
             rate_limit_hits_per_hour: self.alert_thresholds.rate_limit_hits_per_hour,
         };
-        let mut builder = AuditLogger::builder().enabled(self.enabled).alert_thresholds(thresholds);
+        let checkpoints = CheckpointPolicy {
+            key: self.checkpoint_signing_key.as_ref().map(|secret| CheckpointKey::from_secret(secret.expose())),
+            every_events: u64::from(self.checkpoint_every_events),
+            interval: std::time::Duration::from_secs(u64::from(self.checkpoint_interval_secs)),
+        };
+        let mut builder = AuditLogger::builder()
+            .enabled(self.enabled)
+            .alert_thresholds(thresholds)
+            .hash_chain(self.hash_chain)
+            .checkpoints(checkpoints);
         if !self.enabled {
             return Ok(builder);
         }

@@ -22,7 +22,7 @@ use sea_orm::{DbBackend, DbErr, Statement, Value};
 
 use crate::audit::event::AuditEvent;
 
-const COLUMNS: [&str; 10] = [
+const COLUMNS: [&str; 15] = [
     "id",
     "event_type",
     "severity",
@@ -33,9 +33,14 @@ const COLUMNS: [&str; 10] = [
     "user_agent",
     "request_id",
     "details",
+    "chain_id",
+    "chain_seq",
+    "chain_prev",
+    "chain_hash",
+    "chain_fields",
 ];
 
-/// Rows in a full multi-row `INSERT`: 10 columns x 1000 rows stays under every backend's
+/// Rows in a full multi-row `INSERT`: 15 columns x 1000 rows stays under every backend's
 /// bind-parameter limit (SQLite 32 766, MySQL 65 535).
 pub(super) const ROWS_PER_VALUES_INSERT: usize = 1000;
 /// Rows in one PostgreSQL `UNNEST` insert (the parameter count does not grow with it).
@@ -150,23 +155,34 @@ fn push_row(e: &AuditEvent, values: &mut Vec<Value>) {
         Value::String(e.request_id.clone()),
         // The JSON text sqlx would send for a `Value::Json`, without copying the tree first.
         Value::String(Some(e.details.to_string())),
+        Value::String(e.chain.map(|c| c.chain.to_string())),
+        Value::BigInt(e.chain.map(|c| c.seq as i64)),
+        Value::String(e.chain.map(|c| c.prev.to_hex())),
+        Value::String(e.chain.map(|c| c.hash.to_hex())),
+        Value::String(e.chain.map(|c| c.fields.to_hex())),
     ]);
 }
 
 /// Arrays cannot hold NULL through SeaORM's binding, so optional columns travel as `''` plus a
 /// bit in `nulls` (1 `actor_id`, 2 `actor_name`, 4 `client_ip`, 8 `user_agent`, 16
-/// `request_id`). `details` is cast through `jsonb`, as SeaORM binds JSON, so the server checks
+/// `request_id`, 32 the five `chain_*` columns). `details` is cast through `jsonb`, as SeaORM binds JSON, so the server checks
 /// it the same way.
 #[cfg(feature = "sqlx-postgres")]
 const UNNEST_INSERT: &str = "INSERT INTO \"audit_events\" (\"id\", \"event_type\", \"severity\", \"timestamp\", \
-     \"actor_id\", \"actor_name\", \"client_ip\", \"user_agent\", \"request_id\", \"details\") \
+     \"actor_id\", \"actor_name\", \"client_ip\", \"user_agent\", \"request_id\", \"details\", \
+     \"chain_id\", \"chain_seq\", \"chain_prev\", \"chain_hash\", \"chain_fields\") \
      SELECT r.id::text, r.event_type, r.severity, r.ts, \
      CASE WHEN r.nulls & 1 = 0 THEN r.actor_id END, CASE WHEN r.nulls & 2 = 0 THEN r.actor_name END, \
      CASE WHEN r.nulls & 4 = 0 THEN r.client_ip END, CASE WHEN r.nulls & 8 = 0 THEN r.user_agent END, \
-     CASE WHEN r.nulls & 16 = 0 THEN r.request_id END, r.details::jsonb \
+     CASE WHEN r.nulls & 16 = 0 THEN r.request_id END, r.details::jsonb, \
+     CASE WHEN r.nulls & 32 = 0 THEN r.chain_id END, CASE WHEN r.nulls & 32 = 0 THEN r.chain_seq END, \
+     CASE WHEN r.nulls & 32 = 0 THEN r.chain_prev END, CASE WHEN r.nulls & 32 = 0 THEN r.chain_hash END, \
+     CASE WHEN r.nulls & 32 = 0 THEN r.chain_fields END \
      FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], \
-     $8::text[], $9::text[], $10::text[], $11::int2[]) \
-     AS r(id, event_type, severity, ts, actor_id, actor_name, client_ip, user_agent, request_id, details, nulls) \
+     $8::text[], $9::text[], $10::text[], $11::int2[], $12::text[], $13::int8[], $14::text[], $15::text[], \
+     $16::text[]) \
+     AS r(id, event_type, severity, ts, actor_id, actor_name, client_ip, user_agent, request_id, details, nulls, \
+     chain_id, chain_seq, chain_prev, chain_hash, chain_fields) \
      ON CONFLICT (\"id\") DO NOTHING";
 
 #[cfg(feature = "sqlx-postgres")]
@@ -178,6 +194,7 @@ fn unnest_values(events: &[&AuditEvent]) -> Vec<Value> {
     let (mut ids, mut types, mut severities, mut times) = (column(), column(), column(), column());
     let mut optional: [Vec<Value>; 5] = std::array::from_fn(|_| column());
     let (mut details, mut nulls) = (column(), column());
+    let mut chain: [Vec<Value>; 5] = std::array::from_fn(|_| column());
     for e in events {
         ids.push(Value::Uuid(Some(e.id)));
         types.push(Value::String(Some(e.event_type.as_str().to_owned())));
@@ -197,11 +214,24 @@ fn unnest_values(events: &[&AuditEvent]) -> Vec<Value> {
             }
             out.push(Value::String(Some(field.unwrap_or_default())));
         }
+        let link =
+            e.chain.map(|c| (c.chain.to_string(), c.seq as i64, c.prev.to_hex(), c.hash.to_hex(), c.fields.to_hex()));
+        if link.is_none() {
+            mask |= 32;
+        }
+        let (id, seq, prev, hash, fields) = link.unwrap_or_default();
+        let [chain_ids, seqs, prevs, hashes, tags] = &mut chain;
+        chain_ids.push(Value::String(Some(id)));
+        seqs.push(Value::BigInt(Some(seq)));
+        prevs.push(Value::String(Some(prev)));
+        hashes.push(Value::String(Some(hash)));
+        tags.push(Value::String(Some(fields)));
         nulls.push(Value::SmallInt(Some(mask)));
         details.push(Value::String(Some(e.details.to_string())));
     }
     let array = |ty, values: Vec<Value>| Value::Array(ty, Some(Box::new(values)));
     let [actor_ids, actor_names, ips, agents, requests] = optional;
+    let [chain_ids, seqs, prevs, hashes, tags] = chain;
     vec![
         array(ArrayType::Uuid, ids),
         array(ArrayType::String, types),
@@ -214,6 +244,11 @@ fn unnest_values(events: &[&AuditEvent]) -> Vec<Value> {
         array(ArrayType::String, requests),
         array(ArrayType::String, details),
         array(ArrayType::SmallInt, nulls),
+        array(ArrayType::String, chain_ids),
+        array(ArrayType::BigInt, seqs),
+        array(ArrayType::String, prevs),
+        array(ArrayType::String, hashes),
+        array(ArrayType::String, tags),
     ]
 }
 
@@ -229,7 +264,7 @@ fn estimated_row_bytes(e: &AuditEvent) -> usize {
         }
     }
     let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    128 + e.event_type.as_str().len()
+    300 + e.event_type.as_str().len()
         + text(&e.actor_id)
         + text(&e.actor_name)
         + text(&e.user_agent)
@@ -259,7 +294,7 @@ mod tests {
     #[test]
     fn values_sql_has_one_placeholder_per_value() {
         let sql = values_insert_sql(DbBackend::MySql, 3);
-        assert_eq!(sql.matches('?').count(), 30);
+        assert_eq!(sql.matches('?').count(), 45);
         assert!(!sql.contains("ON CONFLICT"), "MySQL tells stored ids by ER_DUP_ENTRY");
         assert!(values_insert_sql(DbBackend::Sqlite, 1).ends_with("ON CONFLICT (\"id\") DO NOTHING"));
     }

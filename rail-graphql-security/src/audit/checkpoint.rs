@@ -1,0 +1,261 @@
+//! Signed checkpoints of the hash chains, and the `audit_checkpoints` table that keeps them.
+//!
+//! A checkpoint states "chain C had, at sequence number S, the head hash H", signed with an
+//! Ed25519 key from the configuration (`audit.checkpoint_signing_key`). The database sink writes
+//! one in the same transaction as a batch once [`CheckpointPolicy::every_events`] events or
+//! [`CheckpointPolicy::interval`] passed since the chain's last one, and at shutdown; the
+//! retention purge writes one for the last purged event of each chain it shortens, so what
+//! remains still verifies. Each checkpoint names the sequence number of the chain's previous
+//! checkpoint, so a removed checkpoint shows as a break in that list.
+//!
+//! Someone who can write the database can change events and recompute every hash after them,
+//! but cannot sign: a checkpoint whose hash no longer matches the chain, or whose signature does
+//! not verify with the published key ([`CheckpointKey::verifying_key_hex`]), is reported by
+//! `rail-security audit verify`. Events after a chain's last checkpoint are not signed yet: the
+//! verifier reports them as the unsigned tail.
+
+use std::fmt;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::chain::ChainHash;
+
+/// The signing key of checkpoints: an Ed25519 key derived from a configured secret.
+#[derive(Clone)]
+pub struct CheckpointKey {
+    signing: SigningKey,
+}
+
+impl fmt::Debug for CheckpointKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CheckpointKey").field("verifying_key", &self.verifying_key_hex()).finish_non_exhaustive()
+    }
+}
+
+impl CheckpointKey {
+    /// The key derived from `secret` (any string: the value of `audit.checkpoint_signing_key`,
+    /// e.g. one `rail-security setup` generated): the Ed25519 seed is SHA-256 of a fixed label
+    /// and the secret, so the same secret always gives the same key.
+    pub fn from_secret(secret: &str) -> Self {
+        let mut hasher = Sha256::new();
+        hasher.update(b"rail-graphql-security audit checkpoint key v1\0");
+        hasher.update(secret.as_bytes());
+        let mut seed: [u8; 32] = hasher.finalize().into();
+        let signing = SigningKey::from_bytes(&seed);
+        zeroize::Zeroize::zeroize(&mut seed);
+        Self { signing }
+    }
+
+    /// The public half, to publish and to pass to `audit verify --verifying-key`.
+    pub fn verifying_key(&self) -> VerifyingKey {
+        self.signing.verifying_key()
+    }
+
+    /// [`verifying_key`](Self::verifying_key) as 64 hex digits.
+    pub fn verifying_key_hex(&self) -> String {
+        hex::encode(self.verifying_key().as_bytes())
+    }
+
+    /// Signs `checkpoint` (sets its key id and signature).
+    pub fn sign(&self, checkpoint: &mut Checkpoint) {
+        checkpoint.key_id = Some(key_id(&self.verifying_key()));
+        checkpoint.signature = Some(hex::encode(self.signing.sign(&checkpoint.message()).to_bytes()));
+    }
+}
+
+/// Parses a verifying key of 64 hex digits.
+pub fn parse_verifying_key(text: &str) -> Result<VerifyingKey, String> {
+    let mut bytes = [0; 32];
+    hex::decode_to_slice(text.trim(), &mut bytes)
+        .map_err(|_| "a verifying key is 64 hex digits (see `audit verify --help`)".to_owned())?;
+    VerifyingKey::from_bytes(&bytes).map_err(|_| "the verifying key is not a valid Ed25519 public key".to_owned())
+}
+
+/// The first 8 bytes of SHA-256 of the public key, as hex: names the key a checkpoint was
+/// signed with.
+pub fn key_id(key: &VerifyingKey) -> String {
+    hex::encode(&Sha256::digest(key.as_bytes())[..8])
+}
+
+/// A signed statement of a chain's head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The chain.
+    pub chain: Uuid,
+    /// The head's sequence number.
+    pub seq: u64,
+    /// The head's hash.
+    pub hash: ChainHash,
+    /// The sequence number of the chain's previous checkpoint (0 for the first).
+    pub previous_seq: u64,
+    /// Whether the retention purge wrote it before removing the events up to `seq`: the chain
+    /// may start after it. (A removed prefix without such an anchor is reported as deleted.)
+    #[serde(default)]
+    pub purged: bool,
+    /// When it was made, UTC.
+    pub created_at: DateTime<Utc>,
+    /// [`key_id`] of the signing key; `None` when unsigned (no key configured).
+    pub key_id: Option<String>,
+    /// The Ed25519 signature of [`message`](Self::message), 128 hex digits.
+    pub signature: Option<String>,
+}
+
+impl Checkpoint {
+    /// An unsigned checkpoint of `chain` at `seq` with head `hash`.
+    pub fn new(chain: Uuid, seq: u64, hash: ChainHash, previous_seq: u64) -> Self {
+        Self {
+            chain,
+            seq,
+            hash,
+            previous_seq,
+            purged: false,
+            created_at: Utc::now().trunc_subsecs(6),
+            key_id: None,
+            signature: None,
+        }
+    }
+
+    /// The signed bytes: a fixed label and the fields, one per line.
+    pub fn message(&self) -> Vec<u8> {
+        format!(
+            "rail-graphql-security audit checkpoint v1\n{}\n{}\n{}\n{}\n{}\n{}",
+            self.chain,
+            self.seq,
+            self.hash,
+            self.previous_seq,
+            if self.purged { "purged" } else { "kept" },
+            self.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        )
+        .into_bytes()
+    }
+
+    /// Whether the signature is `key`'s over this checkpoint.
+    pub fn signature_valid(&self, key: &VerifyingKey) -> bool {
+        let Some(signature) = &self.signature else { return false };
+        let mut bytes = [0; 64];
+        if hex::decode_to_slice(signature, &mut bytes).is_err() {
+            return false;
+        }
+        key.verify(&self.message(), &Signature::from_bytes(&bytes)).is_ok()
+    }
+}
+
+/// When the database sink writes a checkpoint of a chain: after this many events or this much
+/// time since the chain's previous one (whichever comes first, checked as batches are written),
+/// and at shutdown.
+#[derive(Debug, Clone)]
+pub struct CheckpointPolicy {
+    /// The signing key (`None`: checkpoints are written unsigned; they still anchor purges and
+    /// show removed checkpoints, but prove nothing against someone who can write the table).
+    pub key: Option<CheckpointKey>,
+    /// Events between checkpoints.
+    pub every_events: u64,
+    /// Time between checkpoints.
+    pub interval: std::time::Duration,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        Self { key: None, every_events: 10_000, interval: std::time::Duration::from_secs(300) }
+    }
+}
+
+impl CheckpointPolicy {
+    /// Signs `checkpoint` when a key is set.
+    pub(crate) fn sign(&self, checkpoint: &mut Checkpoint) {
+        if let Some(key) = &self.key {
+            key.sign(checkpoint);
+        }
+    }
+}
+
+/// One stored checkpoint (`audit_checkpoints` row).
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "audit_checkpoints")]
+pub struct Model {
+    /// Row id (UUIDv7 text).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    /// The chain (UUID text).
+    pub chain_id: String,
+    /// The head's sequence number.
+    pub chain_seq: i64,
+    /// The head's hash (hex).
+    pub chain_hash: String,
+    /// The chain's previous checkpoint's sequence number.
+    pub previous_seq: i64,
+    /// Written by the retention purge ([`Checkpoint::purged`]).
+    pub purged: bool,
+    /// When it was made.
+    pub created_at: DateTimeUtc,
+    /// The signing key's id.
+    pub key_id: Option<String>,
+    /// The signature (hex).
+    pub signature: Option<String>,
+}
+
+/// `audit_checkpoints` has no relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
+
+impl From<&Checkpoint> for ActiveModel {
+    fn from(c: &Checkpoint) -> Self {
+        use sea_orm::ActiveValue::Set;
+        ActiveModel {
+            id: Set(Uuid::now_v7().to_string()),
+            chain_id: Set(c.chain.to_string()),
+            chain_seq: Set(c.seq as i64),
+            chain_hash: Set(c.hash.to_hex()),
+            previous_seq: Set(c.previous_seq as i64),
+            purged: Set(c.purged),
+            created_at: Set(c.created_at),
+            key_id: Set(c.key_id.clone()),
+            signature: Set(c.signature.clone()),
+        }
+    }
+}
+
+impl TryFrom<Model> for Checkpoint {
+    type Error = String;
+
+    fn try_from(m: Model) -> Result<Self, String> {
+        let invalid = |column: &str| format!("checkpoint {} has an invalid `{column}`", m.id);
+        Ok(Checkpoint {
+            chain: m.chain_id.parse().map_err(|_| invalid("chain_id"))?,
+            seq: u64::try_from(m.chain_seq).map_err(|_| invalid("chain_seq"))?,
+            hash: ChainHash::from_hex(&m.chain_hash).ok_or_else(|| invalid("chain_hash"))?,
+            previous_seq: u64::try_from(m.previous_seq).map_err(|_| invalid("previous_seq"))?,
+            purged: m.purged,
+            created_at: m.created_at,
+            key_id: m.key_id,
+            signature: m.signature,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_covers_every_field() {
+        let key = CheckpointKey::from_secret("a long configured secret");
+        let mut checkpoint = Checkpoint::new(Uuid::now_v7(), 42, ChainHash([7; 32]), 10);
+        key.sign(&mut checkpoint);
+        let public = parse_verifying_key(&key.verifying_key_hex()).unwrap();
+        assert!(checkpoint.signature_valid(&public));
+        let mut moved = checkpoint.clone();
+        moved.seq = 43;
+        assert!(!moved.signature_valid(&public));
+        let other = CheckpointKey::from_secret("another secret").verifying_key();
+        assert!(!checkpoint.signature_valid(&other));
+        assert_eq!(CheckpointKey::from_secret("a long configured secret").verifying_key(), public);
+        assert!(!format!("{key:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,877 @@
+//! Offline verification of the audit trail: `rail-security audit verify`.
+//!
+//! [`verify_database`] reads `audit_events` in chain order, the checkpoints and the dead
+//! letters; [`verify_export`] reads a JSON Lines file written by [`export`] (or by the file
+//! sink). Both feed a [`Verifier`], which checks each chain on its own:
+//!
+//! - every event's hash against its content ([`Finding::Modified`] names the field);
+//! - the sequence numbers: a gap is a [`Finding::Deleted`] range, unless the missing events are
+//!   dead letters (a [`Notice::DeadLettered`]: refused by the database, kept with the error);
+//! - every link: an event whose previous hash is not its predecessor's, or whose sequence
+//!   number comes again or goes back, is a [`Finding::Inserted`] or [`Finding::Reordered`] event;
+//! - every checkpoint: its signature with the trusted key ([`Finding::ForgedCheckpoint`]), its
+//!   hash against the chain ([`Finding::CheckpointMismatch`]: history rewritten before it), and
+//!   the list of checkpoints ([`Finding::MissingCheckpoint`]);
+//! - events after a chain's last signed checkpoint: [`Notice::UnsignedTail`], not tampering
+//!   (the next checkpoint will sign them).
+//!
+//! Events without a chain link are accepted only as older than every chained event (stored
+//! before the chain existed); a later one is an inserted row.
+//!
+//! The verifier keeps one small state per chain, not the events: a million events verify in
+//! the memory of a few thousand.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use ed25519_dalek::VerifyingKey;
+use sea_orm::sea_query::Condition;
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::chain::{ChainHash, ChainLink};
+use super::checkpoint::{self, Checkpoint};
+use super::event::AuditEvent;
+use super::{dead_letter, entity};
+
+/// Rows per page when reading the database.
+const PAGE: u64 = 5_000;
+
+/// What to check against.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// The trusted verifying key (published from `audit.checkpoint_signing_key`). Without it,
+    /// signatures are not checked and the report says so.
+    pub key: Option<VerifyingKey>,
+    /// Only events at or after this time (chains then start at their first event in range).
+    pub from: Option<DateTime<Utc>>,
+    /// Only events before this time.
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl VerifyOptions {
+    fn filtered(&self) -> bool {
+        self.from.is_some() || self.to.is_some()
+    }
+
+    fn in_range(&self, at: DateTime<Utc>) -> bool {
+        self.from.is_none_or(|from| at >= from) && self.to.is_none_or(|to| at < to)
+    }
+}
+
+/// Tampering the verifier found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Finding {
+    /// An event's content no longer matches its hash.
+    Modified {
+        /// The chain.
+        chain: Uuid,
+        /// Its sequence number.
+        seq: u64,
+        /// The event id as stored.
+        id: String,
+        /// The fields that differ (empty: not identified, e.g. the hash itself was changed).
+        fields: Vec<String>,
+    },
+    /// Events missing from a chain: removed.
+    Deleted {
+        /// The chain.
+        chain: Uuid,
+        /// First missing sequence number.
+        first_seq: u64,
+        /// Last missing sequence number.
+        last_seq: u64,
+    },
+    /// An event that is not part of the chain it claims (its link does not point at its
+    /// predecessor, or its sequence number is taken), or without a link among chained events.
+    Inserted {
+        /// The event id.
+        id: String,
+        /// The chain it claims, if any.
+        chain: Option<Uuid>,
+        /// The sequence number it claims, if any.
+        seq: Option<u64>,
+        /// Why it does not belong.
+        reason: String,
+    },
+    /// An event out of its chain's order: moved to another sequence number, or (in a file)
+    /// after events that follow it.
+    Reordered {
+        /// The chain.
+        chain: Uuid,
+        /// The sequence number it stands at.
+        seq: u64,
+        /// The event id.
+        id: String,
+        /// What is out of order.
+        detail: String,
+    },
+    /// A checkpoint whose signature is missing or does not verify with the trusted key.
+    ForgedCheckpoint {
+        /// The chain.
+        chain: Uuid,
+        /// The sequence number it states.
+        seq: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A validly signed checkpoint whose hash is not the chain's hash at its sequence number:
+    /// events up to it were changed and the chain recomputed.
+    CheckpointMismatch {
+        /// The chain.
+        chain: Uuid,
+        /// The sequence number.
+        seq: u64,
+    },
+    /// A checkpoint that the next one names as its predecessor is gone.
+    MissingCheckpoint {
+        /// The chain.
+        chain: Uuid,
+        /// The missing checkpoint's sequence number.
+        seq: u64,
+    },
+    /// A row or line that does not parse into an event or checkpoint.
+    Invalid {
+        /// Where (row id or line number).
+        at: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Modified { chain, seq, id, fields } if fields.is_empty() => {
+                write!(f, "modified: event {id} (chain {chain} #{seq}) does not match its hash; field not identified")
+            }
+            Self::Modified { chain, seq, id, fields } => {
+                write!(f, "modified: event {id} (chain {chain} #{seq}), field {}", fields.join(", "))
+            }
+            Self::Deleted { chain, first_seq, last_seq } if first_seq == last_seq => {
+                write!(f, "deleted: event #{first_seq} of chain {chain} is missing")
+            }
+            Self::Deleted { chain, first_seq, last_seq } => {
+                write!(f, "deleted: events #{first_seq}–#{last_seq} of chain {chain} are missing")
+            }
+            Self::Inserted { id, chain: Some(chain), seq: Some(seq), reason } => {
+                write!(f, "inserted: event {id} (claims chain {chain} #{seq}): {reason}")
+            }
+            Self::Inserted { id, reason, .. } => write!(f, "inserted: event {id}: {reason}"),
+            Self::Reordered { chain, seq, id, detail } => {
+                write!(f, "reordered: event {id} (chain {chain} #{seq}) {detail}")
+            }
+            Self::ForgedCheckpoint { chain, seq, reason } => {
+                write!(f, "forged checkpoint: chain {chain} #{seq}: {reason}")
+            }
+            Self::CheckpointMismatch { chain, seq } => write!(
+                f,
+                "checkpoint mismatch: chain {chain} #{seq} has another hash than its signed checkpoint (events up to it were changed and rehashed)"
+            ),
+            Self::MissingCheckpoint { chain, seq } => {
+                write!(f, "missing checkpoint: chain {chain} #{seq} (named by the next checkpoint) is gone")
+            }
+            Self::Invalid { at, reason } => write!(f, "invalid: {at}: {reason}"),
+        }
+    }
+}
+
+/// What the verifier reports that is not tampering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Notice {
+    /// Events after the chain's last signed checkpoint: intact as far as the hashes go, not
+    /// signed yet.
+    UnsignedTail {
+        /// The chain.
+        chain: Uuid,
+        /// First unsigned sequence number.
+        first_seq: u64,
+        /// Last one.
+        last_seq: u64,
+    },
+    /// A missing event that is in the dead letters (refused by the database), hash checked.
+    DeadLettered {
+        /// The chain.
+        chain: Uuid,
+        /// Its sequence number.
+        seq: u64,
+        /// The event id.
+        id: String,
+    },
+    /// Events older than every chained event and without a link: stored before the chain.
+    Unchained {
+        /// How many.
+        count: u64,
+    },
+    /// Checkpoints were not checked for signatures: no verifying key was given.
+    SignaturesNotChecked {
+        /// How many checkpoints.
+        count: u64,
+    },
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnsignedTail { chain, first_seq, last_seq } => write!(
+                f,
+                "not yet signed: events #{first_seq}–#{last_seq} of chain {chain} come after its last signed checkpoint"
+            ),
+            Self::DeadLettered { chain, seq, id } => {
+                write!(
+                    f,
+                    "dead letter: event {id} (chain {chain} #{seq}) was refused by the database and is kept in the dead letters"
+                )
+            }
+            Self::Unchained { count } => {
+                write!(f, "{count} event(s) stored before the hash chain existed are not covered")
+            }
+            Self::SignaturesNotChecked { count } => write!(
+                f,
+                "{count} checkpoint signature(s) not checked: pass --verifying-key (or configure audit.checkpoint_signing_key)"
+            ),
+        }
+    }
+}
+
+/// The verifier's result.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// Chained events checked (dead letters included).
+    pub events: u64,
+    /// Chains seen.
+    pub chains: u64,
+    /// Checkpoints seen.
+    pub checkpoints: u64,
+    /// Tampering found.
+    pub findings: Vec<Finding>,
+    /// Everything else worth knowing.
+    pub notices: Vec<Notice>,
+}
+
+impl VerifyReport {
+    /// Whether no tampering was found.
+    pub fn intact(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+struct ChainState {
+    /// Whether the chain's first event was taken.
+    started: bool,
+    /// The sequence number the next event must have.
+    next: u64,
+    /// The hash the next event must link to (`None` after a deleted range).
+    last_hash: Option<ChainHash>,
+    /// Checkpoints not yet reached, by sequence number.
+    pending: VecDeque<Checkpoint>,
+    /// The last checkpoint seen (accepted or not), for the list check.
+    last_checkpoint: Option<u64>,
+    /// The last checkpoint whose signature verified (or that was accepted without a key).
+    last_signed: Option<u64>,
+}
+
+impl ChainState {
+    /// The last sequence number taken (0: none).
+    fn last_seq(&self) -> u64 {
+        if self.started { self.next.saturating_sub(1) } else { 0 }
+    }
+}
+
+/// Checks events and checkpoints of any number of chains; see the module docs.
+#[derive(Debug)]
+pub struct Verifier {
+    options: VerifyOptions,
+    chains: HashMap<Uuid, ChainState>,
+    dead_letters: HashMap<(Uuid, u64), AuditEvent>,
+    unchained: Vec<(String, DateTime<Utc>)>,
+    first_chained: Option<DateTime<Utc>>,
+    report: VerifyReport,
+}
+
+impl Verifier {
+    /// A verifier that knows every checkpoint and dead letter up front (events may come in any
+    /// interleaving of chains, each chain's in sequence order).
+    pub fn new(options: VerifyOptions, checkpoints: Vec<Checkpoint>, dead_letters: Vec<AuditEvent>) -> Self {
+        let mut chains: HashMap<Uuid, ChainState> = HashMap::new();
+        let mut report = VerifyReport { checkpoints: checkpoints.len() as u64, ..VerifyReport::default() };
+        let mut checkpoints = checkpoints;
+        checkpoints.sort_by_key(|c| (c.chain, c.seq));
+        for checkpoint in checkpoints {
+            chains.entry(checkpoint.chain).or_default().pending.push_back(checkpoint);
+        }
+        if options.key.is_none() && report.checkpoints > 0 {
+            report.notices.push(Notice::SignaturesNotChecked { count: report.checkpoints });
+        }
+        let dead_letters =
+            dead_letters.into_iter().filter_map(|e| e.chain.map(|link| ((link.chain, link.seq), e))).collect();
+        Self { options, chains, dead_letters, unchained: Vec::new(), first_chained: None, report }
+    }
+
+    /// Reports a row or line that could not be read.
+    pub fn invalid(&mut self, at: impl Into<String>, reason: impl Into<String>) {
+        self.report.findings.push(Finding::Invalid { at: at.into(), reason: reason.into() });
+    }
+
+    /// Takes the next event.
+    pub fn event(&mut self, event: AuditEvent) {
+        if !self.options.in_range(event.timestamp) {
+            return;
+        }
+        let Some(link) = event.chain else {
+            self.unchained.push((event.id.to_string(), event.timestamp));
+            return;
+        };
+        self.first_chained = Some(self.first_chained.map_or(event.timestamp, |t| t.min(event.timestamp)));
+        let mut state = self.chains.remove(&link.chain).unwrap_or_default();
+        self.take(&mut state, &event, link, false);
+        self.chains.insert(link.chain, state);
+    }
+
+    fn take(&mut self, state: &mut ChainState, event: &AuditEvent, link: ChainLink, dead_lettered: bool) {
+        let chain = link.chain;
+        let id = event.id.to_string();
+        let expected = if state.started {
+            state.next
+        } else {
+            state.started = true;
+            self.start_of(state, link)
+        };
+        if link.seq < expected {
+            let after_seq = expected - 1;
+            if link.seq == after_seq {
+                let reason = "its sequence number is already taken".to_owned();
+                self.report.findings.push(Finding::Inserted { id, chain: Some(chain), seq: Some(link.seq), reason });
+            } else {
+                // Not deleted after all: it comes later (in a file).
+                self.undelete(chain, link.seq);
+                let detail = format!("comes after #{after_seq}");
+                self.report.findings.push(Finding::Reordered { chain, seq: link.seq, id: id.clone(), detail });
+                if let Err(recomputed) = link.check(event) {
+                    let fields = link.fields.differing(&recomputed).into_iter().map(str::to_owned).collect();
+                    self.report.findings.push(Finding::Modified { chain, seq: link.seq, id, fields });
+                }
+            }
+            return;
+        }
+        if link.seq > expected {
+            self.gap(state, chain, expected, link.seq - 1);
+        }
+        self.report.events += 1;
+        if dead_lettered {
+            self.report.notices.push(Notice::DeadLettered { chain, seq: link.seq, id: id.clone() });
+        }
+        let previous = state.last_hash;
+        match link.check(event) {
+            Ok(()) => {
+                if previous.is_some_and(|hash| hash != link.prev) {
+                    let reason = "its previous hash is not the hash of the event before it".to_owned();
+                    self.report.findings.push(Finding::Inserted {
+                        id,
+                        chain: Some(chain),
+                        seq: Some(link.seq),
+                        reason,
+                    });
+                }
+            }
+            Err(recomputed) => {
+                let prev_changed = previous.is_some_and(|hash| ChainLink { prev: hash, ..link }.check(event).is_ok());
+                let fields: Vec<String> = if prev_changed {
+                    vec!["chain_prev".to_owned()]
+                } else {
+                    link.fields.differing(&recomputed).into_iter().map(str::to_owned).collect()
+                };
+                match fields.is_empty().then(|| moved_from(event, link)).flatten() {
+                    Some(written_as) => {
+                        let detail = format!("was written as #{written_as}");
+                        self.report.findings.push(Finding::Reordered { chain, seq: link.seq, id, detail });
+                    }
+                    None => self.report.findings.push(Finding::Modified { chain, seq: link.seq, id, fields }),
+                }
+            }
+        }
+        state.next = link.seq + 1;
+        state.last_hash = Some(link.hash);
+        self.reach(state, link.seq, Some(link.hash));
+    }
+
+    /// The sequence number a chain's first event must have: 1, or one past the checkpoint
+    /// that the retention purge left for the events it removed; with a time filter, whatever
+    /// comes first.
+    fn start_of(&mut self, state: &mut ChainState, link: ChainLink) -> u64 {
+        if self.options.filtered() {
+            // Checkpoints before the range are not checked against events.
+            while let Some(checkpoint) = state.pending.pop_front_if(|c| c.seq < link.seq) {
+                state.last_checkpoint = Some(checkpoint.seq);
+            }
+            state.last_hash = Some(link.prev);
+            return link.seq;
+        }
+        let anchor = state.pending.iter().rev().find(|c| c.purged && c.seq < link.seq).map(|c| (c.seq, c.hash));
+        let Some((seq, hash)) = anchor else {
+            state.last_hash = Some(ChainHash::GENESIS);
+            return 1;
+        };
+        // Checkpoints up to the anchor are checked (signature and list) but have no events.
+        while let Some(checkpoint) = state.pending.pop_front_if(|c| c.seq <= seq) {
+            self.accept(state, checkpoint, None);
+        }
+        state.last_hash = Some(hash);
+        seq + 1
+    }
+
+    /// Missing events `first..=last`: dead letters fill what they can; the rest was deleted.
+    fn gap(&mut self, state: &mut ChainState, chain: Uuid, first: u64, last: u64) {
+        let mut missing_from = None;
+        for seq in first..=last {
+            match self.dead_letters.remove(&(chain, seq)) {
+                Some(event) => {
+                    if let Some(from) = missing_from.take() {
+                        self.deleted(state, chain, from, seq - 1);
+                    }
+                    let link = event.chain.expect("dead letters are keyed by their link");
+                    self.take(state, &event, link, true);
+                }
+                None => {
+                    missing_from.get_or_insert(seq);
+                }
+            }
+        }
+        if let Some(from) = missing_from {
+            self.deleted(state, chain, from, last);
+        }
+    }
+
+    /// Takes `seq` out of a reported deleted range of `chain`.
+    fn undelete(&mut self, chain: Uuid, seq: u64) {
+        let findings = &mut self.report.findings;
+        let Some(index) = findings.iter().position(
+            |f| matches!(f, Finding::Deleted { chain: c, first_seq, last_seq } if *c == chain && (*first_seq..=*last_seq).contains(&seq)),
+        ) else {
+            return;
+        };
+        let Finding::Deleted { first_seq, last_seq, .. } = findings.remove(index) else { return };
+        if seq < last_seq {
+            findings.insert(index, Finding::Deleted { chain, first_seq: seq + 1, last_seq });
+        }
+        if first_seq < seq {
+            findings.insert(index, Finding::Deleted { chain, first_seq, last_seq: seq - 1 });
+        }
+    }
+
+    fn deleted(&mut self, state: &mut ChainState, chain: Uuid, first_seq: u64, last_seq: u64) {
+        self.report.findings.push(Finding::Deleted { chain, first_seq, last_seq });
+        // The next event cannot link to what is gone: continue from its own link.
+        state.next = last_seq + 1;
+        state.last_hash = None;
+        self.reach(state, last_seq, None);
+    }
+
+    /// Checks the checkpoints up to `seq`, the one at `seq` against `hash` (None: deleted).
+    fn reach(&mut self, state: &mut ChainState, seq: u64, hash: Option<ChainHash>) {
+        while let Some(front) = state.pending.front() {
+            if front.seq > seq {
+                break;
+            }
+            let checkpoint = state.pending.pop_front().expect("front exists");
+            let matches = hash.filter(|_| checkpoint.seq == seq).map(|hash| hash == checkpoint.hash);
+            self.accept(state, checkpoint, matches);
+        }
+    }
+
+    /// Checks one checkpoint's signature and place in the list; `matches`: whether its hash is
+    /// the chain's at its sequence number (None: no event to compare with).
+    fn accept(&mut self, state: &mut ChainState, checkpoint: Checkpoint, matches: Option<bool>) {
+        let (chain, seq) = (checkpoint.chain, checkpoint.seq);
+        if let Some(previous) = state.last_checkpoint
+            && checkpoint.previous_seq > previous
+        {
+            self.report.findings.push(Finding::MissingCheckpoint { chain, seq: checkpoint.previous_seq });
+        } else if state.last_checkpoint.is_none() && checkpoint.previous_seq > 0 && !self.options.filtered() {
+            self.report.findings.push(Finding::MissingCheckpoint { chain, seq: checkpoint.previous_seq });
+        }
+        state.last_checkpoint = Some(seq);
+        let signed = match &self.options.key {
+            Some(_) if checkpoint.signature.is_none() => {
+                let reason = "it has no signature".to_owned();
+                self.report.findings.push(Finding::ForgedCheckpoint { chain, seq, reason });
+                false
+            }
+            Some(key) if !checkpoint.signature_valid(key) => {
+                let reason = "its signature does not verify with the trusted key".to_owned();
+                self.report.findings.push(Finding::ForgedCheckpoint { chain, seq, reason });
+                false
+            }
+            _ => true,
+        };
+        if matches == Some(false) {
+            self.report.findings.push(Finding::CheckpointMismatch { chain, seq });
+        } else if signed && matches == Some(true) {
+            state.last_signed = Some(seq);
+        }
+    }
+
+    /// The report.
+    pub fn finish(mut self) -> VerifyReport {
+        // Dead letters past a chain's last stored event.
+        let mut leftovers: Vec<(Uuid, u64)> = self.dead_letters.keys().copied().collect();
+        leftovers.sort_unstable();
+        for (chain, seq) in leftovers {
+            let Some(event) = self.dead_letters.remove(&(chain, seq)) else { continue };
+            let link = event.chain.expect("dead letters are keyed by their link");
+            let mut state = self.chains.remove(&chain).unwrap_or_default();
+            if !state.started || seq >= state.next {
+                self.take(&mut state, &event, link, true);
+            }
+            self.chains.insert(chain, state);
+        }
+        let mut chains: Vec<Uuid> = self.chains.keys().copied().collect();
+        chains.sort_unstable();
+        self.report.chains = chains.len() as u64;
+        let filtered = self.options.filtered();
+        for chain in chains {
+            let mut state = self.chains.remove(&chain).expect("listed");
+            if filtered {
+                state.pending.clear();
+            }
+            // Signed heads past the last event: the events after it were removed.
+            if let Some(newest) = state.pending.back().map(|c| c.seq)
+                && newest > state.last_seq()
+            {
+                let first = state.last_seq() + 1;
+                if !state.started {
+                    state.started = true;
+                }
+                self.deleted(&mut state, chain, first, newest);
+            }
+            let last = state.last_seq();
+            if last > 0 {
+                let signed = state.last_signed.unwrap_or(0);
+                if last > signed {
+                    self.report.notices.push(Notice::UnsignedTail { chain, first_seq: signed + 1, last_seq: last });
+                }
+            }
+        }
+        let first_chained = self.first_chained;
+        let mut older = 0;
+        for (id, at) in std::mem::take(&mut self.unchained) {
+            if first_chained.is_some_and(|first| at >= first) {
+                let reason = "it has no chain link but is not older than the chained events".to_owned();
+                self.report.findings.push(Finding::Inserted { id, chain: None, seq: None, reason });
+            } else {
+                older += 1;
+            }
+        }
+        if older > 0 {
+            self.report.notices.push(Notice::Unchained { count: older });
+        }
+        self.report
+    }
+}
+
+/// The sequence number near `link.seq` the event was hashed at, when its content is intact
+/// and only its place changed (rows swapped or renumbered).
+fn moved_from(event: &AuditEvent, link: ChainLink) -> Option<u64> {
+    const NEAR: u64 = 64;
+    (link.seq.saturating_sub(NEAR).max(1)..=link.seq.saturating_add(NEAR))
+        .filter(|seq| *seq != link.seq)
+        .find(|seq| ChainLink { seq: *seq, ..link }.check(event).is_ok())
+}
+
+/// Verifies the trail in `db` (`audit_events`, `audit_checkpoints`, `audit_dead_letters`).
+pub async fn verify_database<C: ConnectionTrait>(db: &C, options: VerifyOptions) -> Result<VerifyReport, DbErr> {
+    let mut verifier = Verifier::new(options.clone(), Vec::new(), Vec::new());
+    let mut checkpoints = Vec::new();
+    for model in checkpoint::Entity::find().all(db).await? {
+        let id = model.id.clone();
+        match Checkpoint::try_from(model) {
+            Ok(checkpoint) => checkpoints.push(checkpoint),
+            Err(reason) => verifier.invalid(format!("checkpoint {id}"), reason),
+        }
+    }
+    let dead_letters = read_dead_letters(db, &mut verifier).await?;
+    let invalid = std::mem::take(&mut verifier.report.findings);
+    let mut verifier = Verifier::new(options.clone(), checkpoints, dead_letters);
+    verifier.report.findings = invalid;
+    let time = |mut query: sea_orm::Select<entity::Entity>| {
+        if let Some(from) = options.from {
+            query = query.filter(entity::Column::Timestamp.gte(from));
+        }
+        if let Some(to) = options.to {
+            query = query.filter(entity::Column::Timestamp.lt(to));
+        }
+        query
+    };
+    let mut after: Option<(String, i64, String)> = None;
+    loop {
+        let mut query = time(entity::Entity::find().filter(entity::Column::ChainId.is_not_null()))
+            .order_by_asc(entity::Column::ChainId)
+            .order_by_asc(entity::Column::ChainSeq)
+            .order_by_asc(entity::Column::Id)
+            .limit(PAGE);
+        if let Some((chain, seq, id)) = &after {
+            query = query.filter(
+                Condition::any()
+                    .add(entity::Column::ChainId.gt(chain.clone()))
+                    .add(
+                        Condition::all()
+                            .add(entity::Column::ChainId.eq(chain.clone()))
+                            .add(entity::Column::ChainSeq.gt(*seq)),
+                    )
+                    .add(
+                        Condition::all()
+                            .add(entity::Column::ChainId.eq(chain.clone()))
+                            .add(entity::Column::ChainSeq.eq(*seq))
+                            .add(entity::Column::Id.gt(id.clone())),
+                    ),
+            );
+        }
+        let rows = query.all(db).await?;
+        let done = (rows.len() as u64) < PAGE;
+        for row in rows {
+            after = Some((row.chain_id.clone().unwrap_or_default(), row.chain_seq.unwrap_or_default(), row.id.clone()));
+            feed_row(&mut verifier, row);
+        }
+        if done {
+            break;
+        }
+    }
+    let unchained: Vec<entity::Model> =
+        time(entity::Entity::find().filter(entity::Column::ChainId.is_null())).all(db).await?;
+    for row in unchained {
+        feed_row(&mut verifier, row);
+    }
+    Ok(verifier.finish())
+}
+
+fn feed_row(verifier: &mut Verifier, row: entity::Model) {
+    let id = row.id.clone();
+    match AuditEvent::try_from(row) {
+        Ok(event) => verifier.event(event),
+        Err(e) => verifier.invalid(format!("event {id}"), e.to_string()),
+    }
+}
+
+async fn read_dead_letters<C: ConnectionTrait>(db: &C, verifier: &mut Verifier) -> Result<Vec<AuditEvent>, DbErr> {
+    let mut events = Vec::new();
+    for letter in dead_letter::Entity::find().all(db).await? {
+        match serde_json::from_str::<AuditEvent>(&letter.raw_event) {
+            Ok(event) => events.push(event),
+            Err(e) => verifier.invalid(format!("dead letter {}", letter.id), e.to_string()),
+        }
+    }
+    Ok(events)
+}
+
+/// One line of an export file: an event (the [`AuditEvent`] JSON), a checkpoint or a dead
+/// letter.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Checkpoint { checkpoint: Checkpoint },
+    DeadLetter { dead_letter: AuditEvent },
+    Event(AuditEvent),
+}
+
+/// Writes the trail in `db` to `out` as JSON Lines: the events in chain order (each with its
+/// `chain` link; unchained ones last), then `{"dead_letter": event}` and `{"checkpoint": …}`
+/// lines. Returns the number of lines. The file verifies on its own ([`verify_export`]).
+pub async fn export<C: ConnectionTrait>(
+    db: &C,
+    out: &mut dyn Write,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<u64, ExportError> {
+    let mut lines = 0;
+    let mut write = |out: &mut dyn Write, line: &Line| -> Result<(), ExportError> {
+        serde_json::to_writer(&mut *out, line).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        lines += 1;
+        Ok(())
+    };
+    let mut offset = 0;
+    loop {
+        let mut query = entity::Entity::find()
+            .order_by_asc(entity::Column::ChainId.is_null())
+            .order_by_asc(entity::Column::ChainId)
+            .order_by_asc(entity::Column::ChainSeq)
+            .order_by_asc(entity::Column::Id)
+            .offset(offset)
+            .limit(PAGE);
+        if let Some(from) = from {
+            query = query.filter(entity::Column::Timestamp.gte(from));
+        }
+        if let Some(to) = to {
+            query = query.filter(entity::Column::Timestamp.lt(to));
+        }
+        let rows = query.all(db).await?;
+        offset += rows.len() as u64;
+        let done = (rows.len() as u64) < PAGE;
+        for row in rows {
+            let id = row.id.clone();
+            let event = AuditEvent::try_from(row)
+                .map_err(|e| ExportError::Invalid(format!("event {id} cannot be exported: {e}")))?;
+            write(out, &Line::Event(event))?;
+        }
+        if done {
+            break;
+        }
+    }
+    for letter in dead_letter::Entity::find().all(db).await? {
+        if let Ok(event) = serde_json::from_str::<AuditEvent>(&letter.raw_event) {
+            write(out, &Line::DeadLetter { dead_letter: event })?;
+        }
+    }
+    for model in checkpoint::Entity::find().all(db).await? {
+        let id = model.id.clone();
+        let checkpoint = Checkpoint::try_from(model)
+            .map_err(|e| ExportError::Invalid(format!("checkpoint {id} cannot be exported: {e}")))?;
+        write(out, &Line::Checkpoint { checkpoint })?;
+    }
+    out.flush()?;
+    Ok(lines)
+}
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The database could not be read.
+    #[error("cannot read the audit trail: {0}")]
+    Database(#[from] DbErr),
+    /// The file could not be written.
+    #[error("cannot write the export: {0}")]
+    Io(#[from] std::io::Error),
+    /// A stored row does not parse.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Verifies a JSON Lines export ([`export`], or the file sink's JSON output, which has no
+/// checkpoints: every chain is then reported as not yet signed).
+pub fn verify_export(path: &Path, options: VerifyOptions) -> std::io::Result<VerifyReport> {
+    let open = || std::fs::File::open(path).map(std::io::BufReader::new);
+    let (mut checkpoints, mut dead_letters, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
+    for (number, line) in open()?.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Line>(&line) {
+            Ok(Line::Checkpoint { checkpoint }) => checkpoints.push(checkpoint),
+            Ok(Line::DeadLetter { dead_letter }) => dead_letters.push(dead_letter),
+            Ok(Line::Event(_)) => {}
+            Err(e) => invalid.push((format!("line {}", number + 1), e.to_string())),
+        }
+    }
+    let mut verifier = Verifier::new(options, checkpoints, dead_letters);
+    for (at, reason) in invalid {
+        verifier.invalid(at, reason);
+    }
+    for line in open()?.lines() {
+        if let Ok(Line::Event(event)) = serde_json::from_str::<Line>(&line?) {
+            verifier.event(event);
+        }
+    }
+    Ok(verifier.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::AuditEventType;
+    use crate::audit::chain::ChainWriter;
+    use crate::audit::checkpoint::CheckpointKey;
+
+    fn chain(n: usize) -> Vec<AuditEvent> {
+        let mut writer = ChainWriter::new();
+        let start = Utc::now() - chrono::Duration::days(1);
+        (0..n)
+            .map(|i| {
+                let mut event = AuditEvent::new(AuditEventType::DataCreated)
+                    .actor_id(i)
+                    .at(start + chrono::Duration::seconds(i as i64));
+                writer.link(&mut event);
+                event
+            })
+            .collect()
+    }
+
+    fn signed(events: &[AuditEvent], seq: u64, previous_seq: u64) -> Checkpoint {
+        let link = events[seq as usize - 1].chain.unwrap();
+        let mut checkpoint = Checkpoint::new(link.chain, seq, link.hash, previous_seq);
+        CheckpointKey::from_secret("unit").sign(&mut checkpoint);
+        checkpoint
+    }
+
+    fn options() -> VerifyOptions {
+        VerifyOptions { key: Some(CheckpointKey::from_secret("unit").verifying_key()), ..VerifyOptions::default() }
+    }
+
+    fn run(events: &[AuditEvent], checkpoints: Vec<Checkpoint>, dead: Vec<AuditEvent>) -> VerifyReport {
+        let mut verifier = Verifier::new(options(), checkpoints, dead);
+        for event in events {
+            verifier.event(event.clone());
+        }
+        verifier.finish()
+    }
+
+    #[test]
+    fn dead_letters_explain_their_gap() {
+        let events = chain(10);
+        let checkpoints = vec![signed(&events, 10, 0)];
+        let (dead, stored): (Vec<AuditEvent>, Vec<AuditEvent>) =
+            events.iter().cloned().partition(|e| matches!(e.chain, Some(ChainLink { seq: 4 | 10, .. })));
+        let report = run(&stored, checkpoints.clone(), dead);
+        assert!(report.intact(), "{:?}", report.findings);
+        assert_eq!(report.events, 10);
+        assert_eq!(report.notices.iter().filter(|n| matches!(n, Notice::DeadLettered { .. })).count(), 2);
+        // Without them, the same trail shows both gaps.
+        let report = run(&stored, checkpoints, Vec::new());
+        let chain = events[0].chain.unwrap().chain;
+        assert_eq!(
+            report.findings,
+            [
+                Finding::Deleted { chain, first_seq: 4, last_seq: 4 },
+                Finding::Deleted { chain, first_seq: 10, last_seq: 10 }
+            ]
+        );
+    }
+
+    #[test]
+    fn a_purge_anchor_starts_the_chain_and_a_plain_checkpoint_does_not() {
+        let events = chain(30);
+        let chain_id = events[0].chain.unwrap().chain;
+        let mut anchor = signed(&events, 10, 0);
+        anchor.purged = true;
+        CheckpointKey::from_secret("unit").sign(&mut anchor);
+        let report = run(&events[10..], vec![anchor, signed(&events, 30, 10)], Vec::new());
+        assert!(report.intact() && report.notices.is_empty(), "{report:?}");
+        // The same prefix removed without a purge: deleted, whatever checkpoint is there.
+        let report = run(&events[10..], vec![signed(&events, 10, 0), signed(&events, 30, 10)], Vec::new());
+        assert_eq!(report.findings, [Finding::Deleted { chain: chain_id, first_seq: 1, last_seq: 10 }]);
+    }
+
+    #[test]
+    fn a_time_range_verifies_from_its_first_event() {
+        let events = chain(20);
+        let from = events[5].timestamp;
+        let options = VerifyOptions { from: Some(from), ..options() };
+        let mut verifier = Verifier::new(options, vec![signed(&events, 20, 0)], Vec::new());
+        for event in &events {
+            verifier.event(event.clone());
+        }
+        let report = verifier.finish();
+        assert!(report.intact(), "{:?}", report.findings);
+        assert_eq!(report.events, 15);
+    }
+}

@@ -1,0 +1,256 @@
+//! `audit verify`, `audit export` and `audit key`: the tamper-evident trail from the command
+//! line (see [`crate::audit::verify`]).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::{CliError, EXIT_CHECK_FAILED, EXIT_OK, Format};
+use crate::audit::checkpoint::{CheckpointKey, parse_verifying_key};
+use crate::audit::mask::redact_url;
+use crate::audit::verify::{self, VerifyOptions, VerifyReport};
+use crate::config::standard::AuditSettings;
+
+/// The variable naming the trusted verifying key when `--verifying-key` is not given.
+pub const VERIFYING_KEY_ENV_VAR: &str = "RAIL_AUDIT_VERIFYING_KEY";
+
+/// The `audit` commands.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Check the audit trail (the database, or an export with --export) for changed, deleted,
+    /// inserted or reordered events and forged or missing checkpoints. Exit code 0: intact;
+    /// 1: tampering found; 2: usage or connection error.
+    Verify(VerifyArgs),
+    /// Write the trail as JSON Lines (events with their chain links, dead letters,
+    /// checkpoints): a file that `audit verify --export` checks on its own.
+    Export(ExportArgs),
+    /// Print the verifying key of the configured `audit.checkpoint_signing_key`, to publish
+    /// and to pass to `audit verify --verifying-key` where the secret is not available.
+    Key(KeyArgs),
+}
+
+/// Options of `audit verify`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct VerifyArgs {
+    /// The database (default: $DATABASE_URL, else the binary's own default).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Verify this JSON Lines export (from `audit export`) instead of the database.
+    #[arg(long, value_name = "FILE")]
+    pub export: Option<PathBuf>,
+    /// Only events at or after this time (RFC 3339, or a date: 2026-12-01).
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// Only events before this time (RFC 3339, or a date).
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<DateTime<Utc>>,
+    /// The trusted Ed25519 verifying key, 64 hex digits (default: $RAIL_AUDIT_VERIFYING_KEY,
+    /// else the key of the configured audit.checkpoint_signing_key). Without one, checkpoint
+    /// signatures are not checked.
+    #[arg(long)]
+    pub verifying_key: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// Options of `audit export`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ExportArgs {
+    /// The database (default: $DATABASE_URL, else the binary's own default).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// The file to write (default: standard output).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Only events at or after this time.
+    #[arg(long, value_parser = parse_time)]
+    pub from: Option<DateTime<Utc>>,
+    /// Only events before this time.
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Options of `audit key`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KeyArgs {
+    /// Filled by the binary from the configuration (not a flag).
+    #[arg(skip)]
+    pub verifying_key: Option<String>,
+}
+
+impl AuditCommand {
+    /// Fills what the flags left open from a binary's own configuration: its database URL and
+    /// the verifying key of `audit.checkpoint_signing_key`. The `demo` and `rail-security`
+    /// binaries call it, so `demo audit verify` checks the demo's configured database.
+    pub fn with_defaults(mut self, audit: &AuditSettings, database_url: Option<&str>) -> Self {
+        let key =
+            audit.checkpoint_signing_key.as_ref().map(|s| CheckpointKey::from_secret(s.expose()).verifying_key_hex());
+        match &mut self {
+            AuditCommand::Verify(args) => {
+                if args.database_url.is_none() {
+                    args.database_url = database_url.map(str::to_owned);
+                }
+                if args.verifying_key.is_none() && std::env::var_os(VERIFYING_KEY_ENV_VAR).is_none() {
+                    args.verifying_key = key;
+                }
+            }
+            AuditCommand::Export(args) => {
+                if args.database_url.is_none() {
+                    args.database_url = database_url.map(str::to_owned);
+                }
+            }
+            AuditCommand::Key(args) => args.verifying_key = key,
+        }
+        self
+    }
+}
+
+fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(|date| date.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc())
+        .map_err(|_| format!("`{text}` is not a time: use RFC 3339 (2026-12-01T10:00:00Z) or a date (2026-12-01)"))
+}
+
+fn database_url(explicit: Option<&String>) -> String {
+    explicit
+        .cloned()
+        .or_else(|| std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()))
+        .unwrap_or_else(|| super::DEFAULT_DATABASE_URL.to_owned())
+}
+
+pub(super) fn run(command: &AuditCommand, out: &mut dyn Write) -> Result<u8, CliError> {
+    match command {
+        AuditCommand::Verify(args) => run_verify(args, out),
+        AuditCommand::Export(args) => run_export(args, out),
+        AuditCommand::Key(args) => match &args.verifying_key {
+            Some(key) => {
+                writeln!(out, "{key}")?;
+                Ok(EXIT_OK)
+            }
+            None => Err(CliError::Message(
+                "no audit.checkpoint_signing_key is configured: set it (`setup` generates one) to sign checkpoints"
+                    .to_owned(),
+            )),
+        },
+    }
+}
+
+fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let key =
+        args.verifying_key.clone().or_else(|| std::env::var(VERIFYING_KEY_ENV_VAR).ok().filter(|k| !k.is_empty()));
+    let key = key.map(|k| parse_verifying_key(&k)).transpose().map_err(CliError::Message)?;
+    let options = VerifyOptions { key, from: args.from, to: args.to };
+    let (source, report) = match &args.export {
+        Some(path) => {
+            let report = verify::verify_export(path, options)
+                .map_err(|e| CliError::Message(format!("cannot read {}: {e}", path.display())))?;
+            (path.display().to_string(), report)
+        }
+        None => {
+            let url = database_url(args.database_url.as_ref());
+            let label = redact_url(&url);
+            let report = block_on(async {
+                let db = connect(&url).await?;
+                let report = verify::verify_database(&db, options).await.map_err(|e| {
+                    CliError::Message(format!(
+                        "cannot read the audit trail on {label}: {e}; run `setup` (or the migrations) first"
+                    ))
+                });
+                let _ = db.close().await;
+                report
+            })?;
+            (label, report)
+        }
+    };
+    match args.format {
+        Format::Json => {
+            let value = serde_json::json!({
+                "schema_version": 1,
+                "source": source,
+                "intact": report.intact(),
+                "events": report.events,
+                "chains": report.chains,
+                "checkpoints": report.checkpoints,
+                "findings": report.findings.iter().map(|f| serde_json::json!({"message": f.to_string(), "detail": f})).collect::<Vec<_>>(),
+                "notices": report.notices.iter().map(|n| serde_json::json!({"message": n.to_string(), "detail": n})).collect::<Vec<_>>(),
+            });
+            serde_json::to_writer_pretty(&mut *out, &value).map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        }
+        Format::Text => write_text(&source, &report, out)?,
+    }
+    Ok(if report.intact() { EXIT_OK } else { EXIT_CHECK_FAILED })
+}
+
+fn write_text(source: &str, report: &VerifyReport, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "Audit trail of {source}: {} event(s) in {} chain(s), {} checkpoint(s)",
+        report.events, report.chains, report.checkpoints
+    )?;
+    for finding in &report.findings {
+        writeln!(out, "  ✗ {finding}")?;
+    }
+    for notice in &report.notices {
+        writeln!(out, "  ! {notice}")?;
+    }
+    if report.intact() {
+        writeln!(out, "✓ intact: no tampering found")
+    } else {
+        writeln!(out, "✗ tampering found: {} finding(s)", report.findings.len())
+    }
+}
+
+fn run_export(args: &ExportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    let url = database_url(args.database_url.as_ref());
+    let label = redact_url(&url);
+    block_on(async {
+        let db = connect(&url).await?;
+        let result = match &args.output {
+            Some(path) => {
+                let file =
+                    std::fs::File::create(path).map_err(|source| CliError::Write { path: path.clone(), source })?;
+                let mut writer = std::io::BufWriter::new(file);
+                let lines = verify::export(&db, &mut writer, args.from, args.to).await;
+                lines.map(|lines| (lines, Some(path)))
+            }
+            None => verify::export(&db, out, args.from, args.to).await.map(|lines| (lines, None)),
+        };
+        let _ = db.close().await;
+        match result {
+            Ok((lines, Some(path))) => {
+                writeln!(out, "Wrote {lines} line(s) of the audit trail of {label} to {}", path.display())?;
+                Ok(EXIT_OK)
+            }
+            Ok((_, None)) => Ok(EXIT_OK),
+            Err(e) => Err(CliError::Message(format!("{e} ({label})"))),
+        }
+    })
+}
+
+async fn connect(url: &str) -> Result<sea_orm::DatabaseConnection, CliError> {
+    let mut options = sea_orm::ConnectOptions::new(url);
+    options
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .sqlx_logging(false);
+    sea_orm::Database::connect(options).await.map_err(|e| {
+        CliError::Message(format!(
+            "cannot connect to the database {}: {e}; check DATABASE_URL or --database-url",
+            redact_url(url)
+        ))
+    })
+}
+
+fn block_on<T>(future: impl Future<Output = Result<T, CliError>>) -> Result<T, CliError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Message(format!("cannot start the async runtime: {e}")))?
+        .block_on(future)
+}

@@ -1,0 +1,286 @@
+//! The tamper-evident audit trail on every backend: a trail written through the logger (hash
+//! chain, signed checkpoints) verifies clean; each kind of tampering done with plain SQL or
+//! SeaORM on the stored rows is named by `verify_database`; an export verifies on its own.
+
+use integration_tests::{TestDb, on_every_backend};
+use rail_graphql_security::audit::checkpoint::{self, CheckpointKey};
+use rail_graphql_security::audit::verify::{
+    Finding, Notice, VerifyOptions, VerifyReport, verify_database, verify_export,
+};
+use rail_graphql_security::audit::{
+    AuditEvent, AuditEventType, AuditLogger, ChainHash, ChainLink, CheckpointPolicy, entity,
+};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, IntoActiveModel, QueryOrder};
+use serde_json::json;
+
+const SECRET: &str = "checkpoint secret of the chain tests, 32+ chars";
+
+fn key() -> CheckpointKey {
+    CheckpointKey::from_secret(SECRET)
+}
+
+async fn clear(t: &TestDb) {
+    for table in ["audit_events", "audit_checkpoints", "audit_dead_letters", "audit_rollup_hourly"] {
+        t.db.execute_unprepared(&format!("DELETE FROM {table}")).await.expect("clear a table");
+    }
+}
+
+/// Writes `rounds` x 20 events through a logger (a checkpoint every 20 events), then `tail`
+/// more; shuts the logger down (a final checkpoint) unless `shutdown` is false, in which case
+/// the logger is returned: alive, it writes no checkpoint for the tail.
+async fn write_trail(t: &TestDb, rounds: usize, tail: usize, shutdown: bool) -> Option<AuditLogger> {
+    clear(t).await;
+    let policy =
+        CheckpointPolicy { key: Some(key()), every_events: 20, interval: std::time::Duration::from_secs(3600) };
+    let logger = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
+    let mut n = 0;
+    let mut log = |logger: &AuditLogger| {
+        n += 1;
+        logger.log(
+            AuditEvent::new(AuditEventType::LoginFailed)
+                .actor_name(format!("user{n}"))
+                .client_ip(Some(format!("198.51.100.{}", n % 250).parse().unwrap()))
+                .details(json!({"n": n, "reason": "invalid password", "nested": {"b": 1.5, "a": [n]}})),
+        );
+    };
+    for _ in 0..rounds {
+        for _ in 0..20 {
+            log(&logger);
+        }
+        logger.flush().await.expect("flush");
+    }
+    for _ in 0..tail {
+        log(&logger);
+    }
+    logger.flush().await.expect("flush");
+    if shutdown {
+        logger.shutdown().await.expect("shutdown");
+        return None;
+    }
+    Some(logger)
+}
+
+async fn verify(t: &TestDb) -> VerifyReport {
+    verify_database(&t.db, VerifyOptions { key: Some(key().verifying_key()), ..VerifyOptions::default() })
+        .await
+        .expect("verify")
+}
+
+async fn rows(t: &TestDb) -> Vec<entity::Model> {
+    entity::Entity::find().order_by_asc(entity::Column::ChainSeq).all(&t.db).await.expect("rows")
+}
+
+async fn row(t: &TestDb, seq: i64) -> entity::Model {
+    rows(t).await.into_iter().find(|r| r.chain_seq == Some(seq)).expect("row at seq")
+}
+
+fn chain_of(report: &VerifyReport) -> Vec<&Finding> {
+    report.findings.iter().collect()
+}
+
+async fn tampering_is_named(t: &TestDb) {
+    // Untouched: intact, every event under a signed checkpoint.
+    write_trail(t, 3, 0, true).await;
+    let report = verify(t).await;
+    assert!(report.intact(), "{:?}", report.findings);
+    assert_eq!((report.events, report.chains), (60, 1));
+    assert!(report.notices.is_empty(), "{:?}", report.notices);
+    let stored = rows(t).await;
+    let chain: uuid::Uuid = stored[0].chain_id.as_ref().unwrap().parse().unwrap();
+    assert_eq!(stored.iter().map(|r| r.chain_seq.unwrap()).collect::<Vec<_>>(), (1..=60).collect::<Vec<_>>());
+
+    // A changed field is named.
+    let mut changed = row(t, 7).await.into_active_model();
+    changed.actor_name = Set(Some("mallory".into()));
+    changed.update(&t.db).await.unwrap();
+    let mut changed = row(t, 8).await.into_active_model();
+    changed.details = Set(json!({"n": 8, "reason": "valid password"}));
+    changed.update(&t.db).await.unwrap();
+    let report = verify(t).await;
+    let id7 = row(t, 7).await.id;
+    assert!(
+        report.findings.contains(&Finding::Modified { chain, seq: 7, id: id7, fields: vec!["actor_name".into()] }),
+        "{:?}",
+        report.findings
+    );
+    assert!(
+        report.findings.iter().any(|f| matches!(f, Finding::Modified { seq: 8, fields, .. } if fields == &["details"])),
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(report.findings.len(), 2, "{:?}", report.findings);
+
+    // A deleted row and a deleted range.
+    write_trail(t, 3, 0, true).await;
+    t.db.execute_unprepared("DELETE FROM audit_events WHERE chain_seq = 10 OR (chain_seq >= 30 AND chain_seq <= 35)")
+        .await
+        .unwrap();
+    let report = verify(t).await;
+    let chain = report_chain(t).await;
+    assert_eq!(
+        chain_of(&report),
+        [
+            &Finding::Deleted { chain, first_seq: 10, last_seq: 10 },
+            &Finding::Deleted { chain, first_seq: 30, last_seq: 35 }
+        ]
+    );
+
+    // The newest events deleted, below the signed head.
+    write_trail(t, 3, 0, true).await;
+    t.db.execute_unprepared("DELETE FROM audit_events WHERE chain_seq > 55").await.unwrap();
+    let report = verify(t).await;
+    let chain = report_chain(t).await;
+    assert_eq!(chain_of(&report), [&Finding::Deleted { chain, first_seq: 56, last_seq: 60 }]);
+
+    // An inserted row: a copy taking a used sequence number, and a row without a link.
+    write_trail(t, 3, 0, true).await;
+    let mut copy = row(t, 12).await;
+    copy.id = uuid::Uuid::now_v7().to_string();
+    copy.actor_name = Some("ghost".into());
+    entity::Entity::insert(copy.clone().into_active_model()).exec_without_returning(&t.db).await.unwrap();
+    let mut unlinked = copy.clone();
+    unlinked.id = uuid::Uuid::now_v7().to_string();
+    unlinked.timestamp = chrono::Utc::now();
+    (unlinked.chain_id, unlinked.chain_seq, unlinked.chain_prev, unlinked.chain_hash, unlinked.chain_fields) =
+        (None, None, None, None, None);
+    entity::Entity::insert(unlinked.clone().into_active_model()).exec_without_returning(&t.db).await.unwrap();
+    let report = verify(t).await;
+    let inserted: Vec<&str> = report
+        .findings
+        .iter()
+        .filter_map(|f| match f {
+            Finding::Inserted { id, .. } => Some(id.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(inserted.len(), 2, "{:?}", report.findings);
+    assert!(inserted.contains(&copy.id.as_str()) && inserted.contains(&unlinked.id.as_str()), "{:?}", report.findings);
+    assert_eq!(report.findings.len(), 2, "{:?}", report.findings);
+
+    // Two rows swapped: each is named as moved.
+    write_trail(t, 3, 0, true).await;
+    let (a, b) = (row(t, 20).await, row(t, 21).await);
+    let mut moved = a.clone().into_active_model();
+    moved.chain_seq = Set(Some(21));
+    moved.update(&t.db).await.unwrap();
+    let mut moved = b.clone().into_active_model();
+    moved.chain_seq = Set(Some(20));
+    moved.update(&t.db).await.unwrap();
+    let report = verify(t).await;
+    let reordered: Vec<(u64, &str)> = report
+        .findings
+        .iter()
+        .filter_map(|f| match f {
+            Finding::Reordered { seq, id, .. } => Some((*seq, id.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        reordered.contains(&(20, b.id.as_str())) && reordered.contains(&(21, a.id.as_str())),
+        "{:?}",
+        report.findings
+    );
+
+    // History rewritten and rehashed from #5 on: only the signed checkpoints catch it.
+    write_trail(t, 3, 0, true).await;
+    let chain = report_chain(t).await;
+    let mut prev = ChainHash::from_hex(row(t, 4).await.chain_hash.as_deref().unwrap()).unwrap();
+    for mut model in rows(t).await.into_iter().filter(|r| r.chain_seq.unwrap() >= 5) {
+        if model.chain_seq == Some(5) {
+            model.actor_name = Some("someone else".into());
+        }
+        let mut event = AuditEvent::try_from(model.clone()).unwrap();
+        let link = ChainLink::compute(&event, chain, model.chain_seq.unwrap() as u64, prev);
+        event.chain = Some(link);
+        prev = link.hash;
+        let mut active = entity::ActiveModel::from(&event);
+        active.id = Set(model.id.clone());
+        active.update(&t.db).await.unwrap();
+    }
+    let report = verify(t).await;
+    assert_eq!(
+        chain_of(&report),
+        [
+            &Finding::CheckpointMismatch { chain, seq: 20 },
+            &Finding::CheckpointMismatch { chain, seq: 40 },
+            &Finding::CheckpointMismatch { chain, seq: 60 }
+        ]
+    );
+
+    // A forged checkpoint (signed with another key) and a removed one.
+    write_trail(t, 3, 0, true).await;
+    let checkpoints = checkpoint::Entity::find().order_by_asc(checkpoint::Column::ChainSeq).all(&t.db).await.unwrap();
+    assert_eq!(checkpoints.iter().map(|c| c.chain_seq).collect::<Vec<_>>(), [20, 40, 60]);
+    let mut forged = checkpoint::Checkpoint::try_from(checkpoints[0].clone()).unwrap();
+    CheckpointKey::from_secret("the attacker's own key").sign(&mut forged);
+    let mut active = checkpoints[0].clone().into_active_model();
+    active.signature = Set(forged.signature.clone());
+    active.update(&t.db).await.unwrap();
+    checkpoint::Entity::delete_by_id(checkpoints[1].id.clone()).exec(&t.db).await.unwrap();
+    let report = verify(t).await;
+    let chain = report_chain(t).await;
+    assert!(
+        matches!(
+            &report.findings[..],
+            [Finding::ForgedCheckpoint { seq: 20, .. }, Finding::MissingCheckpoint { seq: 40, .. }]
+        ),
+        "{:?}",
+        report.findings
+    );
+    assert!(report.findings.iter().all(|f| format!("{f}").contains(&chain.to_string())));
+
+    // Events after the last checkpoint: intact, reported as not yet signed.
+    let alive = write_trail(t, 3, 5, false).await;
+    let report = verify(t).await;
+    let chain = report_chain(t).await;
+    assert!(report.intact(), "{:?}", report.findings);
+    assert_eq!(report.notices, [Notice::UnsignedTail { chain, first_seq: 61, last_seq: 65 }]);
+
+    // Without the key, a trail signed by anyone verifies only as far as the hashes go.
+    let unkeyed = verify_database(&t.db, VerifyOptions::default()).await.unwrap();
+    assert!(unkeyed.notices.iter().any(|n| matches!(n, Notice::SignaturesNotChecked { count: 3 })), "{:?}", unkeyed);
+    // Shut down, the logger signs the tail.
+    alive.expect("not shut down").shutdown().await.unwrap();
+    let report = verify(t).await;
+    assert!(report.intact() && report.notices.is_empty(), "{report:?}");
+    assert_eq!(report.checkpoints, 4);
+}
+on_every_backend!(tampering_is_named_on, tampering_is_named);
+
+async fn report_chain(t: &TestDb) -> uuid::Uuid {
+    rows(t).await.iter().find_map(|r| r.chain_id.as_ref()).expect("a chained row").parse().unwrap()
+}
+
+async fn an_export_verifies_on_its_own(t: &TestDb) {
+    write_trail(t, 2, 3, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trail.jsonl");
+    let mut file = std::fs::File::create(&path).unwrap();
+    let lines = rail_graphql_security::audit::verify::export(&t.db, &mut file, None, None).await.unwrap();
+    assert_eq!(lines, 43 + 3, "43 events and 3 checkpoints (20, 40, and 43 at shutdown)");
+    let options = || VerifyOptions { key: Some(key().verifying_key()), ..VerifyOptions::default() };
+    let report = verify_export(&path, options()).unwrap();
+    assert!(report.intact() && report.notices.is_empty(), "{report:?}");
+    assert_eq!(report.events, 43);
+
+    // A changed line, and lines out of order, in the file.
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[2] = lines[2].replace("user3", "user4");
+    lines.swap(5, 6);
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let report = verify_export(&path, options()).unwrap();
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| matches!(f, Finding::Modified { seq: 3, fields, .. } if fields == &["actor_name"])),
+        "{:?}",
+        report.findings
+    );
+    assert!(report.findings.iter().any(|f| matches!(f, Finding::Reordered { seq: 6, .. })), "{:?}", report.findings);
+    assert!(!report.findings.iter().any(|f| matches!(f, Finding::Deleted { .. })), "{:?}", report.findings);
+    // The stored rows themselves are untouched.
+    assert!(verify(t).await.intact());
+}
+on_every_backend!(an_export_verifies_on_its_own_on, an_export_verifies_on_its_own);
