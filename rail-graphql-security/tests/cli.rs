@@ -294,7 +294,7 @@ fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
     assert!(out.stdout.contains(&format!("Wrote {} (profile: production)", file.display())), "{}", out.stdout);
     assert!(
         out.stdout
-            .contains("Fresh random keys generated: audit.webhook_secret, deployment.secret_key, mfa.encryption_key"),
+            .contains("Fresh random keys generated: audit.checkpoint_signing_key, audit.webhook_secret, deployment.secret_key, mfa.encryption_key"),
         "{}",
         out.stdout
     );

@@ -456,3 +456,10 @@ pub async fn refuse_poison(t: &TestDb) {
     };
     t.db.execute_unprepared(sql).await.expect("add the test's constraint");
 }
+
+/// `event` without its hash-chain link: what was logged, to compare with what a sink received
+/// (the logger links every event it dispatches; `audit_chain` tests the links themselves).
+pub fn unlinked(mut event: rail_graphql_security::audit::AuditEvent) -> rail_graphql_security::audit::AuditEvent {
+    event.chain = None;
+    event
+}

@@ -209,7 +209,9 @@ async fn every_helper_writes_the_right_row(t: &TestDb) {
     assert_eq!(row.event_type, "export_requested");
     assert_eq!(row.severity, "low");
     assert_eq!(row.request_id.as_deref(), Some("req-42"));
-    assert_eq!(AuditEvent::try_from(row).unwrap(), custom);
+    let stored = AuditEvent::try_from(row).unwrap();
+    assert!(stored.chain.is_some(), "the logger links every event it stores");
+    assert_eq!(integration_tests::unlinked(stored), custom);
     logger.shutdown().await.unwrap();
 }
 on_every_backend!(every_helper_writes_the_right_row_on, every_helper_writes_the_right_row);

@@ -32,11 +32,17 @@ fn lines(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// The events of `path`, every line parsed back into an [`AuditEvent`].
+/// The events of `path`, every line parsed back into an [`AuditEvent`], without the chain link
+/// the logger added (each line must have one).
 fn events(path: &Path) -> Vec<AuditEvent> {
     lines(path)
         .into_iter()
-        .map(|v| serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v} is not an AuditEvent: {e}")))
+        .map(|v| {
+            let event: AuditEvent =
+                serde_json::from_value(v.clone()).unwrap_or_else(|e| panic!("{v} is not an AuditEvent: {e}"));
+            assert!(event.chain.is_some(), "{v} has no chain link");
+            integration_tests::unlinked(event)
+        })
         .collect()
 }
 

@@ -14,6 +14,8 @@ use std::time::Duration;
 use integration_tests::nats::{
     NatsServer, StoredMessage, delete_stream, nats_server_binary, read_stream, shared_nats_url, stream_len,
 };
+use integration_tests::unlinked;
+use rail_graphql_security::audit::verify::{Verifier, VerifyOptions};
 use rail_graphql_security::audit::{
     AuditConfig, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, ExportFormat, NatsSink,
     NatsSinkBuilder,
@@ -74,16 +76,23 @@ async fn wait_for_empty_spool(sink: &NatsSink) {
 }
 
 /// Every event exactly once, in the order logged, on `<prefix>.<event_type>`, its message id
-/// its event id and its body the event's JSON.
+/// its event id and its body the event's JSON; the chain links the logger added (if it did)
+/// verify from the stream alone, as a consumer would check them.
 fn assert_exactly_once_in_order(stored: &[StoredMessage], events: &[AuditEvent], prefix: &str) {
+    let mut verifier = Verifier::new(VerifyOptions::default(), Vec::new(), Vec::new());
     let ids: HashSet<_> = stored.iter().map(|m| m.message_id.clone()).collect();
     assert_eq!(ids.len(), stored.len(), "duplicate message ids in the stream");
     assert_eq!(stored.len(), events.len(), "messages in the stream vs events logged");
     for (i, (message, event)) in stored.iter().zip(events).enumerate() {
         assert_eq!(message.message_id.as_deref(), Some(event.id.to_string().as_str()), "message {i} is out of order");
         assert_eq!(message.subject, format!("{prefix}.{}", event.event_type.as_str()));
-        assert_eq!(message.payload, ExportFormat::Json.encode(event).unwrap(), "the body of message {i}");
+        let body: AuditEvent = serde_json::from_value(message.payload.clone()).expect("the body is an event");
+        assert_eq!(message.payload, ExportFormat::Json.encode(&body).unwrap(), "the body of message {i} is its JSON");
+        assert_eq!(unlinked(body.clone()), unlinked(event.clone()), "the body of message {i}");
+        verifier.event(body);
     }
+    let report = verifier.finish();
+    assert!(report.intact(), "the stream's chain: {:?}", report.findings);
     assert!(stored.windows(2).all(|w| w[0].sequence < w[1].sequence));
 }
 

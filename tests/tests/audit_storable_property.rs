@@ -133,7 +133,8 @@ async fn one_case(t: &TestDb, dir: &Path, events: Vec<AuditEvent>) -> Result<(),
     let mut stored = BTreeMap::new();
     for row in rows {
         let event = AuditEvent::try_from(row).map_err(failed)?;
-        stored.insert(event.id, event);
+        prop_assert!(event.chain.is_some(), "a stored event without its chain link");
+        stored.insert(event.id, integration_tests::unlinked(event));
     }
     prop_assert!(stored.contains_key(&later.id), "the event logged after the others was not stored");
     let stored_ids: BTreeSet<Uuid> = stored.keys().copied().collect();
@@ -160,7 +161,11 @@ async fn one_case(t: &TestDb, dir: &Path, events: Vec<AuditEvent>) -> Result<(),
     for letter in &letters {
         prop_assert_eq!(letter.sink.as_str(), "database");
         prop_assert!(letter.raw_event.is_ascii());
-        let raw: Value = serde_json::from_str(&letter.raw_event).map_err(failed)?;
+        let mut raw: Value = serde_json::from_str(&letter.raw_event).map_err(failed)?;
+        prop_assert!(
+            raw.as_object_mut().and_then(|o| o.remove("chain")).is_some(),
+            "a dead letter keeps its chain link"
+        );
         let id: Uuid = letter.event_id.parse().map_err(failed)?;
         prop_assert_eq!(&raw, &want[&id]);
     }
@@ -169,7 +174,8 @@ async fn one_case(t: &TestDb, dir: &Path, events: Vec<AuditEvent>) -> Result<(),
     let text = std::fs::read_to_string(&file).map_err(failed)?;
     let mut lines = BTreeMap::new();
     for line in text.lines() {
-        let value: Value = serde_json::from_str(line).map_err(failed)?;
+        let mut value: Value = serde_json::from_str(line).map_err(failed)?;
+        prop_assert!(value.as_object_mut().and_then(|o| o.remove("chain")).is_some(), "a line without its chain link");
         let id: Uuid = value["id"].as_str().unwrap_or_default().parse().map_err(failed)?;
         prop_assert!(lines.insert(id, value).is_none(), "an event written twice to the file");
     }

@@ -159,6 +159,8 @@ async fn crud_round_trip(backend: Backend) {
     assert_eq!(deleted["body"], "second draft", "the deleted row's last values");
     assert_eq!(deleted["pin"], "***");
 
+    // Without the chain links, whose random hex could contain a short secret by chance.
+    let events: Vec<_> = events.iter().cloned().map(integration_tests::unlinked).collect();
     let dump = serde_json::to_string(&events).unwrap() + &format!("{events:?}");
     for secret in ["4711", "0000", "tok_live_SECRET"] {
         assert!(!dump.contains(secret), "{secret} leaked into an event: {dump}");

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hmac::{Hmac, Mac};
+use rail_graphql_security::audit::checkpoint::{self, CheckpointKey};
 use rail_graphql_security::audit::{
     Alert, AuditEvent, AuditEventType, AuditSink, DatabaseSink, SIGNATURE_HEADER, ThresholdKind,
 };
@@ -198,6 +199,70 @@ pub(crate) async fn retention_days() {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     assert_eq!(app.audit_rows("login_failed").await, 1, "the 40-day-old event is purged, the 10-day-old kept");
+}
+
+async fn checkpoints(app: &App) -> Vec<checkpoint::Checkpoint> {
+    use sea_orm::{EntityTrait, QueryOrder};
+    let rows = checkpoint::Entity::find().order_by_asc(checkpoint::Column::ChainSeq).all(&app.db.db).await.unwrap();
+    rows.into_iter().map(|row| checkpoint::Checkpoint::try_from(row).unwrap()).collect()
+}
+
+async fn stored_events(app: &App) -> Vec<AuditEvent> {
+    use sea_orm::EntityTrait;
+    let rows = rail_graphql_security::audit::entity::Entity::find().all(&app.db.db).await.unwrap();
+    rows.into_iter().map(|row| AuditEvent::try_from(row).unwrap()).collect()
+}
+
+pub(crate) async fn hash_chain() {
+    let on = start(&[]).await;
+    log_failure(&on).await;
+    let stored = stored_events(&on).await;
+    assert!(stored.iter().all(|e| e.chain.is_some_and(|link| link.seq >= 1)), "{stored:?}");
+    let off = start(&[("audit.hash_chain", "false")]).await;
+    log_failure(&off).await;
+    let stored = stored_events(&off).await;
+    assert!(!stored.is_empty() && stored.iter().all(|e| e.chain.is_none()), "{stored:?}");
+}
+
+pub(crate) async fn checkpoint_signing_key() {
+    let secret = "checkpoint-signing-key-of-the-stack-test";
+    let signed = start(&[("audit.checkpoint_signing_key", secret)]).await;
+    log_failure(&signed).await;
+    signed.security.logger().shutdown().await.unwrap();
+    let key = CheckpointKey::from_secret(secret).verifying_key();
+    let written = checkpoints(&signed).await;
+    assert!(!written.is_empty() && written.iter().all(|c| c.signature_valid(&key)), "{written:?}");
+    let unsigned = start(&[]).await;
+    log_failure(&unsigned).await;
+    unsigned.security.logger().shutdown().await.unwrap();
+    let written = checkpoints(&unsigned).await;
+    assert!(!written.is_empty() && written.iter().all(|c| c.signature.is_none()), "{written:?}");
+}
+
+pub(crate) async fn checkpoint_every_events() {
+    let every_two = start(&[("audit.checkpoint_every_events", "2")]).await;
+    log_failure(&every_two).await;
+    assert!(checkpoints(&every_two).await.is_empty(), "one event: no checkpoint yet");
+    log_failure(&every_two).await;
+    assert_eq!(checkpoints(&every_two).await.iter().map(|c| c.seq).collect::<Vec<_>>(), [2]);
+    let default = start(&[]).await;
+    log_failure(&default).await;
+    log_failure(&default).await;
+    assert!(checkpoints(&default).await.is_empty(), "10,000 events between checkpoints by default");
+}
+
+pub(crate) async fn checkpoint_interval_secs() {
+    let each_second = start(&[("audit.checkpoint_interval_secs", "1")]).await;
+    let default = start(&[]).await;
+    for app in [&each_second, &default] {
+        log_failure(app).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for app in [&each_second, &default] {
+        log_failure(app).await;
+    }
+    assert_eq!(checkpoints(&each_second).await.iter().map(|c| c.seq).collect::<Vec<_>>(), [2]);
+    assert!(checkpoints(&default).await.is_empty(), "five minutes between checkpoints by default");
 }
 
 /// Builds a stack whose alerts go to a channel, logs twice with `log`, and returns the
