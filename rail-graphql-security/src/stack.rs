@@ -57,7 +57,7 @@ use secrecy::SecretString;
 use tokio::task::JoinHandle;
 
 use crate::audit::{
-    AlertHandler, AuditError, AuditLogger, AuditLoggerBuilder, AuditSink, AuditStats, StorageBackend,
+    AlertHandler, AuditError, AuditLogger, AuditLoggerBuilder, AuditSink, AuditStats, CheckpointKey, StorageBackend,
     spawn_retention_task,
 };
 use crate::auth::{RevocationStore, TokenConfig, TokenService};
@@ -242,7 +242,8 @@ impl<'a> SecurityBuilder<'a> {
         }
         let logger = audit.build();
         if config.audit.enabled && config.audit.storage_backend.contains(&StorageBackend::Database) {
-            tasks.push(spawn_retention_task(audit_db, config.audit.retention_days, self.maintenance_interval));
+            let key = config.audit.checkpoint_signing_key.as_ref().map(|s| CheckpointKey::from_secret(s.expose()));
+            tasks.push(spawn_retention_task(audit_db, config.audit.retention_days, self.maintenance_interval, key));
         }
 
         let rate = &config.middleware.rate_limiting;

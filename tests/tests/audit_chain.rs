@@ -284,3 +284,62 @@ async fn an_export_verifies_on_its_own(t: &TestDb) {
     assert!(verify(t).await.intact());
 }
 on_every_backend!(an_export_verifies_on_its_own_on, an_export_verifies_on_its_own);
+
+/// Two loggers (two instances) writing 50,000 events each at once into one database: both
+/// chains verify clean, and still do after a retention purge that cuts each of them; a row
+/// removed right after a purge anchor is still caught.
+async fn two_writers_and_a_purge_verify_clean(t: &TestDb) {
+    clear(t).await;
+    const PER_WRITER: usize = 50_000;
+    let start = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() - chrono::Duration::days(2), 0);
+    let writer = |name: &'static str| {
+        let db = t.db.clone();
+        tokio::spawn(async move {
+            let policy = CheckpointPolicy { key: Some(key()), ..CheckpointPolicy::default() };
+            let logger = AuditLogger::builder().database(db).checkpoints(policy).build();
+            for i in 0..PER_WRITER {
+                // Two days of events, a few seconds apart, in order.
+                let at = start + chrono::Duration::milliseconds(i as i64 * 3_000);
+                logger.log(
+                    AuditEvent::new(AuditEventType::DataCreated).at(at).actor_name(name).details(json!({ "i": i })),
+                );
+                if i % 10_000 == 9_999 {
+                    logger.flush().await.expect("flush");
+                }
+            }
+            let stats = logger.shutdown().await.expect("shutdown");
+            assert_eq!((stats.written, stats.dropped, stats.lost), (PER_WRITER as u64, 0, 0), "{stats:?}");
+        })
+    };
+    let (a, b) = (writer("alice"), writer("bob"));
+    a.await.unwrap();
+    b.await.unwrap();
+    let report = verify(t).await;
+    assert!(report.intact(), "{:?}", report.findings);
+    assert_eq!((report.events, report.chains), (2 * PER_WRITER as u64, 2));
+    assert!(report.notices.is_empty(), "both heads signed at shutdown: {:?}", report.notices);
+
+    // The retention purge removes the first day of each chain and anchors the rest.
+    let cutoff = start + chrono::Duration::days(1);
+    let logger = AuditLogger::builder()
+        .database(t.db.clone())
+        .checkpoints(CheckpointPolicy { key: Some(key()), ..CheckpointPolicy::default() })
+        .build();
+    let purged = logger.purge_before(cutoff).await.expect("purge");
+    assert_eq!(purged, 2 * 28_800, "a day of events at one per 3 s, per writer");
+    let report = verify(t).await;
+    assert!(report.intact(), "{:?}", report.findings);
+    assert_eq!(report.events, 2 * (PER_WRITER as u64 - 28_800));
+    assert!(report.notices.is_empty(), "{:?}", report.notices);
+
+    // Removing the oldest remaining event of a chain is still a deletion, not a purge.
+    t.db.execute_unprepared("DELETE FROM audit_events WHERE chain_seq = 28801 AND actor_name = 'alice'").await.unwrap();
+    let report = verify(t).await;
+    assert!(
+        matches!(&report.findings[..], [Finding::Deleted { first_seq: 28_801, last_seq: 28_801, .. }]),
+        "{:?}",
+        report.findings
+    );
+    logger.shutdown().await.unwrap();
+}
+on_every_backend!(two_writers_and_a_purge_verify_clean_on, two_writers_and_a_purge_verify_clean);

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::alert::{AlertEngine, AlertHandler, AlertThresholds};
 use super::backoff::Backoff;
-use super::checkpoint::CheckpointPolicy;
+use super::checkpoint::{CheckpointKey, CheckpointPolicy};
 use super::dead_letter::DeadLetterStore;
 use super::event::{AuditEvent, AuditEventType};
 use super::pipeline::{self, Command, Counters, Handlers, PipelineConfig};
@@ -137,6 +137,8 @@ struct Shared {
     dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     shutdown_timeout: Duration,
     flush_timeout: Duration,
+    /// Signs the anchors the retention purge leaves (see [`CheckpointPolicy::key`]).
+    checkpoint_key: Option<CheckpointKey>,
 }
 
 impl fmt::Debug for AuditLogger {
@@ -321,6 +323,7 @@ impl AuditLoggerBuilder {
                 dispatcher: Mutex::new(Some(dispatcher)),
                 shutdown_timeout: self.shutdown_timeout,
                 flush_timeout: self.flush_timeout,
+                checkpoint_key: self.checkpoints.key.clone(),
             }),
         }
     }
@@ -464,7 +467,7 @@ impl AuditLogger {
     /// deleted.
     pub async fn purge_older_than(&self, retention_days: u32) -> Result<u64, AuditError> {
         let db = self.shared.database.as_ref().ok_or(AuditError::NoDatabase)?;
-        Ok(super::retention::purge_older_than(db, retention_days).await?)
+        Ok(super::retention::purge_older_than(db, retention_days, self.shared.checkpoint_key.as_ref()).await?)
     }
 
     /// Deletes stored events with a timestamp before `cutoff`, in batches like
@@ -472,7 +475,8 @@ impl AuditLogger {
     /// rows were deleted.
     pub async fn purge_before(&self, cutoff: DateTime<Utc>) -> Result<u64, AuditError> {
         let db = self.shared.database.as_ref().ok_or(AuditError::NoDatabase)?;
-        Ok(super::retention::purge_before(db, cutoff).await.map_err(ReportError::from)?)
+        let key = self.shared.checkpoint_key.as_ref();
+        Ok(super::retention::purge_before(db, cutoff, key).await.map_err(ReportError::from)?)
     }
 
     fn event(

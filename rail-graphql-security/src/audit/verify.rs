@@ -496,7 +496,11 @@ impl Verifier {
             && checkpoint.previous_seq > previous
         {
             self.report.findings.push(Finding::MissingCheckpoint { chain, seq: checkpoint.previous_seq });
-        } else if state.last_checkpoint.is_none() && checkpoint.previous_seq > 0 && !self.options.filtered() {
+        } else if state.last_checkpoint.is_none()
+            && checkpoint.previous_seq > 0
+            && !checkpoint.purged
+            && !self.options.filtered()
+        {
             self.report.findings.push(Finding::MissingCheckpoint { chain, seq: checkpoint.previous_seq });
         }
         state.last_checkpoint = Some(seq);
@@ -515,7 +519,8 @@ impl Verifier {
         };
         if matches == Some(false) {
             self.report.findings.push(Finding::CheckpointMismatch { chain, seq });
-        } else if signed && matches == Some(true) {
+        } else if signed && (matches == Some(true) || (matches.is_none() && checkpoint.purged)) {
+            // A purge anchor has no event left to compare with: its signature is the proof.
             state.last_signed = Some(seq);
         }
     }
@@ -542,6 +547,16 @@ impl Verifier {
             let mut state = self.chains.remove(&chain).expect("listed");
             if filtered {
                 state.pending.clear();
+            }
+            // Every event purged: the chain goes on from its last anchor.
+            if !state.started
+                && let Some(anchor) = state.pending.iter().rev().find(|c| c.purged).map(|c| c.seq)
+            {
+                state.started = true;
+                while let Some(checkpoint) = state.pending.pop_front_if(|c| c.seq <= anchor) {
+                    self.accept(&mut state, checkpoint, None);
+                }
+                state.next = anchor + 1;
             }
             // Signed heads past the last event: the events after it were removed.
             if let Some(newest) = state.pending.back().map(|c| c.seq)
