@@ -451,3 +451,90 @@ fn secrets_never_reach_the_output_of_any_command() {
     assert_eq!(out.code, 2);
     assert!(!out.stderr.contains("tok-991"), "{}", out.stderr);
 }
+
+/// The events and checkpoints of a logger with `secret`'s key, written into `db_path`.
+fn write_trail(db_path: &Path, secret: &str, events: usize) {
+    use rail_graphql_security::audit::{AuditEvent, AuditEventType, AuditLogger, CheckpointKey, CheckpointPolicy};
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let db = sea_orm::Database::connect(format!("sqlite://{}", db_path.display())).await.unwrap();
+        let policy = CheckpointPolicy { key: Some(CheckpointKey::from_secret(secret)), ..CheckpointPolicy::default() };
+        let logger = AuditLogger::builder().database(db).checkpoints(policy).build();
+        for i in 0..events {
+            logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name(format!("user{i}")));
+        }
+        logger.shutdown().await.unwrap();
+    });
+}
+
+fn execute_sql(db_path: &Path, sql: &str) {
+    use sea_orm::ConnectionTrait;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let db = sea_orm::Database::connect(format!("sqlite://{}", db_path.display())).await.unwrap();
+        db.execute_unprepared(sql).await.unwrap();
+    });
+}
+
+#[test]
+fn audit_verify_checks_the_configured_database_with_the_configured_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(cmd().current_dir(dir.path()).arg("setup"));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let config = dir.path().join("security.toml");
+    let toml: toml_edit::DocumentMut = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+    let secret = toml["audit"]["checkpoint_signing_key"].as_str().expect("setup generates a signing key").to_owned();
+    let db = dir.path().join("rail-security.db");
+    write_trail(&db, &secret, 30);
+    let audit = |args: &[&str]| run(cmd().current_dir(dir.path()).env("RAIL_SECURITY_CONFIG", &config).arg("audit").args(args));
+
+    // The verifying key to publish is the configured key's public half.
+    let out = audit(&["key"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let public = rail_graphql_security::audit::CheckpointKey::from_secret(&secret).verifying_key_hex();
+    assert_eq!(out.stdout.trim(), public);
+
+    let out = audit(&["verify"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("30 event(s) in 1 chain(s), 1 checkpoint(s)"), "{}", out.stdout);
+    assert!(out.stdout.contains("✓ intact"), "{}", out.stdout);
+
+    // An export verifies on its own, also where only the public key is known.
+    let out = audit(&["export", "--output", "trail.jsonl"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("Wrote 31 line(s)"), "{}", out.stdout);
+    let out = run(cmd().current_dir(dir.path()).args(["audit", "verify", "--export", "trail.jsonl", "--verifying-key", &public]));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    // Tampering: exit code 1, the finding named, in text and JSON.
+    execute_sql(&db, "UPDATE audit_events SET actor_name = 'mallory' WHERE chain_seq = 3");
+    let out = audit(&["verify"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("✗ modified: event") && out.stdout.contains("#3), field actor_name"), "{}", out.stdout);
+    let out = audit(&["verify", "--format", "json"]);
+    assert_eq!(out.code, 1);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["intact"], false);
+    assert_eq!(json["findings"][0]["detail"]["kind"], "modified");
+    assert_eq!(json["findings"][0]["detail"]["fields"], serde_json::json!(["actor_name"]));
+
+    // Another key: the checkpoint does not verify.
+    let other = rail_graphql_security::audit::CheckpointKey::from_secret("another key").verifying_key_hex();
+    let out = audit(&["verify", "--export", "trail.jsonl", "--verifying-key", &other]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(out.stdout.contains("forged checkpoint"), "{}", out.stdout);
+
+    // Usage and connection errors: exit code 2, one line saying what to do.
+    for args in [
+        &["verify", "--verifying-key", "not-hex"][..],
+        &["verify", "--database-url", "sqlite:///nonexistent-dir/none.db"],
+        &["verify", "--export", "missing.jsonl"],
+    ] {
+        let out = audit(args);
+        assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.starts_with("error:") && out.stderr.lines().count() == 1, "{args:?}: {}", out.stderr);
+    }
+    let out = audit(&["verify", "--from", "yesterday"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("not a time"), "{}", out.stderr);
+}
