@@ -486,7 +486,8 @@ fn audit_verify_checks_the_configured_database_with_the_configured_key() {
     let secret = toml["audit"]["checkpoint_signing_key"].as_str().expect("setup generates a signing key").to_owned();
     let db = dir.path().join("rail-security.db");
     write_trail(&db, &secret, 30);
-    let audit = |args: &[&str]| run(cmd().current_dir(dir.path()).env("RAIL_SECURITY_CONFIG", &config).arg("audit").args(args));
+    let audit =
+        |args: &[&str]| run(cmd().current_dir(dir.path()).env("RAIL_SECURITY_CONFIG", &config).arg("audit").args(args));
 
     // The verifying key to publish is the configured key's public half.
     let out = audit(&["key"]);
@@ -503,7 +504,14 @@ fn audit_verify_checks_the_configured_database_with_the_configured_key() {
     let out = audit(&["export", "--output", "trail.jsonl"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("Wrote 31 line(s)"), "{}", out.stdout);
-    let out = run(cmd().current_dir(dir.path()).args(["audit", "verify", "--export", "trail.jsonl", "--verifying-key", &public]));
+    let out = run(cmd().current_dir(dir.path()).args([
+        "audit",
+        "verify",
+        "--export",
+        "trail.jsonl",
+        "--verifying-key",
+        &public,
+    ]));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
 
     // Tampering: exit code 1, the finding named, in text and JSON.

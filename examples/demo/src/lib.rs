@@ -294,6 +294,11 @@ impl Settings {
                 }
             }
         }
+        // Signs the audit trail's checkpoints (`demo audit verify` checks them). Optional in
+        // production, where `demo check` warns without it.
+        if config.security.audit.checkpoint_signing_key.is_none() && !production {
+            config.security.audit.checkpoint_signing_key = Some(Secret::new(dev_secret("audit-checkpoint.key", 32)?));
+        }
         if config.database_url.is_none() {
             std::fs::create_dir_all(DATA_DIR)?;
         }

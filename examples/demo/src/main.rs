@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use rail_graphql_security::config::SecurityConfig;
+use rail_graphql_security::audit::CheckpointKey;
 
 /// The rail-graphql-security example server.
 #[derive(Debug, Parser)]
@@ -34,8 +34,11 @@ fn main() -> ExitCode {
         Command::Security(command) => {
             // `audit verify/export/key` read the demo's own database and signing key.
             let command = match &command {
-                rail_graphql_security::cli::Command::Audit(_) => match demo::DemoConfig::load() {
-                    Ok(config) => command.with_audit_defaults(&config.security.audit, Some(config.database_url())),
+                rail_graphql_security::cli::Command::Audit(_) => match demo::Settings::load() {
+                    Ok(settings) => {
+                        let config = &settings.config;
+                        command.with_audit_defaults(&config.security.audit, Some(config.database_url()))
+                    }
                     Err(_) => command,
                 },
                 _ => command,
@@ -64,9 +67,14 @@ fn main() -> ExitCode {
             };
             let result = runtime.block_on(async {
                 match command {
-                    Command::Simulate => match demo::DemoConfig::load() {
-                        Ok(config) => demo::simulate::run(config.database_url()).await,
-                        Err(errors) => Err(errors.into()),
+                    Command::Simulate => match demo::Settings::load() {
+                        Ok(settings) => {
+                            let audit = &settings.config.security.audit;
+                            let key =
+                                audit.checkpoint_signing_key.as_ref().map(|s| CheckpointKey::from_secret(s.expose()));
+                            demo::simulate::run(settings.config.database_url(), key).await
+                        }
+                        Err(error) => Err(error.into()),
                     },
                     _ => serve().await,
                 }

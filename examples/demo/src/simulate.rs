@@ -6,17 +6,24 @@ use std::error::Error;
 use std::net::IpAddr;
 
 use chrono::{Duration, Utc};
-use rail_graphql_security::audit::{Actor, Alert, AuditEvent, AuditEventType, AuditLogger, FileSink};
+use rail_graphql_security::audit::{
+    Actor, Alert, AuditEvent, AuditEventType, AuditLogger, CheckpointKey, CheckpointPolicy, FileSink,
+};
 use serde_json::json;
 
 /// Logs the simulated events into `url` and prints the report.
-pub async fn run(url: &str) -> Result<(), Box<dyn Error>> {
+pub async fn run(url: &str, key: Option<CheckpointKey>) -> Result<(), Box<dyn Error>> {
     std::fs::create_dir_all(crate::DATA_DIR)?;
     let db = crate::connect(url).await?;
     crate::migrate(&db).await?;
     println!("audit events go to the database and demo-data/audit.log\n");
 
-    let logger = AuditLogger::builder().database(db.clone()).sink(FileSink::new("demo-data/audit.log")).build();
+    let checkpoints = CheckpointPolicy { key, ..CheckpointPolicy::default() };
+    let logger = AuditLogger::builder()
+        .database(db.clone())
+        .checkpoints(checkpoints)
+        .sink(FileSink::new("demo-data/audit.log"))
+        .build();
     logger.register_alert_handler(|alert: Alert| async move {
         match alert {
             Alert::Event { event } => {

@@ -169,3 +169,27 @@ fn simulate_prints_a_security_report() {
     assert!(stdout.contains("failed logins          12"), "{stdout}");
     assert!(stdout.contains("security score"), "{stdout}");
 }
+
+#[test]
+fn audit_verify_checks_the_demo_database_with_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = demo(dir.path()).arg("simulate").output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(dir.path().join("demo-data/audit-checkpoint.key").exists(), "a development signing key is kept");
+    let output = demo(dir.path()).args(["audit", "verify"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("demo-data/demo.sqlite") && stdout.contains("✓ intact"), "{stdout}");
+    assert!(!stdout.contains("not checked"), "signatures are checked with the demo's key: {stdout}");
+    // The demo's own trail, edited behind its back.
+    let url = format!("sqlite://{}", dir.path().join("demo-data/demo.sqlite").display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(url).await.unwrap();
+        db.execute_unprepared("UPDATE audit_events SET actor_name = 'x' WHERE chain_seq = 2").await.unwrap();
+    });
+    let output = demo(dir.path()).args(["audit", "verify"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("#2), field actor_name"), "{stdout}");
+}
