@@ -8,7 +8,10 @@ use assert_cmd::Command;
 const SECRET_KEY: &str = "k8Jq2LmN4pR7sT9vW1xY3zA5bC6dE8fG0hJ2kL4mN6pQ8rS0tU2vW4xY6zA8bC0d";
 const ENCRYPTION_KEY: &str = "WnI3WXEzWHA5V281Vm4xVW04VGw0U2swUmo2UWkyUGg=";
 
-const HARDENED: &str = r#"[mfa.sms]
+const HARDENED: &str = r#"[audit]
+checkpoint_signing_key = "Qm7vX2kP9tLw4Rz8Nc3Hy6Jb1Fd5Gs0A"
+
+[mfa.sms]
 provider = "sns"
 sns_region = "eu-west-1"
 sns_access_key_id = "AKIAEXAMPLE"

@@ -84,6 +84,7 @@ twilio_from_number = "+15550100"
 enabled = true
 retention_days = 365
 webhook_url = "https://siem.example.com/hook"
+checkpoint_signing_key = "Qm7vX2kP9tLw4Rz8Nc3Hy6Jb1Fd5Gs0A"
 
 [deployment]
 allowed_hosts = ["api.example.com"]

@@ -175,3 +175,21 @@ fn generated_keys_are_never_mistaken_for_placeholders() {
         assert!(!failed.contains(&"deployment.secret_key") && !failed.contains(&"mfa.encryption_key"), "{failed:?}");
     }
 }
+
+#[test]
+fn an_unsigned_or_unchained_audit_trail_warns_in_production() {
+    let signed = hardened(&[]).unwrap().run_checks(&Profile::Production);
+    assert!(!failed_ids(&signed).contains(&"audit.checkpoint_signing_key"), "{:?}", failed_ids(&signed));
+    for (env, why) in [
+        (("RAIL_SECURITY__AUDIT__CHECKPOINT_SIGNING_KEY", ""), "is not set"),
+        (("RAIL_SECURITY__AUDIT__CHECKPOINT_SIGNING_KEY", "short-key"), "shorter than 32"),
+        (("RAIL_SECURITY__AUDIT__HASH_CHAIN", "false"), "hash chain is off"),
+    ] {
+        let report = hardened(&[env]).unwrap().run_checks(&Profile::Production);
+        let check = report.checks.iter().find(|c| c.id == "audit.checkpoint_signing_key").expect("the check runs");
+        assert!(!check.passed, "{env:?}");
+        assert_eq!(check.severity, Severity::Warning, "{env:?}: tamper evidence warns, it does not block");
+        assert!(check.message.contains(why), "{env:?}: {}", check.message);
+        assert!(!report.has_critical_failure(), "{env:?}: {:?}", failed_ids(&report));
+    }
+}

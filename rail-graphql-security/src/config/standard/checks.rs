@@ -221,6 +221,31 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
         },
         if audit.enabled { None } else { Some(true.into()) },
     );
+    if audit.enabled {
+        let weakness = match (&audit.checkpoint_signing_key, audit.hash_chain) {
+            (_, false) => Some("the hash chain is off (audit.hash_chain = false)".to_owned()),
+            (key, true) => {
+                key_weakness(key.as_ref(), 32, 10).map(|weak| format!("audit.checkpoint_signing_key {weak}"))
+            }
+        };
+        let failed = format!(
+            "The audit trail is not tamper-evident: {}",
+            weakness.as_deref().unwrap_or("the checkpoint signing key is weak")
+        );
+        push(
+            checks,
+            Rule {
+                id: "audit.checkpoint_signing_key",
+                passed: weakness.is_none(),
+                ok: "Audit trail checkpoints are signed",
+                failed: &failed,
+                critical: false,
+                recommendation: "Set audit.checkpoint_signing_key to 32+ random characters (`rail-security setup` generates one) and keep audit.hash_chain on",
+                why: "Without signed checkpoints anyone who can write the database can change audit events and recompute the hash chain; `rail-security audit verify` could not tell.",
+            },
+            None,
+        );
+    }
     if let Some(url) = &audit.webhook_url {
         push(
             checks,
