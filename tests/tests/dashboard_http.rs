@@ -515,3 +515,72 @@ async fn a_factor_the_dashboard_cannot_take_is_refused(t: &TestDb) {
     assert!(response.headers().get("set-cookie").is_none());
 }
 on_every_backend!(unusable_factor_refused, a_factor_the_dashboard_cannot_take_is_refused);
+
+/// The trail card's rows: (chain prefix, state, not yet signed).
+fn trail_rows(body: &str) -> Vec<(String, String, u64)> {
+    let section = &body[body.find(r#"data-testid="audit-trail""#).expect("the audit trail card")..];
+    let section = &section[..section.find("</section>").expect("card ends")];
+    section
+        .split(r#"data-testid="trail-chain""#)
+        .skip(1)
+        .map(|row| {
+            let chain = row.split("<code>").nth(1).and_then(|c| c.split('<').next()).unwrap_or_default();
+            (chain.to_owned(), testid_text(row, "trail-state").to_owned(), number(row, "trail-unsigned"))
+        })
+        .collect()
+}
+
+async fn the_trail_card_shows_each_chain_and_catches_a_rewrite(t: &TestDb) {
+    use rail_graphql_security::audit::checkpoint::{self, CheckpointKey};
+    use rail_graphql_security::audit::{AuditEvent, AuditEventType, AuditLogger, CheckpointPolicy};
+    use sea_orm::ConnectionTrait;
+
+    let key = CheckpointKey::from_secret("the dashboard trail test's signing key");
+    let policy = CheckpointPolicy { key: Some(key), every_events: 10, interval: std::time::Duration::from_secs(3600) };
+    let keyed = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
+    let log = |n: usize| {
+        for i in 0..n {
+            keyed.log(AuditEvent::new(AuditEventType::DataCreated).actor_name(format!("writer{i}")));
+        }
+    };
+    log(12);
+    keyed.flush().await.unwrap();
+    log(3);
+    keyed.flush().await.unwrap();
+    let chain: String = Entity::find()
+        .filter(Column::ActorName.eq("writer0"))
+        .one(&t.db)
+        .await
+        .unwrap()
+        .and_then(|row| row.chain_id)
+        .expect("chained");
+    let prefix = &chain[..10];
+    let app = start_with(t, None, |b| b.secure_cookie(false).audit(keyed.clone())).await;
+    let cookie = app.login(ADMIN).await;
+    let page = || async { app.get("", Some(&cookie)).await.text().await.unwrap() };
+    let rows = trail_rows(&page().await);
+    let row = rows.iter().find(|(c, _, _)| c.starts_with(prefix)).unwrap_or_else(|| panic!("{rows:?}"));
+    assert_eq!(row.1, "verified", "{rows:?}");
+    assert_eq!(row.2, 3 + 2, "three events and the two sign-in events after the checkpoint at #12: {rows:?}");
+
+    // History rewritten at the checkpoint: the point check sees the hash changed.
+    let sql = format!(
+        "UPDATE audit_events SET chain_hash = '{}' WHERE chain_id = '{chain}' AND chain_seq = 12",
+        "0".repeat(64)
+    );
+    t.db.execute_unprepared(&sql).await.unwrap();
+    let rows = trail_rows(&page().await);
+    let row = rows.iter().find(|(c, _, _)| c.starts_with(prefix)).unwrap();
+    assert!(row.1.starts_with("MISMATCH"), "{rows:?}");
+
+    // A checkpoint signed with another key.
+    let stored = checkpoint::Entity::find().all(&t.db).await.unwrap();
+    let mut forged = checkpoint::Checkpoint::try_from(stored[0].clone()).unwrap();
+    CheckpointKey::from_secret("somebody else's key").sign(&mut forged);
+    let sql = format!("UPDATE audit_checkpoints SET signature = '{}'", forged.signature.unwrap());
+    t.db.execute_unprepared(&sql).await.unwrap();
+    let rows = trail_rows(&page().await);
+    let row = rows.iter().find(|(c, _, _)| c.starts_with(prefix)).unwrap();
+    assert_eq!(row.1, "FORGED signature", "{rows:?}");
+}
+on_every_backend!(trail_card, the_trail_card_shows_each_chain_and_catches_a_rewrite);

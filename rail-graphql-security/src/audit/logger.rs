@@ -350,6 +350,11 @@ impl AuditLogger {
         }
     }
 
+    /// The public key checkpoints are signed with ([`AuditLoggerBuilder::checkpoints`]), if any.
+    pub fn checkpoint_verifying_key(&self) -> Option<ed25519_dalek::VerifyingKey> {
+        self.shared.checkpoint_key.as_ref().map(CheckpointKey::verifying_key)
+    }
+
     /// Queues an event. Never waits and never panics; see the type's docs for a full queue.
     pub fn log(&self, event: AuditEvent) {
         if !self.shared.enabled {

@@ -687,6 +687,111 @@ async fn read_dead_letters<C: ConnectionTrait>(db: &C, verifier: &mut Verifier) 
     Ok(events)
 }
 
+/// The state of one chain's head, for a quick look (the dashboard): its newest event, its
+/// newest checkpoint and whether that checkpoint holds, and the events not signed yet. A point
+/// check, not a verification: `audit verify` reads every event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrailHead {
+    /// The chain.
+    pub chain: Uuid,
+    /// Its newest event's sequence number.
+    pub head_seq: u64,
+    /// When its newest event happened.
+    pub head_at: DateTime<Utc>,
+    /// Its newest checkpoint: sequence number, when it was made, and what checking it found.
+    pub checkpoint: Option<(u64, DateTime<Utc>, CheckpointState)>,
+    /// Events after the newest checkpoint.
+    pub unsigned: u64,
+}
+
+/// What a point check of a checkpoint found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CheckpointState {
+    /// Signed with the trusted key, and the event at its sequence number has its hash.
+    Verified,
+    /// Its hash matches; no key to check the signature with (or it was written unsigned).
+    HashMatches,
+    /// Written by the retention purge; its events are gone by design.
+    PurgeAnchor,
+    /// The signature does not verify with the trusted key.
+    Forged,
+    /// The event at its sequence number has another hash, or is gone.
+    Mismatch,
+}
+
+/// The heads of the `limit` chains written to most recently (see [`TrailHead`]), checking
+/// each newest checkpoint against `key`. Reads the checkpoints and a few indexed rows per
+/// chain, not the events.
+pub async fn trail_heads<C: ConnectionTrait>(
+    db: &C,
+    key: Option<&VerifyingKey>,
+    limit: usize,
+) -> Result<Vec<TrailHead>, DbErr> {
+    let mut newest: HashMap<Uuid, Checkpoint> = HashMap::new();
+    for model in checkpoint::Entity::find().all(db).await? {
+        let Ok(checkpoint) = Checkpoint::try_from(model) else { continue };
+        if newest.get(&checkpoint.chain).is_none_or(|c| c.seq < checkpoint.seq) {
+            newest.insert(checkpoint.chain, checkpoint);
+        }
+    }
+    // Chains written in the last day, signed or not yet.
+    let since = Utc::now() - chrono::Duration::days(1);
+    let recent: Vec<Option<String>> = entity::Entity::find()
+        .select_only()
+        .column(entity::Column::ChainId)
+        .distinct()
+        .filter(entity::Column::Timestamp.gte(since))
+        .filter(entity::Column::ChainId.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let mut chains: Vec<Uuid> = newest.keys().copied().collect();
+    chains.extend(recent.into_iter().flatten().filter_map(|c| c.parse::<Uuid>().ok()));
+    chains.sort_unstable();
+    chains.dedup();
+    let mut heads = Vec::with_capacity(chains.len());
+    for chain in chains {
+        let id = chain.to_string();
+        let head = entity::Entity::find()
+            .filter(entity::Column::ChainId.eq(id.clone()))
+            .order_by_desc(entity::Column::ChainSeq)
+            .one(db)
+            .await?;
+        let checkpoint = newest.get(&chain);
+        let (head_seq, head_at) = match (&head, checkpoint) {
+            (Some(row), _) => (row.chain_seq.unwrap_or_default().max(0) as u64, row.timestamp),
+            (None, Some(c)) => (c.seq, c.created_at),
+            (None, None) => continue,
+        };
+        let checkpoint = match checkpoint {
+            None => None,
+            Some(c) => {
+                let row = entity::Entity::find()
+                    .filter(entity::Column::ChainId.eq(id.clone()))
+                    .filter(entity::Column::ChainSeq.eq(c.seq as i64))
+                    .one(db)
+                    .await?;
+                let matches = row.as_ref().and_then(|r| r.chain_hash.as_deref()) == Some(c.hash.to_hex().as_str());
+                let state = match key {
+                    Some(key) if !c.signature_valid(key) => CheckpointState::Forged,
+                    _ if c.purged && row.is_none() => CheckpointState::PurgeAnchor,
+                    _ if !matches => CheckpointState::Mismatch,
+                    Some(_) => CheckpointState::Verified,
+                    None => CheckpointState::HashMatches,
+                };
+                Some((c.seq, c.created_at, state))
+            }
+        };
+        let unsigned = head_seq.saturating_sub(checkpoint.map_or(0, |(seq, _, _)| seq));
+        heads.push(TrailHead { chain, head_seq, head_at, checkpoint, unsigned });
+    }
+    heads.sort_by(|a, b| b.head_at.cmp(&a.head_at));
+    heads.truncate(limit);
+    Ok(heads)
+}
+
 /// One line of an export file: an event (the [`AuditEvent`] JSON), a checkpoint or a dead
 /// letter.
 #[derive(Debug, Serialize, Deserialize)]

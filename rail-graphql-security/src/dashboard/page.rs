@@ -13,6 +13,7 @@ use super::chart::login_chart;
 use super::period::{Period, Preset};
 use super::query::{RecentEvent, recent_events, top_addresses};
 use super::session::{RequestInfo, layout, logout_form, require_admin};
+use crate::audit::verify::{CheckpointState, TrailHead, trail_heads};
 use crate::audit::{AuditEventType, AuditSeverity, IpCount, SecurityReport, generate_security_report};
 use crate::config::{CheckReport, Severity};
 use crate::mfa::{MfaAdoption, adoption};
@@ -141,6 +142,7 @@ struct PageData {
     recent: Vec<RecentEvent>,
     suspicious: Vec<RecentEvent>,
     rate_limited: Vec<IpCount>,
+    trail: Vec<TrailHead>,
 }
 
 async fn load(dashboard: &Dashboard, filters: &Filters) -> Result<PageData, String> {
@@ -148,12 +150,14 @@ async fn load(dashboard: &Dashboard, filters: &Filters) -> Result<PageData, Stri
     let period = &filters.period;
     let suspicious_type = AuditEventType::SuspiciousActivity;
     let rate_type = AuditEventType::RateLimitExceeded;
-    let (report, mfa, recent, suspicious, rate_limited) = tokio::join!(
+    let key = dashboard.inner.audit.as_ref().and_then(|logger| logger.checkpoint_verifying_key());
+    let (report, mfa, recent, suspicious, rate_limited, trail) = tokio::join!(
         generate_security_report(db, period.start, period.end),
         adoption(db),
         recent_events(db, period, filters.min_severity, filters.event_type.as_deref(), RECENT_LIMIT),
         recent_events(db, period, AuditSeverity::Low, Some(suspicious_type.as_str()), SUSPICIOUS_LIMIT),
         top_addresses(db, period, rate_type.as_str()),
+        trail_heads(db, key.as_ref(), TRAIL_CHAINS),
     );
     let db_error =
         |e: sea_orm::DbErr| format!("audit query failed (has the rail-graphql-security migration run?): {e}");
@@ -163,6 +167,7 @@ async fn load(dashboard: &Dashboard, filters: &Filters) -> Result<PageData, Stri
         recent: recent.map_err(db_error)?,
         suspicious: suspicious.map_err(db_error)?,
         rate_limited: rate_limited.map_err(db_error)?,
+        trail: trail.map_err(db_error)?,
     })
 }
 
@@ -216,6 +221,7 @@ pub(crate) async fn dashboard_page(
                 (event_filters(&info, &filters, &data.report))
                 (events_table("recent-events", &data.recent))
             }
+            (trail_section(&data.trail))
             (findings(dashboard.inner.findings.as_ref()))
         }
     };
@@ -375,6 +381,61 @@ fn events_table(id: &str, events: &[RecentEvent]) -> Markup {
                 }
             }
         }
+    }
+}
+
+/// Chains shown in the audit trail card.
+const TRAIL_CHAINS: usize = 10;
+
+/// The audit trail's state: per recent chain, its newest checkpoint and the unsigned tail.
+fn trail_section(heads: &[TrailHead]) -> Markup {
+    html! {
+        section.card.wide data-testid="audit-trail" {
+            h2 { "Audit trail" }
+            p.empty { "Each writer's hash chain, its newest checkpoint, and the events not signed yet. "
+                "`rail-security audit verify` checks every event." }
+            @if heads.is_empty() {
+                p.empty { "No chained events yet." }
+            } @else {
+                table {
+                    thead { tr { th { "Chain" } th { "Newest event" } th { "Newest checkpoint" } th { "State" } th { "Not yet signed" } } }
+                    tbody {
+                        @for head in heads {
+                            tr data-testid="trail-chain" {
+                                td { code { (truncate(&head.chain.to_string(), 13)) } }
+                                td { "#" (head.head_seq) " at " (head.head_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                                @match &head.checkpoint {
+                                    Some((seq, at, state)) => {
+                                        td { "#" (seq) " at " (at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                                        td.(trail_class(*state)) data-testid="trail-state" { (trail_label(*state)) }
+                                    }
+                                    None => { td { "none yet" } td.warn data-testid="trail-state" { "unsigned" } }
+                                }
+                                td data-testid="trail-unsigned" { (head.unsigned) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn trail_label(state: CheckpointState) -> &'static str {
+    match state {
+        CheckpointState::Verified => "verified",
+        CheckpointState::HashMatches => "hash matches (signature not checked)",
+        CheckpointState::PurgeAnchor => "purge anchor",
+        CheckpointState::Forged => "FORGED signature",
+        CheckpointState::Mismatch => "MISMATCH: events changed",
+    }
+}
+
+fn trail_class(state: CheckpointState) -> &'static str {
+    match state {
+        CheckpointState::Verified | CheckpointState::PurgeAnchor => "ok",
+        CheckpointState::Forged | CheckpointState::Mismatch => "bad",
+        _ => "warn",
     }
 }
 
