@@ -1,6 +1,8 @@
 //! Reads an audit stream written by `NatsSink` and verifies it: every message's `Nats-Msg-Id`
 //! is the id in its body, its subject is `<prefix>.<event_type>`, its body is an audit event,
-//! and no event id appears twice. Exits 1 when a message fails a check.
+//! no event id appears twice, and each writer's hash chain is intact (no event changed,
+//! missing, inserted or out of order; the stream has no checkpoints, so every chain is
+//! reported as not yet signed). Exits 1 when a message or a chain fails a check.
 //!
 //! ```sh
 //! cargo run -p rail-graphql-security --features nats --example nats_audit_consumer -- \
@@ -12,6 +14,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
+use rail_graphql_security::audit::verify::{Verifier, VerifyOptions};
 use rail_graphql_security::audit::{AuditEvent, DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX};
 
 #[tokio::main]
@@ -35,6 +38,7 @@ async fn main() -> Result<(), async_nats::Error> {
 
     let (mut read, mut problems) = (0u64, 0u64);
     let mut seen = HashSet::new();
+    let mut chains = Verifier::new(VerifyOptions::default(), Vec::new(), Vec::new());
     while read < total {
         let mut batch = consumer.fetch().max_messages(1000).expires(Duration::from_secs(1)).messages().await?;
         let before = read;
@@ -51,7 +55,10 @@ async fn main() -> Result<(), async_nats::Error> {
                     Some(format!("subject {} is outside {prefix}.>", message.subject))
                 }
                 Ok(event) if !seen.insert(event.id) => Some(format!("event {} is in the stream twice", event.id)),
-                Ok(_) => None,
+                Ok(event) => {
+                    chains.event(event);
+                    None
+                }
             };
             if let Some(problem) = problem {
                 problems += 1;
@@ -62,8 +69,20 @@ async fn main() -> Result<(), async_nats::Error> {
             break;
         }
     }
-    println!("{stream_name}: {read} of {total} messages read, {} distinct events, {problems} problems", seen.len());
-    if problems > 0 || read < total {
+    let report = chains.finish();
+    for finding in &report.findings {
+        eprintln!("chain: {finding}");
+    }
+    for notice in &report.notices {
+        println!("chain: {notice}");
+    }
+    println!(
+        "{stream_name}: {read} of {total} messages read, {} distinct events in {} chain(s), {problems} problems, {} chain finding(s)",
+        seen.len(),
+        report.chains,
+        report.findings.len()
+    );
+    if problems > 0 || read < total || !report.intact() {
         std::process::exit(1);
     }
     Ok(())
