@@ -343,3 +343,32 @@ async fn two_writers_and_a_purge_verify_clean(t: &TestDb) {
     logger.shutdown().await.unwrap();
 }
 on_every_backend!(two_writers_and_a_purge_verify_clean_on, two_writers_and_a_purge_verify_clean);
+
+/// A chain that stops being written to still gets its checkpoint once the interval passed (the
+/// sink's idle upkeep), not only with the next batch or at shutdown.
+async fn an_idle_chain_is_signed_after_the_interval(t: &TestDb) {
+    clear(t).await;
+    let policy =
+        CheckpointPolicy { key: Some(key()), every_events: 1_000_000, interval: std::time::Duration::from_secs(1) };
+    let logger = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
+    for n in 0..3 {
+        logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name(format!("idle{n}")));
+    }
+    logger.flush().await.unwrap();
+    assert!(checkpoint::Entity::find().all(&t.db).await.unwrap().is_empty(), "not due yet");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let written = checkpoint::Entity::find().all(&t.db).await.unwrap();
+        if let Some(head) = written.first() {
+            assert_eq!((written.len(), head.chain_seq), (1, 3), "the idle head, signed once");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no checkpoint for the idle chain within 10 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let report = verify(t).await;
+    assert!(report.intact() && report.notices.is_empty(), "{report:?}");
+    logger.shutdown().await.unwrap();
+    assert_eq!(checkpoint::Entity::find().all(&t.db).await.unwrap().len(), 1, "nothing new to sign at shutdown");
+}
+on_every_backend!(an_idle_chain_is_signed_after_the_interval_on, an_idle_chain_is_signed_after_the_interval);

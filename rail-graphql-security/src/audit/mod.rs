@@ -82,6 +82,7 @@ pub use self::event::{AuditEvent, AuditEventType, AuditSeverity, UnknownSeverity
 pub use self::logger::{Actor, AuditError, AuditLogger, AuditLoggerBuilder, AuditStats, AuditUser};
 pub use self::mask::{MASK, is_secret_key, mask_details};
 pub use self::ocsf::{OCSF_VERSION, to_ocsf};
+pub use self::pipeline::IDLE_TICK;
 pub use self::report::{AccountCount, HourlyBucket, IpCount, ReportError, SecurityReport, security_score};
 #[cfg(feature = "dashboard")]
 pub(crate) use self::report::{TOP_N, generate_security_report};

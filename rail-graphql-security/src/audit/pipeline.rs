@@ -76,6 +76,9 @@ pub(crate) struct PipelineConfig {
 
 const SINK_COMMANDS_PER_WAKE: usize = 64;
 
+/// How long a sink worker waits for a batch before it calls [`AuditSink::idle`].
+pub const IDLE_TICK: Duration = Duration::from_secs(1);
+
 /// How long the dispatcher lets events gather after a batch before it takes the next one: at
 /// most this much added delay before an event reaches the sinks (and a flush is answered), in
 /// exchange for one wake-up per window instead of one per event.
@@ -285,7 +288,20 @@ impl SinkWorker {
     async fn run(self, mut rx: mpsc::Receiver<SinkCommand>) {
         let mut commands = Vec::with_capacity(SINK_COMMANDS_PER_WAKE);
         let mut pending: Vec<Arc<Vec<AuditEvent>>> = Vec::new();
-        while rx.recv_many(&mut commands, SINK_COMMANDS_PER_WAKE).await > 0 {
+        loop {
+            let received =
+                match tokio::time::timeout(IDLE_TICK, rx.recv_many(&mut commands, SINK_COMMANDS_PER_WAKE)).await {
+                    Ok(received) => received,
+                    Err(_) => {
+                        if let Err(e) = self.sink.idle().await {
+                            tracing::warn!(sink = self.sink.name(), error = %e, "audit sink upkeep failed; will retry");
+                        }
+                        continue;
+                    }
+                };
+            if received == 0 {
+                break;
+            }
             for command in commands.drain(..) {
                 match command {
                     SinkCommand::Batch(events) => {

@@ -71,7 +71,8 @@ impl DatabaseSink {
     }
 
     /// The checkpoints due after `batch` (in order, every event before it in each chain stored
-    /// or dead-lettered): one per chain whose head passed the policy's count or interval.
+    /// or dead-lettered): one per chain whose head passed the policy's count or interval; with
+    /// no batch, of every chain stored (by time, or all unsigned heads `at_shutdown`).
     fn due_checkpoints(&self, batch: &[&AuditEvent], at_shutdown: bool) -> Vec<Checkpoint> {
         let Ok(chains) = self.chains.lock() else { return Vec::new() };
         let mut heads: HashMap<uuid::Uuid, (u64, ChainHash)> = HashMap::new();
@@ -81,7 +82,8 @@ impl DatabaseSink {
                 *head = (link.seq, link.hash);
             }
         }
-        if at_shutdown {
+        if batch.is_empty() {
+            // Idle or shutting down: every stored head is a candidate.
             heads.extend(chains.iter().map(|(chain, state)| (*chain, state.head)));
         }
         let mut due = Vec::new();
@@ -224,9 +226,22 @@ impl AuditSink for DatabaseSink {
         self.write_unstored(&events).await
     }
 
+    /// Writes the checkpoints due by time of chains no batch came for.
+    async fn idle(&self) -> Result<(), SinkError> {
+        self.write_checkpoints(false).await
+    }
+
     /// Signs the head of every chain written since its last checkpoint.
     async fn shutdown(&self, _deadline: tokio::time::Instant) -> Result<(), SinkError> {
-        let checkpoints = self.due_checkpoints(&[], true);
+        self.write_checkpoints(true).await
+    }
+}
+
+impl DatabaseSink {
+    /// Writes, in a transaction of their own, the checkpoints due without a batch: by time, or
+    /// every unsigned head `at_shutdown`.
+    async fn write_checkpoints(&self, at_shutdown: bool) -> Result<(), SinkError> {
+        let checkpoints = self.due_checkpoints(&[], at_shutdown);
         if checkpoints.is_empty() {
             return Ok(());
         }

@@ -56,6 +56,14 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
         None
     }
 
+    /// Called when no batch came for [`IDLE_TICK`](crate::audit::IDLE_TICK) (and then again
+    /// every tick while idle): time-based upkeep. The database sink writes the checkpoints that
+    /// came due by time for chains that stopped being written to. An error is logged, not
+    /// retried.
+    async fn idle(&self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
     /// Called once after the last batch during a graceful shutdown; `deadline` is when the
     /// logger stops waiting. The webhook sink uses it to deliver its spool.
     async fn shutdown(&self, deadline: tokio::time::Instant) -> Result<(), SinkError> {
