@@ -45,6 +45,10 @@ pub enum ThresholdKind {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[non_exhaustive]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "most alerts carry an event; handlers match on the variants, a box would only add an allocation"
+)]
 pub enum Alert {
     /// A high or critical event was logged.
     Event {

@@ -25,6 +25,10 @@ use super::event::{AuditEvent, AuditEventType, AuditSeverity};
 use super::sink::{AuditSink, SinkError};
 
 /// What travels on the logger's queue.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "events are nearly every message; boxing them would allocate on every log() call"
+)]
 pub(crate) enum Command {
     Event(AuditEvent),
     Flush(oneshot::Sender<()>),
@@ -36,6 +40,7 @@ enum SinkCommand {
     Flush(oneshot::Sender<()>),
 }
 
+#[expect(clippy::large_enum_variant, reason = "alerts are nearly every message of this queue")]
 pub(crate) enum AlertCommand {
     Alert(Alert),
     Flush(oneshot::Sender<()>),

@@ -168,6 +168,9 @@ struct Deleted {
 
 type DeletedRow = (i64, String, String, Option<String>, Option<String>, Option<i64>, Option<String>);
 
+/// A row locked for deletion on MySQL: its id, then a [`DeletedRow`].
+type LockedRow = (String, i64, String, String, Option<String>, Option<String>, Option<i64>, Option<String>);
+
 fn deleted((hour_start, event_type, severity, client_ip, actor_name, seq, hash): DeletedRow) -> Deleted {
     Deleted { hour_start, event_type, severity, client_ip, actor_name, link: seq.zip(hash) }
 }
@@ -201,16 +204,8 @@ async fn delete_batch<C: ConnectionTrait>(
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             ids.push(row.try_get_by_index::<String>(0)?.into());
-            let (_, hour_start, event_type, severity, client_ip, actor_name, seq, hash): (
-                String,
-                i64,
-                String,
-                String,
-                Option<String>,
-                Option<String>,
-                Option<i64>,
-                Option<String>,
-            ) = row.try_get_many_by_index()?;
+            let (_, hour_start, event_type, severity, client_ip, actor_name, seq, hash): LockedRow =
+                row.try_get_many_by_index()?;
             out.push(deleted((hour_start, event_type, severity, client_ip, actor_name, seq, hash)));
         }
         if !ids.is_empty() {

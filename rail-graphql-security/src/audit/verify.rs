@@ -787,7 +787,7 @@ pub async fn trail_heads<C: ConnectionTrait>(
         let unsigned = head_seq.saturating_sub(checkpoint.map_or(0, |(seq, _, _)| seq));
         heads.push(TrailHead { chain, head_seq, head_at, checkpoint, unsigned });
     }
-    heads.sort_by(|a, b| b.head_at.cmp(&a.head_at));
+    heads.sort_by_key(|head| std::cmp::Reverse(head.head_at));
     heads.truncate(limit);
     Ok(heads)
 }
