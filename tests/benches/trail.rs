@@ -21,13 +21,12 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use integration_tests::{Backend, TestDb};
-use rail_graphql_security::audit::verify::{VerifyOptions, verify_database};
+use rail_graphql_security::audit::verify::{VerifyOptions, chain_order_page, verify_database};
 use rail_graphql_security::audit::{
     AuditEvent, AuditEventType, AuditLogger, ChainHash, ChainLink, CheckpointKey, CheckpointPolicy, ExportFormat,
     NatsSink, entity,
 };
-use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::ConnectionTrait;
 use tokio::runtime::Runtime;
 
 fn env_usize(name: &str, default: usize) -> usize {
@@ -82,38 +81,12 @@ fn chain_on_off(rt: &Runtime, backend: Backend, n: usize, rounds: usize) -> Opti
 async fn plain_read(db: &sea_orm::DatabaseConnection) -> (f64, u64) {
     let start = Instant::now();
     let mut rows = 0u64;
-    let mut after: Option<(String, i64, String)> = None;
+    let mut after: Option<entity::Model> = None;
     loop {
-        let mut query = entity::Entity::find()
-            .filter(entity::Column::ChainId.is_not_null())
-            .order_by_asc(entity::Column::ChainId)
-            .order_by_asc(entity::Column::ChainSeq)
-            .order_by_asc(entity::Column::Id)
-            .limit(5_000);
-        if let Some((chain, seq, id)) = &after {
-            query = query.filter(
-                Condition::any()
-                    .add(entity::Column::ChainId.gt(chain.clone()))
-                    .add(
-                        Condition::all()
-                            .add(entity::Column::ChainId.eq(chain.clone()))
-                            .add(entity::Column::ChainSeq.gt(*seq)),
-                    )
-                    .add(
-                        Condition::all()
-                            .add(entity::Column::ChainId.eq(chain.clone()))
-                            .add(entity::Column::ChainSeq.eq(*seq))
-                            .add(entity::Column::Id.gt(id.clone())),
-                    ),
-            );
-        }
-        let page = query.all(db).await.expect("read");
+        let page = chain_order_page(after.as_ref(), 5_000).all(db).await.expect("read");
         let done = page.len() < 5_000;
         rows += page.len() as u64;
-        if let Some(last) = page.last() {
-            after =
-                Some((last.chain_id.clone().unwrap_or_default(), last.chain_seq.unwrap_or_default(), last.id.clone()));
-        }
+        after = page.last().cloned();
         std::hint::black_box(&page);
         if done {
             break;

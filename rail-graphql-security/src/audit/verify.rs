@@ -626,34 +626,12 @@ pub async fn verify_database<C: ConnectionTrait>(db: &C, options: VerifyOptions)
         }
         query
     };
-    let mut after: Option<(String, i64, String)> = None;
+    let mut after: Option<entity::Model> = None;
     loop {
-        let mut query = time(entity::Entity::find().filter(entity::Column::ChainId.is_not_null()))
-            .order_by_asc(entity::Column::ChainId)
-            .order_by_asc(entity::Column::ChainSeq)
-            .order_by_asc(entity::Column::Id)
-            .limit(PAGE);
-        if let Some((chain, seq, id)) = &after {
-            query = query.filter(
-                Condition::any()
-                    .add(entity::Column::ChainId.gt(chain.clone()))
-                    .add(
-                        Condition::all()
-                            .add(entity::Column::ChainId.eq(chain.clone()))
-                            .add(entity::Column::ChainSeq.gt(*seq)),
-                    )
-                    .add(
-                        Condition::all()
-                            .add(entity::Column::ChainId.eq(chain.clone()))
-                            .add(entity::Column::ChainSeq.eq(*seq))
-                            .add(entity::Column::Id.gt(id.clone())),
-                    ),
-            );
-        }
-        let rows = query.all(db).await?;
+        let rows = time(chain_order_page(after.as_ref(), PAGE)).all(db).await?;
         let done = (rows.len() as u64) < PAGE;
+        after = rows.last().cloned();
         for row in rows {
-            after = Some((row.chain_id.clone().unwrap_or_default(), row.chain_seq.unwrap_or_default(), row.id.clone()));
             feed_row(&mut verifier, row);
         }
         if done {
@@ -666,6 +644,29 @@ pub async fn verify_database<C: ConnectionTrait>(db: &C, options: VerifyOptions)
         feed_row(&mut verifier, row);
     }
     Ok(verifier.finish())
+}
+
+/// The next `limit` chained rows after `after` in the verifier's order (chain, sequence number,
+/// id): a keyset page, so each page is an index range read whatever the table's size. For
+/// tools that read the trail the way `audit verify` does.
+pub fn chain_order_page(after: Option<&entity::Model>, limit: u64) -> sea_orm::Select<entity::Entity> {
+    let mut query = entity::Entity::find()
+        .filter(entity::Column::ChainId.is_not_null())
+        .order_by_asc(entity::Column::ChainId)
+        .order_by_asc(entity::Column::ChainSeq)
+        .order_by_asc(entity::Column::Id)
+        .limit(limit);
+    if let Some(row) = after {
+        let (chain, seq, id) = (row.chain_id.clone().unwrap_or_default(), row.chain_seq.unwrap_or_default(), &row.id);
+        let same_chain = || Condition::all().add(entity::Column::ChainId.eq(chain.clone()));
+        query = query.filter(
+            Condition::any()
+                .add(entity::Column::ChainId.gt(chain.clone()))
+                .add(same_chain().add(entity::Column::ChainSeq.gt(seq)))
+                .add(same_chain().add(entity::Column::ChainSeq.eq(seq)).add(entity::Column::Id.gt(id.clone()))),
+        );
+    }
+    query
 }
 
 fn feed_row(verifier: &mut Verifier, row: entity::Model) {
