@@ -1,5 +1,7 @@
 use sea_orm_migration::prelude::*;
 
+use crate::m20261128_000002_create_mfa_tables::time_col;
+
 /// The hash chain of the audit trail: `chain_*` columns on `audit_events` (each event's
 /// writer chain, sequence number, previous hash, own hash and per-field tags; NULL for events
 /// stored before this step or with the chain off), an index on (chain, sequence) for the
@@ -64,12 +66,6 @@ impl MigrationTrait for Migration {
         )
         .await?;
 
-        let mut created_at = ColumnDef::new(AuditCheckpoints::CreatedAt);
-        if manager.get_database_backend() == sea_orm::DatabaseBackend::MySql {
-            created_at.custom(Alias::new("DATETIME(6)"));
-        } else {
-            created_at.timestamp_with_time_zone();
-        }
         let mut create = Table::create();
         if let Some(collation) = crate::m20261128_000001_create_audit_events::exact_collation(manager).await? {
             create.character_set("utf8mb4").collate(collation);
@@ -85,7 +81,7 @@ impl MigrationTrait for Migration {
                     .col(ColumnDef::new(AuditCheckpoints::ChainHash).string_len(64).not_null())
                     .col(ColumnDef::new(AuditCheckpoints::PreviousSeq).big_integer().not_null())
                     .col(ColumnDef::new(AuditCheckpoints::Purged).boolean().not_null().default(false))
-                    .col(created_at.not_null())
+                    .col(time_col(manager, AuditCheckpoints::CreatedAt).not_null())
                     .col(ColumnDef::new(AuditCheckpoints::KeyId).string_len(16).null())
                     .col(ColumnDef::new(AuditCheckpoints::Signature).string_len(128).null())
                     .to_owned(),

@@ -604,19 +604,19 @@ fn moved_from(event: &AuditEvent, link: ChainLink) -> Option<u64> {
 
 /// Verifies the trail in `db` (`audit_events`, `audit_checkpoints`, `audit_dead_letters`).
 pub async fn verify_database<C: ConnectionTrait>(db: &C, options: VerifyOptions) -> Result<VerifyReport, DbErr> {
-    let mut verifier = Verifier::new(options.clone(), Vec::new(), Vec::new());
-    let mut checkpoints = Vec::new();
+    let (mut checkpoints, mut invalid) = (Vec::new(), Vec::new());
     for model in checkpoint::Entity::find().all(db).await? {
         let id = model.id.clone();
         match Checkpoint::try_from(model) {
             Ok(checkpoint) => checkpoints.push(checkpoint),
-            Err(reason) => verifier.invalid(format!("checkpoint {id}"), reason),
+            Err(reason) => invalid.push((format!("checkpoint {id}"), reason)),
         }
     }
-    let dead_letters = read_dead_letters(db, &mut verifier).await?;
-    let invalid = std::mem::take(&mut verifier.report.findings);
+    let dead_letters = read_dead_letters(db, &mut invalid).await?;
     let mut verifier = Verifier::new(options.clone(), checkpoints, dead_letters);
-    verifier.report.findings = invalid;
+    for (at, reason) in invalid {
+        verifier.invalid(at, reason);
+    }
     let time = |mut query: sea_orm::Select<entity::Entity>| {
         if let Some(from) = options.from {
             query = query.filter(entity::Column::Timestamp.gte(from));
@@ -677,12 +677,16 @@ fn feed_row(verifier: &mut Verifier, row: entity::Model) {
     }
 }
 
-async fn read_dead_letters<C: ConnectionTrait>(db: &C, verifier: &mut Verifier) -> Result<Vec<AuditEvent>, DbErr> {
+/// The dead-lettered events; the letters that do not parse go to `invalid` (where, why).
+async fn read_dead_letters<C: ConnectionTrait>(
+    db: &C,
+    invalid: &mut Vec<(String, String)>,
+) -> Result<Vec<AuditEvent>, DbErr> {
     let mut events = Vec::new();
     for letter in dead_letter::Entity::find().all(db).await? {
         match serde_json::from_str::<AuditEvent>(&letter.raw_event) {
             Ok(event) => events.push(event),
-            Err(e) => verifier.invalid(format!("dead letter {}", letter.id), e.to_string()),
+            Err(e) => invalid.push((format!("dead letter {}", letter.id), e.to_string())),
         }
     }
     Ok(events)
@@ -847,10 +851,9 @@ pub async fn export<C: ConnectionTrait>(
             break;
         }
     }
-    for letter in dead_letter::Entity::find().all(db).await? {
-        if let Ok(event) = serde_json::from_str::<AuditEvent>(&letter.raw_event) {
-            write(out, &Line::DeadLetter { dead_letter: event })?;
-        }
+    // A letter that does not parse is left out; `verify` on the database names it.
+    for event in read_dead_letters(db, &mut Vec::new()).await? {
+        write(out, &Line::DeadLetter { dead_letter: event })?;
     }
     for model in checkpoint::Entity::find().all(db).await? {
         let id = model.id.clone();

@@ -145,6 +145,12 @@ pub fn run<T: SecurityConfig>() -> ExitCode {
 /// Like [`run`], with `setup` running the application's own migrator `M` (which lists the
 /// security tables, e.g. `#[security_user]`'s `migrations()`, next to its own).
 pub fn run_with_migrator<T: SecurityConfig, M: MigratorTrait>() -> ExitCode {
+    run_prepared::<T, M>(|command| command)
+}
+
+/// Like [`run_with_migrator`], with `prepare` applied to the parsed command first: e.g.
+/// [`Command::with_audit_defaults`] from the binary's own configuration.
+pub fn run_prepared<T: SecurityConfig, M: MigratorTrait>(prepare: impl FnOnce(Command) -> Command) -> ExitCode {
     use clap::Parser;
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -154,7 +160,7 @@ pub fn run_with_migrator<T: SecurityConfig, M: MigratorTrait>() -> ExitCode {
         }
     };
     let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-    ExitCode::from(execute_with_migrator::<T, M>(cli.command, &mut stdout.lock(), &mut stderr.lock()))
+    ExitCode::from(execute_with_migrator::<T, M>(prepare(cli.command), &mut stdout.lock(), &mut stderr.lock()))
 }
 
 /// Runs one command for config type `T`, writing the report to `out` and errors to `err`;

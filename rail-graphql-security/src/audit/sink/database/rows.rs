@@ -20,25 +20,13 @@ use std::sync::{Arc, Mutex};
 
 use sea_orm::{DbBackend, DbErr, Statement, Value};
 
+use crate::audit::chain::CHAINED_FIELDS;
 use crate::audit::event::AuditEvent;
 
-const COLUMNS: [&str; 15] = [
-    "id",
-    "event_type",
-    "severity",
-    "timestamp",
-    "actor_id",
-    "actor_name",
-    "client_ip",
-    "user_agent",
-    "request_id",
-    "details",
-    "chain_id",
-    "chain_seq",
-    "chain_prev",
-    "chain_hash",
-    "chain_fields",
-];
+/// The columns after the event's own fields ([`CHAINED_FIELDS`], the same names as columns).
+const CHAIN_COLUMNS: [&str; 5] = ["chain_id", "chain_seq", "chain_prev", "chain_hash", "chain_fields"];
+/// Values per row.
+const COLUMN_COUNT: usize = CHAINED_FIELDS.len() + CHAIN_COLUMNS.len();
 
 /// Rows in a full multi-row `INSERT`: 15 columns x 1000 rows stays under every backend's
 /// bind-parameter limit (SQLite 32 766, MySQL 65 535).
@@ -94,7 +82,7 @@ impl RowWriter {
                 Ok(Statement::from_sql_and_values(self.backend, UNNEST_INSERT, unnest_values(events)))
             }
             _ => {
-                let mut values = Vec::with_capacity(events.len() * COLUMNS.len());
+                let mut values = Vec::with_capacity(events.len() * COLUMN_COUNT);
                 for event in events {
                     push_row(event, &mut values);
                 }
@@ -126,8 +114,9 @@ pub(super) fn statement_rows(n: usize) -> usize {
 
 fn values_insert_sql(backend: DbBackend, rows: usize) -> String {
     let quote = if backend == DbBackend::MySql { '`' } else { '"' };
-    let columns: Vec<String> = COLUMNS.iter().map(|c| format!("{quote}{c}{quote}")).collect();
-    let placeholders = format!("({})", vec!["?"; COLUMNS.len()].join(","));
+    let columns: Vec<String> =
+        CHAINED_FIELDS.iter().chain(&CHAIN_COLUMNS).map(|c| format!("{quote}{c}{quote}")).collect();
+    let placeholders = format!("({})", vec!["?"; COLUMN_COUNT].join(","));
     let mut sql = format!("INSERT INTO {quote}audit_events{quote} ({}) VALUES ", columns.join(", "));
     sql.reserve(rows * (placeholders.len() + 1) + 32);
     for row in 0..rows {
