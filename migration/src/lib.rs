@@ -22,6 +22,7 @@ mod m20261203_000005_create_audit_dead_letters;
 mod m20261203_000006_mfa_throttle_hard_lock;
 mod m20261204_000007_create_audit_rollup_hourly;
 mod m20261204_000008_audit_chain;
+mod m20261205_000009_audit_chain_binary;
 pub mod schema;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
@@ -34,16 +35,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261128_000001_create_audit_events::Migration),
-            Box::new(CreateMfaTables::default()),
-            Box::new(m20261128_000003_create_revoked_tokens::Migration),
-            Box::new(m20261129_000004_audit_time_type_index::Migration),
-            Box::new(m20261203_000005_create_audit_dead_letters::Migration),
-            Box::new(AddMfaThrottleHardLock),
-            Box::new(m20261204_000007_create_audit_rollup_hourly::Migration),
-            Box::new(m20261204_000008_audit_chain::Migration),
-        ]
+        Migrator::migrations_with_mfa(CreateMfaTables::default())
     }
 
     fn migration_table_name() -> DynIden {
@@ -57,16 +49,7 @@ impl Migrator {
     /// default is `BIGINT`): list these in your own `MigratorTrait` impl when your users are keyed
     /// by `i32`, a UUID or a string.
     pub fn migrations_with_mfa_user_id(user_id: MfaUserIdColumn) -> Vec<Box<dyn MigrationTrait>> {
-        vec![
-            Box::new(m20261128_000001_create_audit_events::Migration),
-            Box::new(CreateMfaTables::with_user_id(user_id)),
-            Box::new(m20261128_000003_create_revoked_tokens::Migration),
-            Box::new(m20261129_000004_audit_time_type_index::Migration),
-            Box::new(m20261203_000005_create_audit_dead_letters::Migration),
-            Box::new(AddMfaThrottleHardLock),
-            Box::new(m20261204_000007_create_audit_rollup_hourly::Migration),
-            Box::new(m20261204_000008_audit_chain::Migration),
-        ]
+        Migrator::migrations_with_mfa(CreateMfaTables::with_user_id(user_id))
     }
 
     /// [`Migrator::migrations`] with the MFA tables created by `mfa_tables` (for example with
@@ -81,6 +64,7 @@ impl Migrator {
             Box::new(AddMfaThrottleHardLock),
             Box::new(m20261204_000007_create_audit_rollup_hourly::Migration),
             Box::new(m20261204_000008_audit_chain::Migration),
+            Box::new(m20261205_000009_audit_chain_binary::Migration),
         ]
     }
 }

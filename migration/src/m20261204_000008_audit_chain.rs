@@ -1,4 +1,5 @@
 use sea_orm_migration::prelude::*;
+use sea_orm_migration::sea_orm::DatabaseBackend;
 
 use crate::m20261128_000002_create_mfa_tables::time_col;
 
@@ -6,6 +7,10 @@ use crate::m20261128_000002_create_mfa_tables::time_col;
 /// writer chain, sequence number, previous hash, own hash and per-field tags; NULL for events
 /// stored before this step or with the chain off), an index on (chain, sequence) for the
 /// verifier, and the `audit_checkpoints` table of signed chain heads.
+///
+/// The chain columns are binary: the chain id a `uuid` on PostgreSQL and 16 bytes elsewhere,
+/// the hashes 32 bytes, the field tags 20. (The first version of this step made them hex text;
+/// `m20261205_000009_audit_chain_binary` converts such columns.)
 ///
 /// Idempotent on every backend: columns, tables and indexes that exist are left alone.
 #[derive(DeriveMigrationName)]
@@ -39,12 +44,18 @@ enum AuditCheckpoints {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let table = AuditEvents::Table.to_string();
+        let mut chain_id = ColumnDef::new(AuditEvents::ChainId);
+        if manager.get_database_backend() == DatabaseBackend::Postgres {
+            chain_id.uuid();
+        } else {
+            chain_id.binary_len(16);
+        }
         let columns = [
-            ColumnDef::new(AuditEvents::ChainId).string_len(36).null().to_owned(),
+            chain_id.null().to_owned(),
             ColumnDef::new(AuditEvents::ChainSeq).big_integer().null().to_owned(),
-            ColumnDef::new(AuditEvents::ChainPrev).string_len(64).null().to_owned(),
-            ColumnDef::new(AuditEvents::ChainHash).string_len(64).null().to_owned(),
-            ColumnDef::new(AuditEvents::ChainFields).string_len(40).null().to_owned(),
+            ColumnDef::new(AuditEvents::ChainPrev).binary_len(32).null().to_owned(),
+            ColumnDef::new(AuditEvents::ChainHash).binary_len(32).null().to_owned(),
+            ColumnDef::new(AuditEvents::ChainFields).binary_len(20).null().to_owned(),
         ];
         // SQLite adds one column per statement.
         for mut column in columns {

@@ -86,7 +86,7 @@ async fn tampering_is_named(t: &TestDb) {
     assert_eq!((report.events, report.chains), (60, 1));
     assert!(report.notices.is_empty(), "{:?}", report.notices);
     let stored = rows(t).await;
-    let chain: uuid::Uuid = stored[0].chain_id.as_ref().unwrap().parse().unwrap();
+    let chain = stored[0].chain_id.unwrap();
     assert_eq!(stored.iter().map(|r| r.chain_seq.unwrap()).collect::<Vec<_>>(), (1..=60).collect::<Vec<_>>());
 
     // A changed field is named.
@@ -184,7 +184,7 @@ async fn tampering_is_named(t: &TestDb) {
     // History rewritten and rehashed from #5 on: only the signed checkpoints catch it.
     write_trail(t, 3, 0, true).await;
     let chain = report_chain(t).await;
-    let mut prev = ChainHash::from_hex(row(t, 4).await.chain_hash.as_deref().unwrap()).unwrap();
+    let mut prev = ChainHash::from_slice(row(t, 4).await.chain_hash.as_deref().unwrap()).unwrap();
     for mut model in rows(t).await.into_iter().filter(|r| r.chain_seq.unwrap() >= 5) {
         if model.chain_seq == Some(5) {
             model.actor_name = Some("someone else".into());
@@ -248,7 +248,7 @@ async fn tampering_is_named(t: &TestDb) {
 on_every_backend!(tampering_is_named_on, tampering_is_named);
 
 async fn report_chain(t: &TestDb) -> uuid::Uuid {
-    rows(t).await.iter().find_map(|r| r.chain_id.as_ref()).expect("a chained row").parse().unwrap()
+    rows(t).await.iter().find_map(|r| r.chain_id).expect("a chained row")
 }
 
 async fn an_export_verifies_on_its_own(t: &TestDb) {
@@ -372,3 +372,86 @@ async fn an_idle_chain_is_signed_after_the_interval(t: &TestDb) {
     assert_eq!(checkpoint::Entity::find().all(&t.db).await.unwrap().len(), 1, "nothing new to sign at shutdown");
 }
 on_every_backend!(an_idle_chain_is_signed_after_the_interval_on, an_idle_chain_is_signed_after_the_interval);
+
+/// Turns the binary chain columns back into the hex text of the first version of migration
+/// step 8 (lowercase hex, the chain id as a hyphenated UUID), keeping every value.
+async fn store_chain_as_hex_text(t: &TestDb) {
+    let statements: &[&str] = match t.db_backend() {
+        sea_orm::DatabaseBackend::Postgres => &["ALTER TABLE audit_events \
+             ALTER COLUMN chain_id TYPE varchar(36) USING chain_id::text, \
+             ALTER COLUMN chain_prev TYPE varchar(64) USING encode(chain_prev, 'hex'), \
+             ALTER COLUMN chain_hash TYPE varchar(64) USING encode(chain_hash, 'hex'), \
+             ALTER COLUMN chain_fields TYPE varchar(40) USING encode(chain_fields, 'hex')"],
+        sea_orm::DatabaseBackend::MySql => &[
+            "ALTER TABLE audit_events MODIFY chain_id VARBINARY(36) NULL, MODIFY chain_prev VARBINARY(64) NULL, \
+             MODIFY chain_hash VARBINARY(64) NULL, MODIFY chain_fields VARBINARY(40) NULL",
+            "UPDATE audit_events SET \
+             chain_id = LOWER(INSERT(INSERT(INSERT(INSERT(HEX(chain_id), 21, 0, '-'), 17, 0, '-'), 13, 0, '-'), 9, 0, '-')), \
+             chain_prev = LOWER(HEX(chain_prev)), chain_hash = LOWER(HEX(chain_hash)), \
+             chain_fields = LOWER(HEX(chain_fields)) WHERE chain_id IS NOT NULL",
+            "ALTER TABLE audit_events MODIFY chain_id VARCHAR(36) NULL, MODIFY chain_prev VARCHAR(64) NULL, \
+             MODIFY chain_hash VARCHAR(64) NULL, MODIFY chain_fields VARCHAR(40) NULL",
+        ],
+        _ => &["UPDATE audit_events SET \
+             chain_id = lower(substr(hex(chain_id), 1, 8) || '-' || substr(hex(chain_id), 9, 4) || '-' || \
+             substr(hex(chain_id), 13, 4) || '-' || substr(hex(chain_id), 17, 4) || '-' || substr(hex(chain_id), 21)), \
+             chain_prev = lower(hex(chain_prev)), chain_hash = lower(hex(chain_hash)), \
+             chain_fields = lower(hex(chain_fields)) WHERE chain_id IS NOT NULL"],
+    };
+    for sql in statements {
+        t.db.execute_unprepared(sql).await.expect("store the chain as hex text");
+    }
+}
+
+/// Step 9 runs again: its bookkeeping row goes, `Migrator::up` runs what is missing.
+async fn rerun_binary_chain_step(t: &TestDb) {
+    use rail_graphql_security::migration::{Migrator, MigratorTrait};
+    t.db.execute_unprepared(
+        "DELETE FROM rail_security_migrations WHERE version = 'm20261205_000009_audit_chain_binary'",
+    )
+    .await
+    .expect("forget step 9");
+    Migrator::up(&t.db, None).await.expect("step 9");
+}
+
+async fn a_hex_text_trail_is_converted_and_still_verifies(t: &TestDb) {
+    write_trail(t, 2, 5, true).await;
+    let chain = report_chain(t).await;
+    store_chain_as_hex_text(t).await;
+    // What the first step 8 stored: text that the binary entity cannot read.
+    let hashes =
+        t.db.query_all_raw(sea_orm::Statement::from_string(
+            t.db_backend(),
+            "SELECT chain_id, chain_hash FROM audit_events WHERE chain_seq = 1",
+        ))
+        .await
+        .unwrap();
+    let (id, hash): (String, String) = hashes[0].try_get_many_by_index().unwrap();
+    assert_eq!((id, hash.len()), (chain.to_string(), 64));
+    let readable = match entity::Entity::find().all(&t.db).await {
+        Ok(rows) => rows.into_iter().filter(|row| AuditEvent::try_from(row.clone()).is_ok()).count(),
+        Err(_) => 0,
+    };
+    assert_eq!(readable, 0, "hex text does not read back as chain links");
+
+    rerun_binary_chain_step(t).await;
+    let report = verify(t).await;
+    assert!(report.intact(), "{:?}", report.findings);
+    assert_eq!((report.events, report.chains), (45, 1));
+    assert!(report.notices.is_empty(), "{:?}", report.notices);
+    assert_eq!(report_chain(t).await, chain);
+
+    // Again: a no-op on binary columns.
+    rerun_binary_chain_step(t).await;
+    assert!(verify(t).await.intact());
+    // And the converted trail still names tampering.
+    let mut changed = row(t, 3).await.into_active_model();
+    changed.actor_name = Set(Some("mallory".into()));
+    changed.update(&t.db).await.unwrap();
+    let id = row(t, 3).await.id;
+    assert_eq!(
+        chain_of(&verify(t).await),
+        [&Finding::Modified { chain, seq: 3, id, fields: vec!["actor_name".into()] }]
+    );
+}
+on_every_backend!(a_hex_text_trail_is_converted_on, a_hex_text_trail_is_converted_and_still_verifies);

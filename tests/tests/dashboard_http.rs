@@ -547,14 +547,15 @@ async fn the_trail_card_shows_each_chain_and_catches_a_rewrite(t: &TestDb) {
     keyed.flush().await.unwrap();
     log(3);
     keyed.flush().await.unwrap();
-    let chain: String = Entity::find()
+    let chain: uuid::Uuid = Entity::find()
         .filter(Column::ActorName.eq("writer0"))
         .one(&t.db)
         .await
         .unwrap()
         .and_then(|row| row.chain_id)
         .expect("chained");
-    let prefix = &chain[..10];
+    let chain_text = chain.to_string();
+    let prefix = &chain_text[..10];
     let app = start_with(t, None, |b| b.secure_cookie(false).audit(keyed.clone())).await;
     let cookie = app.login(ADMIN).await;
     let page = || async { app.get("", Some(&cookie)).await.text().await.unwrap() };
@@ -564,11 +565,13 @@ async fn the_trail_card_shows_each_chain_and_catches_a_rewrite(t: &TestDb) {
     assert_eq!(row.2, 3 + 2, "three events and the two sign-in events after the checkpoint at #12: {rows:?}");
 
     // History rewritten at the checkpoint: the point check sees the hash changed.
-    let sql = format!(
-        "UPDATE audit_events SET chain_hash = '{}' WHERE chain_id = '{chain}' AND chain_seq = 12",
-        "0".repeat(64)
-    );
-    t.db.execute_unprepared(&sql).await.unwrap();
+    Entity::update_many()
+        .col_expr(Column::ChainHash, sea_orm::sea_query::Expr::value(vec![0u8; 32]))
+        .filter(Column::ChainId.eq(chain))
+        .filter(Column::ChainSeq.eq(12))
+        .exec(&t.db)
+        .await
+        .unwrap();
     let rows = trail_rows(&page().await);
     let row = rows.iter().find(|(c, _, _)| c.starts_with(prefix)).unwrap();
     assert!(row.1.starts_with("MISMATCH"), "{rows:?}");

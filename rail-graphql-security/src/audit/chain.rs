@@ -65,6 +65,11 @@ impl ChainHash {
         hex::decode_to_slice(text, &mut bytes).ok()?;
         Some(Self(bytes))
     }
+
+    /// The hash of 32 stored bytes; `None` for any other length.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
 }
 
 impl fmt::Debug for ChainHash {
@@ -103,6 +108,27 @@ impl FieldTags {
     /// 40 hex digits.
     pub fn to_hex(&self) -> String {
         self.0.iter().map(|tag| format!("{tag:04x}")).collect()
+    }
+
+    /// The 20 stored bytes: each tag big-endian, in [`CHAINED_FIELDS`] order.
+    pub fn to_bytes(&self) -> [u8; 20] {
+        let mut bytes = [0; 20];
+        for (pair, tag) in bytes.chunks_exact_mut(2).zip(self.0) {
+            pair.copy_from_slice(&tag.to_be_bytes());
+        }
+        bytes
+    }
+
+    /// The tags of 20 stored bytes ([`Self::to_bytes`]); `None` for any other length.
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        if bytes.len() != 20 {
+            return None;
+        }
+        let mut tags = [0; 10];
+        for (tag, pair) in tags.iter_mut().zip(bytes.chunks_exact(2)) {
+            *tag = u16::from_be_bytes([pair[0], pair[1]]);
+        }
+        Some(Self(tags))
     }
 
     /// Parses 40 hex digits.
@@ -367,6 +393,10 @@ mod tests {
         let recomputed = link.check(&e).unwrap_err();
         assert_eq!(link.fields.differing(&recomputed), ["actor_name"]);
         assert_eq!(FieldTags::from_hex(&link.fields.to_hex()), Some(link.fields));
+        assert_eq!(FieldTags::from_bytes(&link.fields.to_bytes()), Some(link.fields));
+        assert_eq!(hex::encode(link.fields.to_bytes()), link.fields.to_hex());
+        assert_eq!(ChainHash::from_slice(&link.hash.0), Some(link.hash));
+        assert_eq!(ChainHash::from_slice(&link.hash.0[..31]), None);
         assert_eq!(ChainHash::from_hex(&link.hash.to_hex()), Some(link.hash));
     }
 }

@@ -34,16 +34,20 @@ pub struct Model {
     pub request_id: Option<String>,
     /// Masked, structured details.
     pub details: Json,
-    /// The writer's hash chain ([`ChainLink::chain`]); NULL when the chain was off.
-    pub chain_id: Option<String>,
+    /// The writer's hash chain ([`ChainLink::chain`]); NULL when the chain was off. A native
+    /// `uuid` on PostgreSQL, 16 bytes elsewhere.
+    pub chain_id: Option<Uuid>,
     /// [`ChainLink::seq`].
     pub chain_seq: Option<i64>,
-    /// [`ChainLink::prev`], hex.
-    pub chain_prev: Option<String>,
-    /// [`ChainLink::hash`], hex.
-    pub chain_hash: Option<String>,
-    /// [`ChainLink::fields`], hex.
-    pub chain_fields: Option<String>,
+    /// [`ChainLink::prev`], 32 bytes.
+    #[sea_orm(column_type = "Binary(32)")]
+    pub chain_prev: Option<Vec<u8>>,
+    /// [`ChainLink::hash`], 32 bytes.
+    #[sea_orm(column_type = "Binary(32)")]
+    pub chain_hash: Option<Vec<u8>>,
+    /// [`ChainLink::fields`], 20 bytes ([`FieldTags::to_bytes`]).
+    #[sea_orm(column_type = "Binary(20)")]
+    pub chain_fields: Option<Vec<u8>>,
 }
 
 /// `audit_events` has no relations: actors are snapshots, not foreign keys.
@@ -66,11 +70,11 @@ impl From<&AuditEvent> for ActiveModel {
             user_agent: Set(e.user_agent.clone()),
             request_id: Set(e.request_id.clone()),
             details: Set(e.details.clone()),
-            chain_id: Set(e.chain.map(|c| c.chain.to_string())),
+            chain_id: Set(e.chain.map(|c| c.chain)),
             chain_seq: Set(e.chain.map(|c| c.seq as i64)),
-            chain_prev: Set(e.chain.map(|c| c.prev.to_hex())),
-            chain_hash: Set(e.chain.map(|c| c.hash.to_hex())),
-            chain_fields: Set(e.chain.map(|c| c.fields.to_hex())),
+            chain_prev: Set(e.chain.map(|c| c.prev.0.to_vec())),
+            chain_hash: Set(e.chain.map(|c| c.hash.0.to_vec())),
+            chain_fields: Set(e.chain.map(|c| c.fields.to_bytes().to_vec())),
         }
     }
 }
@@ -102,11 +106,11 @@ impl TryFrom<Model> for AuditEvent {
         let chain = match (&m.chain_id, m.chain_seq, &m.chain_prev, &m.chain_hash, &m.chain_fields) {
             (None, None, None, None, None) => None,
             (Some(chain), Some(seq), Some(prev), Some(hash), Some(fields)) => Some(ChainLink {
-                chain: chain.parse().map_err(|_| invalid("chain_id", chain))?,
+                chain: *chain,
                 seq: u64::try_from(seq).map_err(|_| invalid("chain_seq", &seq.to_string()))?,
-                prev: ChainHash::from_hex(prev).ok_or_else(|| invalid("chain_prev", prev))?,
-                hash: ChainHash::from_hex(hash).ok_or_else(|| invalid("chain_hash", hash))?,
-                fields: FieldTags::from_hex(fields).ok_or_else(|| invalid("chain_fields", fields))?,
+                prev: ChainHash::from_slice(prev).ok_or_else(|| invalid("chain_prev", &hex::encode(prev)))?,
+                hash: ChainHash::from_slice(hash).ok_or_else(|| invalid("chain_hash", &hex::encode(hash)))?,
+                fields: FieldTags::from_bytes(fields).ok_or_else(|| invalid("chain_fields", &hex::encode(fields)))?,
             }),
             _ => return Err(invalid("chain_id", "some chain columns are NULL and others are not")),
         };

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, TransactionSession, TransactionTrait, Value};
+use uuid::Uuid;
 
 use super::chain::ChainHash;
 use super::checkpoint::{self, Checkpoint, CheckpointKey};
@@ -35,7 +36,7 @@ enum Purge {
     /// Events without a chain link, before the cutoff.
     Unchained(DateTime<Utc>),
     /// The events of a chain up to a sequence number, oldest first.
-    Chain { chain: String, up_to: i64 },
+    Chain { chain: Uuid, up_to: i64 },
 }
 
 /// Deletes events with a timestamp before `cutoff`, in batches; returns how many.
@@ -77,7 +78,7 @@ where
                 .collect();
             rollup::subtract(&txn, counted).await?;
             if let Purge::Chain { chain, .. } = &purge {
-                anchor(&txn, chain, &rows, key).await?;
+                anchor(&txn, *chain, &rows, key).await?;
             }
             txn.commit().await?;
             total += deleted;
@@ -93,7 +94,7 @@ where
 
 /// For each chain with events before `cutoff`: the last sequence number that may go (the
 /// events before its first event at or after `cutoff`).
-async fn chain_prefixes<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Result<Vec<(String, i64)>, DbErr> {
+async fn chain_prefixes<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Result<Vec<(Uuid, i64)>, DbErr> {
     let backend = db.get_database_backend();
     let ts = if backend == DatabaseBackend::MySql { "`timestamp`" } else { "\"timestamp\"" };
     let param = if backend == DatabaseBackend::Postgres { "$1" } else { "?" };
@@ -104,10 +105,10 @@ async fn chain_prefixes<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Re
     };
     let read = |sql: String| async move {
         let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, [cutoff.into()])).await?;
-        rows.into_iter().map(|row| row.try_get_many_by_index::<(String, i64)>()).collect::<Result<Vec<_>, _>>()
+        rows.into_iter().map(|row| row.try_get_many_by_index::<(Uuid, i64)>()).collect::<Result<Vec<_>, _>>()
     };
     let old = read(grouped("<", "MAX")).await?;
-    let kept: std::collections::HashMap<String, i64> = read(grouped(">=", "MIN")).await?.into_iter().collect();
+    let kept: std::collections::HashMap<Uuid, i64> = read(grouped(">=", "MIN")).await?.into_iter().collect();
     Ok(old
         .into_iter()
         .map(|(chain, last_old)| {
@@ -122,32 +123,32 @@ async fn chain_prefixes<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Re
 /// chain's checkpoints before it.
 async fn anchor<C: ConnectionTrait>(
     txn: &C,
-    chain: &str,
+    chain: Uuid,
     rows: &[Deleted],
     key: Option<&CheckpointKey>,
 ) -> Result<(), DbErr> {
     let Some(last) = rows.iter().filter_map(|row| row.link.clone()).max_by_key(|(seq, _)| *seq) else {
         return Ok(());
     };
-    let (Ok(chain_id), Some(hash)) = (chain.parse(), ChainHash::from_hex(&last.1)) else {
+    let Some(hash) = ChainHash::from_slice(&last.1) else {
         // Not a link this crate wrote: nothing to anchor on (the verifier reports the row).
         return Ok(());
     };
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
     let previous = checkpoint::Entity::find()
-        .filter(checkpoint::Column::ChainId.eq(chain))
+        .filter(checkpoint::Column::ChainId.eq(chain.to_string()))
         .filter(checkpoint::Column::ChainSeq.lt(last.0))
         .order_by_desc(checkpoint::Column::ChainSeq)
         .one(txn)
         .await?
         .map_or(0, |c| c.chain_seq.max(0) as u64);
-    let mut anchor = Checkpoint::new(chain_id, last.0 as u64, hash, previous);
+    let mut anchor = Checkpoint::new(chain, last.0 as u64, hash, previous);
     anchor.purged = true;
     if let Some(key) = key {
         key.sign(&mut anchor);
     }
     checkpoint::Entity::delete_many()
-        .filter(checkpoint::Column::ChainId.eq(chain))
+        .filter(checkpoint::Column::ChainId.eq(chain.to_string()))
         .filter(checkpoint::Column::ChainSeq.lte(last.0))
         .exec(txn)
         .await?;
@@ -163,13 +164,13 @@ struct Deleted {
     severity: String,
     client_ip: Option<String>,
     actor_name: Option<String>,
-    link: Option<(i64, String)>,
+    link: Option<(i64, Vec<u8>)>,
 }
 
-type DeletedRow = (i64, String, String, Option<String>, Option<String>, Option<i64>, Option<String>);
+type DeletedRow = (i64, String, String, Option<String>, Option<String>, Option<i64>, Option<Vec<u8>>);
 
 /// A row locked for deletion on MySQL: its id, then a [`DeletedRow`].
-type LockedRow = (String, i64, String, String, Option<String>, Option<String>, Option<i64>, Option<String>);
+type LockedRow = (String, i64, String, String, Option<String>, Option<String>, Option<i64>, Option<Vec<u8>>);
 
 fn deleted((hour_start, event_type, severity, client_ip, actor_name, seq, hash): DeletedRow) -> Deleted {
     Deleted { hour_start, event_type, severity, client_ip, actor_name, link: seq.zip(hash) }
@@ -190,7 +191,7 @@ async fn delete_batch<C: ConnectionTrait>(
         Purge::Chain { chain, up_to } => (
             format!("chain_id = {} AND chain_seq <= {}", mark(1), mark(2)),
             "chain_seq",
-            vec![chain.clone().into(), (*up_to).into()],
+            vec![(*chain).into(), (*up_to).into()],
         ),
     };
     if backend == DatabaseBackend::MySql {

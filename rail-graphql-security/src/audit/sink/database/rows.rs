@@ -144,11 +144,11 @@ fn push_row(e: &AuditEvent, values: &mut Vec<Value>) {
         Value::String(e.request_id.clone()),
         // The JSON text sqlx would send for a `Value::Json`, without copying the tree first.
         Value::String(Some(e.details.to_string())),
-        Value::String(e.chain.map(|c| c.chain.to_string())),
+        Value::Uuid(e.chain.map(|c| c.chain)),
         Value::BigInt(e.chain.map(|c| c.seq as i64)),
-        Value::String(e.chain.map(|c| c.prev.to_hex())),
-        Value::String(e.chain.map(|c| c.hash.to_hex())),
-        Value::String(e.chain.map(|c| c.fields.to_hex())),
+        Value::Bytes(e.chain.map(|c| c.prev.0.to_vec())),
+        Value::Bytes(e.chain.map(|c| c.hash.0.to_vec())),
+        Value::Bytes(e.chain.map(|c| c.fields.to_bytes().to_vec())),
     ]);
 }
 
@@ -168,8 +168,8 @@ const UNNEST_INSERT: &str = "INSERT INTO \"audit_events\" (\"id\", \"event_type\
      CASE WHEN r.nulls & 32 = 0 THEN r.chain_prev END, CASE WHEN r.nulls & 32 = 0 THEN r.chain_hash END, \
      CASE WHEN r.nulls & 32 = 0 THEN r.chain_fields END \
      FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], \
-     $8::text[], $9::text[], $10::text[], $11::int2[], $12::text[], $13::int8[], $14::text[], $15::text[], \
-     $16::text[]) \
+     $8::text[], $9::text[], $10::text[], $11::int2[], $12::uuid[], $13::int8[], $14::bytea[], $15::bytea[], \
+     $16::bytea[]) \
      AS r(id, event_type, severity, ts, actor_id, actor_name, client_ip, user_agent, request_id, details, nulls, \
      chain_id, chain_seq, chain_prev, chain_hash, chain_fields) \
      ON CONFLICT (\"id\") DO NOTHING";
@@ -177,6 +177,8 @@ const UNNEST_INSERT: &str = "INSERT INTO \"audit_events\" (\"id\", \"event_type\
 #[cfg(feature = "sqlx-postgres")]
 fn unnest_values(events: &[&AuditEvent]) -> Vec<Value> {
     use sea_orm::sea_query::ArrayType;
+
+    use crate::audit::chain::{ChainHash, ChainLink, FieldTags};
 
     let n = events.len();
     let column = || Vec::with_capacity(n);
@@ -203,18 +205,22 @@ fn unnest_values(events: &[&AuditEvent]) -> Vec<Value> {
             }
             out.push(Value::String(Some(field.unwrap_or_default())));
         }
-        let link =
-            e.chain.map(|c| (c.chain.to_string(), c.seq as i64, c.prev.to_hex(), c.hash.to_hex(), c.fields.to_hex()));
-        if link.is_none() {
+        if e.chain.is_none() {
             mask |= 32;
         }
-        let (id, seq, prev, hash, fields) = link.unwrap_or_default();
+        let link = e.chain.unwrap_or(ChainLink {
+            chain: uuid::Uuid::nil(),
+            seq: 0,
+            prev: ChainHash::GENESIS,
+            hash: ChainHash::GENESIS,
+            fields: FieldTags::default(),
+        });
         let [chain_ids, seqs, prevs, hashes, tags] = &mut chain;
-        chain_ids.push(Value::String(Some(id)));
-        seqs.push(Value::BigInt(Some(seq)));
-        prevs.push(Value::String(Some(prev)));
-        hashes.push(Value::String(Some(hash)));
-        tags.push(Value::String(Some(fields)));
+        chain_ids.push(Value::Uuid(Some(link.chain)));
+        seqs.push(Value::BigInt(Some(link.seq as i64)));
+        prevs.push(Value::Bytes(Some(link.prev.0.to_vec())));
+        hashes.push(Value::Bytes(Some(link.hash.0.to_vec())));
+        tags.push(Value::Bytes(Some(link.fields.to_bytes().to_vec())));
         nulls.push(Value::SmallInt(Some(mask)));
         details.push(Value::String(Some(e.details.to_string())));
     }
@@ -233,11 +239,11 @@ fn unnest_values(events: &[&AuditEvent]) -> Vec<Value> {
         array(ArrayType::String, requests),
         array(ArrayType::String, details),
         array(ArrayType::SmallInt, nulls),
-        array(ArrayType::String, chain_ids),
+        array(ArrayType::Uuid, chain_ids),
         array(ArrayType::BigInt, seqs),
-        array(ArrayType::String, prevs),
-        array(ArrayType::String, hashes),
-        array(ArrayType::String, tags),
+        array(ArrayType::Bytes, prevs),
+        array(ArrayType::Bytes, hashes),
+        array(ArrayType::Bytes, tags),
     ]
 }
 
