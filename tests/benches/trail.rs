@@ -9,7 +9,8 @@
 //!   sink until the stream holds them all, vs `async-nats` publishing the same payloads (same
 //!   subjects, message ids, one acknowledged publish at a time) directly.
 //!
-//! `RAIL_BENCH_ROUNDS` sets the rounds. PostgreSQL, MariaDB and NATS rows run when
+//! `RAIL_BENCH_ROUNDS` sets the rounds; `RAIL_BENCH_ONLY=chain|verify|nats` runs one table.
+//! PostgreSQL, MariaDB and NATS rows run when
 //! `RAIL_TEST_POSTGRES_URL`, `RAIL_TEST_MYSQL_URL`, `RAIL_TEST_NATS_URL` are set:
 //! `cargo bench -p integration-tests --all-features --bench trail`
 
@@ -210,20 +211,24 @@ fn nats(rt: &Runtime, url: &str, n: usize, rounds: usize) -> ratio::Comparison {
 
 fn main() {
     let rt = Runtime::new().expect("runtime");
-    let n = env_usize("RAIL_BENCH_EVENTS", 100_000).max(1);
-    let rounds = ratio::rounds(6);
-    let rows: Vec<_> = [Backend::Sqlite, Backend::Postgres, Backend::MySql]
-        .into_iter()
-        .filter_map(|backend| chain_on_off(&rt, backend, n, rounds))
-        .collect();
-    ratio::print_table("Audit ingest: hash chain on vs off", "chain off", "chain on", 1.0 / 0.9, &rows);
-
-    let verify_n = env_usize("RAIL_BENCH_VERIFY_EVENTS", 1_000_000).max(1);
-    if let Some(row) = verify_vs_read(&rt, verify_n, ratio::rounds(4)) {
-        ratio::print_table("audit verify vs reading the same rows", "plain read", "verify", 2.0, &[row]);
+    let only = std::env::var("RAIL_BENCH_ONLY").ok();
+    let runs = |table: &str| only.as_deref().is_none_or(|only| only == table);
+    if runs("chain") {
+        let n = env_usize("RAIL_BENCH_EVENTS", 100_000).max(1);
+        let rounds = ratio::rounds(6);
+        let rows: Vec<_> = [Backend::Sqlite, Backend::Postgres, Backend::MySql]
+            .into_iter()
+            .filter_map(|backend| chain_on_off(&rt, backend, n, rounds))
+            .collect();
+        ratio::print_table("Audit ingest: hash chain on vs off", "chain off", "chain on", 1.0 / 0.9, &rows);
     }
-
-    if let Ok(url) = std::env::var("RAIL_TEST_NATS_URL") {
+    if runs("verify") {
+        let verify_n = env_usize("RAIL_BENCH_VERIFY_EVENTS", 1_000_000).max(1);
+        if let Some(row) = verify_vs_read(&rt, verify_n, ratio::rounds(4)) {
+            ratio::print_table("audit verify vs reading the same rows", "plain read", "verify", 2.0, &[row]);
+        }
+    }
+    if let (true, Ok(url)) = (runs("nats"), std::env::var("RAIL_TEST_NATS_URL")) {
         let nats_n = env_usize("RAIL_BENCH_NATS_EVENTS", 20_000).max(1);
         let row = nats(&rt, &url, nats_n, ratio::rounds(6));
         ratio::print_table(
