@@ -78,9 +78,18 @@ impl fmt::Debug for ChainHash {
     }
 }
 
+impl ChainHash {
+    /// The 64 hex digits into `out`, without allocating.
+    fn hex_into<'a>(&self, out: &'a mut [u8; 64]) -> &'a str {
+        // 64 bytes of room for 32 bytes: cannot fail; the digits are ASCII.
+        let _ = hex::encode_to_slice(self.0, out);
+        std::str::from_utf8(out).unwrap_or_default()
+    }
+}
+
 impl fmt::Display for ChainHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        f.write_str(self.hex_into(&mut [0; 64]))
     }
 }
 
@@ -256,7 +265,11 @@ fn encode(out: &mut Vec<u8>, e: &AuditEvent, chain: Uuid, seq: u64, prev: ChainH
     let mut tags = [0u16; 10];
     out.extend_from_slice(b"[\"");
     out.extend_from_slice(ENCODING_VERSION.as_bytes());
-    let _ = write!(out, "\",\"{chain}\",{seq},\"{prev}\"");
+    out.extend_from_slice(b"\",\"");
+    out.extend_from_slice(chain.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+    let _ = write!(out, "\",{seq},\"");
+    out.extend_from_slice(prev.hex_into(&mut [0; 64]).as_bytes());
+    out.push(b'"');
     let mut field = |out: &mut Vec<u8>, index: usize, write: &dyn Fn(&mut Vec<u8>)| {
         out.push(b',');
         let start = out.len();
@@ -264,16 +277,33 @@ fn encode(out: &mut Vec<u8>, e: &AuditEvent, chain: Uuid, seq: u64, prev: ChainH
         tags[index] = tag(&out[start..]);
     };
     field(out, 0, &|out| {
-        let _ = write!(out, "\"{}\"", e.id);
+        out.push(b'"');
+        out.extend_from_slice(e.id.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+        out.push(b'"');
     });
     field(out, 1, &|out| string(out, e.event_type.as_str()));
     field(out, 2, &|out| string(out, e.severity.as_str()));
-    field(out, 3, &|out| {
-        let _ = write!(out, "\"{}\"", e.timestamp.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
-    });
+    field(out, 3, &|out| timestamp(out, &e.timestamp));
     field(out, 4, &|out| optional(out, e.actor_id.as_deref()));
     field(out, 5, &|out| optional(out, e.actor_name.as_deref()));
     field(out, 6, &|out| match e.client_ip {
+        Some(std::net::IpAddr::V4(ip)) => {
+            // Dotted decimal, as `Display` writes it, without the formatting machinery.
+            out.push(b'"');
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                if octet >= 100 {
+                    out.push(b'0' + octet / 100);
+                }
+                if octet >= 10 {
+                    out.push(b'0' + octet / 10 % 10);
+                }
+                out.push(b'0' + octet % 10);
+            }
+            out.push(b'"');
+        }
         Some(ip) => {
             let _ = write!(out, "\"{ip}\"");
         }
@@ -284,6 +314,43 @@ fn encode(out: &mut Vec<u8>, e: &AuditEvent, chain: Uuid, seq: u64, prev: ChainH
     field(out, 9, &|out| canonical_json(out, &e.details));
     out.push(b']');
     FieldTags(tags)
+}
+
+/// The quoted timestamp as `%Y-%m-%dT%H:%M:%S%.6fZ` (six fractional digits, truncated), written
+/// by hand for years 0 to 9999 (chrono parses its format string on every call) and by chrono
+/// otherwise (and for a leap second).
+fn timestamp(out: &mut Vec<u8>, t: &chrono::DateTime<chrono::Utc>) {
+    use chrono::{Datelike, Timelike};
+    let t = t.naive_utc();
+    let (year, nanos) = (t.year(), t.nanosecond());
+    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+        let _ = write!(out, "\"{}\"", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+        return;
+    }
+    fn digits(out: &mut Vec<u8>, value: u32, width: usize) {
+        let mut buffer = [b'0'; 6];
+        let mut rest = value;
+        for slot in buffer[..width].iter_mut().rev() {
+            *slot = b'0' + (rest % 10) as u8;
+            rest /= 10;
+        }
+        out.extend_from_slice(&buffer[..width]);
+    }
+    out.push(b'"');
+    digits(out, year as u32, 4);
+    out.push(b'-');
+    digits(out, t.month(), 2);
+    out.push(b'-');
+    digits(out, t.day(), 2);
+    out.push(b'T');
+    digits(out, t.hour(), 2);
+    out.push(b':');
+    digits(out, t.minute(), 2);
+    out.push(b':');
+    digits(out, t.second(), 2);
+    out.push(b'.');
+    digits(out, nanos / 1_000, 6);
+    out.extend_from_slice(b"Z\"");
 }
 
 /// FNV-1a, folded to 16 bits.
@@ -381,6 +448,88 @@ mod tests {
         original.id = reordered.id;
         original.timestamp = reordered.timestamp;
         assert_eq!(canonical_encoding(&original, chain, 1, prev), canonical_encoding(&reordered, chain, 1, prev));
+    }
+
+    /// The encoding and hash of a fixed event, as the first version of this module computed
+    /// them: a stored chain must keep verifying whatever the encoder's implementation.
+    #[test]
+    fn the_encoding_of_a_fixed_event_never_changes() {
+        let mut e = AuditEvent::new(AuditEventType::LoginFailed)
+            .actor_name("alice \"the\" admin")
+            .client_ip("2001:db8::7".parse().ok())
+            .user_agent(Some("Mozilla/5.0"))
+            .details(serde_json::json!({"b": [1, -0.0, 2.5], "a": {"z": null, "é": "x\n"}}));
+        e.id = "0190f3a2-7b1c-7d3e-8f00-123456789abc".parse().unwrap();
+        e.timestamp = chrono::DateTime::from_timestamp(1_764_000_000, 123_456_789).unwrap();
+        e.actor_id = Some("42".into());
+        let chain: Uuid = "0190f3a2-0000-7000-8000-00000000beef".parse().unwrap();
+        let prev = ChainHash([0xab; 32]);
+        let expected = concat!(
+            r#"["rail-audit-chain-v1","0190f3a2-0000-7000-8000-00000000beef",7,"#,
+            r#""abababababababababababababababababababababababababababababababab","#,
+            r#""0190f3a2-7b1c-7d3e-8f00-123456789abc","login_failed","medium","2025-11-24T16:00:00.123456Z","#,
+            r#""42","alice \"the\" admin","2001:db8::7","Mozilla/5.0",null,{"a":{"z":null,"é":"x\n"},"b":[1,0.0,2.5]}]"#,
+        );
+        assert_eq!(String::from_utf8(canonical_encoding(&e, chain, 7, prev)).unwrap(), expected);
+        let link = ChainLink::compute(&e, chain, 7, prev);
+        assert_eq!(link.hash.to_string(), "ff5a70ae5406e81c6522c5a8768d97bb2a04270c1312e20e43d7339f7b432876");
+        assert_eq!(link.fields.to_hex(), "79eb0f8f006145f6a531c56441e429743ca3783c");
+    }
+
+    #[test]
+    fn timestamps_encode_as_chrono_formats_them() {
+        use chrono::{DateTime, TimeZone, Utc};
+        let chrono_text = |t: &DateTime<Utc>| format!("\"{}\"", t.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+        let mut samples: Vec<DateTime<Utc>> = vec![
+            Utc::now(),
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(9, 3, 4, 5, 6, 7).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap() + chrono::Duration::nanoseconds(999_999_999),
+            Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(-1, 6, 1, 12, 0, 0).unwrap(),
+            // A leap second: chrono writes `:60`.
+            Utc.from_utc_datetime(
+                &chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+                    .unwrap()
+                    .and_hms_nano_opt(23, 59, 59, 1_500_000_000)
+                    .unwrap(),
+            ),
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = (x % 400_000_000_000) as i64 - 62_000_000_000;
+            samples.push(DateTime::from_timestamp(secs, (x >> 34) as u32 % 1_000_000_000).unwrap());
+        }
+        for t in samples {
+            let mut out = Vec::new();
+            timestamp(&mut out, &t);
+            assert_eq!(String::from_utf8(out).unwrap(), chrono_text(&t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn addresses_encode_as_display_writes_them() {
+        let mut x: u32 = 0x2545_f491;
+        let mut samples: Vec<std::net::IpAddr> =
+            ["0.0.0.0", "255.255.255.255", "10.0.0.1", "100.20.3.199", "2001:db8::1", "::ffff:1.2.3.4"]
+                .iter()
+                .map(|a| a.parse().unwrap())
+                .collect();
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            samples.push(std::net::Ipv4Addr::from(x).into());
+        }
+        for ip in samples {
+            let mut e = event();
+            e.client_ip = Some(ip);
+            let text = String::from_utf8(canonical_encoding(&e, Uuid::nil(), 1, ChainHash::GENESIS)).unwrap();
+            assert!(text.contains(&format!(",\"{ip}\",")), "{ip}: {text}");
+        }
     }
 
     #[test]
