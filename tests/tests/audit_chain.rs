@@ -455,3 +455,40 @@ async fn a_hex_text_trail_is_converted_and_still_verifies(t: &TestDb) {
     );
 }
 on_every_backend!(a_hex_text_trail_is_converted_on, a_hex_text_trail_is_converted_and_still_verifies);
+
+/// The serde `AuditConfig` sets the chain and its checkpoints like the typed configuration: a
+/// signing key, a count between checkpoints, or no chain at all; the key never shows in `Debug`.
+async fn the_serde_audit_config_sets_the_chain_and_its_checkpoints(t: &TestDb) {
+    use rail_graphql_security::audit::AuditConfig;
+
+    clear(t).await;
+    let config: AuditConfig = serde_json::from_value(json!({
+        "storage_backend": "database",
+        "checkpoint_signing_key": SECRET,
+        "checkpoint_every_events": 5,
+        "checkpoint_interval_secs": 3600,
+    }))
+    .unwrap();
+    assert!(!format!("{config:?}").contains(SECRET), "the signing key is redacted");
+    let logger = config.logger_builder(Some(t.db.clone())).unwrap().build();
+    for n in 0..12 {
+        logger.log(AuditEvent::new(AuditEventType::DataCreated).actor_name(format!("writer{n}")));
+        logger.flush().await.unwrap();
+    }
+    logger.shutdown().await.unwrap();
+    let report = verify(t).await;
+    assert!(report.intact(), "{:?}", report.findings);
+    assert!(report.notices.is_empty(), "every event under a checkpoint signed with the key: {:?}", report.notices);
+    let checkpoints = checkpoint::Entity::find().order_by_asc(checkpoint::Column::ChainSeq).all(&t.db).await.unwrap();
+    assert_eq!(checkpoints.iter().map(|c| c.chain_seq).collect::<Vec<_>>(), [5, 10, 12]);
+
+    clear(t).await;
+    let config: AuditConfig = serde_json::from_value(json!({"hash_chain": false})).unwrap();
+    let logger = config.logger_builder(Some(t.db.clone())).unwrap().build();
+    logger.log(AuditEvent::new(AuditEventType::DataCreated));
+    logger.shutdown().await.unwrap();
+    let stored = rows(t).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!((stored[0].chain_id, stored[0].chain_hash.as_ref()), (None, None), "no chain when it is off");
+}
+on_every_backend!(serde_audit_config_chain_on, the_serde_audit_config_sets_the_chain_and_its_checkpoints);

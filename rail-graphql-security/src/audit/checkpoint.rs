@@ -165,6 +165,16 @@ impl Default for CheckpointPolicy {
 }
 
 impl CheckpointPolicy {
+    /// The policy of the configuration keys `audit.checkpoint_signing_key` (the secret the key
+    /// derives from), `audit.checkpoint_every_events` and `audit.checkpoint_interval_secs`.
+    pub fn from_config(signing_secret: Option<&str>, every_events: u64, interval_secs: u64) -> Self {
+        Self {
+            key: signing_secret.map(CheckpointKey::from_secret),
+            every_events,
+            interval: std::time::Duration::from_secs(interval_secs),
+        }
+    }
+
     /// Signs `checkpoint` when a key is set.
     pub(crate) fn sign(&self, checkpoint: &mut Checkpoint) {
         if let Some(key) = &self.key {

@@ -8,6 +8,7 @@ use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::alert::AlertThresholds;
+use super::checkpoint::CheckpointPolicy;
 use super::dead_letter::DeadLetterStore;
 use super::logger::{AuditLogger, AuditLoggerBuilder};
 use super::mask::redact_url;
@@ -48,6 +49,9 @@ pub enum StorageBackend {
 /// // Unset: dead letters go to the `audit_dead_letters` table; flush waits at most 10 s.
 /// assert_eq!((config.dead_letter_path.as_deref(), config.flush_timeout_secs), (None, 10));
 /// assert!(!format!("{config:?}").contains("s3cr3t"));
+/// // The hash chain is on; checkpoints are unsigned until a signing key is set.
+/// assert!(config.hash_chain && config.checkpoint_signing_key.is_none());
+/// assert_eq!((config.checkpoint_every_events, config.checkpoint_interval_secs), (10_000, 300));
 /// ```
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -90,6 +94,16 @@ pub struct AuditConfig {
     pub dead_letter_path: Option<PathBuf>,
     /// Seconds [`AuditLogger::flush`] (and the flush before a report) waits (default 10).
     pub flush_timeout_secs: u64,
+    /// Link every event into a hash chain before the sinks see it (default on; see
+    /// [`chain`](super::chain)).
+    pub hash_chain: bool,
+    /// The secret the Ed25519 key signing the chain's checkpoints derives from (secret: never
+    /// printed; unset: checkpoints are written unsigned).
+    pub checkpoint_signing_key: Option<String>,
+    /// Events between two checkpoints of a chain (default 10,000).
+    pub checkpoint_every_events: u64,
+    /// Seconds between two checkpoints of a chain (default 300).
+    pub checkpoint_interval_secs: u64,
 }
 
 impl Default for AuditConfig {
@@ -113,6 +127,10 @@ impl Default for AuditConfig {
             alert_thresholds: AlertThresholds::default(),
             dead_letter_path: None,
             flush_timeout_secs: 10,
+            hash_chain: true,
+            checkpoint_signing_key: None,
+            checkpoint_every_events: 10_000,
+            checkpoint_interval_secs: 300,
         }
     }
 }
@@ -137,6 +155,10 @@ impl fmt::Debug for AuditConfig {
             .field("alert_thresholds", &self.alert_thresholds)
             .field("dead_letter_path", &self.dead_letter_path)
             .field("flush_timeout_secs", &self.flush_timeout_secs)
+            .field("hash_chain", &self.hash_chain)
+            .field("checkpoint_signing_key", &self.checkpoint_signing_key.as_ref().map(|_| "[redacted]"))
+            .field("checkpoint_every_events", &self.checkpoint_every_events)
+            .field("checkpoint_interval_secs", &self.checkpoint_interval_secs)
             .finish_non_exhaustive()
     }
 }
@@ -191,10 +213,17 @@ impl AuditConfig {
     /// sinks, then `build()`. Must be called inside a Tokio runtime (the webhook sink starts
     /// its delivery task).
     pub fn logger_builder(&self, db: Option<DatabaseConnection>) -> Result<AuditLoggerBuilder, AuditConfigError> {
+        let checkpoints = CheckpointPolicy::from_config(
+            self.checkpoint_signing_key.as_deref(),
+            self.checkpoint_every_events.max(1),
+            self.checkpoint_interval_secs.max(1),
+        );
         let mut builder = AuditLogger::builder()
             .enabled(self.enabled)
             .alert_thresholds(self.alert_thresholds)
-            .flush_timeout(std::time::Duration::from_secs(self.flush_timeout_secs));
+            .flush_timeout(std::time::Duration::from_secs(self.flush_timeout_secs))
+            .hash_chain(self.hash_chain)
+            .checkpoints(checkpoints);
         if let Some(path) = &self.dead_letter_path {
             builder = builder.dead_letters(DeadLetterStore::file(path));
         }

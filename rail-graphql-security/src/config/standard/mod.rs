@@ -78,8 +78,8 @@ use crate::audit::NatsBackend;
 #[cfg(feature = "webhook")]
 use crate::audit::WebhookSink;
 use crate::audit::{
-    AlertThresholds, AuditConfigError, AuditLogger, AuditLoggerBuilder, CheckpointKey, CheckpointPolicy, ExportFormat,
-    FileSink, StorageBackend,
+    AlertThresholds, AuditConfigError, AuditLogger, AuditLoggerBuilder, CheckpointPolicy, ExportFormat, FileSink,
+    StorageBackend,
 };
 use crate::config::Secret;
 use crate::mfa::bounds;
@@ -290,11 +290,11 @@ impl AuditSettings {
             suspicious_activity_per_day: self.alert_thresholds.suspicious_activity_per_day,
             rate_limit_hits_per_hour: self.alert_thresholds.rate_limit_hits_per_hour,
         };
-        let checkpoints = CheckpointPolicy {
-            key: self.checkpoint_signing_key.as_ref().map(|secret| CheckpointKey::from_secret(secret.expose())),
-            every_events: u64::from(self.checkpoint_every_events),
-            interval: std::time::Duration::from_secs(u64::from(self.checkpoint_interval_secs)),
-        };
+        let checkpoints = CheckpointPolicy::from_config(
+            self.checkpoint_signing_key.as_ref().map(Secret::expose),
+            u64::from(self.checkpoint_every_events),
+            u64::from(self.checkpoint_interval_secs),
+        );
         let mut builder = AuditLogger::builder()
             .enabled(self.enabled)
             .alert_thresholds(thresholds)
