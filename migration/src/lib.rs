@@ -23,6 +23,7 @@ mod m20261203_000006_mfa_throttle_hard_lock;
 mod m20261204_000007_create_audit_rollup_hourly;
 mod m20261204_000008_audit_chain;
 mod m20261205_000009_audit_chain_binary;
+mod m20261205_000010_revoked_tokens_revoked_at_index;
 pub mod schema;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
@@ -65,6 +66,7 @@ impl Migrator {
             Box::new(m20261204_000007_create_audit_rollup_hourly::Migration),
             Box::new(m20261204_000008_audit_chain::Migration),
             Box::new(m20261205_000009_audit_chain_binary::Migration),
+            Box::new(m20261205_000010_revoked_tokens_revoked_at_index::Migration),
         ]
     }
 }

@@ -30,6 +30,7 @@ async fn migrating_again_under_another_table_succeeds(t: &TestDb) {
         ("audit_events", "idx_audit_events_type_time"),
         ("mfa_devices", "idx_mfa_devices_user"),
         ("revoked_tokens", "idx_revoked_tokens_expires"),
+        ("revoked_tokens", "idx_revoked_tokens_revoked"),
         ("audit_dead_letters", "idx_audit_dead_letters_event"),
     ] {
         assert!(manager.has_index(table, index).await.unwrap(), "{index} missing on {:?}", t.db_backend());
