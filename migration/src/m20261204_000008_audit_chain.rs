@@ -1,5 +1,4 @@
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::DatabaseBackend;
 
 use crate::m20261128_000002_create_mfa_tables::time_col;
 
@@ -8,8 +7,8 @@ use crate::m20261128_000002_create_mfa_tables::time_col;
 /// stored before this step or with the chain off), an index on (chain, sequence) for the
 /// verifier, and the `audit_checkpoints` table of signed chain heads.
 ///
-/// The chain columns are binary: the chain id a `uuid` on PostgreSQL and 16 bytes elsewhere,
-/// the hashes 32 bytes, the field tags 20. (The first version of this step made them hex text;
+/// The chain columns are binary (`bytea` on PostgreSQL): the chain id 16 bytes, the hashes 32,
+/// the field tags 20. (The first version of this step made them hex text;
 /// `m20261205_000009_audit_chain_binary` converts such columns.)
 ///
 /// Idempotent on every backend: columns, tables and indexes that exist are left alone.
@@ -44,14 +43,8 @@ enum AuditCheckpoints {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let table = AuditEvents::Table.to_string();
-        let mut chain_id = ColumnDef::new(AuditEvents::ChainId);
-        if manager.get_database_backend() == DatabaseBackend::Postgres {
-            chain_id.uuid();
-        } else {
-            chain_id.binary_len(16);
-        }
         let columns = [
-            chain_id.null().to_owned(),
+            ColumnDef::new(AuditEvents::ChainId).binary_len(16).null().to_owned(),
             ColumnDef::new(AuditEvents::ChainSeq).big_integer().null().to_owned(),
             ColumnDef::new(AuditEvents::ChainPrev).binary_len(32).null().to_owned(),
             ColumnDef::new(AuditEvents::ChainHash).binary_len(32).null().to_owned(),

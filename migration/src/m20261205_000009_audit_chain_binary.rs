@@ -6,7 +6,7 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 /// 40-digit field tags) into the binary form that step now creates: half the bytes per row,
 /// which is most of what the chain costs at ingest. Every stored link keeps its value.
 ///
-/// - PostgreSQL: `ALTER COLUMN … TYPE uuid / bytea USING …` (one statement, one rewrite).
+/// - PostgreSQL: `ALTER COLUMN … TYPE bytea USING decode(…)` (one statement, one rewrite).
 /// - MySQL/MariaDB: the columns become `VARBINARY` (same bytes), `UNHEX` in place, then
 ///   `BINARY(16/32/20)`.
 /// - SQLite cannot change a column's declared type: the values become blobs in place
@@ -32,7 +32,7 @@ impl MigrationTrait for Migration {
                 }
                 db.execute_unprepared(
                     "ALTER TABLE audit_events \
-                     ALTER COLUMN chain_id TYPE uuid USING chain_id::uuid, \
+                     ALTER COLUMN chain_id TYPE bytea USING decode(replace(chain_id, '-', ''), 'hex'), \
                      ALTER COLUMN chain_prev TYPE bytea USING decode(chain_prev, 'hex'), \
                      ALTER COLUMN chain_hash TYPE bytea USING decode(chain_hash, 'hex'), \
                      ALTER COLUMN chain_fields TYPE bytea USING decode(chain_fields, 'hex')",

@@ -86,7 +86,7 @@ async fn tampering_is_named(t: &TestDb) {
     assert_eq!((report.events, report.chains), (60, 1));
     assert!(report.notices.is_empty(), "{:?}", report.notices);
     let stored = rows(t).await;
-    let chain = stored[0].chain_id.unwrap();
+    let chain = uuid::Uuid::from_slice(stored[0].chain_id.as_deref().unwrap()).unwrap();
     assert_eq!(stored.iter().map(|r| r.chain_seq.unwrap()).collect::<Vec<_>>(), (1..=60).collect::<Vec<_>>());
 
     // A changed field is named.
@@ -248,7 +248,8 @@ async fn tampering_is_named(t: &TestDb) {
 on_every_backend!(tampering_is_named_on, tampering_is_named);
 
 async fn report_chain(t: &TestDb) -> uuid::Uuid {
-    rows(t).await.iter().find_map(|r| r.chain_id).expect("a chained row")
+    let id = rows(t).await.into_iter().find_map(|r| r.chain_id).expect("a chained row");
+    uuid::Uuid::from_slice(&id).unwrap()
 }
 
 async fn an_export_verifies_on_its_own(t: &TestDb) {
@@ -378,7 +379,8 @@ on_every_backend!(an_idle_chain_is_signed_after_the_interval_on, an_idle_chain_i
 async fn store_chain_as_hex_text(t: &TestDb) {
     let statements: &[&str] = match t.db_backend() {
         sea_orm::DatabaseBackend::Postgres => &["ALTER TABLE audit_events \
-             ALTER COLUMN chain_id TYPE varchar(36) USING chain_id::text, \
+             ALTER COLUMN chain_id TYPE varchar(36) USING regexp_replace(encode(chain_id, 'hex'), \
+             '(.{8})(.{4})(.{4})(.{4})(.{12})', '\\1-\\2-\\3-\\4-\\5'), \
              ALTER COLUMN chain_prev TYPE varchar(64) USING encode(chain_prev, 'hex'), \
              ALTER COLUMN chain_hash TYPE varchar(64) USING encode(chain_hash, 'hex'), \
              ALTER COLUMN chain_fields TYPE varchar(40) USING encode(chain_fields, 'hex')"],
@@ -489,6 +491,29 @@ async fn the_serde_audit_config_sets_the_chain_and_its_checkpoints(t: &TestDb) {
     logger.shutdown().await.unwrap();
     let stored = rows(t).await;
     assert_eq!(stored.len(), 1);
-    assert_eq!((stored[0].chain_id, stored[0].chain_hash.as_ref()), (None, None), "no chain when it is off");
+    assert_eq!((stored[0].chain_id.as_ref(), stored[0].chain_hash.as_ref()), (None, None), "no chain when it is off");
 }
 on_every_backend!(serde_audit_config_chain_on, the_serde_audit_config_sets_the_chain_and_its_checkpoints);
+
+/// A chain id overwritten with three bytes (no 16-byte id, so no UUID) is a finding that names
+/// the row, not a verification that fails to read its page; the retention purge still runs.
+async fn a_damaged_chain_id_is_reported_not_fatal(t: &TestDb) {
+    let logger = write_trail(t, 2, 0, false).await.expect("the logger");
+    let damaged = row(t, 5).await;
+    let mut active = damaged.clone().into_active_model();
+    active.chain_id = Set(Some(vec![1, 2, 3]));
+    active.update(&t.db).await.unwrap();
+    let report = verify(t).await;
+    assert!(!report.intact());
+    assert!(
+        report.findings.iter().any(|f| f.to_string().contains(&damaged.id)),
+        "the damaged row is named: {:?}",
+        report.findings
+    );
+    // Purging everything older than tomorrow removes the readable chain and leaves the damaged
+    // row for the verifier to keep reporting.
+    let purged = logger.purge_before(chrono::Utc::now() + chrono::Duration::days(1)).await.expect("purge");
+    assert!(purged >= 39, "{purged}");
+    logger.shutdown().await.unwrap();
+}
+on_every_backend!(a_damaged_chain_id_is_reported_on, a_damaged_chain_id_is_reported_not_fatal);

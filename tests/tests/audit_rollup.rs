@@ -18,7 +18,7 @@ use rail_graphql_security::audit::{
     AccountCount, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, AuditSink, DatabaseSink, HourlyBucket,
     IpCount,
 };
-use rail_graphql_security::migration::{MigrationName, Migrator, MigratorTrait};
+use rail_graphql_security::migration::{Migrator, MigratorTrait};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sea_orm::sea_query::{Expr, Order};

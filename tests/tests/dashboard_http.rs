@@ -547,14 +547,14 @@ async fn the_trail_card_shows_each_chain_and_catches_a_rewrite(t: &TestDb) {
     keyed.flush().await.unwrap();
     log(3);
     keyed.flush().await.unwrap();
-    let chain: uuid::Uuid = Entity::find()
+    let chain: Vec<u8> = Entity::find()
         .filter(Column::ActorName.eq("writer0"))
         .one(&t.db)
         .await
         .unwrap()
         .and_then(|row| row.chain_id)
         .expect("chained");
-    let chain_text = chain.to_string();
+    let chain_text = uuid::Uuid::from_slice(&chain).unwrap().to_string();
     let prefix = &chain_text[..10];
     let app = start_with(t, None, |b| b.secure_cookie(false).audit(keyed.clone())).await;
     let cookie = app.login(ADMIN).await;

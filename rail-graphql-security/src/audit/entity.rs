@@ -34,9 +34,11 @@ pub struct Model {
     pub request_id: Option<String>,
     /// Masked, structured details.
     pub details: Json,
-    /// The writer's hash chain ([`ChainLink::chain`]); NULL when the chain was off. A native
-    /// `uuid` on PostgreSQL, 16 bytes elsewhere.
-    pub chain_id: Option<Uuid>,
+    /// The writer's hash chain ([`ChainLink::chain`], its 16 bytes); NULL when the chain was
+    /// off. Bytes rather than a `Uuid`, so a damaged value reads back and is reported as an
+    /// invalid row instead of failing the whole query.
+    #[sea_orm(column_type = "Binary(16)")]
+    pub chain_id: Option<Vec<u8>>,
     /// [`ChainLink::seq`].
     pub chain_seq: Option<i64>,
     /// [`ChainLink::prev`], 32 bytes.
@@ -70,7 +72,7 @@ impl From<&AuditEvent> for ActiveModel {
             user_agent: Set(e.user_agent.clone()),
             request_id: Set(e.request_id.clone()),
             details: Set(e.details.clone()),
-            chain_id: Set(e.chain.map(|c| c.chain)),
+            chain_id: Set(e.chain.map(|c| c.chain.as_bytes().to_vec())),
             chain_seq: Set(e.chain.map(|c| c.seq as i64)),
             chain_prev: Set(e.chain.map(|c| c.prev.0.to_vec())),
             chain_hash: Set(e.chain.map(|c| c.hash.0.to_vec())),
@@ -106,7 +108,7 @@ impl TryFrom<Model> for AuditEvent {
         let chain = match (&m.chain_id, m.chain_seq, &m.chain_prev, &m.chain_hash, &m.chain_fields) {
             (None, None, None, None, None) => None,
             (Some(chain), Some(seq), Some(prev), Some(hash), Some(fields)) => Some(ChainLink {
-                chain: *chain,
+                chain: Uuid::from_slice(chain).map_err(|_| invalid("chain_id", &hex::encode(chain)))?,
                 seq: u64::try_from(seq).map_err(|_| invalid("chain_seq", &seq.to_string()))?,
                 prev: ChainHash::from_slice(prev).ok_or_else(|| invalid("chain_prev", &hex::encode(prev)))?,
                 hash: ChainHash::from_slice(hash).ok_or_else(|| invalid("chain_hash", &hex::encode(hash)))?,

@@ -105,7 +105,13 @@ async fn chain_prefixes<C: ConnectionTrait>(db: &C, cutoff: DateTime<Utc>) -> Re
     };
     let read = |sql: String| async move {
         let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, [cutoff.into()])).await?;
-        rows.into_iter().map(|row| row.try_get_many_by_index::<(Uuid, i64)>()).collect::<Result<Vec<_>, _>>()
+        let rows = rows.into_iter().map(|row| row.try_get_many_by_index::<(Vec<u8>, i64)>());
+        // A chain id that is not 16 bytes was not written by this crate: its rows stay (the
+        // verifier reports them) rather than stopping every purge.
+        let rows = rows.collect::<Result<Vec<_>, _>>()?;
+        Ok::<_, DbErr>(
+            rows.into_iter().filter_map(|(id, seq)| Some((Uuid::from_slice(&id).ok()?, seq))).collect::<Vec<_>>(),
+        )
     };
     let old = read(grouped("<", "MAX")).await?;
     let kept: std::collections::HashMap<Uuid, i64> = read(grouped(">=", "MIN")).await?.into_iter().collect();
@@ -191,7 +197,7 @@ async fn delete_batch<C: ConnectionTrait>(
         Purge::Chain { chain, up_to } => (
             format!("chain_id = {} AND chain_seq <= {}", mark(1), mark(2)),
             "chain_seq",
-            vec![(*chain).into(), (*up_to).into()],
+            vec![chain.as_bytes().to_vec().into(), (*up_to).into()],
         ),
     };
     if backend == DatabaseBackend::MySql {

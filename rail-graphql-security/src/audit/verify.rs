@@ -657,11 +657,11 @@ pub fn chain_order_page(after: Option<&entity::Model>, limit: u64) -> sea_orm::S
         .order_by_asc(entity::Column::Id)
         .limit(limit);
     if let Some(row) = after {
-        let (chain, seq, id) = (row.chain_id.unwrap_or_default(), row.chain_seq.unwrap_or_default(), &row.id);
-        let same_chain = || Condition::all().add(entity::Column::ChainId.eq(chain));
+        let (chain, seq, id) = (row.chain_id.clone().unwrap_or_default(), row.chain_seq.unwrap_or_default(), &row.id);
+        let same_chain = || Condition::all().add(entity::Column::ChainId.eq(chain.clone()));
         query = query.filter(
             Condition::any()
-                .add(entity::Column::ChainId.gt(chain))
+                .add(entity::Column::ChainId.gt(chain.clone()))
                 .add(same_chain().add(entity::Column::ChainSeq.gt(seq)))
                 .add(same_chain().add(entity::Column::ChainSeq.eq(seq)).add(entity::Column::Id.gt(id.clone()))),
         );
@@ -743,7 +743,7 @@ pub async fn trail_heads<C: ConnectionTrait>(
     }
     // Chains written in the last day, signed or not yet.
     let since = Utc::now() - chrono::Duration::days(1);
-    let recent: Vec<Option<Uuid>> = entity::Entity::find()
+    let recent: Vec<Option<Vec<u8>>> = entity::Entity::find()
         .select_only()
         .column(entity::Column::ChainId)
         .distinct()
@@ -753,13 +753,14 @@ pub async fn trail_heads<C: ConnectionTrait>(
         .all(db)
         .await?;
     let mut chains: Vec<Uuid> = newest.keys().copied().collect();
-    chains.extend(recent.into_iter().flatten());
+    chains.extend(recent.into_iter().flatten().filter_map(|id| Uuid::from_slice(&id).ok()));
     chains.sort_unstable();
     chains.dedup();
     let mut heads = Vec::with_capacity(chains.len());
     for chain in chains {
+        let id = chain.as_bytes().to_vec();
         let head = entity::Entity::find()
-            .filter(entity::Column::ChainId.eq(chain))
+            .filter(entity::Column::ChainId.eq(id.clone()))
             .order_by_desc(entity::Column::ChainSeq)
             .one(db)
             .await?;
@@ -773,7 +774,7 @@ pub async fn trail_heads<C: ConnectionTrait>(
             None => None,
             Some(c) => {
                 let row = entity::Entity::find()
-                    .filter(entity::Column::ChainId.eq(chain))
+                    .filter(entity::Column::ChainId.eq(id.clone()))
                     .filter(entity::Column::ChainSeq.eq(c.seq as i64))
                     .one(db)
                     .await?;

@@ -144,7 +144,7 @@ fn push_row(e: &AuditEvent, values: &mut Vec<Value>) {
         Value::String(e.request_id.clone()),
         // The JSON text sqlx would send for a `Value::Json`, without copying the tree first.
         Value::String(Some(e.details.to_string())),
-        Value::Uuid(e.chain.map(|c| c.chain)),
+        Value::Bytes(e.chain.map(|c| c.chain.as_bytes().to_vec())),
         Value::BigInt(e.chain.map(|c| c.seq as i64)),
         Value::Bytes(e.chain.map(|c| c.prev.0.to_vec())),
         Value::Bytes(e.chain.map(|c| c.hash.0.to_vec())),
@@ -168,7 +168,7 @@ const UNNEST_INSERT: &str = "INSERT INTO \"audit_events\" (\"id\", \"event_type\
      CASE WHEN r.nulls & 32 = 0 THEN r.chain_prev END, CASE WHEN r.nulls & 32 = 0 THEN r.chain_hash END, \
      CASE WHEN r.nulls & 32 = 0 THEN r.chain_fields END \
      FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], \
-     $8::text[], $9::text[], $10::text[], $11::int2[], $12::uuid[], $13::int8[], $14::bytea[], $15::bytea[], \
+     $8::text[], $9::text[], $10::text[], $11::int2[], $12::bytea[], $13::int8[], $14::bytea[], $15::bytea[], \
      $16::bytea[]) \
      AS r(id, event_type, severity, ts, actor_id, actor_name, client_ip, user_agent, request_id, details, nulls, \
      chain_id, chain_seq, chain_prev, chain_hash, chain_fields) \
@@ -216,7 +216,7 @@ fn unnest_values(events: &[&AuditEvent]) -> Vec<Value> {
             fields: FieldTags::default(),
         });
         let [chain_ids, seqs, prevs, hashes, tags] = &mut chain;
-        chain_ids.push(Value::Uuid(Some(link.chain)));
+        chain_ids.push(Value::Bytes(Some(link.chain.as_bytes().to_vec())));
         seqs.push(Value::BigInt(Some(link.seq as i64)));
         prevs.push(Value::Bytes(Some(link.prev.0.to_vec())));
         hashes.push(Value::Bytes(Some(link.hash.0.to_vec())));
@@ -239,7 +239,7 @@ fn unnest_values(events: &[&AuditEvent]) -> Vec<Value> {
         array(ArrayType::String, requests),
         array(ArrayType::String, details),
         array(ArrayType::SmallInt, nulls),
-        array(ArrayType::Uuid, chain_ids),
+        array(ArrayType::Bytes, chain_ids),
         array(ArrayType::BigInt, seqs),
         array(ArrayType::Bytes, prevs),
         array(ArrayType::Bytes, hashes),
