@@ -70,20 +70,18 @@ impl ChainHash {
     pub fn from_slice(bytes: &[u8]) -> Option<Self> {
         bytes.try_into().ok().map(Self)
     }
-}
 
-impl fmt::Debug for ChainHash {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ChainHash({})", self.to_hex())
-    }
-}
-
-impl ChainHash {
     /// The 64 hex digits into `out`, without allocating.
     fn hex_into<'a>(&self, out: &'a mut [u8; 64]) -> &'a str {
         // 64 bytes of room for 32 bytes: cannot fail; the digits are ASCII.
         let _ = hex::encode_to_slice(self.0, out);
         std::str::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for ChainHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ChainHash({})", self.to_hex())
     }
 }
 
@@ -213,6 +211,31 @@ impl ChainLink {
     pub fn check(&self, event: &AuditEvent) -> Result<(), FieldTags> {
         let (hash, fields) = digest(event, self.chain, self.seq, self.prev);
         if hash == self.hash { Ok(()) } else { Err(fields) }
+    }
+}
+
+/// A link as the `chain_*` columns of `audit_events` hold it (all `None` for an event without
+/// one): the chain id's 16 bytes, the sequence number, the two 32-byte hashes and the 20 bytes
+/// of [`FieldTags::to_bytes`]. The one place that lays a link out for storage.
+#[derive(Debug, Default)]
+pub(crate) struct ChainColumns {
+    pub(crate) chain_id: Option<Vec<u8>>,
+    pub(crate) chain_seq: Option<i64>,
+    pub(crate) chain_prev: Option<Vec<u8>>,
+    pub(crate) chain_hash: Option<Vec<u8>>,
+    pub(crate) chain_fields: Option<Vec<u8>>,
+}
+
+impl From<Option<&ChainLink>> for ChainColumns {
+    fn from(link: Option<&ChainLink>) -> Self {
+        let Some(link) = link else { return Self::default() };
+        Self {
+            chain_id: Some(link.chain.as_bytes().to_vec()),
+            chain_seq: Some(link.seq as i64),
+            chain_prev: Some(link.prev.0.to_vec()),
+            chain_hash: Some(link.hash.0.to_vec()),
+            chain_fields: Some(link.fields.to_bytes().to_vec()),
+        }
     }
 }
 

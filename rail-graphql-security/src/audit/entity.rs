@@ -5,7 +5,7 @@
 
 use sea_orm::entity::prelude::*;
 
-use super::chain::{ChainHash, ChainLink, FieldTags};
+use super::chain::{ChainColumns, ChainHash, ChainLink, FieldTags};
 use super::event::{AuditEvent, AuditEventType};
 
 /// One stored audit event.
@@ -61,6 +61,7 @@ impl ActiveModelBehavior for ActiveModel {}
 impl From<&AuditEvent> for ActiveModel {
     fn from(e: &AuditEvent) -> Self {
         use sea_orm::ActiveValue::Set;
+        let link = ChainColumns::from(e.chain.as_ref());
         ActiveModel {
             id: Set(e.id.to_string()),
             event_type: Set(e.event_type.as_str().to_owned()),
@@ -72,11 +73,11 @@ impl From<&AuditEvent> for ActiveModel {
             user_agent: Set(e.user_agent.clone()),
             request_id: Set(e.request_id.clone()),
             details: Set(e.details.clone()),
-            chain_id: Set(e.chain.map(|c| c.chain.as_bytes().to_vec())),
-            chain_seq: Set(e.chain.map(|c| c.seq as i64)),
-            chain_prev: Set(e.chain.map(|c| c.prev.0.to_vec())),
-            chain_hash: Set(e.chain.map(|c| c.hash.0.to_vec())),
-            chain_fields: Set(e.chain.map(|c| c.fields.to_bytes().to_vec())),
+            chain_id: Set(link.chain_id),
+            chain_seq: Set(link.chain_seq),
+            chain_prev: Set(link.chain_prev),
+            chain_hash: Set(link.chain_hash),
+            chain_fields: Set(link.chain_fields),
         }
     }
 }

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use sea_orm::{DbBackend, DbErr, Statement, Value};
 
-use crate::audit::chain::CHAINED_FIELDS;
+use crate::audit::chain::{CHAINED_FIELDS, ChainColumns};
 use crate::audit::event::AuditEvent;
 
 /// The columns after the event's own fields ([`CHAINED_FIELDS`], the same names as columns).
@@ -132,6 +132,7 @@ fn values_insert_sql(backend: DbBackend, rows: usize) -> String {
 }
 
 fn push_row(e: &AuditEvent, values: &mut Vec<Value>) {
+    let link = ChainColumns::from(e.chain.as_ref());
     values.extend([
         Value::String(Some(e.id.to_string())),
         Value::String(Some(e.event_type.as_str().to_owned())),
@@ -144,11 +145,11 @@ fn push_row(e: &AuditEvent, values: &mut Vec<Value>) {
         Value::String(e.request_id.clone()),
         // The JSON text sqlx would send for a `Value::Json`, without copying the tree first.
         Value::String(Some(e.details.to_string())),
-        Value::Bytes(e.chain.map(|c| c.chain.as_bytes().to_vec())),
-        Value::BigInt(e.chain.map(|c| c.seq as i64)),
-        Value::Bytes(e.chain.map(|c| c.prev.0.to_vec())),
-        Value::Bytes(e.chain.map(|c| c.hash.0.to_vec())),
-        Value::Bytes(e.chain.map(|c| c.fields.to_bytes().to_vec())),
+        Value::Bytes(link.chain_id),
+        Value::BigInt(link.chain_seq),
+        Value::Bytes(link.chain_prev),
+        Value::Bytes(link.chain_hash),
+        Value::Bytes(link.chain_fields),
     ]);
 }
 
@@ -178,8 +179,6 @@ const UNNEST_INSERT: &str = "INSERT INTO \"audit_events\" (\"id\", \"event_type\
 fn unnest_values(events: &[&AuditEvent]) -> Vec<Value> {
     use sea_orm::sea_query::ArrayType;
 
-    use crate::audit::chain::{ChainHash, ChainLink, FieldTags};
-
     let n = events.len();
     let column = || Vec::with_capacity(n);
     let (mut ids, mut types, mut severities, mut times) = (column(), column(), column(), column());
@@ -208,19 +207,13 @@ fn unnest_values(events: &[&AuditEvent]) -> Vec<Value> {
         if e.chain.is_none() {
             mask |= 32;
         }
-        let link = e.chain.unwrap_or(ChainLink {
-            chain: uuid::Uuid::nil(),
-            seq: 0,
-            prev: ChainHash::GENESIS,
-            hash: ChainHash::GENESIS,
-            fields: FieldTags::default(),
-        });
+        let link = ChainColumns::from(e.chain.as_ref());
         let [chain_ids, seqs, prevs, hashes, tags] = &mut chain;
-        chain_ids.push(Value::Bytes(Some(link.chain.as_bytes().to_vec())));
-        seqs.push(Value::BigInt(Some(link.seq as i64)));
-        prevs.push(Value::Bytes(Some(link.prev.0.to_vec())));
-        hashes.push(Value::Bytes(Some(link.hash.0.to_vec())));
-        tags.push(Value::Bytes(Some(link.fields.to_bytes().to_vec())));
+        chain_ids.push(Value::Bytes(Some(link.chain_id.unwrap_or_default())));
+        seqs.push(Value::BigInt(Some(link.chain_seq.unwrap_or_default())));
+        prevs.push(Value::Bytes(Some(link.chain_prev.unwrap_or_default())));
+        hashes.push(Value::Bytes(Some(link.chain_hash.unwrap_or_default())));
+        tags.push(Value::Bytes(Some(link.chain_fields.unwrap_or_default())));
         nulls.push(Value::SmallInt(Some(mask)));
         details.push(Value::String(Some(e.details.to_string())));
     }
