@@ -24,10 +24,12 @@ mod m20261204_000007_create_audit_rollup_hourly;
 mod m20261204_000008_audit_chain;
 mod m20261205_000009_audit_chain_binary;
 mod m20261205_000010_revoked_tokens_revoked_at_index;
+mod m20261206_000011_create_mfa_passkeys;
 pub mod schema;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
 pub use m20261203_000006_mfa_throttle_hard_lock::AddMfaThrottleHardLock;
+pub use m20261206_000011_create_mfa_passkeys::CreateMfaPasskeyTables;
 
 /// The security tables' migrations, oldest first.
 #[derive(Debug)]
@@ -67,6 +69,7 @@ impl Migrator {
             Box::new(m20261204_000008_audit_chain::Migration),
             Box::new(m20261205_000009_audit_chain_binary::Migration),
             Box::new(m20261205_000010_revoked_tokens_revoked_at_index::Migration),
+            Box::new(mfa_tables.passkeys()),
         ]
     }
 }

@@ -87,7 +87,7 @@ impl CreateMfaTables {
         )
     }
 
-    fn with_user_fk(
+    pub(crate) fn with_user_fk(
         &self,
         mut table: TableCreateStatement,
         (name, user_id): (impl IntoIden, impl IntoIden),
@@ -107,7 +107,7 @@ impl MigrationName for CreateMfaTables {
 }
 
 impl CreateMfaTables {
-    fn user_id_col(&self, iden: impl IntoIden) -> ColumnDef {
+    pub(crate) fn user_id_col(&self, iden: impl IntoIden) -> ColumnDef {
         let mut col = ColumnDef::new(iden);
         match self.user_id {
             MfaUserIdColumn::Integer => col.integer(),

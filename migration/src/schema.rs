@@ -121,6 +121,65 @@ pub enum MfaThrottle {
     HardLockedAt,
 }
 
+/// `mfa_passkeys`: one row per passkey (WebAuthn credential) of a user (added by
+/// `CreateMfaPasskeyTables`).
+#[derive(DeriveIden, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaPasskeys {
+    /// The table.
+    Table,
+    /// The passkey's id, a UUID in text form (primary key).
+    Id,
+    /// The owner's id.
+    UserId,
+    /// The WebAuthn user handle: a random UUID per user, the same for all of the user's
+    /// passkeys, that the authenticator returns with a discoverable credential (never the
+    /// user's key or name).
+    UserHandle,
+    /// The credential id, base64url without padding.
+    CredentialId,
+    /// The SHA-256 of the raw credential id, hex (unique: a credential belongs to one user).
+    CredentialIdHash,
+    /// The credential as `webauthn-rs` keeps it (JSON: the COSE public key, the counter, the
+    /// backup flags), which verifies the next assertion.
+    Credential,
+    /// The last signature counter the authenticator reported (0 when it keeps none).
+    SignCount,
+    /// The authenticator may back the credential up (sync it to other devices).
+    BackupEligible,
+    /// The credential was backed up at its last use.
+    BackupState,
+    /// The transports the browser reported (`usb`, `nfc`, `ble`, `internal`, `hybrid`),
+    /// comma-separated.
+    Transports,
+    /// The authenticator model's AAGUID, when attested (all zeros with `none` attestation).
+    Aaguid,
+    /// The name the user gave the passkey.
+    Name,
+    /// When it was registered.
+    CreatedAt,
+    /// When it last signed a sign-in or a second factor.
+    LastUsed,
+}
+
+/// `mfa_passkey_ceremonies`: registration and sign-in ceremonies between their begin and finish
+/// calls, shared by every instance; each row is consumed once (added by
+/// `CreateMfaPasskeyTables`).
+#[derive(DeriveIden, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MfaPasskeyCeremonies {
+    /// The table.
+    Table,
+    /// The ceremony id, a UUID in text form (primary key), returned by the begin call.
+    Id,
+    /// `registration`, `authentication` (second factor) or `sign_in` (passwordless).
+    Kind,
+    /// The text key of the user the ceremony is for (none for a passwordless sign-in).
+    UserKey,
+    /// The ceremony state (the challenge and what the finish call checks), JSON.
+    State,
+    /// When the ceremony stops being accepted.
+    ExpiresAt,
+}
+
 /// `audit_rollup_hourly`: audit event counts per hour, type, severity and dimension (see
 /// [`crate::audit_rollup`]). Its primary key is (`dim_kind`, `hour_start`, `event_type`,
 /// `severity`, `dim_value`).

@@ -108,6 +108,8 @@ struct Inner {
     cipher: Option<Arc<SecretCipher>>,
     #[cfg(feature = "mfa")]
     sms: Option<Arc<dyn SmsProvider>>,
+    #[cfg(feature = "mfa")]
+    passkeys: Option<Arc<webauthn_rs::Webauthn>>,
     cookie: CookiePolicy,
     findings: CheckReport,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -288,7 +290,7 @@ impl<'a> SecurityBuilder<'a> {
         let mfa_config = mfa_config(&config.mfa, production);
         mfa_config.validate()?;
         #[cfg(feature = "mfa")]
-        let (cipher, sms) = {
+        let (cipher, sms, passkeys) = {
             let cipher = cipher(&config.mfa)?;
             if config.mfa.enabled && cipher.is_none() {
                 return Err(StackError::MissingEncryptionKey);
@@ -297,7 +299,8 @@ impl<'a> SecurityBuilder<'a> {
             if let Some(provider) = &sms {
                 check_sms_provider(&mfa_config, provider.as_ref())?;
             }
-            (cipher, sms)
+            let passkeys = crate::mfa::relying_party(&mfa_config.passkeys)?.map(Arc::new);
+            (cipher, sms, passkeys)
         };
         #[cfg(not(feature = "mfa"))]
         if config.mfa.enabled {
@@ -346,6 +349,8 @@ impl<'a> SecurityBuilder<'a> {
                 cipher,
                 #[cfg(feature = "mfa")]
                 sms,
+                #[cfg(feature = "mfa")]
+                passkeys,
                 cookie,
                 tasks: Mutex::new(tasks),
             }),
@@ -429,9 +434,14 @@ impl Security {
     #[cfg_attr(docsrs, doc(cfg(feature = "mfa")))]
     pub fn mfa<Id: MfaUserId>(&self) -> Result<MfaManager<Id>, StackError> {
         let cipher = self.inner.cipher.clone().ok_or(StackError::MissingEncryptionKey)?;
-        let manager = MfaManager::from_shared(self.inner.db.clone(), self.inner.mfa_config.clone(), cipher)
-            .with_audit_logger(self.inner.logger.clone())
-            .with_rate_limiter(self.inner.limiter.clone());
+        let manager = MfaManager::from_shared(
+            self.inner.db.clone(),
+            self.inner.mfa_config.clone(),
+            cipher,
+            self.inner.passkeys.clone(),
+        )
+        .with_audit_logger(self.inner.logger.clone())
+        .with_rate_limiter(self.inner.limiter.clone());
         Ok(match &self.inner.sms {
             Some(provider) => manager.with_shared_sms_provider(provider.clone())?,
             None => manager,

@@ -13,6 +13,7 @@
 //! `RAIL_TEST_NATS_URL`, e.g. `nats://127.0.0.1:4222` (a `nats-server -js`), and the
 //! `nats-server` binary for the tests that run servers of their own.
 
+pub mod authenticator;
 pub mod myapp;
 pub mod nats;
 

@@ -163,12 +163,19 @@ pub struct DemoConfig {
 }
 
 /// The standard defaults with what the example exists to show turned on: MFA is enforced in
-/// every profile (and required of the `admin` role), with the issuer `rail-demo`.
+/// every profile (and required of the `admin` role), with the issuer `rail-demo`; outside
+/// production, passkeys for `http://localhost:8000` (relying party `localhost`: browsers refuse
+/// passkeys on an IP address such as 127.0.0.1).
 pub fn demo_security_defaults(profile: &Profile) -> StandardSecurityConfig {
     let mut security = StandardSecurityConfig::defaults(profile);
     security.mfa.enabled = true;
     security.mfa.issuer = "rail-demo".to_owned();
     security.mfa.required_for_roles = vec!["admin".to_owned()];
+    security.mfa.passkeys.rp_name = "rail-demo".to_owned();
+    if !profile.is_production() {
+        security.mfa.passkeys.rp_id = Some("localhost".to_owned());
+        security.mfa.passkeys.origins = vec!["http://localhost:8000".to_owned()];
+    }
     security
 }
 

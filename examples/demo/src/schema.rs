@@ -85,17 +85,20 @@ impl AppState {
         &self.inner.mfa
     }
 
-    /// The second-factor methods `user` can use, as listed in `MFA_REQUIRED` errors: `totp`,
-    /// `sms`, `backup_code`.
+    /// The second-factor methods `user` can use, as listed in `MFA_REQUIRED` errors:
+    /// `passkey`, `totp`, `sms`, `backup_code`.
     pub async fn mfa_methods(&self, account: &MfaAccount<i64>) -> Result<Vec<MfaMethod>, MfaError> {
         let mut methods = Vec::new();
+        if !self.inner.mfa.list_passkeys(account).await?.is_empty() {
+            methods.push(MfaMethod::Passkey);
+        }
         for device in self.inner.mfa.list_devices(account).await? {
             if !(device.is_active && device.confirmed) {
                 continue;
             }
             // Backup codes count by the unused codes left, below.
             let method = match device.device_type {
-                MfaMethod::BackupCode => continue,
+                MfaMethod::BackupCode | MfaMethod::Passkey => continue,
                 method => method,
             };
             if !methods.contains(&method) {
@@ -534,6 +537,25 @@ impl SecondFactorHook for DemoTokenHook {
             .filter(|s| s.principal.as_ref().is_some_and(|p| p.id == passed.principal.id))
             .and_then(|s| s.session_id.as_deref());
         self.0.issue_token(&passed.principal, &passed.mfa_state(), session, ip).await.map(Some)
+    }
+
+    /// `finishPasskeySignIn`: a new session for the user whose passkey signed, with the passkey
+    /// as its verified (and phishing-resistant) factor; audited as `login_success`
+    /// (`login_method: "passkey"`).
+    async fn on_passkey_sign_in(&self, ctx: &Context<'_>, user_id: &str) -> async_graphql::Result<Option<String>> {
+        let security = SecurityContext::from_graphql(ctx);
+        let (ip, user_agent) = (security.and_then(|s| s.client_ip), security.and_then(|s| s.user_agent.as_deref()));
+        let app = &self.0;
+        let id: i64 = user_id.parse().map_err(|_| internal("a passkey's user id is not a number"))?;
+        let user = user::Entity::find_by_id(id)
+            .one(&app.inner.db)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .ok_or_else(|| coded("this account no longer exists", "INVALID_CREDENTIALS"))?;
+        let principal = Principal::new(user.id, user.username.clone()).with_roles([user.role.clone()]);
+        app.inner.logger.log_authentication_success(&principal, ip, user_agent, json!({ "login_method": "passkey" }));
+        let state = MfaState::verified(Utc::now(), MfaMethod::Passkey);
+        app.issue_token(&principal, &state, None, ip).await.map(Some)
     }
 }
 

@@ -40,10 +40,12 @@ pub(crate) fn require_mfa(options: &MfaOptions, resolver: Resolver) -> TokenStre
     if let Some(secs) = options.max_age_secs {
         policy.extend(quote!(.max_age(::core::time::Duration::from_secs(#secs))));
     }
-    if !options.allow_trusted_device {
+    if options.phishing_resistant {
+        policy.extend(quote!(.phishing_resistant()));
+    } else if !options.allow_trusted_device {
         policy.extend(quote!(.allow_trusted_device(false)));
     }
-    if !options.methods.is_empty() {
+    if !options.methods.is_empty() && !options.phishing_resistant {
         let methods = &options.methods;
         policy.extend(quote!(.methods(&[#(#krate::mfa::MfaMethod::#methods),*])));
     }

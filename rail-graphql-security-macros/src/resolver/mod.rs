@@ -130,6 +130,21 @@ mod snapshot_tests {
     }
 
     #[test]
+    fn require_mfa_phishing_resistant() {
+        let attr = quote!(phishing_resistant, max_age = "5m");
+        assert_expansion(
+            "resolver_require_mfa_phishing_resistant",
+            super::require_mfa(attr, object_rewritten_secret()),
+        );
+    }
+
+    #[test]
+    fn phishing_resistant_refuses_other_methods_and_trusted_devices() {
+        let attr = quote!(phishing_resistant, allow_trusted_device = true, methods(passkey, totp));
+        assert_expansion("resolver_phishing_resistant_misuse", super::require_mfa(attr, object_rewritten_secret()));
+    }
+
+    #[test]
     fn audited_with_fields_and_a_guard() {
         let attr =
             quote!(event = "payout_sent", severity = "high", fields(amount, password), guard = "RequireMfa::new()");

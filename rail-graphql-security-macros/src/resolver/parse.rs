@@ -15,6 +15,7 @@ pub(crate) struct RequireMfaArgs {
     pub(crate) max_age: Option<syn::LitStr>,
     pub(crate) allow_trusted_device: Option<bool>,
     pub(crate) methods: Option<PathList>,
+    pub(crate) phishing_resistant: darling::util::Flag,
     #[darling(default, rename = "crate")]
     pub(crate) krate: CratePath,
 }

@@ -23,8 +23,10 @@ pub(crate) struct RateLimitOptions {
 pub(crate) struct MfaOptions {
     pub(crate) max_age_secs: Option<u64>,
     pub(crate) allow_trusted_device: bool,
-    /// `MfaMethod` variant names (`Totp`, `Sms`, `BackupCode`).
+    /// `MfaMethod` variant names (`Totp`, `Sms`, `BackupCode`, `Passkey`).
     pub(crate) methods: Vec<syn::Ident>,
+    /// `phishing_resistant`: only a passkey, no trusted device.
+    pub(crate) phishing_resistant: bool,
     pub(crate) krate: CratePath,
 }
 
@@ -40,7 +42,8 @@ pub(crate) struct AuditOptions {
 }
 
 const PER: &[(&str, &str)] = &[("user", "User"), ("ip", "Ip"), ("user_and_ip", "UserAndIp"), ("global", "Global")];
-const METHODS: &[(&str, &str)] = &[("totp", "Totp"), ("sms", "Sms"), ("backup_code", "BackupCode")];
+const METHODS: &[(&str, &str)] =
+    &[("totp", "Totp"), ("sms", "Sms"), ("backup_code", "BackupCode"), ("passkey", "Passkey")];
 const SEVERITIES: &[(&str, &str)] = &[("low", "Low"), ("medium", "Medium"), ("high", "High"), ("critical", "Critical")];
 
 /// Checks `#[require_mfa(...)]`, reporting every mistake at once.
@@ -54,11 +57,33 @@ pub(crate) fn require_mfa(args: RequireMfaArgs) -> darling::Result<MfaOptions> {
         .iter()
         .flat_map(|list| list.iter())
         .filter_map(|path| errors.handle(variant_of(path, METHODS, "methods", "MFA method")))
-        .collect();
+        .collect::<Vec<syn::Ident>>();
+    let phishing_resistant = args.phishing_resistant.is_present();
+    if phishing_resistant {
+        // Only a passkey resists phishing: a list naming another method, or a trusted device
+        // allowed, would contradict the flag.
+        if let Some(other) = methods.iter().find(|m| *m != "Passkey") {
+            errors.push(
+                darling::Error::custom(
+                    "`phishing_resistant` accepts only a passkey; drop this method or drop `phishing_resistant`",
+                )
+                .with_span(other),
+            );
+        }
+        if args.allow_trusted_device == Some(true) {
+            errors.push(
+                darling::Error::custom(
+                    "`phishing_resistant` refuses trusted devices (a device cookie can be stolen); drop `allow_trusted_device = true`",
+                )
+                .with_span(&syn::Ident::new("phishing_resistant", args.phishing_resistant.span())),
+            );
+        }
+    }
     errors.finish_with(MfaOptions {
         max_age_secs,
-        allow_trusted_device: args.allow_trusted_device.unwrap_or(true),
+        allow_trusted_device: args.allow_trusted_device.unwrap_or(!phishing_resistant),
         methods,
+        phishing_resistant,
         krate: args.krate,
     })
 }

@@ -155,6 +155,96 @@ pub mod bounds {
     }
 }
 
+/// Passkey (WebAuthn) settings: the relying party passkeys are bound to
+/// (`mfa.passkeys.*`). Passkeys are off until [`rp_id`](Self::rp_id) is set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasskeyConfig {
+    /// The relying-party id: the domain passkeys are bound to, e.g. `example.com` (a passkey
+    /// made for it works on it and its subdomains, and nowhere else). `None` turns passkeys off.
+    pub rp_id: Option<String>,
+    /// The name authenticators show next to the passkey.
+    pub rp_name: String,
+    /// The origins pages may run ceremonies from, e.g. `https://app.example.com`; each one's host
+    /// is `rp_id` or a subdomain of it, and the port must match exactly. `http` only for
+    /// `localhost` (browsers treat it as secure).
+    pub origins: Vec<String>,
+    /// How long a ceremony, once begun, may be finished (default 5 minutes).
+    pub ceremony_ttl: Duration,
+}
+
+impl Default for PasskeyConfig {
+    fn default() -> Self {
+        PasskeyConfig {
+            rp_id: None,
+            rp_name: "rail-graphql-security".to_owned(),
+            origins: Vec::new(),
+            ceremony_ttl: Duration::from_secs(300),
+        }
+    }
+}
+
+impl PasskeyConfig {
+    /// Passkeys for relying party `rp_id`, run from `origins`.
+    pub fn new<I, S>(rp_id: impl Into<String>, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        PasskeyConfig {
+            rp_id: Some(rp_id.into()),
+            origins: origins.into_iter().map(Into::into).collect(),
+            ..PasskeyConfig::default()
+        }
+    }
+
+    /// Checks the relying party and its origins; the error names the setting.
+    pub fn validate(&self) -> Result<(), MfaError> {
+        let Some(rp_id) = &self.rp_id else { return Ok(()) };
+        let bad = |msg: String| Err(MfaError::Config(msg));
+        let rp_id = rp_id.trim();
+        if rp_id.is_empty() || rp_id.contains(['/', ':', ' ']) {
+            return bad(format!(
+                "mfa.passkeys.rp_id {rp_id:?} must be a bare domain such as example.com (no scheme, port or path)"
+            ));
+        }
+        if self.rp_name.trim().is_empty() {
+            return bad("mfa.passkeys.rp_name must not be empty".to_owned());
+        }
+        if self.origins.is_empty() {
+            return bad(format!(
+                "mfa.passkeys.origins is empty: list the origins pages run passkey ceremonies from, e.g. https://{rp_id}"
+            ));
+        }
+        for origin in &self.origins {
+            let parsed = url::Url::parse(origin.trim()).map_err(|e| {
+                MfaError::Config(format!(
+                    "mfa.passkeys.origins: {origin:?} is not a URL ({e}); write e.g. https://{rp_id}"
+                ))
+            })?;
+            let host = parsed.host_str().unwrap_or_default();
+            let within = host == rp_id || host.ends_with(&format!(".{rp_id}"));
+            if !within {
+                return bad(format!(
+                    "mfa.passkeys.origins: the host of {origin:?} is neither mfa.passkeys.rp_id ({rp_id}) nor a subdomain of it"
+                ));
+            }
+            match parsed.scheme() {
+                "https" => {}
+                "http" if host == "localhost" => {}
+                _ => {
+                    return bad(format!(
+                        "mfa.passkeys.origins: {origin:?} must be https (http only for localhost, which browsers treat as secure)"
+                    ));
+                }
+            }
+        }
+        if self.ceremony_ttl < Duration::from_secs(30) || self.ceremony_ttl > Duration::from_secs(600) {
+            return bad("mfa.passkeys.ceremony_ttl_seconds must be between 30 and 600".to_owned());
+        }
+        Ok(())
+    }
+}
+
 /// MFA settings, named after the original package's `MFA_SETTINGS` keys.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MfaConfig {
@@ -214,6 +304,8 @@ pub struct MfaConfig {
     /// `removeMfaDevice`, `disableMfa`, `revokeTrustedDevice`); `mfa.step_up_window_seconds`,
     /// default 10 minutes.
     pub step_up_window: Duration,
+    /// Passkeys (WebAuthn): off until a relying party is set (`mfa.passkeys.*`).
+    pub passkeys: PasskeyConfig,
 }
 
 impl Default for MfaConfig {
@@ -241,6 +333,7 @@ impl Default for MfaConfig {
             required_for_roles: Vec::new(),
             pending_session_policy: MfaPolicy::default(),
             step_up_window: super::policy::DEFAULT_STEP_UP_WINDOW,
+            passkeys: PasskeyConfig::default(),
         }
     }
 }
@@ -324,6 +417,7 @@ impl MfaConfig {
         if self.max_pending_devices == 0 {
             return bad("max_pending_devices must be at least 1 (or no device could ever be set up)");
         }
+        self.passkeys.validate()?;
         for code in &self.sms_allowed_country_codes {
             let valid =
                 (1..=3).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_digit()) && !code.starts_with('0');

@@ -84,6 +84,27 @@ pub enum MfaError {
         /// When the next code may be sent.
         retry_after: DateTime<Utc>,
     },
+    /// Passkeys are not configured on this server.
+    #[error("passkeys are not configured: set mfa.passkeys.rp_id and mfa.passkeys.origins")]
+    PasskeysDisabled,
+    /// The passkey ceremony is unknown, expired, already finished, or was begun for another
+    /// user or purpose; nothing was checked.
+    #[error("this passkey ceremony is unknown, expired or already used; begin a new one")]
+    CeremonyExpired,
+    /// The browser's credential is not a WebAuthn credential in JSON form.
+    #[error("malformed passkey credential: {0}; send the JSON of the PublicKeyCredential, binary fields base64url")]
+    MalformedCredential(String),
+    /// The passkey was refused: wrong origin or relying party, bad signature, a credential the
+    /// ceremony did not allow, or one registered already. Audited as a failure.
+    #[error("the passkey was not accepted: {0}")]
+    PasskeyRejected(String),
+    /// The authenticator's signature counter did not move forward: the credential may have been
+    /// cloned. Refused and audited as `suspicious_activity`.
+    #[error("the passkey was refused: its signature counter went backwards (a cloned authenticator?)")]
+    PasskeyCounterRegression,
+    /// No passkey with this id belongs to the user.
+    #[error("no passkey {0} for this user")]
+    UnknownPasskey(uuid::Uuid),
     /// The QR code could not be built (the URI is too long for a QR code).
     #[error("cannot build the QR code: {0}")]
     QrCode(String),

@@ -37,14 +37,17 @@
 //! | `MFA_LOCKED` | too many failed attempts; nothing is checked until `retryAfter` | `retryAfter` (seconds), `lockedUntil` |
 //! | `MFA_LOCKED` | too many consecutive failures: TOTP and SMS codes wait for a backup code (`verifyBackupCode`) or an administrator | `lockedUntilRecovery: true` |
 //! | `MFA_NOT_SET_UP` | no active device of that kind (e.g. `verifyTotp` before `setupTotp`) | `method` |
-//! | `NOT_FOUND` | no such device of this user | |
-//! | `BAD_USER_INPUT` | a name or id out of bounds; the message says what is allowed | |
+//! | `NOT_FOUND` | no such device or passkey of this user | |
+//! | `BAD_USER_INPUT` | a name or id out of bounds, or a passkey credential that is not WebAuthn JSON; the message says what is allowed | |
 //! | `INVALID_PHONE_NUMBER` | the phone number is not in E.164 form | |
 //! | `SMS_UNAVAILABLE` | no SMS provider is configured | |
 //! | `SMS_NOT_SENT` | the SMS provider failed; the code is not valid | |
 //! | `SMS_COUNTRY_NOT_ALLOWED` | SMS are not sent to the phone number's country | |
 //! | `RATE_LIMITED` | an SMS code was sent too recently, an SMS quota (per user, number, address or overall) is used up, or too many enrolments are pending | `retryAfter` (seconds, when known), `limit` (`sms_per_user`, `sms_per_number`, `sms_per_address`, `sms_global`, `pending_devices`) |
 //! | `RATE_LIMITED` | more calls than [`VERIFY_LIMIT`] (`verifyTotp`, `verifySms`, `verifyBackupCode`) or [`SMS_LIMIT`] (`setupSms`, `sendSmsCode`) allow | `retryAfter` (seconds) |
+//! | `PASSKEYS_UNAVAILABLE` | passkeys are not configured (`mfa.passkeys.rp_id`), or `finishPasskeySignIn` has no [`SecondFactorHook::on_passkey_sign_in`] | |
+//! | `PASSKEY_CEREMONY_EXPIRED` | the ceremony id is unknown, expired, already finished, or another user's: begin again | |
+//! | `PASSKEY_REJECTED` | the passkey did not verify (another origin or relying party, a bad signature, a credential not allowed, a signature counter going backwards) or is registered already | |
 //! | `INTERNAL_ERROR` | storage, key or configuration failure (details go to `tracing`, not to the client) | |
 //!
 //! Timestamps are RFC 3339 strings in UTC. Secrets never leave the server except once, in the
@@ -262,6 +265,104 @@ pub struct MfaActionPayload {
     pub success: bool,
 }
 
+/// A passkey as its owner sees it (its public key stays on the server): GraphQL type `Passkey`.
+#[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
+#[graphql(name = "Passkey")]
+pub struct PasskeyNode {
+    /// The passkey id (for `renamePasskey` and `removePasskey`).
+    pub id: ID,
+    /// The name the user gave it.
+    pub name: String,
+    /// The credential id, base64url.
+    pub credential_id: String,
+    /// The authenticator may sync it to the user's other devices.
+    pub backup_eligible: bool,
+    /// It was backed up (synced) at its last use.
+    pub backup_state: bool,
+    /// The transports the browser reported (`internal`, `hybrid`, `usb`, `nfc`, `ble`).
+    pub transports: Vec<String>,
+    /// The authenticator model's AAGUID (all zeros when the authenticator does not say).
+    pub aaguid: Option<String>,
+    /// When it was registered (RFC 3339).
+    pub created_at: String,
+    /// When it last signed in or passed a second factor (RFC 3339).
+    pub last_used: Option<String>,
+}
+
+impl From<super::PasskeyInfo> for PasskeyNode {
+    fn from(p: super::PasskeyInfo) -> Self {
+        PasskeyNode {
+            id: ID(p.id.to_string()),
+            name: p.name,
+            credential_id: p.credential_id,
+            backup_eligible: p.backup_eligible,
+            backup_state: p.backup_state,
+            transports: p.transports,
+            aaguid: p.aaguid.map(|a| a.to_string()),
+            created_at: rfc3339(p.created_at),
+            last_used: p.last_used.map(rfc3339),
+        }
+    }
+}
+
+/// A passkey ceremony begun (`beginPasskeyRegistration`, `beginPasskeyAuthentication`,
+/// `beginPasskeySignIn`): pass `options.publicKey` (binary fields base64url: decode them) to
+/// `navigator.credentials.create()` or `.get()`, then send `ceremonyId` and the credential's
+/// JSON to the matching finish mutation before `expiresAt`.
+#[derive(SimpleObject, Debug, Clone, PartialEq)]
+pub struct PasskeyCeremonyPayload {
+    /// The ceremony, for the finish mutation (single use).
+    pub ceremony_id: ID,
+    /// The WebAuthn options: `{"publicKey": {...}}`.
+    pub options: async_graphql::Json<serde_json::Value>,
+    /// When the ceremony stops being accepted (RFC 3339).
+    pub expires_at: String,
+}
+
+impl From<super::PasskeyCeremony> for PasskeyCeremonyPayload {
+    fn from(c: super::PasskeyCeremony) -> Self {
+        PasskeyCeremonyPayload {
+            ceremony_id: ID(c.id.to_string()),
+            options: async_graphql::Json(c.options),
+            expires_at: rfc3339(c.expires_at),
+        }
+    }
+}
+
+/// `finishPasskeyRegistration`'s answer.
+#[derive(SimpleObject, Clone, PartialEq, Eq)]
+pub struct PasskeyRegistrationPayload {
+    /// Always true.
+    pub success: bool,
+    /// The new passkey.
+    pub passkey: PasskeyNode,
+    /// A first set of backup codes when the user had none, shown once: a user with only
+    /// passkeys keeps a way back in (empty otherwise).
+    pub backup_codes: Vec<String>,
+}
+
+impl fmt::Debug for PasskeyRegistrationPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasskeyRegistrationPayload").field("passkey", &self.passkey.id).finish_non_exhaustive()
+    }
+}
+
+/// `finishPasskeySignIn`'s answer.
+#[derive(SimpleObject, Clone, PartialEq, Eq)]
+pub struct PasskeySignInPayload {
+    /// Always true (a refused passkey is an error).
+    pub success: bool,
+    /// What the application's [`SecondFactorHook::on_passkey_sign_in`] returned: the session
+    /// token.
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for PasskeySignInPayload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PasskeySignInPayload").field("token", &self.token.as_ref().map(|_| "[redacted]")).finish()
+    }
+}
+
 /// A second factor that just succeeded, as the [`SecondFactorHook`] sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecondFactorPassed {
@@ -294,6 +395,22 @@ pub trait SecondFactorHook: Send + Sync + 'static {
         ctx: &Context<'_>,
         passed: &SecondFactorPassed,
     ) -> async_graphql::Result<Option<String>>;
+
+    /// Called when a passwordless sign-in (`finishPasskeySignIn`) verified: `user_id` is the
+    /// key (its text form) of the user whose passkey signed. The host application looks the
+    /// user up (a disabled account is refused here), audits the login and returns the session
+    /// token, which should carry [`MfaState::verified`] with [`MfaMethod::Passkey`]: the
+    /// passkey verified the user and resists phishing, so it is both factors.
+    ///
+    /// The default refuses with `PASSKEYS_UNAVAILABLE`: passwordless sign-in is off until the
+    /// application implements it.
+    async fn on_passkey_sign_in(&self, ctx: &Context<'_>, user_id: &str) -> async_graphql::Result<Option<String>> {
+        let _ = (ctx, user_id);
+        Err(coded(
+            "PASSKEYS_UNAVAILABLE",
+            "passwordless sign-in is not enabled on this server: sign in with the password, then verify a passkey",
+        ))
+    }
 }
 
 /// The application's [`SecondFactorHook`], as schema data: `Schema::build(..).data(MfaHook::new(hook))`.
@@ -347,6 +464,20 @@ impl SecondFactorHook for IssueTokenHook {
         })?;
         Ok(Some(issued.token))
     }
+
+    /// A new session for the user, with the passkey as its verified factor. The token names
+    /// the user by id only (no name, no roles): applications with roles implement their own
+    /// hook.
+    async fn on_passkey_sign_in(&self, ctx: &Context<'_>, user_id: &str) -> async_graphql::Result<Option<String>> {
+        let client_ip = SecurityContext::from_graphql(ctx).and_then(|s| s.client_ip);
+        let principal = Principal::new(user_id, user_id);
+        let state = MfaState::verified(Utc::now(), MfaMethod::Passkey);
+        let issued = self.0.issue_with_methods(&principal, &state, &[MfaMethod::Passkey], client_ip).map_err(|e| {
+            tracing::error!(error = %e, "could not issue a token after a passkey sign-in");
+            coded("INTERNAL_ERROR", "the passkey was accepted but no token could be issued; sign in again")
+        })?;
+        Ok(Some(issued.token))
+    }
 }
 
 fn coded(code: &'static str, message: impl Into<String>) -> async_graphql::Error {
@@ -366,6 +497,11 @@ pub fn error_code(error: &MfaError) -> &'static str {
         MfaError::SmsResendThrottled { .. } | MfaError::RateLimited { .. } => "RATE_LIMITED",
         MfaError::LockedUntilRecovery => "MFA_LOCKED",
         MfaError::SmsCountryNotAllowed => "SMS_COUNTRY_NOT_ALLOWED",
+        MfaError::PasskeysDisabled => "PASSKEYS_UNAVAILABLE",
+        MfaError::CeremonyExpired => "PASSKEY_CEREMONY_EXPIRED",
+        MfaError::MalformedCredential(_) => "BAD_USER_INPUT",
+        MfaError::PasskeyRejected(_) | MfaError::PasskeyCounterRegression => "PASSKEY_REJECTED",
+        MfaError::UnknownPasskey(_) => "NOT_FOUND",
         _ => "INTERNAL_ERROR",
     }
 }
@@ -453,6 +589,9 @@ impl<Id: MfaUserId> Caller<'_, Id> {
             if device.is_active && device.confirmed && !methods.contains(&device.device_type) {
                 methods.push(device.device_type);
             }
+        }
+        if self.manager.has_passkey(&self.account.id).await? {
+            methods.insert(0, MfaMethod::Passkey);
         }
         if !methods.contains(&MfaMethod::BackupCode) && self.manager.remaining_backup_codes(&self.account).await? > 0 {
             methods.push(MfaMethod::BackupCode);
@@ -650,6 +789,12 @@ pub async fn verify_second_factor<Id: MfaUserId + FromStr>(
         MfaMethod::Totp => c.manager.verify_totp_code(&c.account, &code).await,
         MfaMethod::Sms => c.manager.verify_sms_code(&c.account, &code).await,
         MfaMethod::BackupCode => c.manager.verify_backup_code(&c.account, &code).await,
+        MfaMethod::Passkey => {
+            return Err(coded(
+                "BAD_USER_INPUT",
+                "a passkey is not a code: call beginPasskeyAuthentication, then verifyPasskey with the browser's answer",
+            ));
+        }
     };
     if !accepted.map_err(mfa_error)? {
         return Err(invalid_code());
@@ -668,6 +813,7 @@ fn verify_field(method: MfaMethod) -> &'static str {
         MfaMethod::Totp => "verifyTotp",
         MfaMethod::Sms => "verifySms",
         MfaMethod::BackupCode => "verifyBackupCode",
+        MfaMethod::Passkey => "verifyPasskey",
     }
 }
 
@@ -705,5 +851,147 @@ pub async fn disable_mfa<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_gr
     let c = caller::<Id>(ctx)?;
     c.require_step_up(ctx, "Mutation.disableMfa").await?;
     c.manager.disable_mfa(&c.account).await.map_err(mfa_error)?;
+    Ok(MfaActionPayload { success: true })
+}
+
+/// `beginPasskeySignIn` and `finishPasskeySignIn`: 20 calls a minute per client address. Each
+/// begin stores a ceremony; this bounds what an anonymous client can store.
+pub const PASSKEY_SIGN_IN_LIMIT: FieldLimit = FieldLimit::new(20, std::time::Duration::from_secs(60)).per(LimitKey::Ip);
+
+fn parse_ceremony_id(id: &ID) -> async_graphql::Result<Uuid> {
+    Uuid::parse_str(id.as_str()).map_err(|_| coded("BAD_USER_INPUT", "`ceremonyId` is not a ceremony id (a UUID)"))
+}
+
+fn parse_passkey_id(id: &ID) -> async_graphql::Result<Uuid> {
+    Uuid::parse_str(id.as_str()).map_err(|_| coded("BAD_USER_INPUT", "`id` is not a passkey id (a UUID)"))
+}
+
+/// `passkeys`: the caller's passkeys, oldest first.
+pub async fn passkeys<Id: MfaUserId + FromStr>(ctx: &Context<'_>) -> async_graphql::Result<Vec<PasskeyNode>> {
+    let c = caller::<Id>(ctx)?;
+    Ok(c.manager.list_passkeys(&c.account).await.map_err(mfa_error)?.into_iter().map(Into::into).collect())
+}
+
+/// `beginPasskeyRegistration`: the options to create a passkey (a discoverable credential with
+/// user verification). A user with a factor already needs a step-up, as for `setupTotp`.
+pub async fn begin_passkey_registration<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+) -> async_graphql::Result<PasskeyCeremonyPayload> {
+    let c = caller::<Id>(ctx)?;
+    c.require_step_up(ctx, "Mutation.beginPasskeyRegistration").await?;
+    Ok(c.manager.start_passkey_registration(&c.account).await.map_err(mfa_error)?.into())
+}
+
+/// `finishPasskeyRegistration(ceremonyId, credential, name)`: stores the passkey the browser
+/// created; the first factor of a user without backup codes comes with a first set.
+pub async fn finish_passkey_registration<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    ceremony_id: ID,
+    credential: String,
+    name: String,
+) -> async_graphql::Result<PasskeyRegistrationPayload> {
+    let c = caller::<Id>(ctx)?;
+    let ceremony = parse_ceremony_id(&ceremony_id)?;
+    let passkey =
+        c.manager.finish_passkey_registration(&c.account, ceremony, &credential, &name).await.map_err(mfa_error)?;
+    let backup_codes = if c.manager.remaining_backup_codes(&c.account).await.map_err(mfa_error)? == 0 {
+        c.manager.generate_backup_codes(&c.account).await.map_err(mfa_error)?.iter().map(|c| c.to_string()).collect()
+    } else {
+        Vec::new()
+    };
+    Ok(PasskeyRegistrationPayload { success: true, passkey: passkey.into(), backup_codes })
+}
+
+/// `beginPasskeyAuthentication`: the options to sign a second factor with one of the caller's
+/// passkeys (`MFA_NOT_SET_UP` without one).
+pub async fn begin_passkey_authentication<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+) -> async_graphql::Result<PasskeyCeremonyPayload> {
+    let c = caller::<Id>(ctx)?;
+    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "beginPasskeyAuthentication", &VERIFY_LIMIT).await?;
+    Ok(c.manager.start_passkey_authentication(&c.account).await.map_err(mfa_error)?.into())
+}
+
+/// `verifyPasskey(ceremonyId, credential, trustDevice, deviceName)`: a passkey as the second
+/// factor; then, like `verifyTotp`, the trusted-device token when asked and the hook's token.
+pub async fn verify_passkey<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    ceremony_id: ID,
+    credential: String,
+    trust_device: bool,
+    device_name: Option<String>,
+) -> async_graphql::Result<VerifyPayload> {
+    let c = caller::<Id>(ctx)?;
+    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "verifyPasskey", &VERIFY_LIMIT).await?;
+    let ceremony = parse_ceremony_id(&ceremony_id)?;
+    c.manager.verify_passkey(&c.account, ceremony, &credential).await.map_err(mfa_error)?;
+    c.passed(ctx, MfaMethod::Passkey, trust_device, device_name).await
+}
+
+/// The manager of an anonymous call (`beginPasskeySignIn`, `finishPasskeySignIn`), with the
+/// caller's address for its audit events.
+fn anonymous_manager<Id: MfaUserId>(ctx: &Context<'_>) -> async_graphql::Result<MfaManager<Id>> {
+    let manager = ctx.data::<MfaManager<Id>>().map_err(|_| {
+        tracing::error!("no MfaManager<{}> in the schema data", std::any::type_name::<Id>());
+        coded("INTERNAL_ERROR", "MFA is not configured on this server")
+    })?;
+    Ok(manager.with_client_ip(SecurityContext::from_graphql(ctx).and_then(|s| s.client_ip)))
+}
+
+/// `beginPasskeySignIn`: the options for a passwordless sign-in (no user named: the browser
+/// offers the passkeys it holds for this site). Anonymous; limited per client address
+/// ([`PASSKEY_SIGN_IN_LIMIT`]).
+pub async fn begin_passkey_sign_in<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+) -> async_graphql::Result<PasskeyCeremonyPayload> {
+    let manager = anonymous_manager::<Id>(ctx)?;
+    enforce_resolver_in(&manager.limiter, ctx, "Mutation", "beginPasskeySignIn", &PASSKEY_SIGN_IN_LIMIT).await?;
+    Ok(manager.start_passkey_sign_in().await.map_err(mfa_error)?.into())
+}
+
+/// `finishPasskeySignIn(ceremonyId, credential)`: verifies the passkey, then the application's
+/// [`SecondFactorHook::on_passkey_sign_in`] starts the session and returns its token.
+pub async fn finish_passkey_sign_in<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    ceremony_id: ID,
+    credential: String,
+) -> async_graphql::Result<PasskeySignInPayload> {
+    let manager = anonymous_manager::<Id>(ctx)?;
+    enforce_resolver_in(&manager.limiter, ctx, "Mutation", "finishPasskeySignIn", &PASSKEY_SIGN_IN_LIMIT).await?;
+    let ceremony = parse_ceremony_id(&ceremony_id)?;
+    let user = manager.finish_passkey_sign_in(ceremony, &credential).await.map_err(mfa_error)?;
+    let Some(hook) = ctx.data_opt::<MfaHook>() else {
+        return Err(coded(
+            "PASSKEYS_UNAVAILABLE",
+            "passwordless sign-in is not enabled on this server: sign in with the password, then verify a passkey",
+        ));
+    };
+    let token = hook.0.on_passkey_sign_in(ctx, &user.to_key()).await?;
+    Ok(PasskeySignInPayload { success: true, token })
+}
+
+/// `renamePasskey(id, name)`: renames one of the caller's passkeys.
+pub async fn rename_passkey<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    id: ID,
+    name: String,
+) -> async_graphql::Result<MfaActionPayload> {
+    let c = caller::<Id>(ctx)?;
+    let id = parse_passkey_id(&id)?;
+    c.manager.rename_passkey(&c.account, id, &name).await.map_err(mfa_error)?;
+    Ok(MfaActionPayload { success: true })
+}
+
+/// `removePasskey(id)`: removes one of the caller's passkeys. Needs a step-up, like removing any
+/// factor: removing the last passkey takes a fresh factor (a backup code when it is the only
+/// other one).
+pub async fn remove_passkey<Id: MfaUserId + FromStr>(
+    ctx: &Context<'_>,
+    id: ID,
+) -> async_graphql::Result<MfaActionPayload> {
+    let c = caller::<Id>(ctx)?;
+    let id = parse_passkey_id(&id)?;
+    c.require_step_up(ctx, "Mutation.removePasskey").await?;
+    c.manager.remove_passkey(&c.account, id).await.map_err(mfa_error)?;
     Ok(MfaActionPayload { success: true })
 }

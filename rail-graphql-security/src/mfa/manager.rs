@@ -167,6 +167,8 @@ pub struct MfaManager<Id> {
     pub(crate) client_ip: Option<IpAddr>,
     pub(crate) sms: Option<Arc<dyn SmsProvider>>,
     pub(crate) limiter: RateLimiter,
+    /// The relying party, when passkeys are configured.
+    pub(crate) passkeys: Option<Arc<webauthn_rs::Webauthn>>,
     _id: PhantomData<fn() -> Id>,
 }
 
@@ -180,6 +182,7 @@ impl<Id> Clone for MfaManager<Id> {
             client_ip: self.client_ip,
             sms: self.sms.clone(),
             limiter: self.limiter.clone(),
+            passkeys: self.passkeys.clone(),
             _id: PhantomData,
         }
     }
@@ -193,6 +196,7 @@ impl<Id> fmt::Debug for MfaManager<Id> {
             .field("audit", &self.audit.is_some())
             .field("sms", &self.sms.as_ref().map(|p| p.name()))
             .field("limiter", &self.limiter)
+            .field("passkeys", &self.passkeys.is_some())
             .finish()
     }
 }
@@ -319,6 +323,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// A manager on `db` (migrated with `CreateMfaTables`); fails on an invalid `config`.
     pub fn new(db: DatabaseConnection, config: MfaConfig, cipher: SecretCipher) -> Result<Self, MfaError> {
         config.validate()?;
+        let passkeys = super::passkey::relying_party(&config.passkeys)?.map(Arc::new);
         Ok(MfaManager {
             db,
             config: Arc::new(config),
@@ -327,6 +332,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             client_ip: None,
             sms: None,
             limiter: RateLimiter::memory(),
+            passkeys,
             _id: PhantomData,
         })
     }
@@ -352,10 +358,15 @@ impl<Id: MfaUserId> MfaManager<Id> {
         self
     }
 
-    /// A manager sharing an already validated configuration and cipher (the stack builds one
-    /// per user id type from the same parts).
+    /// A manager sharing an already validated configuration, cipher and relying party (the
+    /// stack builds one per user id type from the same parts).
     #[cfg(feature = "axum")]
-    pub(crate) fn from_shared(db: DatabaseConnection, config: Arc<MfaConfig>, cipher: Arc<SecretCipher>) -> Self {
+    pub(crate) fn from_shared(
+        db: DatabaseConnection,
+        config: Arc<MfaConfig>,
+        cipher: Arc<SecretCipher>,
+        passkeys: Option<Arc<webauthn_rs::Webauthn>>,
+    ) -> Self {
         MfaManager {
             db,
             config,
@@ -364,6 +375,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             client_ip: None,
             sms: None,
             limiter: RateLimiter::memory(),
+            passkeys,
             _id: PhantomData,
         }
     }
@@ -405,9 +417,15 @@ impl<Id: MfaUserId> MfaManager<Id> {
         self.has_confirmed_factor(&user.mfa_user_id()).await
     }
 
-    /// Whether the user has a confirmed, active device. Backup codes alone do not count: they
-    /// are the fallback of a device (`setupTotp` makes them before the device is confirmed).
+    /// Whether the user has a confirmed, active device or a passkey. Backup codes alone do not
+    /// count: they are the fallback of a device (`setupTotp` makes them before the device is
+    /// confirmed).
     pub(crate) async fn has_confirmed_factor(&self, user: &Id) -> Result<bool, MfaError> {
+        Ok(self.has_confirmed_device(user).await? || self.has_passkey(user).await?)
+    }
+
+    /// Whether the user has a confirmed, active TOTP or SMS device.
+    pub(crate) async fn has_confirmed_device(&self, user: &Id) -> Result<bool, MfaError> {
         let row = self
             .db
             .query_one(
@@ -517,9 +535,10 @@ impl<Id: MfaUserId> MfaManager<Id> {
         Ok(())
     }
 
-    /// Turns MFA off for the user: disables every device (erasing secrets), deletes the backup
-    /// codes and forgets every trusted device.
+    /// Turns MFA off for the user: disables every device (erasing secrets), deletes the passkeys
+    /// and the backup codes and forgets every trusted device.
     pub async fn disable_mfa(&self, user: &impl MfaUser<Id = Id>) -> Result<(), MfaError> {
+        self.delete_passkeys(&user.mfa_user_id()).await?;
         let uid = user.mfa_user_id().to_db_value();
         self.db.execute(deactivate_devices().and_where(Expr::col(MfaDevices::UserId).eq(uid.clone()))).await?;
         for (table, user_id) in [

@@ -1,4 +1,5 @@
-//! Multi-factor authentication: TOTP, SMS codes, backup codes and trusted devices.
+//! Multi-factor authentication: TOTP, SMS codes, backup codes, passkeys (WebAuthn) and trusted
+//! devices.
 //!
 //! The method vocabulary ([`MfaMethod`]) and the requirement check ([`MfaRequirement`],
 //! [`enforce_mfa`]) only read the request's [`SecurityContext`](crate::context::SecurityContext);
@@ -47,6 +48,8 @@ pub mod graphql;
 #[cfg(feature = "mfa")]
 mod manager;
 #[cfg(feature = "mfa")]
+mod passkey;
+#[cfg(feature = "mfa")]
 mod secret;
 #[cfg(feature = "mfa")]
 mod sms_codes;
@@ -65,13 +68,17 @@ mod trusted;
 pub use self::adoption::{MethodCount, MfaAdoption, adoption};
 #[cfg(feature = "mfa")]
 pub use self::backup::BACKUP_CODE_ALPHABET;
-pub use self::config::{BackupCodeHashing, MfaConfig, SmsQuotas, ThrottleConfig, TotpAlgorithm, bounds};
+pub use self::config::{BackupCodeHashing, MfaConfig, PasskeyConfig, SmsQuotas, ThrottleConfig, TotpAlgorithm, bounds};
 pub use self::error::MfaError;
 #[cfg(all(feature = "axum", feature = "mfa"))]
 pub(crate) use self::manager::check_sms_provider;
 #[cfg(feature = "mfa")]
 pub use self::manager::{MfaAccount, MfaDevice, MfaManager, MfaUser, TotpQrCode, TotpSetup};
 pub use self::method::{MfaMethod, UnknownMfaMethod};
+#[cfg(all(feature = "axum", feature = "mfa"))]
+pub(crate) use self::passkey::relying_party;
+#[cfg(feature = "mfa")]
+pub use self::passkey::{PasskeyCeremony, PasskeyInfo};
 pub use self::requirement::{AuditAs, MfaRequirement, enforce_mfa};
 #[cfg(feature = "mfa")]
 pub use self::secret::{EncryptionKey, SecretCipher};

@@ -52,18 +52,24 @@ use crate::context::{AccessDenied, MfaLevel, MfaState, SecurityContext, audit_de
 /// The step-up window's default (`mfa.step_up_window_seconds`): 10 minutes.
 pub const DEFAULT_STEP_UP_WINDOW: Duration = Duration::from_secs(600);
 
-/// The methods that count for a step-up: a code the user typed. A trusted device never does.
-pub const STEP_UP_METHODS: &[MfaMethod] = &[MfaMethod::Totp, MfaMethod::Sms, MfaMethod::BackupCode];
+/// The methods that count for a step-up: a code the user typed or a passkey. A trusted device
+/// never does.
+pub const STEP_UP_METHODS: &[MfaMethod] = &[MfaMethod::Totp, MfaMethod::Sms, MfaMethod::BackupCode, MfaMethod::Passkey];
 
 /// The root fields a pending session may use by default: completing the second factor
-/// (`verifyTotp`, `verifySms`, `verifyBackupCode`, `verifyPasskey`; `sendSmsCode` only when the
-/// user has the `sms` method), `mfaStatus`, `login`, `logout`, `logoutEverywhere`, and
-/// `__typename` / introspection (which the schema's own limits still govern).
+/// (`verifyTotp`, `verifySms`, `verifyBackupCode`, `beginPasskeyAuthentication` and
+/// `verifyPasskey`; `sendSmsCode` only when the user has the `sms` method), `mfaStatus`,
+/// `login`, the passwordless `beginPasskeySignIn` / `finishPasskeySignIn`, `logout`,
+/// `logoutEverywhere`, and `__typename` / introspection (which the schema's own limits still
+/// govern).
 pub const DEFAULT_PENDING_ALLOWED_FIELDS: &[&str] = &[
     "verifyTotp",
     "verifySms",
     "verifyBackupCode",
+    "beginPasskeyAuthentication",
     "verifyPasskey",
+    "beginPasskeySignIn",
+    "finishPasskeySignIn",
     "sendSmsCode",
     "mfaStatus",
     "login",

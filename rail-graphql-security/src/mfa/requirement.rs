@@ -56,6 +56,9 @@ pub struct MfaRequirement {
     pub methods: &'static [MfaMethod],
 }
 
+/// The methods [`MfaRequirement::phishing_resistant`] accepts.
+const PHISHING_RESISTANT: &[MfaMethod] = &[MfaMethod::Passkey];
+
 impl Default for MfaRequirement {
     fn default() -> Self {
         Self::new()
@@ -84,6 +87,25 @@ impl MfaRequirement {
     pub const fn methods(mut self, methods: &'static [MfaMethod]) -> Self {
         self.methods = methods;
         self
+    }
+
+    /// Only a phishing-resistant method counts (a passkey, see
+    /// [`MfaMethod::is_phishing_resistant`]), and a trusted device is not enough: what
+    /// `#[require_mfa(phishing_resistant)]` demands.
+    ///
+    /// ```
+    /// use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
+    /// use rail_graphql_security::mfa::{MfaMethod, MfaRequirement};
+    ///
+    /// let strict = MfaRequirement::new().phishing_resistant();
+    /// let alice = SecurityContext::authenticated(Principal::new(1, "alice"));
+    /// let totp = alice.clone().with_mfa(MfaState::verified(chrono::Utc::now(), MfaMethod::Totp));
+    /// let passkey = alice.with_mfa(MfaState::verified(chrono::Utc::now(), MfaMethod::Passkey));
+    /// assert!(strict.check(Some(&totp)).is_err());
+    /// assert!(strict.check(Some(&passkey)).is_ok());
+    /// ```
+    pub const fn phishing_resistant(self) -> Self {
+        self.methods(PHISHING_RESISTANT).allow_trusted_device(false)
     }
 
     fn accepts_method(&self, method: Option<MfaMethod>) -> bool {

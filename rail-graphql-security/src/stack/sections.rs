@@ -20,7 +20,7 @@ use crate::mfa::SecretCipher;
 use crate::mfa::sms::{ConsoleSmsProvider, SmsProvider};
 #[cfg(feature = "sms")]
 use crate::mfa::sms::{SnsSmsProvider, TwilioSmsProvider};
-use crate::mfa::{MfaConfig, SmsQuotas};
+use crate::mfa::{MfaConfig, PasskeyConfig, SmsQuotas};
 use crate::rate_limit::{Quota, RateLimiter};
 
 #[cfg(feature = "redis")]
@@ -85,6 +85,12 @@ pub(super) fn mfa_config(m: &MfaSettings, production: bool) -> MfaConfig {
         pending_session_policy: m.pending_session_policy,
         step_up_window: Duration::from_secs(m.step_up_window_seconds),
         sms_allowed_country_codes: m.sms.allowed_country_codes.clone(),
+        passkeys: PasskeyConfig {
+            rp_id: m.passkeys.rp_id.as_deref().map(str::trim).filter(|id| !id.is_empty()).map(str::to_owned),
+            rp_name: m.passkeys.rp_name.trim().to_owned(),
+            origins: m.passkeys.origins.iter().map(|o| o.trim().to_owned()).collect(),
+            ceremony_ttl: Duration::from_secs(m.passkeys.ceremony_ttl_seconds),
+        },
         sms_quotas: {
             let window = Duration::from_secs(m.sms.quota_window);
             SmsQuotas {

@@ -56,6 +56,10 @@
 //! | — | `audit.checkpoint_signing_key` | secret the checkpoints' Ed25519 key derives from (`audit key` prints the public key) |
 //! | — | `audit.checkpoint_every_events` | events between checkpoints (default 10,000) |
 //! | — | `audit.checkpoint_interval_secs` | seconds between checkpoints (default 300) |
+//! | — | `mfa.passkeys.rp_id` | the relying-party id passkeys are bound to (a domain, e.g. `example.com`); unset: passkeys off |
+//! | — | `mfa.passkeys.rp_name` | the name authenticators show (default `rail-graphql-security`) |
+//! | — | `mfa.passkeys.origins` | the origins pages run passkey ceremonies from, e.g. `["https://app.example.com"]` (http only for localhost) |
+//! | — | `mfa.passkeys.ceremony_ttl_seconds` | how long a begun ceremony may be finished, 30–600 (default 300) |
 //!
 //! Keys without an original counterpart (`deployment.*`, the `audit.nats_*` keys, the SMS quotas, `max_consecutive_failures`,
 //! `required_for_roles`, `pending_session_policy`, `step_up_window_seconds`, ...) are the deployment checks' settings and the hardening the
@@ -482,6 +486,9 @@ pub struct MfaSettings {
     /// SMS delivery.
     #[security(nested)]
     pub sms: SmsConfig,
+    /// Passkeys (WebAuthn).
+    #[security(nested)]
+    pub passkeys: PasskeySettings,
     /// Key encrypting TOTP secrets at rest: 32 random bytes in standard base64
     /// (`openssl rand -base64 32`).
     #[security(secret, generate)]
@@ -491,6 +498,24 @@ pub struct MfaSettings {
     /// every secret to `encryption_key` (key rotation).
     #[security(secret)]
     pub previous_encryption_keys: Vec<Base64Key>,
+}
+
+/// Passkey (WebAuthn) settings: the relying party. Passkeys are off until `rp_id` is set.
+#[derive(Debug, Clone, Serialize, SecurityConfig)]
+pub struct PasskeySettings {
+    /// The relying-party id: the domain passkeys are bound to (e.g. `example.com`; `localhost`
+    /// in development). Unset: passkeys are off.
+    pub rp_id: Option<String>,
+    /// The name authenticators show next to the passkey.
+    #[security(default = "rail-graphql-security")]
+    pub rp_name: String,
+    /// The origins pages run passkey ceremonies from (e.g. `https://app.example.com`): each
+    /// host is `rp_id` or a subdomain of it, the port must match, and `http` is only for
+    /// `localhost`.
+    pub origins: Vec<String>,
+    /// Seconds a begun ceremony may be finished in.
+    #[security(default = 300, range = 30..=600)]
+    pub ceremony_ttl_seconds: u64,
 }
 
 /// SMS provider settings.

@@ -85,6 +85,11 @@ impl<Id: MfaUserId + FromStr> MfaQuery<Id> {
     async fn mfa_status(&self, ctx: &Context<'_>) -> async_graphql::Result<MfaStatus> {
         mfa_status::<Id>(ctx).await
     }
+
+    /// The caller's passkeys, oldest first (never their public keys).
+    async fn passkeys(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<PasskeyNode>> {
+        passkeys::<Id>(ctx).await
+    }
 }
 
 #[Object(name = "MfaMutation")]
@@ -157,6 +162,69 @@ impl<Id: MfaUserId + FromStr> MfaMutation<Id> {
     /// Disables one of the caller's devices and erases its secret.
     async fn remove_mfa_device(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<MfaActionPayload> {
         remove_mfa_device::<Id>(ctx, id).await
+    }
+
+    /// Begins registering a passkey: pass `options.publicKey` to
+    /// `navigator.credentials.create()`, then call `finishPasskeyRegistration`.
+    async fn begin_passkey_registration(&self, ctx: &Context<'_>) -> async_graphql::Result<PasskeyCeremonyPayload> {
+        begin_passkey_registration::<Id>(ctx).await
+    }
+
+    /// Stores the passkey the browser created (`credential`: its JSON) under `name`.
+    async fn finish_passkey_registration(
+        &self,
+        ctx: &Context<'_>,
+        ceremony_id: ID,
+        credential: String,
+        name: String,
+    ) -> async_graphql::Result<PasskeyRegistrationPayload> {
+        finish_passkey_registration::<Id>(ctx, ceremony_id, credential, name).await
+    }
+
+    /// Begins a passkey second factor: pass `options.publicKey` to
+    /// `navigator.credentials.get()`, then call `verifyPasskey`.
+    async fn begin_passkey_authentication(&self, ctx: &Context<'_>) -> async_graphql::Result<PasskeyCeremonyPayload> {
+        begin_passkey_authentication::<Id>(ctx).await
+    }
+
+    /// Checks a passkey assertion (`credential`: its JSON) as the second factor (each ceremony
+    /// works once). With `trustDevice: true`, `deviceId` is a trusted-device token.
+    async fn verify_passkey(
+        &self,
+        ctx: &Context<'_>,
+        ceremony_id: ID,
+        credential: String,
+        #[graphql(default)] trust_device: bool,
+        device_name: Option<String>,
+    ) -> async_graphql::Result<VerifyPayload> {
+        verify_passkey::<Id>(ctx, ceremony_id, credential, trust_device, device_name).await
+    }
+
+    /// Begins a passwordless sign-in (no user named): pass `options.publicKey` to
+    /// `navigator.credentials.get()`, then call `finishPasskeySignIn`.
+    async fn begin_passkey_sign_in(&self, ctx: &Context<'_>) -> async_graphql::Result<PasskeyCeremonyPayload> {
+        begin_passkey_sign_in::<Id>(ctx).await
+    }
+
+    /// Signs in with a passkey alone (`credential`: the assertion's JSON): the token satisfies
+    /// every `#[require_mfa]`, `phishing_resistant` included.
+    async fn finish_passkey_sign_in(
+        &self,
+        ctx: &Context<'_>,
+        ceremony_id: ID,
+        credential: String,
+    ) -> async_graphql::Result<PasskeySignInPayload> {
+        finish_passkey_sign_in::<Id>(ctx, ceremony_id, credential).await
+    }
+
+    /// Renames one of the caller's passkeys.
+    async fn rename_passkey(&self, ctx: &Context<'_>, id: ID, name: String) -> async_graphql::Result<MfaActionPayload> {
+        rename_passkey::<Id>(ctx, id, name).await
+    }
+
+    /// Removes one of the caller's passkeys (needs a recent second factor).
+    async fn remove_passkey(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<MfaActionPayload> {
+        remove_passkey::<Id>(ctx, id).await
     }
 
     /// Turns MFA off: every device, backup code and trusted device is removed.
