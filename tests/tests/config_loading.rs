@@ -186,7 +186,7 @@ fn an_unknown_key_is_rejected_with_the_keys_that_exist() {
         "environment variable RAIL_SECURITY__MFA__DIGIT: unknown key `mfa.digit`; did you mean `digits`? expected one \
          of: enabled, issuer, digits, period, backup_codes_count, backup_code_length, trusted_device_days, \
          required_for_roles, max_consecutive_failures, max_pending_devices, pending_session_policy, \
-         step_up_window_seconds, sms, encryption_key, previous_encryption_keys"
+         step_up_window_seconds, sms, passkeys, encryption_key, previous_encryption_keys"
     );
 }
 

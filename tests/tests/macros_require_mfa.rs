@@ -98,6 +98,11 @@ impl PublicQuery {
         true
     }
 
+    #[require_mfa(phishing_resistant, max_age = "10m")]
+    async fn wire_transfer(&self) -> i32 {
+        100
+    }
+
     async fn node(&self) -> Node {
         Node::Account(Account { id: "1".into() })
     }
@@ -291,6 +296,31 @@ async fn trusted_devices_and_methods_follow_the_options() {
     let ext = response.errors[0].extensions.as_ref().unwrap();
     assert_eq!(ext.get("methods").unwrap().clone().into_json().unwrap(), json!(["totp"]));
     assert_eq!(data(&f.run("{ strict }", Some(verified(1, MfaMethod::BackupCode))).await), json!({"strict": true}));
+}
+
+#[tokio::test]
+async fn phishing_resistant_accepts_a_recent_passkey_only() {
+    let f = fixture();
+    let q = "{ wireTransfer }";
+    let with_passkey = alice().with_mfa_methods([MfaMethod::Passkey, MfaMethod::Totp]);
+    // A TOTP code, an SMS code, a backup code or a trusted device: refused, even when fresh.
+    for method in [MfaMethod::Totp, MfaMethod::Sms, MfaMethod::BackupCode] {
+        let security = with_passkey.clone().with_mfa(MfaState::verified(Utc::now(), method));
+        assert_refused(&f, q, Some(security), "MFA_REQUIRED", "PublicQuery.wireTransfer", "mfa_required").await;
+    }
+    let trusted = with_passkey.clone().with_mfa(MfaState::trusted_device(Utc::now()));
+    assert_refused(&f, q, Some(trusted), "MFA_REQUIRED", "PublicQuery.wireTransfer", "mfa_required").await;
+    // The refusal offers the passkey only.
+    let totp = with_passkey.clone().with_mfa(MfaState::verified(Utc::now(), MfaMethod::Totp));
+    let response = f.run(q, Some(totp)).await;
+    let ext = response.errors[0].extensions.as_ref().unwrap();
+    assert_eq!(ext.get("methods").unwrap().clone().into_json().unwrap(), json!(["passkey"]));
+    // A passkey too long ago is a step-up; a recent one passes.
+    let stale =
+        with_passkey.clone().with_mfa(MfaState::verified(Utc::now() - Duration::minutes(11), MfaMethod::Passkey));
+    assert_refused(&f, q, Some(stale), "MFA_REQUIRED", "PublicQuery.wireTransfer", "mfa_too_old").await;
+    let fresh = with_passkey.with_mfa(MfaState::verified(Utc::now(), MfaMethod::Passkey));
+    assert_eq!(data(&f.run(q, Some(fresh)).await), json!({"wireTransfer": 100}));
 }
 
 #[tokio::test]

@@ -442,3 +442,20 @@ async fn without_a_relying_party_passkeys_are_off() {
     ));
     t.cleanup().await;
 }
+
+/// The dashboard's adoption card counts passkey users, and a user with a passkey and a TOTP
+/// device once.
+async fn adoption_counts_passkeys(t: &TestDb) {
+    let (logger, _sink) = capturing_logger();
+    let mfa = manager::<i64>(t.db.clone(), &logger);
+    register(&mfa, &alice(), "Phone").await;
+    register(&mfa, &bob(), "Phone").await;
+    register(&mfa, &bob(), "Key").await;
+    let setup = mfa.setup_totp_device(&alice(), "App").await.unwrap();
+    assert!(mfa.verify_totp_code(&alice(), &integration_tests::totp_now(&setup.secret, 0)).await.unwrap());
+    let adoption = rail_graphql_security::mfa::adoption(&t.db).await.unwrap();
+    assert_eq!(adoption.users_enrolled, 2);
+    let by_method: Vec<(&str, u64)> = adoption.by_method.iter().map(|m| (m.method.as_str(), m.users)).collect();
+    assert_eq!(by_method, [("passkey", 2), ("totp", 1)]);
+}
+on_every_backend!(adoption_counts_passkey_users_on, adoption_counts_passkeys);

@@ -1,10 +1,11 @@
 //! Second-factor adoption figures (the dashboard's "MFA adoption" card), counted in
-//! `mfa_devices`.
+//! `mfa_devices` and `mfa_passkeys`.
 
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde::Serialize;
 
+use super::passkey::MfaPasskeys;
 use super::store::{MfaDevices, get};
 
 /// How many second-factor users there are, and with which methods.
@@ -12,8 +13,8 @@ use super::store::{MfaDevices, get};
 pub struct MfaAdoption {
     /// Users with at least one active, confirmed second factor.
     pub users_enrolled: u64,
-    /// Users per method (`totp`, `sms`, `backup_codes`), most first; a user with two methods
-    /// counts once under each.
+    /// Users per method (`totp`, `sms`, `backup_codes`, `passkey`), most first; a user with two
+    /// methods counts once under each.
     pub by_method: Vec<MethodCount>,
 }
 
@@ -26,8 +27,8 @@ pub struct MethodCount {
     pub users: u64,
 }
 
-/// Second-factor adoption from the `mfa_devices` table: two `COUNT(DISTINCT user_id)` queries,
-/// served by its `user_id` index.
+/// Second-factor adoption from the `mfa_devices` and `mfa_passkeys` tables: three
+/// `COUNT(DISTINCT user_id)` queries, served by their `user_id` indexes.
 pub async fn adoption<C: ConnectionTrait>(db: &C) -> Result<MfaAdoption, DbErr> {
     let users = || -> Expr { Func::count_distinct(Expr::col(MfaDevices::UserId)).into() };
     // The alias of the count in the result rows.
@@ -39,7 +40,7 @@ pub async fn adoption<C: ConnectionTrait>(db: &C) -> Result<MfaAdoption, DbErr> 
             .and_where(Expr::col(MfaDevices::Confirmed).eq(true))
             .to_owned()
     };
-    let users_enrolled = db
+    let device_users = db
         .query_one(active().expr_as(users(), count()))
         .await?
         .map(|row| get::<i64>(&row, count()))
@@ -55,7 +56,7 @@ pub async fn adoption<C: ConnectionTrait>(db: &C) -> Result<MfaAdoption, DbErr> 
                 .order_by(MfaDevices::DeviceType, Order::Asc),
         )
         .await?;
-    let by_method = rows
+    let mut by_method = rows
         .iter()
         .map(|row| {
             Ok(MethodCount {
@@ -63,6 +64,27 @@ pub async fn adoption<C: ConnectionTrait>(db: &C) -> Result<MfaAdoption, DbErr> 
                 users: u64::try_from(get::<i64>(row, count())?).unwrap_or(0),
             })
         })
-        .collect::<Result<_, DbErr>>()?;
+        .collect::<Result<Vec<_>, DbErr>>()?;
+    let passkey_users = |also_with_device: bool| {
+        let mut select = Query::select();
+        select.expr_as(Func::count_distinct(Expr::col(MfaPasskeys::UserId)), count()).from(MfaPasskeys::Table);
+        if also_with_device {
+            select
+                .and_where(Expr::col(MfaPasskeys::UserId).in_subquery(active().column(MfaDevices::UserId).to_owned()));
+        }
+        async move {
+            Ok::<i64, DbErr>(
+                db.query_one(&select).await?.map(|row| get::<i64>(&row, count())).transpose()?.unwrap_or(0),
+            )
+        }
+    };
+    // A user with a device and a passkey is one enrolled user.
+    let both = passkey_users(true).await?;
+    let passkey_users = passkey_users(false).await?;
+    let users_enrolled = device_users + passkey_users - both;
+    if passkey_users > 0 {
+        by_method.push(MethodCount { method: "passkey".to_owned(), users: u64::try_from(passkey_users).unwrap_or(0) });
+        by_method.sort_by(|a, b| b.users.cmp(&a.users).then_with(|| a.method.cmp(&b.method)));
+    }
     Ok(MfaAdoption { users_enrolled: u64::try_from(users_enrolled).unwrap_or(0), by_method })
 }

@@ -299,7 +299,7 @@ pub struct MfaConfig {
     /// (`mfa.pending_session_policy`); default [`MfaPolicy::HighestAvailable`] (see
     /// [`policy`](super::policy)).
     pub pending_session_policy: MfaPolicy,
-    /// How recently a code-based factor (`totp`, `sms`, `backup_code`; never a trusted device)
+    /// How recently a factor the user passed (`totp`, `sms`, `backup_code`, `passkey`; never a trusted device)
     /// must have been passed to change factors (`setupTotp`, `setupSms`, `generateBackupCodes`,
     /// `removeMfaDevice`, `disableMfa`, `revokeTrustedDevice`); `mfa.step_up_window_seconds`,
     /// default 10 minutes.

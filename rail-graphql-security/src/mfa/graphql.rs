@@ -13,18 +13,41 @@
 //!   one with the [`TokenService`]).
 //!
 //! # Who may do what
-//! Listing (`mfaDevices`, `trustedDevices`, `mfaStatus`), verifying (`verifyTotp`, `verifySms`,
-//! `verifyBackupCode`) and `sendSmsCode` need an authenticated caller; with the
+//! Listing (`mfaDevices`, `trustedDevices`, `mfaStatus`, `passkeys`), verifying (`verifyTotp`,
+//! `verifySms`, `verifyBackupCode`, `beginPasskeyAuthentication` + `verifyPasskey`),
+//! `renamePasskey` and `sendSmsCode` need an authenticated caller; the passwordless
+//! `beginPasskeySignIn` + `finishPasskeySignIn` need none (limited per client address,
+//! [`PASSKEY_SIGN_IN_LIMIT`]), and the session they start comes from the
+//! [`SecondFactorHook::on_passkey_sign_in`] of the application; with the
 //! [`PendingSessionGuard`](super::policy::PendingSessionGuard) in the schema (the default of
 //! the stack), a password-only session of a user with a second factor may only verify, send an
 //! SMS code (when `sms` is one of its methods) and read `mfaStatus`.
 //! Changing the factors of a user who already has a confirmed one (`setupTotp`, `setupSms`,
-//! `generateBackupCodes`, `removeMfaDevice`, `disableMfa`, `revokeTrustedDevice` of another
-//! device than the one this session logged in with) needs a step-up: a code-based factor (`totp`, `sms`, `backup_code`) passed in this session within
+//! `generateBackupCodes`, `removeMfaDevice`, `disableMfa`, `beginPasskeyRegistration`,
+//! `removePasskey`, `revokeTrustedDevice` of another device than the one this session logged in
+//! with) needs a step-up: a factor (`totp`, `sms`, `backup_code`, `passkey`) passed in this session within
 //! the manager's [`step_up_window`](super::MfaConfig::step_up_window) (10 minutes by default).
 //! A trusted-device login never counts, so neither a stolen password nor a trusted device alone
 //! can add, replace or remove factors. A user without a confirmed factor may enrol. Refusals
 //! are logged as `unauthorized_access` when an [`AuditLogger`] is in the schema data.
+//!
+//! # Passkeys from a browser page
+//! Passkeys are on when the configuration names a relying party (`mfa.passkeys.rp_id` and
+//! `mfa.passkeys.origins`). Each ceremony is two mutations. The begin mutation's `options` is
+//! WebAuthn JSON with base64url binary fields: decode `publicKey.challenge`, `publicKey.user.id`
+//! and each `excludeCredentials[].id` / `allowCredentials[].id` to bytes (or use
+//! `PublicKeyCredential.parseCreationOptionsFromJSON` / `parseRequestOptionsFromJSON`), call
+//! `navigator.credentials.create({ publicKey })` or `.get({ publicKey })`, and send the result's
+//! JSON (`JSON.stringify(credential.toJSON())`, or its ArrayBuffers base64url-encoded by hand) as
+//! `credential` with the `ceremonyId`:
+//!
+//! | purpose | begin | finish |
+//! |---|---|---|
+//! | register (a discoverable credential, user verification required) | `beginPasskeyRegistration` | `finishPasskeyRegistration(ceremonyId, credential, name)` |
+//! | second factor after the password | `beginPasskeyAuthentication` | `verifyPasskey(ceremonyId, credential, trustDevice, deviceName)` |
+//! | passwordless sign-in (both factors) | `beginPasskeySignIn` | `finishPasskeySignIn(ceremonyId, credential)` |
+//!
+//! A ceremony is finished once, on any instance sharing the database, before `expiresAt`.
 //!
 //! # Error codes
 //! Every error carries a stable `code` extension:
@@ -32,7 +55,7 @@
 //! | `code` | when | other extensions |
 //! |---|---|---|
 //! | `UNAUTHENTICATED` | no authenticated caller, or its id is not a key of this user type | |
-//! | `MFA_REQUIRED` | changing factors without a code-based second factor passed in this session within the step-up window | `methods`, `maxAgeSeconds` |
+//! | `MFA_REQUIRED` | changing factors without a second factor the user passed in this session within the step-up window | `methods`, `maxAgeSeconds` |
 //! | `INVALID_CODE` | a wrong, malformed, expired or already used code | |
 //! | `MFA_LOCKED` | too many failed attempts; nothing is checked until `retryAfter` | `retryAfter` (seconds), `lockedUntil` |
 //! | `MFA_LOCKED` | too many consecutive failures: TOTP and SMS codes wait for a backup code (`verifyBackupCode`) or an administrator | `lockedUntilRecovery: true` |
@@ -599,8 +622,8 @@ impl<Id: MfaUserId> Caller<'_, Id> {
         Ok(methods)
     }
 
-    /// Changing factors of a user with a confirmed one needs a step-up: a code-based factor
-    /// (`totp`, `sms`, `backup_code`; never a trusted device) passed within the manager's
+    /// Changing factors of a user with a confirmed one needs a step-up: a factor
+    /// (`totp`, `sms`, `backup_code`, `passkey`; never a trusted device) passed within the manager's
     /// `step_up_window`. A user without a confirmed factor may enrol (the first factor).
     async fn require_step_up(&self, ctx: &Context<'_>, resource: &str) -> async_graphql::Result<()> {
         let window = self.manager.config().step_up_window;

@@ -1,5 +1,5 @@
 //! What a session that has not passed its second factor yet may do ([`MfaPolicy`], enforced by
-//! the [`PendingSessionGuard`] extension), and how recent a code-based factor must be to change
+//! the [`PendingSessionGuard`] extension), and how recent a factor the user passed must be to change
 //! factors ([`STEP_UP_METHODS`], [`DEFAULT_STEP_UP_WINDOW`]).
 //!
 //! A *pending session* is a token of a user who has a second factor (the token lists the user's
@@ -118,7 +118,7 @@ pub fn is_pending(security: &SecurityContext) -> bool {
     security.is_authenticated() && !security.mfa_methods.is_empty() && security.mfa.level < MfaLevel::Verified
 }
 
-/// Whether `mfa` is a step-up: a code-based factor ([`STEP_UP_METHODS`], never a trusted device)
+/// Whether `mfa` is a step-up: a factor the user passed ([`STEP_UP_METHODS`], never a trusted device)
 /// passed at most `window` before `now`.
 pub fn is_stepped_up(mfa: &MfaState, window: Duration, now: chrono::DateTime<chrono::Utc>) -> bool {
     !mfa.trusted_device && mfa.method.is_some_and(|m| STEP_UP_METHODS.contains(&m)) && mfa.satisfies(Some(window), now)

@@ -32,8 +32,10 @@ pub(crate) const MFA_TABLES: [&str; 4] = ["mfa_devices", "mfa_backup_codes", "tr
 /// Recreates the MFA tables with `user_id` columns of `Id`'s type.
 pub(crate) async fn prepare<Id: TestId>(t: &TestDb) {
     let manager = SchemaManager::new(&t.db);
+    CreateMfaTables::default().passkeys().down(&manager).await.expect("drop the default passkey tables");
     CreateMfaTables::default().down(&manager).await.expect("drop the default MFA tables");
     CreateMfaTables::with_user_id(Id::COLUMN).up(&manager).await.expect("create the MFA tables");
+    CreateMfaTables::with_user_id(Id::COLUMN).passkeys().up(&manager).await.expect("create the passkey tables");
     AddMfaThrottleHardLock.up(&manager).await.expect("add the hard-lock columns");
 }
 

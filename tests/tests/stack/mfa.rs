@@ -466,3 +466,54 @@ pub(crate) async fn sms_quota_window() {
     mfa.send_sms_code_at(&alice(), Utc::now() + chrono::Duration::seconds(122)).await.unwrap();
     assert_eq!(outbox.0.lock().unwrap().len(), 2);
 }
+
+const PASSKEYS: [(&str, &str); 2] =
+    [("mfa.passkeys.rp_id", "example.com"), ("mfa.passkeys.origins", "https://app.example.com")];
+
+pub(crate) async fn passkeys_rp_id() {
+    let app = start(&PASSKEYS).await;
+    let mfa = app.security.mfa::<i64>().unwrap();
+    assert!(mfa.passkeys_enabled());
+    let ceremony = mfa.start_passkey_registration(&alice()).await.unwrap();
+    assert_eq!(ceremony.options["publicKey"]["rp"]["id"], "example.com");
+    // Unset: passkeys are off, with an error that names the keys.
+    let off = start(&[]).await;
+    let refused = off.security.mfa::<i64>().unwrap().start_passkey_sign_in().await.unwrap_err();
+    assert!(matches!(refused, MfaError::PasskeysDisabled));
+    assert!(refused.to_string().contains("mfa.passkeys.rp_id"), "{refused}");
+    let error =
+        build_error(Profile::Development, &[PASSKEYS[0], ("mfa.passkeys.origins", "https://example.org")]).await;
+    assert!(error.contains("mfa.passkeys.origins") && error.contains("example.com"), "{error}");
+}
+
+pub(crate) async fn passkeys_origins() {
+    use integration_tests::authenticator::SoftAuthenticator;
+    let app = start(&[PASSKEYS[0], ("mfa.passkeys.origins", "https://app.example.com,https://example.com")]).await;
+    let mfa = app.security.mfa::<i64>().unwrap();
+    // The second origin listed is accepted; one not listed is refused.
+    for (origin, accepted) in [("https://example.com", true), ("https://other.example.com", false)] {
+        let ceremony = mfa.start_passkey_registration(&alice()).await.unwrap();
+        let credential = SoftAuthenticator::new().register(&ceremony.options, origin).to_string();
+        let result = mfa.finish_passkey_registration(&alice(), ceremony.id, &credential, "key").await;
+        assert_eq!(result.is_ok(), accepted, "{origin}: {result:?}");
+    }
+    let error = build_error(Profile::Development, &[PASSKEYS[0], ("mfa.passkeys.origins", "http://example.com")]).await;
+    assert!(error.contains("must be https"), "{error}");
+}
+
+pub(crate) async fn passkeys_rp_name() {
+    let app = start(&[PASSKEYS[0], PASSKEYS[1], ("mfa.passkeys.rp_name", "Acme Bank")]).await;
+    let ceremony = app.security.mfa::<i64>().unwrap().start_passkey_registration(&alice()).await.unwrap();
+    assert_eq!(ceremony.options["publicKey"]["rp"]["name"], "Acme Bank");
+}
+
+pub(crate) async fn passkeys_ceremony_ttl_seconds() {
+    let app = start(&[PASSKEYS[0], PASSKEYS[1], ("mfa.passkeys.ceremony_ttl_seconds", "60")]).await;
+    let ceremony = app.security.mfa::<i64>().unwrap().start_passkey_sign_in().await.unwrap();
+    let ttl = (ceremony.expires_at - Utc::now()).num_seconds();
+    assert!((55..=60).contains(&ttl), "{ttl}");
+    assert_eq!(ceremony.options["publicKey"]["timeout"], 60_000, "the browser's timeout follows it");
+    let error =
+        load(&Profile::Development, app.dir.path(), &[("mfa.passkeys.ceremony_ttl_seconds", "10")]).unwrap_err();
+    assert!(error.contains("mfa.passkeys.ceremony_ttl_seconds"), "{error}");
+}

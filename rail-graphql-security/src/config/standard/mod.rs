@@ -476,7 +476,7 @@ pub struct MfaSettings {
     /// `lenient` (a full session except for MFA-protected fields and factor changes).
     #[security(default = MfaPolicy::HighestAvailable)]
     pub pending_session_policy: MfaPolicy,
-    /// Seconds within which a code-based second factor (TOTP, SMS, backup code; never a trusted
+    /// Seconds within which a second factor the user passed (TOTP, SMS, backup code, passkey; never a trusted
     /// device) must have been passed to change factors (step-up).
     #[security(
         default = 600,
