@@ -10,172 +10,24 @@
 //! Without `/usr/bin/chromium` and `/usr/bin/chromedriver` (or `CHROMIUM` / `CHROMEDRIVER`)
 //! the test says so and passes, unless `RAIL_TEST_REQUIRE_BACKENDS=1` (CI), where it fails.
 //!
-//! The WebDriver client is the few endpoints below over reqwest, which the suite already has;
-//! a client crate would add a second HTTP stack for six calls.
+//! The WebDriver client is `browser/mod.rs`: the few endpoints the tests use, over reqwest.
 
+mod browser;
 mod dashboard;
 
-use std::net::TcpListener;
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use base64::Engine;
+use browser::{Session, browser_binaries, start_driver};
 use chrono::{DateTime, Utc};
 use dashboard::{ADMIN, XSS_AGENT, seed, start};
 use futures::FutureExt;
 use integration_tests::{Backend, TestDb};
 use rail_graphql_security::config::{Profile, SecurityConfig, StandardSecurityConfig};
-use serde_json::{Value, json};
-
-/// The key under which WebDriver returns element references.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-fn binary(var: &str, default: &str) -> Option<PathBuf> {
-    let path = std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| PathBuf::from(default));
-    path.is_file().then_some(path)
-}
-
-/// Kills chromedriver (and with it the browser it started) however the test ends.
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-struct Session {
-    http: reqwest::Client,
-    url: String,
-}
-
-impl Session {
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, String> {
-        let mut request = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(|e| format!("chromedriver: {e}"))?;
-        let status = response.status();
-        let value: Value = response.json().await.map_err(|e| format!("chromedriver reply: {e}"))?;
-        if status.is_success() { Ok(value["value"].clone()) } else { Err(format!("{path}: {status} {value}")) }
-    }
-
-    async fn get(&self, path: &str) -> Result<Value, String> {
-        self.call(reqwest::Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Result<Value, String> {
-        self.call(reqwest::Method::POST, path, Some(body)).await
-    }
-
-    async fn goto(&self, url: &str) {
-        self.post("/url", json!({ "url": url })).await.expect("navigate");
-    }
-
-    /// The element matching `css`, waiting up to 10 s for it to appear.
-    async fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            match self.post("/element", json!({ "using": "css selector", "value": css })).await {
-                Ok(found) => {
-                    return found[ELEMENT].as_str().unwrap_or_else(|| panic!("element reply {found}")).to_owned();
-                }
-                Err(error) if Instant::now() > deadline => panic!("no element {css}: {error}"),
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
-    }
-
-    async fn text(&self, css: &str) -> String {
-        let id = self.find(css).await;
-        self.get(&format!("/element/{id}/text")).await.expect("text").as_str().unwrap_or_default().to_owned()
-    }
-
-    async fn attribute(&self, css: &str, name: &str) -> String {
-        let id = self.find(css).await;
-        let value = self.get(&format!("/element/{id}/attribute/{name}")).await.expect("attribute");
-        value.as_str().unwrap_or_default().to_owned()
-    }
-
-    async fn number(&self, testid: &str) -> u64 {
-        let text = self.text(&format!("[data-testid=\"{testid}\"]")).await;
-        text.trim().parse().unwrap_or_else(|e| panic!("{testid} shows {text:?}: {e}"))
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let id = self.find(css).await;
-        self.post(&format!("/element/{id}/value"), json!({ "text": text })).await.expect("type");
-    }
-
-    async fn click(&self, css: &str) {
-        let id = self.find(css).await;
-        self.post(&format!("/element/{id}/click"), json!({})).await.expect("click");
-    }
-
-    async fn script(&self, script: &str) -> Value {
-        self.post("/execute/sync", json!({ "script": script, "args": [] })).await.expect("script")
-    }
-}
-
-async fn start_driver(chromium: &Path, chromedriver: &Path) -> (Driver, Session) {
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-    let child = Command::new(chromedriver)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.display()));
-    let driver = Driver(child);
-    let http = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ready = http.get(format!("{base}/status")).send().await.ok();
-        if let Some(response) = ready
-            && response.json::<Value>().await.is_ok_and(|v| v["value"]["ready"] == true)
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "chromedriver did not become ready on port {port}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let capabilities = json!({ "capabilities": { "alwaysMatch": {
-        "browserName": "chrome",
-        "goog:chromeOptions": {
-            "binary": chromium.to_string_lossy(),
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1760", "--hide-scrollbars", "--force-device-scale-factor=1"],
-        },
-    } } });
-    let created: Value = http
-        .post(format!("{base}/session"))
-        .json(&capabilities)
-        .send()
-        .await
-        .expect("create session")
-        .json()
-        .await
-        .expect("session reply");
-    let id = created["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no WebDriver session: {created}"));
-    (driver, Session { http, url: format!("{base}/session/{id}") })
-}
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_logs_in_and_sees_the_report_numbers_in_chromium() {
-    let (Some(chromium), Some(chromedriver)) =
-        (binary("CHROMIUM", "/usr/bin/chromium"), binary("CHROMEDRIVER", "/usr/bin/chromedriver"))
-    else {
-        let hint = "install them with `apt-get install -y chromium chromium-driver` (or set CHROMIUM / CHROMEDRIVER)";
-        if std::env::var("RAIL_TEST_REQUIRE_BACKENDS").is_ok_and(|v| v == "1") {
-            panic!("chromium or chromedriver is missing but RAIL_TEST_REQUIRE_BACKENDS=1: {hint}");
-        }
-        eprintln!("note: the Chromium dashboard test was SKIPPED (it passes without running): {hint}");
-        return;
-    };
+    let Some((chromium, chromedriver)) = browser_binaries("dashboard") else { return };
     let t = TestDb::new(Backend::Sqlite).await.expect("SQLite is always available");
     seed(&t.db, Utc::now()).await;
     let findings = StandardSecurityConfig::defaults(&Profile::Production).run_checks(&Profile::Production);
@@ -251,14 +103,7 @@ async fn browse(app: &dashboard::App, session: &Session) {
         .goto(&format!("{}?start={}&end={}", app.base, urlencode(&start.to_rfc3339()), urlencode(&end.to_rfc3339())))
         .await;
     session.find("[data-testid=\"findings\"]").await;
-    let png = session.get("/screenshot").await.expect("screenshot");
-    let png = base64::engine::general_purpose::STANDARD.decode(png.as_str().expect("base64")).expect("png");
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
-    if let Some(target) = std::env::var_os("RAIL_WRITE_SCREENSHOT") {
-        // `Path::join` keeps an absolute path as it is.
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(target);
-        std::fs::write(&path, png).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    }
+    session.screenshot("RAIL_WRITE_SCREENSHOT").await;
 
     session.click("[data-testid=\"logout\"]").await;
     session.find("#username").await;

@@ -150,5 +150,17 @@ async fn attacks_over_http(t: &TestDb) {
     assert_eq!(removed["data"]["removePasskey"]["success"], true, "{removed}");
     let gone = sign_in(&server, &mut key).await;
     assert_eq!(error_code(&gone), Some("PASSKEY_REJECTED"), "{gone}");
+
+    // Each begun registration stores a ceremony: a flood is cut at a burst of 10, refilled one
+    // every 6 s (one was used above, maybe refilled since).
+    let mut begun = 0;
+    for _ in 0..12 {
+        let body = server.gql(Some(fresh), BEGIN_REGISTRATION, json!({})).await;
+        match error_code(&body) {
+            None => begun += 1,
+            Some(code) => assert_eq!(code, "RATE_LIMITED", "{body}"),
+        }
+    }
+    assert!((9..=10).contains(&begun), "at most 10 registrations a minute per user and address: {begun}");
 }
 on_every_backend!(passkey_attacks_over_http_on, attacks_over_http);

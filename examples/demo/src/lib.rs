@@ -49,6 +49,7 @@ use sea_orm::{
 };
 use secrecy::{ExposeSecret, SecretString};
 
+pub mod account;
 pub mod entities;
 pub mod schema;
 pub mod simulate;
@@ -637,6 +638,14 @@ pub async fn build_app_with_sms(
         security.dashboard(DemoAuthenticator(passwords)).second_factor(mfa).build().map_err(dashboard_error)?;
     // `/security` is the page; `/security/` redirects there.
     let mounted = dashboard::router_at("/security", dashboard).map_err(dashboard_error)?;
+    // `/account`: the signed-in user's own security page, on the same schema.
+    let account = account::AccountPage::new(
+        schema.clone(),
+        security.tokens().clone(),
+        db.clone(),
+        security.cookie_policy().secure,
+    );
+    let mounted = mounted.merge(account.router());
     // Merged before the security layers: the dashboard gets the host check, https redirect,
     // request ids, limits and headers of `/graphql`.
     let router = security.router_with(schema, mounted);

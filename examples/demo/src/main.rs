@@ -103,6 +103,10 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
     println!("rail-graphql-security demo (profile {})", settings.profile);
     println!("  GraphQL   http://{address}/graphql{}", if production { "" } else { "  (GraphiQL in a browser)" });
     println!("  dashboard http://{address}/security  (sign in as admin, with its TOTP: enrol it via setupTotp first)");
+    println!(
+        "  account   http://localhost:{}/account  (your own security: passkeys, TOTP, backup codes, devices, events)",
+        address.port()
+    );
     println!("  database  {}", app.database_label);
     println!(
         "  limits    {} (REDIS_URL {})",

@@ -67,7 +67,7 @@
 //! | `SMS_NOT_SENT` | the SMS provider failed; the code is not valid | |
 //! | `SMS_COUNTRY_NOT_ALLOWED` | SMS are not sent to the phone number's country | |
 //! | `RATE_LIMITED` | an SMS code was sent too recently, an SMS quota (per user, number, address or overall) is used up, or too many enrolments are pending | `retryAfter` (seconds, when known), `limit` (`sms_per_user`, `sms_per_number`, `sms_per_address`, `sms_global`, `pending_devices`) |
-//! | `RATE_LIMITED` | more calls than [`VERIFY_LIMIT`] (`verifyTotp`, `verifySms`, `verifyBackupCode`) or [`SMS_LIMIT`] (`setupSms`, `sendSmsCode`) allow | `retryAfter` (seconds) |
+//! | `RATE_LIMITED` | more calls than [`VERIFY_LIMIT`] (`verifyTotp`, `verifySms`, `verifyBackupCode`, `verifyPasskey`, `beginPasskeyAuthentication`, `beginPasskeyRegistration`), [`PASSKEY_SIGN_IN_LIMIT`] (`beginPasskeySignIn`, `finishPasskeySignIn`) or [`SMS_LIMIT`] (`setupSms`, `sendSmsCode`) allow | `retryAfter` (seconds) |
 //! | `PASSKEYS_UNAVAILABLE` | passkeys are not configured (`mfa.passkeys.rp_id`), or `finishPasskeySignIn` has no [`SecondFactorHook::on_passkey_sign_in`] | |
 //! | `PASSKEY_CEREMONY_EXPIRED` | the ceremony id is unknown, expired, already finished, or another user's: begin again | |
 //! | `PASSKEY_REJECTED` | the passkey did not verify (another origin or relying party, a bad signature, a credential not allowed, a signature counter going backwards) or is registered already | |
@@ -100,7 +100,8 @@ use crate::rate_limit::{FieldLimit, LimitKey, enforce_resolver_in};
 mod roots;
 pub use self::roots::{MfaMutation, MfaQuery};
 
-/// `verifyTotp`, `verifySms` and `verifyBackupCode`: 10 calls a minute per user and address,
+/// `verifyTotp`, `verifySms`, `verifyBackupCode`, `verifyPasskey`, `beginPasskeyAuthentication`
+/// and `beginPasskeyRegistration`: 10 calls a minute each per user and address,
 /// counted in the manager's [`RateLimiter`](crate::rate_limit::RateLimiter). The failure
 /// throttle decides about guesses; this caps how fast a client may call at all (refused calls
 /// included), as `#[rate_limit]` would.
@@ -901,6 +902,8 @@ pub async fn begin_passkey_registration<Id: MfaUserId + FromStr>(
     ctx: &Context<'_>,
 ) -> async_graphql::Result<PasskeyCeremonyPayload> {
     let c = caller::<Id>(ctx)?;
+    // Each call stores a ceremony row until it expires.
+    enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "beginPasskeyRegistration", &VERIFY_LIMIT).await?;
     c.require_step_up(ctx, "Mutation.beginPasskeyRegistration").await?;
     Ok(c.manager.start_passkey_registration(&c.account).await.map_err(mfa_error)?.into())
 }
