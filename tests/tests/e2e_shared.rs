@@ -106,3 +106,39 @@ async fn the_whole_flow_on_mariadb() {
     drop(server);
     t.cleanup().await;
 }
+
+/// Issue 17: passkey ceremonies begun on one instance finish on the other (PostgreSQL and
+/// Redis shared), and a finished one is refused on both.
+#[tokio::test]
+async fn passkey_ceremonies_cross_instances() {
+    use integration_tests::authenticator::SoftAuthenticator;
+    const ORIGIN: &str = "http://localhost:8000";
+    let Some((t, a, b)) = two_instances(test_config).await else { return };
+    let (token, _) = a.login("demo", DEMO, None).await;
+    let mut key = SoftAuthenticator::new();
+
+    // Registration: begun on A, finished on B.
+    let begun = a.gql(Some(&token), "mutation { beginPasskeyRegistration { ceremonyId options } }", json!({})).await;
+    let ceremony = begun["data"]["beginPasskeyRegistration"]["ceremonyId"].clone();
+    let credential = key.register(&begun["data"]["beginPasskeyRegistration"]["options"], ORIGIN).to_string();
+    let finish = "mutation($c: ID!, $k: String!) { finishPasskeyRegistration(ceremonyId: $c, credential: $k, name: \"Key\") { passkey { id } } }";
+    let done = b.gql(Some(&token), finish, json!({ "c": ceremony, "k": credential })).await;
+    assert!(done["data"]["finishPasskeyRegistration"]["passkey"]["id"].is_string(), "{done}");
+
+    // Passwordless sign-in: begun on B, finished on A; the same answer again on B is refused.
+    let begun = b.gql(None, "mutation { beginPasskeySignIn { ceremonyId options } }", json!({})).await;
+    let ceremony = begun["data"]["beginPasskeySignIn"]["ceremonyId"].clone();
+    let assertion = key.authenticate(&begun["data"]["beginPasskeySignIn"]["options"], ORIGIN).to_string();
+    let finish = "mutation($c: ID!, $k: String!) { finishPasskeySignIn(ceremonyId: $c, credential: $k) { token } }";
+    let signed_in = a.gql(None, finish, json!({ "c": ceremony, "k": assertion })).await;
+    let passkey_token =
+        signed_in["data"]["finishPasskeySignIn"]["token"].as_str().unwrap_or_else(|| panic!("{signed_in}"));
+    let replay = b.gql(None, finish, json!({ "c": ceremony, "k": assertion })).await;
+    assert_eq!(error_code(&replay), Some("PASSKEY_CEREMONY_EXPIRED"), "{replay}");
+    // The session works on both instances.
+    for server in [&a, &b] {
+        assert_eq!(server.secret_note(passkey_token).await["data"]["secretNote"], demo::schema::SECRET_NOTE);
+    }
+    drop((a, b));
+    t.cleanup().await;
+}
