@@ -63,8 +63,10 @@ use crate::graphql::GraphqlLimits;
 use crate::rate_limit::{Decision, Quota, RateLimiter};
 
 mod policy;
+mod request;
 
 pub use self::policy::{AllowedHosts, CookiePolicy, SecurityHeaders};
+pub use self::request::{cookie_value, is_same_origin};
 
 /// The request id header, read (when well-formed) and always answered.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

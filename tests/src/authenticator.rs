@@ -150,15 +150,20 @@ impl SoftAuthenticator {
         ]);
         let mut attestation = Vec::new();
         ciborium::into_writer(&object, &mut attestation).expect("encode the attestation object");
+        self.credential(json!({
+            "clientDataJSON": B64URL.encode(&client_data),
+            "attestationObject": B64URL.encode(&attestation),
+            "transports": ["internal", "hybrid"],
+        }))
+    }
+
+    /// The `PublicKeyCredential` JSON around a `response`.
+    fn credential(&self, response: Value) -> Value {
         json!({
             "id": B64URL.encode(&self.credential_id),
             "rawId": B64URL.encode(&self.credential_id),
             "type": "public-key",
-            "response": {
-                "clientDataJSON": B64URL.encode(&client_data),
-                "attestationObject": B64URL.encode(&attestation),
-                "transports": ["internal", "hybrid"],
-            },
+            "response": response,
             "clientExtensionResults": {},
         })
     }
@@ -184,18 +189,12 @@ impl SoftAuthenticator {
         let mut signed = auth_data.clone();
         signed.extend_from_slice(&Sha256::digest(&client_data));
         let signature = self.key.sign(&self.rng, &signed).expect("sign the assertion");
-        json!({
-            "id": B64URL.encode(&self.credential_id),
-            "rawId": B64URL.encode(&self.credential_id),
-            "type": "public-key",
-            "response": {
-                "clientDataJSON": B64URL.encode(&client_data),
-                "authenticatorData": B64URL.encode(&auth_data),
-                "signature": B64URL.encode(signature.as_ref()),
-                "userHandle": self.user_handle.as_ref().map(|h| B64URL.encode(h)),
-            },
-            "clientExtensionResults": {},
-        })
+        self.credential(json!({
+            "clientDataJSON": B64URL.encode(&client_data),
+            "authenticatorData": B64URL.encode(&auth_data),
+            "signature": B64URL.encode(signature.as_ref()),
+            "userHandle": self.user_handle.as_ref().map(|h| B64URL.encode(h)),
+        }))
     }
 
     /// [`authenticate_for`](Self::authenticate_for) the options' own relying party.

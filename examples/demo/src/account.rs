@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use async_graphql::{Request, Variables};
 use axum::extract::{ConnectInfo, Form, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -35,6 +35,7 @@ use maud::{DOCTYPE, Markup, PreEscaped, html};
 use rail_graphql_security::audit::entity as audit_entity;
 use rail_graphql_security::auth::TokenService;
 use rail_graphql_security::context::SecurityContext;
+use rail_graphql_security::http::{cookie_value, is_same_origin};
 use rail_graphql_security::mfa::MfaMethod;
 use rand::RngCore;
 use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
@@ -94,7 +95,7 @@ impl FromRequestParts<AccountPage> for Visit {
         // The HTTP layer's context carries the proxy-aware address, user agent and request id.
         let base = parts.extensions.get::<SecurityContext>().cloned().unwrap_or_default();
         let client_ip = base.client_ip.or_else(|| parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip()));
-        let token = cookie(&parts.headers, ACCOUNT_COOKIE);
+        let token = cookie_value(&parts.headers, ACCOUNT_COOKIE);
         let mut context = base.clone().with_client_ip(client_ip);
         if let Some(token) = &token
             && let Ok(claims) = page.tokens.verify(token, client_ip).await
@@ -109,7 +110,7 @@ impl FromRequestParts<AccountPage> for Visit {
         rand::rng().fill_bytes(&mut nonce);
         Ok(Visit {
             context,
-            same_origin: same_origin(&parts.headers),
+            same_origin: is_same_origin(&parts.headers),
             nonce: base64::engine::general_purpose::STANDARD.encode(nonce),
         })
     }
@@ -123,30 +124,6 @@ impl Visit {
     /// Signed in with a password, a second factor still to pass.
     fn pending(&self) -> bool {
         self.signed_in() && !self.context.mfa.satisfies(None, Utc::now()) && !self.context.mfa_methods.is_empty()
-    }
-}
-
-fn cookie(headers: &HeaderMap, wanted: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == wanted)
-        .map(|(_, value)| value.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-fn same_origin(headers: &HeaderMap) -> bool {
-    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-    let Some(host) = text(header::HOST) else { return false };
-    match text(header::ORIGIN) {
-        Some(origin) => origin
-            .strip_prefix("https://")
-            .or_else(|| origin.strip_prefix("http://"))
-            .is_some_and(|authority| authority.eq_ignore_ascii_case(host)),
-        None => text(axum::http::HeaderName::from_static("sec-fetch-site")) == Some("same-origin"),
     }
 }
 

@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequestParts, NestedPath, Query, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
 use secrecy::SecretString;
@@ -17,6 +17,7 @@ use serde_json::json;
 use super::{DASHBOARD_CSP, Dashboard, SECOND_FACTOR_COOKIE, SESSION_COOKIE};
 use crate::auth::Claims;
 use crate::context::{MfaLevel, MfaState, Principal, SecurityContext};
+use crate::http::{cookie_value, is_same_origin};
 
 /// Longest username accepted by the form (longer ones are refused before any check).
 const MAX_USERNAME: usize = 256;
@@ -72,35 +73,8 @@ impl FromRequestParts<Dashboard> for RequestInfo {
             user_agent,
             session_token: cookie_value(&parts.headers, SESSION_COOKIE),
             pending_token: cookie_value(&parts.headers, SECOND_FACTOR_COOKIE),
-            same_origin: same_origin(&parts.headers),
+            same_origin: is_same_origin(&parts.headers),
         })
-    }
-}
-
-/// The value of the cookie `wanted` from the `Cookie` headers, if any.
-fn cookie_value(headers: &HeaderMap, wanted: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == wanted)
-        .map(|(_, value)| value.trim().to_owned())
-        .filter(|v| !v.is_empty())
-}
-
-/// Whether a POST comes from a page of this origin: `Origin` names the `Host` (any scheme a
-/// browser sends), or there is no `Origin` and `Sec-Fetch-Site` says `same-origin`.
-fn same_origin(headers: &HeaderMap) -> bool {
-    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-    let Some(host) = text(header::HOST) else { return false };
-    match text(header::ORIGIN) {
-        Some(origin) => origin
-            .strip_prefix("https://")
-            .or_else(|| origin.strip_prefix("http://"))
-            .is_some_and(|authority| authority.eq_ignore_ascii_case(host)),
-        None => text(axum::http::HeaderName::from_static("sec-fetch-site")) == Some("same-origin"),
     }
 }
 
