@@ -516,6 +516,67 @@ async fn a_factor_the_dashboard_cannot_take_is_refused(t: &TestDb) {
 }
 on_every_backend!(unusable_factor_refused, a_factor_the_dashboard_cannot_take_is_refused);
 
+/// A passkey row for `user` (the dashboard only asks whether one exists).
+async fn insert_passkey(db: &sea_orm::DatabaseConnection, user: i64) {
+    use rail_graphql_security::migration::schema::MfaPasskeys as P;
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::{Expr, Query};
+    let id = uuid::Uuid::new_v4().to_string();
+    let values: [sea_orm::Value; 12] = [
+        id.clone().into(),
+        user.into(),
+        uuid::Uuid::new_v4().to_string().into(),
+        "Y3JlZA".into(),
+        id.replace('-', "").repeat(2).into(),
+        "{}".into(),
+        0i64.into(),
+        true.into(),
+        true.into(),
+        "Phone".into(),
+        Utc::now().into(),
+        Option::<DateTime<Utc>>::None.into(),
+    ];
+    let insert = Query::insert()
+        .into_table(P::Table)
+        .columns([
+            P::Id,
+            P::UserId,
+            P::UserHandle,
+            P::CredentialId,
+            P::CredentialIdHash,
+            P::Credential,
+            P::SignCount,
+            P::BackupEligible,
+            P::BackupState,
+            P::Name,
+            P::CreatedAt,
+            P::LastUsed,
+        ])
+        .values_panic(values.map(Expr::val))
+        .to_owned();
+    db.execute(&insert).await.expect("insert a passkey");
+}
+
+async fn a_passkey_only_account_must_pass_a_factor(t: &TestDb) {
+    // viewer's only factor is a passkey, which the form cannot take, and there are no backup
+    // codes: refused, even where the role does not require MFA (the password alone would skip
+    // the factor the account has).
+    insert_passkey(&t.db, dashboard::user_id(VIEWER.0)).await;
+    let open = start_with(t, None, |b| b.secure_cookie(false).role("staff").mfa_required_roles(["admin"])).await;
+    let response = open.post_login(VIEWER.0, VIEWER.1, Some(&open.origin())).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.headers().get("set-cookie").is_none());
+    assert_eq!(count_events(&open, "login_success", "viewer").await, 0);
+    // With backup codes left, the second step asks for one.
+    let viewer = MfaAccount::new(dashboard::user_id(VIEWER.0), VIEWER.0);
+    open.mfa.generate_backup_codes(&viewer).await.unwrap();
+    let response = open.post_login(VIEWER.0, VIEWER.1, Some(&open.origin())).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["location"], "/security/login/second-factor");
+    assert!(cookie_named(&response, SESSION_COOKIE).is_none(), "no session before the factor");
+}
+on_every_backend!(passkey_only_account, a_passkey_only_account_must_pass_a_factor);
+
 /// The trail card's rows: (chain prefix, state, not yet signed).
 fn trail_rows(body: &str) -> Vec<(String, String, u64)> {
     let section = &body[body.find(r#"data-testid="audit-trail""#).expect("the audit trail card")..];

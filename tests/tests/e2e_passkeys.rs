@@ -88,6 +88,19 @@ async fn passkey_flows(t: &TestDb) {
         "the passwordless sign-in is a login_success with login_method passkey"
     );
     assert_eq!(events.iter().filter(|(kind, d)| kind == "mfa_success" && d["method"] == "passkey").count(), 2);
+
+    // An admin (MFA required by role) enrolled with a passkey alone is enrolled: the next login
+    // asks for the factor, not for an enrolment.
+    const LOGIN: &str = "mutation($p: String!) { login(username: \"admin\", password: $p) { token mfaRequired mfaEnrollmentRequired } }";
+    let first = server.gql(None, LOGIN, json!({ "p": demo::DEFAULT_ADMIN_PASSWORD })).await;
+    assert_eq!(first["data"]["login"]["mfaEnrollmentRequired"], true, "{first}");
+    let admin_token = first["data"]["login"]["token"].as_str().unwrap().to_owned();
+    let mut admin_key = SoftAuthenticator::new();
+    let registered = register(&server, &admin_token, &mut admin_key).await;
+    assert!(registered["data"]["finishPasskeyRegistration"].is_object(), "{registered}");
+    let again = server.gql(None, LOGIN, json!({ "p": demo::DEFAULT_ADMIN_PASSWORD })).await;
+    assert_eq!(again["data"]["login"]["mfaRequired"], true, "{again}");
+    assert_eq!(again["data"]["login"]["mfaEnrollmentRequired"], false, "{again}");
 }
 on_every_backend!(register_verify_and_sign_in_over_http_on, passkey_flows);
 

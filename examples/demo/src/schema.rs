@@ -386,12 +386,13 @@ impl DemoMutation {
         let mfa = app.inner.mfa.with_client_ip(ip);
         let mfa_required = mfa.is_mfa_required(&account).await.map_err(|e| unavailable(&e))?;
         let enrolled = mfa_required
-            && mfa
+            && (mfa
                 .list_devices(&account)
                 .await
                 .map_err(|e| unavailable(&e))?
                 .iter()
-                .any(|d| d.confirmed && d.is_active);
+                .any(|d| d.confirmed && d.is_active)
+                || !mfa.list_passkeys(&account).await.map_err(|e| unavailable(&e))?.is_empty());
         // The device token skips the second factor only where one is required.
         let trusted = trusted && mfa_required && known.as_ref().is_some_and(|k| k.id == user.id);
         let state = if trusted { MfaState::trusted_device(Utc::now()) } else { MfaState::none() };

@@ -121,15 +121,18 @@ fn unavailable(error: MfaError) -> SecondFactorError {
     SecondFactorError::Unavailable(Box::new(error))
 }
 
-/// Confirmed, active devices count as a second factor (as for the GraphQL API); the form takes
-/// TOTP codes and, when some are left, backup codes.
+/// Confirmed, active devices and passkeys count as a second factor (as for the GraphQL API); the
+/// form takes TOTP codes and, when some are left, backup codes.
 #[async_trait::async_trait]
 impl<Id: MfaUserId + FromStr> DashboardSecondFactor for MfaManager<Id> {
     async fn status(&self, principal: &Principal) -> Result<SecondFactorStatus, SecondFactorError> {
         let user = account::<Id>(principal)?;
         let devices = self.list_devices(&user).await.map_err(unavailable)?;
         let confirmed: Vec<_> = devices.iter().filter(|d| d.is_active && d.confirmed).collect();
-        if confirmed.is_empty() {
+        // A passkey is a factor too: its owner must pass one, though the form takes only codes
+        // (a user with nothing the form takes is refused, never let through on the password).
+        let has_passkey = self.has_passkey(&user.id).await.map_err(|e| unavailable(e.into()))?;
+        if confirmed.is_empty() && !has_passkey {
             return Ok(SecondFactorStatus::NotEnrolled);
         }
         let mut methods = Vec::new();
