@@ -5,30 +5,59 @@
 //! Every row counts the events of one hour (`hour_start`, Unix seconds), type and severity;
 //! `dim_kind = ''` rows count them all, the [`DIMENSIONS`] rows count them per value of one
 //! column, for the event types the security report and dashboard rank by that column (top
-//! failing addresses, most targeted accounts, rate-limit hits by address).
+//! failing addresses, most targeted accounts, rate-limit hits by address) and by second-factor
+//! method (the `method` of the MFA events' details: passkey events).
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value};
 
 use crate::schema::AuditRollupHourly;
 
-/// A column of `audit_events` the rollup also counts per value, for some event types.
+/// A value of `audit_events` the rollup also counts per value, for some event types: a column,
+/// or the `method` of the details.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RollupDimension {
-    /// The `dim_kind` of its rows, also the name of the `audit_events` column.
+    /// The `dim_kind` of its rows: the name of the `audit_events` column, or `method`.
     pub kind: &'static str,
     /// The event types counted per value (events without a value are not).
     pub event_types: &'static [&'static str],
 }
 
+impl RollupDimension {
+    /// SQL for the dimension's value of an event row on `backend` (`NULL` when it has none): the
+    /// column, or the details' `method` when it is a JSON string (what
+    /// `details["method"].as_str()` reads).
+    pub fn value_sql(&self, backend: DatabaseBackend) -> &'static str {
+        match (self.kind, backend) {
+            ("client_ip", _) => "client_ip",
+            ("actor_name", _) => "actor_name",
+            (_, DatabaseBackend::Postgres) => {
+                "(CASE WHEN json_typeof(details::json -> 'method') = 'string' THEN details::json ->> 'method' END)"
+            }
+            (_, DatabaseBackend::MySql) => {
+                "(CASE WHEN JSON_TYPE(JSON_EXTRACT(details, '$.method')) = 'STRING' \
+                 THEN JSON_UNQUOTE(JSON_EXTRACT(details, '$.method')) END)"
+            }
+            _ => "(CASE WHEN json_type(details, '$.method') = 'text' THEN json_extract(details, '$.method') END)",
+        }
+    }
+}
+
+/// The `dim_kind` of the second-factor method of MFA events.
+pub const METHOD_DIMENSION: &str = "method";
+
 /// The `dim_kind` of the rows without a dimension.
 pub const NO_DIMENSION: &str = "";
 
 /// The dimensions the rollup keeps: the client address of failed logins and rate-limit hits,
-/// the account name of failed logins.
-pub const DIMENSIONS: [RollupDimension; 2] = [
+/// the account name of failed logins, the second-factor method of MFA events.
+pub const DIMENSIONS: [RollupDimension; 3] = [
     RollupDimension { kind: "client_ip", event_types: &["login_failed", "rate_limit_exceeded"] },
     RollupDimension { kind: "actor_name", event_types: &["login_failed"] },
+    RollupDimension {
+        kind: METHOD_DIMENSION,
+        event_types: &["mfa_enabled", "mfa_disabled", "mfa_success", "mfa_failed"],
+    },
 ];
 
 /// The `dim_kind` of `audit_events` column `column` for events of `event_type`, if the rollup
@@ -114,11 +143,11 @@ pub async fn rebuild_audit_rollup<C: ConnectionTrait>(db: &C, hours: Option<(i64
     )];
     for dim in DIMENSIONS {
         let types = dim.event_types.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
-        let column = dim.kind;
+        let (kind, value) = (dim.kind, dim.value_sql(backend));
         selects.push(format!(
-            "SELECT '{column}', {hour}, event_type, severity, {column}, COUNT(*) FROM audit_events \
-             WHERE event_type IN ({types}) AND {column} IS NOT NULL{in_hours} \
-             GROUP BY {hour}, event_type, severity, {column}"
+            "SELECT '{kind}', {hour}, event_type, severity, {value}, COUNT(*) FROM audit_events \
+             WHERE event_type IN ({types}) AND {value} IS NOT NULL{in_hours} \
+             GROUP BY {hour}, event_type, severity, {value}"
         ));
     }
     for select in selects {

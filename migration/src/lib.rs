@@ -25,6 +25,7 @@ mod m20261204_000008_audit_chain;
 mod m20261205_000009_audit_chain_binary;
 mod m20261205_000010_revoked_tokens_revoked_at_index;
 mod m20261206_000011_create_mfa_passkeys;
+mod m20261206_000012_audit_rollup_method;
 pub mod schema;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
@@ -70,6 +71,7 @@ impl Migrator {
             Box::new(m20261205_000009_audit_chain_binary::Migration),
             Box::new(m20261205_000010_revoked_tokens_revoked_at_index::Migration),
             Box::new(mfa_tables.passkeys()),
+            Box::new(m20261206_000012_audit_rollup_method::Migration),
         ]
     }
 }

@@ -26,6 +26,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Statement,
 };
+use serde_json::json;
 
 fn seed() -> u64 {
     std::env::var("RAIL_ROLLUP_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x5eed_2026)
@@ -36,7 +37,7 @@ fn day0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 20, 0, 0, 0).unwrap()
 }
 
-const TYPES: [AuditEventType; 8] = [
+const TYPES: [AuditEventType; 10] = [
     AuditEventType::LoginFailed,
     AuditEventType::LoginFailed,
     AuditEventType::LoginFailed,
@@ -45,7 +46,20 @@ const TYPES: [AuditEventType; 8] = [
     AuditEventType::RateLimitExceeded,
     AuditEventType::SuspiciousActivity,
     AuditEventType::MfaSuccess,
+    AuditEventType::MfaFailed,
+    AuditEventType::MfaEnabled,
 ];
+/// The details' `method` of the MFA events: methods, none, and values that are not a string
+/// (counted under no method).
+const METHODS: [Option<serde_json::Value>; 6] = [
+    None,
+    Some(serde_json::Value::Null),
+    Some(serde_json::Value::Bool(true)),
+    Some(serde_json::Value::String(String::new())),
+    Some(serde_json::Value::String(String::new())),
+    Some(serde_json::Value::String(String::new())),
+];
+const METHOD_NAMES: [&str; 3] = ["passkey", "totp", "backup_code"];
 const SEVERITIES: [AuditSeverity; 4] =
     [AuditSeverity::Low, AuditSeverity::Medium, AuditSeverity::High, AuditSeverity::Critical];
 /// Few values, so the top lists have ties to break; names that only a byte-exact comparison
@@ -73,7 +87,34 @@ fn random_event(rng: &mut StdRng) -> AuditEvent {
     if rng.random_range(0..8) > 0 {
         event = event.actor_name(ACCOUNTS[rng.random_range(0..ACCOUNTS.len())]);
     }
+    if event.event_type.as_str().starts_with("mfa_") {
+        let method = match &METHODS[rng.random_range(0..METHODS.len())] {
+            Some(serde_json::Value::String(_)) => Some(json!(METHOD_NAMES[rng.random_range(0..METHOD_NAMES.len())])),
+            other => other.clone(),
+        };
+        if let Some(method) = method {
+            event = event.details(json!({ "method": method }));
+        }
+    }
     event
+}
+
+/// The MFA events of `[start, end)` per details' `method` (strings only), counted in Rust.
+async fn raw_methods(db: &DatabaseConnection, start: DateTime<Utc>, end: DateTime<Utc>) -> BTreeMap<String, u64> {
+    let rows = Entity::find()
+        .filter(Column::Timestamp.gte(start))
+        .filter(Column::Timestamp.lt(end))
+        .filter(Column::EventType.is_in(["mfa_enabled", "mfa_disabled", "mfa_success", "mfa_failed"]))
+        .all(db)
+        .await
+        .expect("read the MFA events");
+    let mut counts = BTreeMap::new();
+    for row in rows {
+        if let Some(method) = row.details.get("method").and_then(serde_json::Value::as_str) {
+            *counts.entry(method.to_owned()).or_insert(0) += 1;
+        }
+    }
+    counts
 }
 
 fn random_period(rng: &mut StdRng) -> (DateTime<Utc>, DateTime<Utc>) {
@@ -207,6 +248,9 @@ async fn assert_period_matches(
     assert_eq!(report.hourly, hourly, "hourly series: {why}");
     assert_eq!(report.events_by_type, by_type, "per-type counts: {why}");
     assert_eq!(report.total_events, by_type.values().sum::<u64>(), "total: {why}");
+    let methods = raw_methods(db, start, end).await;
+    assert_eq!(report.mfa_events_by_method, methods, "MFA events per method: {why}");
+    assert_eq!(report.passkey_events, methods.get("passkey").copied().unwrap_or(0), "passkey events: {why}");
     let ips: Vec<IpCount> = raw_top(db, start, end, Column::ClientIp, "login_failed")
         .await
         .into_iter()

@@ -101,6 +101,21 @@ async fn passkey_flows(t: &TestDb) {
     let again = server.gql(None, LOGIN, json!({ "p": demo::DEFAULT_ADMIN_PASSWORD })).await;
     assert_eq!(again["data"]["login"]["mfaRequired"], true, "{again}");
     assert_eq!(again["data"]["login"]["mfaEnrollmentRequired"], false, "{again}");
+
+    // The admin signs in with the passkey alone (MFA satisfied) and reads the report: the
+    // passkey events are counted on their own.
+    let signed_in = sign_in(&server, &mut admin_key).await;
+    let admin = signed_in["data"]["finishPasskeySignIn"]["token"].as_str().unwrap_or_else(|| panic!("{signed_in}"));
+    // The report writes the queued events first; they are then in the table too.
+    let report = server.gql(Some(admin), "{ securityReport { mfaEvents passkeyEvents } }", json!({})).await;
+    let passkey_events = e2e::events(&server.demo.db)
+        .await
+        .iter()
+        .filter(|(kind, d)| kind.starts_with("mfa_") && d["method"] == "passkey")
+        .count() as u64;
+    // Two registrations, a second factor and two passwordless sign-ins.
+    assert_eq!(passkey_events, 5, "registrations and uses");
+    assert_eq!(report["data"]["securityReport"]["passkeyEvents"], passkey_events, "{report}");
 }
 on_every_backend!(register_verify_and_sign_in_over_http_on, passkey_flows);
 

@@ -215,6 +215,8 @@ pub struct SecurityReport {
     pub rate_limit_hits: u64,
     /// MFA enable, disable, success and failure events.
     pub mfa_events: u64,
+    /// Those of passkeys (registrations, removals, sign-ins and second factors, refusals).
+    pub passkey_events: u64,
     /// `unauthorized_access` events.
     pub unauthorized_access: u64,
     /// All events.
@@ -310,6 +312,7 @@ impl DemoQuery {
             suspicious_activities: report.suspicious_activities,
             rate_limit_hits: report.rate_limit_hits,
             mfa_events: report.mfa_events,
+            passkey_events: report.passkey_events,
             unauthorized_access: report.unauthorized_access,
             total_events: report.total_events,
             security_score: report.security_score,

@@ -63,6 +63,12 @@ pub struct SecurityReport {
     pub rate_limit_hits: u64,
     /// `mfa_enabled` + `mfa_disabled` + `mfa_success` + `mfa_failed`.
     pub mfa_events: u64,
+    /// Those MFA events per second-factor method (`totp`, `sms`, `backup_code`, `passkey`, ...;
+    /// events naming none are not counted here).
+    pub mfa_events_by_method: BTreeMap<String, u64>,
+    /// The MFA events of passkeys: registrations, removals, second factors and passwordless
+    /// sign-ins passed, refusals.
+    pub passkey_events: u64,
     /// `unauthorized_access`.
     pub unauthorized_access: u64,
     /// Events per type name.
@@ -159,6 +165,8 @@ pub(crate) async fn generate_security_report<C: ConnectionTrait>(
         *events_by_type.entry(event_type).or_insert(0) += n;
     }
     let count = |t: AuditEventType| events_by_type.get(t.as_str()).copied().unwrap_or(0);
+    let mfa_events_by_method = rollup::mfa_events_per_method(db, start, end).await?;
+    let passkey_events = mfa_events_by_method.get("passkey").copied().unwrap_or(0);
 
     let failed_logins = count(AuditEventType::LoginFailed);
     let suspicious_activities = count(AuditEventType::SuspiciousActivity);
@@ -180,6 +188,8 @@ pub(crate) async fn generate_security_report<C: ConnectionTrait>(
         .into_iter()
         .map(count)
         .sum(),
+        mfa_events_by_method,
+        passkey_events,
         unauthorized_access: count(AuditEventType::UnauthorizedAccess),
         security_score: security_score(failed_logins, suspicious_activities, rate_limit_hits),
         top_failing_ips,

@@ -11,7 +11,7 @@ use super::chain::ChainHash;
 use super::checkpoint::{self, Checkpoint, CheckpointKey};
 use super::report::ReportError;
 use super::rollup::{self, Counted};
-use crate::migration::audit_rollup::hour_start_sql;
+use crate::migration::audit_rollup::{DIMENSIONS, METHOD_DIMENSION, hour_start_sql};
 
 /// Rows deleted per statement: short transactions, no long table lock.
 pub(crate) const PURGE_BATCH: u64 = 1000;
@@ -74,6 +74,7 @@ where
                     severity: &row.severity,
                     client_ip: row.client_ip.clone(),
                     actor_name: row.actor_name.as_deref(),
+                    method: row.method.as_deref(),
                 })
                 .collect();
             rollup::subtract(&txn, counted).await?;
@@ -170,16 +171,18 @@ struct Deleted {
     severity: String,
     client_ip: Option<String>,
     actor_name: Option<String>,
+    method: Option<String>,
     link: Option<(i64, Vec<u8>)>,
 }
 
-type DeletedRow = (i64, String, String, Option<String>, Option<String>, Option<i64>, Option<Vec<u8>>);
+type DeletedRow = (i64, String, String, Option<String>, Option<String>, Option<String>, Option<i64>, Option<Vec<u8>>);
 
 /// A row locked for deletion on MySQL: its id, then a [`DeletedRow`].
-type LockedRow = (String, i64, String, String, Option<String>, Option<String>, Option<i64>, Option<Vec<u8>>);
+type LockedRow =
+    (String, i64, String, String, Option<String>, Option<String>, Option<String>, Option<i64>, Option<Vec<u8>>);
 
-fn deleted((hour_start, event_type, severity, client_ip, actor_name, seq, hash): DeletedRow) -> Deleted {
-    Deleted { hour_start, event_type, severity, client_ip, actor_name, link: seq.zip(hash) }
+fn deleted((hour_start, event_type, severity, client_ip, actor_name, method, seq, hash): DeletedRow) -> Deleted {
+    Deleted { hour_start, event_type, severity, client_ip, actor_name, method, link: seq.zip(hash) }
 }
 
 /// Deletes up to `PURGE_BATCH` events that `purge` selects in `txn` and returns them.
@@ -189,7 +192,9 @@ async fn delete_batch<C: ConnectionTrait>(
     hour: &str,
     purge: &Purge,
 ) -> Result<Vec<Deleted>, DbErr> {
-    let columns = format!("{hour}, event_type, severity, client_ip, actor_name, chain_seq, chain_hash");
+    // The second-factor method as the rollup reads it, to subtract it there.
+    let method = DIMENSIONS.iter().find(|d| d.kind == METHOD_DIMENSION).map_or("NULL", |d| d.value_sql(backend));
+    let columns = format!("{hour}, event_type, severity, client_ip, actor_name, {method}, chain_seq, chain_hash");
     let ts = if backend == DatabaseBackend::MySql { "`timestamp`" } else { "\"timestamp\"" };
     let mark = |n: usize| if backend == DatabaseBackend::Postgres { format!("${n}") } else { "?".to_owned() };
     let (filter, order, values): (String, &str, Vec<Value>) = match purge {
@@ -211,9 +216,9 @@ async fn delete_batch<C: ConnectionTrait>(
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             ids.push(row.try_get_by_index::<String>(0)?.into());
-            let (_, hour_start, event_type, severity, client_ip, actor_name, seq, hash): LockedRow =
+            let (_, hour_start, event_type, severity, client_ip, actor_name, method, seq, hash): LockedRow =
                 row.try_get_many_by_index()?;
-            out.push(deleted((hour_start, event_type, severity, client_ip, actor_name, seq, hash)));
+            out.push(deleted((hour_start, event_type, severity, client_ip, actor_name, method, seq, hash)));
         }
         if !ids.is_empty() {
             let marks = vec!["?"; ids.len()].join(", ");

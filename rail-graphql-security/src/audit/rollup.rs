@@ -22,7 +22,7 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, TransactionSes
 
 use super::event::AuditEvent;
 use crate::migration::audit_rollup::{
-    DIMENSIONS, NO_DIMENSION, dimension_for, placeholders, rebuild_audit_rollup, timestamp_column,
+    DIMENSIONS, METHOD_DIMENSION, NO_DIMENSION, dimension_for, placeholders, rebuild_audit_rollup, timestamp_column,
 };
 
 const HOUR: i64 = 3600;
@@ -41,13 +41,15 @@ fn hour_instant(hour_start: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(hour_start, 0).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// One event's contribution to the rollup, as stored: type, severity, address, account name.
+/// One event's contribution to the rollup, as stored: type, severity, address, account name,
+/// second-factor method.
 pub(crate) struct Counted<'a> {
     pub(crate) hour_start: i64,
     pub(crate) event_type: &'a str,
     pub(crate) severity: &'a str,
     pub(crate) client_ip: Option<String>,
     pub(crate) actor_name: Option<&'a str>,
+    pub(crate) method: Option<&'a str>,
 }
 
 impl<'a> From<&'a AuditEvent> for Counted<'a> {
@@ -58,6 +60,7 @@ impl<'a> From<&'a AuditEvent> for Counted<'a> {
             severity: e.severity.as_str(),
             client_ip: e.client_ip.map(|ip| ip.to_string()),
             actor_name: e.actor_name.as_deref(),
+            method: e.details.get("method").and_then(serde_json::Value::as_str),
         }
     }
 }
@@ -75,6 +78,7 @@ fn deltas<'a>(events: impl IntoIterator<Item = Counted<'a>>, sign: i64) -> BTree
             }
             let value = match dim.kind {
                 "client_ip" => e.client_ip.as_deref(),
+                METHOD_DIMENSION => e.method,
                 _ => e.actor_name,
             };
             if let Some(value) = value {
@@ -255,6 +259,43 @@ pub(crate) async fn counts_per_hour_and_type<C: ConnectionTrait>(
         *counts.entry((naive.and_utc().timestamp(), event_type)).or_insert(0) += n as u64;
     }
     Ok(counts.into_iter().map(|((hour, event_type), n)| (hour_instant(hour), event_type, n)).collect())
+}
+
+/// The MFA events (`mfa_enabled`, `mfa_disabled`, `mfa_success`, `mfa_failed`) in
+/// `[start, end)` per second-factor method (the details' `method`: `totp`, `passkey`, ...), from
+/// the rollup's `method` rows for the whole hours and the events for the edges.
+pub(crate) async fn mfa_events_per_method<C: ConnectionTrait>(
+    db: &C,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+) -> Result<BTreeMap<String, u64>, DbErr> {
+    let backend = db.get_database_backend();
+    let Some(dim) = DIMENSIONS.iter().find(|d| d.kind == METHOD_DIMENSION) else { return Ok(BTreeMap::new()) };
+    let split = Split::new(start, end);
+    let ts = timestamp_column(backend);
+    let n = sum(backend, "c");
+    let value = dim.value_sql(backend);
+    let types = dim.event_types.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+    let sql = format!(
+        "SELECT v, {n} AS n FROM (\
+           SELECT dim_value AS v, event_count AS c FROM audit_rollup_hourly \
+             WHERE dim_kind = '{METHOD_DIMENSION}' AND hour_start >= ? AND hour_start < ? \
+           UNION ALL \
+           SELECT {value} AS v, COUNT(*) AS c FROM audit_events \
+             WHERE event_type IN ({types}) AND {value} IS NOT NULL AND (({ts} >= ? AND {ts} < ?) OR ({ts} >= ? AND {ts} < ?)) \
+             GROUP BY {value}\
+         ) AS u GROUP BY v"
+    );
+    let (from, to) = split.whole_hours;
+    let mut values: Vec<Value> = vec![from.into(), to.into()];
+    values.extend(split.edge_values());
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, placeholders(backend, &sql), values)).await?;
+    rows.into_iter()
+        .map(|row| {
+            let (method, n): (String, i64) = row.try_get_many_by_index()?;
+            Ok((method, n as u64))
+        })
+        .collect()
 }
 
 /// A column of `audit_events` the report and dashboard rank values of.

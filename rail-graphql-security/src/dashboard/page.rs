@@ -265,13 +265,14 @@ fn summary(report: &SecurityReport) -> Markup {
     } else {
         "poor"
     };
-    let cards: [(&str, &str, u64); 7] = [
+    let cards: [(&str, &str, u64); 8] = [
         ("Failed logins", "failed-logins", report.failed_logins),
         ("Successful logins", "successful-logins", report.successful_logins),
         ("Suspicious activity", "suspicious-activities", report.suspicious_activities),
         ("Rate-limit hits", "rate-limit-hits", report.rate_limit_hits),
         ("Unauthorized access", "unauthorized-access", report.unauthorized_access),
         ("MFA events", "mfa-events", report.mfa_events),
+        ("Passkey events", "passkey-events", report.passkey_events),
         ("All events", "total-events", report.total_events),
     ];
     html! {
