@@ -47,6 +47,16 @@ macro_rules! key_case {
                     use sea_orm::{ActiveModelTrait, Set};
                     ActiveModel { id: Set(id), username: Set(name.to_owned()) }.insert(db).await.expect("insert user")
                 }
+                async fn passkeys(db: &sea_orm::DatabaseConnection, user: &Model) -> Vec<($ty, String)> {
+                    use sea_orm::ModelTrait;
+                    user.find_related(mfa::mfa_passkey::Entity)
+                        .all(db)
+                        .await
+                        .expect("related passkeys")
+                        .into_iter()
+                        .map(|p| (p.user_id, p.name))
+                        .collect()
+                }
                 async fn related_devices(db: &sea_orm::DatabaseConnection, user: &Model) -> usize {
                     use sea_orm::ModelTrait;
                     user.find_related(mfa::mfa_device::Entity).all(db).await.expect("related devices").len()
@@ -164,4 +174,21 @@ async fn sms_flow_through_the_generated_api() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn guessing_codes_locks_out_with_retry_after() {
     flow::guessing_locks_out::<key_i64::Case>(Backend::Sqlite).await;
+}
+
+macro_rules! passkey_tests {
+    ($($name:ident: $case:ty, $backend:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            flow::passkeys_in_the_generated_tables::<$case>(Backend::$backend).await;
+        }
+    )*};
+}
+
+passkey_tests! {
+    passkeys_i32_key_sqlite: key_i32::Case, Sqlite;
+    passkeys_i64_key_postgres: key_i64::Case, Postgres;
+    passkeys_uuid_key_mariadb: key_uuid::Case, MySql;
+    passkeys_string_key_postgres: key_string::Case, Postgres;
+    passkeys_uuid_key_sqlite: key_uuid::Case, Sqlite;
 }

@@ -10,7 +10,7 @@ use integration_tests::{Backend, TestDb, totp_now};
 use rail_graphql_security::context::{MfaState, Principal, SecurityContext};
 use rail_graphql_security::mfa::graphql::{MfaHook, SecondFactorHook, SecondFactorPassed};
 use rail_graphql_security::mfa::{
-    BackupCodeHashing, EncryptionKey, MfaConfig, MfaManager, MfaMethod, MfaUser, MfaUserId, SecretCipher,
+    BackupCodeHashing, EncryptionKey, MfaConfig, MfaManager, MfaMethod, MfaUser, MfaUserId, PasskeyConfig, SecretCipher,
 };
 use rail_graphql_security::migration::{
     ColumnDef, DeriveIden, MfaUserIdColumn, MigrationTrait, Migrator, MigratorTrait, SchemaManager, Table,
@@ -33,6 +33,8 @@ pub(crate) trait KeyCase {
     async fn entity_rows(db: &DatabaseConnection) -> EntityRows<Self::Id>;
     /// Devices reached through the generated relation from the user.
     async fn related_devices(db: &DatabaseConnection, user: &Self::User) -> usize;
+    /// (user_id, name) of the passkeys reached through the generated relation from the user.
+    async fn passkeys(db: &DatabaseConnection, user: &Self::User) -> Vec<(Self::Id, String)>;
 }
 
 /// The MFA tables as the generated entities read them.
@@ -122,8 +124,11 @@ async fn env_with<C: KeyCase>(
     for migration in C::migrations() {
         migration.up(&schema_manager).await.expect("generated migration runs");
     }
-    let config =
-        MfaConfig { backup_code_hashing: BackupCodeHashing { memory_kib: 256, iterations: 1 }, ..Default::default() };
+    let config = MfaConfig {
+        backup_code_hashing: BackupCodeHashing { memory_kib: 256, iterations: 1 },
+        passkeys: PasskeyConfig::new("example.com", [PASSKEY_ORIGIN]),
+        ..Default::default()
+    };
     let cipher = SecretCipher::new(EncryptionKey::new("k1", [7; 32]).unwrap());
     let manager = configure(MfaManager::<C::Id>::new(t.db.clone(), config, cipher).unwrap());
     let hook = Hook::default();
@@ -549,5 +554,52 @@ pub(crate) async fn guessing_locks_out<C: KeyCase>(backend: Backend) {
     let right = format!(r#"mutation {{ verifyTotp(code: "{}") {{ success }} }}"#, totp_now(&secret, 0));
     assert_eq!(env.error_code(Some(password_session(&id)), &right).await, "MFA_LOCKED");
     assert!(env.hook.calls().is_empty());
+    env.t.cleanup().await;
+}
+
+const PASSKEY_ORIGIN: &str = "https://app.example.com";
+
+/// Passkeys through the generated API, in the generated `mfa_passkeys` table (`user_id` of the
+/// key's type, a foreign key to the users): registered and used by one user, read through the
+/// generated entity and relation, and deleted with the user (cascade).
+pub(crate) async fn passkeys_in_the_generated_tables<C: KeyCase>(backend: Backend) {
+    use integration_tests::authenticator::SoftAuthenticator;
+    let Some(env) = env::<C>(backend).await else { return };
+    let (alice, bob) = (C::sample(1), C::sample(2));
+    let alice_model = C::insert(&env.t.db, alice.clone(), "alice").await;
+    C::insert(&env.t.db, bob.clone(), "bob").await;
+    let mut key = SoftAuthenticator::new();
+    let begun =
+        env.ok(Some(password_session(&alice)), "mutation { beginPasskeyRegistration { ceremonyId options } }").await;
+    let ceremony = begun["beginPasskeyRegistration"]["ceremonyId"].as_str().unwrap().to_owned();
+    let credential = key.register(&begun["beginPasskeyRegistration"]["options"], PASSKEY_ORIGIN).to_string();
+    let finish = format!(
+        "mutation {{ finishPasskeyRegistration(ceremonyId: \"{ceremony}\", credential: {}, name: \"Laptop\") {{ passkey {{ id }} }} }}",
+        serde_json::to_string(&credential).unwrap()
+    );
+    env.ok(Some(password_session(&alice)), &finish).await;
+    assert_eq!(C::passkeys(&env.t.db, &alice_model).await, [(alice.clone(), "Laptop".to_owned())]);
+    // The passkey passes alice's second factor, not bob's.
+    for (user, accepted) in [(&alice, true), (&bob, false)] {
+        let begun = env
+            .run(Some(password_session(user)), "mutation { beginPasskeyAuthentication { ceremonyId options } }")
+            .await;
+        if !accepted {
+            assert_eq!(begun["errors"][0]["extensions"]["code"], "MFA_NOT_SET_UP", "{begun}");
+            continue;
+        }
+        let ceremony = begun["data"]["beginPasskeyAuthentication"]["ceremonyId"].as_str().unwrap().to_owned();
+        let assertion =
+            key.authenticate(&begun["data"]["beginPasskeyAuthentication"]["options"], PASSKEY_ORIGIN).to_string();
+        let verify = format!(
+            "mutation {{ verifyPasskey(ceremonyId: \"{ceremony}\", credential: {}) {{ success }} }}",
+            serde_json::to_string(&assertion).unwrap()
+        );
+        env.ok(Some(password_session(user)), &verify).await;
+    }
+    // Deleting the user deletes the passkey (the generated foreign key cascades).
+    assert_eq!(count(&env.t.db, "mfa_passkeys").await, 1);
+    assert_eq!(C::delete(&env.t.db, alice).await.unwrap(), 1);
+    assert_eq!(count(&env.t.db, "mfa_passkeys").await, 0, "alice's passkey went with her");
     env.t.cleanup().await;
 }
