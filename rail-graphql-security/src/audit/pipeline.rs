@@ -310,6 +310,12 @@ impl SinkWorker {
             for command in commands.drain(..) {
                 match command {
                     SinkCommand::Batch(events) => {
+                        // Never more than `max_write` in one write: a batch that would take the
+                        // merge past it waits for the next one.
+                        let queued: usize = pending.iter().map(|b| b.len()).sum();
+                        if queued > 0 && queued + events.len() > self.max_write {
+                            self.write_pending(&mut pending).await;
+                        }
                         pending.push(events);
                         if pending.iter().map(|b| b.len()).sum::<usize>() >= self.max_write {
                             self.write_pending(&mut pending).await;
