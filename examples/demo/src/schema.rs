@@ -89,7 +89,7 @@ impl AppState {
     /// `passkey`, `totp`, `sms`, `backup_code`.
     pub async fn mfa_methods(&self, account: &MfaAccount<i64>) -> Result<Vec<MfaMethod>, MfaError> {
         let mut methods = Vec::new();
-        if !self.inner.mfa.list_passkeys(account).await?.is_empty() {
+        if self.inner.mfa.has_passkey(&account.id).await? {
             methods.push(MfaMethod::Passkey);
         }
         for device in self.inner.mfa.list_devices(account).await? {
@@ -395,7 +395,7 @@ impl DemoMutation {
                 .map_err(|e| unavailable(&e))?
                 .iter()
                 .any(|d| d.confirmed && d.is_active)
-                || !mfa.list_passkeys(&account).await.map_err(|e| unavailable(&e))?.is_empty());
+                || mfa.has_passkey(&account.id).await.map_err(|e| unavailable(&e))?);
         // The device token skips the second factor only where one is required.
         let trusted = trusted && mfa_required && known.as_ref().is_some_and(|k| k.id == user.id);
         let state = if trusted { MfaState::trusted_device(Utc::now()) } else { MfaState::none() };

@@ -131,7 +131,7 @@ impl<Id: MfaUserId + FromStr> DashboardSecondFactor for MfaManager<Id> {
         let confirmed: Vec<_> = devices.iter().filter(|d| d.is_active && d.confirmed).collect();
         // A passkey is a factor too: its owner must pass one, though the form takes only codes
         // (a user with nothing the form takes is refused, never let through on the password).
-        let has_passkey = self.has_passkey(&user.id).await.map_err(|e| unavailable(e.into()))?;
+        let has_passkey = self.has_passkey(&user.id).await.map_err(unavailable)?;
         if confirmed.is_empty() && !has_passkey {
             return Ok(SecondFactorStatus::NotEnrolled);
         }

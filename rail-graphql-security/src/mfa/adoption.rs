@@ -27,12 +27,19 @@ pub struct MethodCount {
     pub users: u64,
 }
 
-/// Second-factor adoption from the `mfa_devices` and `mfa_passkeys` tables: three
+/// The alias of the count in the result rows.
+const USERS: &str = "users";
+
+/// The [`USERS`] count of a one-row aggregate `select`.
+async fn users_counted<C: ConnectionTrait>(db: &C, select: &SelectStatement) -> Result<i64, DbErr> {
+    Ok(db.query_one(select).await?.map(|row| get::<i64>(&row, Alias::new(USERS))).transpose()?.unwrap_or(0))
+}
+
+/// Second-factor adoption from the `mfa_devices` and `mfa_passkeys` tables: four
 /// `COUNT(DISTINCT user_id)` queries, served by their `user_id` indexes.
 pub async fn adoption<C: ConnectionTrait>(db: &C) -> Result<MfaAdoption, DbErr> {
     let users = || -> Expr { Func::count_distinct(Expr::col(MfaDevices::UserId)).into() };
-    // The alias of the count in the result rows.
-    let count = || Alias::new("users");
+    let count = || Alias::new(USERS);
     let active = || -> SelectStatement {
         Query::select()
             .from(MfaDevices::Table)
@@ -40,12 +47,7 @@ pub async fn adoption<C: ConnectionTrait>(db: &C) -> Result<MfaAdoption, DbErr> 
             .and_where(Expr::col(MfaDevices::Confirmed).eq(true))
             .to_owned()
     };
-    let device_users = db
-        .query_one(active().expr_as(users(), count()))
-        .await?
-        .map(|row| get::<i64>(&row, count()))
-        .transpose()?
-        .unwrap_or(0);
+    let device_users = users_counted(db, active().expr_as(users(), count())).await?;
     let rows = db
         .query_all(
             active()
@@ -65,22 +67,12 @@ pub async fn adoption<C: ConnectionTrait>(db: &C) -> Result<MfaAdoption, DbErr> 
             })
         })
         .collect::<Result<Vec<_>, DbErr>>()?;
-    let passkey_users = |also_with_device: bool| {
-        let mut select = Query::select();
-        select.expr_as(Func::count_distinct(Expr::col(MfaPasskeys::UserId)), count()).from(MfaPasskeys::Table);
-        if also_with_device {
-            select
-                .and_where(Expr::col(MfaPasskeys::UserId).in_subquery(active().column(MfaDevices::UserId).to_owned()));
-        }
-        async move {
-            Ok::<i64, DbErr>(
-                db.query_one(&select).await?.map(|row| get::<i64>(&row, count())).transpose()?.unwrap_or(0),
-            )
-        }
-    };
+    let mut with_passkey = Query::select();
+    with_passkey.expr_as(Func::count_distinct(Expr::col(MfaPasskeys::UserId)), count()).from(MfaPasskeys::Table);
+    let passkey_users = users_counted(db, &with_passkey).await?;
     // A user with a device and a passkey is one enrolled user.
-    let both = passkey_users(true).await?;
-    let passkey_users = passkey_users(false).await?;
+    let also_device = Expr::col(MfaPasskeys::UserId).in_subquery(active().column(MfaDevices::UserId).to_owned());
+    let both = users_counted(db, with_passkey.and_where(also_device)).await?;
     let users_enrolled = device_users + passkey_users - both;
     if passkey_users > 0 {
         by_method.push(MethodCount { method: "passkey".to_owned(), users: u64::try_from(passkey_users).unwrap_or(0) });

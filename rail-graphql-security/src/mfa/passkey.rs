@@ -237,8 +237,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
         rows.iter().map(passkey_row).collect()
     }
 
-    /// Whether the user has a passkey.
-    pub(crate) async fn has_passkey(&self, user: &Id) -> Result<bool, DbErr> {
+    /// Whether the user (by key) has a passkey: one indexed lookup, no credential read.
+    pub async fn has_passkey(&self, user: &Id) -> Result<bool, MfaError> {
         let row = self
             .db
             .query_one(
@@ -314,8 +314,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .iter()
             .flatten()
             .filter_map(|t| serde_json::to_value(t).ok()?.as_str().map(str::to_owned))
-            .collect::<Vec<_>>()
-            .join(",");
+            .collect::<Vec<_>>();
         let info = PasskeyInfo {
             id: Uuid::new_v4(),
             name,
@@ -323,7 +322,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             sign_count: i64::from(inner.counter),
             backup_eligible: inner.backup_eligible,
             backup_state: inner.backup_state,
-            transports: transports.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            transports,
             aaguid: aaguid_of(&response),
             created_at: Utc::now(),
             last_used: None,
@@ -342,7 +341,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
                         info.sign_count.into(),
                         info.backup_eligible.into(),
                         info.backup_state.into(),
-                        Some(transports).filter(|t| !t.is_empty()).into(),
+                        Some(info.transports.join(",")).filter(|t| !t.is_empty()).into(),
                         info.aaguid.map(|a| a.to_string()).into(),
                         info.name.clone().into(),
                         info.created_at.into(),
@@ -365,8 +364,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
         Ok(info)
     }
 
-    /// The passkey with credential id `raw_id`, of `user` when given.
-    async fn credential_row(&self, raw_id: &[u8], user: Option<&Id>) -> Result<Option<PasskeyRow>, DbErr> {
+    /// The passkey with credential id `raw_id` and its owner, of `user` when given.
+    async fn credential_row(&self, raw_id: &[u8], user: Option<&Id>) -> Result<Option<(PasskeyRow, Id)>, DbErr> {
         let mut select = Query::select();
         select
             .columns(PASSKEY_COLUMNS)
@@ -375,9 +374,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
         if let Some(user) = user {
             select.and_where(Expr::col(MfaPasskeys::UserId).eq(user.to_db_value()));
         }
-        let row = self.db.query_one(&select).await?;
+        let Some(row) = self.db.query_one(&select).await? else { return Ok(None) };
+        let passkey = passkey_row(&row)?;
         // The hash is the key; the id itself must match too.
-        Ok(row.as_ref().map(passkey_row).transpose()?.filter(|r| r.credential.cred_id().as_slice() == raw_id))
+        if passkey.credential.cred_id().as_slice() != raw_id {
+            return Ok(None);
+        }
+        Ok(Some((passkey, Id::from_row(&row, MfaPasskeys::UserId.unquoted())?)))
     }
 
     /// Starts a passkey second factor for `user` (after the password): the options allow the
@@ -419,7 +422,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         };
         let response: PublicKeyCredential = serde_json::from_str(credential).map_err(malformed)?;
         let who = actor(user);
-        let Some(row) = self.credential_row(&response.raw_id, Some(&uid)).await? else {
+        let Some((row, _)) = self.credential_row(&response.raw_id, Some(&uid)).await? else {
             return Err(self.refuse(&who, MfaError::PasskeyRejected("this passkey is not one of yours".into())));
         };
         let result = webauthn.finish_passkey_authentication(&response, &state);
@@ -458,10 +461,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
             ),
             other => rejected(&other),
         })?;
-        let Some(row) = self.credential_row(raw_id, None).await? else {
+        let Some((row, uid)) = self.credential_row(raw_id, None).await? else {
             return Err(self.refuse_anonymous(MfaError::PasskeyRejected("this passkey is not registered here".into())));
         };
-        let uid = self.owner_id(&row).await?;
         let who = Actor::new(uid.to_key(), uid.to_key());
         if row.user_handle != handle.to_string() {
             return Err(
@@ -471,20 +473,6 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let result = webauthn.finish_discoverable_authentication_v2(&response, state, &row.credential);
         self.accept_assertion(&who, row, result).await?;
         Ok(uid)
-    }
-
-    async fn owner_id(&self, row: &PasskeyRow) -> Result<Id, DbErr> {
-        let found = self
-            .db
-            .query_one(
-                Query::select()
-                    .column(MfaPasskeys::UserId)
-                    .from(MfaPasskeys::Table)
-                    .and_where(Expr::col(MfaPasskeys::Id).eq(row.info.id.to_string())),
-            )
-            .await?
-            .ok_or_else(|| DbErr::RecordNotFound(format!("passkey {} was removed meanwhile", row.info.id)))?;
-        Id::from_row(&found, MfaPasskeys::UserId.unquoted())
     }
 
     /// After `webauthn-rs` checked an assertion against `row`: advance the stored counter by
