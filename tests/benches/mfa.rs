@@ -7,6 +7,10 @@
 //!   own). Both sides run interleaved in ABBA rounds; the bench prints the median per-round
 //!   ratio and its interquartile range at the end (`RAIL_BENCH_ROUNDS` sets the number of
 //!   rounds, 30 by default).
+//! - `verify_sms_code_at` the same way (one transaction under the throttle row's lock, code
+//!   MAC, compare-and-set UPDATE erasing the code) vs. a raw SELECT of the device's code plus
+//!   the same conditional UPDATE. Each verification checks a fresh code, sent (untimed) just
+//!   before through an in-memory provider.
 //! - `mfa_backup_code/verify` (criterion): one `verify_backup_code` with the default Argon2id
 //!   cost (19 MiB, 2 passes) against a full set of 10 codes.
 //!
@@ -17,14 +21,17 @@
 mod ratio;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, TimeZone, Utc};
 use criterion::{Criterion, criterion_group, criterion_main};
 use integration_tests::{Backend, TestDb, base32_decode};
+use rail_graphql_security::mfa::sms::{SmsError, SmsProvider};
 use rail_graphql_security::mfa::{
-    EncryptionKey, MfaAccount, MfaConfig, MfaManager, SecretCipher, TotpAlgorithm, totp_code_at,
+    EncryptionKey, MfaAccount, MfaConfig, MfaManager, SecretCipher, SmsQuotas, TotpAlgorithm, totp_code_at,
 };
+use rail_graphql_security::rate_limit::Quota;
 use sea_orm::{ConnectionTrait, DatabaseBackend, Statement, Value};
 use tokio::runtime::Runtime;
 
@@ -120,12 +127,122 @@ fn compare_totp(rt: &Runtime, backend: Backend, rounds: usize) -> Option<ratio::
     Some(comparison)
 }
 
+/// Keeps the last SMS "sent".
+#[derive(Debug, Clone, Default)]
+struct Outbox(Arc<Mutex<String>>);
+
+#[async_trait::async_trait]
+impl SmsProvider for Outbox {
+    fn name(&self) -> &'static str {
+        "bench-outbox"
+    }
+    async fn send(&self, _to: &str, body: &str) -> Result<(), SmsError> {
+        *self.0.lock().expect("outbox") = body.to_owned();
+        Ok(())
+    }
+}
+
+impl Outbox {
+    /// The code in the last message: its run of six digits.
+    fn code(&self) -> String {
+        let body = self.0.lock().expect("outbox");
+        body.split(|c: char| !c.is_ascii_digit()).find(|run| run.len() == 6).expect("a six-digit code").to_owned()
+    }
+}
+
+/// The SMS comparison on one backend; `None` when the backend is not configured.
+fn compare_sms(rt: &Runtime, backend: Backend, rounds: usize) -> Option<ratio::Comparison> {
+    let t = rt.block_on(TestDb::new(backend))?;
+    let db_backend = t.db.get_database_backend();
+    let key = EncryptionKey::new("k1", [1; 32]).expect("key");
+    let many = Quota::new(u32::MAX, Duration::from_secs(3600));
+    let config = MfaConfig {
+        sms_code_digits: 6,
+        sms_quotas: SmsQuotas { per_user: many, per_number: many, per_address: many, global: many },
+        ..MfaConfig::default()
+    };
+    let outbox = Outbox::default();
+    let mfa = MfaManager::<i64>::new(t.db.clone(), config, SecretCipher::new(key))
+        .expect("manager")
+        .with_sms_provider(outbox.clone())
+        .expect("provider");
+    let alice = MfaAccount::new(1_i64, "alice@example.com");
+    let device_id = rt.block_on(mfa.setup_sms_device(&alice, "phone", "+14155550123")).expect("setup").to_string();
+    assert!(rt.block_on(mfa.verify_sms_code(&alice, &outbox.code())).expect("confirm"));
+    // Every send is a resend interval (60 s) after the last: one clock for both sides.
+    let start_at = Utc::now() + chrono::Duration::days(1);
+    let sends = AtomicU64::new(0);
+    let send = || {
+        let at = start_at + chrono::Duration::minutes(2 * sends.fetch_add(1, Ordering::Relaxed) as i64);
+        rt.block_on(mfa.send_sms_code_at(&alice, at)).expect("send");
+        at
+    };
+    let manager = || {
+        let mut total = Duration::ZERO;
+        for _ in 0..PER_ROUND {
+            let at = send();
+            let code = outbox.code();
+            let start = Instant::now();
+            let ok = rt.block_on(mfa.verify_sms_code_at(&alice, &code, at)).expect("verify");
+            total += start.elapsed();
+            assert!(ok);
+        }
+        total.as_secs_f64() * 1e6 / f64::from(PER_ROUND)
+    };
+    let raw = || {
+        let mut total = Duration::ZERO;
+        for _ in 0..PER_ROUND {
+            send();
+            let start = Instant::now();
+            rt.block_on(async {
+                let row =
+                    t.db.query_one_raw(statement(
+                        db_backend,
+                        "SELECT id, sms_code_hash, sms_code_expires_at, sms_code_attempts FROM mfa_devices \
+                         WHERE user_id = ? AND device_type = 'sms' AND is_active = ?",
+                        vec![1_i64.into(), true.into()],
+                    ))
+                    .await
+                    .expect("select")
+                    .expect("row");
+                let hash: String = row.try_get("", "sms_code_hash").expect("code hash");
+                let updated =
+                    t.db.execute_raw(statement(
+                        db_backend,
+                        "UPDATE mfa_devices SET sms_code_hash = NULL, sms_code_expires_at = NULL \
+                         WHERE id = ? AND sms_code_hash = ? AND sms_code_attempts < 5",
+                        vec![device_id.clone().into(), hash.into()],
+                    ))
+                    .await
+                    .expect("update");
+                assert_eq!(updated.rows_affected(), 1);
+            });
+            total += start.elapsed();
+        }
+        total.as_secs_f64() * 1e6 / f64::from(PER_ROUND)
+    };
+    manager();
+    raw();
+    let label = format!("verify_sms_code, {}", if backend == Backend::Sqlite { "SQLite (WAL)" } else { "PostgreSQL" });
+    let comparison = ratio::interleave(label, rounds, raw, manager);
+    rt.block_on(t.cleanup());
+    Some(comparison)
+}
+
 fn bench_totp(_: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let rounds = ratio::rounds(30);
     let rows: Vec<_> =
         [Backend::Sqlite, Backend::Postgres].into_iter().filter_map(|b| compare_totp(&rt, b, rounds)).collect();
     ratio::print_table("MFA: verify_totp_code", "raw SELECT + UPDATE", "verify_totp_code", 1.3, &rows);
+}
+
+fn bench_sms(_: &mut Criterion) {
+    let rt = Runtime::new().expect("runtime");
+    let rounds = ratio::rounds(30);
+    let rows: Vec<_> =
+        [Backend::Sqlite, Backend::Postgres].into_iter().filter_map(|b| compare_sms(&rt, b, rounds)).collect();
+    ratio::print_table("MFA: verify_sms_code", "raw SELECT + UPDATE", "verify_sms_code", 1.3, &rows);
 }
 
 fn bench_backup(c: &mut Criterion) {
@@ -156,6 +273,6 @@ fn bench_backup(c: &mut Criterion) {
     group.finish();
 }
 
-// The TOTP comparison last, so its table ends the output.
-criterion_group!(benches, bench_backup, bench_totp);
+// The ratio comparisons last, so their tables end the output.
+criterion_group!(benches, bench_backup, bench_sms, bench_totp);
 criterion_main!(benches);

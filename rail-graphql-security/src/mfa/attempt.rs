@@ -1,8 +1,9 @@
 //! The order every second-factor check follows: reserve an attempt in the throttle, normalise
 //! the input, let the method check it, then record the success or the failure and audit it.
-//! SMS and backup codes differ only in the check ([`MfaManager::verify_attempt`]); TOTP runs the
-//! same order in one transaction under the throttle row's lock
-//! ([`MfaManager::verify_locked_attempt`]), so a verification costs one commit.
+//! TOTP and SMS codes run it in one transaction under the throttle row's lock
+//! ([`MfaManager::verify_locked_attempt`]), so a verification costs one commit. Backup codes
+//! run it in autocommit steps ([`MfaManager::verify_attempt`]): a lock must not be held across
+//! their Argon2id hashing.
 
 use std::future::Future;
 
@@ -76,14 +77,15 @@ impl<Id: MfaUserId> MfaManager<Id> {
         }
     }
 
-    /// The same sequence for a code checked against a device's time step (TOTP), run in one
-    /// transaction so that it costs one commit:
+    /// The same sequence for a code checked against the devices' stored state (TOTP, SMS), run
+    /// in one transaction so that it costs one commit:
     /// 1. lock the user's throttle row and read it with the devices (one statement; the lock
     ///    holds until the commit, so concurrent guesses of the same user are checked one after
     ///    the other, each judged on the failures recorded before it; a throttled user's input
     ///    is never looked at);
     /// 2. normalise the input; a malformed one fails;
-    /// 3. `matching_step` per device, then the step's compare-and-set on that device;
+    /// 3. `check` the input against the devices in the transaction (the method's
+    ///    compare-and-set, which makes a code work once);
     /// 4. record the success (a reset, only when there is something to reset) or the failure
     ///    (one `UPDATE`), commit, then audit.
     ///
@@ -93,7 +95,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         attempt: Attempt<'_, U>,
         code: &str,
         normalize: impl FnOnce(&str) -> Option<Input>,
-        matching_step: impl Fn(&DeviceRow, &Input) -> Result<Option<u64>, MfaError>,
+        check: impl AsyncFnOnce(&DatabaseTransaction, &[DeviceRow], Input) -> Result<Checked, MfaError>,
     ) -> Result<bool, MfaError>
     where
         U: MfaUser<Id = Id>,
@@ -106,19 +108,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         }
         let checked = match normalize(code) {
             None => Checked::Refused("malformed code"),
-            Some(input) => {
-                let mut replayed = false;
-                let mut checked = None;
-                for device in &devices {
-                    let Some(step) = matching_step(device, &input)? else { continue };
-                    if Self::advance_totp_step(&txn, device.id, step, attempt.at).await? {
-                        checked = Some(Checked::Accepted { confirmed_device: !device.device.confirmed });
-                        break;
-                    }
-                    replayed = true;
-                }
-                checked.unwrap_or(Checked::Refused(if replayed { "code already used" } else { "invalid code" }))
-            }
+            Some(input) => check(&txn, &devices, input).await?,
         };
         match checked {
             Checked::Accepted { confirmed_device } => {

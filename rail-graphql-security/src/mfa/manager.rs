@@ -8,11 +8,11 @@ use rand::RngCore;
 use sea_orm::sea_query::{
     Condition, Expr, ExprTrait, IntoIden, JoinType, LockType, Order, Query, SelectStatement, UpdateStatement,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, Iden, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Iden, QueryResult};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::attempt::Attempt;
+use super::attempt::{Attempt, Checked};
 use super::config::MfaConfig;
 use super::error::MfaError;
 use super::method::MfaMethod;
@@ -676,7 +676,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let c = &self.config;
         let user_key = user.mfa_user_id().to_key();
         let normalize = |code: &str| normalize_digits(code, c.totp_digits);
-        let matching_step = |device: &DeviceRow, code: &String| {
+        let matching_step = |device: &DeviceRow, code: &String| -> Result<Option<u64>, MfaError> {
             let (Some(blob), Some(key_id)) = (&device.secret_key, &device.key_id) else { return Ok(None) };
             let secret = self.cipher.open(key_id, blob, &associated_data("totp", &user_key, &device.id))?;
             Ok(totp::matching_step(
@@ -689,7 +689,18 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 unix(at),
             ))
         };
-        self.verify_locked_attempt(attempt, code, normalize, matching_step).await
+        let check = async |txn: &DatabaseTransaction, devices: &[DeviceRow], code: String| {
+            let mut replayed = false;
+            for device in devices {
+                let Some(step) = matching_step(device, &code)? else { continue };
+                if Self::advance_totp_step(txn, device.id, step, at).await? {
+                    return Ok(Checked::Accepted { confirmed_device: !device.device.confirmed });
+                }
+                replayed = true;
+            }
+            Ok(Checked::Refused(if replayed { "code already used" } else { "invalid code" }))
+        };
+        self.verify_locked_attempt(attempt, code, normalize, check).await
     }
 
     /// The compare-and-set: true when this call moved the device's last step to `step`.

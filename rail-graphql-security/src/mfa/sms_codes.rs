@@ -2,15 +2,15 @@
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, DatabaseTransaction};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use super::attempt::{Attempt, Checked};
 use super::error::MfaError;
-use super::manager::{MfaManager, MfaUser, actor, check_name, normalize_digits};
+use super::manager::{DeviceRow, MfaManager, MfaUser, actor, check_name, normalize_digits};
 use super::method::MfaMethod;
 use super::store::{MfaDevices, MfaUserId, get};
 use super::throttle::Factor;
@@ -195,7 +195,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// Checks an SMS code at instant `at`: `Ok(true)` once for an unexpired code (the code is
     /// erased by a compare-and-set `UPDATE`), confirming a new SMS device. A code stops
     /// working after [`MAX_SMS_CODE_ATTEMPTS`] wrong tries; failures count towards the
-    /// per-user throttle.
+    /// per-user throttle. One transaction under the user's throttle row lock, like a TOTP code.
     pub async fn verify_sms_code_at(
         &self,
         user: &impl MfaUser<Id = Id>,
@@ -203,12 +203,11 @@ impl<Id: MfaUserId> MfaManager<Id> {
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
         let uid = user.mfa_user_id();
-        let devices = self.devices_to_try(&uid, MfaMethod::Sms).await?;
         let attempt = Attempt { user, method: MfaMethod::Sms, factor: Factor::Code, at };
         let normalize = |code: &str| normalize_digits(code, self.config.sms_code_digits);
-        self.verify_attempt(attempt, code, normalize, |code| async move {
+        let check = async |txn: &DatabaseTransaction, devices: &[DeviceRow], code: String| {
             let mut reason = "invalid code";
-            for device in &devices {
+            for device in devices {
                 let Some(stored) = &device.sms_code_hash else { continue };
                 if device.sms_code_expires_at.is_none_or(|e| e <= at) {
                     reason = "code expired";
@@ -225,22 +224,26 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 if !bool::from(mac.as_bytes().ct_eq(stored.as_bytes())) {
                     continue;
                 }
-                if self.consume_sms_code(device.id, mac, at).await? {
+                if Self::consume_sms_code(txn, device.id, mac, at).await? {
                     return Ok(Checked::Accepted { confirmed_device: !device.device.confirmed });
                 }
                 reason = "code already used";
             }
-            self.count_wrong_sms_code(&uid).await?;
+            Self::count_wrong_sms_code(txn, &uid).await?;
             Ok(Checked::Refused(reason))
-        })
-        .await
+        };
+        self.verify_locked_attempt(attempt, code, normalize, check).await
     }
 
     /// Erases a matching code (once, by a compare-and-set) and confirms its device: true when
     /// this call consumed it.
-    async fn consume_sms_code(&self, device_id: Uuid, mac: String, at: DateTime<Utc>) -> Result<bool, MfaError> {
-        let consumed = self
-            .db
+    async fn consume_sms_code(
+        txn: &DatabaseTransaction,
+        device_id: Uuid,
+        mac: String,
+        at: DateTime<Utc>,
+    ) -> Result<bool, MfaError> {
+        let consumed = txn
             .execute(
                 Query::update()
                     .table(MfaDevices::Table)
@@ -257,17 +260,16 @@ impl<Id: MfaUserId> MfaManager<Id> {
     }
 
     /// A wrong code counts against every code the user's SMS devices hold.
-    async fn count_wrong_sms_code(&self, uid: &Id) -> Result<(), MfaError> {
-        self.db
-            .execute(
-                Query::update()
-                    .table(MfaDevices::Table)
-                    .value(MfaDevices::SmsCodeAttempts, Expr::col(MfaDevices::SmsCodeAttempts).add(1))
-                    .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
-                    .and_where(Expr::col(MfaDevices::DeviceType).eq(MfaMethod::Sms.as_str()))
-                    .and_where(Expr::col(MfaDevices::SmsCodeHash).is_not_null()),
-            )
-            .await?;
+    async fn count_wrong_sms_code(txn: &DatabaseTransaction, uid: &Id) -> Result<(), MfaError> {
+        txn.execute(
+            Query::update()
+                .table(MfaDevices::Table)
+                .value(MfaDevices::SmsCodeAttempts, Expr::col(MfaDevices::SmsCodeAttempts).add(1))
+                .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
+                .and_where(Expr::col(MfaDevices::DeviceType).eq(MfaMethod::Sms.as_str()))
+                .and_where(Expr::col(MfaDevices::SmsCodeHash).is_not_null()),
+        )
+        .await?;
         Ok(())
     }
 }

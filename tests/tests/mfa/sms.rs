@@ -5,7 +5,8 @@ use base64::Engine;
 use chrono::{Duration, Utc};
 use rail_graphql_security::audit::AuditLogger;
 use rail_graphql_security::mfa::sms::{ConsoleSmsProvider, SmsError, SnsSmsProvider, TwilioSmsProvider};
-use rail_graphql_security::mfa::{MfaConfig, MfaError, MfaManager, MfaMethod, ThrottleConfig};
+use rail_graphql_security::mfa::{MfaConfig, MfaError, MfaManager, MfaMethod, SmsQuotas, ThrottleConfig};
+use sea_orm::ConnectionTrait;
 use wiremock::matchers::{body_string_contains, header, header_exists, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -211,3 +212,76 @@ async fn provider_failures_and_bad_input_are_clear<Id: TestId>(t: &TestDb) {
     assert!(manager::<Id>(t.db.clone(), lenient()).with_sms_provider(ConsoleSmsProvider).is_ok());
 }
 mfa_test!(provider_failures_and_bad_input_are_clear, provider_failures_and_bad_input_are_clear);
+
+/// Checks of one user's SMS codes from two instances at once: a code is accepted once, every
+/// wrong guess of a burst is counted against the code (none lost to a race), and the code is
+/// burnt after `MAX_SMS_CODE_ATTEMPTS` (5) of them.
+async fn racing_checks_of_sms_codes_on_two_instances<Id: TestId>(t: &TestDb) {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_body_string(r#"{"sid":"SM1","status":"queued"}"#))
+        .mount(&server)
+        .await;
+    let capture = MemorySink::default();
+    let logger = AuditLogger::builder().sink(capture.clone()).build();
+    let provider = || TwilioSmsProvider::new("AC1", "tok", "+15005550006").with_base_url(server.uri());
+    let ten = rail_graphql_security::rate_limit::Quota::new(10, std::time::Duration::from_secs(3600));
+    let config =
+        MfaConfig { sms_quotas: SmsQuotas { per_user: ten, per_number: ten, ..Default::default() }, ..lenient() };
+    let first = manager::<Id>(t.db.clone(), config.clone())
+        .with_audit_logger(logger.clone())
+        .with_sms_provider(provider())
+        .unwrap();
+    let second = manager::<Id>(t.connect_again().await, config)
+        .with_audit_logger(logger.clone())
+        .with_sms_provider(provider())
+        .unwrap();
+    let alice = user::<Id>(1);
+    first.setup_sms_device(&alice, "+14155550123", "phone").await.unwrap();
+    assert!(first.verify_sms_code(&alice, &code_in(&server, 0).await).await.unwrap());
+
+    let checks = |code: String, at: chrono::DateTime<Utc>, n: usize| {
+        let tasks: Vec<_> = (0..n)
+            .map(|i| {
+                let mfa = if i % 2 == 0 { first.clone() } else { second.clone() };
+                let (alice, code) = (alice.clone(), code.clone());
+                tokio::spawn(async move { mfa.verify_sms_code_at(&alice, &code, at).await })
+            })
+            .collect();
+        async move { futures::future::join_all(tasks).await.into_iter().map(|r| r.unwrap().unwrap()).collect::<Vec<bool>>() }
+    };
+
+    let mut sent = 1;
+    for round in 1..=3i64 {
+        let now = Utc::now() + Duration::minutes(2 * round);
+        first.send_sms_code_at(&alice, now).await.unwrap();
+        let results = checks(code_in(&server, sent).await, now, 16).await;
+        sent += 1;
+        assert_eq!(results.iter().filter(|ok| **ok).count(), 1, "round {round}: {results:?}");
+    }
+
+    let now = Utc::now() + Duration::minutes(20);
+    second.send_sms_code_at(&alice, now).await.unwrap();
+    let code = code_in(&server, sent).await;
+    let wrong = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+    assert!(checks(wrong, now, 12).await.iter().all(|ok| !ok));
+    assert!(!first.verify_sms_code_at(&alice, &code, now).await.unwrap(), "burnt after five wrong tries");
+
+    let attempts =
+        t.db.query_one_raw(sea_orm::Statement::from_string(
+            t.db.get_database_backend(),
+            "SELECT sms_code_attempts FROM mfa_devices",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i32>("", "sms_code_attempts")
+        .unwrap();
+    assert_eq!(attempts, 13, "each of the 12 concurrent wrong guesses and the late right code counted once");
+
+    logger.flush().await.expect("flush the audit logger");
+    let failed: Vec<_> = capture.events().into_iter().filter(|e| e.event_type.as_str() == "mfa_failed").collect();
+    assert_eq!(failed.len(), 3 * 15 + 12 + 1, "every refused check is audited");
+    assert!(failed.iter().any(|e| e.details["reason"] == "too many wrong tries for this code"));
+}
+mfa_test!(racing_checks_of_sms_codes_on_two_instances, racing_checks_of_sms_codes_on_two_instances);
