@@ -167,7 +167,7 @@ fn compare_sms(rt: &Runtime, backend: Backend, rounds: usize) -> Option<ratio::C
         .with_sms_provider(outbox.clone())
         .expect("provider");
     let alice = MfaAccount::new(1_i64, "alice@example.com");
-    let device_id = rt.block_on(mfa.setup_sms_device(&alice, "phone", "+14155550123")).expect("setup").to_string();
+    let device_id = rt.block_on(mfa.setup_sms_device(&alice, "+14155550123", "phone")).expect("setup").to_string();
     assert!(rt.block_on(mfa.verify_sms_code(&alice, &outbox.code())).expect("confirm"));
     // Every send is a resend interval (60 s) after the last: one clock for both sides.
     let start_at = Utc::now() + chrono::Duration::days(1);
