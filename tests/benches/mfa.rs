@@ -62,10 +62,51 @@ fn statement(backend: DatabaseBackend, sql: &str, values: Vec<Value>) -> Stateme
     Statement::from_sql_and_values(backend, sql, values)
 }
 
+/// The mean of `PER_ROUND` calls of `one`, each returning the time it measured, in µs.
+fn mean_micros(mut one: impl FnMut() -> Duration) -> f64 {
+    let total: Duration = (0..PER_ROUND).map(|_| one()).sum();
+    total.as_secs_f64() * 1e6 / f64::from(PER_ROUND)
+}
+
+/// The raw baseline of a verification, timed: a SELECT of `columns` of user 1's active device
+/// of `kind`, reading the first column after `id` as text, then the conditional `update` (with
+/// the values `update_values` makes of that text), which must change one row. Two autocommit
+/// statements.
+fn raw_select_then_update(
+    rt: &Runtime,
+    t: &TestDb,
+    kind: &str,
+    columns: [&str; 4],
+    update: &str,
+    update_values: impl FnOnce(String) -> Vec<Value>,
+) -> Duration {
+    let backend = t.db.get_database_backend();
+    let start = Instant::now();
+    rt.block_on(async {
+        let select = format!(
+            "SELECT {} FROM mfa_devices WHERE user_id = ? AND device_type = '{kind}' AND is_active = ?",
+            columns.join(", ")
+        );
+        let row =
+            t.db.query_one_raw(statement(backend, &select, vec![1_i64.into(), true.into()]))
+                .await
+                .expect("select")
+                .expect("row");
+        let value: String = row.try_get("", columns[1]).expect("the column's text");
+        let updated = t.db.execute_raw(statement(backend, update, update_values(value))).await.expect("update");
+        assert_eq!(updated.rows_affected(), 1);
+    });
+    start.elapsed()
+}
+
+/// The row label of a comparison.
+fn label(function: &str, backend: Backend) -> String {
+    format!("{function}, {}", if backend == Backend::Sqlite { "SQLite (WAL)" } else { "PostgreSQL" })
+}
+
 /// The TOTP comparison on one backend; `None` when the backend is not configured.
 fn compare_totp(rt: &Runtime, backend: Backend, rounds: usize) -> Option<ratio::Comparison> {
     let t = rt.block_on(TestDb::new(backend))?;
-    let db_backend = t.db.get_database_backend();
     let key = EncryptionKey::new("k1", [1; 32]).expect("key");
     let mfa = MfaManager::<i64>::new(t.db.clone(), MfaConfig::default(), SecretCipher::new(key)).expect("manager");
     let alice = MfaAccount::new(1_i64, "alice@example.com");
@@ -75,54 +116,34 @@ fn compare_totp(rt: &Runtime, backend: Backend, rounds: usize) -> Option<ratio::
     // One step counter for both sides: every call uses a fresh, later time step.
     let step = AtomicU64::new(1_790_000_010 / 30);
     let manager = || {
-        let mut total = Duration::ZERO;
-        for _ in 0..PER_ROUND {
+        mean_micros(|| {
             let s = step.fetch_add(1, Ordering::Relaxed);
             let code = totp_code_at(TotpAlgorithm::Sha1, 6, 30, &secret, s * 30);
             let start = Instant::now();
             let ok = rt.block_on(mfa.verify_totp_code_at(&alice, &code, instant(s))).expect("verify");
-            total += start.elapsed();
+            let elapsed = start.elapsed();
             assert!(ok);
-        }
-        total.as_secs_f64() * 1e6 / f64::from(PER_ROUND)
+            elapsed
+        })
     };
     let raw = || {
-        let mut total = Duration::ZERO;
-        for _ in 0..PER_ROUND {
-            let s = step.fetch_add(1, Ordering::Relaxed);
-            let start = Instant::now();
-            rt.block_on(async {
-                let row =
-                    t.db.query_one_raw(statement(
-                        db_backend,
-                        "SELECT id, secret_key, key_id, last_totp_step FROM mfa_devices \
-                         WHERE user_id = ? AND device_type = 'totp' AND is_active = ?",
-                        vec![1_i64.into(), true.into()],
-                    ))
-                    .await
-                    .expect("select")
-                    .expect("row");
-                let _secret: String = row.try_get("", "secret_key").expect("secret");
-                let updated =
-                    t.db.execute_raw(statement(
-                        db_backend,
-                        "UPDATE mfa_devices SET last_totp_step = ?, last_used = ? \
-                         WHERE id = ? AND (last_totp_step IS NULL OR last_totp_step < ?)",
-                        vec![(s as i64).into(), instant(s).into(), device_id.clone().into(), (s as i64).into()],
-                    ))
-                    .await
-                    .expect("update");
-                assert_eq!(updated.rows_affected(), 1);
-            });
-            total += start.elapsed();
-        }
-        total.as_secs_f64() * 1e6 / f64::from(PER_ROUND)
+        mean_micros(|| {
+            let s = step.fetch_add(1, Ordering::Relaxed) as i64;
+            raw_select_then_update(
+                rt,
+                &t,
+                "totp",
+                ["id", "secret_key", "key_id", "last_totp_step"],
+                "UPDATE mfa_devices SET last_totp_step = ?, last_used = ? \
+                 WHERE id = ? AND (last_totp_step IS NULL OR last_totp_step < ?)",
+                |_secret| vec![s.into(), instant(s as u64).into(), device_id.clone().into(), s.into()],
+            )
+        })
     };
     // Warm both paths (prepared-statement caches, the throttle row) before measuring.
     manager();
     raw();
-    let label = format!("verify_totp_code, {}", if backend == Backend::Sqlite { "SQLite (WAL)" } else { "PostgreSQL" });
-    let comparison = ratio::interleave(label, rounds, raw, manager);
+    let comparison = ratio::interleave(label("verify_totp_code", backend), rounds, raw, manager);
     rt.block_on(t.cleanup());
     Some(comparison)
 }
@@ -153,7 +174,6 @@ impl Outbox {
 /// The SMS comparison on one backend; `None` when the backend is not configured.
 fn compare_sms(rt: &Runtime, backend: Backend, rounds: usize) -> Option<ratio::Comparison> {
     let t = rt.block_on(TestDb::new(backend))?;
-    let db_backend = t.db.get_database_backend();
     let key = EncryptionKey::new("k1", [1; 32]).expect("key");
     let many = Quota::new(u32::MAX, Duration::from_secs(3600));
     let config = MfaConfig {
@@ -178,71 +198,52 @@ fn compare_sms(rt: &Runtime, backend: Backend, rounds: usize) -> Option<ratio::C
         at
     };
     let manager = || {
-        let mut total = Duration::ZERO;
-        for _ in 0..PER_ROUND {
+        mean_micros(|| {
             let at = send();
             let code = outbox.code();
             let start = Instant::now();
             let ok = rt.block_on(mfa.verify_sms_code_at(&alice, &code, at)).expect("verify");
-            total += start.elapsed();
+            let elapsed = start.elapsed();
             assert!(ok);
-        }
-        total.as_secs_f64() * 1e6 / f64::from(PER_ROUND)
+            elapsed
+        })
     };
     let raw = || {
-        let mut total = Duration::ZERO;
-        for _ in 0..PER_ROUND {
+        mean_micros(|| {
             send();
-            let start = Instant::now();
-            rt.block_on(async {
-                let row =
-                    t.db.query_one_raw(statement(
-                        db_backend,
-                        "SELECT id, sms_code_hash, sms_code_expires_at, sms_code_attempts FROM mfa_devices \
-                         WHERE user_id = ? AND device_type = 'sms' AND is_active = ?",
-                        vec![1_i64.into(), true.into()],
-                    ))
-                    .await
-                    .expect("select")
-                    .expect("row");
-                let hash: String = row.try_get("", "sms_code_hash").expect("code hash");
-                let updated =
-                    t.db.execute_raw(statement(
-                        db_backend,
-                        "UPDATE mfa_devices SET sms_code_hash = NULL, sms_code_expires_at = NULL \
-                         WHERE id = ? AND sms_code_hash = ? AND sms_code_attempts < 5",
-                        vec![device_id.clone().into(), hash.into()],
-                    ))
-                    .await
-                    .expect("update");
-                assert_eq!(updated.rows_affected(), 1);
-            });
-            total += start.elapsed();
-        }
-        total.as_secs_f64() * 1e6 / f64::from(PER_ROUND)
+            raw_select_then_update(
+                rt,
+                &t,
+                "sms",
+                ["id", "sms_code_hash", "sms_code_expires_at", "sms_code_attempts"],
+                "UPDATE mfa_devices SET sms_code_hash = NULL, sms_code_expires_at = NULL \
+                 WHERE id = ? AND sms_code_hash = ? AND sms_code_attempts < 5",
+                |hash| vec![device_id.clone().into(), hash.into()],
+            )
+        })
     };
     manager();
     raw();
-    let label = format!("verify_sms_code, {}", if backend == Backend::Sqlite { "SQLite (WAL)" } else { "PostgreSQL" });
-    let comparison = ratio::interleave(label, rounds, raw, manager);
+    let comparison = ratio::interleave(label("verify_sms_code", backend), rounds, raw, manager);
     rt.block_on(t.cleanup());
     Some(comparison)
 }
 
-fn bench_totp(_: &mut Criterion) {
+/// One comparison on SQLite and PostgreSQL, printed as a table.
+fn bench_verification(function: &str, compare: fn(&Runtime, Backend, usize) -> Option<ratio::Comparison>) {
     let rt = Runtime::new().expect("runtime");
     let rounds = ratio::rounds(30);
     let rows: Vec<_> =
-        [Backend::Sqlite, Backend::Postgres].into_iter().filter_map(|b| compare_totp(&rt, b, rounds)).collect();
-    ratio::print_table("MFA: verify_totp_code", "raw SELECT + UPDATE", "verify_totp_code", 1.3, &rows);
+        [Backend::Sqlite, Backend::Postgres].into_iter().filter_map(|b| compare(&rt, b, rounds)).collect();
+    ratio::print_table(&format!("MFA: {function}"), "raw SELECT + UPDATE", function, 1.3, &rows);
+}
+
+fn bench_totp(_: &mut Criterion) {
+    bench_verification("verify_totp_code", compare_totp);
 }
 
 fn bench_sms(_: &mut Criterion) {
-    let rt = Runtime::new().expect("runtime");
-    let rounds = ratio::rounds(30);
-    let rows: Vec<_> =
-        [Backend::Sqlite, Backend::Postgres].into_iter().filter_map(|b| compare_sms(&rt, b, rounds)).collect();
-    ratio::print_table("MFA: verify_sms_code", "raw SELECT + UPDATE", "verify_sms_code", 1.3, &rows);
+    bench_verification("verify_sms_code", compare_sms);
 }
 
 fn bench_backup(c: &mut Criterion) {
