@@ -7,8 +7,9 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 /// which is most of what the chain costs at ingest. Every stored link keeps its value.
 ///
 /// - PostgreSQL: `ALTER COLUMN … TYPE bytea USING decode(…)` (one statement, one rewrite).
-/// - MySQL/MariaDB: the columns become `VARBINARY` (same bytes), `UNHEX` in place, then
-///   `BINARY(16/32/20)`.
+/// - MySQL/MariaDB: the columns become `VARBINARY` (same bytes), `UNHEX` in place in batches
+///   of [`MYSQL_ROWS_PER_UPDATE`] rows, then `BINARY(16/32/20)`. A run that stopped part way
+///   (MySQL cannot roll back an `ALTER`) is taken up where it stopped by the next one.
 /// - SQLite cannot change a column's declared type: the values become blobs in place
 ///   (`unhex`, SQLite 3.41 or later), which the text-declared columns hold as they are.
 ///
@@ -16,6 +17,9 @@ use sea_orm_migration::sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
 /// second run) are left alone.
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
+
+/// Rows converted per `UPDATE` on MySQL/MariaDB.
+const MYSQL_ROWS_PER_UPDATE: u32 = 10_000;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
@@ -40,22 +44,41 @@ impl MigrationTrait for Migration {
                 .await?;
             }
             DatabaseBackend::MySql => {
-                if column_type(db, backend, "DATABASE()").await?.as_deref() != Some("varchar") {
-                    return Ok(());
+                match column_type(db, backend, "DATABASE()").await?.as_deref() {
+                    Some("varchar") => {
+                        db.execute_unprepared(
+                            "ALTER TABLE audit_events MODIFY chain_id VARBINARY(36) NULL, \
+                             MODIFY chain_prev VARBINARY(64) NULL, MODIFY chain_hash VARBINARY(64) NULL, \
+                             MODIFY chain_fields VARBINARY(40) NULL",
+                        )
+                        .await?;
+                    }
+                    // An earlier run stopped after its first `ALTER`: it goes on from there.
+                    Some("varbinary") => {}
+                    _ => return Ok(()),
                 }
-                for sql in [
-                    "ALTER TABLE audit_events MODIFY chain_id VARBINARY(36) NULL, \
-                     MODIFY chain_prev VARBINARY(64) NULL, MODIFY chain_hash VARBINARY(64) NULL, \
-                     MODIFY chain_fields VARBINARY(40) NULL",
-                    "UPDATE audit_events SET chain_id = UNHEX(REPLACE(chain_id, '-', '')), \
-                     chain_prev = UNHEX(chain_prev), chain_hash = UNHEX(chain_hash), \
-                     chain_fields = UNHEX(chain_fields) WHERE chain_id IS NOT NULL",
+                // In batches, so that no statement holds every row of a large table; a row is
+                // converted whole (its four columns in one `UPDATE`) and once: a hex hash has
+                // 64 bytes, a converted one 32.
+                loop {
+                    let converted = db
+                        .execute_unprepared(&format!(
+                            "UPDATE audit_events SET chain_id = UNHEX(REPLACE(chain_id, '-', '')), \
+                             chain_prev = UNHEX(chain_prev), chain_hash = UNHEX(chain_hash), \
+                             chain_fields = UNHEX(chain_fields) WHERE LENGTH(chain_hash) = 64 ORDER BY id \
+                             LIMIT {MYSQL_ROWS_PER_UPDATE}"
+                        ))
+                        .await?;
+                    if converted.rows_affected() == 0 {
+                        break;
+                    }
+                }
+                db.execute_unprepared(
                     "ALTER TABLE audit_events MODIFY chain_id BINARY(16) NULL, \
                      MODIFY chain_prev BINARY(32) NULL, MODIFY chain_hash BINARY(32) NULL, \
                      MODIFY chain_fields BINARY(20) NULL",
-                ] {
-                    db.execute_unprepared(sql).await?;
-                }
+                )
+                .await?;
             }
             DatabaseBackend::Sqlite => {
                 db.execute_unprepared(

@@ -458,6 +458,47 @@ async fn a_hex_text_trail_is_converted_and_still_verifies(t: &TestDb) {
 }
 on_every_backend!(a_hex_text_trail_is_converted_on, a_hex_text_trail_is_converted_and_still_verifies);
 
+/// MySQL cannot roll back an `ALTER`: a step 9 that stopped after its first `ALTER` and part of
+/// its batched conversion (a lost connection, a killed deploy) is taken up by the next run,
+/// with no row converted twice and none left.
+#[tokio::test]
+async fn an_interrupted_hex_conversion_on_mysql_is_taken_up_by_the_next_run() {
+    let Some(t) = TestDb::new(integration_tests::Backend::MySql).await else { return };
+    write_trail(&t, 2, 5, true).await;
+    let chain = report_chain(&t).await;
+    store_chain_as_hex_text(&t).await;
+    // What an interrupted run leaves: the columns `VARBINARY`, the first 10 rows converted.
+    for sql in [
+        "ALTER TABLE audit_events MODIFY chain_id VARBINARY(36) NULL, MODIFY chain_prev VARBINARY(64) NULL, \
+         MODIFY chain_hash VARBINARY(64) NULL, MODIFY chain_fields VARBINARY(40) NULL",
+        "UPDATE audit_events SET chain_id = UNHEX(REPLACE(chain_id, '-', '')), chain_prev = UNHEX(chain_prev), \
+         chain_hash = UNHEX(chain_hash), chain_fields = UNHEX(chain_fields) \
+         WHERE LENGTH(chain_hash) = 64 ORDER BY id LIMIT 10",
+    ] {
+        t.db.execute_unprepared(sql).await.expect("interrupt step 9");
+    }
+
+    rerun_binary_chain_step(&t).await;
+    let report = verify(&t).await;
+    assert!(report.intact(), "{:?}", report.findings);
+    assert_eq!((report.events, report.chains), (45, 1));
+    assert_eq!(report_chain(&t).await, chain);
+    let types =
+        t.db.query_all_raw(sea_orm::Statement::from_string(
+            t.db_backend(),
+            "SELECT COLUMN_TYPE FROM information_schema.columns WHERE table_schema = DATABASE() \
+             AND table_name = 'audit_events' AND column_name LIKE 'chain\\_%' AND column_name <> 'chain_seq' \
+             ORDER BY column_name",
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get_by_index::<String>(0).unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(types, ["binary(20)", "binary(32)", "binary(16)", "binary(32)"], "chain_fields, _hash, _id, _prev");
+    t.cleanup().await;
+}
+
 /// The serde `AuditConfig` sets the chain and its checkpoints like the typed configuration: a
 /// signing key, a count between checkpoints, or no chain at all; the key never shows in `Debug`.
 async fn the_serde_audit_config_sets_the_chain_and_its_checkpoints(t: &TestDb) {
