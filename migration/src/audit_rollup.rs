@@ -49,15 +49,18 @@ pub const METHOD_DIMENSION: &str = "method";
 /// The `dim_kind` of the rows without a dimension.
 pub const NO_DIMENSION: &str = "";
 
+/// The second-factor method of MFA events (the security report's passkey figures).
+pub const MFA_METHOD: RollupDimension = RollupDimension {
+    kind: METHOD_DIMENSION,
+    event_types: &["mfa_enabled", "mfa_disabled", "mfa_success", "mfa_failed"],
+};
+
 /// The dimensions the rollup keeps: the client address of failed logins and rate-limit hits,
 /// the account name of failed logins, the second-factor method of MFA events.
 pub const DIMENSIONS: [RollupDimension; 3] = [
     RollupDimension { kind: "client_ip", event_types: &["login_failed", "rate_limit_exceeded"] },
     RollupDimension { kind: "actor_name", event_types: &["login_failed"] },
-    RollupDimension {
-        kind: METHOD_DIMENSION,
-        event_types: &["mfa_enabled", "mfa_disabled", "mfa_success", "mfa_failed"],
-    },
+    MFA_METHOD,
 ];
 
 /// The `dim_kind` of `audit_events` column `column` for events of `event_type`, if the rollup

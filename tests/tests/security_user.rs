@@ -97,16 +97,17 @@ key_case!(key_restrict, i64, BigInteger, "restrict", |n: u32| 7_000 + i64::from(
 
 use integration_tests::Backend;
 
+/// One test per line: `name: key case, backend;`, each running `flow::$flow`.
 macro_rules! flow_tests {
-    ($($name:ident: $case:ty, $backend:ident;)*) => {$(
+    ($flow:ident { $($name:ident: $case:ty, $backend:ident;)* }) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
-            flow::full_flow::<$case>(Backend::$backend).await;
+            flow::$flow::<$case>(Backend::$backend).await;
         }
     )*};
 }
 
-flow_tests! {
+flow_tests! { full_flow {
     full_flow_i32_key_sqlite: key_i32::Case, Sqlite;
     full_flow_i64_key_sqlite: key_i64::Case, Sqlite;
     full_flow_uuid_key_sqlite: key_uuid::Case, Sqlite;
@@ -114,7 +115,7 @@ flow_tests! {
     full_flow_i32_key_postgres: key_i32::Case, Postgres;
     full_flow_uuid_key_postgres: key_uuid::Case, Postgres;
     full_flow_string_key_postgres: key_string::Case, Postgres;
-}
+}}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_user_cascades_to_mfa_rows_sqlite() {
@@ -176,19 +177,10 @@ async fn guessing_codes_locks_out_with_retry_after() {
     flow::guessing_locks_out::<key_i64::Case>(Backend::Sqlite).await;
 }
 
-macro_rules! passkey_tests {
-    ($($name:ident: $case:ty, $backend:ident;)*) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            flow::passkeys_in_the_generated_tables::<$case>(Backend::$backend).await;
-        }
-    )*};
-}
-
-passkey_tests! {
+flow_tests! { passkeys_in_the_generated_tables {
     passkeys_i32_key_sqlite: key_i32::Case, Sqlite;
     passkeys_i64_key_postgres: key_i64::Case, Postgres;
     passkeys_uuid_key_mariadb: key_uuid::Case, MySql;
     passkeys_string_key_postgres: key_string::Case, Postgres;
     passkeys_uuid_key_sqlite: key_uuid::Case, Sqlite;
-}
+}}

@@ -11,7 +11,7 @@ use super::chain::ChainHash;
 use super::checkpoint::{self, Checkpoint, CheckpointKey};
 use super::report::ReportError;
 use super::rollup::{self, Counted};
-use crate::migration::audit_rollup::{DIMENSIONS, METHOD_DIMENSION, hour_start_sql};
+use crate::migration::audit_rollup::{MFA_METHOD, hour_start_sql};
 
 /// Rows deleted per statement: short transactions, no long table lock.
 pub(crate) const PURGE_BATCH: u64 = 1000;
@@ -193,7 +193,7 @@ async fn delete_batch<C: ConnectionTrait>(
     purge: &Purge,
 ) -> Result<Vec<Deleted>, DbErr> {
     // The second-factor method as the rollup reads it, to subtract it there.
-    let method = DIMENSIONS.iter().find(|d| d.kind == METHOD_DIMENSION).map_or("NULL", |d| d.value_sql(backend));
+    let method = MFA_METHOD.value_sql(backend);
     let columns = format!("{hour}, event_type, severity, client_ip, actor_name, {method}, chain_seq, chain_hash");
     let ts = if backend == DatabaseBackend::MySql { "`timestamp`" } else { "\"timestamp\"" };
     let mark = |n: usize| if backend == DatabaseBackend::Postgres { format!("${n}") } else { "?".to_owned() };

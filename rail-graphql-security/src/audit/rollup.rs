@@ -22,7 +22,8 @@ use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, TransactionSes
 
 use super::event::AuditEvent;
 use crate::migration::audit_rollup::{
-    DIMENSIONS, METHOD_DIMENSION, NO_DIMENSION, dimension_for, placeholders, rebuild_audit_rollup, timestamp_column,
+    DIMENSIONS, METHOD_DIMENSION, MFA_METHOD, NO_DIMENSION, dimension_for, placeholders, rebuild_audit_rollup,
+    timestamp_column,
 };
 
 const HOUR: i64 = 3600;
@@ -270,12 +271,11 @@ pub(crate) async fn mfa_events_per_method<C: ConnectionTrait>(
     end: DateTime<Utc>,
 ) -> Result<BTreeMap<String, u64>, DbErr> {
     let backend = db.get_database_backend();
-    let Some(dim) = DIMENSIONS.iter().find(|d| d.kind == METHOD_DIMENSION) else { return Ok(BTreeMap::new()) };
     let split = Split::new(start, end);
     let ts = timestamp_column(backend);
     let n = sum(backend, "c");
-    let value = dim.value_sql(backend);
-    let types = dim.event_types.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+    let value = MFA_METHOD.value_sql(backend);
+    let types = MFA_METHOD.event_types.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
     let sql = format!(
         "SELECT v, {n} AS n FROM (\
            SELECT dim_value AS v, event_count AS c FROM audit_rollup_hourly \
@@ -289,11 +289,21 @@ pub(crate) async fn mfa_events_per_method<C: ConnectionTrait>(
     let (from, to) = split.whole_hours;
     let mut values: Vec<Value> = vec![from.into(), to.into()];
     values.extend(split.edge_values());
-    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, placeholders(backend, &sql), values)).await?;
+    value_counts(db, &sql, values).await
+}
+
+/// Runs `sql` (a `SELECT` of a value and its count, `?` placeholders) and reads its rows.
+async fn value_counts<C: ConnectionTrait, Out: FromIterator<(String, u64)>>(
+    db: &C,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Out, DbErr> {
+    let backend = db.get_database_backend();
+    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, placeholders(backend, sql), values)).await?;
     rows.into_iter()
         .map(|row| {
-            let (method, n): (String, i64) = row.try_get_many_by_index()?;
-            Ok((method, n as u64))
+            let (value, n): (String, i64) = row.try_get_many_by_index()?;
+            Ok((value, n as u64))
         })
         .collect()
 }
@@ -362,13 +372,7 @@ pub async fn top_values<C: ConnectionTrait>(
     let (from, to) = split.whole_hours;
     let mut values: Vec<Value> = vec![column.into(), from.into(), to.into(), event_type.into(), event_type.into()];
     values.extend(split.edge_values());
-    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, placeholders(backend, &sql), values)).await?;
-    rows.into_iter()
-        .map(|row| {
-            let (value, n): (String, i64) = row.try_get_many_by_index()?;
-            Ok((value, n as u64))
-        })
-        .collect()
+    value_counts(db, &sql, values).await
 }
 
 /// The start of an event's hour in UTC as `YYYY-MM-DD HH:00:00`, per backend.
