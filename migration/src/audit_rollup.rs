@@ -49,6 +49,12 @@ pub const METHOD_DIMENSION: &str = "method";
 /// The `dim_kind` of the rows without a dimension.
 pub const NO_DIMENSION: &str = "";
 
+/// The partial index of the rows counting more than one event, `(dim_kind, event_type,
+/// hour_start, dim_value, event_count) WHERE event_count > 1` (SQLite and PostgreSQL; MySQL and
+/// MariaDB have no partial indexes): a top list reads the values that recur within an hour
+/// through it, without the values seen once.
+pub const HEAVY_ROWS_INDEX: &str = "idx_audit_rollup_heavy";
+
 /// The second-factor method of MFA events (the security report's passkey figures).
 pub const MFA_METHOD: RollupDimension = RollupDimension {
     kind: METHOD_DIMENSION,

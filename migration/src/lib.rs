@@ -26,6 +26,7 @@ mod m20261205_000009_audit_chain_binary;
 mod m20261205_000010_revoked_tokens_revoked_at_index;
 mod m20261206_000011_create_mfa_passkeys;
 mod m20261206_000012_audit_rollup_method;
+mod m20261206_000013_audit_rollup_heavy_index;
 pub mod schema;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
@@ -72,6 +73,7 @@ impl Migrator {
             Box::new(m20261205_000010_revoked_tokens_revoked_at_index::Migration),
             Box::new(mfa_tables.passkeys()),
             Box::new(m20261206_000012_audit_rollup_method::Migration),
+            Box::new(m20261206_000013_audit_rollup_heavy_index::Migration),
         ]
     }
 }

@@ -175,6 +175,17 @@ async fn raw_top(
     column: Column,
     event_type: &str,
 ) -> Vec<(String, u64)> {
+    raw_top_n(db, start, end, column, event_type, 10).await
+}
+
+async fn raw_top_n(
+    db: &DatabaseConnection,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    column: Column,
+    event_type: &str,
+    limit: u64,
+) -> Vec<(String, u64)> {
     Entity::find()
         .select_only()
         .column(column)
@@ -186,7 +197,7 @@ async fn raw_top(
         .group_by(column)
         .order_by(Expr::cust("COUNT(*)"), Order::Desc)
         .order_by_asc(column)
-        .limit(10)
+        .limit(limit)
         .into_tuple::<(String, i64)>()
         .all(db)
         .await
@@ -445,3 +456,194 @@ async fn the_backfill_counts_events_already_stored(t: &TestDb) {
     assert_rollup_is_exact(&t.db, "after rebuilding the imported day").await;
 }
 on_every_backend!(backfill, the_backfill_counts_events_already_stored);
+
+/// Failed logins from a few addresses and accounts that fail several times an hour (some at the
+/// same rate, so their totals tie) and a long tail of ones that fail once: the top lists then
+/// come from the rollup rows counting more than one event (the partial index on SQLite and
+/// PostgreSQL), and must still equal the ranking over the events, before and after a purge.
+async fn heavy_hitters_rank_as_the_events_do(t: &TestDb) {
+    let mut rng = StdRng::seed_from_u64(seed() ^ 0x4ea7);
+    let logger = AuditLogger::builder().database(t.db.clone()).build();
+    let sink = DatabaseSink::new(t.db.clone());
+    let heavy_ips = [
+        "203.0.113.7",
+        "203.0.113.70",
+        "198.51.100.1",
+        "198.51.100.10",
+        "2001:db8::1",
+        "2001:db8::10",
+        "192.0.2.5",
+        "192.0.2.50",
+        "203.0.113.8",
+        "203.0.113.80",
+        "198.51.100.2",
+        "198.51.100.20",
+    ];
+    let heavy_accounts = [
+        "admin",
+        "Admin",
+        "admin ",
+        "root",
+        "ünïcode",
+        "Ünïcode",
+        "test",
+        "tëst",
+        "oracle",
+        "Oracle",
+        "guest",
+        "guest2",
+    ];
+    let mut events = Vec::new();
+    for hour in 0..40i64 {
+        for (k, (ip, account)) in heavy_ips.iter().zip(heavy_accounts).enumerate() {
+            // Rates 2, 2, 3, 3, ... 7, 7 an hour: equal totals for pairs; every fifth hour one less.
+            let n = 2 + k / 2 - usize::from(hour as usize % 5 == k % 5);
+            for _ in 0..n {
+                let at = day0() + Duration::hours(hour) + Duration::seconds(rng.random_range(0..3600));
+                let severity = if rng.random_range(0..10) == 0 { AuditSeverity::High } else { AuditSeverity::Medium };
+                events.push(
+                    AuditEvent::new(AuditEventType::LoginFailed)
+                        .severity(severity)
+                        .at(at)
+                        .client_ip(Some(ip.parse().unwrap()))
+                        .actor_name(account),
+                );
+            }
+        }
+        for i in 0..15 {
+            let at = day0() + Duration::hours(hour) + Duration::seconds(rng.random_range(0..3600));
+            let ip: IpAddr = format!("10.{hour}.{i}.{}", rng.random_range(0..250)).parse().unwrap();
+            events.push(
+                AuditEvent::new(AuditEventType::LoginFailed)
+                    .at(at)
+                    .client_ip(Some(ip))
+                    .actor_name(format!("user{hour}-{i}")),
+            );
+        }
+    }
+    write(&sink, &events, &mut rng).await;
+
+    let check = |ctx: String, start: DateTime<Utc>, end: DateTime<Utc>| {
+        let (db, logger) = (&t.db, &logger);
+        async move {
+            for limit in [3, 5, 10] {
+                for (column, raw_column) in
+                    [(RankedColumn::ClientIp, Column::ClientIp), (RankedColumn::ActorName, Column::ActorName)]
+                {
+                    let read =
+                        rollup::top_values(db, start, end, column, "login_failed", limit).await.expect("top values");
+                    let raw = raw_top_n(db, start, end, raw_column, "login_failed", limit).await;
+                    assert_eq!(read, raw, "{column:?}, limit {limit}, {ctx}, period {start} .. {end}, seed {}", seed());
+                }
+            }
+            assert_period_matches(logger, db, start, end, &ctx).await;
+        }
+    };
+
+    // The rollup's bound decides the whole range and long periods: checked through the debug
+    // event the bounded path logs, on the backends with the partial index.
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .finish();
+    let whole_range = check("whole range".into(), day0() - Duration::minutes(30), day0() + Duration::hours(41));
+    tracing::instrument::WithSubscriber::with_subscriber(whole_range, subscriber).await;
+    let log = captured.text();
+    let bounded = log.matches("top list bounded by the rollup").count();
+    if t.db.get_database_backend() == DatabaseBackend::MySql {
+        assert_eq!(bounded, 0, "MySQL/MariaDB have no partial index: {log}");
+    } else {
+        assert!(bounded >= 6, "the bound decides the long lists ({bounded} times): {log}");
+    }
+
+    for i in 0..12 {
+        let start = day0() + Duration::minutes(rng.random_range(0..40 * 60));
+        let end = start + Duration::minutes(rng.random_range(0..40 * 60));
+        check(format!("period {i}"), start, end).await;
+    }
+    let cutoff = day0() + Duration::hours(7) + Duration::minutes(20);
+    logger.purge_before(cutoff).await.expect("purge");
+    assert_rollup_is_exact(&t.db, "after the purge").await;
+    for i in 0..6 {
+        let start = day0() + Duration::minutes(rng.random_range(0..40 * 60));
+        let end = start + Duration::minutes(rng.random_range(0..40 * 60));
+        check(format!("after the purge, period {i}"), start, end).await;
+    }
+}
+on_every_backend!(heavy_hitters, heavy_hitters_rank_as_the_events_do);
+
+/// A SQLite database whose rollup table was created by the first version of step 7 (a rowid
+/// table) is rebuilt `WITHOUT ROWID` by step 13 with every row kept, and the top lists still
+/// read the events' numbers; running the step again changes nothing.
+#[tokio::test]
+async fn step_13_rebuilds_an_older_sqlite_rollup_without_rowid() {
+    let Some(t) = TestDb::new(integration_tests::Backend::Sqlite).await else { return };
+    let mut rng = StdRng::seed_from_u64(seed() ^ 0x0513);
+    let sink = DatabaseSink::new(t.db.clone());
+    let events: Vec<AuditEvent> = (0..400).map(|_| random_event(&mut rng)).collect();
+    write(&sink, &events, &mut rng).await;
+    let table_sql = |db: DatabaseConnection| async move {
+        let sql = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'audit_rollup_hourly'";
+        let row = db.query_one_raw(Statement::from_string(DatabaseBackend::Sqlite, sql)).await.unwrap().unwrap();
+        row.try_get_by_index::<String>(0).unwrap()
+    };
+    assert!(table_sql(t.db.clone()).await.contains("WITHOUT ROWID"), "step 7 creates it clustered");
+
+    // The table as the first step 7 left it, and step 13 not yet applied.
+    for sql in [
+        "CREATE TABLE rollup_old (dim_kind varchar(16) NOT NULL, hour_start integer NOT NULL, \
+         event_type varchar(64) NOT NULL, severity varchar(16) NOT NULL, dim_value varchar(255) NOT NULL, \
+         event_count integer NOT NULL, CONSTRAINT pk_old PRIMARY KEY (dim_kind, hour_start, event_type, severity, dim_value))",
+        "INSERT INTO rollup_old SELECT * FROM audit_rollup_hourly",
+        "DROP TABLE audit_rollup_hourly",
+        "ALTER TABLE rollup_old RENAME TO audit_rollup_hourly",
+        "DELETE FROM rail_security_migrations WHERE version = 'm20261206_000013_audit_rollup_heavy_index'",
+    ] {
+        t.db.execute_unprepared(sql).await.expect(sql);
+    }
+    let before = rollup_rows(&t.db).await;
+    assert!(!before.is_empty());
+    assert!(!table_sql(t.db.clone()).await.contains("WITHOUT ROWID"));
+
+    for run in 0..2 {
+        if run == 1 {
+            t.db.execute_unprepared(
+                "DELETE FROM rail_security_migrations WHERE version = 'm20261206_000013_audit_rollup_heavy_index'",
+            )
+            .await
+            .unwrap();
+        }
+        Migrator::up(&t.db, None).await.expect("step 13");
+        assert!(table_sql(t.db.clone()).await.contains("WITHOUT ROWID"), "run {run}");
+        assert_eq!(rollup_rows(&t.db).await, before, "every row kept, run {run}");
+        assert_rollup_is_exact(&t.db, &format!("after step 13, run {run}")).await;
+    }
+    let logger = AuditLogger::builder().database(t.db.clone()).build();
+    let (start, end) = (day0() - Duration::hours(1), day0() + Duration::days(4));
+    assert_period_matches(&logger, &t.db, start, end, "after step 13").await;
+    t.cleanup().await;
+}
+
+/// Log output written into a buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -15,7 +15,7 @@
 //! `purge_older_than` and the retention task). Rows inserted or deleted by other means (an import,
 //! a manual `DELETE`) are not in the rollup: call [`rebuild`] for their hours afterwards.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use sea_orm::{ConnectionTrait, DatabaseBackend, DbErr, Statement, TransactionSession, TransactionTrait, Value};
@@ -357,6 +357,15 @@ pub async fn top_values<C: ConnectionTrait>(
         Some(_) => Split::new(start, end),
         None => Split::raw(start, end),
     };
+    let (from, to) = split.whole_hours;
+    // MySQL/MariaDB have no partial index of the rows counting more than one event.
+    if from < to
+        && limit > 0
+        && backend != DatabaseBackend::MySql
+        && let Some(top) = bounded_top_values(db, &split, column, event_type, limit).await?
+    {
+        return Ok(top);
+    }
     let ts = timestamp_column(backend);
     let n = sum(backend, "c");
     let sql = format!(
@@ -369,10 +378,161 @@ pub async fn top_values<C: ConnectionTrait>(
              GROUP BY {column}\
          ) AS u GROUP BY v ORDER BY n DESC, v ASC LIMIT {limit}"
     );
-    let (from, to) = split.whole_hours;
     let mut values: Vec<Value> = vec![column.into(), from.into(), to.into(), event_type.into(), event_type.into()];
     values.extend(split.edge_values());
     value_counts(db, &sql, values).await
+}
+
+/// Candidates whose exact totals [`bounded_top_values`] reads at most; with more, the bound is
+/// too loose to save work and [`top_values`] reads every row.
+const MAX_REFINED: usize = 200;
+/// Hours per statement when [`bounded_top_values`] reads the candidates' exact totals.
+const HOURS_PER_LOOKUP: usize = 500;
+
+/// What [`bounded_top_values`] knows of a value before its exact total: the sum and number of
+/// its rows counting more than one event in the whole hours, and its events at the edges.
+#[derive(Debug, Default, Clone, Copy)]
+struct Partial {
+    heavy_sum: u64,
+    heavy_rows: u64,
+    edge: u64,
+}
+
+/// [`top_values`] without reading the long tail of values that occur once an hour, when the
+/// data allow it; `None` when they do not (the caller then reads every row).
+///
+/// A rollup row counts one value's events in one hour with one severity: a value whose rows in
+/// the whole hours each count a single event has at most one event per (hour, severity) *slot*
+/// of the type, so at most `slots` events there, and none at the edges unless the edge query
+/// names it. So:
+/// 1. read the slots, the rows counting more than one event (through [`HEAVY_ROWS_INDEX`]), and
+///    the edges: the *candidates*, each with a lower bound (those counts) and an upper bound
+///    (plus one event in each slot its heavy rows leave free);
+/// 2. read the exact totals of the candidates whose upper bound reaches the `limit`-th largest
+///    lower bound (the others cannot enter the list), with point lookups per slot;
+/// 3. the list is exact if the `limit`-th exact total exceeds `slots`, the most a value outside
+///    the candidates can have; it is ordered by the database (`ORDER BY n DESC, v ASC`), so
+///    ties follow the same collation as the full query's.
+///
+/// The steps are separate statements: events stored meanwhile may be counted by one and not
+/// another, as between the report's own queries.
+///
+/// [`HEAVY_ROWS_INDEX`]: crate::migration::audit_rollup::HEAVY_ROWS_INDEX
+async fn bounded_top_values<C: ConnectionTrait>(
+    db: &C,
+    split: &Split,
+    column: &str,
+    event_type: &str,
+    limit: u64,
+) -> Result<Option<Vec<(String, u64)>>, DbErr> {
+    let backend = db.get_database_backend();
+    let (from, to) = split.whole_hours;
+    let query = |sql: &str, values: Vec<Value>| {
+        db.query_all_raw(Statement::from_sql_and_values(backend, placeholders(backend, sql), values))
+    };
+
+    let sql = format!(
+        "SELECT hour_start, severity FROM audit_rollup_hourly \
+         WHERE dim_kind = '{NO_DIMENSION}' AND hour_start >= ? AND hour_start < ? AND event_type = ?"
+    );
+    let mut hours = BTreeSet::new();
+    let mut severities = BTreeSet::new();
+    let mut slots = 0u64;
+    for row in query(&sql, vec![from.into(), to.into(), event_type.into()]).await? {
+        let (hour, severity): (i64, String) = row.try_get_many_by_index()?;
+        hours.insert(hour);
+        severities.insert(severity);
+        slots += 1;
+    }
+
+    let mut partial: HashMap<String, Partial> = HashMap::new();
+    let sql = format!(
+        "SELECT dim_value, {n}, COUNT(*) FROM audit_rollup_hourly \
+         WHERE dim_kind = ? AND event_type = ? AND hour_start >= ? AND hour_start < ? AND event_count > 1 \
+         GROUP BY dim_value",
+        n = sum(backend, "event_count")
+    );
+    for row in query(&sql, vec![column.into(), event_type.into(), from.into(), to.into()]).await? {
+        let (value, n, rows): (String, i64, i64) = row.try_get_many_by_index()?;
+        let entry = partial.entry(value).or_default();
+        (entry.heavy_sum, entry.heavy_rows) = (n as u64, rows as u64);
+    }
+    let ts = timestamp_column(backend);
+    let sql = format!(
+        "SELECT {column}, COUNT(*) FROM audit_events \
+         WHERE event_type = ? AND {column} IS NOT NULL AND (({ts} >= ? AND {ts} < ?) OR ({ts} >= ? AND {ts} < ?)) \
+         GROUP BY {column}"
+    );
+    let mut values: Vec<Value> = vec![event_type.into()];
+    values.extend(split.edge_values());
+    for row in query(&sql, values).await? {
+        let (value, n): (String, i64) = row.try_get_many_by_index()?;
+        partial.entry(value).or_default().edge = n as u64;
+    }
+
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if partial.len() < limit {
+        return Ok(None);
+    }
+    let lower = |p: &Partial| p.heavy_sum + p.edge;
+    let upper = |p: &Partial| lower(p) + slots.saturating_sub(p.heavy_rows);
+    let mut lowers: Vec<u64> = partial.values().map(lower).collect();
+    let (_, &mut lowest_kept, _) = lowers.select_nth_unstable_by(limit - 1, |a, b| b.cmp(a));
+    // The `limit`-th exact total is at least `lowest_kept`: past `slots`, nothing outside the
+    // candidates can enter the list. Below it the distribution is too flat to bound cheaply.
+    if lowest_kept <= slots {
+        return Ok(None);
+    }
+    let refine: Vec<(&String, &Partial)> = partial.iter().filter(|(_, p)| upper(p) >= lowest_kept).collect();
+    if refine.len() > MAX_REFINED {
+        return Ok(None);
+    }
+
+    let mut whole: HashMap<String, u64> = HashMap::new();
+    let hours: Vec<i64> = hours.into_iter().collect();
+    let marks = |n: usize| vec!["?"; n].join(", ");
+    for chunk in hours.chunks(HOURS_PER_LOOKUP) {
+        let sql = format!(
+            "SELECT dim_value, {n} FROM audit_rollup_hourly \
+             WHERE dim_kind = ? AND hour_start IN ({h}) AND event_type = ? AND severity IN ({s}) AND dim_value IN ({v}) \
+             GROUP BY dim_value",
+            n = sum(backend, "event_count"),
+            h = marks(chunk.len()),
+            s = marks(severities.len()),
+            v = marks(refine.len()),
+        );
+        let mut values: Vec<Value> = vec![column.into()];
+        values.extend(chunk.iter().map(|h| Value::from(*h)));
+        values.push(event_type.into());
+        values.extend(severities.iter().map(|s| Value::from(s.as_str())));
+        values.extend(refine.iter().map(|(v, _)| Value::from(v.as_str())));
+        for row in query(&sql, values).await? {
+            let (value, n): (String, i64) = row.try_get_many_by_index()?;
+            *whole.entry(value).or_insert(0) += n as u64;
+        }
+    }
+    let mut totals: Vec<(&str, u64)> =
+        refine.iter().map(|(v, p)| (v.as_str(), whole.get(v.as_str()).copied().unwrap_or(0) + p.edge)).collect();
+    totals.sort_unstable_by_key(|(_, n)| std::cmp::Reverse(*n));
+    if totals.get(limit - 1).is_none_or(|(_, n)| *n <= slots) {
+        // Cannot happen with consistent reads (the exact totals are at least the lower
+        // bounds); events purged between the statements can make it so.
+        return Ok(None);
+    }
+
+    tracing::debug!(
+        column,
+        event_type,
+        slots,
+        candidates = partial.len(),
+        refined = refine.len(),
+        "top list bounded by the rollup's heavy rows"
+    );
+    // Ranked by the database, for its collation's order of tied values.
+    let rows = vec!["SELECT ? AS v, ? AS n"; totals.len()].join(" UNION ALL ");
+    let sql = format!("SELECT v, n FROM ({rows}) AS t ORDER BY n DESC, v ASC LIMIT {limit}");
+    let values: Vec<Value> = totals.iter().flat_map(|(v, n)| [Value::from(*v), Value::from(*n as i64)]).collect();
+    value_counts(db, &sql, values).await.map(Some)
 }
 
 /// The start of an event's hour in UTC as `YYYY-MM-DD HH:00:00`, per backend.
