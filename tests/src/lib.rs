@@ -464,3 +464,26 @@ pub fn unlinked(mut event: rail_graphql_security::audit::AuditEvent) -> rail_gra
     event.chain = None;
     event
 }
+
+/// `tracing` output written into a shared buffer: pass `move || log.clone()` as a formatter's
+/// writer, then read it with [`CapturedLog::text`].
+#[derive(Debug, Clone, Default)]
+pub struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
-use integration_tests::{TestDb, on_every_backend};
+use integration_tests::{CapturedLog, TestDb, on_every_backend};
 use rail_graphql_security::audit::entity::{Column, Entity};
 use rail_graphql_security::audit::rollup::{self, RankedColumn};
 use rail_graphql_security::audit::{
@@ -542,7 +542,7 @@ async fn heavy_hitters_rank_as_the_events_do(t: &TestDb) {
 
     // The rollup's bound decides the whole range and long periods: checked through the debug
     // event the bounded path logs, on the backends with the partial index.
-    let captured = Captured::default();
+    let captured = CapturedLog::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
@@ -625,25 +625,4 @@ async fn step_13_rebuilds_an_older_sqlite_rollup_without_rowid() {
     let (start, end) = (day0() - Duration::hours(1), day0() + Duration::days(4));
     assert_period_matches(&logger, &t.db, start, end, "after step 13").await;
     t.cleanup().await;
-}
-
-/// Log output written into a buffer.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

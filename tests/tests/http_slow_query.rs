@@ -1,10 +1,10 @@
 //! The slow-operation warning, captured from `tracing` (its own test binary: a `tracing`
 //! callsite's interest is global, so tests hitting it from other threads would race).
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_graphql::{EmptyMutation, EmptySubscription, Object, Schema};
+use integration_tests::CapturedLog;
 use rail_graphql_security::context::{Principal, SecurityContext};
 use rail_graphql_security::graphql::SlowQueryLog;
 
@@ -21,23 +21,9 @@ impl Query {
     }
 }
 
-/// A `tracing` writer into a shared buffer.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn the_slow_operation_warning_names_the_operation_and_user_but_not_the_query_text() {
-    let captured = Captured::default();
+    let captured = CapturedLog::default();
     let writer = captured.clone();
     let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
     let _guard = tracing::subscriber::set_default(subscriber);
@@ -50,7 +36,7 @@ async fn the_slow_operation_warning_names_the_operation_and_user_but_not_the_que
     let fast = schema.execute(async_graphql::Request::new("query Quick { hello }")).await;
     assert!(fast.errors.is_empty());
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     assert_eq!(log.matches("slow GraphQL operation").count(), 1, "{log}");
     assert!(log.contains("WARN"), "{log}");
     for expected in ["operation=\"Sluggish\"", "user_id=\"77\"", "request_id=\"req-slow\"", "threshold_ms=40"] {
