@@ -330,7 +330,10 @@ impl RankedColumn {
 /// first, ties by value in the column's collation: what `GROUP BY column ORDER BY COUNT(*) DESC,
 /// column LIMIT limit` over the events returns (events without a value are not counted). Reads
 /// the rollup for the whole hours when it counts that column for that type (the report's and
-/// dashboard's lists), the events otherwise.
+/// dashboard's lists), the events otherwise. On SQLite and PostgreSQL, when the list's values
+/// recur within hours far more than the rest (attacking addresses among one-off ones), it is
+/// read from the rollup rows counting more than one event without the long tail; the numbers
+/// are the same either way.
 ///
 /// ```no_run
 /// # async fn f(db: sea_orm::DatabaseConnection) -> Result<(), sea_orm::DbErr> {
