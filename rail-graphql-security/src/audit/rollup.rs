@@ -369,21 +369,29 @@ pub async fn top_values<C: ConnectionTrait>(
     {
         return Ok(top);
     }
-    let ts = timestamp_column(backend);
     let n = sum(backend, "c");
+    let edges = edge_counts_sql(backend, column);
     let sql = format!(
         "SELECT v, {n} AS n FROM (\
            SELECT dim_value AS v, event_count AS c FROM audit_rollup_hourly \
              WHERE dim_kind = ? AND hour_start >= ? AND hour_start < ? AND event_type = ? \
-           UNION ALL \
-           SELECT {column} AS v, COUNT(*) AS c FROM audit_events \
-             WHERE event_type = ? AND {column} IS NOT NULL AND (({ts} >= ? AND {ts} < ?) OR ({ts} >= ? AND {ts} < ?)) \
-             GROUP BY {column}\
+           UNION ALL {edges}\
          ) AS u GROUP BY v ORDER BY n DESC, v ASC LIMIT {limit}"
     );
     let mut values: Vec<Value> = vec![column.into(), from.into(), to.into(), event_type.into(), event_type.into()];
     values.extend(split.edge_values());
     value_counts(db, &sql, values).await
+}
+
+/// The events of one type per value of `column` in a split's two edges: `SELECT v, c`, bound
+/// to the type and then [`Split::edge_values`].
+fn edge_counts_sql(backend: DatabaseBackend, column: &str) -> String {
+    let ts = timestamp_column(backend);
+    format!(
+        "SELECT {column} AS v, COUNT(*) AS c FROM audit_events \
+         WHERE event_type = ? AND {column} IS NOT NULL AND (({ts} >= ? AND {ts} < ?) OR ({ts} >= ? AND {ts} < ?)) \
+         GROUP BY {column}"
+    )
 }
 
 /// Candidates whose exact totals [`bounded_top_values`] reads at most; with more, the bound is
@@ -460,17 +468,10 @@ async fn bounded_top_values<C: ConnectionTrait>(
         let entry = partial.entry(value).or_default();
         (entry.heavy_sum, entry.heavy_rows) = (n as u64, rows as u64);
     }
-    let ts = timestamp_column(backend);
-    let sql = format!(
-        "SELECT {column}, COUNT(*) FROM audit_events \
-         WHERE event_type = ? AND {column} IS NOT NULL AND (({ts} >= ? AND {ts} < ?) OR ({ts} >= ? AND {ts} < ?)) \
-         GROUP BY {column}"
-    );
     let mut values: Vec<Value> = vec![event_type.into()];
     values.extend(split.edge_values());
-    for row in query(&sql, values).await? {
-        let (value, n): (String, i64) = row.try_get_many_by_index()?;
-        partial.entry(value).or_default().edge = n as u64;
+    for (value, n) in value_counts::<_, Vec<_>>(db, &edge_counts_sql(backend, column), values).await? {
+        partial.entry(value).or_default().edge = n;
     }
 
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
@@ -509,9 +510,8 @@ async fn bounded_top_values<C: ConnectionTrait>(
         values.push(event_type.into());
         values.extend(severities.iter().map(|s| Value::from(s.as_str())));
         values.extend(refine.iter().map(|(v, _)| Value::from(v.as_str())));
-        for row in query(&sql, values).await? {
-            let (value, n): (String, i64) = row.try_get_many_by_index()?;
-            *whole.entry(value).or_insert(0) += n as u64;
+        for (value, n) in value_counts::<_, Vec<_>>(db, &sql, values).await? {
+            *whole.entry(value).or_insert(0) += n;
         }
     }
     let mut totals: Vec<(&str, u64)> =
