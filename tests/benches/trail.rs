@@ -3,8 +3,9 @@
 //!
 //! - **chain**: `RAIL_BENCH_EVENTS` events (default 100,000) logged and flushed into the
 //!   database with the hash chain on vs off, on SQLite (a file, WAL), PostgreSQL and MariaDB;
-//! - **verify**: `audit verify` of `RAIL_BENCH_VERIFY_EVENTS` chained events (default
-//!   1,000,000, SQLite) vs reading the same rows in the same order and pages without checking;
+//! - **verify**: `audit verify`, and `audit export` into a discarding writer, of
+//!   `RAIL_BENCH_VERIFY_EVENTS` chained events (default 1,000,000, SQLite), each vs reading the
+//!   same rows in the same order and pages without checking;
 //! - **nats**: `RAIL_BENCH_NATS_EVENTS` events (default 20,000) through the logger and the NATS
 //!   sink until the stream holds them all, vs `async-nats` publishing the same payloads (same
 //!   subjects, message ids, one acknowledged publish at a time) directly.
@@ -22,7 +23,7 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream;
 use integration_tests::{Backend, TestDb};
-use rail_graphql_security::audit::verify::{VerifyOptions, chain_order_page, verify_database};
+use rail_graphql_security::audit::verify::{VerifyOptions, chain_order_page, export, verify_database};
 use rail_graphql_security::audit::{
     AuditEvent, AuditEventType, AuditLogger, ChainHash, ChainLink, CheckpointKey, CheckpointPolicy, ExportFormat,
     NatsSink, entity,
@@ -96,7 +97,8 @@ async fn plain_read(db: &sea_orm::DatabaseConnection) -> (f64, u64) {
     (start.elapsed().as_secs_f64() * 1e6 / rows.max(1) as f64, rows)
 }
 
-fn verify_vs_read(rt: &Runtime, n: usize, rounds: usize) -> Option<ratio::Comparison> {
+/// `audit verify` and `audit export` of `n` chained events, each against reading the same rows.
+fn verify_vs_read(rt: &Runtime, n: usize, rounds: usize) -> Option<(ratio::Comparison, ratio::Comparison)> {
     let t = rt.block_on(TestDb::new(Backend::Sqlite))?;
     let policy = CheckpointPolicy { key: Some(key()), ..CheckpointPolicy::default() };
     let logger = rt.block_on(async {
@@ -123,9 +125,17 @@ fn verify_vs_read(rt: &Runtime, n: usize, rounds: usize) -> Option<ratio::Compar
         assert_eq!(rows, n as u64);
         per_row
     };
-    let comparison = ratio::interleave(format!("SQLite, {n} events"), rounds, read, verify);
+    let export = || {
+        let start = Instant::now();
+        let lines = rt.block_on(export(&t.db, &mut std::io::sink(), None, None)).expect("export");
+        assert!(lines > n as u64, "{lines} lines for {n} events");
+        start.elapsed().as_secs_f64() * 1e6 / n as f64
+    };
+    let label = format!("SQLite, {n} events");
+    let verified = ratio::interleave(label.clone(), rounds, read, verify);
+    let exported = ratio::interleave(label, rounds, read, export);
     rt.block_on(t.cleanup());
-    Some(comparison)
+    Some((verified, exported))
 }
 
 /// The NATS sink vs direct publishes of the same payloads; µs per event.
@@ -224,8 +234,9 @@ fn main() {
     }
     if runs("verify") {
         let verify_n = env_usize("RAIL_BENCH_VERIFY_EVENTS", 1_000_000).max(1);
-        if let Some(row) = verify_vs_read(&rt, verify_n, ratio::rounds(4)) {
-            ratio::print_table("audit verify vs reading the same rows", "plain read", "verify", 2.0, &[row]);
+        if let Some((verified, exported)) = verify_vs_read(&rt, verify_n, ratio::rounds(4)) {
+            ratio::print_table("audit verify vs reading the same rows", "plain read", "verify", 2.0, &[verified]);
+            ratio::print_table("audit export vs reading the same rows", "plain read", "export", 2.0, &[exported]);
         }
     }
     if let (true, Ok(url)) = (runs("nats"), std::env::var("RAIL_TEST_NATS_URL")) {
