@@ -32,14 +32,20 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Security(command) => {
-            // `audit verify/export/key` read the demo's own database and signing key.
+            // `audit verify/export/key` read the demo's own database and signing key: settings
+            // that do not load stop them rather than leaving the signatures unchecked.
             let command = match &command {
                 rail_graphql_security::cli::Command::Audit(_) => match demo::Settings::load() {
                     Ok(settings) => {
                         let config = &settings.config;
                         command.with_audit_defaults(&config.security.audit, Some(config.database_url()))
                     }
-                    Err(_) => command,
+                    Err(e) => {
+                        eprintln!(
+                            "error: the demo's settings do not load, and `audit` reads its database and keys: {e}"
+                        );
+                        return ExitCode::from(2);
+                    }
                 },
                 _ => command,
             };

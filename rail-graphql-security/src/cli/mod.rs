@@ -145,12 +145,16 @@ pub fn run<T: SecurityConfig>() -> ExitCode {
 /// Like [`run`], with `setup` running the application's own migrator `M` (which lists the
 /// security tables, e.g. `#[security_user]`'s `migrations()`, next to its own).
 pub fn run_with_migrator<T: SecurityConfig, M: MigratorTrait>() -> ExitCode {
-    run_prepared::<T, M>(|command| command)
+    run_prepared::<T, M>(Ok)
 }
 
 /// Like [`run_with_migrator`], with `prepare` applied to the parsed command first: e.g.
-/// [`Command::with_audit_defaults`] from the binary's own configuration.
-pub fn run_prepared<T: SecurityConfig, M: MigratorTrait>(prepare: impl FnOnce(Command) -> Command) -> ExitCode {
+/// [`Command::with_audit_defaults`] from the binary's own configuration. An `Err` from
+/// `prepare` (say, a configuration that does not load) is printed as `error: …` and exits with
+/// code 2, without running the command.
+pub fn run_prepared<T: SecurityConfig, M: MigratorTrait>(
+    prepare: impl FnOnce(Command) -> Result<Command, String>,
+) -> ExitCode {
     use clap::Parser;
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -160,7 +164,14 @@ pub fn run_prepared<T: SecurityConfig, M: MigratorTrait>(prepare: impl FnOnce(Co
         }
     };
     let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
-    ExitCode::from(execute_with_migrator::<T, M>(prepare(cli.command), &mut stdout.lock(), &mut stderr.lock()))
+    let command = match prepare(cli.command) {
+        Ok(command) => command,
+        Err(message) => {
+            let _ = writeln!(stderr.lock(), "error: {message}");
+            return ExitCode::from(EXIT_ERROR);
+        }
+    };
+    ExitCode::from(execute_with_migrator::<T, M>(command, &mut stdout.lock(), &mut stderr.lock()))
 }
 
 /// Runs one command for config type `T`, writing the report to `out` and errors to `err`;
