@@ -549,3 +549,60 @@ fn audit_verify_checks_the_configured_database_with_the_configured_key() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("not a time"), "{}", out.stderr);
 }
+
+#[test]
+fn audit_verify_after_a_key_rotation_trusts_the_configured_previous_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(cmd().current_dir(dir.path()).arg("setup"));
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let config = dir.path().join("security.toml");
+    let mut toml: toml_edit::DocumentMut = std::fs::read_to_string(&config).unwrap().parse().unwrap();
+    let old_secret = toml["audit"]["checkpoint_signing_key"].as_str().unwrap().to_owned();
+    let db = dir.path().join("rail-security.db");
+    write_trail(&db, &old_secret, 30);
+    let audit =
+        |args: &[&str]| run(cmd().current_dir(dir.path()).env("RAIL_SECURITY_CONFIG", &config).arg("audit").args(args));
+    let old_public = audit(&["key"]).stdout.trim().to_owned();
+
+    // The rotation: a new signing key, the old verifying key listed as a previous key.
+    let new_secret = "the rotated checkpoint signing secret, 32+ characters long";
+    toml["audit"]["checkpoint_signing_key"] = toml_edit::value(new_secret);
+    let mut previous = toml_edit::Array::new();
+    previous.push(old_public.as_str());
+    toml["audit"]["checkpoint_previous_keys"] = toml_edit::value(previous);
+    std::fs::write(&config, toml.to_string()).unwrap();
+    write_trail(&db, new_secret, 20);
+    let out = audit(&["verify"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("50 event(s) in 2 chain(s), 2 checkpoint(s)"), "{}", out.stdout);
+
+    // Without the previous key, the old chain's checkpoint is forged, naming its key.
+    toml["audit"].as_table_mut().unwrap().remove("checkpoint_previous_keys");
+    std::fs::write(&config, toml.to_string()).unwrap();
+    let out = audit(&["verify"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    let old_id = rail_graphql_security::audit::checkpoint::key_id(
+        &rail_graphql_security::audit::CheckpointKey::from_secret(&old_secret).verifying_key(),
+    );
+    assert!(out.stdout.contains("forged checkpoint") && out.stdout.contains(&old_id), "{}", out.stdout);
+    // The flag does the same as the setting.
+    let out = audit(&["verify", "--previous-key", &old_public]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+
+    // A malformed entry: a usage error (exit 2) that says what to list, from the flag and from
+    // the configuration alike.
+    let out = audit(&["verify", "--previous-key", "nope"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("--previous-key `nope`: a verifying key is 64 hex digits"), "{}", out.stderr);
+    let mut bad = toml_edit::Array::new();
+    bad.push("nope");
+    toml["audit"]["checkpoint_previous_keys"] = toml_edit::value(bad);
+    std::fs::write(&config, toml.to_string()).unwrap();
+    let out = audit(&["verify"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("checkpoint_previous_keys") && out.stderr.contains("`audit key` printed"),
+        "{}",
+        out.stderr
+    );
+}

@@ -30,8 +30,12 @@ async fn clear(t: &TestDb) {
 /// the logger is returned: alive, it writes no checkpoint for the tail.
 async fn write_trail(t: &TestDb, rounds: usize, tail: usize, shutdown: bool) -> Option<AuditLogger> {
     clear(t).await;
-    let policy =
-        CheckpointPolicy { key: Some(key()), every_events: 20, interval: std::time::Duration::from_secs(3600) };
+    let policy = CheckpointPolicy {
+        key: Some(key()),
+        every_events: 20,
+        interval: std::time::Duration::from_secs(3600),
+        ..CheckpointPolicy::default()
+    };
     let logger = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
     let mut n = 0;
     let mut log = |logger: &AuditLogger| {
@@ -303,8 +307,12 @@ async fn an_export_pages_through_every_row(t: &TestDb) {
     }
     unchained.shutdown().await.expect("shutdown");
     let chain_start = chrono::Utc::now();
-    let policy =
-        CheckpointPolicy { key: Some(key()), every_events: 1_000, interval: std::time::Duration::from_secs(3600) };
+    let policy = CheckpointPolicy {
+        key: Some(key()),
+        every_events: 1_000,
+        interval: std::time::Duration::from_secs(3600),
+        ..CheckpointPolicy::default()
+    };
     let chained = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
     for i in 0..EACH {
         chained.log(AuditEvent::new(AuditEventType::DataCreated).actor_name(format!("after{i}")));
@@ -416,8 +424,12 @@ on_every_backend!(two_writers_and_a_purge_verify_clean_on, two_writers_and_a_pur
 /// sink's idle upkeep), not only with the next batch or at shutdown.
 async fn an_idle_chain_is_signed_after_the_interval(t: &TestDb) {
     clear(t).await;
-    let policy =
-        CheckpointPolicy { key: Some(key()), every_events: 1_000_000, interval: std::time::Duration::from_secs(1) };
+    let policy = CheckpointPolicy {
+        key: Some(key()),
+        every_events: 1_000_000,
+        interval: std::time::Duration::from_secs(1),
+        ..CheckpointPolicy::default()
+    };
     let logger = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
     for n in 0..3 {
         logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name(format!("idle{n}")));

@@ -597,9 +597,15 @@ async fn the_trail_card_shows_each_chain_and_catches_a_rewrite(t: &TestDb) {
     use sea_orm::ConnectionTrait;
 
     let key = CheckpointKey::from_secret("the dashboard trail test's signing key");
+    let old_public = key.verifying_key_hex();
     // A checkpoint every 12 events: the first 12 make exactly one, at #12, however the writer
     // splits them into batches (with 10, a first batch of 10 put it at #10).
-    let policy = CheckpointPolicy { key: Some(key), every_events: 12, interval: std::time::Duration::from_secs(3600) };
+    let policy = CheckpointPolicy {
+        key: Some(key),
+        every_events: 12,
+        interval: std::time::Duration::from_secs(3600),
+        ..CheckpointPolicy::default()
+    };
     let keyed = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
     let log = |n: usize| {
         for i in 0..n {
@@ -618,7 +624,7 @@ async fn the_trail_card_shows_each_chain_and_catches_a_rewrite(t: &TestDb) {
         .and_then(|row| row.chain_id)
         .expect("chained");
     let chain_text = uuid::Uuid::from_slice(&chain).unwrap().to_string();
-    let prefix = &chain_text[..10];
+    let prefix = &chain_text[..13];
     let app = start_with(t, None, |b| b.secure_cookie(false).audit(keyed.clone())).await;
     let cookie = app.login(ADMIN).await;
     let page = || async { app.get("", Some(&cookie)).await.text().await.unwrap() };
@@ -626,6 +632,21 @@ async fn the_trail_card_shows_each_chain_and_catches_a_rewrite(t: &TestDb) {
     let row = rows.iter().find(|(c, _, _)| c.starts_with(prefix)).unwrap_or_else(|| panic!("{rows:?}"));
     assert_eq!(row.1, "verified", "{rows:?}");
     assert_eq!(row.2, 3 + 2, "three events and the two sign-in events after the checkpoint at #12: {rows:?}");
+
+    // After a key rotation: a logger signing with a new key still trusts the checkpoints of the
+    // old one when its verifying key is listed among the previous keys, and only then.
+    for (previous, expected) in [(vec![old_public.clone()], "verified"), (Vec::new(), "FORGED signature")] {
+        let policy = CheckpointPolicy::from_config(Some("the dashboard trail test's next signing key"), 1000, 3600)
+            .previous_keys(&previous[..])
+            .unwrap();
+        let rotated = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
+        let app = start_with(t, None, |b| b.secure_cookie(false).audit(rotated.clone())).await;
+        let cookie = app.login(ADMIN).await;
+        let rows = trail_rows(&app.get("", Some(&cookie)).await.text().await.unwrap());
+        let row = rows.iter().find(|(c, _, _)| c.starts_with(prefix)).unwrap_or_else(|| panic!("{rows:?}"));
+        assert_eq!(row.1, expected, "previous keys {previous:?}: {rows:?}");
+        rotated.shutdown().await.unwrap();
+    }
 
     // History rewritten at the checkpoint: the point check sees the hash changed.
     Entity::update_many()

@@ -66,6 +66,7 @@ key_tests! {
     "audit.retention_days" => audit::retention_days,
     "audit.hash_chain" => audit::hash_chain,
     "audit.checkpoint_signing_key" => audit::checkpoint_signing_key,
+    "audit.checkpoint_previous_keys" => audit::checkpoint_previous_keys,
     "audit.checkpoint_every_events" => audit::checkpoint_every_events,
     "audit.checkpoint_interval_secs" => audit::checkpoint_interval_secs,
     "audit.alert_thresholds.failed_logins_per_hour" => audit::failed_logins_per_hour,

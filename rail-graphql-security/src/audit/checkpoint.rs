@@ -13,6 +13,14 @@
 //! not verify with the published key ([`CheckpointKey::verifying_key_hex`]), is reported by
 //! `rail-security audit verify`. Events after a chain's last checkpoint are not signed yet: the
 //! verifier reports them as the unsigned tail.
+//!
+//! **Rotating the key.** Set a new `audit.checkpoint_signing_key` and move the old key's
+//! verifying key (what `audit key` printed before the change) into
+//! `audit.checkpoint_previous_keys`. New checkpoints are signed with the new key; the old ones
+//! keep verifying with the key their `key_id` names, in `audit verify` (which also takes
+//! `--previous-key`) and on the dashboard. A checkpoint naming a key that is neither is reported
+//! as forged, with that key id. A previous key proves only as much as its secret stayed
+//! secret: if it leaked, drop it from the list, and the checkpoints it signed count as forged.
 
 use std::fmt;
 
@@ -75,6 +83,14 @@ pub fn parse_verifying_key(text: &str) -> Result<VerifyingKey, String> {
     VerifyingKey::from_bytes(&bytes).map_err(|_| "the verifying key is not a valid Ed25519 public key".to_owned())
 }
 
+/// Parses a list of verifying keys ([`parse_verifying_key`]); the error names the first that
+/// does not parse.
+pub fn parse_verifying_keys<S: AsRef<str>>(keys: &[S]) -> Result<Vec<VerifyingKey>, String> {
+    keys.iter()
+        .map(|key| parse_verifying_key(key.as_ref()).map_err(|e| format!("`{}`: {e}", key.as_ref().trim())))
+        .collect()
+}
+
 /// The first 8 bytes of SHA-256 of the public key, as hex: names the key a checkpoint was
 /// signed with.
 pub fn key_id(key: &VerifyingKey) -> String {
@@ -133,6 +149,27 @@ impl Checkpoint {
         .into_bytes()
     }
 
+    /// Checks the signature against the trusted `keys` (the current key and the previous ones
+    /// of a rotation): `Ok` when one of them signed this checkpoint, else why not, naming the
+    /// key by its id.
+    pub fn check_signature(&self, keys: &[VerifyingKey]) -> Result<(), String> {
+        if self.signature.is_none() {
+            return Err("it has no signature".to_owned());
+        }
+        if keys.iter().any(|key| self.signature_valid(key)) {
+            return Ok(());
+        }
+        let named = self.key_id.as_deref().filter(|id| keys.iter().any(|key| key_id(key) == *id));
+        Err(match (named, self.key_id.as_deref()) {
+            (Some(id), _) => format!("its signature does not verify with the trusted key {id}"),
+            (None, Some(id)) => format!(
+                "it names key {id}, which is not trusted: if that was the signing key before a rotation, \
+                 add its verifying key to audit.checkpoint_previous_keys (or pass --previous-key)"
+            ),
+            (None, None) => "its signature does not verify with any trusted key".to_owned(),
+        })
+    }
+
     /// Whether the signature is `key`'s over this checkpoint.
     pub fn signature_valid(&self, key: &VerifyingKey) -> bool {
         let Some(signature) = &self.signature else { return false };
@@ -156,11 +193,19 @@ pub struct CheckpointPolicy {
     pub every_events: u64,
     /// Time between checkpoints.
     pub interval: std::time::Duration,
+    /// The verifying keys of earlier signing keys (after a key rotation): the checkpoints they
+    /// signed still verify (`audit.checkpoint_previous_keys`). Nothing is signed with them.
+    pub previous_keys: Vec<VerifyingKey>,
 }
 
 impl Default for CheckpointPolicy {
     fn default() -> Self {
-        Self { key: None, every_events: 10_000, interval: std::time::Duration::from_secs(300) }
+        Self {
+            key: None,
+            every_events: 10_000,
+            interval: std::time::Duration::from_secs(300),
+            previous_keys: Vec::new(),
+        }
     }
 }
 
@@ -172,7 +217,21 @@ impl CheckpointPolicy {
             key: signing_secret.map(CheckpointKey::from_secret),
             every_events,
             interval: std::time::Duration::from_secs(interval_secs),
+            previous_keys: Vec::new(),
         }
+    }
+
+    /// Adds the configured `audit.checkpoint_previous_keys` (64 hex digits each, as `audit key`
+    /// printed them before the rotation); the first that does not parse is the error.
+    pub fn previous_keys<S: AsRef<str>>(mut self, keys: &[S]) -> Result<Self, String> {
+        self.previous_keys = parse_verifying_keys(keys)?;
+        Ok(self)
+    }
+
+    /// The keys checkpoints are checked with: the signing key's public half, then the previous
+    /// keys.
+    pub fn verifying_keys(&self) -> Vec<VerifyingKey> {
+        self.key.iter().map(CheckpointKey::verifying_key).chain(self.previous_keys.iter().copied()).collect()
     }
 
     /// Signs `checkpoint` when a key is set.
@@ -267,5 +326,30 @@ mod tests {
         assert!(!checkpoint.signature_valid(&other));
         assert_eq!(CheckpointKey::from_secret("a long configured secret").verifying_key(), public);
         assert!(!format!("{key:?}").contains("secret"));
+    }
+
+    #[test]
+    fn a_rotated_key_verifies_only_while_it_is_trusted() {
+        let (old, new) = (CheckpointKey::from_secret("the key before"), CheckpointKey::from_secret("the key after"));
+        let mut checkpoint = Checkpoint::new(Uuid::now_v7(), 7, ChainHash([1; 32]), 0);
+        old.sign(&mut checkpoint);
+        assert_eq!(checkpoint.check_signature(&[new.verifying_key(), old.verifying_key()]), Ok(()));
+        let reason = checkpoint.check_signature(&[new.verifying_key()]).unwrap_err();
+        let old_id = key_id(&old.verifying_key());
+        assert!(reason.contains(&old_id) && reason.contains("checkpoint_previous_keys"), "{reason}");
+        // The key id is not what makes it valid: a signature by another key that claims the
+        // trusted key's id is still refused, naming that key.
+        let mut claimed = checkpoint.clone();
+        CheckpointKey::from_secret("an attacker").sign(&mut claimed);
+        claimed.key_id = Some(old_id.clone());
+        let reason = claimed.check_signature(&[new.verifying_key(), old.verifying_key()]).unwrap_err();
+        assert_eq!(reason, format!("its signature does not verify with the trusted key {old_id}"));
+        checkpoint.signature = None;
+        assert_eq!(checkpoint.check_signature(&[old.verifying_key()]).unwrap_err(), "it has no signature");
+        // The configured list: every entry must be a key, and the error names the one that is not.
+        let policy = CheckpointPolicy::default().previous_keys(&[old.verifying_key_hex()]).unwrap();
+        assert_eq!(policy.verifying_keys(), [old.verifying_key()]);
+        let error = CheckpointPolicy::default().previous_keys(&[old.verifying_key_hex(), "abc".into()]).unwrap_err();
+        assert!(error.starts_with("`abc`: a verifying key is 64 hex digits"), "{error}");
     }
 }

@@ -100,6 +100,9 @@ pub struct AuditConfig {
     /// The secret the Ed25519 key signing the chain's checkpoints derives from (secret: never
     /// printed; unset: checkpoints are written unsigned).
     pub checkpoint_signing_key: Option<String>,
+    /// Verifying keys (64 hex digits) of earlier signing keys: after a key rotation, the
+    /// checkpoints they signed still verify (see [`checkpoint`](super::checkpoint)).
+    pub checkpoint_previous_keys: Vec<String>,
     /// Events between two checkpoints of a chain (default 10,000).
     pub checkpoint_every_events: u64,
     /// Seconds between two checkpoints of a chain (default 300).
@@ -129,6 +132,7 @@ impl Default for AuditConfig {
             flush_timeout_secs: 10,
             hash_chain: true,
             checkpoint_signing_key: None,
+            checkpoint_previous_keys: Vec::new(),
             checkpoint_every_events: 10_000,
             checkpoint_interval_secs: 300,
         }
@@ -157,6 +161,7 @@ impl fmt::Debug for AuditConfig {
             .field("flush_timeout_secs", &self.flush_timeout_secs)
             .field("hash_chain", &self.hash_chain)
             .field("checkpoint_signing_key", &self.checkpoint_signing_key.as_ref().map(|_| "[redacted]"))
+            .field("checkpoint_previous_keys", &self.checkpoint_previous_keys)
             .field("checkpoint_every_events", &self.checkpoint_every_events)
             .field("checkpoint_interval_secs", &self.checkpoint_interval_secs)
             .finish_non_exhaustive()
@@ -203,6 +208,9 @@ pub enum AuditConfigError {
         "audit storage_backend lists `nats` but rail-graphql-security was built without the `nats` feature; enable it in Cargo.toml or remove `nats`"
     )]
     NatsFeatureDisabled,
+    /// An entry of `checkpoint_previous_keys` is not a verifying key.
+    #[error("audit checkpoint_previous_keys has {0}; list the verifying keys that `audit key` printed")]
+    InvalidPreviousKey(String),
     /// A sink could not be set up.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -217,7 +225,9 @@ impl AuditConfig {
             self.checkpoint_signing_key.as_deref(),
             self.checkpoint_every_events.max(1),
             self.checkpoint_interval_secs.max(1),
-        );
+        )
+        .previous_keys(&self.checkpoint_previous_keys)
+        .map_err(AuditConfigError::InvalidPreviousKey)?;
         let mut builder = AuditLogger::builder()
             .enabled(self.enabled)
             .alert_thresholds(self.alert_thresholds)

@@ -139,6 +139,8 @@ struct Shared {
     flush_timeout: Duration,
     /// Signs the anchors the retention purge leaves (see [`CheckpointPolicy::key`]).
     checkpoint_key: Option<CheckpointKey>,
+    /// [`CheckpointPolicy::verifying_keys`]: what the trail's checkpoints are checked with.
+    checkpoint_verifying_keys: Vec<ed25519_dalek::VerifyingKey>,
 }
 
 impl fmt::Debug for AuditLogger {
@@ -324,6 +326,7 @@ impl AuditLoggerBuilder {
                 shutdown_timeout: self.shutdown_timeout,
                 flush_timeout: self.flush_timeout,
                 checkpoint_key: self.checkpoints.key.clone(),
+                checkpoint_verifying_keys: self.checkpoints.verifying_keys(),
             }),
         }
     }
@@ -353,6 +356,13 @@ impl AuditLogger {
     /// The public key checkpoints are signed with ([`AuditLoggerBuilder::checkpoints`]), if any.
     pub fn checkpoint_verifying_key(&self) -> Option<ed25519_dalek::VerifyingKey> {
         self.shared.checkpoint_key.as_ref().map(CheckpointKey::verifying_key)
+    }
+
+    /// Every key the trail's checkpoints are checked with: the signing key's public half, then
+    /// the previous keys of a rotation ([`CheckpointPolicy::previous_keys`]). Empty: the
+    /// checkpoints are unsigned.
+    pub fn checkpoint_verifying_keys(&self) -> &[ed25519_dalek::VerifyingKey] {
+        &self.shared.checkpoint_verifying_keys
     }
 
     /// Queues an event. Never waits and never panics; see the type's docs for a full queue.

@@ -47,6 +47,9 @@ pub struct VerifyOptions {
     /// The trusted verifying key (published from `audit.checkpoint_signing_key`). Without it,
     /// signatures are not checked and the report says so.
     pub key: Option<VerifyingKey>,
+    /// Verifying keys of earlier signing keys (`audit.checkpoint_previous_keys`): checkpoints
+    /// signed before a key rotation verify with the one their key id names.
+    pub previous_keys: Vec<VerifyingKey>,
     /// Only events at or after this time (chains then start at their first event in range).
     pub from: Option<DateTime<Utc>>,
     /// Only events before this time.
@@ -54,6 +57,11 @@ pub struct VerifyOptions {
 }
 
 impl VerifyOptions {
+    /// The keys a checkpoint may be signed with: `key`, then `previous_keys`.
+    fn trusted_keys(&self) -> Vec<VerifyingKey> {
+        self.key.iter().chain(&self.previous_keys).copied().collect()
+    }
+
     fn filtered(&self) -> bool {
         self.from.is_some() || self.to.is_some()
     }
@@ -291,6 +299,7 @@ impl ChainState {
 #[derive(Debug)]
 pub struct Verifier {
     options: VerifyOptions,
+    trusted_keys: Vec<VerifyingKey>,
     chains: HashMap<Uuid, ChainState>,
     dead_letters: HashMap<(Uuid, u64), AuditEvent>,
     unchained: Vec<(String, DateTime<Utc>)>,
@@ -309,12 +318,13 @@ impl Verifier {
         for checkpoint in checkpoints {
             chains.entry(checkpoint.chain).or_default().pending.push_back(checkpoint);
         }
-        if options.key.is_none() && report.checkpoints > 0 {
+        if options.key.is_none() && options.previous_keys.is_empty() && report.checkpoints > 0 {
             report.notices.push(Notice::SignaturesNotChecked { count: report.checkpoints });
         }
         let dead_letters =
             dead_letters.into_iter().filter_map(|e| e.chain.map(|link| ((link.chain, link.seq), e))).collect();
-        Self { options, chains, dead_letters, unchained: Vec::new(), first_chained: None, report }
+        let trusted_keys = options.trusted_keys();
+        Self { options, trusted_keys, chains, dead_letters, unchained: Vec::new(), first_chained: None, report }
     }
 
     /// Reports a row or line that could not be read.
@@ -504,18 +514,13 @@ impl Verifier {
             self.report.findings.push(Finding::MissingCheckpoint { chain, seq: checkpoint.previous_seq });
         }
         state.last_checkpoint = Some(seq);
-        let signed = match &self.options.key {
-            Some(_) if checkpoint.signature.is_none() => {
-                let reason = "it has no signature".to_owned();
-                self.report.findings.push(Finding::ForgedCheckpoint { chain, seq, reason });
-                false
-            }
-            Some(key) if !checkpoint.signature_valid(key) => {
-                let reason = "its signature does not verify with the trusted key".to_owned();
-                self.report.findings.push(Finding::ForgedCheckpoint { chain, seq, reason });
-                false
-            }
-            _ => true,
+        let signed = if self.trusted_keys.is_empty() {
+            true
+        } else if let Err(reason) = checkpoint.check_signature(&self.trusted_keys) {
+            self.report.findings.push(Finding::ForgedCheckpoint { chain, seq, reason });
+            false
+        } else {
+            true
         };
         if matches == Some(false) {
             self.report.findings.push(Finding::CheckpointMismatch { chain, seq });
@@ -762,11 +767,12 @@ pub enum CheckpointState {
 }
 
 /// The heads of the `limit` chains written to most recently (see [`TrailHead`]), checking
-/// each newest checkpoint against `key`. Reads the checkpoints and a few indexed rows per
-/// chain, not the events.
+/// each newest checkpoint's signature against the trusted `keys` (the signing key's, then the
+/// previous ones of a rotation; empty: not checked). Reads the checkpoints and a few indexed
+/// rows per chain, not the events.
 pub async fn trail_heads<C: ConnectionTrait>(
     db: &C,
-    key: Option<&VerifyingKey>,
+    keys: &[VerifyingKey],
     limit: usize,
 ) -> Result<Vec<TrailHead>, DbErr> {
     let mut newest: HashMap<Uuid, Checkpoint> = HashMap::new();
@@ -814,12 +820,17 @@ pub async fn trail_heads<C: ConnectionTrait>(
                     .one(db)
                     .await?;
                 let matches = row.as_ref().and_then(|r| r.chain_hash.as_deref()) == Some(&c.hash.0[..]);
-                let state = match key {
-                    Some(key) if !c.signature_valid(key) => CheckpointState::Forged,
-                    _ if c.purged && row.is_none() => CheckpointState::PurgeAnchor,
-                    _ if !matches => CheckpointState::Mismatch,
-                    Some(_) => CheckpointState::Verified,
-                    None => CheckpointState::HashMatches,
+                let keyed = !keys.is_empty();
+                let state = if keyed && c.check_signature(keys).is_err() {
+                    CheckpointState::Forged
+                } else if c.purged && row.is_none() {
+                    CheckpointState::PurgeAnchor
+                } else if !matches {
+                    CheckpointState::Mismatch
+                } else if keyed {
+                    CheckpointState::Verified
+                } else {
+                    CheckpointState::HashMatches
                 };
                 Some((c.seq, c.created_at, state))
             }
@@ -998,6 +1009,44 @@ mod tests {
         // The same prefix removed without a purge: deleted, whatever checkpoint is there.
         let report = run(&events[10..], vec![signed(&events, 10, 0), signed(&events, 30, 10)], Vec::new());
         assert_eq!(report.findings, [Finding::Deleted { chain: chain_id, first_seq: 1, last_seq: 10 }]);
+    }
+
+    #[test]
+    fn checkpoints_signed_before_a_key_rotation_verify_with_the_previous_key() {
+        let events = chain(30);
+        let (old, new) = (CheckpointKey::from_secret("unit"), CheckpointKey::from_secret("unit, rotated"));
+        let mut rotated = signed(&events, 30, 20);
+        new.sign(&mut rotated);
+        let checkpoints = vec![signed(&events, 10, 0), signed(&events, 20, 10), rotated];
+        let verify = |options: VerifyOptions| {
+            let mut verifier = Verifier::new(options, checkpoints.clone(), Vec::new());
+            for event in &events {
+                verifier.event(event.clone());
+            }
+            verifier.finish()
+        };
+        let trusted = VerifyOptions {
+            key: Some(new.verifying_key()),
+            previous_keys: vec![old.verifying_key()],
+            ..VerifyOptions::default()
+        };
+        let report = verify(trusted);
+        assert!(report.intact() && report.notices.is_empty(), "{report:?}");
+        // Without the previous key, the two older checkpoints are forged and the chain is
+        // signed only from #30 on.
+        let report = verify(VerifyOptions { key: Some(new.verifying_key()), ..VerifyOptions::default() });
+        let forged: Vec<u64> = report
+            .findings
+            .iter()
+            .filter_map(|f| match f {
+                Finding::ForgedCheckpoint { seq, reason, .. } if reason.contains("not trusted") => Some(*seq),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(forged, [10, 20], "{:?}", report.findings);
+        // The previous key alone verifies what it signed, not what the new key signed.
+        let report = verify(VerifyOptions { previous_keys: vec![old.verifying_key()], ..VerifyOptions::default() });
+        assert!(matches!(&report.findings[..], [Finding::ForgedCheckpoint { seq: 30, .. }]), "{:?}", report.findings);
     }
 
     #[test]

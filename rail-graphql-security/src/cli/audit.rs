@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{CliError, EXIT_CHECK_FAILED, EXIT_OK, Format};
-use crate::audit::checkpoint::{CheckpointKey, parse_verifying_key};
+use crate::audit::checkpoint::{CheckpointKey, parse_verifying_key, parse_verifying_keys};
 use crate::audit::mask::redact_url;
 use crate::audit::verify::{self, VerifyOptions, VerifyReport};
 use crate::config::standard::AuditSettings;
@@ -50,6 +50,11 @@ pub struct VerifyArgs {
     /// signatures are not checked.
     #[arg(long)]
     pub verifying_key: Option<String>,
+    /// The verifying key of an earlier signing key, 64 hex digits (repeat for several): after
+    /// a key rotation, the checkpoints it signed still verify (default: the configured
+    /// audit.checkpoint_previous_keys).
+    #[arg(long = "previous-key", value_name = "KEY")]
+    pub previous_keys: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -94,6 +99,9 @@ impl AuditCommand {
                 }
                 if args.verifying_key.is_none() && std::env::var_os(VERIFYING_KEY_ENV_VAR).is_none() {
                     args.verifying_key = key;
+                }
+                if args.previous_keys.is_empty() {
+                    args.previous_keys = audit.checkpoint_previous_keys.clone();
                 }
             }
             AuditCommand::Export(args) => {
@@ -144,7 +152,9 @@ fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let key =
         args.verifying_key.clone().or_else(|| std::env::var(VERIFYING_KEY_ENV_VAR).ok().filter(|k| !k.is_empty()));
     let key = key.map(|k| parse_verifying_key(&k)).transpose().map_err(CliError::Message)?;
-    let options = VerifyOptions { key, from: args.from, to: args.to };
+    let previous_keys =
+        parse_verifying_keys(&args.previous_keys).map_err(|e| CliError::Message(format!("--previous-key {e}")))?;
+    let options = VerifyOptions { key, previous_keys, from: args.from, to: args.to };
     let (source, report) = match &args.export {
         Some(path) => {
             let report = verify::verify_export(path, options)

@@ -239,6 +239,28 @@ pub(crate) async fn checkpoint_signing_key() {
     assert!(!written.is_empty() && written.iter().all(|c| c.signature.is_none()), "{written:?}");
 }
 
+pub(crate) async fn checkpoint_previous_keys() {
+    let old = CheckpointKey::from_secret("the stack test's signing key before the rotation");
+    let secret = "the stack test's signing key after the rotation";
+    let old_public = old.verifying_key_hex();
+    let rotated =
+        start(&[("audit.checkpoint_signing_key", secret), ("audit.checkpoint_previous_keys", old_public.as_str())])
+            .await;
+    let keys = rotated.security.logger().checkpoint_verifying_keys();
+    assert_eq!(keys, [CheckpointKey::from_secret(secret).verifying_key(), old.verifying_key()]);
+    // A checkpoint the old key signed verifies with the stack's keys (as the dashboard checks
+    // it); without the setting it does not.
+    let mut before = checkpoint::Checkpoint::new(uuid::Uuid::now_v7(), 1, Default::default(), 0);
+    old.sign(&mut before);
+    assert_eq!(before.check_signature(keys), Ok(()));
+    let unlisted = start(&[("audit.checkpoint_signing_key", secret)]).await;
+    assert!(before.check_signature(unlisted.security.logger().checkpoint_verifying_keys()).is_err());
+    // Not a verifying key: the configuration does not load, and says what to list.
+    let dir = tempfile::tempdir().unwrap();
+    let error = load(&Profile::Development, dir.path(), &[("audit.checkpoint_previous_keys", "nope")]).unwrap_err();
+    assert!(error.contains("checkpoint_previous_keys") && error.contains("`audit key` printed"), "{error}");
+}
+
 pub(crate) async fn checkpoint_every_events() {
     let every_two = start(&[("audit.checkpoint_every_events", "2")]).await;
     log_failure(&every_two).await;

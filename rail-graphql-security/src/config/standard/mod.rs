@@ -54,6 +54,7 @@
 //! | — | `audit.nats_spool_dir` | where events wait until the server stored them |
 //! | — | `audit.hash_chain` | link events into a hash chain (default on; see `audit::chain`) |
 //! | — | `audit.checkpoint_signing_key` | secret the checkpoints' Ed25519 key derives from (`audit key` prints the public key) |
+//! | — | `audit.checkpoint_previous_keys` | verifying keys of earlier signing keys (64 hex digits each): after a rotation, the checkpoints they signed still verify |
 //! | — | `audit.checkpoint_every_events` | events between checkpoints (default 10,000) |
 //! | — | `audit.checkpoint_interval_secs` | seconds between checkpoints (default 300) |
 //! | — | `mfa.passkeys.rp_id` | the relying-party id passkeys are bound to (a domain, e.g. `example.com`); unset: passkeys off |
@@ -271,6 +272,11 @@ pub struct AuditSettings {
     /// (`audit key` prints its public half; unset: checkpoints are written unsigned).
     #[security(secret, generate)]
     pub checkpoint_signing_key: Option<Secret>,
+    /// The verifying keys (64 hex digits, as `audit key` printed them) of earlier checkpoint
+    /// signing keys: after a key rotation, the checkpoints they signed still verify, in
+    /// `audit verify` and on the dashboard. Public keys, not secrets.
+    #[security(validate = verifying_keys)]
+    pub checkpoint_previous_keys: Vec<String>,
     /// Events between two checkpoints of a chain.
     #[security(default = 10_000, range = 1..=10_000_000)]
     pub checkpoint_every_events: u32,
@@ -298,7 +304,9 @@ impl AuditSettings {
             self.checkpoint_signing_key.as_ref().map(Secret::expose),
             u64::from(self.checkpoint_every_events),
             u64::from(self.checkpoint_interval_secs),
-        );
+        )
+        .previous_keys(&self.checkpoint_previous_keys)
+        .map_err(AuditConfigError::InvalidPreviousKey)?;
         let mut builder = AuditLogger::builder()
             .enabled(self.enabled)
             .alert_thresholds(thresholds)
@@ -560,6 +568,13 @@ pub struct SmsConfig {
     /// The SMS quotas' window in seconds.
     #[security(default = 3600, range = 1..=604_800)]
     pub quota_window: u64,
+}
+
+#[expect(clippy::ptr_arg, reason = "the config derive passes `&FieldType`")]
+fn verifying_keys(keys: &Vec<String>) -> Result<(), String> {
+    crate::audit::checkpoint::parse_verifying_keys(keys)
+        .map(drop)
+        .map_err(|e| format!("has {e}; list the verifying keys that `audit key` printed"))
 }
 
 #[expect(clippy::ptr_arg, reason = "the config derive passes `&FieldType`")]
