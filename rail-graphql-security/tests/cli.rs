@@ -479,8 +479,11 @@ fn execute_sql(db_path: &Path, sql: &str) {
     });
 }
 
-#[test]
-fn audit_verify_checks_the_configured_database_with_the_configured_key() {
+/// `setup` in a fresh directory, then `events` written with the generated signing key: the
+/// directory, the config file and its parsed text, the signing secret and the database file.
+fn set_up_with_a_trail(
+    events: usize,
+) -> (tempfile::TempDir, std::path::PathBuf, toml_edit::DocumentMut, String, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let out = run(cmd().current_dir(dir.path()).arg("setup"));
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
@@ -488,7 +491,13 @@ fn audit_verify_checks_the_configured_database_with_the_configured_key() {
     let toml: toml_edit::DocumentMut = std::fs::read_to_string(&config).unwrap().parse().unwrap();
     let secret = toml["audit"]["checkpoint_signing_key"].as_str().expect("setup generates a signing key").to_owned();
     let db = dir.path().join("rail-security.db");
-    write_trail(&db, &secret, 30);
+    write_trail(&db, &secret, events);
+    (dir, config, toml, secret, db)
+}
+
+#[test]
+fn audit_verify_checks_the_configured_database_with_the_configured_key() {
+    let (dir, config, _, secret, db) = set_up_with_a_trail(30);
     let audit =
         |args: &[&str]| run(cmd().current_dir(dir.path()).env("RAIL_SECURITY_CONFIG", &config).arg("audit").args(args));
 
@@ -552,14 +561,7 @@ fn audit_verify_checks_the_configured_database_with_the_configured_key() {
 
 #[test]
 fn audit_verify_after_a_key_rotation_trusts_the_configured_previous_keys() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = run(cmd().current_dir(dir.path()).arg("setup"));
-    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    let config = dir.path().join("security.toml");
-    let mut toml: toml_edit::DocumentMut = std::fs::read_to_string(&config).unwrap().parse().unwrap();
-    let old_secret = toml["audit"]["checkpoint_signing_key"].as_str().unwrap().to_owned();
-    let db = dir.path().join("rail-security.db");
-    write_trail(&db, &old_secret, 30);
+    let (dir, config, mut toml, old_secret, db) = set_up_with_a_trail(30);
     let audit =
         |args: &[&str]| run(cmd().current_dir(dir.path()).env("RAIL_SECURITY_CONFIG", &config).arg("audit").args(args));
     let old_public = audit(&["key"]).stdout.trim().to_owned();

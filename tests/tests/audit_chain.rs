@@ -25,18 +25,19 @@ async fn clear(t: &TestDb) {
     }
 }
 
+/// A logger into `t` that signs a checkpoint every `every_events` events (and at shutdown).
+fn signing_logger(t: &TestDb, every_events: u64) -> AuditLogger {
+    let interval = std::time::Duration::from_secs(3600);
+    let policy = CheckpointPolicy { key: Some(key()), every_events, interval, ..CheckpointPolicy::default() };
+    AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build()
+}
+
 /// Writes `rounds` x 20 events through a logger (a checkpoint every 20 events), then `tail`
 /// more; shuts the logger down (a final checkpoint) unless `shutdown` is false, in which case
 /// the logger is returned: alive, it writes no checkpoint for the tail.
 async fn write_trail(t: &TestDb, rounds: usize, tail: usize, shutdown: bool) -> Option<AuditLogger> {
     clear(t).await;
-    let policy = CheckpointPolicy {
-        key: Some(key()),
-        every_events: 20,
-        interval: std::time::Duration::from_secs(3600),
-        ..CheckpointPolicy::default()
-    };
-    let logger = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
+    let logger = signing_logger(t, 20);
     let mut n = 0;
     let mut log = |logger: &AuditLogger| {
         n += 1;
@@ -307,13 +308,7 @@ async fn an_export_pages_through_every_row(t: &TestDb) {
     }
     unchained.shutdown().await.expect("shutdown");
     let chain_start = chrono::Utc::now();
-    let policy = CheckpointPolicy {
-        key: Some(key()),
-        every_events: 1_000,
-        interval: std::time::Duration::from_secs(3600),
-        ..CheckpointPolicy::default()
-    };
-    let chained = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
+    let chained = signing_logger(t, 1_000);
     for i in 0..EACH {
         chained.log(AuditEvent::new(AuditEventType::DataCreated).actor_name(format!("after{i}")));
     }
