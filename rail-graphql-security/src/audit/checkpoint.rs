@@ -17,9 +17,9 @@
 //! **Rotating the key.** Set a new `audit.checkpoint_signing_key` and move the old key's
 //! verifying key (what `audit key` printed before the change) into
 //! `audit.checkpoint_previous_keys`. New checkpoints are signed with the new key; the old ones
-//! keep verifying with the key their `key_id` names, in `audit verify` (which also takes
-//! `--previous-key`) and on the dashboard. A checkpoint naming a key that is neither is reported
-//! as forged, with that key id. A previous key proves only as much as its secret stayed
+//! keep verifying with the old key, in `audit verify` (which also takes `--previous-key`) and
+//! on the dashboard. A checkpoint that no trusted key signed is reported as forged, with the
+//! key id it names. A previous key proves only as much as its secret stayed
 //! secret: if it leaked, drop it from the list, and the checkpoints it signed count as forged.
 
 use std::fmt;
