@@ -137,10 +137,9 @@ struct Shared {
     dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     shutdown_timeout: Duration,
     flush_timeout: Duration,
-    /// Signs the anchors the retention purge leaves (see [`CheckpointPolicy::key`]).
-    checkpoint_key: Option<CheckpointKey>,
-    /// [`CheckpointPolicy::verifying_keys`]: what the trail's checkpoints are checked with.
-    checkpoint_verifying_keys: Vec<ed25519_dalek::VerifyingKey>,
+    /// The checkpoint keys: [`CheckpointPolicy::key`] signs the anchors the retention purge
+    /// leaves; [`CheckpointPolicy::verifying_keys`] are what the trail is checked with.
+    checkpoints: CheckpointPolicy,
 }
 
 impl fmt::Debug for AuditLogger {
@@ -325,8 +324,7 @@ impl AuditLoggerBuilder {
                 dispatcher: Mutex::new(Some(dispatcher)),
                 shutdown_timeout: self.shutdown_timeout,
                 flush_timeout: self.flush_timeout,
-                checkpoint_key: self.checkpoints.key.clone(),
-                checkpoint_verifying_keys: self.checkpoints.verifying_keys(),
+                checkpoints: self.checkpoints,
             }),
         }
     }
@@ -355,14 +353,14 @@ impl AuditLogger {
 
     /// The public key checkpoints are signed with ([`AuditLoggerBuilder::checkpoints`]), if any.
     pub fn checkpoint_verifying_key(&self) -> Option<ed25519_dalek::VerifyingKey> {
-        self.shared.checkpoint_key.as_ref().map(CheckpointKey::verifying_key)
+        self.shared.checkpoints.key.as_ref().map(CheckpointKey::verifying_key)
     }
 
     /// Every key the trail's checkpoints are checked with: the signing key's public half, then
     /// the previous keys of a rotation ([`CheckpointPolicy::previous_keys`]). Empty: the
     /// checkpoints are unsigned.
-    pub fn checkpoint_verifying_keys(&self) -> &[ed25519_dalek::VerifyingKey] {
-        &self.shared.checkpoint_verifying_keys
+    pub fn checkpoint_verifying_keys(&self) -> Vec<ed25519_dalek::VerifyingKey> {
+        self.shared.checkpoints.verifying_keys()
     }
 
     /// Queues an event. Never waits and never panics; see the type's docs for a full queue.
@@ -482,7 +480,7 @@ impl AuditLogger {
     /// deleted.
     pub async fn purge_older_than(&self, retention_days: u32) -> Result<u64, AuditError> {
         let db = self.shared.database.as_ref().ok_or(AuditError::NoDatabase)?;
-        Ok(super::retention::purge_older_than(db, retention_days, self.shared.checkpoint_key.as_ref()).await?)
+        Ok(super::retention::purge_older_than(db, retention_days, self.shared.checkpoints.key.as_ref()).await?)
     }
 
     /// Deletes stored events with a timestamp before `cutoff`, in batches like
@@ -490,7 +488,7 @@ impl AuditLogger {
     /// rows were deleted.
     pub async fn purge_before(&self, cutoff: DateTime<Utc>) -> Result<u64, AuditError> {
         let db = self.shared.database.as_ref().ok_or(AuditError::NoDatabase)?;
-        let key = self.shared.checkpoint_key.as_ref();
+        let key = self.shared.checkpoints.key.as_ref();
         Ok(super::retention::purge_before(db, cutoff, key).await.map_err(ReportError::from)?)
     }
 

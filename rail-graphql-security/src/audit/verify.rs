@@ -299,7 +299,6 @@ impl ChainState {
 #[derive(Debug)]
 pub struct Verifier {
     options: VerifyOptions,
-    trusted_keys: Vec<VerifyingKey>,
     chains: HashMap<Uuid, ChainState>,
     dead_letters: HashMap<(Uuid, u64), AuditEvent>,
     unchained: Vec<(String, DateTime<Utc>)>,
@@ -318,13 +317,12 @@ impl Verifier {
         for checkpoint in checkpoints {
             chains.entry(checkpoint.chain).or_default().pending.push_back(checkpoint);
         }
-        if options.key.is_none() && options.previous_keys.is_empty() && report.checkpoints > 0 {
+        if options.trusted_keys().is_empty() && report.checkpoints > 0 {
             report.notices.push(Notice::SignaturesNotChecked { count: report.checkpoints });
         }
         let dead_letters =
             dead_letters.into_iter().filter_map(|e| e.chain.map(|link| ((link.chain, link.seq), e))).collect();
-        let trusted_keys = options.trusted_keys();
-        Self { options, trusted_keys, chains, dead_letters, unchained: Vec::new(), first_chained: None, report }
+        Self { options, chains, dead_letters, unchained: Vec::new(), first_chained: None, report }
     }
 
     /// Reports a row or line that could not be read.
@@ -514,9 +512,10 @@ impl Verifier {
             self.report.findings.push(Finding::MissingCheckpoint { chain, seq: checkpoint.previous_seq });
         }
         state.last_checkpoint = Some(seq);
-        let signed = if self.trusted_keys.is_empty() {
+        let keys = self.options.trusted_keys();
+        let signed = if keys.is_empty() {
             true
-        } else if let Err(reason) = checkpoint.check_signature(&self.trusted_keys) {
+        } else if let Err(reason) = checkpoint.check_signature(&keys) {
             self.report.findings.push(Finding::ForgedCheckpoint { chain, seq, reason });
             false
         } else {

@@ -150,14 +150,15 @@ async fn load(dashboard: &Dashboard, filters: &Filters) -> Result<PageData, Stri
     let period = &filters.period;
     let suspicious_type = AuditEventType::SuspiciousActivity;
     let rate_type = AuditEventType::RateLimitExceeded;
-    let keys = dashboard.inner.audit.as_ref().map_or(&[][..], |logger| logger.checkpoint_verifying_keys());
+    let keys =
+        dashboard.inner.audit.as_ref().map(crate::audit::AuditLogger::checkpoint_verifying_keys).unwrap_or_default();
     let (report, mfa, recent, suspicious, rate_limited, trail) = tokio::join!(
         generate_security_report(db, period.start, period.end),
         adoption(db),
         recent_events(db, period, filters.min_severity, filters.event_type.as_deref(), RECENT_LIMIT),
         recent_events(db, period, AuditSeverity::Low, Some(suspicious_type.as_str()), SUSPICIOUS_LIMIT),
         top_addresses(db, period, rate_type.as_str()),
-        trail_heads(db, keys, TRAIL_CHAINS),
+        trail_heads(db, &keys, TRAIL_CHAINS),
     );
     let db_error =
         |e: sea_orm::DbErr| format!("audit query failed (has the rail-graphql-security migration run?): {e}");

@@ -252,9 +252,9 @@ pub(crate) async fn checkpoint_previous_keys() {
     // it); without the setting it does not.
     let mut before = checkpoint::Checkpoint::new(uuid::Uuid::now_v7(), 1, Default::default(), 0);
     old.sign(&mut before);
-    assert_eq!(before.check_signature(keys), Ok(()));
+    assert_eq!(before.check_signature(&keys), Ok(()));
     let unlisted = start(&[("audit.checkpoint_signing_key", secret)]).await;
-    assert!(before.check_signature(unlisted.security.logger().checkpoint_verifying_keys()).is_err());
+    assert!(before.check_signature(&unlisted.security.logger().checkpoint_verifying_keys()).is_err());
     // Not a verifying key: the configuration does not load, and says what to list.
     let dir = tempfile::tempdir().unwrap();
     let error = load(&Profile::Development, dir.path(), &[("audit.checkpoint_previous_keys", "nope")]).unwrap_err();
