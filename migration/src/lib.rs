@@ -27,6 +27,7 @@ mod m20261205_000010_revoked_tokens_revoked_at_index;
 mod m20261206_000011_create_mfa_passkeys;
 mod m20261206_000012_audit_rollup_method;
 mod m20261206_000013_audit_rollup_heavy_index;
+mod m20261206_000014_audit_checkpoint_witnesses;
 pub mod schema;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
@@ -74,6 +75,7 @@ impl Migrator {
             Box::new(mfa_tables.passkeys()),
             Box::new(m20261206_000012_audit_rollup_method::Migration),
             Box::new(m20261206_000013_audit_rollup_heavy_index::Migration),
+            Box::new(m20261206_000014_audit_checkpoint_witnesses::Migration),
         ]
     }
 }

@@ -14,6 +14,22 @@
 //! `rail-security audit verify`. Events after a chain's last checkpoint are not signed yet: the
 //! verifier reports them as the unsigned tail.
 //!
+//! **Witnesses.** A chain's own checkpoints cannot show that the whole chain, or its tail
+//! with the checkpoints on it, was removed: what is gone names nothing. So each checkpoint the
+//! database sink writes also *witnesses* the other chains: it lists the newest checkpoint
+//! (chain, sequence number, hash) of every other chain that was written since the sink's
+//! previous look and that it has not listed yet, and the signature covers that list
+//! ([`Checkpoint::witnessed`]). The verifier then requires every witnessed chain to reach the
+//! witnessed sequence number with the witnessed hash: a chain removed whole, cut short or
+//! rewritten from the start is reported ([`Finding::MissingChain`](super::verify::Finding::MissingChain),
+//! [`Finding::WitnessMismatch`](super::verify::Finding::WitnessMismatch)) as soon as any other
+//! writer checkpointed after it. The look reads the checkpoints written since the last one
+//! (less a minute for clock skew and transactions still committing, and a day back for a
+//! chain's first checkpoint, so a restarted instance witnesses the chain it replaces), through
+//! the primary key: UUIDv7 ids sort by time. With a signing key, only checkpoints whose
+//! signature verifies with a trusted key are witnessed. At most [`MAX_WITNESSES`] entries go
+//! into one checkpoint; the rest wait for the next.
+//!
 //! **Rotating the key.** Set a new `audit.checkpoint_signing_key` and move the old key's
 //! verifying key (what `audit key` printed before the change) into
 //! `audit.checkpoint_previous_keys`. New checkpoints are signed with the new key; the old ones
@@ -97,6 +113,22 @@ pub fn key_id(key: &VerifyingKey) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
 
+/// The most [witnessed](Checkpoint::witnessed) chains in one checkpoint (about 130 bytes each
+/// as stored, within MySQL's 64 KiB `TEXT`); more wait for the chain's next checkpoint.
+pub const MAX_WITNESSES: usize = 256;
+
+/// Another chain's checkpoint, as a checkpoint witnessed it: that chain had reached `seq`, with
+/// head `hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Witness {
+    /// The witnessed chain.
+    pub chain: Uuid,
+    /// Its checkpoint's sequence number.
+    pub seq: u64,
+    /// Its checkpoint's hash.
+    pub hash: ChainHash,
+}
+
 /// A signed statement of a chain's head.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -118,6 +150,10 @@ pub struct Checkpoint {
     pub key_id: Option<String>,
     /// The Ed25519 signature of [`message`](Self::message), 128 hex digits.
     pub signature: Option<String>,
+    /// The other chains' checkpoints this one witnesses (see the [module docs](self)); empty
+    /// for checkpoints written before witnesses existed and for the retention purge's anchors.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnessed: Vec<Witness>,
 }
 
 impl Checkpoint {
@@ -132,12 +168,16 @@ impl Checkpoint {
             created_at: Utc::now().trunc_subsecs(6),
             key_id: None,
             signature: None,
+            witnessed: Vec::new(),
         }
     }
 
-    /// The signed bytes: a fixed label and the fields, one per line.
+    /// The signed bytes: a fixed label and the fields, one per line, then one line
+    /// `witnessed <chain> <seq> <hash>` per witness (none for a checkpoint without witnesses,
+    /// so checkpoints signed before witnesses existed still verify).
     pub fn message(&self) -> Vec<u8> {
-        format!(
+        use std::fmt::Write as _;
+        let mut message = format!(
             "rail-graphql-security audit checkpoint v1\n{}\n{}\n{}\n{}\n{}\n{}",
             self.chain,
             self.seq,
@@ -145,8 +185,12 @@ impl Checkpoint {
             self.previous_seq,
             if self.purged { "purged" } else { "kept" },
             self.created_at.format("%Y-%m-%dT%H:%M:%S%.6fZ")
-        )
-        .into_bytes()
+        );
+        for w in &self.witnessed {
+            // Writing into a `String` cannot fail.
+            let _ = write!(message, "\nwitnessed {} {} {}", w.chain, w.seq, w.hash);
+        }
+        message.into_bytes()
     }
 
     /// Checks the signature against the trusted `keys` (the current key and the previous ones
@@ -265,6 +309,10 @@ pub struct Model {
     pub key_id: Option<String>,
     /// The signature (hex).
     pub signature: Option<String>,
+    /// The witnessed checkpoints of other chains ([`Checkpoint::witnessed`]) as a JSON array;
+    /// `NULL` for none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub witnessed: Option<String>,
 }
 
 /// `audit_checkpoints` has no relations.
@@ -286,6 +334,8 @@ impl From<&Checkpoint> for ActiveModel {
             created_at: Set(c.created_at),
             key_id: Set(c.key_id.clone()),
             signature: Set(c.signature.clone()),
+            // A list of plain structs always serializes.
+            witnessed: Set((!c.witnessed.is_empty()).then(|| serde_json::to_string(&c.witnessed).unwrap_or_default())),
         }
     }
 }
@@ -302,6 +352,10 @@ impl TryFrom<Model> for Checkpoint {
             previous_seq: u64::try_from(m.previous_seq).map_err(|_| invalid("previous_seq"))?,
             purged: m.purged,
             created_at: m.created_at,
+            witnessed: match m.witnessed.as_deref() {
+                None => Vec::new(),
+                Some(text) => serde_json::from_str(text).map_err(|_| invalid("witnessed"))?,
+            },
             key_id: m.key_id,
             signature: m.signature,
         })
@@ -326,6 +380,54 @@ mod tests {
         assert!(!checkpoint.signature_valid(&other));
         assert_eq!(CheckpointKey::from_secret("a long configured secret").verifying_key(), public);
         assert!(!format!("{key:?}").contains("secret"));
+    }
+
+    #[test]
+    fn the_signature_covers_the_witnesses_and_an_unwitnessed_message_is_unchanged() {
+        let key = CheckpointKey::from_secret("a long configured secret");
+        let chain = Uuid::parse_str("0190a5b0-0000-7000-8000-000000000001").unwrap();
+        let mut checkpoint = Checkpoint::new(chain, 42, ChainHash([7; 32]), 10);
+        checkpoint.created_at = "2026-12-06T10:00:00.123456Z".parse().unwrap();
+        // The message of checkpoints signed before witnesses existed, byte for byte.
+        let v1 = format!(
+            "rail-graphql-security audit checkpoint v1\n{chain}\n42\n{}\n10\nkept\n2026-12-06T10:00:00.123456Z",
+            "07".repeat(32)
+        );
+        assert_eq!(checkpoint.message(), v1.as_bytes());
+        let other = Witness { chain: Uuid::now_v7(), seq: 300, hash: ChainHash([9; 32]) };
+        checkpoint.witnessed.push(other);
+        key.sign(&mut checkpoint);
+        assert!(checkpoint.check_signature(&[key.verifying_key()]).is_ok());
+        // Dropping a witness, or changing what it states, breaks the signature.
+        for tampered in [
+            Vec::new(),
+            vec![Witness { seq: 299, ..other }],
+            vec![Witness { hash: ChainHash([8; 32]), ..other }],
+            vec![Witness { chain: Uuid::now_v7(), ..other }],
+            vec![other, other],
+        ] {
+            let mut changed = checkpoint.clone();
+            changed.witnessed = tampered;
+            assert!(!changed.signature_valid(&key.verifying_key()), "{:?}", changed.witnessed);
+        }
+        // Stored and read back: the same checkpoint; no witnesses store as NULL.
+        let active = ActiveModel::from(&checkpoint);
+        let model = Model {
+            id: "row".into(),
+            chain_id: active.chain_id.unwrap(),
+            chain_seq: active.chain_seq.unwrap(),
+            chain_hash: active.chain_hash.unwrap(),
+            previous_seq: active.previous_seq.unwrap(),
+            purged: active.purged.unwrap(),
+            created_at: active.created_at.unwrap(),
+            key_id: active.key_id.unwrap(),
+            signature: active.signature.unwrap(),
+            witnessed: active.witnessed.unwrap(),
+        };
+        assert_eq!(Checkpoint::try_from(model.clone()).unwrap(), checkpoint);
+        assert!(ActiveModel::from(&Checkpoint::new(chain, 1, ChainHash([1; 32]), 0)).witnessed.unwrap().is_none());
+        let damaged = Model { witnessed: Some("[{\"chain\": 1}]".into()), ..model };
+        assert_eq!(Checkpoint::try_from(damaged).unwrap_err(), "checkpoint row has an invalid `witnessed`");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use sea_orm::{RuntimeErr, sqlx};
 use self::rows::RowWriter;
 use super::{AuditSink, SinkError};
 use crate::audit::chain::ChainHash;
-use crate::audit::checkpoint::{self, Checkpoint, CheckpointPolicy};
+use crate::audit::checkpoint::{self, Checkpoint, CheckpointPolicy, MAX_WITNESSES, Witness};
 use crate::audit::event::AuditEvent;
 use crate::audit::{entity, rollup};
 
@@ -26,6 +26,12 @@ const IDS_PER_LOOKUP: usize = 1000;
 /// Rounds of "look up stored ids, insert the rest" before a batch is handed back for a retry:
 /// another round is needed only when another writer stores the same ids meanwhile.
 const LOOKUP_ROUNDS: usize = 3;
+/// How far back a sink's first look for checkpoints to witness goes: a restarted instance
+/// witnesses the chain it replaces.
+const FIRST_WITNESS_WINDOW: chrono::Duration = chrono::Duration::days(1);
+/// How far before its previous look a sink looks again: clock skew between instances and
+/// transactions that committed after their checkpoint's id was taken.
+const WITNESS_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 
 /// Writes events into the `audit_events` table, each batch in one transaction with the
 /// backend's bulk insert (PostgreSQL `UNNEST` arrays, multi-row `INSERT`s elsewhere).
@@ -41,6 +47,25 @@ pub struct DatabaseSink {
     rows: RowWriter,
     checkpoints: CheckpointPolicy,
     chains: Arc<Mutex<HashMap<uuid::Uuid, ChainState>>>,
+    witnesses: Arc<Mutex<WitnessState>>,
+}
+
+/// What the sink witnessed of other chains (see [`crate::audit::checkpoint`]).
+#[derive(Debug)]
+struct WitnessState {
+    /// Where the next look starts (checkpoints written at or after this time).
+    since: chrono::DateTime<chrono::Utc>,
+    /// The newest sequence number witnessed of each other chain.
+    seen: HashMap<uuid::Uuid, u64>,
+}
+
+/// One look's result, recorded once the checkpoints carrying it are committed.
+#[derive(Debug)]
+struct Look {
+    at: chrono::DateTime<chrono::Utc>,
+    witnessed: Vec<Witness>,
+    /// More were due than one checkpoint holds: the next look starts where this one did.
+    complete: bool,
 }
 
 /// What the sink knows of a chain whose events it stored.
@@ -59,7 +84,14 @@ impl DatabaseSink {
     /// checkpoints every 10,000 events or 5 minutes (see [`Self::checkpoints`]).
     pub fn new(db: DatabaseConnection) -> Self {
         let rows = RowWriter::new(db.get_database_backend());
-        Self { db, rows, checkpoints: CheckpointPolicy::default(), chains: Arc::default() }
+        let witnesses = WitnessState { since: chrono::Utc::now() - FIRST_WITNESS_WINDOW, seen: HashMap::new() };
+        Self {
+            db,
+            rows,
+            checkpoints: CheckpointPolicy::default(),
+            chains: Arc::default(),
+            witnesses: Arc::new(Mutex::new(witnesses)),
+        }
     }
 
     /// When checkpoints of the hash chains are written and with which key (the logger's
@@ -71,8 +103,9 @@ impl DatabaseSink {
     }
 
     /// The checkpoints due after `batch` (in order, every event before it in each chain stored
-    /// or dead-lettered): one per chain whose head passed the policy's count or interval; with
-    /// no batch, of every chain stored (by time, or all unsigned heads `at_shutdown`).
+    /// or dead-lettered), unsigned: one per chain whose head passed the policy's count or
+    /// interval; with no batch, of every chain stored (by time, or all unsigned heads
+    /// `at_shutdown`).
     fn due_checkpoints(&self, batch: &[&AuditEvent], at_shutdown: bool) -> Vec<Checkpoint> {
         let Ok(chains) = self.chains.lock() else { return Vec::new() };
         let mut heads: HashMap<uuid::Uuid, (u64, ChainHash)> = HashMap::new();
@@ -93,9 +126,7 @@ impl DatabaseSink {
             let counted = seq >= previous + self.checkpoints.every_events.max(1);
             let timed = state.is_some_and(|s| s.checkpoint_at.elapsed() >= self.checkpoints.interval);
             if seq > previous && (at_shutdown || counted || timed) {
-                let mut checkpoint = Checkpoint::new(chain, seq, hash, previous);
-                self.checkpoints.sign(&mut checkpoint);
-                due.push(checkpoint);
+                due.push(Checkpoint::new(chain, seq, hash, previous));
             }
         }
         due
@@ -120,6 +151,68 @@ impl DatabaseSink {
                 state.checkpoint_seq = state.checkpoint_seq.max(checkpoint.seq);
                 state.checkpoint_at = now;
             }
+        }
+    }
+
+    /// Adds to `checkpoints` (none: nothing is read) the other chains' checkpoints not yet
+    /// witnessed, read in `txn`, and signs them.
+    async fn witness_and_sign(
+        &self,
+        txn: &DatabaseTransaction,
+        checkpoints: &mut [Checkpoint],
+    ) -> Result<Option<Look>, DbErr> {
+        if checkpoints.is_empty() {
+            return Ok(None);
+        }
+        let (since, seen) = match self.witnesses.lock() {
+            Ok(state) => (state.since, state.seen.clone()),
+            Err(_) => return Err(DbErr::Custom("audit witness state poisoned".to_owned())),
+        };
+        let at = chrono::Utc::now();
+        let own: HashSet<uuid::Uuid> = match self.chains.lock() {
+            Ok(chains) => chains.keys().copied().chain(checkpoints.iter().map(|c| c.chain)).collect(),
+            Err(_) => return Err(DbErr::Custom("audit chain state poisoned".to_owned())),
+        };
+        let keys = self.checkpoints.verifying_keys();
+        // The newest checkpoint of each other chain written since the last look.
+        let mut newest: HashMap<uuid::Uuid, Checkpoint> = HashMap::new();
+        for model in
+            checkpoint::Entity::find().filter(checkpoint::Column::Id.gte(uuid_v7_floor(since))).all(txn).await?
+        {
+            let Ok(found) = Checkpoint::try_from(model) else { continue };
+            if own.contains(&found.chain) || seen.get(&found.chain).is_some_and(|seq| *seq >= found.seq) {
+                continue;
+            }
+            if newest.get(&found.chain).is_none_or(|c| c.seq < found.seq) {
+                newest.insert(found.chain, found);
+            }
+        }
+        let mut found: Vec<Checkpoint> = newest
+            .into_values()
+            // With a key, only what a trusted key signed: a row slipped into the table is not
+            // vouched for.
+            .filter(|c| keys.is_empty() || c.check_signature(&keys).is_ok())
+            .collect();
+        found.sort_by_key(|c| (c.created_at, c.chain));
+        let complete = found.len() <= MAX_WITNESSES;
+        let witnessed: Vec<Witness> =
+            found.iter().take(MAX_WITNESSES).map(|c| Witness { chain: c.chain, seq: c.seq, hash: c.hash }).collect();
+        for checkpoint in checkpoints.iter_mut() {
+            checkpoint.witnessed = witnessed.clone();
+            self.checkpoints.sign(checkpoint);
+        }
+        Ok(Some(Look { at, witnessed, complete }))
+    }
+
+    /// Records a committed look.
+    fn looked(&self, look: Option<Look>) {
+        let (Some(look), Ok(mut state)) = (look, self.witnesses.lock()) else { return };
+        for w in &look.witnessed {
+            let seq = state.seen.entry(w.chain).or_default();
+            *seq = (*seq).max(w.seq);
+        }
+        if look.complete {
+            state.since = state.since.max(look.at - WITNESS_MARGIN);
         }
     }
 
@@ -161,12 +254,17 @@ impl DatabaseSink {
         if let Err(e) = rollup::add(&txn, new_events.iter().copied()).await {
             return Err(rolled_back(txn, e).await);
         }
-        let checkpoints = self.due_checkpoints(batch, false);
+        let mut checkpoints = self.due_checkpoints(batch, false);
+        let look = match self.witness_and_sign(&txn, &mut checkpoints).await {
+            Ok(look) => look,
+            Err(e) => return Err(rolled_back(txn, e).await),
+        };
         if let Err(e) = insert_checkpoints(&txn, &checkpoints).await {
             return Err(rolled_back(txn, e).await);
         }
         txn.commit().await?;
         self.stored(batch, &checkpoints);
+        self.looked(look);
         Ok(())
     }
 
@@ -241,16 +339,21 @@ impl DatabaseSink {
     /// Writes, in a transaction of their own, the checkpoints due without a batch: by time, or
     /// every unsigned head `at_shutdown`.
     async fn write_checkpoints(&self, at_shutdown: bool) -> Result<(), SinkError> {
-        let checkpoints = self.due_checkpoints(&[], at_shutdown);
+        let mut checkpoints = self.due_checkpoints(&[], at_shutdown);
         if checkpoints.is_empty() {
             return Ok(());
         }
         let txn = self.db.begin().await?;
+        let look = match self.witness_and_sign(&txn, &mut checkpoints).await {
+            Ok(look) => look,
+            Err(e) => return Err(rolled_back(txn, e).await),
+        };
         if let Err(e) = insert_checkpoints(&txn, &checkpoints).await {
             return Err(rolled_back(txn, e).await);
         }
         txn.commit().await?;
         self.stored(&[], &checkpoints);
+        self.looked(look);
         Ok(())
     }
 }
@@ -263,6 +366,15 @@ async fn insert_checkpoints(txn: &DatabaseTransaction, checkpoints: &[Checkpoint
         .exec_without_returning(txn)
         .await?;
     Ok(())
+}
+
+/// The smallest UUIDv7 text of the millisecond `at`: checkpoint ids (UUIDv7, hyphenated
+/// lowercase) at or after `at` sort at or after it, so the primary key serves the look.
+fn uuid_v7_floor(at: chrono::DateTime<chrono::Utc>) -> String {
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+    uuid::Uuid::from_bytes(bytes).hyphenated().to_string()
 }
 
 /// Rolls `txn` back after `error`, which is what the caller learns (the rollback's own failure
@@ -346,4 +458,26 @@ fn database_refused_the_data(error: &dyn sqlx::error::DatabaseError) -> bool {
     // SQLSTATE classes: 22 data exception (encoding, too long, out of range), 23 integrity
     // constraint violation, 54 program limit exceeded (PostgreSQL: e.g. an index row too big).
     matches!(code.get(..2), Some("22" | "23" | "54"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_id_floor_sorts_between_earlier_and_later_checkpoint_ids() {
+        let before = uuid::Uuid::now_v7().to_string();
+        std::thread::sleep(std::time::Duration::from_millis(3));
+        let at = chrono::Utc::now();
+        let floor = uuid_v7_floor(at);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        let after = uuid::Uuid::now_v7().to_string();
+        assert!(before < floor && floor < after, "{before} < {floor} < {after}");
+        let millis = at.timestamp_millis();
+        assert_eq!(floor, format!("{:08x}-{:04x}-0000-0000-000000000000", millis >> 16, millis & 0xffff));
+        assert_eq!(
+            uuid_v7_floor(chrono::DateTime::UNIX_EPOCH - chrono::Duration::days(1)),
+            uuid::Uuid::nil().to_string()
+        );
+    }
 }
