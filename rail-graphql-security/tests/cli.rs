@@ -479,6 +479,45 @@ fn execute_sql(db_path: &Path, sql: &str) {
     });
 }
 
+/// A restart's checkpoint witnesses the chain before it: `audit verify` names that chain when it
+/// is deleted whole, rows and checkpoints, from the database and in an export of what is left.
+#[test]
+fn audit_verify_names_a_chain_deleted_whole_after_a_restart() {
+    let (dir, config, _, secret, db) = set_up_with_a_trail(30);
+    write_trail(&db, &secret, 10);
+    let audit =
+        |args: &[&str]| run(cmd().current_dir(dir.path()).env("RAIL_SECURITY_CONFIG", &config).arg("audit").args(args));
+    let out = audit(&["verify"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("40 event(s) in 2 chain(s), 2 checkpoint(s)"), "{}", out.stdout);
+
+    // The first instance's chain, gone: its rows and its checkpoint (the oldest by id).
+    execute_sql(
+        &db,
+        "DELETE FROM audit_events WHERE chain_id = (SELECT chain_id FROM audit_events ORDER BY id LIMIT 1); \
+         DELETE FROM audit_checkpoints WHERE id = (SELECT MIN(id) FROM audit_checkpoints);",
+    );
+    let out = audit(&["verify"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("10 event(s) in 1 chain(s), 1 checkpoint(s)"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("✗ deleted chain: chain ") && out.stdout.contains("witnessed it at #30"),
+        "{}",
+        out.stdout
+    );
+    let out = audit(&["verify", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(json["findings"][0]["detail"]["kind"], "missing_chain", "{json}");
+    assert_eq!(json["findings"][0]["detail"]["seq"], 30, "{json}");
+
+    // An export carries the witnesses: the file alone shows the same.
+    let out = audit(&["export", "--output", "rest.jsonl"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let out = audit(&["verify", "--export", "rest.jsonl"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("✗ deleted chain: chain "), "{}", out.stdout);
+}
+
 /// `setup` in a fresh directory, then `events` written with the generated signing key: the
 /// directory, the config file and its parsed text, the signing secret and the database file.
 fn set_up_with_a_trail(

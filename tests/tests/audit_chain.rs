@@ -10,7 +10,10 @@ use rail_graphql_security::audit::verify::{
 use rail_graphql_security::audit::{
     AuditEvent, AuditEventType, AuditLogger, ChainHash, ChainLink, CheckpointPolicy, entity,
 };
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, IntoActiveModel, QueryOrder};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder,
+};
 use serde_json::json;
 
 const SECRET: &str = "checkpoint secret of the chain tests, 32+ chars";
@@ -414,6 +417,131 @@ async fn two_writers_and_a_purge_verify_clean(t: &TestDb) {
     logger.shutdown().await.unwrap();
 }
 on_every_backend!(two_writers_and_a_purge_verify_clean_on, two_writers_and_a_purge_verify_clean);
+
+/// Two instances one after the other (a restart): 30 events from the first (checkpoints at #20
+/// and, at shutdown, #30), then 20 from the second, whose checkpoint at #20 witnesses the first
+/// chain's head. Returns (first chain, second chain).
+async fn a_restart(t: &TestDb) -> (uuid::Uuid, uuid::Uuid) {
+    clear(t).await;
+    let mut chains = Vec::new();
+    for (name, count) in [("first", 30), ("second", 20)] {
+        let logger = signing_logger(t, 20);
+        for n in 0..count {
+            logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name(format!("{name}{n}")));
+        }
+        logger.flush().await.expect("flush");
+        logger.shutdown().await.expect("shutdown");
+        let row = rows(t).await.into_iter().find(|r| r.actor_name.as_deref() == Some(&format!("{name}0"))).unwrap();
+        chains.push(uuid::Uuid::from_slice(row.chain_id.as_deref().unwrap()).unwrap());
+    }
+    (chains[0], chains[1])
+}
+
+async fn delete_chain_from(t: &TestDb, chain: uuid::Uuid, first_seq: i64) {
+    entity::Entity::delete_many()
+        .filter(entity::Column::ChainId.eq(chain.as_bytes().to_vec()))
+        .filter(entity::Column::ChainSeq.gte(first_seq))
+        .exec(&t.db)
+        .await
+        .unwrap();
+    checkpoint::Entity::delete_many()
+        .filter(checkpoint::Column::ChainId.eq(chain.to_string()))
+        .filter(checkpoint::Column::ChainSeq.gte(first_seq))
+        .exec(&t.db)
+        .await
+        .unwrap();
+}
+
+/// A chain removed whole, cut short, or rewritten from the start, each together with its
+/// checkpoints, leaves nothing of its own to compare with: the checkpoint of the writer after
+/// it, which witnessed its head, is what names it.
+async fn a_removed_or_rewritten_chain_is_named_by_its_witness(t: &TestDb) {
+    let (first, second) = a_restart(t).await;
+    let report = verify(t).await;
+    assert!(report.intact() && report.notices.is_empty(), "{report:?}");
+    let stored: Vec<checkpoint::Checkpoint> = checkpoint::Entity::find()
+        .all(&t.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| checkpoint::Checkpoint::try_from(m).unwrap())
+        .collect();
+    let witnessing: Vec<_> = stored.iter().filter(|c| !c.witnessed.is_empty()).collect();
+    assert_eq!(witnessing.len(), 1, "{stored:?}");
+    assert_eq!((witnessing[0].chain, witnessing[0].seq), (second, 20));
+    let head = stored.iter().find(|c| c.chain == first && c.seq == 30).expect("the first chain's last checkpoint");
+    assert_eq!(witnessing[0].witnessed, [checkpoint::Witness { chain: first, seq: 30, hash: head.hash }]);
+    let witnessed_by =
+        |seq, last_seq| Finding::MissingChain { chain: first, seq, last_seq, witness_chain: second, witness_seq: 20 };
+
+    // Removed whole, events and checkpoints.
+    delete_chain_from(t, first, 1).await;
+    let report = verify(t).await;
+    assert_eq!(report.findings, [witnessed_by(30, 0)]);
+    assert!(
+        report.findings[0].to_string().starts_with(&format!("deleted chain: chain {first} is gone")),
+        "{}",
+        report.findings[0]
+    );
+
+    // Cut short after #15, the checkpoints at #20 and #30 with it: on its own, an unsigned
+    // chain of 15 events.
+    let (first, second) = a_restart(t).await;
+    delete_chain_from(t, first, 16).await;
+    let report = verify(t).await;
+    assert_eq!(
+        report.findings,
+        [Finding::MissingChain { chain: first, seq: 30, last_seq: 15, witness_chain: second, witness_seq: 20 }]
+    );
+
+    // Rewritten and rehashed from #5 on, its checkpoints removed.
+    let (first, second) = a_restart(t).await;
+    checkpoint::Entity::delete_many()
+        .filter(checkpoint::Column::ChainId.eq(first.to_string()))
+        .exec(&t.db)
+        .await
+        .unwrap();
+    let mut chain: Vec<entity::Model> =
+        rows(t).await.into_iter().filter(|r| r.chain_id.as_deref() == Some(first.as_bytes().as_slice())).collect();
+    chain.sort_by_key(|r| r.chain_seq);
+    let mut prev = ChainHash::from_slice(chain[3].chain_hash.as_deref().unwrap()).unwrap();
+    for mut model in chain.into_iter().skip(4) {
+        if model.chain_seq == Some(5) {
+            model.actor_name = Some("someone else".into());
+        }
+        let mut event = AuditEvent::try_from(model.clone()).unwrap();
+        let link = ChainLink::compute(&event, first, model.chain_seq.unwrap() as u64, prev);
+        event.chain = Some(link);
+        prev = link.hash;
+        let mut active = entity::ActiveModel::from(&event);
+        active.id = Set(model.id.clone());
+        active.update(&t.db).await.unwrap();
+    }
+    let report = verify(t).await;
+    assert_eq!(
+        report.findings,
+        [Finding::WitnessMismatch { chain: first, seq: 30, witness_chain: second, witness_seq: 20 }]
+    );
+
+    // The witness is evidence only when signed: a checkpoint slipped in with another key is
+    // reported as forged, and what it claims to witness is not held against anyone.
+    let (_, second) = a_restart(t).await;
+    let mut forged = checkpoint::Checkpoint::new(second, 20, ChainHash([1; 32]), 0);
+    forged.witnessed.push(checkpoint::Witness { chain: uuid::Uuid::now_v7(), seq: 5, hash: ChainHash([2; 32]) });
+    CheckpointKey::from_secret("the attacker's own key").sign(&mut forged);
+    checkpoint::Entity::insert(checkpoint::ActiveModel::from(&forged)).exec_without_returning(&t.db).await.unwrap();
+    let report = verify(t).await;
+    assert!(
+        report.findings.iter().all(|f| !matches!(f, Finding::MissingChain { .. } | Finding::WitnessMismatch { .. })),
+        "{:?}",
+        report.findings
+    );
+    assert!(report.findings.iter().any(|f| matches!(f, Finding::ForgedCheckpoint { .. })), "{:?}", report.findings);
+}
+on_every_backend!(
+    a_removed_or_rewritten_chain_is_named_by_its_witness_on,
+    a_removed_or_rewritten_chain_is_named_by_its_witness
+);
 
 /// A chain that stops being written to still gets its checkpoint once the interval passed (the
 /// sink's idle upkeep), not only with the next batch or at shutdown.

@@ -12,6 +12,10 @@
 //! - every checkpoint: its signature with the trusted key ([`Finding::ForgedCheckpoint`]), its
 //!   hash against the chain ([`Finding::CheckpointMismatch`]: history rewritten before it), and
 //!   the list of checkpoints ([`Finding::MissingCheckpoint`]);
+//! - every chain another chain's checkpoint [witnessed](super::checkpoint#witnesses) must
+//!   still reach the witnessed sequence number ([`Finding::MissingChain`]: removed whole or cut
+//!   short, checkpoints included) with the witnessed hash ([`Finding::WitnessMismatch`]:
+//!   rewritten and rehashed);
 //! - events after a chain's last signed checkpoint: [`Notice::UnsignedTail`], not tampering
 //!   (the next checkpoint will sign them).
 //!
@@ -34,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::chain::{ChainHash, ChainLink};
-use super::checkpoint::{self, Checkpoint};
+use super::checkpoint::{self, Checkpoint, Witness};
 use super::event::AuditEvent;
 use super::{dead_letter, entity};
 
@@ -144,6 +148,34 @@ pub enum Finding {
         /// The missing checkpoint's sequence number.
         seq: u64,
     },
+    /// A chain that another chain's signed checkpoint witnessed at a sequence number it no
+    /// longer reaches: removed whole, or its tail removed together with the checkpoints on it.
+    MissingChain {
+        /// The chain.
+        chain: Uuid,
+        /// The sequence number it was witnessed at (the highest, if several checkpoints
+        /// witnessed it).
+        seq: u64,
+        /// Where it ends now (0: nothing of it is left).
+        last_seq: u64,
+        /// The chain of the checkpoint that witnessed it.
+        witness_chain: Uuid,
+        /// That checkpoint's sequence number.
+        witness_seq: u64,
+    },
+    /// A chain whose event or checkpoint at a witnessed sequence number has another hash than
+    /// the witness states: the chain was changed and rehashed (its checkpoints removed or
+    /// replaced).
+    WitnessMismatch {
+        /// The chain.
+        chain: Uuid,
+        /// The witnessed sequence number.
+        seq: u64,
+        /// The chain of the checkpoint that witnessed it.
+        witness_chain: Uuid,
+        /// That checkpoint's sequence number.
+        witness_seq: u64,
+    },
     /// A row or line that does not parse into an event or checkpoint.
     Invalid {
         /// Where (row id or line number).
@@ -185,6 +217,19 @@ impl fmt::Display for Finding {
             Self::MissingCheckpoint { chain, seq } => {
                 write!(f, "missing checkpoint: chain {chain} #{seq} (named by the next checkpoint) is gone")
             }
+            Self::MissingChain { chain, seq, last_seq: 0, witness_chain, witness_seq } => write!(
+                f,
+                "deleted chain: chain {chain} is gone, but checkpoint #{witness_seq} of chain {witness_chain} witnessed it at #{seq}"
+            ),
+            Self::MissingChain { chain, seq, last_seq, witness_chain, witness_seq } => write!(
+                f,
+                "deleted chain tail: chain {chain} ends at #{last_seq}, but checkpoint #{witness_seq} of chain {witness_chain} witnessed it at #{seq} (events #{}–#{seq} and their checkpoints were removed)",
+                last_seq + 1
+            ),
+            Self::WitnessMismatch { chain, seq, witness_chain, witness_seq } => write!(
+                f,
+                "rewritten chain: chain {chain} #{seq} has another hash than checkpoint #{witness_seq} of chain {witness_chain} witnessed (the chain was changed and rehashed)"
+            ),
             Self::Invalid { at, reason } => write!(f, "invalid: {at}: {reason}"),
         }
     }
@@ -295,11 +340,29 @@ impl ChainState {
     }
 }
 
+/// A witness stated by a checkpoint whose signature holds (or of any checkpoint, when no key
+/// is given), and what checking it found so far.
+#[derive(Debug, Clone, Copy)]
+struct Claim {
+    witness: Witness,
+    /// The witnessing checkpoint's chain and sequence number.
+    by: (Uuid, u64),
+    /// Checked against an event or checkpoint at the witnessed sequence number.
+    settled: bool,
+}
+
 /// Checks events and checkpoints of any number of chains; see the module docs.
 #[derive(Debug)]
 pub struct Verifier {
     options: VerifyOptions,
     chains: HashMap<Uuid, ChainState>,
+    claims: Vec<Claim>,
+    /// The claims by witnessed (chain, sequence number).
+    claimed: HashMap<(Uuid, u64), Vec<usize>>,
+    /// The highest checkpoint sequence number of each chain, and the hashes of the checkpoints
+    /// at claimed sequence numbers.
+    checkpoint_reach: HashMap<Uuid, u64>,
+    claimed_checkpoints: HashMap<(Uuid, u64), ChainHash>,
     dead_letters: HashMap<(Uuid, u64), AuditEvent>,
     unchained: Vec<(String, DateTime<Utc>)>,
     first_chained: Option<DateTime<Utc>>,
@@ -314,15 +377,61 @@ impl Verifier {
         let mut report = VerifyReport { checkpoints: checkpoints.len() as u64, ..VerifyReport::default() };
         let mut checkpoints = checkpoints;
         checkpoints.sort_by_key(|c| (c.chain, c.seq));
+        let keys = options.trusted_keys();
+        let (mut claims, mut claimed, mut checkpoint_reach) = (Vec::new(), HashMap::new(), HashMap::new());
+        for checkpoint in &checkpoints {
+            let reach = checkpoint_reach.entry(checkpoint.chain).or_insert(0);
+            *reach = checkpoint.seq.max(*reach);
+            // A forged checkpoint is reported as such; what it states is not evidence.
+            if checkpoint.witnessed.is_empty() || !(keys.is_empty() || checkpoint.check_signature(&keys).is_ok()) {
+                continue;
+            }
+            for witness in &checkpoint.witnessed {
+                claimed.entry((witness.chain, witness.seq)).or_insert_with(Vec::new).push(claims.len());
+                claims.push(Claim { witness: *witness, by: (checkpoint.chain, checkpoint.seq), settled: false });
+            }
+        }
+        let claimed_checkpoints = checkpoints
+            .iter()
+            .filter(|c| claimed.contains_key(&(c.chain, c.seq)))
+            .map(|c| ((c.chain, c.seq), c.hash))
+            .collect();
         for checkpoint in checkpoints {
             chains.entry(checkpoint.chain).or_default().pending.push_back(checkpoint);
         }
-        if options.trusted_keys().is_empty() && report.checkpoints > 0 {
+        if keys.is_empty() && report.checkpoints > 0 {
             report.notices.push(Notice::SignaturesNotChecked { count: report.checkpoints });
         }
         let dead_letters =
             dead_letters.into_iter().filter_map(|e| e.chain.map(|link| ((link.chain, link.seq), e))).collect();
-        Self { options, chains, dead_letters, unchained: Vec::new(), first_chained: None, report }
+        Self {
+            options,
+            chains,
+            claims,
+            claimed,
+            checkpoint_reach,
+            claimed_checkpoints,
+            dead_letters,
+            unchained: Vec::new(),
+            first_chained: None,
+            report,
+        }
+    }
+
+    /// Settles the claims on `chain` at `seq` against the hash found there.
+    fn settle(&mut self, chain: Uuid, seq: u64, hash: ChainHash) {
+        let Some(indexes) = self.claimed.get(&(chain, seq)) else { return };
+        for &index in indexes {
+            let claim = &mut self.claims[index];
+            if claim.settled {
+                continue;
+            }
+            claim.settled = true;
+            if claim.witness.hash != hash {
+                let (witness_chain, witness_seq) = claim.by;
+                self.report.findings.push(Finding::WitnessMismatch { chain, seq, witness_chain, witness_seq });
+            }
+        }
     }
 
     /// Reports a row or line that could not be read.
@@ -409,6 +518,9 @@ impl Verifier {
         }
         state.next = link.seq + 1;
         state.last_hash = Some(link.hash);
+        if !self.claimed.is_empty() {
+            self.settle(chain, link.seq, link.hash);
+        }
         self.reach(state, link.seq, Some(link.hash));
     }
 
@@ -547,6 +659,7 @@ impl Verifier {
         chains.sort_unstable();
         self.report.chains = chains.len() as u64;
         let filtered = self.options.filtered();
+        let mut reach = HashMap::new();
         for chain in chains {
             let mut state = self.chains.remove(&chain).expect("listed");
             if filtered {
@@ -573,12 +686,16 @@ impl Verifier {
                 self.deleted(&mut state, chain, first, newest);
             }
             let last = state.last_seq();
+            reach.insert(chain, last);
             if last > 0 {
                 let signed = state.last_signed.unwrap_or(0);
                 if last > signed {
                     self.report.notices.push(Notice::UnsignedTail { chain, first_seq: signed + 1, last_seq: last });
                 }
             }
+        }
+        if !filtered {
+            self.check_witnessed(&reach);
         }
         let first_chained = self.first_chained;
         let mut older = 0;
@@ -594,6 +711,41 @@ impl Verifier {
             self.report.notices.push(Notice::Unchained { count: older });
         }
         self.report
+    }
+}
+
+impl Verifier {
+    /// Checks the claims no event settled against the checkpoints and how far each chain
+    /// reaches (`reach`: its last event, or where its checkpoints end).
+    fn check_witnessed(&mut self, reach: &HashMap<Uuid, u64>) {
+        let mut missing: HashMap<Uuid, (u64, u64, (Uuid, u64))> = HashMap::new();
+        for index in 0..self.claims.len() {
+            let Claim { witness, by, settled } = self.claims[index];
+            if settled {
+                continue;
+            }
+            if let Some(hash) = self.claimed_checkpoints.get(&(witness.chain, witness.seq)).copied() {
+                // A checkpoint (e.g. the purge's anchor) at the witnessed place.
+                self.settle(witness.chain, witness.seq, hash);
+                continue;
+            }
+            let ends = reach.get(&witness.chain).copied().unwrap_or(0);
+            let last = ends.max(self.checkpoint_reach.get(&witness.chain).copied().unwrap_or(0));
+            // Reached but not there: purged behind an anchor, or in a range already reported
+            // as deleted.
+            if last >= witness.seq {
+                continue;
+            }
+            let entry = missing.entry(witness.chain).or_insert((witness.seq, last, by));
+            if witness.seq > entry.0 {
+                *entry = (witness.seq, last, by);
+            }
+        }
+        let mut missing: Vec<_> = missing.into_iter().collect();
+        missing.sort_unstable_by_key(|(chain, _)| *chain);
+        for (chain, (seq, last_seq, (witness_chain, witness_seq))) in missing {
+            self.report.findings.push(Finding::MissingChain { chain, seq, last_seq, witness_chain, witness_seq });
+        }
     }
 }
 
