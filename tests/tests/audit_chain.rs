@@ -543,6 +543,56 @@ on_every_backend!(
     a_removed_or_rewritten_chain_is_named_by_its_witness
 );
 
+/// More other chains than one checkpoint lists, and more of their checkpoints than one look
+/// reads: the next checkpoints list the rest, each within its bound, until every chain is
+/// witnessed at its newest checkpoint.
+async fn a_backlog_of_other_chains_is_witnessed_over_the_next_checkpoints(t: &TestDb) {
+    use std::collections::HashMap;
+    clear(t).await;
+    let others: Vec<uuid::Uuid> = (0..300).map(|_| uuid::Uuid::now_v7()).collect();
+    let mut rows = Vec::new();
+    for seq in 1..=7u64 {
+        for chain in &others {
+            let stated = checkpoint::Checkpoint::new(*chain, seq, ChainHash([seq as u8; 32]), seq - 1);
+            rows.push(checkpoint::ActiveModel::from(&stated));
+        }
+    }
+    for chunk in rows.chunks(500) {
+        checkpoint::Entity::insert_many(chunk.to_vec()).exec_without_returning(&t.db).await.unwrap();
+    }
+    // Unsigned like the rows above, a checkpoint after every event.
+    let policy =
+        CheckpointPolicy { every_events: 1, interval: std::time::Duration::from_secs(3600), ..Default::default() };
+    let logger = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
+    for n in 0..10 {
+        logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name(format!("backlog{n}")));
+        logger.flush().await.unwrap();
+    }
+    logger.shutdown().await.unwrap();
+    let own = report_chain(t).await;
+    let mut newest: HashMap<uuid::Uuid, u64> = HashMap::new();
+    let mut lists = 0;
+    for model in
+        checkpoint::Entity::find().filter(checkpoint::Column::ChainId.eq(own.to_string())).all(&t.db).await.unwrap()
+    {
+        let stored = checkpoint::Checkpoint::try_from(model).unwrap();
+        assert!(stored.witnessed.len() <= checkpoint::MAX_WITNESSES, "{}", stored.witnessed.len());
+        lists += usize::from(!stored.witnessed.is_empty());
+        for w in stored.witnessed {
+            assert_eq!(w.hash, ChainHash([w.seq as u8; 32]), "what the witnessed checkpoint states");
+            let seq = newest.entry(w.chain).or_default();
+            *seq = (*seq).max(w.seq);
+        }
+    }
+    assert!(lists >= 2, "300 chains take more than one list");
+    assert_eq!(newest.len(), others.len());
+    assert!(newest.values().all(|seq| *seq == 7), "each at its newest checkpoint: {newest:?}");
+}
+on_every_backend!(
+    a_backlog_of_other_chains_is_witnessed_over_the_next_checkpoints_on,
+    a_backlog_of_other_chains_is_witnessed_over_the_next_checkpoints
+);
+
 /// A chain that stops being written to still gets its checkpoint once the interval passed (the
 /// sink's idle upkeep), not only with the next batch or at shutdown.
 async fn an_idle_chain_is_signed_after_the_interval(t: &TestDb) {

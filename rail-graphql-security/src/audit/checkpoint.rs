@@ -26,9 +26,10 @@
 //! writer checkpointed after it. The look reads the checkpoints written since the last one
 //! (less a minute for clock skew and transactions still committing, and a day back for a
 //! chain's first checkpoint, so a restarted instance witnesses the chain it replaces), through
-//! the primary key: UUIDv7 ids sort by time. With a signing key, only checkpoints whose
-//! signature verifies with a trusted key are witnessed. At most [`MAX_WITNESSES`] entries go
-//! into one checkpoint; the rest wait for the next.
+//! the primary key (UUIDv7 ids sort by time), at most 2,000 rows a look; a backlog is read
+//! over the next looks. With a signing key, only checkpoints whose signature verifies with a trusted
+//! key are witnessed. At most [`MAX_WITNESSES`] entries go into one checkpoint; the rest wait
+//! for the next.
 //!
 //! **Rotating the key.** Set a new `audit.checkpoint_signing_key` and move the old key's
 //! verifying key (what `audit key` printed before the change) into

@@ -19,8 +19,9 @@ pub const VERIFYING_KEY_ENV_VAR: &str = "RAIL_AUDIT_VERIFYING_KEY";
 #[derive(Debug, Clone, clap::Subcommand)]
 pub enum AuditCommand {
     /// Check the audit trail (the database, or an export with --export) for changed, deleted,
-    /// inserted or reordered events and forged or missing checkpoints. Exit code 0: intact;
-    /// 1: tampering found; 2: usage or connection error.
+    /// inserted or reordered events, forged or missing checkpoints, and chains removed, cut
+    /// short or rewritten behind another chain's witness. Exit code 0: intact; 1: tampering
+    /// found; 2: usage or connection error.
     Verify(VerifyArgs),
     /// Write the trail as JSON Lines (events with their chain links, dead letters,
     /// checkpoints): a file that `audit verify --export` checks on its own.

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 #[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-postgres", feature = "sqlx-mysql"))]
@@ -32,6 +32,9 @@ const FIRST_WITNESS_WINDOW: chrono::Duration = chrono::Duration::days(1);
 /// How far before its previous look a sink looks again: clock skew between instances and
 /// transactions that committed after their checkpoint's id was taken.
 const WITNESS_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
+/// The most checkpoint rows one look reads (it runs in the batch's transaction): a backlog is
+/// read over the next looks.
+const WITNESS_READ_LIMIT: u64 = 2_000;
 
 /// Writes events into the `audit_events` table, each batch in one transaction with the
 /// backend's bulk insert (PostgreSQL `UNNEST` arrays, multi-row `INSERT`s elsewhere).
@@ -53,8 +56,8 @@ pub struct DatabaseSink {
 /// What the sink witnessed of other chains (see [`crate::audit::checkpoint`]).
 #[derive(Debug)]
 struct WitnessState {
-    /// Where the next look starts (checkpoints written at or after this time).
-    since: chrono::DateTime<chrono::Utc>,
+    /// Where the next look starts: the smallest checkpoint id it reads.
+    from: String,
     /// The newest sequence number witnessed of each other chain.
     seen: HashMap<uuid::Uuid, u64>,
 }
@@ -62,10 +65,10 @@ struct WitnessState {
 /// One look's result, recorded once the checkpoints carrying it are committed.
 #[derive(Debug)]
 struct Look {
-    at: chrono::DateTime<chrono::Utc>,
     witnessed: Vec<Witness>,
-    /// More were due than one checkpoint holds: the next look starts where this one did.
-    complete: bool,
+    /// Where the next look starts; `None`: where this one did (more were due than one
+    /// checkpoint holds).
+    next_from: Option<String>,
 }
 
 /// What the sink knows of a chain whose events it stored.
@@ -84,7 +87,8 @@ impl DatabaseSink {
     /// checkpoints every 10,000 events or 5 minutes (see [`Self::checkpoints`]).
     pub fn new(db: DatabaseConnection) -> Self {
         let rows = RowWriter::new(db.get_database_backend());
-        let witnesses = WitnessState { since: chrono::Utc::now() - FIRST_WITNESS_WINDOW, seen: HashMap::new() };
+        let from = uuid_v7_floor(chrono::Utc::now() - FIRST_WITNESS_WINDOW);
+        let witnesses = WitnessState { from, seen: HashMap::new() };
         Self {
             db,
             rows,
@@ -164,8 +168,8 @@ impl DatabaseSink {
         if checkpoints.is_empty() {
             return Ok(None);
         }
-        let (since, seen) = match self.witnesses.lock() {
-            Ok(state) => (state.since, state.seen.clone()),
+        let (from, seen) = match self.witnesses.lock() {
+            Ok(state) => (state.from.clone(), state.seen.clone()),
             Err(_) => return Err(DbErr::Custom("audit witness state poisoned".to_owned())),
         };
         let at = chrono::Utc::now();
@@ -175,10 +179,15 @@ impl DatabaseSink {
         };
         let keys = self.checkpoints.verifying_keys();
         // The newest checkpoint of each other chain written since the last look.
+        let rows = checkpoint::Entity::find()
+            .filter(checkpoint::Column::Id.gte(from.as_str()))
+            .order_by_asc(checkpoint::Column::Id)
+            .limit(WITNESS_READ_LIMIT)
+            .all(txn)
+            .await?;
+        let last_read = (rows.len() as u64 == WITNESS_READ_LIMIT).then(|| rows.last().map(|r| r.id.clone())).flatten();
         let mut newest: HashMap<uuid::Uuid, Checkpoint> = HashMap::new();
-        for model in
-            checkpoint::Entity::find().filter(checkpoint::Column::Id.gte(uuid_v7_floor(since))).all(txn).await?
-        {
+        for model in rows {
             let Ok(found) = Checkpoint::try_from(model) else { continue };
             if own.contains(&found.chain) || seen.get(&found.chain).is_some_and(|seq| *seq >= found.seq) {
                 continue;
@@ -194,14 +203,19 @@ impl DatabaseSink {
             .filter(|c| keys.is_empty() || c.check_signature(&keys).is_ok())
             .collect();
         found.sort_by_key(|c| (c.created_at, c.chain));
-        let complete = found.len() <= MAX_WITNESSES;
+        let next_from = if found.len() > MAX_WITNESSES {
+            None
+        } else {
+            // A full read goes on after its last row; else from a margin before now.
+            Some(last_read.unwrap_or_else(|| uuid_v7_floor(at - WITNESS_MARGIN)))
+        };
         let witnessed: Vec<Witness> =
             found.iter().take(MAX_WITNESSES).map(|c| Witness { chain: c.chain, seq: c.seq, hash: c.hash }).collect();
         for checkpoint in checkpoints.iter_mut() {
             checkpoint.witnessed = witnessed.clone();
             self.checkpoints.sign(checkpoint);
         }
-        Ok(Some(Look { at, witnessed, complete }))
+        Ok(Some(Look { witnessed, next_from }))
     }
 
     /// Records a committed look.
@@ -211,8 +225,10 @@ impl DatabaseSink {
             let seq = state.seen.entry(w.chain).or_default();
             *seq = (*seq).max(w.seq);
         }
-        if look.complete {
-            state.since = state.since.max(look.at - WITNESS_MARGIN);
+        if let Some(next) = look.next_from
+            && next > state.from
+        {
+            state.from = next;
         }
     }
 
