@@ -359,7 +359,7 @@ impl DatabaseSink {
         if checkpoints.is_empty() {
             return Ok(());
         }
-        let txn = self.db.begin().await?;
+        let txn = self.begin().await?;
         let look = match self.witness_and_sign(&txn, &mut checkpoints).await {
             Ok(look) => look,
             Err(e) => return Err(rolled_back(txn, e).await),
