@@ -192,4 +192,18 @@ fn an_unsigned_or_unchained_audit_trail_warns_in_production() {
         assert!(check.message.contains(why), "{env:?}: {}", check.message);
         assert!(!report.has_critical_failure(), "{env:?}: {:?}", failed_ids(&report));
     }
+    // Previous keys without a signing key: new checkpoints would be unsigned, and reported as
+    // forged by a verifier that trusts those keys. The check says so, in every profile.
+    let old =
+        rail_graphql_security::audit::CheckpointKey::from_secret("the key before the rotation").verifying_key_hex();
+    let config = hardened(&[
+        ("RAIL_SECURITY__AUDIT__CHECKPOINT_SIGNING_KEY", ""),
+        ("RAIL_SECURITY__AUDIT__CHECKPOINT_PREVIOUS_KEYS", &old),
+    ])
+    .unwrap();
+    for profile in [Profile::Development, Profile::Production] {
+        let report = config.run_checks(&profile);
+        let check = report.checks.iter().find(|c| c.id == "audit.checkpoint_signing_key").expect("the check runs");
+        assert!(!check.passed && check.message.contains("reports them as forged"), "{profile:?}: {}", check.message);
+    }
 }

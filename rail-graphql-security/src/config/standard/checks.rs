@@ -224,6 +224,11 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
     if audit.enabled {
         let weakness = match (&audit.checkpoint_signing_key, audit.hash_chain) {
             (_, false) => Some("the hash chain is off (audit.hash_chain = false)".to_owned()),
+            (None, true) if !audit.checkpoint_previous_keys.is_empty() => Some(
+                "audit.checkpoint_signing_key is not set but audit.checkpoint_previous_keys is: new checkpoints \
+                 are unsigned, and `audit verify` (which trusts the previous keys) reports them as forged"
+                    .to_owned(),
+            ),
             (key, true) => {
                 key_weakness(key.as_ref(), 32, 10).map(|weak| format!("audit.checkpoint_signing_key {weak}"))
             }
