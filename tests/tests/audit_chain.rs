@@ -192,19 +192,7 @@ async fn tampering_is_named(t: &TestDb) {
     // History rewritten and rehashed from #5 on: only the signed checkpoints catch it.
     write_trail(t, 3, 0, true).await;
     let chain = report_chain(t).await;
-    let mut prev = ChainHash::from_slice(row(t, 4).await.chain_hash.as_deref().unwrap()).unwrap();
-    for mut model in rows(t).await.into_iter().filter(|r| r.chain_seq.unwrap() >= 5) {
-        if model.chain_seq == Some(5) {
-            model.actor_name = Some("someone else".into());
-        }
-        let mut event = AuditEvent::try_from(model.clone()).unwrap();
-        let link = ChainLink::compute(&event, chain, model.chain_seq.unwrap() as u64, prev);
-        event.chain = Some(link);
-        prev = link.hash;
-        let mut active = entity::ActiveModel::from(&event);
-        active.id = Set(model.id.clone());
-        active.update(&t.db).await.unwrap();
-    }
+    rewrite_and_rehash(t, chain, 5).await;
     let report = verify(t).await;
     assert_eq!(
         chain_of(&report),
@@ -254,6 +242,28 @@ async fn tampering_is_named(t: &TestDb) {
     assert_eq!(report.checkpoints, 4);
 }
 on_every_backend!(tampering_is_named_on, tampering_is_named);
+
+/// Changes the actor of event #`seq` of `chain` and recomputes every hash from there on, as
+/// someone who can write the table (but not sign) would.
+async fn rewrite_and_rehash(t: &TestDb, chain: uuid::Uuid, seq: i64) {
+    let mut stored: Vec<entity::Model> =
+        rows(t).await.into_iter().filter(|r| r.chain_id.as_deref() == Some(chain.as_bytes().as_slice())).collect();
+    stored.sort_by_key(|r| r.chain_seq);
+    let before = stored.iter().find(|r| r.chain_seq == Some(seq - 1)).and_then(|r| r.chain_hash.as_deref());
+    let mut prev = before.map_or(ChainHash::GENESIS, |hash| ChainHash::from_slice(hash).unwrap());
+    for mut model in stored.into_iter().filter(|r| r.chain_seq.unwrap() >= seq) {
+        if model.chain_seq == Some(seq) {
+            model.actor_name = Some("someone else".into());
+        }
+        let mut event = AuditEvent::try_from(model.clone()).unwrap();
+        let link = ChainLink::compute(&event, chain, model.chain_seq.unwrap() as u64, prev);
+        event.chain = Some(link);
+        prev = link.hash;
+        let mut active = entity::ActiveModel::from(&event);
+        active.id = Set(model.id.clone());
+        active.update(&t.db).await.unwrap();
+    }
+}
 
 async fn report_chain(t: &TestDb) -> uuid::Uuid {
     let id = rows(t).await.into_iter().find_map(|r| r.chain_id).expect("a chained row");
@@ -501,22 +511,7 @@ async fn a_removed_or_rewritten_chain_is_named_by_its_witness(t: &TestDb) {
         .exec(&t.db)
         .await
         .unwrap();
-    let mut chain: Vec<entity::Model> =
-        rows(t).await.into_iter().filter(|r| r.chain_id.as_deref() == Some(first.as_bytes().as_slice())).collect();
-    chain.sort_by_key(|r| r.chain_seq);
-    let mut prev = ChainHash::from_slice(chain[3].chain_hash.as_deref().unwrap()).unwrap();
-    for mut model in chain.into_iter().skip(4) {
-        if model.chain_seq == Some(5) {
-            model.actor_name = Some("someone else".into());
-        }
-        let mut event = AuditEvent::try_from(model.clone()).unwrap();
-        let link = ChainLink::compute(&event, first, model.chain_seq.unwrap() as u64, prev);
-        event.chain = Some(link);
-        prev = link.hash;
-        let mut active = entity::ActiveModel::from(&event);
-        active.id = Set(model.id.clone());
-        active.update(&t.db).await.unwrap();
-    }
+    rewrite_and_rehash(t, first, 5).await;
     let report = verify(t).await;
     assert_eq!(
         report.findings,
