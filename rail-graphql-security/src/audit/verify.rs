@@ -317,6 +317,22 @@ impl VerifyReport {
     }
 }
 
+/// A checkpoint not yet reached, with the verdict on its signature: checked once, when the
+/// verifier is made (`None`: no trusted key to check with).
+#[derive(Debug)]
+struct Pending {
+    checkpoint: Checkpoint,
+    signature: Option<Result<(), String>>,
+}
+
+impl std::ops::Deref for Pending {
+    type Target = Checkpoint;
+
+    fn deref(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+}
+
 #[derive(Debug, Default)]
 struct ChainState {
     /// Whether the chain's first event was taken.
@@ -326,7 +342,7 @@ struct ChainState {
     /// The hash the next event must link to (`None` after a deleted range).
     last_hash: Option<ChainHash>,
     /// Checkpoints not yet reached, by sequence number.
-    pending: VecDeque<Checkpoint>,
+    pending: VecDeque<Pending>,
     /// The last checkpoint seen (accepted or not), for the list check.
     last_checkpoint: Option<u64>,
     /// The last checkpoint whose signature verified (or that was accepted without a key).
@@ -379,26 +395,25 @@ impl Verifier {
         checkpoints.sort_by_key(|c| (c.chain, c.seq));
         let keys = options.trusted_keys();
         let (mut claims, mut claimed, mut checkpoint_reach) = (Vec::new(), HashMap::new(), HashMap::new());
-        for checkpoint in &checkpoints {
+        for checkpoint in checkpoints {
             let reach = checkpoint_reach.entry(checkpoint.chain).or_insert(0);
             *reach = checkpoint.seq.max(*reach);
+            let signature = (!keys.is_empty()).then(|| checkpoint.check_signature(&keys));
             // A forged checkpoint is reported as such; what it states is not evidence.
-            if checkpoint.witnessed.is_empty() || !(keys.is_empty() || checkpoint.check_signature(&keys).is_ok()) {
-                continue;
+            if signature.as_ref().is_none_or(Result::is_ok) {
+                for witness in &checkpoint.witnessed {
+                    claimed.entry((witness.chain, witness.seq)).or_insert_with(Vec::new).push(claims.len());
+                    claims.push(Claim { witness: *witness, by: (checkpoint.chain, checkpoint.seq), settled: false });
+                }
             }
-            for witness in &checkpoint.witnessed {
-                claimed.entry((witness.chain, witness.seq)).or_insert_with(Vec::new).push(claims.len());
-                claims.push(Claim { witness: *witness, by: (checkpoint.chain, checkpoint.seq), settled: false });
-            }
+            chains.entry(checkpoint.chain).or_default().pending.push_back(Pending { checkpoint, signature });
         }
-        let claimed_checkpoints = checkpoints
-            .iter()
+        let claimed_checkpoints = chains
+            .values()
+            .flat_map(|state| &state.pending)
             .filter(|c| claimed.contains_key(&(c.chain, c.seq)))
             .map(|c| ((c.chain, c.seq), c.hash))
             .collect();
-        for checkpoint in checkpoints {
-            chains.entry(checkpoint.chain).or_default().pending.push_back(checkpoint);
-        }
         if keys.is_empty() && report.checkpoints > 0 {
             report.notices.push(Notice::SignaturesNotChecked { count: report.checkpoints });
         }
@@ -610,7 +625,8 @@ impl Verifier {
 
     /// Checks one checkpoint's signature and place in the list; `matches`: whether its hash is
     /// the chain's at its sequence number (None: no event to compare with).
-    fn accept(&mut self, state: &mut ChainState, checkpoint: Checkpoint, matches: Option<bool>) {
+    fn accept(&mut self, state: &mut ChainState, pending: Pending, matches: Option<bool>) {
+        let Pending { checkpoint, signature } = pending;
         let (chain, seq) = (checkpoint.chain, checkpoint.seq);
         if let Some(previous) = state.last_checkpoint
             && checkpoint.previous_seq > previous
@@ -624,14 +640,12 @@ impl Verifier {
             self.report.findings.push(Finding::MissingCheckpoint { chain, seq: checkpoint.previous_seq });
         }
         state.last_checkpoint = Some(seq);
-        let keys = self.options.trusted_keys();
-        let signed = if keys.is_empty() {
-            true
-        } else if let Err(reason) = checkpoint.check_signature(&keys) {
-            self.report.findings.push(Finding::ForgedCheckpoint { chain, seq, reason });
-            false
-        } else {
-            true
+        let signed = match signature {
+            Some(Err(reason)) => {
+                self.report.findings.push(Finding::ForgedCheckpoint { chain, seq, reason });
+                false
+            }
+            Some(Ok(())) | None => true,
         };
         if matches == Some(false) {
             self.report.findings.push(Finding::CheckpointMismatch { chain, seq });
@@ -712,9 +726,7 @@ impl Verifier {
         }
         self.report
     }
-}
 
-impl Verifier {
     /// Checks the claims no event settled against the checkpoints and how far each chain
     /// reaches (`reach`: its last event, or where its checkpoints end).
     fn check_witnessed(&mut self, reach: &HashMap<Uuid, u64>) {
