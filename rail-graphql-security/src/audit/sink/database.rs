@@ -168,10 +168,8 @@ impl DatabaseSink {
         if checkpoints.is_empty() {
             return Ok(None);
         }
-        let (from, seen) = match self.witnesses.lock() {
-            Ok(state) => (state.from.clone(), state.seen.clone()),
-            Err(_) => return Err(DbErr::Custom("audit witness state poisoned".to_owned())),
-        };
+        let poisoned = || DbErr::Custom("audit witness state poisoned".to_owned());
+        let from = self.witnesses.lock().map_err(|_| poisoned())?.from.clone();
         let at = chrono::Utc::now();
         let own: HashSet<uuid::Uuid> = match self.chains.lock() {
             Ok(chains) => chains.keys().copied().chain(checkpoints.iter().map(|c| c.chain)).collect(),
@@ -187,6 +185,8 @@ impl DatabaseSink {
             .await?;
         let last_read = (rows.len() as u64 == WITNESS_READ_LIMIT).then(|| rows.last().map(|r| r.id.clone())).flatten();
         let mut newest: HashMap<uuid::Uuid, Checkpoint> = HashMap::new();
+        let state = self.witnesses.lock().map_err(|_| poisoned())?;
+        let seen = &state.seen;
         for model in rows {
             let Ok(found) = Checkpoint::try_from(model) else { continue };
             if own.contains(&found.chain) || seen.get(&found.chain).is_some_and(|seq| *seq >= found.seq) {
@@ -196,6 +196,7 @@ impl DatabaseSink {
                 newest.insert(found.chain, found);
             }
         }
+        drop(state);
         let mut found: Vec<Checkpoint> = newest
             .into_values()
             // With a key, only what a trusted key signed: a row slipped into the table is not
