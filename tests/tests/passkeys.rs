@@ -79,7 +79,11 @@ async fn register_then_authenticate(t: &TestDb) {
     assert_eq!(ceremony.options["publicKey"]["rp"]["id"], RP_ID);
     // The user handle is opaque: neither the key nor the name.
     let handle = ceremony.options["publicKey"]["user"]["id"].as_str().unwrap();
-    assert!(!handle.contains("41") && !handle.contains("alice"));
+    // 16 random bytes in base64url (a random 22-character text contains "41" one time in
+    // about 200, so the digits of the key are no test of it).
+    assert_eq!(handle.len(), 22, "{handle}");
+    assert!(handle.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'), "{handle}");
+    assert!(!handle.contains("alice"), "{handle}");
 
     let mut key = SoftAuthenticator::new();
     let credential = key.register(&ceremony.options, ORIGIN);
