@@ -290,7 +290,8 @@ pub struct MfaConfig {
     /// [`MfaError::SmsCountryNotAllowed`].
     pub sms_allowed_country_codes: Vec<String>,
     /// Unconfirmed (pending) TOTP and SMS enrolments a user may have at once; a new one beyond
-    /// it is refused with [`MfaError::RateLimited`]. Default 3.
+    /// it is refused with [`MfaError::RateLimited`] (a new enrolment replaces the pending one
+    /// of its own kind, which is not counted). Default 3.
     pub max_pending_devices: u32,
     /// Users holding any of these roles must pass a second factor even before enrolling
     /// (see [`MfaUser::mfa_roles`](super::MfaUser::mfa_roles)); the `mfa.required_for_roles` key.

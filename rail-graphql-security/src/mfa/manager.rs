@@ -555,7 +555,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// unconfirmed device (earlier unconfirmed TOTP enrolments are dropped). The device becomes
     /// a second factor when [`verify_totp_code`](Self::verify_totp_code) accepts a first code.
     /// Refused with [`MfaError::RateLimited`] while the user has `max_pending_devices`
-    /// unconfirmed devices.
+    /// unconfirmed devices besides the TOTP enrolment this one replaces (a refused setup
+    /// keeps that enrolment).
     pub async fn setup_totp_device(
         &self,
         user: &impl MfaUser<Id = Id>,
@@ -578,8 +579,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
         )?);
         let device_id = Uuid::new_v4();
         let sealed = self.cipher.seal(secret.as_ref(), &associated_data("totp", &uid.to_key(), &device_id));
+        self.check_pending_devices(user, MfaMethod::Totp).await?;
         self.drop_pending_enrolment(&uid, MfaMethod::Totp).await?;
-        self.check_pending_devices(user).await?;
         let is_primary = !self.has_confirmed_factor(&uid).await?;
         self.insert_device(&uid, device_id, MfaMethod::Totp, name, Some(&sealed), None, is_primary).await?;
         Ok(TotpSetup { device_id, secret: secret_b32, otpauth_uri: uri })
@@ -607,9 +608,11 @@ impl<Id: MfaUserId> MfaManager<Id> {
         kind: MfaMethod,
         name: &str,
         sealed: Option<&super::secret::Sealed>,
-        phone: Option<&str>,
+        sms: Option<(&str, &super::sms_codes::SmsCode)>,
         is_primary: bool,
     ) -> Result<(), DbErr> {
+        let code = sms.map(|(_, code)| code);
+        let key_id = sealed.map(|s| s.key_id.clone()).or_else(|| code.map(|c| c.key_id.clone()));
         self.db
             .execute(
                 Query::insert()
@@ -626,6 +629,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
                         MfaDevices::IsPrimary,
                         MfaDevices::Confirmed,
                         MfaDevices::SmsCodeAttempts,
+                        MfaDevices::SmsCodeHash,
+                        MfaDevices::SmsCodeSentAt,
+                        MfaDevices::SmsCodeExpiresAt,
                         MfaDevices::CreatedAt,
                     ])
                     .values_panic(
@@ -635,12 +641,15 @@ impl<Id: MfaUserId> MfaManager<Id> {
                             kind.as_str().into(),
                             name.into(),
                             sealed.map(|s| s.blob.clone()).into(),
-                            sealed.map(|s| s.key_id.clone()).into(),
-                            phone.map(str::to_owned).into(),
+                            key_id.into(),
+                            sms.map(|(phone, _)| phone.to_owned()).into(),
                             true.into(),
                             is_primary.into(),
                             false.into(),
                             0i32.into(),
+                            code.map(|c| c.mac.clone()).into(),
+                            code.map(|c| c.sent_at).into(),
+                            code.map(|c| c.expires_at).into(),
                             Utc::now().into(),
                         ]
                         .map(Expr::val),

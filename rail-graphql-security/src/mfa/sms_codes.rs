@@ -29,11 +29,13 @@ pub(crate) fn normalize_phone(phone: &str) -> Result<String, MfaError> {
     Ok(phone)
 }
 
-/// Whether the caller already counted the message against the SMS quotas.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum QuotaTaken {
-    Yes,
-    No,
+/// A code made for one device: the digits to send, and what its row keeps of them.
+pub(crate) struct SmsCode {
+    digits: Zeroizing<String>,
+    pub(crate) key_id: String,
+    pub(crate) mac: String,
+    pub(crate) sent_at: DateTime<Utc>,
+    pub(crate) expires_at: DateTime<Utc>,
 }
 
 fn code_input(device_id: &Uuid, code: &str) -> Zeroizing<String> {
@@ -43,7 +45,9 @@ fn code_input(device_id: &Uuid, code: &str) -> Zeroizing<String> {
 impl<Id: MfaUserId> MfaManager<Id> {
     /// Registers a phone (E.164) as a new, unconfirmed SMS device and sends it a code; the
     /// device becomes a second factor when [`verify_sms_code`](Self::verify_sms_code) accepts
-    /// that code. Earlier unconfirmed SMS enrolments are dropped. Refused with
+    /// that code. Earlier unconfirmed SMS enrolments are dropped (of concurrent setups, each
+    /// one within the quotas sends its code, and a code sent to an enrolment dropped by a
+    /// later setup no longer confirms anything). Refused with
     /// [`MfaError::SmsCountryNotAllowed`] outside the allowed countries, and with
     /// [`MfaError::RateLimited`] beyond `max_pending_devices` or an SMS quota (nothing is
     /// changed then; after a provider failure the device is kept and `send_sms_code` may try
@@ -61,15 +65,20 @@ impl<Id: MfaUserId> MfaManager<Id> {
             return Err(MfaError::NoSmsProvider);
         }
         self.check_sms_country(user, &phone)?;
-        // The quota first: a refused setup leaves the user's pending enrolment alone.
+        // The limits first: a refused setup leaves the user's pending enrolment alone, and
+        // the pending-device cap refuses before a quota unit is spent.
+        self.check_pending_devices(user, MfaMethod::Sms).await?;
         self.take_sms_quota(user, &phone).await?;
         let uid = user.mfa_user_id();
         self.drop_pending_enrolment(&uid, MfaMethod::Sms).await?;
-        self.check_pending_devices(user).await?;
         let device_id = Uuid::new_v4();
         let is_primary = !self.has_confirmed_factor(&uid).await?;
-        self.insert_device(&uid, device_id, MfaMethod::Sms, name, None, Some(&phone), is_primary).await?;
-        self.send_code_to(user, device_id, &phone, Utc::now(), QuotaTaken::Yes).await?;
+        // The device is born with its code, not given one by a later compare-and-set: a
+        // concurrent setup may drop this enrolment at any moment, and the quota unit taken
+        // above must then still pay for a message, not for a spurious "resend throttled".
+        let code = self.new_code(device_id, Utc::now())?;
+        self.insert_device(&uid, device_id, MfaMethod::Sms, name, None, Some((&phone, &code)), is_primary).await?;
+        self.deliver(user, device_id, &phone, &code).await?;
         Ok(device_id)
     }
 
@@ -86,7 +95,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         devices.sort_by_key(|d| (!d.device.confirmed, !d.device.is_primary));
         let device = devices.first().ok_or(MfaError::NoDevice { method: "sms" })?;
         let phone = device.phone_number.clone().ok_or(MfaError::InvalidPhoneNumber)?;
-        self.send_code_to(user, device.id, &phone, at, QuotaTaken::No).await
+        self.send_code_to(user, device.id, &phone, at).await
     }
 
     async fn send_code_to(
@@ -95,33 +104,25 @@ impl<Id: MfaUserId> MfaManager<Id> {
         device_id: Uuid,
         phone: &str,
         at: DateTime<Utc>,
-        quota: QuotaTaken,
     ) -> Result<(), MfaError> {
-        let Some(provider) = self.sms.clone() else {
+        if self.sms.is_none() {
             self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "no SMS provider configured"));
             return Err(MfaError::NoSmsProvider);
-        };
+        }
         // A device registered before the allow-list changed is held to it too.
         self.check_sms_country(user, phone)?;
-        let c = &self.config;
-        // The thread-local generator is not `Send`: drop it before the first `.await`.
-        let code: Zeroizing<String> = {
-            let mut rng = rand::rng();
-            Zeroizing::new((0..c.sms_code_digits).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect())
-        };
-        let (key_id, mac) = self.cipher.code_mac(None, code_input(&device_id, &code).as_bytes())?;
-        let interval = chrono::Duration::from_std(c.sms_resend_interval).unwrap_or(chrono::Duration::minutes(1));
-        let ttl = chrono::Duration::from_std(c.sms_code_ttl).unwrap_or(chrono::Duration::minutes(10));
+        let code = self.new_code(device_id, at)?;
+        let interval = self.resend_interval();
         // Compare-and-set on the last send time: two concurrent requests send one SMS.
         let stored = self
             .db
             .execute(
                 Query::update()
                     .table(MfaDevices::Table)
-                    .value(MfaDevices::SmsCodeHash, mac.clone())
-                    .value(MfaDevices::KeyId, key_id)
-                    .value(MfaDevices::SmsCodeExpiresAt, at + ttl)
-                    .value(MfaDevices::SmsCodeSentAt, at)
+                    .value(MfaDevices::SmsCodeHash, code.mac.clone())
+                    .value(MfaDevices::KeyId, code.key_id.clone())
+                    .value(MfaDevices::SmsCodeExpiresAt, code.expires_at)
+                    .value(MfaDevices::SmsCodeSentAt, code.sent_at)
                     .value(MfaDevices::SmsCodeAttempts, 0i32)
                     .and_where(Expr::col(MfaDevices::Id).eq(device_id.to_string()))
                     .and_where(
@@ -149,20 +150,51 @@ impl<Id: MfaUserId> MfaManager<Id> {
         }
         // Every message counts, whichever call asked for it: after the resend interval (a
         // refused resend costs no quota), before the provider is paid.
-        if quota == QuotaTaken::No
-            && let Err(e) = self.take_sms_quota(user, phone).await
-        {
-            self.withdraw_code(device_id, &mac).await?;
+        if let Err(e) = self.take_sms_quota(user, phone).await {
+            self.withdraw_code(device_id, &code.mac).await?;
             return Err(e);
         }
-        let minutes = Ord::max(ttl.num_minutes(), 1);
+        self.deliver(user, device_id, phone, &code).await
+    }
+
+    fn resend_interval(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.sms_resend_interval).unwrap_or(chrono::Duration::minutes(1))
+    }
+
+    /// Fresh CSPRNG digits for `device_id`, sent at `at`, with the keyed hash the row keeps.
+    fn new_code(&self, device_id: Uuid, at: DateTime<Utc>) -> Result<SmsCode, MfaError> {
+        // The thread-local generator is not `Send`: it never lives across an `.await`.
+        let digits: Zeroizing<String> = {
+            let mut rng = rand::rng();
+            Zeroizing::new(
+                (0..self.config.sms_code_digits).map(|_| char::from(b'0' + rng.random_range(0..10u8))).collect(),
+            )
+        };
+        let (key_id, mac) = self.cipher.code_mac(None, code_input(&device_id, &digits).as_bytes())?;
+        let ttl = chrono::Duration::from_std(self.config.sms_code_ttl).unwrap_or(chrono::Duration::minutes(10));
+        Ok(SmsCode { digits, key_id, mac, sent_at: at, expires_at: at + ttl })
+    }
+
+    /// Sends a stored code through the provider; on failure the code is withdrawn, so the
+    /// user may ask again at once.
+    async fn deliver(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        device_id: Uuid,
+        phone: &str,
+        code: &SmsCode,
+    ) -> Result<(), MfaError> {
+        let Some(provider) = self.sms.clone() else {
+            self.audit(|l, ip| l.log_mfa_failed(&actor(user), ip, "sms", "no SMS provider configured"));
+            return Err(MfaError::NoSmsProvider);
+        };
+        let minutes = Ord::max((code.expires_at - code.sent_at).num_minutes(), 1);
         let body = Zeroizing::new(format!(
             "Your {} verification code is {}. It expires in {minutes} minutes.",
-            c.totp_issuer, *code
+            self.config.totp_issuer, *code.digits
         ));
         if let Err(e) = provider.send(phone, &body).await {
-            // The code never arrived: withdraw it, and let the user ask again at once.
-            self.withdraw_code(device_id, &mac).await?;
+            self.withdraw_code(device_id, &code.mac).await?;
             let name = provider.name();
             self.audit(|l, ip| {
                 l.log_mfa_failed(&actor(user), ip, "sms", &format!("SMS provider {name} failed to send the code"))

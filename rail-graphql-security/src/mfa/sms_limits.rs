@@ -53,9 +53,14 @@ impl<Id: MfaUserId> MfaManager<Id> {
         Ok(())
     }
 
-    /// Refuses a new enrolment while the user has `max_pending_devices` unconfirmed TOTP or SMS
-    /// devices (call it after dropping the enrolment the new one replaces).
-    pub(crate) async fn check_pending_devices(&self, user: &impl MfaUser<Id = Id>) -> Result<(), MfaError> {
+    /// Refuses a new enrolment of `replacing` while the user has `max_pending_devices`
+    /// unconfirmed TOTP or SMS devices, not counting the pending enrolment of `replacing`
+    /// that the new one replaces.
+    pub(crate) async fn check_pending_devices(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        replacing: MfaMethod,
+    ) -> Result<(), MfaError> {
         let rows = self
             .db
             .query_all(
@@ -63,9 +68,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
                     .column(MfaDevices::Id)
                     .from(MfaDevices::Table)
                     .and_where(Expr::col(MfaDevices::UserId).eq(user.mfa_user_id().to_db_value()))
-                    .and_where(
-                        Expr::col(MfaDevices::DeviceType).is_in([MfaMethod::Totp.as_str(), MfaMethod::Sms.as_str()]),
-                    )
+                    .and_where(Expr::col(MfaDevices::DeviceType).is_in(
+                        [MfaMethod::Totp, MfaMethod::Sms].into_iter().filter(|m| *m != replacing).map(|m| m.as_str()),
+                    ))
                     .and_where(Expr::col(MfaDevices::IsActive).eq(true))
                     .and_where(Expr::col(MfaDevices::Confirmed).eq(false)),
             )

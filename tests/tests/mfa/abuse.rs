@@ -253,6 +253,40 @@ async fn countries_and_pending_enrolments_are_limited<Id: TestId>(t: &TestDb) {
 }
 mfa_test!(countries_and_pending_enrolments_are_limited_test, countries_and_pending_enrolments_are_limited);
 
+/// Concurrent setups by one user: each one the quota lets through sends its code. A setup
+/// used to take its quota unit, insert its device and only then store the code by a
+/// compare-and-set; a concurrent setup dropping the device in between made it fail as "resend
+/// throttled", with the unit spent and no SMS sent.
+async fn concurrent_setups_each_send_the_code_they_paid_for<Id: TestId>(t: &TestDb) {
+    let hour = Duration::from_secs(3600);
+    let quotas = SmsQuotas {
+        per_user: Quota::new(12, hour),
+        per_number: Quota::new(100, hour),
+        per_address: Quota::new(100, hour),
+        global: Quota::new(100, hour),
+    };
+    let phone = Phone::default();
+    let config = MfaConfig { sms_quotas: quotas, max_pending_devices: 1, ..MfaConfig::default() };
+    let mfa = manager::<Id>(t.db.clone(), config).with_sms_provider(phone.clone()).unwrap();
+    let alice = user::<Id>(1);
+    let setups = (0..16).map(|i| {
+        let (mfa, alice) = (&mfa, &alice);
+        async move { mfa.setup_sms_device(alice, &format!("+1415555{i:04}"), "phone").await }
+    });
+    let results = futures::future::join_all(setups).await;
+
+    let (accepted, refused): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    for result in refused {
+        assert_eq!(refused_by(result), "sms_per_user", "only the quota refuses, never the setups' own race");
+    }
+    assert_eq!(accepted.len(), 12);
+    assert_eq!(phone.sent(), 12, "every quota unit paid for a message");
+    // Concurrent setups each drop the enrolments they see; at least the newest stays.
+    let pending = mfa.list_devices(&alice).await.unwrap();
+    assert!((1..=12).contains(&pending.len()), "{pending:?}");
+}
+mfa_test!(concurrent_setups_each_send_the_code_they_paid_for_test, concurrent_setups_each_send_the_code_they_paid_for);
+
 fn refused_by_pending(result: Result<uuid::Uuid, MfaError>) -> &'static str {
     match result {
         Err(MfaError::RateLimited { what, retry_after: None }) => what,
