@@ -1,6 +1,7 @@
 //! The webhook sink against a real HTTP server (wiremock on 127.0.0.1): body, headers and
-//! signature; no event lost while the endpoint fails, hangs, or the process restarts; crash
-//! leftovers in the spool; configuration errors; the OCSF body.
+//! signature; no event lost while the endpoint fails, hangs, or the process restarts; an event
+//! the endpoint refuses for good set aside without holding up the rest; crash leftovers in the
+//! spool; configuration errors; the OCSF body.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -16,7 +17,7 @@ use rail_graphql_security::audit::{
 };
 use serde_json::{Value, json};
 use sha2::Sha256;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_string_contains, method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// How long a "hanging" endpoint takes to answer: far beyond the sink's timeout.
@@ -343,6 +344,114 @@ async fn events_spooled_while_the_endpoint_is_down_are_delivered_after_a_restart
     let received: BTreeSet<String> = endpoint.delivered_ids().into_iter().collect();
     assert_eq!(received, logged);
     assert!(spool_files(spool.path()).is_empty(), "{:?}", spool_files(spool.path()));
+}
+
+/// Waits (bounded) until `done` holds.
+async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let start = tokio::time::Instant::now();
+    while !done().await {
+        assert!(start.elapsed() < WAIT, "after {WAIT:?}: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// One event the endpoint refuses for good (422, as a SIEM answers an event it cannot parse)
+/// used to hold every later batch at the head of the spool forever. Its batch is now split
+/// down to it, it is set aside in `refused/` (kept, not deleted), and everything else,
+/// including what is logged afterwards, is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_the_endpoint_refuses_is_set_aside_and_the_rest_delivered() {
+    let server = MockServer::start().await;
+    let refusals = Arc::new(AtomicUsize::new(0));
+    let counted = refusals.clone();
+    Mock::given(method("POST"))
+        .and(path("/ingest"))
+        .and(body_string_contains("poison-pill"))
+        .respond_with(move |_: &Request| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            ResponseTemplate::new(422)
+        })
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let endpoint = Endpoint::fixed(Mode::Up);
+    endpoint.mount(&server).await;
+    let spool = tempfile::tempdir().unwrap();
+    // A long timeout: a request given up on under load would be sent again and blur the counts.
+    let webhook = sink(&server, spool.path()).timeout(WAIT).build().unwrap();
+
+    // One batch of 20 with the poison in the middle, as the logger hands them over.
+    let mut events: Vec<AuditEvent> = (0..20).map(event).collect();
+    events[13].details = json!({"n": 13, "note": "poison-pill"});
+    let poison = events[13].id.to_string();
+    let good: BTreeSet<String> = events.iter().map(|e| e.id.to_string()).filter(|id| *id != poison).collect();
+    webhook.write_batch(&events).await.unwrap();
+
+    endpoint.wait_for(&good).await;
+    wait_until("the refused event is set aside", async || webhook.refused_batches().await.unwrap().len() == 1).await;
+    let refused = webhook.refused_batches().await.unwrap();
+    let kept: Vec<Value> = serde_json::from_slice(&std::fs::read(&refused[0]).unwrap()).unwrap();
+    assert_eq!(
+        kept.iter().map(event_id).collect::<Vec<_>>(),
+        std::slice::from_ref(&poison),
+        "only the poison is set aside"
+    );
+    assert_eq!(refused[0].parent().unwrap(), spool.path().join("refused"));
+    // Split 20 -> 10 -> 5 -> 3 -> 2 -> 1 (five refusals), then refused as a single event.
+    let single = usize::try_from(rail_graphql_security::audit::REFUSALS_BEFORE_SET_ASIDE).unwrap();
+    assert_eq!(refusals.load(Ordering::SeqCst), 5 + single);
+    let delivered = endpoint.delivered_ids();
+    assert!(!delivered.contains(&poison));
+    assert_eq!(delivered.len(), good.len(), "each good event delivered once: {delivered:?}");
+    assert_eq!(delivered.iter().cloned().collect::<BTreeSet<_>>(), good);
+    // In their order: the halves were delivered where the batch was.
+    let order: Vec<String> = events.iter().map(|e| e.id.to_string()).filter(|id| *id != poison).collect();
+    assert_eq!(delivered, order);
+
+    // Delivery goes on.
+    let later: Vec<AuditEvent> = (20..25).map(event).collect();
+    webhook.write_batch(&later).await.unwrap();
+    endpoint.wait_for(&later.iter().map(|e| e.id.to_string()).collect()).await;
+    wait_until("the spool empties", async || webhook.pending_batches().await.unwrap() == 0).await;
+    assert_eq!(spool_files(spool.path()), ["refused"], "only the refused directory is left");
+
+    // Moved back after the endpoint is fixed, it is delivered.
+    server.reset().await;
+    endpoint.mount(&server).await;
+    std::fs::rename(&refused[0], spool.path().join(refused[0].file_name().unwrap())).unwrap();
+    webhook.write_batch(&(25..26).map(event).collect::<Vec<_>>()).await.unwrap();
+    endpoint.wait_for(&BTreeSet::from([poison])).await;
+}
+
+/// A refusal of the delivery itself (401: wrong credentials) is not the events' fault: the
+/// batch stays at the head of the spool, retried, and nothing is set aside.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endpoint_refusing_the_credentials_keeps_the_batch_spooled() {
+    let server = MockServer::start().await;
+    let unauthorized = Arc::new(AtomicUsize::new(0));
+    let counted = unauthorized.clone();
+    Mock::given(method("POST"))
+        .and(path("/ingest"))
+        .respond_with(move |_: &Request| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            ResponseTemplate::new(401)
+        })
+        .mount(&server)
+        .await;
+    let spool = tempfile::tempdir().unwrap();
+    let webhook = sink(&server, spool.path()).timeout(WAIT).build().unwrap();
+    let events: Vec<AuditEvent> = (0..4).map(event).collect();
+    webhook.write_batch(&events).await.unwrap();
+    let retries = usize::try_from(rail_graphql_security::audit::REFUSALS_BEFORE_SET_ASIDE).unwrap() + 3;
+    wait_until("the endpoint is retried", async || unauthorized.load(Ordering::SeqCst) >= retries).await;
+    assert_eq!(webhook.pending_batches().await.unwrap(), 1, "the batch is neither split nor dropped");
+    assert!(webhook.refused_batches().await.unwrap().is_empty());
+
+    server.reset().await;
+    let endpoint = Endpoint::fixed(Mode::Up);
+    endpoint.mount(&server).await;
+    endpoint.wait_for(&events.iter().map(|e| e.id.to_string()).collect()).await;
+    assert_eq!(endpoint.delivered().len(), 1, "delivered whole, as one batch");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -30,7 +30,9 @@ pub use self::nats::{DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NatsSink,
 pub use self::tracing::TracingSink;
 #[cfg(feature = "webhook")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
-pub use self::webhook::{DELIVERY_HEADER, SIGNATURE_HEADER, WebhookSink, WebhookSinkBuilder};
+pub use self::webhook::{
+    DELIVERY_HEADER, REFUSALS_BEFORE_SET_ASIDE, SIGNATURE_HEADER, WebhookSink, WebhookSinkBuilder,
+};
 
 /// A destination for audit events.
 ///

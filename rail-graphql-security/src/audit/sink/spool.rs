@@ -12,6 +12,11 @@ use super::SinkError;
 
 const TMP_PREFIX: &str = ".tmp-";
 
+/// The subdirectory of a spool that keeps the batches an endpoint refused for good, out of the
+/// delivery order.
+#[cfg(feature = "webhook")]
+pub(super) const REFUSED_DIR: &str = "refused";
+
 /// A directory of batch files (each a JSON array), named so that name order is write order.
 #[derive(Debug)]
 pub(super) struct Spool {
@@ -94,6 +99,57 @@ impl Spool {
                 return Ok(());
             }
         }
+    }
+
+    /// Replaces the batch file `path` by `parts`, in order: each is written like a new batch
+    /// under a name that sorts where `path` did (`<stem>-0.json`, `<stem>-1.json`, ...), then
+    /// `path` is removed. A crash in between leaves both: the parts may be delivered twice,
+    /// never lost.
+    #[cfg(feature = "webhook")]
+    pub(super) async fn split(&self, path: &Path, parts: Vec<Vec<u8>>) -> Result<(), SinkError> {
+        let dir = self.dir.clone();
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+            for (i, body) in parts.iter().enumerate() {
+                write_spool_file(&dir, &format!("{stem}-{i}.json"), body)?;
+            }
+            fs::remove_file(&path)?;
+            fs::File::open(&dir)?.sync_all()
+        })
+        .await
+        .map_err(|e| SinkError::Task(e.to_string()))?
+        .map_err(|source| SinkError::Io { path: self.dir.clone(), source })
+    }
+
+    /// Moves the batch file `path` out of the delivery order, into [`REFUSED_DIR`] under the
+    /// spool directory; returns its new path.
+    #[cfg(feature = "webhook")]
+    pub(super) async fn set_aside(&self, path: &Path) -> Result<PathBuf, SinkError> {
+        let refused = self.dir.join(REFUSED_DIR);
+        let path = path.to_owned();
+        let moved = refused.join(path.file_name().unwrap_or_default());
+        let target = moved.clone();
+        tokio::task::spawn_blocking(move || {
+            fs::create_dir_all(&refused)?;
+            fs::rename(&path, &target)?;
+            fs::File::open(&refused)?.sync_all()?;
+            fs::File::open(path.parent().unwrap_or(&refused))?.sync_all()
+        })
+        .await
+        .map_err(|e| SinkError::Task(e.to_string()))?
+        .map_err(|source| SinkError::Io { path: self.dir.clone(), source })?;
+        Ok(moved)
+    }
+
+    /// The batches set aside in [`REFUSED_DIR`], oldest first.
+    #[cfg(feature = "webhook")]
+    pub(super) async fn refused(&self) -> Result<Vec<PathBuf>, SinkError> {
+        let dir = self.dir.join(REFUSED_DIR);
+        tokio::task::spawn_blocking(move || list_spool(&dir))
+            .await
+            .map_err(|e| SinkError::Task(e.to_string()))?
+            .map_err(|source| SinkError::Io { path: self.dir.clone(), source })
     }
 
     /// The spooled batches, oldest first.

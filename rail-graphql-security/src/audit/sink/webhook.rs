@@ -19,6 +19,9 @@ use crate::audit::mask::redact_url;
 
 /// The header carrying `sha256=<hex HMAC-SHA256 of the body>` when a signing secret is set.
 pub const SIGNATURE_HEADER: &str = "x-rail-signature-256";
+/// Content refusals (400, 413, 422) after which a single event is set aside by the
+/// [`WebhookSink`]; a batch of several events is split at the first one.
+pub const REFUSALS_BEFORE_SET_ASIDE: u32 = 3;
 /// The header carrying the batch's unique delivery id (the same on every retry of a batch):
 /// receivers can drop re-deliveries with it, or with the events' own ids.
 pub const DELIVERY_HEADER: &str = "x-rail-delivery";
@@ -32,6 +35,15 @@ pub const DELIVERY_HEADER: &str = "x-rail-delivery";
 /// ([`DELIVERY_HEADER`]); it retries failures (timeouts, connection errors, any non-2xx
 /// status) with exponential back-off and full jitter, and removes a batch only after a 2xx.
 /// Batches left at shutdown are delivered by the next process that opens the same spool.
+///
+/// An endpoint that refuses what a body holds (400, 413 or 422) does not hold up the events
+/// behind it: the refused batch is split in halves, each delivered on its own (under a new
+/// delivery id), down to single events. An event refused [`REFUSALS_BEFORE_SET_ASIDE`] times
+/// is moved into the spool's `refused/` subdirectory, kept (never deleted) and logged as an
+/// error, and delivery goes on with the next batch; [`refused_batches`](Self::refused_batches)
+/// lists what is there. To deliver it after fixing the endpoint, move the file back into the
+/// spool directory. Any other failure (401, 403, 404, 5xx, timeouts) is retried as above: the
+/// endpoint or its credentials are wrong, not the events.
 ///
 /// Verifying a delivery on the receiving side:
 /// `hex(hmac_sha256(secret, raw_body)) == header[x-rail-signature-256].strip_prefix("sha256=")`,
@@ -116,6 +128,12 @@ impl WebhookSink {
     /// How many batches wait in the spool for delivery.
     pub async fn pending_batches(&self) -> Result<usize, SinkError> {
         Ok(self.inner.spool.list().await?.len())
+    }
+
+    /// The files of the events the endpoint refused for good (each a JSON array of one
+    /// encoded event, in the spool's `refused/` subdirectory), oldest first.
+    pub async fn refused_batches(&self) -> Result<Vec<PathBuf>, SinkError> {
+        self.inner.spool.refused().await
     }
 }
 
@@ -213,38 +231,89 @@ impl AuditSink for WebhookSink {
 async fn deliver_forever(inner: Arc<Inner>) {
     while let Some(files) = inner.spool.next_files(&inner.spooled, inner.backoff.max, "webhook").await {
         for file in files {
-            deliver_file(&inner, &file).await;
+            let outcome = deliver_file(&inner, &file).await;
             inner.delivered.notify_waiters();
+            if outcome == Outcome::Split {
+                // The halves sort where the batch was: list again to deliver them next.
+                break;
+            }
         }
     }
 }
 
-/// Delivers one spooled batch, retrying until the endpoint accepts it.
-async fn deliver_file(inner: &Inner, path: &Path) {
+/// What became of one spooled batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Accepted, or set aside, or unreadable: the next file may go.
+    Done,
+    /// Replaced by its halves, which come before the next file.
+    Split,
+}
+
+/// Whether `status` refuses what the body holds rather than the delivery.
+fn refuses_content(status: u16) -> bool {
+    matches!(status, 400 | 413 | 422)
+}
+
+/// Delivers one spooled batch, retrying until the endpoint accepts it (or refuses its
+/// content: then it is split, or set aside when it is a single event).
+async fn deliver_file(inner: &Inner, path: &Path) -> Outcome {
     let body = match tokio::fs::read(path).await {
         Ok(body) => body,
         Err(e) => {
             tracing::error!(error = %e, file = %path.display(), "cannot read a spooled audit batch; it is left in place");
-            return;
+            return Outcome::Done;
         }
     };
     let delivery_id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     let mut attempt = 0u32;
+    let mut refusals = 0u32;
     loop {
-        match post(inner, &delivery_id, &body).await {
+        let error = match post(inner, &delivery_id, &body).await {
             Ok(()) => {
                 if let Err(e) = tokio::fs::remove_file(path).await {
                     tracing::error!(error = %e, file = %path.display(), "delivered audit batch could not be removed from the spool; it may be sent again");
                 }
-                return;
+                return Outcome::Done;
             }
-            Err(e) => {
-                attempt = attempt.saturating_add(1);
-                let delay = inner.backoff.delay(attempt);
-                tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "audit webhook delivery failed; retrying");
-                tokio::time::sleep(delay).await;
+            Err(e) => e,
+        };
+        if let SinkError::HttpStatus { status } = error
+            && refuses_content(status)
+        {
+            refusals += 1;
+            let items = serde_json::from_slice::<Vec<serde_json::Value>>(&body).unwrap_or_default();
+            if items.len() > 1 {
+                let (first, second) = items.split_at(items.len() / 2);
+                let halves = [first, second].map(serde_json::to_vec);
+                if let [Ok(first), Ok(second)] = halves {
+                    match inner.spool.split(path, vec![first, second]).await {
+                        Ok(()) => return Outcome::Split,
+                        Err(e) => {
+                            tracing::error!(error = %e, file = %path.display(), "cannot split a refused audit batch; retrying it whole")
+                        }
+                    }
+                }
+            } else if refusals >= REFUSALS_BEFORE_SET_ASIDE {
+                match inner.spool.set_aside(path).await {
+                    Ok(kept) => {
+                        tracing::error!(
+                            status,
+                            file = %kept.display(),
+                            "the audit webhook refused an event {refusals} times; it is kept in this file and the events after it are delivered"
+                        );
+                        return Outcome::Done;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, file = %path.display(), "cannot set a refused audit event aside; retrying it")
+                    }
+                }
             }
         }
+        attempt = attempt.saturating_add(1);
+        let delay = inner.backoff.delay(attempt);
+        tracing::warn!(error = %error, attempt, retry_in_ms = delay.as_millis() as u64, "audit webhook delivery failed; retrying");
+        tokio::time::sleep(delay).await;
     }
 }
 
