@@ -1,7 +1,8 @@
 //! The NATS JetStream sink against real `nats-server -js` processes: every event once, in
 //! order, on its own subject, read back by a pull consumer; nothing lost or duplicated when
 //! the server is down at start, is SIGKILLed mid-stream and restarted, or the process
-//! restarts with events spooled; retries stored once (duplicate window); the config path.
+//! restarts with events spooled; retries stored once (duplicate window); an event the stream
+//! refuses set aside without holding up the rest; the config path.
 //!
 //! The happy-path tests use the shared server (`RAIL_TEST_NATS_URL`); the fault tests run
 //! servers of their own (`nats-server` on `PATH` or in `/usr/sbin`), each on its own port and
@@ -229,6 +230,44 @@ async fn an_event_over_the_payload_limit_is_refused_for_good() {
     assert_eq!(sink.pending_batches().await.unwrap(), 0, "nothing was spooled");
     sink.write_batch(&[event(1)]).await.unwrap();
     assert_eq!(sink.pending_batches().await.unwrap(), 1);
+}
+
+/// The stream's maximum message size set below the sink's payload limit: the server refuses
+/// one event at delivery, for good. That event used to hold every later one at the head of
+/// the spool; it is now set aside in `refused/` and the events behind it are published.
+#[tokio::test]
+async fn an_event_the_stream_refuses_is_set_aside_and_the_rest_published() {
+    let Some(url) = shared_nats_url("the NATS refused-event test") else { return };
+    let (stream, prefix) = unique("refused");
+    let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: stream.clone(),
+        subjects: vec![format!("{prefix}.>")],
+        max_message_size: 2048,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let sink = sink(&url, spool.path(), &stream, &prefix).build().unwrap();
+    let mut events: Vec<AuditEvent> = (0..6).map(event).collect();
+    events[2].details = json!({ "n": 2, "note": "x".repeat(4000) });
+    let big = events.remove(2);
+    sink.write_batch(&[events[0].clone(), events[1].clone(), big.clone(), events[2].clone()]).await.unwrap();
+    sink.write_batch(&events[3..]).await.unwrap();
+
+    wait_for_len(&url, &stream, 5).await;
+    wait_for_empty_spool(&sink).await;
+    let stored = read_stream(&url, &stream).await;
+    assert_exactly_once_in_order(&stored, &events, &prefix);
+    let refused = sink.refused_batches().await.unwrap();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0].parent().unwrap(), spool.path().join("refused"));
+    let kept: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&refused[0]).unwrap()).unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["id"], big.id.to_string());
+    assert_eq!(kept[0]["payload"], ExportFormat::Json.encode(&big).unwrap(), "kept whole, ready to publish again");
+    delete_stream(&url, &stream).await;
 }
 
 #[tokio::test]

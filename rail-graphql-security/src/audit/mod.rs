@@ -87,6 +87,9 @@ pub use self::report::{AccountCount, HourlyBucket, IpCount, ReportError, Securit
 #[cfg(feature = "dashboard")]
 pub(crate) use self::report::{TOP_N, generate_security_report};
 pub use self::retention::spawn_retention_task;
+#[cfg(any(feature = "webhook", feature = "nats"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "webhook", feature = "nats"))))]
+pub use self::sink::REFUSALS_BEFORE_SET_ASIDE;
 pub use self::sink::{
     AuditSink, DatabaseSink, ExportFormat, FileSink, FsyncPolicy, MemorySink, MemorySinkTimeout, SinkError, TracingSink,
 };
@@ -95,7 +98,7 @@ pub use self::sink::{
 pub use self::sink::{DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NatsSink, NatsSinkBuilder};
 #[cfg(feature = "webhook")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
-pub use self::sink::{DELIVERY_HEADER, REFUSALS_BEFORE_SET_ASIDE, SIGNATURE_HEADER, WebhookSink, WebhookSinkBuilder};
+pub use self::sink::{DELIVERY_HEADER, SIGNATURE_HEADER, WebhookSink, WebhookSinkBuilder};
 pub use self::storable::{
     MAX_ACTOR_ID_CHARS, MAX_ACTOR_NAME_CHARS, MAX_DETAILS_BYTES, MAX_DETAILS_DEPTH, MAX_DETAILS_KEY_CHARS,
     MAX_DETAILS_STRING_CHARS, MAX_EVENT_TYPE_CHARS, MAX_REQUEST_ID_CHARS, MAX_USER_AGENT_CHARS, NUL_REPLACEMENT,

@@ -27,12 +27,13 @@ pub use self::memory::{MemorySink, MemorySinkTimeout};
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
 pub use self::nats::{DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NatsSink, NatsSinkBuilder};
+#[cfg(any(feature = "webhook", feature = "nats"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "webhook", feature = "nats"))))]
+pub use self::spool::REFUSALS_BEFORE_SET_ASIDE;
 pub use self::tracing::TracingSink;
 #[cfg(feature = "webhook")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
-pub use self::webhook::{
-    DELIVERY_HEADER, REFUSALS_BEFORE_SET_ASIDE, SIGNATURE_HEADER, WebhookSink, WebhookSinkBuilder,
-};
+pub use self::webhook::{DELIVERY_HEADER, SIGNATURE_HEADER, WebhookSink, WebhookSinkBuilder};
 
 /// A destination for audit events.
 ///

@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::spool::Spool;
+use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool};
 use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
 use crate::audit::event::AuditEvent;
@@ -38,8 +38,12 @@ const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 /// events in the order they were logged, even across a server crash. A publish that fails or
 /// times out is retried with exponential back-off and full jitter; the server drops a copy
 /// it already stored (same message id within the duplicate window), so retries never
-/// duplicate an event. An event larger than the server's payload limit is refused by
-/// `write_batch` (a permanent error: the logger dead-letters it).
+/// duplicate an event. An event larger than the configured payload limit is refused by
+/// `write_batch` (a permanent error: the logger dead-letters it). One the server refuses at
+/// delivery for its size (its `max_payload` or the stream's maximum message size set lower
+/// than the sink's limit) [`REFUSALS_BEFORE_SET_ASIDE`](super::REFUSALS_BEFORE_SET_ASIDE)
+/// times is written to the spool's `refused/` subdirectory (kept, logged as an error, listed by
+/// [`refused_batches`](Self::refused_batches)), and the events behind it go on.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), rail_graphql_security::audit::SinkError> {
@@ -166,6 +170,12 @@ impl NatsSink {
     /// How many batches wait in the spool for delivery.
     pub async fn pending_batches(&self) -> Result<usize, SinkError> {
         Ok(self.inner.spool.list().await?.len())
+    }
+
+    /// The files of the events the server refused for good (each a JSON array of one spooled
+    /// message: id, subject, payload), in the spool's `refused/` subdirectory, oldest first.
+    pub async fn refused_batches(&self) -> Result<Vec<PathBuf>, SinkError> {
+        self.inner.spool.refused().await
     }
 
     /// The subject an event of type `event_type` is published on.
@@ -356,12 +366,20 @@ async fn deliver_file(inner: &Inner, connection: &mut Option<jetstream::Context>
             return;
         }
     };
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     for message in &messages {
         let mut attempt = 0u32;
+        let mut refusals = 0u32;
         loop {
             match publish(inner, connection, message).await {
                 Ok(()) => break,
                 Err(e) => {
+                    if refused_for_good(&*e) {
+                        refusals += 1;
+                        if refusals >= REFUSALS_BEFORE_SET_ASIDE && set_aside(inner, &stem, message, &*e).await {
+                            break;
+                        }
+                    }
                     attempt = attempt.saturating_add(1);
                     let delay = inner.backoff.delay(attempt);
                     tracing::warn!(error = %e, event_id = %message.id, attempt, retry_in_ms = delay.as_millis() as u64, "audit NATS publish failed; retrying");
@@ -372,6 +390,47 @@ async fn deliver_file(inner: &Inner, connection: &mut Option<jetstream::Context>
     }
     if let Err(e) = tokio::fs::remove_file(path).await {
         tracing::error!(error = %e, file = %path.display(), "published audit batch could not be removed from the spool; it will be published again (the server drops the duplicates within its window)");
+    }
+}
+
+/// Whether the server refused the message for its size, which no retry changes.
+fn refused_for_good(error: &(dyn std::error::Error + 'static)) -> bool {
+    let Some(error) = error.downcast_ref::<jetstream::context::PublishError>() else { return false };
+    match error.kind() {
+        jetstream::context::PublishErrorKind::MaxPayloadExceeded => true,
+        jetstream::context::PublishErrorKind::Other => std::error::Error::source(error)
+            .and_then(|source| source.downcast_ref::<jetstream::Error>())
+            .is_some_and(|e| e.error_code() == jetstream::ErrorCode::STREAM_MESSAGE_EXCEEDS_MAXIMUM),
+        _ => false,
+    }
+}
+
+/// Writes `message` to the spool's `refused/` directory (named after its batch file and event
+/// id); `false` when that failed, and the message is retried instead.
+async fn set_aside(
+    inner: &Inner,
+    stem: &str,
+    message: &SpooledMessage,
+    error: &(dyn std::error::Error + Send + Sync),
+) -> bool {
+    let kept = match serde_json::to_vec(std::slice::from_ref(message)) {
+        Ok(body) => inner.spool.keep_refused(format!("{stem}-{}.json", message.id), body).await,
+        Err(e) => Err(e.into()),
+    };
+    match kept {
+        Ok(file) => {
+            tracing::error!(
+                error = %error,
+                event_id = %message.id,
+                file = %file.display(),
+                "the NATS server refused an audit event for good; it is kept in this file and the events after it are published"
+            );
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, event_id = %message.id, "cannot set a refused audit event aside; retrying it");
+            false
+        }
     }
 }
 

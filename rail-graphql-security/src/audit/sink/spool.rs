@@ -12,10 +12,14 @@ use super::SinkError;
 
 const TMP_PREFIX: &str = ".tmp-";
 
-/// The subdirectory of a spool that keeps the batches an endpoint refused for good, out of the
+/// The subdirectory of a spool that keeps the events a service refused for good, out of the
 /// delivery order.
-#[cfg(feature = "webhook")]
 pub(super) const REFUSED_DIR: &str = "refused";
+
+/// Refusals for good (a webhook's 400, 413 or 422; a NATS server's payload or message size
+/// limit) after which the webhook and NATS sinks set a single event aside, in the spool's
+/// `refused/` subdirectory, and go on with the events behind it.
+pub const REFUSALS_BEFORE_SET_ASIDE: u32 = 3;
 
 /// A directory of batch files (each a JSON array), named so that name order is write order.
 #[derive(Debug)]
@@ -142,8 +146,20 @@ impl Spool {
         Ok(moved)
     }
 
+    /// Writes `body` as the batch `name` in [`REFUSED_DIR`], out of the delivery order;
+    /// returns its path.
+    #[cfg(feature = "nats")]
+    pub(super) async fn keep_refused(&self, name: String, body: Vec<u8>) -> Result<PathBuf, SinkError> {
+        let refused = self.dir.join(REFUSED_DIR);
+        let path = refused.join(&name);
+        tokio::task::spawn_blocking(move || write_spool_file(&refused, &name, &body))
+            .await
+            .map_err(|e| SinkError::Task(e.to_string()))?
+            .map_err(|source| SinkError::Io { path: self.dir.clone(), source })?;
+        Ok(path)
+    }
+
     /// The batches set aside in [`REFUSED_DIR`], oldest first.
-    #[cfg(feature = "webhook")]
     pub(super) async fn refused(&self) -> Result<Vec<PathBuf>, SinkError> {
         let dir = self.dir.join(REFUSED_DIR);
         tokio::task::spawn_blocking(move || list_spool(&dir))

@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::spool::Spool;
+use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool};
 use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
 use crate::audit::event::AuditEvent;
@@ -19,9 +19,6 @@ use crate::audit::mask::redact_url;
 
 /// The header carrying `sha256=<hex HMAC-SHA256 of the body>` when a signing secret is set.
 pub const SIGNATURE_HEADER: &str = "x-rail-signature-256";
-/// Content refusals (400, 413, 422) after which a single event is set aside by the
-/// [`WebhookSink`]; a batch of several events is split at the first one.
-pub const REFUSALS_BEFORE_SET_ASIDE: u32 = 3;
 /// The header carrying the batch's unique delivery id (the same on every retry of a batch):
 /// receivers can drop re-deliveries with it, or with the events' own ids.
 pub const DELIVERY_HEADER: &str = "x-rail-delivery";
