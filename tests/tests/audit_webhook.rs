@@ -346,6 +346,17 @@ async fn events_spooled_while_the_endpoint_is_down_are_delivered_after_a_restart
     assert!(spool_files(spool.path()).is_empty(), "{:?}", spool_files(spool.path()));
 }
 
+/// A responder answering `status` to every request, and the count of its answers.
+fn counting(status: u16) -> (Arc<AtomicUsize>, impl Respond) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    let answer = move |_: &Request| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        ResponseTemplate::new(status)
+    };
+    (count, answer)
+}
+
 /// Waits (bounded) until `done` holds.
 async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     let start = tokio::time::Instant::now();
@@ -362,15 +373,11 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_the_endpoint_refuses_is_set_aside_and_the_rest_delivered() {
     let server = MockServer::start().await;
-    let refusals = Arc::new(AtomicUsize::new(0));
-    let counted = refusals.clone();
+    let (refusals, answer) = counting(422);
     Mock::given(method("POST"))
         .and(path("/ingest"))
         .and(body_string_contains("poison-pill"))
-        .respond_with(move |_: &Request| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            ResponseTemplate::new(422)
-        })
+        .respond_with(answer)
         .with_priority(1)
         .mount(&server)
         .await;
@@ -428,16 +435,8 @@ async fn an_event_the_endpoint_refuses_is_set_aside_and_the_rest_delivered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_endpoint_refusing_the_credentials_keeps_the_batch_spooled() {
     let server = MockServer::start().await;
-    let unauthorized = Arc::new(AtomicUsize::new(0));
-    let counted = unauthorized.clone();
-    Mock::given(method("POST"))
-        .and(path("/ingest"))
-        .respond_with(move |_: &Request| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            ResponseTemplate::new(401)
-        })
-        .mount(&server)
-        .await;
+    let (unauthorized, answer) = counting(401);
+    Mock::given(method("POST")).and(path("/ingest")).respond_with(answer).mount(&server).await;
     let spool = tempfile::tempdir().unwrap();
     let webhook = sink(&server, spool.path()).timeout(WAIT).build().unwrap();
     let events: Vec<AuditEvent> = (0..4).map(event).collect();
