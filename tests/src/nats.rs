@@ -61,6 +61,8 @@ pub struct NatsServer {
     binary: PathBuf,
     port: u16,
     store: tempfile::TempDir,
+    /// A config file passed with `-c` (its settings; the flags still set port and store).
+    config: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -68,7 +70,18 @@ impl NatsServer {
     /// A server that is not running yet: a free port and an empty store.
     pub fn stopped(binary: PathBuf) -> NatsServer {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        NatsServer { binary, port, store: tempfile::tempdir().unwrap(), child: None }
+        NatsServer { binary, port, store: tempfile::tempdir().unwrap(), config: None, child: None }
+    }
+
+    /// Starts a fresh server with these config-file settings (e.g. `max_payload: 4096`, which
+    /// no command-line flag sets).
+    pub async fn start_with_config(binary: PathBuf, settings: &str) -> NatsServer {
+        let mut server = NatsServer::stopped(binary);
+        let config = server.store.path().join("nats-server.conf");
+        std::fs::write(&config, settings).unwrap();
+        server.config = Some(config);
+        server.run().await;
+        server
     }
 
     /// Starts a fresh server.
@@ -86,7 +99,11 @@ impl NatsServer {
     /// Starts the process (again) and waits until it accepts connections.
     pub async fn run(&mut self) {
         assert!(self.child.is_none(), "the server is already running");
-        let child = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(config) = &self.config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "--store_dir"])
             .arg(self.store.path())
             .stdout(Stdio::null())

@@ -248,26 +248,52 @@ async fn an_event_the_stream_refuses_is_set_aside_and_the_rest_published() {
     })
     .await
     .unwrap();
-    let spool = tempfile::tempdir().unwrap();
-    let sink = sink(&url, spool.path(), &stream, &prefix).build().unwrap();
     let mut events: Vec<AuditEvent> = (0..6).map(event).collect();
     events[2].details = json!({ "n": 2, "note": "x".repeat(4000) });
     let big = events.remove(2);
+    publish_around_a_refused_event(&url, &stream, &prefix, &events, &big).await;
+    delete_stream(&url, &stream).await;
+}
+
+/// Publishes `events` with `big` in the middle of the first of two batches, then checks that
+/// exactly `events` reached the stream, in order, and that `big` alone was set aside, whole,
+/// in the spool's `refused/` directory.
+async fn publish_around_a_refused_event(
+    url: &str,
+    stream: &str,
+    prefix: &str,
+    events: &[AuditEvent],
+    big: &AuditEvent,
+) {
+    let spool = tempfile::tempdir().unwrap();
+    let sink = sink(url, spool.path(), stream, prefix).build().unwrap();
     sink.write_batch(&[events[0].clone(), events[1].clone(), big.clone(), events[2].clone()]).await.unwrap();
     sink.write_batch(&events[3..]).await.unwrap();
 
-    wait_for_len(&url, &stream, 5).await;
+    wait_for_len(url, stream, events.len() as u64).await;
     wait_for_empty_spool(&sink).await;
-    let stored = read_stream(&url, &stream).await;
-    assert_exactly_once_in_order(&stored, &events, &prefix);
+    let stored = read_stream(url, stream).await;
+    assert_exactly_once_in_order(&stored, events, prefix);
     let refused = sink.refused_batches().await.unwrap();
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0].parent().unwrap(), spool.path().join("refused"));
     let kept: Vec<serde_json::Value> = serde_json::from_slice(&std::fs::read(&refused[0]).unwrap()).unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0]["id"], big.id.to_string());
-    assert_eq!(kept[0]["payload"], ExportFormat::Json.encode(&big).unwrap(), "kept whole, ready to publish again");
-    delete_stream(&url, &stream).await;
+    assert_eq!(kept[0]["payload"], ExportFormat::Json.encode(big).unwrap(), "kept whole, ready to publish again");
+}
+
+/// The server's own `max_payload` set below the sink's limit: the client refuses the event
+/// before sending it (`MaxPayloadExceeded`), and it is set aside the same way.
+#[tokio::test]
+async fn an_event_over_the_servers_max_payload_is_set_aside_and_the_rest_published() {
+    let Some(binary) = nats_server_binary("the NATS max_payload test") else { return };
+    let server = NatsServer::start_with_config(binary, "max_payload: 4096\n").await;
+    let url = server.url();
+    let (stream, prefix) = unique("payload");
+    let events: Vec<AuditEvent> = (0..5).map(event).collect();
+    let big = AuditEvent::new(AuditEventType::LoginFailed).details(json!({ "note": "x".repeat(8000) }));
+    publish_around_a_refused_event(&url, &stream, &prefix, &events, &big).await;
 }
 
 #[tokio::test]
