@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool};
+use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool, batch_name};
 use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
 use crate::audit::event::AuditEvent;
@@ -366,7 +366,7 @@ async fn deliver_file(inner: &Inner, connection: &mut Option<jetstream::Context>
             return;
         }
     };
-    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let stem = batch_name(path);
     for message in &messages {
         let mut attempt = 0u32;
         let mut refusals = 0u32;

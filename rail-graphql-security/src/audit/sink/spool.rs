@@ -39,16 +39,24 @@ impl Spool {
         &self.dir
     }
 
+    /// Runs file work off the async threads; an I/O error names the spool directory.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> io::Result<T> + Send + 'static,
+    ) -> Result<T, SinkError> {
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| SinkError::Task(e.to_string()))?
+            .map_err(|source| SinkError::Io { path: self.dir.clone(), source })
+    }
+
     /// Writes `body` as the newest batch: fsynced and renamed into place before it returns.
     pub(super) async fn append(&self, body: Vec<u8>) -> Result<(), SinkError> {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
         let seq = self.sequence.fetch_add(1, Ordering::Relaxed);
         let name = format!("{nanos:020}-{seq:010}.json");
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || write_spool_file(&dir, &name, &body))
-            .await
-            .map_err(|e| SinkError::Task(e.to_string()))?
-            .map_err(|source| SinkError::Io { path: self.dir.clone(), source })
+        self.blocking(move || write_spool_file(&dir, &name, &body)).await
     }
 
     /// The delivery task's wait: the spooled files, oldest first, as soon as there are any
@@ -113,8 +121,8 @@ impl Spool {
     pub(super) async fn split(&self, path: &Path, parts: Vec<Vec<u8>>) -> Result<(), SinkError> {
         let dir = self.dir.clone();
         let path = path.to_owned();
-        tokio::task::spawn_blocking(move || {
-            let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let stem = batch_name(&path);
+        self.blocking(move || {
             for (i, body) in parts.iter().enumerate() {
                 write_spool_file(&dir, &format!("{stem}-{i}.json"), body)?;
             }
@@ -122,8 +130,6 @@ impl Spool {
             fs::File::open(&dir)?.sync_all()
         })
         .await
-        .map_err(|e| SinkError::Task(e.to_string()))?
-        .map_err(|source| SinkError::Io { path: self.dir.clone(), source })
     }
 
     /// Moves the batch file `path` out of the delivery order, into [`REFUSED_DIR`] under the
@@ -134,15 +140,13 @@ impl Spool {
         let path = path.to_owned();
         let moved = refused.join(path.file_name().unwrap_or_default());
         let target = moved.clone();
-        tokio::task::spawn_blocking(move || {
+        self.blocking(move || {
             fs::create_dir_all(&refused)?;
             fs::rename(&path, &target)?;
             fs::File::open(&refused)?.sync_all()?;
             fs::File::open(path.parent().unwrap_or(&refused))?.sync_all()
         })
-        .await
-        .map_err(|e| SinkError::Task(e.to_string()))?
-        .map_err(|source| SinkError::Io { path: self.dir.clone(), source })?;
+        .await?;
         Ok(moved)
     }
 
@@ -152,30 +156,27 @@ impl Spool {
     pub(super) async fn keep_refused(&self, name: String, body: Vec<u8>) -> Result<PathBuf, SinkError> {
         let refused = self.dir.join(REFUSED_DIR);
         let path = refused.join(&name);
-        tokio::task::spawn_blocking(move || write_spool_file(&refused, &name, &body))
-            .await
-            .map_err(|e| SinkError::Task(e.to_string()))?
-            .map_err(|source| SinkError::Io { path: self.dir.clone(), source })?;
+        self.blocking(move || write_spool_file(&refused, &name, &body)).await?;
         Ok(path)
     }
 
     /// The batches set aside in [`REFUSED_DIR`], oldest first.
     pub(super) async fn refused(&self) -> Result<Vec<PathBuf>, SinkError> {
         let dir = self.dir.join(REFUSED_DIR);
-        tokio::task::spawn_blocking(move || list_spool(&dir))
-            .await
-            .map_err(|e| SinkError::Task(e.to_string()))?
-            .map_err(|source| SinkError::Io { path: self.dir.clone(), source })
+        self.blocking(move || list_spool(&dir)).await
     }
 
     /// The spooled batches, oldest first.
     pub(super) async fn list(&self) -> Result<Vec<PathBuf>, SinkError> {
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || list_spool(&dir))
-            .await
-            .map_err(|e| SinkError::Task(e.to_string()))?
-            .map_err(|source| SinkError::Io { path: self.dir.clone(), source })
+        self.blocking(move || list_spool(&dir)).await
     }
+}
+
+/// A batch file's name without `.json`: the webhook's delivery id, the prefix of its parts'
+/// names and of the names of the events set aside from it.
+pub(super) fn batch_name(path: &Path) -> String {
+    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 fn write_spool_file(dir: &Path, name: &str, body: &[u8]) -> io::Result<()> {

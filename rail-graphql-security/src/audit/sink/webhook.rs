@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool};
+use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool, batch_name};
 use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
 use crate::audit::event::AuditEvent;
@@ -262,7 +262,7 @@ async fn deliver_file(inner: &Inner, path: &Path) -> Outcome {
             return Outcome::Done;
         }
     };
-    let delivery_id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let delivery_id = batch_name(path);
     let mut attempt = 0u32;
     let mut refusals = 0u32;
     loop {
@@ -279,38 +279,49 @@ async fn deliver_file(inner: &Inner, path: &Path) -> Outcome {
             && refuses_content(status)
         {
             refusals += 1;
-            let items = serde_json::from_slice::<Vec<serde_json::Value>>(&body).unwrap_or_default();
-            if items.len() > 1 {
-                let (first, second) = items.split_at(items.len() / 2);
-                let halves = [first, second].map(serde_json::to_vec);
-                if let [Ok(first), Ok(second)] = halves {
-                    match inner.spool.split(path, vec![first, second]).await {
-                        Ok(()) => return Outcome::Split,
-                        Err(e) => {
-                            tracing::error!(error = %e, file = %path.display(), "cannot split a refused audit batch; retrying it whole")
-                        }
-                    }
-                }
-            } else if refusals >= REFUSALS_BEFORE_SET_ASIDE {
-                match inner.spool.set_aside(path).await {
-                    Ok(kept) => {
-                        tracing::error!(
-                            status,
-                            file = %kept.display(),
-                            "the audit webhook refused an event {refusals} times; it is kept in this file and the events after it are delivered"
-                        );
-                        return Outcome::Done;
-                    }
-                    Err(e) => {
-                        tracing::error!(error = %e, file = %path.display(), "cannot set a refused audit event aside; retrying it")
-                    }
-                }
+            if let Some(outcome) = route_refused(inner, path, &body, status, refusals).await {
+                return outcome;
             }
         }
         attempt = attempt.saturating_add(1);
         let delay = inner.backoff.delay(attempt);
         tracing::warn!(error = %error, attempt, retry_in_ms = delay.as_millis() as u64, "audit webhook delivery failed; retrying");
         tokio::time::sleep(delay).await;
+    }
+}
+
+/// A batch whose content the endpoint refused (the `refusals`-th time): split in halves
+/// when it holds several events, set aside when it is one event refused often enough.
+/// `None`: retry it as it is (a step failed, or the single event may still be accepted).
+async fn route_refused(inner: &Inner, path: &Path, body: &[u8], status: u16, refusals: u32) -> Option<Outcome> {
+    let items = serde_json::from_slice::<Vec<serde_json::Value>>(body).unwrap_or_default();
+    if items.len() > 1 {
+        let (first, second) = items.split_at(items.len() / 2);
+        let [Ok(first), Ok(second)] = [first, second].map(serde_json::to_vec) else { return None };
+        return match inner.spool.split(path, vec![first, second]).await {
+            Ok(()) => Some(Outcome::Split),
+            Err(e) => {
+                tracing::error!(error = %e, file = %path.display(), "cannot split a refused audit batch; retrying it whole");
+                None
+            }
+        };
+    }
+    if refusals < REFUSALS_BEFORE_SET_ASIDE {
+        return None;
+    }
+    match inner.spool.set_aside(path).await {
+        Ok(kept) => {
+            tracing::error!(
+                status,
+                file = %kept.display(),
+                "the audit webhook refused an event {refusals} times; it is kept in this file and the events after it are delivered"
+            );
+            Some(Outcome::Done)
+        }
+        Err(e) => {
+            tracing::error!(error = %e, file = %path.display(), "cannot set a refused audit event aside; retrying it");
+            None
+        }
     }
 }
 
