@@ -8,7 +8,10 @@ use rand::RngCore;
 use sea_orm::sea_query::{
     Condition, Expr, ExprTrait, IntoIden, JoinType, LockType, Order, Query, SelectStatement, UpdateStatement,
 };
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Iden, QueryResult};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, Iden, QueryResult,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -580,16 +583,38 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let device_id = Uuid::new_v4();
         let sealed = self.cipher.seal(secret.as_ref(), &associated_data("totp", &uid.to_key(), &device_id));
         self.check_pending_devices(user, MfaMethod::Totp).await?;
-        self.drop_pending_enrolment(&uid, MfaMethod::Totp).await?;
         let is_primary = !self.has_confirmed_factor(&uid).await?;
-        self.insert_device(&uid, device_id, MfaMethod::Totp, name, Some(&sealed), None, is_primary).await?;
+        self.enrol_device(&uid, device_id, MfaMethod::Totp, name, Some(&sealed), None, is_primary).await?;
         Ok(TotpSetup { device_id, secret: secret_b32, otpauth_uri: uri })
     }
 
-    /// Drops the user's unconfirmed enrolment of `kind`, which a new enrolment replaces.
-    pub(crate) async fn drop_pending_enrolment(&self, uid: &Id, kind: MfaMethod) -> Result<(), DbErr> {
-        self.db
-            .execute(
+    /// Stores a new unconfirmed device in place of the user's unconfirmed enrolment of `kind`:
+    /// the old one dropped and the new one inserted in one transaction under the user's
+    /// throttle row lock ([`throttle::lock_row`]). Concurrent setups by one user take turns, so
+    /// exactly one enrolment of a kind stays pending: the last one committed.
+    #[expect(clippy::too_many_arguments, reason = "one row's columns")]
+    pub(crate) async fn enrol_device(
+        &self,
+        uid: &Id,
+        device_id: Uuid,
+        kind: MfaMethod,
+        name: &str,
+        sealed: Option<&super::secret::Sealed>,
+        sms: Option<(&str, &super::sms_codes::SmsCode)>,
+        is_primary: bool,
+    ) -> Result<(), DbErr> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        for _ in 0..3 {
+            let txn = self.db.begin_with_options(options).await?;
+            if !throttle::lock_row(&txn, uid).await? {
+                txn.rollback().await?;
+                throttle::ensure_row(&self.db, uid, Utc::now()).await?;
+                continue;
+            }
+            txn.execute(
                 Query::delete()
                     .from_table(MfaDevices::Table)
                     .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
@@ -597,12 +622,15 @@ impl<Id: MfaUserId> MfaManager<Id> {
                     .and_where(Expr::col(MfaDevices::Confirmed).eq(false)),
             )
             .await?;
-        Ok(())
+            Self::insert_device(&txn, uid, device_id, kind, name, sealed, sms, is_primary).await?;
+            return txn.commit().await;
+        }
+        Err(DbErr::Custom("could not lock the user's mfa_throttle row".to_owned()))
     }
 
     #[expect(clippy::too_many_arguments, reason = "one row's columns")]
-    pub(crate) async fn insert_device(
-        &self,
+    async fn insert_device(
+        txn: &DatabaseTransaction,
         uid: &Id,
         device_id: Uuid,
         kind: MfaMethod,
@@ -613,49 +641,48 @@ impl<Id: MfaUserId> MfaManager<Id> {
     ) -> Result<(), DbErr> {
         let code = sms.map(|(_, code)| code);
         let key_id = sealed.map(|s| s.key_id.clone()).or_else(|| code.map(|c| c.key_id.clone()));
-        self.db
-            .execute(
-                Query::insert()
-                    .into_table(MfaDevices::Table)
-                    .columns([
-                        MfaDevices::Id,
-                        MfaDevices::UserId,
-                        MfaDevices::DeviceType,
-                        MfaDevices::Name,
-                        MfaDevices::SecretKey,
-                        MfaDevices::KeyId,
-                        MfaDevices::PhoneNumber,
-                        MfaDevices::IsActive,
-                        MfaDevices::IsPrimary,
-                        MfaDevices::Confirmed,
-                        MfaDevices::SmsCodeAttempts,
-                        MfaDevices::SmsCodeHash,
-                        MfaDevices::SmsCodeSentAt,
-                        MfaDevices::SmsCodeExpiresAt,
-                        MfaDevices::CreatedAt,
-                    ])
-                    .values_panic(
-                        [
-                            device_id.to_string().into(),
-                            uid.to_db_value(),
-                            kind.as_str().into(),
-                            name.into(),
-                            sealed.map(|s| s.blob.clone()).into(),
-                            key_id.into(),
-                            sms.map(|(phone, _)| phone.to_owned()).into(),
-                            true.into(),
-                            is_primary.into(),
-                            false.into(),
-                            0i32.into(),
-                            code.map(|c| c.mac.clone()).into(),
-                            code.map(|c| c.sent_at).into(),
-                            code.map(|c| c.expires_at).into(),
-                            Utc::now().into(),
-                        ]
-                        .map(Expr::val),
-                    ),
-            )
-            .await?;
+        txn.execute(
+            Query::insert()
+                .into_table(MfaDevices::Table)
+                .columns([
+                    MfaDevices::Id,
+                    MfaDevices::UserId,
+                    MfaDevices::DeviceType,
+                    MfaDevices::Name,
+                    MfaDevices::SecretKey,
+                    MfaDevices::KeyId,
+                    MfaDevices::PhoneNumber,
+                    MfaDevices::IsActive,
+                    MfaDevices::IsPrimary,
+                    MfaDevices::Confirmed,
+                    MfaDevices::SmsCodeAttempts,
+                    MfaDevices::SmsCodeHash,
+                    MfaDevices::SmsCodeSentAt,
+                    MfaDevices::SmsCodeExpiresAt,
+                    MfaDevices::CreatedAt,
+                ])
+                .values_panic(
+                    [
+                        device_id.to_string().into(),
+                        uid.to_db_value(),
+                        kind.as_str().into(),
+                        name.into(),
+                        sealed.map(|s| s.blob.clone()).into(),
+                        key_id.into(),
+                        sms.map(|(phone, _)| phone.to_owned()).into(),
+                        true.into(),
+                        is_primary.into(),
+                        false.into(),
+                        0i32.into(),
+                        code.map(|c| c.mac.clone()).into(),
+                        code.map(|c| c.sent_at).into(),
+                        code.map(|c| c.expires_at).into(),
+                        Utc::now().into(),
+                    ]
+                    .map(Expr::val),
+                ),
+        )
+        .await?;
         Ok(())
     }
 

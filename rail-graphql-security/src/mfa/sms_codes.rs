@@ -70,14 +70,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
         self.check_pending_devices(user, MfaMethod::Sms).await?;
         self.take_sms_quota(user, &phone).await?;
         let uid = user.mfa_user_id();
-        self.drop_pending_enrolment(&uid, MfaMethod::Sms).await?;
         let device_id = Uuid::new_v4();
         let is_primary = !self.has_confirmed_factor(&uid).await?;
         // The device is born with its code, not given one by a later compare-and-set: a
-        // concurrent setup may drop this enrolment at any moment, and the quota unit taken
+        // concurrent setup may replace this enrolment at any moment, and the quota unit taken
         // above must then still pay for a message, not for a spurious "resend throttled".
         let code = self.new_code(device_id, Utc::now())?;
-        self.insert_device(&uid, device_id, MfaMethod::Sms, name, None, Some((&phone, &code)), is_primary).await?;
+        self.enrol_device(&uid, device_id, MfaMethod::Sms, name, None, Some((&phone, &code)), is_primary).await?;
         self.deliver(user, device_id, &phone, &code).await?;
         Ok(device_id)
     }

@@ -133,6 +133,22 @@ pub(crate) async fn ensure_row<C: ConnectionTrait, Id: MfaUserId>(
     Ok(())
 }
 
+/// Locks the user's row (`SELECT … FOR UPDATE` on PostgreSQL and MySQL/MariaDB; on SQLite the
+/// caller's `BEGIN IMMEDIATE` holds the database's write lock) until `txn` ends: the one lock
+/// that the user's verifications and enrolments take turns on. `false` when the user has no
+/// row ([`ensure_row`] first).
+pub(crate) async fn lock_row<C: ConnectionTrait, Id: MfaUserId>(txn: &C, user: &Id) -> Result<bool, DbErr> {
+    let mut select = Query::select();
+    select
+        .column(MfaThrottle::UserId)
+        .from(MfaThrottle::Table)
+        .and_where(Expr::col(MfaThrottle::UserId).eq(user.to_db_value()));
+    if txn.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        select.lock(sea_orm::sea_query::LockType::Update);
+    }
+    Ok(txn.query_one(&select).await?.is_some())
+}
+
 /// After an attempt judged on `state` under the row's lock failed: counts it and sets the
 /// back-off, lockout or hard lock it earns, in one `UPDATE` (the same outcome as a reservation
 /// followed by [`record_failure`]).
