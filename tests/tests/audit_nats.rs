@@ -296,6 +296,29 @@ async fn an_event_over_the_servers_max_payload_is_set_aside_and_the_rest_publish
     publish_around_a_refused_event(&url, &stream, &prefix, &events, &big).await;
 }
 
+/// A spool entry that cannot be read (a directory where a batch file should be) is renamed
+/// to `.unreadable` for an operator, and the batches behind it are published.
+#[tokio::test]
+async fn an_unreadable_spool_file_is_set_aside_and_the_rest_published() {
+    let Some(url) = shared_nats_url("the NATS unreadable-spool test") else { return };
+    let (stream, prefix) = unique("unreadable");
+    let spool = tempfile::tempdir().unwrap();
+    std::fs::create_dir(spool.path().join("00000000000000000001-0000000000.json")).unwrap();
+    let behind = [event(1), event(2)];
+    let sink = sink(&url, spool.path(), &stream, &prefix).build().unwrap();
+    sink.write_batch(&behind).await.unwrap();
+    wait_for_len(&url, &stream, 2).await;
+    wait_for_empty_spool(&sink).await;
+    let stored = read_stream(&url, &stream).await;
+    assert_exactly_once_in_order(&stored, &behind, &prefix);
+    let left: Vec<String> = std::fs::read_dir(spool.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["00000000000000000001-0000000000.unreadable"]);
+    delete_stream(&url, &stream).await;
+}
+
 #[tokio::test]
 async fn audit_config_builds_a_working_nats_sink() {
     let Some(url) = shared_nats_url("the NATS config test") else { return };

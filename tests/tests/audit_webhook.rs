@@ -489,6 +489,28 @@ async fn a_torn_spool_file_is_removed_and_a_complete_one_is_delivered() {
     assert!(spool_files(spool.path()).is_empty(), "{:?}", spool_files(spool.path()));
 }
 
+/// A spool entry that cannot be read (a directory where a batch file should be) is renamed
+/// to `.unreadable` for an operator, and the batches behind it are delivered; left in place it
+/// would be listed again at once, for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_spool_file_is_set_aside_and_the_rest_delivered() {
+    let server = MockServer::start().await;
+    let endpoint = Endpoint::fixed(Mode::Up);
+    endpoint.mount(&server).await;
+    let spool = tempfile::tempdir().unwrap();
+    std::fs::create_dir(spool.path().join("00000000000000000001-0000000000.json")).unwrap();
+    let behind = event(1);
+    std::fs::write(spool.path().join("00000000000000000002-0000000000.json"), serde_json::to_vec(&[&behind]).unwrap())
+        .unwrap();
+
+    let webhook = sink(&server, spool.path()).build().unwrap();
+    endpoint.wait_for(&BTreeSet::from([behind.id.to_string()])).await;
+    wait_until("the unreadable batch is set aside", async || webhook.pending_batches().await.unwrap() == 0).await;
+    assert_eq!(spool_files(spool.path()), ["00000000000000000001-0000000000.unreadable"]);
+    assert!(spool.path().join("00000000000000000001-0000000000.unreadable").is_dir(), "kept, not removed");
+    assert_eq!(endpoint.delivered().len(), 1, "only the readable batch is sent");
+}
+
 fn invalid_config(result: Result<WebhookSink, SinkError>) -> String {
     match result {
         Err(SinkError::InvalidConfig(message)) => message,

@@ -356,13 +356,7 @@ async fn deliver_file(inner: &Inner, connection: &mut Option<jetstream::Context>
     let messages = match read_batch(path).await {
         Ok(messages) => messages,
         Err(e) => {
-            // Set aside (no longer `.json`) so it does not block the events behind it.
-            let aside = path.with_extension("unreadable");
-            tracing::error!(error = %e, file = %path.display(), aside = %aside.display(), "a spooled audit batch cannot be read; it is set aside for an operator");
-            if let Err(e) = tokio::fs::rename(path, &aside).await {
-                tracing::error!(error = %e, file = %path.display(), "cannot set an unreadable audit batch aside");
-                tokio::time::sleep(inner.backoff.max).await;
-            }
+            inner.spool.set_unreadable_aside(path, &e, inner.backoff.max).await;
             return;
         }
     };

@@ -150,6 +150,30 @@ impl Spool {
         Ok(moved)
     }
 
+    /// Renames the batch file `path`, which cannot be read, to `<name>.unreadable`: out of the
+    /// delivery order, so that it does not block (or, relisted at once, spin on) the batches
+    /// behind it, and kept for an operator. When even the rename fails, waits `retry_after`
+    /// before the delivery task lists the spool again.
+    pub(super) async fn set_unreadable_aside(
+        &self,
+        path: &Path,
+        error: &(dyn std::fmt::Display + Sync),
+        retry_after: std::time::Duration,
+    ) {
+        let aside = path.with_extension("unreadable");
+        tracing::error!(
+            error = %error,
+            file = %path.display(),
+            aside = %aside.display(),
+            "a spooled audit batch cannot be read; it is set aside for an operator"
+        );
+        let (from, to) = (path.to_owned(), aside);
+        if let Err(e) = self.blocking(move || fs::rename(from, to)).await {
+            tracing::error!(error = %e, file = %path.display(), "cannot set an unreadable audit batch aside");
+            tokio::time::sleep(retry_after).await;
+        }
+    }
+
     /// Writes `body` as the batch `name` in [`REFUSED_DIR`], out of the delivery order;
     /// returns its path.
     #[cfg(feature = "nats")]

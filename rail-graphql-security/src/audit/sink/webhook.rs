@@ -258,7 +258,7 @@ async fn deliver_file(inner: &Inner, path: &Path) -> Outcome {
     let body = match tokio::fs::read(path).await {
         Ok(body) => body,
         Err(e) => {
-            tracing::error!(error = %e, file = %path.display(), "cannot read a spooled audit batch; it is left in place");
+            inner.spool.set_unreadable_aside(path, &e, inner.backoff.max).await;
             return Outcome::Done;
         }
     };
