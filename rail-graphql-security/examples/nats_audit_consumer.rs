@@ -2,7 +2,9 @@
 //! is the id in its body, its subject is `<prefix>.<event_type>`, its body is an audit event,
 //! no event id appears twice, and each writer's hash chain is intact (no event changed,
 //! missing, inserted or out of order; the stream has no checkpoints, so every chain is
-//! reported as not yet signed). Exits 1 when a message or a chain fails a check.
+//! reported as not yet signed). An event the server refused is not in the stream: the
+//! set-aside marker the sink published in its place (`<prefix>.sink.set_aside`) carries its
+//! link, and is reported as a notice. Exits 1 when a message or a chain fails a check.
 //!
 //! ```sh
 //! cargo run -p rail-graphql-security --features nats --example nats_audit_consumer -- \
@@ -14,8 +16,14 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
-use rail_graphql_security::audit::verify::{Verifier, VerifyOptions};
+use rail_graphql_security::audit::verify::{SetAside, Verifier, VerifyOptions};
 use rail_graphql_security::audit::{AuditEvent, DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX};
+
+/// The body of a message on `<prefix>.sink.set_aside`.
+#[derive(serde::Deserialize)]
+struct Marker {
+    set_aside: SetAside,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), async_nats::Error> {
@@ -46,6 +54,24 @@ async fn main() -> Result<(), async_nats::Error> {
             let message = message?;
             read += 1;
             let message_id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.to_string());
+            if message.subject.as_str() == format!("{prefix}.sink.set_aside") {
+                // The marker of an event the server refused: the chain goes on through it.
+                let problem = match serde_json::from_slice::<Marker>(&message.payload) {
+                    Err(e) => Some(format!("body is not a set-aside marker: {e}")),
+                    Ok(Marker { set_aside }) if message_id != Some(format!("{}:set-aside", set_aside.id)) => {
+                        Some(format!("Nats-Msg-Id {message_id:?} is not the marker's id"))
+                    }
+                    Ok(Marker { set_aside }) => {
+                        chains.set_aside(set_aside);
+                        None
+                    }
+                };
+                if let Some(problem) = problem {
+                    problems += 1;
+                    eprintln!("message {read} ({}): {problem}", message.subject);
+                }
+                continue;
+            }
             let problem = match serde_json::from_slice::<AuditEvent>(&message.payload) {
                 Err(e) => Some(format!("body is not an audit event: {e}")),
                 Ok(event) if message_id.as_deref() != Some(event.id.to_string().as_str()) => {

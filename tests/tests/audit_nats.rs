@@ -16,7 +16,7 @@ use integration_tests::nats::{
     NatsServer, StoredMessage, delete_stream, nats_server_binary, read_stream, shared_nats_url, stream_len,
 };
 use integration_tests::unlinked;
-use rail_graphql_security::audit::verify::{Verifier, VerifyOptions};
+use rail_graphql_security::audit::verify::{Finding, Notice, SetAside, Verifier, VerifyOptions};
 use rail_graphql_security::audit::{
     AuditConfig, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, ExportFormat, NatsSink,
     NatsSinkBuilder,
@@ -270,9 +270,16 @@ async fn publish_around_a_refused_event(
     sink.write_batch(&[events[0].clone(), events[1].clone(), big.clone(), events[2].clone()]).await.unwrap();
     sink.write_batch(&events[3..]).await.unwrap();
 
-    wait_for_len(url, stream, events.len() as u64).await;
+    // The events and, in the refused one's place, its set-aside marker.
+    wait_for_len(url, stream, events.len() as u64 + 1).await;
     wait_for_empty_spool(&sink).await;
-    let stored = read_stream(url, stream).await;
+    let mut stored = read_stream(url, stream).await;
+    let marker = stored.remove(2);
+    assert_eq!(marker.subject, format!("{prefix}.sink.set_aside"));
+    assert_eq!(marker.message_id, Some(format!("{}:set-aside", big.id)));
+    let aside: SetAside = serde_json::from_value(marker.payload["set_aside"].clone()).unwrap();
+    assert_eq!((aside.id, aside.timestamp), (big.id.to_string(), Some(big.timestamp)));
+    assert!(!aside.reason.is_empty());
     assert_exactly_once_in_order(&stored, events, prefix);
     let refused = sink.refused_batches().await.unwrap();
     assert_eq!(refused.len(), 1, "{refused:?}");
@@ -281,6 +288,69 @@ async fn publish_around_a_refused_event(
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0]["id"], big.id.to_string());
     assert_eq!(kept[0]["payload"], ExportFormat::Json.encode(big).unwrap(), "kept whole, ready to publish again");
+}
+
+/// A chained trail with an event the stream refuses: a reader verifying the stream finds the
+/// event's absence explained by its set-aside marker (a notice), where without the marker
+/// the same stream shows a deleted event.
+#[tokio::test]
+async fn a_refused_events_marker_keeps_the_streams_chain_verifiable() {
+    let Some(url) = shared_nats_url("the NATS set-aside marker test") else { return };
+    let (stream, prefix) = unique("marker");
+    let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: stream.clone(),
+        subjects: vec![format!("{prefix}.>")],
+        max_message_size: 2048,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    let logger = logger(sink(&url, spool.path(), &stream, &prefix).build().unwrap());
+    let mut events: Vec<AuditEvent> = (0..6).map(event).collect();
+    events[3].details = json!({ "n": 3, "note": "x".repeat(4000) });
+    for e in &events {
+        logger.log(e.clone());
+    }
+    logger.flush().await.unwrap();
+    wait_for_len(&url, &stream, 6).await;
+    logger.shutdown().await.unwrap();
+
+    let stored = read_stream(&url, &stream).await;
+    let verify = |with_markers: bool| {
+        let mut verifier = Verifier::new(VerifyOptions::default(), Vec::new(), Vec::new());
+        for message in &stored {
+            if message.subject == format!("{prefix}.sink.set_aside") {
+                if with_markers {
+                    verifier.set_aside(serde_json::from_value(message.payload["set_aside"].clone()).unwrap());
+                }
+            } else {
+                verifier.event(serde_json::from_value(message.payload.clone()).unwrap());
+            }
+        }
+        verifier.finish()
+    };
+    let big = events[3].id.to_string();
+    let report = verify(true);
+    assert!(report.intact(), "{:?}", report.findings);
+    assert_eq!(report.events, 5, "the set-aside event is not counted as checked");
+    let aside: Vec<(u64, &str)> = report
+        .notices
+        .iter()
+        .filter_map(|n| match n {
+            Notice::SetAside { seq, id, .. } => Some((*seq, id.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(aside, [(4, big.as_str())], "{:?}", report.notices);
+    let report = verify(false);
+    assert!(
+        matches!(&report.findings[..], [Finding::Deleted { first_seq: 4, last_seq: 4, .. }]),
+        "{:?}",
+        report.findings
+    );
+    delete_stream(&url, &stream).await;
 }
 
 /// The server's own `max_payload` set below the sink's limit: the client refuses the event

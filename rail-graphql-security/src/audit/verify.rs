@@ -6,7 +6,9 @@
 //!
 //! - every event's hash against its content ([`Finding::Modified`] names the field);
 //! - the sequence numbers: a gap is a [`Finding::Deleted`] range, unless the missing events are
-//!   dead letters (a [`Notice::DeadLettered`]: refused by the database, kept with the error);
+//!   dead letters (a [`Notice::DeadLettered`]: refused by the database, kept with the error)
+//!   or, in a stream, stand behind [`SetAside`] markers (a [`Notice::SetAside`]: refused by
+//!   the stream, kept in the writer's spool);
 //! - every link: an event whose previous hash is not its predecessor's, or whose sequence
 //!   number comes again or goes back, is a [`Finding::Inserted`] or [`Finding::Reordered`] event;
 //! - every checkpoint: its signature with the trusted key ([`Finding::ForgedCheckpoint`]), its
@@ -259,6 +261,18 @@ pub enum Notice {
         /// The event id.
         id: String,
     },
+    /// A missing event that a sink set aside in its place ([`SetAside`]: refused for good by
+    /// the destination, kept in the writer's spool), link checked.
+    SetAside {
+        /// The chain.
+        chain: Uuid,
+        /// Its sequence number.
+        seq: u64,
+        /// The event id.
+        id: String,
+        /// Why the destination refused it.
+        reason: String,
+    },
     /// Events older than every chained event and without a link: stored before the chain.
     Unchained {
         /// How many.
@@ -284,6 +298,10 @@ impl fmt::Display for Notice {
                     "dead letter: event {id} (chain {chain} #{seq}) was refused by the database and is kept in the dead letters"
                 )
             }
+            Self::SetAside { chain, seq, id, reason } => write!(
+                f,
+                "set aside: event {id} (chain {chain} #{seq}) was refused by the destination ({reason}) and is kept in the writer's spool, under refused/"
+            ),
             Self::Unchained { count } => {
                 write!(f, "{count} event(s) stored before the hash chain existed are not covered")
             }
@@ -314,6 +332,49 @@ impl VerifyReport {
     /// Whether no tampering was found.
     pub fn intact(&self) -> bool {
         self.findings.is_empty()
+    }
+}
+
+/// An event a sink set aside instead of delivering it, in the event's place in a stream: the
+/// `NatsSink` (feature `nats`) publishes one on `<prefix>.sink.set_aside` (body
+/// `{"set_aside": …}`) after the server refused the event for good, so that a reader verifying
+/// the stream ([`Verifier::set_aside`]) finds the event's absence explained
+/// ([`Notice::SetAside`]) instead of a deleted event. The event itself is in the writer's
+/// spool, under `refused/`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetAside {
+    /// The event id.
+    pub id: String,
+    /// When the event happened (`None` when the body format does not carry it).
+    pub timestamp: Option<DateTime<Utc>>,
+    /// The event's chain link (`None` for an unchained event or a body format without it).
+    pub chain: Option<ChainLink>,
+    /// Why the destination refused it.
+    pub reason: String,
+}
+
+/// What stands at a chain position: a stored event, a dead letter, or a set-aside marker.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    Stored(&'a AuditEvent),
+    DeadLetter(&'a AuditEvent),
+    SetAside(&'a SetAside),
+}
+
+impl Entry<'_> {
+    fn id(&self) -> String {
+        match self {
+            Self::Stored(event) | Self::DeadLetter(event) => event.id.to_string(),
+            Self::SetAside(aside) => aside.id.clone(),
+        }
+    }
+
+    /// The event, when its content is here to check.
+    fn event(&self) -> Option<&AuditEvent> {
+        match self {
+            Self::Stored(event) | Self::DeadLetter(event) => Some(event),
+            Self::SetAside(_) => None,
+        }
     }
 }
 
@@ -465,13 +526,28 @@ impl Verifier {
         };
         self.first_chained = Some(self.first_chained.map_or(event.timestamp, |t| t.min(event.timestamp)));
         let mut state = self.chains.remove(&link.chain).unwrap_or_default();
-        self.take(&mut state, &event, link, false);
+        self.take(&mut state, Entry::Stored(&event), link);
         self.chains.insert(link.chain, state);
     }
 
-    fn take(&mut self, state: &mut ChainState, event: &AuditEvent, link: ChainLink, dead_lettered: bool) {
+    /// Takes a set-aside marker in the place of its event: the chain goes on through its link
+    /// (sequence number and previous hash checked; the content is not here to hash).
+    pub fn set_aside(&mut self, aside: SetAside) {
+        if aside.timestamp.is_some_and(|at| !self.options.in_range(at)) {
+            return;
+        }
+        let Some(link) = aside.chain else { return };
+        if let Some(at) = aside.timestamp {
+            self.first_chained = Some(self.first_chained.map_or(at, |t| t.min(at)));
+        }
+        let mut state = self.chains.remove(&link.chain).unwrap_or_default();
+        self.take(&mut state, Entry::SetAside(&aside), link);
+        self.chains.insert(link.chain, state);
+    }
+
+    fn take(&mut self, state: &mut ChainState, entry: Entry<'_>, link: ChainLink) {
         let chain = link.chain;
-        let id = event.id.to_string();
+        let id = entry.id();
         let expected = if state.started {
             state.next
         } else {
@@ -488,7 +564,9 @@ impl Verifier {
                 self.undelete(chain, link.seq);
                 let detail = format!("comes after #{after_seq}");
                 self.report.findings.push(Finding::Reordered { chain, seq: link.seq, id: id.clone(), detail });
-                if let Err(recomputed) = link.check(event) {
+                if let Some(event) = entry.event()
+                    && let Err(recomputed) = link.check(event)
+                {
                     let fields = link.fields.differing(&recomputed).into_iter().map(str::to_owned).collect();
                     self.report.findings.push(Finding::Modified { chain, seq: link.seq, id, fields });
                 }
@@ -498,12 +576,23 @@ impl Verifier {
         if link.seq > expected {
             self.gap(state, chain, expected, link.seq - 1);
         }
-        self.report.events += 1;
-        if dead_lettered {
-            self.report.notices.push(Notice::DeadLettered { chain, seq: link.seq, id: id.clone() });
+        if entry.event().is_some() {
+            self.report.events += 1;
+        }
+        match entry {
+            Entry::Stored(_) => {}
+            Entry::DeadLetter(_) => {
+                self.report.notices.push(Notice::DeadLettered { chain, seq: link.seq, id: id.clone() });
+            }
+            Entry::SetAside(aside) => {
+                let reason = aside.reason.clone();
+                self.report.notices.push(Notice::SetAside { chain, seq: link.seq, id: id.clone(), reason });
+            }
         }
         let previous = state.last_hash;
-        match link.check(event) {
+        // A set-aside marker has no content to hash: its link alone continues the chain.
+        let checked = entry.event().map_or(Ok(()), |event| link.check(event));
+        match checked {
             Ok(()) => {
                 if previous.is_some_and(|hash| hash != link.prev) {
                     let reason = "its previous hash is not the hash of the event before it".to_owned();
@@ -516,6 +605,7 @@ impl Verifier {
                 }
             }
             Err(recomputed) => {
+                let event = entry.event().expect("only an event's content fails its hash");
                 let prev_changed = previous.is_some_and(|hash| ChainLink { prev: hash, ..link }.check(event).is_ok());
                 let fields: Vec<String> = if prev_changed {
                     vec!["chain_prev".to_owned()]
@@ -574,7 +664,7 @@ impl Verifier {
                         self.deleted(state, chain, from, seq - 1);
                     }
                     let link = event.chain.expect("dead letters are keyed by their link");
-                    self.take(state, &event, link, true);
+                    self.take(state, Entry::DeadLetter(&event), link);
                 }
                 None => {
                     missing_from.get_or_insert(seq);
@@ -665,7 +755,7 @@ impl Verifier {
             let link = event.chain.expect("dead letters are keyed by their link");
             let mut state = self.chains.remove(&chain).unwrap_or_default();
             if !state.started || seq >= state.next {
-                self.take(&mut state, &event, link, true);
+                self.take(&mut state, Entry::DeadLetter(&event), link);
             }
             self.chains.insert(chain, state);
         }
@@ -1136,6 +1226,50 @@ mod tests {
             verifier.event(event.clone());
         }
         verifier.finish()
+    }
+
+    /// A set-aside marker stands in its event's place: its link continues the chain; a marker
+    /// whose link does not follow the event before it (forged, or for another position) is an
+    /// inserted entry, and its content-less place still counts as taken.
+    #[test]
+    fn set_aside_markers_continue_the_chain_and_are_checked() {
+        let events = chain(6);
+        let marker = |event: &AuditEvent| SetAside {
+            id: event.id.to_string(),
+            timestamp: Some(event.timestamp),
+            chain: event.chain,
+            reason: "message size exceeds maximum allowed".into(),
+        };
+        let feed = |aside: SetAside| {
+            let mut verifier = Verifier::new(options(), vec![signed(&events, 6, 0)], Vec::new());
+            for event in &events {
+                if event.chain.is_some_and(|link| link.seq == 3) {
+                    verifier.set_aside(aside.clone());
+                } else {
+                    verifier.event(event.clone());
+                }
+            }
+            verifier.finish()
+        };
+        let report = feed(marker(&events[2]));
+        assert!(report.intact(), "{:?}", report.findings);
+        assert_eq!(report.events, 5);
+        let chain = events[0].chain.unwrap().chain;
+        let id = events[2].id.to_string();
+        assert!(report.notices.iter().any(|n| matches!(n, Notice::SetAside { seq: 3, id: i, .. } if *i == id)));
+
+        // A marker claiming #3 with another link: named, not taken as the event.
+        let mut forged = marker(&events[2]);
+        forged.chain = Some(ChainLink { prev: ChainHash([7; 32]), ..events[2].chain.unwrap() });
+        let report = feed(forged);
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| matches!(f, Finding::Inserted { seq: Some(3), chain: Some(c), .. } if *c == chain)),
+            "{:?}",
+            report.findings
+        );
     }
 
     #[test]

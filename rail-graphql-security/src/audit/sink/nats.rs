@@ -15,6 +15,7 @@ use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
 use crate::audit::event::AuditEvent;
 use crate::audit::mask::redact_url;
+use crate::audit::verify::SetAside;
 
 /// The stream a [`NatsSink`] publishes to unless told otherwise.
 pub const DEFAULT_NATS_STREAM: &str = "AUDIT";
@@ -43,7 +44,13 @@ const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 /// delivery for its size (its `max_payload` or the stream's maximum message size set lower
 /// than the sink's limit) [`REFUSALS_BEFORE_SET_ASIDE`](super::REFUSALS_BEFORE_SET_ASIDE)
 /// times is written to the spool's `refused/` subdirectory (kept, logged as an error, listed by
-/// [`refused_batches`](Self::refused_batches)), and the events behind it go on.
+/// [`refused_batches`](Self::refused_batches)), and the events behind it go on. In its place
+/// the sink publishes a [`SetAside`](crate::audit::verify::SetAside) marker on
+/// `<prefix>.sink.set_aside` (one token more than any event subject; body
+/// `{"set_aside": {"id", "timestamp", "chain", "reason"}}`, message id `<event id>:set-aside`),
+/// so that a reader verifying the stream
+/// ([`Verifier::set_aside`](crate::audit::verify::Verifier::set_aside)) finds the event's
+/// absence explained instead of a gap in its chain.
 ///
 /// ```no_run
 /// # async fn f() -> Result<(), rail_graphql_security::audit::SinkError> {
@@ -76,8 +83,13 @@ const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 /// let mut messages = consumer.messages().await?;
 /// while let Some(message) = messages.next().await {
 ///     let message = message?;
-///     let event: serde_json::Value = serde_json::from_slice(&message.payload)?;
-///     println!("{} {}", message.subject, event["id"]);
+///     let body: serde_json::Value = serde_json::from_slice(&message.payload)?;
+///     if message.subject.ends_with(".sink.set_aside") {
+///         // Not an event: the marker of one the server refused, kept in the writer's spool.
+///         println!("set aside: {}", body["set_aside"]["id"]);
+///     } else {
+///         println!("{} {}", message.subject, body["id"]);
+///     }
 ///     message.ack().await?;
 /// }
 /// # Ok(()) }
@@ -362,28 +374,77 @@ async fn deliver_file(inner: &Inner, connection: &mut Option<jetstream::Context>
     };
     let stem = batch_name(path);
     for message in &messages {
-        let mut attempt = 0u32;
-        let mut refusals = 0u32;
-        loop {
-            match publish(inner, connection, message).await {
-                Ok(()) => break,
-                Err(e) => {
-                    if refused_for_good(&*e) {
-                        refusals += 1;
-                        if refusals >= REFUSALS_BEFORE_SET_ASIDE && set_aside(inner, &stem, message, &*e).await {
-                            break;
-                        }
-                    }
-                    attempt = attempt.saturating_add(1);
-                    let delay = inner.backoff.delay(attempt);
-                    tracing::warn!(error = %e, event_id = %message.id, attempt, retry_in_ms = delay.as_millis() as u64, "audit NATS publish failed; retrying");
-                    tokio::time::sleep(delay).await;
-                }
+        while let Some(refusal) = publish_until_stored(inner, connection, message).await {
+            if set_aside(inner, &stem, message, &refusal).await {
+                publish_set_aside_marker(inner, connection, message, &refusal).await;
+                break;
             }
+            tokio::time::sleep(inner.backoff.max).await;
         }
     }
     if let Err(e) = tokio::fs::remove_file(path).await {
         tracing::error!(error = %e, file = %path.display(), "published audit batch could not be removed from the spool; it will be published again (the server drops the duplicates within its window)");
+    }
+}
+
+/// Publishes `message`, retrying with back-off until JetStream stored it (`None`), or until
+/// the server refused it for good [`REFUSALS_BEFORE_SET_ASIDE`] times (`Some(why)`).
+async fn publish_until_stored(
+    inner: &Inner,
+    connection: &mut Option<jetstream::Context>,
+    message: &SpooledMessage,
+) -> Option<String> {
+    let (mut attempt, mut refusals) = (0u32, 0u32);
+    loop {
+        let Err(e) = publish(inner, connection, message).await else { return None };
+        if refused_for_good(&*e) {
+            refusals += 1;
+            if refusals >= REFUSALS_BEFORE_SET_ASIDE {
+                return Some(e.to_string());
+            }
+        }
+        attempt = attempt.saturating_add(1);
+        let delay = inner.backoff.delay(attempt);
+        tracing::warn!(error = %e, event_id = %message.id, attempt, retry_in_ms = delay.as_millis() as u64, "audit NATS publish failed; retrying");
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// The subject of the [`SetAside`] markers under `prefix`: one token more than any event's
+/// subject, so no event type can take it.
+fn set_aside_subject(prefix: &str) -> String {
+    format!("{prefix}.sink.set_aside")
+}
+
+/// Publishes a [`SetAside`] marker in the place of `message`, which the server refused for
+/// good and which is kept in the spool: a reader verifying the stream then finds the event's
+/// absence explained, not a gap in its chain. Its message id is `<event id>:set-aside`, so
+/// a retry after a restart is stored once.
+async fn publish_set_aside_marker(
+    inner: &Inner,
+    connection: &mut Option<jetstream::Context>,
+    message: &SpooledMessage,
+    reason: &str,
+) {
+    // The JSON body format carries the event's time and link; OCSF carries neither.
+    let event = serde_json::from_value::<AuditEvent>(message.payload.clone()).ok();
+    let aside = SetAside {
+        id: message.id.clone(),
+        timestamp: event.as_ref().map(|e| e.timestamp),
+        chain: event.and_then(|e| e.chain),
+        reason: reason.to_owned(),
+    };
+    let marker = SpooledMessage {
+        id: format!("{}:set-aside", message.id),
+        subject: set_aside_subject(&inner.subject_prefix),
+        payload: serde_json::json!({ "set_aside": aside }),
+    };
+    if let Some(refusal) = publish_until_stored(inner, connection, &marker).await {
+        tracing::error!(
+            error = %refusal,
+            event_id = %message.id,
+            "the NATS server refused the set-aside marker too; readers of the stream will see the event as missing"
+        );
     }
 }
 
@@ -401,12 +462,7 @@ fn refused_for_good(error: &(dyn std::error::Error + 'static)) -> bool {
 
 /// Writes `message` to the spool's `refused/` directory (named after its batch file and event
 /// id); `false` when that failed, and the message is retried instead.
-async fn set_aside(
-    inner: &Inner,
-    stem: &str,
-    message: &SpooledMessage,
-    error: &(dyn std::error::Error + Send + Sync),
-) -> bool {
+async fn set_aside(inner: &Inner, stem: &str, message: &SpooledMessage, error: &str) -> bool {
     let kept = match serde_json::to_vec(std::slice::from_ref(message)) {
         Ok(body) => inner.spool.keep_refused(format!("{stem}-{}.json", message.id), body).await,
         Err(e) => Err(e.into()),
