@@ -239,20 +239,26 @@ async fn an_event_over_the_payload_limit_is_refused_for_good() {
 async fn an_event_the_stream_refuses_is_set_aside_and_the_rest_published() {
     let Some(url) = shared_nats_url("the NATS refused-event test") else { return };
     let (stream, prefix) = unique("refused");
-    let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
-    js.create_stream(async_nats::jetstream::stream::Config {
-        name: stream.clone(),
-        subjects: vec![format!("{prefix}.>")],
-        max_message_size: 2048,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    create_stream_refusing_over(&url, &stream, &prefix, 2048).await;
     let mut events: Vec<AuditEvent> = (0..6).map(event).collect();
     events[2].details = json!({ "n": 2, "note": "x".repeat(4000) });
     let big = events.remove(2);
     publish_around_a_refused_event(&url, &stream, &prefix, &events, &big).await;
     delete_stream(&url, &stream).await;
+}
+
+/// Creates `stream` on `<prefix>.>` with a maximum message size of `bytes`: larger events are
+/// refused by the stream at delivery.
+async fn create_stream_refusing_over(url: &str, stream: &str, prefix: &str, bytes: i32) {
+    let js = async_nats::jetstream::new(async_nats::connect(url).await.unwrap());
+    js.create_stream(async_nats::jetstream::stream::Config {
+        name: stream.to_owned(),
+        subjects: vec![format!("{prefix}.>")],
+        max_message_size: bytes,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
 }
 
 /// Publishes `events` with `big` in the middle of the first of two batches, then checks that
@@ -297,15 +303,7 @@ async fn publish_around_a_refused_event(
 async fn a_refused_events_marker_keeps_the_streams_chain_verifiable() {
     let Some(url) = shared_nats_url("the NATS set-aside marker test") else { return };
     let (stream, prefix) = unique("marker");
-    let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
-    js.create_stream(async_nats::jetstream::stream::Config {
-        name: stream.clone(),
-        subjects: vec![format!("{prefix}.>")],
-        max_message_size: 2048,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    create_stream_refusing_over(&url, &stream, &prefix, 2048).await;
     let spool = tempfile::tempdir().unwrap();
     let logger = logger(sink(&url, spool.path(), &stream, &prefix).build().unwrap());
     let mut events: Vec<AuditEvent> = (0..6).map(event).collect();

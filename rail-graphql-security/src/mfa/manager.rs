@@ -239,6 +239,19 @@ fn unix(at: DateTime<Utc>) -> u64 {
     u64::try_from(at.timestamp()).unwrap_or(0)
 }
 
+/// The columns of a new, unconfirmed device ([`MfaManager::enrol_device`]).
+#[derive(Clone, Copy)]
+pub(crate) struct NewDevice<'a> {
+    pub(crate) id: Uuid,
+    pub(crate) kind: MfaMethod,
+    pub(crate) name: &'a str,
+    /// A TOTP device's sealed secret.
+    pub(crate) sealed: Option<&'a super::secret::Sealed>,
+    /// An SMS device's number and first code.
+    pub(crate) sms: Option<(&'a str, &'a super::sms_codes::SmsCode)>,
+    pub(crate) is_primary: bool,
+}
+
 pub(crate) struct DeviceRow {
     pub(crate) id: Uuid,
     pub(crate) device: MfaDevice,
@@ -584,7 +597,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let sealed = self.cipher.seal(secret.as_ref(), &associated_data("totp", &uid.to_key(), &device_id));
         self.check_pending_devices(user, MfaMethod::Totp).await?;
         let is_primary = !self.has_confirmed_factor(&uid).await?;
-        self.enrol_device(&uid, device_id, MfaMethod::Totp, name, Some(&sealed), None, is_primary).await?;
+        let device =
+            NewDevice { id: device_id, kind: MfaMethod::Totp, name, sealed: Some(&sealed), sms: None, is_primary };
+        self.enrol_device(&uid, device).await?;
         Ok(TotpSetup { device_id, secret: secret_b32, otpauth_uri: uri })
     }
 
@@ -592,17 +607,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// the old one dropped and the new one inserted in one transaction under the user's
     /// throttle row lock ([`throttle::lock_row`]). Concurrent setups by one user take turns, so
     /// exactly one enrolment of a kind stays pending: the last one committed.
-    #[expect(clippy::too_many_arguments, reason = "one row's columns")]
-    pub(crate) async fn enrol_device(
-        &self,
-        uid: &Id,
-        device_id: Uuid,
-        kind: MfaMethod,
-        name: &str,
-        sealed: Option<&super::secret::Sealed>,
-        sms: Option<(&str, &super::sms_codes::SmsCode)>,
-        is_primary: bool,
-    ) -> Result<(), DbErr> {
+    pub(crate) async fn enrol_device(&self, uid: &Id, device: NewDevice<'_>) -> Result<(), DbErr> {
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
@@ -618,27 +623,18 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 Query::delete()
                     .from_table(MfaDevices::Table)
                     .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
-                    .and_where(Expr::col(MfaDevices::DeviceType).eq(kind.as_str()))
+                    .and_where(Expr::col(MfaDevices::DeviceType).eq(device.kind.as_str()))
                     .and_where(Expr::col(MfaDevices::Confirmed).eq(false)),
             )
             .await?;
-            Self::insert_device(&txn, uid, device_id, kind, name, sealed, sms, is_primary).await?;
+            Self::insert_device(&txn, uid, &device).await?;
             return txn.commit().await;
         }
         Err(DbErr::Custom("could not lock the user's mfa_throttle row".to_owned()))
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one row's columns")]
-    async fn insert_device(
-        txn: &DatabaseTransaction,
-        uid: &Id,
-        device_id: Uuid,
-        kind: MfaMethod,
-        name: &str,
-        sealed: Option<&super::secret::Sealed>,
-        sms: Option<(&str, &super::sms_codes::SmsCode)>,
-        is_primary: bool,
-    ) -> Result<(), DbErr> {
+    async fn insert_device(txn: &DatabaseTransaction, uid: &Id, device: &NewDevice<'_>) -> Result<(), DbErr> {
+        let NewDevice { id: device_id, kind, name, sealed, sms, is_primary } = *device;
         let code = sms.map(|(_, code)| code);
         let key_id = sealed.map(|s| s.key_id.clone()).or_else(|| code.map(|c| c.key_id.clone()));
         txn.execute(

@@ -10,7 +10,7 @@ use zeroize::Zeroizing;
 
 use super::attempt::{Attempt, Checked};
 use super::error::MfaError;
-use super::manager::{DeviceRow, MfaManager, MfaUser, actor, check_name, normalize_digits};
+use super::manager::{DeviceRow, MfaManager, MfaUser, NewDevice, actor, check_name, normalize_digits};
 use super::method::MfaMethod;
 use super::store::{MfaDevices, MfaUserId, get};
 use super::throttle::Factor;
@@ -76,7 +76,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
         // concurrent setup may replace this enrolment at any moment, and the quota unit taken
         // above must then still pay for a message, not for a spurious "resend throttled".
         let code = self.new_code(device_id, Utc::now())?;
-        self.enrol_device(&uid, device_id, MfaMethod::Sms, name, None, Some((&phone, &code)), is_primary).await?;
+        let sms = Some((phone.as_str(), &code));
+        let device = NewDevice { id: device_id, kind: MfaMethod::Sms, name, sealed: None, sms, is_primary };
+        self.enrol_device(&uid, device).await?;
         self.deliver(user, device_id, &phone, &code).await?;
         Ok(device_id)
     }
