@@ -17,7 +17,9 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
 use rail_graphql_security::audit::verify::{SetAside, Verifier, VerifyOptions};
-use rail_graphql_security::audit::{AuditEvent, DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX};
+use rail_graphql_security::audit::{
+    AuditEvent, DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NATS_SET_ASIDE_SUBJECT_SUFFIX,
+};
 
 /// The body of a message on `<prefix>.sink.set_aside`.
 #[derive(serde::Deserialize)]
@@ -54,7 +56,7 @@ async fn main() -> Result<(), async_nats::Error> {
             let message = message?;
             read += 1;
             let message_id = message.headers.as_ref().and_then(|h| h.get("Nats-Msg-Id")).map(|v| v.to_string());
-            if message.subject.as_str() == format!("{prefix}.sink.set_aside") {
+            if message.subject.as_str() == format!("{prefix}.{NATS_SET_ASIDE_SUBJECT_SUFFIX}") {
                 // The marker of an event the server refused: the chain goes on through it.
                 let problem = match serde_json::from_slice::<Marker>(&message.payload) {
                     Err(e) => Some(format!("body is not a set-aside marker: {e}")),

@@ -95,7 +95,9 @@ pub use self::sink::{
 };
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
-pub use self::sink::{DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NatsSink, NatsSinkBuilder};
+pub use self::sink::{
+    DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NATS_SET_ASIDE_SUBJECT_SUFFIX, NatsSink, NatsSinkBuilder,
+};
 #[cfg(feature = "webhook")]
 #[cfg_attr(docsrs, doc(cfg(feature = "webhook")))]
 pub use self::sink::{DELIVERY_HEADER, SIGNATURE_HEADER, WebhookSink, WebhookSinkBuilder};

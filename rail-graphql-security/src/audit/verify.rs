@@ -524,10 +524,7 @@ impl Verifier {
             self.unchained.push((event.id.to_string(), event.timestamp));
             return;
         };
-        self.first_chained = Some(self.first_chained.map_or(event.timestamp, |t| t.min(event.timestamp)));
-        let mut state = self.chains.remove(&link.chain).unwrap_or_default();
-        self.take(&mut state, Entry::Stored(&event), link);
-        self.chains.insert(link.chain, state);
+        self.take_next(Entry::Stored(&event), link, Some(event.timestamp));
     }
 
     /// Takes a set-aside marker in the place of its event: the chain goes on through its link
@@ -537,11 +534,16 @@ impl Verifier {
             return;
         }
         let Some(link) = aside.chain else { return };
-        if let Some(at) = aside.timestamp {
+        self.take_next(Entry::SetAside(&aside), link, aside.timestamp);
+    }
+
+    /// Takes `entry`, which happened `at`, as the next one of its chain in the input.
+    fn take_next(&mut self, entry: Entry<'_>, link: ChainLink, at: Option<DateTime<Utc>>) {
+        if let Some(at) = at {
             self.first_chained = Some(self.first_chained.map_or(at, |t| t.min(at)));
         }
         let mut state = self.chains.remove(&link.chain).unwrap_or_default();
-        self.take(&mut state, Entry::SetAside(&aside), link);
+        self.take(&mut state, entry, link);
         self.chains.insert(link.chain, state);
     }
 

@@ -26,7 +26,9 @@ pub use self::file::{FileSink, FsyncPolicy};
 pub use self::memory::{MemorySink, MemorySinkTimeout};
 #[cfg(feature = "nats")]
 #[cfg_attr(docsrs, doc(cfg(feature = "nats")))]
-pub use self::nats::{DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NatsSink, NatsSinkBuilder};
+pub use self::nats::{
+    DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NATS_SET_ASIDE_SUBJECT_SUFFIX, NatsSink, NatsSinkBuilder,
+};
 #[cfg(any(feature = "webhook", feature = "nats"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "webhook", feature = "nats"))))]
 pub use self::spool::REFUSALS_BEFORE_SET_ASIDE;

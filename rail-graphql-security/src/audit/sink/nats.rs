@@ -22,6 +22,10 @@ pub const DEFAULT_NATS_STREAM: &str = "AUDIT";
 /// The first subject token unless told otherwise: events go to `audit.<event_type>`.
 pub const DEFAULT_NATS_SUBJECT_PREFIX: &str = "audit";
 
+/// The subject of the [`SetAside`] markers after the prefix: `audit.sink.set_aside` by
+/// default. One token more than any event's subject, so no event type can take it.
+pub const NATS_SET_ASIDE_SUBJECT_SUFFIX: &str = "sink.set_aside";
+
 /// The NATS server's default `max_payload`: a larger event could never be published.
 const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 
@@ -46,7 +50,7 @@ const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 /// times is written to the spool's `refused/` subdirectory (kept, logged as an error, listed by
 /// [`refused_batches`](Self::refused_batches)), and the events behind it go on. In its place
 /// the sink publishes a [`SetAside`](crate::audit::verify::SetAside) marker on
-/// `<prefix>.sink.set_aside` (one token more than any event subject; body
+/// `<prefix>.sink.set_aside` ([`NATS_SET_ASIDE_SUBJECT_SUFFIX`]; body
 /// `{"set_aside": {"id", "timestamp", "chain", "reason"}}`, message id `<event id>:set-aside`),
 /// so that a reader verifying the stream
 /// ([`Verifier::set_aside`](crate::audit::verify::Verifier::set_aside)) finds the event's
@@ -71,6 +75,7 @@ const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 /// ```no_run
 /// # async fn f() -> Result<(), async_nats::Error> {
 /// use futures::StreamExt;
+/// use rail_graphql_security::audit::NATS_SET_ASIDE_SUBJECT_SUFFIX;
 ///
 /// let js = async_nats::jetstream::new(async_nats::connect("nats://127.0.0.1:4222").await?);
 /// let stream = js.get_stream("AUDIT").await?;
@@ -84,7 +89,7 @@ const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 /// while let Some(message) = messages.next().await {
 ///     let message = message?;
 ///     let body: serde_json::Value = serde_json::from_slice(&message.payload)?;
-///     if message.subject.ends_with(".sink.set_aside") {
+///     if message.subject.ends_with(NATS_SET_ASIDE_SUBJECT_SUFFIX) {
 ///         // Not an event: the marker of one the server refused, kept in the writer's spool.
 ///         println!("set aside: {}", body["set_aside"]["id"]);
 ///     } else {
@@ -410,12 +415,6 @@ async fn publish_until_stored(
     }
 }
 
-/// The subject of the [`SetAside`] markers under `prefix`: one token more than any event's
-/// subject, so no event type can take it.
-fn set_aside_subject(prefix: &str) -> String {
-    format!("{prefix}.sink.set_aside")
-}
-
 /// Publishes a [`SetAside`] marker in the place of `message`, which the server refused for
 /// good and which is kept in the spool: a reader verifying the stream then finds the event's
 /// absence explained, not a gap in its chain. Its message id is `<event id>:set-aside`, so
@@ -436,7 +435,7 @@ async fn publish_set_aside_marker(
     };
     let marker = SpooledMessage {
         id: format!("{}:set-aside", message.id),
-        subject: set_aside_subject(&inner.subject_prefix),
+        subject: format!("{}.{NATS_SET_ASIDE_SUBJECT_SUFFIX}", inner.subject_prefix),
         payload: serde_json::json!({ "set_aside": aside }),
     };
     if let Some(refusal) = publish_until_stored(inner, connection, &marker).await {
