@@ -5,7 +5,6 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::validate::{AuditOptions, MfaOptions, RateLimitOptions, Resolver};
-use crate::common::CratePath;
 
 /// The GraphQL field name async-graphql derives by default (`secret_note` -> `secretNote`).
 fn field_name(ident: &syn::Ident) -> String {
@@ -26,9 +25,11 @@ fn field_name(ident: &syn::Ident) -> String {
     out
 }
 
-/// `short_type_name(type_name::<Self>())`: the resource's type part, at run time.
-fn type_name(krate: &CratePath) -> TokenStream {
-    quote!(#krate::__private::short_type_name(::core::any::type_name::<Self>()))
+/// `type_name::<Self>()`: the resource's type, as a full path. `#[require_mfa]` and
+/// `#[audited]` pass it as is (the runtime shortens it only when it builds an event, off the
+/// request path); `#[rate_limit]` keys its counters by the short name.
+fn type_name() -> TokenStream {
+    quote!(::core::any::type_name::<Self>())
 }
 
 /// `#[require_mfa]`: the policy check becomes the body's first statement; a refusal returns
@@ -50,7 +51,7 @@ pub(crate) fn require_mfa(options: &MfaOptions, resolver: Resolver) -> TokenStre
         policy.extend(quote!(.methods(&[#(#krate::mfa::MfaMethod::#methods),*])));
     }
     let field = field_name(&func.sig.ident);
-    let type_name = type_name(krate);
+    let type_name = type_name();
     let denied = format_ident!("__rail_denied", span = Span::mixed_site());
     let check: syn::Stmt = syn::parse_quote_spanned! {func.block.span()=>
         if let ::core::result::Result::Err(#denied) = #krate::mfa::enforce_mfa(
@@ -74,7 +75,8 @@ pub(crate) fn rate_limit(options: &RateLimitOptions, resolver: Resolver) -> Toke
     let Resolver { mut func, ctx, .. } = resolver;
     let RateLimitOptions { limit, window_secs, per, cost, krate } = options;
     let field = field_name(&func.sig.ident);
-    let type_name = type_name(krate);
+    let type_name = type_name();
+    let type_name = quote!(#krate::__private::short_type_name(#type_name));
     let denied = format_ident!("__rail_denied", span = Span::mixed_site());
     let check: syn::Stmt = syn::parse_quote_spanned! {func.block.span()=>
         if let ::core::result::Result::Err(#denied) = #krate::rate_limit::enforce_resolver(
@@ -129,7 +131,7 @@ pub(crate) fn audited(options: &AuditOptions, resolver: Resolver) -> TokenStream
         syn::ReturnType::Type(_, ty) => quote!(#ty),
         syn::ReturnType::Default => quote!(()),
     };
-    let type_name = type_name(krate);
+    let type_name = type_name();
     let mutability = (!options.fields.is_empty()).then(|| quote!(mut));
     let stmts = &func.block.stmts;
     let body = quote_spanned! {func.block.span()=>

@@ -20,6 +20,7 @@ use super::event::{AuditEvent, AuditEventType};
 use super::pipeline::{self, Command, Counters, Handlers, PipelineConfig};
 use super::report::{ReportError, SecurityReport, generate_security_report};
 use super::sink::{AuditSink, DatabaseSink, TracingSink};
+use crate::resolver::ResolverCall;
 
 /// Someone an event is about: implement it for your user model, or use [`Actor`].
 pub trait AuditUser {
@@ -365,11 +366,21 @@ impl AuditLogger {
 
     /// Queues an event. Never waits and never panics; see the type's docs for a full queue.
     pub fn log(&self, event: AuditEvent) {
+        self.send(Command::Event(event));
+    }
+
+    /// Queues an `#[audited]` call, turned into its event by the dispatcher; like
+    /// [`log`](Self::log) otherwise.
+    pub(crate) fn log_call(&self, call: ResolverCall) {
+        self.send(Command::Call(call));
+    }
+
+    fn send(&self, command: Command) {
         if !self.shared.enabled {
             return;
         }
         let counters = &self.shared.counters.caller;
-        match self.shared.tx.try_send(Command::Event(event)) {
+        match self.shared.tx.try_send(command) {
             Ok(()) => {
                 counters.logged.fetch_add(1, Ordering::Relaxed);
             }

@@ -23,6 +23,7 @@ use super::chain::ChainWriter;
 use super::dead_letter::{DeadLetter, DeadLetterStore};
 use super::event::{AuditEvent, AuditEventType, AuditSeverity};
 use super::sink::{AuditSink, SinkError};
+use crate::resolver::ResolverCall;
 
 /// What travels on the logger's queue.
 #[expect(
@@ -31,6 +32,8 @@ use super::sink::{AuditSink, SinkError};
 )]
 pub(crate) enum Command {
     Event(AuditEvent),
+    /// An `#[audited]` call, built into its event here rather than on the request's core.
+    Call(ResolverCall),
     Flush(oneshot::Sender<()>),
     Shutdown(Instant, oneshot::Sender<()>),
 }
@@ -154,14 +157,8 @@ impl Dispatcher {
             }
             for command in commands.drain(..) {
                 match command {
-                    Command::Event(mut event) => {
-                        // Masked first: a key cut to fit could lose the marker that masks it.
-                        event.mask_secrets();
-                        if event.make_storable() {
-                            self.counters.sanitized.fetch_add(1, Ordering::Relaxed);
-                        }
-                        batch.push(event);
-                    }
+                    Command::Event(event) => batch.push(self.admit(event)),
+                    Command::Call(call) => batch.push(self.admit(call.into_event())),
                     Command::Flush(ack) => {
                         self.dispatch(&mut batch).await;
                         self.flush_workers().await;
@@ -189,6 +186,16 @@ impl Dispatcher {
         if let Some(ack) = shutdown {
             let _ = ack.send(());
         }
+    }
+
+    /// A queued event as the sinks get it: masked, then made storable.
+    fn admit(&self, mut event: AuditEvent) -> AuditEvent {
+        // Masked first: a key cut to fit could lose the marker that masks it.
+        event.mask_secrets();
+        if event.make_storable() {
+            self.counters.sanitized.fetch_add(1, Ordering::Relaxed);
+        }
+        event
     }
 
     /// Hands the batch to every sink worker and runs the alert engine over it.

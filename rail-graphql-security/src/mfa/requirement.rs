@@ -40,6 +40,7 @@ use chrono::{DateTime, Utc};
 use super::method::MfaMethod;
 use crate::audit::AuditLogger;
 use crate::context::{AccessDenied, MfaLevel, SecurityContext, audit_denial};
+use crate::resolver::generated::short_type_name;
 
 /// What `#[require_mfa(...)]`, [`RequireMfa`](crate::guard::RequireMfa) and
 /// [`Requirement::Mfa`](crate::context::Requirement::Mfa) demand of the caller's second factor.
@@ -141,7 +142,9 @@ impl MfaRequirement {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AuditAs<'a> {
-    /// `Type.field` (what `#[require_mfa]` passes).
+    /// `Type.field`: a type's name and a field's. The type's name may be a full path
+    /// (`core::any::type_name::<Self>()`, what `#[require_mfa]` passes); the event names the
+    /// type by its last segment without generics (`Query`).
     Field(&'a str, &'a str),
     /// This name, e.g. `Query.payout`.
     Resource(&'a str),
@@ -155,7 +158,7 @@ pub enum AuditAs<'a> {
 impl AuditAs<'_> {
     fn resource(self, ctx: &Context<'_>) -> Option<String> {
         match self {
-            Self::Field(type_name, field_name) => Some(format!("{type_name}.{field_name}")),
+            Self::Field(type_name, field_name) => Some(format!("{}.{field_name}", short_type_name(type_name))),
             Self::Resource(resource) => Some(resource.to_owned()),
             Self::ResponsePath => Some(match ctx.path_node {
                 Some(path) => path.to_string(),
