@@ -291,7 +291,9 @@ pub struct MfaConfig {
     pub sms_allowed_country_codes: Vec<String>,
     /// Unconfirmed (pending) TOTP and SMS enrolments a user may have at once; a new one beyond
     /// it is refused with [`MfaError::RateLimited`] (a new enrolment replaces the pending one
-    /// of its own kind, which is not counted). Default 3.
+    /// of its own kind, which is not counted). Each kind keeps at most one pending enrolment,
+    /// so only `1` refuses anything: a TOTP setup while an SMS one is pending, or the reverse.
+    /// Default 3.
     pub max_pending_devices: u32,
     /// Users holding any of these roles must pass a second factor even before enrolling
     /// (see [`MfaUser::mfa_roles`](super::MfaUser::mfa_roles)); the `mfa.required_for_roles` key.

@@ -595,29 +595,40 @@ impl<Id: MfaUserId> MfaManager<Id> {
         )?);
         let device_id = Uuid::new_v4();
         let sealed = self.cipher.seal(secret.as_ref(), &associated_data("totp", &uid.to_key(), &device_id));
-        self.check_pending_devices(user, MfaMethod::Totp).await?;
+        self.check_pending_devices(&self.db, user, MfaMethod::Totp).await?;
         let is_primary = !self.has_confirmed_factor(&uid).await?;
         let device =
             NewDevice { id: device_id, kind: MfaMethod::Totp, name, sealed: Some(&sealed), sms: None, is_primary };
-        self.enrol_device(&uid, device).await?;
+        self.enrol_device(user, device).await?;
         Ok(TotpSetup { device_id, secret: secret_b32, otpauth_uri: uri })
     }
 
     /// Stores a new unconfirmed device in place of the user's unconfirmed enrolment of `kind`:
     /// the old one dropped and the new one inserted in one transaction under the user's
     /// throttle row lock ([`throttle::lock_row`]). Concurrent setups by one user take turns, so
-    /// exactly one enrolment of a kind stays pending: the last one committed.
-    pub(crate) async fn enrol_device(&self, uid: &Id, device: NewDevice<'_>) -> Result<(), DbErr> {
+    /// exactly one enrolment of a kind stays pending: the last one committed. The
+    /// `max_pending_devices` cap is counted again under that lock, so racing setups of
+    /// different kinds cannot both pass it ([`MfaError::RateLimited`], nothing changed).
+    pub(crate) async fn enrol_device(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        device: NewDevice<'_>,
+    ) -> Result<(), MfaError> {
+        let uid = user.mfa_user_id();
         let options = TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..Default::default()
         };
         for _ in 0..3 {
             let txn = self.db.begin_with_options(options).await?;
-            if !throttle::lock_row(&txn, uid).await? {
+            if !throttle::lock_row(&txn, &uid).await? {
                 txn.rollback().await?;
-                throttle::ensure_row(&self.db, uid, Utc::now()).await?;
+                throttle::ensure_row(&self.db, &uid, Utc::now()).await?;
                 continue;
+            }
+            if let Err(refused) = self.check_pending_devices(&txn, user, device.kind).await {
+                txn.rollback().await?;
+                return Err(refused);
             }
             txn.execute(
                 Query::delete()
@@ -627,10 +638,10 @@ impl<Id: MfaUserId> MfaManager<Id> {
                     .and_where(Expr::col(MfaDevices::Confirmed).eq(false)),
             )
             .await?;
-            Self::insert_device(&txn, uid, &device).await?;
-            return txn.commit().await;
+            Self::insert_device(&txn, &uid, &device).await?;
+            return Ok(txn.commit().await?);
         }
-        Err(DbErr::Custom("could not lock the user's mfa_throttle row".to_owned()))
+        Err(DbErr::Custom("could not lock the user's mfa_throttle row".to_owned()).into())
     }
 
     async fn insert_device(txn: &DatabaseTransaction, uid: &Id, device: &NewDevice<'_>) -> Result<(), DbErr> {

@@ -67,7 +67,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         self.check_sms_country(user, &phone)?;
         // The limits first: a refused setup leaves the user's pending enrolment alone, and
         // the pending-device cap refuses before a quota unit is spent.
-        self.check_pending_devices(user, MfaMethod::Sms).await?;
+        self.check_pending_devices(&self.db, user, MfaMethod::Sms).await?;
         self.take_sms_quota(user, &phone).await?;
         let uid = user.mfa_user_id();
         let device_id = Uuid::new_v4();
@@ -78,7 +78,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let code = self.new_code(device_id, Utc::now())?;
         let sms = Some((phone.as_str(), &code));
         let device = NewDevice { id: device_id, kind: MfaMethod::Sms, name, sealed: None, sms, is_primary };
-        self.enrol_device(&uid, device).await?;
+        self.enrol_device(user, device).await?;
         self.deliver(user, device_id, &phone, &code).await?;
         Ok(device_id)
     }

@@ -55,14 +55,16 @@ impl<Id: MfaUserId> MfaManager<Id> {
 
     /// Refuses a new enrolment of `replacing` while the user has `max_pending_devices`
     /// unconfirmed TOTP or SMS devices, not counting the pending enrolment of `replacing`
-    /// that the new one replaces.
+    /// that the new one replaces. Counted on `conn`: the pool for the early check a setup
+    /// makes before it spends anything, and the enrolment's transaction, under the user's
+    /// row lock, for the check that holds ([`MfaManager::enrol_device`]).
     pub(crate) async fn check_pending_devices(
         &self,
+        conn: &impl ConnectionTrait,
         user: &impl MfaUser<Id = Id>,
         replacing: MfaMethod,
     ) -> Result<(), MfaError> {
-        let rows = self
-            .db
+        let rows = conn
             .query_all(
                 Query::select()
                     .column(MfaDevices::Id)

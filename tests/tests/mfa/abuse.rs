@@ -316,7 +316,42 @@ async fn concurrent_totp_setups_leave_one_pending_enrolment<Id: TestId>(t: &Test
 }
 mfa_test!(concurrent_totp_setups_leave_one_pending_enrolment_test, concurrent_totp_setups_leave_one_pending_enrolment);
 
-fn refused_by_pending(result: Result<uuid::Uuid, MfaError>) -> &'static str {
+/// With `max_pending_devices = 1`, a TOTP and an SMS setup racing for one user: one enrols,
+/// the other is refused by the cap. The cap used to be a count before the enrolment's
+/// transaction, so both counted zero and both enrolled.
+async fn racing_setups_of_both_kinds_respect_the_pending_cap<Id: TestId>(t: &TestDb) {
+    let phone = Phone::default();
+    let config = MfaConfig { max_pending_devices: 1, ..MfaConfig::default() };
+    let mfa = manager::<Id>(t.db.clone(), config).with_sms_provider(phone.clone()).unwrap();
+    let mut sms_enrolled = 0;
+    for n in 1..=8 {
+        let user = user::<Id>(n);
+        let number = format!("+1415555{n:04}");
+        let (totp, sms) =
+            tokio::join!(mfa.setup_totp_device(&user, "app"), mfa.setup_sms_device(&user, &number, "phone"));
+        let pending = mfa.list_devices(&user).await.unwrap();
+        assert_eq!(pending.len(), 1, "user {n}: {pending:?}");
+        match (totp, sms) {
+            (Ok(setup), refused) => {
+                assert_eq!(refused_by_pending(refused), "pending_devices");
+                assert_eq!(pending[0].id, setup.device_id);
+            }
+            (refused, Ok(device_id)) => {
+                assert_eq!(refused_by_pending(refused), "pending_devices");
+                assert_eq!(pending[0].id, device_id);
+                sms_enrolled += 1;
+            }
+            (totp, sms) => panic!("user {n}: one setup must enrol, got {totp:?} and {sms:?}"),
+        }
+    }
+    assert_eq!(phone.sent(), sms_enrolled, "a refused SMS setup sends nothing");
+}
+mfa_test!(
+    racing_setups_of_both_kinds_respect_the_pending_cap_test,
+    racing_setups_of_both_kinds_respect_the_pending_cap
+);
+
+fn refused_by_pending(result: Result<impl std::fmt::Debug, MfaError>) -> &'static str {
     match result {
         Err(MfaError::RateLimited { what, retry_after: None }) => what,
         other => panic!("expected the pending-device cap, got {other:?}"),
