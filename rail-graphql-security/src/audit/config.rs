@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use sea_orm::DatabaseConnection;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -218,43 +218,118 @@ pub enum AuditConfigError {
 
 impl AuditConfig {
     /// A logger builder with this configuration's sinks and thresholds; add handlers or more
-    /// sinks, then `build()`. Must be called inside a Tokio runtime (the webhook sink starts
-    /// its delivery task).
+    /// sinks, then `build()`. With `enabled = false`, a logger that records nothing and opens
+    /// no sink. Must be called inside a Tokio runtime (the webhook sink starts its delivery
+    /// task).
     pub fn logger_builder(&self, db: Option<DatabaseConnection>) -> Result<AuditLoggerBuilder, AuditConfigError> {
+        LoggerSettings {
+            enabled: self.enabled,
+            storage_backend: &self.storage_backend,
+            log_file_path: &self.log_file_path,
+            log_file_max_bytes: Some(self.log_file_max_bytes),
+            log_file_max_files: Some(self.log_file_max_files),
+            webhook_url: self.webhook_url.as_deref(),
+            webhook_headers: self.webhook_headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+            webhook_secret: self.webhook_secret.as_deref(),
+            webhook_spool_dir: &self.webhook_spool_dir,
+            nats_url: self.nats_url.as_deref(),
+            nats_stream: &self.nats_stream,
+            nats_subject_prefix: &self.nats_subject_prefix,
+            nats_spool_dir: &self.nats_spool_dir,
+            export_format: self.export_format,
+            alert_thresholds: self.alert_thresholds,
+            dead_letter_path: self.dead_letter_path.as_deref(),
+            flush_timeout: Some(std::time::Duration::from_secs(self.flush_timeout_secs)),
+            hash_chain: self.hash_chain,
+            checkpoint_signing_key: self.checkpoint_signing_key.as_deref(),
+            checkpoint_previous_keys: &self.checkpoint_previous_keys,
+            checkpoint_every_events: self.checkpoint_every_events,
+            checkpoint_interval_secs: self.checkpoint_interval_secs,
+        }
+        .logger_builder(db)
+    }
+}
+
+/// What a configuration says about the logger, borrowed: the one place a logger builder is
+/// made from settings, for both [`AuditConfig`] and the standard configuration's `audit`
+/// section (`config::standard::AuditSettings`). `None` keeps the sink's or builder's default.
+#[cfg_attr(
+    not(feature = "webhook"),
+    expect(dead_code, reason = "without the `webhook` feature only the refusal is built")
+)]
+pub(crate) struct LoggerSettings<'a> {
+    pub(crate) enabled: bool,
+    pub(crate) storage_backend: &'a [StorageBackend],
+    pub(crate) log_file_path: &'a Path,
+    pub(crate) log_file_max_bytes: Option<u64>,
+    pub(crate) log_file_max_files: Option<usize>,
+    pub(crate) webhook_url: Option<&'a str>,
+    pub(crate) webhook_headers: Vec<(&'a str, &'a str)>,
+    pub(crate) webhook_secret: Option<&'a str>,
+    pub(crate) webhook_spool_dir: &'a Path,
+    pub(crate) nats_url: Option<&'a str>,
+    pub(crate) nats_stream: &'a str,
+    pub(crate) nats_subject_prefix: &'a str,
+    pub(crate) nats_spool_dir: &'a Path,
+    pub(crate) export_format: ExportFormat,
+    pub(crate) alert_thresholds: AlertThresholds,
+    pub(crate) dead_letter_path: Option<&'a Path>,
+    pub(crate) flush_timeout: Option<std::time::Duration>,
+    pub(crate) hash_chain: bool,
+    pub(crate) checkpoint_signing_key: Option<&'a str>,
+    pub(crate) checkpoint_previous_keys: &'a [String],
+    pub(crate) checkpoint_every_events: u64,
+    pub(crate) checkpoint_interval_secs: u64,
+}
+
+impl LoggerSettings<'_> {
+    /// The builder: chain, checkpoints and thresholds, then one sink per listed backend
+    /// (none when disabled). Must be called inside a Tokio runtime (the webhook and NATS sinks
+    /// start their delivery tasks).
+    pub(crate) fn logger_builder(self, db: Option<DatabaseConnection>) -> Result<AuditLoggerBuilder, AuditConfigError> {
         let checkpoints = CheckpointPolicy::from_config(
-            self.checkpoint_signing_key.as_deref(),
+            self.checkpoint_signing_key,
             self.checkpoint_every_events.max(1),
             self.checkpoint_interval_secs.max(1),
         )
-        .previous_keys(&self.checkpoint_previous_keys)
+        .previous_keys(self.checkpoint_previous_keys)
         .map_err(AuditConfigError::InvalidPreviousKey)?;
         let mut builder = AuditLogger::builder()
             .enabled(self.enabled)
             .alert_thresholds(self.alert_thresholds)
-            .flush_timeout(std::time::Duration::from_secs(self.flush_timeout_secs))
             .hash_chain(self.hash_chain)
             .checkpoints(checkpoints);
-        if let Some(path) = &self.dead_letter_path {
+        if let Some(timeout) = self.flush_timeout {
+            builder = builder.flush_timeout(timeout);
+        }
+        if !self.enabled {
+            return Ok(builder);
+        }
+        if let Some(path) = self.dead_letter_path {
             builder = builder.dead_letters(DeadLetterStore::file(path));
         }
-        for backend in &self.storage_backend {
+        for backend in self.storage_backend {
             builder = match backend {
                 StorageBackend::Database => builder.database(db.clone().ok_or(AuditConfigError::MissingDatabase)?),
-                StorageBackend::File => builder.sink(
-                    FileSink::new(&self.log_file_path)
-                        .format(self.export_format)
-                        .max_bytes(self.log_file_max_bytes)
-                        .max_files(self.log_file_max_files),
-                ),
+                StorageBackend::File => {
+                    let mut file = FileSink::new(self.log_file_path).format(self.export_format);
+                    if let Some(bytes) = self.log_file_max_bytes {
+                        file = file.max_bytes(bytes);
+                    }
+                    if let Some(files) = self.log_file_max_files {
+                        file = file.max_files(files);
+                    }
+                    builder.sink(file)
+                }
                 StorageBackend::Webhook => builder.sink(self.webhook_sink()?),
                 StorageBackend::Tracing => builder.tracing(),
                 StorageBackend::Nats => {
-                    let url = self.nats_url.as_deref().ok_or(AuditConfigError::MissingNatsUrl)?;
+                    let url = self.nats_url.ok_or(AuditConfigError::MissingNatsUrl)?;
                     let nats = NatsBackend {
                         url,
-                        stream: &self.nats_stream,
-                        subject_prefix: &self.nats_subject_prefix,
-                        spool_dir: &self.nats_spool_dir,
+                        stream: self.nats_stream,
+                        subject_prefix: self.nats_subject_prefix,
+                        spool_dir: self.nats_spool_dir,
                         format: self.export_format,
                     };
                     builder.sink(nats.build()?)
@@ -263,18 +338,16 @@ impl AuditConfig {
         }
         Ok(builder)
     }
-}
 
-impl AuditConfig {
     /// The `webhook` backend's sink (it starts its delivery task: call inside a Tokio runtime).
     #[cfg(feature = "webhook")]
     fn webhook_sink(&self) -> Result<WebhookSink, AuditConfigError> {
-        let url = self.webhook_url.as_deref().ok_or(AuditConfigError::MissingWebhookUrl)?;
-        let mut webhook = WebhookSink::builder(url, &self.webhook_spool_dir).format(self.export_format);
+        let url = self.webhook_url.ok_or(AuditConfigError::MissingWebhookUrl)?;
+        let mut webhook = WebhookSink::builder(url, self.webhook_spool_dir).format(self.export_format);
         for (name, value) in &self.webhook_headers {
             webhook = webhook.header(name, value)?;
         }
-        if let Some(secret) = &self.webhook_secret {
+        if let Some(secret) = self.webhook_secret {
             webhook = webhook.signing_secret(secret.as_bytes().to_vec());
         }
         Ok(webhook.build()?)
@@ -288,13 +361,13 @@ impl AuditConfig {
     }
 }
 
-/// The `nats` backend's settings, shared by [`AuditConfig`] and the standard config.
+/// The `nats` backend's settings (built by [`LoggerSettings`]).
 #[cfg_attr(not(feature = "nats"), expect(dead_code, reason = "without the `nats` feature only the refusal is built"))]
 pub(crate) struct NatsBackend<'a> {
     pub(crate) url: &'a str,
     pub(crate) stream: &'a str,
     pub(crate) subject_prefix: &'a str,
-    pub(crate) spool_dir: &'a std::path::Path,
+    pub(crate) spool_dir: &'a Path,
     pub(crate) format: ExportFormat,
 }
 
@@ -314,5 +387,33 @@ impl NatsBackend<'_> {
     #[cfg(not(feature = "nats"))]
     pub(crate) fn build(self) -> Result<super::sink::TracingSink, AuditConfigError> {
         Err(AuditConfigError::NatsFeatureDisabled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditEvent, AuditEventType};
+
+    #[tokio::test]
+    async fn a_disabled_configuration_opens_no_sink_and_records_nothing() {
+        let config: AuditConfig = serde_json::from_value(serde_json::json!({
+            "enabled": false,
+            "storage_backend": ["database", "webhook", "nats"],
+        }))
+        .unwrap();
+        // No connection, URL or spool is asked for: nothing is opened.
+        let logger = config.logger_builder(None).expect("a disabled logger needs no sink").build();
+        logger.log(AuditEvent::new(AuditEventType::LoginFailed));
+        assert_eq!(logger.stats().logged, 0);
+        logger.shutdown().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_enabled_configuration_still_asks_for_what_its_backends_need() {
+        let config: AuditConfig = serde_json::from_value(serde_json::json!({"storage_backend": "database"})).unwrap();
+        assert!(matches!(config.logger_builder(None), Err(AuditConfigError::MissingDatabase)));
+        let config: AuditConfig = serde_json::from_value(serde_json::json!({"storage_backend": "nats"})).unwrap();
+        assert!(matches!(config.logger_builder(None), Err(AuditConfigError::MissingNatsUrl)));
     }
 }

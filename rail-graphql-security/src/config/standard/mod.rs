@@ -79,12 +79,8 @@ use serde::Serialize;
 use sea_orm::DatabaseConnection;
 
 use crate::SecurityConfig;
-use crate::audit::NatsBackend;
-#[cfg(feature = "webhook")]
-use crate::audit::WebhookSink;
 use crate::audit::{
-    AlertThresholds, AuditConfigError, AuditLogger, AuditLoggerBuilder, CheckpointPolicy, ExportFormat, FileSink,
-    StorageBackend,
+    AlertThresholds, AuditConfigError, AuditLoggerBuilder, ExportFormat, LoggerSettings, StorageBackend,
 };
 use crate::config::Secret;
 use crate::mfa::bounds;
@@ -300,54 +296,31 @@ impl AuditSettings {
             suspicious_activity_per_day: self.alert_thresholds.suspicious_activity_per_day,
             rate_limit_hits_per_hour: self.alert_thresholds.rate_limit_hits_per_hour,
         };
-        let checkpoints = CheckpointPolicy::from_config(
-            self.checkpoint_signing_key.as_ref().map(Secret::expose),
-            u64::from(self.checkpoint_every_events),
-            u64::from(self.checkpoint_interval_secs),
-        )
-        .previous_keys(&self.checkpoint_previous_keys)
-        .map_err(AuditConfigError::InvalidPreviousKey)?;
-        let mut builder = AuditLogger::builder()
-            .enabled(self.enabled)
-            .alert_thresholds(thresholds)
-            .hash_chain(self.hash_chain)
-            .checkpoints(checkpoints);
-        if !self.enabled {
-            return Ok(builder);
+        LoggerSettings {
+            enabled: self.enabled,
+            storage_backend: &self.storage_backend,
+            log_file_path: &self.log_file_path,
+            log_file_max_bytes: None,
+            log_file_max_files: None,
+            webhook_url: self.webhook_url.as_deref(),
+            webhook_headers: self.webhook_headers.iter().map(|(k, v)| (k.as_str(), v.expose())).collect(),
+            webhook_secret: self.webhook_secret.as_ref().map(Secret::expose),
+            webhook_spool_dir: &self.webhook_spool_dir,
+            nats_url: self.nats_url.as_ref().map(Secret::expose),
+            nats_stream: &self.nats_stream,
+            nats_subject_prefix: &self.nats_subject_prefix,
+            nats_spool_dir: &self.nats_spool_dir,
+            export_format: ExportFormat::Json,
+            alert_thresholds: thresholds,
+            dead_letter_path: None,
+            flush_timeout: None,
+            hash_chain: self.hash_chain,
+            checkpoint_signing_key: self.checkpoint_signing_key.as_ref().map(Secret::expose),
+            checkpoint_previous_keys: &self.checkpoint_previous_keys,
+            checkpoint_every_events: u64::from(self.checkpoint_every_events),
+            checkpoint_interval_secs: u64::from(self.checkpoint_interval_secs),
         }
-        for backend in &self.storage_backend {
-            builder = match backend {
-                StorageBackend::Database => builder.database(db.clone().ok_or(AuditConfigError::MissingDatabase)?),
-                StorageBackend::File => builder.sink(FileSink::new(&self.log_file_path)),
-                #[cfg(not(feature = "webhook"))]
-                StorageBackend::Webhook => return Err(AuditConfigError::WebhookFeatureDisabled),
-                #[cfg(feature = "webhook")]
-                StorageBackend::Webhook => {
-                    let url = self.webhook_url.as_deref().ok_or(AuditConfigError::MissingWebhookUrl)?;
-                    let mut webhook = WebhookSink::builder(url, &self.webhook_spool_dir);
-                    for (name, value) in &self.webhook_headers {
-                        webhook = webhook.header(name, value.expose())?;
-                    }
-                    if let Some(secret) = &self.webhook_secret {
-                        webhook = webhook.signing_secret(secret.expose().as_bytes().to_vec());
-                    }
-                    builder.sink(webhook.build()?)
-                }
-                StorageBackend::Tracing => builder.tracing(),
-                StorageBackend::Nats => {
-                    let url = self.nats_url.as_ref().ok_or(AuditConfigError::MissingNatsUrl)?;
-                    let nats = NatsBackend {
-                        url: url.expose(),
-                        stream: &self.nats_stream,
-                        subject_prefix: &self.nats_subject_prefix,
-                        spool_dir: &self.nats_spool_dir,
-                        format: ExportFormat::Json,
-                    };
-                    builder.sink(nats.build()?)
-                }
-            };
-        }
-        Ok(builder)
+        .logger_builder(db)
     }
 }
 
