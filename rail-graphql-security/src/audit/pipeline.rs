@@ -25,11 +25,8 @@ use super::event::{AuditEvent, AuditEventType, AuditSeverity};
 use super::sink::{AuditSink, SinkError};
 use crate::resolver::ResolverCall;
 
-/// What travels on the logger's queue.
-#[expect(
-    clippy::large_enum_variant,
-    reason = "events are nearly every message; boxing them would allocate on every log() call"
-)]
+/// What travels on the logger's queue: events and calls unboxed (nearly every message is one,
+/// and boxing would allocate on every `log()`).
 pub(crate) enum Command {
     Event(AuditEvent),
     /// An `#[audited]` call, built into its event here rather than on the request's core.
