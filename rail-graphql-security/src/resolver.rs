@@ -145,7 +145,7 @@ impl AuditedCall {
     /// Logs the event with the caller from `ctx`, the result's outcome and the elapsed time.
     ///
     /// The request path only copies what the event needs (the caller's fields, the outcome
-    /// code); the logger's dispatcher builds the event from it (see [`ResolverCall`]).
+    /// code); the logger's dispatcher builds the event from it, off the request's core.
     pub fn finish<T, E: ErrorCode>(self, ctx: &Context<'_>, result: &Result<T, E>) {
         let Some(logger) = self.logger else { return };
         let timestamp = Utc::now();
