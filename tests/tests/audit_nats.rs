@@ -18,8 +18,8 @@ use integration_tests::nats::{
 use integration_tests::unlinked;
 use rail_graphql_security::audit::verify::{Finding, Notice, SetAside, Verifier, VerifyOptions};
 use rail_graphql_security::audit::{
-    AuditConfig, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, ExportFormat, NatsSink,
-    NatsSinkBuilder,
+    Alert, AuditConfig, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, DeadLetterStore,
+    ExportFormat, NatsSink, NatsSinkBuilder,
 };
 use serde_json::json;
 use tokio::time::Instant;
@@ -298,14 +298,20 @@ async fn publish_around_a_refused_event(
 
 /// A chained trail with an event the stream refuses: a reader verifying the stream finds the
 /// event's absence explained by its set-aside marker (a notice), where without the marker
-/// the same stream shows a deleted event.
+/// the same stream shows a deleted event. The writer's logger dead-letters the event too
+/// (kept in its dead-letter store, counted, alerted).
 #[tokio::test]
 async fn a_refused_events_marker_keeps_the_streams_chain_verifiable() {
     let Some(url) = shared_nats_url("the NATS set-aside marker test") else { return };
     let (stream, prefix) = unique("marker");
     create_stream_refusing_over(&url, &stream, &prefix, 2048).await;
     let spool = tempfile::tempdir().unwrap();
-    let logger = logger(sink(&url, spool.path(), &stream, &prefix).build().unwrap());
+    let letters = spool.path().join("dead-letters.jsonl");
+    let logger = AuditLogger::builder()
+        .sink(sink(&url, spool.path(), &stream, &prefix).build().unwrap())
+        .dead_letters(DeadLetterStore::file(&letters))
+        .build();
+    let alerts = integration_tests::collect_alerts(&logger);
     let mut events: Vec<AuditEvent> = (0..6).map(event).collect();
     events[3].details = json!({ "n": 3, "note": "x".repeat(4000) });
     for e in &events {
@@ -313,7 +319,24 @@ async fn a_refused_events_marker_keeps_the_streams_chain_verifiable() {
     }
     logger.flush().await.unwrap();
     wait_for_len(&url, &stream, 6).await;
-    logger.shutdown().await.unwrap();
+    let deadline = Instant::now() + WAIT;
+    while logger.stats().dead_lettered == 0 {
+        assert!(Instant::now() < deadline, "the set-aside event is not dead-lettered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stats = logger.shutdown().await.unwrap();
+    assert_eq!((stats.dead_lettered, stats.lost), (1, 0), "{stats:?}");
+    let letters = std::fs::read_to_string(&letters).unwrap();
+    let lines: Vec<serde_json::Value> = letters.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{letters}");
+    assert_eq!((&lines[0]["sink"], &lines[0]["event_id"]), (&json!("nats"), &json!(events[3].id.to_string())));
+    let error = lines[0]["error"].as_str().unwrap();
+    assert!(error.contains("refused it") && error.contains("refused/"), "{error}");
+    let kept: AuditEvent = serde_json::from_str(lines[0]["raw_event"].as_str().unwrap()).unwrap();
+    assert_eq!(unlinked(kept), events[3], "the letter holds the whole event (JSON format)");
+    let alerted =
+        alerts.lock().unwrap().iter().filter(|a| matches!(a, Alert::DeadLettered { stored: true, .. })).count();
+    assert_eq!(alerted, 1);
 
     let stored = read_stream(&url, &stream).await;
     let verify = |with_markers: bool| {

@@ -11,10 +11,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hmac::{Hmac, Mac};
+use integration_tests::{Backend, TestDb, collect_alerts};
+use rail_graphql_security::audit::verify::{Notice, VerifyOptions, verify_database};
 use rail_graphql_security::audit::{
-    Actor, AuditConfig, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, DELIVERY_HEADER,
-    ExportFormat, SIGNATURE_HEADER, SinkError, WebhookSink, WebhookSinkBuilder,
+    Actor, Alert, AuditConfig, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, DELIVERY_HEADER,
+    ExportFormat, SIGNATURE_HEADER, SinkError, WebhookSink, WebhookSinkBuilder, dead_letter,
 };
+use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use wiremock::matchers::{body_string_contains, method, path};
@@ -428,6 +431,78 @@ async fn an_event_the_endpoint_refuses_is_set_aside_and_the_rest_delivered() {
     std::fs::rename(&refused[0], spool.path().join(refused[0].file_name().unwrap())).unwrap();
     webhook.write_batch(&(25..26).map(event).collect::<Vec<_>>()).await.unwrap();
     endpoint.wait_for(&BTreeSet::from([poison])).await;
+}
+
+/// An event the endpoint refuses for good also takes the logger's dead-letter path: stored in
+/// `audit_dead_letters` (as the webhook sent it, OCSF here), counted in the stats and raised
+/// as an alert, so an operator learns of it from more than one log line. The database trail
+/// holds the same event as a row, and `audit verify` is not misled by the webhook's letter
+/// (an OCSF letter used to be reported as an unreadable dead letter).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_aside_event_is_dead_lettered_counted_and_alerted() {
+    let Some(t) = TestDb::new(Backend::Sqlite).await else { return };
+    let server = MockServer::start().await;
+    let (_refusals, answer) = counting(422);
+    Mock::given(method("POST"))
+        .and(path("/ingest"))
+        .and(body_string_contains("poison-pill"))
+        .respond_with(answer)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    let endpoint = Endpoint::fixed(Mode::Up);
+    endpoint.mount(&server).await;
+    let spool = tempfile::tempdir().unwrap();
+    let webhook = sink(&server, spool.path()).format(ExportFormat::Ocsf).timeout(WAIT).build().unwrap();
+    let logger = AuditLogger::builder().database(t.db.clone()).sink(webhook).build();
+    let alerts = collect_alerts(&logger);
+
+    let mut events: Vec<AuditEvent> = (0..6).map(event).collect();
+    events[2].details = json!({"n": 2, "note": "poison-pill"});
+    let poison = events[2].id;
+    for e in &events {
+        logger.log(e.clone());
+    }
+    let good: BTreeSet<String> =
+        events.iter().map(|e| e.id.to_string()).filter(|id| *id != poison.to_string()).collect();
+    endpoint.wait_for(&good).await;
+    wait_until("the set-aside event is dead-lettered", async || logger.stats().dead_lettered == 1).await;
+    logger.flush().await.unwrap();
+
+    let letters = dead_letter::Entity::find().all(&t.db).await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    let letter = &letters[0];
+    assert_eq!((letter.sink.as_str(), letter.event_id.as_str()), ("webhook", poison.to_string().as_str()));
+    assert!(letter.error.contains("HTTP 422") && letter.error.contains("refused"), "{}", letter.error);
+    assert!(
+        letter.error.contains(&spool.path().join("refused").display().to_string()),
+        "names the kept file: {}",
+        letter.error
+    );
+    let raw: Value = serde_json::from_str(&letter.raw_event).expect("the letter's event is JSON");
+    assert_eq!(raw["metadata"]["uid"], poison.to_string(), "kept as the webhook sent it (OCSF)");
+    assert_eq!(raw["unmapped"]["note"], "poison-pill");
+
+    let alerted: Vec<(String, uuid::Uuid, String, bool)> = alerts
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|a| match a {
+            Alert::DeadLettered { sink, event_id, event_type, stored, .. } => {
+                Some((sink.clone(), *event_id, event_type.clone(), *stored))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(alerted, [("webhook".to_owned(), poison, "login_failed".to_owned(), true)]);
+
+    let stats = logger.shutdown().await.unwrap();
+    assert_eq!((stats.dead_lettered, stats.lost, stats.dropped), (1, 0, 0), "{stats:?}");
+    let report = verify_database(&t.db, VerifyOptions::default()).await.unwrap();
+    assert!(report.intact(), "{:?}", report.findings);
+    assert_eq!(report.events, events.len() as u64, "every event, the refused one included, is a row of the chain");
+    assert!(!report.notices.iter().any(|n| matches!(n, Notice::DeadLettered { .. })), "{:?}", report.notices);
+    t.cleanup().await;
 }
 
 /// A refusal of the delivery itself (401: wrong credentials) is not the events' fault: the

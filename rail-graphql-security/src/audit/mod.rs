@@ -77,7 +77,7 @@ pub use self::chain::{ChainHash, ChainLink};
 pub use self::checkpoint::{Checkpoint, CheckpointKey, CheckpointPolicy};
 pub(crate) use self::config::LoggerSettings;
 pub use self::config::{AuditConfig, AuditConfigError, StorageBackend};
-pub use self::dead_letter::{DeadLetter, DeadLetterStore};
+pub use self::dead_letter::{DeadLetter, DeadLetterSender, DeadLetterStore};
 pub use self::event::{AuditEvent, AuditEventType, AuditSeverity, UnknownSeverity};
 pub use self::logger::{Actor, AuditError, AuditLogger, AuditLoggerBuilder, AuditStats, AuditUser};
 pub use self::mask::{MASK, is_secret_key, mask_details};

@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use super::alert::{Alert, AlertEngine, AlertHandler};
 use super::backoff::Backoff;
 use super::chain::ChainWriter;
-use super::dead_letter::{DeadLetter, DeadLetterStore};
+use super::dead_letter::{DeadLetterSender, DeadLetterStore};
 use super::event::{AuditEvent, AuditEventType, AuditSeverity};
 use super::sink::{AuditSink, SinkError};
 use crate::resolver::ResolverCall;
@@ -104,14 +104,22 @@ pub(crate) fn spawn(
     for sink in sinks {
         let (tx, sink_rx) = mpsc::channel(config.sink_queue_batches);
         let max_write = sink.max_write().map_or(config.max_batch, |max| max.max(config.max_batch));
+        let dead_letters = DeadLetterSender {
+            sink: sink.name().to_owned(),
+            store: config.dead_letters.clone(),
+            counters: counters.clone(),
+            backoff: config.backoff,
+            deadline: deadline_rx.clone(),
+            alert_tx: alert_tx.clone(),
+        };
+        sink.connect_dead_letters(dead_letters.clone());
         let worker = SinkWorker {
             sink,
             counters: counters.clone(),
             backoff: config.backoff,
             max_write,
             deadline: deadline_rx.clone(),
-            dead_letters: config.dead_letters.clone(),
-            alert_tx: alert_tx.clone(),
+            dead_letters,
         };
         sink_workers.push((tx, tokio::spawn(worker.run(sink_rx))));
     }
@@ -280,8 +288,8 @@ struct SinkWorker {
     /// Queued batches are merged up to this many events per write.
     max_write: usize,
     deadline: watch::Receiver<Option<Instant>>,
-    dead_letters: DeadLetterStore,
-    alert_tx: mpsc::Sender<AlertCommand>,
+    /// Where the events it refuses for good go (also handed to the sink).
+    dead_letters: DeadLetterSender,
 }
 
 /// How one attempt-with-retries at a batch ended.
@@ -369,7 +377,9 @@ impl SinkWorker {
             match self.deliver(part).await {
                 Delivery::Written | Delivery::GaveUp => {}
                 Delivery::Refused(error) => match part {
-                    [event] => self.dead_letter(event, &error).await,
+                    [event] => {
+                        self.dead_letters.send(event, &error).await;
+                    }
                     _ => {
                         let (first, second) = part.split_at(part.len() / 2);
                         tracing::warn!(
@@ -427,62 +437,6 @@ impl SinkWorker {
             }
             tracing::warn!(sink = self.sink.name(), attempt, error, "audit sink write failed; retrying");
             tokio::time::sleep_until(retry_at).await;
-        }
-    }
-
-    /// Moves an event the sink refused for good to the dead-letter store (retrying a store
-    /// that is down, like a sink), counts it, logs it and raises an alert.
-    async fn dead_letter(&self, event: &AuditEvent, error: &SinkError) {
-        let letter = DeadLetter::new(event, self.sink.name(), error);
-        let stored = self.store_dead_letter(&letter).await;
-        self.counters.dead_lettered.fetch_add(1, Ordering::Relaxed);
-        tracing::error!(
-            sink = %letter.sink,
-            event_id = %letter.event_id,
-            event_type = event.event_type.as_str(),
-            error = %letter.error,
-            store = self.dead_letters.name(),
-            stored,
-            raw_event = %letter.raw_event,
-            "an audit sink refused an event for good; it was moved to the dead letters"
-        );
-        let alert = Alert::DeadLettered {
-            sink: letter.sink,
-            event_id: letter.event_id,
-            event_type: event.event_type.as_str().to_owned(),
-            error: letter.error,
-            stored,
-        };
-        if self.alert_tx.try_send(AlertCommand::Alert(alert)).is_err() {
-            self.counters.alerts_dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Whether the store kept `letter`; its raw event is in the error log either way.
-    async fn store_dead_letter(&self, letter: &DeadLetter) -> bool {
-        let mut attempt = 0u32;
-        loop {
-            let error = match self.dead_letters.store(letter).await {
-                Ok(()) => return true,
-                Err(e) if e.is_permanent() => e,
-                Err(e) => {
-                    attempt = attempt.saturating_add(1);
-                    let retry_at = Instant::now() + self.backoff.delay(attempt);
-                    if (*self.deadline.borrow()).is_none_or(|d| retry_at <= d) {
-                        tracing::warn!(error = %e, attempt, "audit dead-letter store failed; retrying");
-                        tokio::time::sleep_until(retry_at).await;
-                        continue;
-                    }
-                    e
-                }
-            };
-            self.counters.lost.fetch_add(1, Ordering::Relaxed);
-            tracing::error!(
-                event_id = %letter.event_id,
-                error = %error,
-                "the audit dead-letter store refused a dead letter; the error log below keeps its raw event"
-            );
-            return false;
         }
     }
 }

@@ -42,6 +42,7 @@ use uuid::Uuid;
 use super::chain::{ChainHash, ChainLink};
 use super::checkpoint::{self, Checkpoint, Witness};
 use super::event::AuditEvent;
+use super::sink::DATABASE_SINK_NAME;
 use super::{dead_letter, entity};
 
 /// Rows per page when reading the database.
@@ -972,13 +973,16 @@ fn feed_row(verifier: &mut Verifier, row: entity::Model) {
     }
 }
 
-/// The dead-lettered events; the letters that do not parse go to `invalid` (where, why).
+/// The events the database sink dead-lettered; the letters that do not parse go to `invalid`
+/// (where, why). Other sinks' dead letters are left out: their events are rows of the chain
+/// (or the database's own dead letters), and a webhook's letter in OCSF does not parse.
 async fn read_dead_letters<C: ConnectionTrait>(
     db: &C,
     invalid: &mut Vec<(String, String)>,
 ) -> Result<Vec<AuditEvent>, DbErr> {
     let mut events = Vec::new();
-    for letter in dead_letter::Entity::find().all(db).await? {
+    let database = dead_letter::Column::Sink.eq(DATABASE_SINK_NAME);
+    for letter in dead_letter::Entity::find().filter(database).all(db).await? {
         match serde_json::from_str::<AuditEvent>(&letter.raw_event) {
             Ok(event) => events.push(event),
             Err(e) => invalid.push((format!("dead letter {}", letter.id), e.to_string())),

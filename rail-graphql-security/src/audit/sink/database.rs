@@ -312,10 +312,14 @@ impl DatabaseSink {
     }
 }
 
+/// The database sink's [`name`](AuditSink::name): the `sink` of its dead letters, the only ones
+/// that stand in the chain (the other sinks' dead letters are copies of stored events).
+pub(crate) const DATABASE_SINK_NAME: &str = "database";
+
 #[async_trait]
 impl AuditSink for DatabaseSink {
     fn name(&self) -> &str {
-        "database"
+        DATABASE_SINK_NAME
     }
 
     /// A sink that has fallen behind writes up to 10,000 events in one transaction: the commit

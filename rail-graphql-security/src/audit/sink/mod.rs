@@ -8,6 +8,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+use super::dead_letter::DeadLetterSender;
 use super::event::AuditEvent;
 
 mod database;
@@ -21,6 +22,7 @@ mod tracing;
 #[cfg(feature = "webhook")]
 mod webhook;
 
+pub(crate) use self::database::DATABASE_SINK_NAME;
 pub use self::database::DatabaseSink;
 pub use self::file::{FileSink, FsyncPolicy};
 pub use self::memory::{MemorySink, MemorySinkTimeout};
@@ -67,6 +69,15 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
     /// retried.
     async fn idle(&self) -> Result<(), SinkError> {
         Ok(())
+    }
+
+    /// Called once, when the logger starts this sink's worker, with the logger's dead-letter
+    /// path. A sink that delivers after `write_batch` returned (the webhook and NATS sinks)
+    /// keeps it, to dead-letter an event its service refuses for good later; the default
+    /// drops it. An event refused before this call (a spool left by an earlier run) is only
+    /// logged.
+    fn connect_dead_letters(&self, sender: DeadLetterSender) {
+        let _ = sender;
     }
 
     /// Called once after the last batch during a graceful shutdown; `deadline` is when the

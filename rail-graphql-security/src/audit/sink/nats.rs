@@ -1,6 +1,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage, stream};
@@ -10,9 +10,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool, batch_name};
+use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool, batch_name, dead_letter_set_aside};
 use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
+use crate::audit::dead_letter::DeadLetterSender;
 use crate::audit::event::AuditEvent;
 use crate::audit::mask::redact_url;
 use crate::audit::verify::SetAside;
@@ -48,7 +49,8 @@ const DEFAULT_MAX_PAYLOAD: usize = 1024 * 1024;
 /// delivery for its size (its `max_payload` or the stream's maximum message size set lower
 /// than the sink's limit) [`REFUSALS_BEFORE_SET_ASIDE`](super::REFUSALS_BEFORE_SET_ASIDE)
 /// times is written to the spool's `refused/` subdirectory (kept, logged as an error, listed by
-/// [`refused_batches`](Self::refused_batches)), and the events behind it go on. In its place
+/// [`refused_batches`](Self::refused_batches), and dead-lettered through the logger's
+/// [`DeadLetterSender`](crate::audit::DeadLetterSender)), and the events behind it go on. In its place
 /// the sink publishes a [`SetAside`](crate::audit::verify::SetAside) marker on
 /// `<prefix>.sink.set_aside` ([`NATS_SET_ASIDE_SUBJECT_SUFFIX`]; body
 /// `{"set_aside": {"id", "timestamp", "chain", "reason"}}`, message id `<event id>:set-aside`),
@@ -117,6 +119,7 @@ struct Inner {
     max_payload: usize,
     spooled: Notify,
     delivered: Notify,
+    dead_letters: OnceLock<DeadLetterSender>,
 }
 
 impl fmt::Debug for NatsSink {
@@ -311,6 +314,7 @@ impl NatsSinkBuilder {
             max_payload: self.max_payload,
             spooled: Notify::new(),
             delivered: Notify::new(),
+            dead_letters: OnceLock::new(),
         });
         let task = tokio::spawn(deliver_forever(inner.clone()));
         Ok(NatsSink { inner, task })
@@ -343,6 +347,10 @@ impl AuditSink for NatsSink {
         self.inner.spool.append(serde_json::to_vec(&messages)?).await?;
         self.inner.spooled.notify_one();
         Ok(())
+    }
+
+    fn connect_dead_letters(&self, sender: DeadLetterSender) {
+        let _ = self.inner.dead_letters.set(sender);
     }
 
     async fn shutdown(&self, deadline: Instant) -> Result<(), SinkError> {
@@ -474,6 +482,8 @@ async fn set_aside(inner: &Inner, stem: &str, message: &SpooledMessage, error: &
                 file = %file.display(),
                 "the NATS server refused an audit event for good; it is kept in this file and the events after it are published"
             );
+            let refusal = format!("the NATS server refused it {REFUSALS_BEFORE_SET_ASIDE} times: {error}");
+            dead_letter_set_aside(&inner.dead_letters, message.payload.clone(), &refusal, &file);
             true
         }
         Err(e) => {

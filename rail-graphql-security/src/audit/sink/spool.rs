@@ -5,10 +5,12 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::SinkError;
+use crate::audit::dead_letter::DeadLetterSender;
 
 const TMP_PREFIX: &str = ".tmp-";
 
@@ -195,6 +197,23 @@ impl Spool {
         let dir = self.dir.clone();
         self.blocking(move || list_spool(&dir)).await
     }
+}
+
+/// Hands an event set aside in `kept` (as the sink encoded it) to the logger's dead-letter
+/// path, when the sink has joined a logger. The store runs on its own task: a dead-letter
+/// store that is down must not stop the delivery of the events behind this one. The kept file
+/// stays the event's copy to deliver again; the dead letter names it.
+pub(super) fn dead_letter_set_aside(
+    dead_letters: &OnceLock<DeadLetterSender>,
+    encoded: serde_json::Value,
+    refusal: &str,
+    kept: &Path,
+) {
+    let Some(sender) = dead_letters.get().cloned() else { return };
+    let error = SinkError::Refused(format!("{refusal}; the event is kept in {}", kept.display()));
+    tokio::spawn(async move {
+        sender.send_encoded(&encoded, &error).await;
+    });
 }
 
 /// A batch file's name without `.json`: the webhook's delivery id, the prefix of its parts'

@@ -1,6 +1,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,9 +11,10 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool, batch_name};
+use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool, batch_name, dead_letter_set_aside};
 use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
+use crate::audit::dead_letter::DeadLetterSender;
 use crate::audit::event::AuditEvent;
 use crate::audit::mask::redact_url;
 
@@ -36,8 +37,10 @@ pub const DELIVERY_HEADER: &str = "x-rail-delivery";
 /// An endpoint that refuses what a body holds (400, 413 or 422) does not hold up the events
 /// behind it: the refused batch is split in halves, each delivered on its own (under a new
 /// delivery id), down to single events. An event refused [`REFUSALS_BEFORE_SET_ASIDE`] times
-/// is moved into the spool's `refused/` subdirectory, kept (never deleted) and logged as an
-/// error, and delivery goes on with the next batch; [`refused_batches`](Self::refused_batches)
+/// is moved into the spool's `refused/` subdirectory, kept (never deleted), logged as an
+/// error and handed to the logger's dead-letter path
+/// ([`DeadLetterSender`](crate::audit::DeadLetterSender): stored, counted, alerted), and
+/// delivery goes on with the next batch; [`refused_batches`](Self::refused_batches)
 /// lists what is there. To deliver it after fixing the endpoint, move the file back into the
 /// spool directory. Any other failure (401, 403, 404, 5xx, timeouts) is retried as above: the
 /// endpoint or its credentials are wrong, not the events.
@@ -72,6 +75,7 @@ struct Inner {
     backoff: Backoff,
     spooled: Notify,
     delivered: Notify,
+    dead_letters: OnceLock<DeadLetterSender>,
 }
 
 impl fmt::Debug for WebhookSink {
@@ -201,6 +205,7 @@ impl WebhookSinkBuilder {
             backoff: self.backoff,
             spooled: Notify::new(),
             delivered: Notify::new(),
+            dead_letters: OnceLock::new(),
         });
         let task = tokio::spawn(deliver_forever(inner.clone()));
         Ok(WebhookSink { inner, task })
@@ -218,6 +223,10 @@ impl AuditSink for WebhookSink {
         self.inner.spool.append(serde_json::to_vec(&encoded)?).await?;
         self.inner.spooled.notify_one();
         Ok(())
+    }
+
+    fn connect_dead_letters(&self, sender: DeadLetterSender) {
+        let _ = self.inner.dead_letters.set(sender);
     }
 
     async fn shutdown(&self, deadline: Instant) -> Result<(), SinkError> {
@@ -316,6 +325,10 @@ async fn route_refused(inner: &Inner, path: &Path, body: &[u8], status: u16, ref
                 file = %kept.display(),
                 "the audit webhook refused an event {refusals} times; it is kept in this file and the events after it are delivered"
             );
+            if let Some(event) = items.into_iter().next() {
+                let refusal = format!("the webhook answered HTTP {status} {refusals} times");
+                dead_letter_set_aside(&inner.dead_letters, event, &refusal, &kept);
+            }
             Some(Outcome::Done)
         }
         Err(e) => {
