@@ -629,6 +629,18 @@ fn audit_verify_after_a_key_rotation_trusts_the_configured_previous_keys() {
     // The flag does the same as the setting.
     let out = audit(&["verify", "--previous-key", &old_public]);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    // With the time the old key was retired: what it signed before verifies; a retirement
+    // before its checkpoint was made makes that checkpoint forged (a leaked old secret
+    // signing after its retirement looks the same).
+    let out = audit(&["verify", "--previous-key", &format!("{old_public}@2999-01-01T00:00:00Z")]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    let out = audit(&["verify", "--previous-key", &format!("{old_public}@2020-01-01T00:00:00Z")]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("forged checkpoint") && out.stdout.contains("was retired at 2020-01-01"),
+        "{}",
+        out.stdout
+    );
 
     // A malformed entry: a usage error (exit 2) that says what to list, from the flag and from
     // the configuration alike.

@@ -36,8 +36,12 @@
 //! `audit.checkpoint_previous_keys`. New checkpoints are signed with the new key; the old ones
 //! keep verifying with the old key, in `audit verify` (which also takes `--previous-key`) and
 //! on the dashboard. A checkpoint that no trusted key signed is reported as forged, with the
-//! key id it names. A previous key proves only as much as its secret stayed
-//! secret: if it leaked, drop it from the list, and the checkpoints it signed count as forged.
+//! key id it names. A previous key proves only as much as its secret stayed secret, so give
+//! it the time it was retired (`<key>@<RFC 3339 time>`: when the last instance signing with
+//! it stopped): a checkpoint it signed that claims a later time, or that signs an event
+//! stamped later, is then forged, and a leaked old secret can vouch only for what was written
+//! before that time. Without a time, the key is trusted for any claimed time; if it leaked,
+//! drop it from the list, and the checkpoints it signed count as forged.
 
 use std::fmt;
 
@@ -100,11 +104,57 @@ pub fn parse_verifying_key(text: &str) -> Result<VerifyingKey, String> {
     VerifyingKey::from_bytes(&bytes).map_err(|_| "the verifying key is not a valid Ed25519 public key".to_owned())
 }
 
-/// Parses a list of verifying keys ([`parse_verifying_key`]); the error names the first that
+/// A key checkpoints are checked with: the signing key's public half, or the verifying key of
+/// an earlier signing key (`audit.checkpoint_previous_keys`) with, when it is known, the time
+/// that key stopped signing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedKey {
+    /// The verifying key.
+    pub key: VerifyingKey,
+    /// When the key was retired (`<key>@<time>` in `audit.checkpoint_previous_keys`): a
+    /// checkpoint it signed that claims a later time is forged, and so is one that signs an
+    /// event stamped later (a backdated checkpoint). `None`: trusted whatever time a
+    /// checkpoint claims.
+    pub retired_at: Option<DateTime<Utc>>,
+}
+
+impl From<VerifyingKey> for TrustedKey {
+    fn from(key: VerifyingKey) -> Self {
+        Self { key, retired_at: None }
+    }
+}
+
+/// Parses a previous key: 64 hex digits (as `audit key` printed them before the rotation),
+/// optionally followed by `@` and the RFC 3339 time it was retired
+/// (`…@2026-12-01T00:00:00Z`).
+///
+/// ```
+/// use rail_graphql_security::audit::checkpoint::{CheckpointKey, parse_previous_key};
+///
+/// let old = CheckpointKey::from_secret("the key before the rotation").verifying_key_hex();
+/// let key = parse_previous_key(&format!("{old}@2026-12-01T00:00:00Z")).unwrap();
+/// assert_eq!(key.retired_at.unwrap().to_rfc3339(), "2026-12-01T00:00:00+00:00");
+/// assert!(parse_previous_key(&old).unwrap().retired_at.is_none());
+/// assert!(parse_previous_key(&format!("{old}@yesterday")).unwrap_err().contains("RFC 3339"));
+/// ```
+pub fn parse_previous_key(text: &str) -> Result<TrustedKey, String> {
+    let (key, retired_at) = match text.trim().split_once('@') {
+        None => (text, None),
+        Some((key, at)) => {
+            let at = DateTime::parse_from_rfc3339(at.trim()).map_err(|e| {
+                format!("the retirement time after `@` is not an RFC 3339 time ({e}): write e.g. `<key>@2026-12-01T00:00:00Z`")
+            })?;
+            (key, Some(at.with_timezone(&Utc)))
+        }
+    };
+    Ok(TrustedKey { key: parse_verifying_key(key)?, retired_at })
+}
+
+/// Parses a list of previous keys ([`parse_previous_key`]); the error names the first that
 /// does not parse.
-pub fn parse_verifying_keys<S: AsRef<str>>(keys: &[S]) -> Result<Vec<VerifyingKey>, String> {
+pub fn parse_previous_keys<S: AsRef<str>>(keys: &[S]) -> Result<Vec<TrustedKey>, String> {
     keys.iter()
-        .map(|key| parse_verifying_key(key.as_ref()).map_err(|e| format!("`{}`: {e}", key.as_ref().trim())))
+        .map(|key| parse_previous_key(key.as_ref()).map_err(|e| format!("`{}`: {e}", key.as_ref().trim())))
         .collect()
 }
 
@@ -195,16 +245,23 @@ impl Checkpoint {
     }
 
     /// Checks the signature against the trusted `keys` (the current key and the previous ones
-    /// of a rotation): `Ok` when one of them signed this checkpoint, else why not, naming the
-    /// key by its id.
-    pub fn check_signature(&self, keys: &[VerifyingKey]) -> Result<(), String> {
+    /// of a rotation): the key that signed this checkpoint, else why not, naming the key by
+    /// its id. A retired key's signature on a checkpoint claiming a later time is refused.
+    pub fn check_signature(&self, keys: &[TrustedKey]) -> Result<TrustedKey, String> {
         if self.signature.is_none() {
             return Err("it has no signature".to_owned());
         }
-        if keys.iter().any(|key| self.signature_valid(key)) {
-            return Ok(());
+        if let Some(signer) = keys.iter().find(|trusted| self.signature_valid(&trusted.key)) {
+            return match signer.retired_at {
+                Some(retired_at) if self.created_at > retired_at => Err(format!(
+                    "it claims to be made at {}, after its key {} was retired at {retired_at}",
+                    self.created_at,
+                    key_id(&signer.key)
+                )),
+                _ => Ok(*signer),
+            };
         }
-        let named = self.key_id.as_deref().filter(|id| keys.iter().any(|key| key_id(key) == *id));
+        let named = self.key_id.as_deref().filter(|id| keys.iter().any(|trusted| key_id(&trusted.key) == *id));
         Err(match (named, self.key_id.as_deref()) {
             (Some(id), _) => format!("its signature does not verify with the trusted key {id}"),
             (None, Some(id)) => format!(
@@ -239,8 +296,9 @@ pub struct CheckpointPolicy {
     /// Time between checkpoints.
     pub interval: std::time::Duration,
     /// The verifying keys of earlier signing keys (after a key rotation): the checkpoints they
-    /// signed still verify (`audit.checkpoint_previous_keys`). Nothing is signed with them.
-    pub previous_keys: Vec<VerifyingKey>,
+    /// signed still verify (`audit.checkpoint_previous_keys`), up to a key's retirement when
+    /// it is given. Nothing is signed with them.
+    pub previous_keys: Vec<TrustedKey>,
 }
 
 impl Default for CheckpointPolicy {
@@ -267,16 +325,18 @@ impl CheckpointPolicy {
     }
 
     /// Adds the configured `audit.checkpoint_previous_keys` (64 hex digits each, as `audit key`
-    /// printed them before the rotation); the first that does not parse is the error.
+    /// printed them before the rotation, optionally `@` and the time the key was retired; see
+    /// [`parse_previous_key`]); the first that does not parse is the error.
     pub fn previous_keys<S: AsRef<str>>(mut self, keys: &[S]) -> Result<Self, String> {
-        self.previous_keys = parse_verifying_keys(keys)?;
+        self.previous_keys = parse_previous_keys(keys)?;
         Ok(self)
     }
 
     /// The keys checkpoints are checked with: the signing key's public half, then the previous
     /// keys.
-    pub fn verifying_keys(&self) -> Vec<VerifyingKey> {
-        self.key.iter().map(CheckpointKey::verifying_key).chain(self.previous_keys.iter().copied()).collect()
+    pub fn verifying_keys(&self) -> Vec<TrustedKey> {
+        let current = self.key.iter().map(|key| TrustedKey::from(key.verifying_key()));
+        current.chain(self.previous_keys.iter().copied()).collect()
     }
 
     /// Signs `checkpoint` when a key is set.
@@ -398,7 +458,7 @@ mod tests {
         let other = Witness { chain: Uuid::now_v7(), seq: 300, hash: ChainHash([9; 32]) };
         checkpoint.witnessed.push(other);
         key.sign(&mut checkpoint);
-        assert!(checkpoint.check_signature(&[key.verifying_key()]).is_ok());
+        assert!(checkpoint.check_signature(&[key.verifying_key().into()]).is_ok());
         // Dropping a witness, or changing what it states, breaks the signature.
         for tampered in [
             Vec::new(),
@@ -431,13 +491,17 @@ mod tests {
         assert_eq!(Checkpoint::try_from(damaged).unwrap_err(), "checkpoint row has an invalid `witnessed`");
     }
 
+    fn trusted(keys: &[&CheckpointKey]) -> Vec<TrustedKey> {
+        keys.iter().map(|key| TrustedKey::from(key.verifying_key())).collect()
+    }
+
     #[test]
     fn a_rotated_key_verifies_only_while_it_is_trusted() {
         let (old, new) = (CheckpointKey::from_secret("the key before"), CheckpointKey::from_secret("the key after"));
         let mut checkpoint = Checkpoint::new(Uuid::now_v7(), 7, ChainHash([1; 32]), 0);
         old.sign(&mut checkpoint);
-        assert_eq!(checkpoint.check_signature(&[new.verifying_key(), old.verifying_key()]), Ok(()));
-        let reason = checkpoint.check_signature(&[new.verifying_key()]).unwrap_err();
+        assert_eq!(checkpoint.check_signature(&trusted(&[&new, &old])), Ok(old.verifying_key().into()));
+        let reason = checkpoint.check_signature(&trusted(&[&new])).unwrap_err();
         let old_id = key_id(&old.verifying_key());
         assert!(reason.contains(&old_id) && reason.contains("checkpoint_previous_keys"), "{reason}");
         // The key id is not what makes it valid: a signature by another key that claims the
@@ -445,14 +509,39 @@ mod tests {
         let mut claimed = checkpoint.clone();
         CheckpointKey::from_secret("an attacker").sign(&mut claimed);
         claimed.key_id = Some(old_id.clone());
-        let reason = claimed.check_signature(&[new.verifying_key(), old.verifying_key()]).unwrap_err();
+        let reason = claimed.check_signature(&trusted(&[&new, &old])).unwrap_err();
         assert_eq!(reason, format!("its signature does not verify with the trusted key {old_id}"));
         checkpoint.signature = None;
-        assert_eq!(checkpoint.check_signature(&[old.verifying_key()]).unwrap_err(), "it has no signature");
+        assert_eq!(checkpoint.check_signature(&trusted(&[&old])).unwrap_err(), "it has no signature");
         // The configured list: every entry must be a key, and the error names the one that is not.
         let policy = CheckpointPolicy::default().previous_keys(&[old.verifying_key_hex()]).unwrap();
-        assert_eq!(policy.verifying_keys(), [old.verifying_key()]);
+        assert_eq!(policy.verifying_keys(), trusted(&[&old]));
         let error = CheckpointPolicy::default().previous_keys(&[old.verifying_key_hex(), "abc".into()]).unwrap_err();
         assert!(error.starts_with("`abc`: a verifying key is 64 hex digits"), "{error}");
+    }
+
+    /// A retired key's signature holds for checkpoints claiming a time up to its retirement,
+    /// not after: a leaked old secret cannot sign the trail's present.
+    #[test]
+    fn a_retired_key_verifies_only_what_it_claims_to_have_signed_before_its_retirement() {
+        let old = CheckpointKey::from_secret("the key before");
+        let retired_at = Utc::now().trunc_subsecs(6);
+        let entry = format!("{}@{}", old.verifying_key_hex(), retired_at.to_rfc3339());
+        let policy = CheckpointPolicy::default().previous_keys(&[entry]).unwrap();
+        let keys = policy.verifying_keys();
+        assert_eq!(keys, [TrustedKey { key: old.verifying_key(), retired_at: Some(retired_at) }]);
+        let mut before = Checkpoint::new(Uuid::now_v7(), 7, ChainHash([1; 32]), 0);
+        before.created_at = retired_at;
+        old.sign(&mut before);
+        assert_eq!(before.check_signature(&keys), Ok(keys[0]));
+        let mut after = before.clone();
+        after.created_at = retired_at + chrono::Duration::microseconds(1);
+        old.sign(&mut after);
+        let reason = after.check_signature(&keys).unwrap_err();
+        assert!(reason.contains("after its key") && reason.contains(&key_id(&old.verifying_key())), "{reason}");
+        // Without a time, the same key is trusted for any claimed time.
+        assert!(after.check_signature(&trusted(&[&old])).is_ok());
+        let error = parse_previous_keys(&[format!("{}@2026-13-01", old.verifying_key_hex())]).unwrap_err();
+        assert!(error.contains("RFC 3339"), "{error}");
     }
 }

@@ -100,8 +100,9 @@ pub struct AuditConfig {
     /// The secret the Ed25519 key signing the chain's checkpoints derives from (secret: never
     /// printed; unset: checkpoints are written unsigned).
     pub checkpoint_signing_key: Option<String>,
-    /// Verifying keys (64 hex digits) of earlier signing keys: after a key rotation, the
-    /// checkpoints they signed still verify (see [`checkpoint`](super::checkpoint)).
+    /// Verifying keys (64 hex digits) of earlier signing keys, each optionally `@` and the
+    /// RFC 3339 time it was retired: after a key rotation, the checkpoints they signed (before
+    /// that time) still verify (see [`checkpoint`](super::checkpoint)).
     pub checkpoint_previous_keys: Vec<String>,
     /// Events between two checkpoints of a chain (default 10,000).
     pub checkpoint_every_events: u64,

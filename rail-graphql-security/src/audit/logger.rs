@@ -360,7 +360,7 @@ impl AuditLogger {
     /// Every key the trail's checkpoints are checked with: the signing key's public half, then
     /// the previous keys of a rotation ([`CheckpointPolicy::previous_keys`]). Empty: the
     /// checkpoints are unsigned.
-    pub fn checkpoint_verifying_keys(&self) -> Vec<ed25519_dalek::VerifyingKey> {
+    pub fn checkpoint_verifying_keys(&self) -> Vec<super::checkpoint::TrustedKey> {
         self.shared.checkpoints.verifying_keys()
     }
 

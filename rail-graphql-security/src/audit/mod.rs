@@ -74,7 +74,7 @@ pub mod verify;
 
 pub use self::alert::{Alert, AlertHandler, AlertThresholds, ThresholdKind};
 pub use self::chain::{ChainHash, ChainLink};
-pub use self::checkpoint::{Checkpoint, CheckpointKey, CheckpointPolicy};
+pub use self::checkpoint::{Checkpoint, CheckpointKey, CheckpointPolicy, TrustedKey};
 pub(crate) use self::config::LoggerSettings;
 pub use self::config::{AuditConfig, AuditConfigError, StorageBackend};
 pub use self::dead_letter::{DeadLetter, DeadLetterSender, DeadLetterStore};

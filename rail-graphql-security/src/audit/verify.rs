@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::chain::{ChainHash, ChainLink};
-use super::checkpoint::{self, Checkpoint, Witness};
+use super::checkpoint::{self, Checkpoint, TrustedKey, Witness};
 use super::event::AuditEvent;
 use super::sink::DATABASE_SINK_NAME;
 use super::{dead_letter, entity};
@@ -55,8 +55,9 @@ pub struct VerifyOptions {
     /// signatures are not checked and the report says so.
     pub key: Option<VerifyingKey>,
     /// Verifying keys of earlier signing keys (`audit.checkpoint_previous_keys`): checkpoints
-    /// signed before a key rotation verify with the one their key id names.
-    pub previous_keys: Vec<VerifyingKey>,
+    /// signed before a key rotation verify with the one their key id names, up to the key's
+    /// retirement when it is given.
+    pub previous_keys: Vec<TrustedKey>,
     /// Only events at or after this time (chains then start at their first event in range).
     pub from: Option<DateTime<Utc>>,
     /// Only events before this time.
@@ -65,8 +66,8 @@ pub struct VerifyOptions {
 
 impl VerifyOptions {
     /// The keys a checkpoint may be signed with: `key`, then `previous_keys`.
-    fn trusted_keys(&self) -> Vec<VerifyingKey> {
-        self.key.iter().chain(&self.previous_keys).copied().collect()
+    fn trusted_keys(&self) -> Vec<TrustedKey> {
+        self.key.map(TrustedKey::from).into_iter().chain(self.previous_keys.iter().copied()).collect()
     }
 
     fn filtered(&self) -> bool {
@@ -370,6 +371,14 @@ impl Entry<'_> {
         }
     }
 
+    /// When it happened, as its writer stamped it.
+    fn at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Self::Stored(event) | Self::DeadLetter(event) => Some(event.timestamp),
+            Self::SetAside(aside) => aside.timestamp,
+        }
+    }
+
     /// The event, when its content is here to check.
     fn event(&self) -> Option<&AuditEvent> {
         match self {
@@ -379,12 +388,12 @@ impl Entry<'_> {
     }
 }
 
-/// A checkpoint not yet reached, with the verdict on its signature: checked once, when the
-/// verifier is made (`None`: no trusted key to check with).
+/// A checkpoint not yet reached, with the verdict on its signature (the key that signed it):
+/// checked once, when the verifier is made (`None`: no trusted key to check with).
 #[derive(Debug)]
 struct Pending {
     checkpoint: Checkpoint,
-    signature: Option<Result<(), String>>,
+    signature: Option<Result<TrustedKey, String>>,
 }
 
 impl std::ops::Deref for Pending {
@@ -409,6 +418,8 @@ struct ChainState {
     last_checkpoint: Option<u64>,
     /// The last checkpoint whose signature verified (or that was accepted without a key).
     last_signed: Option<u64>,
+    /// When the last event taken happened (its writer's stamp).
+    last_at: Option<DateTime<Utc>>,
 }
 
 impl ChainState {
@@ -626,6 +637,7 @@ impl Verifier {
         }
         state.next = link.seq + 1;
         state.last_hash = Some(link.hash);
+        state.last_at = entry.at();
         if !self.claimed.is_empty() {
             self.settle(chain, link.seq, link.hash);
         }
@@ -738,7 +750,20 @@ impl Verifier {
                 self.report.findings.push(Finding::ForgedCheckpoint { chain, seq, reason });
                 false
             }
-            Some(Ok(())) | None => true,
+            // A retired key's checkpoint claiming an earlier time than the event it signs:
+            // backdated, so that the key's retirement would not refuse it.
+            Some(Ok(TrustedKey { key, retired_at: Some(retired_at) }))
+                if matches == Some(true) && state.last_at.is_some_and(|at| at > retired_at) =>
+            {
+                let at = state.last_at.unwrap_or_default();
+                let reason = format!(
+                    "it signs an event stamped {at}, after its key {} was retired at {retired_at}",
+                    checkpoint::key_id(&key)
+                );
+                self.report.findings.push(Finding::ForgedCheckpoint { chain, seq, reason });
+                false
+            }
+            Some(Ok(_)) | None => true,
         };
         if matches == Some(false) {
             self.report.findings.push(Finding::CheckpointMismatch { chain, seq });
@@ -1031,7 +1056,7 @@ pub enum CheckpointState {
 /// rows per chain, not the events.
 pub async fn trail_heads<C: ConnectionTrait>(
     db: &C,
-    keys: &[VerifyingKey],
+    keys: &[TrustedKey],
     limit: usize,
 ) -> Result<Vec<TrailHead>, DbErr> {
     let mut newest: HashMap<Uuid, Checkpoint> = HashMap::new();
@@ -1330,7 +1355,7 @@ mod tests {
         };
         let trusted = VerifyOptions {
             key: Some(new.verifying_key()),
-            previous_keys: vec![old.verifying_key()],
+            previous_keys: vec![old.verifying_key().into()],
             ..VerifyOptions::default()
         };
         let report = verify(trusted);
@@ -1348,8 +1373,66 @@ mod tests {
             .collect();
         assert_eq!(forged, [10, 20], "{:?}", report.findings);
         // The previous key alone verifies what it signed, not what the new key signed.
-        let report = verify(VerifyOptions { previous_keys: vec![old.verifying_key()], ..VerifyOptions::default() });
+        let report =
+            verify(VerifyOptions { previous_keys: vec![old.verifying_key().into()], ..VerifyOptions::default() });
         assert!(matches!(&report.findings[..], [Finding::ForgedCheckpoint { seq: 30, .. }]), "{:?}", report.findings);
+    }
+
+    /// A previous key with its retirement time vouches only for the trail before it: a
+    /// checkpoint it signed that claims a later time is forged, and so is one that claims an
+    /// earlier time (backdated) but signs an event stamped after the retirement.
+    #[test]
+    fn a_retired_key_cannot_sign_the_trail_after_its_retirement() {
+        let events = chain(30);
+        let chain_id = events[0].chain.unwrap().chain;
+        let (old, new) = (CheckpointKey::from_secret("unit"), CheckpointKey::from_secret("unit, rotated"));
+        let retired_at = events[14].timestamp;
+        let made_at = |checkpoint: &mut Checkpoint, at: DateTime<Utc>, key: &CheckpointKey| {
+            checkpoint.created_at = at;
+            key.sign(checkpoint);
+        };
+        let verify = |checkpoints: Vec<Checkpoint>| {
+            let previous_keys = vec![TrustedKey { key: old.verifying_key(), retired_at: Some(retired_at) }];
+            let options = VerifyOptions { key: Some(new.verifying_key()), previous_keys, ..VerifyOptions::default() };
+            let mut verifier = Verifier::new(options, checkpoints, Vec::new());
+            for event in &events {
+                verifier.event(event.clone());
+            }
+            verifier.finish()
+        };
+        // As written: the old key up to #10, made before its retirement; the new key after.
+        let mut first = signed(&events, 10, 0);
+        made_at(&mut first, events[9].timestamp, &old);
+        let mut second = signed(&events, 20, 10);
+        made_at(&mut second, events[19].timestamp, &new);
+        let mut third = signed(&events, 30, 20);
+        made_at(&mut third, events[29].timestamp, &new);
+        let report = verify(vec![first.clone(), second.clone(), third.clone()]);
+        assert!(report.intact() && report.notices.is_empty(), "{report:?}");
+
+        // The leaked old key signs #20 as made when it was made: after the retirement.
+        let mut late = second.clone();
+        made_at(&mut late, events[19].timestamp, &old);
+        let report = verify(vec![first.clone(), late, third.clone()]);
+        let forged: Vec<(u64, &str)> = report
+            .findings
+            .iter()
+            .filter_map(|f| match f {
+                Finding::ForgedCheckpoint { chain, seq, reason } if *chain == chain_id => Some((*seq, reason.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert!(matches!(&forged[..], [(20, reason)] if reason.contains("was retired")), "{:?}", report.findings);
+
+        // Backdated to before the retirement, it still signs event #20, stamped after it.
+        let mut backdated = second.clone();
+        made_at(&mut backdated, retired_at - chrono::Duration::seconds(1), &old);
+        let report = verify(vec![first.clone(), backdated, third]);
+        assert_eq!(report.findings.len(), 1, "{:?}", report.findings);
+        let Finding::ForgedCheckpoint { seq: 20, reason, .. } = &report.findings[0] else {
+            panic!("{:?}", report.findings)
+        };
+        assert!(reason.contains("signs an event stamped") && reason.contains("retired at"), "{reason}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{CliError, EXIT_CHECK_FAILED, EXIT_OK, Format};
-use crate::audit::checkpoint::{CheckpointKey, parse_verifying_key, parse_verifying_keys};
+use crate::audit::checkpoint::{CheckpointKey, parse_previous_keys, parse_verifying_key};
 use crate::audit::mask::redact_url;
 use crate::audit::verify::{self, VerifyOptions, VerifyReport};
 use crate::config::standard::AuditSettings;
@@ -51,10 +51,11 @@ pub struct VerifyArgs {
     /// signatures are not checked.
     #[arg(long)]
     pub verifying_key: Option<String>,
-    /// The verifying key of an earlier signing key, 64 hex digits (repeat for several): after
-    /// a key rotation, the checkpoints it signed still verify (default: the configured
+    /// The verifying key of an earlier signing key, 64 hex digits, optionally `@` and the
+    /// RFC 3339 time it was retired (repeat for several): after a key rotation, the
+    /// checkpoints it signed (before its retirement) still verify (default: the configured
     /// audit.checkpoint_previous_keys).
-    #[arg(long = "previous-key", value_name = "KEY")]
+    #[arg(long = "previous-key", value_name = "KEY[@TIME]")]
     pub previous_keys: Vec<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -154,7 +155,7 @@ fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
         args.verifying_key.clone().or_else(|| std::env::var(VERIFYING_KEY_ENV_VAR).ok().filter(|k| !k.is_empty()));
     let key = key.map(|k| parse_verifying_key(&k)).transpose().map_err(CliError::Message)?;
     let previous_keys =
-        parse_verifying_keys(&args.previous_keys).map_err(|e| CliError::Message(format!("--previous-key {e}")))?;
+        parse_previous_keys(&args.previous_keys).map_err(|e| CliError::Message(format!("--previous-key {e}")))?;
     let options = VerifyOptions { key, previous_keys, from: args.from, to: args.to };
     let (source, report) = match &args.export {
         Some(path) => {

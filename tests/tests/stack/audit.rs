@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hmac::{Hmac, Mac};
-use rail_graphql_security::audit::checkpoint::{self, CheckpointKey};
+use rail_graphql_security::audit::checkpoint::{self, CheckpointKey, TrustedKey};
 use rail_graphql_security::audit::{
     Alert, AuditEvent, AuditEventType, AuditSink, DatabaseSink, SIGNATURE_HEADER, ThresholdKind,
 };
@@ -247,14 +247,23 @@ pub(crate) async fn checkpoint_previous_keys() {
         start(&[("audit.checkpoint_signing_key", secret), ("audit.checkpoint_previous_keys", old_public.as_str())])
             .await;
     let keys = rotated.security.logger().checkpoint_verifying_keys();
-    assert_eq!(keys, [CheckpointKey::from_secret(secret).verifying_key(), old.verifying_key()]);
+    let current = CheckpointKey::from_secret(secret).verifying_key();
+    assert_eq!(keys, [TrustedKey::from(current), TrustedKey::from(old.verifying_key())]);
     // A checkpoint the old key signed verifies with the stack's keys (as the dashboard checks
     // it); without the setting it does not.
     let mut before = checkpoint::Checkpoint::new(uuid::Uuid::now_v7(), 1, Default::default(), 0);
     old.sign(&mut before);
-    assert_eq!(before.check_signature(&keys), Ok(()));
+    assert_eq!(before.check_signature(&keys), Ok(keys[1]));
     let unlisted = start(&[("audit.checkpoint_signing_key", secret)]).await;
     assert!(before.check_signature(&unlisted.security.logger().checkpoint_verifying_keys()).is_err());
+    // With the time the old key was retired, what it signed later is refused.
+    let retired = format!("{old_public}@2020-01-01T00:00:00Z");
+    let dated =
+        start(&[("audit.checkpoint_signing_key", secret), ("audit.checkpoint_previous_keys", retired.as_str())]).await;
+    let keys = dated.security.logger().checkpoint_verifying_keys();
+    assert_eq!(keys[1].retired_at.map(|at| at.to_rfc3339()).as_deref(), Some("2020-01-01T00:00:00+00:00"));
+    let reason = before.check_signature(&keys).unwrap_err();
+    assert!(reason.contains("was retired at 2020-01-01"), "{reason}");
     // Not a verifying key: the configuration does not load, and says what to list.
     let dir = tempfile::tempdir().unwrap();
     let error = load(&Profile::Development, dir.path(), &[("audit.checkpoint_previous_keys", "nope")]).unwrap_err();

@@ -54,7 +54,7 @@
 //! | — | `audit.nats_spool_dir` | where events wait until the server stored them |
 //! | — | `audit.hash_chain` | link events into a hash chain (default on; see `audit::chain`) |
 //! | — | `audit.checkpoint_signing_key` | secret the checkpoints' Ed25519 key derives from (`audit key` prints the public key) |
-//! | — | `audit.checkpoint_previous_keys` | verifying keys of earlier signing keys (64 hex digits each): after a rotation, the checkpoints they signed still verify |
+//! | — | `audit.checkpoint_previous_keys` | verifying keys of earlier signing keys (64 hex digits each, optionally `@` and the RFC 3339 time the key was retired): after a rotation, the checkpoints they signed (before that time) still verify |
 //! | — | `audit.checkpoint_every_events` | events between checkpoints (default 10,000) |
 //! | — | `audit.checkpoint_interval_secs` | seconds between checkpoints (default 300) |
 //! | — | `mfa.passkeys.rp_id` | the relying-party id passkeys are bound to (a domain, e.g. `example.com`); unset: passkeys off |
@@ -269,8 +269,10 @@ pub struct AuditSettings {
     #[security(secret, generate)]
     pub checkpoint_signing_key: Option<Secret>,
     /// The verifying keys (64 hex digits, as `audit key` printed them) of earlier checkpoint
-    /// signing keys: after a key rotation, the checkpoints they signed still verify, in
-    /// `audit verify` and on the dashboard. Public keys, not secrets.
+    /// signing keys, each optionally followed by `@` and the RFC 3339 time it was retired
+    /// (`…@2026-12-01T00:00:00Z`): after a key rotation, the checkpoints they signed (before
+    /// that time) still verify, in `audit verify` and on the dashboard. Public keys, not
+    /// secrets.
     #[security(validate = verifying_keys)]
     pub checkpoint_previous_keys: Vec<String>,
     /// Events between two checkpoints of a chain.
@@ -545,7 +547,7 @@ pub struct SmsConfig {
 
 #[expect(clippy::ptr_arg, reason = "the config derive passes `&FieldType`")]
 fn verifying_keys(keys: &Vec<String>) -> Result<(), String> {
-    crate::audit::checkpoint::parse_verifying_keys(keys)
+    crate::audit::checkpoint::parse_previous_keys(keys)
         .map(drop)
         .map_err(|e| format!("has {e}; list the verifying keys that `audit key` printed"))
 }
