@@ -351,6 +351,34 @@ mfa_test!(
     racing_setups_of_both_kinds_respect_the_pending_cap
 );
 
+/// A setup and a verification of the same user race, round after round: both take the
+/// user's throttle row lock before any device row, so neither fails with a database error
+/// and every fresh code is accepted. With the enrolment deleting the pending device rows
+/// before it takes the throttle lock, MariaDB reports an InnoDB deadlock here within a few
+/// rounds.
+async fn setups_racing_verifications_never_fail_on_the_database<Id: TestId>(t: &TestDb) {
+    let mfa = manager::<Id>(t.db.clone(), MfaConfig::default());
+    let alice = user::<Id>(1);
+    let setup = mfa.setup_totp_device(&alice, "phone").await.unwrap();
+    let secret = base32_decode(&setup.secret);
+    let code = |unix: i64| rfc_totp_sha1(&secret, unix as u64, 30, 6);
+    assert!(mfa.verify_totp_code_at(&alice, &code(T0), at(T0)).await.unwrap());
+    for round in 1..=40 {
+        let now = T0 + round * 30;
+        let fresh = code(now);
+        let (verified, enrolled) =
+            tokio::join!(mfa.verify_totp_code_at(&alice, &fresh, at(now)), mfa.setup_totp_device(&alice, "laptop"));
+        assert!(verified.unwrap_or_else(|e| panic!("round {round}: the verification failed: {e}")), "round {round}");
+        enrolled.unwrap_or_else(|e| panic!("round {round}: the setup failed: {e}"));
+    }
+    let devices = mfa.list_devices(&alice).await.unwrap();
+    assert_eq!(devices.len(), 2, "the confirmed phone and one pending laptop: {devices:?}");
+}
+mfa_test!(
+    setups_racing_verifications_never_fail_on_the_database_test,
+    setups_racing_verifications_never_fail_on_the_database
+);
+
 fn refused_by_pending(result: Result<impl std::fmt::Debug, MfaError>) -> &'static str {
     match result {
         Err(MfaError::RateLimited { what, retry_after: None }) => what,
