@@ -68,7 +68,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         // The limits first: a refused setup leaves the user's pending enrolment alone, and
         // the pending-device cap refuses before a quota unit is spent.
         self.check_pending_devices(&self.db, user, MfaMethod::Sms).await?;
-        self.take_sms_quota(user, &phone).await?;
+        let quota = self.take_sms_quota(user, &phone).await?;
         let uid = user.mfa_user_id();
         let device_id = Uuid::new_v4();
         let is_primary = !self.has_confirmed_factor(&uid).await?;
@@ -78,7 +78,12 @@ impl<Id: MfaUserId> MfaManager<Id> {
         let code = self.new_code(device_id, Utc::now())?;
         let sms = Some((phone.as_str(), &code));
         let device = NewDevice { id: device_id, kind: MfaMethod::Sms, name, sealed: None, sms, is_primary };
-        self.enrol_device(user, device).await?;
+        // Refused at the locked recount (a racing setup took the pending slot) or failed:
+        // nothing is sent, so the units go back.
+        if let Err(e) = self.enrol_device(user, device).await {
+            self.refund_sms_quota(quota).await;
+            return Err(e);
+        }
         self.deliver(user, device_id, &phone, &code).await?;
         Ok(device_id)
     }
@@ -155,6 +160,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             self.withdraw_code(device_id, &code.mac).await?;
             return Err(e);
         }
+        // The units stay spent even if the provider fails: the message may have gone out.
         self.deliver(user, device_id, phone, &code).await
     }
 

@@ -21,6 +21,10 @@ pub(crate) fn country_allowed(allowed: &[String], phone: &str) -> bool {
     allowed.is_empty() || allowed.iter().any(|code| digits.starts_with(code.as_str()))
 }
 
+/// The quota units one message took (scope and key of each), to give back if it is not sent.
+#[must_use = "a message not sent must give its units back"]
+pub(crate) struct SmsQuotaTaken(Vec<(&'static str, String)>);
+
 impl<Id: MfaUserId> MfaManager<Id> {
     /// Refuses a destination outside the allowed countries (audited as a failed SMS setup).
     pub(crate) fn check_sms_country(&self, user: &impl MfaUser<Id = Id>, phone: &str) -> Result<(), MfaError> {
@@ -32,8 +36,16 @@ impl<Id: MfaUserId> MfaManager<Id> {
     }
 
     /// Counts one SMS to `phone` against each quota in turn (per user, per number, per client
-    /// address, global); the first that refuses stops the count and the message.
-    pub(crate) async fn take_sms_quota(&self, user: &impl MfaUser<Id = Id>, phone: &str) -> Result<(), MfaError> {
+    /// address, global); the first that refuses stops the count and the message, and the
+    /// units the quotas before it took are given back: a refused message costs no quota (an
+    /// attacker exhausting the global quota does not drain the users' own quotas as well).
+    /// What it took is given back with [`refund_sms_quota`](Self::refund_sms_quota) when the
+    /// message is not sent after all.
+    pub(crate) async fn take_sms_quota(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        phone: &str,
+    ) -> Result<SmsQuotaTaken, MfaError> {
         let q = &self.config.sms_quotas;
         let address = self.client_ip.map(|ip| ip.to_string());
         let mut checks: Vec<(&'static str, &'static str, String, Quota)> = vec![
@@ -44,13 +56,33 @@ impl<Id: MfaUserId> MfaManager<Id> {
             checks.push(("sms_per_address", "mfa_sms_address", address, q.per_address));
         }
         checks.push(("sms_global", "mfa_sms_global", "all".to_owned(), q.global));
+        let mut taken = SmsQuotaTaken(Vec::with_capacity(checks.len()));
         for (what, scope, key, quota) in checks {
-            if let Decision::Limited { count, retry_after, .. } = self.limiter.hit(scope, &key, quota).await? {
-                self.audit_rate_limited(user, what, count, quota);
-                return Err(MfaError::RateLimited { what, retry_after: Some(retry_after) });
+            match self.limiter.hit(scope, &key, quota).await {
+                Ok(Decision::Limited { count, retry_after, .. }) => {
+                    self.refund_sms_quota(taken).await;
+                    self.audit_rate_limited(user, what, count, quota);
+                    return Err(MfaError::RateLimited { what, retry_after: Some(retry_after) });
+                }
+                Ok(_) => taken.0.push((scope, key)),
+                Err(e) => {
+                    self.refund_sms_quota(taken).await;
+                    return Err(e.into());
+                }
             }
         }
-        Ok(())
+        Ok(taken)
+    }
+
+    /// Gives back the units `taken` for a message that was not sent. A refund the limiter
+    /// cannot make (Redis unreachable) is logged: the unit stays spent, which errs on the
+    /// side of fewer messages.
+    pub(crate) async fn refund_sms_quota(&self, taken: SmsQuotaTaken) {
+        for (scope, key) in taken.0 {
+            if let Err(e) = self.limiter.refund(scope, &key).await {
+                tracing::warn!(scope, error = %e, "could not give back an SMS quota unit");
+            }
+        }
     }
 
     /// Refuses a new enrolment of `replacing` while the user has `max_pending_devices`

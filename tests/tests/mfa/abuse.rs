@@ -200,6 +200,32 @@ async fn every_sms_counts_against_each_quota<Id: TestId>(t: &TestDb) {
 }
 mfa_test!(every_sms_counts_against_each_quota_test, every_sms_counts_against_each_quota);
 
+/// A message a quota refuses costs none of the other quotas: the per-user unit taken before
+/// the per-number quota refused is given back. Each refusal used to keep it, so a user whose
+/// setups were refused for the number (or, worse, for the global quota an attacker
+/// exhausted) ran out of their own quota without a message.
+async fn a_refused_message_costs_no_quota<Id: TestId>(t: &TestDb) {
+    let hour = Duration::from_secs(3600);
+    let sms_quotas = SmsQuotas {
+        per_user: Quota::new(2, hour),
+        per_number: Quota::new(1, hour),
+        per_address: Quota::new(100, hour),
+        global: Quota::new(100, hour),
+    };
+    let phone = Phone::default();
+    let config = MfaConfig { sms_quotas, ..MfaConfig::default() };
+    let mfa = manager::<Id>(t.db.clone(), config).with_sms_provider(phone.clone()).unwrap();
+    let alice = user::<Id>(1);
+    mfa.setup_sms_device(&alice, "+14155550100", "phone").await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(refused_by(mfa.setup_sms_device(&alice, "+14155550100", "phone").await), "sms_per_number");
+    }
+    mfa.setup_sms_device(&alice, "+14155550101", "other").await.unwrap();
+    assert_eq!(refused_by(mfa.setup_sms_device(&alice, "+14155550102", "third").await), "sms_per_user");
+    assert_eq!(phone.sent(), 2);
+}
+mfa_test!(a_refused_message_costs_no_quota_test, a_refused_message_costs_no_quota);
+
 async fn countries_and_pending_enrolments_are_limited<Id: TestId>(t: &TestDb) {
     let capture = MemorySink::default();
     let logger = AuditLogger::builder().sink(capture.clone()).build();
@@ -321,7 +347,9 @@ mfa_test!(concurrent_totp_setups_leave_one_pending_enrolment_test, concurrent_to
 /// transaction, so both counted zero and both enrolled.
 async fn racing_setups_of_both_kinds_respect_the_pending_cap<Id: TestId>(t: &TestDb) {
     let phone = Phone::default();
-    let config = MfaConfig { max_pending_devices: 1, ..MfaConfig::default() };
+    let hour = Duration::from_secs(3600);
+    let sms_quotas = SmsQuotas { global: Quota::new(8, hour), ..SmsQuotas::default() };
+    let config = MfaConfig { max_pending_devices: 1, sms_quotas, ..MfaConfig::default() };
     let mfa = manager::<Id>(t.db.clone(), config).with_sms_provider(phone.clone()).unwrap();
     let mut sms_enrolled = 0;
     for n in 1..=8 {
@@ -345,6 +373,13 @@ async fn racing_setups_of_both_kinds_respect_the_pending_cap<Id: TestId>(t: &Tes
         }
     }
     assert_eq!(phone.sent(), sms_enrolled, "a refused SMS setup sends nothing");
+    // ... and costs nothing: the global quota of 8 has a unit left for every message not sent,
+    // including those of setups refused at the enrolment's locked recount.
+    let mut more = 0;
+    while mfa.setup_sms_device(&user::<Id>(100 + more), &format!("+1415556{more:04}"), "phone").await.is_ok() {
+        more += 1;
+    }
+    assert_eq!(sms_enrolled + more as usize, 8, "{sms_enrolled} enrolled in the race, then {more}");
 }
 mfa_test!(
     racing_setups_of_both_kinds_respect_the_pending_cap_test,
