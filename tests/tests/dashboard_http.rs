@@ -4,7 +4,7 @@
 
 mod dashboard;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use dashboard::{
     ADMIN, App, VIEWER, XSS_ACCOUNT, XSS_AGENT, seed, set_cookie_pair, start, start_at, start_with, testid_attr,
     testid_text,
@@ -671,3 +671,40 @@ async fn the_trail_card_shows_each_chain_and_catches_a_rewrite(t: &TestDb) {
     assert_eq!(row.1, "FORGED signature", "{rows:?}");
 }
 on_every_backend!(trail_card, the_trail_card_shows_each_chain_and_catches_a_rewrite);
+
+/// The dead letters card: how many events a sink refused for good, and the newest with the
+/// sink and its error, escaped (a webhook endpoint's error text is not trusted markup).
+async fn the_dead_letters_card_counts_and_lists_them_escaped(t: &TestDb) {
+    use rail_graphql_security::audit::dead_letter;
+    use sea_orm::ActiveValue::Set;
+
+    let app = start(t, None).await;
+    let cookie = app.login(ADMIN).await;
+    let body = app.get("", Some(&cookie)).await.text().await.unwrap();
+    assert_eq!(number(&body, "dead-letter-count"), 0);
+    assert!(!body.contains(r#"data-testid="dead-letter""#));
+
+    let letter = |sink: &str, error: &str| dead_letter::ActiveModel {
+        id: Set(uuid::Uuid::now_v7().to_string()),
+        event_id: Set(uuid::Uuid::new_v4().to_string()),
+        sink: Set(sink.to_owned()),
+        error: Set(error.to_owned()),
+        raw_event: Set("{\"password\":\"not shown\"}".to_owned()),
+        dead_lettered_at: Set(Utc::now().trunc_subsecs(6)),
+    };
+    dead_letter::Entity::insert(letter("database", "value too long for column")).exec(&t.db).await.unwrap();
+    let hostile = "the webhook answered HTTP 422 3 times; <script>alert(3)</script>";
+    dead_letter::Entity::insert(letter("webhook", hostile)).exec(&t.db).await.unwrap();
+
+    let body = app.get("", Some(&cookie)).await.text().await.unwrap();
+    assert_eq!(number(&body, "dead-letter-count"), 2);
+    let section = &body[body.find(r#"data-testid="dead-letters""#).expect("the dead letters card")..];
+    let section = &section[..section.find("</section>").expect("card ends")];
+    let sinks: Vec<&str> =
+        section.split(r#"data-testid="dead-letter-sink">"#).skip(1).filter_map(|s| s.split('<').next()).collect();
+    assert_eq!(sinks, ["webhook", "database"], "newest first");
+    assert!(section.contains("&lt;script&gt;alert(3)&lt;/script&gt;"), "the error is shown, escaped");
+    assert!(!body.to_ascii_lowercase().contains("<script"), "no script element reaches the page");
+    assert!(!body.contains("not shown"), "the raw event stays in the table");
+}
+on_every_backend!(dead_letters_card, the_dead_letters_card_counts_and_lists_them_escaped);

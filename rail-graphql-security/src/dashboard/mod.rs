@@ -4,8 +4,10 @@
 //! It shows, for a chosen period (`?preset=24h|7d|30d|90d` or `?start=…&end=…`): the security
 //! score, failed vs. successful logins over time (an SVG chart rendered on the server),
 //! suspicious activity, rate-limit hits, MFA adoption, the top failing addresses and most
-//! targeted accounts, recent high/critical events (filterable by severity and type) and the
-//! findings of `security_check` for the configuration you pass in. Every number comes from SQL
+//! targeted accounts, recent high/critical events (filterable by severity and type), the audit
+//! trail's chains and checkpoints, the dead letters (how many events a sink refused for good,
+//! the newest with the sink and its error) and the findings of `security_check` for the
+//! configuration you pass in. Every number comes from SQL
 //! aggregates (the queries behind
 //! [`AuditLogger::generate_security_report`](crate::audit::AuditLogger::generate_security_report)
 //! and a few `GROUP BY`/`LIMIT` queries); no query loads every event.

@@ -11,8 +11,9 @@ use serde::Deserialize;
 use super::Dashboard;
 use super::chart::login_chart;
 use super::period::{Period, Preset};
-use super::query::{RecentEvent, recent_events, top_addresses};
+use super::query::{RecentEvent, dead_letters, recent_events, top_addresses};
 use super::session::{RequestInfo, layout, logout_form, require_admin};
+use crate::audit::dead_letter;
 use crate::audit::verify::{CheckpointState, TrailHead, trail_heads};
 use crate::audit::{AuditEventType, AuditSeverity, IpCount, SecurityReport, generate_security_report};
 use crate::config::{CheckReport, Severity};
@@ -143,6 +144,8 @@ struct PageData {
     suspicious: Vec<RecentEvent>,
     rate_limited: Vec<IpCount>,
     trail: Vec<TrailHead>,
+    /// How many dead letters there are, and the newest.
+    dead_letters: (u64, Vec<dead_letter::Model>),
 }
 
 async fn load(dashboard: &Dashboard, filters: &Filters) -> Result<PageData, String> {
@@ -152,13 +155,14 @@ async fn load(dashboard: &Dashboard, filters: &Filters) -> Result<PageData, Stri
     let rate_type = AuditEventType::RateLimitExceeded;
     let keys =
         dashboard.inner.audit.as_ref().map(crate::audit::AuditLogger::checkpoint_verifying_keys).unwrap_or_default();
-    let (report, mfa, recent, suspicious, rate_limited, trail) = tokio::join!(
+    let (report, mfa, recent, suspicious, rate_limited, trail, dead_letters) = tokio::join!(
         generate_security_report(db, period.start, period.end),
         adoption(db),
         recent_events(db, period, filters.min_severity, filters.event_type.as_deref(), RECENT_LIMIT),
         recent_events(db, period, AuditSeverity::Low, Some(suspicious_type.as_str()), SUSPICIOUS_LIMIT),
         top_addresses(db, period, rate_type.as_str()),
         trail_heads(db, &keys, TRAIL_CHAINS),
+        dead_letters(db, DEAD_LETTERS_SHOWN),
     );
     let db_error =
         |e: sea_orm::DbErr| format!("audit query failed (has the rail-graphql-security migration run?): {e}");
@@ -169,6 +173,7 @@ async fn load(dashboard: &Dashboard, filters: &Filters) -> Result<PageData, Stri
         suspicious: suspicious.map_err(db_error)?,
         rate_limited: rate_limited.map_err(db_error)?,
         trail: trail.map_err(db_error)?,
+        dead_letters: dead_letters.map_err(db_error)?,
     })
 }
 
@@ -223,6 +228,7 @@ pub(crate) async fn dashboard_page(
                 (events_table("recent-events", &data.recent))
             }
             (trail_section(&data.trail))
+            (dead_letter_section(&data.dead_letters))
             (findings(dashboard.inner.findings.as_ref()))
         }
     };
@@ -414,6 +420,40 @@ fn trail_section(heads: &[TrailHead]) -> Markup {
                                     None => { td { "none yet" } td.warn data-testid="trail-state" { "unsigned" } }
                                 }
                                 td data-testid="trail-unsigned" { (head.unsigned) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Dead letters shown on the page (the newest).
+const DEAD_LETTERS_SHOWN: u64 = 10;
+
+/// The events a sink refused for good: how many, and the newest, with the sink and its error
+/// (the raw event stays in the table).
+fn dead_letter_section((total, newest): &(u64, Vec<dead_letter::Model>)) -> Markup {
+    html! {
+        section.card.wide data-testid="dead-letters" {
+            h2 { "Dead letters" }
+            p.empty {
+                "Events a sink refused for good (the database, a file, the webhook endpoint, the NATS server), kept in "
+                code { "audit_dead_letters" } " with the error: "
+                strong.(if *total == 0 { "ok" } else { "bad" }) data-testid="dead-letter-count" { (total) }
+                "."
+            }
+            @if !newest.is_empty() {
+                table {
+                    thead { tr { th { "When" } th { "Sink" } th { "Event" } th { "Error" } } }
+                    tbody {
+                        @for letter in newest {
+                            tr data-testid="dead-letter" {
+                                td { (letter.dead_lettered_at.format("%Y-%m-%d %H:%M:%S UTC")) }
+                                td data-testid="dead-letter-sink" { (letter.sink) }
+                                td { code { (letter.event_id) } }
+                                td data-testid="dead-letter-error" { (truncate(&letter.error, 200)) }
                             }
                         }
                     }

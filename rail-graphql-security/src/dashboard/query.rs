@@ -3,12 +3,12 @@
 //! time), (time, type)), and aggregates over the hourly rollup ([`crate::audit::rollup`]).
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::Serialize;
 
 use super::period::Period;
 use crate::audit::entity::{Column, Entity};
-use crate::audit::{AuditSeverity, IpCount, TOP_N, rollup};
+use crate::audit::{AuditSeverity, IpCount, TOP_N, dead_letter, rollup};
 
 /// One event of the "recent events" table, as stored (text columns, shown escaped).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -75,4 +75,16 @@ pub(crate) async fn top_addresses<C: ConnectionTrait>(
     let rows =
         rollup::top_values(db, period.start, period.end, rollup::RankedColumn::ClientIp, event_type, TOP_N).await?;
     Ok(rows.into_iter().map(|(ip, count)| IpCount { ip, count }).collect())
+}
+
+/// How many dead letters there are (events a sink refused for good, see
+/// [`dead_letter`](crate::audit::dead_letter)), and the newest `limit` (UUIDv7 ids: the primary
+/// key is their order).
+pub(crate) async fn dead_letters<C: ConnectionTrait>(
+    db: &C,
+    limit: u64,
+) -> Result<(u64, Vec<dead_letter::Model>), DbErr> {
+    let total = dead_letter::Entity::find().count(db).await?;
+    let newest = dead_letter::Entity::find().order_by_desc(dead_letter::Column::Id).limit(limit).all(db).await?;
+    Ok((total, newest))
 }
