@@ -297,8 +297,31 @@ async fn an_export_verifies_on_its_own(t: &TestDb) {
         "{:?}",
         report.findings
     );
-    assert!(report.findings.iter().any(|f| matches!(f, Finding::Reordered { seq: 6, .. })), "{:?}", report.findings);
-    assert!(!report.findings.iter().any(|f| matches!(f, Finding::Deleted { .. })), "{:?}", report.findings);
+    let moved = |f: &Finding| matches!(f, Finding::Reordered { seq: 6, detail, .. } if detail == "is on line 7, after #7 on line 6");
+    assert!(report.findings.iter().any(moved), "{:?}", report.findings);
+    // Checked in sequence order, the swap is that one finding: no deleted, inserted or other
+    // event is reported around it.
+    assert_eq!(report.findings.len(), 2, "{:?}", report.findings);
+    assert_eq!(report.events, 43);
+
+    // A block of lines reversed: each line that comes after a later one of its chain is named,
+    // and nothing else (checked in file order, the block used to read as deletions and
+    // insertions around it).
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    lines[2..9].reverse();
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let report = verify_export(&path, options()).unwrap();
+    let moved: Vec<u64> = report
+        .findings
+        .iter()
+        .filter_map(|f| match f {
+            Finding::Reordered { seq, .. } => Some(*seq),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moved, [8, 7, 6, 5, 4, 3], "{:?}", report.findings);
+    assert_eq!(report.findings.len(), moved.len(), "{:?}", report.findings);
+    assert_eq!(report.events, 43);
     // The stored rows themselves are untouched.
     assert!(verify(t).await.intact());
 }

@@ -1192,27 +1192,88 @@ pub enum ExportError {
 
 /// Verifies a JSON Lines export ([`export`], or the file sink's JSON output, which has no
 /// checkpoints: every chain is then reported as not yet signed).
+///
+/// The file is read twice: first the checkpoints and dead letters, and where each chained
+/// event's line starts; then the events. A line of a chain that comes after a later one of the
+/// same chain is reported as [`Finding::Reordered`] (its line and the line it follows), and the
+/// events are then checked in each chain's sequence order, so the content checks name what
+/// was changed, not the shuffle.
 pub fn verify_export(path: &Path, options: VerifyOptions) -> std::io::Result<VerifyReport> {
+    use std::io::{Read, Seek, SeekFrom};
+
     let open = || std::fs::File::open(path).map(std::io::BufReader::new);
     let (mut checkpoints, mut dead_letters, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
-    for (number, line) in open()?.lines().enumerate() {
-        let line = line?;
+    // Where each chained event's line is: (chain, sequence number, line number, offset, length).
+    let mut places: Vec<(Uuid, u64, usize, u64, usize)> = Vec::new();
+    // Per chain, the highest sequence number so far and its line.
+    let mut highest: HashMap<Uuid, (u64, usize)> = HashMap::new();
+    let mut moved = Vec::new();
+    let (mut reader, mut line, mut offset) = (open()?, String::new(), 0u64);
+    for number in 1.. {
+        line.clear();
+        let read = reader.read_line(&mut line)?;
+        if read == 0 {
+            break;
+        }
+        let start = offset;
+        offset += read as u64;
         if line.trim().is_empty() {
             continue;
         }
         match serde_json::from_str::<Line>(&line) {
             Ok(Line::Checkpoint { checkpoint }) => checkpoints.push(checkpoint),
             Ok(Line::DeadLetter { dead_letter }) => dead_letters.push(dead_letter),
-            Ok(Line::Event(_)) => {}
-            Err(e) => invalid.push((format!("line {}", number + 1), e.to_string())),
+            Ok(Line::Event(event)) => {
+                let Some(link) = event.chain else { continue };
+                places.push((link.chain, link.seq, number, start, read));
+                match highest.get(&link.chain) {
+                    Some(&(seq, after)) if link.seq < seq => {
+                        let detail = format!("is on line {number}, after #{seq} on line {after}");
+                        moved.push(Finding::Reordered {
+                            chain: link.chain,
+                            seq: link.seq,
+                            id: event.id.to_string(),
+                            detail,
+                        });
+                    }
+                    _ => {
+                        highest.insert(link.chain, (link.seq, number));
+                    }
+                }
+            }
+            Err(e) => invalid.push((format!("line {number}"), e.to_string())),
         }
     }
     let mut verifier = Verifier::new(options, checkpoints, dead_letters);
     for (at, reason) in invalid {
         verifier.invalid(at, reason);
     }
+    verifier.report.findings.extend(moved.iter().cloned());
+    if moved.is_empty() {
+        for line in open()?.lines() {
+            if let Ok(Line::Event(event)) = serde_json::from_str::<Line>(&line?) {
+                verifier.event(event);
+            }
+        }
+        return Ok(verifier.finish());
+    }
+    // The events without a chain as they come, then each chain in sequence order (a number
+    // that comes twice keeps its lines' order: the second is an inserted event).
     for line in open()?.lines() {
-        if let Ok(Line::Event(event)) = serde_json::from_str::<Line>(&line?) {
+        if let Ok(Line::Event(event)) = serde_json::from_str::<Line>(&line?)
+            && event.chain.is_none()
+        {
+            verifier.event(event);
+        }
+    }
+    places.sort_unstable_by_key(|&(chain, seq, number, _, _)| (chain, seq, number));
+    let mut file = std::fs::File::open(path)?;
+    let mut bytes = Vec::new();
+    for (_, _, _, start, length) in places {
+        file.seek(SeekFrom::Start(start))?;
+        bytes.resize(length, 0);
+        file.read_exact(&mut bytes)?;
+        if let Ok(Line::Event(event)) = serde_json::from_slice::<Line>(&bytes) {
             verifier.event(event);
         }
     }
