@@ -369,6 +369,23 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
     }
 }
 
+/// Mounts on `server` an endpoint that refuses (422, as a SIEM answers an event it cannot
+/// parse) every body holding `poison-pill` and accepts the rest; returns the count of
+/// refusals and the accepting endpoint.
+async fn refusing_poison(server: &MockServer) -> (Arc<AtomicUsize>, Endpoint) {
+    let (refusals, answer) = counting(422);
+    Mock::given(method("POST"))
+        .and(path("/ingest"))
+        .and(body_string_contains("poison-pill"))
+        .respond_with(answer)
+        .with_priority(1)
+        .mount(server)
+        .await;
+    let endpoint = Endpoint::fixed(Mode::Up);
+    endpoint.mount(server).await;
+    (refusals, endpoint)
+}
+
 /// One event the endpoint refuses for good (422, as a SIEM answers an event it cannot parse)
 /// used to hold every later batch at the head of the spool forever. Its batch is now split
 /// down to it, it is set aside in `refused/` (kept, not deleted), and everything else,
@@ -376,16 +393,7 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_the_endpoint_refuses_is_set_aside_and_the_rest_delivered() {
     let server = MockServer::start().await;
-    let (refusals, answer) = counting(422);
-    Mock::given(method("POST"))
-        .and(path("/ingest"))
-        .and(body_string_contains("poison-pill"))
-        .respond_with(answer)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    let endpoint = Endpoint::fixed(Mode::Up);
-    endpoint.mount(&server).await;
+    let (refusals, endpoint) = refusing_poison(&server).await;
     let spool = tempfile::tempdir().unwrap();
     // A long timeout: a request given up on under load would be sent again and blur the counts.
     let webhook = sink(&server, spool.path()).timeout(WAIT).build().unwrap();
@@ -442,16 +450,7 @@ async fn an_event_the_endpoint_refuses_is_set_aside_and_the_rest_delivered() {
 async fn a_set_aside_event_is_dead_lettered_counted_and_alerted() {
     let Some(t) = TestDb::new(Backend::Sqlite).await else { return };
     let server = MockServer::start().await;
-    let (_refusals, answer) = counting(422);
-    Mock::given(method("POST"))
-        .and(path("/ingest"))
-        .and(body_string_contains("poison-pill"))
-        .respond_with(answer)
-        .with_priority(1)
-        .mount(&server)
-        .await;
-    let endpoint = Endpoint::fixed(Mode::Up);
-    endpoint.mount(&server).await;
+    let (_, endpoint) = refusing_poison(&server).await;
     let spool = tempfile::tempdir().unwrap();
     let webhook = sink(&server, spool.path()).format(ExportFormat::Ocsf).timeout(WAIT).build().unwrap();
     let logger = AuditLogger::builder().database(t.db.clone()).sink(webhook).build();
