@@ -315,7 +315,8 @@ impl<'a> SecurityBuilder<'a> {
             http = http.tokens(tokens.clone());
         }
         if let Some(quota) = request_quota {
-            http = http.request_rate_limit(limiter.clone(), quota);
+            let lease = Duration::from_millis(rate.graphql_requests_lease_ms);
+            http = http.request_rate_limit(limiter.with_local_leases(lease), quota);
         }
         let limits = (self.price_fields)(GraphqlLimits {
             max_depth: Some(d.max_query_depth as usize),

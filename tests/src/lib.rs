@@ -308,6 +308,74 @@ impl FlakyProxy {
     }
 }
 
+/// A TCP proxy on 127.0.0.1 in front of Redis that counts the script runs (`EVAL` and
+/// `EVALSHA` commands) passing through it: how many round trips a rate limiter made.
+#[derive(Debug, Clone)]
+pub struct RedisScriptCounter {
+    /// `redis://` URL of the proxy.
+    pub url: String,
+    runs: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl RedisScriptCounter {
+    /// Starts a proxy to the Redis at `redis_url` (`redis://host:port[/db]`).
+    pub async fn start(redis_url: &str) -> RedisScriptCounter {
+        let rest = redis_url.strip_prefix("redis://").expect("a redis:// URL");
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let target = authority.rsplit('@').next().expect("host:port").to_owned();
+        let userinfo = authority.strip_suffix(target.as_str()).unwrap_or("").to_owned();
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let addr = listener.local_addr().expect("proxy addr");
+        let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = runs.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else { return };
+                let target = target.clone();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let Ok(server) = TcpStream::connect(target.as_str()).await else { return };
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let upstream = async {
+                        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                        let mut buf = vec![0u8; 16 * 1024];
+                        // The end of the previous read, so a name split across reads is seen.
+                        let mut carry: Vec<u8> = Vec::new();
+                        loop {
+                            let n = match client_read.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => n,
+                            };
+                            carry.extend_from_slice(&buf[..n]);
+                            let needle = b"\r\nEVAL";
+                            let found = carry.windows(needle.len()).filter(|w| w.eq_ignore_ascii_case(needle)).count();
+                            counter.fetch_add(found, Ordering::SeqCst);
+                            let keep = carry.len().min(needle.len() - 1);
+                            carry.drain(..carry.len() - keep);
+                            if server_write.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let downstream = tokio::io::copy(&mut server_read, &mut client_write);
+                    tokio::select! {
+                        () = upstream => {}
+                        _ = downstream => {}
+                    }
+                });
+            }
+        });
+        let url = format!("redis://{userinfo}{addr}/{path}");
+        RedisScriptCounter { url, runs }
+    }
+
+    /// Script runs so far.
+    pub fn runs(&self) -> usize {
+        self.runs.load(Ordering::SeqCst)
+    }
+}
+
 /// Decodes unpadded RFC 4648 base32 (the form of TOTP secrets), independent of the code under
 /// test. Panics on a character outside the alphabet: test input only.
 pub fn base32_decode(s: &str) -> Vec<u8> {

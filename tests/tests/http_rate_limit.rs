@@ -10,6 +10,9 @@ use rail_graphql_security::rate_limit::{
     Clock, Decision, LoginLimitError, LoginRateLimiter, ManualClock, Quota, RateLimiter, SystemClock,
 };
 
+/// The lease lifetime of the request limit's default (`graphql_requests_lease_ms`).
+const LEASE: Duration = Duration::from_millis(100);
+
 async fn limiters() -> Vec<(&'static str, RateLimiter)> {
     let mut all = vec![("memory", RateLimiter::memory())];
     if let Some(url) = integration_tests::redis_url() {
@@ -17,6 +20,10 @@ async fn limiters() -> Vec<(&'static str, RateLimiter)> {
             "redis",
             RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.expect("connect to Redis"),
         ));
+        // With leases: below 200 hits per window a lease is one hit, so these small limits are
+        // decided exactly, refusals remembered in process included.
+        let redis = RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.expect("connect to Redis");
+        all.push(("redis leased", redis.with_local_leases(LEASE)));
     }
     all
 }
@@ -51,6 +58,8 @@ async fn timed_limiters() -> Vec<(&'static str, RateLimiter, Time)> {
     if let Some(url) = integration_tests::redis_url() {
         let redis = RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.expect("connect to Redis");
         all.push(("redis", redis, Time::Real));
+        let redis = RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.expect("connect to Redis");
+        all.push(("redis leased", redis.with_local_leases(LEASE), Time::Real));
     }
     all
 }
@@ -196,6 +205,132 @@ async fn two_instances_sharing_one_redis_behave_as_one() {
     // A limiter with another prefix (another application) is not affected.
     let other = RateLimiter::redis(&url, &integration_tests::unique_prefix()).await.unwrap();
     assert!(other.hit("shared", "k", quota).await.unwrap().is_allowed());
+}
+
+/// Leases: a busy key costs a round trip per lease, not per hit, and Redis counts every leased
+/// hit when it is taken.
+#[tokio::test]
+async fn a_leased_limiter_serves_a_busy_key_with_few_round_trips() {
+    let Some(url) = integration_tests::redis_url() else { return };
+    let proxy = integration_tests::RedisScriptCounter::start(&url).await;
+    let exact = RateLimiter::redis(&proxy.url, &integration_tests::unique_prefix()).await.unwrap();
+    // A long lifetime: every lease lasts the whole loop. One hit per second is forgotten, so the
+    // counts below are exact. The largest lease is 1 % of the limit: 1,000.
+    let leased = exact.with_local_leases(Duration::from_secs(30));
+    let quota = Quota::new(100_000, Duration::from_secs(100_000));
+    let before = proxy.runs();
+    for _ in 0..200 {
+        assert!(exact.hit("busy", "exact", quota).await.unwrap().is_allowed());
+    }
+    assert_eq!(proxy.runs() - before, 200, "without leases, one round trip per hit");
+    let before = proxy.runs();
+    for _ in 0..1_000 {
+        assert!(leased.hit("busy", "leased", quota).await.unwrap().is_allowed());
+    }
+    // Leases of 1, 2, 4, ..., 512 hits: 1,023 hits counted in 10 round trips.
+    assert_eq!(proxy.runs() - before, 10, "a lease per round trip, doubling");
+    let counted = exact.hit("busy", "leased", quota).await.unwrap();
+    assert_eq!(counted, Decision::Allowed { remaining: 100_000 - 1_023 - 1 }, "Redis counts leased hits when taken");
+}
+
+/// The hits a lease did not spend are given back when it ends, on the key's next round trip.
+#[tokio::test]
+async fn unspent_leased_hits_are_given_back_when_the_lease_ends() {
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
+    let exact = RateLimiter::redis(&url, &prefix).await.unwrap();
+    let leased = RateLimiter::redis(&url, &prefix).await.unwrap().with_local_leases(Duration::from_millis(200));
+    // One hit forgotten every 2 s: nothing is forgotten during the test.
+    let quota = Quota::new(1_000, Duration::from_secs(2_000));
+    for _ in 0..4 {
+        assert!(leased.hit("give", "k", quota).await.unwrap().is_allowed());
+    }
+    // Four hits spent from leases of 1, 2 and 4: 7 counted, 3 held.
+    assert_eq!(exact.hit("give", "k", quota).await.unwrap(), Decision::Allowed { remaining: 1_000 - 7 - 1 });
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(leased.hit("give", "k", quota).await.unwrap().is_allowed());
+    // The 3 came back; the fifth hit took a lease of 1 (what the last lease saw used).
+    assert_eq!(exact.hit("give", "k", quota).await.unwrap(), Decision::Allowed { remaining: 1_000 - 7 });
+}
+
+/// Two instances with leases hammering one key: they admit no more than the exact limit over
+/// the test's span plus one lease lifetime (the stated overshoot), and no fewer than the limit
+/// less what the two can hold in leases.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_leased_instances_admit_within_the_stated_bounds() {
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
+    let a = RateLimiter::redis(&url, &prefix).await.unwrap().with_local_leases(LEASE);
+    let b = RateLimiter::redis(&url, &prefix).await.unwrap().with_local_leases(LEASE);
+    // One hit per 10 ms; leases up to 20 hits.
+    let quota = Quota::new(2_000, Duration::from_secs(20));
+    let started = std::time::Instant::now();
+    let deadline = started + Duration::from_millis(500);
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let limiter = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let (mut allowed, mut first_refusals, mut refused) = (0u32, 0u32, false);
+                // At least until the deadline, and on a slow machine until this task was refused.
+                while std::time::Instant::now() < deadline || !refused {
+                    let decision = limiter.hit("pair", "k", quota).await.unwrap();
+                    allowed += u32::from(decision.is_allowed());
+                    first_refusals += u32::from(decision.is_first_refusal());
+                    refused |= !decision.is_allowed();
+                    assert!(started.elapsed() < Duration::from_secs(60), "never refused");
+                    tokio::task::yield_now().await;
+                }
+                (allowed, first_refusals)
+            })
+        })
+        .collect();
+    let (mut allowed, mut first_refusals) = (0, 0);
+    for task in tasks {
+        let (a, f) = task.await.unwrap();
+        allowed += a;
+        first_refusals += f;
+    }
+    let span = started.elapsed() + LEASE;
+    let interval = quota.emission_interval();
+    let most = quota.limit + span.as_nanos().div_ceil(interval.as_nanos()) as u32;
+    assert!(allowed <= most, "{allowed} admitted, at most {most}");
+    let cap = quota.limit / 100;
+    assert!(allowed >= quota.limit - 2 * cap, "{allowed} admitted, at least {}", quota.limit - 2 * cap);
+    assert_eq!(first_refusals, 1, "the first refusal of the window is reported once, by Redis");
+}
+
+/// A client over its limit is refused in process for up to a lease lifetime: a flood of refused
+/// requests does not become a flood of round trips.
+#[tokio::test]
+async fn a_refused_key_is_refused_without_a_round_trip_per_hit() {
+    let Some(url) = integration_tests::redis_url() else { return };
+    let proxy = integration_tests::RedisScriptCounter::start(&url).await;
+    let leased = RateLimiter::redis(&proxy.url, &integration_tests::unique_prefix())
+        .await
+        .unwrap()
+        .with_local_leases(Duration::from_secs(30));
+    let quota = Quota::new(3, Duration::from_secs(60));
+    for _ in 0..3 {
+        assert!(leased.hit("flood", "k", quota).await.unwrap().is_allowed());
+    }
+    let before = proxy.runs();
+    let first = leased.hit("flood", "k", quota).await.unwrap();
+    assert!(first.is_first_refusal(), "{first:?}");
+    for _ in 0..500 {
+        let again = leased.hit("flood", "k", quota).await.unwrap();
+        let Decision::Limited { count, retry_after, first_refusal } = again else { panic!("{again:?}") };
+        assert_eq!((count, first_refusal), (4, false));
+        assert!(retry_after <= Duration::from_secs(20), "{retry_after:?}");
+    }
+    assert_eq!(proxy.runs() - before, 1, "one round trip for 501 refusals");
+    // A refusal of 2 hits is not repeated for 1 hit: that one asks Redis, and fits.
+    assert!(leased.hit_n("flood", "k2", quota, 2).await.unwrap().is_allowed());
+    assert!(!leased.hit_n("flood", "k2", quota, 2).await.unwrap().is_allowed());
+    let before = proxy.runs();
+    assert!(!leased.hit_n("flood", "k2", quota, 3).await.unwrap().is_allowed());
+    assert_eq!(proxy.runs() - before, 0, "a larger cost is refused in process");
+    assert_eq!(leased.hit_n("flood", "k2", quota, 1).await.unwrap(), Decision::Allowed { remaining: 0 });
+    assert_eq!(proxy.runs() - before, 1, "a smaller cost asks Redis");
 }
 
 #[tokio::test]

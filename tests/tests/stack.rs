@@ -49,6 +49,7 @@ key_tests! {
     "middleware.rate_limiting.login_ip_attempts_limit" => middleware::login_ip_attempts_limit,
     "middleware.rate_limiting.graphql_requests_limit" => middleware::graphql_requests_limit,
     "middleware.rate_limiting.graphql_requests_window" => middleware::graphql_requests_window,
+    "middleware.rate_limiting.graphql_requests_lease_ms" => middleware::graphql_requests_lease_ms,
     "middleware.rate_limiting.store_url" => middleware::store_url,
     "middleware.performance.enabled" => middleware::performance_enabled,
     "middleware.performance.slow_query_threshold" => middleware::slow_query_threshold,

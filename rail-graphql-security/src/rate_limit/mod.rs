@@ -34,6 +34,8 @@ use std::time::Duration;
 
 mod clock;
 mod field;
+#[cfg(feature = "redis")]
+mod lease;
 mod login;
 mod memory;
 #[cfg(feature = "redis")]
@@ -152,6 +154,20 @@ impl RateLimiter {
     #[cfg(feature = "redis")]
     pub async fn redis(url: &str, prefix: &str) -> Result<Self, RateLimitError> {
         Ok(Self::Redis(RedisRateLimiter::connect(url, prefix).await?))
+    }
+
+    /// A copy that serves busy keys from hits leased from Redis in process for at most
+    /// `lifetime`, within the bounds [`RedisRateLimiter::with_local_leases`] states; the memory
+    /// limiter (in process already) is returned as it is.
+    pub fn with_local_leases(&self, lifetime: Duration) -> Self {
+        match self {
+            Self::Memory(_) => {
+                let _in_process_already = lifetime;
+                self.clone()
+            }
+            #[cfg(feature = "redis")]
+            Self::Redis(r) => Self::Redis(r.with_local_leases(lifetime)),
+        }
     }
 
     /// Counts one hit for `key` in `scope` (e.g. `login_ip`, `graphql`) and decides.

@@ -1,11 +1,13 @@
 //! Redis GCRA: one atomic script per hit on Redis's own clock, so every instance decides alike.
 
 use std::fmt;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use redis::Script;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
+use super::lease::{Leases, Local};
 use super::{Decision, Quota, RateLimitError};
 
 /// The GCRA step of `memory::step`, in microseconds on Redis's clock (`TIME`, allowed before
@@ -14,8 +16,11 @@ use super::{Decision, Quota, RateLimitError};
 /// (until when refusals are not reported again), expiring when all are past. Integers are
 /// written with `%d`: Lua's default number format keeps 14 digits, too few for microseconds.
 ///
-/// ARGV: emission interval, limit, cost, window (µs, µs-count, hits, µs). Returns
-/// `{allowed, remaining | count, retry_after_us, first_refusal}`.
+/// ARGV: emission interval, limit, cost, window, want, giveback (µs, µs-count, hits, µs, hits,
+/// hits). `giveback` unspent hits of a lease are forgotten first (the TAT moves back that many
+/// intervals, never before now); an allowed hit then counts as many hits as are free, between
+/// `cost` and `want` (a lease, see `lease`). Returns
+/// `{allowed, remaining | count, retry_after_us, first_refusal, granted}`.
 const HIT_SCRIPT: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -23,10 +28,15 @@ local interval = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
 local cost = tonumber(ARGV[3])
 local window = tonumber(ARGV[4])
+local want = tonumber(ARGV[5])
+local giveback = tonumber(ARGV[6])
 local tolerance = interval * limit
 local state = redis.call('HMGET', KEYS[1], 'tat', 'quiet')
 local tat = tonumber(state[1]) or now
 local quiet = tonumber(state[2]) or 0
+if giveback > 0 and tat > now then
+  tat = math.max(tat - giveback * interval, now)
+end
 local base = math.max(tat, now)
 local backlog = base - now
 local weight = interval * cost
@@ -36,8 +46,10 @@ local function store(new_tat, new_quiet)
   redis.call('PEXPIRE', KEYS[1], math.floor((math.max(new_tat, new_quiet) - now) / 1000) + 1)
 end
 if backlog + weight <= tolerance then
-  store(base + weight, quiet)
-  return {1, math.floor((tolerance - backlog - weight) / interval), 0, 0}
+  local granted = math.max(cost, math.min(want, math.floor((tolerance - backlog) / interval)))
+  local taken = interval * granted
+  store(base + taken, quiet)
+  return {1, math.floor((tolerance - backlog - taken) / interval), 0, 0, granted}
 end
 local retry = window
 if limit > 0 and weight <= tolerance then
@@ -47,8 +59,10 @@ local first = 0
 if quiet <= now then
   first = 1
   store(tat, now + window)
+elseif giveback > 0 then
+  store(tat, quiet)
 end
-return {0, math.ceil(backlog / interval) + cost, retry, first}
+return {0, math.ceil(backlog / interval) + cost, retry, first, 0}
 ";
 
 /// Gives back one hit: moves a future TAT one emission interval back, never before now.
@@ -66,17 +80,22 @@ return 0
 
 /// GCRA state in Redis under `<prefix>:gcra:<scope>:<key>` (not the fixed window's former
 /// `:rl:` counters, so a rolling upgrade never reads one format as the other).
+///
+/// By default every hit is one round trip to Redis. [`with_local_leases`](Self::with_local_leases)
+/// gives a copy that serves busy keys from hits leased in process, within stated bounds.
 #[derive(Clone)]
 pub struct RedisRateLimiter {
     connection: ConnectionManager,
     prefix: String,
     script: Script,
     refund: Script,
+    leases: Option<Arc<Leases>>,
 }
 
 impl fmt::Debug for RedisRateLimiter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisRateLimiter").field("prefix", &self.prefix).finish_non_exhaustive()
+        let lease = self.leases.as_ref().map(|l| l.lifetime());
+        f.debug_struct("RedisRateLimiter").field("prefix", &self.prefix).field("lease", &lease).finish_non_exhaustive()
     }
 }
 
@@ -93,7 +112,22 @@ impl RedisRateLimiter {
             prefix: prefix.to_owned(),
             script: Script::new(HIT_SCRIPT),
             refund: Script::new(REFUND_SCRIPT),
+            leases: None,
         }
+    }
+
+    /// A copy (same connection and keys) that takes hits of a busy key from Redis several at a
+    /// time and spends them in process for at most `lifetime`, giving back what is left; a
+    /// `lifetime` of zero gives an exact copy. Over any span of time the instances together
+    /// admit at most `limit × lifetime / window` (rounded up) hits more than the exact limiter,
+    /// and a client spread over `N` instances may be refused while up to
+    /// `(N − 1) × max(1, limit / 100)` of its hits sit in the others' leases, for at most
+    /// `lifetime`. A refusal is remembered for up to `lifetime`, so a client over its limit is
+    /// refused without a round trip. Suits a high request limit (the GraphQL request limit);
+    /// login limits stay exact.
+    pub fn with_local_leases(&self, lifetime: Duration) -> Self {
+        let leases = (!lifetime.is_zero()).then(|| Arc::new(Leases::new(lifetime)));
+        Self { leases, ..self.clone() }
     }
 
     fn key(&self, scope: &str, key: &str) -> String {
@@ -107,21 +141,48 @@ impl RedisRateLimiter {
 
     /// Counts `cost` hits at once, all or none.
     pub async fn hit_n(&self, scope: &str, key: &str, quota: Quota, cost: u32) -> Result<Decision, RateLimitError> {
+        let key = self.key(scope, key);
+        let Some(leases) = &self.leases else {
+            return Ok(self.ask(&key, quota, cost, cost, 0).await?.0);
+        };
+        let sent = Instant::now();
+        match leases.decide(&key, quota, cost, sent) {
+            Local::Decided(decision) => Ok(decision),
+            Local::Ask { want, giveback } => {
+                // On an error the hits being given back stay counted (the safe side).
+                let (decision, granted) = self.ask(&key, quota, cost, want, giveback).await?;
+                leases.record(key, quota, cost, sent, &decision, granted);
+                Ok(decision)
+            }
+        }
+    }
+
+    /// One run of the script: the decision on `cost` hits and the hits counted for it.
+    async fn ask(
+        &self,
+        key: &str,
+        quota: Quota,
+        cost: u32,
+        want: u32,
+        giveback: u32,
+    ) -> Result<(Decision, u32), RateLimitError> {
         // Whole microseconds (at least one); the script's tolerance is `limit` of them, so a
         // full burst always fits.
         let interval = micros(quota.emission_interval()).max(1);
         let window = micros(quota.window);
         let mut connection = self.connection.clone();
-        let (allowed, amount, retry_us, first): (u8, u64, u64, u8) = self
+        let (allowed, amount, retry_us, first, granted): (u8, u64, u64, u8, u32) = self
             .script
-            .key(self.key(scope, key))
+            .key(key)
             .arg(interval)
             .arg(quota.limit)
             .arg(cost)
             .arg(window)
+            .arg(want)
+            .arg(giveback)
             .invoke_async(&mut connection)
             .await?;
-        Ok(if allowed == 1 {
+        let decision = if allowed == 1 {
             Decision::Allowed { remaining: u32::try_from(amount).unwrap_or(u32::MAX) }
         } else {
             Decision::Limited {
@@ -129,7 +190,8 @@ impl RedisRateLimiter {
                 retry_after: Duration::from_micros(retry_us.max(1)),
                 first_refusal: first == 1,
             }
-        })
+        };
+        Ok((decision, granted))
     }
 
     /// Gives back one hit (never before now; the key's expiry is kept, too long at worst).
@@ -141,8 +203,12 @@ impl RedisRateLimiter {
 
     /// Forgets a key.
     pub async fn reset(&self, scope: &str, key: &str) -> Result<(), RateLimitError> {
+        let key = self.key(scope, key);
+        if let Some(leases) = &self.leases {
+            leases.forget(&key);
+        }
         let mut connection = self.connection.clone();
-        redis::cmd("DEL").arg(self.key(scope, key)).exec_async(&mut connection).await?;
+        redis::cmd("DEL").arg(key).exec_async(&mut connection).await?;
         Ok(())
     }
 }

@@ -130,6 +130,32 @@ pub(crate) async fn graphql_requests_window() {
     assert!((1..=9).contains(&retry), "Retry-After {retry} within the 9 s window");
 }
 
+/// With Redis, the request limit leases hits: 20 requests make one round trip per request
+/// with a lease of 0 ms, a handful (leases of 1, 2, 4, 8, 16) with one of a second.
+pub(crate) async fn graphql_requests_lease_ms() {
+    let Ok(url) = std::env::var("RAIL_TEST_REDIS_URL") else {
+        eprintln!("note: graphql_requests_lease_ms SKIPPED: set RAIL_TEST_REDIS_URL");
+        return;
+    };
+    let proxy = integration_tests::RedisScriptCounter::start(&url).await;
+    for (lease, trips) in [("0", 20..=20), ("1000", 5..=6)] {
+        let prefix = format!("stack-{}", uuid::Uuid::new_v4().simple());
+        let keys = [
+            ("middleware.rate_limiting.store_url", proxy.url.as_str()),
+            ("middleware.rate_limiting.graphql_requests_limit", "10000"),
+            ("middleware.rate_limiting.graphql_requests_lease_ms", lease),
+        ];
+        let app = start_with(Profile::Development, &keys, |b| b.redis_prefix(prefix.clone())).await;
+        let before = proxy.runs();
+        for n in 1..=20 {
+            assert_eq!(app.gql("{ hello }").await.status, 200, "request {n}");
+        }
+        let made = proxy.runs() - before;
+        assert!(trips.contains(&made), "lease {lease} ms: {made} round trips, expected {trips:?}");
+        integration_tests::redis_delete_prefix(&url, &prefix).await;
+    }
+}
+
 pub(crate) async fn store_url() {
     // An unreachable store is reported when building, naming the key.
     let error =

@@ -44,6 +44,7 @@
 //! | `middleware['rate_limiting']['login_attempts_window']` | `middleware.rate_limiting.login_attempts_window` | |
 //! | `middleware['rate_limiting']['graphql_requests_limit']` | `middleware.rate_limiting.graphql_requests_limit` | |
 //! | `middleware['rate_limiting']['graphql_requests_window']` | `middleware.rate_limiting.graphql_requests_window` | |
+//! | — | `middleware.rate_limiting.graphql_requests_lease_ms` | with `store_url`: how long request hits leased from Redis may be spent in process (default 100; 0: one round trip per request) |
 //! | `middleware['performance']['enabled']` | `middleware.performance.enabled` | |
 //! | `middleware['performance']['slow_query_threshold']` | `middleware.performance.slow_query_threshold` | |
 //! | `middleware['performance']['track_memory_usage']` | — | declined: a Rust process has no per-request memory accounting without replacing the global allocator; a key that did nothing was removed |
@@ -201,6 +202,13 @@ pub struct RateLimitingConfig {
     /// The GraphQL request window in seconds.
     #[security(default = 3600, range = 1..=86_400)]
     pub graphql_requests_window: u64,
+    /// With `store_url`: milliseconds for which an instance may spend request hits it took from
+    /// Redis several at a time, instead of one round trip per request (0: every request asks
+    /// Redis). Over any span the instances admit at most
+    /// `graphql_requests_limit × lease / window` requests more than the exact limit (see
+    /// `RedisRateLimiter::with_local_leases`).
+    #[security(default = 100, range = 0..=1000)]
+    pub graphql_requests_lease_ms: u64,
     /// Redis (`redis://...`) for the rate-limit counters and token revocations, shared by every
     /// instance; unset: counters in memory, revocations in the database. May hold a password.
     #[security(secret)]
