@@ -504,6 +504,67 @@ async fn a_set_aside_event_is_dead_lettered_counted_and_alerted() {
     t.cleanup().await;
 }
 
+/// An event set aside while the sink had no logger (an earlier run, here a sink on its own) has
+/// no dead letter yet: it gets one when a sink on that spool joins a logger. A letter that was
+/// stored but not marked (a crash between the two) is sent again under the same id, so the
+/// table holds it once, and a marked one is not sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_set_aside_before_a_logger_is_dead_lettered_when_one_starts() {
+    let Some(t) = TestDb::new(Backend::Sqlite).await else { return };
+    let server = MockServer::start().await;
+    let (_, endpoint) = refusing_poison(&server).await;
+    let spool = tempfile::tempdir().unwrap();
+    let mut events: Vec<AuditEvent> = (0..3).map(event).collect();
+    events[1].details = json!({"n": 1, "note": "poison-pill"});
+    let poison = events[1].id.to_string();
+    {
+        let alone = sink(&server, spool.path()).timeout(WAIT).build().unwrap();
+        alone.write_batch(&events).await.unwrap();
+        wait_until("the poison is set aside", async || alone.refused_batches().await.unwrap().len() == 1).await;
+        endpoint.wait_for(&[events[0].id.to_string(), events[2].id.to_string()].into()).await;
+    }
+    let kept = std::fs::read_dir(spool.path().join("refused")).unwrap().map(|e| e.unwrap().path()).collect::<Vec<_>>();
+    assert_eq!(kept.len(), 1, "only the kept event, no mark: {kept:?}");
+    let kept = kept.into_iter().next().unwrap();
+    let mark = kept.with_extension("lettered");
+
+    // A logger starts with a sink on that spool: the letter is sent and marked.
+    let start = |spool: &Path| {
+        let webhook = sink(&server, spool).timeout(WAIT).build().unwrap();
+        AuditLogger::builder().database(t.db.clone()).sink(webhook).build()
+    };
+    let logger = start(spool.path());
+    wait_until("the kept event is dead-lettered", async || logger.stats().dead_lettered == 1).await;
+    wait_until("the letter is marked", async || mark.exists()).await;
+    let letters = dead_letter::Entity::find().all(&t.db).await.unwrap();
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!((letters[0].sink.as_str(), letters[0].event_id.as_str()), ("webhook", poison.as_str()));
+    assert!(letters[0].error.contains("before its dead letter was stored"), "{}", letters[0].error);
+    assert!(letters[0].error.contains(&kept.display().to_string()), "names the kept file: {}", letters[0].error);
+    let first_id = letters[0].id.clone();
+    logger.shutdown().await.unwrap();
+
+    // A crash after the store, before the mark: sent again, stored once.
+    std::fs::remove_file(&mark).unwrap();
+    let logger = start(spool.path());
+    wait_until("the unmarked letter is sent again", async || logger.stats().dead_lettered == 1).await;
+    wait_until("and marked", async || mark.exists()).await;
+    let ids: Vec<String> = dead_letter::Entity::find().all(&t.db).await.unwrap().into_iter().map(|l| l.id).collect();
+    assert_eq!(ids, [first_id.clone()], "the same letter id: one row");
+    logger.shutdown().await.unwrap();
+
+    // A marked event is not sent again: with a second kept event (sorted after the first), the
+    // next logger sends that one only.
+    let copy = kept.with_file_name("zzzz-copy.json");
+    std::fs::copy(&kept, &copy).unwrap();
+    let logger = start(spool.path());
+    wait_until("the second kept event is dead-lettered", async || copy.with_extension("lettered").exists()).await;
+    assert_eq!(logger.stats().dead_lettered, 1, "the marked event was skipped");
+    assert_eq!(dead_letter::Entity::find().all(&t.db).await.unwrap().len(), 2);
+    logger.shutdown().await.unwrap();
+    t.cleanup().await;
+}
+
 /// A refusal of the delivery itself (401: wrong credentials) is not the events' fault: the
 /// batch stays at the head of the spool, retried, and nothing is set aside.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

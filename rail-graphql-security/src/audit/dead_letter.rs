@@ -99,9 +99,9 @@ impl DeadLetter {
     /// export format), refused with `error`; the event's id is read from the encoding (`id`,
     /// or OCSF's `metadata.uid`; the nil id when neither is there).
     #[cfg(any(feature = "webhook", feature = "nats"))]
-    pub(crate) fn encoded(encoded: &serde_json::Value, sink: &str, error: &SinkError) -> Self {
+    pub(crate) fn encoded(id: Uuid, encoded: &serde_json::Value, sink: &str, error: &SinkError) -> Self {
         let event_id = encoded_field(encoded, "id", "uid").and_then(|id| id.parse().ok()).unwrap_or(Uuid::nil());
-        Self::of(event_id, ascii_json(encoded, event_id), sink, error)
+        Self { id, ..Self::of(event_id, ascii_json(encoded, event_id), sink, error) }
     }
 
     fn of(event_id: Uuid, raw_event: String, sink: &str, error: &SinkError) -> Self {
@@ -272,11 +272,12 @@ impl DeadLetterSender {
         self.deliver(DeadLetter::new(event, &self.sink, error), event.event_type.as_str()).await
     }
 
-    /// [`send`](Self::send) for an event this sink holds only as it encoded it.
+    /// [`send`](Self::send) for an event this sink holds only as it encoded it, as the letter
+    /// `id` (a letter sent again with the same id is one row in a database store).
     #[cfg(any(feature = "webhook", feature = "nats"))]
-    pub(crate) async fn send_encoded(&self, encoded: &serde_json::Value, error: &SinkError) -> bool {
+    pub(crate) async fn send_encoded(&self, id: Uuid, encoded: &serde_json::Value, error: &SinkError) -> bool {
         let event_type = encoded_field(encoded, "event_type", "event_code").unwrap_or("unknown").to_owned();
-        self.deliver(DeadLetter::encoded(encoded, &self.sink, error), &event_type).await
+        self.deliver(DeadLetter::encoded(id, encoded, &self.sink, error), &event_type).await
     }
 
     async fn deliver(&self, letter: DeadLetter, event_type: &str) -> bool {
@@ -354,13 +355,19 @@ mod tests {
         let event = AuditEvent::new(AuditEventType::MfaFailed).actor_name("zoë");
         for format in [crate::audit::ExportFormat::Json, crate::audit::ExportFormat::Ocsf] {
             let encoded = format.encode(&event).unwrap();
-            let letter = DeadLetter::encoded(&encoded, "webhook", &SinkError::Refused("HTTP 422".into()));
-            assert_eq!(letter.event_id, event.id, "{format:?}");
+            let id = Uuid::now_v7();
+            let letter = DeadLetter::encoded(id, &encoded, "webhook", &SinkError::Refused("HTTP 422".into()));
+            assert_eq!((letter.id, letter.event_id), (id, event.id), "{format:?}");
             assert!(letter.raw_event.is_ascii());
             assert_eq!(serde_json::from_str::<serde_json::Value>(&letter.raw_event).unwrap(), encoded);
             assert_eq!(encoded_field(&encoded, "event_type", "event_code"), Some("mfa_failed"));
         }
-        let unknown = DeadLetter::encoded(&serde_json::json!({"no": "id"}), "nats", &SinkError::Refused("x".into()));
+        let unknown = DeadLetter::encoded(
+            Uuid::now_v7(),
+            &serde_json::json!({"no": "id"}),
+            "nats",
+            &SinkError::Refused("x".into()),
+        );
         assert_eq!(unknown.event_id, Uuid::nil());
     }
 

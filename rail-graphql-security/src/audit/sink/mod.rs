@@ -74,8 +74,8 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
     /// Called once, when the logger starts this sink's worker, with the logger's dead-letter
     /// path. A sink that delivers after `write_batch` returned (the webhook and NATS sinks)
     /// keeps it, to dead-letter an event its service refuses for good later; the default
-    /// drops it. An event refused before this call (a spool left by an earlier run) is only
-    /// logged.
+    /// drops it. The webhook and NATS sinks also send then the letters of the events they set
+    /// aside without one (before this call, or cut off by a crash).
     fn connect_dead_letters(&self, sender: DeadLetterSender) {
         let _ = sender;
     }

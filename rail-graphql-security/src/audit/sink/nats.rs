@@ -1,6 +1,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage, stream};
@@ -10,7 +10,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool, batch_name, dead_letter_set_aside};
+use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool, batch_name};
 use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
 use crate::audit::dead_letter::DeadLetterSender;
@@ -119,7 +119,6 @@ struct Inner {
     max_payload: usize,
     spooled: Notify,
     delivered: Notify,
-    dead_letters: OnceLock<DeadLetterSender>,
 }
 
 impl fmt::Debug for NatsSink {
@@ -314,7 +313,6 @@ impl NatsSinkBuilder {
             max_payload: self.max_payload,
             spooled: Notify::new(),
             delivered: Notify::new(),
-            dead_letters: OnceLock::new(),
         });
         let task = tokio::spawn(deliver_forever(inner.clone()));
         Ok(NatsSink { inner, task })
@@ -350,12 +348,17 @@ impl AuditSink for NatsSink {
     }
 
     fn connect_dead_letters(&self, sender: DeadLetterSender) {
-        let _ = self.inner.dead_letters.set(sender);
+        self.inner.spool.letters().connect(sender, "the NATS server", kept_event);
     }
 
     async fn shutdown(&self, deadline: Instant) -> Result<(), SinkError> {
         self.inner.spool.drain(&self.inner.delivered, deadline, "NATS").await
     }
+}
+
+/// The event in a file set aside: one spooled message.
+fn kept_event(body: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice::<Vec<SpooledMessage>>(body).ok()?.into_iter().next().map(|m| m.payload)
 }
 
 /// `<prefix>.<event_type>`, the event type made one valid subject token.
@@ -483,7 +486,7 @@ async fn set_aside(inner: &Inner, stem: &str, message: &SpooledMessage, error: &
                 "the NATS server refused an audit event for good; it is kept in this file and the events after it are published"
             );
             let refusal = format!("the NATS server refused it {REFUSALS_BEFORE_SET_ASIDE} times: {error}");
-            dead_letter_set_aside(&inner.dead_letters, message.payload.clone(), &refusal, &file);
+            inner.spool.letters().set_aside(message.payload.clone(), refusal, file);
             true
         }
         Err(e) => {
@@ -552,6 +555,16 @@ async fn connect(inner: &Inner) -> Result<jetstream::Context, async_nats::Error>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_kept_file_reads_back_as_the_event_it_holds() {
+        let payload = serde_json::json!({"id": "0193a000-0000-7000-8000-000000000001", "event_type": "login_failed"});
+        let message = SpooledMessage { id: "m".into(), subject: "audit.login_failed".into(), payload: payload.clone() };
+        let body = serde_json::to_vec(std::slice::from_ref(&message)).unwrap();
+        assert_eq!(kept_event(&body), Some(payload));
+        assert_eq!(kept_event(b"not json"), None);
+        assert_eq!(kept_event(b"[]"), None);
+    }
 
     #[test]
     fn subjects_are_one_token_per_event_type() {

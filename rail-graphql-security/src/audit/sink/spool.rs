@@ -5,9 +5,12 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
 
 use super::SinkError;
 use crate::audit::dead_letter::DeadLetterSender;
@@ -28,17 +31,28 @@ pub const REFUSALS_BEFORE_SET_ASIDE: u32 = 3;
 pub(super) struct Spool {
     dir: PathBuf,
     sequence: AtomicU64,
+    letters: Arc<SetAsideLetters>,
 }
 
 impl Spool {
     /// Opens `dir`, creating it and recovering what a crash left half-written.
     pub(super) fn open(dir: PathBuf) -> Result<Self, SinkError> {
         recover_spool(&dir).map_err(|source| SinkError::Io { path: dir.clone(), source })?;
-        Ok(Self { dir, sequence: AtomicU64::new(0) })
+        let letters = Arc::new(SetAsideLetters {
+            dir: dir.join(REFUSED_DIR),
+            sender: OnceLock::new(),
+            one_at_a_time: tokio::sync::Mutex::new(()),
+        });
+        Ok(Self { dir, sequence: AtomicU64::new(0), letters })
     }
 
     pub(super) fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The dead letters of the events set aside in this spool.
+    pub(super) fn letters(&self) -> &Arc<SetAsideLetters> {
+        &self.letters
     }
 
     /// Runs file work off the async threads; an I/O error names the spool directory.
@@ -199,21 +213,119 @@ impl Spool {
     }
 }
 
-/// Hands an event set aside in `kept` (as the sink encoded it) to the logger's dead-letter
-/// path, when the sink has joined a logger. The store runs on its own task: a dead-letter
-/// store that is down must not stop the delivery of the events behind this one. The kept file
-/// stays the event's copy to deliver again; the dead letter names it.
-pub(super) fn dead_letter_set_aside(
-    dead_letters: &OnceLock<DeadLetterSender>,
-    encoded: serde_json::Value,
-    refusal: &str,
-    kept: &Path,
-) {
-    let Some(sender) = dead_letters.get().cloned() else { return };
-    let error = SinkError::Refused(format!("{refusal}; the event is kept in {}", kept.display()));
-    tokio::spawn(async move {
-        sender.send_encoded(&encoded, &error).await;
-    });
+/// The dead letters of the events a sink set aside in its spool's [`REFUSED_DIR`].
+///
+/// A stored letter is marked by an empty `<name>.lettered` file next to the kept event. When
+/// the sink joins a logger ([`connect`](Self::connect)), every kept event without that mark is
+/// sent: those set aside before the sink had a logger (a spool left by an earlier run, or the
+/// first moments of this one), and those whose letter a crash or a dead-letter store that was
+/// down cut off. A letter's id is derived from the kept file (a UUIDv7 of the file's write time
+/// and a hash of its name), so a letter sent twice (a crash between storing and marking it) is
+/// one row in the database store.
+pub(super) struct SetAsideLetters {
+    dir: PathBuf,
+    sender: OnceLock<DeadLetterSender>,
+    /// Serialises the sends, so that a kept event is checked for its mark and lettered by one
+    /// task at a time (the set-aside path and the start-up scan may meet on one file).
+    one_at_a_time: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for SetAsideLetters {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SetAsideLetters")
+            .field("dir", &self.dir)
+            .field("connected", &self.sender.get().is_some())
+            .finish()
+    }
+}
+
+impl SetAsideLetters {
+    /// Keeps the logger's dead-letter path (the first one given) and, on a task of its own,
+    /// sends the letters of the kept events that have none: `decode` reads the event from a
+    /// kept file, `service` names who refused it.
+    pub(super) fn connect(
+        self: &Arc<Self>,
+        sender: DeadLetterSender,
+        service: &'static str,
+        decode: fn(&[u8]) -> Option<serde_json::Value>,
+    ) {
+        if self.sender.set(sender).is_err() {
+            return;
+        }
+        let letters = self.clone();
+        tokio::spawn(async move { letters.send_missing(service, decode).await });
+    }
+
+    /// Sends the letter of the event just set aside in `kept` (as the sink encoded it) when
+    /// the sink has joined a logger. The store runs on its own task: a dead-letter store that
+    /// is down must not stop the delivery of the events behind this one. The kept file stays
+    /// the event's copy to deliver again; the letter names it.
+    pub(super) fn set_aside(self: &Arc<Self>, encoded: serde_json::Value, refusal: String, kept: PathBuf) {
+        if self.sender.get().is_none() {
+            return;
+        }
+        let letters = self.clone();
+        tokio::spawn(async move { letters.send(&kept, &encoded, &refusal).await });
+    }
+
+    async fn send_missing(&self, service: &str, decode: fn(&[u8]) -> Option<serde_json::Value>) {
+        let dir = self.dir.clone();
+        let kept = match tokio::task::spawn_blocking(move || list_spool(&dir)).await {
+            Ok(Ok(kept)) => kept,
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, dir = %self.dir.display(), "cannot list the audit events set aside; their dead letters are not sent");
+                return;
+            }
+            Err(_) => return,
+        };
+        for file in kept {
+            if tokio::fs::try_exists(lettered(&file)).await.unwrap_or(false) {
+                continue;
+            }
+            match tokio::fs::read(&file).await.ok().as_deref().and_then(decode) {
+                Some(encoded) => {
+                    let refusal = format!(
+                        "{service} refused it for good before its dead letter was stored (the refusal is in the error log of that time)"
+                    );
+                    self.send(&file, &encoded, &refusal).await;
+                }
+                None => tracing::error!(
+                    file = %file.display(),
+                    "an audit event set aside cannot be read; it stays in this file without a dead letter"
+                ),
+            }
+        }
+    }
+
+    async fn send(&self, kept: &Path, encoded: &serde_json::Value, refusal: &str) {
+        let Some(sender) = self.sender.get() else { return };
+        let _turn = self.one_at_a_time.lock().await;
+        let mark = lettered(kept);
+        if tokio::fs::try_exists(&mark).await.unwrap_or(false) {
+            return;
+        }
+        let error = SinkError::Refused(format!("{refusal}; the event is kept in {}", kept.display()));
+        if sender.send_encoded(letter_id(kept), encoded, &error).await
+            && let Err(e) = tokio::fs::write(&mark, b"").await
+        {
+            tracing::warn!(error = %e, file = %mark.display(), "cannot mark a dead letter as stored; it is sent again at the next start");
+        }
+    }
+}
+
+/// The mark of a kept event whose dead letter is stored.
+fn lettered(kept: &Path) -> PathBuf {
+    kept.with_extension("lettered")
+}
+
+/// The id of a kept event's dead letter: the same for every send of it.
+fn letter_id(kept: &Path) -> Uuid {
+    let written = fs::metadata(kept).and_then(|m| m.modified()).ok();
+    let millis = written.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis());
+    let digest = Sha256::digest(kept.file_name().unwrap_or_default().as_encoded_bytes());
+    let mut name = [0u8; 10];
+    name.copy_from_slice(&digest[..10]);
+    uuid::Builder::from_unix_timestamp_millis(u64::try_from(millis).unwrap_or(u64::MAX), &name).into_uuid()
 }
 
 /// A batch file's name without `.json`: the webhook's delivery id, the prefix of its parts'

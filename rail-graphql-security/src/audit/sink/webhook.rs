@@ -1,6 +1,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool, batch_name, dead_letter_set_aside};
+use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool, batch_name};
 use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
 use crate::audit::dead_letter::DeadLetterSender;
@@ -75,7 +75,6 @@ struct Inner {
     backoff: Backoff,
     spooled: Notify,
     delivered: Notify,
-    dead_letters: OnceLock<DeadLetterSender>,
 }
 
 impl fmt::Debug for WebhookSink {
@@ -205,7 +204,6 @@ impl WebhookSinkBuilder {
             backoff: self.backoff,
             spooled: Notify::new(),
             delivered: Notify::new(),
-            dead_letters: OnceLock::new(),
         });
         let task = tokio::spawn(deliver_forever(inner.clone()));
         Ok(WebhookSink { inner, task })
@@ -226,12 +224,17 @@ impl AuditSink for WebhookSink {
     }
 
     fn connect_dead_letters(&self, sender: DeadLetterSender) {
-        let _ = self.inner.dead_letters.set(sender);
+        self.inner.spool.letters().connect(sender, "the audit webhook", kept_event);
     }
 
     async fn shutdown(&self, deadline: Instant) -> Result<(), SinkError> {
         self.inner.spool.drain(&self.inner.delivered, deadline, "the audit webhook").await
     }
+}
+
+/// The event in a file set aside: a batch of one encoded event.
+fn kept_event(body: &[u8]) -> Option<serde_json::Value> {
+    serde_json::from_slice::<Vec<serde_json::Value>>(body).ok()?.into_iter().next()
 }
 
 async fn deliver_forever(inner: Arc<Inner>) {
@@ -327,7 +330,7 @@ async fn route_refused(inner: &Inner, path: &Path, body: &[u8], status: u16, ref
             );
             if let Some(event) = items.into_iter().next() {
                 let refusal = format!("the webhook answered HTTP {status} {refusals} times");
-                dead_letter_set_aside(&inner.dead_letters, event, &refusal, &kept);
+                inner.spool.letters().set_aside(event, refusal, kept);
             }
             Some(Outcome::Done)
         }
