@@ -6,7 +6,7 @@ use chrono::Utc;
 use hmac::{Hmac, Mac};
 use rail_graphql_security::audit::checkpoint::{self, CheckpointKey, TrustedKey};
 use rail_graphql_security::audit::{
-    Alert, AuditEvent, AuditEventType, AuditSink, DatabaseSink, SIGNATURE_HEADER, ThresholdKind,
+    Alert, AuditError, AuditEvent, AuditEventType, AuditSink, DatabaseSink, SIGNATURE_HEADER, ThresholdKind,
 };
 use rail_graphql_security::config::Profile;
 use rail_graphql_security::stack::Security;
@@ -52,6 +52,87 @@ pub(crate) async fn log_file_path() {
     log_failure(&app).await;
     assert!(std::fs::read_to_string(&file).unwrap().contains("\"login_failed\""));
     assert!(!app.dir.path().join("audit.log").exists());
+}
+
+/// The lines of the stack's audit file and its rotated files (`audit.log`, `audit.log.1`, ...).
+fn audit_files(app: &App) -> Vec<(String, usize)> {
+    let mut files: Vec<(String, usize)> = std::fs::read_dir(app.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("audit.log"))
+        .map(|e| {
+            (e.file_name().to_string_lossy().into_owned(), std::fs::read_to_string(e.path()).unwrap().lines().count())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+pub(crate) async fn log_file_max_bytes() {
+    let app = start(&[("audit.storage_backend", "file"), ("audit.log_file_max_bytes", "4096")]).await;
+    for _ in 0..40 {
+        log_failure(&app).await;
+    }
+    let live = app.dir.path().join("audit.log");
+    assert!(live.metadata().unwrap().len() <= 4096, "the live file stays under the limit");
+    let files = audit_files(&app);
+    assert!(files.len() >= 3, "rotated at least twice: {files:?}");
+    assert_eq!(files.iter().map(|(_, lines)| lines).sum::<usize>(), 40, "no event lost in rotation: {files:?}");
+}
+
+pub(crate) async fn log_file_max_files() {
+    let app = start(&[
+        ("audit.storage_backend", "file"),
+        ("audit.log_file_max_bytes", "4096"),
+        ("audit.log_file_max_files", "1"),
+    ])
+    .await;
+    for _ in 0..40 {
+        log_failure(&app).await;
+    }
+    let names: Vec<String> = audit_files(&app).into_iter().map(|(name, _)| name).collect();
+    assert_eq!(names, ["audit.log", "audit.log.1"], "one rotated file kept");
+}
+
+pub(crate) async fn export_format() {
+    for (format, shape) in [("json", "event_type"), ("ocsf", "class_uid")] {
+        let app = start(&[("audit.storage_backend", "file"), ("audit.export_format", format)]).await;
+        log_failure(&app).await;
+        let text = std::fs::read_to_string(app.dir.path().join("audit.log")).unwrap();
+        let line: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert!(line.get(shape).is_some(), "{format}: {line}");
+    }
+    let ocsf = start(&[("audit.storage_backend", "file"), ("audit.export_format", "ocsf")]).await;
+    log_failure(&ocsf).await;
+    let text = std::fs::read_to_string(ocsf.dir.path().join("audit.log")).unwrap();
+    assert!(!text.contains("\"event_type\""), "OCSF lines carry no plain fields: {text}");
+}
+
+pub(crate) async fn dead_letter_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let letters = dir.path().join("dead-letters.jsonl");
+    let app = start(&[("audit.dead_letter_path", letters.to_str().unwrap())]).await;
+    integration_tests::refuse_poison(&app.db).await;
+    let poison = AuditEvent::new(AuditEventType::LoginFailed).request_id(Some("poison-1"));
+    app.security.logger().log(poison.clone());
+    app.security.logger().flush().await.unwrap();
+    let text = std::fs::read_to_string(&letters).expect("the dead letter is in the configured file");
+    let letter: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    assert_eq!(letter["event_id"], poison.id.to_string());
+    use sea_orm::{EntityTrait, PaginatorTrait};
+    let rows = rail_graphql_security::audit::dead_letter::Entity::find().count(&app.db.db).await.unwrap();
+    assert_eq!(rows, 0, "not in the table");
+}
+
+pub(crate) async fn flush_timeout_secs() {
+    let gated = integration_tests::GatedSink::shut();
+    let sink = gated.clone();
+    let app = start_with(Profile::Development, &[("audit.flush_timeout_secs", "1")], |b| b.sink(sink)).await;
+    app.security.logger().log(AuditEvent::new(AuditEventType::LoginFailed));
+    let error = app.security.logger().flush().await.unwrap_err();
+    assert!(matches!(error, AuditError::FlushDeadline(d) if d == Duration::from_secs(1)), "{error}");
+    gated.open();
+    app.security.logger().flush().await.unwrap();
 }
 
 /// The webhook endpoint's first delivery.

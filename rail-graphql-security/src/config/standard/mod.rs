@@ -17,6 +17,10 @@
 //! | `AUDIT_LOGGING['ENABLED']` | `audit.enabled` | |
 //! | `AUDIT_LOGGING['STORAGE_BACKEND']` | `audit.storage_backend` | a list: `database`, `file`, `webhook`, `tracing`, `nats` (feature `nats`) |
 //! | `AUDIT_LOGGING['LOG_FILE_PATH']` | `audit.log_file_path` | |
+//! | — | `audit.log_file_max_bytes`, `audit.log_file_max_files` | the file backend's rotation (100 MiB, 5 files) |
+//! | — | `audit.export_format` | `json` or `ocsf`, for the file, webhook and NATS backends |
+//! | — | `audit.dead_letter_path` | a JSON Lines file for dead letters instead of the `audit_dead_letters` table |
+//! | — | `audit.flush_timeout_secs` | how long a flush waits (default 10) |
 //! | `AUDIT_LOGGING['DATABASE_TABLE']` | — | declined: the table is `audit_events`, created by the migrations and read by the reports, the dashboard and retention; a name read at run time could point the audit trail at another table by a typo. Place it with the database's own schema / search path instead |
 //! | `AUDIT_LOGGING['WEBHOOK_URL']` | `audit.webhook_url` | https in production |
 //! | `AUDIT_LOGGING['WEBHOOK_HEADERS']` | `audit.webhook_headers` | values are secrets |
@@ -239,6 +243,23 @@ pub struct AuditSettings {
     /// The JSON Lines file of the `file` backend.
     #[security(default = "audit.log")]
     pub log_file_path: PathBuf,
+    /// The `file` backend's file is rotated (to `<path>.1`, `.2`, ...) before it would grow
+    /// past this many bytes.
+    #[security(default = 104_857_600, range = 4096..=1_099_511_627_776)]
+    pub log_file_max_bytes: u64,
+    /// Rotated files the `file` backend keeps; the oldest beyond them is deleted.
+    #[security(default = 5, range = 1..=10_000)]
+    pub log_file_max_files: u32,
+    /// The encoding of the `file`, `webhook` and `nats` backends: `json` (the event as it is)
+    /// or `ocsf` (OCSF 1.1, for a SIEM).
+    #[security(default = ExportFormat::Json)]
+    pub export_format: ExportFormat,
+    /// A JSON Lines file for the events a sink refuses for good (dead letters). Unset: the
+    /// `audit_dead_letters` table when `database` is a backend, else only the error log.
+    pub dead_letter_path: Option<PathBuf>,
+    /// Seconds `AuditLogger::flush` (and the flush before a report) waits for the sinks.
+    #[security(default = 10, range = 1..=3600)]
+    pub flush_timeout_secs: u32,
     /// The `webhook` backend's endpoint (https in production).
     #[security(https_in_production)]
     pub webhook_url: Option<String>,
@@ -310,8 +331,8 @@ impl AuditSettings {
             enabled: self.enabled,
             storage_backend: &self.storage_backend,
             log_file_path: &self.log_file_path,
-            log_file_max_bytes: None,
-            log_file_max_files: None,
+            log_file_max_bytes: Some(self.log_file_max_bytes),
+            log_file_max_files: Some(usize::try_from(self.log_file_max_files).unwrap_or(usize::MAX)),
             webhook_url: self.webhook_url.as_deref(),
             webhook_headers: self.webhook_headers.iter().map(|(k, v)| (k.as_str(), v.expose())).collect(),
             webhook_secret: self.webhook_secret.as_ref().map(Secret::expose),
@@ -320,10 +341,10 @@ impl AuditSettings {
             nats_stream: &self.nats_stream,
             nats_subject_prefix: &self.nats_subject_prefix,
             nats_spool_dir: &self.nats_spool_dir,
-            export_format: ExportFormat::Json,
+            export_format: self.export_format,
             alert_thresholds: thresholds,
-            dead_letter_path: None,
-            flush_timeout: None,
+            dead_letter_path: self.dead_letter_path.as_deref(),
+            flush_timeout: Some(std::time::Duration::from_secs(u64::from(self.flush_timeout_secs))),
             hash_chain: self.hash_chain,
             checkpoint_signing_key: self.checkpoint_signing_key.as_ref().map(Secret::expose),
             checkpoint_previous_keys: &self.checkpoint_previous_keys,
