@@ -769,19 +769,20 @@ async fn an_interrupted_hex_conversion_on_mysql_is_taken_up_by_the_next_run() {
     t.cleanup().await;
 }
 
-/// The serde `AuditConfig` sets the chain and its checkpoints like the typed configuration: a
+/// The configuration's `audit` section sets the chain and its checkpoints on every backend: a
 /// signing key, a count between checkpoints, or no chain at all; the key never shows in `Debug`.
-async fn the_serde_audit_config_sets_the_chain_and_its_checkpoints(t: &TestDb) {
-    use rail_graphql_security::audit::AuditConfig;
+async fn the_audit_section_sets_the_chain_and_its_checkpoints(t: &TestDb) {
+    use rail_graphql_security::config::standard::AuditSettings;
+    use rail_graphql_security::config::{Profile, Secret, SecurityConfig};
 
     clear(t).await;
-    let config: AuditConfig = serde_json::from_value(json!({
-        "storage_backend": "database",
-        "checkpoint_signing_key": SECRET,
-        "checkpoint_every_events": 5,
-        "checkpoint_interval_secs": 3600,
-    }))
-    .unwrap();
+    let defaults = AuditSettings::defaults(&Profile::Development);
+    let config = AuditSettings {
+        checkpoint_signing_key: Some(Secret::new(SECRET)),
+        checkpoint_every_events: 5,
+        checkpoint_interval_secs: 3600,
+        ..defaults.clone()
+    };
     assert!(!format!("{config:?}").contains(SECRET), "the signing key is redacted");
     let logger = config.logger_builder(Some(t.db.clone())).unwrap().build();
     for n in 0..12 {
@@ -796,7 +797,7 @@ async fn the_serde_audit_config_sets_the_chain_and_its_checkpoints(t: &TestDb) {
     assert_eq!(checkpoints.iter().map(|c| c.chain_seq).collect::<Vec<_>>(), [5, 10, 12]);
 
     clear(t).await;
-    let config: AuditConfig = serde_json::from_value(json!({"hash_chain": false})).unwrap();
+    let config = AuditSettings { hash_chain: false, ..defaults };
     let logger = config.logger_builder(Some(t.db.clone())).unwrap().build();
     logger.log(AuditEvent::new(AuditEventType::DataCreated));
     logger.shutdown().await.unwrap();
@@ -804,7 +805,7 @@ async fn the_serde_audit_config_sets_the_chain_and_its_checkpoints(t: &TestDb) {
     assert_eq!(stored.len(), 1);
     assert_eq!((stored[0].chain_id.as_ref(), stored[0].chain_hash.as_ref()), (None, None), "no chain when it is off");
 }
-on_every_backend!(serde_audit_config_chain_on, the_serde_audit_config_sets_the_chain_and_its_checkpoints);
+on_every_backend!(audit_section_chain_on, the_audit_section_sets_the_chain_and_its_checkpoints);
 
 /// A chain id overwritten with three bytes (no 16-byte id, so no UUID) is a finding that names
 /// the row, not a verification that fails to read its page; the retention purge still runs.

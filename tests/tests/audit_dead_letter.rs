@@ -10,8 +10,10 @@ use async_trait::async_trait;
 use chrono::Utc;
 use integration_tests::{Alerts, GatedSink, TestDb, collect_alerts, on_every_backend};
 use rail_graphql_security::audit::{
-    Alert, AuditConfig, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSink, SinkError, StorageBackend,
+    Alert, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSink, SinkError, StorageBackend,
 };
+use rail_graphql_security::config::standard::AuditSettings;
+use rail_graphql_security::config::{Profile, SecurityConfig};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -64,10 +66,10 @@ async fn refused_events_go_to_the_dead_letter_file_and_the_rest_flows_on() {
     let path = dir.path().join("dead-letters.jsonl");
     let sink = PickySink::default();
     // The file store as the `dead_letter_path` setting chooses it.
-    let config = AuditConfig {
+    let config = AuditSettings {
         storage_backend: vec![StorageBackend::Tracing],
         dead_letter_path: Some(path.clone()),
-        ..AuditConfig::default()
+        ..AuditSettings::defaults(&Profile::Development)
     };
     let logger = config.logger_builder(None).expect("a valid config").sink(sink.clone()).build();
     let alerts = collect_alerts(&logger);

@@ -18,9 +18,11 @@ use integration_tests::nats::{
 use integration_tests::unlinked;
 use rail_graphql_security::audit::verify::{Finding, Notice, SetAside, Verifier, VerifyOptions};
 use rail_graphql_security::audit::{
-    Alert, AuditConfig, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, DeadLetterStore,
-    ExportFormat, NatsSink, NatsSinkBuilder,
+    Alert, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, DeadLetterStore, ExportFormat,
+    NatsSink, NatsSinkBuilder, StorageBackend,
 };
+use rail_graphql_security::config::standard::AuditSettings;
+use rail_graphql_security::config::{Profile, Secret, SecurityConfig};
 use serde_json::json;
 use tokio::time::Instant;
 
@@ -410,19 +412,23 @@ async fn an_unreadable_spool_file_is_set_aside_and_the_rest_published() {
     delete_stream(&url, &stream).await;
 }
 
+/// The configuration's `audit` section with the `nats` backend only.
+fn nats_settings() -> AuditSettings {
+    AuditSettings { storage_backend: vec![StorageBackend::Nats], ..AuditSettings::defaults(&Profile::Development) }
+}
+
 #[tokio::test]
 async fn audit_config_builds_a_working_nats_sink() {
     let Some(url) = shared_nats_url("the NATS config test") else { return };
     let (stream, prefix) = unique("config");
     let spool = tempfile::tempdir().unwrap();
-    let config: AuditConfig = serde_json::from_value(json!({
-        "storage_backend": ["nats"],
-        "nats_url": url,
-        "nats_stream": stream,
-        "nats_subject_prefix": prefix,
-        "nats_spool_dir": spool.path(),
-    }))
-    .unwrap();
+    let config = AuditSettings {
+        nats_url: Some(Secret::new(url.as_str())),
+        nats_stream: stream.clone(),
+        nats_subject_prefix: prefix.clone(),
+        nats_spool_dir: spool.path().to_owned(),
+        ..nats_settings()
+    };
     let logger = config.logger_builder(None).unwrap().build();
     let events: Vec<_> = (0..5).map(event).collect();
     for e in &events {
@@ -437,16 +443,14 @@ async fn audit_config_builds_a_working_nats_sink() {
 
 #[tokio::test]
 async fn the_nats_backend_needs_a_url_and_keeps_its_credentials_out_of_debug() {
-    let config: AuditConfig = serde_json::from_value(json!({ "storage_backend": "nats" })).unwrap();
-    assert!(matches!(config.logger_builder(None), Err(AuditConfigError::MissingNatsUrl)));
+    assert!(matches!(nats_settings().logger_builder(None), Err(AuditConfigError::MissingNatsUrl)));
 
     let dir = tempfile::tempdir().unwrap();
-    let config: AuditConfig = serde_json::from_value(json!({
-        "storage_backend": "nats",
-        "nats_url": "nats://audit:pa55word@127.0.0.1:1",
-        "nats_spool_dir": dir.path(),
-    }))
-    .unwrap();
+    let config = AuditSettings {
+        nats_url: Some(Secret::new("nats://audit:pa55word@127.0.0.1:1")),
+        nats_spool_dir: dir.path().to_owned(),
+        ..nats_settings()
+    };
     assert!(!format!("{config:?}").contains("pa55word"));
     let sink = NatsSink::builder("nats://audit:pa55word@127.0.0.1:1", dir.path()).build().unwrap();
     assert!(!format!("{sink:?}").contains("pa55word"));

@@ -14,9 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rail_graphql_security::audit::{
-    Actor, Alert, AuditConfig, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, ExportFormat, FileSink, MASK,
-    SinkError, TracingSink, WebhookSink,
+    Actor, Alert, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, ExportFormat, FileSink, MASK, SinkError,
+    StorageBackend, TracingSink, WebhookSink,
 };
+use rail_graphql_security::config::standard::AuditSettings;
+use rail_graphql_security::config::{Profile, Secret, SecurityConfig};
 use serde_json::{Value, json};
 use tracing_subscriber::fmt::MakeWriter;
 use wiremock::matchers::method;
@@ -276,22 +278,18 @@ async fn debug_prints_and_config_errors_never_show_a_secret() {
         other => panic!("a header value with CR/LF must be refused, got {other:?}"),
     }
 
-    let config: AuditConfig = serde_json::from_value(json!({
-        "storage_backend": ["webhook", "file"],
-        "webhook_url": "https://siem.example.com/ingest",
-        "webhook_headers": {"Authorization": format!("Bearer {MARKER}"), "X-Api-Key": MARKER},
-        "webhook_secret": MARKER,
-        "webhook_spool_dir": spool.path(),
-        "log_file_path": spool.path().join("audit.log"),
-    }))
-    .unwrap();
-    assert_eq!(
-        config.webhook_headers,
-        BTreeMap::from([
-            ("Authorization".to_owned(), format!("Bearer {MARKER}")),
-            ("X-Api-Key".to_owned(), MARKER.to_owned()),
-        ])
-    );
+    let config = AuditSettings {
+        storage_backend: vec![StorageBackend::Webhook, StorageBackend::File],
+        webhook_url: Some("https://siem.example.com/ingest".to_owned()),
+        webhook_headers: BTreeMap::from([
+            ("Authorization".to_owned(), Secret::new(format!("Bearer {MARKER}"))),
+            ("X-Api-Key".to_owned(), Secret::new(MARKER)),
+        ]),
+        webhook_secret: Some(Secret::new(MARKER)),
+        webhook_spool_dir: spool.path().to_owned(),
+        log_file_path: spool.path().join("audit.log"),
+        ..AuditSettings::defaults(&Profile::Development)
+    };
     let debug = format!("{config:?}");
     assert!(debug.contains("Authorization") && debug.contains("webhook_secret"), "{debug}");
     assert_no_marker("the config's Debug", &debug);
@@ -344,10 +342,12 @@ async fn credentials_in_the_webhook_url_stay_out_of_debug_prints() {
     assert!(debug.contains("siem.example.com/ingest"), "the endpoint stays visible: {debug}");
     assert_no_marker("the webhook sink's Debug", &debug);
 
-    let config: AuditConfig = serde_json::from_value(json!({
-        "storage_backend": "webhook", "webhook_url": url, "webhook_spool_dir": spool.path(),
-    }))
-    .unwrap();
+    let config = AuditSettings {
+        storage_backend: vec![StorageBackend::Webhook],
+        webhook_url: Some(url),
+        webhook_spool_dir: spool.path().to_owned(),
+        ..AuditSettings::defaults(&Profile::Development)
+    };
     let debug = format!("{config:?}");
     assert!(debug.contains("siem.example.com/ingest"), "the endpoint stays visible: {debug}");
     assert_no_marker("the config's Debug", &debug);

@@ -14,9 +14,11 @@ use hmac::{Hmac, Mac};
 use integration_tests::{Backend, TestDb, collect_alerts};
 use rail_graphql_security::audit::verify::{Notice, VerifyOptions, verify_database};
 use rail_graphql_security::audit::{
-    Actor, Alert, AuditConfig, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, DELIVERY_HEADER,
-    ExportFormat, SIGNATURE_HEADER, SinkError, WebhookSink, WebhookSinkBuilder, dead_letter,
+    Actor, Alert, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, DELIVERY_HEADER, ExportFormat,
+    SIGNATURE_HEADER, SinkError, StorageBackend, WebhookSink, WebhookSinkBuilder, dead_letter,
 };
+use rail_graphql_security::config::standard::AuditSettings;
+use rail_graphql_security::config::{Profile, SecurityConfig};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -679,18 +681,18 @@ async fn invalid_urls_and_headers_are_clear_config_errors() {
     ));
 
     // Through the configuration too.
-    let config: AuditConfig = serde_json::from_value(json!({
-        "storage_backend": "webhook",
-        "webhook_url": "ftp://siem.example.com/ingest",
-        "webhook_spool_dir": spool.path(),
-    }))
-    .unwrap();
+    let webhook_only = AuditSettings {
+        storage_backend: vec![StorageBackend::Webhook],
+        webhook_spool_dir: spool.path().to_owned(),
+        ..AuditSettings::defaults(&Profile::Development)
+    };
+    let config =
+        AuditSettings { webhook_url: Some("ftp://siem.example.com/ingest".to_owned()), ..webhook_only.clone() };
     match config.logger_builder(None) {
         Err(AuditConfigError::Sink(SinkError::InvalidConfig(message))) => assert!(message.contains("https://")),
         other => panic!("expected an invalid-config error, got {other:?}"),
     }
-    let config: AuditConfig = serde_json::from_value(json!({"storage_backend": "webhook"})).unwrap();
-    assert!(matches!(config.logger_builder(None), Err(AuditConfigError::MissingWebhookUrl)));
+    assert!(matches!(webhook_only.logger_builder(None), Err(AuditConfigError::MissingWebhookUrl)));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -157,6 +157,20 @@ fn config_command_shows_every_key_with_its_value_and_source() {
     );
 }
 
+/// A URL that is not a secret key can still carry credentials (`https://user:pass@siem/...`,
+/// `?api_key=`): `config` shows it with the password and query masked, in both forms.
+#[test]
+fn config_command_masks_the_credentials_in_a_url() {
+    let url = "https://collector:pw-do-not-print@siem.example.com/ingest?api_key=key-do-not-print";
+    for format in [&["--format", "json"][..], &[]] {
+        let out = cmd().arg("config").args(format).env("MYAPP__SECURITY__AUDIT__WEBHOOK_URL", url).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(!stdout.contains("do-not-print"), "{stdout}");
+        assert!(stdout.contains("https://collector:***@siem.example.com/ingest?***"), "{stdout}");
+    }
+}
+
 #[test]
 fn a_config_wrong_in_several_places_lists_every_problem_and_exits_2() {
     let dir = tempfile::tempdir().unwrap();

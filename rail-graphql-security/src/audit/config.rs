@@ -1,17 +1,15 @@
-//! The audit section of the configuration, and building a logger from it.
+//! Building a logger from the configuration's audit section
+//! ([`AuditSettings`](crate::config::standard::AuditSettings), `audit.*` keys).
 
-use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use sea_orm::DatabaseConnection;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::alert::AlertThresholds;
 use super::checkpoint::CheckpointPolicy;
 use super::dead_letter::DeadLetterStore;
 use super::logger::{AuditLogger, AuditLoggerBuilder};
-use super::mask::redact_url;
 #[cfg(feature = "webhook")]
 use super::sink::WebhookSink;
 use super::sink::{ExportFormat, FileSink, SinkError};
@@ -31,155 +29,6 @@ pub enum StorageBackend {
     /// Publish to a NATS JetStream stream at `nats_url`, spooled under `nats_spool_dir`
     /// (needs the `nats` feature).
     Nats,
-}
-
-/// Audit settings. `storage_backend` takes one name or a list: `"database"` or
-/// `["database", "webhook"]`.
-///
-/// ```
-/// use rail_graphql_security::audit::{AuditConfig, StorageBackend};
-///
-/// let config: AuditConfig = serde_json::from_value(serde_json::json!({
-///     "storage_backend": ["database", "webhook"],
-///     "webhook_url": "https://siem.example.com/hook",
-///     "webhook_headers": {"Authorization": "Bearer s3cr3t"},
-///     "retention_days": 365,
-/// })).unwrap();
-/// assert_eq!(config.storage_backend, [StorageBackend::Database, StorageBackend::Webhook]);
-/// // Unset: dead letters go to the `audit_dead_letters` table; flush waits at most 10 s.
-/// assert_eq!((config.dead_letter_path.as_deref(), config.flush_timeout_secs), (None, 10));
-/// assert!(!format!("{config:?}").contains("s3cr3t"));
-/// // The hash chain is on; checkpoints are unsigned until a signing key is set.
-/// assert!(config.hash_chain && config.checkpoint_signing_key.is_none());
-/// assert_eq!((config.checkpoint_every_events, config.checkpoint_interval_secs), (10_000, 300));
-/// ```
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AuditConfig {
-    /// Whether events are recorded at all.
-    pub enabled: bool,
-    /// The sinks.
-    #[serde(deserialize_with = "one_or_many")]
-    pub storage_backend: Vec<StorageBackend>,
-    /// The JSON Lines file for the `file` backend.
-    pub log_file_path: PathBuf,
-    /// Rotate the file at this size.
-    pub log_file_max_bytes: u64,
-    /// Rotated files kept.
-    pub log_file_max_files: usize,
-    /// The endpoint for the `webhook` backend.
-    pub webhook_url: Option<String>,
-    /// Headers sent with every delivery (secret: never printed).
-    pub webhook_headers: BTreeMap<String, String>,
-    /// HMAC-SHA256 signing secret for deliveries (secret: never printed).
-    pub webhook_secret: Option<String>,
-    /// Where undelivered webhook batches wait.
-    pub webhook_spool_dir: PathBuf,
-    /// The NATS server for the `nats` backend (secret: may carry credentials).
-    pub nats_url: Option<String>,
-    /// The JetStream stream of the `nats` backend, created if missing.
-    pub nats_stream: String,
-    /// Events go to `<nats_subject_prefix>.<event_type>`.
-    pub nats_subject_prefix: String,
-    /// Where events wait until the NATS server stored them.
-    pub nats_spool_dir: PathBuf,
-    /// The file and webhook format.
-    pub export_format: ExportFormat,
-    /// Days events are kept (see [`AuditLogger::purge_older_than`]).
-    pub retention_days: u32,
-    /// Alert thresholds.
-    pub alert_thresholds: AlertThresholds,
-    /// A JSON Lines file for events a sink refuses for good. Unset: the `audit_dead_letters`
-    /// table when `database` is a backend, otherwise only the error log.
-    pub dead_letter_path: Option<PathBuf>,
-    /// Seconds [`AuditLogger::flush`] (and the flush before a report) waits (default 10).
-    pub flush_timeout_secs: u64,
-    /// Link every event into a hash chain before the sinks see it (default on; see
-    /// [`chain`](super::chain)).
-    pub hash_chain: bool,
-    /// The secret the Ed25519 key signing the chain's checkpoints derives from (secret: never
-    /// printed; unset: checkpoints are written unsigned).
-    pub checkpoint_signing_key: Option<String>,
-    /// Verifying keys (64 hex digits) of earlier signing keys, each optionally `@` and the
-    /// RFC 3339 time it was retired: after a key rotation, the checkpoints they signed (before
-    /// that time) still verify (see [`checkpoint`](super::checkpoint)).
-    pub checkpoint_previous_keys: Vec<String>,
-    /// Events between two checkpoints of a chain (default 10,000).
-    pub checkpoint_every_events: u64,
-    /// Seconds between two checkpoints of a chain (default 300).
-    pub checkpoint_interval_secs: u64,
-}
-
-impl Default for AuditConfig {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            storage_backend: vec![StorageBackend::Database],
-            log_file_path: PathBuf::from("audit.log"),
-            log_file_max_bytes: 100 * 1024 * 1024,
-            log_file_max_files: 5,
-            webhook_url: None,
-            webhook_headers: BTreeMap::new(),
-            webhook_secret: None,
-            webhook_spool_dir: PathBuf::from("audit-spool"),
-            nats_url: None,
-            nats_stream: "AUDIT".to_owned(),
-            nats_subject_prefix: "audit".to_owned(),
-            nats_spool_dir: PathBuf::from("audit-nats-spool"),
-            export_format: ExportFormat::Json,
-            retention_days: 365,
-            alert_thresholds: AlertThresholds::default(),
-            dead_letter_path: None,
-            flush_timeout_secs: 10,
-            hash_chain: true,
-            checkpoint_signing_key: None,
-            checkpoint_previous_keys: Vec::new(),
-            checkpoint_every_events: 10_000,
-            checkpoint_interval_secs: 300,
-        }
-    }
-}
-
-impl fmt::Debug for AuditConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let headers: BTreeMap<&str, &str> = self.webhook_headers.keys().map(|k| (k.as_str(), "[redacted]")).collect();
-        f.debug_struct("AuditConfig")
-            .field("enabled", &self.enabled)
-            .field("storage_backend", &self.storage_backend)
-            .field("log_file_path", &self.log_file_path)
-            .field("webhook_url", &self.webhook_url.as_deref().map(redact_url))
-            .field("webhook_headers", &headers)
-            .field("webhook_secret", &self.webhook_secret.as_ref().map(|_| "[redacted]"))
-            .field("webhook_spool_dir", &self.webhook_spool_dir)
-            .field("nats_url", &self.nats_url.as_deref().map(redact_url))
-            .field("nats_stream", &self.nats_stream)
-            .field("nats_subject_prefix", &self.nats_subject_prefix)
-            .field("nats_spool_dir", &self.nats_spool_dir)
-            .field("export_format", &self.export_format)
-            .field("retention_days", &self.retention_days)
-            .field("alert_thresholds", &self.alert_thresholds)
-            .field("dead_letter_path", &self.dead_letter_path)
-            .field("flush_timeout_secs", &self.flush_timeout_secs)
-            .field("hash_chain", &self.hash_chain)
-            .field("checkpoint_signing_key", &self.checkpoint_signing_key.as_ref().map(|_| "[redacted]"))
-            .field("checkpoint_previous_keys", &self.checkpoint_previous_keys)
-            .field("checkpoint_every_events", &self.checkpoint_every_events)
-            .field("checkpoint_interval_secs", &self.checkpoint_interval_secs)
-            .finish_non_exhaustive()
-    }
-}
-
-fn one_or_many<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<StorageBackend>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(StorageBackend),
-        Many(Vec<StorageBackend>),
-    }
-    Ok(match OneOrMany::deserialize(d)? {
-        OneOrMany::One(b) => vec![b],
-        OneOrMany::Many(v) => v,
-    })
 }
 
 /// The configuration cannot make a logger.
@@ -217,43 +66,8 @@ pub enum AuditConfigError {
     Sink(#[from] SinkError),
 }
 
-impl AuditConfig {
-    /// A logger builder with this configuration's sinks and thresholds; add handlers or more
-    /// sinks, then `build()`. With `enabled = false`, a logger that records nothing and opens
-    /// no sink. Must be called inside a Tokio runtime (the webhook sink starts its delivery
-    /// task).
-    pub fn logger_builder(&self, db: Option<DatabaseConnection>) -> Result<AuditLoggerBuilder, AuditConfigError> {
-        LoggerSettings {
-            enabled: self.enabled,
-            storage_backend: &self.storage_backend,
-            log_file_path: &self.log_file_path,
-            log_file_max_bytes: Some(self.log_file_max_bytes),
-            log_file_max_files: Some(self.log_file_max_files),
-            webhook_url: self.webhook_url.as_deref(),
-            webhook_headers: self.webhook_headers.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
-            webhook_secret: self.webhook_secret.as_deref(),
-            webhook_spool_dir: &self.webhook_spool_dir,
-            nats_url: self.nats_url.as_deref(),
-            nats_stream: &self.nats_stream,
-            nats_subject_prefix: &self.nats_subject_prefix,
-            nats_spool_dir: &self.nats_spool_dir,
-            export_format: self.export_format,
-            alert_thresholds: self.alert_thresholds,
-            dead_letter_path: self.dead_letter_path.as_deref(),
-            flush_timeout: Some(std::time::Duration::from_secs(self.flush_timeout_secs)),
-            hash_chain: self.hash_chain,
-            checkpoint_signing_key: self.checkpoint_signing_key.as_deref(),
-            checkpoint_previous_keys: &self.checkpoint_previous_keys,
-            checkpoint_every_events: self.checkpoint_every_events,
-            checkpoint_interval_secs: self.checkpoint_interval_secs,
-        }
-        .logger_builder(db)
-    }
-}
-
-/// What a configuration says about the logger, borrowed: the one place a logger builder is
-/// made from settings, for both [`AuditConfig`] and the standard configuration's `audit`
-/// section (`config::standard::AuditSettings`). `None` keeps the sink's or builder's default.
+/// What the configuration's `audit` section says about the logger, borrowed (see
+/// `AuditSettings::logger_builder`). `None` keeps the sink's or builder's default.
 #[cfg_attr(
     not(feature = "webhook"),
     expect(dead_code, reason = "without the `webhook` feature only the refusal is built")
@@ -395,14 +209,19 @@ impl NatsBackend<'_> {
 mod tests {
     use super::*;
     use crate::audit::{AuditEvent, AuditEventType};
+    use crate::config::standard::AuditSettings;
+    use crate::config::{Profile, SecurityConfig};
+
+    fn settings(backends: &[StorageBackend]) -> AuditSettings {
+        AuditSettings { storage_backend: backends.to_vec(), ..AuditSettings::defaults(&Profile::Development) }
+    }
 
     #[tokio::test]
     async fn a_disabled_configuration_opens_no_sink_and_records_nothing() {
-        let config: AuditConfig = serde_json::from_value(serde_json::json!({
-            "enabled": false,
-            "storage_backend": ["database", "webhook", "nats"],
-        }))
-        .unwrap();
+        let config = AuditSettings {
+            enabled: false,
+            ..settings(&[StorageBackend::Database, StorageBackend::Webhook, StorageBackend::Nats])
+        };
         // No connection, URL or spool is asked for: nothing is opened.
         let logger = config.logger_builder(None).expect("a disabled logger needs no sink").build();
         logger.log(AuditEvent::new(AuditEventType::LoginFailed));
@@ -412,9 +231,9 @@ mod tests {
 
     #[tokio::test]
     async fn an_enabled_configuration_still_asks_for_what_its_backends_need() {
-        let config: AuditConfig = serde_json::from_value(serde_json::json!({"storage_backend": "database"})).unwrap();
+        let config = settings(&[StorageBackend::Database]);
         assert!(matches!(config.logger_builder(None), Err(AuditConfigError::MissingDatabase)));
-        let config: AuditConfig = serde_json::from_value(serde_json::json!({"storage_backend": "nats"})).unwrap();
+        let config = settings(&[StorageBackend::Nats]);
         assert!(matches!(config.logger_builder(None), Err(AuditConfigError::MissingNatsUrl)));
     }
 }

@@ -76,7 +76,7 @@ pub use self::alert::{Alert, AlertHandler, AlertThresholds, ThresholdKind};
 pub use self::chain::{ChainHash, ChainLink};
 pub use self::checkpoint::{Checkpoint, CheckpointKey, CheckpointPolicy, TrustedKey};
 pub(crate) use self::config::LoggerSettings;
-pub use self::config::{AuditConfig, AuditConfigError, StorageBackend};
+pub use self::config::{AuditConfigError, StorageBackend};
 pub use self::dead_letter::{DeadLetter, DeadLetterSender, DeadLetterStore};
 pub use self::event::{AuditEvent, AuditEventType, AuditSeverity, UnknownSeverity};
 pub use self::logger::{Actor, AuditError, AuditLogger, AuditLoggerBuilder, AuditStats, AuditUser};

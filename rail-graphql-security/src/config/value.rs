@@ -161,8 +161,11 @@ impl ConfigValue for String {
     fn to_toml(&self) -> Option<Value> {
         Some(Value::from(self.as_str()))
     }
+    /// A URL's password and query string (which may carry an api key) are masked; any other
+    /// text is shown as it is.
     fn to_json_redacted(&self) -> serde_json::Value {
-        serde_json::Value::String(self.clone())
+        let credentials = url::Url::parse(self).is_ok_and(|url| url.password().is_some() || url.query().is_some());
+        serde_json::Value::String(if credentials { crate::audit::mask::redact_url(self) } else { self.clone() })
     }
 }
 

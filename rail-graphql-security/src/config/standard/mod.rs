@@ -231,7 +231,9 @@ pub struct PerformanceConfig {
 }
 
 /// Audit logging settings (the stack builds the logger with [`AuditSettings::logger_builder`]).
-#[derive(Debug, Clone, Serialize, SecurityConfig)]
+///
+/// `Debug` shows the secrets as `[REDACTED]` and the webhook URL without its credentials.
+#[derive(Clone, Serialize, SecurityConfig)]
 #[security(validate = remote_backends_are_configured)]
 pub struct AuditSettings {
     /// Whether events are recorded.
@@ -313,6 +315,61 @@ pub struct AuditSettings {
     /// Alert thresholds.
     #[security(nested)]
     pub alert_thresholds: AlertThresholdsConfig,
+}
+
+impl std::fmt::Debug for AuditSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            enabled,
+            storage_backend,
+            log_file_path,
+            log_file_max_bytes,
+            log_file_max_files,
+            export_format,
+            dead_letter_path,
+            flush_timeout_secs,
+            webhook_url,
+            webhook_headers,
+            webhook_secret,
+            webhook_spool_dir,
+            nats_url,
+            nats_stream,
+            nats_subject_prefix,
+            nats_spool_dir,
+            retention_days,
+            hash_chain,
+            checkpoint_signing_key,
+            checkpoint_previous_keys,
+            checkpoint_every_events,
+            checkpoint_interval_secs,
+            alert_thresholds,
+        } = self;
+        f.debug_struct("AuditSettings")
+            .field("enabled", enabled)
+            .field("storage_backend", storage_backend)
+            .field("log_file_path", log_file_path)
+            .field("log_file_max_bytes", log_file_max_bytes)
+            .field("log_file_max_files", log_file_max_files)
+            .field("export_format", export_format)
+            .field("dead_letter_path", dead_letter_path)
+            .field("flush_timeout_secs", flush_timeout_secs)
+            .field("webhook_url", &webhook_url.as_deref().map(crate::audit::mask::redact_url))
+            .field("webhook_headers", webhook_headers)
+            .field("webhook_secret", webhook_secret)
+            .field("webhook_spool_dir", webhook_spool_dir)
+            .field("nats_url", nats_url)
+            .field("nats_stream", nats_stream)
+            .field("nats_subject_prefix", nats_subject_prefix)
+            .field("nats_spool_dir", nats_spool_dir)
+            .field("retention_days", retention_days)
+            .field("hash_chain", hash_chain)
+            .field("checkpoint_signing_key", checkpoint_signing_key)
+            .field("checkpoint_previous_keys", checkpoint_previous_keys)
+            .field("checkpoint_every_events", checkpoint_every_events)
+            .field("checkpoint_interval_secs", checkpoint_interval_secs)
+            .field("alert_thresholds", alert_thresholds)
+            .finish()
+    }
 }
 
 impl AuditSettings {
