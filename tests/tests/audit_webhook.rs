@@ -552,7 +552,7 @@ async fn an_event_set_aside_before_a_logger_is_dead_lettered_when_one_starts() {
     wait_until("the unmarked letter is sent again", async || logger.stats().dead_lettered == 1).await;
     wait_until("and marked", async || mark.exists()).await;
     let ids: Vec<String> = dead_letter::Entity::find().all(&t.db).await.unwrap().into_iter().map(|l| l.id).collect();
-    assert_eq!(ids, [first_id.clone()], "the same letter id: one row");
+    assert_eq!(ids, [first_id], "the same letter id: one row");
     logger.shutdown().await.unwrap();
 
     // A marked event is not sent again: with a second kept event (sorted after the first), the
