@@ -123,8 +123,9 @@ impl RedisRateLimiter {
     /// and a client spread over `N` instances may be refused while up to
     /// `(N − 1) × max(1, limit / 100)` of its hits sit in the others' leases, for at most
     /// `lifetime`. A refusal is remembered for up to `lifetime`, so a client over its limit is
-    /// refused without a round trip. Suits a high request limit (the GraphQL request limit);
-    /// login limits stay exact.
+    /// refused without a round trip. A hit served from a lease reports as `remaining` the hits
+    /// left in that lease, a lower bound. Suits a high request limit (the GraphQL request
+    /// limit); login limits stay exact.
     pub fn with_local_leases(&self, lifetime: Duration) -> Self {
         let leases = (!lifetime.is_zero()).then(|| Arc::new(Leases::new(lifetime)));
         Self { leases, ..self.clone() }
