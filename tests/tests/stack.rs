@@ -224,6 +224,57 @@ async fn load_build_mount() {
     assert_eq!(stats.lost, 0);
 }
 
+/// An attack over HTTP on the leased request limit: one client floods two instances that share
+/// Redis (leases of 100 ms, the default). Together they let through no more than the limit
+/// plus the stated overshoot (`limit × lease / window`, on top of the GCRA's refill), no fewer
+/// than the limit less what the two can hold in leases, and every refusal is a 429 with
+/// `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_flood_over_two_instances_gets_no_more_than_the_leased_bound() {
+    let Ok(url) = std::env::var("RAIL_TEST_REDIS_URL") else {
+        eprintln!("note: the leased flood test SKIPPED: set RAIL_TEST_REDIS_URL");
+        return;
+    };
+    let prefix = format!("flood-{}", uuid::Uuid::new_v4().simple());
+    // 300 a minute: one more every 200 ms; leases of at most 3.
+    let keys = [
+        ("middleware.rate_limiting.store_url", url.as_str()),
+        ("middleware.rate_limiting.graphql_requests_limit", "300"),
+        ("middleware.rate_limiting.graphql_requests_window", "60"),
+    ];
+    let a =
+        std::sync::Arc::new(harness::start_with(Profile::Development, &keys, |b| b.redis_prefix(prefix.clone())).await);
+    let b =
+        std::sync::Arc::new(harness::start_with(Profile::Development, &keys, |b| b.redis_prefix(prefix.clone())).await);
+    let started = std::time::Instant::now();
+    let requests: Vec<_> = (0..800)
+        .map(|i| {
+            let app = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                let answer = app.gql("{ hello }").await;
+                (answer.status, answer.header("retry-after").map(str::to_owned))
+            })
+        })
+        .collect();
+    let (mut passed, mut refused) = (0u32, 0u32);
+    for request in requests {
+        match request.await.unwrap() {
+            (200, _) => passed += 1,
+            (429, Some(retry)) => {
+                assert!(retry.parse::<u64>().is_ok_and(|s| (1..=60).contains(&s)), "Retry-After {retry}");
+                refused += 1;
+            }
+            other => panic!("neither served nor refused: {other:?}"),
+        }
+    }
+    let span = started.elapsed() + std::time::Duration::from_millis(100);
+    let most = 300 + span.as_millis().div_ceil(200) as u32;
+    assert!(passed <= most, "{passed} requests served in {span:?}, at most {most}");
+    assert!(passed >= 300 - 2 * 3, "{passed} requests served, at least 294");
+    assert_eq!(passed + refused, 800);
+    integration_tests::redis_delete_prefix(&url, &prefix).await;
+}
+
 /// Every test of the table, run once more in one go (a smoke run of the whole table).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "runs every key test again in sequence; the per-key tests already cover them"]

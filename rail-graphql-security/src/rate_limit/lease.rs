@@ -14,7 +14,9 @@
 //!   counted until the GCRA forgets them, one emission interval each.
 //! - **Size.** A key's first lease is one hit (a key seen once costs the same round trip as
 //!   without leases). A lease spent before it ends doubles the next one, up to 1 % of the limit;
-//!   one that ends with hits left shrinks the next to what was used.
+//!   one that ends with hits left shrinks the next to what was used. One request of a key at a
+//!   time takes a lease; the key's other misses meanwhile ask Redis for their own hit only, so
+//!   a burst of concurrent requests does not take a lease each and strand the surplus.
 //! - **Refusals.** A refusal from Redis is remembered for `min(retry_after, L)` (for hits of at
 //!   least the refused cost), so a client over its limit is refused in process, without a round
 //!   trip per request (the first refusal of a window is still Redis's, and still audited once).
@@ -32,6 +34,10 @@ const MAX_KEYS: usize = 10_000;
 
 /// The largest lease, as a share of the limit.
 const LEASE_SHARE: u32 = 100;
+
+/// How long a lease request that never came back (its future dropped) keeps the key's other
+/// requests from asking for a lease, at least.
+const ASK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The leases of one limiter, keyed by the Redis key.
 #[derive(Debug)]
@@ -54,6 +60,9 @@ struct Lease {
     want: u32,
     /// A refusal from Redis.
     refused: Option<Refusal>,
+    /// Since when a request of this key is asking Redis for a lease: one at a time, so that
+    /// concurrent misses do not each take a lease and strand the surplus.
+    asking: Option<Instant>,
 }
 
 /// A refusal from Redis, repeated in process until `until` for hits of at least its cost.
@@ -70,8 +79,9 @@ struct Refusal {
 pub(super) enum Local {
     /// Decided in process.
     Decided(Decision),
-    /// Ask Redis for `want` hits (at least the cost), giving `giveback` unspent ones back.
-    Ask { want: u32, giveback: u32 },
+    /// Ask Redis for `want` hits (at least the cost), giving `giveback` unspent ones back;
+    /// `lease` when this ask takes the key's lease (report its answer with `lease` too).
+    Ask { want: u32, giveback: u32, lease: bool },
 }
 
 impl Leases {
@@ -85,14 +95,15 @@ impl Leases {
 
     /// Spends `cost` hits of `key` from its lease, or says what to ask Redis for.
     pub(super) fn decide(&self, key: &str, quota: Quota, cost: u32, now: Instant) -> Local {
+        let exact = Local::Ask { want: cost, giveback: 0, lease: false };
         let Some(mut lease) = self.table.get_mut(key) else {
-            return Local::Ask { want: cost, giveback: 0 };
+            return exact;
         };
         if lease.quota != quota {
             // Hits counted under another quota are not given back under this one (counted until
             // forgotten: the safe side).
             *lease = Lease::empty(quota, cost, now);
-            return Local::Ask { want: cost, giveback: 0 };
+            return exact;
         }
         if let Some(refusal) = lease.refused {
             if refusal.until <= now {
@@ -106,11 +117,16 @@ impl Leases {
             }
         }
         let cap = (quota.limit / LEASE_SHARE).max(1);
+        if lease.expires > now && lease.tokens >= cost {
+            lease.tokens -= cost;
+            return Local::Decided(Decision::Allowed { remaining: lease.tokens });
+        }
+        if lease.asking.is_some_and(|since| now.saturating_duration_since(since) < self.lifetime.max(ASK_TIMEOUT)) {
+            // Another request is taking the lease: this hit asks for itself alone.
+            return exact;
+        }
+        lease.asking = Some(now);
         if lease.expires > now {
-            if lease.tokens >= cost {
-                lease.tokens -= cost;
-                return Local::Decided(Decision::Allowed { remaining: lease.tokens });
-            }
             // Spent before its end: the key is busy.
             lease.want = lease.want.saturating_mul(2).min(cap);
         } else {
@@ -118,21 +134,32 @@ impl Leases {
             lease.want = used.clamp(1, cap);
         }
         let giveback = std::mem::take(&mut lease.tokens);
-        Local::Ask { want: lease.want.max(cost), giveback }
+        Local::Ask { want: lease.want.max(cost), giveback, lease: true }
     }
 
-    /// Records Redis's answer to an [`Local::Ask`] sent at `sent`: the decision on `cost` hits
-    /// and the `granted` hits counted for them (the cost included).
+    /// A lease ask that got no answer (Redis failed): the next miss may ask again.
+    pub(super) fn abandon(&self, key: &str) {
+        if let Some(mut lease) = self.table.get_mut(key) {
+            lease.asking = None;
+        }
+    }
+
+    /// Records Redis's answer to a [`Local::Ask`] sent at `sent` (`lease`: the ask's own
+    /// flag): the decision on `cost` hits and the `granted` hits counted for them (the cost
+    /// included).
+    #[expect(clippy::too_many_arguments, reason = "the ask and its answer, as the Redis limiter holds them")]
     pub(super) fn record(
         &self,
         key: String,
         quota: Quota,
         cost: u32,
         sent: Instant,
+        lease_ask: bool,
         decision: &Decision,
         granted: u32,
     ) {
-        if !self.table.contains_key(&key) && !self.room(sent) {
+        let existed = self.table.contains_key(&key);
+        if !existed && !self.room(sent) {
             // Without an entry the next hit of this key asks for its cost only: nothing leased
             // is stranded.
             return;
@@ -142,10 +169,17 @@ impl Leases {
         if lease.quota != quota {
             *lease = Lease::empty(quota, cost, sent);
         }
+        if lease_ask {
+            lease.asking = None;
+        }
         match *decision {
             Decision::Allowed { .. } => {
-                let spare = granted.saturating_sub(cost);
                 lease.refused = None;
+                if existed && !lease_ask {
+                    // A hit that asked for itself alone while another request took the lease.
+                    return;
+                }
+                let spare = granted.saturating_sub(cost);
                 if lease.expires > sent && lease.tokens > 0 {
                     // Another request's lease arrived first: keep its (earlier) end for both.
                     lease.tokens = lease.tokens.saturating_add(spare);
@@ -191,7 +225,7 @@ impl Leases {
 
 impl Lease {
     fn empty(quota: Quota, cost: u32, now: Instant) -> Self {
-        Self { quota, tokens: 0, granted: 0, expires: now, want: cost.max(1), refused: None }
+        Self { quota, tokens: 0, granted: 0, expires: now, want: cost.max(1), refused: None, asking: None }
     }
 }
 
@@ -203,7 +237,7 @@ mod tests {
 
     fn ask(leases: &Leases, now: Instant) -> (u32, u32) {
         match leases.decide("k", QUOTA, 1, now) {
-            Local::Ask { want, giveback } => (want, giveback),
+            Local::Ask { want, giveback, .. } => (want, giveback),
             Local::Decided(d) => panic!("decided locally: {d:?}"),
         }
     }
@@ -217,11 +251,11 @@ mod tests {
         let mut wants = Vec::new();
         for _ in 0..12 {
             // Redis grants the whole want; the lease is spent until the next round trip.
-            leases.record("k".into(), QUOTA, 1, t0, &Decision::Allowed { remaining: 0 }, want);
+            leases.record("k".into(), QUOTA, 1, t0, true, &Decision::Allowed { remaining: 0 }, want);
             let (next, giveback) = loop {
                 match leases.decide("k", QUOTA, 1, t0) {
                     Local::Decided(Decision::Allowed { .. }) => {}
-                    Local::Ask { want, giveback } => break (want, giveback),
+                    Local::Ask { want, giveback, .. } => break (want, giveback),
                     other => panic!("{other:?}"),
                 }
             };
@@ -232,7 +266,7 @@ mod tests {
         assert_eq!(wants, [2, 4, 8, 10, 10, 10, 10, 10, 10, 10, 10, 10], "doubling, capped at 1 % of the limit");
         // A lease of 10 (9 after the hit that took it) ends with 7 unspent: they are given back
         // and the next lease is the 3 that were used.
-        leases.record("k".into(), QUOTA, 1, t0, &Decision::Allowed { remaining: 0 }, 10);
+        leases.record("k".into(), QUOTA, 1, t0, true, &Decision::Allowed { remaining: 0 }, 10);
         for _ in 0..2 {
             assert!(matches!(leases.decide("k", QUOTA, 1, t0), Local::Decided(Decision::Allowed { .. })));
         }
@@ -240,11 +274,33 @@ mod tests {
     }
 
     #[test]
+    fn one_request_at_a_time_takes_a_key_s_lease() {
+        let leases = Leases::new(Duration::from_millis(100));
+        let t0 = Instant::now();
+        leases.record("k".into(), QUOTA, 1, t0, false, &Decision::Allowed { remaining: 0 }, 1);
+        // The lease is spent: the first miss takes the next lease, the misses while it is out
+        // ask for themselves alone, and nothing is given back twice.
+        assert!(matches!(leases.decide("k", QUOTA, 1, t0), Local::Ask { want: 2, giveback: 0, lease: true }));
+        for _ in 0..5 {
+            assert!(matches!(leases.decide("k", QUOTA, 1, t0), Local::Ask { want: 1, giveback: 0, lease: false }));
+            leases.record("k".into(), QUOTA, 1, t0, false, &Decision::Allowed { remaining: 0 }, 1);
+        }
+        leases.record("k".into(), QUOTA, 1, t0, true, &Decision::Allowed { remaining: 0 }, 2);
+        assert!(matches!(leases.decide("k", QUOTA, 1, t0), Local::Decided(Decision::Allowed { remaining: 0 })));
+        // A lease ask that never came back holds the others off for a second at most.
+        assert!(matches!(leases.decide("k", QUOTA, 1, t0), Local::Ask { lease: true, .. }));
+        assert!(matches!(leases.decide("k", QUOTA, 1, t0), Local::Ask { lease: false, .. }));
+        assert!(matches!(leases.decide("k", QUOTA, 1, t0 + ASK_TIMEOUT), Local::Ask { lease: true, .. }));
+        leases.abandon("k");
+        assert!(matches!(leases.decide("k", QUOTA, 1, t0 + ASK_TIMEOUT), Local::Ask { lease: true, .. }));
+    }
+
+    #[test]
     fn a_refusal_is_remembered_for_at_most_the_lifetime() {
         let leases = Leases::new(Duration::from_millis(100));
         let t0 = Instant::now();
         let refusal = Decision::Limited { count: 1_001, retry_after: Duration::from_secs(5), first_refusal: true };
-        leases.record("k".into(), QUOTA, 1, t0, &refusal, 0);
+        leases.record("k".into(), QUOTA, 1, t0, true, &refusal, 0);
         match leases.decide("k", QUOTA, 1, t0 + Duration::from_millis(40)) {
             Local::Decided(Decision::Limited { count, retry_after, first_refusal }) => {
                 assert_eq!(count, 1_001);
@@ -261,14 +317,14 @@ mod tests {
         let leases = Leases::new(Duration::from_millis(100));
         let t0 = Instant::now();
         for i in 0..MAX_KEYS {
-            leases.record(format!("k{i}"), QUOTA, 1, t0, &Decision::Allowed { remaining: 0 }, 1);
+            leases.record(format!("k{i}"), QUOTA, 1, t0, false, &Decision::Allowed { remaining: 0 }, 1);
         }
-        leases.record("late".into(), QUOTA, 1, t0, &Decision::Allowed { remaining: 0 }, 1);
+        leases.record("late".into(), QUOTA, 1, t0, false, &Decision::Allowed { remaining: 0 }, 1);
         assert_eq!(leases.len(), MAX_KEYS, "no room while every lease is live");
-        assert!(matches!(leases.decide("late", QUOTA, 1, t0), Local::Ask { want: 1, giveback: 0 }));
+        assert!(matches!(leases.decide("late", QUOTA, 1, t0), Local::Ask { want: 1, giveback: 0, lease: false }));
         // Once the leases have ended, a sweep makes room.
         let later = t0 + Duration::from_millis(200);
-        leases.record("late".into(), QUOTA, 1, later, &Decision::Allowed { remaining: 0 }, 1);
+        leases.record("late".into(), QUOTA, 1, later, false, &Decision::Allowed { remaining: 0 }, 1);
         assert_eq!(leases.len(), 1);
     }
 }

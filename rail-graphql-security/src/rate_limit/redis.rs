@@ -149,12 +149,19 @@ impl RedisRateLimiter {
         let sent = Instant::now();
         match leases.decide(&key, quota, cost, sent) {
             Local::Decided(decision) => Ok(decision),
-            Local::Ask { want, giveback } => {
-                // On an error the hits being given back stay counted (the safe side).
-                let (decision, granted) = self.ask(&key, quota, cost, want, giveback).await?;
-                leases.record(key, quota, cost, sent, &decision, granted);
-                Ok(decision)
-            }
+            Local::Ask { want, giveback, lease } => match self.ask(&key, quota, cost, want, giveback).await {
+                Ok((decision, granted)) => {
+                    leases.record(key, quota, cost, sent, lease, &decision, granted);
+                    Ok(decision)
+                }
+                Err(error) => {
+                    // The hits being given back stay counted (the safe side).
+                    if lease {
+                        leases.abandon(&key);
+                    }
+                    Err(error)
+                }
+            },
         }
     }
 
