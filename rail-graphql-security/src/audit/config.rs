@@ -76,8 +76,8 @@ pub(crate) struct LoggerSettings<'a> {
     pub(crate) enabled: bool,
     pub(crate) storage_backend: &'a [StorageBackend],
     pub(crate) log_file_path: &'a Path,
-    pub(crate) log_file_max_bytes: Option<u64>,
-    pub(crate) log_file_max_files: Option<usize>,
+    pub(crate) log_file_max_bytes: u64,
+    pub(crate) log_file_max_files: usize,
     pub(crate) webhook_url: Option<&'a str>,
     pub(crate) webhook_headers: Vec<(&'a str, &'a str)>,
     pub(crate) webhook_secret: Option<&'a str>,
@@ -89,7 +89,7 @@ pub(crate) struct LoggerSettings<'a> {
     pub(crate) export_format: ExportFormat,
     pub(crate) alert_thresholds: AlertThresholds,
     pub(crate) dead_letter_path: Option<&'a Path>,
-    pub(crate) flush_timeout: Option<std::time::Duration>,
+    pub(crate) flush_timeout: std::time::Duration,
     pub(crate) hash_chain: bool,
     pub(crate) checkpoint_signing_key: Option<&'a str>,
     pub(crate) checkpoint_previous_keys: &'a [String],
@@ -113,10 +113,8 @@ impl LoggerSettings<'_> {
             .enabled(self.enabled)
             .alert_thresholds(self.alert_thresholds)
             .hash_chain(self.hash_chain)
-            .checkpoints(checkpoints);
-        if let Some(timeout) = self.flush_timeout {
-            builder = builder.flush_timeout(timeout);
-        }
+            .checkpoints(checkpoints)
+            .flush_timeout(self.flush_timeout);
         if !self.enabled {
             return Ok(builder);
         }
@@ -127,13 +125,10 @@ impl LoggerSettings<'_> {
             builder = match backend {
                 StorageBackend::Database => builder.database(db.clone().ok_or(AuditConfigError::MissingDatabase)?),
                 StorageBackend::File => {
-                    let mut file = FileSink::new(self.log_file_path).format(self.export_format);
-                    if let Some(bytes) = self.log_file_max_bytes {
-                        file = file.max_bytes(bytes);
-                    }
-                    if let Some(files) = self.log_file_max_files {
-                        file = file.max_files(files);
-                    }
+                    let file = FileSink::new(self.log_file_path)
+                        .format(self.export_format)
+                        .max_bytes(self.log_file_max_bytes)
+                        .max_files(self.log_file_max_files);
                     builder.sink(file)
                 }
                 StorageBackend::Webhook => builder.sink(self.webhook_sink()?),
