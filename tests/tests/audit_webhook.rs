@@ -14,8 +14,9 @@ use hmac::{Hmac, Mac};
 use integration_tests::{Backend, TestDb, collect_alerts};
 use rail_graphql_security::audit::verify::{Notice, VerifyOptions, verify_database};
 use rail_graphql_security::audit::{
-    Actor, Alert, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, DELIVERY_HEADER, ExportFormat,
-    SIGNATURE_HEADER, SinkError, StorageBackend, WebhookSink, WebhookSinkBuilder, dead_letter,
+    Actor, Alert, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, DELIVERY_HEADER,
+    DeadLetterStore, ExportFormat, SIGNATURE_HEADER, SinkError, StorageBackend, WebhookSink, WebhookSinkBuilder,
+    dead_letter,
 };
 use rail_graphql_security::config::standard::AuditSettings;
 use rail_graphql_security::config::{Profile, SecurityConfig};
@@ -531,10 +532,8 @@ async fn an_event_set_aside_before_a_logger_is_dead_lettered_when_one_starts() {
     let mark = kept.with_extension("lettered");
 
     // A logger starts with a sink on that spool: the letter is sent and marked.
-    let start = |spool: &Path| {
-        let webhook = sink(&server, spool).timeout(WAIT).build().unwrap();
-        AuditLogger::builder().database(t.db.clone()).sink(webhook).build()
-    };
+    let webhook = |spool: &Path| sink(&server, spool).timeout(WAIT).build().unwrap();
+    let start = |spool: &Path| AuditLogger::builder().database(t.db.clone()).sink(webhook(spool)).build();
     let logger = start(spool.path());
     wait_until("the kept event is dead-lettered", async || logger.stats().dead_lettered == 1).await;
     wait_until("the letter is marked", async || mark.exists()).await;
@@ -546,14 +545,25 @@ async fn an_event_set_aside_before_a_logger_is_dead_lettered_when_one_starts() {
     let first_id = letters[0].id.clone();
     logger.shutdown().await.unwrap();
 
-    // A crash after the store, before the mark: sent again, stored once.
+    // A crash after the store, before the mark: found stored, marked again, and neither stored,
+    // counted nor alerted twice.
     std::fs::remove_file(&mark).unwrap();
-    let logger = start(spool.path());
-    wait_until("the unmarked letter is sent again", async || logger.stats().dead_lettered == 1).await;
-    wait_until("and marked", async || mark.exists()).await;
+    let alerts: Arc<Mutex<Vec<Alert>>> = Arc::default();
+    let seen = alerts.clone();
+    let logger = AuditLogger::builder()
+        .database(t.db.clone())
+        .sink(webhook(spool.path()))
+        .alert_handler(move |alert: Alert| {
+            let seen = seen.clone();
+            async move { seen.lock().unwrap().push(alert) }
+        })
+        .build();
+    wait_until("the unmarked letter is marked again", async || mark.exists()).await;
     let ids: Vec<String> = dead_letter::Entity::find().all(&t.db).await.unwrap().into_iter().map(|l| l.id).collect();
     assert_eq!(ids, [first_id], "the same letter id: one row");
     logger.shutdown().await.unwrap();
+    assert_eq!(logger.stats().dead_lettered, 0, "a letter already stored is not counted again");
+    assert!(alerts.lock().unwrap().is_empty(), "nor alerted again: {:?}", alerts.lock().unwrap());
 
     // A marked event is not sent again: with a second kept event (sorted after the first), the
     // next logger sends that one only.
@@ -564,6 +574,26 @@ async fn an_event_set_aside_before_a_logger_is_dead_lettered_when_one_starts() {
     assert_eq!(logger.stats().dead_lettered, 1, "the marked event was skipped");
     assert_eq!(dead_letter::Entity::find().all(&t.db).await.unwrap().len(), 2);
     logger.shutdown().await.unwrap();
+
+    // The same crash with a file store: a letter already in the file is not appended again.
+    let marks = [mark, copy.with_extension("lettered")];
+    let letters = spool.path().join("letters").join("dead.jsonl");
+    let with_file = || {
+        AuditLogger::builder()
+            .database(t.db.clone())
+            .sink(webhook(spool.path()))
+            .dead_letters(DeadLetterStore::file(&letters))
+    };
+    for round in 0..2 {
+        marks.iter().for_each(|m| std::fs::remove_file(m).unwrap());
+        let logger = with_file().build();
+        wait_until("both letters are marked", async || marks.iter().all(|m| m.exists())).await;
+        logger.shutdown().await.unwrap();
+        let expected = if round == 0 { 2 } else { 0 };
+        assert_eq!(logger.stats().dead_lettered, expected, "round {round}: letters stored by this start");
+        let lines = std::fs::read_to_string(&letters).unwrap();
+        assert_eq!(lines.lines().count(), 2, "round {round}: one line per letter:\n{lines}");
+    }
     t.cleanup().await;
 }
 

@@ -236,6 +236,45 @@ impl DeadLetterStore {
             Kind::Log => Ok(()),
         }
     }
+
+    /// Whether the store already holds the letter `id`: a letter sent again after a crash
+    /// between its store and the sender's own record of it. The `log` store holds nothing.
+    pub(crate) async fn holds(&self, id: Uuid) -> Result<bool, SinkError> {
+        match &self.kind {
+            Kind::Table(db) => Ok(Entity::find_by_id(id.to_string()).one(db).await?.is_some()),
+            Kind::File { path, lock } => {
+                let (path, lock) = (path.clone(), lock.clone());
+                tokio::task::spawn_blocking(move || {
+                    let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+                    file_holds(&path, id).map_err(|source| SinkError::Io { path, source })
+                })
+                .await
+                .map_err(|e| SinkError::Task(e.to_string()))?
+            }
+            Kind::Log => Ok(false),
+        }
+    }
+}
+
+/// Whether the dead-letter file at `path` has a line whose `id` is `id` (a missing file has
+/// none). Only the lines that contain the id's text are parsed.
+fn file_holds(path: &Path, id: Uuid) -> io::Result<bool> {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let text = id.to_string();
+    for line in io::BufRead::lines(io::BufReader::new(file)) {
+        let line = line?;
+        if line.contains(&text)
+            && let Ok(letter) = serde_json::from_str::<serde_json::Value>(&line)
+            && letter.get("id").and_then(serde_json::Value::as_str) == Some(text.as_str())
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The logger's dead-letter path, for a sink that learns of a refusal after its
@@ -273,9 +312,31 @@ impl DeadLetterSender {
     }
 
     /// [`send`](Self::send) for an event this sink holds only as it encoded it, as the letter
-    /// `id` (a letter sent again with the same id is one row in a database store).
+    /// `id`, the same at every send of it. With `maybe_stored` (a send again after a crash that
+    /// may have come between the letter's store and the sink's record of it), a letter the
+    /// store already holds is not stored, counted or alerted again.
     #[cfg(any(feature = "webhook", feature = "nats"))]
-    pub(crate) async fn send_encoded(&self, id: Uuid, encoded: &serde_json::Value, error: &SinkError) -> bool {
+    pub(crate) async fn send_encoded(
+        &self,
+        id: Uuid,
+        encoded: &serde_json::Value,
+        error: &SinkError,
+        maybe_stored: bool,
+    ) -> bool {
+        if maybe_stored {
+            match self.store.holds(id).await {
+                Ok(true) => {
+                    tracing::info!(letter = %id, store = self.store.name(), "an audit dead letter sent before a crash is already stored");
+                    return true;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    letter = %id,
+                    "cannot check whether an audit dead letter is already stored; it is sent (a file store may then hold it twice)"
+                ),
+            }
+        }
         let event_type = encoded_field(encoded, "event_type", "event_code").unwrap_or("unknown").to_owned();
         self.deliver(DeadLetter::encoded(id, encoded, &self.sink, error), &event_type).await
     }

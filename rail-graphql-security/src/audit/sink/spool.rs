@@ -265,7 +265,7 @@ impl SetAsideLetters {
             return;
         }
         let letters = self.clone();
-        tokio::spawn(async move { letters.send(&kept, &encoded, &refusal).await });
+        tokio::spawn(async move { letters.send(&kept, &encoded, &refusal, false).await });
     }
 
     async fn send_missing(&self, service: &str, decode: fn(&[u8]) -> Option<serde_json::Value>) {
@@ -287,7 +287,7 @@ impl SetAsideLetters {
                     let refusal = format!(
                         "{service} refused it for good before its dead letter was stored (the refusal is in the error log of that time)"
                     );
-                    self.send(&file, &encoded, &refusal).await;
+                    self.send(&file, &encoded, &refusal, true).await;
                 }
                 None => tracing::error!(
                     file = %file.display(),
@@ -297,7 +297,9 @@ impl SetAsideLetters {
         }
     }
 
-    async fn send(&self, kept: &Path, encoded: &serde_json::Value, refusal: &str) {
+    /// Letters the event kept in `kept` unless it is marked; `maybe_stored` when the letter may
+    /// have been stored before a crash cut off its mark (the start-up scan).
+    async fn send(&self, kept: &Path, encoded: &serde_json::Value, refusal: &str, maybe_stored: bool) {
         let Some(sender) = self.sender.get() else { return };
         let _turn = self.one_at_a_time.lock().await;
         let mark = lettered(kept);
@@ -305,7 +307,7 @@ impl SetAsideLetters {
             return;
         }
         let error = SinkError::Refused(format!("{refusal}; the event is kept in {}", kept.display()));
-        if sender.send_encoded(letter_id(kept), encoded, &error).await
+        if sender.send_encoded(letter_id(kept).await, encoded, &error, maybe_stored).await
             && let Err(e) = tokio::fs::write(&mark, b"").await
         {
             tracing::warn!(error = %e, file = %mark.display(), "cannot mark a dead letter as stored; it is sent again at the next start");
@@ -319,8 +321,8 @@ fn lettered(kept: &Path) -> PathBuf {
 }
 
 /// The id of a kept event's dead letter: the same for every send of it.
-fn letter_id(kept: &Path) -> Uuid {
-    let written = fs::metadata(kept).and_then(|m| m.modified()).ok();
+async fn letter_id(kept: &Path) -> Uuid {
+    let written = tokio::fs::metadata(kept).await.and_then(|m| m.modified()).ok();
     let millis = written.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map_or(0, |d| d.as_millis());
     let digest = Sha256::digest(kept.file_name().unwrap_or_default().as_encoded_bytes());
     let mut name = [0u8; 10];
