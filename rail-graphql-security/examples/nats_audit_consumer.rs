@@ -6,9 +6,13 @@
 //! set-aside marker the sink published in its place (`<prefix>.sink.set_aside`) carries its
 //! link, and is reported as a notice. Exits 1 when a message or a chain fails a check.
 //!
+//! The optional fourth argument is the writers' verifying key (64 hex digits, as
+//! `rail-security audit key` prints it): with it, a set-aside marker must carry the writer's
+//! signature, so a marker put in the place of a deleted event is reported as forged.
+//!
 //! ```sh
 //! cargo run -p rail-graphql-security --features nats --example nats_audit_consumer -- \
-//!     nats://127.0.0.1:4222 AUDIT audit
+//!     nats://127.0.0.1:4222 AUDIT audit [VERIFYING_KEY]
 //! ```
 
 use std::collections::HashSet;
@@ -16,6 +20,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer};
 use futures::StreamExt;
+use rail_graphql_security::audit::checkpoint;
 use rail_graphql_security::audit::verify::{SetAside, Verifier, VerifyOptions};
 use rail_graphql_security::audit::{
     AuditEvent, DEFAULT_NATS_STREAM, DEFAULT_NATS_SUBJECT_PREFIX, NATS_SET_ASIDE_SUBJECT_SUFFIX,
@@ -33,6 +38,7 @@ async fn main() -> Result<(), async_nats::Error> {
     let url = args.next().unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());
     let stream_name = args.next().unwrap_or_else(|| DEFAULT_NATS_STREAM.to_owned());
     let prefix = args.next().unwrap_or_else(|| DEFAULT_NATS_SUBJECT_PREFIX.to_owned());
+    let key = args.next().map(|hex| checkpoint::parse_verifying_key(&hex)).transpose()?;
 
     let js = jetstream::new(async_nats::connect(url.as_str()).await?);
     let mut stream = js.get_stream(&stream_name).await?;
@@ -48,7 +54,7 @@ async fn main() -> Result<(), async_nats::Error> {
 
     let (mut read, mut problems) = (0u64, 0u64);
     let mut seen = HashSet::new();
-    let mut chains = Verifier::new(VerifyOptions::default(), Vec::new(), Vec::new());
+    let mut chains = Verifier::new(VerifyOptions { key, ..VerifyOptions::default() }, Vec::new(), Vec::new());
     while read < total {
         let mut batch = consumer.fetch().max_messages(1000).expires(Duration::from_secs(1)).messages().await?;
         let before = read;

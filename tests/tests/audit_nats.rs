@@ -16,6 +16,7 @@ use integration_tests::nats::{
     NatsServer, StoredMessage, delete_stream, nats_server_binary, read_stream, shared_nats_url, stream_len,
 };
 use integration_tests::unlinked;
+use rail_graphql_security::audit::checkpoint::CheckpointKey;
 use rail_graphql_security::audit::verify::{Finding, Notice, SetAside, Verifier, VerifyOptions};
 use rail_graphql_security::audit::{
     Alert, AuditConfigError, AuditEvent, AuditEventType, AuditLogger, AuditSink, DeadLetterStore, ExportFormat,
@@ -301,7 +302,8 @@ async fn publish_around_a_refused_event(
 /// A chained trail with an event the stream refuses: a reader verifying the stream finds the
 /// event's absence explained by its set-aside marker (a notice), where without the marker
 /// the same stream shows a deleted event. The writer's logger dead-letters the event too
-/// (kept in its dead-letter store, counted, alerted).
+/// (kept in its dead-letter store, counted, alerted). The marker is signed: a stream rebuilt
+/// with an event deleted and a marker in its place does not verify.
 #[tokio::test]
 async fn a_refused_events_marker_keeps_the_streams_chain_verifiable() {
     let Some(url) = shared_nats_url("the NATS set-aside marker test") else { return };
@@ -309,8 +311,9 @@ async fn a_refused_events_marker_keeps_the_streams_chain_verifiable() {
     create_stream_refusing_over(&url, &stream, &prefix, 2048).await;
     let spool = tempfile::tempdir().unwrap();
     let letters = spool.path().join("dead-letters.jsonl");
+    let key = CheckpointKey::from_secret("the NATS marker test");
     let logger = AuditLogger::builder()
-        .sink(sink(&url, spool.path(), &stream, &prefix).build().unwrap())
+        .sink(sink(&url, spool.path(), &stream, &prefix).signing_key(key.clone()).build().unwrap())
         .dead_letters(DeadLetterStore::file(&letters))
         .build();
     let alerts = integration_tests::collect_alerts(&logger);
@@ -341,10 +344,12 @@ async fn a_refused_events_marker_keeps_the_streams_chain_verifiable() {
     assert_eq!(alerted, 1);
 
     let stored = read_stream(&url, &stream).await;
-    let verify = |with_markers: bool| {
-        let mut verifier = Verifier::new(VerifyOptions::default(), Vec::new(), Vec::new());
-        for message in &stored {
-            if message.subject == format!("{prefix}.sink.set_aside") {
+    let keyed = VerifyOptions { key: Some(key.verifying_key()), ..VerifyOptions::default() };
+    let marker_subject = format!("{prefix}.sink.set_aside");
+    let verify_with = |options: VerifyOptions, stored: &[StoredMessage], with_markers: bool| {
+        let mut verifier = Verifier::new(options, Vec::new(), Vec::new());
+        for message in stored {
+            if message.subject == marker_subject {
                 if with_markers {
                     verifier.set_aside(serde_json::from_value(message.payload["set_aside"].clone()).unwrap());
                 }
@@ -354,6 +359,7 @@ async fn a_refused_events_marker_keeps_the_streams_chain_verifiable() {
         }
         verifier.finish()
     };
+    let verify = |with_markers: bool| verify_with(keyed.clone(), &stored, with_markers);
     let big = events[3].id.to_string();
     let report = verify(true);
     assert!(report.intact(), "{:?}", report.findings);
@@ -373,6 +379,61 @@ async fn a_refused_events_marker_keeps_the_streams_chain_verifiable() {
         "{:?}",
         report.findings
     );
+
+    // The attack: whoever can write to the stream rebuilds it with event #2 deleted and a
+    // marker carrying its link in its place, unsigned or signed with a key of their own.
+    let deleted: AuditEvent = serde_json::from_value(stored[1].payload.clone()).unwrap();
+    let link = deleted.chain.unwrap();
+    let unsigned = SetAside {
+        id: deleted.id.to_string(),
+        timestamp: Some(deleted.timestamp),
+        chain: Some(link),
+        reason: "message size exceeds maximum allowed".into(),
+        key_id: None,
+        signature: None,
+    };
+    let mut own_key = unsigned.clone();
+    own_key.sign(&CheckpointKey::from_secret("the attacker's key"));
+    for (case, forged) in [("unsigned", unsigned), ("signed with another key", own_key)] {
+        let mut rebuilt: Vec<(String, serde_json::Value)> =
+            stored.iter().map(|m| (m.subject.clone(), m.payload.clone())).collect();
+        rebuilt[1] = (marker_subject.clone(), json!({ "set_aside": forged }));
+        delete_stream(&url, &stream).await;
+        let js = async_nats::jetstream::new(async_nats::connect(&url).await.unwrap());
+        js.create_stream(async_nats::jetstream::stream::Config {
+            name: stream.clone(),
+            subjects: vec![format!("{prefix}.>")],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+        for (subject, payload) in rebuilt {
+            js.publish(subject, serde_json::to_vec(&payload).unwrap().into()).await.unwrap().await.unwrap();
+        }
+        let tampered = read_stream(&url, &stream).await;
+        assert_eq!(tampered.len(), stored.len(), "{case}");
+        let report = verify_with(keyed.clone(), &tampered, true);
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| matches!(f, Finding::ForgedSetAside { seq: 2, id, .. } if *id == deleted.id.to_string())),
+            "{case}: {:?}",
+            report.findings
+        );
+        assert!(
+            report.findings.iter().any(|f| matches!(f, Finding::Deleted { first_seq: 2, last_seq: 2, .. })),
+            "{case}: {:?}",
+            report.findings
+        );
+        // Without the verifying key the marker is taken, and the report says it was unchecked.
+        let report = verify_with(VerifyOptions::default(), &tampered, true);
+        assert!(
+            report.notices.iter().any(|n| matches!(n, Notice::SetAsideNotChecked { count: 2 })),
+            "{case}: {:?}",
+            report.notices
+        );
+    }
     delete_stream(&url, &stream).await;
 }
 
@@ -438,6 +499,43 @@ async fn audit_config_builds_a_working_nats_sink() {
     wait_for_len(&url, &stream, 5).await;
     logger.shutdown().await.unwrap();
     assert_exactly_once_in_order(&read_stream(&url, &stream).await, &events, &prefix);
+    delete_stream(&url, &stream).await;
+}
+
+/// The config's `audit.checkpoint_signing_key` reaches the NATS sink: the marker of an event
+/// the stream refuses carries a signature that verifies with that key's public half.
+#[tokio::test]
+async fn the_configured_checkpoint_key_signs_the_nats_set_aside_markers() {
+    let Some(url) = shared_nats_url("the NATS config marker test") else { return };
+    let (stream, prefix) = unique("config_marker");
+    create_stream_refusing_over(&url, &stream, &prefix, 2048).await;
+    let spool = tempfile::tempdir().unwrap();
+    let secret = "the configured checkpoint key";
+    let config = AuditSettings {
+        nats_url: Some(Secret::new(url.as_str())),
+        nats_stream: stream.clone(),
+        nats_subject_prefix: prefix.clone(),
+        nats_spool_dir: spool.path().to_owned(),
+        checkpoint_signing_key: Some(Secret::new(secret)),
+        ..nats_settings()
+    };
+    let logger = config.logger_builder(None).unwrap().build();
+    let mut events: Vec<AuditEvent> = (0..3).map(event).collect();
+    events[1].details = json!({ "n": 1, "note": "x".repeat(4000) });
+    for e in &events {
+        logger.log(e.clone());
+    }
+    logger.flush().await.unwrap();
+    wait_for_len(&url, &stream, 3).await;
+    logger.shutdown().await.unwrap();
+    let stored = read_stream(&url, &stream).await;
+    let marker = stored.iter().find(|m| m.subject == format!("{prefix}.sink.set_aside")).expect("a marker");
+    let aside: SetAside = serde_json::from_value(marker.payload["set_aside"].clone()).unwrap();
+    assert_eq!(aside.id, events[1].id.to_string());
+    let key = CheckpointKey::from_secret(secret).verifying_key();
+    assert_eq!(aside.check_signature(&[key.into()]).map(|signer| signer.key), Ok(key), "{aside:?}");
+    let other = CheckpointKey::from_secret("another key").verifying_key();
+    assert!(aside.check_signature(&[other.into()]).is_err());
     delete_stream(&url, &stream).await;
 }
 

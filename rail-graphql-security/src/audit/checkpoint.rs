@@ -92,7 +92,12 @@ impl CheckpointKey {
     /// Signs `checkpoint` (sets its key id and signature).
     pub fn sign(&self, checkpoint: &mut Checkpoint) {
         checkpoint.key_id = Some(key_id(&self.verifying_key()));
-        checkpoint.signature = Some(hex::encode(self.signing.sign(&checkpoint.message()).to_bytes()));
+        checkpoint.signature = Some(self.signature(&checkpoint.message()));
+    }
+
+    /// The signature of `message`, as hex.
+    pub(crate) fn signature(&self, message: &[u8]) -> String {
+        hex::encode(self.signing.sign(message).to_bytes())
     }
 }
 
@@ -248,21 +253,43 @@ impl Checkpoint {
     /// of a rotation): the key that signed this checkpoint, else why not, naming the key by
     /// its id. A retired key's signature on a checkpoint claiming a later time is refused.
     pub fn check_signature(&self, keys: &[TrustedKey]) -> Result<TrustedKey, String> {
+        let signed =
+            Signed { message: &self.message(), signature: self.signature.as_deref(), key_id: self.key_id.as_deref() };
+        let signer = signed.signer(keys)?;
+        match signer.retired_at {
+            Some(retired_at) if self.created_at > retired_at => Err(format!(
+                "it claims to be made at {}, after its key {} was retired at {retired_at}",
+                self.created_at,
+                key_id(&signer.key)
+            )),
+            _ => Ok(signer),
+        }
+    }
+
+    /// Whether the signature is `key`'s over this checkpoint.
+    pub fn signature_valid(&self, key: &VerifyingKey) -> bool {
+        signature_valid(&self.message(), self.signature.as_deref(), key)
+    }
+}
+
+/// Signed bytes as a record holds them: the signature (hex) and the id of the key it names.
+pub(crate) struct Signed<'a> {
+    pub(crate) message: &'a [u8],
+    pub(crate) signature: Option<&'a str>,
+    pub(crate) key_id: Option<&'a str>,
+}
+
+impl Signed<'_> {
+    /// The trusted key whose signature this is, else why not, naming the key by its id.
+    pub(crate) fn signer(&self, keys: &[TrustedKey]) -> Result<TrustedKey, String> {
         if self.signature.is_none() {
             return Err("it has no signature".to_owned());
         }
-        if let Some(signer) = keys.iter().find(|trusted| self.signature_valid(&trusted.key)) {
-            return match signer.retired_at {
-                Some(retired_at) if self.created_at > retired_at => Err(format!(
-                    "it claims to be made at {}, after its key {} was retired at {retired_at}",
-                    self.created_at,
-                    key_id(&signer.key)
-                )),
-                _ => Ok(*signer),
-            };
+        if let Some(signer) = keys.iter().find(|trusted| signature_valid(self.message, self.signature, &trusted.key)) {
+            return Ok(*signer);
         }
-        let named = self.key_id.as_deref().filter(|id| keys.iter().any(|trusted| key_id(&trusted.key) == *id));
-        Err(match (named, self.key_id.as_deref()) {
+        let named = self.key_id.filter(|id| keys.iter().any(|trusted| key_id(&trusted.key) == *id));
+        Err(match (named, self.key_id) {
             (Some(id), _) => format!("its signature does not verify with the trusted key {id}"),
             (None, Some(id)) => format!(
                 "it names key {id}, which is not trusted: if that was the signing key before a rotation, \
@@ -271,16 +298,16 @@ impl Checkpoint {
             (None, None) => "its signature does not verify with any trusted key".to_owned(),
         })
     }
+}
 
-    /// Whether the signature is `key`'s over this checkpoint.
-    pub fn signature_valid(&self, key: &VerifyingKey) -> bool {
-        let Some(signature) = &self.signature else { return false };
-        let mut bytes = [0; 64];
-        if hex::decode_to_slice(signature, &mut bytes).is_err() {
-            return false;
-        }
-        key.verify(&self.message(), &Signature::from_bytes(&bytes)).is_ok()
+/// Whether `signature` (hex) is `key`'s over `message`.
+fn signature_valid(message: &[u8], signature: Option<&str>, key: &VerifyingKey) -> bool {
+    let Some(signature) = signature else { return false };
+    let mut bytes = [0; 64];
+    if hex::decode_to_slice(signature, &mut bytes).is_err() {
+        return false;
     }
+    key.verify(message, &Signature::from_bytes(&bytes)).is_ok()
 }
 
 /// When the database sink writes a checkpoint of a chain: after this many events or this much

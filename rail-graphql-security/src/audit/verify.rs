@@ -8,7 +8,8 @@
 //! - the sequence numbers: a gap is a [`Finding::Deleted`] range, unless the missing events are
 //!   dead letters (a [`Notice::DeadLettered`]: refused by the database, kept with the error)
 //!   or, in a stream, stand behind [`SetAside`] markers (a [`Notice::SetAside`]: refused by
-//!   the stream, kept in the writer's spool);
+//!   the stream, kept in the writer's spool; with a verifying key, a marker without the
+//!   writer's signature is a [`Finding::ForgedSetAside`] and its event counts as deleted);
 //! - every link: an event whose previous hash is not its predecessor's, or whose sequence
 //!   number comes again or goes back, is a [`Finding::Inserted`] or [`Finding::Reordered`] event;
 //! - every checkpoint: its signature with the trusted key ([`Finding::ForgedCheckpoint`]), its
@@ -40,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::chain::{ChainHash, ChainLink};
-use super::checkpoint::{self, Checkpoint, TrustedKey, Witness};
+use super::checkpoint::{self, Checkpoint, CheckpointKey, Signed, TrustedKey, Witness};
 use super::event::AuditEvent;
 use super::sink::DATABASE_SINK_NAME;
 use super::{dead_letter, entity};
@@ -180,6 +181,19 @@ pub enum Finding {
         /// That checkpoint's sequence number.
         witness_seq: u64,
     },
+    /// A set-aside marker whose signature is missing or does not verify with a trusted key:
+    /// not evidence that the event it names was set aside. The event is missing from its
+    /// chain (a [`Finding::Deleted`] follows where later events of the chain are here).
+    ForgedSetAside {
+        /// The chain the marker claims.
+        chain: Uuid,
+        /// The sequence number it claims.
+        seq: u64,
+        /// The event id it names.
+        id: String,
+        /// Why.
+        reason: String,
+    },
     /// A row or line that does not parse into an event or checkpoint.
     Invalid {
         /// Where (row id or line number).
@@ -234,6 +248,10 @@ impl fmt::Display for Finding {
                 f,
                 "rewritten chain: chain {chain} #{seq} has another hash than checkpoint #{witness_seq} of chain {witness_chain} witnessed (the chain was changed and rehashed)"
             ),
+            Self::ForgedSetAside { chain, seq, id, reason } => write!(
+                f,
+                "forged set-aside marker: event {id} (chain {chain} #{seq}) is missing, and the marker in its place is not the writer's: {reason}"
+            ),
             Self::Invalid { at, reason } => write!(f, "invalid: {at}: {reason}"),
         }
     }
@@ -285,6 +303,12 @@ pub enum Notice {
         /// How many checkpoints.
         count: u64,
     },
+    /// Set-aside markers were taken without checking their signatures: no verifying key was
+    /// given.
+    SetAsideNotChecked {
+        /// How many markers.
+        count: u64,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -310,6 +334,10 @@ impl fmt::Display for Notice {
             Self::SignaturesNotChecked { count } => write!(
                 f,
                 "{count} checkpoint signature(s) not checked: pass --verifying-key (or configure audit.checkpoint_signing_key)"
+            ),
+            Self::SetAsideNotChecked { count } => write!(
+                f,
+                "{count} set-aside marker signature(s) not checked: pass --verifying-key (or configure audit.checkpoint_signing_key)"
             ),
         }
     }
@@ -343,6 +371,12 @@ impl VerifyReport {
 /// the stream ([`Verifier::set_aside`]) finds the event's absence explained
 /// ([`Notice::SetAside`]) instead of a deleted event. The event itself is in the writer's
 /// spool, under `refused/`.
+///
+/// A marker stands where the event's content cannot be checked, so the writer signs it with
+/// its checkpoint key ([`sign`](Self::sign)), and a verifier given the verifying key refuses
+/// one that is unsigned or signed otherwise ([`Finding::ForgedSetAside`]): without that,
+/// whoever can write to the stream could delete an event and put a marker with its link in
+/// its place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetAside {
     /// The event id.
@@ -353,6 +387,45 @@ pub struct SetAside {
     pub chain: Option<ChainLink>,
     /// Why the destination refused it.
     pub reason: String,
+    /// The id of the key that signed it ([`checkpoint::key_id`]); `None` when unsigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The Ed25519 signature over [`message`](Self::message), as hex; `None` when unsigned
+    /// (the writer had no checkpoint key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+}
+
+impl SetAside {
+    /// The signed bytes: a fixed label, then the id, the time (RFC 3339, nanoseconds), the
+    /// link (chain, sequence number, previous hash, hash) and the reason, one per line.
+    pub fn message(&self) -> Vec<u8> {
+        let at = self.timestamp.map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)).unwrap_or_default();
+        let link = self.chain.map(|l| format!("{} {} {} {}", l.chain, l.seq, l.prev, l.hash)).unwrap_or_default();
+        format!("rail-graphql-security audit set-aside v1\n{}\n{at}\n{link}\n{}", self.id, self.reason).into_bytes()
+    }
+
+    /// Signs the marker with `key` (sets its key id and signature).
+    pub fn sign(&mut self, key: &CheckpointKey) {
+        self.key_id = Some(checkpoint::key_id(&key.verifying_key()));
+        self.signature = Some(key.signature(&self.message()));
+    }
+
+    /// Checks the signature against the trusted `keys`: the key that signed the marker, else
+    /// why not. A retired key's signature on a marker of an event stamped after the
+    /// retirement is refused.
+    pub fn check_signature(&self, keys: &[TrustedKey]) -> Result<TrustedKey, String> {
+        let signed =
+            Signed { message: &self.message(), signature: self.signature.as_deref(), key_id: self.key_id.as_deref() };
+        let signer = signed.signer(keys)?;
+        match (signer.retired_at, self.timestamp) {
+            (Some(retired_at), Some(at)) if at > retired_at => Err(format!(
+                "it stands for an event stamped {at}, after its key {} was retired at {retired_at}",
+                checkpoint::key_id(&signer.key)
+            )),
+            _ => Ok(signer),
+        }
+    }
 }
 
 /// What stands at a chain position: a stored event, a dead letter, or a set-aside marker.
@@ -454,6 +527,8 @@ pub struct Verifier {
     claimed_checkpoints: HashMap<(Uuid, u64), ChainHash>,
     dead_letters: HashMap<(Uuid, u64), AuditEvent>,
     unchained: Vec<(String, DateTime<Utc>)>,
+    /// Set-aside markers taken without a key to check their signatures with.
+    unchecked_markers: u64,
     first_chained: Option<DateTime<Utc>>,
     report: VerifyReport,
 }
@@ -501,6 +576,7 @@ impl Verifier {
             claimed_checkpoints,
             dead_letters,
             unchained: Vec::new(),
+            unchecked_markers: 0,
             first_chained: None,
             report,
         }
@@ -540,12 +616,22 @@ impl Verifier {
     }
 
     /// Takes a set-aside marker in the place of its event: the chain goes on through its link
-    /// (sequence number and previous hash checked; the content is not here to hash).
+    /// (sequence number and previous hash checked; the content is not here to hash). With a
+    /// verifying key, the marker's signature is checked first: one that does not verify is a
+    /// [`Finding::ForgedSetAside`], and its event counts as missing.
     pub fn set_aside(&mut self, aside: SetAside) {
         if aside.timestamp.is_some_and(|at| !self.options.in_range(at)) {
             return;
         }
         let Some(link) = aside.chain else { return };
+        let keys = self.options.trusted_keys();
+        if keys.is_empty() {
+            self.unchecked_markers += 1;
+        } else if let Err(reason) = aside.check_signature(&keys) {
+            let (chain, seq, id) = (link.chain, link.seq, aside.id);
+            self.report.findings.push(Finding::ForgedSetAside { chain, seq, id, reason });
+            return;
+        }
         self.take_next(Entry::SetAside(&aside), link, aside.timestamp);
     }
 
@@ -841,6 +927,9 @@ impl Verifier {
         }
         if older > 0 {
             self.report.notices.push(Notice::Unchained { count: older });
+        }
+        if self.unchecked_markers > 0 {
+            self.report.notices.push(Notice::SetAsideNotChecked { count: self.unchecked_markers });
         }
         self.report
     }
@@ -1326,14 +1415,20 @@ mod tests {
     #[test]
     fn set_aside_markers_continue_the_chain_and_are_checked() {
         let events = chain(6);
-        let marker = |event: &AuditEvent| SetAside {
-            id: event.id.to_string(),
-            timestamp: Some(event.timestamp),
-            chain: event.chain,
-            reason: "message size exceeds maximum allowed".into(),
+        let marker = |event: &AuditEvent| {
+            let mut aside = SetAside {
+                id: event.id.to_string(),
+                timestamp: Some(event.timestamp),
+                chain: event.chain,
+                reason: "message size exceeds maximum allowed".into(),
+                key_id: None,
+                signature: None,
+            };
+            aside.sign(&CheckpointKey::from_secret("unit"));
+            aside
         };
-        let feed = |aside: SetAside| {
-            let mut verifier = Verifier::new(options(), vec![signed(&events, 6, 0)], Vec::new());
+        let feed_with = |options: VerifyOptions, aside: SetAside| {
+            let mut verifier = Verifier::new(options, vec![signed(&events, 6, 0)], Vec::new());
             for event in &events {
                 if event.chain.is_some_and(|link| link.seq == 3) {
                     verifier.set_aside(aside.clone());
@@ -1343,6 +1438,7 @@ mod tests {
             }
             verifier.finish()
         };
+        let feed = |aside: SetAside| feed_with(options(), aside);
         let report = feed(marker(&events[2]));
         assert!(report.intact(), "{:?}", report.findings);
         assert_eq!(report.events, 5);
@@ -1353,6 +1449,7 @@ mod tests {
         // A marker claiming #3 with another link: named, not taken as the event.
         let mut forged = marker(&events[2]);
         forged.chain = Some(ChainLink { prev: ChainHash([7; 32]), ..events[2].chain.unwrap() });
+        forged.sign(&CheckpointKey::from_secret("unit"));
         let report = feed(forged);
         assert!(
             report
@@ -1362,6 +1459,69 @@ mod tests {
             "{:?}",
             report.findings
         );
+    }
+
+    /// Whoever can write to the stream can delete an event and put a marker with the event's
+    /// link in its place: with a verifying key, only the writer's signed marker explains the
+    /// gap.
+    #[test]
+    fn a_set_aside_marker_not_signed_by_the_writer_does_not_explain_the_gap() {
+        let events = chain(6);
+        let link = events[2].chain.unwrap();
+        let genuine = {
+            let mut aside = SetAside {
+                id: events[2].id.to_string(),
+                timestamp: Some(events[2].timestamp),
+                chain: Some(link),
+                reason: "message size exceeds maximum allowed".into(),
+                key_id: None,
+                signature: None,
+            };
+            aside.sign(&CheckpointKey::from_secret("unit"));
+            aside
+        };
+        let feed = |options: VerifyOptions, aside: SetAside| {
+            let mut verifier = Verifier::new(options, vec![signed(&events, 6, 0)], Vec::new());
+            for event in &events {
+                if event.chain.is_some_and(|l| l.seq == 3) {
+                    verifier.set_aside(aside.clone());
+                } else {
+                    verifier.event(event.clone());
+                }
+            }
+            verifier.finish()
+        };
+        let unsigned = SetAside { key_id: None, signature: None, ..genuine.clone() };
+        let mut other_key = genuine.clone();
+        other_key.sign(&CheckpointKey::from_secret("the attacker's"));
+        let edited = SetAside { reason: "refused for good".into(), ..genuine.clone() };
+        for (case, aside, why) in [
+            ("unsigned", unsigned.clone(), "no signature"),
+            ("another key", other_key, "not trusted"),
+            ("edited after signing", edited, "does not verify with the trusted key"),
+        ] {
+            let report = feed(options(), aside);
+            let forged = report.findings.iter().find_map(|f| match f {
+                Finding::ForgedSetAside { chain, seq: 3, id, reason } if *chain == link.chain && *id == genuine.id => {
+                    Some(reason)
+                }
+                _ => None,
+            });
+            assert!(forged.is_some_and(|reason| reason.contains(why)), "{case}: {:?}", report.findings);
+            assert!(
+                report.findings.contains(&Finding::Deleted { chain: link.chain, first_seq: 3, last_seq: 3 }),
+                "{case}: the event counts as missing: {:?}",
+                report.findings
+            );
+            assert!(!report.notices.iter().any(|n| matches!(n, Notice::SetAside { .. })), "{case}");
+        }
+        // The writer's own marker explains it.
+        let report = feed(options(), genuine);
+        assert!(report.intact(), "{:?}", report.findings);
+        // Without a key, a marker is taken and the report says its signature went unchecked.
+        let report = feed(VerifyOptions::default(), unsigned);
+        assert!(report.intact(), "{:?}", report.findings);
+        assert!(report.notices.contains(&Notice::SetAsideNotChecked { count: 1 }), "{:?}", report.notices);
     }
 
     #[test]

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use super::spool::{REFUSALS_BEFORE_SET_ASIDE, Spool, batch_name};
 use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
+use crate::audit::checkpoint::CheckpointKey;
 use crate::audit::dead_letter::DeadLetterSender;
 use crate::audit::event::AuditEvent;
 use crate::audit::mask::redact_url;
@@ -117,6 +118,7 @@ struct Inner {
     ack_timeout: Duration,
     connect_timeout: Duration,
     max_payload: usize,
+    signing_key: Option<CheckpointKey>,
     spooled: Notify,
     delivered: Notify,
 }
@@ -146,6 +148,7 @@ pub struct NatsSinkBuilder {
     connect_timeout: Duration,
     backoff: Backoff,
     max_payload: usize,
+    signing_key: Option<CheckpointKey>,
 }
 
 impl fmt::Debug for NatsSinkBuilder {
@@ -183,6 +186,7 @@ impl NatsSink {
             connect_timeout: Duration::from_secs(5),
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(60)),
             max_payload: DEFAULT_MAX_PAYLOAD,
+            signing_key: None,
         }
     }
 
@@ -276,6 +280,17 @@ impl NatsSinkBuilder {
         self
     }
 
+    /// Signs the [`SetAside`] markers with the checkpoint key (the logger's
+    /// [`CheckpointPolicy`](crate::audit::checkpoint::CheckpointPolicy) key; the config's
+    /// `audit.checkpoint_signing_key` sets both), so that a reader verifying the stream with the
+    /// verifying key can tell the sink's markers from one put in the place of a deleted event
+    /// ([`Finding::ForgedSetAside`](crate::audit::verify::Finding::ForgedSetAside)). Without it
+    /// the markers are unsigned.
+    pub fn signing_key(mut self, key: CheckpointKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
     /// Opens the spool (recovering events a previous process left) and starts publishing;
     /// the server need not be up. Must be called inside a Tokio runtime.
     pub fn build(self) -> Result<NatsSink, SinkError> {
@@ -311,6 +326,7 @@ impl NatsSinkBuilder {
             ack_timeout: self.ack_timeout,
             connect_timeout: self.connect_timeout,
             max_payload: self.max_payload,
+            signing_key: self.signing_key,
             spooled: Notify::new(),
             delivered: Notify::new(),
         });
@@ -438,12 +454,17 @@ async fn publish_set_aside_marker(
 ) {
     // The JSON body format carries the event's time and link; OCSF carries neither.
     let event = serde_json::from_value::<AuditEvent>(message.payload.clone()).ok();
-    let aside = SetAside {
+    let mut aside = SetAside {
         id: message.id.clone(),
         timestamp: event.as_ref().map(|e| e.timestamp),
         chain: event.and_then(|e| e.chain),
         reason: reason.to_owned(),
+        key_id: None,
+        signature: None,
     };
+    if let Some(key) = &inner.signing_key {
+        aside.sign(key);
+    }
     let marker = SpooledMessage {
         id: format!("{}:set-aside", message.id),
         subject: format!("{}.{NATS_SET_ASIDE_SUBJECT_SUFFIX}", inner.subject_prefix),
