@@ -8,7 +8,7 @@ use rail_graphql_security::audit::verify::{
     Finding, Notice, VerifyOptions, VerifyReport, verify_database, verify_export,
 };
 use rail_graphql_security::audit::{
-    AuditEvent, AuditEventType, AuditLogger, ChainHash, ChainLink, CheckpointPolicy, entity,
+    AuditEvent, AuditEventType, AuditLogger, ChainHash, ChainLink, CheckpointPolicy, DatabaseSink, entity,
 };
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -610,6 +610,85 @@ on_every_backend!(
     a_backlog_of_other_chains_is_witnessed_over_the_next_checkpoints_on,
     a_backlog_of_other_chains_is_witnessed_over_the_next_checkpoints
 );
+
+/// Two instances writing to one database server, one of them with its clock five minutes
+/// behind (a server whose clock drifted). Its checkpoint is still witnessed by the other's next
+/// one, since checkpoint ids and witness looks go by the database server's clock; with the
+/// instances' own clocks, the drifted checkpoint's id sorted before the other's look and was
+/// never witnessed, so the drifted chain could be removed without a trace. (SQLite is left out:
+/// the writers of a SQLite file share one machine and its clock.)
+async fn a_drifted_instance_clock_does_not_hide_its_checkpoints(t: &TestDb) {
+    clear(t).await;
+    let policy = CheckpointPolicy {
+        key: Some(key()),
+        every_events: 5,
+        interval: std::time::Duration::from_secs(3600),
+        ..CheckpointPolicy::default()
+    };
+    let instance = |offset: chrono::Duration| {
+        let sink = DatabaseSink::new(t.db.clone()).checkpoints(policy.clone()).clock_offset(offset);
+        AuditLogger::builder().sink(sink).build()
+    };
+    let write = async |logger: &AuditLogger, name: &str| {
+        for n in 0..5 {
+            logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name(format!("{name}{n}")));
+        }
+        logger.flush().await.unwrap();
+    };
+    let on_time = instance(chrono::Duration::zero());
+    let drifted = instance(chrono::Duration::minutes(-5));
+    write(&on_time, "on-time-a").await;
+    write(&drifted, "drifted").await;
+    write(&on_time, "on-time-b").await;
+    let chain_of = async |name: &str| {
+        let row = rows(t).await.into_iter().find(|r| r.actor_name.as_deref() == Some(name)).unwrap();
+        uuid::Uuid::from_slice(row.chain_id.as_deref().unwrap()).unwrap()
+    };
+    let (on_time_chain, drifted_chain) = (chain_of("on-time-a0").await, chain_of("drifted0").await);
+    let witnessing = checkpoint::Entity::find()
+        .filter(checkpoint::Column::ChainId.eq(on_time_chain.to_string()))
+        .filter(checkpoint::Column::ChainSeq.eq(10))
+        .one(&t.db)
+        .await
+        .unwrap()
+        .expect("the on-time instance's second checkpoint");
+    let witnessing = checkpoint::Checkpoint::try_from(witnessing).unwrap();
+    assert_eq!(
+        witnessing.witnessed.iter().map(|w| (w.chain, w.seq)).collect::<Vec<_>>(),
+        [(drifted_chain, 5)],
+        "the drifted instance's checkpoint is witnessed"
+    );
+    drifted.shutdown().await.unwrap();
+    on_time.shutdown().await.unwrap();
+
+    // The drifted chain removed with its checkpoints: the witness names it.
+    delete_chain_from(t, drifted_chain, 1).await;
+    let report = verify(t).await;
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| matches!(f, Finding::MissingChain { chain, seq: 5, last_seq: 0, .. } if *chain == drifted_chain)),
+        "{:?}",
+        report.findings
+    );
+}
+
+mod a_drifted_instance_clock_does_not_hide_its_checkpoints_on {
+    async fn run(backend: integration_tests::Backend) {
+        let Some(t) = integration_tests::TestDb::new(backend).await else { return };
+        super::a_drifted_instance_clock_does_not_hide_its_checkpoints(&t).await;
+        t.cleanup().await;
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        run(integration_tests::Backend::Postgres).await
+    }
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn mysql() {
+        run(integration_tests::Backend::MySql).await
+    }
+}
 
 /// A chain that stops being written to still gets its checkpoint once the interval passed (the
 /// sink's idle upkeep), not only with the next batch or at shutdown.

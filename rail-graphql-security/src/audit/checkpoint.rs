@@ -24,10 +24,12 @@
 //! rewritten from the start is reported ([`Finding::MissingChain`](super::verify::Finding::MissingChain),
 //! [`Finding::WitnessMismatch`](super::verify::Finding::WitnessMismatch)) as soon as any other
 //! writer checkpointed after it. The look reads the checkpoints written since the last one
-//! (less a minute for clock skew and transactions still committing, and a day back for a
-//! chain's first checkpoint, so a restarted instance witnesses the chain it replaces), through
-//! the primary key (UUIDv7 ids sort by time), at most 2,000 rows a look; a backlog is read
-//! over the next looks. With a signing key, only checkpoints whose signature verifies with a trusted
+//! (less a minute for transactions still committing, and a day back for a chain's first
+//! checkpoint, so a restarted instance witnesses the chain it replaces), through the primary
+//! key (UUIDv7 ids sort by time), at most 2,000 rows a look; a backlog is read over the next
+//! looks. Checkpoint ids and looks take their time from the database server's clock
+//! (PostgreSQL, MySQL/MariaDB; this machine's on SQLite), so a drifted instance clock cannot
+//! date its checkpoints before the others' looks. With a signing key, only checkpoints whose signature verifies with a trusted
 //! key are witnessed. At most [`MAX_WITNESSES`] entries go into one checkpoint; the rest wait
 //! for the next.
 //!

@@ -4,8 +4,8 @@ use std::time::Instant;
 
 use async_trait::async_trait;
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
 };
 #[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 use sea_orm::{RuntimeErr, sqlx};
@@ -29,8 +29,9 @@ const LOOKUP_ROUNDS: usize = 3;
 /// How far back a sink's first look for checkpoints to witness goes: a restarted instance
 /// witnesses the chain it replaces.
 const FIRST_WITNESS_WINDOW: chrono::Duration = chrono::Duration::days(1);
-/// How far before its previous look a sink looks again: clock skew between instances and
-/// transactions that committed after their checkpoint's id was taken.
+/// How far before its previous look a sink looks again: transactions that committed after
+/// their checkpoint's id was taken. (Checkpoint ids and looks go by the database server's
+/// clock, [`DatabaseSink::clock`], so the instances' own clocks do not enter.)
 const WITNESS_MARGIN: chrono::Duration = chrono::Duration::seconds(60);
 /// The most checkpoint rows one look reads (it runs in the batch's transaction): a backlog is
 /// read over the next looks.
@@ -51,13 +52,16 @@ pub struct DatabaseSink {
     checkpoints: CheckpointPolicy,
     chains: Arc<Mutex<HashMap<uuid::Uuid, ChainState>>>,
     witnesses: Arc<Mutex<WitnessState>>,
+    /// How far this machine's clock is set off (a testing aid: [`Self::clock_offset`]).
+    clock_offset: chrono::Duration,
 }
 
 /// What the sink witnessed of other chains (see [`crate::audit::checkpoint`]).
 #[derive(Debug)]
 struct WitnessState {
-    /// Where the next look starts: the smallest checkpoint id it reads.
-    from: String,
+    /// Where the next look starts: the smallest checkpoint id it reads (`None`: the first
+    /// look, which goes [`FIRST_WITNESS_WINDOW`] back).
+    from: Option<String>,
     /// The newest sequence number witnessed of each other chain.
     seen: HashMap<uuid::Uuid, u64>,
 }
@@ -69,6 +73,10 @@ struct Look {
     /// Where the next look starts; `None`: where this one did (more were due than one
     /// checkpoint holds).
     next_from: Option<String>,
+    /// Where this look started.
+    from: String,
+    /// When it looked ([`DatabaseSink::clock`]): the time of its checkpoints' ids.
+    at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What the sink knows of a chain whose events it stored.
@@ -87,15 +95,43 @@ impl DatabaseSink {
     /// checkpoints every 10,000 events or 5 minutes (see [`Self::checkpoints`]).
     pub fn new(db: DatabaseConnection) -> Self {
         let rows = RowWriter::new(db.get_database_backend());
-        let from = uuid_v7_floor(chrono::Utc::now() - FIRST_WITNESS_WINDOW);
-        let witnesses = WitnessState { from, seen: HashMap::new() };
+        let witnesses = WitnessState { from: None, seen: HashMap::new() };
         Self {
             db,
             rows,
             checkpoints: CheckpointPolicy::default(),
             chains: Arc::default(),
             witnesses: Arc::new(Mutex::new(witnesses)),
+            clock_offset: chrono::Duration::zero(),
         }
+    }
+
+    /// Testing aid: runs this sink as if this machine's clock were `offset` off (a server
+    /// whose clock drifted). It moves what the sink takes from the local clock: nothing on
+    /// PostgreSQL and MySQL/MariaDB, where checkpoint ids and witness looks go by the database
+    /// server's clock.
+    #[doc(hidden)]
+    pub fn clock_offset(mut self, offset: chrono::Duration) -> Self {
+        self.clock_offset = offset;
+        self
+    }
+
+    /// The time checkpoint ids and witness looks go by, read in `txn`: the database server's
+    /// clock on PostgreSQL (the transaction's start) and MySQL/MariaDB, one clock for every
+    /// instance writing there, so a drifted instance clock cannot hide its checkpoints from
+    /// the others' looks; this machine's clock on SQLite, whose writers share one machine.
+    async fn clock(&self, txn: &DatabaseTransaction) -> Result<chrono::DateTime<chrono::Utc>, DbErr> {
+        let backend = txn.get_database_backend();
+        let sql = match backend {
+            DatabaseBackend::Postgres => "SELECT CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) * 1000000 AS BIGINT)",
+            DatabaseBackend::MySql => "SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)",
+            _ => return Ok(chrono::Utc::now() + self.clock_offset),
+        };
+        let row = txn.query_one_raw(Statement::from_string(backend, sql)).await?;
+        let micros: i64 =
+            row.ok_or_else(|| DbErr::Custom("the database returned no time".to_owned()))?.try_get_by_index(0)?;
+        chrono::DateTime::from_timestamp_micros(micros)
+            .ok_or_else(|| DbErr::Custom(format!("the database returned an impossible time ({micros} µs)")))
     }
 
     /// When checkpoints of the hash chains are written and with which key (the logger's
@@ -169,8 +205,9 @@ impl DatabaseSink {
             return Ok(None);
         }
         let poisoned = || DbErr::Custom("audit witness state poisoned".to_owned());
+        let at = self.clock(txn).await?;
         let from = self.witnesses.lock().map_err(|_| poisoned())?.from.clone();
-        let at = chrono::Utc::now();
+        let from = from.unwrap_or_else(|| uuid_v7_floor(at - FIRST_WITNESS_WINDOW));
         let own: HashSet<uuid::Uuid> = match self.chains.lock() {
             Ok(chains) => chains.keys().copied().chain(checkpoints.iter().map(|c| c.chain)).collect(),
             Err(_) => return Err(DbErr::Custom("audit chain state poisoned".to_owned())),
@@ -216,7 +253,7 @@ impl DatabaseSink {
             checkpoint.witnessed = witnessed.clone();
             self.checkpoints.sign(checkpoint);
         }
-        Ok(Some(Look { witnessed, next_from }))
+        Ok(Some(Look { witnessed, next_from, from, at }))
     }
 
     /// Records a committed look.
@@ -226,10 +263,9 @@ impl DatabaseSink {
             let seq = state.seen.entry(w.chain).or_default();
             *seq = (*seq).max(w.seq);
         }
-        if let Some(next) = look.next_from
-            && next > state.from
-        {
-            state.from = next;
+        let next = look.next_from.unwrap_or(look.from);
+        if state.from.as_ref().is_none_or(|from| next > *from) {
+            state.from = Some(next);
         }
     }
 
@@ -276,7 +312,7 @@ impl DatabaseSink {
             Ok(look) => look,
             Err(e) => return Err(rolled_back(txn, e).await),
         };
-        if let Err(e) = insert_checkpoints(&txn, &checkpoints).await {
+        if let Err(e) = insert_checkpoints(&txn, &checkpoints, &look).await {
             return Err(rolled_back(txn, e).await);
         }
         txn.commit().await?;
@@ -369,7 +405,7 @@ impl DatabaseSink {
             Ok(look) => look,
             Err(e) => return Err(rolled_back(txn, e).await),
         };
-        if let Err(e) = insert_checkpoints(&txn, &checkpoints).await {
+        if let Err(e) = insert_checkpoints(&txn, &checkpoints, &look).await {
             return Err(rolled_back(txn, e).await);
         }
         txn.commit().await?;
@@ -379,13 +415,22 @@ impl DatabaseSink {
     }
 }
 
-async fn insert_checkpoints(txn: &DatabaseTransaction, checkpoints: &[Checkpoint]) -> Result<(), DbErr> {
-    if checkpoints.is_empty() {
-        return Ok(());
-    }
-    checkpoint::Entity::insert_many(checkpoints.iter().map(checkpoint::ActiveModel::from))
-        .exec_without_returning(txn)
-        .await?;
+/// Inserts `checkpoints`, with ids of the time `look` was taken (a UUIDv7 of
+/// [`DatabaseSink::clock`]), so other instances' looks, which read ids from a time on the same
+/// clock, find them.
+async fn insert_checkpoints(
+    txn: &DatabaseTransaction,
+    checkpoints: &[Checkpoint],
+    look: &Option<Look>,
+) -> Result<(), DbErr> {
+    let Some(look) = look.as_ref().filter(|_| !checkpoints.is_empty()) else { return Ok(()) };
+    let seconds = u64::try_from(look.at.timestamp()).unwrap_or(0);
+    let at = uuid::Timestamp::from_unix_time(seconds, look.at.timestamp_subsec_nanos(), 0, 0);
+    let rows = checkpoints.iter().map(|c| checkpoint::ActiveModel {
+        id: sea_orm::ActiveValue::Set(uuid::Uuid::new_v7(at).to_string()),
+        ..checkpoint::ActiveModel::from(c)
+    });
+    checkpoint::Entity::insert_many(rows).exec_without_returning(txn).await?;
     Ok(())
 }
 
