@@ -457,11 +457,20 @@ fn secrets_never_reach_the_output_of_any_command() {
 
 /// The events and checkpoints of a logger with `secret`'s key, written into `db_path`.
 fn write_trail(db_path: &Path, secret: &str, events: usize) {
+    write_anchored_trail(db_path, secret, events, None);
+}
+
+/// [`write_trail`], the checkpoints also appended to `anchors`.
+fn write_anchored_trail(db_path: &Path, secret: &str, events: usize, anchors: Option<&Path>) {
     use rail_graphql_security::audit::{AuditEvent, AuditEventType, AuditLogger, CheckpointKey, CheckpointPolicy};
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     runtime.block_on(async {
         let db = sea_orm::Database::connect(format!("sqlite://{}", db_path.display())).await.unwrap();
-        let policy = CheckpointPolicy { key: Some(CheckpointKey::from_secret(secret)), ..CheckpointPolicy::default() };
+        let policy = CheckpointPolicy {
+            key: Some(CheckpointKey::from_secret(secret)),
+            anchor_path: anchors.map(Path::to_path_buf),
+            ..CheckpointPolicy::default()
+        };
         let logger = AuditLogger::builder().database(db).checkpoints(policy).build();
         for i in 0..events {
             logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name(format!("user{i}")));
@@ -532,6 +541,47 @@ fn set_up_with_a_trail(
     let db = dir.path().join("rail-security.db");
     write_trail(&db, &secret, events);
     (dir, config, toml, secret, db)
+}
+
+/// With `audit.checkpoint_anchor_path` configured, `audit verify` checks the trail against the
+/// checkpoints' copies in that file: the newest events removed together with their checkpoint
+/// are deleted events, where the database alone shows a shorter chain and exits 0.
+#[test]
+fn audit_verify_checks_the_trail_against_the_configured_anchor_file() {
+    let (dir, config, mut toml, secret, db) = set_up_with_a_trail(0);
+    let anchors = dir.path().join("anchors.jsonl");
+    toml["audit"]["checkpoint_anchor_path"] = toml_edit::value("anchors.jsonl");
+    std::fs::write(&config, toml.to_string()).unwrap();
+    write_anchored_trail(&db, &secret, 10, Some(&anchors));
+    write_anchored_trail(&db, &secret, 20, Some(&anchors));
+    let audit =
+        |args: &[&str]| run(cmd().current_dir(dir.path()).env("RAIL_SECURITY_CONFIG", &config).arg("audit").args(args));
+    let out = audit(&["verify"]);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("30 event(s) in 2 chain(s), 2 checkpoint(s)"), "{}", out.stdout);
+
+    // The newest instance's chain from #11 on, and its checkpoint at #20: no other checkpoint
+    // came after it to witness it.
+    execute_sql(
+        &db,
+        "DELETE FROM audit_events WHERE chain_seq > 10 AND chain_id = (SELECT chain_id FROM audit_events ORDER BY id DESC LIMIT 1); \
+         DELETE FROM audit_checkpoints WHERE id = (SELECT MAX(id) FROM audit_checkpoints);",
+    );
+    let moved = dir.path().join("elsewhere.jsonl");
+    std::fs::rename(&anchors, &moved).unwrap();
+    let out = audit(&["verify"]);
+    assert_eq!(out.code, 0, "without the anchors nothing shows: {}{}", out.stdout, out.stderr);
+    std::fs::rename(&moved, &anchors).unwrap();
+    let out = audit(&["verify"]);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("✗ deleted: events #11–#20 of chain "), "{}", out.stdout);
+    let out = audit(&["verify", "--anchors", "elsewhere.jsonl"]);
+    assert_eq!(out.code, 2, "an explicit anchor file must exist: {}", out.stderr);
+    assert!(out.stderr.contains("cannot read the anchor file elsewhere.jsonl"), "{}", out.stderr);
+    std::fs::write(dir.path().join("bad.jsonl"), "{\"checkpoint\": 3}\n").unwrap();
+    let out = audit(&["verify", "--anchors", "bad.jsonl"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("line 1 is not a checkpoint"), "{}", out.stderr);
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use integration_tests::{TestDb, on_every_backend};
 use rail_graphql_security::audit::checkpoint::{self, CheckpointKey};
 use rail_graphql_security::audit::verify::{
-    Finding, Notice, VerifyOptions, VerifyReport, verify_database, verify_export,
+    Finding, Notice, VerifyOptions, VerifyReport, read_anchors, verify_database, verify_export,
 };
 use rail_graphql_security::audit::{
     AuditEvent, AuditEventType, AuditLogger, ChainHash, ChainLink, CheckpointPolicy, DatabaseSink, entity,
@@ -673,6 +673,67 @@ async fn a_drifted_instance_clock_does_not_hide_its_checkpoints(t: &TestDb) {
         report.findings
     );
 }
+
+/// The newest part of the trail removed together with the checkpoints on it leaves nothing in
+/// the database to compare with (no later checkpoint witnessed it yet): the anchor file, the
+/// checkpoints' copies outside the database, shows it as deleted events.
+async fn the_anchor_file_shows_the_newest_events_removed_with_their_checkpoints(t: &TestDb) {
+    clear(t).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("anchors").join("checkpoints.jsonl");
+    let policy = CheckpointPolicy {
+        key: Some(key()),
+        every_events: 10,
+        interval: std::time::Duration::from_secs(3600),
+        ..CheckpointPolicy::default()
+    }
+    .anchor(&file);
+    let logger = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
+    for n in 0..30 {
+        logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name(format!("anchored{n}")));
+        if n % 10 == 9 {
+            // One batch per ten events: a checkpoint at #10, #20 and #30.
+            logger.flush().await.unwrap();
+        }
+    }
+    logger.shutdown().await.unwrap();
+    let anchors = read_anchors(&file).unwrap();
+    assert_eq!(anchors.iter().map(|c| c.seq).collect::<Vec<_>>(), [10, 20, 30]);
+    let stored: Vec<checkpoint::Checkpoint> = checkpoint::Entity::find()
+        .order_by_asc(checkpoint::Column::ChainSeq)
+        .all(&t.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| checkpoint::Checkpoint::try_from(m).unwrap())
+        .collect();
+    assert_eq!(anchors, stored, "the file holds the committed checkpoints as stored");
+    let anchored = |anchors: Vec<checkpoint::Checkpoint>| VerifyOptions {
+        key: Some(key().verifying_key()),
+        anchors,
+        ..VerifyOptions::default()
+    };
+    let report = verify_database(&t.db, anchored(anchors.clone())).await.unwrap();
+    assert!(report.intact() && report.notices.is_empty(), "{report:?}");
+
+    // Events #21-#30 removed with the checkpoint at #30: the database alone shows a shorter
+    // chain, signed to its end; the anchors show the removed events.
+    let chain = report_chain(t).await;
+    delete_chain_from(t, chain, 21).await;
+    let report = verify(t).await;
+    assert!(report.intact() && report.notices.is_empty(), "the gap the anchors close: {report:?}");
+    let report = verify_database(&t.db, anchored(anchors.clone())).await.unwrap();
+    assert_eq!(report.findings, [Finding::Deleted { chain, first_seq: 21, last_seq: 30 }]);
+
+    // The whole chain removed, checkpoints and all.
+    delete_chain_from(t, chain, 1).await;
+    let report = verify_database(&t.db, anchored(anchors)).await.unwrap();
+    assert!(report.findings.contains(&Finding::Deleted { chain, first_seq: 1, last_seq: 30 }), "{:?}", report.findings);
+}
+on_every_backend!(
+    the_anchor_file_shows_the_newest_events_removed_with_their_checkpoints_on,
+    the_anchor_file_shows_the_newest_events_removed_with_their_checkpoints
+);
 
 mod a_drifted_instance_clock_does_not_hide_its_checkpoints_on {
     async fn run(backend: integration_tests::Backend) {

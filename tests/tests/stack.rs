@@ -75,6 +75,7 @@ key_tests! {
     "audit.checkpoint_previous_keys" => audit::checkpoint_previous_keys,
     "audit.checkpoint_every_events" => audit::checkpoint_every_events,
     "audit.checkpoint_interval_secs" => audit::checkpoint_interval_secs,
+    "audit.checkpoint_anchor_path" => audit::checkpoint_anchor_path,
     "audit.alert_thresholds.failed_logins_per_hour" => audit::failed_logins_per_hour,
     "audit.alert_thresholds.suspicious_activity_per_day" => audit::suspicious_activity_per_day,
     "audit.alert_thresholds.rate_limit_hits_per_hour" => audit::rate_limit_hits_per_hour,

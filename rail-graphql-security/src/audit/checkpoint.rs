@@ -33,6 +33,13 @@
 //! key are witnessed. At most [`MAX_WITNESSES`] entries go into one checkpoint; the rest wait
 //! for the next.
 //!
+//! **Anchors.** With [`CheckpointPolicy::anchor`] (`audit.checkpoint_anchor_path`), the sink
+//! also appends every committed checkpoint to a JSON Lines file outside the database; `audit
+//! verify` checks the trail against those copies
+//! ([`VerifyOptions::anchors`](super::verify::VerifyOptions::anchors)), so the newest part of
+//! the trail, which no later checkpoint witnessed yet, cannot be removed together with its
+//! checkpoints unseen.
+//!
 //! **Rotating the key.** Set a new `audit.checkpoint_signing_key` and move the old key's
 //! verifying key (what `audit key` printed before the change) into
 //! `audit.checkpoint_previous_keys`. New checkpoints are signed with the new key; the old ones
@@ -328,6 +335,12 @@ pub struct CheckpointPolicy {
     /// signed still verify (`audit.checkpoint_previous_keys`), up to a key's retirement when
     /// it is given. Nothing is signed with them.
     pub previous_keys: Vec<TrustedKey>,
+    /// A JSON Lines file outside the database that every committed checkpoint is appended to
+    /// (`{"checkpoint": …}`, fsynced; `audit.checkpoint_anchor_path`). Kept where whoever can
+    /// write the database cannot (another host, append-only storage), it lets `audit verify
+    /// --anchors` catch the newest part of the trail removed together with its checkpoints,
+    /// which no later checkpoint in the database witnessed yet. `None`: no copy.
+    pub anchor_path: Option<std::path::PathBuf>,
 }
 
 impl Default for CheckpointPolicy {
@@ -337,6 +350,7 @@ impl Default for CheckpointPolicy {
             every_events: 10_000,
             interval: std::time::Duration::from_secs(300),
             previous_keys: Vec::new(),
+            anchor_path: None,
         }
     }
 }
@@ -350,7 +364,14 @@ impl CheckpointPolicy {
             every_events,
             interval: std::time::Duration::from_secs(interval_secs),
             previous_keys: Vec::new(),
+            anchor_path: None,
         }
+    }
+
+    /// Appends every committed checkpoint to the file at `path` too ([`Self::anchor_path`]).
+    pub fn anchor(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.anchor_path = Some(path.into());
+        self
     }
 
     /// Adds the configured `audit.checkpoint_previous_keys` (64 hex digits each, as `audit key`

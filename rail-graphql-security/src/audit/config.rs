@@ -95,6 +95,7 @@ pub(crate) struct LoggerSettings<'a> {
     pub(crate) checkpoint_previous_keys: &'a [String],
     pub(crate) checkpoint_every_events: u64,
     pub(crate) checkpoint_interval_secs: u64,
+    pub(crate) checkpoint_anchor_path: Option<&'a Path>,
 }
 
 impl LoggerSettings<'_> {
@@ -102,13 +103,14 @@ impl LoggerSettings<'_> {
     /// (none when disabled). Must be called inside a Tokio runtime (the webhook and NATS sinks
     /// start their delivery tasks).
     pub(crate) fn logger_builder(self, db: Option<DatabaseConnection>) -> Result<AuditLoggerBuilder, AuditConfigError> {
-        let checkpoints = CheckpointPolicy::from_config(
+        let mut checkpoints = CheckpointPolicy::from_config(
             self.checkpoint_signing_key,
             self.checkpoint_every_events.max(1),
             self.checkpoint_interval_secs.max(1),
         )
         .previous_keys(self.checkpoint_previous_keys)
         .map_err(AuditConfigError::InvalidPreviousKey)?;
+        checkpoints.anchor_path = self.checkpoint_anchor_path.map(Path::to_path_buf);
         let mut builder = AuditLogger::builder()
             .enabled(self.enabled)
             .alert_thresholds(self.alert_thresholds)

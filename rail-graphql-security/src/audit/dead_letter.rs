@@ -396,7 +396,8 @@ impl DeadLetterSender {
     }
 }
 
-fn append(path: &Path, line: &[u8]) -> io::Result<()> {
+/// Appends `line` to the file at `path` (created with its directories) and syncs its data.
+pub(crate) fn append(path: &Path, line: &[u8]) -> io::Result<()> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }

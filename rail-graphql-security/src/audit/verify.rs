@@ -63,6 +63,12 @@ pub struct VerifyOptions {
     pub from: Option<DateTime<Utc>>,
     /// Only events before this time.
     pub to: Option<DateTime<Utc>>,
+    /// Copies of the checkpoints kept outside the database (the anchor file,
+    /// `audit.checkpoint_anchor_path`, read with [`read_anchors`]). Each one the trail lacks is
+    /// checked as if it were still there, so the newest part of the trail removed together
+    /// with its checkpoints shows as deleted events; the anchors of a prefix the retention
+    /// purge removed (at or before a chain's purge anchor) are left out.
+    pub anchors: Vec<Checkpoint>,
 }
 
 impl VerifyOptions {
@@ -539,7 +545,7 @@ impl Verifier {
     pub fn new(options: VerifyOptions, checkpoints: Vec<Checkpoint>, dead_letters: Vec<AuditEvent>) -> Self {
         let mut chains: HashMap<Uuid, ChainState> = HashMap::new();
         let mut report = VerifyReport { checkpoints: checkpoints.len() as u64, ..VerifyReport::default() };
-        let mut checkpoints = checkpoints;
+        let mut checkpoints = with_anchors(checkpoints, &options.anchors);
         checkpoints.sort_by_key(|c| (c.chain, c.seq));
         let keys = options.trusted_keys();
         let (mut claims, mut claimed, mut checkpoint_reach) = (Vec::new(), HashMap::new(), HashMap::new());
@@ -1216,6 +1222,58 @@ pub async fn trail_heads<C: ConnectionTrait>(
     Ok(heads)
 }
 
+/// `checkpoints` and the `anchors` they lack (an anchor equal to a checkpoint is the same
+/// one), less the anchors of a purged prefix: at or before the newest purge anchor of their
+/// chain among `checkpoints`.
+fn with_anchors(mut checkpoints: Vec<Checkpoint>, anchors: &[Checkpoint]) -> Vec<Checkpoint> {
+    if anchors.is_empty() {
+        return checkpoints;
+    }
+    let mut purged: HashMap<Uuid, u64> = HashMap::new();
+    for c in checkpoints.iter().filter(|c| c.purged) {
+        let seq = purged.entry(c.chain).or_default();
+        *seq = (*seq).max(c.seq);
+    }
+    let mut known: std::collections::HashSet<(Uuid, u64, ChainHash, Option<String>)> =
+        checkpoints.iter().map(|c| (c.chain, c.seq, c.hash, c.signature.clone())).collect();
+    for anchor in anchors {
+        let purged_away = purged.get(&anchor.chain).is_some_and(|seq| anchor.seq <= *seq);
+        if !purged_away && known.insert((anchor.chain, anchor.seq, anchor.hash, anchor.signature.clone())) {
+            checkpoints.push(anchor.clone());
+        }
+    }
+    checkpoints
+}
+
+/// Reads an anchor file (`audit.checkpoint_anchor_path`: one `{"checkpoint": …}` line per
+/// checkpoint, as the database sink appends them) for [`VerifyOptions::anchors`]. A line that
+/// is not a checkpoint is an error naming its number.
+pub fn read_anchors(path: &Path) -> std::io::Result<Vec<Checkpoint>> {
+    #[derive(Deserialize)]
+    struct Anchor {
+        checkpoint: Checkpoint,
+    }
+    let file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut anchors = Vec::new();
+    for (index, line) in file.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let anchor: Anchor = serde_json::from_str(&line).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "line {} is not a checkpoint ({e}): an anchor file holds only `{{\"checkpoint\": …}}` lines",
+                    index + 1
+                ),
+            )
+        })?;
+        anchors.push(anchor.checkpoint);
+    }
+    Ok(anchors)
+}
+
 /// One line of an export file: an event (the [`AuditEvent`] JSON), a checkpoint or a dead
 /// letter.
 #[derive(Debug, Serialize, Deserialize)]
@@ -1558,6 +1616,39 @@ mod tests {
         // The same prefix removed without a purge: deleted, whatever checkpoint is there.
         let report = run(&events[10..], vec![signed(&events, 10, 0), signed(&events, 30, 10)], Vec::new());
         assert_eq!(report.findings, [Finding::Deleted { chain: chain_id, first_seq: 1, last_seq: 10 }]);
+    }
+
+    /// The anchor file's copies stand in for checkpoints the trail lacks: a tail removed with
+    /// its checkpoint shows as deleted; the copies of a purged prefix are left out.
+    #[test]
+    fn anchors_show_a_tail_removed_with_its_checkpoint_and_skip_a_purged_prefix() {
+        let events = chain(30);
+        let chain_id = events[0].chain.unwrap().chain;
+        let anchors = vec![signed(&events, 10, 0), signed(&events, 20, 10), signed(&events, 30, 20)];
+        let with_anchors = |events: &[AuditEvent], checkpoints: Vec<Checkpoint>| {
+            let mut verifier =
+                Verifier::new(VerifyOptions { anchors: anchors.clone(), ..options() }, checkpoints, Vec::new());
+            for event in events {
+                verifier.event(event.clone());
+            }
+            verifier.finish()
+        };
+        // Intact: the copies equal the stored checkpoints.
+        let report = with_anchors(&events, anchors.clone());
+        assert!(report.intact() && report.notices.is_empty(), "{report:?}");
+        assert_eq!(report.checkpoints, 3, "the stored checkpoints are counted, not the copies");
+        // #21-#30 and the checkpoint at #30 removed: without the copies a shorter, signed chain.
+        let report = run(&events[..20], anchors[..2].to_vec(), Vec::new());
+        assert!(report.intact() && report.notices.is_empty(), "{report:?}");
+        let report = with_anchors(&events[..20], anchors[..2].to_vec());
+        assert_eq!(report.findings, [Finding::Deleted { chain: chain_id, first_seq: 21, last_seq: 30 }]);
+        // A retention purge up to #10: its anchor replaces the checkpoint at #10, whose copy is
+        // left out.
+        let mut purge = signed(&events, 10, 0);
+        purge.purged = true;
+        CheckpointKey::from_secret("unit").sign(&mut purge);
+        let report = with_anchors(&events[10..], vec![purge, anchors[1].clone(), anchors[2].clone()]);
+        assert!(report.intact() && report.notices.is_empty(), "{report:?}");
     }
 
     #[test]

@@ -57,6 +57,12 @@ pub struct VerifyArgs {
     /// audit.checkpoint_previous_keys).
     #[arg(long = "previous-key", value_name = "KEY[@TIME]")]
     pub previous_keys: Vec<String>,
+    /// The anchor file: copies of the checkpoints kept outside the database
+    /// (audit.checkpoint_anchor_path). A checkpoint it holds that the trail lacks is checked as
+    /// if it were still there, so the newest events removed with their checkpoints show as
+    /// deleted (default: the configured audit.checkpoint_anchor_path, when that file exists).
+    #[arg(long, value_name = "FILE")]
+    pub anchors: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -104,6 +110,9 @@ impl AuditCommand {
                 }
                 if args.previous_keys.is_empty() {
                     args.previous_keys = audit.checkpoint_previous_keys.clone();
+                }
+                if args.anchors.is_none() {
+                    args.anchors = audit.checkpoint_anchor_path.clone().filter(|path| path.exists());
                 }
             }
             AuditCommand::Export(args) => {
@@ -156,7 +165,12 @@ fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let key = key.map(|k| parse_verifying_key(&k)).transpose().map_err(CliError::Message)?;
     let previous_keys =
         parse_previous_keys(&args.previous_keys).map_err(|e| CliError::Message(format!("--previous-key {e}")))?;
-    let options = VerifyOptions { key, previous_keys, from: args.from, to: args.to };
+    let anchors = match &args.anchors {
+        Some(path) => verify::read_anchors(path)
+            .map_err(|e| CliError::Message(format!("cannot read the anchor file {}: {e}", path.display())))?,
+        None => Vec::new(),
+    };
+    let options = VerifyOptions { key, previous_keys, from: args.from, to: args.to, anchors };
     let (source, report) = match &args.export {
         Some(path) => {
             let report = verify::verify_export(path, options)

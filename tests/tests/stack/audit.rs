@@ -363,6 +363,23 @@ pub(crate) async fn checkpoint_every_events() {
     assert!(checkpoints(&default).await.is_empty(), "10,000 events between checkpoints by default");
 }
 
+pub(crate) async fn checkpoint_anchor_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("checkpoints.jsonl");
+    let anchored =
+        start(&[("audit.checkpoint_every_events", "1"), ("audit.checkpoint_anchor_path", file.to_str().unwrap())])
+            .await;
+    let unset = start(&[("audit.checkpoint_every_events", "1")]).await;
+    for app in [&anchored, &unset] {
+        log_failure(app).await;
+    }
+    let copies = rail_graphql_security::audit::verify::read_anchors(&file).expect("the configured anchor file");
+    assert_eq!(copies, checkpoints(&anchored).await, "every committed checkpoint is copied");
+    assert_eq!(copies.len(), 1);
+    assert_eq!(checkpoints(&unset).await.len(), 1);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "unset: no other file is written");
+}
+
 pub(crate) async fn checkpoint_interval_secs() {
     let each_second = start(&[("audit.checkpoint_interval_secs", "1")]).await;
     let default = start(&[]).await;

@@ -54,6 +54,9 @@ pub struct DatabaseSink {
     witnesses: Arc<Mutex<WitnessState>>,
     /// How far this machine's clock is set off (a testing aid: [`Self::clock_offset`]).
     clock_offset: chrono::Duration,
+    /// Committed checkpoints the anchor file did not take yet; its lock also serialises the
+    /// appends.
+    unanchored: Arc<Mutex<Vec<Checkpoint>>>,
 }
 
 /// What the sink witnessed of other chains (see [`crate::audit::checkpoint`]).
@@ -103,6 +106,42 @@ impl DatabaseSink {
             chains: Arc::default(),
             witnesses: Arc::new(Mutex::new(witnesses)),
             clock_offset: chrono::Duration::zero(),
+            unanchored: Arc::default(),
+        }
+    }
+
+    /// Appends the committed `checkpoints` to the policy's anchor file, after those an earlier
+    /// append could not write. A failure is logged and those checkpoints wait for the next
+    /// append: the database holds them either way, and the batch is not held up.
+    async fn anchor(&self, checkpoints: &[Checkpoint]) {
+        let Some(path) = self.checkpoints.anchor_path.clone() else { return };
+        if checkpoints.is_empty() {
+            return;
+        }
+        let (unanchored, new) = (self.unanchored.clone(), checkpoints.to_vec());
+        let appended = tokio::task::spawn_blocking(move || {
+            let mut unanchored = unanchored.lock().unwrap_or_else(|p| p.into_inner());
+            unanchored.extend(new);
+            let mut lines = Vec::new();
+            for checkpoint in unanchored.iter() {
+                serde_json::to_writer(&mut lines, &serde_json::json!({ "checkpoint": checkpoint }))
+                    .map_err(|e| format!("cannot encode a checkpoint: {e}"))?;
+                lines.push(b'\n');
+            }
+            crate::audit::dead_letter::append(&path, &lines)
+                .map_err(|e| format!("cannot append to {}: {e}", path.display()))?;
+            let count = unanchored.len();
+            unanchored.clear();
+            Ok::<usize, String>(count)
+        })
+        .await;
+        match appended {
+            Ok(Ok(count)) => tracing::debug!(count, "audit checkpoints appended to the anchor file"),
+            Ok(Err(e)) => tracing::error!(
+                error = %e,
+                "audit checkpoints were not copied to the anchor file; they are in the database, and the next checkpoint retries"
+            ),
+            Err(e) => tracing::error!(error = %e, "the audit anchor task failed"),
         }
     }
 
@@ -318,6 +357,7 @@ impl DatabaseSink {
         txn.commit().await?;
         self.stored(batch, &checkpoints);
         self.looked(look);
+        self.anchor(&checkpoints).await;
         Ok(())
     }
 
@@ -411,6 +451,7 @@ impl DatabaseSink {
         txn.commit().await?;
         self.stored(&[], &checkpoints);
         self.looked(look);
+        self.anchor(&checkpoints).await;
         Ok(())
     }
 }

@@ -62,6 +62,7 @@
 //! | — | `audit.checkpoint_previous_keys` | verifying keys of earlier signing keys (64 hex digits each, optionally `@` and the RFC 3339 time the key was retired): after a rotation, the checkpoints they signed (before that time) still verify |
 //! | — | `audit.checkpoint_every_events` | events between checkpoints (default 10,000) |
 //! | — | `audit.checkpoint_interval_secs` | seconds between checkpoints (default 300) |
+//! | — | `audit.checkpoint_anchor_path` | a JSON Lines file outside the database that every checkpoint is also appended to; `audit verify` checks the trail against it (unset: no copy) |
 //! | — | `mfa.passkeys.rp_id` | the relying-party id passkeys are bound to (a domain, e.g. `example.com`); unset: passkeys off |
 //! | — | `mfa.passkeys.rp_name` | the name authenticators show (default `rail-graphql-security`) |
 //! | — | `mfa.passkeys.origins` | the origins pages run passkey ceremonies from, e.g. `["https://app.example.com"]` (http only for localhost) |
@@ -312,6 +313,11 @@ pub struct AuditSettings {
     /// Seconds between two checkpoints of a chain that is written to (and one at shutdown).
     #[security(default = 300, range = 1..=86_400)]
     pub checkpoint_interval_secs: u32,
+    /// A JSON Lines file that every committed checkpoint is also appended to (fsynced), kept
+    /// where whoever can write the database cannot (another host, append-only storage):
+    /// `audit verify` checks the trail against it, so the newest events removed together
+    /// with their checkpoints show as deleted. Unset: no copy.
+    pub checkpoint_anchor_path: Option<PathBuf>,
     /// Alert thresholds.
     #[security(nested)]
     pub alert_thresholds: AlertThresholdsConfig,
@@ -342,6 +348,7 @@ impl std::fmt::Debug for AuditSettings {
             checkpoint_previous_keys,
             checkpoint_every_events,
             checkpoint_interval_secs,
+            checkpoint_anchor_path,
             alert_thresholds,
         } = self;
         f.debug_struct("AuditSettings")
@@ -367,6 +374,7 @@ impl std::fmt::Debug for AuditSettings {
             .field("checkpoint_previous_keys", checkpoint_previous_keys)
             .field("checkpoint_every_events", checkpoint_every_events)
             .field("checkpoint_interval_secs", checkpoint_interval_secs)
+            .field("checkpoint_anchor_path", checkpoint_anchor_path)
             .field("alert_thresholds", alert_thresholds)
             .finish()
     }
@@ -407,6 +415,7 @@ impl AuditSettings {
             checkpoint_previous_keys: &self.checkpoint_previous_keys,
             checkpoint_every_events: u64::from(self.checkpoint_every_events),
             checkpoint_interval_secs: u64::from(self.checkpoint_interval_secs),
+            checkpoint_anchor_path: self.checkpoint_anchor_path.as_deref(),
         }
         .logger_builder(db)
     }
