@@ -28,11 +28,16 @@ async fn clear(t: &TestDb) {
     }
 }
 
+/// Checkpoints signed with [`key`] every `every_events` events or `interval_secs` (and at
+/// shutdown).
+fn signing_policy(every_events: u64, interval_secs: u64) -> CheckpointPolicy {
+    let interval = std::time::Duration::from_secs(interval_secs);
+    CheckpointPolicy { key: Some(key()), every_events, interval, ..CheckpointPolicy::default() }
+}
+
 /// A logger into `t` that signs a checkpoint every `every_events` events (and at shutdown).
 fn signing_logger(t: &TestDb, every_events: u64) -> AuditLogger {
-    let interval = std::time::Duration::from_secs(3600);
-    let policy = CheckpointPolicy { key: Some(key()), every_events, interval, ..CheckpointPolicy::default() };
-    AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build()
+    AuditLogger::builder().database(t.db.clone()).checkpoints(signing_policy(every_events, 3600)).build()
 }
 
 /// Writes `rounds` x 20 events through a logger (a checkpoint every 20 events), then `tail`
@@ -619,12 +624,7 @@ on_every_backend!(
 /// the writers of a SQLite file share one machine and its clock.)
 async fn a_drifted_instance_clock_does_not_hide_its_checkpoints(t: &TestDb) {
     clear(t).await;
-    let policy = CheckpointPolicy {
-        key: Some(key()),
-        every_events: 5,
-        interval: std::time::Duration::from_secs(3600),
-        ..CheckpointPolicy::default()
-    };
+    let policy = signing_policy(5, 3600);
     let instance = |offset: chrono::Duration| {
         let sink = DatabaseSink::new(t.db.clone()).checkpoints(policy.clone()).clock_offset(offset);
         AuditLogger::builder().sink(sink).build()
@@ -681,13 +681,7 @@ async fn the_anchor_file_shows_the_newest_events_removed_with_their_checkpoints(
     clear(t).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("anchors").join("checkpoints.jsonl");
-    let policy = CheckpointPolicy {
-        key: Some(key()),
-        every_events: 10,
-        interval: std::time::Duration::from_secs(3600),
-        ..CheckpointPolicy::default()
-    }
-    .anchor(&file);
+    let policy = signing_policy(10, 3600).anchor(&file);
     let logger = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
     for n in 0..30 {
         logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name(format!("anchored{n}")));
@@ -755,12 +749,7 @@ mod a_drifted_instance_clock_does_not_hide_its_checkpoints_on {
 /// sink's idle upkeep), not only with the next batch or at shutdown.
 async fn an_idle_chain_is_signed_after_the_interval(t: &TestDb) {
     clear(t).await;
-    let policy = CheckpointPolicy {
-        key: Some(key()),
-        every_events: 1_000_000,
-        interval: std::time::Duration::from_secs(1),
-        ..CheckpointPolicy::default()
-    };
+    let policy = signing_policy(1_000_000, 1);
     let logger = AuditLogger::builder().database(t.db.clone()).checkpoints(policy).build();
     for n in 0..3 {
         logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name(format!("idle{n}")));

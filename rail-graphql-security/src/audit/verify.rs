@@ -1467,36 +1467,41 @@ mod tests {
         verifier.finish()
     }
 
+    /// The marker the writer (key `unit`) publishes in `event`'s place.
+    fn signed_marker(event: &AuditEvent) -> SetAside {
+        let mut aside = SetAside {
+            id: event.id.to_string(),
+            timestamp: Some(event.timestamp),
+            chain: event.chain,
+            reason: "message size exceeds maximum allowed".into(),
+            key_id: None,
+            signature: None,
+        };
+        aside.sign(&CheckpointKey::from_secret("unit"));
+        aside
+    }
+
+    /// Verifies `events` (signed at their end) with `aside` in the place of event #3.
+    fn with_marker_at_3(events: &[AuditEvent], options: VerifyOptions, aside: SetAside) -> VerifyReport {
+        let mut verifier = Verifier::new(options, vec![signed(events, events.len() as u64, 0)], Vec::new());
+        for event in events {
+            if event.chain.is_some_and(|link| link.seq == 3) {
+                verifier.set_aside(aside.clone());
+            } else {
+                verifier.event(event.clone());
+            }
+        }
+        verifier.finish()
+    }
+
     /// A set-aside marker stands in its event's place: its link continues the chain; a marker
     /// whose link does not follow the event before it (forged, or for another position) is an
     /// inserted entry, and its content-less place still counts as taken.
     #[test]
     fn set_aside_markers_continue_the_chain_and_are_checked() {
         let events = chain(6);
-        let marker = |event: &AuditEvent| {
-            let mut aside = SetAside {
-                id: event.id.to_string(),
-                timestamp: Some(event.timestamp),
-                chain: event.chain,
-                reason: "message size exceeds maximum allowed".into(),
-                key_id: None,
-                signature: None,
-            };
-            aside.sign(&CheckpointKey::from_secret("unit"));
-            aside
-        };
-        let feed_with = |options: VerifyOptions, aside: SetAside| {
-            let mut verifier = Verifier::new(options, vec![signed(&events, 6, 0)], Vec::new());
-            for event in &events {
-                if event.chain.is_some_and(|link| link.seq == 3) {
-                    verifier.set_aside(aside.clone());
-                } else {
-                    verifier.event(event.clone());
-                }
-            }
-            verifier.finish()
-        };
-        let feed = |aside: SetAside| feed_with(options(), aside);
+        let marker = |event: &AuditEvent| signed_marker(event);
+        let feed = |aside: SetAside| with_marker_at_3(&events, options(), aside);
         let report = feed(marker(&events[2]));
         assert!(report.intact(), "{:?}", report.findings);
         assert_eq!(report.events, 5);
@@ -1526,29 +1531,8 @@ mod tests {
     fn a_set_aside_marker_not_signed_by_the_writer_does_not_explain_the_gap() {
         let events = chain(6);
         let link = events[2].chain.unwrap();
-        let genuine = {
-            let mut aside = SetAside {
-                id: events[2].id.to_string(),
-                timestamp: Some(events[2].timestamp),
-                chain: Some(link),
-                reason: "message size exceeds maximum allowed".into(),
-                key_id: None,
-                signature: None,
-            };
-            aside.sign(&CheckpointKey::from_secret("unit"));
-            aside
-        };
-        let feed = |options: VerifyOptions, aside: SetAside| {
-            let mut verifier = Verifier::new(options, vec![signed(&events, 6, 0)], Vec::new());
-            for event in &events {
-                if event.chain.is_some_and(|l| l.seq == 3) {
-                    verifier.set_aside(aside.clone());
-                } else {
-                    verifier.event(event.clone());
-                }
-            }
-            verifier.finish()
-        };
+        let genuine = signed_marker(&events[2]);
+        let feed = |options: VerifyOptions, aside: SetAside| with_marker_at_3(&events, options, aside);
         let unsigned = SetAside { key_id: None, signature: None, ..genuine.clone() };
         let mut other_key = genuine.clone();
         other_key.sign(&CheckpointKey::from_secret("the attacker's"));
