@@ -545,9 +545,9 @@ impl Verifier {
     pub fn new(options: VerifyOptions, checkpoints: Vec<Checkpoint>, dead_letters: Vec<AuditEvent>) -> Self {
         let mut chains: HashMap<Uuid, ChainState> = HashMap::new();
         let mut report = VerifyReport { checkpoints: checkpoints.len() as u64, ..VerifyReport::default() };
-        let mut checkpoints = with_anchors(checkpoints, &options.anchors);
-        checkpoints.sort_by_key(|c| (c.chain, c.seq));
         let keys = options.trusted_keys();
+        let mut checkpoints = with_anchors(checkpoints, &options.anchors, &keys);
+        checkpoints.sort_by_key(|c| (c.chain, c.seq));
         let (mut claims, mut claimed, mut checkpoint_reach) = (Vec::new(), HashMap::new(), HashMap::new());
         for checkpoint in checkpoints {
             let reach = checkpoint_reach.entry(checkpoint.chain).or_insert(0);
@@ -1224,13 +1224,15 @@ pub async fn trail_heads<C: ConnectionTrait>(
 
 /// `checkpoints` and the `anchors` they lack (an anchor equal to a checkpoint is the same
 /// one), less the anchors of a purged prefix: at or before the newest purge anchor of their
-/// chain among `checkpoints`.
-fn with_anchors(mut checkpoints: Vec<Checkpoint>, anchors: &[Checkpoint]) -> Vec<Checkpoint> {
+/// chain among `checkpoints` (with trusted `keys`, one whose signature verifies: a forged
+/// purge anchor does not excuse anything).
+fn with_anchors(mut checkpoints: Vec<Checkpoint>, anchors: &[Checkpoint], keys: &[TrustedKey]) -> Vec<Checkpoint> {
     if anchors.is_empty() {
         return checkpoints;
     }
     let mut purged: HashMap<Uuid, u64> = HashMap::new();
-    for c in checkpoints.iter().filter(|c| c.purged) {
+    let trusted = |c: &Checkpoint| keys.is_empty() || c.check_signature(keys).is_ok();
+    for c in checkpoints.iter().filter(|c| c.purged && trusted(c)) {
         let seq = purged.entry(c.chain).or_default();
         *seq = (*seq).max(c.seq);
     }
@@ -1631,8 +1633,13 @@ mod tests {
         let mut purge = signed(&events, 10, 0);
         purge.purged = true;
         CheckpointKey::from_secret("unit").sign(&mut purge);
-        let report = with_anchors(&events[10..], vec![purge, anchors[1].clone(), anchors[2].clone()]);
+        let report = with_anchors(&events[10..], vec![purge.clone(), anchors[1].clone(), anchors[2].clone()]);
         assert!(report.intact() && report.notices.is_empty(), "{report:?}");
+        // A purge anchor signed with another key is reported, and the trail is not intact.
+        CheckpointKey::from_secret("not the writer's").sign(&mut purge);
+        let report = with_anchors(&events[10..], vec![purge, anchors[1].clone(), anchors[2].clone()]);
+        assert!(report.findings.iter().any(|f| matches!(f, Finding::ForgedCheckpoint { seq: 10, .. })), "{report:?}");
+        assert!(!report.intact());
     }
 
     #[test]

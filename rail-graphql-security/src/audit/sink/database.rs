@@ -163,7 +163,8 @@ impl DatabaseSink {
         let backend = txn.get_database_backend();
         let sql = match backend {
             DatabaseBackend::Postgres => "SELECT CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) * 1000000 AS BIGINT)",
-            DatabaseBackend::MySql => "SELECT CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)",
+            // UTC_TIMESTAMP and plain arithmetic: no session time zone (nor its DST) enters.
+            DatabaseBackend::MySql => "SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))",
             _ => return Ok(chrono::Utc::now() + self.clock_offset),
         };
         let row = txn.query_one_raw(Statement::from_string(backend, sql)).await?;
