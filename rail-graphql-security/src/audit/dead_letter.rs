@@ -239,6 +239,7 @@ impl DeadLetterStore {
 
     /// Whether the store already holds the letter `id`: a letter sent again after a crash
     /// between its store and the sender's own record of it. The `log` store holds nothing.
+    #[cfg(any(feature = "webhook", feature = "nats"))]
     pub(crate) async fn holds(&self, id: Uuid) -> Result<bool, SinkError> {
         match &self.kind {
             Kind::Table(db) => Ok(Entity::find_by_id(id.to_string()).one(db).await?.is_some()),
@@ -258,6 +259,7 @@ impl DeadLetterStore {
 
 /// Whether the dead-letter file at `path` has a line whose `id` is `id` (a missing file has
 /// none). Only the lines that contain the id's text are parsed.
+#[cfg(any(feature = "webhook", feature = "nats"))]
 fn file_holds(path: &Path, id: Uuid) -> io::Result<bool> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
