@@ -143,7 +143,6 @@ impl LoggerSettings<'_> {
                         subject_prefix: self.nats_subject_prefix,
                         spool_dir: self.nats_spool_dir,
                         format: self.export_format,
-                        signing_key: self.checkpoint_signing_key,
                     };
                     builder.sink(nats.build()?)
                 }
@@ -182,22 +181,17 @@ pub(crate) struct NatsBackend<'a> {
     pub(crate) subject_prefix: &'a str,
     pub(crate) spool_dir: &'a Path,
     pub(crate) format: ExportFormat,
-    /// `audit.checkpoint_signing_key`: signs the set-aside markers.
-    pub(crate) signing_key: Option<&'a str>,
 }
 
 impl NatsBackend<'_> {
     /// The sink (it starts its publishing task: call inside a Tokio runtime).
     #[cfg(feature = "nats")]
     pub(crate) fn build(self) -> Result<super::sink::NatsSink, AuditConfigError> {
-        let mut builder = super::sink::NatsSink::builder(self.url, self.spool_dir)
+        Ok(super::sink::NatsSink::builder(self.url, self.spool_dir)
             .stream(self.stream)
             .subject_prefix(self.subject_prefix)
-            .format(self.format);
-        if let Some(secret) = self.signing_key {
-            builder = builder.signing_key(super::checkpoint::CheckpointKey::from_secret(secret));
-        }
-        Ok(builder.build()?)
+            .format(self.format)
+            .build()?)
     }
 
     /// Without the `nats` feature there is no sink to build (the `TracingSink` type only

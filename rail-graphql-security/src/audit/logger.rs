@@ -293,6 +293,11 @@ impl AuditLoggerBuilder {
         for (index, db) in std::mem::take(&mut self.database_sinks) {
             self.sinks[index] = Box::new(DatabaseSink::new(db).checkpoints(self.checkpoints.clone()));
         }
+        if let Some(key) = &self.checkpoints.key {
+            for sink in &self.sinks {
+                sink.connect_checkpoint_key(key);
+            }
+        }
         let (tx, rx) = mpsc::channel(self.queue_capacity);
         let counters = Arc::new(Counters::default());
         let handlers: Handlers = Arc::new(RwLock::new(self.handlers));

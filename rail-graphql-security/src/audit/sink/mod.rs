@@ -80,6 +80,15 @@ pub trait AuditSink: Send + Sync + fmt::Debug + 'static {
         let _ = sender;
     }
 
+    /// Called once, before the logger starts this sink's worker, with the key the logger signs
+    /// checkpoints with ([`AuditLoggerBuilder::checkpoints`](crate::audit::AuditLoggerBuilder::checkpoints)),
+    /// when it has one. A sink that puts records of its own into the trail signs them with it
+    /// (the NATS sink's set-aside markers, unless its builder was given a key); the default
+    /// ignores it.
+    fn connect_checkpoint_key(&self, key: &crate::audit::checkpoint::CheckpointKey) {
+        let _ = key;
+    }
+
     /// Called once after the last batch during a graceful shutdown; `deadline` is when the
     /// logger stops waiting. The webhook sink uses it to deliver its spool.
     async fn shutdown(&self, deadline: tokio::time::Instant) -> Result<(), SinkError> {

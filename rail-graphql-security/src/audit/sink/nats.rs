@@ -1,6 +1,6 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, message::PublishMessage, stream};
@@ -118,7 +118,8 @@ struct Inner {
     ack_timeout: Duration,
     connect_timeout: Duration,
     max_payload: usize,
-    signing_key: Option<CheckpointKey>,
+    /// Signs the set-aside markers: the builder's key, else the logger's.
+    signing_key: OnceLock<CheckpointKey>,
     spooled: Notify,
     delivered: Notify,
 }
@@ -280,12 +281,13 @@ impl NatsSinkBuilder {
         self
     }
 
-    /// Signs the [`SetAside`] markers with the checkpoint key (the logger's
-    /// [`CheckpointPolicy`](crate::audit::checkpoint::CheckpointPolicy) key; the config's
-    /// `audit.checkpoint_signing_key` sets both), so that a reader verifying the stream with the
-    /// verifying key can tell the sink's markers from one put in the place of a deleted event
-    /// ([`Finding::ForgedSetAside`](crate::audit::verify::Finding::ForgedSetAside)). Without it
-    /// the markers are unsigned.
+    /// Signs the [`SetAside`] markers with `key`, so that a reader verifying the stream with
+    /// the verifying key can tell the sink's markers from one put in the place of a deleted
+    /// event ([`Finding::ForgedSetAside`](crate::audit::verify::Finding::ForgedSetAside)).
+    /// Without it, the sink takes the key of the logger it joins
+    /// ([`CheckpointPolicy::key`](crate::audit::checkpoint::CheckpointPolicy::key); the
+    /// config's `audit.checkpoint_signing_key`); a sink used without either publishes unsigned
+    /// markers.
     pub fn signing_key(mut self, key: CheckpointKey) -> Self {
         self.signing_key = Some(key);
         self
@@ -326,7 +328,7 @@ impl NatsSinkBuilder {
             ack_timeout: self.ack_timeout,
             connect_timeout: self.connect_timeout,
             max_payload: self.max_payload,
-            signing_key: self.signing_key,
+            signing_key: self.signing_key.map(OnceLock::from).unwrap_or_default(),
             spooled: Notify::new(),
             delivered: Notify::new(),
         });
@@ -365,6 +367,11 @@ impl AuditSink for NatsSink {
 
     fn connect_dead_letters(&self, sender: DeadLetterSender) {
         self.inner.spool.letters().connect(sender, "the NATS server", kept_event);
+    }
+
+    fn connect_checkpoint_key(&self, key: &CheckpointKey) {
+        // A key given to the builder stays.
+        let _ = self.inner.signing_key.set(key.clone());
     }
 
     async fn shutdown(&self, deadline: Instant) -> Result<(), SinkError> {
@@ -462,7 +469,7 @@ async fn publish_set_aside_marker(
         key_id: None,
         signature: None,
     };
-    if let Some(key) = &inner.signing_key {
+    if let Some(key) = inner.signing_key.get() {
         aside.sign(key);
     }
     let marker = SpooledMessage {
