@@ -79,6 +79,17 @@ async fn verify(t: &TestDb) -> VerifyReport {
         .expect("verify")
 }
 
+/// Every stored checkpoint, by chain and sequence number.
+async fn stored_checkpoints(t: &TestDb) -> Vec<checkpoint::Checkpoint> {
+    let models = checkpoint::Entity::find()
+        .order_by_asc(checkpoint::Column::ChainId)
+        .order_by_asc(checkpoint::Column::ChainSeq)
+        .all(&t.db)
+        .await
+        .expect("checkpoints");
+    models.into_iter().map(|m| checkpoint::Checkpoint::try_from(m).expect("a stored checkpoint")).collect()
+}
+
 async fn rows(t: &TestDb) -> Vec<entity::Model> {
     entity::Entity::find().order_by_asc(entity::Column::ChainSeq).all(&t.db).await.expect("rows")
 }
@@ -497,13 +508,7 @@ async fn a_removed_or_rewritten_chain_is_named_by_its_witness(t: &TestDb) {
     let (first, second) = a_restart(t).await;
     let report = verify(t).await;
     assert!(report.intact() && report.notices.is_empty(), "{report:?}");
-    let stored: Vec<checkpoint::Checkpoint> = checkpoint::Entity::find()
-        .all(&t.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| checkpoint::Checkpoint::try_from(m).unwrap())
-        .collect();
+    let stored = stored_checkpoints(t).await;
     let witnessing: Vec<_> = stored.iter().filter(|c| !c.witnessed.is_empty()).collect();
     assert_eq!(witnessing.len(), 1, "{stored:?}");
     assert_eq!((witnessing[0].chain, witnessing[0].seq), (second, 20));
@@ -693,14 +698,7 @@ async fn the_anchor_file_shows_the_newest_events_removed_with_their_checkpoints(
     logger.shutdown().await.unwrap();
     let anchors = read_anchors(&file).unwrap();
     assert_eq!(anchors.iter().map(|c| c.seq).collect::<Vec<_>>(), [10, 20, 30]);
-    let stored: Vec<checkpoint::Checkpoint> = checkpoint::Entity::find()
-        .order_by_asc(checkpoint::Column::ChainSeq)
-        .all(&t.db)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|m| checkpoint::Checkpoint::try_from(m).unwrap())
-        .collect();
+    let stored = stored_checkpoints(t).await;
     assert_eq!(anchors, stored, "the file holds the committed checkpoints as stored");
     let anchored = |anchors: Vec<checkpoint::Checkpoint>| VerifyOptions {
         key: Some(key().verifying_key()),
