@@ -571,6 +571,11 @@ fn audit_verify_checks_the_trail_against_the_configured_anchor_file() {
     std::fs::rename(&anchors, &moved).unwrap();
     let out = audit(&["verify"]);
     assert_eq!(out.code, 0, "without the anchors nothing shows: {}{}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.contains("! the anchor file anchors.jsonl (audit.checkpoint_anchor_path) does not exist"),
+        "but the missing file is reported: {}",
+        out.stdout
+    );
     std::fs::rename(&moved, &anchors).unwrap();
     let out = audit(&["verify"]);
     assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);

@@ -315,6 +315,13 @@ pub enum Notice {
         /// How many markers.
         count: u64,
     },
+    /// The configured anchor file (`audit.checkpoint_anchor_path`) does not exist, so the
+    /// trail was not checked against it: normal before the first checkpoint, else the file
+    /// was moved or removed.
+    AnchorFileMissing {
+        /// The configured path.
+        path: String,
+    },
 }
 
 impl fmt::Display for Notice {
@@ -344,6 +351,11 @@ impl fmt::Display for Notice {
             Self::SetAsideNotChecked { count } => write!(
                 f,
                 "{count} set-aside marker signature(s) not checked: pass --verifying-key (or configure audit.checkpoint_signing_key)"
+            ),
+            Self::AnchorFileMissing { path } => write!(
+                f,
+                "the anchor file {path} (audit.checkpoint_anchor_path) does not exist: the trail was not checked against it. \
+                 Before the first checkpoint that is normal; after it, find out who moved or removed the file"
             ),
         }
     }

@@ -60,9 +60,14 @@ pub struct VerifyArgs {
     /// The anchor file: copies of the checkpoints kept outside the database
     /// (audit.checkpoint_anchor_path). A checkpoint it holds that the trail lacks is checked as
     /// if it were still there, so the newest events removed with their checkpoints show as
-    /// deleted (default: the configured audit.checkpoint_anchor_path, when that file exists).
+    /// deleted (default: the configured audit.checkpoint_anchor_path; a configured file that
+    /// does not exist is reported as a notice, since there is none before the first checkpoint).
     #[arg(long, value_name = "FILE")]
     pub anchors: Option<PathBuf>,
+    /// Filled by the binary: `anchors` is the configured file, whose absence is a notice
+    /// rather than an error (not a flag).
+    #[arg(skip)]
+    pub anchors_from_config: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -111,8 +116,9 @@ impl AuditCommand {
                 if args.previous_keys.is_empty() {
                     args.previous_keys = audit.checkpoint_previous_keys.clone();
                 }
-                if args.anchors.is_none() {
-                    args.anchors = audit.checkpoint_anchor_path.clone().filter(|path| path.exists());
+                if args.anchors.is_none() && audit.checkpoint_anchor_path.is_some() {
+                    args.anchors = audit.checkpoint_anchor_path.clone();
+                    args.anchors_from_config = true;
                 }
             }
             AuditCommand::Export(args) => {
@@ -165,13 +171,21 @@ fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let key = key.map(|k| parse_verifying_key(&k)).transpose().map_err(CliError::Message)?;
     let previous_keys =
         parse_previous_keys(&args.previous_keys).map_err(|e| CliError::Message(format!("--previous-key {e}")))?;
+    let mut missing_anchors = None;
     let anchors = match &args.anchors {
-        Some(path) => verify::read_anchors(path)
-            .map_err(|e| CliError::Message(format!("cannot read the anchor file {}: {e}", path.display())))?,
+        Some(path) => match verify::read_anchors(path) {
+            Ok(anchors) => anchors,
+            // The configured file: none yet before the first checkpoint. Reported, not fatal.
+            Err(e) if args.anchors_from_config && e.kind() == std::io::ErrorKind::NotFound => {
+                missing_anchors = Some(verify::Notice::AnchorFileMissing { path: path.display().to_string() });
+                Vec::new()
+            }
+            Err(e) => return Err(CliError::Message(format!("cannot read the anchor file {}: {e}", path.display()))),
+        },
         None => Vec::new(),
     };
     let options = VerifyOptions { key, previous_keys, from: args.from, to: args.to, anchors };
-    let (source, report) = match &args.export {
+    let (source, mut report) = match &args.export {
         Some(path) => {
             let report = verify::verify_export(path, options)
                 .map_err(|e| CliError::Message(format!("cannot read {}: {e}", path.display())))?;
@@ -193,6 +207,7 @@ fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
             (label, report)
         }
     };
+    report.notices.extend(missing_anchors);
     match args.format {
         Format::Json => {
             let value = serde_json::json!({
