@@ -1263,10 +1263,6 @@ fn with_anchors(mut checkpoints: Vec<Checkpoint>, anchors: &[Checkpoint], keys: 
 /// checkpoint, as the database sink appends them) for [`VerifyOptions::anchors`]. A line that
 /// is not a checkpoint is an error naming its number.
 pub fn read_anchors(path: &Path) -> std::io::Result<Vec<Checkpoint>> {
-    #[derive(Deserialize)]
-    struct Anchor {
-        checkpoint: Checkpoint,
-    }
     let file = std::io::BufReader::new(std::fs::File::open(path)?);
     let mut anchors = Vec::new();
     for (index, line) in file.lines().enumerate() {
@@ -1274,7 +1270,7 @@ pub fn read_anchors(path: &Path) -> std::io::Result<Vec<Checkpoint>> {
         if line.trim().is_empty() {
             continue;
         }
-        let anchor: Anchor = serde_json::from_str(&line).map_err(|e| {
+        let anchor: CheckpointLine<Checkpoint> = serde_json::from_str(&line).map_err(|e| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!(
@@ -1288,12 +1284,19 @@ pub fn read_anchors(path: &Path) -> std::io::Result<Vec<Checkpoint>> {
     Ok(anchors)
 }
 
+/// How an export file and an anchor file hold a checkpoint: `{"checkpoint": …}` (`C`: the
+/// checkpoint or a reference to it).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct CheckpointLine<C> {
+    pub(crate) checkpoint: C,
+}
+
 /// One line of an export file: an event (the [`AuditEvent`] JSON), a checkpoint or a dead
 /// letter.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
 enum Line {
-    Checkpoint { checkpoint: Checkpoint },
+    Checkpoint(CheckpointLine<Checkpoint>),
     DeadLetter { dead_letter: AuditEvent },
     Event(AuditEvent),
 }
@@ -1330,7 +1333,7 @@ pub async fn export<C: ConnectionTrait>(
         let id = model.id.clone();
         let checkpoint = Checkpoint::try_from(model)
             .map_err(|e| ExportError::Invalid(format!("checkpoint {id} cannot be exported: {e}")))?;
-        write(out, &Line::Checkpoint { checkpoint })?;
+        write(out, &Line::Checkpoint(CheckpointLine { checkpoint }))?;
     }
     out.flush()?;
     Ok(lines)
@@ -1382,7 +1385,7 @@ pub fn verify_export(path: &Path, options: VerifyOptions) -> std::io::Result<Ver
             continue;
         }
         match serde_json::from_str::<Line>(&line) {
-            Ok(Line::Checkpoint { checkpoint }) => checkpoints.push(checkpoint),
+            Ok(Line::Checkpoint(CheckpointLine { checkpoint })) => checkpoints.push(checkpoint),
             Ok(Line::DeadLetter { dead_letter }) => dead_letters.push(dead_letter),
             Ok(Line::Event(event)) => {
                 let Some(link) = event.chain else { continue };

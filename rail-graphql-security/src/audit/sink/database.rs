@@ -15,6 +15,7 @@ use super::{AuditSink, SinkError};
 use crate::audit::chain::ChainHash;
 use crate::audit::checkpoint::{self, Checkpoint, CheckpointPolicy, MAX_WITNESSES, Witness};
 use crate::audit::event::AuditEvent;
+use crate::audit::verify::CheckpointLine;
 use crate::audit::{entity, rollup};
 
 mod rows;
@@ -73,11 +74,9 @@ struct WitnessState {
 #[derive(Debug)]
 struct Look {
     witnessed: Vec<Witness>,
-    /// Where the next look starts; `None`: where this one did (more were due than one
-    /// checkpoint holds).
-    next_from: Option<String>,
-    /// Where this look started.
-    from: String,
+    /// Where the next look starts (where this one did when more were due than one checkpoint
+    /// holds).
+    next_from: String,
     /// When it looked ([`DatabaseSink::clock`]): the time of its checkpoints' ids.
     at: chrono::DateTime<chrono::Utc>,
 }
@@ -124,7 +123,7 @@ impl DatabaseSink {
             unanchored.extend(new);
             let mut lines = Vec::new();
             for checkpoint in unanchored.iter() {
-                serde_json::to_writer(&mut lines, &serde_json::json!({ "checkpoint": checkpoint }))
+                serde_json::to_writer(&mut lines, &CheckpointLine { checkpoint })
                     .map_err(|e| format!("cannot encode a checkpoint: {e}"))?;
                 lines.push(b'\n');
             }
@@ -282,10 +281,10 @@ impl DatabaseSink {
             .collect();
         found.sort_by_key(|c| (c.created_at, c.chain));
         let next_from = if found.len() > MAX_WITNESSES {
-            None
+            from
         } else {
             // A full read goes on after its last row; else from a margin before now.
-            Some(last_read.unwrap_or_else(|| uuid_v7_floor(at - WITNESS_MARGIN)))
+            last_read.unwrap_or_else(|| uuid_v7_floor(at - WITNESS_MARGIN))
         };
         let witnessed: Vec<Witness> =
             found.iter().take(MAX_WITNESSES).map(|c| Witness { chain: c.chain, seq: c.seq, hash: c.hash }).collect();
@@ -293,7 +292,7 @@ impl DatabaseSink {
             checkpoint.witnessed = witnessed.clone();
             self.checkpoints.sign(checkpoint);
         }
-        Ok(Some(Look { witnessed, next_from, from, at }))
+        Ok(Some(Look { witnessed, next_from, at }))
     }
 
     /// Records a committed look.
@@ -303,9 +302,8 @@ impl DatabaseSink {
             let seq = state.seen.entry(w.chain).or_default();
             *seq = (*seq).max(w.seq);
         }
-        let next = look.next_from.unwrap_or(look.from);
-        if state.from.as_ref().is_none_or(|from| next > *from) {
-            state.from = Some(next);
+        if state.from.as_ref().is_none_or(|from| look.next_from > *from) {
+            state.from = Some(look.next_from);
         }
     }
 
