@@ -10,6 +10,7 @@ const ENCRYPTION_KEY: &str = "WnI3WXEzWHA5V281Vm4xVW04VGw0U2swUmo2UWkyUGg=";
 
 const HARDENED: &str = r#"[audit]
 checkpoint_signing_key = "Qm7vX2kP9tLw4Rz8Nc3Hy6Jb1Fd5Gs0A"
+checkpoint_anchor_path = "/var/lib/rail/audit-anchors.jsonl"
 
 [mfa.sms]
 provider = "sns"
@@ -328,13 +329,18 @@ fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
-    // The written file loads, and after the two recommended edits it passes in production.
+    // The written file loads, and after the recommended edits (hosts, an SMS provider, an
+    // anchor file) it passes in production.
     let out = run(cmd().args(["check", "-e", "production", "-c"]).arg(&file));
     assert_eq!(out.code, 1, "{}", out.stdout);
     let edited = text
         .replace("allowed_hosts = []", "allowed_hosts = [\"api.example.com\"]")
         .replace("provider = \"none\"", "provider = \"twilio\"")
         .replace("# twilio_account_sid = <a string>", "twilio_account_sid = \"AC1\"")
+        .replace(
+            "# checkpoint_anchor_path = <a path (string)>",
+            "checkpoint_anchor_path = \"/var/lib/rail/anchors.jsonl\"",
+        )
         .replace("# twilio_from_number = <a string>", "twilio_from_number = \"+15550100\"");
     std::fs::write(&file, edited).unwrap();
     let out = run(cmd()

@@ -85,6 +85,7 @@ enabled = true
 retention_days = 365
 webhook_url = "https://siem.example.com/hook"
 checkpoint_signing_key = "Qm7vX2kP9tLw4Rz8Nc3Hy6Jb1Fd5Gs0A"
+checkpoint_anchor_path = "/var/lib/myapp/audit-anchors.jsonl"
 
 [deployment]
 allowed_hosts = ["api.example.com"]

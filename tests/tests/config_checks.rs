@@ -207,3 +207,27 @@ fn an_unsigned_or_unchained_audit_trail_warns_in_production() {
         assert!(!check.passed && check.message.contains("reports them as forged"), "{profile:?}: {}", check.message);
     }
 }
+
+#[test]
+fn checkpoints_kept_only_in_the_database_warn_in_production() {
+    let anchored = hardened(&[]).unwrap();
+    assert!(!failed_ids(&anchored.run_checks(&Profile::Production)).contains(&"audit.checkpoint_anchor_path"));
+    let unanchored = hardened(&[("RAIL_SECURITY__AUDIT__CHECKPOINT_ANCHOR_PATH", "")]).unwrap();
+    assert_eq!(unanchored.audit.checkpoint_anchor_path, None, "an empty variable unsets the path");
+    let report = unanchored.run_checks(&Profile::Production);
+    let check = report.checks.iter().find(|c| c.id == "audit.checkpoint_anchor_path").expect("the check runs");
+    assert!(!check.passed);
+    assert_eq!(check.severity, Severity::Warning, "a missing copy warns, it does not block");
+    assert!(check.recommendation.as_deref().is_some_and(|r| r.contains("audit verify --anchors")), "{check:?}");
+    assert!(!report.has_critical_failure(), "{:?}", failed_ids(&report));
+    assert_eq!(report.score(), 9, "a warning keeps the score below 10");
+    // Development needs no copy; without the chain there is nothing to copy.
+    assert!(!failed_ids(&unanchored.run_checks(&Profile::Development)).contains(&"audit.checkpoint_anchor_path"));
+    let unchained = hardened(&[
+        ("RAIL_SECURITY__AUDIT__CHECKPOINT_ANCHOR_PATH", ""),
+        ("RAIL_SECURITY__AUDIT__HASH_CHAIN", "false"),
+    ])
+    .unwrap();
+    let report = unchained.run_checks(&Profile::Production);
+    assert!(report.checks.iter().all(|c| c.id != "audit.checkpoint_anchor_path"), "{:?}", failed_ids(&report));
+}

@@ -156,10 +156,14 @@ async fn a_config_passing_every_check_builds_in_production() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("security.toml");
     std::fs::write(&file, integration_tests::myapp::HARDENED_STANDARD_TOML).unwrap();
+    let anchors = dir.path().join("anchors.jsonl").display().to_string();
     let config = StandardSecurityConfig::loader()
         .profile(Profile::Production)
         .file(&file)
-        .env_vars(harness::env(dir.path(), &[("mfa.sms.twilio_auth_token", "twilio-token-1")]))
+        .env_vars(harness::env(
+            dir.path(),
+            &[("mfa.sms.twilio_auth_token", "twilio-token-1"), ("audit.checkpoint_anchor_path", anchors.as_str())],
+        ))
         .load()
         .unwrap();
     let report = config.run_checks(&Profile::Production);

@@ -251,6 +251,21 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
             None,
         );
     }
+    if audit.enabled && audit.hash_chain {
+        push(
+            checks,
+            Rule {
+                id: "audit.checkpoint_anchor_path",
+                passed: audit.checkpoint_anchor_path.is_some() || !production,
+                ok: "Audit checkpoints are also copied outside the database",
+                failed: "Audit checkpoints are kept only in the database",
+                critical: false,
+                recommendation: "Set audit.checkpoint_anchor_path to a file the database's writers cannot change (another host's mount, an append-only or WORM volume) and pass it to `rail-security audit verify --anchors` on another machine",
+                why: "Whoever can write the database can delete the newest events together with every checkpoint after them and leave a trail that verifies; a copy of the checkpoints kept elsewhere shows what was there.",
+            },
+            None,
+        );
+    }
     if let Some(url) = &audit.webhook_url {
         push(
             checks,
