@@ -170,3 +170,26 @@ async fn an_oversized_value_is_refused_for_good(t: &TestDb) {
     }
 }
 on_every_backend!(an_oversized_value_is_refused_for_good_on, an_oversized_value_is_refused_for_good);
+
+/// SQLite runs the bulk insert as `INSERT OR FAIL` (no statement journal), which keeps the rows
+/// a statement wrote before a refused one: the sink's transaction must still leave none of
+/// them. A unique index the application added refuses the 700th row of a 1,000-row statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_refused_mid_statement_leaves_none_of_the_statement_on_sqlite() {
+    use sea_orm::ConnectionTrait;
+    let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+    t.db.execute_unprepared("CREATE UNIQUE INDEX app_unique_request ON audit_events (request_id)").await.unwrap();
+    let mut batch = events(1000, "fail");
+    for (i, event) in batch.iter_mut().enumerate() {
+        event.request_id = Some(format!("unique-{i}"));
+    }
+    batch[699].request_id = Some("unique-3".to_owned());
+    let error = DatabaseSink::new(t.db.clone()).write_batch(&batch).await.expect_err("the repeated value is refused");
+    assert!(error.is_permanent(), "a constraint refuses the data for good: {error}");
+    assert!(all_rows(&t).await.is_empty(), "nothing of the refused batch is stored");
+    // The same sink writes the batch once the refused row is gone, each row once.
+    batch.remove(699);
+    DatabaseSink::new(t.db.clone()).write_batch(&batch).await.unwrap();
+    assert_stored_once(&t, &batch).await;
+    t.cleanup().await;
+}
