@@ -187,7 +187,7 @@ async fn a_row_refused_mid_statement_leaves_none_of_the_statement_on_sqlite() {
     let error = DatabaseSink::new(t.db.clone()).write_batch(&batch).await.expect_err("the repeated value is refused");
     assert!(error.is_permanent(), "a constraint refuses the data for good: {error}");
     assert!(all_rows(&t).await.is_empty(), "nothing of the refused batch is stored");
-    // The same sink writes the batch once the refused row is gone, each row once.
+    // Without the refused row, the batch is written, each row once.
     batch.remove(699);
     DatabaseSink::new(t.db.clone()).write_batch(&batch).await.unwrap();
     assert_stored_once(&t, &batch).await;
