@@ -171,6 +171,41 @@ async fn an_oversized_value_is_refused_for_good(t: &TestDb) {
 }
 on_every_backend!(an_oversized_value_is_refused_for_good_on, an_oversized_value_is_refused_for_good);
 
+/// A value that a unique index the application added already holds refuses its row for good.
+/// MySQL and MariaDB report it with the same error as a stored id, which the sink skips and
+/// retries: read as that, the batch was retried forever and nothing after it was stored.
+async fn a_value_another_unique_index_holds_is_refused_for_good(t: &TestDb) {
+    use sea_orm::ConnectionTrait;
+    t.db.execute_unprepared("CREATE UNIQUE INDEX app_unique_request ON audit_events (request_id)").await.unwrap();
+    let mut batch = events(300, "unique");
+    for (i, event) in batch.iter_mut().enumerate() {
+        event.request_id = Some(format!("unique-{i}"));
+    }
+    batch[200].request_id = Some("unique-3".to_owned());
+    let error = DatabaseSink::new(t.db.clone()).write_batch(&batch).await.expect_err("the repeated value is refused");
+    assert!(error.is_permanent(), "a unique index refuses the data for good: {error}");
+    assert!(all_rows(t).await.is_empty(), "nothing of the refused batch is stored");
+
+    // Through the logger: the event that repeats the value is dead-lettered, the rest stored.
+    let logger = AuditLogger::builder().database(t.db.clone()).build();
+    for event in &batch {
+        logger.log(event.clone());
+    }
+    logger.flush().await.unwrap();
+    let stats = logger.shutdown().await.unwrap();
+    let mut kept = batch.clone();
+    let refused = kept.remove(200);
+    assert_stored_once(t, &kept).await;
+    let letters = dead_letter::Entity::find().all(&t.db).await.unwrap();
+    let lettered: Vec<&str> = letters.iter().map(|l| l.event_id.as_str()).collect();
+    assert_eq!(lettered, [refused.id.to_string()], "exactly the refused event is dead-lettered");
+    assert_eq!((stats.dead_lettered, stats.lost, stats.dropped), (1, 0, 0), "{stats:?}");
+}
+on_every_backend!(
+    a_value_another_unique_index_holds_is_refused_for_good_on,
+    a_value_another_unique_index_holds_is_refused_for_good
+);
+
 /// SQLite runs the bulk insert as `INSERT OR FAIL` (no statement journal), which keeps the rows
 /// a statement wrote before a refused one: the sink's transaction must still leave none of
 /// them. A unique index the application added refuses the 700th row of a 1,000-row statement.

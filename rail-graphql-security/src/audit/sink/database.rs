@@ -314,21 +314,21 @@ impl DatabaseSink {
         self.db.begin_with_options(TransactionOptions { sqlite_transaction_mode, ..Default::default() }).await
     }
 
-    /// Inserts `events`, skipping stored ids; `None` when the backend refused the statement for
-    /// a stored id (MySQL/MariaDB), else how many rows were inserted.
-    async fn insert(&self, txn: &DatabaseTransaction, events: &[&AuditEvent]) -> Result<Option<u64>, DbErr> {
+    /// Inserts `events`, skipping stored ids (SQLite, PostgreSQL), or refusing the statement on
+    /// a duplicate key (MySQL/MariaDB, which then inserted nothing of it).
+    async fn insert(&self, txn: &DatabaseTransaction, events: &[&AuditEvent]) -> Result<Inserted, DbErr> {
         let mut inserted = 0;
         let mut rest = events;
         while !rest.is_empty() {
             let (chunk, tail) = rest.split_at(self.rows.next_chunk(rest));
             match txn.execute_raw(self.rows.insert(chunk)?).await {
                 Ok(result) => inserted += result.rows_affected(),
-                Err(e) if is_duplicate_id(&e) => return Ok(None),
+                Err(e) if is_duplicate_key(&e) => return Ok(Inserted::DuplicateKey(e)),
                 Err(e) => return Err(e),
             }
             rest = tail;
         }
-        Ok(Some(inserted))
+        Ok(Inserted::Rows(inserted))
     }
 
     /// Ends a batch's transaction once `new_events` (the events this transaction inserted, none
@@ -363,19 +363,33 @@ impl DatabaseSink {
     /// Writes the events of `events` not stored yet: looks the ids up, then inserts the rest in
     /// the same transaction. Once in a batch, an id is written once.
     async fn write_unstored(&self, events: &[&AuditEvent]) -> Result<(), SinkError> {
+        // The last round's duplicate-key refusal (MySQL/MariaDB), and the ids it was writing.
+        let mut refused: Option<(DbErr, Vec<String>)> = None;
         for _ in 0..LOOKUP_ROUNDS {
             let txn = self.begin().await?;
             let stored = match stored_ids(&txn, events).await {
                 Ok(stored) => stored,
                 Err(e) => return Err(rolled_back(txn, e).await),
             };
+            if let Some((error, tried)) = refused.take()
+                && !tried.iter().any(|id| stored.contains(id))
+            {
+                // None of the ids it wrote is stored now, and InnoDB reports a duplicate only
+                // once the other row committed: the duplicate was in another unique index (one
+                // the application added), which refuses these rows for good.
+                return Err(rolled_back(txn, error).await);
+            }
             let mut seen = HashSet::with_capacity(events.len());
             let fresh: Vec<&AuditEvent> =
                 events.iter().copied().filter(|e| seen.insert(e.id) && !stored.contains(&e.id.to_string())).collect();
             match self.insert(&txn, &fresh).await {
-                Ok(Some(n)) if n == fresh.len() as u64 => return self.commit(txn, &fresh, events).await,
+                Ok(Inserted::Rows(n)) if n == fresh.len() as u64 => return self.commit(txn, &fresh, events).await,
                 // Another writer stored some of these ids since the lookup: look again.
-                Ok(_) => txn.rollback().await?,
+                Ok(Inserted::Rows(_)) => txn.rollback().await?,
+                Ok(Inserted::DuplicateKey(error)) => {
+                    txn.rollback().await?;
+                    refused = Some((error, fresh.iter().map(|e| e.id.to_string()).collect()));
+                }
                 Err(e) => return Err(rolled_back(txn, e).await),
             }
         }
@@ -385,6 +399,16 @@ impl DatabaseSink {
         ))
         .into())
     }
+}
+
+/// What [`DatabaseSink::insert`] did.
+enum Inserted {
+    /// Inserted this many rows.
+    Rows(u64),
+    /// MySQL/MariaDB refused a statement for a duplicate key and the transaction holds only the
+    /// statements before it. A stored or repeated id, or a value another unique index holds:
+    /// [`DatabaseSink::write_unstored`] tells which.
+    DuplicateKey(DbErr),
 }
 
 /// The database sink's [`name`](AuditSink::name): the `sink` of its dead letters, the only ones
@@ -411,10 +435,10 @@ impl AuditSink for DatabaseSink {
         let txn = self.begin().await?;
         match self.insert(&txn, &events).await {
             // The common case: every event is new.
-            Ok(Some(n)) if n == events.len() as u64 => return self.commit(txn, &events, &events).await,
+            Ok(Inserted::Rows(n)) if n == events.len() as u64 => return self.commit(txn, &events, &events).await,
             // Some ids are stored (a retry after an ambiguous commit) or repeated in the batch:
             // start over knowing which.
-            Ok(_) => txn.rollback().await?,
+            Ok(Inserted::Rows(_) | Inserted::DuplicateKey(_)) => txn.rollback().await?,
             Err(e) => return Err(rolled_back(txn, e).await),
         }
         self.write_unstored(&events).await
@@ -509,8 +533,9 @@ async fn stored_ids(txn: &DatabaseTransaction, events: &[&AuditEvent]) -> Result
     Ok(stored)
 }
 
-/// MySQL/MariaDB `ER_DUP_ENTRY`: the plain `INSERT` met a stored id (and inserted nothing).
-fn is_duplicate_id(error: &DbErr) -> bool {
+/// MySQL/MariaDB `ER_DUP_ENTRY`: the plain `INSERT` met a key already stored (and inserted
+/// nothing). The message names the index, but in the server's configured language.
+fn is_duplicate_key(error: &DbErr) -> bool {
     #[cfg(feature = "sqlx-mysql")]
     if let DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) = error
         && let sqlx::Error::Database(db) = &**e
