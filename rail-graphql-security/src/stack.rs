@@ -33,7 +33,9 @@
 //! - `audit`: [`AuditSettings::logger_builder`](crate::config::standard::AuditSettings::logger_builder)
 //!   (sinks, webhook headers and signing secret, alert thresholds; `enabled = false` records
 //!   nothing), plus the sinks and alert handlers given to the builder, plus the retention task
-//!   (at start, then hourly) when the `database` backend is listed.
+//!   (at start, then hourly) when the `database` backend is listed. With
+//!   `middleware.rate_limiting.store_url`, the alert thresholds count every instance's events
+//!   in Redis ([`SharedAlertWindows`](crate::audit::SharedAlertWindows)).
 //! - `middleware`: the [`TokenService`] (key `deployment.secret_key`, scheme
 //!   `jwt_header_prefix`, revocations in the database, cached in Redis when
 //!   `rate_limiting.store_url` is set, purged hourly; checks read a local set of them kept in
@@ -237,8 +239,20 @@ impl<'a> SecurityBuilder<'a> {
         let production = self.profile.is_production();
         let mut tasks = Vec::new();
 
+        let rate = &config.middleware.rate_limiting;
+        let (limiter, revocations) = match &rate.store_url {
+            Some(url) => shared_stores(url.expose(), &self.redis_prefix, &self.db).await?,
+            None => (RateLimiter::memory(), RevocationStore::database(self.db.clone())),
+        };
+
         let audit_db = self.audit_db.clone().unwrap_or_else(|| self.db.clone());
         let mut audit = config.audit.logger_builder(Some(audit_db.clone()))?;
+        // With Redis, the alert thresholds count every instance's events.
+        #[cfg(feature = "redis")]
+        if let RateLimiter::Redis(redis) = &limiter {
+            let windows = crate::audit::SharedAlertWindows::with_connection(redis.connection(), &self.redis_prefix);
+            audit = audit.shared_alert_windows(windows);
+        }
         for extra in self.audit_extras {
             audit = extra(audit);
         }
@@ -248,11 +262,6 @@ impl<'a> SecurityBuilder<'a> {
             tasks.push(spawn_retention_task(audit_db, config.audit.retention_days, self.maintenance_interval, key));
         }
 
-        let rate = &config.middleware.rate_limiting;
-        let (limiter, revocations) = match &rate.store_url {
-            Some(url) => shared_stores(url.expose(), &self.redis_prefix, &self.db).await?,
-            None => (RateLimiter::memory(), RevocationStore::database(self.db.clone())),
-        };
         // Checks answer from a local set that push and polling keep in step with the database
         // (within `REVOCATION_SYNC_BOUND`); it is loaded here, before any request.
         let push = revocation_push(rate.store_url.as_ref().map(Secret::expose), &self.redis_prefix, &self.db);

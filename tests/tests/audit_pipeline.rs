@@ -8,7 +8,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use integration_tests::{Backend, FlakyProxy, GatedSink, TestDb, collect_alerts, on_every_backend};
 use rail_graphql_security::audit::entity::Entity;
 use rail_graphql_security::audit::{
-    Alert, AlertThresholds, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, ThresholdKind,
+    Alert, AlertThresholds, AuditError, AuditEvent, AuditEventType, AuditLogger, AuditSeverity, SharedAlertWindows,
+    ThresholdKind,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QuerySelect};
 use serde_json::json;
@@ -257,6 +258,80 @@ async fn thresholds_fire_once_per_window(t: &TestDb) {
     logger.shutdown().await.unwrap();
 }
 on_every_backend!(thresholds_fire_once_per_window_on, thresholds_fire_once_per_window);
+
+/// Two loggers sharing alert windows in Redis count the same events as one logger: the
+/// thresholds fire at the same events, once per window for both. Each logger flushes after
+/// each event, so Redis sees them in time order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_windows_count_the_events_of_every_logger_and_fire_once() {
+    let Some(url) = integration_tests::redis_url() else { return };
+    let prefix = integration_tests::unique_prefix();
+    let thresholds = AlertThresholds { failed_logins_per_hour: 5, ..Default::default() };
+    let mut loggers = Vec::new();
+    for _ in 0..2 {
+        let windows = SharedAlertWindows::connect(&url, &prefix).await.expect("Redis is up");
+        loggers.push(AuditLogger::builder().alert_thresholds(thresholds).shared_alert_windows(windows).build());
+    }
+    let alerts: Vec<_> = loggers.iter().map(collect_alerts).collect();
+    let base = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+    let minutes = |m: i64| base + chrono::Duration::minutes(m);
+    // As in `thresholds_fire_once_per_window`: 12 failures within the hour, 12 more from 90
+    // minutes on; now every other one on the other logger.
+    for (i, m) in (0..12).chain(90..102).enumerate() {
+        let logger = &loggers[i % 2];
+        logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name("alice").at(minutes(m)));
+        logger.flush().await.unwrap();
+    }
+    let all: Vec<Alert> = alerts.iter().flat_map(|a| a.lock().unwrap().clone()).collect();
+    let mut fired = thresholds_of(&all, ThresholdKind::FailedLoginsPerHour);
+    fired.sort_by_key(|f| f.3);
+    assert_eq!(
+        fired,
+        vec![(5, 5, 3600, minutes(4)), (5, 5, 3600, minutes(94))],
+        "the 5th failure of either logger fires, once for both, and once more an hour later"
+    );
+    // A flood keeps no more than `limit` timestamps in Redis.
+    for m in 0..500 {
+        loggers[0].log(AuditEvent::new(AuditEventType::LoginFailed).at(minutes(200) + chrono::Duration::seconds(m)));
+    }
+    loggers[0].flush().await.unwrap();
+    let key = SharedAlertWindows::connect(&url, &prefix).await.unwrap().key(ThresholdKind::FailedLoginsPerHour);
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    let kept: usize = redis::cmd("ZCARD").arg(&key).query_async(&mut connection).await.unwrap();
+    assert_eq!(kept, 5, "the newest `limit` timestamps only");
+    for logger in loggers {
+        logger.shutdown().await.unwrap();
+    }
+    integration_tests::redis_delete_prefix(&url, &prefix).await;
+}
+
+/// While Redis does not answer, a logger with shared windows still watches the thresholds,
+/// counting its own events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_windows_fall_back_to_counting_in_process_while_redis_is_down() {
+    let Some(url) = integration_tests::redis_url() else { return };
+    let target = url.strip_prefix("redis://").and_then(|rest| rest.split('/').next()).expect("redis://host:port");
+    let target = tokio::net::lookup_host(target).await.unwrap().next().expect("Redis address");
+    let proxy = FlakyProxy::start(target).await;
+    let prefix = integration_tests::unique_prefix();
+    let windows = SharedAlertWindows::connect(&format!("redis://{}", proxy.addr), &prefix).await.expect("Redis is up");
+    let thresholds = AlertThresholds { failed_logins_per_hour: 3, ..Default::default() };
+    let logger = AuditLogger::builder().alert_thresholds(thresholds).shared_alert_windows(windows).build();
+    let alerts = collect_alerts(&logger);
+    proxy.cut();
+    let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+    for s in 0..3 {
+        logger.log(AuditEvent::new(AuditEventType::LoginFailed).at(at + chrono::Duration::seconds(s)));
+    }
+    logger.flush().await.unwrap();
+    let fired = thresholds_of(&alerts.lock().unwrap(), ThresholdKind::FailedLoginsPerHour);
+    assert_eq!(fired, vec![(3, 3, 3600, at + chrono::Duration::seconds(2))], "counted in process");
+    let key = SharedAlertWindows::connect(&url, &prefix).await.unwrap().key(ThresholdKind::FailedLoginsPerHour);
+    assert!(!integration_tests::redis_exists(&url, &key).await, "nothing reached Redis");
+    logger.shutdown().await.unwrap();
+    integration_tests::redis_delete_prefix(&url, &prefix).await;
+}
 
 async fn a_panicking_handler_does_not_stop_the_others(t: &TestDb) {
     let logger = AuditLogger::builder()

@@ -6,7 +6,8 @@
 mod e2e;
 
 use e2e::{Server, count, error_code, test_config};
-use integration_tests::{Backend, TestDb, redis_url, unique_prefix};
+use integration_tests::{Backend, TestDb, collect_alerts, redis_url, unique_prefix};
+use rail_graphql_security::audit::{Alert, ThresholdKind};
 use serde_json::json;
 
 const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
@@ -22,6 +23,34 @@ async fn two_instances(config: fn(&str) -> demo::Settings) -> Option<(TestDb, Se
     let a = Server::start(&config, t.db.clone()).await;
     let b = Server::start(&config, t.connect_again().await).await;
     Some((t, a, b))
+}
+
+/// Wrong passwords spread over two instances reach the failed-login alert threshold (10 an
+/// hour by default) as if they hit one: the instances count the window together in Redis, and
+/// one of them sends the alert. Counted per instance, five failures each raised none.
+#[tokio::test]
+async fn failed_logins_spread_over_two_instances_raise_one_alert() {
+    let Some((t, a, b)) = two_instances(test_config).await else { return };
+    let alerts = [collect_alerts(&a.demo.logger), collect_alerts(&b.demo.logger)];
+    // One guess for each of ten accounts, so the login limit (per username) refuses none.
+    for i in 0..10 {
+        let server = if i % 2 == 0 { &a } else { &b };
+        let answer = server.login_raw(&format!("victim{i}"), "wrong-guess", None).await;
+        assert_eq!(error_code(&answer), Some("INVALID_CREDENTIALS"), "{answer}");
+    }
+    a.demo.logger.flush().await.expect("flush A");
+    b.demo.logger.flush().await.expect("flush B");
+    let reached: Vec<(ThresholdKind, u32, u32)> = alerts
+        .iter()
+        .flat_map(|alerts| alerts.lock().unwrap().clone())
+        .filter_map(|alert| match alert {
+            Alert::ThresholdReached { threshold, count, limit, .. } => Some((threshold, count, limit)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(reached, [(ThresholdKind::FailedLoginsPerHour, 10, 10)], "one alert for both instances");
+    drop((a, b));
+    t.cleanup().await;
 }
 
 #[tokio::test]

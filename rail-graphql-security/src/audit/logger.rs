@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc::error::TrySendError;
 use tokio::sync::{mpsc, oneshot};
 
-use super::alert::{AlertEngine, AlertHandler, AlertThresholds};
+use super::alert::{AlertHandler, AlertThresholds, SharedAlertWindows};
 use super::backoff::Backoff;
 use super::checkpoint::{CheckpointKey, CheckpointPolicy};
 use super::dead_letter::DeadLetterStore;
@@ -155,6 +155,7 @@ pub struct AuditLoggerBuilder {
     sinks: Vec<Box<dyn AuditSink>>,
     database: Option<DatabaseConnection>,
     thresholds: AlertThresholds,
+    shared_alert_windows: Option<SharedAlertWindows>,
     handlers: Vec<Arc<dyn AlertHandler>>,
     queue_capacity: usize,
     max_batch: usize,
@@ -239,6 +240,14 @@ impl AuditLoggerBuilder {
         self
     }
 
+    /// Counts the thresholds in Redis, together with every logger of the same key prefix,
+    /// instead of in this process alone; see [`SharedAlertWindows`].
+    #[cfg(feature = "redis")]
+    pub fn shared_alert_windows(mut self, windows: SharedAlertWindows) -> Self {
+        self.shared_alert_windows = Some(windows);
+        self
+    }
+
     /// Registers an alert handler from the start.
     pub fn alert_handler(mut self, handler: impl AlertHandler) -> Self {
         self.handlers.push(Arc::new(handler));
@@ -315,7 +324,8 @@ impl AuditLoggerBuilder {
         let dispatcher = pipeline::spawn(
             rx,
             self.sinks,
-            AlertEngine::new(self.thresholds),
+            self.thresholds,
+            self.shared_alert_windows,
             handlers.clone(),
             counters.clone(),
             config,
@@ -344,6 +354,7 @@ impl AuditLogger {
             sinks: Vec::new(),
             database: None,
             thresholds: AlertThresholds::default(),
+            shared_alert_windows: None,
             handlers: Vec::new(),
             queue_capacity: 65_536,
             max_batch: 1000,

@@ -72,6 +72,8 @@ mod sink;
 mod storable;
 pub mod verify;
 
+#[cfg(feature = "redis")]
+pub use self::alert::SharedAlertWindows;
 pub use self::alert::{Alert, AlertHandler, AlertThresholds, ThresholdKind};
 pub use self::chain::{ChainHash, ChainLink};
 pub use self::checkpoint::{Checkpoint, CheckpointKey, CheckpointPolicy, TrustedKey};

@@ -17,7 +17,7 @@ use futures::FutureExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use super::alert::{Alert, AlertEngine, AlertHandler};
+use super::alert::{Alert, AlertEngine, AlertHandler, AlertThresholds, Observation, SharedAlertWindows};
 use super::backoff::Backoff;
 use super::chain::ChainWriter;
 use super::dead_letter::{DeadLetterSender, DeadLetterStore};
@@ -43,6 +43,8 @@ enum SinkCommand {
 #[expect(clippy::large_enum_variant, reason = "alerts are nearly every message of this queue")]
 pub(crate) enum AlertCommand {
     Alert(Alert),
+    /// Events the shared threshold windows count.
+    Count(Vec<Observation>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -93,7 +95,8 @@ const GATHER_WINDOW: Duration = Duration::from_millis(1);
 pub(crate) fn spawn(
     rx: mpsc::Receiver<Command>,
     sinks: Vec<Box<dyn AuditSink>>,
-    engine: AlertEngine,
+    thresholds: AlertThresholds,
+    shared_windows: Option<SharedAlertWindows>,
     handlers: Handlers,
     counters: Arc<Counters>,
     config: PipelineConfig,
@@ -123,7 +126,10 @@ pub(crate) fn spawn(
         };
         sink_workers.push((tx, tokio::spawn(worker.run(sink_rx))));
     }
-    let alert_worker = tokio::spawn(run_alert_worker(alert_rx, handlers));
+    let engine = AlertEngine::new(thresholds, shared_windows.is_some());
+    // The worker counts what the dispatcher hands it in Redis, and in process while that fails.
+    let shared = shared_windows.map(|windows| (windows, AlertEngine::new(thresholds, false)));
+    let alert_worker = tokio::spawn(run_alert_worker(alert_rx, handlers, shared));
     let chain = config.hash_chain.then(ChainWriter::new);
     let dispatcher = Dispatcher {
         sink_workers,
@@ -220,11 +226,14 @@ impl Dispatcher {
             }
         }
         let mut alerts = Vec::new();
+        let mut counted = Vec::new();
         for event in batch.iter() {
-            self.engine.observe(event, &mut alerts);
+            self.engine.observe(event, &mut alerts, &mut counted);
         }
-        for alert in alerts {
-            if self.alert_tx.try_send(AlertCommand::Alert(alert)).is_err() {
+        let commands = alerts.into_iter().map(AlertCommand::Alert);
+        let count = (!counted.is_empty()).then_some(AlertCommand::Count(counted));
+        for command in commands.chain(count) {
+            if self.alert_tx.try_send(command).is_err() {
                 self.counters.alerts_dropped.fetch_add(1, Ordering::Relaxed);
                 tracing::error!("audit alert queue is full: an alert was dropped (handlers are too slow)");
             }
@@ -441,20 +450,34 @@ impl SinkWorker {
     }
 }
 
-async fn run_alert_worker(mut rx: mpsc::Receiver<AlertCommand>, handlers: Handlers) {
+async fn run_alert_worker(
+    mut rx: mpsc::Receiver<AlertCommand>,
+    handlers: Handlers,
+    mut shared: Option<(SharedAlertWindows, AlertEngine)>,
+) {
     while let Some(command) = rx.recv().await {
         match command {
-            AlertCommand::Alert(alert) => {
-                let current: Vec<_> = handlers.read().unwrap_or_else(|p| p.into_inner()).clone();
-                for handler in current {
-                    if AssertUnwindSafe(handler.handle(alert.clone())).catch_unwind().await.is_err() {
-                        tracing::error!("an audit alert handler panicked");
-                    }
+            AlertCommand::Alert(alert) => deliver(&handlers, alert).await,
+            AlertCommand::Count(observations) => {
+                let Some((windows, engine)) = &mut shared else { continue };
+                let mut alerts = Vec::new();
+                engine.count_shared(windows, &observations, &mut alerts).await;
+                for alert in alerts {
+                    deliver(&handlers, alert).await;
                 }
             }
             AlertCommand::Flush(ack) => {
                 let _ = ack.send(());
             }
+        }
+    }
+}
+
+async fn deliver(handlers: &Handlers, alert: Alert) {
+    let current: Vec<_> = handlers.read().unwrap_or_else(|p| p.into_inner()).clone();
+    for handler in current {
+        if AssertUnwindSafe(handler.handle(alert.clone())).catch_unwind().await.is_err() {
+            tracing::error!("an audit alert handler panicked");
         }
     }
 }

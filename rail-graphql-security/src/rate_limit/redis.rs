@@ -131,6 +131,12 @@ impl RedisRateLimiter {
         Self { leases, ..self.clone() }
     }
 
+    /// Its Redis connection, for the other stores of the same Redis.
+    #[cfg_attr(not(feature = "axum"), expect(dead_code, reason = "only the stack shares the connection"))]
+    pub(crate) fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
     fn key(&self, scope: &str, key: &str) -> String {
         format!("{}:gcra:{scope}:{key}", self.prefix)
     }

@@ -214,8 +214,9 @@ pub struct RateLimitingConfig {
     /// `RedisRateLimiter::with_local_leases`).
     #[security(default = 100, range = 0..=1000)]
     pub graphql_requests_lease_ms: u64,
-    /// Redis (`redis://...`) for the rate-limit counters and token revocations, shared by every
-    /// instance; unset: counters in memory, revocations in the database. May hold a password.
+    /// Redis (`redis://...`) for the rate-limit counters, token revocations and audit alert
+    /// windows, shared by every instance; unset: counters and windows in memory, revocations in
+    /// the database. May hold a password.
     #[security(secret)]
     pub store_url: Option<Secret>,
 }
