@@ -307,10 +307,17 @@ async fn shared_windows_count_the_events_of_every_logger_and_fire_once() {
 }
 
 /// While Redis does not answer, a logger with shared windows still watches the thresholds,
-/// counting its own events.
+/// counting its own events, and says so once (not once per batch); once Redis answers again,
+/// the windows are shared again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_windows_fall_back_to_counting_in_process_while_redis_is_down() {
     let Some(url) = integration_tests::redis_url() else { return };
+    // The alert worker runs on its own task: only a global subscriber sees its lines. This is
+    // the only test of the binary that installs one.
+    let captured = integration_tests::CapturedLog::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+    tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
     let target = url.strip_prefix("redis://").and_then(|rest| rest.split('/').next()).expect("redis://host:port");
     let target = tokio::net::lookup_host(target).await.unwrap().next().expect("Redis address");
     let proxy = FlakyProxy::start(target).await;
@@ -321,14 +328,28 @@ async fn shared_windows_fall_back_to_counting_in_process_while_redis_is_down() {
     let alerts = collect_alerts(&logger);
     proxy.cut();
     let at = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+    // Three batches.
     for s in 0..3 {
         logger.log(AuditEvent::new(AuditEventType::LoginFailed).at(at + chrono::Duration::seconds(s)));
+        logger.flush().await.unwrap();
     }
-    logger.flush().await.unwrap();
     let fired = thresholds_of(&alerts.lock().unwrap(), ThresholdKind::FailedLoginsPerHour);
     assert_eq!(fired, vec![(3, 3, 3600, at + chrono::Duration::seconds(2))], "counted in process");
     let key = SharedAlertWindows::connect(&url, &prefix).await.unwrap().key(ThresholdKind::FailedLoginsPerHour);
     assert!(!integration_tests::redis_exists(&url, &key).await, "nothing reached Redis");
+    let log = captured.text();
+    assert_eq!(log.matches("audit alert windows in Redis failed").count(), 1, "warned once: {log}");
+
+    proxy.restore();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut s = 3;
+    while !integration_tests::redis_exists(&url, &key).await {
+        assert!(std::time::Instant::now() < deadline, "Redis counts again within 10 s of coming back");
+        logger.log(AuditEvent::new(AuditEventType::LoginFailed).at(at + chrono::Duration::seconds(s)));
+        logger.flush().await.unwrap();
+        s += 1;
+    }
+    assert!(captured.text().contains("audit alert windows in Redis answer again"), "{}", captured.text());
     logger.shutdown().await.unwrap();
     integration_tests::redis_delete_prefix(&url, &prefix).await;
 }

@@ -181,6 +181,8 @@ pub(crate) struct Observation {
 pub(crate) struct AlertEngine {
     windows: Vec<Window>,
     shared: bool,
+    /// Whether the shared windows failed last time (warned once, not once per batch).
+    shared_failing: bool,
 }
 
 impl fmt::Debug for AlertEngine {
@@ -222,6 +224,7 @@ impl AlertEngine {
                 ),
             ],
             shared,
+            shared_failing: false,
         }
     }
 
@@ -266,13 +269,20 @@ impl AlertEngine {
             let of_kind: Vec<&Observation> = observations.iter().filter(|o| o.kind == kind).collect();
             let Some(window) = self.window(kind).filter(|_| !of_kind.is_empty()) else { continue };
             match shared.count(window, &of_kind).await {
-                Ok(fired) => out.extend(fired.into_iter().map(|at| window.reached(at))),
+                Ok(fired) => {
+                    out.extend(fired.into_iter().map(|at| window.reached(at)));
+                    if std::mem::take(&mut self.shared_failing) {
+                        tracing::info!("audit alert windows in Redis answer again; counting every instance's events");
+                    }
+                }
                 Err(error) => {
-                    tracing::warn!(
-                        %error,
-                        threshold = kind.as_str(),
-                        "audit alert windows in Redis failed; counting this instance's events alone until it answers"
-                    );
+                    if !std::mem::replace(&mut self.shared_failing, true) {
+                        tracing::warn!(
+                            %error,
+                            threshold = kind.as_str(),
+                            "audit alert windows in Redis failed; counting this instance's events alone until it answers"
+                        );
+                    }
                     out.extend(of_kind.iter().filter_map(|o| self.observe_locally(o)));
                 }
             }
