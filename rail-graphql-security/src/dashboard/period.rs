@@ -1,6 +1,6 @@
 //! The period a dashboard page covers: a preset (`24h`, `7d`, …) or explicit `start`/`end`.
 
-use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc};
 
 /// A ready-made period ending now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +77,15 @@ pub enum PeriodError {
         /// What was given.
         value: String,
     },
+    /// A date outside the years 1000 to 9999, the range every backend stores (the formats
+    /// accept signed and longer years).
+    #[error("`{field}` is out of range: `{value}`; use a year from 1000 to 9999")]
+    OutOfRange {
+        /// `start` or `end`.
+        field: &'static str,
+        /// What was given.
+        value: String,
+    },
     /// `end` is not after `start`.
     #[error("the period ends ({end}) before or when it starts ({start}); swap the two dates")]
     Inverted {
@@ -112,7 +121,20 @@ impl Period {
             return Ok(Self::preset(preset.unwrap_or(Preset::LastDay), now));
         }
         let end = end.unwrap_or(now);
-        let start = start.unwrap_or_else(|| end - preset.unwrap_or(Preset::LastDay).duration());
+        // Checked: chrono takes years up to ±262,143, and a preset's length subtracted from
+        // the smallest overflowed (a panic in the request).
+        let out_of_range = |field, date: DateTime<Utc>| PeriodError::OutOfRange { field, value: date.to_rfc3339() };
+        let start = match start {
+            Some(start) => start,
+            None => end
+                .checked_sub_signed(preset.unwrap_or(Preset::LastDay).duration())
+                .ok_or_else(|| out_of_range("end", end))?,
+        };
+        for (field, date) in [("start", start), ("end", end)] {
+            if !(1000..=9999).contains(&date.year()) {
+                return Err(out_of_range(field, date));
+            }
+        }
         if end <= start {
             return Err(PeriodError::Inverted { start, end });
         }
@@ -143,6 +165,23 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         "2026-11-28T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn years_outside_1000_to_9999_are_refused_not_overflowed() {
+        for (start, end) in [
+            (None, Some("-262143-01-01")),
+            (None, Some("+262142-12-31")),
+            (Some("0999-12-31"), None),
+            (Some("+10000-01-01"), None),
+            (None, Some("1000-01-02")),
+        ] {
+            let error = Period::from_query(Some("90d"), start, end, now()).unwrap_err();
+            assert!(matches!(error, PeriodError::OutOfRange { .. }), "{start:?} {end:?}: {error}");
+            assert!(error.to_string().contains("use a year from 1000 to 9999"), "{error}");
+        }
+        let p = Period::from_query(Some("90d"), None, Some("1000-04-01"), now()).unwrap();
+        assert_eq!((p.start.year(), p.end.year()), (1000, 1000));
     }
 
     #[test]
