@@ -11,7 +11,9 @@ use integration_tests::{TestDb, capturing_logger, on_every_backend};
 use rail_graphql_security::audit::{AuditEvent, AuditLogger, MemorySink};
 use rail_graphql_security::mfa::{EncryptionKey, SecretCipher};
 use rail_graphql_security::mfa::{MfaAccount, MfaConfig, MfaError, MfaManager, MfaUserId, PasskeyConfig};
-use rail_graphql_security::migration::{CreateMfaTables, MfaUserIdColumn, MigrationTrait, SchemaManager};
+use rail_graphql_security::migration::{
+    AddMfaThrottleHardLock, CreateMfaTables, MfaUserIdColumn, MigrationTrait, SchemaManager,
+};
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::Value;
 use uuid::Uuid;
@@ -417,9 +419,13 @@ on_every_backend!(expired_and_malformed_input_is_refused_on, expired_and_malform
 
 /// Passkeys for users keyed by UUID, in tables created for that key type.
 async fn uuid_users(t: &TestDb) {
+    // Every MFA table keyed by UUIDs, as an application with UUID users has them.
     let manager_schema = SchemaManager::new(&t.db);
     CreateMfaTables::default().passkeys().down(&manager_schema).await.unwrap();
+    CreateMfaTables::default().down(&manager_schema).await.unwrap();
+    CreateMfaTables::with_user_id(MfaUserIdColumn::Uuid).up(&manager_schema).await.unwrap();
     CreateMfaTables::with_user_id(MfaUserIdColumn::Uuid).passkeys().up(&manager_schema).await.unwrap();
+    AddMfaThrottleHardLock.up(&manager_schema).await.unwrap();
     let (logger, _sink) = capturing_logger();
     let mfa = manager::<Uuid>(t.db.clone(), &logger);
     let carol = MfaAccount::new(Uuid::from_u128(0xca201), "carol@example.com");
@@ -463,3 +469,34 @@ async fn adoption_counts_passkeys(t: &TestDb) {
     assert_eq!(by_method, [("passkey", 2), ("totp", 1)]);
 }
 on_every_backend!(adoption_counts_passkey_users_on, adoption_counts_passkeys);
+
+/// A passkey registered as the user's first factor drops what was enrolled without a step-up
+/// before it: the unconfirmed TOTP device, another passkey registration under way, and the
+/// backup codes made before it (anyone with the password could have made them all).
+async fn a_first_passkey_drops_the_enrolments_started_before_it(t: &TestDb) {
+    let (logger, _sink) = capturing_logger();
+    let mfa = manager::<i64>(t.db.clone(), &logger);
+    let setup = mfa.setup_totp_device(&alice(), "someone's app").await.unwrap();
+    mfa.generate_backup_codes(&alice()).await.unwrap();
+    let pending = mfa.start_passkey_registration(&alice()).await.unwrap();
+    let mut other = SoftAuthenticator::new();
+    let pending_credential = other.register(&pending.options, ORIGIN);
+
+    register(&mfa, &alice(), "Phone").await;
+    assert!(mfa.list_devices(&alice()).await.unwrap().is_empty(), "the unconfirmed TOTP device is gone");
+    assert_eq!(mfa.remaining_backup_codes(&alice()).await.unwrap(), 0, "the codes made before it are gone");
+    assert!(
+        !mfa.verify_totp_code(&alice(), &integration_tests::totp_now(&setup.secret, 0)).await.unwrap_or(false),
+        "the dropped device's code passes nothing"
+    );
+    let finished = mfa.finish_passkey_registration(&alice(), pending.id, &pending_credential.to_string(), "Key").await;
+    assert!(matches!(finished, Err(MfaError::CeremonyExpired)), "{finished:?}");
+    assert_eq!(mfa.list_passkeys(&alice()).await.unwrap().len(), 1);
+    // Codes made now, with a factor that counts, are kept.
+    mfa.generate_backup_codes(&alice()).await.unwrap();
+    assert_eq!(mfa.remaining_backup_codes(&alice()).await.unwrap(), 10);
+}
+on_every_backend!(
+    a_first_passkey_drops_the_enrolments_started_before_it_on,
+    a_first_passkey_drops_the_enrolments_started_before_it
+);

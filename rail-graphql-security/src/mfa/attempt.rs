@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseTransaction, DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait};
 
 use super::error::MfaError;
-use super::manager::{DeviceRow, MfaManager, MfaUser, actor};
+use super::manager::{DeviceRow, MfaManager, MfaUser, NewFactor, actor};
 use super::method::MfaMethod;
 use super::store::MfaUserId;
 use super::throttle::{self, Factor, Failure};
@@ -19,9 +19,9 @@ use super::throttle::{self, Factor, Failure};
 /// What a method's check made of a well-formed code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Checked {
-    /// Accepted. `confirmed_device`: the code was the first from a new device, which now counts
-    /// as a second factor (audited as enabled).
-    Accepted { confirmed_device: bool },
+    /// Accepted. `confirmed`: the code was the first from a new device, which now counts as a
+    /// second factor (audited as enabled; [`MfaManager::settle_enrolments`] runs).
+    Accepted { confirmed: Option<NewFactor> },
     /// Refused, for the audited reason.
     Refused(&'static str),
 }
@@ -64,9 +64,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
             return self.fail(attempt, "malformed code").await;
         };
         match check(input).await? {
-            Checked::Accepted { confirmed_device } => {
+            Checked::Accepted { confirmed } => {
                 let (user, method) = (attempt.user, attempt.method.as_str());
-                if confirmed_device {
+                if confirmed.is_some() {
                     self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, method));
                 }
                 throttle::reset(&self.db, &user.mfa_user_id()).await?;
@@ -111,13 +111,16 @@ impl<Id: MfaUserId> MfaManager<Id> {
             Some(input) => check(&txn, &devices, input).await?,
         };
         match checked {
-            Checked::Accepted { confirmed_device } => {
+            Checked::Accepted { confirmed } => {
                 if !state.is_clear() {
                     throttle::reset(&txn, &uid).await?;
                 }
+                if let Some(new) = confirmed {
+                    Self::settle_enrolments(&txn, &uid, new).await?;
+                }
                 txn.commit().await?;
                 let (user, method) = (attempt.user, attempt.method.as_str());
-                if confirmed_device {
+                if confirmed.is_some() {
                     self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, method));
                 }
                 self.audit(|l, ip| l.log_mfa_success(&actor(user), ip, method));

@@ -116,9 +116,15 @@ impl<Id: MfaUserId> MfaManager<Id> {
         Ok(codes)
     }
 
-    /// How many unused backup codes the user has.
+    /// How many unused backup codes the user can pass: none while the user has no confirmed
+    /// factor (the codes a `setupTotp` made count once a factor is confirmed; see
+    /// [`verify_backup_code`](Self::verify_backup_code)).
     pub async fn remaining_backup_codes(&self, user: &impl MfaUser<Id = Id>) -> Result<usize, MfaError> {
-        Ok(self.unused_codes(&user.mfa_user_id()).await?.len())
+        let uid = user.mfa_user_id();
+        if !self.has_confirmed_factor(&uid).await? {
+            return Ok(0);
+        }
+        Ok(self.unused_codes(&uid).await?.len())
     }
 
     async fn unused_codes(&self, uid: &Id) -> Result<Vec<(String, String)>, DbErr> {
@@ -136,7 +142,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
     }
 
     /// Checks a backup code now: `Ok(true)` consumes it (exactly once, even when requests
-    /// race: the winner is the one `UPDATE … WHERE is_used = false` changed). Case, spaces and
+    /// race: the winner is the one `UPDATE … WHERE is_used = false` changed). A code backs up a
+    /// factor: while the user has none confirmed, every code is refused (and the user's first
+    /// factor, once confirmed, keeps only the codes made with or after it). Case, spaces and
     /// dashes are ignored. Wrong and used codes return `Ok(false)` and count towards the
     /// throttle. A backup code is the recovery: it is checked even when too many consecutive
     /// failures locked the TOTP and SMS codes (only the timed lockout applies), and its success
@@ -159,7 +167,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
             code,
             |code| normalize(code, length),
             |code| async move {
-                let candidates = self.unused_codes(&user.mfa_user_id()).await?;
+                let uid = user.mfa_user_id();
+                if !self.has_confirmed_factor(&uid).await? {
+                    // Codes made by a `setupTotp` not confirmed yet: they back up a factor, and
+                    // there is none to back up (anyone with the password could have made them).
+                    return Ok(Checked::Refused("no confirmed factor to back up"));
+                }
+                let candidates = self.unused_codes(&uid).await?;
                 if candidates.is_empty() {
                     return Ok(Checked::Refused("no unused backup codes"));
                 }
@@ -187,7 +201,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
                     )
                     .await?;
                 Ok(if consumed.rows_affected() == 1 {
-                    Checked::Accepted { confirmed_device: false }
+                    Checked::Accepted { confirmed: None }
                 } else {
                     Checked::Refused("code already used")
                 })

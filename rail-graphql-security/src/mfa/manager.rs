@@ -21,7 +21,9 @@ use super::error::MfaError;
 use super::method::MfaMethod;
 use super::secret::{SecretCipher, associated_data};
 use super::sms::SmsProvider;
-use super::store::{MfaBackupCodes, MfaDevices, MfaThrottle, MfaUserId, TrustedDevices, get};
+use super::store::{
+    MfaBackupCodes, MfaDevices, MfaPasskeyCeremonies, MfaPasskeys, MfaThrottle, MfaUserId, TrustedDevices, get,
+};
 use super::throttle::{self, Factor};
 use super::totp;
 use crate::audit::{Actor, AuditLogger};
@@ -250,6 +252,22 @@ pub(crate) struct NewDevice<'a> {
     /// An SMS device's number and first code.
     pub(crate) sms: Option<(&'a str, &'a super::sms_codes::SmsCode)>,
     pub(crate) is_primary: bool,
+}
+
+/// A factor that just started to count: a device confirmed by its first valid code, or a
+/// passkey registered ([`MfaManager::settle_enrolments`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NewFactor {
+    /// The device's or the passkey's id.
+    pub(crate) id: Uuid,
+    /// When it was set up.
+    pub(crate) created_at: DateTime<Utc>,
+}
+
+impl From<&DeviceRow> for NewFactor {
+    fn from(device: &DeviceRow) -> Self {
+        NewFactor { id: device.id, created_at: device.device.created_at }
+    }
 }
 
 pub(crate) struct DeviceRow {
@@ -603,12 +621,88 @@ impl<Id: MfaUserId> MfaManager<Id> {
         Ok(TotpSetup { device_id, secret: secret_b32, otpauth_uri: uri })
     }
 
+    /// In the transaction that made `new` count: drops the user's other unconfirmed devices
+    /// and passkey registrations under way, and, when `new` is the user's first factor, the
+    /// backup codes made before it was set up.
+    ///
+    /// While a user has no factor, setting one up asks for no step-up, so whoever holds the
+    /// password can start an enrolment. Left unconfirmed, it could be confirmed later from a
+    /// password-only login, after the user enrolled a factor of their own, and so pass the
+    /// second factor and take the account's MFA over; the backup codes of such a `setupTotp`
+    /// would pass it too. What is enrolled once a factor counts needs a step-up.
+    pub(crate) async fn settle_enrolments(txn: &impl ConnectionTrait, uid: &Id, new: NewFactor) -> Result<(), DbErr> {
+        let id = new.id.to_string();
+        txn.execute(
+            Query::delete()
+                .from_table(MfaDevices::Table)
+                .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
+                .and_where(Expr::col(MfaDevices::Confirmed).eq(false))
+                .and_where(Expr::col(MfaDevices::Id).ne(id.as_str())),
+        )
+        .await?;
+        txn.execute(
+            Query::delete()
+                .from_table(MfaPasskeyCeremonies::Table)
+                .and_where(Expr::col(MfaPasskeyCeremonies::UserKey).eq(uid.to_key()))
+                .and_where(Expr::col(MfaPasskeyCeremonies::Kind).eq("registration")),
+        )
+        .await?;
+        let other_device = Query::select()
+            .column(MfaDevices::Id)
+            .from(MfaDevices::Table)
+            .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
+            .and_where(Expr::col(MfaDevices::IsActive).eq(true))
+            .and_where(Expr::col(MfaDevices::Confirmed).eq(true))
+            .and_where(Expr::col(MfaDevices::Id).ne(id.as_str()))
+            .limit(1)
+            .to_owned();
+        let other_passkey = Query::select()
+            .column(MfaPasskeys::Id)
+            .from(MfaPasskeys::Table)
+            .and_where(Expr::col(MfaPasskeys::UserId).eq(uid.to_db_value()))
+            .and_where(Expr::col(MfaPasskeys::Id).ne(id.as_str()))
+            .limit(1)
+            .to_owned();
+        if txn.query_one(&other_device).await?.is_none() && txn.query_one(&other_passkey).await?.is_none() {
+            txn.execute(
+                Query::delete()
+                    .from_table(MfaBackupCodes::Table)
+                    .and_where(Expr::col(MfaBackupCodes::UserId).eq(uid.to_db_value()))
+                    .and_where(Expr::col(MfaBackupCodes::CreatedAt).lt(new.created_at)),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// In `txn`: whether the user has a confirmed, active device or a passkey.
+    async fn has_confirmed_factor_in(txn: &impl ConnectionTrait, uid: &Id) -> Result<bool, DbErr> {
+        let device = Query::select()
+            .column(MfaDevices::Id)
+            .from(MfaDevices::Table)
+            .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
+            .and_where(Expr::col(MfaDevices::IsActive).eq(true))
+            .and_where(Expr::col(MfaDevices::Confirmed).eq(true))
+            .limit(1)
+            .to_owned();
+        let passkey = Query::select()
+            .column(MfaPasskeys::Id)
+            .from(MfaPasskeys::Table)
+            .and_where(Expr::col(MfaPasskeys::UserId).eq(uid.to_db_value()))
+            .limit(1)
+            .to_owned();
+        Ok(txn.query_one(&device).await?.is_some() || txn.query_one(&passkey).await?.is_some())
+    }
+
     /// Stores a new unconfirmed device in place of the user's unconfirmed enrolment of `kind`:
     /// the old one dropped and the new one inserted in one transaction under the user's
     /// throttle row lock ([`throttle::lock_row`]). Concurrent setups by one user take turns, so
     /// exactly one enrolment of a kind stays pending: the last one committed. The
     /// `max_pending_devices` cap is counted again under that lock, so racing setups of
-    /// different kinds cannot both pass it ([`MfaError::RateLimited`], nothing changed).
+    /// different kinds cannot both pass it ([`MfaError::RateLimited`], nothing changed). A
+    /// first factor's setup (`is_primary`: the caller asked for no step-up) is refused when a
+    /// factor was confirmed meanwhile ([`settle_enrolments`](Self::settle_enrolments) ran
+    /// before it under the same lock).
     pub(crate) async fn enrol_device(
         &self,
         user: &impl MfaUser<Id = Id>,
@@ -629,6 +723,12 @@ impl<Id: MfaUserId> MfaManager<Id> {
             if let Err(refused) = self.check_pending_devices(&txn, user, device.kind).await {
                 txn.rollback().await?;
                 return Err(refused);
+            }
+            if device.is_primary && Self::has_confirmed_factor_in(&txn, &uid).await? {
+                txn.rollback().await?;
+                return Err(MfaError::InvalidInput(
+                    "a second factor was confirmed while this one was being set up: setting up another one now needs a step-up (pass a second factor, then try again)".to_owned(),
+                ));
             }
             txn.execute(
                 Query::delete()
@@ -737,7 +837,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             for device in devices {
                 let Some(step) = matching_step(device, &code)? else { continue };
                 if Self::advance_totp_step(txn, device.id, step, at).await? {
-                    return Ok(Checked::Accepted { confirmed_device: !device.device.confirmed });
+                    return Ok(Checked::Accepted { confirmed: (!device.device.confirmed).then(|| device.into()) });
                 }
                 replayed = true;
             }

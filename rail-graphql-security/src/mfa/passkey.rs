@@ -19,7 +19,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
-use sea_orm::{ConnectionTrait, DbErr, Iden, QueryResult};
+use sea_orm::{ConnectionTrait, DbErr, Iden, QueryResult, TransactionTrait};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -30,11 +30,11 @@ use webauthn_rs::prelude::{
 
 use super::config::PasskeyConfig;
 use super::error::MfaError;
-use super::manager::{MfaManager, MfaUser, actor, check_name};
+use super::manager::{MfaManager, MfaUser, NewFactor, actor, check_name};
 use super::method::MfaMethod;
+pub(crate) use super::store::{MfaPasskeyCeremonies, MfaPasskeys};
 use super::store::{MfaUserId, get};
 use crate::audit::Actor;
-pub(crate) use crate::migration::schema::{MfaPasskeyCeremonies, MfaPasskeys};
 
 /// Builds the relying party of `config`; `None` when passkeys are off.
 pub(crate) fn relying_party(config: &PasskeyConfig) -> Result<Option<Webauthn>, MfaError> {
@@ -328,8 +328,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
             last_used: None,
         };
         let stored = serde_json::to_string(&passkey).map_err(|e| MfaError::Config(e.to_string()))?;
-        let insert = self
-            .db
+        let txn = self.db.begin().await?;
+        let insert = txn
             .execute(
                 Query::insert().into_table(MfaPasskeys::Table).columns(PASSKEY_COLUMNS).values_panic(
                     [
@@ -353,6 +353,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             )
             .await;
         if let Err(e) = insert {
+            txn.rollback().await?;
             // The unique credential hash: this credential is registered already (to this user
             // or another one).
             if self.credential_row(passkey.cred_id(), None).await?.is_some() {
@@ -360,6 +361,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
             }
             return Err(e.into());
         }
+        Self::settle_enrolments(&txn, &uid, NewFactor { id: info.id, created_at: info.created_at }).await?;
+        txn.commit().await?;
         self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, MfaMethod::Passkey.as_str()));
         Ok(info)
     }

@@ -264,7 +264,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
                     continue;
                 }
                 if Self::consume_sms_code(txn, device.id, mac, at).await? {
-                    return Ok(Checked::Accepted { confirmed_device: !device.device.confirmed });
+                    return Ok(Checked::Accepted { confirmed: (!device.device.confirmed).then(|| device.into()) });
                 }
                 reason = "code already used";
             }

@@ -7,7 +7,9 @@ use std::fmt;
 
 use sea_orm::{DbErr, Iden, QueryResult, TryGetable, Value};
 
-pub(crate) use crate::migration::schema::{MfaBackupCodes, MfaDevices, MfaThrottle, TrustedDevices};
+pub(crate) use crate::migration::schema::{
+    MfaBackupCodes, MfaDevices, MfaPasskeyCeremonies, MfaPasskeys, MfaThrottle, TrustedDevices,
+};
 
 /// The type of the application's user ids, as stored in the MFA tables' `user_id` columns
 /// (see `MfaUserIdColumn` in the migration). Implemented for `i32`, `i64`, `Uuid` and `String`.

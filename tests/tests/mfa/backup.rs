@@ -8,7 +8,7 @@ use rail_graphql_security::audit::AuditLogger;
 use rail_graphql_security::mfa::{BACKUP_CODE_ALPHABET, BackupCodeHashing, MfaConfig, MfaError, ThrottleConfig};
 use sea_orm::{ConnectionTrait, Statement};
 
-use crate::common::{MemorySink, TestId, contains, dump, manager, user};
+use crate::common::{MemorySink, TestId, confirmed_totp, contains, dump, manager, user};
 use crate::mfa_test;
 use integration_tests::TestDb;
 
@@ -22,6 +22,7 @@ async fn codes_are_hashed_tolerant_single_use_and_regenerable<Id: TestId>(t: &Te
     let logger = AuditLogger::builder().sink(capture.clone()).build();
     let mfa = manager::<Id>(t.db.clone(), fast_config()).with_audit_logger(logger.clone());
     let (alice, bob) = (user::<Id>(1), user::<Id>(2));
+    confirmed_totp(&mfa, &alice).await;
     assert!(matches!(mfa.verify_backup_code(&alice, "ABCD-EFGH").await, Ok(false)));
 
     let codes = mfa.generate_backup_codes(&alice).await.unwrap();
@@ -70,7 +71,8 @@ async fn codes_are_hashed_tolerant_single_use_and_regenerable<Id: TestId>(t: &Te
         assert!(!text.contains(code.as_str()) && !text.contains(&code.replace('-', "")), "a code in an audit event");
     }
     let count = |ty: &str| events.iter().filter(|e| e.event_type.as_str() == ty).count();
-    assert_eq!((count("mfa_enabled"), count("mfa_success")), (2, 3));
+    // The TOTP device's and the codes' enabling; the TOTP code's and three backup codes' success.
+    assert_eq!((count("mfa_enabled"), count("mfa_success")), (3, 4));
     // Before any codes, bob's try, the reuse, the ambiguous code and the old set's code.
     assert_eq!(count("mfa_failed"), 5);
 }
@@ -84,6 +86,7 @@ async fn one_code_raced_by_a_hundred_requests_succeeds_once<Id: TestId>(t: &Test
     let first = manager::<Id>(t.db.clone(), config.clone());
     let second = manager::<Id>(t.connect_again().await, config);
     let alice = user::<Id>(1);
+    confirmed_totp(&first, &alice).await;
     let codes = first.generate_backup_codes(&alice).await.unwrap();
     let code = codes[3].to_string();
     let now = Utc::now();

@@ -47,6 +47,15 @@ pub(crate) fn user<Id: TestId>(n: u32) -> MfaAccount<Id> {
     MfaAccount::new(Id::sample(n), format!("user{n}@example.com"))
 }
 
+/// Sets up a TOTP device for `user` and confirms it with a current code: a confirmed factor,
+/// which backup codes back up (they count only once there is one).
+pub(crate) async fn confirmed_totp<Id: TestId>(mfa: &MfaManager<Id>, user: &MfaAccount<Id>) {
+    let setup = mfa.setup_totp_device(user, "phone").await.unwrap();
+    let now = chrono::Utc::now();
+    let code = rfc_totp_sha1(&base32_decode(&setup.secret), now.timestamp() as u64, 30, 6);
+    assert!(mfa.verify_totp_code_at(user, &code, now).await.unwrap(), "the TOTP device is confirmed");
+}
+
 pub(crate) fn manager<Id: TestId>(db: sea_orm::DatabaseConnection, config: MfaConfig) -> MfaManager<Id> {
     MfaManager::new(db, config, SecretCipher::new(key("k1", 1))).unwrap()
 }

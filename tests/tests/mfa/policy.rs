@@ -5,7 +5,7 @@ use rail_graphql_security::mfa::{MfaAccount, MfaConfig};
 use sea_orm::{ConnectionTrait, Statement};
 
 use crate::backup::fast_config;
-use crate::common::{TestId, base32_decode, manager, rfc_totp_sha1, user};
+use crate::common::{TestId, base32_decode, confirmed_totp, manager, rfc_totp_sha1, user};
 use crate::mfa_test;
 use integration_tests::TestDb;
 
@@ -31,6 +31,7 @@ async fn policy_flags_devices_and_disable_mfa<Id: TestId>(t: &TestDb) {
     mfa.register_trusted_device(&alice, "laptop", None, None).await.unwrap();
     // Bob's factors are not touched by alice's disable_mfa.
     let bob = user::<Id>(3);
+    confirmed_totp(&mfa, &bob).await;
     mfa.generate_backup_codes(&bob).await.unwrap();
 
     mfa.disable_mfa(&alice).await.unwrap();
@@ -42,7 +43,7 @@ async fn policy_flags_devices_and_disable_mfa<Id: TestId>(t: &TestDb) {
     let secrets =
         t.db.query_one_raw(Statement::from_string(
             t.db_backend(),
-            "SELECT COUNT(*) FROM mfa_devices WHERE secret_key IS NOT NULL",
+            "SELECT COUNT(*) FROM mfa_devices WHERE secret_key IS NOT NULL AND NOT is_active",
         ))
         .await
         .unwrap()

@@ -1,0 +1,157 @@
+//! An attack on the demo server over real HTTP, found by an adversarial review: whoever knows a
+//! user's password while the user has no second factor (no step-up is asked then) could start
+//! an enrolment of their own and leave it unconfirmed. After the user enrolled a factor, a
+//! password-only login confirmed the attacker's device with `verifySms` or `verifyTotp` (both
+//! tried unconfirmed devices), passed the second factor and took the account's MFA over
+//! (`disableMfa`). Backup codes made by the attacker's `setupTotp` passed it too.
+//!
+//! Now the factor that makes a user's MFA count drops every other unconfirmed enrolment and
+//! the backup codes made before it, and backup codes count only once a factor is confirmed.
+
+mod e2e;
+
+use std::sync::Arc;
+
+use e2e::{Phone, Server, error_code, test_config};
+use integration_tests::{Backend, TestDb, totp_now};
+use serde_json::{Value, json};
+
+const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
+
+async fn start() -> (TestDb, Server, Arc<Phone>) {
+    let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+    let phone = Arc::new(Phone::default());
+    let server = Server::start_with_sms(&test_config(&t.url), t.db.clone(), phone.clone()).await;
+    (t, server, phone)
+}
+
+/// The digits of the last SMS sent to `number`.
+fn last_code(phone: &Phone, number: &str) -> String {
+    let (_, body) = phone.messages().into_iter().rev().find(|(to, _)| to == number).expect("an SMS to the number");
+    body.split_whitespace()
+        .find(|w| w.trim_end_matches('.').chars().all(|c| c.is_ascii_digit()) && w.len() > 3)
+        .expect("a code")
+        .trim_end_matches('.')
+        .to_owned()
+}
+
+fn data<'a>(body: &'a Value, field: &str) -> &'a Value {
+    assert!(body["errors"].is_null(), "{field}: {body}");
+    &body["data"][field]
+}
+
+/// The user (the victim) enrols TOTP and confirms it, from a login of their own.
+async fn victim_enrols_totp(server: &Server) -> String {
+    let (token, required) = server.login("demo", DEMO, None).await;
+    assert!(!required, "no factor counts yet");
+    let body =
+        server.gql(Some(&token), r#"mutation { setupTotp(deviceName: "my phone") { secretKey } }"#, json!({})).await;
+    let secret = data(&body, "setupTotp")["secretKey"].as_str().unwrap().to_owned();
+    let body = server
+        .gql(
+            Some(&token),
+            "mutation($c: String!) { verifyTotp(code: $c) { success } }",
+            json!({ "c": totp_now(&secret, 0) }),
+        )
+        .await;
+    assert_eq!(data(&body, "verifyTotp")["success"], true);
+    secret
+}
+
+#[tokio::test]
+async fn an_sms_enrolment_left_pending_cannot_be_confirmed_after_the_user_enrols() {
+    let (_t, server, phone) = start().await;
+    // The attacker, with the password, starts an SMS enrolment to a number of their own.
+    let (attacker, _) = server.login("demo", DEMO, None).await;
+    let body = server
+        .gql(
+            Some(&attacker),
+            r#"mutation { setupSms(phoneNumber: "+15550199999", deviceName: "Phone") { success } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(data(&body, "setupSms")["success"], true);
+    let code = last_code(&phone, "+15550199999");
+
+    victim_enrols_totp(&server).await;
+
+    // A new password-only login of the attacker: the code of the pending enrolment no longer
+    // passes, and no new code goes to the attacker's number.
+    let (login, required) = server.login("demo", DEMO, None).await;
+    assert!(required, "the user's TOTP device counts");
+    let body = server
+        .gql(Some(&login), "mutation($c: String!) { verifySms(code: $c) { success token } }", json!({ "c": code }))
+        .await;
+    assert!(body["data"].is_null() || body["data"]["verifySms"].is_null(), "the attacker's SMS code passed: {body}");
+    let sent = phone.messages().len();
+    let body = server.gql(Some(&attacker), "mutation { sendSmsCode { success } }", json!({})).await;
+    assert!(body["errors"].is_array(), "{body}");
+    assert_eq!(phone.messages().len(), sent, "no code for the dropped enrolment: {body}");
+    let body = server.secret_note(&login).await;
+    assert_eq!(error_code(&body), Some("MFA_REQUIRED"), "{body}");
+}
+
+#[tokio::test]
+async fn a_totp_enrolment_and_its_backup_codes_left_pending_pass_nothing_after_the_user_enrols() {
+    let (_t, server, phone) = start().await;
+    // The attacker starts a TOTP enrolment (which shows a first set of backup codes).
+    let (attacker, _) = server.login("demo", DEMO, None).await;
+    let body = server
+        .gql(Some(&attacker), r#"mutation { setupTotp(deviceName: "App") { secretKey backupCodes } }"#, json!({}))
+        .await;
+    let setup = data(&body, "setupTotp");
+    let secret = setup["secretKey"].as_str().unwrap().to_owned();
+    let codes: Vec<String> =
+        setup["backupCodes"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+    assert_eq!(codes.len(), 10);
+    // The codes back up no confirmed factor: they pass nothing, and the user's next login is
+    // not taken for one with a factor to pass.
+    let body = server
+        .gql(
+            Some(&attacker),
+            "mutation($c: String!) { verifyBackupCode(code: $c) { success } }",
+            json!({ "c": codes[0] }),
+        )
+        .await;
+    assert!(body["errors"].is_array(), "a backup code of no factor passed: {body}");
+
+    // The user enrols SMS and confirms it.
+    let (victim, required) = server.login("demo", DEMO, None).await;
+    assert!(!required);
+    let body = server
+        .gql(
+            Some(&victim),
+            r#"mutation { setupSms(phoneNumber: "+14155550123", deviceName: "mine") { success } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(data(&body, "setupSms")["success"], true, "the user may enrol: {body}");
+    let body = server
+        .gql(
+            Some(&victim),
+            "mutation($c: String!) { verifySms(code: $c) { success } }",
+            json!({ "c": last_code(&phone, "+14155550123") }),
+        )
+        .await;
+    assert_eq!(data(&body, "verifySms")["success"], true);
+
+    // The attacker's TOTP code and backup codes pass nothing now.
+    let (login, required) = server.login("demo", DEMO, None).await;
+    assert!(required);
+    let body = server
+        .gql(
+            Some(&login),
+            "mutation($c: String!) { verifyTotp(code: $c) { success } }",
+            json!({ "c": totp_now(&secret, 0) }),
+        )
+        .await;
+    assert!(body["errors"].is_array(), "the attacker's TOTP device passed: {body}");
+    for code in &codes[1..3] {
+        let body = server
+            .gql(Some(&login), "mutation($c: String!) { verifyBackupCode(code: $c) { success } }", json!({ "c": code }))
+            .await;
+        assert!(body["errors"].is_array(), "the attacker's backup code passed: {body}");
+    }
+    let status = server.gql(Some(&victim), "{ mfaStatus { methods backupCodesRemaining } }", json!({})).await;
+    assert_eq!(data(&status, "mfaStatus"), &json!({ "methods": ["sms"], "backupCodesRemaining": 0 }));
+}
