@@ -408,7 +408,7 @@ fn setup_config_only_dry_run_and_unreachable_database_write_nothing_extra() {
     let out = run(cmd().current_dir(other.path()).args(["setup", "--dry-run", "-e", "production"]));
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert!(out.stdout.contains("Would write security.toml (profile: production)"), "{}", out.stdout);
-    assert!(out.stdout.contains("Would run migrations on sqlite://rail-security.db?mode=rwc"));
+    assert!(out.stdout.contains("Would run migrations on sqlite://rail-security.db?mode=rwc"), "{}", out.stdout);
     assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0, "dry run writes nothing");
 
     // An unreachable database: one-line error, exit 2, and no config file written.
@@ -425,6 +425,24 @@ fn setup_config_only_dry_run_and_unreachable_database_write_nothing_extra() {
     assert!(!out.stderr.contains("hunter2"));
     assert_eq!(out.stderr.trim_end().lines().count(), 1, "{}", out.stderr);
     assert_eq!(std::fs::read_dir(other.path()).unwrap().count(), 0, "nothing half-written");
+
+    // Found by an attack: the driver's error quoted the whole connection string, and setup
+    // printed a password given as a query parameter. A password with an unencoded `#` does
+    // not parse as a URL; one in the query is masked too, in the plan and in the error.
+    for (url, secret) in [
+        ("postgres://admin:Real#Pw1@127.0.0.1:1/db", "Real#Pw1"),
+        ("postgres://admin@127.0.0.1:1/db?password=QuerySecretPw2", "QuerySecretPw2"),
+    ] {
+        for args in [&["setup", "--dry-run"][..], &["setup"], &["audit", "verify"]] {
+            let out = run(cmd().current_dir(other.path()).args(args).env("DATABASE_URL", url));
+            assert!(
+                !out.stdout.contains(secret) && !out.stderr.contains(secret),
+                "{args:?}: {}{}",
+                out.stdout,
+                out.stderr
+            );
+        }
+    }
 }
 
 #[test]

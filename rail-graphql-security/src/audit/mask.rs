@@ -77,6 +77,70 @@ pub(crate) fn redact_url(url: &str) -> String {
     url.into()
 }
 
+/// A database URL for output: the password masked, and the values of query parameters whose
+/// name looks secret (`password=`, `sslpassword=`, ...); the rest (`mode=rwc`) stays readable.
+#[cfg(feature = "cli")]
+pub(crate) fn redact_database_url(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "[invalid url]".to_owned();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some(MASK));
+    }
+    if parsed.query().is_some() {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if is_secret_key(&k) { MASK.to_owned() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.into()
+}
+
+/// `text` (an error from connecting to `url`) with the credentials of `url` masked wherever
+/// they appear: drivers quote the connection string in their errors, whole or in parts, and a
+/// URL that does not parse (an unencoded `#` or `/` in the password) cannot be redacted as a
+/// URL.
+#[cfg(feature = "cli")]
+pub(crate) fn redact_url_in(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &redact_url(url));
+    for secret in url_secrets(url) {
+        out = out.replace(&secret, MASK);
+    }
+    out
+}
+
+/// The password and the query of `url`, raw and percent-decoded, found by plain string
+/// splitting (the URL may not parse); longest first, so a decoded form inside a raw one is
+/// masked whole.
+#[cfg(feature = "cli")]
+fn url_secrets(url: &str) -> Vec<String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let mut raw = Vec::new();
+    if let Some((userinfo, _)) = rest.rsplit_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+    {
+        raw.push(password.to_owned());
+    }
+    if let Some((_, query)) = rest.split_once('?') {
+        raw.push(query.to_owned());
+        raw.extend(query.split('&').filter_map(|pair| pair.split_once('=')).map(|(_, value)| value.to_owned()));
+    }
+    let decoded = raw.iter().filter_map(|r| {
+        url::form_urlencoded::parse(format!("v={}", r.replace('+', "%2B")).as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    });
+    let mut secrets: Vec<String> =
+        raw.iter().cloned().chain(decoded.collect::<Vec<_>>()).filter(|s| !s.is_empty()).collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    secrets.dedup();
+    secrets
+}
+
 /// Replaces, recursively, every value under a secret-looking key with [`MASK`].
 ///
 /// Whole subtrees are masked: `{"credentials": {"user": "a"}}` becomes `{"credentials": "***"}`.
@@ -139,6 +203,27 @@ mod tests {
     #[test]
     fn redacts_url_passwords_and_queries() {
         assert_eq!(redact_url("https://u:pw@siem.example.com/in?api_key=k"), "https://u:***@siem.example.com/in?***");
+    }
+
+    #[test]
+    #[cfg(feature = "cli")]
+    fn credentials_are_masked_wherever_an_error_quotes_them() {
+        // A password the URL parser refuses (`#` unencoded), quoted whole by the driver.
+        let url = "postgres://admin:Real#Pw1@127.0.0.1:1/db";
+        let error = format!("The connection string '{url}' cannot be parsed.");
+        let masked = redact_url_in(&error, url);
+        assert!(!masked.contains("Real#Pw1") && !masked.contains("Real"), "{masked}");
+        // Percent-encoded in the URL, decoded in the error; and a password in the query.
+        let url = "mysql://root:p%40ss%2Fword@db:3306/app?password=QuerySecret2&ssl-mode=required";
+        let error = "access denied for root with password p@ss/word (QuerySecret2)";
+        let masked = redact_url_in(error, url);
+        assert!(!masked.contains("p@ss/word") && !masked.contains("QuerySecret2"), "{masked}");
+        assert_eq!(redact_url_in("no driver for sqlite://x.db", "sqlite://x.db"), "no driver for sqlite://x.db");
+        assert_eq!(
+            redact_database_url("postgres://u:pw@h/db?sslmode=require&password=QuerySecret2"),
+            "postgres://u:***@h/db?sslmode=require&password=***"
+        );
+        assert_eq!(redact_database_url("sqlite://app.db?mode=rwc"), "sqlite://app.db?mode=rwc");
         assert_eq!(redact_url("https://siem.example.com/in"), "https://siem.example.com/in");
         assert_eq!(redact_url("not a url pw"), "[invalid url]");
     }

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::{CliError, EXIT_CHECK_FAILED, EXIT_OK, Format};
 use crate::audit::checkpoint::{CheckpointKey, parse_previous_keys, parse_verifying_key};
-use crate::audit::mask::redact_url;
+use crate::audit::mask::{redact_database_url, redact_url_in};
 use crate::audit::verify::{self, VerifyOptions, VerifyReport};
 use crate::config::standard::AuditSettings;
 
@@ -193,7 +193,7 @@ fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
         }
         None => {
             let url = database_url(args.database_url.as_ref());
-            let label = redact_url(&url);
+            let label = redact_database_url(&url);
             let report = block_on(async {
                 let db = connect(&url).await?;
                 let report = verify::verify_database(&db, options).await.map_err(|e| {
@@ -249,7 +249,7 @@ fn write_text(source: &str, report: &VerifyReport, out: &mut dyn Write) -> std::
 
 fn run_export(args: &ExportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     let url = database_url(args.database_url.as_ref());
-    let label = redact_url(&url);
+    let label = redact_database_url(&url);
     block_on(async {
         let db = connect(&url).await?;
         let result = match &args.output {
@@ -282,8 +282,9 @@ async fn connect(url: &str) -> Result<sea_orm::DatabaseConnection, CliError> {
         .sqlx_logging(false);
     sea_orm::Database::connect(options).await.map_err(|e| {
         CliError::Message(format!(
-            "cannot connect to the database {}: {e}; check DATABASE_URL or --database-url",
-            redact_url(url)
+            "cannot connect to the database {}: {}; check DATABASE_URL or --database-url",
+            redact_database_url(url),
+            redact_url_in(&e.to_string(), url)
         ))
     })
 }

@@ -5,6 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use super::{CliError, EXIT_OK, edit, parse_profile, resolve_config_path, resolve_profile};
+use crate::audit::mask::{redact_database_url, redact_url_in};
 use crate::config::{Profile, REDACTED, SecurityConfig};
 use crate::migration::MigratorTrait;
 
@@ -75,7 +76,7 @@ pub(super) fn run<T: SecurityConfig, M: MigratorTrait>(args: &SetupArgs, out: &m
     if args.dry_run {
         writeln!(out, "Would write {} (profile: {profile})", path.display())?;
         if migrate {
-            writeln!(out, "Would run migrations on {}", redact_url(&database_url))?;
+            writeln!(out, "Would run migrations on {}", redact_database_url(&database_url))?;
         }
     } else {
         // Migrate first: if the database is unreachable nothing has been written.
@@ -85,7 +86,7 @@ pub(super) fn run<T: SecurityConfig, M: MigratorTrait>(args: &SetupArgs, out: &m
         edit::write_atomically(&path, &contents, edit::Permissions::Private)?;
         writeln!(out, "Wrote {} (profile: {profile})", path.display())?;
         if migrate {
-            writeln!(out, "Migrations are up to date on {}", redact_url(&database_url))?;
+            writeln!(out, "Migrations are up to date on {}", redact_database_url(&database_url))?;
         }
     }
     if !generated.is_empty() {
@@ -230,27 +231,19 @@ fn run_migrations<M: MigratorTrait>(url: &str) -> Result<(), CliError> {
         options.connect_timeout(std::time::Duration::from_secs(5)).acquire_timeout(std::time::Duration::from_secs(5));
         let db = sea_orm::Database::connect(options).await.map_err(|e| {
             CliError::Message(format!(
-                "cannot connect to the database {}: {e}; check DATABASE_URL or --database-url, or pass --no-migrate",
-                redact_url(url)
+                "cannot connect to the database {}: {}; check DATABASE_URL or --database-url, or pass --no-migrate",
+                redact_database_url(url),
+                redact_url_in(&e.to_string(), url)
             ))
         })?;
-        M::up(&db, None)
-            .await
-            .map_err(|e| CliError::Message(format!("migrations failed on {}: {e}", redact_url(url))))?;
+        M::up(&db, None).await.map_err(|e| {
+            CliError::Message(format!(
+                "migrations failed on {}: {}",
+                redact_database_url(url),
+                redact_url_in(&e.to_string(), url)
+            ))
+        })?;
         let _ = db.close().await;
         Ok(())
     })
-}
-
-/// The URL without its password.
-fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("***"));
-            }
-            parsed.to_string()
-        }
-        Err(_) => "[unparseable database url]".to_owned(),
-    }
 }
