@@ -739,7 +739,7 @@ impl Verifier {
                 }
             }
         }
-        state.next = link.seq + 1;
+        state.next = link.seq.saturating_add(1);
         state.last_hash = Some(link.hash);
         state.last_at = entry.at();
         if !self.claimed.is_empty() {
@@ -774,23 +774,27 @@ impl Verifier {
     }
 
     /// Missing events `first..=last`: dead letters fill what they can; the rest was deleted.
+    /// Goes by the dead letters in the range, not by every number in it: a row whose `seq` was
+    /// set to 10^15 makes a gap that long, which must be reported, not walked.
     fn gap(&mut self, state: &mut ChainState, chain: Uuid, first: u64, last: u64) {
-        let mut missing_from = None;
-        for seq in first..=last {
-            match self.dead_letters.remove(&(chain, seq)) {
-                Some(event) => {
-                    if let Some(from) = missing_from.take() {
-                        self.deleted(state, chain, from, seq - 1);
-                    }
-                    let link = event.chain.expect("dead letters are keyed by their link");
-                    self.take(state, Entry::DeadLetter(&event), link);
-                }
-                None => {
-                    missing_from.get_or_insert(seq);
-                }
+        let mut letters: Vec<u64> = self
+            .dead_letters
+            .keys()
+            .filter(|(c, seq)| *c == chain && (first..=last).contains(seq))
+            .map(|(_, seq)| *seq)
+            .collect();
+        letters.sort_unstable();
+        let mut missing_from = Some(first);
+        for seq in letters {
+            let Some(event) = self.dead_letters.remove(&(chain, seq)) else { continue };
+            if let Some(from) = missing_from.take().filter(|from| *from < seq) {
+                self.deleted(state, chain, from, seq - 1);
             }
+            let link = event.chain.expect("dead letters are keyed by their link");
+            self.take(state, Entry::DeadLetter(&event), link);
+            missing_from = seq.checked_add(1);
         }
-        if let Some(from) = missing_from {
+        if let Some(from) = missing_from.filter(|from| *from <= last) {
             self.deleted(state, chain, from, last);
         }
     }
@@ -815,7 +819,7 @@ impl Verifier {
     fn deleted(&mut self, state: &mut ChainState, chain: Uuid, first_seq: u64, last_seq: u64) {
         self.report.findings.push(Finding::Deleted { chain, first_seq, last_seq });
         // The next event cannot link to what is gone: continue from its own link.
-        state.next = last_seq + 1;
+        state.next = last_seq.saturating_add(1);
         state.last_hash = None;
         self.reach(state, last_seq, None);
     }
@@ -909,7 +913,7 @@ impl Verifier {
                 while let Some(checkpoint) = state.pending.pop_front_if(|c| c.seq <= anchor) {
                     self.accept(&mut state, checkpoint, None);
                 }
-                state.next = anchor + 1;
+                state.next = anchor.saturating_add(1);
             }
             // Signed heads past the last event: the events after it were removed.
             if let Some(newest) = state.pending.back().map(|c| c.seq)
@@ -1603,6 +1607,32 @@ mod tests {
                 Finding::Deleted { chain, first_seq: 10, last_seq: 10 }
             ]
         );
+    }
+
+    /// Found by an attack on `audit verify`: one stored `seq` set to 10^15 made the verifier
+    /// walk every missing number (it never finished), and `u64::MAX` overflowed (a panic).
+    #[test]
+    fn a_huge_sequence_number_is_reported_not_walked_or_overflowed() {
+        let events = chain(5);
+        let chain_id = events[0].chain.unwrap().chain;
+        for huge in [1_000_000_000_000_000, u64::MAX] {
+            let mut tampered = events.clone();
+            tampered[4].chain.as_mut().unwrap().seq = huge;
+            let checkpoints = vec![signed(&events, 4, 0)];
+            let started = std::time::Instant::now();
+            let report = run(&tampered, checkpoints, Vec::new());
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "walked the gap");
+            assert!(
+                report.findings.contains(&Finding::Deleted { chain: chain_id, first_seq: 5, last_seq: huge - 1 }),
+                "{huge}: {:?}",
+                report.findings
+            );
+        }
+        // A forged checkpoint at `u64::MAX` past the last event.
+        let mut forged = Checkpoint::new(chain_id, u64::MAX, events[4].chain.unwrap().hash, 5);
+        CheckpointKey::from_secret("unit").sign(&mut forged);
+        let report = run(&events, vec![signed(&events, 5, 0), forged], Vec::new());
+        assert!(!report.intact(), "{:?}", report.findings);
     }
 
     #[test]
