@@ -206,6 +206,21 @@ fn a_wrong_type_in_an_env_var_names_the_variable_and_quotes_the_value() {
     );
 }
 
+/// Found by an attack on the CLI: an all-digit secret parses as a TOML integer, and the
+/// type error quoted it (`found the integer 123456789`).
+#[test]
+fn a_secret_of_the_wrong_type_is_not_quoted() {
+    let toml = file("[audit]\ncheckpoint_signing_key = 123456789\nwebhook_secret = 1234.5678\n");
+    let errors = errors_of(StandardSecurityConfig::loader().env_vars(no_env()).file(toml.path()).load());
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors[0].ends_with("`audit.checkpoint_signing_key` must be a string (secret), found an integer"),
+        "{errors:?}"
+    );
+    assert!(errors[1].ends_with("found a number"), "{errors:?}");
+    assert!(errors.iter().all(|e| !e.contains("123456789") && !e.contains("1234.5678")), "{errors:?}");
+}
+
 #[test]
 fn sections_and_values_cannot_be_swapped() {
     let errors = errors_of(StandardSecurityConfig::loader().env_vars([("RAIL_SECURITY__MFA", "true")]).load());

@@ -283,7 +283,9 @@ impl LoadContext {
     pub fn leaf<V: ConfigValue>(&mut self, slot: &mut V, input: Input<'_>) -> Result<(), ConfigError> {
         let source = self.source_of(&input);
         let parsed = match input {
-            Input::Toml(Item::Value(value)) => V::from_toml(value).ok_or_else(|| super::value::describe_found(value)),
+            Input::Toml(Item::Value(value)) => {
+                V::from_toml(value).ok_or_else(|| super::value::describe_found(value, V::SECRET))
+            }
             Input::Toml(item) => Err(describe_item(item)),
             Input::Env { rest: [entry], value, .. } if V::HAS_ENTRIES => {
                 // A table value: this variable sets one of its entries.

@@ -54,10 +54,13 @@ pub trait ConfigValue: Sized {
     fn to_json_redacted(&self) -> serde_json::Value;
 }
 
-/// How a found value is described in an error, without ever quoting a secret.
-pub(crate) fn describe_found(value: &Value) -> String {
+/// How a found value is described in an error: strings are never quoted, and no value of a
+/// `secret` key is (an all-digit secret parses as an integer).
+pub(crate) fn describe_found(value: &Value, secret: bool) -> String {
     match value {
         Value::String(_) => "a string".to_owned(),
+        Value::Integer(_) if secret => "an integer".to_owned(),
+        Value::Float(_) if secret => "a number".to_owned(),
         Value::Integer(i) => format!("the integer {}", i.value()),
         Value::Float(f) => format!("the number {}", f.value()),
         Value::Boolean(b) => format!("`{}`", b.value()),
@@ -70,7 +73,7 @@ pub(crate) fn describe_found(value: &Value) -> String {
 /// How an item that is not a plain value (a `[section]`) is described in an error.
 pub(crate) fn describe_item(item: &Item) -> String {
     match item {
-        Item::Value(value) => describe_found(value),
+        Item::Value(value) => describe_found(value, false),
         Item::Table(_) => "a table".to_owned(),
         Item::ArrayOfTables(_) => "an array of tables".to_owned(),
         Item::None => "nothing".to_owned(),
