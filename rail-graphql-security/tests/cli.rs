@@ -611,6 +611,31 @@ fn audit_verify_checks_the_trail_against_the_configured_anchor_file() {
     let out = audit(&["verify", "--anchors", "bad.jsonl"]);
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("line 1 is not a checkpoint"), "{}", out.stderr);
+
+    // Found by an attack: a device never ends (out of memory reading `/dev/zero` as one line),
+    // a FIFO blocks the second open, and a file of one endless line is read whole. Each is now
+    // a usage error.
+    let fifo = dir.path().join("trail.fifo");
+    assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let fifo = fifo.to_str().unwrap();
+    for args in [
+        &["verify", "--export", "/dev/zero"][..],
+        &["verify", "--anchors", "/dev/zero"],
+        &["verify", "--export", fifo],
+        &["verify", "--anchors", fifo],
+    ] {
+        let out = audit(args);
+        assert_eq!(out.code, 2, "{args:?}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains("not a regular file"), "{args:?}: {}", out.stderr);
+    }
+    let endless = dir.path().join("endless.jsonl");
+    let file = std::fs::File::create(&endless).unwrap();
+    file.set_len(65 * 1024 * 1024).unwrap();
+    for flag in ["--export", "--anchors"] {
+        let out = audit(&["verify", flag, "endless.jsonl"]);
+        assert_eq!(out.code, 2, "{flag}: {}{}", out.stdout, out.stderr);
+        assert!(out.stderr.contains("line 1 is longer than 64 MiB"), "{flag}: {}", out.stderr);
+    }
 }
 
 #[test]

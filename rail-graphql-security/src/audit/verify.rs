@@ -1267,10 +1267,14 @@ fn with_anchors(mut checkpoints: Vec<Checkpoint>, anchors: &[Checkpoint], keys: 
 /// checkpoint, as the database sink appends them) for [`VerifyOptions::anchors`]. A line that
 /// is not a checkpoint is an error naming its number.
 pub fn read_anchors(path: &Path) -> std::io::Result<Vec<Checkpoint>> {
-    let file = std::io::BufReader::new(std::fs::File::open(path)?);
+    let mut file = std::io::BufReader::new(open_regular(path)?);
     let mut anchors = Vec::new();
-    for (index, line) in file.lines().enumerate() {
-        let line = line?;
+    let mut line = String::new();
+    for index in 0.. {
+        line.clear();
+        if read_bounded_line(&mut file, &mut line, index + 1)? == 0 {
+            break;
+        }
         if line.trim().is_empty() {
             continue;
         }
@@ -1286,6 +1290,34 @@ pub fn read_anchors(path: &Path) -> std::io::Result<Vec<Checkpoint>> {
         anchors.push(anchor.checkpoint);
     }
     Ok(anchors)
+}
+
+/// The longest line an export or anchor file may have; a stored event is far shorter (the
+/// logger cuts what it stores to fit its columns).
+const MAX_LINE: u64 = 64 * 1024 * 1024;
+
+/// Opens `path` if it is a regular file: a FIFO blocks the open (and would give each pass of
+/// [`verify_export`] other lines), and a device such as `/dev/zero` never ends.
+fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    if !std::fs::metadata(path)?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a directory, FIFO or device): give the path of a file",
+        ));
+    }
+    std::fs::File::open(path)
+}
+
+/// Reads line `number` (at most [`MAX_LINE`] bytes) into `line`; 0 at the end of the file.
+fn read_bounded_line(reader: &mut impl BufRead, line: &mut String, number: usize) -> std::io::Result<usize> {
+    let read = std::io::Read::take(reader, MAX_LINE + 1).read_line(line)?;
+    if read as u64 > MAX_LINE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("line {number} is longer than {} MiB: not a line this tool wrote", MAX_LINE >> 20),
+        ));
+    }
+    Ok(read)
 }
 
 /// How an export file and an anchor file hold a checkpoint: `{"checkpoint": …}` (`C`: the
@@ -1369,7 +1401,7 @@ pub enum ExportError {
 pub fn verify_export(path: &Path, options: VerifyOptions) -> std::io::Result<VerifyReport> {
     use std::io::{Read, Seek, SeekFrom};
 
-    let open = || std::fs::File::open(path).map(std::io::BufReader::new);
+    let open = || open_regular(path).map(std::io::BufReader::new);
     let (mut checkpoints, mut dead_letters, mut invalid) = (Vec::new(), Vec::new(), Vec::new());
     // Where each chained event's line is: (chain, sequence number, line number, offset, length).
     let mut places: Vec<(Uuid, u64, usize, u64, usize)> = Vec::new();
@@ -1379,7 +1411,7 @@ pub fn verify_export(path: &Path, options: VerifyOptions) -> std::io::Result<Ver
     let (mut reader, mut line, mut offset) = (open()?, String::new(), 0u64);
     for number in 1.. {
         line.clear();
-        let read = reader.read_line(&mut line)?;
+        let read = read_bounded_line(&mut reader, &mut line, number)?;
         if read == 0 {
             break;
         }
@@ -1435,7 +1467,7 @@ pub fn verify_export(path: &Path, options: VerifyOptions) -> std::io::Result<Ver
         }
     }
     places.sort_unstable_by_key(|&(chain, seq, number, _, _)| (chain, seq, number));
-    let mut file = std::fs::File::open(path)?;
+    let mut file = open_regular(path)?;
     let mut bytes = Vec::new();
     for (_, _, _, start, length) in places {
         file.seek(SeekFrom::Start(start))?;
