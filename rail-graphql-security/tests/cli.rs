@@ -636,6 +636,10 @@ fn audit_verify_checks_the_trail_against_the_configured_anchor_file() {
         assert_eq!(out.code, 2, "{flag}: {}{}", out.stdout, out.stderr);
         assert!(out.stderr.contains("line 1 is longer than 64 MiB"), "{flag}: {}", out.stderr);
     }
+    // An inverted range verified nothing and read "intact".
+    let out = audit(&["verify", "--from", "2026-12-08", "--to", "2026-12-01"]);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("is not before --to"), "{}", out.stderr);
 }
 
 #[test]

@@ -165,7 +165,18 @@ pub(super) fn run(command: &AuditCommand, out: &mut dyn Write) -> Result<u8, Cli
     }
 }
 
+/// `--from` must come before `--to`: an empty range verifies nothing and would read "intact".
+fn check_range(from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<(), CliError> {
+    match (from, to) {
+        (Some(from), Some(to)) if from >= to => {
+            Err(CliError::Message(format!("--from ({from}) is not before --to ({to}): swap the two, or leave one out")))
+        }
+        _ => Ok(()),
+    }
+}
+
 fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    check_range(args.from, args.to)?;
     let key =
         args.verifying_key.clone().or_else(|| std::env::var(VERIFYING_KEY_ENV_VAR).ok().filter(|k| !k.is_empty()));
     let key = key.map(|k| parse_verifying_key(&k)).transpose().map_err(CliError::Message)?;
@@ -248,6 +259,7 @@ fn write_text(source: &str, report: &VerifyReport, out: &mut dyn Write) -> std::
 }
 
 fn run_export(args: &ExportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
+    check_range(args.from, args.to)?;
     let url = database_url(args.database_url.as_ref());
     let label = redact_database_url(&url);
     block_on(async {
