@@ -144,6 +144,33 @@ async fn fresh_login_after_logout_everywhere(a: &Server, b: &Server) {
     assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "anonymous: {body}");
 }
 
+/// Found by an attack: a trusted-device token kept skipping the second factor after
+/// `logoutEverywhere`, so a login with the password alone got a full session again.
+#[tokio::test]
+async fn logout_everywhere_forgets_the_trusted_devices() {
+    let (_t, server) = sqlite_server().await;
+    let mut admin = server.admin_with_totp().await;
+    let code = admin.next_code().await;
+    let (login, _) = server.login("admin", ADMIN, None).await;
+    let body = server
+        .gql(
+            Some(&login),
+            "mutation($c: String!) { verifyTotp(code: $c, trustDevice: true) { deviceId } }",
+            json!({ "c": code }),
+        )
+        .await;
+    let device = body["data"]["verifyTotp"]["deviceId"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let (_, required) = server.login("admin", ADMIN, Some(&device)).await;
+    assert!(!required, "the trusted device skips the second factor");
+
+    let out = server.gql(Some(&admin.token), "mutation { logoutEverywhere }", json!({})).await;
+    assert_eq!(out["data"]["logoutEverywhere"], true, "{out}");
+    let (token, required) = server.login("admin", ADMIN, Some(&device)).await;
+    assert!(required, "the device is no longer trusted");
+    let (status, body) = server.post(Some(&token), "{ secretNote }", json!({})).await;
+    assert!(status == 200 && error_code(&body) == Some("MFA_REQUIRED"), "{status} {body}");
+}
+
 /// [`e2e::test_config`] with room for every login of these tests (demo logs in 4 times).
 fn test_config(database_url: &str) -> demo::Settings {
     let mut settings = e2e::test_config(database_url);

@@ -429,14 +429,20 @@ impl DemoMutation {
     }
 
     /// Ends every session of the caller, on every instance: each token issued to them until
-    /// now (other devices, the security dashboard) is refused; a new login works. Audited as
-    /// `token_revoked` (`scope: "all_sessions"`) and `logout`.
+    /// now (other devices, the security dashboard) is refused, and the trusted devices are
+    /// forgotten (their tokens no longer skip the second factor); a new login works. Audited
+    /// as `token_revoked` (`scope: "all_sessions"`) and `logout`.
     async fn logout_everywhere(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         let principal = require_authenticated(ctx)?.clone();
         let security = SecurityContext::from_graphql(ctx).ok_or_else(|| internal("no security context"))?;
         let app = state(ctx);
         let ip = security.client_ip;
         app.inner.tokens.revoke_all_sessions(&principal, ip).await.map_err(|e| e.extend())?;
+        // A device kept as trusted let a login with the password alone back in without the
+        // second factor, whatever was logged out.
+        let id: i64 = principal.id.parse().map_err(|_| internal("user id is not a number"))?;
+        let account = MfaAccount::new(id, principal.name.clone().unwrap_or_default());
+        app.inner.mfa.revoke_all_trusted_devices(&account).await.map_err(|e| unavailable(&e))?;
         app.inner.logger.log_logout(&principal, ip, security.user_agent.as_deref());
         Ok(true)
     }
