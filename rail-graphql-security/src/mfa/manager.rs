@@ -455,24 +455,31 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// count: they are the fallback of a device (`setupTotp` makes them before the device is
     /// confirmed).
     pub(crate) async fn has_confirmed_factor(&self, user: &Id) -> Result<bool, MfaError> {
-        Ok(self.has_confirmed_device(user).await? || self.has_passkey(user).await?)
+        Ok(Self::has_confirmed_factor_in(&self.db, user, None).await?)
     }
 
-    /// Whether the user has a confirmed, active TOTP or SMS device.
-    pub(crate) async fn has_confirmed_device(&self, user: &Id) -> Result<bool, MfaError> {
-        let row = self
-            .db
-            .query_one(
-                Query::select()
-                    .column(MfaDevices::Id)
-                    .from(MfaDevices::Table)
-                    .and_where(Expr::col(MfaDevices::UserId).eq(user.to_db_value()))
-                    .and_where(Expr::col(MfaDevices::IsActive).eq(true))
-                    .and_where(Expr::col(MfaDevices::Confirmed).eq(true))
-                    .limit(1),
-            )
-            .await?;
-        Ok(row.is_some())
+    /// In `db` (a transaction, under the user's lock): whether the user has a confirmed, active
+    /// device or a passkey, other than `except` (a device's or a passkey's id).
+    async fn has_confirmed_factor_in(db: &impl ConnectionTrait, uid: &Id, except: Option<&str>) -> Result<bool, DbErr> {
+        let mut device = Query::select();
+        device
+            .column(MfaDevices::Id)
+            .from(MfaDevices::Table)
+            .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
+            .and_where(Expr::col(MfaDevices::IsActive).eq(true))
+            .and_where(Expr::col(MfaDevices::Confirmed).eq(true))
+            .limit(1);
+        let mut passkey = Query::select();
+        passkey
+            .column(MfaPasskeys::Id)
+            .from(MfaPasskeys::Table)
+            .and_where(Expr::col(MfaPasskeys::UserId).eq(uid.to_db_value()))
+            .limit(1);
+        if let Some(except) = except {
+            device.and_where(Expr::col(MfaDevices::Id).ne(except));
+            passkey.and_where(Expr::col(MfaPasskeys::Id).ne(except));
+        }
+        Ok(db.query_one(&device).await?.is_some() || db.query_one(&passkey).await?.is_some())
     }
 
     /// The user's devices, active or not, oldest first.
@@ -647,23 +654,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 .and_where(Expr::col(MfaPasskeyCeremonies::Kind).eq("registration")),
         )
         .await?;
-        let other_device = Query::select()
-            .column(MfaDevices::Id)
-            .from(MfaDevices::Table)
-            .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
-            .and_where(Expr::col(MfaDevices::IsActive).eq(true))
-            .and_where(Expr::col(MfaDevices::Confirmed).eq(true))
-            .and_where(Expr::col(MfaDevices::Id).ne(id.as_str()))
-            .limit(1)
-            .to_owned();
-        let other_passkey = Query::select()
-            .column(MfaPasskeys::Id)
-            .from(MfaPasskeys::Table)
-            .and_where(Expr::col(MfaPasskeys::UserId).eq(uid.to_db_value()))
-            .and_where(Expr::col(MfaPasskeys::Id).ne(id.as_str()))
-            .limit(1)
-            .to_owned();
-        if txn.query_one(&other_device).await?.is_none() && txn.query_one(&other_passkey).await?.is_none() {
+        if !Self::has_confirmed_factor_in(txn, uid, Some(&id)).await? {
             txn.execute(
                 Query::delete()
                     .from_table(MfaBackupCodes::Table)
@@ -673,25 +664,6 @@ impl<Id: MfaUserId> MfaManager<Id> {
             .await?;
         }
         Ok(())
-    }
-
-    /// In `txn`: whether the user has a confirmed, active device or a passkey.
-    async fn has_confirmed_factor_in(txn: &impl ConnectionTrait, uid: &Id) -> Result<bool, DbErr> {
-        let device = Query::select()
-            .column(MfaDevices::Id)
-            .from(MfaDevices::Table)
-            .and_where(Expr::col(MfaDevices::UserId).eq(uid.to_db_value()))
-            .and_where(Expr::col(MfaDevices::IsActive).eq(true))
-            .and_where(Expr::col(MfaDevices::Confirmed).eq(true))
-            .limit(1)
-            .to_owned();
-        let passkey = Query::select()
-            .column(MfaPasskeys::Id)
-            .from(MfaPasskeys::Table)
-            .and_where(Expr::col(MfaPasskeys::UserId).eq(uid.to_db_value()))
-            .limit(1)
-            .to_owned();
-        Ok(txn.query_one(&device).await?.is_some() || txn.query_one(&passkey).await?.is_some())
     }
 
     /// Stores a new unconfirmed device in place of the user's unconfirmed enrolment of `kind`:
@@ -724,7 +696,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 txn.rollback().await?;
                 return Err(refused);
             }
-            if device.is_primary && Self::has_confirmed_factor_in(&txn, &uid).await? {
+            if device.is_primary && Self::has_confirmed_factor_in(&txn, &uid, None).await? {
                 txn.rollback().await?;
                 return Err(MfaError::InvalidInput(
                     "a second factor was confirmed while this one was being set up: setting up another one now needs a step-up (pass a second factor, then try again)".to_owned(),
