@@ -458,8 +458,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
         Ok(Self::has_confirmed_factor_in(&self.db, user, None).await?)
     }
 
-    /// In `db` (a transaction, under the user's lock): whether the user has a confirmed, active
-    /// device or a passkey, other than `except` (a device's or a passkey's id).
+    /// In `db` (the pool, or a transaction under the user's lock): whether the user has a
+    /// confirmed, active device or a passkey, other than `except` (a device's or a passkey's id).
     async fn has_confirmed_factor_in(db: &impl ConnectionTrait, uid: &Id, except: Option<&str>) -> Result<bool, DbErr> {
         let mut device = Query::select();
         device
