@@ -171,17 +171,24 @@ async fn an_oversized_value_is_refused_for_good(t: &TestDb) {
 }
 on_every_backend!(an_oversized_value_is_refused_for_good_on, an_oversized_value_is_refused_for_good);
 
+/// Adds a unique index of the application's own on `request_id`, and returns `n` events with
+/// distinct request ids but for the one at `repeat`, which repeats the fourth's.
+async fn unique_index_and_a_repeat(t: &TestDb, n: usize, tag: &str, repeat: usize) -> Vec<AuditEvent> {
+    use sea_orm::ConnectionTrait;
+    t.db.execute_unprepared("CREATE UNIQUE INDEX app_unique_request ON audit_events (request_id)").await.unwrap();
+    let mut batch = events(n, tag);
+    for (i, event) in batch.iter_mut().enumerate() {
+        event.request_id = Some(format!("unique-{i}"));
+    }
+    batch[repeat].request_id = Some("unique-3".to_owned());
+    batch
+}
+
 /// A value that a unique index the application added already holds refuses its row for good.
 /// MySQL and MariaDB report it with the same error as a stored id, which the sink skips and
 /// retries: read as that, the batch was retried forever and nothing after it was stored.
 async fn a_value_another_unique_index_holds_is_refused_for_good(t: &TestDb) {
-    use sea_orm::ConnectionTrait;
-    t.db.execute_unprepared("CREATE UNIQUE INDEX app_unique_request ON audit_events (request_id)").await.unwrap();
-    let mut batch = events(300, "unique");
-    for (i, event) in batch.iter_mut().enumerate() {
-        event.request_id = Some(format!("unique-{i}"));
-    }
-    batch[200].request_id = Some("unique-3".to_owned());
+    let batch = unique_index_and_a_repeat(t, 300, "unique", 200).await;
     let error = DatabaseSink::new(t.db.clone()).write_batch(&batch).await.expect_err("the repeated value is refused");
     assert!(error.is_permanent(), "a unique index refuses the data for good: {error}");
     assert!(all_rows(t).await.is_empty(), "nothing of the refused batch is stored");
@@ -211,14 +218,8 @@ on_every_backend!(
 /// them. A unique index the application added refuses the 700th row of a 1,000-row statement.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_row_refused_mid_statement_leaves_none_of_the_statement_on_sqlite() {
-    use sea_orm::ConnectionTrait;
     let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
-    t.db.execute_unprepared("CREATE UNIQUE INDEX app_unique_request ON audit_events (request_id)").await.unwrap();
-    let mut batch = events(1000, "fail");
-    for (i, event) in batch.iter_mut().enumerate() {
-        event.request_id = Some(format!("unique-{i}"));
-    }
-    batch[699].request_id = Some("unique-3".to_owned());
+    let mut batch = unique_index_and_a_repeat(&t, 1000, "fail", 699).await;
     let error = DatabaseSink::new(t.db.clone()).write_batch(&batch).await.expect_err("the repeated value is refused");
     assert!(error.is_permanent(), "a constraint refuses the data for good: {error}");
     assert!(all_rows(&t).await.is_empty(), "nothing of the refused batch is stored");

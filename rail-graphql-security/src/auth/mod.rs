@@ -436,7 +436,9 @@ impl TokenService {
     /// (a new login) work. Repeating it moves the cut-off to the later time. Logs
     /// `token_revoked` (`scope: "all_sessions"`). The record is kept for this service's token
     /// lifetime plus the leeway: tokens of a service with a longer lifetime on the same store
-    /// need its own call.
+    /// need its own call. Trusted devices are not sessions: to stop them skipping the second
+    /// factor too, call `MfaManager::revoke_all_trusted_devices` (the example server's
+    /// `logoutEverywhere` does both).
     pub async fn revoke_all_sessions(&self, user: &Principal, client_ip: Option<IpAddr>) -> Result<(), TokenError> {
         let now = Utc::now();
         let expires_at = now + self.lifetime() + self.leeway();
