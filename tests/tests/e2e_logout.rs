@@ -1,6 +1,6 @@
 //! Logout ends the login, not one token (issue 14, item 8), over real HTTP against the demo:
 //! after `logout` with the login's token, the token `verifyTotp` returned (the step-up) is
-//! refused too; `logoutEverywhere` ends every session of the user, and a later login works.
+//! refused too (and the enrolment before it ended the tokens issued until then); `logoutEverywhere` ends every session of the user, and a later login works.
 //! On SQLite, and on two instances sharing PostgreSQL and Redis where Redis loses its keys (a
 //! restart without persistence) between the revocation and the next request: the instance that
 //! revoked refuses at once, the other within `REVOCATION_SYNC_BOUND`; and on two instances
@@ -10,7 +10,7 @@ mod e2e;
 
 use e2e::flow::{SETUP_TOTP, VERIFY_TOTP, fresh_code};
 use e2e::{Server, error_code};
-use integration_tests::{Backend, TestDb, redis_url, unique_prefix};
+use integration_tests::{Backend, TestDb, redis_url, totp_now, unique_prefix};
 use serde_json::json;
 
 const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
@@ -82,15 +82,22 @@ async fn assert_works(server: &Server, token: &str, username: &str) {
     assert_eq!(body["data"]["me"]["username"], username, "{body}");
 }
 
-/// Login → TOTP enrolled and passed (a step-up token of the same login) → logout with the
-/// login's token → both tokens refused on both servers.
+/// TOTP enrolled (which ends the tokens issued before it, on both servers) → a login → TOTP
+/// passed (a step-up token of the same login) → logout with the login's token → both tokens
+/// refused on both servers.
 async fn logout_ends_the_step_up_token_too(a: &Server, b: &Server, between: Between<'_>) {
-    let (login, _) = a.login("demo", DEMO, None).await;
-    let body = b.gql(Some(&login), SETUP_TOTP, json!({})).await;
+    let (enrolling, _) = a.login("demo", DEMO, None).await;
+    let body = b.gql(Some(&enrolling), SETUP_TOTP, json!({})).await;
     assert!(body["errors"].is_null(), "setupTotp failed: {body}");
     let secret = body["data"]["setupTotp"]["secretKey"].as_str().expect("secretKey").to_owned();
     let code = fresh_code(&secret).await;
-    let body = a.gql(Some(&login), VERIFY_TOTP, json!({ "c": code, "t": false })).await;
+    let body = a.gql(Some(&enrolling), VERIFY_TOTP, json!({ "c": code, "t": false })).await;
+    assert_eq!(body["data"]["verifyTotp"]["success"], true, "{body}");
+    refused_everywhere(a, b, &enrolling, "a token issued before the enrolment").await;
+
+    let (login, required) = a.login("demo", DEMO, None).await;
+    assert!(required, "the enrolled factor counts");
+    let body = a.gql(Some(&login), VERIFY_TOTP, json!({ "c": totp_now(&secret, 1), "t": false })).await;
     assert_eq!(body["data"]["verifyTotp"]["success"], true, "{body}");
     let step_up = body["data"]["verifyTotp"]["token"].as_str().expect("a step-up token").to_owned();
     let body = b.secret_note(&step_up).await;
@@ -171,7 +178,7 @@ async fn logout_everywhere_forgets_the_trusted_devices() {
     assert!(status == 200 && error_code(&body) == Some("MFA_REQUIRED"), "{status} {body}");
 }
 
-/// [`e2e::test_config`] with room for every login of these tests (demo logs in 4 times).
+/// [`e2e::test_config`] with room for every login of these tests (demo logs in 5 times).
 fn test_config(database_url: &str) -> demo::Settings {
     let mut settings = e2e::test_config(database_url);
     settings.config.security.middleware.rate_limiting.login_attempts_limit = 10;

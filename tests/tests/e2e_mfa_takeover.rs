@@ -7,6 +7,10 @@
 //!
 //! Now the factor that makes a user's MFA count drops every other unconfirmed enrolment and
 //! the backup codes made before it, and backup codes count only once a factor is confirmed.
+//!
+//! A second attack of the same review: a token the attacker took with the password before the
+//! user enrolled listed no second factor, so it stayed a full session after the enrolment
+//! (until it expired, refreshable). Now the enrolment ends every token issued before it.
 
 mod e2e;
 
@@ -40,8 +44,9 @@ fn data<'a>(body: &'a Value, field: &str) -> &'a Value {
     &body["data"][field]
 }
 
-/// The user (the victim) enrols TOTP and confirms it, from a login of their own.
-async fn victim_enrols_totp(server: &Server) -> String {
+/// The user (the victim) enrols TOTP and confirms it, from a login of their own: the TOTP
+/// secret, the login's token and the token `verifyTotp` returned.
+async fn victim_enrols_totp(server: &Server) -> (String, String, String) {
     let (token, required) = server.login("demo", DEMO, None).await;
     assert!(!required, "no factor counts yet");
     let body =
@@ -50,12 +55,47 @@ async fn victim_enrols_totp(server: &Server) -> String {
     let body = server
         .gql(
             Some(&token),
-            "mutation($c: String!) { verifyTotp(code: $c) { success } }",
+            "mutation($c: String!) { verifyTotp(code: $c) { success token } }",
             json!({ "c": totp_now(&secret, 0) }),
         )
         .await;
     assert_eq!(data(&body, "verifyTotp")["success"], true);
-    secret
+    let verified = data(&body, "verifyTotp")["token"].as_str().expect("a token").to_owned();
+    (secret, token, verified)
+}
+
+const ME: &str = "{ me { username } }";
+
+#[tokio::test]
+async fn a_login_taken_with_the_password_before_the_enrolment_ends_with_it() {
+    let (_t, server, _phone) = start().await;
+    // The attacker logs in with the password while the user has no factor: a full session.
+    let (attacker, required) = server.login("demo", DEMO, None).await;
+    assert!(!required);
+    assert_eq!(data(&server.gql(Some(&attacker), ME, json!({})).await, "me")["username"], "demo");
+    let note = "mutation { createNote(title: \"planted\", body: \"x\") { id } }";
+    assert!(server.gql(Some(&attacker), note, json!({})).await["errors"].is_null());
+
+    let (_, login, verified) = victim_enrols_totp(&server).await;
+
+    // Every token issued before the enrolment is refused, the attacker's and the user's own
+    // login's; the token verifyTotp returned continues the user's session.
+    for (who, token) in [("attacker", &attacker), ("the enrolling login", &login)] {
+        for query in [ME, note] {
+            let (status, body) = server.post(Some(token), query, json!({})).await;
+            assert_eq!(status, 401, "{who}'s token outlived the enrolment: {body}");
+            assert_eq!(body["errors"][0]["extensions"]["reason"], "token_revoked", "{who}: {body}");
+        }
+    }
+    assert_eq!(server.secret_note(&verified).await["data"]["secretNote"], demo::schema::SECRET_NOTE);
+    // It belongs to the login's session: logging out ends it.
+    let body = server.gql(Some(&verified), "mutation { logout }", json!({})).await;
+    assert_eq!(data(&body, "logout"), true);
+    assert_eq!(server.post(Some(&verified), ME, json!({})).await.0, 401, "the session ended at logout");
+    // A new password-only login is a pending session: the second factor is asked for.
+    let (again, required) = server.login("demo", DEMO, None).await;
+    assert!(required);
+    assert_eq!(error_code(&server.gql(Some(&again), ME, json!({})).await), Some("MFA_REQUIRED"));
 }
 
 #[tokio::test]
@@ -84,7 +124,9 @@ async fn an_sms_enrolment_left_pending_cannot_be_confirmed_after_the_user_enrols
         .await;
     assert!(body["data"].is_null() || body["data"]["verifySms"].is_null(), "the attacker's SMS code passed: {body}");
     let sent = phone.messages().len();
-    let body = server.gql(Some(&attacker), "mutation { sendSmsCode { success } }", json!({})).await;
+    let (status, body) = server.post(Some(&attacker), "mutation { sendSmsCode { success } }", json!({})).await;
+    assert_eq!(status, 401, "the attacker's login ended with the enrolment: {body}");
+    let body = server.gql(Some(&login), "mutation { sendSmsCode { success } }", json!({})).await;
     assert!(body["errors"].is_array(), "{body}");
     assert_eq!(phone.messages().len(), sent, "no code for the dropped enrolment: {body}");
     let body = server.secret_note(&login).await;
@@ -129,11 +171,12 @@ async fn a_totp_enrolment_and_its_backup_codes_left_pending_pass_nothing_after_t
     let body = server
         .gql(
             Some(&victim),
-            "mutation($c: String!) { verifySms(code: $c) { success } }",
+            "mutation($c: String!) { verifySms(code: $c) { success token } }",
             json!({ "c": last_code(&phone, "+14155550123") }),
         )
         .await;
     assert_eq!(data(&body, "verifySms")["success"], true);
+    let victim = data(&body, "verifySms")["token"].as_str().expect("the token replacing the login's").to_owned();
 
     // The attacker's TOTP code and backup codes pass nothing now.
     let (login, required) = server.login("demo", DEMO, None).await;

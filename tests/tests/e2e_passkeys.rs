@@ -16,7 +16,7 @@ const DEMO: &str = demo::DEFAULT_DEMO_PASSWORD;
 
 const BEGIN_REGISTRATION: &str = "mutation { beginPasskeyRegistration { ceremonyId options expiresAt } }";
 const FINISH_REGISTRATION: &str = "mutation($c: ID!, $k: String!, $n: String!) {
-    finishPasskeyRegistration(ceremonyId: $c, credential: $k, name: $n) { passkey { id name transports } backupCodes }
+    finishPasskeyRegistration(ceremonyId: $c, credential: $k, name: $n) { passkey { id name transports } backupCodes token }
 }";
 const BEGIN_AUTHENTICATION: &str = "mutation { beginPasskeyAuthentication { ceremonyId options } }";
 const VERIFY: &str =
@@ -56,7 +56,13 @@ async fn passkey_flows(t: &TestDb) {
     let payload = &registered["data"]["finishPasskeyRegistration"];
     assert_eq!(payload["passkey"]["name"], "Laptop", "{registered}");
     assert_eq!(payload["backupCodes"].as_array().unwrap().len(), 10, "a user with only passkeys keeps backup codes");
-    let listed = server.gql(Some(&password_token), "{ passkeys { name } mfaStatus { methods } }", json!({})).await;
+    // The first factor ends the tokens issued before it (a password-only login taken before
+    // the enrolment would stay a full session); the payload's token replaces the login's.
+    let (status, body) = server.post(Some(&password_token), "{ passkeys { name } }", json!({})).await;
+    assert_eq!((status, error_code(&body)), (401, Some("UNAUTHENTICATED")), "{body}");
+    let enrolled = payload["token"].as_str().unwrap_or_else(|| panic!("a token: {registered}")).to_owned();
+    assert_eq!(server.secret_note(&enrolled).await["data"]["secretNote"], demo::schema::SECRET_NOTE);
+    let listed = server.gql(Some(&enrolled), "{ passkeys { name } mfaStatus { methods } }", json!({})).await;
     assert_eq!(listed["data"]["passkeys"], json!([{ "name": "Laptop" }]));
     assert_eq!(listed["data"]["mfaStatus"]["methods"], json!(["passkey", "backup_code"]));
 
@@ -121,9 +127,13 @@ on_every_backend!(register_verify_and_sign_in_over_http_on, passkey_flows);
 
 async fn attacks_over_http(t: &TestDb) {
     let server = Server::start(&test_config(&t.url), t.db.clone()).await;
-    let (token, _) = server.login("demo", DEMO, None).await;
+    let (login, _) = server.login("demo", DEMO, None).await;
     let mut key = SoftAuthenticator::new();
-    register(&server, &token, &mut key).await;
+    let registered = register(&server, &login, &mut key).await;
+    let token = registered["data"]["finishPasskeyRegistration"]["token"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{registered}"))
+        .to_owned();
 
     // A phishing page on another origin relays the sign-in: refused.
     let (id, options) = ceremony(&server.gql(None, BEGIN_SIGN_IN, json!({})).await, "beginPasskeySignIn");

@@ -601,7 +601,7 @@ async fn api(State(page): State<AccountPage>, visit: Visit, Json(call): Json<Api
             ("mutation { beginPasskeyRegistration { ceremonyId options } }", "beginPasskeyRegistration")
         }
         "finish-registration" => (
-            "mutation($c: ID!, $k: String!, $n: String!) { finishPasskeyRegistration(ceremonyId: $c, credential: $k, name: $n) { backupCodes } }",
+            "mutation($c: ID!, $k: String!, $n: String!) { finishPasskeyRegistration(ceremonyId: $c, credential: $k, name: $n) { backupCodes token } }",
             "finishPasskeyRegistration",
         ),
         "begin-sign-in" => ("mutation { beginPasskeySignIn { ceremonyId options } }", "beginPasskeySignIn"),

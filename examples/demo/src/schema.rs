@@ -527,9 +527,12 @@ fn check_note(title: &str, body: &str) -> async_graphql::Result<(String, String)
     Ok((title, body))
 }
 
-/// After a successful second factor (`verifyTotp`, `verifySms`, `verifyBackupCode`): a fresh
-/// token of the caller's session that carries the MFA level and lists the user's current methods (a TOTP device just
-/// confirmed included), returned as the payload's `token`.
+/// After a successful second factor (`verifyTotp`, `verifySms`, `verifyBackupCode`,
+/// `verifyPasskey`, and a first `finishPasskeyRegistration`): a fresh token of the caller's
+/// session that carries the MFA level and lists the user's current methods (a device just
+/// confirmed included), returned as the payload's `token`. When the session began before the
+/// user had a factor (an enrolment), every token of the user issued until then is revoked
+/// first: a login taken with the password alone before the enrolment does not outlive it.
 #[derive(Debug, Clone)]
 struct DemoTokenHook(AppState);
 
@@ -546,6 +549,9 @@ impl SecondFactorHook for DemoTokenHook {
         let session = security
             .filter(|s| s.principal.as_ref().is_some_and(|p| p.id == passed.principal.id))
             .and_then(|s| s.session_id.as_deref());
+        if passed.session_predates_mfa {
+            self.0.inner.tokens.revoke_all_sessions(&passed.principal, ip).await.map_err(|e| e.extend())?;
+        }
         self.0.issue_token(&passed.principal, &passed.mfa_state(), session, ip).await.map(Some)
     }
 

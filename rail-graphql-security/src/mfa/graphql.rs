@@ -31,6 +31,14 @@
 //! can add, replace or remove factors. A user without a confirmed factor may enrol. Refusals
 //! are logged as `unauthorized_access` when an [`AuditLogger`] is in the schema data.
 //!
+//! Whoever knows the password of a user without a factor can log in, and that token lists no
+//! methods, so it would stay a full session after the user enrols. The factor that enrols a
+//! session which listed none (`verifyTotp` or `verifySms` confirming a device,
+//! `finishPasskeyRegistration`) reaches the hook with
+//! [`session_predates_mfa`](SecondFactorPassed::session_predates_mfa); [`IssueTokenHook`] then
+//! revokes every token of the user issued until then and returns the one that replaces the
+//! caller's.
+//!
 //! # Passkeys from a browser page
 //! Passkeys are on when the configuration names a relying party (`mfa.passkeys.rp_id` and
 //! `mfa.passkeys.origins`). Each ceremony is two mutations. The begin mutation's `options` is
@@ -363,6 +371,11 @@ pub struct PasskeyRegistrationPayload {
     /// A first set of backup codes when the user had none, shown once: a user with only
     /// passkeys keeps a way back in (empty otherwise).
     pub backup_codes: Vec<String>,
+    /// When the session began before the user had a second factor (see
+    /// [`SecondFactorPassed::session_predates_mfa`]): what the application's
+    /// [`SecondFactorHook::on_second_factor`] returned for the passkey, the token that replaces
+    /// the session's ([`IssueTokenHook`] ends the user's earlier tokens). `null` otherwise.
+    pub token: Option<String>,
 }
 
 impl fmt::Debug for PasskeyRegistrationPayload {
@@ -398,6 +411,15 @@ pub struct SecondFactorPassed {
     pub trusted_device: bool,
     /// When the factor was accepted.
     pub at: DateTime<Utc>,
+    /// The session listed no second-factor methods: it began while the user had none, so
+    /// this factor is the user's first (an enrolment, or a new one after `disableMfa`).
+    ///
+    /// Every token issued to the user until now, the session's own included, began without
+    /// the second factor and carries no MFA requirement: one taken with the password alone
+    /// would stay a full session. A hook that issues tokens should end them
+    /// ([`TokenService::revoke_all_sessions`]) before issuing the new one, as
+    /// [`IssueTokenHook`] does.
+    pub session_predates_mfa: bool,
 }
 
 impl SecondFactorPassed {
@@ -455,10 +477,15 @@ impl fmt::Debug for MfaHook {
 }
 
 /// A ready [`SecondFactorHook`]: issues a fresh token for the user with the MFA level, method
-/// and time of the factor just passed, keeping the methods the session listed. The token
-/// belongs to the caller's session ([`TokenService::issue_in_session`]), so logging out ends
-/// it with the login's token; a caller without one starts a session
-/// ([`TokenService::issue_with_methods`]).
+/// and time of the factor just passed, keeping the methods the session listed (and the one
+/// just passed). The token belongs to the caller's session
+/// ([`TokenService::issue_in_session`]), so logging out ends it with the login's token; a
+/// caller without one starts a session ([`TokenService::issue_with_methods`]).
+///
+/// When the session began before the user had a factor
+/// ([`SecondFactorPassed::session_predates_mfa`]), every token issued to the user until then is
+/// revoked first ([`TokenService::revoke_all_sessions`]): the caller continues with the token
+/// returned, and a login taken with the password alone before the enrolment ends.
 #[derive(Debug, Clone)]
 pub struct IssueTokenHook(pub TokenService);
 
@@ -470,10 +497,22 @@ impl SecondFactorHook for IssueTokenHook {
         passed: &SecondFactorPassed,
     ) -> async_graphql::Result<Option<String>> {
         let security = SecurityContext::from_graphql(ctx);
-        let methods = security.map(|s| s.mfa_methods.clone()).unwrap_or_default();
+        let mut methods = security.map(|s| s.mfa_methods.clone()).unwrap_or_default();
+        if !methods.contains(&passed.method) {
+            methods.push(passed.method);
+        }
         let mut state = passed.mfa_state();
         state.trusted_device = false;
         let client_ip = security.and_then(|s| s.client_ip);
+        if passed.session_predates_mfa {
+            self.0.revoke_all_sessions(&passed.principal, client_ip).await.map_err(|e| {
+                tracing::error!(error = %e, "could not end the sessions begun before the user's first factor");
+                coded(
+                    "SERVICE_UNAVAILABLE",
+                    "the second factor was accepted but the earlier sessions could not be ended; pass it again",
+                )
+            })?;
+        }
         // Only the session of the same user is kept.
         let session = security
             .filter(|s| s.principal.as_ref().is_some_and(|p| p.id == passed.principal.id))
@@ -690,8 +729,13 @@ impl<Id: MfaUserId> Caller<'_, Id> {
             Some(hook) => {
                 let principal =
                     self.security.principal.clone().ok_or_else(|| AccessDenied::Unauthenticated.extend())?;
-                let passed =
-                    SecondFactorPassed { principal, method, trusted_device: device_id.is_some(), at: Utc::now() };
+                let passed = SecondFactorPassed {
+                    principal,
+                    method,
+                    trusted_device: device_id.is_some(),
+                    at: Utc::now(),
+                    session_predates_mfa: self.security.mfa_methods.is_empty(),
+                };
                 hook.0.on_second_factor(ctx, &passed).await?
             }
             None => None,
@@ -925,7 +969,22 @@ pub async fn finish_passkey_registration<Id: MfaUserId + FromStr>(
     } else {
         Vec::new()
     };
-    Ok(PasskeyRegistrationPayload { success: true, passkey: passkey.into(), backup_codes })
+    // A first factor: the session (and any other the password alone opened) began without it.
+    let token = match ctx.data_opt::<MfaHook>().filter(|_| c.security.mfa_methods.is_empty()) {
+        Some(hook) => {
+            let principal = c.security.principal.clone().ok_or_else(|| AccessDenied::Unauthenticated.extend())?;
+            let passed = SecondFactorPassed {
+                principal,
+                method: MfaMethod::Passkey,
+                trusted_device: false,
+                at: Utc::now(),
+                session_predates_mfa: true,
+            };
+            hook.0.on_second_factor(ctx, &passed).await?
+        }
+        None => None,
+    };
+    Ok(PasskeyRegistrationPayload { success: true, passkey: passkey.into(), backup_codes, token })
 }
 
 /// `beginPasskeyAuthentication`: the options to sign a second factor with one of the caller's

@@ -86,13 +86,18 @@ pub async fn walk(a: &Server, b: &Server) {
     let device_token = verified["deviceId"].as_str().expect("the trusted-device token").to_owned();
     assert_ne!(mfa_token, password_token);
 
-    // 4. The fresh token opens the secret on either instance; the old one still does not.
+    // 4. The fresh token opens the secret on either instance. The enrolment ended the tokens
+    //    issued before it (the password-only one too), on both instances.
     for server in [a, b] {
         let body = server.secret_note(&mfa_token).await;
         assert_eq!(body["data"]["secretNote"], demo::schema::SECRET_NOTE, "{body}");
     }
-    let body = a.secret_note(&password_token).await;
-    assert_eq!(error_code(&body), Some("MFA_REQUIRED"), "{body}");
+    let (status, body) = a.post(Some(&password_token), "{ secretNote }", json!({})).await;
+    assert_eq!(status, 401, "a token issued before the enrolment still works: {body}");
+    assert_eq!(body["errors"][0]["extensions"]["reason"], "token_revoked", "{body}");
+    // A password-only login from now on lists the factor: a pending session.
+    let (password_token, mfa_required) = a.login("demo", DEMO, None).await;
+    assert!(mfa_required);
 
     // 5. Replay: the code just accepted is refused, on the other instance too, whoever sends it.
     for (server, token) in [(a, &password_token), (b, &mfa_token)] {
@@ -156,7 +161,7 @@ pub async fn walk(a: &Server, b: &Server) {
     let body = a.secret_note(&after_revoke).await;
     assert_eq!(error_code(&body), Some("MFA_REQUIRED"), "{body}");
 
-    // 10. Guessing trips the login limit: demo's 4 successful logins did not count; two wrong
+    // 10. Guessing trips the login limit: demo's 5 successful logins did not count; two wrong
     //     guesses use up the limit, then even the right password is refused, whichever
     //     instance is asked.
     for server in [a, b] {
@@ -179,13 +184,14 @@ pub async fn walk(a: &Server, b: &Server) {
     for server in [a, b] {
         let report = server.report(&admin).await;
         let seen = format!("{report}\nevents: {logged:?}");
-        // demo 4 + admin 1; the two wrong guesses.
-        assert_eq!(count(&report, "successfulLogins"), 5, "{seen}");
+        // demo 5 + admin 1; the two wrong guesses.
+        assert_eq!(count(&report, "successfulLogins"), 6, "{seen}");
         assert_eq!(count(&report, "failedLogins"), 2, "{seen}");
         // The first refusal of the window, audited once.
         assert_eq!(count(&report, "rateLimitHits"), 1, "{seen}");
-        // secretNote refused 4 times, setupTotp and disableMfa refused once each.
-        assert_eq!(count(&report, "unauthorizedAccess"), 6, "{seen}");
+        // secretNote refused 3 times (the revoked token's request is refused before it, as
+        // `token_revoked`), setupTotp and disableMfa refused once each.
+        assert_eq!(count(&report, "unauthorizedAccess"), 5, "{seen}");
         // 2 mfa_enabled (the backup codes setupTotp made, the TOTP device confirmed) + 2
         // mfa_success (TOTP, backup code) + 4 mfa_failed (the wrong code, 2 replays, the reused
         // backup code); the admin's enrolment: 2 mfa_enabled + 1 mfa_success.

@@ -416,9 +416,10 @@ pub(crate) async fn isolation_and_authentication<C: KeyCase>(backend: Backend) {
 
 /// `IssueTokenHook`: the `token` of a successful second factor is a real token of the
 /// `TokenService` for the same user, carrying the MFA level, method and time, in the caller's
-/// session (so logging out that session ends it).
+/// session (so logging out that session ends it). The first factor, passed in a session that
+/// listed none, ends every token issued to the user before it; a later factor ends none.
 pub(crate) async fn issue_token_hook<C: KeyCase>(backend: Backend) {
-    use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenService};
+    use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenError, TokenService};
     use rail_graphql_security::context::MfaLevel;
     use rail_graphql_security::mfa::graphql::IssueTokenHook;
 
@@ -439,8 +440,13 @@ pub(crate) async fn issue_token_hook<C: KeyCase>(backend: Backend) {
         session.session_id = Some("login-session-1".to_owned());
         async move { serde_json::to_value(schema.execute(Request::new(query).data(session)).await).unwrap() }
     };
+    // A login taken with the password before the enrolment (another session).
+    let principal = Principal::new(id.to_key(), "alice");
+    let earlier = tokens.issue(&principal, &MfaState::none(), None).unwrap().token;
+    tokens.verify(&earlier, None).await.expect("a full session before the enrolment");
     let setup = run(SETUP_TOTP.to_owned()).await;
-    let code = totp_now(setup["data"]["setupTotp"]["secretKey"].as_str().unwrap(), 0);
+    let secret = setup["data"]["setupTotp"]["secretKey"].as_str().unwrap().to_owned();
+    let code = totp_now(&secret, 0);
     let before = Utc::now().timestamp();
     let verified = run(format!(r#"mutation {{ verifyTotp(code: "{code}") {{ success deviceId token }} }}"#)).await;
     assert!(verified.get("errors").is_none(), "{verified}");
@@ -452,9 +458,25 @@ pub(crate) async fn issue_token_hook<C: KeyCase>(backend: Backend) {
     assert_eq!(state.level, MfaLevel::Verified);
     assert_eq!(state.method, Some(MfaMethod::Totp));
     assert!(state.verified_at.unwrap().timestamp() >= before);
+    assert_eq!(claims.enrolled_methods(), [MfaMethod::Totp], "the token lists the factor just enrolled");
     assert_eq!(claims.session_id(), "login-session-1", "the step-up token belongs to the caller's login");
+    assert!(
+        matches!(tokens.verify(&earlier, None).await, Err(TokenError::Revoked)),
+        "a token issued before the first factor outlived it"
+    );
+
+    // A factor passed in a session that lists one ends no other session.
+    let other = tokens.issue_with_methods(&principal, &MfaState::none(), &[MfaMethod::Totp], None).unwrap().token;
+    let listed = password_session(&id).with_mfa_methods([MfaMethod::Totp]);
+    let code = totp_now(&secret, 1);
+    let again = schema
+        .execute(Request::new(format!(r#"mutation {{ verifyTotp(code: "{code}") {{ token }} }}"#)).data(listed))
+        .await;
+    assert!(again.errors.is_empty(), "{:?}", again.errors);
+    tokens.verify(&other, None).await.expect("a later factor ends no other session");
+
     assert!(tokens.revoke_session(&claims.principal(), "login-session-1", None).await.unwrap());
-    assert!(matches!(tokens.verify(token, None).await, Err(rail_graphql_security::auth::TokenError::Revoked)));
+    assert!(matches!(tokens.verify(token, None).await, Err(TokenError::Revoked)));
     // A wrong code issues nothing.
     let wrong = run(r#"mutation { verifyTotp(code: "000000") { token } }"#.to_owned()).await;
     assert_eq!(wrong["data"], Value::Null, "{wrong}");
