@@ -16,6 +16,7 @@ checkpoint_anchor_path = "/var/lib/rail/audit-anchors.jsonl"
 provider = "sns"
 sns_region = "eu-west-1"
 sns_access_key_id = "AKIAEXAMPLE"
+allowed_country_codes = ["1", "33"]
 
 [deployment]
 allowed_hosts = ["api.example.com"]
@@ -329,13 +330,14 @@ fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
         assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
-    // The written file loads, and after the recommended edits (hosts, an SMS provider, an
-    // anchor file) it passes in production.
+    // The written file loads, and after the recommended edits (hosts, an SMS provider and its
+    // countries, an anchor file) it passes in production.
     let out = run(cmd().args(["check", "-e", "production", "-c"]).arg(&file));
     assert_eq!(out.code, 1, "{}", out.stdout);
     let edited = text
         .replace("allowed_hosts = []", "allowed_hosts = [\"api.example.com\"]")
         .replace("provider = \"none\"", "provider = \"twilio\"")
+        .replace("allowed_country_codes = []", "allowed_country_codes = [\"1\"]")
         .replace("# twilio_account_sid = <a string>", "twilio_account_sid = \"AC1\"")
         .replace(
             "# checkpoint_anchor_path = <a path (string)>",

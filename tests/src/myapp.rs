@@ -79,6 +79,7 @@ provider = "twilio"
 twilio_account_sid = "AC123"
 twilio_auth_token = "test-auth-token"
 twilio_from_number = "+15550100"
+allowed_country_codes = ["1"]
 
 [audit]
 enabled = true

@@ -111,6 +111,8 @@ fn each_weakening_fails_its_own_critical_check() {
         ("RAIL_SECURITY__DEPLOYMENT__REFERRER_POLICY", "unsafe-url", "deployment.referrer_policy"),
         ("RAIL_SECURITY__DEPLOYMENT__COOKIE_SAME_SITE", "none", "deployment.cookie_same_site"),
         ("RAIL_SECURITY__DEPLOYMENT__CONTENT_TYPE_NOSNIFF", "false", "deployment.content_type_nosniff"),
+        // SMS pumping: a real provider sending to every country.
+        ("RAIL_SECURITY__MFA__SMS__ALLOWED_COUNTRY_CODES", "", "mfa.sms.allowed_country_codes"),
     ];
     for (var, value, id) in warnings {
         let report = hardened(&[(var, value)]).unwrap().run_checks(&Profile::Production);

@@ -175,6 +175,20 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
         .map(|(key, _)| key)
         .collect(),
     };
+    let sends = !matches!(sms.provider, SmsProviderKind::None | SmsProviderKind::Console);
+    push(
+        checks,
+        Rule {
+            id: "mfa.sms.allowed_country_codes",
+            passed: !sends || !sms.allowed_country_codes.is_empty(),
+            ok: if sends { "SMS codes go only to the listed countries" } else { "No SMS are sent through a provider" },
+            failed: "SMS codes may be sent to any country",
+            critical: false,
+            recommendation: "List the country calling codes of your users in mfa.sms.allowed_country_codes (e.g. [\"1\", \"33\"])",
+            why: "SMS pumping: bots enrol premium-rate numbers abroad and the provider bills every code sent to them.",
+        },
+        None,
+    );
     let failed = format!("SMS provider credentials are missing: {}", missing.join(", "));
     push(
         checks,

@@ -621,7 +621,8 @@ pub struct SmsConfig {
     /// Minutes an SMS code stays valid.
     #[security(default = 10, range = bounds::MIN_SMS_CODE_TTL_MINUTES..=bounds::MAX_SMS_CODE_TTL_MINUTES)]
     pub code_ttl_minutes: u32,
-    /// Country calling codes SMS may be sent to, without `+` (e.g. `["1", "33"]`); empty: all.
+    /// Country calling codes SMS may be sent to, without `+` (e.g. `["1", "33"]`); empty: all
+    /// (`security_check` warns in production when a provider sends: SMS pumping).
     #[security(validate = country_codes)]
     pub allowed_country_codes: Vec<String>,
     /// SMS sent per user per `quota_window` (setup, resend and login codes alike).
