@@ -956,3 +956,67 @@ async fn a_damaged_chain_id_is_reported_not_fatal(t: &TestDb) {
     logger.shutdown().await.unwrap();
 }
 on_every_backend!(a_damaged_chain_id_is_reported_on, a_damaged_chain_id_is_reported_not_fatal);
+
+/// Found by an attack on `audit verify`: a value edited outside the plugin that does not read
+/// back as its column's type (text in a date column on SQLite, a zero date on MariaDB) made
+/// the page read fail, so `verify` stopped with a read error (exit 2) and checked nothing
+/// after it. Now the row is a finding that names it and the column, its place in the chain a
+/// gap, and every other row is still checked. PostgreSQL's types refuse such values when they
+/// are written, so there is nothing to read back wrong there.
+async fn an_unreadable_value_is_named_and_the_walk_goes_on(t: &TestDb) {
+    use integration_tests::Backend;
+    let zero_date = match t.backend {
+        Backend::Sqlite => "'yesterday'",
+        Backend::MySql => "'0000-00-00 00:00:00'",
+        Backend::Postgres => return,
+    };
+    write_trail(t, 3, 0, true).await;
+    let chain = uuid::Uuid::from_slice(row(t, 1).await.chain_id.as_deref().unwrap()).unwrap();
+    let id = row(t, 7).await.id;
+    if t.backend == Backend::MySql {
+        // Zero dates are refused in strict mode; an attacker's session sets its own mode.
+        t.db.execute_unprepared("SET SESSION sql_mode = ''").await.unwrap();
+    }
+    let sql = format!("UPDATE audit_events SET timestamp = {zero_date} WHERE id = '{id}'");
+    t.db.execute_unprepared(&sql).await.unwrap();
+
+    let report = verify(t).await;
+    let unreadable = |f: &Finding| matches!(f, Finding::Invalid { at, reason } if at == &format!("event {id}") && reason.contains("does not read back") && reason.contains("timestamp"));
+    assert_eq!(report.findings.iter().filter(|f| unreadable(f)).count(), 1, "{:?}", report.findings);
+    assert!(report.findings.contains(&Finding::Deleted { chain, first_seq: 7, last_seq: 7 }), "{:?}", report.findings);
+    assert_eq!(report.findings.len(), 2, "nothing else is wrong: {:?}", report.findings);
+    assert_eq!(report.events, 59, "every other row is checked");
+    // The export names the row instead of failing with a read error.
+    let error =
+        rail_graphql_security::audit::verify::export(&t.db, &mut std::io::sink(), None, None).await.unwrap_err();
+    assert!(error.to_string().contains(&format!("event {id} cannot be exported")), "{error}");
+}
+on_every_backend!(an_unreadable_value_is_named_on, an_unreadable_value_is_named_and_the_walk_goes_on);
+
+/// A row whose sequence number does not read back (text in an integer column, on SQLite) at the
+/// end of a full page: the next page starts after the last row whose key reads, and the row is
+/// named once, not once per page.
+#[tokio::test]
+async fn an_unreadable_order_column_at_a_page_end_is_named_once() {
+    let t = TestDb::new(integration_tests::Backend::Sqlite).await.expect("SQLite always runs");
+    clear(&t).await;
+    let logger = signing_logger(&t, 1_000);
+    for n in 0..5_000 {
+        logger.log(AuditEvent::new(AuditEventType::LoginSuccess).details(json!({ "n": n })));
+    }
+    logger.shutdown().await.expect("shutdown");
+    let id = row(&t, 10).await.id;
+    // Text sorts after every integer: the row is now the 5,000th in the chain's order.
+    t.db.execute_unprepared(&format!("UPDATE audit_events SET chain_seq = 'ten' WHERE id = '{id}'")).await.unwrap();
+
+    let report = verify(&t).await;
+    let named: Vec<_> = report
+        .findings
+        .iter()
+        .filter(|f| matches!(f, Finding::Invalid { at, .. } if at == &format!("event {id}")))
+        .collect();
+    assert_eq!(named.len(), 1, "{:?}", report.findings);
+    assert!(matches!(named[0], Finding::Invalid { reason, .. } if reason.contains("chain_seq")), "{named:?}");
+    assert_eq!(report.events, 4_999, "every other row is checked once");
+    t.cleanup().await;
+}

@@ -36,7 +36,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::VerifyingKey;
 use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, QueryResult,
+    QuerySelect, QueryTrait,
+};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -1026,34 +1029,80 @@ pub async fn verify_database<C: ConnectionTrait>(db: &C, options: VerifyOptions)
 /// id): a keyset page, so each page is an index range read whatever the table's size. For
 /// tools that read the trail the way `audit verify` does.
 pub fn chain_order_page(after: Option<&entity::Model>, limit: u64) -> sea_orm::Select<entity::Entity> {
+    let key = after.map(|row| ChainKey {
+        chain: row.chain_id.clone().unwrap_or_default(),
+        seq: row.chain_seq.unwrap_or_default(),
+        id: row.id.clone(),
+    });
+    chain_page(key.as_ref(), limit)
+}
+
+/// Where a chained row stands in the verifier's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ChainKey {
+    chain: Vec<u8>,
+    seq: i64,
+    id: String,
+}
+
+impl ChainKey {
+    /// The key of a stored row, or `None` when one of its columns does not read back.
+    fn of(row: &QueryResult) -> Option<Self> {
+        Some(ChainKey {
+            chain: row.try_get::<Option<Vec<u8>>>("", "chain_id").ok()?.unwrap_or_default(),
+            seq: row.try_get::<Option<i64>>("", "chain_seq").ok()?.unwrap_or_default(),
+            id: row.try_get::<String>("", "id").ok()?,
+        })
+    }
+}
+
+fn chain_page(after: Option<&ChainKey>, limit: u64) -> sea_orm::Select<entity::Entity> {
     let mut query = entity::Entity::find()
         .filter(entity::Column::ChainId.is_not_null())
         .order_by_asc(entity::Column::ChainId)
         .order_by_asc(entity::Column::ChainSeq)
         .order_by_asc(entity::Column::Id)
         .limit(limit);
-    if let Some(row) = after {
-        let (chain, seq, id) = (row.chain_id.clone().unwrap_or_default(), row.chain_seq.unwrap_or_default(), &row.id);
+    if let Some(ChainKey { chain, seq, id }) = after {
         let same_chain = || Condition::all().add(entity::Column::ChainId.eq(chain.clone()));
         query = query.filter(
             Condition::any()
                 .add(entity::Column::ChainId.gt(chain.clone()))
-                .add(same_chain().add(entity::Column::ChainSeq.gt(seq)))
-                .add(same_chain().add(entity::Column::ChainSeq.eq(seq)).add(entity::Column::Id.gt(id.clone()))),
+                .add(same_chain().add(entity::Column::ChainSeq.gt(*seq)))
+                .add(same_chain().add(entity::Column::ChainSeq.eq(*seq)).add(entity::Column::Id.gt(id.clone()))),
         );
     }
     query
 }
 
+/// A stored row of `audit_events` whose values do not read back as the columns' types: text in
+/// an integer or date column on SQLite, a zero date on MariaDB, `details` that is not JSON.
+/// Only an edit outside the plugin stores such a value.
+#[derive(Debug)]
+struct Unreadable {
+    /// The row's id, as far as it reads.
+    id: String,
+    /// What did not read back (the column is named).
+    error: DbErr,
+}
+
+impl Unreadable {
+    fn of(row: &QueryResult, error: DbErr) -> Self {
+        let id = row.try_get::<String>("", "id").unwrap_or_else(|_| "(id unreadable)".to_owned());
+        Unreadable { id, error }
+    }
+}
+
 /// Visits every row of `audit_events` with a timestamp in `[from, to)`: the chained rows in
 /// chain order ([`chain_order_page`]), then the unchained ones by id. Keyset pages of [`PAGE`]
 /// rows, so each page is an index range read and the whole walk is linear in the rows, and
-/// only one page is in memory at a time.
+/// only one page is in memory at a time. A row whose values do not read back is visited as
+/// [`Unreadable`], and the walk goes on past it.
 async fn each_row<C, E>(
     db: &C,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-    mut visit: impl FnMut(entity::Model) -> Result<(), E>,
+    mut visit: impl FnMut(Result<entity::Model, Unreadable>) -> Result<(), E>,
 ) -> Result<(), E>
 where
     C: ConnectionTrait,
@@ -1068,40 +1117,69 @@ where
         }
         query
     };
-    let mut after: Option<entity::Model> = None;
-    loop {
-        let rows = time(chain_order_page(after.as_ref(), PAGE)).all(db).await?;
-        let done = (rows.len() as u64) < PAGE;
-        after = rows.last().cloned();
-        for row in rows {
-            visit(row)?;
-        }
-        if done {
-            break;
-        }
-    }
-    let mut after_id: Option<String> = None;
-    loop {
+    walk_pages(db, |after| time(chain_page(after, PAGE)), ChainKey::of, &mut visit).await?;
+    let unchained = |after: Option<&String>| {
         let mut query = entity::Entity::find()
             .filter(entity::Column::ChainId.is_null())
             .order_by_asc(entity::Column::Id)
             .limit(PAGE);
-        if let Some(id) = &after_id {
+        if let Some(id) = after {
             query = query.filter(entity::Column::Id.gt(id.clone()));
         }
-        let rows = time(query).all(db).await?;
+        time(query)
+    };
+    walk_pages(db, unchained, |row| row.try_get::<String>("", "id").ok(), &mut visit).await
+}
+
+/// Reads the keyset pages `page(after)` until one is short, visiting each row once. The next
+/// page starts after the last row whose key reads back; rows after it (whose key does not)
+/// come again at the head of the next page and are skipped there. More than a page of such
+/// rows in a row leaves no key to go on from: that is visited as an [`Unreadable`] of its own
+/// and the walk stops.
+async fn walk_pages<C, E, K>(
+    db: &C,
+    page: impl Fn(Option<&K>) -> sea_orm::Select<entity::Entity>,
+    key_of: impl Fn(&QueryResult) -> Option<K>,
+    visit: &mut impl FnMut(Result<entity::Model, Unreadable>) -> Result<(), E>,
+) -> Result<(), E>
+where
+    C: ConnectionTrait,
+    E: From<DbErr>,
+{
+    let backend = db.get_database_backend();
+    let (mut after, mut seen) = (None::<K>, 0);
+    loop {
+        let rows = db.query_all_raw(page(after.as_ref()).build(backend)).await?;
         let done = (rows.len() as u64) < PAGE;
-        after_id = rows.last().map(|row| row.id.clone());
-        for row in rows {
-            visit(row)?;
+        let last = rows.iter().enumerate().rev().find_map(|(i, row)| key_of(row).map(|key| (i, key)));
+        for row in rows.iter().skip(seen) {
+            visit(entity::Model::from_query_result(row, "").map_err(|e| Unreadable::of(row, e)))?;
         }
         if done {
             return Ok(());
         }
+        match last {
+            Some((i, key)) if i >= seen => {
+                seen = rows.len() - 1 - i;
+                after = Some(key);
+            }
+            _ => {
+                let error = DbErr::Custom(format!(
+                    "more than {PAGE} rows in a row whose order columns do not read back: the rows after them were not read"
+                ));
+                return visit(Err(Unreadable { id: "(after them)".to_owned(), error }));
+            }
+        }
     }
 }
 
-fn feed_row(verifier: &mut Verifier, row: entity::Model) {
+fn feed_row(verifier: &mut Verifier, row: Result<entity::Model, Unreadable>) {
+    let row = match row {
+        Ok(row) => row,
+        Err(Unreadable { id, error }) => {
+            return verifier.invalid(format!("event {id}"), format!("a stored value does not read back: {error}"));
+        }
+    };
     let id = row.id.clone();
     match AuditEvent::try_from(row) {
         Ok(event) => verifier.event(event),
@@ -1355,6 +1433,9 @@ pub async fn export<C: ConnectionTrait>(
         Ok(())
     };
     each_row(db, from, to, |row| {
+        let row = row.map_err(|Unreadable { id, error }| {
+            ExportError::Invalid(format!("event {id} cannot be exported: a stored value does not read back: {error}"))
+        })?;
         let id = row.id.clone();
         let event = AuditEvent::try_from(row)
             .map_err(|e| ExportError::Invalid(format!("event {id} cannot be exported: {e}")))?;
