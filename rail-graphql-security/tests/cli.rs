@@ -316,7 +316,7 @@ fn setup_writes_a_commented_config_with_fresh_keys_that_loads_back() {
         "{text}"
     );
     assert!(
-        text.contains("\n# The `webhook` backend's endpoint (https in production).\n# webhook_url = <a string>\n"),
+        text.contains("\n# webhooks (Slack's, Teams', a SIEM's ingest token) is their credential.\n# webhook_url = <a string (secret)>\n"),
         "unset keys are listed, commented out: {text}"
     );
     assert!(text.contains("[mfa.sms]\n# none, console (development only), twilio, sns (or aws_sns), or custom (the provider\n# registered on the stack builder).\nprovider = \"none\"\n# Twilio account SID.\n# twilio_account_sid = <a string>\n"), "{text}");

@@ -280,7 +280,7 @@ async fn debug_prints_and_config_errors_never_show_a_secret() {
 
     let config = AuditSettings {
         storage_backend: vec![StorageBackend::Webhook, StorageBackend::File],
-        webhook_url: Some("https://siem.example.com/ingest".to_owned()),
+        webhook_url: Some(Secret::new("https://siem.example.com/ingest")),
         webhook_headers: BTreeMap::from([
             ("Authorization".to_owned(), Secret::new(format!("Bearer {MARKER}"))),
             ("X-Api-Key".to_owned(), Secret::new(MARKER)),
@@ -344,11 +344,21 @@ async fn credentials_in_the_webhook_url_stay_out_of_debug_prints() {
 
     let config = AuditSettings {
         storage_backend: vec![StorageBackend::Webhook],
-        webhook_url: Some(url),
+        webhook_url: Some(Secret::new(url)),
         webhook_spool_dir: spool.path().to_owned(),
         ..AuditSettings::defaults(&Profile::Development)
     };
-    let debug = format!("{config:?}");
-    assert!(debug.contains("siem.example.com/ingest"), "the endpoint stays visible: {debug}");
-    assert_no_marker("the config's Debug", &debug);
+    assert_no_marker("the config's Debug", &format!("{config:?}"));
+
+    // Found by an attack on the CLI: a webhook whose path is its credential (Slack's, Teams',
+    // Discord's) was printed whole by `config` and in the sink's Debug and logs. The key is a
+    // secret now, and the sink shows the path only up to its first segment that is not a word.
+    let url = format!("https://hooks.example.com/services/T0AB12/B0CD34/{MARKER}");
+    let sink = WebhookSink::builder(url.clone(), spool.path()).build().unwrap();
+    let debug = format!("{sink:?}");
+    assert!(debug.contains("hooks.example.com/services/***"), "{debug}");
+    assert_no_marker("the sink's Debug with a token in the path", &debug);
+    let config = AuditSettings { webhook_url: Some(Secret::new(url)), ..config };
+    let json = config.to_json_redacted().to_string();
+    assert_no_marker("the config's redacted JSON (what `config` prints)", &json);
 }

@@ -19,7 +19,7 @@ use rail_graphql_security::audit::{
     dead_letter,
 };
 use rail_graphql_security::config::standard::AuditSettings;
-use rail_graphql_security::config::{Profile, SecurityConfig};
+use rail_graphql_security::config::{Profile, Secret, SecurityConfig};
 use sea_orm::EntityTrait;
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -717,7 +717,7 @@ async fn invalid_urls_and_headers_are_clear_config_errors() {
         ..AuditSettings::defaults(&Profile::Development)
     };
     let config =
-        AuditSettings { webhook_url: Some("ftp://siem.example.com/ingest".to_owned()), ..webhook_only.clone() };
+        AuditSettings { webhook_url: Some(Secret::new("ftp://siem.example.com/ingest")), ..webhook_only.clone() };
     match config.logger_builder(None) {
         Err(AuditConfigError::Sink(SinkError::InvalidConfig(message))) => assert!(message.contains("https://")),
         other => panic!("expected an invalid-config error, got {other:?}"),

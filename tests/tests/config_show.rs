@@ -158,17 +158,34 @@ fn config_command_shows_every_key_with_its_value_and_source() {
 }
 
 /// A URL that is not a secret key can still carry credentials (`https://user:pass@siem/...`,
-/// `?api_key=`): `config` shows it with the password and query masked, in both forms.
+/// `?api_key=`): `config` shows it with the password and query masked, in both forms. The
+/// webhook's URL, whose path is often its credential (found by an attack on the CLI: a Slack
+/// webhook was printed whole), is a secret key and not shown at all.
 #[test]
 fn config_command_masks_the_credentials_in_a_url() {
     let url = "https://collector:pw-do-not-print@siem.example.com/ingest?api_key=key-do-not-print";
+    let webhook = "https://hooks.example.com/services/T0AB12/B0CD34/path-token-do-not-print";
     for format in [&["--format", "json"][..], &[]] {
-        let out = cmd().arg("config").args(format).env("MYAPP__SECURITY__AUDIT__WEBHOOK_URL", url).output().unwrap();
+        let out = cmd()
+            .arg("config")
+            .args(format)
+            .env("MYAPP__BASE_URL", url)
+            .env("MYAPP__SECURITY__AUDIT__WEBHOOK_URL", webhook)
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
         let stdout = String::from_utf8(out.stdout).unwrap();
         assert!(!stdout.contains("do-not-print"), "{stdout}");
         assert!(stdout.contains("https://collector:***@siem.example.com/ingest?***"), "{stdout}");
     }
+    let out = cmd()
+        .args(["config", "--format", "json"])
+        .env("MYAPP__SECURITY__AUDIT__WEBHOOK_URL", webhook)
+        .output()
+        .unwrap();
+    let rows = rows(&out.stdout);
+    let webhook = row(&rows, "security.audit.webhook_url");
+    assert_eq!((&webhook["value"], &webhook["secret"]), (&serde_json::json!("[REDACTED]"), &serde_json::json!(true)));
 }
 
 #[test]

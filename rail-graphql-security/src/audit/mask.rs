@@ -77,6 +77,31 @@ pub(crate) fn redact_url(url: &str) -> String {
     url.into()
 }
 
+/// A webhook's `url` for Debug output and logs: as [`redact_url`], and the path masked from its
+/// first segment that is not a plain word, since the path of many webhooks is their credential
+/// (`/services/T0/B0/<token>` shows as `/services/***`).
+pub(crate) fn redact_endpoint(url: &str) -> String {
+    let redacted = redact_url(url);
+    let Ok(mut url) = url::Url::parse(&redacted) else { return redacted };
+    if let Some(segments) = url.path_segments() {
+        let segments: Vec<String> = segments.map(str::to_owned).collect();
+        let plain = segments.iter().take_while(|s| is_plain_word(s)).count();
+        if plain < segments.len() {
+            let mut path: String = segments[..plain].iter().map(|s| format!("/{s}")).collect();
+            path.push('/');
+            path.push_str(MASK);
+            url.set_path(&path);
+        }
+    }
+    url.into()
+}
+
+/// A path segment that names a route rather than carries a token: a short run of ASCII letters,
+/// `-` and `_` (no digits), or nothing (a trailing `/`).
+fn is_plain_word(segment: &str) -> bool {
+    segment.len() <= 24 && segment.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
+}
+
 /// A database URL for output: the password masked, and the values of query parameters whose
 /// name looks secret (`password=`, `sslpassword=`, ...); the rest (`mode=rwc`) stays readable.
 #[cfg(feature = "cli")]
@@ -203,6 +228,23 @@ mod tests {
     #[test]
     fn redacts_url_passwords_and_queries() {
         assert_eq!(redact_url("https://u:pw@siem.example.com/in?api_key=k"), "https://u:***@siem.example.com/in?***");
+    }
+
+    #[test]
+    fn an_endpoint_path_that_carries_a_token_is_masked() {
+        let slack = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
+        assert_eq!(redact_endpoint(slack), "https://hooks.slack.com/services/***");
+        let discord = "https://discord.com/api/webhooks/123456/tok_en-Abc";
+        assert_eq!(redact_endpoint(discord), "https://discord.com/api/webhooks/***");
+        assert_eq!(redact_endpoint("https://h.example/aGVsbG8gd29ybGQ"), "https://h.example/***");
+        assert_eq!(redact_endpoint("https://h.example/%74oken"), "https://h.example/***");
+        // Plain routes stay readable, with the other rules of `redact_url`.
+        assert_eq!(
+            redact_endpoint("https://u:pw@siem.example.com/ingest/?k=v"),
+            "https://u:***@siem.example.com/ingest/?***"
+        );
+        assert_eq!(redact_endpoint("https://siem.example.com"), "https://siem.example.com/");
+        assert_eq!(redact_endpoint("not a url"), "[invalid url]");
     }
 
     #[test]

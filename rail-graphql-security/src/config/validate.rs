@@ -170,6 +170,11 @@ impl Urls for String {
         vec![self.as_str()]
     }
 }
+impl Urls for super::Secret {
+    fn urls(&self) -> Vec<&str> {
+        vec![self.expose()]
+    }
+}
 impl<T: Urls> Urls for Option<T> {
     fn urls(&self) -> Vec<&str> {
         self.as_ref().map(T::urls).unwrap_or_default()

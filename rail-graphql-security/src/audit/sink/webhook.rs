@@ -16,7 +16,7 @@ use super::{AuditSink, ExportFormat, SinkError};
 use crate::audit::backoff::Backoff;
 use crate::audit::dead_letter::DeadLetterSender;
 use crate::audit::event::AuditEvent;
-use crate::audit::mask::redact_url;
+use crate::audit::mask::redact_endpoint;
 
 /// The header carrying `sha256=<hex HMAC-SHA256 of the body>` when a signing secret is set.
 pub const SIGNATURE_HEADER: &str = "x-rail-signature-256";
@@ -81,7 +81,7 @@ impl fmt::Debug for WebhookSink {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Header values (tokens) and the signing secret stay out of Debug output.
         f.debug_struct("WebhookSink")
-            .field("url", &redact_url(self.inner.url.as_str()))
+            .field("url", &redact_endpoint(self.inner.url.as_str()))
             .field("headers", &self.inner.headers.keys().collect::<Vec<_>>())
             .field("signed", &self.inner.signing_secret.is_some())
             .field("format", &self.inner.format)
@@ -104,7 +104,7 @@ pub struct WebhookSinkBuilder {
 impl fmt::Debug for WebhookSinkBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WebhookSinkBuilder")
-            .field("url", &redact_url(&self.url))
+            .field("url", &redact_endpoint(&self.url))
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("signed", &self.signing_secret.is_some())
             .finish_non_exhaustive()
@@ -189,7 +189,7 @@ impl WebhookSinkBuilder {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(SinkError::InvalidConfig(format!(
                 "webhook url {:?} must use https:// (or http:// for a local collector)",
-                redact_url(&self.url)
+                redact_endpoint(&self.url)
             )));
         }
         let spool = Spool::open(self.spool_dir)?;

@@ -285,7 +285,7 @@ fn plugin_checks(config: &StandardSecurityConfig, checks: &mut Checklist) {
             checks,
             Rule {
                 id: "audit.webhook_url",
-                passed: url.starts_with("https://"),
+                passed: url.expose().starts_with("https://"),
                 ok: "Audit webhook uses https",
                 failed: "Audit webhook is not https",
                 critical: true,

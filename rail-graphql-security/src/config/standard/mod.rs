@@ -22,7 +22,7 @@
 //! | — | `audit.dead_letter_path` | a JSON Lines file for dead letters instead of the `audit_dead_letters` table |
 //! | — | `audit.flush_timeout_secs` | how long a flush waits (default 10) |
 //! | `AUDIT_LOGGING['DATABASE_TABLE']` | — | declined: the table is `audit_events`, created by the migrations and read by the reports, the dashboard and retention; a name read at run time could point the audit trail at another table by a typo. Place it with the database's own schema / search path instead |
-//! | `AUDIT_LOGGING['WEBHOOK_URL']` | `audit.webhook_url` | https in production |
+//! | `AUDIT_LOGGING['WEBHOOK_URL']` | `audit.webhook_url` | https in production; secret (a webhook's path is often its credential) |
 //! | `AUDIT_LOGGING['WEBHOOK_HEADERS']` | `audit.webhook_headers` | values are secrets |
 //! | `AUDIT_LOGGING['RETENTION_DAYS']` | `audit.retention_days` | the retention task runs from it |
 //! | `ALERT_THRESHOLDS['FAILED_LOGINS_PER_HOUR']` | `audit.alert_thresholds.failed_logins_per_hour` | |
@@ -264,9 +264,10 @@ pub struct AuditSettings {
     /// Seconds `AuditLogger::flush` (and the flush before a report) waits for the sinks.
     #[security(default = 10, range = 1..=3600)]
     pub flush_timeout_secs: u32,
-    /// The `webhook` backend's endpoint (https in production).
-    #[security(https_in_production)]
-    pub webhook_url: Option<String>,
+    /// The `webhook` backend's endpoint (https in production). Secret: the path of many
+    /// webhooks (Slack's, Teams', a SIEM's ingest token) is their credential.
+    #[security(secret, https_in_production)]
+    pub webhook_url: Option<Secret>,
     /// Headers sent with each delivery, e.g. `Authorization`.
     #[security(secret)]
     pub webhook_headers: BTreeMap<String, Secret>,
@@ -361,7 +362,7 @@ impl std::fmt::Debug for AuditSettings {
             .field("export_format", export_format)
             .field("dead_letter_path", dead_letter_path)
             .field("flush_timeout_secs", flush_timeout_secs)
-            .field("webhook_url", &webhook_url.as_deref().map(crate::audit::mask::redact_url))
+            .field("webhook_url", webhook_url)
             .field("webhook_headers", webhook_headers)
             .field("webhook_secret", webhook_secret)
             .field("webhook_spool_dir", webhook_spool_dir)
@@ -399,7 +400,7 @@ impl AuditSettings {
             log_file_path: &self.log_file_path,
             log_file_max_bytes: self.log_file_max_bytes,
             log_file_max_files: usize::try_from(self.log_file_max_files).unwrap_or(usize::MAX),
-            webhook_url: self.webhook_url.as_deref(),
+            webhook_url: self.webhook_url.as_ref().map(Secret::expose),
             webhook_headers: self.webhook_headers.iter().map(|(k, v)| (k.as_str(), v.expose())).collect(),
             webhook_secret: self.webhook_secret.as_ref().map(Secret::expose),
             webhook_spool_dir: &self.webhook_spool_dir,
