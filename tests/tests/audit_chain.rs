@@ -338,6 +338,23 @@ async fn an_export_verifies_on_its_own(t: &TestDb) {
     assert_eq!(moved, [8, 7, 6, 5, 4, 3], "{:?}", report.findings);
     assert_eq!(report.findings.len(), moved.len(), "{:?}", report.findings);
     assert_eq!(report.events, 43);
+
+    // A line that is not UTF-8 (found by an attack on the CLI: it stopped `verify` with a read
+    // error, exit 2, and nothing else was checked) is a finding naming the line, its event's
+    // place a gap, and the other lines are checked.
+    let mut bytes = text.clone().into_bytes();
+    let at = text.match_indices("user3").next().unwrap().0;
+    bytes[at] = 0xFF;
+    std::fs::write(&path, &bytes).unwrap();
+    let report = verify_export(&path, options()).unwrap();
+    let chain = report_chain(t).await;
+    assert!(
+        matches!(&report.findings[..], [Finding::Invalid { at, .. }, Finding::Deleted { first_seq: 3, last_seq: 3, .. }] if at == "line 3"),
+        "{:?}",
+        report.findings
+    );
+    assert!(report.findings.contains(&Finding::Deleted { chain, first_seq: 3, last_seq: 3 }));
+    assert_eq!(report.events, 42);
     // The stored rows themselves are untouched.
     assert!(verify(t).await.intact());
 }

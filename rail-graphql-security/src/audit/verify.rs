@@ -1347,16 +1347,16 @@ fn with_anchors(mut checkpoints: Vec<Checkpoint>, anchors: &[Checkpoint], keys: 
 pub fn read_anchors(path: &Path) -> std::io::Result<Vec<Checkpoint>> {
     let mut file = std::io::BufReader::new(open_regular(path)?);
     let mut anchors = Vec::new();
-    let mut line = String::new();
+    let mut line = Vec::new();
     for index in 0.. {
         line.clear();
         if read_bounded_line(&mut file, &mut line, index + 1)? == 0 {
             break;
         }
-        if line.trim().is_empty() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let anchor: CheckpointLine<Checkpoint> = serde_json::from_str(&line).map_err(|e| {
+        let anchor: CheckpointLine<Checkpoint> = serde_json::from_slice(&line).map_err(|e| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
                 format!(
@@ -1386,9 +1386,11 @@ fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::File::open(path)
 }
 
-/// Reads line `number` (at most [`MAX_LINE`] bytes) into `line`; 0 at the end of the file.
-fn read_bounded_line(reader: &mut impl BufRead, line: &mut String, number: usize) -> std::io::Result<usize> {
-    let read = std::io::Read::take(reader, MAX_LINE + 1).read_line(line)?;
+/// Reads line `number` (at most [`MAX_LINE`] bytes, newline included) into `line`; 0 at the
+/// end of the file. Bytes, not text: a line that is not UTF-8 is for the JSON parser to name,
+/// as any other line that is not what this tool wrote.
+fn read_bounded_line(reader: &mut impl BufRead, line: &mut Vec<u8>, number: usize) -> std::io::Result<usize> {
+    let read = std::io::Read::take(reader, MAX_LINE + 1).read_until(b'\n', line)?;
     if read as u64 > MAX_LINE {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidData,
@@ -1489,7 +1491,7 @@ pub fn verify_export(path: &Path, options: VerifyOptions) -> std::io::Result<Ver
     // Per chain, the highest sequence number so far and its line.
     let mut highest: HashMap<Uuid, (u64, usize)> = HashMap::new();
     let mut moved = Vec::new();
-    let (mut reader, mut line, mut offset) = (open()?, String::new(), 0u64);
+    let (mut reader, mut line, mut offset) = (open()?, Vec::new(), 0u64);
     for number in 1.. {
         line.clear();
         let read = read_bounded_line(&mut reader, &mut line, number)?;
@@ -1498,10 +1500,10 @@ pub fn verify_export(path: &Path, options: VerifyOptions) -> std::io::Result<Ver
         }
         let start = offset;
         offset += read as u64;
-        if line.trim().is_empty() {
+        if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_str::<Line>(&line) {
+        match serde_json::from_slice::<Line>(&line) {
             Ok(Line::Checkpoint(CheckpointLine { checkpoint })) => checkpoints.push(checkpoint),
             Ok(Line::DeadLetter { dead_letter }) => dead_letters.push(dead_letter),
             Ok(Line::Event(event)) => {
@@ -1530,23 +1532,31 @@ pub fn verify_export(path: &Path, options: VerifyOptions) -> std::io::Result<Ver
         verifier.invalid(at, reason);
     }
     verifier.report.findings.extend(moved.iter().cloned());
-    if moved.is_empty() {
-        for line in open()?.lines() {
-            if let Ok(Line::Event(event)) = serde_json::from_str::<Line>(&line?) {
-                verifier.event(event);
+    // Every event line again, in file order (the first pass bounded and counted them).
+    let events = |visit: &mut dyn FnMut(AuditEvent)| -> std::io::Result<()> {
+        let (mut reader, mut line) = (open()?, Vec::new());
+        for number in 1.. {
+            line.clear();
+            if read_bounded_line(&mut reader, &mut line, number)? == 0 {
+                return Ok(());
+            }
+            if let Ok(Line::Event(event)) = serde_json::from_slice::<Line>(&line) {
+                visit(event);
             }
         }
+        Ok(())
+    };
+    if moved.is_empty() {
+        events(&mut |event| verifier.event(event))?;
         return Ok(verifier.finish());
     }
     // The events without a chain as they come, then each chain in sequence order (a number
     // that comes twice keeps its lines' order: the second is an inserted event).
-    for line in open()?.lines() {
-        if let Ok(Line::Event(event)) = serde_json::from_str::<Line>(&line?)
-            && event.chain.is_none()
-        {
+    events(&mut |event| {
+        if event.chain.is_none() {
             verifier.event(event);
         }
-    }
+    })?;
     places.sort_unstable_by_key(|&(chain, seq, number, _, _)| (chain, seq, number));
     let mut file = open_regular(path)?;
     let mut bytes = Vec::new();

@@ -170,7 +170,7 @@ impl Urls for String {
         vec![self.as_str()]
     }
 }
-impl Urls for super::Secret {
+impl Urls for Secret {
     fn urls(&self) -> Vec<&str> {
         vec![self.expose()]
     }
