@@ -208,6 +208,54 @@ fn fix_rewrites_the_file_keeping_comments() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
 }
 
+/// Found by an attack on the CLI: a config that is a symbolic link (to a secrets mount, say)
+/// was replaced by a regular file, cutting the link. `--fix` and `setup --force` now write the
+/// file the link points to, and the link stays.
+#[cfg(unix)]
+#[test]
+fn a_symlinked_config_keeps_its_link_when_written() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = dir.path().join("mounted");
+    std::fs::create_dir(&mounted).unwrap();
+    let real = write(&mounted, "security.toml", INSECURE);
+    let link = dir.path().join("security.toml");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+
+    let out = run(cmd().args(["check", "-e", "production", "--fix", "-c"]).arg(&link));
+    assert!(
+        out.stdout.contains(
+            "Fixed: deployment.playground = false (was true)
+"
+        ),
+        "{}",
+        out.stdout
+    );
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert!(std::fs::read_to_string(&real).unwrap().contains(
+        "https_redirect = true
+"
+    ));
+
+    let out = run(cmd().args(["setup", "--no-migrate", "--force", "--config"]).arg(&link));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink(), "the link was replaced");
+    assert!(std::fs::read_to_string(&real).unwrap().contains("profile `development`"));
+    assert_eq!(std::fs::metadata(&real).unwrap().permissions().mode() & 0o777, 0o600);
+    // Only the target and its folder's own files: no temporary file is left in either folder.
+    let names = |d: &Path| std::fs::read_dir(d).unwrap().map(|e| e.unwrap().file_name()).collect::<Vec<_>>();
+    assert_eq!(names(&mounted), ["security.toml"]);
+    assert_eq!(names(dir.path()).len(), 2, "the link and the mounted folder");
+
+    // A link to nothing is an error that names the path, and creates nothing.
+    let dangling = dir.path().join("dangling.toml");
+    std::os::unix::fs::symlink(dir.path().join("missing.toml"), &dangling).unwrap();
+    let out = run(cmd().args(["setup", "--no-migrate", "--force", "--config"]).arg(&dangling));
+    assert_eq!(out.code, 2, "{}", out.stdout);
+    assert!(out.stderr.contains("dangling.toml"), "{}", out.stderr);
+    assert!(!dir.path().join("missing.toml").exists());
+}
+
 #[test]
 fn fix_adds_missing_keys_and_dry_run_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();

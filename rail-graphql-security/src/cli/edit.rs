@@ -52,8 +52,18 @@ pub(super) enum Permissions {
 }
 
 /// Writes `contents` to `path` through a temporary file in the same folder and a rename, so
-/// the file is either the old one or the new one, never half written.
+/// the file is either the old one or the new one, never half written. A symbolic link (to a
+/// secrets mount, say) stays one: the file it points to is replaced, next to itself.
 pub(super) fn write_atomically(path: &Path, contents: &str, permissions: Permissions) -> Result<(), CliError> {
+    let error = |source| CliError::Write { path: path.to_owned(), source };
+    let target;
+    let path = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            target = std::fs::canonicalize(path).map_err(error)?;
+            target.as_path()
+        }
+        _ => path,
+    };
     let error = |source| CliError::Write { path: path.to_owned(), source };
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
