@@ -84,12 +84,13 @@ async fn assert_works(server: &Server, token: &str, username: &str) {
 
 /// TOTP enrolled (which ends the tokens issued before it, on both servers) → a login → TOTP
 /// passed (a step-up token of the same login) → logout with the login's token → both tokens
-/// refused on both servers.
-async fn logout_ends_the_step_up_token_too(a: &Server, b: &Server, between: Between<'_>) {
+/// refused on both servers. Returns an unused backup code of the enrolment.
+async fn logout_ends_the_step_up_token_too(a: &Server, b: &Server, between: Between<'_>) -> String {
     let (enrolling, _) = a.login("demo", DEMO, None).await;
     let body = b.gql(Some(&enrolling), SETUP_TOTP, json!({})).await;
     assert!(body["errors"].is_null(), "setupTotp failed: {body}");
     let secret = body["data"]["setupTotp"]["secretKey"].as_str().expect("secretKey").to_owned();
+    let backup_code = body["data"]["setupTotp"]["backupCodes"][0].as_str().expect("backup codes").to_owned();
     let code = fresh_code(&secret).await;
     let body = a.gql(Some(&enrolling), VERIFY_TOTP, json!({ "c": code, "t": false })).await;
     assert_eq!(body["data"]["verifyTotp"]["success"], true, "{body}");
@@ -112,13 +113,15 @@ async fn logout_ends_the_step_up_token_too(a: &Server, b: &Server, between: Betw
     let (status, body) = a.post(Some(&step_up), "{ secretNote }", json!({})).await;
     assert_eq!(status, 401, "{body}");
     assert!(body["data"].is_null() || body["data"]["secretNote"].is_null(), "{body}");
+    backup_code
 }
 
 /// Two logins (two sessions) of demo → `logoutEverywhere` from one → both refused, admin's
-/// session untouched, and a login afterwards works.
-async fn logout_everywhere_ends_every_session(a: &Server, b: &Server, between: Between<'_>) {
+/// session untouched, and a login afterwards works. When demo has a factor, `backup_code`
+/// passes it first on the session that logs out everywhere (the password alone may not).
+async fn logout_everywhere_ends_every_session(a: &Server, b: &Server, between: Between<'_>, backup_code: Option<&str>) {
     let (laptop, _) = a.login("demo", DEMO, None).await;
-    let (phone, _) = b.login("demo", DEMO, None).await;
+    let (mut phone, _) = b.login("demo", DEMO, None).await;
     let (admin, _) = a.login("admin", ADMIN, None).await;
     // A plain logout of one session leaves the other.
     let out = a.gql(Some(&laptop), "mutation { logout }", json!({})).await;
@@ -126,6 +129,13 @@ async fn logout_everywhere_ends_every_session(a: &Server, b: &Server, between: B
     assert_works(b, &phone, "demo").await;
     let (tablet, _) = a.login("demo", DEMO, None).await;
 
+    if let Some(code) = backup_code {
+        let out = b.gql(Some(&phone), "mutation { logoutEverywhere }", json!({})).await;
+        assert_eq!(error_code(&out), Some("MFA_REQUIRED"), "the password alone logged out everywhere: {out}");
+        let query = "mutation($c: String!) { verifyBackupCode(code: $c) { token } }";
+        let out = b.gql(Some(&phone), query, json!({ "c": code })).await;
+        phone = out["data"]["verifyBackupCode"]["token"].as_str().unwrap_or_else(|| panic!("{out}")).to_owned();
+    }
     let out = b.gql(Some(&phone), "mutation { logoutEverywhere }", json!({})).await;
     assert_eq!(out["data"]["logoutEverywhere"], true, "{out}");
     between.happen().await;
@@ -178,6 +188,37 @@ async fn logout_everywhere_forgets_the_trusted_devices() {
     assert!(status == 200 && error_code(&body) == Some("MFA_REQUIRED"), "{status} {body}");
 }
 
+/// Found by an attack: a password-only (pending) session of a user with a second factor could
+/// call `logoutEverywhere`, so whoever knew the password could end the user's sessions and
+/// forget their trusted devices, again and again. It answers `MFA_REQUIRED` now, and nothing of
+/// the user's is ended; `logout` of its own session still works.
+#[tokio::test]
+async fn the_password_alone_cannot_log_the_user_out_everywhere() {
+    let (_t, server) = sqlite_server().await;
+    let mut admin = server.admin_with_totp().await;
+    let code = admin.next_code().await;
+    let (trusting, _) = server.login("admin", ADMIN, None).await;
+    let body = server
+        .gql(
+            Some(&trusting),
+            "mutation($c: String!) { verifyTotp(code: $c, trustDevice: true) { deviceId } }",
+            json!({ "c": code }),
+        )
+        .await;
+    let device = body["data"]["verifyTotp"]["deviceId"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+
+    let (pending, required) = server.login("admin", ADMIN, None).await;
+    assert!(required);
+    let out = server.gql(Some(&pending), "mutation { logoutEverywhere }", json!({})).await;
+    assert_eq!(error_code(&out), Some("MFA_REQUIRED"), "{out}");
+    assert_works(&server, &admin.token, "admin").await;
+    let (_, required) = server.login("admin", ADMIN, Some(&device)).await;
+    assert!(!required, "the trusted device is still trusted");
+    let out = server.gql(Some(&pending), "mutation { logout }", json!({})).await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    assert_refused(&server, &pending, "the pending session after its logout").await;
+}
+
 /// [`e2e::test_config`] with room for every login of these tests (demo logs in 5 times).
 fn test_config(database_url: &str) -> demo::Settings {
     let mut settings = e2e::test_config(database_url);
@@ -200,7 +241,7 @@ async fn logout_ends_every_token_of_the_login_on_sqlite() {
 #[tokio::test]
 async fn logout_everywhere_ends_every_session_on_sqlite() {
     let (_t, server) = sqlite_server().await;
-    logout_everywhere_ends_every_session(&server, &server, Between::Nothing).await;
+    logout_everywhere_ends_every_session(&server, &server, Between::Nothing, None).await;
     fresh_login_after_logout_everywhere(&server, &server).await;
 }
 
@@ -223,8 +264,8 @@ async fn two_instances() -> Option<(TestDb, Server, Server, String, String)> {
 async fn logout_holds_across_two_instances_and_a_redis_restart() {
     let Some((t, a, b, url, prefix)) = two_instances().await else { return };
     let restart = Between::RedisRestart { url: &url, prefix: &prefix };
-    logout_ends_the_step_up_token_too(&a, &b, restart).await;
-    logout_everywhere_ends_every_session(&b, &a, restart).await;
+    let code = logout_ends_the_step_up_token_too(&a, &b, restart).await;
+    logout_everywhere_ends_every_session(&b, &a, restart, Some(&code)).await;
     fresh_login_after_logout_everywhere(&a, &b).await;
     integration_tests::redis_delete_prefix(&url, &prefix).await;
     drop((a, b));
@@ -238,7 +279,7 @@ async fn logout_holds_across_two_instances_on_one_sqlite_file() {
     let config = test_config(&t.url);
     let a = Server::start(&config, t.db.clone()).await;
     let b = Server::start(&config, t.connect_again().await).await;
-    logout_ends_the_step_up_token_too(&a, &b, Between::Nothing).await;
-    logout_everywhere_ends_every_session(&b, &a, Between::Nothing).await;
+    let code = logout_ends_the_step_up_token_too(&a, &b, Between::Nothing).await;
+    logout_everywhere_ends_every_session(&b, &a, Between::Nothing, Some(&code)).await;
     fresh_login_after_logout_everywhere(&a, &b).await;
 }

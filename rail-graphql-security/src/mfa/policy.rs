@@ -59,9 +59,10 @@ pub const STEP_UP_METHODS: &[MfaMethod] = &[MfaMethod::Totp, MfaMethod::Sms, Mfa
 /// The root fields a pending session may use by default: completing the second factor
 /// (`verifyTotp`, `verifySms`, `verifyBackupCode`, `beginPasskeyAuthentication` and
 /// `verifyPasskey`; `sendSmsCode` only when the user has the `sms` method), `mfaStatus`,
-/// `login`, the passwordless `beginPasskeySignIn` / `finishPasskeySignIn`, `logout`,
-/// `logoutEverywhere`, and `__typename` / introspection (which the schema's own limits still
-/// govern).
+/// `login`, the passwordless `beginPasskeySignIn` / `finishPasskeySignIn`, `logout` (its own
+/// session), and `__typename` / introspection (which the schema's own limits still govern).
+/// Not `logoutEverywhere`: the password alone must not end the user's other sessions and
+/// trusted devices, again and again.
 pub const DEFAULT_PENDING_ALLOWED_FIELDS: &[&str] = &[
     "verifyTotp",
     "verifySms",
@@ -74,7 +75,6 @@ pub const DEFAULT_PENDING_ALLOWED_FIELDS: &[&str] = &[
     "mfaStatus",
     "login",
     "logout",
-    "logoutEverywhere",
 ];
 
 /// What a session of a user with a second factor may do before passing it
