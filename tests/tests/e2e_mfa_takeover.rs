@@ -10,7 +10,10 @@
 //!
 //! A second attack of the same review: a token the attacker took with the password before the
 //! user enrolled listed no second factor, so it stayed a full session after the enrolment
-//! (until it expired, refreshable). Now the enrolment ends every token issued before it.
+//! (until it expired, refreshable). Now the enrolment ends every token issued before it. Two
+//! more, found by attacking that fix: the first factor was told by the caller's token (one that
+//! listed methods, kept through `disableMfa`, re-enrolled without ending anything), and a login
+//! that read the methods just before the confirmation and signed just after its cut-off.
 
 mod e2e;
 
@@ -197,4 +200,77 @@ async fn a_totp_enrolment_and_its_backup_codes_left_pending_pass_nothing_after_t
     }
     let status = server.gql(Some(&victim), "{ mfaStatus { methods backupCodesRemaining } }", json!({})).await;
     assert_eq!(data(&status, "mfaStatus"), &json!({ "methods": ["sms"], "backupCodesRemaining": 0 }));
+}
+
+const DISABLE: &str = "mutation { disableMfa { success } }";
+
+/// The user turns MFA off and on again from a session that passed the factor (its token lists
+/// methods): the login the attacker took while the user had none ends with the re-enrolment.
+#[tokio::test]
+async fn a_login_taken_while_mfa_was_off_ends_with_the_re_enrolment() {
+    let (_t, server, _phone) = start().await;
+    let (_, _, verified) = victim_enrols_totp(&server).await;
+    assert_eq!(data(&server.gql(Some(&verified), DISABLE, json!({})).await, "disableMfa")["success"], true);
+    let (attacker, required) = server.login("demo", DEMO, None).await;
+    assert!(!required, "MFA is off");
+    assert_eq!(data(&server.gql(Some(&attacker), ME, json!({})).await, "me")["username"], "demo");
+
+    // Re-enrolment from the verified session.
+    let body = server
+        .gql(Some(&verified), r#"mutation { setupTotp(deviceName: "new phone") { secretKey } }"#, json!({}))
+        .await;
+    let secret = data(&body, "setupTotp")["secretKey"].as_str().unwrap().to_owned();
+    let query = "mutation($c: String!) { verifyTotp(code: $c) { token } }";
+    let body = server.gql(Some(&verified), query, json!({ "c": totp_now(&secret, 0) })).await;
+    let renewed = data(&body, "verifyTotp")["token"].as_str().expect("a token").to_owned();
+
+    let (status, body) = server.post(Some(&attacker), ME, json!({})).await;
+    assert_eq!(status, 401, "the login taken while MFA was off outlived the re-enrolment: {body}");
+    assert_eq!(server.secret_note(&renewed).await["data"]["secretNote"], demo::schema::SECRET_NOTE);
+}
+
+/// Logins racing the user's first factor: none of the tokens they return is a full session
+/// afterwards (each is revoked, or lists the factor and so must pass it). A login that read
+/// the methods before the confirmation and signed after the revocation's cut-off used to get
+/// a token that listed none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logins_racing_the_first_factor_get_no_full_session() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+    let mut settings = test_config(&t.url);
+    // Each login in flight holds a slot of the username's limit (successes give it back).
+    settings.config.security.middleware.rate_limiting.login_attempts_limit = 100;
+    let server = Server::start(&settings, t.db.clone()).await;
+    let mut step_up = server.login("demo", DEMO, None).await.0;
+    for round in 0..6 {
+        let body =
+            server.gql(Some(&step_up), r#"mutation { setupTotp(deviceName: "phone") { secretKey } }"#, json!({})).await;
+        let secret = data(&body, "setupTotp")["secretKey"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+        let done = AtomicBool::new(false);
+        let attacker = || async {
+            let mut tokens = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                tokens.push(server.login("demo", DEMO, None).await.0);
+            }
+            tokens
+        };
+        let enrol = async {
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            let query = "mutation($c: String!) { verifyTotp(code: $c) { token } }";
+            let body = server.gql(Some(&step_up), query, json!({ "c": e2e::flow::fresh_code(&secret).await })).await;
+            done.store(true, Ordering::Relaxed);
+            data(&body, "verifyTotp")["token"].as_str().expect("a token").to_owned()
+        };
+        let (logins, verified) = tokio::join!(futures::future::join_all((0..8).map(|_| attacker())), enrol);
+        for token in logins.iter().flatten() {
+            let (status, body) = server.post(Some(token), ME, json!({})).await;
+            assert!(
+                status == 401 || error_code(&body) == Some("MFA_REQUIRED"),
+                "round {round}: a login racing the enrolment is a full session: {status} {body}"
+            );
+        }
+        // Off again (from the verified session) for the next round.
+        assert_eq!(data(&server.gql(Some(&verified), DISABLE, json!({})).await, "disableMfa")["success"], true);
+        step_up = verified;
+    }
 }

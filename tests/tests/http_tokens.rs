@@ -468,3 +468,46 @@ async fn redis_cached_revocations_survive_a_redis_restart(t: &TestDb) {
     integration_tests::redis_delete_prefix(&url, &prefix).await;
 }
 on_every_backend!(sessions_redis_cached, redis_cached_revocations_survive_a_redis_restart);
+
+/// `issue_listing_methods`, a login's token: methods read as none are read again after signing;
+/// changed by then (a first factor confirmed meanwhile), the token is signed again listing them
+/// and only that one is handed out and audited. A token with methods is signed once, and a
+/// session id is kept.
+#[tokio::test]
+async fn a_login_token_lists_the_methods_read_after_it_was_signed() {
+    use std::cell::Cell;
+    let (tokens, logger, sink) = service(RevocationStore::memory());
+    let issue = |answers: Vec<Vec<MfaMethod>>, session: Option<&'static str>| {
+        let (tokens, reads) = (tokens.clone(), Cell::new(0));
+        async move {
+            let read = || {
+                let answer = answers[reads.get()].clone();
+                reads.set(reads.get() + 1);
+                std::future::ready(Ok::<_, TokenError>(answer))
+            };
+            let issued = tokens.issue_listing_methods(&alice(), &MfaState::none(), session, None, read).await.unwrap();
+            let claims = tokens.verify(&issued.token, None).await.unwrap();
+            (claims, reads.get())
+        }
+    };
+    // A factor confirmed between the first read and the signing.
+    let (claims, reads) = issue(vec![vec![], vec![MfaMethod::Totp, MfaMethod::BackupCode]], None).await;
+    assert_eq!((claims.enrolled_methods(), reads), (vec![MfaMethod::Totp, MfaMethod::BackupCode], 2));
+    // None before and after: the token lists none, read twice.
+    let (claims, reads) = issue(vec![vec![], vec![]], Some("login-1")).await;
+    assert_eq!((claims.enrolled_methods(), reads, claims.session_id()), (vec![], 2, "login-1"));
+    // Methods at the first read: signed once.
+    let (claims, reads) = issue(vec![vec![MfaMethod::Sms]], None).await;
+    assert_eq!((claims.enrolled_methods(), reads), (vec![MfaMethod::Sms], 1));
+    // A bad session id is refused before anything is read.
+    let reads = Cell::new(0);
+    let read = || {
+        reads.set(reads.get() + 1);
+        std::future::ready(Ok::<_, TokenError>(Vec::new()))
+    };
+    let refused = tokens.issue_listing_methods(&alice(), &MfaState::none(), Some(""), None, read).await;
+    assert!(matches!(refused, Err(TokenError::InvalidSessionId)) && reads.get() == 0, "{refused:?}");
+
+    logger.flush().await.expect("flush the audit logger");
+    assert_eq!(sink.events().iter().filter(|e| e.event_type.as_str() == "token_created").count(), 3);
+}

@@ -124,13 +124,13 @@ impl AppState {
     ) -> async_graphql::Result<String> {
         let id: i64 = principal.id.parse().map_err(|_| internal("user id is not a number"))?;
         let account = MfaAccount::new(id, principal.name.clone().unwrap_or_default());
-        let methods = self.mfa_methods(&account).await.map_err(|e| unavailable(&e))?;
-        let tokens = &self.inner.tokens;
-        let issued = match session_id {
-            Some(session) => tokens.issue_in_session(principal, mfa, &methods, session, client_ip),
-            None => tokens.issue_with_methods(principal, mfa, &methods, client_ip),
-        }
-        .map_err(|e| e.extend())?;
+        // Read again after signing while none: a login racing the user's first factor must
+        // not keep a token that lists none (see `TokenService::issue_listing_methods`).
+        let read = || {
+            let methods = self.mfa_methods(&account);
+            async move { methods.await.map_err(|e| unavailable(&e)) }
+        };
+        let issued = self.inner.tokens.issue_listing_methods(principal, mfa, session_id, client_ip, read).await?;
         Ok(issued.token)
     }
 }
@@ -530,9 +530,9 @@ fn check_note(title: &str, body: &str) -> async_graphql::Result<(String, String)
 /// After a successful second factor (`verifyTotp`, `verifySms`, `verifyBackupCode`,
 /// `verifyPasskey`, and a first `finishPasskeyRegistration`): a fresh token of the caller's
 /// session that carries the MFA level and lists the user's current methods (a device just
-/// confirmed included), returned as the payload's `token`. When the session began before the
-/// user had a factor (an enrolment), every token of the user issued until then is revoked
-/// first: a login taken with the password alone before the enrolment does not outlive it.
+/// confirmed included), returned as the payload's `token`. For the user's first factor (an
+/// enrolment), every token of the user issued until then is revoked first: a login taken with
+/// the password alone before the enrolment does not outlive it.
 #[derive(Debug, Clone)]
 struct DemoTokenHook(AppState);
 
@@ -549,7 +549,7 @@ impl SecondFactorHook for DemoTokenHook {
         let session = security
             .filter(|s| s.principal.as_ref().is_some_and(|p| p.id == passed.principal.id))
             .and_then(|s| s.session_id.as_deref());
-        if passed.session_predates_mfa {
+        if passed.first_factor {
             self.0.inner.tokens.revoke_all_sessions(&passed.principal, ip).await.map_err(|e| e.extend())?;
         }
         self.0.issue_token(&passed.principal, &passed.mfa_state(), session, ip).await.map(Some)

@@ -276,6 +276,77 @@ impl TokenService {
         Ok(issued)
     }
 
+    /// Issues a login's token listing the user's second-factor methods as `read_methods`
+    /// reports them, read again after signing while they are none; in session `session_id`
+    /// ([`issue_in_session`](Self::issue_in_session)), or a new one when `None`. Logs
+    /// `token_created` once.
+    ///
+    /// A token that lists no methods is a full session, and the user's first factor ends the
+    /// tokens issued before it by a cut-off in time ([`revoke_all_sessions`](Self::revoke_all_sessions),
+    /// as [`IssueTokenHook`](crate::mfa::graphql::IssueTokenHook) does). A login that read no
+    /// methods just before the factor was confirmed and signed just after the cut-off would
+    /// keep a full session. So while the methods read are none, they are read again once the
+    /// token is signed, and it is signed again when they changed (the first one is never
+    /// handed out): confirmed before that read, the factor is listed; confirmed after it, its
+    /// cut-off comes after this token's signing and revokes it (on one clock: instances whose
+    /// clocks differ leave a window of that difference).
+    ///
+    /// ```
+    /// # use rail_graphql_security::auth::{RevocationStore, TokenConfig, TokenError, TokenService};
+    /// # use rail_graphql_security::context::{MfaState, Principal};
+    /// # use rail_graphql_security::mfa::MfaMethod;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let tokens = TokenService::new(TokenConfig::new("a signing secret of at least 32 bytes!!")?, RevocationStore::memory());
+    /// // The user's first factor is confirmed between the login's first read and its signing.
+    /// let mut reads = vec![vec![MfaMethod::Totp], vec![]];
+    /// let alice = Principal::new("7", "alice");
+    /// let issued = tokens
+    ///     .issue_listing_methods(&alice, &MfaState::none(), None, None, || std::future::ready(Ok::<_, TokenError>(reads.pop().unwrap())))
+    ///     .await?;
+    /// assert_eq!(tokens.verify(&issued.token, None).await?.enrolled_methods(), [MfaMethod::Totp]);
+    /// # Ok::<(), TokenError>(()) }).unwrap();
+    /// ```
+    pub async fn issue_listing_methods<E, F>(
+        &self,
+        principal: &Principal,
+        mfa: &MfaState,
+        session_id: Option<&str>,
+        client_ip: Option<IpAddr>,
+        mut read_methods: impl FnMut() -> F,
+    ) -> Result<IssuedToken, E>
+    where
+        E: From<TokenError>,
+        F: Future<Output = Result<Vec<MfaMethod>, E>>,
+    {
+        let new_session;
+        let session_id = match session_id {
+            Some(id) => {
+                check_session_id(id)?;
+                id
+            }
+            None => {
+                new_session = uuid::Uuid::new_v4().simple().to_string();
+                new_session.as_str()
+            }
+        };
+        let mut methods = read_methods().await?;
+        let issued = loop {
+            let issued = self.sign(principal, mfa, &methods, session_id)?;
+            if !methods.is_empty() {
+                break issued;
+            }
+            let now = read_methods().await?;
+            if now.is_empty() {
+                break issued;
+            }
+            methods = now;
+        };
+        if let Some(logger) = &self.inner.audit {
+            logger.log_token_created(principal, client_ip, self.details(&issued, mfa));
+        }
+        Ok(issued)
+    }
+
     fn details(&self, issued: &IssuedToken, mfa: &MfaState) -> serde_json::Value {
         json!({
             "jti": issued.jti,

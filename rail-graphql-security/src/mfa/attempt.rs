@@ -26,6 +26,24 @@ pub(crate) enum Checked {
     Refused(&'static str),
 }
 
+/// What a verification concluded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// The code did not pass (the failure is recorded).
+    Refused,
+    /// The code passed. `first_factor`: it confirmed a new device while the user had no other
+    /// confirmed factor, decided in the transaction that confirmed it
+    /// ([`MfaManager::settle_enrolments`]).
+    Passed { first_factor: bool },
+}
+
+impl Verdict {
+    /// Whether the code passed.
+    pub(crate) fn passed(self) -> bool {
+        matches!(self, Verdict::Passed { .. })
+    }
+}
+
 /// One attempt at a second factor: whose, with which method, when.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Attempt<'a, U> {
@@ -89,14 +107,15 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// 4. record the success (a reset, only when there is something to reset) or the failure
     ///    (one `UPDATE`), commit, then audit.
     ///
-    /// Results as [`verify_attempt`](Self::verify_attempt); on an error nothing is recorded.
+    /// The [`Verdict`], or the errors of [`verify_attempt`](Self::verify_attempt); on an error
+    /// nothing is recorded.
     pub(crate) async fn verify_locked_attempt<U, Input>(
         &self,
         attempt: Attempt<'_, U>,
         code: &str,
         normalize: impl FnOnce(&str) -> Option<Input>,
         check: impl AsyncFnOnce(&DatabaseTransaction, &[DeviceRow], Input) -> Result<Checked, MfaError>,
-    ) -> Result<bool, MfaError>
+    ) -> Result<Verdict, MfaError>
     where
         U: MfaUser<Id = Id>,
     {
@@ -115,23 +134,24 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 if !state.is_clear() {
                     throttle::reset(&txn, &uid).await?;
                 }
-                if let Some(new) = confirmed {
-                    Self::settle_enrolments(&txn, &uid, new).await?;
-                }
+                let first_factor = match confirmed {
+                    Some(new) => Self::settle_enrolments(&txn, &uid, new).await?,
+                    None => false,
+                };
                 txn.commit().await?;
                 let (user, method) = (attempt.user, attempt.method.as_str());
                 if confirmed.is_some() {
                     self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, method));
                 }
                 self.audit(|l, ip| l.log_mfa_success(&actor(user), ip, method));
-                Ok(true)
+                Ok(Verdict::Passed { first_factor })
             }
             Checked::Refused(reason) => {
                 let failure =
                     throttle::record_locked_failure(&txn, self.throttle_limits(), &uid, state, attempt.at).await?;
                 txn.commit().await?;
                 self.audit_failure(attempt, reason, failure);
-                Ok(false)
+                Ok(Verdict::Refused)
             }
         }
     }

@@ -32,12 +32,11 @@
 //! are logged as `unauthorized_access` when an [`AuditLogger`] is in the schema data.
 //!
 //! Whoever knows the password of a user without a factor can log in, and that token lists no
-//! methods, so it would stay a full session after the user enrols. The factor that enrols a
-//! session which listed none (`verifyTotp` or `verifySms` confirming a device,
-//! `finishPasskeyRegistration`) reaches the hook with
-//! [`session_predates_mfa`](SecondFactorPassed::session_predates_mfa); [`IssueTokenHook`] then
-//! revokes every token of the user issued until then and returns the one that replaces the
-//! caller's.
+//! methods, so it would stay a full session after the user enrols. The user's first factor
+//! (`verifyTotp` or `verifySms` confirming a device, or `finishPasskeyRegistration`, while no
+//! other factor is confirmed: decided in the transaction that confirms it) reaches the hook
+//! with [`first_factor`](SecondFactorPassed::first_factor); [`IssueTokenHook`] then revokes
+//! every token of the user issued until then and returns the one that replaces the caller's.
 //!
 //! # Passkeys from a browser page
 //! Passkeys are on when the configuration names a relying party (`mfa.passkeys.rp_id` and
@@ -95,6 +94,7 @@ use async_graphql::{Context, ErrorExtensions, ID, SimpleObject};
 use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
+use super::attempt::Verdict;
 use super::error::MfaError;
 use super::manager::{MfaAccount, MfaManager};
 use super::method::MfaMethod;
@@ -371,10 +371,10 @@ pub struct PasskeyRegistrationPayload {
     /// A first set of backup codes when the user had none, shown once: a user with only
     /// passkeys keeps a way back in (empty otherwise).
     pub backup_codes: Vec<String>,
-    /// When the session began before the user had a second factor (see
-    /// [`SecondFactorPassed::session_predates_mfa`]): what the application's
-    /// [`SecondFactorHook::on_second_factor`] returned for the passkey, the token that replaces
-    /// the session's ([`IssueTokenHook`] ends the user's earlier tokens). `null` otherwise.
+    /// When the passkey is the user's first factor (see [`SecondFactorPassed::first_factor`]):
+    /// what the application's [`SecondFactorHook::on_second_factor`] returned for it, the token
+    /// that replaces the session's ([`IssueTokenHook`] ends the user's earlier tokens). `null`
+    /// otherwise.
     pub token: Option<String>,
 }
 
@@ -411,15 +411,18 @@ pub struct SecondFactorPassed {
     pub trusted_device: bool,
     /// When the factor was accepted.
     pub at: DateTime<Utc>,
-    /// The session listed no second-factor methods: it began while the user had none, so
-    /// this factor is the user's first (an enrolment, or a new one after `disableMfa`).
+    /// This factor is the user's first: a device just confirmed or a passkey just registered
+    /// while no other factor was confirmed (an enrolment, or a new one after `disableMfa`),
+    /// decided in the transaction that made it count.
     ///
-    /// Every token issued to the user until now, the session's own included, began without
-    /// the second factor and carries no MFA requirement: one taken with the password alone
-    /// would stay a full session. A hook that issues tokens should end them
+    /// The tokens issued to the user while they had no factor list no methods and carry no MFA
+    /// requirement: one taken with the password alone would stay a full session. A hook that
+    /// issues tokens should end every token of the user issued until now
     /// ([`TokenService::revoke_all_sessions`]) before issuing the new one, as
-    /// [`IssueTokenHook`] does.
-    pub session_predates_mfa: bool,
+    /// [`IssueTokenHook`] does. A login racing the enrolment is the login's to handle: a token
+    /// that lists no methods is safe to hand out only if the methods, read again after signing
+    /// it, are still none (a factor confirmed after that read revokes it by its cut-off).
+    pub first_factor: bool,
 }
 
 impl SecondFactorPassed {
@@ -482,9 +485,8 @@ impl fmt::Debug for MfaHook {
 /// ([`TokenService::issue_in_session`]), so logging out ends it with the login's token; a
 /// caller without one starts a session ([`TokenService::issue_with_methods`]).
 ///
-/// When the session began before the user had a factor
-/// ([`SecondFactorPassed::session_predates_mfa`]), every token issued to the user until then is
-/// revoked first ([`TokenService::revoke_all_sessions`]): the caller continues with the token
+/// For the user's first factor ([`SecondFactorPassed::first_factor`]), every token issued to
+/// the user until then is revoked first ([`TokenService::revoke_all_sessions`]): the caller continues with the token
 /// returned, and a login taken with the password alone before the enrolment ends.
 #[derive(Debug, Clone)]
 pub struct IssueTokenHook(pub TokenService);
@@ -504,7 +506,7 @@ impl SecondFactorHook for IssueTokenHook {
         let mut state = passed.mfa_state();
         state.trusted_device = false;
         let client_ip = security.and_then(|s| s.client_ip);
-        if passed.session_predates_mfa {
+        if passed.first_factor {
             self.0.revoke_all_sessions(&passed.principal, client_ip).await.map_err(|e| {
                 tracing::error!(error = %e, "could not end the sessions begun before the user's first factor");
                 coded(
@@ -699,11 +701,13 @@ impl<Id: MfaUserId> Caller<'_, Id> {
         Ok(own.is_some_and(|d| d.id == device))
     }
 
-    /// After an accepted factor: trust the device when asked, then call the hook.
+    /// After an accepted factor (`first_factor`: see [`SecondFactorPassed::first_factor`]):
+    /// trust the device when asked, then call the hook.
     async fn passed(
         &self,
         ctx: &Context<'_>,
         method: MfaMethod,
+        first_factor: bool,
         trust_device: bool,
         device_name: Option<String>,
     ) -> async_graphql::Result<VerifyPayload> {
@@ -734,7 +738,7 @@ impl<Id: MfaUserId> Caller<'_, Id> {
                     method,
                     trusted_device: device_id.is_some(),
                     at: Utc::now(),
-                    session_predates_mfa: self.security.mfa_methods.is_empty(),
+                    first_factor,
                 };
                 hook.0.on_second_factor(ctx, &passed).await?
             }
@@ -853,10 +857,15 @@ pub async fn verify_second_factor<Id: MfaUserId + FromStr>(
 ) -> async_graphql::Result<VerifyPayload> {
     let c = caller::<Id>(ctx)?;
     enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", verify_field(method), &VERIFY_LIMIT).await?;
-    let accepted = match method {
-        MfaMethod::Totp => c.manager.verify_totp_code(&c.account, &code).await,
-        MfaMethod::Sms => c.manager.verify_sms_code(&c.account, &code).await,
-        MfaMethod::BackupCode => c.manager.verify_backup_code(&c.account, &code).await,
+    let verdict = match method {
+        MfaMethod::Totp => c.manager.totp_verdict(&c.account, &code, Utc::now()).await,
+        MfaMethod::Sms => c.manager.sms_verdict(&c.account, &code, Utc::now()).await,
+        // Backup codes pass only once a factor is confirmed: never a first factor.
+        MfaMethod::BackupCode => c
+            .manager
+            .verify_backup_code(&c.account, &code)
+            .await
+            .map(|passed| if passed { Verdict::Passed { first_factor: false } } else { Verdict::Refused }),
         MfaMethod::Passkey => {
             return Err(coded(
                 "BAD_USER_INPUT",
@@ -864,10 +873,10 @@ pub async fn verify_second_factor<Id: MfaUserId + FromStr>(
             ));
         }
     };
-    if !accepted.map_err(mfa_error)? {
+    let Verdict::Passed { first_factor } = verdict.map_err(mfa_error)? else {
         return Err(invalid_code());
-    }
-    let mut payload = c.passed(ctx, method, trust_device, device_name).await?;
+    };
+    let mut payload = c.passed(ctx, method, first_factor, trust_device, device_name).await?;
     if method == MfaMethod::BackupCode {
         let remaining = c.manager.remaining_backup_codes(&c.account).await.map_err(mfa_error)?;
         payload.remaining_backup_codes = Some(i32::try_from(remaining).unwrap_or(i32::MAX));
@@ -962,15 +971,15 @@ pub async fn finish_passkey_registration<Id: MfaUserId + FromStr>(
 ) -> async_graphql::Result<PasskeyRegistrationPayload> {
     let c = caller::<Id>(ctx)?;
     let ceremony = parse_ceremony_id(&ceremony_id)?;
-    let passkey =
-        c.manager.finish_passkey_registration(&c.account, ceremony, &credential, &name).await.map_err(mfa_error)?;
+    let (passkey, first_factor) =
+        c.manager.register_passkey(&c.account, ceremony, &credential, &name).await.map_err(mfa_error)?;
     let backup_codes = if c.manager.remaining_backup_codes(&c.account).await.map_err(mfa_error)? == 0 {
         c.manager.generate_backup_codes(&c.account).await.map_err(mfa_error)?.iter().map(|c| c.to_string()).collect()
     } else {
         Vec::new()
     };
-    // A first factor: the session (and any other the password alone opened) began without it.
-    let token = match ctx.data_opt::<MfaHook>().filter(|_| c.security.mfa_methods.is_empty()) {
+    // A first factor: the sessions the password alone opened until now began without it.
+    let token = match ctx.data_opt::<MfaHook>().filter(|_| first_factor) {
         Some(hook) => {
             let principal = c.security.principal.clone().ok_or_else(|| AccessDenied::Unauthenticated.extend())?;
             let passed = SecondFactorPassed {
@@ -978,7 +987,7 @@ pub async fn finish_passkey_registration<Id: MfaUserId + FromStr>(
                 method: MfaMethod::Passkey,
                 trusted_device: false,
                 at: Utc::now(),
-                session_predates_mfa: true,
+                first_factor: true,
             };
             hook.0.on_second_factor(ctx, &passed).await?
         }
@@ -1010,7 +1019,7 @@ pub async fn verify_passkey<Id: MfaUserId + FromStr>(
     enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "verifyPasskey", &VERIFY_LIMIT).await?;
     let ceremony = parse_ceremony_id(&ceremony_id)?;
     c.manager.verify_passkey(&c.account, ceremony, &credential).await.map_err(mfa_error)?;
-    c.passed(ctx, MfaMethod::Passkey, trust_device, device_name).await
+    c.passed(ctx, MfaMethod::Passkey, false, trust_device, device_name).await
 }
 
 /// The manager of an anonymous call (`beginPasskeySignIn`, `finishPasskeySignIn`), with the

@@ -15,7 +15,7 @@ use sea_orm::{
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::attempt::{Attempt, Checked};
+use super::attempt::{Attempt, Checked, Verdict};
 use super::config::MfaConfig;
 use super::error::MfaError;
 use super::method::MfaMethod;
@@ -637,7 +637,9 @@ impl<Id: MfaUserId> MfaManager<Id> {
     /// password-only login, after the user enrolled a factor of their own, and so pass the
     /// second factor and take the account's MFA over; the backup codes of such a `setupTotp`
     /// would pass it too. What is enrolled once a factor counts needs a step-up.
-    pub(crate) async fn settle_enrolments(txn: &impl ConnectionTrait, uid: &Id, new: NewFactor) -> Result<(), DbErr> {
+    ///
+    /// Returns whether `new` is the user's first factor (no other confirmed device or passkey).
+    pub(crate) async fn settle_enrolments(txn: &impl ConnectionTrait, uid: &Id, new: NewFactor) -> Result<bool, DbErr> {
         let id = new.id.to_string();
         txn.execute(
             Query::delete()
@@ -654,7 +656,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 .and_where(Expr::col(MfaPasskeyCeremonies::Kind).eq("registration")),
         )
         .await?;
-        if !Self::has_confirmed_factor_in(txn, uid, Some(&id)).await? {
+        let first = !Self::has_confirmed_factor_in(txn, uid, Some(&id)).await?;
+        if first {
             txn.execute(
                 Query::delete()
                     .from_table(MfaBackupCodes::Table)
@@ -663,7 +666,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
             )
             .await?;
         }
-        Ok(())
+        Ok(first)
     }
 
     /// Stores a new unconfirmed device in place of the user's unconfirmed enrolment of `kind`:
@@ -787,6 +790,17 @@ impl<Id: MfaUserId> MfaManager<Id> {
         code: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
+        self.totp_verdict(user, code, at).await.map(Verdict::passed)
+    }
+
+    /// [`verify_totp_code_at`](Self::verify_totp_code_at), saying whether the code confirmed
+    /// the user's first factor.
+    pub(crate) async fn totp_verdict(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        code: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Verdict, MfaError> {
         let attempt = Attempt { user, method: MfaMethod::Totp, factor: Factor::Code, at };
         let c = &self.config;
         let user_key = user.mfa_user_id().to_key();

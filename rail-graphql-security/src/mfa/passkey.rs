@@ -290,6 +290,18 @@ impl<Id: MfaUserId> MfaManager<Id> {
         credential: &str,
         name: &str,
     ) -> Result<PasskeyInfo, MfaError> {
+        self.register_passkey(user, ceremony, credential, name).await.map(|(info, _)| info)
+    }
+
+    /// [`finish_passkey_registration`](Self::finish_passkey_registration), saying whether the
+    /// passkey is the user's first factor.
+    pub(crate) async fn register_passkey(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        ceremony: Uuid,
+        credential: &str,
+        name: &str,
+    ) -> Result<(PasskeyInfo, bool), MfaError> {
         let name = check_name(name)?.to_owned();
         let webauthn = self.relying_party()?;
         let uid = user.mfa_user_id();
@@ -361,10 +373,10 @@ impl<Id: MfaUserId> MfaManager<Id> {
             }
             return Err(e.into());
         }
-        Self::settle_enrolments(&txn, &uid, NewFactor { id: info.id, created_at: info.created_at }).await?;
+        let first = Self::settle_enrolments(&txn, &uid, NewFactor { id: info.id, created_at: info.created_at }).await?;
         txn.commit().await?;
         self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, MfaMethod::Passkey.as_str()));
-        Ok(info)
+        Ok((info, first))
     }
 
     /// The passkey with credential id `raw_id` and its owner, of `user` when given.

@@ -8,7 +8,7 @@ use subtle::ConstantTimeEq;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::attempt::{Attempt, Checked};
+use super::attempt::{Attempt, Checked, Verdict};
 use super::error::MfaError;
 use super::manager::{DeviceRow, MfaManager, MfaUser, NewDevice, actor, check_name, normalize_digits};
 use super::method::MfaMethod;
@@ -241,6 +241,17 @@ impl<Id: MfaUserId> MfaManager<Id> {
         code: &str,
         at: DateTime<Utc>,
     ) -> Result<bool, MfaError> {
+        self.sms_verdict(user, code, at).await.map(Verdict::passed)
+    }
+
+    /// [`verify_sms_code_at`](Self::verify_sms_code_at), saying whether the code confirmed the
+    /// user's first factor.
+    pub(crate) async fn sms_verdict(
+        &self,
+        user: &impl MfaUser<Id = Id>,
+        code: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Verdict, MfaError> {
         let uid = user.mfa_user_id();
         let attempt = Attempt { user, method: MfaMethod::Sms, factor: Factor::Code, at };
         let normalize = |code: &str| normalize_digits(code, self.config.sms_code_digits);
