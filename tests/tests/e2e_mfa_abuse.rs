@@ -191,3 +191,45 @@ async fn guessing_stops_for_good_after_100_consecutive_failures_until_a_backup_c
     let body = server.gql(Some(&owner), verify, json!({ "c": totp_now(&secret, 1) })).await;
     assert_eq!(body["data"]["verifyTotp"]["success"], true, "{body}");
 }
+
+/// Found by an attack over HTTP: device names took the invisible marks that turn the direction
+/// of text (`"\u{202E}gnp.exe"` shows as `exe.png`), so a name in a device list could pass for
+/// another. They are refused like control characters. A trusted device named after the
+/// User-Agent (no `deviceName` given) drops the characters a name may not hold instead: the
+/// factor is already spent then, and the client did not choose the name.
+#[tokio::test]
+async fn device_names_hold_no_text_direction_marks() {
+    let (_t, server, _phone) = start(|_| {}).await;
+    let (token, _) = server.login("demo", DEMO, None).await;
+    for name in ["\u{202E}gnp.exe", "Phone\u{2067}", "a\u{200F}b"] {
+        let body = server
+            .gql(Some(&token), "mutation($n: String!) { setupTotp(deviceName: $n) { success } }", json!({ "n": name }))
+            .await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{name:?}: {body}");
+    }
+    let body =
+        server.gql(Some(&token), r#"mutation { setupTotp(deviceName: "Phone") { secretKey } }"#, json!({})).await;
+    let secret = body["data"]["setupTotp"]["secretKey"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+
+    // A tab is a control character; HTTP allows it in a header (a User-Agent that is not ASCII
+    // is not read at all). It made the trusted device's name invalid, failing the mutation
+    // after the code was spent.
+    let agent = reqwest::header::HeaderValue::from_static("Browser\t1.0");
+    let client = reqwest::Client::builder().user_agent(agent).build().unwrap();
+    let query = "mutation($c: String!) { verifyTotp(code: $c, trustDevice: true) { deviceId token } }";
+    let body: Value = client
+        .post(&server.url)
+        .bearer_auth(&token)
+        .json(&json!({ "query": query, "variables": { "c": totp_now(&secret, 0) } }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let verified = body["data"]["verifyTotp"]["token"].as_str().unwrap_or_else(|| panic!("{body}"));
+    assert!(body["data"]["verifyTotp"]["deviceId"].is_string(), "{body}");
+    let devices = server.gql(Some(verified), "{ trustedDevices { deviceName } }", json!({})).await;
+    let name = devices["data"]["trustedDevices"][0]["deviceName"].as_str().unwrap_or_else(|| panic!("{devices}"));
+    assert_eq!(name, "Browser1.0");
+}

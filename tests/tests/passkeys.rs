@@ -396,7 +396,7 @@ async fn expired_and_malformed(t: &TestDb) {
     let mut other = SoftAuthenticator::new();
     let credential = other.register(&ceremony.options, ORIGIN).to_string();
     let long = "n".repeat(101);
-    for name in ["", "  ", long.as_str(), "bad\u{0}name"] {
+    for name in ["", "  ", long.as_str(), "bad\u{0}name", "\u{202E}gnp.exe", "a\u{2066}b\u{2069}"] {
         let refused = mfa.finish_passkey_registration(&alice(), ceremony.id, &credential, name).await;
         assert!(matches!(refused, Err(MfaError::InvalidInput(_))), "{name:?}: {refused:?}");
     }

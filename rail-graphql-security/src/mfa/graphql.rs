@@ -713,7 +713,12 @@ impl<Id: MfaUserId> Caller<'_, Id> {
     ) -> async_graphql::Result<VerifyPayload> {
         let device_id = if trust_device {
             let name = device_name
-                .or_else(|| self.security.user_agent.as_ref().map(|ua| ua.chars().take(100).collect()))
+                // A name the client did not choose: what a name may not hold is left out.
+                .or_else(|| {
+                    let ua = self.security.user_agent.as_ref()?;
+                    Some(ua.chars().filter(|c| super::manager::allowed_in_name(*c)).take(100).collect::<String>())
+                        .filter(|name| !name.trim().is_empty())
+                })
                 .unwrap_or_else(|| "Trusted device".to_owned());
             let trusted = self
                 .manager

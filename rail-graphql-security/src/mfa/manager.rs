@@ -227,14 +227,23 @@ pub(crate) fn normalize_digits(code: &str, digits: usize) -> Option<String> {
     (code.len() == digits && code.bytes().all(|b| b.is_ascii_digit())).then_some(code)
 }
 
+/// A device or passkey name, trimmed: 1 to 100 characters of [`allowed_in_name`].
 pub(crate) fn check_name(name: &str) -> Result<&str, MfaError> {
     let name = name.trim();
-    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+    if name.is_empty() || name.chars().count() > 100 || !name.chars().all(allowed_in_name) {
         return Err(MfaError::InvalidInput(
-            "a device name must be 1 to 100 characters without control characters".to_owned(),
+            "a device name must be 1 to 100 characters without control or text-direction characters".to_owned(),
         ));
     }
     Ok(name)
+}
+
+/// Whether a name may hold `c`: no control character, and none of the invisible marks that
+/// change the direction of the text around them (U+061C, U+200E, U+200F, U+202A to U+202E,
+/// U+2066 to U+2069), with which a name shown in a device list could pass for another one.
+pub(crate) fn allowed_in_name(c: char) -> bool {
+    !c.is_control()
+        && !matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 fn unix(at: DateTime<Utc>) -> u64 {
