@@ -489,6 +489,8 @@ async fn the_first_refusal_of_a_window_is_audited_once() {
         assert_eq!(events.len(), 2, "{name}: one per limit type: {events:?}");
         let by_name = events.iter().find(|e| e.details["limit_type"] == "login_username").expect("username event");
         assert_eq!(by_name.actor_name.as_deref(), Some("mallory"));
+        // Where the refused request came from (found missing by an attack over HTTP).
+        assert_eq!(by_name.client_ip, ip("203.0.113.80"));
         assert_eq!(by_name.details["current_count"], 3);
         assert_eq!(by_name.details["limit"], 2);
         assert_eq!(by_name.details["window_seconds"], 60);

@@ -606,11 +606,26 @@ impl AuditLogger {
         limit: u64,
         window_seconds: u64,
     ) {
+        self.log_rate_limit_exceeded_from(identifier, None, limit_type, current_count, limit, window_seconds);
+    }
+
+    /// [`log_rate_limit_exceeded`](Self::log_rate_limit_exceeded) of a request from `client_ip`:
+    /// a limit keyed by something else (a username's) still records where the refused request
+    /// came from.
+    pub fn log_rate_limit_exceeded_from(
+        &self,
+        identifier: &str,
+        client_ip: Option<IpAddr>,
+        limit_type: &str,
+        current_count: u64,
+        limit: u64,
+        window_seconds: u64,
+    ) {
         let details = json!({
             "identifier": identifier, "limit_type": limit_type, "current_count": current_count,
             "limit": limit, "window_seconds": window_seconds,
         });
-        let mut event = Self::event(AuditEventType::RateLimitExceeded, None, None, None, details);
+        let mut event = Self::event(AuditEventType::RateLimitExceeded, None, client_ip, None, details);
         match identifier.parse::<IpAddr>() {
             Ok(ip) => event.client_ip = Some(ip),
             Err(_) => event.actor_name = Some(identifier.to_owned()),

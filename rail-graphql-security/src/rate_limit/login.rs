@@ -177,7 +177,7 @@ impl LoginRateLimiter {
     ) -> Result<(), LoginLimitError> {
         if let Some(ip) = client_ip {
             let by_ip = self.limiter.hit("login_ip", &rate_limit_key(ip), self.per_ip).await?;
-            self.report(&by_ip, &ip.to_string(), "login_ip", self.per_ip);
+            self.report(&by_ip, &ip.to_string(), client_ip, "login_ip", self.per_ip);
             if let Some(retry_after) = by_ip.retry_after() {
                 return Err(LoginLimitError::RateLimited { retry_after, limit_type: "login_ip" });
             }
@@ -186,7 +186,7 @@ impl LoginRateLimiter {
             return Ok(());
         }
         let by_name = self.limiter.hit("login_username", &hashed_identifier(username), self.per_username).await?;
-        self.report(&by_name, username, "login_username", self.per_username);
+        self.report(&by_name, username, client_ip, "login_username", self.per_username);
         match by_name.retry_after() {
             Some(retry_after) => Err(LoginLimitError::RateLimited { retry_after, limit_type: "login_username" }),
             None => Ok(()),
@@ -216,10 +216,11 @@ impl LoginRateLimiter {
         self.limiter.reset("login_username", &hashed_identifier(username)).await
     }
 
-    fn report(&self, decision: &Decision, identifier: &str, limit_type: &str, quota: Quota) {
+    fn report(&self, decision: &Decision, identifier: &str, client_ip: Option<IpAddr>, limit_type: &str, quota: Quota) {
         if let (Some(logger), Decision::Limited { count, first_refusal: true, .. }) = (&self.audit, decision) {
-            logger.log_rate_limit_exceeded(
+            logger.log_rate_limit_exceeded_from(
                 identifier,
+                client_ip,
                 limit_type,
                 *count,
                 u64::from(quota.limit),
