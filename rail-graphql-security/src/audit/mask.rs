@@ -80,6 +80,7 @@ pub(crate) fn redact_url(url: &str) -> String {
 /// A webhook's `url` for Debug output and logs: as [`redact_url`], and the path masked from its
 /// first segment that is not a plain word, since the path of many webhooks is their credential
 /// (`/services/T0/B0/<token>` shows as `/services/***`).
+#[cfg(feature = "webhook")]
 pub(crate) fn redact_endpoint(url: &str) -> String {
     let redacted = redact_url(url);
     let Ok(mut url) = url::Url::parse(&redacted) else { return redacted };
@@ -98,6 +99,7 @@ pub(crate) fn redact_endpoint(url: &str) -> String {
 
 /// A path segment that names a route rather than carries a token: a short run of ASCII letters,
 /// `-` and `_` (no digits), or nothing (a trailing `/`).
+#[cfg(feature = "webhook")]
 fn is_plain_word(segment: &str) -> bool {
     segment.len() <= 24 && segment.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-' || b == b'_')
 }
@@ -231,6 +233,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "webhook")]
     fn an_endpoint_path_that_carries_a_token_is_masked() {
         let slack = "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
         assert_eq!(redact_endpoint(slack), "https://hooks.slack.com/services/***");
