@@ -161,11 +161,8 @@ async fn fresh_login_after_logout_everywhere(a: &Server, b: &Server) {
     assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "anonymous: {body}");
 }
 
-/// Found by an attack: a trusted-device token kept skipping the second factor after
-/// `logoutEverywhere`, so a login with the password alone got a full session again.
-#[tokio::test]
-async fn logout_everywhere_forgets_the_trusted_devices() {
-    let (_t, server) = sqlite_server().await;
+/// The admin with TOTP, and the token of a device trusted by a second login of theirs.
+async fn admin_with_a_trusted_device(server: &Server) -> (e2e::AdminMfa, String) {
     let mut admin = server.admin_with_totp().await;
     let code = admin.next_code().await;
     let (login, _) = server.login("admin", ADMIN, None).await;
@@ -177,6 +174,15 @@ async fn logout_everywhere_forgets_the_trusted_devices() {
         )
         .await;
     let device = body["data"]["verifyTotp"]["deviceId"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    (admin, device)
+}
+
+/// Found by an attack: a trusted-device token kept skipping the second factor after
+/// `logoutEverywhere`, so a login with the password alone got a full session again.
+#[tokio::test]
+async fn logout_everywhere_forgets_the_trusted_devices() {
+    let (_t, server) = sqlite_server().await;
+    let (admin, device) = admin_with_a_trusted_device(&server).await;
     let (_, required) = server.login("admin", ADMIN, Some(&device)).await;
     assert!(!required, "the trusted device skips the second factor");
 
@@ -195,18 +201,7 @@ async fn logout_everywhere_forgets_the_trusted_devices() {
 #[tokio::test]
 async fn the_password_alone_cannot_log_the_user_out_everywhere() {
     let (_t, server) = sqlite_server().await;
-    let mut admin = server.admin_with_totp().await;
-    let code = admin.next_code().await;
-    let (trusting, _) = server.login("admin", ADMIN, None).await;
-    let body = server
-        .gql(
-            Some(&trusting),
-            "mutation($c: String!) { verifyTotp(code: $c, trustDevice: true) { deviceId } }",
-            json!({ "c": code }),
-        )
-        .await;
-    let device = body["data"]["verifyTotp"]["deviceId"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
-
+    let (admin, device) = admin_with_a_trusted_device(&server).await;
     let (pending, required) = server.login("admin", ADMIN, None).await;
     assert!(required);
     let out = server.gql(Some(&pending), "mutation { logoutEverywhere }", json!({})).await;
