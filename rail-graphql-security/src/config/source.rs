@@ -171,7 +171,7 @@ fn apply_toml<T: SecurityConfig>(
         line: e.span().map_or(1, |span| line_of(text, span.start)),
         message: e.message().trim().to_owned(),
     })?;
-    cx.file = Some(FileText { path: path.to_owned(), text: text.to_owned() });
+    cx.file = Some(FileText::new(path, text));
     cx.apply_table(config, document.as_table());
     cx.file = None;
     Ok(())
@@ -214,10 +214,24 @@ fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
 }
 
+/// The file being applied: its path, and where its lines start, so that each key's line is a
+/// binary search rather than a count over the text before it (quadratic in a large file).
 #[derive(Debug)]
 struct FileText {
     path: PathBuf,
-    text: String,
+    newlines: Vec<usize>,
+}
+
+impl FileText {
+    fn new(path: &Path, text: &str) -> Self {
+        let newlines = text.bytes().enumerate().filter(|&(_, b)| b == b'\n').map(|(i, _)| i).collect();
+        FileText { path: path.to_owned(), newlines }
+    }
+
+    /// The 1-based line of byte `offset` (as [`line_of`]).
+    fn line(&self, offset: usize) -> usize {
+        self.newlines.partition_point(|&newline| newline < offset) + 1
+    }
 }
 
 /// A value for one key, from a layer. Passed by generated code to [`LoadContext`].
@@ -262,7 +276,7 @@ impl LoadContext {
                 let file = self.file.as_ref();
                 Source::File {
                     path: file.map(|f| f.path.clone()).unwrap_or_default(),
-                    line: item.span().zip(file).map(|(span, f)| line_of(&f.text, span.start)),
+                    line: item.span().zip(file).map(|(span, f)| f.line(span.start)),
                 }
             }
             Input::Env { var, .. } => Source::Env((*var).to_owned()),
@@ -374,5 +388,19 @@ impl LoadContext {
     /// The error for a key the section does not have.
     pub fn unknown_key(&self, input: Input<'_>, known: &'static [&'static str]) -> ConfigError {
         ConfigError::UnknownKey { origin: self.source_of(&input), key: self.key(), known }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_files_lines_are_found_as_by_counting() {
+        let text = "a = 1\n\n[b]\nc = \"x\"\r\nd = 2";
+        let file = FileText::new(Path::new("x.toml"), text);
+        for offset in 0..=text.len() + 2 {
+            assert_eq!(file.line(offset), line_of(text, offset), "offset {offset}");
+        }
     }
 }
