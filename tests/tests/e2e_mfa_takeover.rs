@@ -274,3 +274,32 @@ async fn logins_racing_the_first_factor_get_no_full_session() {
         step_up = verified;
     }
 }
+
+/// Found by an attack over HTTP: `verifyTotp(trustDevice: true)` with a device name it then
+/// refused (empty, too long) confirmed the user's first factor and failed before the sessions
+/// begun without it were ended; the retry was no first factor any more, so they never were.
+/// The name is checked before the code now, and the factor's confirmation ends the sessions
+/// whatever comes after it.
+#[tokio::test]
+async fn a_refused_trusted_device_name_spends_nothing_and_ends_nothing_early() {
+    let (_t, server, _phone) = start().await;
+    let (attacker, _) = server.login("demo", DEMO, None).await;
+    let (login, _) = server.login("demo", DEMO, None).await;
+    let body =
+        server.gql(Some(&login), r#"mutation { setupTotp(deviceName: "phone") { secretKey } }"#, json!({})).await;
+    let secret = data(&body, "setupTotp")["secretKey"].as_str().unwrap().to_owned();
+    let code = e2e::flow::fresh_code(&secret).await;
+    let query = "mutation($c: String!, $n: String) { verifyTotp(code: $c, trustDevice: true, deviceName: $n) { token deviceId } }";
+    for name in ["", &"n".repeat(101)] {
+        let body = server.gql(Some(&login), query, json!({ "c": code, "n": name })).await;
+        assert_eq!(error_code(&body), Some("BAD_USER_INPUT"), "{body}");
+    }
+    let status = server.gql(Some(&login), "{ mfaStatus { enabled } }", json!({})).await;
+    assert_eq!(data(&status, "mfaStatus")["enabled"], false, "the refused calls confirmed the device: {status}");
+
+    // The same code, with a name it accepts: the factor counts and the earlier logins end.
+    let body = server.gql(Some(&login), query, json!({ "c": code, "n": "my laptop" })).await;
+    let token = data(&body, "verifyTotp")["token"].as_str().expect("a token").to_owned();
+    assert_eq!(server.post(Some(&attacker), ME, json!({})).await.0, 401, "the attacker's login outlived the enrolment");
+    assert_eq!(server.secret_note(&token).await["data"]["secretNote"], demo::schema::SECRET_NOTE);
+}

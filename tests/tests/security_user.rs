@@ -168,6 +168,11 @@ async fn issue_token_hook_returns_a_token_with_the_mfa_level() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_factor_hook_outlives_a_dropped_request() {
+    flow::first_factor_hook_outlives_a_dropped_request::<key_uuid::Case>(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sms_flow_through_the_generated_api() {
     flow::sms_flow::<key_i32::Case>(Backend::Sqlite).await;
 }

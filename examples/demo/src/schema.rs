@@ -531,8 +531,8 @@ fn check_note(title: &str, body: &str) -> async_graphql::Result<(String, String)
 /// `verifyPasskey`, and a first `finishPasskeyRegistration`): a fresh token of the caller's
 /// session that carries the MFA level and lists the user's current methods (a device just
 /// confirmed included), returned as the payload's `token`. For the user's first factor (an
-/// enrolment), every token of the user issued until then is revoked first: a login taken with
-/// the password alone before the enrolment does not outlive it.
+/// enrolment), every token of the user issued until then is revoked first (`on_first_factor`):
+/// a login taken with the password alone before the enrolment does not outlive it.
 #[derive(Debug, Clone)]
 struct DemoTokenHook(AppState);
 
@@ -549,10 +549,17 @@ impl SecondFactorHook for DemoTokenHook {
         let session = security
             .filter(|s| s.principal.as_ref().is_some_and(|p| p.id == passed.principal.id))
             .and_then(|s| s.session_id.as_deref());
-        if passed.first_factor {
-            self.0.inner.tokens.revoke_all_sessions(&passed.principal, ip).await.map_err(|e| e.extend())?;
-        }
         self.0.issue_token(&passed.principal, &passed.mfa_state(), session, ip).await.map(Some)
+    }
+
+    /// The user's first factor: every token issued to them until now ends (one taken with the
+    /// password alone while they had no factor would stay a full session).
+    async fn on_first_factor(
+        &self,
+        user: &Principal,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> async_graphql::Result<()> {
+        self.0.inner.tokens.revoke_all_sessions(user, client_ip).await.map_err(|e| e.extend())
     }
 
     /// `finishPasskeySignIn`: a new session for the user whose passkey signed, with the passkey

@@ -34,9 +34,12 @@
 //! Whoever knows the password of a user without a factor can log in, and that token lists no
 //! methods, so it would stay a full session after the user enrols. The user's first factor
 //! (`verifyTotp` or `verifySms` confirming a device, or `finishPasskeyRegistration`, while no
-//! other factor is confirmed: decided in the transaction that confirms it) reaches the hook
-//! with [`first_factor`](SecondFactorPassed::first_factor); [`IssueTokenHook`] then revokes
-//! every token of the user issued until then and returns the one that replaces the caller's.
+//! other factor is confirmed: decided in the transaction that confirms it) calls the hook's
+//! [`on_first_factor`](SecondFactorHook::on_first_factor), in a task of its own that runs to the
+//! end even if the client goes away after the confirmation; [`IssueTokenHook`] revokes there
+//! every token of the user issued until then, and its
+//! [`on_second_factor`](SecondFactorHook::on_second_factor) returns the one that replaces the
+//! caller's.
 //!
 //! # Passkeys from a browser page
 //! Passkeys are on when the configuration names a relying party (`mfa.passkeys.rp_id` and
@@ -87,6 +90,7 @@
 //! [`AuditLogger`]: crate::audit::AuditLogger
 
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -96,7 +100,7 @@ use uuid::Uuid;
 
 use super::attempt::Verdict;
 use super::error::MfaError;
-use super::manager::{MfaAccount, MfaManager};
+use super::manager::{MfaAccount, MfaManager, check_name};
 use super::method::MfaMethod;
 use super::policy::is_stepped_up;
 use super::store::MfaUserId;
@@ -415,13 +419,10 @@ pub struct SecondFactorPassed {
     /// while no other factor was confirmed (an enrolment, or a new one after `disableMfa`),
     /// decided in the transaction that made it count.
     ///
-    /// The tokens issued to the user while they had no factor list no methods and carry no MFA
-    /// requirement: one taken with the password alone would stay a full session. A hook that
-    /// issues tokens should end every token of the user issued until now
-    /// ([`TokenService::revoke_all_sessions`]) before issuing the new one, as
-    /// [`IssueTokenHook`] does. A login racing the enrolment is the login's to handle: a token
-    /// that lists no methods is safe to hand out only if the methods, read again after signing
-    /// it, are still none (a factor confirmed after that read revokes it by its cut-off).
+    /// [`SecondFactorHook::on_first_factor`] has run by then and ended the sessions begun
+    /// before it. A login racing the enrolment is the login's to handle: a token that lists
+    /// no methods is safe to hand out only if the methods, read again after signing it, are
+    /// still none ([`TokenService::issue_listing_methods`]).
     pub first_factor: bool,
 }
 
@@ -444,6 +445,19 @@ pub trait SecondFactorHook: Send + Sync + 'static {
         ctx: &Context<'_>,
         passed: &SecondFactorPassed,
     ) -> async_graphql::Result<Option<String>>;
+
+    /// Called when the user's first factor starts to count (a device confirmed or a passkey
+    /// registered while no other factor was; see [`SecondFactorPassed::first_factor`]), before
+    /// [`on_second_factor`](Self::on_second_factor), in a task of its own: it runs to the end
+    /// even if the client goes away once the factor is confirmed. The tokens issued to the user
+    /// while they had no factor list no methods and carry no MFA requirement, so one taken with
+    /// the password alone would stay a full session: end them here
+    /// ([`TokenService::revoke_all_sessions`], as [`IssueTokenHook`] does). An error fails the
+    /// mutation (the factor stays confirmed). The default does nothing.
+    async fn on_first_factor(&self, user: &Principal, client_ip: Option<IpAddr>) -> async_graphql::Result<()> {
+        let _ = (user, client_ip);
+        Ok(())
+    }
 
     /// Called when a passwordless sign-in (`finishPasskeySignIn`) verified: `user_id` is the
     /// key (its text form) of the user whose passkey signed. The host application looks the
@@ -485,7 +499,7 @@ impl fmt::Debug for MfaHook {
 /// ([`TokenService::issue_in_session`]), so logging out ends it with the login's token; a
 /// caller without one starts a session ([`TokenService::issue_with_methods`]).
 ///
-/// For the user's first factor ([`SecondFactorPassed::first_factor`]), every token issued to
+/// For the user's first factor ([`SecondFactorHook::on_first_factor`]), every token issued to
 /// the user until then is revoked first ([`TokenService::revoke_all_sessions`]): the caller continues with the token
 /// returned, and a login taken with the password alone before the enrolment ends.
 #[derive(Debug, Clone)]
@@ -506,15 +520,6 @@ impl SecondFactorHook for IssueTokenHook {
         let mut state = passed.mfa_state();
         state.trusted_device = false;
         let client_ip = security.and_then(|s| s.client_ip);
-        if passed.first_factor {
-            self.0.revoke_all_sessions(&passed.principal, client_ip).await.map_err(|e| {
-                tracing::error!(error = %e, "could not end the sessions begun before the user's first factor");
-                coded(
-                    "SERVICE_UNAVAILABLE",
-                    "the second factor was accepted but the earlier sessions could not be ended; pass it again",
-                )
-            })?;
-        }
         // Only the session of the same user is kept.
         let session = security
             .filter(|s| s.principal.as_ref().is_some_and(|p| p.id == passed.principal.id))
@@ -528,6 +533,17 @@ impl SecondFactorHook for IssueTokenHook {
             coded("INTERNAL_ERROR", "the second factor was accepted but no token could be issued; log in again")
         })?;
         Ok(Some(issued.token))
+    }
+
+    /// Revokes every token of `user` issued until now ([`TokenService::revoke_all_sessions`]).
+    async fn on_first_factor(&self, user: &Principal, client_ip: Option<IpAddr>) -> async_graphql::Result<()> {
+        self.0.revoke_all_sessions(user, client_ip).await.map_err(|e| {
+            tracing::error!(error = %e, "could not end the sessions begun before the user's first factor");
+            coded(
+                "SERVICE_UNAVAILABLE",
+                "the factor was confirmed but the earlier sessions could not be ended; log in again",
+            )
+        })
     }
 
     /// A new session for the user, with the passkey as its verified factor. The token names
@@ -757,6 +773,49 @@ impl<Id: MfaUserId> Caller<'_, Id> {
 /// device (see `Caller::is_own_trusted_device`).
 const OWN_DEVICE_SLACK_SECONDS: i64 = 10;
 
+/// A check that may make the user's first factor count.
+trait Confirmation {
+    /// Whether it did.
+    fn first_factor(&self) -> bool;
+}
+
+impl Confirmation for Verdict {
+    fn first_factor(&self) -> bool {
+        matches!(self, Verdict::Passed { first_factor: true })
+    }
+}
+
+impl<T> Confirmation for (T, bool) {
+    fn first_factor(&self) -> bool {
+        self.1
+    }
+}
+
+/// Runs `check` and, when it made the user's first factor count, the hook's
+/// [`on_first_factor`](SecondFactorHook::on_first_factor), in a task of its own: once the
+/// factor is committed, a client that goes away (which drops the request's future) cannot
+/// keep the sessions begun before it from ending.
+async fn confirm<T: Confirmation + Send + 'static>(
+    ctx: &Context<'_>,
+    security: &SecurityContext,
+    check: impl Future<Output = Result<T, MfaError>> + Send + 'static,
+) -> async_graphql::Result<T> {
+    let hook = ctx.data_opt::<MfaHook>().map(|hook| Arc::clone(&hook.0));
+    let user = security.principal.clone().ok_or_else(|| AccessDenied::Unauthenticated.extend())?;
+    let client_ip = security.client_ip;
+    let task = tokio::spawn(async move {
+        let confirmed = check.await.map_err(mfa_error)?;
+        if let Some(hook) = hook.filter(|_| confirmed.first_factor()) {
+            hook.on_first_factor(&user, client_ip).await?;
+        }
+        Ok(confirmed)
+    });
+    task.await.unwrap_or_else(|error| {
+        tracing::error!(%error, "a second-factor check failed to finish");
+        Err(coded("INTERNAL_ERROR", "the check did not finish; try again"))
+    })
+}
+
 fn parse_device_id(id: &ID) -> async_graphql::Result<Uuid> {
     Uuid::parse_str(id.as_str()).map_err(|_| coded("BAD_USER_INPUT", "`id` is not a device id (a UUID)"))
 }
@@ -862,15 +921,23 @@ pub async fn verify_second_factor<Id: MfaUserId + FromStr>(
 ) -> async_graphql::Result<VerifyPayload> {
     let c = caller::<Id>(ctx)?;
     enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", verify_field(method), &VERIFY_LIMIT).await?;
+    // A trusted device's name is checked before the code is spent.
+    if let Some(name) = device_name.as_deref().filter(|_| trust_device) {
+        check_name(name).map_err(mfa_error)?;
+    }
+    let (manager, account) = (c.manager.clone(), c.account.clone());
     let verdict = match method {
-        MfaMethod::Totp => c.manager.totp_verdict(&c.account, &code, Utc::now()).await,
-        MfaMethod::Sms => c.manager.sms_verdict(&c.account, &code, Utc::now()).await,
+        MfaMethod::Totp => {
+            confirm(ctx, c.security, async move { manager.totp_verdict(&account, &code, Utc::now()).await }).await?
+        }
+        MfaMethod::Sms => {
+            confirm(ctx, c.security, async move { manager.sms_verdict(&account, &code, Utc::now()).await }).await?
+        }
         // Backup codes pass only once a factor is confirmed: never a first factor.
-        MfaMethod::BackupCode => c
-            .manager
-            .verify_backup_code(&c.account, &code)
-            .await
-            .map(|passed| if passed { Verdict::Passed { first_factor: false } } else { Verdict::Refused }),
+        MfaMethod::BackupCode => match c.manager.verify_backup_code(&c.account, &code).await.map_err(mfa_error)? {
+            true => Verdict::Passed { first_factor: false },
+            false => Verdict::Refused,
+        },
         MfaMethod::Passkey => {
             return Err(coded(
                 "BAD_USER_INPUT",
@@ -878,7 +945,7 @@ pub async fn verify_second_factor<Id: MfaUserId + FromStr>(
             ));
         }
     };
-    let Verdict::Passed { first_factor } = verdict.map_err(mfa_error)? else {
+    let Verdict::Passed { first_factor } = verdict else {
         return Err(invalid_code());
     };
     let mut payload = c.passed(ctx, method, first_factor, trust_device, device_name).await?;
@@ -976,8 +1043,10 @@ pub async fn finish_passkey_registration<Id: MfaUserId + FromStr>(
 ) -> async_graphql::Result<PasskeyRegistrationPayload> {
     let c = caller::<Id>(ctx)?;
     let ceremony = parse_ceremony_id(&ceremony_id)?;
+    let (manager, account) = (c.manager.clone(), c.account.clone());
     let (passkey, first_factor) =
-        c.manager.register_passkey(&c.account, ceremony, &credential, &name).await.map_err(mfa_error)?;
+        confirm(ctx, c.security, async move { manager.register_passkey(&account, ceremony, &credential, &name).await })
+            .await?;
     let backup_codes = if c.manager.remaining_backup_codes(&c.account).await.map_err(mfa_error)? == 0 {
         c.manager.generate_backup_codes(&c.account).await.map_err(mfa_error)?.iter().map(|c| c.to_string()).collect()
     } else {
