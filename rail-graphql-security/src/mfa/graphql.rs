@@ -500,8 +500,9 @@ impl fmt::Debug for MfaHook {
 /// caller without one starts a session ([`TokenService::issue_with_methods`]).
 ///
 /// For the user's first factor ([`SecondFactorHook::on_first_factor`]), every token issued to
-/// the user until then is revoked first ([`TokenService::revoke_all_sessions`]): the caller continues with the token
-/// returned, and a login taken with the password alone before the enrolment ends.
+/// the user until then is revoked first ([`TokenService::revoke_all_sessions`]): the caller
+/// continues with the token returned, and a login taken with the password alone before the
+/// enrolment ends.
 #[derive(Debug, Clone)]
 pub struct IssueTokenHook(pub TokenService);
 
@@ -816,6 +817,15 @@ async fn confirm<T: Confirmation + Send + 'static>(
     })
 }
 
+/// A trusted device's name, checked before the factor is spent: refused after it, the factor
+/// would be used up for nothing.
+fn check_trusted_device_name(trust_device: bool, name: Option<&str>) -> async_graphql::Result<()> {
+    match name.filter(|_| trust_device) {
+        Some(name) => check_name(name).map(drop).map_err(mfa_error),
+        None => Ok(()),
+    }
+}
+
 fn parse_device_id(id: &ID) -> async_graphql::Result<Uuid> {
     Uuid::parse_str(id.as_str()).map_err(|_| coded("BAD_USER_INPUT", "`id` is not a device id (a UUID)"))
 }
@@ -921,10 +931,7 @@ pub async fn verify_second_factor<Id: MfaUserId + FromStr>(
 ) -> async_graphql::Result<VerifyPayload> {
     let c = caller::<Id>(ctx)?;
     enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", verify_field(method), &VERIFY_LIMIT).await?;
-    // A trusted device's name is checked before the code is spent.
-    if let Some(name) = device_name.as_deref().filter(|_| trust_device) {
-        check_name(name).map_err(mfa_error)?;
-    }
+    check_trusted_device_name(trust_device, device_name.as_deref())?;
     let (manager, account) = (c.manager.clone(), c.account.clone());
     let verdict = match method {
         MfaMethod::Totp => {
@@ -1091,6 +1098,7 @@ pub async fn verify_passkey<Id: MfaUserId + FromStr>(
 ) -> async_graphql::Result<VerifyPayload> {
     let c = caller::<Id>(ctx)?;
     enforce_resolver_in(&c.manager.limiter, ctx, "Mutation", "verifyPasskey", &VERIFY_LIMIT).await?;
+    check_trusted_device_name(trust_device, device_name.as_deref())?;
     let ceremony = parse_ceremony_id(&ceremony_id)?;
     c.manager.verify_passkey(&c.account, ceremony, &credential).await.map_err(mfa_error)?;
     c.passed(ctx, MfaMethod::Passkey, false, trust_device, device_name).await
