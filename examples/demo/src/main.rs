@@ -132,11 +132,30 @@ async fn serve() -> Result<(), Box<dyn std::error::Error>> {
         println!("  SMS       development console provider: codes are printed here");
     }
     let security = app.security.clone();
-    demo::serve(app.router, listener, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    demo::serve(app.router, listener, stop_signal()).await?;
     let stats = security.shutdown().await?;
     println!("stopped; audit events written: {}", stats.written);
     Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or, on Unix, SIGTERM: what systemd, Docker and Kubernetes send
+/// to stop a service. Either one lets the server finish its requests and the audit pipeline
+/// write every queued event and its final checkpoint. Before SIGTERM was handled it killed the
+/// process at once, and events of answered requests were lost.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+                return;
+            }
+            Err(error) => eprintln!("warning: cannot listen for SIGTERM ({error}); stop the server with Ctrl-C"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
