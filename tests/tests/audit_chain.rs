@@ -360,6 +360,49 @@ async fn an_export_verifies_on_its_own(t: &TestDb) {
 }
 on_every_backend!(an_export_verifies_on_its_own_on, an_export_verifies_on_its_own);
 
+/// Found by an attack over HTTP: `#[audited]` stores the resolver's `duration_ms`, a float such
+/// as 0.053128999999999996 (17 significant digits), and `verify` read some of them back one
+/// unit in the last place off (serde_json's fast float parser), so it reported the untouched
+/// events as modified: 124 false alarms in 1,526 `secretNote` reads. Floats now read back
+/// exactly, in the database and in an export.
+async fn floats_of_every_precision_verify_clean(t: &TestDb) {
+    clear(t).await;
+    let logger = signing_logger(t, 1_000);
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut floats = vec![0.053128999999999996, 0.1 + 0.2, 1e-300, 123_456.789_012_345_67, f64::MAX, f64::MIN_POSITIVE];
+    while floats.len() < 500 {
+        // xorshift64: any bit pattern that is a finite float (JSON has no NaN or infinities).
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let float = f64::from_bits(state);
+        if float.is_finite() {
+            floats.push(float);
+        }
+    }
+    for (n, float) in floats.iter().enumerate() {
+        logger.log(
+            AuditEvent::new(AuditEventType::Custom("secret_note_read".to_owned()))
+                .actor_name(format!("user{n}"))
+                .details(json!({ "duration_ms": float, "fraction": (n as f64) / 7.0 })),
+        );
+    }
+    logger.flush().await.expect("flush");
+    logger.shutdown().await.expect("shutdown");
+    let report = verify(t).await;
+    assert!(report.intact(), "{:?}", report.findings);
+    assert_eq!(report.events, 500);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("trail.jsonl");
+    let mut file = std::fs::File::create(&path).unwrap();
+    rail_graphql_security::audit::verify::export(&t.db, &mut file, None, None).await.unwrap();
+    let report = verify_export(&path, VerifyOptions { key: Some(key().verifying_key()), ..VerifyOptions::default() })
+        .unwrap();
+    assert!(report.intact(), "{:?}", report.findings);
+}
+on_every_backend!(floats_of_every_precision_verify_clean_on, floats_of_every_precision_verify_clean);
+
 /// More rows than one page of the export, chained and unchained (stored with the chain off,
 /// earlier): every row is exported exactly once, the chained ones first in sequence order, and
 /// the file verifies like the database; a time range exports only its rows.
