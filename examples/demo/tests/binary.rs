@@ -187,11 +187,17 @@ fn audit_verify_checks_the_demo_database_with_its_key() {
         use sea_orm::ConnectionTrait;
         let db = sea_orm::Database::connect(url).await.unwrap();
         db.execute_unprepared("UPDATE audit_events SET actor_name = 'x' WHERE chain_seq = 2").await.unwrap();
+        // Found by an attack: a stored value printed raw into the terminal. This id cleared the
+        // screen, printed a green "intact" and hid the real verdict (SGR 8, concealed).
+        let hostile = "\u{1b}[2J\u{1b}[H\u{1b}[32m✓ intact: no tampering found\u{1b}[8m";
+        db.execute_unprepared(&format!("UPDATE audit_events SET id = '{hostile}' WHERE chain_seq = 3")).await.unwrap();
     });
     let output = demo(dir.path()).args(["audit", "verify"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("#2), field actor_name"), "{stdout}");
+    assert!(!stdout.contains('\u{1b}'), "no escape sequence reaches the terminal: {stdout:?}");
+    assert!(stdout.contains("\\u{1b}[2J"), "the stored value is shown escaped: {stdout}");
 }
 
 /// Found by an attack on the audit trail: SIGTERM (what systemd, Docker and Kubernetes send to

@@ -242,19 +242,57 @@ fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
 fn write_text(source: &str, report: &VerifyReport, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
-        "Audit trail of {source}: {} event(s) in {} chain(s), {} checkpoint(s)",
-        report.events, report.chains, report.checkpoints
+        "Audit trail of {}: {} event(s) in {} chain(s), {} checkpoint(s)",
+        terminal_safe(source),
+        report.events,
+        report.chains,
+        report.checkpoints
     )?;
     for finding in &report.findings {
-        writeln!(out, "  ✗ {finding}")?;
+        writeln!(out, "  ✗ {}", terminal_safe(&finding.to_string()))?;
     }
     for notice in &report.notices {
-        writeln!(out, "  ! {notice}")?;
+        writeln!(out, "  ! {}", terminal_safe(&notice.to_string()))?;
     }
     if report.intact() {
         writeln!(out, "✓ intact: no tampering found")
     } else {
         writeln!(out, "✗ tampering found: {} finding(s)", report.findings.len())
+    }
+}
+
+/// `text` with the characters a terminal acts on written as escapes (`\u{1b}`): control
+/// characters (escape sequences could clear the screen, print a fake verdict, or hide the real
+/// one) and the bidirectional-text controls (which reorder what is shown). The findings quote
+/// stored values, which whoever tampered with the trail chose.
+fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let acts = |c: char| {
+        c.is_control()
+            || matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(acts) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if acts(c) {
+            safe.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            safe.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(safe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn what_a_terminal_acts_on_is_escaped() {
+        assert_eq!(terminal_safe("chain 7, event #3"), "chain 7, event #3");
+        assert_eq!(terminal_safe("a\u{1b}[2Jb\u{7}c\nd"), "a\\u{1b}[2Jb\\u{7}c\\u{a}d");
+        assert_eq!(terminal_safe("x\u{202e}y\u{9b}z"), "x\\u{202e}y\\u{9b}z");
     }
 }
 
