@@ -28,11 +28,13 @@ mod m20261206_000011_create_mfa_passkeys;
 mod m20261206_000012_audit_rollup_method;
 mod m20261206_000013_audit_rollup_heavy_index;
 mod m20261206_000014_audit_checkpoint_witnesses;
+mod m20261207_000015_mfa_throttle_known_sources;
 pub mod schema;
 
 pub use m20261128_000002_create_mfa_tables::{CreateMfaTables, MfaUserIdColumn, OnUserDelete};
 pub use m20261203_000006_mfa_throttle_hard_lock::AddMfaThrottleHardLock;
 pub use m20261206_000011_create_mfa_passkeys::CreateMfaPasskeyTables;
+pub use m20261207_000015_mfa_throttle_known_sources::AddMfaThrottleKnownSources;
 
 /// The security tables' migrations, oldest first.
 #[derive(Debug)]
@@ -58,6 +60,20 @@ impl Migrator {
         Migrator::migrations_with_mfa(CreateMfaTables::with_user_id(user_id))
     }
 
+    /// The names of the steps that create or change the MFA tables (devices, backup codes,
+    /// trusted devices, throttle, passkeys), whose `user_id` type and foreign key belong to the
+    /// application: a migrator that leaves those tables to the application's own migrations
+    /// (the stock `rail-security setup`) filters these out.
+    pub fn mfa_migration_names() -> [String; 4] {
+        let tables = CreateMfaTables::default();
+        [
+            tables.name().to_owned(),
+            tables.passkeys().name().to_owned(),
+            AddMfaThrottleHardLock.name().to_owned(),
+            AddMfaThrottleKnownSources.name().to_owned(),
+        ]
+    }
+
     /// [`Migrator::migrations`] with the MFA tables created by `mfa_tables` (for example with
     /// foreign keys to your user table, see [`CreateMfaTables::references_user`]).
     pub fn migrations_with_mfa(mfa_tables: CreateMfaTables) -> Vec<Box<dyn MigrationTrait>> {
@@ -76,6 +92,7 @@ impl Migrator {
             Box::new(m20261206_000012_audit_rollup_method::Migration),
             Box::new(m20261206_000013_audit_rollup_heavy_index::Migration),
             Box::new(m20261206_000014_audit_checkpoint_witnesses::Migration),
+            Box::new(AddMfaThrottleKnownSources),
         ]
     }
 }

@@ -119,6 +119,20 @@ pub enum MfaThrottle {
     /// When `consecutive_failures` locked the code factors until a recovery (added by
     /// `AddMfaThrottleHardLock`).
     HardLockedAt,
+    /// The client addresses the user passed the second factor from, with when (added by
+    /// `AddMfaThrottleKnownSources`).
+    KnownSources,
+    /// `failed_attempts` of the attempts from a known source (added by
+    /// `AddMfaThrottleKnownSources`).
+    KnownFailedAttempts,
+    /// `locked_until` of the attempts from a known source (added by `AddMfaThrottleKnownSources`).
+    KnownLockedUntil,
+    /// `consecutive_failures` of the attempts from a known source (added by
+    /// `AddMfaThrottleKnownSources`).
+    KnownConsecutiveFailures,
+    /// `hard_locked_at` of the attempts from a known source (added by
+    /// `AddMfaThrottleKnownSources`).
+    KnownHardLockedAt,
 }
 
 /// `mfa_passkeys`: one row per passkey (WebAuthn credential) of a user (added by
@@ -267,8 +281,14 @@ mod tests {
                 &H::UpdatedAt,
                 &H::ConsecutiveFailures,
                 &H::HardLockedAt,
+                &H::KnownSources,
+                &H::KnownFailedAttempts,
+                &H::KnownLockedUntil,
+                &H::KnownConsecutiveFailures,
+                &H::KnownHardLockedAt,
             ]),
-            "mfa_throttle,user_id,failed_attempts,locked_until,updated_at,consecutive_failures,hard_locked_at"
+            "mfa_throttle,user_id,failed_attempts,locked_until,updated_at,consecutive_failures,hard_locked_at,\
+             known_sources,known_failed_attempts,known_locked_until,known_consecutive_failures,known_hard_locked_at"
         );
         use AuditRollupHourly as R;
         assert_eq!(

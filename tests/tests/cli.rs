@@ -145,6 +145,15 @@ fn backend_url(var: &str) -> Option<String> {
     }
 }
 
+/// The stock `setup` leaves the MFA tables to the application's `#[security_user]` migrations
+/// (their `user_id` type and foreign key are the application's). It used to create the passkey
+/// tables with a `BIGINT` `user_id` and no foreign key, which made the application's own
+/// migration of them a silent no-op.
+fn assert_no_mfa_tables(tables: &[String]) {
+    let mfa: Vec<&String> = tables.iter().filter(|t| t.starts_with("mfa_") || *t == "trusted_devices").collect();
+    assert!(mfa.is_empty(), "setup created MFA tables: {mfa:?}");
+}
+
 fn setup_migrates(database_url: &str) {
     let dir = tempfile::tempdir().unwrap();
     let out = run(cmd().current_dir(dir.path()).args(["setup", "-e", "staging"]).env("DATABASE_URL", database_url));
@@ -167,6 +176,7 @@ async fn setup_runs_the_migrations_on_postgres() {
     admin.execute_unprepared(&format!("DROP SCHEMA \"{schema}\" CASCADE")).await.unwrap();
     assert!(tables.contains(&"audit_events".to_owned()), "{tables:?}");
     assert!(tables.contains(&"rail_security_migrations".to_owned()), "{tables:?}");
+    assert_no_mfa_tables(&tables);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -183,4 +193,5 @@ async fn setup_runs_the_migrations_on_mariadb() {
     admin.execute_unprepared(&format!("DROP DATABASE `{name}`")).await.unwrap();
     assert!(tables.contains(&"audit_events".to_owned()), "{tables:?}");
     assert!(tables.contains(&"rail_security_migrations".to_owned()), "{tables:?}");
+    assert_no_mfa_tables(&tables);
 }

@@ -148,7 +148,11 @@ async fn guessing_stops_for_good_after_100_consecutive_failures_until_a_backup_c
     let caller =
         SecurityContext::authenticated(Principal::new(demo_id, "demo")).with_client_ip("127.0.0.1".parse().ok());
     let window_passes = || async {
-        t.db.execute_unprepared("UPDATE mfa_throttle SET locked_until = NULL").await.expect("let the lockout pass");
+        // The attacker guesses from the user's own address (every test client is 127.0.0.1),
+        // so the guesses count with the known addresses' lockout.
+        t.db.execute_unprepared("UPDATE mfa_throttle SET locked_until = NULL, known_locked_until = NULL")
+            .await
+            .expect("let the lockout pass");
         let limiter = server.demo.security.request_limiter();
         reset_resolver_limit(limiter, "Mutation", "verifyTotp", &VERIFY_LIMIT, Some(&caller)).await.expect("reset");
     };
@@ -232,4 +236,58 @@ async fn device_names_hold_no_text_direction_marks() {
     let devices = server.gql(Some(verified), "{ trustedDevices { deviceName } }", json!({})).await;
     let name = devices["data"]["trustedDevices"][0]["deviceName"].as_str().unwrap_or_else(|| panic!("{devices}"));
     assert_eq!(name, "Browser1.0");
+}
+
+/// Found as a gap of the throttle: wrong codes sent by whoever had only the password locked the
+/// user's second factor from everywhere, 15 minutes at a time and for good after 100 (a denial
+/// of service). Failures from an address the user never passed from now lock those addresses
+/// only; the user, back at an address they passed from, still passes. Guessing stays bounded:
+/// every unknown address shares one lockout.
+#[tokio::test]
+async fn wrong_codes_from_elsewhere_do_not_lock_the_user_out_at_home() {
+    let (t, server, _phone) = start(|_| {}).await;
+    let verify = "mutation($c: String!) { verifyTotp(code: $c) { success token } }";
+    let home: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let travelling: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+
+    // The user enrols from home: the first code passes there.
+    let (token, _) = server.login("demo", DEMO, None).await;
+    let body = server.gql(Some(&token), r#"mutation { setupTotp(deviceName: "phone") { secretKey } }"#, json!({})).await;
+    let secret = body["data"]["setupTotp"]["secretKey"].as_str().expect("secretKey").to_owned();
+    let body = server.gql(Some(&token), verify, json!({ "c": totp_now(&secret, 0) })).await;
+    assert_eq!(body["data"]["verifyTotp"]["success"], true, "{body}");
+
+    // The attacker has the password and guesses from elsewhere until the lockout (each
+    // back-off is let pass in the database, as the clock would).
+    let login = "mutation { login(username: \"demo\", password: \"demo-password\") { token mfaRequired } }";
+    let body = server.gql_from(attacker, None, login, json!({})).await;
+    let pending = body["data"]["login"]["token"].as_str().expect("a password-only token").to_owned();
+    let valid: Vec<String> = (-1..=2).map(|offset| totp_now(&secret, offset)).collect();
+    let wrong = ["000000", "111111", "222222"].into_iter().find(|c| !valid.iter().any(|v| v == c)).unwrap();
+    let threshold = MfaConfig::default().throttle.lockout_threshold;
+    for guess in 1..=threshold {
+        t.db.execute_unprepared("UPDATE mfa_throttle SET locked_until = NULL").await.expect("let the back-off pass");
+        let body = server.gql_from(attacker, Some(&pending), verify, json!({ "c": wrong })).await;
+        assert_eq!(error_code(&body), Some("INVALID_CODE"), "guess {guess}: {body}");
+    }
+    let locks = lock_events(&server).await;
+    assert_eq!(locks.len(), 1, "the attacker's guesses started a lockout: {locks:?}");
+    assert!(!locks[0]["reason"].as_str().unwrap().contains("passed from before"), "{locks:?}");
+
+    // Even the right code is refused from any other address the user never passed from:
+    // unknown addresses share the lockout, so guessing from many of them gains nothing.
+    let body = server.gql_from(travelling, None, login, json!({})).await;
+    let elsewhere = body["data"]["login"]["token"].as_str().expect("a token").to_owned();
+    let body = server.gql_from(travelling, Some(&elsewhere), verify, json!({ "c": totp_now(&secret, 1) })).await;
+    assert_eq!(error_code(&body), Some("MFA_LOCKED"), "{body}");
+
+    // At home the user signs in with the password and a code as usual.
+    let body = server.gql_from(home, None, login, json!({})).await;
+    let at_home = body["data"]["login"]["token"].as_str().expect("a token").to_owned();
+    let body = server.gql_from(home, Some(&at_home), verify, json!({ "c": totp_now(&secret, 1) })).await;
+    assert_eq!(body["data"]["verifyTotp"]["success"], true, "locked out at home: {body}");
+    let full = body["data"]["verifyTotp"]["token"].as_str().expect("a fresh token");
+    let body = server.secret_note(full).await;
+    assert!(body["data"]["secretNote"].is_string(), "{body}");
 }

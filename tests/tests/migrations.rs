@@ -35,8 +35,8 @@ async fn migrating_again_under_another_table_succeeds(t: &TestDb) {
     ] {
         assert!(manager.has_index(table, index).await.unwrap(), "{index} missing on {:?}", t.db_backend());
     }
-    // The hard-lock columns added to mfa_throttle by a later step are there once.
-    for column in ["consecutive_failures", "hard_locked_at"] {
+    // The hard-lock and known-source columns added to mfa_throttle by later steps are there once.
+    for column in ["consecutive_failures", "hard_locked_at", "known_sources", "known_failed_attempts", "known_hard_locked_at"] {
         assert!(manager.has_column("mfa_throttle", column).await.unwrap(), "{column} missing on {:?}", t.db_backend());
     }
     // The time-only index was replaced by (timestamp, event_type) and is not re-created.
@@ -63,3 +63,30 @@ async fn the_hard_lock_columns_come_and_go_idempotently(t: &TestDb) {
     assert_eq!(present().await, [true, true]);
 }
 on_every_backend!(hard_lock_columns_are_idempotent, the_hard_lock_columns_come_and_go_idempotently);
+
+async fn the_known_source_columns_come_and_go_idempotently(t: &TestDb) {
+    use rail_graphql_security::migration::AddMfaThrottleKnownSources;
+    const COLUMNS: [&str; 5] = [
+        "known_sources",
+        "known_failed_attempts",
+        "known_locked_until",
+        "known_consecutive_failures",
+        "known_hard_locked_at",
+    ];
+    let manager = SchemaManager::new(&t.db);
+    let present = || async {
+        let mut found = Vec::new();
+        for column in COLUMNS {
+            found.push(manager.has_column("mfa_throttle", column).await.unwrap());
+        }
+        found
+    };
+    assert_eq!(present().await, [true; 5], "TestDb ran Migrator::up");
+    AddMfaThrottleKnownSources.down(&manager).await.expect("down");
+    AddMfaThrottleKnownSources.down(&manager).await.expect("down again is a no-op");
+    assert_eq!(present().await, [false; 5]);
+    AddMfaThrottleKnownSources.up(&manager).await.expect("up");
+    AddMfaThrottleKnownSources.up(&manager).await.expect("up again is a no-op");
+    assert_eq!(present().await, [true; 5]);
+}
+on_every_backend!(known_source_columns_are_idempotent, the_known_source_columns_come_and_go_idempotently);

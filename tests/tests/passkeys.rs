@@ -12,7 +12,8 @@ use rail_graphql_security::audit::{AuditEvent, AuditLogger, MemorySink};
 use rail_graphql_security::mfa::{EncryptionKey, SecretCipher};
 use rail_graphql_security::mfa::{MfaAccount, MfaConfig, MfaError, MfaManager, MfaUserId, PasskeyConfig};
 use rail_graphql_security::migration::{
-    AddMfaThrottleHardLock, CreateMfaTables, MfaUserIdColumn, MigrationTrait, SchemaManager,
+    AddMfaThrottleHardLock, AddMfaThrottleKnownSources, CreateMfaTables, MfaUserIdColumn, MigrationTrait,
+    SchemaManager,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::Value;
@@ -426,6 +427,7 @@ async fn uuid_users(t: &TestDb) {
     CreateMfaTables::with_user_id(MfaUserIdColumn::Uuid).up(&manager_schema).await.unwrap();
     CreateMfaTables::with_user_id(MfaUserIdColumn::Uuid).passkeys().up(&manager_schema).await.unwrap();
     AddMfaThrottleHardLock.up(&manager_schema).await.unwrap();
+    AddMfaThrottleKnownSources.up(&manager_schema).await.unwrap();
     let (logger, _sink) = capturing_logger();
     let mfa = manager::<Uuid>(t.db.clone(), &logger);
     let carol = MfaAccount::new(Uuid::from_u128(0xca201), "carol@example.com");

@@ -205,14 +205,39 @@ fn tempfile_dir() -> Result<PathBuf, CliError> {
 #[derive(Debug)]
 pub struct StockMigrator;
 
+/// An MFA step kept in [`StockMigrator`]'s list under its own name, doing nothing: a database
+/// whose bookkeeping already records the step (the passkey tables were created by `setup`
+/// before it left them out) must find it in the list, or every later migration fails with
+/// "Migration file … is missing".
+struct LeftToTheApplication(String);
+
+impl crate::migration::MigrationName for LeftToTheApplication {
+    fn name(&self) -> &str {
+        &self.0
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::migration::MigrationTrait for LeftToTheApplication {
+    async fn up(&self, _: &crate::migration::SchemaManager) -> Result<(), sea_orm::DbErr> {
+        Ok(())
+    }
+
+    async fn down(&self, _: &crate::migration::SchemaManager) -> Result<(), sea_orm::DbErr> {
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl MigratorTrait for StockMigrator {
     fn migrations() -> Vec<Box<dyn crate::migration::MigrationTrait>> {
-        use crate::migration::{AddMfaThrottleHardLock, CreateMfaTables, MigrationName};
-        let mfa = [CreateMfaTables::default().name().to_owned(), AddMfaThrottleHardLock.name().to_owned()];
+        let mfa = crate::migration::Migrator::mfa_migration_names();
         crate::migration::Migrator::migrations()
             .into_iter()
-            .filter(|migration| !mfa.contains(&migration.name().to_owned()))
+            .map(|migration| {
+                let name = migration.name().to_owned();
+                if mfa.contains(&name) { Box::new(LeftToTheApplication(name)) } else { migration }
+            })
             .collect()
     }
 
@@ -246,4 +271,58 @@ fn run_migrations<M: MigratorTrait>(url: &str) -> Result<(), CliError> {
         let _ = db.close().await;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StockMigrator;
+    use crate::migration::{Migrator, MigratorTrait};
+
+    /// Every step of the full list is in the stock list under its name (the MFA ones doing
+    /// nothing), so a database that either migrator ran stays migratable by the stock one.
+    #[test]
+    fn the_stock_list_names_every_step() {
+        let names = |list: Vec<Box<dyn crate::migration::MigrationTrait>>| {
+            list.iter().map(|m| m.name().to_owned()).collect::<Vec<_>>()
+        };
+        assert_eq!(names(StockMigrator::migrations()), names(Migrator::migrations()));
+    }
+
+    /// The stock `setup` on SQLite creates the audit and revocation tables, never the MFA ones;
+    /// and it runs on a database whose bookkeeping recorded the passkey step (as an earlier
+    /// `setup` did when it created the passkey tables).
+    #[cfg(feature = "sqlx-sqlite")]
+    #[tokio::test]
+    async fn the_stock_migrator_leaves_the_mfa_tables_alone() {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        StockMigrator::up(&db, None).await.unwrap();
+        let tables = |db: sea_orm::DatabaseConnection| async move {
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    sea_orm::DbBackend::Sqlite,
+                    "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
+                ))
+                .await
+                .unwrap();
+            rows.iter().map(|r| r.try_get_by_index::<String>(0).unwrap()).collect::<Vec<_>>()
+        };
+        let created = tables(db.clone()).await;
+        assert!(created.contains(&"audit_events".to_owned()), "{created:?}");
+        assert!(!created.iter().any(|t| t.starts_with("mfa_") || t == "trusted_devices"), "{created:?}");
+        let passkeys = Migrator::mfa_migration_names()[1].clone();
+        let applied = db
+            .query_one_raw(sea_orm::Statement::from_sql_and_values(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT COUNT(*) FROM rail_security_migrations WHERE version = ?",
+                [passkeys.into()],
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get_by_index::<i64>(0)
+            .unwrap();
+        assert_eq!(applied, 1, "recorded as applied (a no-op), so later runs find it");
+        StockMigrator::up(&db, None).await.expect("a second run finds every recorded step");
+    }
 }

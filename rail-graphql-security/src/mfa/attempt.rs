@@ -14,7 +14,7 @@ use super::error::MfaError;
 use super::manager::{DeviceRow, MfaManager, MfaUser, NewFactor, actor};
 use super::method::MfaMethod;
 use super::store::MfaUserId;
-use super::throttle::{self, Factor, Failure};
+use super::throttle::{self, Bucket, Factor, Failure};
 
 /// What a method's check made of a well-formed code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,9 +77,12 @@ impl<Id: MfaUserId> MfaManager<Id> {
         U: MfaUser<Id = Id>,
         Fut: Future<Output = Result<Checked, MfaError>>,
     {
-        self.reserve_attempt(&attempt.user.mfa_user_id(), attempt.factor, attempt.at).await?;
+        let uid = attempt.user.mfa_user_id();
+        let state = throttle::read(&self.db, &uid).await?;
+        let bucket = state.as_ref().map_or(Bucket::Other, |state| state.bucket(self.client_ip, attempt.at));
+        self.reserve_attempt(&uid, attempt.factor, bucket, attempt.at).await?;
         let Some(input) = normalize(code) else {
-            return self.fail(attempt, "malformed code").await;
+            return self.fail(attempt, bucket, "malformed code").await;
         };
         match check(input).await? {
             Checked::Accepted { confirmed } => {
@@ -87,11 +90,12 @@ impl<Id: MfaUserId> MfaManager<Id> {
                 if confirmed.is_some() {
                     self.audit(|l, ip| l.log_mfa_enabled(&actor(user), ip, method));
                 }
-                throttle::reset(&self.db, &user.mfa_user_id()).await?;
+                let pass = throttle::Pass::after_reservation(state.as_ref(), self.client_ip, attempt.at);
+                throttle::pass(&self.db, &uid, pass).await?;
                 self.audit(|l, ip| l.log_mfa_success(&actor(user), ip, method));
                 Ok(true)
             }
-            Checked::Refused(reason) => self.fail(attempt, reason).await,
+            Checked::Refused(reason) => self.fail(attempt, bucket, reason).await,
         }
     }
 
@@ -121,7 +125,8 @@ impl<Id: MfaUserId> MfaManager<Id> {
     {
         let uid = attempt.user.mfa_user_id();
         let (txn, state, devices) = self.lock_attempt(&uid, attempt.method, attempt.at).await?;
-        if let Some(refusal) = state.refusal(self.throttle_limits(), attempt.factor, attempt.at) {
+        let bucket = state.bucket(self.client_ip, attempt.at);
+        if let Some(refusal) = state.refusal(self.throttle_limits(), bucket, attempt.factor, attempt.at) {
             txn.rollback().await?;
             return Err(refused(refusal));
         }
@@ -131,9 +136,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         };
         match checked {
             Checked::Accepted { confirmed } => {
-                if !state.is_clear() {
-                    throttle::reset(&txn, &uid).await?;
-                }
+                throttle::pass(&txn, &uid, state.after_pass(self.client_ip, attempt.at)).await?;
                 let first_factor = match confirmed {
                     Some(new) => Self::settle_enrolments(&txn, &uid, new).await?,
                     None => false,
@@ -148,9 +151,10 @@ impl<Id: MfaUserId> MfaManager<Id> {
             }
             Checked::Refused(reason) => {
                 let failure =
-                    throttle::record_locked_failure(&txn, self.throttle_limits(), &uid, state, attempt.at).await?;
+                    throttle::record_locked_failure(&txn, self.throttle_limits(), &uid, &state, bucket, attempt.at)
+                        .await?;
                 txn.commit().await?;
-                self.audit_failure(attempt, reason, failure);
+                self.audit_failure(attempt, bucket, reason, failure);
                 Ok(Verdict::Refused)
             }
         }
@@ -194,42 +198,55 @@ impl<Id: MfaUserId> MfaManager<Id> {
         }
     }
 
-    /// Fails while the user is throttled; otherwise reserves this attempt (see
-    /// `throttle::reserve_attempt`).
-    async fn reserve_attempt(&self, uid: &Id, factor: Factor, at: DateTime<Utc>) -> Result<(), MfaError> {
-        throttle::reserve_attempt(&self.db, self.throttle_limits(), factor, uid, at).await?.map_err(refused)
+    /// Fails while the user is throttled in `bucket`; otherwise reserves this attempt there
+    /// (see `throttle::reserve_attempt`).
+    async fn reserve_attempt(&self, uid: &Id, factor: Factor, bucket: Bucket, at: DateTime<Utc>) -> Result<(), MfaError> {
+        throttle::reserve_attempt(&self.db, self.throttle_limits(), factor, bucket, uid, at).await?.map_err(refused)
     }
 
-    /// Records a failed attempt and audits it, with the lockout it started if any.
-    async fn fail<U: MfaUser<Id = Id>>(&self, attempt: Attempt<'_, U>, reason: &'static str) -> Result<bool, MfaError> {
+    /// Records a failed attempt in `bucket` and audits it, with the lockout it started if any.
+    async fn fail<U: MfaUser<Id = Id>>(
+        &self,
+        attempt: Attempt<'_, U>,
+        bucket: Bucket,
+        reason: &'static str,
+    ) -> Result<bool, MfaError> {
         let failure =
-            throttle::record_failure(&self.db, self.throttle_limits(), &attempt.user.mfa_user_id(), attempt.at).await?;
-        self.audit_failure(attempt, reason, failure);
+            throttle::record_failure(&self.db, self.throttle_limits(), &attempt.user.mfa_user_id(), bucket, attempt.at)
+                .await?;
+        self.audit_failure(attempt, bucket, reason, failure);
         Ok(false)
     }
 
-    /// Audits a recorded failure, with the lockout it started if any.
-    fn audit_failure<U: MfaUser<Id = Id>>(&self, attempt: Attempt<'_, U>, reason: &'static str, failure: Failure) {
+    /// Audits a recorded failure, with the lockout it started if any (and from which addresses:
+    /// a lock of the known ones says so).
+    fn audit_failure<U: MfaUser<Id = Id>>(
+        &self,
+        attempt: Attempt<'_, U>,
+        bucket: Bucket,
+        reason: &'static str,
+        failure: Failure,
+    ) {
         let (user, method) = (attempt.user, attempt.method.as_str());
         self.audit(|l, ip| {
             let actor = actor(user);
             l.log_mfa_failed(&actor, ip, method, reason);
             if failure.hard_locked {
-                l.log_account_locked(
-                    &actor,
-                    ip,
-                    "too many consecutive failed second-factor attempts: codes locked until recovery",
-                    None,
+                let reason = format!(
+                    "too many consecutive failed second-factor attempts{}: codes locked until recovery",
+                    bucket.describe()
                 );
+                l.log_account_locked(&actor, ip, &reason, None);
             } else if failure.locked_out {
-                l.log_account_locked(&actor, ip, "too many failed second-factor attempts", failure.locked_until);
+                let reason = format!("too many failed second-factor attempts{}", bucket.describe());
+                l.log_account_locked(&actor, ip, &reason, failure.locked_until);
             }
         });
     }
 
     /// An administrator's recovery: ends every lock of the user's second factor (the timed
-    /// lockout and the lock after `max_consecutive_failures`) and starts the failure counts
-    /// again. Logged as `account_unlocked`.
+    /// lockout and the lock after `max_consecutive_failures`, from every address) and starts
+    /// the failure counts again. Logged as `account_unlocked`.
     pub async fn unlock(&self, user: &impl MfaUser<Id = Id>) -> Result<(), MfaError> {
         throttle::reset(&self.db, &user.mfa_user_id()).await?;
         self.audit(|l, ip| l.log_account_unlocked(&actor(user), ip, "second factor unlocked by an administrator"));
@@ -237,9 +254,12 @@ impl<Id: MfaUserId> MfaManager<Id> {
     }
 
     /// Whether too many consecutive failures locked the user's TOTP and SMS codes until a
-    /// recovery (a backup code or [`unlock`](Self::unlock)).
+    /// recovery (a backup code or [`unlock`](Self::unlock)), for attempts from this manager's
+    /// client address ([`with_client_ip`](Self::with_client_ip)): the addresses the user
+    /// passed from before have counts of their own.
     pub async fn is_locked_until_recovery(&self, user: &impl MfaUser<Id = Id>) -> Result<bool, MfaError> {
-        Ok(throttle::is_hard_locked(&self.db, self.config.max_consecutive_failures, &user.mfa_user_id()).await?)
+        let max = self.config.max_consecutive_failures;
+        Ok(throttle::is_hard_locked(&self.db, max, &user.mfa_user_id(), self.client_ip).await?)
     }
 }
 

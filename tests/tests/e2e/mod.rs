@@ -90,6 +90,19 @@ impl Server {
         (status, response.json().await.expect("a JSON body"))
     }
 
+    /// [`gql`](Self::gql) from the local address `from` (any of 127.0.0.0/8 on Linux), which
+    /// the server sees as the client's address.
+    pub async fn gql_from(&self, from: std::net::IpAddr, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let http = reqwest::Client::builder().local_address(from).build().expect("a client");
+        let mut request = http.post(&self.url).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        assert_eq!(response.status().as_u16(), 200, "unexpected HTTP status");
+        response.json().await.expect("a JSON body")
+    }
+
     /// [`post`](Self::post), expecting HTTP 200.
     pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
         let (status, body) = self.post(token, query, variables).await;

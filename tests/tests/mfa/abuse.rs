@@ -130,6 +130,78 @@ async fn consecutive_failures_lock_codes_until_recovery<Id: TestId>(t: &TestDb) 
 }
 mfa_test!(consecutive_failures_lock_codes_until_recovery_test, consecutive_failures_lock_codes_until_recovery);
 
+/// Whoever has only the password used to lock the user's second factor from anywhere. The
+/// addresses the user passed from have counts of their own now: failures from other addresses
+/// lock those, not the user at home; and the other way round, so guessing gets at most twice
+/// the limits. Both the locked path (TOTP) and the autocommit path (backup codes) count by
+/// address.
+async fn failures_from_unknown_addresses_lock_only_those<Id: TestId>(t: &TestDb) {
+    let capture = MemorySink::default();
+    let logger = AuditLogger::builder().sink(capture.clone()).build();
+    let mfa = manager::<Id>(t.db.clone(), hard_lock_config()).with_audit_logger(logger.clone());
+    let home = mfa.with_client_ip(Some("198.51.100.20".parse().unwrap()));
+    let attacker = mfa.with_client_ip(Some("203.0.113.66".parse().unwrap()));
+    let alice = user::<Id>(1);
+    let setup = home.setup_totp_device(&alice, "phone").await.unwrap();
+    let secret = base32_decode(&setup.secret);
+    let code = |unix: i64| rfc_totp_sha1(&secret, unix as u64, 30, 6);
+    assert!(home.verify_totp_code_at(&alice, &code(T0), at(T0)).await.unwrap(), "enrolled from home");
+    let backup = home.generate_backup_codes(&alice).await.unwrap();
+    let wrong = |unix: i64| if code(unix) == "000000" { "111111" } else { "000000" };
+    let mut now = T0;
+    let mut next = || {
+        now += 120;
+        now
+    };
+
+    // The attacker guesses until the hard lock: the attacker's address is locked for good...
+    for _ in 0..8 {
+        let n = next();
+        assert!(!attacker.verify_totp_code_at(&alice, wrong(n), at(n)).await.unwrap());
+    }
+    let n = next();
+    assert!(matches!(attacker.verify_totp_code_at(&alice, &code(n), at(n)).await, Err(MfaError::LockedUntilRecovery)));
+    assert!(attacker.is_locked_until_recovery(&alice).await.unwrap());
+    // ...and so is every address the user never passed from; not home.
+    let other = mfa.with_client_ip(Some("192.0.2.1".parse().unwrap()));
+    assert!(other.is_locked_until_recovery(&alice).await.unwrap());
+    assert!(matches!(other.verify_totp_code_at(&alice, &code(n), at(n)).await, Err(MfaError::LockedUntilRecovery)));
+    assert!(!home.is_locked_until_recovery(&alice).await.unwrap());
+    let n = next();
+    assert!(home.verify_totp_code_at(&alice, &code(n), at(n)).await.unwrap(), "the user passes at home");
+    // A success proves the factor: every count starts again.
+    assert!(!attacker.is_locked_until_recovery(&alice).await.unwrap());
+
+    // Backup codes: the attacker's wrong ones start the lockout of unknown addresses (3
+    // failures); at once, a backup code from home still passes.
+    for _ in 0..3 {
+        let n = next();
+        assert!(!attacker.verify_backup_code_at(&alice, "ABCD-EFGH", at(n)).await.unwrap());
+    }
+    let n = next() - 119;
+    assert!(matches!(attacker.verify_backup_code_at(&alice, &backup[0], at(n)).await, Err(MfaError::Locked { .. })));
+    assert!(home.verify_backup_code_at(&alice, &backup[0], at(n)).await.unwrap(), "the recovery works at home");
+
+    // The other way round: failures at a known address lock the known addresses, and the
+    // audit trail says so; unknown addresses keep their own count.
+    for _ in 0..8 {
+        let n = next();
+        assert!(!home.verify_totp_code_at(&alice, wrong(n), at(n)).await.unwrap());
+    }
+    assert!(home.is_locked_until_recovery(&alice).await.unwrap());
+    assert!(!attacker.is_locked_until_recovery(&alice).await.unwrap());
+    logger.flush().await.expect("flush the audit logger");
+    let events = capture.events();
+    let reasons: Vec<&str> = events
+        .iter()
+        .filter(|e| e.event_type.as_str() == "account_locked" && e.details["locked_until"].is_null())
+        .map(|e| e.details["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(!reasons[0].contains("passed from before") && reasons[1].contains("passed from before"), "{reasons:?}");
+}
+mfa_test!(failures_from_unknown_addresses_lock_only_those_test, failures_from_unknown_addresses_lock_only_those);
+
 /// Quotas small enough to reach each one in turn.
 fn quota_config() -> MfaConfig {
     let hour = Duration::from_secs(3600);

@@ -3,7 +3,8 @@
 use integration_tests::TestDb;
 use rail_graphql_security::mfa::{EncryptionKey, MfaAccount, MfaConfig, MfaManager, MfaUserId, SecretCipher};
 use rail_graphql_security::migration::{
-    AddMfaThrottleHardLock, CreateMfaTables, MfaUserIdColumn, MigrationTrait, SchemaManager,
+    AddMfaThrottleHardLock, AddMfaThrottleKnownSources, CreateMfaTables, MfaUserIdColumn, MigrationTrait,
+    SchemaManager,
 };
 use sea_orm::{ConnectionTrait, Statement};
 
@@ -37,6 +38,7 @@ pub(crate) async fn prepare<Id: TestId>(t: &TestDb) {
     CreateMfaTables::with_user_id(Id::COLUMN).up(&manager).await.expect("create the MFA tables");
     CreateMfaTables::with_user_id(Id::COLUMN).passkeys().up(&manager).await.expect("create the passkey tables");
     AddMfaThrottleHardLock.up(&manager).await.expect("add the hard-lock columns");
+    AddMfaThrottleKnownSources.up(&manager).await.expect("add the known-source columns");
 }
 
 pub(crate) fn key(id: &str, byte: u8) -> EncryptionKey {
