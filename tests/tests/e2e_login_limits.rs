@@ -129,6 +129,44 @@ async fn a_trusted_device_signs_in_while_the_name_is_locked() {
     assert_eq!(body["data"]["login"]["mfaRequired"], false, "{body}");
 }
 
+/// Found by an attack over HTTP: with a device token, a login looked the user up and checked
+/// the device before the address limit refused it, so an address over its limit still told
+/// existing names from unknown ones by the answer's time (10 of 10 names), and each refused
+/// request cost two database writes. The address limit now refuses first: a refused attempt
+/// touches nothing of the user's, here the trusted device's `last_used`.
+#[tokio::test]
+async fn an_address_over_its_limit_looks_no_user_up() {
+    let (t, server) = server().await;
+    let home = "192.0.2.40";
+    let body = login_from(&server, home, "demo", DEMO, None).await;
+    let token = body["data"]["login"]["token"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let body = server.gql(Some(&token), SETUP_TOTP, json!({})).await;
+    let secret = body["data"]["setupTotp"]["secretKey"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let body = server.gql(Some(&token), VERIFY_TOTP, json!({ "c": fresh_code(&secret).await, "t": true })).await;
+    let device = body["data"]["verifyTotp"]["deviceId"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let last_used = || async {
+        use sea_orm::ConnectionTrait;
+        let sql = "SELECT last_used FROM trusted_devices";
+        let row = t.db.query_one_raw(sea_orm::Statement::from_string(t.db.get_database_backend(), sql));
+        row.await.expect("query").expect("the device").try_get::<Option<String>>("", "last_used").expect("last_used")
+    };
+
+    // An attacker's address over its limit, then a login with the user's own device token.
+    let attacker = "203.0.113.140";
+    for _ in 0..3 {
+        let body = login_from(&server, attacker, "nobody", "a guess", None).await;
+        assert_eq!(error_code(&body), Some("INVALID_CREDENTIALS"), "{body}");
+    }
+    let before = last_used().await;
+    let body = login_from(&server, attacker, "demo", DEMO, Some(&device)).await;
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+    assert_eq!(last_used().await, before, "the refused login checked the device");
+    // Allowed, the same login does check it.
+    let body = login_from(&server, home, "demo", DEMO, Some(&device)).await;
+    assert_logged_in(&body, "the trusted device at home");
+    assert_ne!(last_used().await, before, "a login that may try checks the device");
+}
+
 #[tokio::test]
 async fn every_spelling_of_a_name_counts_in_one_bucket() {
     let (_t, server) = server().await;

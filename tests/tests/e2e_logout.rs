@@ -194,6 +194,52 @@ async fn logout_everywhere_forgets_the_trusted_devices() {
     assert!(status == 200 && error_code(&body) == Some("MFA_REQUIRED"), "{status} {body}");
 }
 
+/// Found by an attack over HTTP: trusted-device logins in flight while `logoutEverywhere` ran
+/// (checked the device before it was forgotten, signed the token after the sessions' cut-off)
+/// kept full sessions for the token's lifetime: 3 of 3 trials, also on two instances. The
+/// devices are forgotten before the cut-off now, and a login reads its device again after
+/// signing. Racing logins, several rounds: every token they return afterwards is refused or
+/// must pass the second factor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trusted_device_logins_racing_logout_everywhere_get_no_full_session() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for round in 0..4 {
+        // A fresh server each round: a new trusted device needs a TOTP step not used yet.
+        let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+        let mut settings = test_config(&t.url);
+        settings.config.security.middleware.rate_limiting.login_attempts_limit = 1000;
+        settings.config.security.middleware.rate_limiting.login_ip_attempts_limit = 10_000;
+        let server = Server::start(&settings, t.db.clone()).await;
+        let (admin, device) = admin_with_a_trusted_device(&server).await;
+        let done = AtomicBool::new(false);
+        let attacker = || async {
+            let mut tokens = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                tokens.push(server.login("admin", ADMIN, Some(&device)).await.0);
+            }
+            tokens
+        };
+        let victim = async {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let out = server.gql(Some(&admin.token), "mutation { logoutEverywhere }", json!({})).await;
+            assert_eq!(out["data"]["logoutEverywhere"], true, "{out}");
+            // The logins in flight now began before the logout finished.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            done.store(true, Ordering::Relaxed);
+        };
+        let (logins, ()) = tokio::join!(futures::future::join_all((0..6).map(|_| attacker())), victim);
+        let count = logins.iter().map(Vec::len).sum::<usize>();
+        assert!(count > 12, "round {round}: {count} logins, too few to race");
+        for token in logins.iter().flatten() {
+            let (status, body) = server.post(Some(token), "{ secretNote }", json!({})).await;
+            assert!(
+                status == 401 || error_code(&body) == Some("MFA_REQUIRED"),
+                "round {round}: a trusted-device login outlived logoutEverywhere: {status} {body}"
+            );
+        }
+    }
+}
+
 /// Found by an attack: a password-only (pending) session of a user with a second factor could
 /// call `logoutEverywhere`, so whoever knew the password could end the user's sessions and
 /// forget their trusted devices, again and again. It answers `MFA_REQUIRED` now, and nothing of

@@ -15,7 +15,7 @@ use async_graphql::{
 };
 use chrono::{DateTime, Duration, Utc};
 use rail_graphql_security::audit::AuditLogger;
-use rail_graphql_security::auth::TokenService;
+use rail_graphql_security::auth::{IssuedToken, TokenService};
 use rail_graphql_security::context::{
     MfaState, Principal, Requirement, SecurityContext, enforce, require_authenticated,
 };
@@ -121,7 +121,7 @@ impl AppState {
         mfa: &MfaState,
         session_id: Option<&str>,
         client_ip: Option<std::net::IpAddr>,
-    ) -> async_graphql::Result<String> {
+    ) -> async_graphql::Result<IssuedToken> {
         let id: i64 = principal.id.parse().map_err(|_| internal("user id is not a number"))?;
         let account = MfaAccount::new(id, principal.name.clone().unwrap_or_default());
         // Read again after signing while none: a login racing the user's first factor must
@@ -130,10 +130,13 @@ impl AppState {
             let methods = self.mfa_methods(&account);
             async move { methods.await.map_err(|e| unavailable(&e)) }
         };
-        let issued = self.inner.tokens.issue_listing_methods(principal, mfa, session_id, client_ip, read).await?;
-        Ok(issued.token)
+        Ok(self.inner.tokens.issue_listing_methods(principal, mfa, session_id, client_ip, read).await?)
     }
 }
+
+/// The user id a login looks a trusted device up on when no user has the name sent: no user has
+/// it (ids are positive), and the lookup costs what it costs for a user who exists.
+const NO_USER_ID: i64 = -1;
 
 fn coded(message: impl Into<String>, code: &'static str) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, ext| ext.set("code", code))
@@ -346,27 +349,27 @@ impl DemoMutation {
         if username.is_empty() || username.len() > 150 {
             return Err(coded("username must be 1 to 150 characters", "BAD_REQUEST"));
         }
+        // An address over its limit is refused before the user is looked up: what follows takes
+        // longer for a user who exists, and must tell nothing to an address that may not try.
+        app.inner.logins.check_address(ip).await.map_err(|e| e.extend())?;
         // A valid trusted-device token exempts this attempt from the per-username lockout (an
         // attacker guessing passwords cannot lock out a user's own devices); it is looked up
-        // only when one is sent, and the address limit applies either way.
+        // only when one is sent. An unknown user gets the same lookup, on an id no user has.
         let device_token = device_token.as_deref().map(str::trim).filter(|t| !t.is_empty());
         let known = match device_token {
             Some(_) => app.inner.passwords.find(username).await.map_err(|e| unavailable(&e))?,
             None => None,
         };
-        let trusted = match (&known, device_token) {
-            (Some(user), Some(token)) => {
-                let account = MfaAccount::new(user.id, user.username.clone()).with_roles([user.role.clone()]);
-                app.inner
-                    .mfa
-                    .with_client_ip(ip)
-                    .verify_trusted_device(&account, token)
-                    .await
-                    .map_err(|e| unavailable(&e))?
+        let trusted = match device_token {
+            Some(token) => {
+                let (id, name) = known.as_ref().map_or((NO_USER_ID, username), |u| (u.id, u.username.as_str()));
+                let account = MfaAccount::new(id, name.to_owned());
+                app.inner.mfa.with_client_ip(ip).verify_trusted_device(&account, token).await.map_err(|e| unavailable(&e))?
+                    && known.is_some()
             }
-            _ => false,
+            None => false,
         };
-        app.inner.logins.check(username, ip, trusted).await.map_err(|e| e.extend())?;
+        app.inner.logins.check_username(username, ip, trusted).await.map_err(|e| e.extend())?;
 
         let checked = app.inner.passwords.check(username, password.into()).await.map_err(|e| unavailable(&e))?;
         let user = match checked {
@@ -397,11 +400,24 @@ impl DemoMutation {
                 .any(|d| d.confirmed && d.is_active)
                 || mfa.has_passkey(&account.id).await.map_err(|e| unavailable(&e))?);
         // The device token skips the second factor only where one is required.
-        let trusted = trusted && mfa_required && known.as_ref().is_some_and(|k| k.id == user.id);
+        let mut trusted = trusted && mfa_required && known.as_ref().is_some_and(|k| k.id == user.id);
         let state = if trusted { MfaState::trusted_device(Utc::now()) } else { MfaState::none() };
+        let mut issued = app.issue_token(&principal, &state, None, ip).await?;
+        // Found by an attack: a login in flight when `logoutEverywhere` ran kept a full session.
+        // `logoutEverywhere` forgets the trusted devices before it ends the sessions, so a device
+        // still there after this token was signed means the token is older than that cut-off;
+        // one gone means this login must not count it.
+        if trusted && let Some(token) = device_token {
+            let still = mfa.verify_trusted_device(&account, token).await.map_err(|e| unavailable(&e))?;
+            if !still {
+                app.inner.tokens.revoke_session(&principal, &issued.session_id, ip).await.map_err(|e| e.extend())?;
+                trusted = false;
+                issued = app.issue_token(&principal, &MfaState::none(), None, ip).await?;
+            }
+        }
         let method = if trusted { "password+trusted_device" } else { "password" };
         app.inner.logger.log_authentication_success(&principal, ip, user_agent, json!({ "login_method": method }));
-        let token = app.issue_token(&principal, &state, None, ip).await?;
+        let token = issued.token;
         Ok(LoginPayload {
             token,
             mfa_required: mfa_required && !trusted,
@@ -437,12 +453,13 @@ impl DemoMutation {
         let security = SecurityContext::from_graphql(ctx).ok_or_else(|| internal("no security context"))?;
         let app = state(ctx);
         let ip = security.client_ip;
-        app.inner.tokens.revoke_all_sessions(&principal, ip).await.map_err(|e| e.extend())?;
         // A device kept as trusted let a login with the password alone back in without the
-        // second factor, whatever was logged out.
+        // second factor, whatever was logged out. Forgotten before the sessions end: a login
+        // that signs its token after this finds its device gone (see `login`).
         let id: i64 = principal.id.parse().map_err(|_| internal("user id is not a number"))?;
         let account = MfaAccount::new(id, principal.name.clone().unwrap_or_default());
         app.inner.mfa.revoke_all_trusted_devices(&account).await.map_err(|e| unavailable(&e))?;
+        app.inner.tokens.revoke_all_sessions(&principal, ip).await.map_err(|e| e.extend())?;
         app.inner.logger.log_logout(&principal, ip, security.user_agent.as_deref());
         Ok(true)
     }
@@ -549,7 +566,7 @@ impl SecondFactorHook for DemoTokenHook {
         let session = security
             .filter(|s| s.principal.as_ref().is_some_and(|p| p.id == passed.principal.id))
             .and_then(|s| s.session_id.as_deref());
-        self.0.issue_token(&passed.principal, &passed.mfa_state(), session, ip).await.map(Some)
+        self.0.issue_token(&passed.principal, &passed.mfa_state(), session, ip).await.map(|issued| Some(issued.token))
     }
 
     /// The user's first factor: every token issued to them until now ends (one taken with the
@@ -578,7 +595,7 @@ impl SecondFactorHook for DemoTokenHook {
         let principal = Principal::new(user.id, user.username.clone()).with_roles([user.role.clone()]);
         app.inner.logger.log_authentication_success(&principal, ip, user_agent, json!({ "login_method": "passkey" }));
         let state = MfaState::verified(Utc::now(), MfaMethod::Passkey);
-        app.issue_token(&principal, &state, None, ip).await.map(Some)
+        app.issue_token(&principal, &state, None, ip).await.map(|issued| Some(issued.token))
     }
 }
 

@@ -508,8 +508,10 @@ impl TokenService {
     /// `token_revoked` (`scope: "all_sessions"`). The record is kept for this service's token
     /// lifetime plus the leeway: tokens of a service with a longer lifetime on the same store
     /// need its own call. Trusted devices are not sessions: to stop them skipping the second
-    /// factor too, call `MfaManager::revoke_all_trusted_devices` (the example server's
-    /// `logoutEverywhere` does both).
+    /// factor too, call `MfaManager::revoke_all_trusted_devices` first, and have a login that
+    /// accepted a trusted device check it again after signing its token (the example server's
+    /// `logoutEverywhere` and `login` do): a login in flight then either signed before this
+    /// cut-off or finds its device gone.
     pub async fn revoke_all_sessions(&self, user: &Principal, client_ip: Option<IpAddr>) -> Result<(), TokenError> {
         let now = Utc::now();
         let expires_at = now + self.lifetime() + self.leeway();

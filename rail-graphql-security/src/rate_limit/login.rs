@@ -156,41 +156,59 @@ impl LoginRateLimiter {
     /// then (unless `trusted_device`: the request carried a valid trusted-device token of this
     /// user) against `username`, and decides. An attempt refused for its address does not
     /// count against the username. Call it for every attempt; after a correct password call
-    /// [`record_success`](Self::record_success).
+    /// [`record_success`](Self::record_success). A login that must look the user up to know
+    /// `trusted_device` calls the two halves instead, [`check_address`](Self::check_address)
+    /// before the lookup and [`check_username`](Self::check_username) after it, so that an
+    /// address over its limit learns nothing about the user (not even from the lookup's time).
     pub async fn check(
         &self,
         username: &str,
         client_ip: Option<IpAddr>,
         trusted_device: bool,
     ) -> Result<(), LoginLimitError> {
+        self.check_address(client_ip).await?;
+        self.check_username(username, client_ip, trusted_device).await
+    }
+
+    /// The first half of [`check`](Self::check): counts this attempt against `client_ip` and
+    /// decides.
+    pub async fn check_address(&self, client_ip: Option<IpAddr>) -> Result<(), LoginLimitError> {
         if !self.enabled {
             return Ok(());
         }
-        self.count(username, client_ip, trusted_device).await.inspect_err(log_store_error)
+        let Some(ip) = client_ip else { return Ok(()) };
+        let result = async {
+            let by_ip = self.limiter.hit("login_ip", &rate_limit_key(ip), self.per_ip).await?;
+            self.report(&by_ip, &ip.to_string(), client_ip, "login_ip", self.per_ip);
+            match by_ip.retry_after() {
+                Some(retry_after) => Err(LoginLimitError::RateLimited { retry_after, limit_type: "login_ip" }),
+                None => Ok(()),
+            }
+        };
+        result.await.inspect_err(log_store_error)
     }
 
-    async fn count(
+    /// The second half of [`check`](Self::check), after [`check_address`](Self::check_address)
+    /// let the attempt through: counts it against `username` unless `trusted_device`, and
+    /// decides.
+    pub async fn check_username(
         &self,
         username: &str,
         client_ip: Option<IpAddr>,
         trusted_device: bool,
     ) -> Result<(), LoginLimitError> {
-        if let Some(ip) = client_ip {
-            let by_ip = self.limiter.hit("login_ip", &rate_limit_key(ip), self.per_ip).await?;
-            self.report(&by_ip, &ip.to_string(), client_ip, "login_ip", self.per_ip);
-            if let Some(retry_after) = by_ip.retry_after() {
-                return Err(LoginLimitError::RateLimited { retry_after, limit_type: "login_ip" });
-            }
-        }
-        if trusted_device {
+        if !self.enabled || trusted_device {
             return Ok(());
         }
-        let by_name = self.limiter.hit("login_username", &hashed_identifier(username), self.per_username).await?;
-        self.report(&by_name, username, client_ip, "login_username", self.per_username);
-        match by_name.retry_after() {
-            Some(retry_after) => Err(LoginLimitError::RateLimited { retry_after, limit_type: "login_username" }),
-            None => Ok(()),
-        }
+        let result = async {
+            let by_name = self.limiter.hit("login_username", &hashed_identifier(username), self.per_username).await?;
+            self.report(&by_name, username, client_ip, "login_username", self.per_username);
+            match by_name.retry_after() {
+                Some(retry_after) => Err(LoginLimitError::RateLimited { retry_after, limit_type: "login_username" }),
+                None => Ok(()),
+            }
+        };
+        result.await.inspect_err(log_store_error)
     }
 
     /// Phase two, after a correct password: clears `username`'s counter (only failures count)
