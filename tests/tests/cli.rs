@@ -107,6 +107,58 @@ fn fix_edits_nested_keys_of_the_derived_config() {
     );
 }
 
+/// Found by a read of the docs against the code: a binary built on `cli::run` (as the config
+/// guide recommends) gave the `audit` commands nothing of its configuration, so `audit key`
+/// failed and `audit verify` left the signatures unchecked. `cli::run_with_audit` picks the
+/// audit settings out of the derived config.
+#[test]
+fn the_audit_commands_read_the_apps_own_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("myapp.toml");
+    std::fs::write(&file, hardened_myapp_toml()).unwrap();
+    let config = |c: &mut Command| {
+        c.env("RAIL_SECURITY_ENV", "production")
+            .env("RAIL_SECURITY_CONFIG", &file)
+            .env("MYAPP__SECURITY__DEPLOYMENT__SECRET_KEY", TEST_SECRET_KEY)
+            .env("MYAPP__SECURITY__MFA__ENCRYPTION_KEY", TEST_ENCRYPTION_KEY);
+    };
+    let mut key = cmd();
+    config(key.args(["audit", "key"]));
+    let out = run(&mut key);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.split_whitespace().any(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit())), "{}", out.stdout);
+
+    // A trail signed with that key verifies with its signatures checked.
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("trail.sqlite").display());
+    let mut setup = cmd();
+    config(setup.args(["setup", "--force", "--database-url", &url, "-c"]).arg(dir.path().join("other.toml")));
+    assert_eq!(run(&mut setup).code, 0);
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use rail_graphql_security::audit::checkpoint::CheckpointKey;
+        use rail_graphql_security::audit::{AuditEvent, AuditEventType, AuditLogger, CheckpointPolicy};
+        let db = Database::connect(&url).await.unwrap();
+        // The hardened settings' `audit.checkpoint_signing_key`.
+        let key = CheckpointKey::from_secret("Qm7vX2kP9tLw4Rz8Nc3Hy6Jb1Fd5Gs0A");
+        let policy = CheckpointPolicy { key: Some(key), ..CheckpointPolicy::default() };
+        let logger = AuditLogger::builder().database(db).checkpoints(policy).build();
+        logger.log(AuditEvent::new(AuditEventType::LoginFailed).actor_name("mallory"));
+        logger.shutdown().await.unwrap();
+    });
+    let mut verify = cmd();
+    config(verify.args(["audit", "verify", "--database-url", &url]));
+    let out = run(&mut verify);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("1 checkpoint(s)"), "{}", out.stdout);
+    assert!(!out.stdout.contains("signature(s) not checked"), "the configured key checks them: {}", out.stdout);
+
+    // A configuration that does not load stops them, rather than skipping the signatures.
+    let mut broken = cmd();
+    broken.args(["audit", "verify", "--database-url", &url]).env("RAIL_SECURITY_CONFIG", dir.path().join("missing.toml"));
+    let out = run(&mut broken);
+    assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("does not load"), "{}", out.stderr);
+}
+
 #[test]
 fn setup_writes_the_derived_config_with_its_docs_and_keys() {
     let dir = tempfile::tempdir().unwrap();

@@ -138,8 +138,45 @@ impl Command {
 
 /// Parses the process's arguments and runs the command for config type `T`; `setup` migrates
 /// the [`StockMigrator`]'s tables (audit, revocations; not the MFA tables).
+///
+/// `T` does not say where its audit settings are, so the `audit` commands get their database
+/// and verifying key from their flags and environment variables only: `verify` without them
+/// leaves the signatures unchecked (and says so). [`run_with_audit`] gives them the
+/// configuration's.
 pub fn run<T: SecurityConfig>() -> ExitCode {
     run_with_migrator::<T, StockMigrator>()
+}
+
+/// Like [`run_with_migrator`], with the `audit` commands taking what their flags leave open
+/// from the loaded configuration ([`Command::with_audit_defaults`]): `audit` picks the audit
+/// settings out of it (the signing key and earlier keys, the anchor file), `database_url` the
+/// database (`None`: `--database-url`, else `DATABASE_URL`, else [`DEFAULT_DATABASE_URL`]). A
+/// configuration that does not load stops the `audit` commands (exit code 2) rather than
+/// letting `verify` skip the signatures; the other commands load it themselves.
+///
+/// ```no_run
+/// # use rail_graphql_security::config::StandardSecurityConfig as AppConfig;
+/// fn main() -> std::process::ExitCode {
+///     rail_graphql_security::cli::run_with_audit::<AppConfig, rail_graphql_security::cli::StockMigrator>(
+///         |config| &config.audit,
+///         |_| None,
+///     )
+/// }
+/// ```
+pub fn run_with_audit<T: SecurityConfig, M: MigratorTrait>(
+    audit: impl FnOnce(&T) -> &crate::config::standard::AuditSettings,
+    database_url: impl FnOnce(&T) -> Option<String>,
+) -> ExitCode {
+    run_prepared::<T, M>(|command| match &command {
+        Command::Audit(_) => match T::load() {
+            Ok(config) => {
+                let url = database_url(&config);
+                Ok(command.with_audit_defaults(audit(&config), url.as_deref()))
+            }
+            Err(e) => Err(format!("the configuration does not load, and `audit` reads its database and keys: {e}")),
+        },
+        _ => Ok(command),
+    })
 }
 
 /// Like [`run`], with `setup` running the application's own migrator `M` (which lists the
