@@ -291,3 +291,26 @@ async fn wrong_codes_from_elsewhere_do_not_lock_the_user_out_at_home() {
     let body = server.secret_note(full).await;
     assert!(body["data"]["secretNote"].is_string(), "{body}");
 }
+
+/// Found by a read of the code against the design (CPU-costly calls are limited): `setupTotp`
+/// hashes a new set of backup codes with Argon2id for a user without a factor (no step-up
+/// needed), about 0.3 s of CPU a call, and nothing limited how often. Now 10 a minute per user
+/// (and 30 per address), refused with `RATE_LIMITED` before anything is hashed.
+#[tokio::test]
+async fn setup_totp_is_limited_before_it_hashes() {
+    let (_t, server, _phone) = start(|_| {}).await;
+    let setup = r#"mutation { setupTotp(deviceName: "phone") { secretKey backupCodes } }"#;
+    let (token, _) = server.login("demo", DEMO, None).await;
+    let limit = rail_graphql_security::mfa::graphql::BACKUP_CODES_USER_LIMIT.limit;
+    for call in 1..=limit {
+        let body = server.gql(Some(&token), setup, json!({})).await;
+        let codes = body["data"]["setupTotp"]["backupCodes"].as_array().unwrap_or_else(|| panic!("call {call}: {body}"));
+        assert_eq!(codes.len(), 10, "call {call}: a fresh set each time while no factor is confirmed");
+    }
+    let body = server.gql(Some(&token), setup, json!({})).await;
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+    // Another user from the same address is not held up by it.
+    let (admin, _) = server.login("admin", demo::DEFAULT_ADMIN_PASSWORD, None).await;
+    let body = server.gql(Some(&admin), setup, json!({})).await;
+    assert!(body["data"]["setupTotp"]["secretKey"].is_string(), "{body}");
+}

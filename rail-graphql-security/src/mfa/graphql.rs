@@ -125,6 +125,24 @@ pub const VERIFY_LIMIT: FieldLimit = FieldLimit::new(10, std::time::Duration::fr
 /// cannot flood the audit log.
 pub const SMS_LIMIT: FieldLimit = FieldLimit::new(30, std::time::Duration::from_secs(60)).per(LimitKey::User);
 
+/// `setupTotp` and `generateBackupCodes`, each of which may hash a new set of backup codes with
+/// Argon2id (10 codes × 19 MiB × 2 passes by default: the costliest call of the API): 10 calls
+/// a minute each per user. A user without a confirmed factor needs no step-up for them, so
+/// without this one account could keep a core busy.
+pub const BACKUP_CODES_USER_LIMIT: FieldLimit =
+    FieldLimit::new(10, std::time::Duration::from_secs(60)).per(LimitKey::User);
+
+/// The same calls, 30 a minute each per client address: many accounts from one address.
+pub const BACKUP_CODES_ADDRESS_LIMIT: FieldLimit =
+    FieldLimit::new(30, std::time::Duration::from_secs(60)).per(LimitKey::Ip);
+
+/// Refuses a call of `field` (`setupTotp`, `generateBackupCodes`) over
+/// [`BACKUP_CODES_USER_LIMIT`] or [`BACKUP_CODES_ADDRESS_LIMIT`].
+async fn enforce_hashing_limits(limiter: &crate::rate_limit::RateLimiter, ctx: &Context<'_>, field: &str) -> async_graphql::Result<()> {
+    enforce_resolver_in(limiter, ctx, "Mutation", field, &BACKUP_CODES_ADDRESS_LIMIT).await?;
+    enforce_resolver_in(limiter, ctx, "Mutation", field, &BACKUP_CODES_USER_LIMIT).await
+}
+
 fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
@@ -868,6 +886,7 @@ pub async fn setup_totp<Id: MfaUserId + FromStr>(
     device_name: String,
 ) -> async_graphql::Result<SetupTotpPayload> {
     let c = caller::<Id>(ctx)?;
+    enforce_hashing_limits(&c.manager.limiter, ctx, "setupTotp").await?;
     c.require_step_up(ctx, "Mutation.setupTotp").await?;
     let setup = c.manager.setup_totp_device(&c.account, &device_name).await.map_err(mfa_error)?;
     let qr = c.manager.generate_qr_code(&setup.otpauth_uri).map_err(mfa_error)?;
@@ -912,6 +931,7 @@ pub async fn generate_backup_codes<Id: MfaUserId + FromStr>(
     ctx: &Context<'_>,
 ) -> async_graphql::Result<BackupCodesPayload> {
     let c = caller::<Id>(ctx)?;
+    enforce_hashing_limits(&c.manager.limiter, ctx, "generateBackupCodes").await?;
     c.require_step_up(ctx, "Mutation.generateBackupCodes").await?;
     let codes = c.manager.generate_backup_codes(&c.account).await.map_err(mfa_error)?;
     Ok(BackupCodesPayload { success: true, backup_codes: codes.iter().map(|c| c.to_string()).collect() })
