@@ -384,8 +384,9 @@ async fn guarded(security: &HttpSecurity, mut request: Request, request_id: Stri
     let user_agent = request
         .headers()
         .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|ua| ua.chars().take(512).collect::<String>());
+        // Bytes that are not visible ASCII are kept as U+FFFD, not dropped with the whole value:
+        // a client must not be able to leave its user agent out of the audit trail.
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(512).collect::<String>());
     let mut context = SecurityContext::anonymous();
     if let Some(tokens) = &security.tokens {
         let authorization = request.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}"));

@@ -103,3 +103,38 @@ async fn nul_usernames_do_not_silence_the_audit_log_on_postgres() {
     drop(server);
     t.cleanup().await;
 }
+
+/// Found by an attack over HTTP: logins with a name over 150 characters or made only of line
+/// separators were refused (`BAD_REQUEST`) without a `login_failed` event, and a `User-Agent`
+/// with a byte that is not visible ASCII was stored as no user agent at all: two ways to act
+/// without a trace. Both are in the trail now.
+#[tokio::test]
+async fn malformed_logins_and_user_agents_leave_their_trace() {
+    let t = TestDb::new(Backend::Sqlite).await.expect("SQLite always runs");
+    let server = Server::start(&test_config(&t.url), t.db.clone()).await;
+    let login = "mutation($u: String!) { login(username: $u, password: \"a guess\") { token } }";
+    for name in ["x".repeat(151), "\u{2028}\u{2029}".to_owned()] {
+        let body = server.gql(None, login, json!({ "u": name })).await;
+        assert_eq!(error_code(&body), Some("BAD_REQUEST"), "{body}");
+    }
+    let response = reqwest::Client::new()
+        .post(&server.url)
+        .header("user-agent", reqwest::header::HeaderValue::from_bytes(b"bot\xff/1.0").unwrap())
+        .json(&json!({ "query": login, "variables": { "u": "mallory" } }))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(response.status(), 200);
+
+    server.demo.logger.flush().await.expect("flush");
+    let failed = audit_entity::Entity::find()
+        .filter(audit_entity::Column::EventType.eq("login_failed"))
+        .all(&t.db)
+        .await
+        .expect("read audit_events");
+    let malformed: Vec<_> = failed.iter().filter(|e| e.details["reason"] == "malformed username").collect();
+    assert_eq!(malformed.len(), 2, "{failed:?}");
+    assert!(malformed.iter().any(|e| e.actor_name.as_deref() == Some(&*"x".repeat(150))), "{malformed:?}");
+    let mallory = failed.iter().find(|e| e.actor_name.as_deref() == Some("mallory")).expect("mallory's attempt");
+    assert_eq!(mallory.user_agent.as_deref(), Some("bot\u{fffd}/1.0"), "{mallory:?}");
+}

@@ -346,12 +346,16 @@ impl DemoMutation {
         let security = SecurityContext::from_graphql(ctx).cloned().unwrap_or_default();
         let (ip, user_agent) = (security.client_ip, security.user_agent.as_deref());
         let username = username.trim();
-        if username.is_empty() || username.len() > 150 {
-            return Err(coded("username must be 1 to 150 characters", "BAD_REQUEST"));
-        }
         // An address over its limit is refused before the user is looked up: what follows takes
         // longer for a user who exists, and must tell nothing to an address that may not try.
         app.inner.logins.check_address(ip).await.map_err(|e| e.extend())?;
+        if username.is_empty() || username.len() > 150 {
+            // Every attempt is audited, a malformed one too (an attack sent 151-character and
+            // whitespace-only names, which left no trace): its first 150 characters.
+            let shown: String = username.chars().take(150).collect();
+            app.inner.logger.log_authentication_failure(&shown, ip, user_agent, "malformed username");
+            return Err(coded("username must be 1 to 150 characters", "BAD_REQUEST"));
+        }
         // A valid trusted-device token exempts this attempt from the per-username lockout (an
         // attacker guessing passwords cannot lock out a user's own devices); it is looked up
         // only when one is sent. An unknown user gets the same lookup, on an id no user has.

@@ -65,8 +65,7 @@ impl FromRequestParts<Dashboard> for RequestInfo {
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(512).collect());
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).chars().take(512).collect());
         Ok(RequestInfo {
             base,
             client_ip,
