@@ -403,6 +403,30 @@ async fn floats_of_every_precision_verify_clean(t: &TestDb) {
 }
 on_every_backend!(floats_of_every_precision_verify_clean_on, floats_of_every_precision_verify_clean);
 
+/// Found by an attack with write access on SQLite, which keeps timestamps as text: every failed
+/// login of a period rewritten as the same instant at offset -14:00 hashed as before (the chain
+/// covers the instant), but sorted elsewhere, so the report counted none of them and `verify`
+/// said intact. A stored timestamp that is not in UTC is named now.
+#[tokio::test]
+async fn a_timestamp_rewritten_out_of_utc_is_named_on_sqlite() {
+    let t = TestDb::new(integration_tests::Backend::Sqlite).await.expect("SQLite always runs");
+    write_trail(&t, 1, 3, true).await;
+    assert!(verify(&t).await.intact());
+    let target = row(&t, 2).await;
+    let moved = target.timestamp.with_timezone(&chrono::FixedOffset::west_opt(14 * 3600).unwrap());
+    let text = moved.to_rfc3339_opts(chrono::SecondsFormat::Micros, false);
+    assert!(text.ends_with("-14:00"), "{text}");
+    t.db.execute_unprepared(&format!("UPDATE audit_events SET timestamp = '{text}' WHERE id = '{}'", target.id))
+        .await
+        .unwrap();
+    let report = verify(&t).await;
+    let named = |f: &Finding| {
+        matches!(f, Finding::Invalid { at, reason } if *at == format!("event {}", target.id) && reason.contains("not in UTC") && reason.contains(&text))
+    };
+    assert!(report.findings.iter().any(named), "{:?}", report.findings);
+    assert_eq!(report.findings.len(), 1, "the chain itself still holds: {:?}", report.findings);
+}
+
 /// More rows than one page of the export, chained and unchained (stored with the chain off,
 /// earlier): every row is exported exactly once, the chained ones first in sequence order, and
 /// the file verifies like the database; a time range exports only its rows.

@@ -1013,6 +1013,7 @@ pub async fn verify_database<C: ConnectionTrait>(db: &C, options: VerifyOptions)
         }
     }
     let dead_letters = read_dead_letters(db, &mut invalid).await?;
+    invalid.extend(timestamps_out_of_utc(db).await?);
     let mut verifier = Verifier::new(options.clone(), checkpoints, dead_letters);
     for (at, reason) in invalid {
         verifier.invalid(at, reason);
@@ -1023,6 +1024,41 @@ pub async fn verify_database<C: ConnectionTrait>(db: &C, options: VerifyOptions)
     })
     .await?;
     Ok(verifier.finish())
+}
+
+/// On SQLite, the events whose timestamp is stored with an offset other than UTC, as
+/// `(where, why)`. SQLite keeps the timestamp as text and the sink writes it in UTC: the same
+/// instant written as `04:07:59-14:00` decodes (and hashes) as the original, but sorts
+/// elsewhere, so the range queries of reports, the dashboard and retention miss the event
+/// (found by an attack: the failed logins of a period rewritten so, the report counted none).
+/// Other backends store the instant itself.
+async fn timestamps_out_of_utc<C: ConnectionTrait>(db: &C) -> Result<Vec<(String, String)>, DbErr> {
+    if db.get_database_backend() != sea_orm::DbBackend::Sqlite {
+        return Ok(Vec::new());
+    }
+    use sea_orm::sea_query::{Expr, ExprTrait, Query};
+    let column = entity::Column::Timestamp;
+    let mut select = Query::select();
+    select
+        .columns([entity::Column::Id, column])
+        .from(entity::Entity)
+        .and_where(Expr::col(column).not_like("%+00:00"))
+        .and_where(Expr::col(column).not_like("%Z"));
+    let rows = db.query_all(&select).await?;
+    Ok(rows
+        .iter()
+        .map(|row| {
+            let id = row.try_get::<String>("", "id").unwrap_or_else(|_| "(id unreadable)".to_owned());
+            let stored = row.try_get::<String>("", "timestamp").unwrap_or_else(|_| "(not text)".to_owned());
+            (
+                format!("event {id}"),
+                format!(
+                    "field timestamp stored as `{stored}`, not in UTC: the same instant sorts elsewhere, so \
+                     time-range queries (reports, the dashboard, retention) miss the event"
+                ),
+            )
+        })
+        .collect())
 }
 
 /// The next `limit` chained rows after `after` in the verifier's order (chain, sequence number,
