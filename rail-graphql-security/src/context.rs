@@ -170,6 +170,10 @@ pub struct SecurityContext {
     /// The session (login) of that token: what a logout revokes, and what a token issued
     /// after a second factor keeps (see [`crate::auth::TokenService::issue_in_session`]).
     pub session_id: Option<String>,
+    /// When that token was issued (milliseconds since the epoch): a "log out everywhere"
+    /// revokes the tokens issued before it (see
+    /// [`crate::auth::TokenService::end_if_overtaken`]).
+    pub token_issued_at_ms: Option<i64>,
 }
 
 impl fmt::Debug for SecurityContext {

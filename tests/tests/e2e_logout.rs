@@ -240,6 +240,47 @@ async fn trusted_device_logins_racing_logout_everywhere_get_no_full_session() {
     }
 }
 
+/// Found by an attack over HTTP: a second factor in flight while the user logged out
+/// everywhere (a backup code checked for ~0.2 s, the logout 5 ms after it was sent) returned a
+/// fresh token of its session signed after the cut-off, which stayed valid for its lifetime.
+/// The fresh token now ends when the caller's own token was revoked meanwhile. Several rounds,
+/// the logout sent at different moments of the check: every token the factor returns is refused
+/// afterwards, or the factor answers `UNAUTHENTICATED`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_factor_racing_logout_everywhere_hands_out_no_live_token() {
+    let (_t, server) = sqlite_server().await;
+    let (login, _) = server.login("demo", DEMO, None).await;
+    let body = server.gql(Some(&login), SETUP_TOTP, json!({})).await;
+    let secret = body["data"]["setupTotp"]["secretKey"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let codes: Vec<String> = serde_json::from_value(body["data"]["setupTotp"]["backupCodes"].clone()).unwrap();
+    let body = server.gql(Some(&login), VERIFY_TOTP, json!({ "c": fresh_code(&secret).await, "t": false })).await;
+    let mut victim = body["data"]["verifyTotp"]["token"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    let verify = "mutation($c: String!) { verifyBackupCode(code: $c) { token } }";
+    let mut codes = codes.into_iter();
+    for delay_ms in [0, 20, 60, 120] {
+        let (pending, required) = server.login("demo", DEMO, None).await;
+        assert!(required);
+        let code = codes.next().expect("a backup code");
+        let factor = server.post(Some(&pending), verify, json!({ "c": code }));
+        let logout = async {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            server.gql(Some(&victim), "mutation { logoutEverywhere }", json!({})).await
+        };
+        let ((status, body), out) = tokio::join!(factor, logout);
+        assert_eq!(out["data"]["logoutEverywhere"], true, "{out}");
+        if let Some(token) = body["data"]["verifyBackupCode"]["token"].as_str() {
+            let (status, note) = server.post(Some(token), "{ secretNote }", json!({})).await;
+            assert_eq!(status, 401, "delay {delay_ms} ms: the factor's token outlived logoutEverywhere: {note}");
+        } else {
+            assert!(status == 401 || error_code(&body) == Some("UNAUTHENTICATED"), "delay {delay_ms} ms: {status} {body}");
+        }
+        // A new session for the next round.
+        let (pending, _) = server.login("demo", DEMO, None).await;
+        let body = server.gql(Some(&pending), verify, json!({ "c": codes.next().expect("a backup code") })).await;
+        victim = body["data"]["verifyBackupCode"]["token"].as_str().unwrap_or_else(|| panic!("{body}")).to_owned();
+    }
+}
+
 /// Found by an attack: a password-only (pending) session of a user with a second factor could
 /// call `logoutEverywhere`, so whoever knew the password could end the user's sessions and
 /// forget their trusted devices, again and again. It answers `MFA_REQUIRED` now, and nothing of

@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use integration_tests::{Backend, TestDb, on_every_backend, redis_url, unique_prefix};
 use rail_graphql_security::auth::{
-    REVOCATION_SYNC_BOUND, RevocationPush, RevocationStore, TokenConfig, TokenError, TokenService,
+    REVOCATION_CLOCK_MARGIN, REVOCATION_SYNC_BOUND, RevocationPush, RevocationStore, TokenConfig, TokenError,
+    TokenService,
 };
 use rail_graphql_security::context::{MfaState, Principal};
 
@@ -227,6 +228,79 @@ async fn a_stale_set_is_not_trusted() {
     }
     let err = tokens.verify(&issued.token, None).await.unwrap_err();
     assert!(matches!(err, TokenError::Database(_)), "{err:?}");
+}
+
+/// Found by an attack: a logout whose commit was held back 70 s (a lock on `revoked_tokens`, as
+/// a non-concurrent `CREATE INDEX` takes) committed a record stamped before the other
+/// instances' look-back (`REVOCATION_CLOCK_MARGIN`), so they never read it: the token stayed
+/// valid on B until it expired. A revocation whose write was slow is stamped again. This test
+/// holds the lock past the margin, so it takes over a minute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_committed_late_still_reaches_the_other_instance() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let Some(t) = TestDb::new(Backend::Postgres).await else { return };
+    let a = RevocationStore::database(t.db.clone()).synced(RevocationPush::Poll).await.unwrap();
+    let b = RevocationStore::database(t.connect_again().await).synced(RevocationPush::Poll).await.unwrap();
+    let (a, b) = (service(a), service(b));
+    let issued = a.issue(&user(51, "ivan"), &MfaState::none(), None).unwrap();
+    b.verify(&issued.token, None).await.expect("accepted before the logout");
+
+    let locker = t.connect_again().await;
+    let txn = locker.begin().await.unwrap();
+    txn.execute_unprepared("LOCK TABLE revoked_tokens IN SHARE MODE").await.unwrap();
+    let revoke = tokio::spawn({
+        let (a, token) = (a.clone(), issued.token.clone());
+        async move { a.revoke_token(&token, None).await }
+    });
+    tokio::time::sleep(REVOCATION_CLOCK_MARGIN + Duration::from_secs(5)).await;
+    assert!(!revoke.is_finished(), "the lock held the revocation back");
+    txn.commit().await.unwrap();
+    assert!(revoke.await.unwrap().unwrap(), "the revocation is written once the lock is gone");
+    refused(a.verify(&issued.token, None).await, "on A");
+    refused_within_the_bound(&b, &issued.token, "a revocation committed late, on B").await;
+    t.cleanup().await;
+}
+
+/// Found by an attack: Redis restored from an older snapshot (its "loaded" marker with it, the
+/// revocation's key without it), then the database stopped. The stale set asked the Redis
+/// cache, which answered "not revoked", and revoked tokens were accepted again on every
+/// instance. A stale set still answers "revoked" for what it holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_set_never_unrevokes_what_it_knows() {
+    let Some(url) = redis_url() else { return };
+    let t = TestDb::new(Backend::Sqlite).await.unwrap();
+    let prefix = unique_prefix();
+    let cached = RevocationStore::redis_cached(&url, &prefix, t.db.clone()).await.unwrap();
+    let store = cached.synced(RevocationPush::Poll).await.unwrap();
+    let RevocationStore::Synced(set) = &store else { panic!("a synced store: {store:?}") };
+    let set = set.clone();
+    let tokens = service(store);
+    let issued = tokens.issue(&user(42, "hana"), &MfaState::none(), None).unwrap();
+    let claims = tokens.verify(&issued.token, None).await.expect("accepted before the logout");
+    assert!(tokens.revoke(&claims, None).await.unwrap());
+    refused(tokens.verify(&issued.token, None).await, "revoked");
+
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let removed: i64 =
+        redis::cmd("DEL").arg(format!("{prefix}:revoked:{}", claims.jti)).query_async(&mut redis).await.unwrap();
+    assert_eq!(removed, 1, "the cache held the revocation");
+    // The snapshot's marker says the cache is complete.
+    let _: () = redis::cmd("SET")
+        .arg(format!("{prefix}:revocations:loaded"))
+        .arg(1)
+        .arg("PX")
+        .arg(300_000)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    t.db.clone().close().await.unwrap();
+    let deadline = deadline();
+    while set.is_fresh() {
+        assert!(Instant::now() < deadline, "the set stayed fresh past the bound without a sync");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    refused(tokens.verify(&issued.token, None).await, "revoked, with the cache missing it and the database down");
 }
 
 /// A hint published on the channel by someone else revokes nothing: it only makes B read the

@@ -570,7 +570,13 @@ impl SecondFactorHook for DemoTokenHook {
         let session = security
             .filter(|s| s.principal.as_ref().is_some_and(|p| p.id == passed.principal.id))
             .and_then(|s| s.session_id.as_deref());
-        self.0.issue_token(&passed.principal, &passed.mfa_state(), session, ip).await.map(|issued| Some(issued.token))
+        let issued = self.0.issue_token(&passed.principal, &passed.mfa_state(), session, ip).await?;
+        // The caller logged out (everywhere) while the factor was checked: the fresh token ends
+        // too. The first factor's own revocation ended the caller's token on purpose.
+        if let Some(security) = security.filter(|_| !passed.first_factor) {
+            self.0.inner.tokens.end_if_overtaken(security, &issued).await.map_err(|e| e.extend())?;
+        }
+        Ok(Some(issued.token))
     }
 
     /// The user's first factor: every token issued to them until now ends (one taken with the

@@ -99,6 +99,7 @@ impl Claims {
             .with_mfa_methods(self.enrolled_methods());
         context.token_id = Some(self.jti.clone());
         context.session_id = Some(self.session_id().to_owned());
+        context.token_issued_at_ms = Some(self.issued_at_ms());
         context
     }
 }

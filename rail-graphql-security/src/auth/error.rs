@@ -36,6 +36,13 @@ pub enum TokenError {
         "a local revocation set needs the revoked_tokens table as its durable record: use RevocationStore::database or redis_cached (PostgreSQL push needs a PostgreSQL database)"
     )]
     NoDurableRecord,
+    /// A revocation was written, but every write took so long that the other instances of a
+    /// [`synced`](super::RevocationStore::synced) store might not see it: find out why the
+    /// database commits so slowly, and revoke again.
+    #[error(
+        "the revocation was written too slowly to be sure every instance reads it (over 30 s, three times): check the database, then revoke again"
+    )]
+    SlowRevocation,
     /// The revocation list in the database could not be read or written.
     #[error("revocation list unavailable (database): {0}")]
     Database(#[from] sea_orm::DbErr),

@@ -56,7 +56,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 
 use crate::audit::AuditLogger;
-use crate::context::{MfaState, Principal};
+use crate::context::{MfaState, Principal, SecurityContext};
 use crate::mfa::MfaMethod;
 
 mod claims;
@@ -418,6 +418,32 @@ impl TokenService {
             return Err(TokenError::Revoked);
         }
         Ok(claims)
+    }
+
+    /// After `issued` was signed for the caller of `security` (the fresh token of a second
+    /// factor, in the caller's session): ends it and answers [`TokenError::Revoked`] when the
+    /// caller's own token was revoked meanwhile (its token, its session, or "log out
+    /// everywhere" after it was issued), read from the durable record
+    /// ([`RevocationStore::revoked_at_now`]). A token is checked when its request arrives, so
+    /// without this a second factor in flight while the user logged out everywhere handed out
+    /// a token that outlived the logout (found by an attack). Not for a first factor, whose own
+    /// [`revoke_all_sessions`](Self::revoke_all_sessions) ends the caller's token on purpose.
+    pub async fn end_if_overtaken(&self, security: &SecurityContext, issued: &IssuedToken) -> Result<(), TokenError> {
+        let (Some(principal), Some(jti), Some(session)) =
+            (&security.principal, &security.token_id, &security.session_id)
+        else {
+            return Ok(());
+        };
+        let (session_id, user) = (session_revocation_id(session), user_revocation_id(&principal.id));
+        let found = self.inner.revocations.revoked_at_now(&[jti, &session_id, &user]).await?;
+        let issued_at = security.token_issued_at_ms.unwrap_or(i64::MAX);
+        let overtaken = found.iter().take(2).any(Option::is_some)
+            || found.get(2).copied().flatten().is_some_and(|at| issued_at < at);
+        if !overtaken {
+            return Ok(());
+        }
+        self.revoke_session(principal, &issued.session_id, security.client_ip).await?;
+        Err(TokenError::Revoked)
     }
 
     /// Verifies the token of an `Authorization` header value (`Bearer <token>`). `None` (no

@@ -205,8 +205,30 @@ impl RevocationStore {
             Self::RedisCached(cached) => cached.revoked_at(ids).await,
             Self::Synced(synced) => match synced.local_revoked_at(ids) {
                 Some(found) => Ok(found),
-                None => Box::pin(synced.durable().revoked_at(ids)).await,
+                None => {
+                    // Stale: the store answers, but never un-revokes what the set knows (an
+                    // attack restored Redis from an old snapshot, then stopped the database:
+                    // the cache answered for the revoked tokens as if they were not).
+                    let stored = Box::pin(synced.durable().revoked_at(ids)).await?;
+                    let known = synced.known_revoked_at(ids);
+                    Ok(stored.into_iter().zip(known).map(|(a, b)| a.max(b)).collect())
+                }
             },
+        }
+    }
+
+    /// [`revoked_at`](Self::revoked_at) from the durable record itself, past a
+    /// [`synced`](Self::synced) store's local set (which may lag another instance's revocation
+    /// by up to [`REVOCATION_SYNC_BOUND`]): for a decision that must see every revocation made
+    /// before it.
+    pub async fn revoked_at_now(&self, ids: &[&str]) -> Result<Vec<Option<i64>>, TokenError> {
+        match self {
+            Self::Synced(synced) => {
+                let stored = Box::pin(synced.durable().revoked_at(ids)).await?;
+                let known = synced.known_revoked_at(ids);
+                Ok(stored.into_iter().zip(known).map(|(a, b)| a.max(b)).collect())
+            }
+            other => other.revoked_at(ids).await,
         }
     }
 

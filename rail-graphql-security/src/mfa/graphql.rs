@@ -457,7 +457,10 @@ impl SecondFactorPassed {
 #[async_trait::async_trait]
 pub trait SecondFactorHook: Send + Sync + 'static {
     /// Called once per successful second factor; the string returned becomes the payload's
-    /// `token`. An error fails the mutation (the factor stays consumed).
+    /// `token`. An error fails the mutation (the factor stays consumed). A fresh token should
+    /// go through [`TokenService::end_if_overtaken`] (unless `passed.first_factor`): the
+    /// caller may have logged out, or out everywhere, while the factor was checked, and a token
+    /// signed after that would outlive it.
     async fn on_second_factor(
         &self,
         ctx: &Context<'_>,
@@ -551,6 +554,9 @@ impl SecondFactorHook for IssueTokenHook {
             tracing::error!(error = %e, "could not issue a token after a second factor");
             coded("INTERNAL_ERROR", "the second factor was accepted but no token could be issued; log in again")
         })?;
+        if let Some(security) = security.filter(|_| !passed.first_factor) {
+            self.0.end_if_overtaken(security, &issued).await.map_err(|e| e.extend())?;
+        }
         Ok(Some(issued.token))
     }
 

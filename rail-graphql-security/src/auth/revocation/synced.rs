@@ -45,6 +45,13 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 /// commit time of a revocation must stay within it.
 pub const REVOCATION_CLOCK_MARGIN: Duration = Duration::from_secs(60);
 
+/// A revocation whose write took longer than this is stamped again (half the margin, so the
+/// record is visible well within the other instances' look-back).
+const RESTAMP_AFTER: Duration = Duration::from_secs(30);
+
+/// How many times a slow revocation is stamped again before `revoke` fails.
+const RESTAMP_TRIES: usize = 3;
+
 /// How often expired entries are dropped from the local set.
 const LOCAL_PURGE_EVERY: Duration = Duration::from_secs(60);
 
@@ -215,11 +222,34 @@ impl SyncedRevocations {
     }
 
     pub(super) async fn revoke(&self, id: &str, user_id: &str, expires_at: DateTime<Utc>) -> Result<bool, TokenError> {
+        let started = Instant::now();
         let first = self.shared.durable.revoke(id, user_id, expires_at).await?;
+        // A record stamped earlier (a slow commit, or an earlier attempt whose commit came
+        // late) may be older than the other instances' look-back: stamp it again.
+        if !first || started.elapsed() > RESTAMP_AFTER {
+            self.restamp(id, user_id, expires_at).await?;
+        }
         let entry = RevocationEntry { revoked_at_ms: super::now_ms().timestamp_millis(), expires_at };
         write(&self.shared.local).entry(id.to_owned()).or_insert(entry);
         self.shared.publish().await;
         Ok(first)
+    }
+
+    /// Moves the record of `id` to now ([`RevocationStore::revoke_since`]: never earlier), again
+    /// while that write itself takes longer than [`RESTAMP_AFTER`]: the other instances read
+    /// records stamped within [`REVOCATION_CLOCK_MARGIN`] of their previous read, so one that
+    /// became visible later than that would never reach them. Found by an attack that held the
+    /// commit of a logout for 70 s: the token stayed valid on the other instance until it
+    /// expired.
+    async fn restamp(&self, id: &str, user_id: &str, expires_at: DateTime<Utc>) -> Result<(), TokenError> {
+        for _ in 0..RESTAMP_TRIES {
+            let started = Instant::now();
+            self.shared.durable.revoke_since(id, user_id, super::now_ms(), expires_at).await?;
+            if started.elapsed() <= RESTAMP_AFTER {
+                return Ok(());
+            }
+        }
+        Err(TokenError::SlowRevocation)
     }
 
     pub(super) async fn revoke_since(
@@ -229,7 +259,12 @@ impl SyncedRevocations {
         revoked_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<(), TokenError> {
+        let started = Instant::now();
         self.shared.durable.revoke_since(id, user_id, revoked_at, expires_at).await?;
+        if started.elapsed() > RESTAMP_AFTER {
+            // Later than asked: a "log out everywhere" then covers a little more, never less.
+            self.restamp(id, user_id, expires_at).await?;
+        }
         merge(
             &mut write(&self.shared.local),
             id,
@@ -246,8 +281,14 @@ impl SyncedRevocations {
             self.shared.wake.notify_one();
             return None;
         }
+        Some(self.known_revoked_at(ids))
+    }
+
+    /// What the local set knows, fresh or not. A stale set may miss revocations, but what it
+    /// holds was revoked: it answers "revoked" still, whatever a store that lost data says.
+    pub(super) fn known_revoked_at(&self, ids: &[&str]) -> Vec<Option<i64>> {
         let local = read(&self.shared.local);
-        Some(ids.iter().map(|id| local.get(*id).map(|e| e.revoked_at_ms)).collect())
+        ids.iter().map(|id| local.get(*id).map(|e| e.revoked_at_ms)).collect()
     }
 
     pub(super) async fn purge_expired(&self) -> Result<u64, TokenError> {
