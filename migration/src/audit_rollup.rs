@@ -124,6 +124,28 @@ pub fn placeholders(backend: DatabaseBackend, sql: &str) -> String {
     out
 }
 
+/// The `SELECT`s that count `audit_events` into rollup rows, one per kind of row, each giving
+/// `dim_kind, hour_start, event_type, severity, dim_value, event_count`; `condition` is added to
+/// their `WHERE` (`""`, or ` AND …`). What [`rebuild_audit_rollup`] inserts, and what a check
+/// of the rollup compares it with.
+pub fn rollup_selects(backend: DatabaseBackend, condition: &str) -> Vec<String> {
+    let hour = hour_start_sql(backend);
+    let mut selects = vec![format!(
+        "SELECT '{NO_DIMENSION}', {hour}, event_type, severity, '', COUNT(*) FROM audit_events \
+         WHERE 1 = 1{condition} GROUP BY {hour}, event_type, severity"
+    )];
+    for dim in DIMENSIONS {
+        let types = dim.event_types.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+        let (kind, value) = (dim.kind, dim.value_sql(backend));
+        selects.push(format!(
+            "SELECT '{kind}', {hour}, event_type, severity, {value}, COUNT(*) FROM audit_events \
+             WHERE event_type IN ({types}) AND {value} IS NOT NULL{condition} \
+             GROUP BY {hour}, event_type, severity, {value}"
+        ));
+    }
+    selects
+}
+
 /// Recomputes the rollup rows of the hours `[from, to)` (Unix seconds, whole hours), or of every
 /// hour with `None`, from `audit_events`: deletes them, then counts the events again with one
 /// `INSERT … SELECT … GROUP BY` per kind of row. Idempotent. Run it inside a transaction so
@@ -144,22 +166,8 @@ pub async fn rebuild_audit_rollup<C: ConnectionTrait>(db: &C, hours: Option<(i64
         Some(_) => format!(" AND {ts} >= {instant} AND {ts} < {instant}", instant = instant_sql(backend)),
         None => String::new(),
     };
-    let hour = hour_start_sql(backend);
     let columns = "dim_kind, hour_start, event_type, severity, dim_value, event_count";
-    let mut selects = vec![format!(
-        "SELECT '{NO_DIMENSION}', {hour}, event_type, severity, '', COUNT(*) FROM audit_events \
-         WHERE 1 = 1{in_hours} GROUP BY {hour}, event_type, severity"
-    )];
-    for dim in DIMENSIONS {
-        let types = dim.event_types.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
-        let (kind, value) = (dim.kind, dim.value_sql(backend));
-        selects.push(format!(
-            "SELECT '{kind}', {hour}, event_type, severity, {value}, COUNT(*) FROM audit_events \
-             WHERE event_type IN ({types}) AND {value} IS NOT NULL{in_hours} \
-             GROUP BY {hour}, event_type, severity, {value}"
-        ));
-    }
-    for select in selects {
+    for select in rollup_selects(backend, &in_hours) {
         let sql = placeholders(backend, &format!("INSERT INTO {table} ({columns}) {select}"));
         db.execute_raw(Statement::from_sql_and_values(backend, sql, bounds.clone())).await?;
     }

@@ -64,6 +64,11 @@ pub struct VerifyArgs {
     /// does not exist is reported as a notice, since there is none before the first checkpoint).
     #[arg(long, value_name = "FILE")]
     pub anchors: Option<PathBuf>,
+    /// Also check the hourly rollup that reports and the dashboard read against the events
+    /// (every hour; the database only): a rollup row that does not count the events stored is
+    /// reported as tampering.
+    #[arg(long)]
+    pub rollup: bool,
     /// Filled by the binary: `anchors` is the configured file, whose absence is a notice
     /// rather than an error (not a flag).
     #[arg(skip)]
@@ -195,7 +200,7 @@ fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
         },
         None => Vec::new(),
     };
-    let options = VerifyOptions { key, previous_keys, from: args.from, to: args.to, anchors };
+    let options = VerifyOptions { key, previous_keys, from: args.from, to: args.to, anchors, rollup: args.rollup };
     let (source, mut report) = match &args.export {
         Some(path) => {
             let report = verify::verify_export(path, options)
