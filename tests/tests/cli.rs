@@ -151,6 +151,26 @@ fn the_audit_commands_read_the_apps_own_config() {
     assert!(out.stdout.contains("1 checkpoint(s)"), "{}", out.stdout);
     assert!(!out.stdout.contains("signature(s) not checked"), "the configured key checks them: {}", out.stdout);
 
+    // Found by an attack: a chain of forged events without a checkpoint passed as "intact".
+    // Events no checkpoint signs are counted in the verdict, and `--require-signed` refuses them.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        use rail_graphql_security::audit::{AuditEvent, AuditEventType, AuditLogger};
+        let logger = AuditLogger::builder().database(Database::connect(&url).await.unwrap()).build();
+        for _ in 0..2 {
+            logger.log(AuditEvent::new(AuditEventType::LoginSuccess).actor_name("admin"));
+        }
+        logger.flush().await.unwrap();
+    });
+    let mut verify = cmd();
+    config(verify.args(["audit", "verify", "--database-url", &url]));
+    let out = run(&mut verify);
+    assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("2 event(s) are not signed yet"), "{}", out.stdout);
+    let mut strict = cmd();
+    config(strict.args(["audit", "verify", "--require-signed", "--database-url", &url]));
+    let out = run(&mut strict);
+    assert_eq!(out.code, 1, "{}{}", out.stdout, out.stderr);
+
     // A configuration that does not load stops them, rather than skipping the signatures.
     let mut broken = cmd();
     broken.args(["audit", "verify", "--database-url", &url]).env("RAIL_SECURITY_CONFIG", dir.path().join("missing.toml"));

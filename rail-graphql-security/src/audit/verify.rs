@@ -417,6 +417,19 @@ impl VerifyReport {
     pub fn intact(&self) -> bool {
         self.findings.is_empty()
     }
+
+    /// How many events no checkpoint signs yet ([`Notice::UnsignedTail`]): their hashes link,
+    /// but anyone with write access to the store could have added them (a new chain, or events
+    /// after a chain's last checkpoint).
+    pub fn unsigned_events(&self) -> u64 {
+        self.notices
+            .iter()
+            .map(|n| match n {
+                Notice::UnsignedTail { first_seq, last_seq, .. } => last_seq.saturating_sub(*first_seq) + 1,
+                _ => 0,
+            })
+            .sum()
+    }
 }
 
 /// An event a sink set aside instead of delivering it, in the event's place in a stream: the

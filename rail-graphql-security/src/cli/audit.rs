@@ -64,6 +64,12 @@ pub struct VerifyArgs {
     /// does not exist is reported as a notice, since there is none before the first checkpoint).
     #[arg(long, value_name = "FILE")]
     pub anchors: Option<PathBuf>,
+    /// Exit with code 1 when events are not signed by any checkpoint yet (a chain without a
+    /// checkpoint, or events after a chain's last one): for a trail whose writers have all
+    /// stopped (each signs its head at shutdown) or an export, where such events can only have
+    /// been added by someone else.
+    #[arg(long)]
+    pub require_signed: bool,
     /// Also check the hourly rollup that reports and the dashboard read against the events
     /// (every hour; the database only): a rollup row that does not count the events stored is
     /// reported as tampering.
@@ -230,6 +236,7 @@ fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
                 "schema_version": 1,
                 "source": source,
                 "intact": report.intact(),
+                "unsigned_events": report.unsigned_events(),
                 "events": report.events,
                 "chains": report.chains,
                 "checkpoints": report.checkpoints,
@@ -241,7 +248,8 @@ fn run_verify(args: &VerifyArgs, out: &mut dyn Write) -> Result<u8, CliError> {
         }
         Format::Text => write_text(&source, &report, out)?,
     }
-    Ok(if report.intact() { EXIT_OK } else { EXIT_CHECK_FAILED })
+    let unsigned_refused = args.require_signed && report.unsigned_events() > 0;
+    Ok(if report.intact() && !unsigned_refused { EXIT_OK } else { EXIT_CHECK_FAILED })
 }
 
 fn write_text(source: &str, report: &VerifyReport, out: &mut dyn Write) -> std::io::Result<()> {
@@ -259,7 +267,14 @@ fn write_text(source: &str, report: &VerifyReport, out: &mut dyn Write) -> std::
     for notice in &report.notices {
         writeln!(out, "  ! {}", terminal_safe(&notice.to_string()))?;
     }
-    if report.intact() {
+    let unsigned = report.unsigned_events();
+    if report.intact() && unsigned > 0 {
+        writeln!(
+            out,
+            "✓ intact: no tampering found in what the checkpoints sign; {unsigned} event(s) are not signed yet, so \
+             nothing proves who wrote them (--require-signed makes that exit code 1)"
+        )
+    } else if report.intact() {
         writeln!(out, "✓ intact: no tampering found")
     } else {
         writeln!(out, "✗ tampering found: {} finding(s)", report.findings.len())
