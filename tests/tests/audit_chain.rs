@@ -397,8 +397,8 @@ async fn floats_of_every_precision_verify_clean(t: &TestDb) {
     let path = dir.path().join("trail.jsonl");
     let mut file = std::fs::File::create(&path).unwrap();
     rail_graphql_security::audit::verify::export(&t.db, &mut file, None, None).await.unwrap();
-    let report = verify_export(&path, VerifyOptions { key: Some(key().verifying_key()), ..VerifyOptions::default() })
-        .unwrap();
+    let report =
+        verify_export(&path, VerifyOptions { key: Some(key().verifying_key()), ..VerifyOptions::default() }).unwrap();
     assert!(report.intact(), "{:?}", report.findings);
 }
 on_every_backend!(floats_of_every_precision_verify_clean_on, floats_of_every_precision_verify_clean);
@@ -413,9 +413,11 @@ async fn a_rollup_that_lies_is_named(t: &TestDb) {
     let report = verify_database(&t.db, options()).await.unwrap();
     assert!(report.intact(), "the rollup the sink keeps counts the events: {:?}", report.findings);
 
-    t.db.execute_unprepared("UPDATE audit_rollup_hourly SET event_count = 0 WHERE dim_kind = '' AND event_type = 'login_failed'")
-        .await
-        .unwrap();
+    t.db.execute_unprepared(
+        "UPDATE audit_rollup_hourly SET event_count = 0 WHERE dim_kind = '' AND event_type = 'login_failed'",
+    )
+    .await
+    .unwrap();
     t.db.execute_unprepared("DELETE FROM audit_rollup_hourly WHERE dim_kind = 'client_ip'").await.unwrap();
     let report = verify_database(&t.db, options()).await.unwrap();
     let rollup: Vec<&Finding> = report.findings.iter().filter(|f| matches!(f, Finding::Rollup { .. })).collect();
@@ -432,7 +434,9 @@ async fn a_rollup_that_lies_is_named(t: &TestDb) {
         })
         .sum();
     assert_eq!(total, 25, "every failed login the rollup hid: {rollup:?}");
-    assert!(rollup.iter().any(|f| matches!(f, Finding::Rollup { dimension, stored: 0, .. } if dimension == "client_ip")));
+    assert!(
+        rollup.iter().any(|f| matches!(f, Finding::Rollup { dimension, stored: 0, .. } if dimension == "client_ip"))
+    );
     // Without the option the rollup is not read.
     assert!(verify(t).await.intact());
 }
@@ -455,9 +459,7 @@ async fn a_timestamp_rewritten_out_of_utc_is_named_on_sqlite() {
         .await
         .unwrap();
     let report = verify(&t).await;
-    let named = |f: &Finding| {
-        matches!(f, Finding::Invalid { at, reason } if *at == format!("event {}", target.id) && reason.contains("not in UTC") && reason.contains(&text))
-    };
+    let named = |f: &Finding| matches!(f, Finding::Invalid { at, reason } if *at == format!("event {}", target.id) && reason.contains("not in UTC") && reason.contains(&text));
     assert!(report.findings.iter().any(named), "{:?}", report.findings);
     assert_eq!(report.findings.len(), 1, "the chain itself still holds: {:?}", report.findings);
 }

@@ -126,7 +126,11 @@ fn the_audit_commands_read_the_apps_own_config() {
     config(key.args(["audit", "key"]));
     let out = run(&mut key);
     assert_eq!(out.code, 0, "{}{}", out.stdout, out.stderr);
-    assert!(out.stdout.split_whitespace().any(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit())), "{}", out.stdout);
+    assert!(
+        out.stdout.split_whitespace().any(|w| w.len() == 64 && w.bytes().all(|b| b.is_ascii_hexdigit())),
+        "{}",
+        out.stdout
+    );
 
     // A trail signed with that key verifies with its signatures checked.
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("trail.sqlite").display());
@@ -173,7 +177,9 @@ fn the_audit_commands_read_the_apps_own_config() {
 
     // A configuration that does not load stops them, rather than skipping the signatures.
     let mut broken = cmd();
-    broken.args(["audit", "verify", "--database-url", &url]).env("RAIL_SECURITY_CONFIG", dir.path().join("missing.toml"));
+    broken
+        .args(["audit", "verify", "--database-url", &url])
+        .env("RAIL_SECURITY_CONFIG", dir.path().join("missing.toml"));
     let out = run(&mut broken);
     assert_eq!(out.code, 2, "{}{}", out.stdout, out.stderr);
     assert!(out.stderr.contains("does not load"), "{}", out.stderr);

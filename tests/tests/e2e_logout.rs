@@ -272,7 +272,10 @@ async fn a_second_factor_racing_logout_everywhere_hands_out_no_live_token() {
             let (status, note) = server.post(Some(token), "{ secretNote }", json!({})).await;
             assert_eq!(status, 401, "delay {delay_ms} ms: the factor's token outlived logoutEverywhere: {note}");
         } else {
-            assert!(status == 401 || error_code(&body) == Some("UNAUTHENTICATED"), "delay {delay_ms} ms: {status} {body}");
+            assert!(
+                status == 401 || error_code(&body) == Some("UNAUTHENTICATED"),
+                "delay {delay_ms} ms: {status} {body}"
+            );
         }
         // A new session for the next round.
         let (pending, _) = server.login("demo", DEMO, None).await;

@@ -253,7 +253,8 @@ async fn wrong_codes_from_elsewhere_do_not_lock_the_user_out_at_home() {
 
     // The user enrols from home: the first code passes there.
     let (token, _) = server.login("demo", DEMO, None).await;
-    let body = server.gql(Some(&token), r#"mutation { setupTotp(deviceName: "phone") { secretKey } }"#, json!({})).await;
+    let body =
+        server.gql(Some(&token), r#"mutation { setupTotp(deviceName: "phone") { secretKey } }"#, json!({})).await;
     let secret = body["data"]["setupTotp"]["secretKey"].as_str().expect("secretKey").to_owned();
     let body = server.gql(Some(&token), verify, json!({ "c": totp_now(&secret, 0) })).await;
     assert_eq!(body["data"]["verifyTotp"]["success"], true, "{body}");
@@ -304,7 +305,8 @@ async fn setup_totp_is_limited_before_it_hashes() {
     let limit = rail_graphql_security::mfa::graphql::BACKUP_CODES_USER_LIMIT.limit;
     for call in 1..=limit {
         let body = server.gql(Some(&token), setup, json!({})).await;
-        let codes = body["data"]["setupTotp"]["backupCodes"].as_array().unwrap_or_else(|| panic!("call {call}: {body}"));
+        let codes =
+            body["data"]["setupTotp"]["backupCodes"].as_array().unwrap_or_else(|| panic!("call {call}: {body}"));
         assert_eq!(codes.len(), 10, "call {call}: a fresh set each time while no factor is confirmed");
     }
     let body = server.gql(Some(&token), setup, json!({})).await;

@@ -36,7 +36,9 @@ async fn migrating_again_under_another_table_succeeds(t: &TestDb) {
         assert!(manager.has_index(table, index).await.unwrap(), "{index} missing on {:?}", t.db_backend());
     }
     // The hard-lock and known-source columns added to mfa_throttle by later steps are there once.
-    for column in ["consecutive_failures", "hard_locked_at", "known_sources", "known_failed_attempts", "known_hard_locked_at"] {
+    for column in
+        ["consecutive_failures", "hard_locked_at", "known_sources", "known_failed_attempts", "known_hard_locked_at"]
+    {
         assert!(manager.has_column("mfa_throttle", column).await.unwrap(), "{column} missing on {:?}", t.db_backend());
     }
     // The time-only index was replaced by (timestamp, event_type) and is not re-created.

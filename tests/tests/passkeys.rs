@@ -12,8 +12,7 @@ use rail_graphql_security::audit::{AuditEvent, AuditLogger, MemorySink};
 use rail_graphql_security::mfa::{EncryptionKey, SecretCipher};
 use rail_graphql_security::mfa::{MfaAccount, MfaConfig, MfaError, MfaManager, MfaUserId, PasskeyConfig};
 use rail_graphql_security::migration::{
-    AddMfaThrottleHardLock, AddMfaThrottleKnownSources, CreateMfaTables, MfaUserIdColumn, MigrationTrait,
-    SchemaManager,
+    AddMfaThrottleHardLock, AddMfaThrottleKnownSources, CreateMfaTables, MfaUserIdColumn, MigrationTrait, SchemaManager,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use serde_json::Value;

@@ -130,7 +130,7 @@ impl AppState {
             let methods = self.mfa_methods(&account);
             async move { methods.await.map_err(|e| unavailable(&e)) }
         };
-        Ok(self.inner.tokens.issue_listing_methods(principal, mfa, session_id, client_ip, read).await?)
+        self.inner.tokens.issue_listing_methods(principal, mfa, session_id, client_ip, read).await
     }
 }
 
@@ -368,7 +368,12 @@ impl DemoMutation {
             Some(token) => {
                 let (id, name) = known.as_ref().map_or((NO_USER_ID, username), |u| (u.id, u.username.as_str()));
                 let account = MfaAccount::new(id, name.to_owned());
-                app.inner.mfa.with_client_ip(ip).verify_trusted_device(&account, token).await.map_err(|e| unavailable(&e))?
+                app.inner
+                    .mfa
+                    .with_client_ip(ip)
+                    .verify_trusted_device(&account, token)
+                    .await
+                    .map_err(|e| unavailable(&e))?
                     && known.is_some()
             }
             None => false,

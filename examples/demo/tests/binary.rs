@@ -210,7 +210,12 @@ fn audit_verify_checks_the_demo_database_with_its_key() {
 async fn sigterm_stores_every_answered_event_and_signs_the_trail() {
     let dir = tempfile::tempdir().unwrap();
     let mut child = Killed(
-        demo(dir.path()).env("BIND_ADDR", "127.0.0.1:0").stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap(),
+        demo(dir.path())
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
     );
     let stdout = child.0.stdout.take().unwrap();
     let (url, rest) = tokio::task::spawn_blocking(move || {
@@ -246,9 +251,8 @@ async fn sigterm_stores_every_answered_event_and_signs_the_trail() {
     // Stopped at once after the last answer, with events still queued.
     let pid = child.0.id().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let printed = tokio::task::spawn_blocking(move || rest.map_while(Result::ok).collect::<Vec<_>>().join("\n"))
-        .await
-        .unwrap();
+    let printed =
+        tokio::task::spawn_blocking(move || rest.map_while(Result::ok).collect::<Vec<_>>().join("\n")).await.unwrap();
     let status = child.0.wait().unwrap();
     assert!(status.success(), "SIGTERM ends the server cleanly: {status:?}\n{printed}");
     assert!(printed.contains("stopped; audit events written"), "{printed}");

@@ -1096,7 +1096,8 @@ async fn rollup_mismatches<C: ConnectionTrait>(db: &C) -> Result<Vec<Finding>, D
             *counted.entry(key).or_default() += count;
         }
     }
-    let stored_sql = "SELECT dim_kind, hour_start, event_type, severity, dim_value, event_count FROM audit_rollup_hourly";
+    let stored_sql =
+        "SELECT dim_kind, hour_start, event_type, severity, dim_value, event_count FROM audit_rollup_hourly";
     let mut stored: BTreeMap<Key, i64> = BTreeMap::new();
     for row in db.query_all_raw(sea_orm::Statement::from_string(backend, stored_sql)).await? {
         let (key, count) = read(&row)?;
@@ -1108,7 +1109,15 @@ async fn rollup_mismatches<C: ConnectionTrait>(db: &C) -> Result<Vec<Finding>, D
         let (has, should) = (stored.get(key).copied().unwrap_or(0), counted.get(key).copied().unwrap_or(0));
         if has != should {
             let (hour, dimension, event_type, severity, value) = key.clone();
-            findings.push(Finding::Rollup { hour, dimension, event_type, severity, value, stored: has, counted: should });
+            findings.push(Finding::Rollup {
+                hour,
+                dimension,
+                event_type,
+                severity,
+                value,
+                stored: has,
+                counted: should,
+            });
         }
     }
     Ok(findings)

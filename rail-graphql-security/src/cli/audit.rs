@@ -304,18 +304,6 @@ fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(safe)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::terminal_safe;
-
-    #[test]
-    fn what_a_terminal_acts_on_is_escaped() {
-        assert_eq!(terminal_safe("chain 7, event #3"), "chain 7, event #3");
-        assert_eq!(terminal_safe("a\u{1b}[2Jb\u{7}c\nd"), "a\\u{1b}[2Jb\\u{7}c\\u{a}d");
-        assert_eq!(terminal_safe("x\u{202e}y\u{9b}z"), "x\\u{202e}y\\u{9b}z");
-    }
-}
-
 fn run_export(args: &ExportArgs, out: &mut dyn Write) -> Result<u8, CliError> {
     check_range(args.from, args.to)?;
     let url = database_url(args.database_url.as_ref());
@@ -365,4 +353,16 @@ fn block_on<T>(future: impl Future<Output = Result<T, CliError>>) -> Result<T, C
         .build()
         .map_err(|e| CliError::Message(format!("cannot start the async runtime: {e}")))?
         .block_on(future)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_safe;
+
+    #[test]
+    fn what_a_terminal_acts_on_is_escaped() {
+        assert_eq!(terminal_safe("chain 7, event #3"), "chain 7, event #3");
+        assert_eq!(terminal_safe("a\u{1b}[2Jb\u{7}c\nd"), "a\\u{1b}[2Jb\\u{7}c\\u{a}d");
+        assert_eq!(terminal_safe("x\u{202e}y\u{9b}z"), "x\\u{202e}y\\u{9b}z");
+    }
 }

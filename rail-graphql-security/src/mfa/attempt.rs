@@ -200,7 +200,13 @@ impl<Id: MfaUserId> MfaManager<Id> {
 
     /// Fails while the user is throttled in `bucket`; otherwise reserves this attempt there
     /// (see `throttle::reserve_attempt`).
-    async fn reserve_attempt(&self, uid: &Id, factor: Factor, bucket: Bucket, at: DateTime<Utc>) -> Result<(), MfaError> {
+    async fn reserve_attempt(
+        &self,
+        uid: &Id,
+        factor: Factor,
+        bucket: Bucket,
+        at: DateTime<Utc>,
+    ) -> Result<(), MfaError> {
         throttle::reserve_attempt(&self.db, self.throttle_limits(), factor, bucket, uid, at).await?.map_err(refused)
     }
 

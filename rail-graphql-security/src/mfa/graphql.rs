@@ -138,7 +138,11 @@ pub const BACKUP_CODES_ADDRESS_LIMIT: FieldLimit =
 
 /// Refuses a call of `field` (`setupTotp`, `generateBackupCodes`) over
 /// [`BACKUP_CODES_USER_LIMIT`] or [`BACKUP_CODES_ADDRESS_LIMIT`].
-async fn enforce_hashing_limits(limiter: &crate::rate_limit::RateLimiter, ctx: &Context<'_>, field: &str) -> async_graphql::Result<()> {
+async fn enforce_hashing_limits(
+    limiter: &crate::rate_limit::RateLimiter,
+    ctx: &Context<'_>,
+    field: &str,
+) -> async_graphql::Result<()> {
     enforce_resolver_in(limiter, ctx, "Mutation", field, &BACKUP_CODES_ADDRESS_LIMIT).await?;
     enforce_resolver_in(limiter, ctx, "Mutation", field, &BACKUP_CODES_USER_LIMIT).await
 }

@@ -326,8 +326,7 @@ fn new_row<Id: MfaUserId>(
             MfaThrottle::UpdatedAt,
         ])
         .values_panic(
-            [user.to_db_value(), failures.into(), failures.into(), 0i32.into(), 0i32.into(), now.into()]
-                .map(Expr::val),
+            [user.to_db_value(), failures.into(), failures.into(), 0i32.into(), 0i32.into(), now.into()].map(Expr::val),
         );
     insert
 }
@@ -581,8 +580,7 @@ pub(crate) async fn is_hard_locked<C: ConnectionTrait, Id: MfaUserId>(
 ) -> Result<bool, DbErr> {
     let Some(state) = read(db, user).await? else { return Ok(false) };
     let counts = state.counts(state.bucket(ip, Utc::now()));
-    Ok(counts.hard_locked_at.is_some()
-        || i64::from(counts.consecutive_failures) >= i64::from(max_consecutive_failures))
+    Ok(counts.hard_locked_at.is_some() || i64::from(counts.consecutive_failures) >= i64::from(max_consecutive_failures))
 }
 
 #[cfg(test)]
@@ -611,7 +609,8 @@ mod tests {
         let sources = KnownSources::parse(KnownSources::default().after_pass(ip, now).as_deref());
         assert!(sources.knows("2001:db8:1:2:ffff::9".parse().unwrap(), now), "same /64");
         assert!(!sources.knows("2001:db8:1:3::1".parse().unwrap(), now), "another /64");
-        let v4 = KnownSources::parse(KnownSources::default().after_pass("198.51.100.7".parse().unwrap(), now).as_deref());
+        let v4 =
+            KnownSources::parse(KnownSources::default().after_pass("198.51.100.7".parse().unwrap(), now).as_deref());
         assert!(v4.knows("::ffff:198.51.100.7".parse().unwrap(), now));
     }
 

@@ -3,8 +3,7 @@
 use integration_tests::TestDb;
 use rail_graphql_security::mfa::{EncryptionKey, MfaAccount, MfaConfig, MfaManager, MfaUserId, SecretCipher};
 use rail_graphql_security::migration::{
-    AddMfaThrottleHardLock, AddMfaThrottleKnownSources, CreateMfaTables, MfaUserIdColumn, MigrationTrait,
-    SchemaManager,
+    AddMfaThrottleHardLock, AddMfaThrottleKnownSources, CreateMfaTables, MfaUserIdColumn, MigrationTrait, SchemaManager,
 };
 use sea_orm::{ConnectionTrait, Statement};
 
