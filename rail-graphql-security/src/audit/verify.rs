@@ -1059,7 +1059,7 @@ pub async fn verify_database<C: ConnectionTrait>(db: &C, options: VerifyOptions)
         }
     }
     let dead_letters = read_dead_letters(db, &mut invalid).await?;
-    invalid.extend(timestamps_out_of_utc(db).await?);
+    let out_of_utc = timestamps_out_of_utc(db).await?;
     let mut verifier = Verifier::new(options.clone(), checkpoints, dead_letters);
     for (at, reason) in invalid {
         verifier.invalid(at, reason);
@@ -1070,6 +1070,12 @@ pub async fn verify_database<C: ConnectionTrait>(db: &C, options: VerifyOptions)
     })
     .await?;
     let mut report = verifier.finish();
+    // A row already named as unreadable (its timestamp is no time at all) is named once.
+    for (at, reason) in out_of_utc {
+        if !report.findings.iter().any(|f| matches!(f, Finding::Invalid { at: named, .. } if *named == at)) {
+            report.findings.push(Finding::Invalid { at, reason });
+        }
+    }
     if options.rollup {
         report.findings.extend(rollup_mismatches(db).await?);
     }
