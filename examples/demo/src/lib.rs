@@ -144,8 +144,9 @@ pub struct DemoConfig {
     /// production).
     #[security(secret, env = "ADMIN_PASSWORD")]
     pub admin_password: Option<Secret>,
-    /// The plugin's settings (the standard defaults, but MFA is on and SMS codes go to the
-    /// console in every profile but production: see [`demo_security_defaults`]).
+    /// The plugin's settings (the standard defaults, but MFA is on in every profile: see
+    /// [`demo_security_defaults`]; SMS codes go to the console in development, the standard
+    /// default).
     #[security(
         nested,
         defaults = demo_security_defaults,
