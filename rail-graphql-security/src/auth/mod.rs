@@ -410,11 +410,7 @@ impl TokenService {
         let session = session_revocation_id(claims.session_id());
         let user = user_revocation_id(&claims.sub);
         let found = self.inner.revocations.revoked_at(&[&claims.jti, &session, &user]).await?;
-        let token_or_session = found.iter().take(2).any(Option::is_some);
-        // A token issued in the very millisecond of a "log out everywhere" is taken as issued
-        // after it (a login right after must work).
-        let user_revoked = found.get(2).copied().flatten().is_some_and(|at| claims.issued_at_ms() < at);
-        if token_or_session || user_revoked {
+        if covers(&found, claims.issued_at_ms()) {
             return Err(TokenError::Revoked);
         }
         Ok(claims)
@@ -436,10 +432,7 @@ impl TokenService {
         };
         let (session_id, user) = (session_revocation_id(session), user_revocation_id(&principal.id));
         let found = self.inner.revocations.revoked_at_now(&[jti, &session_id, &user]).await?;
-        let issued_at = security.token_issued_at_ms.unwrap_or(i64::MAX);
-        let overtaken = found.iter().take(2).any(Option::is_some)
-            || found.get(2).copied().flatten().is_some_and(|at| issued_at < at);
-        if !overtaken {
+        if !covers(&found, security.token_issued_at_ms.unwrap_or(i64::MAX)) {
             return Ok(());
         }
         self.revoke_session(principal, &issued.session_id, security.client_ip).await?;
@@ -621,6 +614,14 @@ fn check_session_id(session_id: &str) -> Result<(), TokenError> {
         return Err(TokenError::InvalidSessionId);
     }
     Ok(())
+}
+
+/// Whether the revocation times `found` of a token's `[id, session, user]` revoke a token issued
+/// at `issued_at_ms`: its id or session revoked, or its user's "log out everywhere" later than
+/// it. A token issued in the very millisecond of a "log out everywhere" is taken as issued after
+/// it (a login right after must work).
+fn covers(found: &[Option<i64>], issued_at_ms: i64) -> bool {
+    found.iter().take(2).any(Option::is_some) || found.get(2).copied().flatten().is_some_and(|at| issued_at_ms < at)
 }
 
 /// The revocation id of a session.

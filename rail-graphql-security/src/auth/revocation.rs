@@ -205,14 +205,7 @@ impl RevocationStore {
             Self::RedisCached(cached) => cached.revoked_at(ids).await,
             Self::Synced(synced) => match synced.local_revoked_at(ids) {
                 Some(found) => Ok(found),
-                None => {
-                    // Stale: the store answers, but never un-revokes what the set knows (an
-                    // attack restored Redis from an old snapshot, then stopped the database:
-                    // the cache answered for the revoked tokens as if they were not).
-                    let stored = Box::pin(synced.durable().revoked_at(ids)).await?;
-                    let known = synced.known_revoked_at(ids);
-                    Ok(stored.into_iter().zip(known).map(|(a, b)| a.max(b)).collect())
-                }
+                None => stored_and_known(synced, ids).await,
             },
         }
     }
@@ -223,11 +216,7 @@ impl RevocationStore {
     /// before it.
     pub async fn revoked_at_now(&self, ids: &[&str]) -> Result<Vec<Option<i64>>, TokenError> {
         match self {
-            Self::Synced(synced) => {
-                let stored = Box::pin(synced.durable().revoked_at(ids)).await?;
-                let known = synced.known_revoked_at(ids);
-                Ok(stored.into_iter().zip(known).map(|(a, b)| a.max(b)).collect())
-            }
+            Self::Synced(synced) => stored_and_known(synced, ids).await,
             other => other.revoked_at(ids).await,
         }
     }
@@ -256,6 +245,14 @@ impl RevocationStore {
             Self::Synced(synced) => Box::pin(synced.purge_expired()).await,
         }
     }
+}
+
+/// The durable store's answer, never un-revoking what the local set knows (an attack restored
+/// Redis from an old snapshot, then stopped the database: the cache answered for revoked tokens
+/// as if they were not).
+async fn stored_and_known(synced: &SyncedRevocations, ids: &[&str]) -> Result<Vec<Option<i64>>, TokenError> {
+    let stored = Box::pin(synced.durable().revoked_at(ids)).await?;
+    Ok(stored.into_iter().zip(synced.known_revoked_at(ids)).map(|(a, b)| a.max(b)).collect())
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -81,7 +81,17 @@ impl Server {
     /// Sends one GraphQL request (with `Authorization: Bearer <token>` when given); returns
     /// the HTTP status and the JSON body.
     pub async fn post(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
-        let mut request = self.http.post(&self.url).json(&json!({ "query": query, "variables": variables }));
+        self.post_with(&self.http, token, query, variables).await
+    }
+
+    async fn post_with(
+        &self,
+        http: &reqwest::Client,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, Value) {
+        let mut request = http.post(&self.url).json(&json!({ "query": query, "variables": variables }));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -94,13 +104,9 @@ impl Server {
     /// the server sees as the client's address.
     pub async fn gql_from(&self, from: std::net::IpAddr, token: Option<&str>, query: &str, variables: Value) -> Value {
         let http = reqwest::Client::builder().local_address(from).build().expect("a client");
-        let mut request = http.post(&self.url).json(&json!({ "query": query, "variables": variables }));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.expect("the server answers");
-        assert_eq!(response.status().as_u16(), 200, "unexpected HTTP status");
-        response.json().await.expect("a JSON body")
+        let (status, body) = self.post_with(&http, token, query, variables).await;
+        assert_eq!(status, 200, "unexpected HTTP status, body: {body}");
+        body
     }
 
     /// [`post`](Self::post), expecting HTTP 200.
