@@ -61,6 +61,7 @@ pub mod context;
 #[cfg(feature = "dashboard")]
 #[cfg_attr(docsrs, doc(cfg(feature = "dashboard")))]
 pub mod dashboard;
+mod db_clock;
 pub mod graphql;
 pub mod guard;
 pub mod guide;

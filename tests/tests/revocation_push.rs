@@ -174,6 +174,47 @@ async fn polling_only(t: &TestDb) {
 }
 on_every_backend!(polling_without_push, polling_only);
 
+/// Found by an attack: an instance whose clock ran 90 s ahead looked back from its own clock,
+/// past the others' revocations, and never read them; the tokens it signed were dated after a
+/// "log out everywhere" made elsewhere and outlived it. Its store now goes by the database's
+/// clock: B (90 s ahead) reads A's revocations, and B's tokens fall under A's cut-off.
+async fn a_clock_ahead_still_reads_and_obeys_the_others(t: &TestDb) {
+    let a = RevocationStore::database(t.db.clone()).synced(RevocationPush::Poll).await.unwrap();
+    let b = RevocationStore::database(t.connect_again().await)
+        .synced_off_clock(RevocationPush::Poll, chrono::Duration::seconds(90))
+        .await
+        .unwrap();
+    assert_corrected(&b, -90);
+    revocations_reach_the_other_instance(a, b).await;
+}
+on_every_backend!(clock_ahead, a_clock_ahead_still_reads_and_obeys_the_others);
+
+/// The other side of the same attack: the revocations of an instance 90 s behind were dated
+/// before B's look-back, so B never read them. A now stamps them by the database's clock.
+async fn a_clock_behind_still_reaches_the_others(t: &TestDb) {
+    let a = RevocationStore::database(t.db.clone())
+        .synced_off_clock(RevocationPush::Poll, chrono::Duration::seconds(-90))
+        .await
+        .unwrap();
+    let b = RevocationStore::database(t.connect_again().await).synced(RevocationPush::Poll).await.unwrap();
+    assert_corrected(&a, 90);
+    assert_corrected(&b, 0);
+    revocations_reach_the_other_instance(a, b).await;
+}
+on_every_backend!(clock_behind, a_clock_behind_still_reaches_the_others);
+
+/// `store` goes by the database's clock, `seconds` from this machine's (±1 s: the reading's
+/// round trip), or by its own clock when `seconds` is 0.
+fn assert_corrected(store: &RevocationStore, seconds: i64) {
+    let RevocationStore::Synced(set) = store else { panic!("a synced store: {store:?}") };
+    let correction = set.clock_correction().num_milliseconds();
+    if seconds == 0 {
+        assert_eq!(correction, 0, "a clock within the allowed offset is not corrected");
+    } else {
+        assert!((correction - seconds * 1000).abs() < 1000, "correction {correction} ms, expected {seconds} s");
+    }
+}
+
 /// A new instance (a restart) refuses every existing revocation from its first check.
 async fn a_new_instance_loads_the_revocations_before_answering(t: &TestDb) {
     let a = service(RevocationStore::database(t.db.clone()).synced(RevocationPush::Poll).await.unwrap());

@@ -70,8 +70,8 @@ pub use self::error::TokenError;
 #[cfg(feature = "redis")]
 pub use self::revocation::RedisCachedRevocations;
 pub use self::revocation::{
-    POLL_INTERVAL, REVOCATION_CLOCK_MARGIN, REVOCATION_SYNC_BOUND, RevocationEntry, RevocationPush, RevocationStore,
-    SyncedRevocations,
+    MAX_CLOCK_OFFSET, POLL_INTERVAL, REVOCATION_CLOCK_MARGIN, REVOCATION_SYNC_BOUND, RevocationEntry, RevocationPush,
+    RevocationStore, SyncedRevocations,
 };
 
 /// The longest session id accepted (`s:<session id>` must fit the 64-character revocation id).
@@ -365,7 +365,7 @@ impl TokenService {
         mfa_methods: &[MfaMethod],
         session_id: &str,
     ) -> Result<IssuedToken, TokenError> {
-        let now = Utc::now();
+        let now = self.inner.revocations.now();
         let expires_at = now + self.lifetime();
         let claims = Claims {
             sub: principal.id.clone(),
@@ -403,7 +403,7 @@ impl TokenService {
     pub async fn verify(&self, token: &str, client_ip: Option<IpAddr>) -> Result<Claims, TokenError> {
         let claims = self.decode_cached(token)?;
         let leeway = i64::try_from(self.inner.config.leeway.as_secs()).unwrap_or(0);
-        if claims.exp + leeway <= Utc::now().timestamp() {
+        if claims.exp + leeway <= self.inner.revocations.now().timestamp() {
             self.log_expired_once(&claims, client_ip);
             return Err(TokenError::Expired);
         }
@@ -512,7 +512,7 @@ impl TokenService {
         client_ip: Option<IpAddr>,
     ) -> Result<bool, TokenError> {
         check_session_id(session_id)?;
-        let expires_at = Utc::now() + self.lifetime() + self.leeway();
+        let expires_at = self.inner.revocations.now() + self.lifetime() + self.leeway();
         let id = session_revocation_id(session_id);
         let revoked = self.inner.revocations.revoke(&id, &user.id, expires_at).await?;
         if revoked && let Some(logger) = &self.inner.audit {
@@ -532,7 +532,7 @@ impl TokenService {
     /// `logoutEverywhere` and `login` do): a login in flight then either signed before this
     /// cut-off or finds its device gone.
     pub async fn revoke_all_sessions(&self, user: &Principal, client_ip: Option<IpAddr>) -> Result<(), TokenError> {
-        let now = Utc::now();
+        let now = self.inner.revocations.now();
         let expires_at = now + self.lifetime() + self.leeway();
         self.inner.revocations.revoke_since(&user_revocation_id(&user.id), &user.id, now, expires_at).await?;
         if let Some(logger) = &self.inner.audit {

@@ -23,7 +23,7 @@ mod synced;
 #[cfg(feature = "redis")]
 pub use self::cached::RedisCachedRevocations;
 pub use self::synced::{
-    POLL_INTERVAL, REVOCATION_CLOCK_MARGIN, REVOCATION_SYNC_BOUND, RevocationPush, SyncedRevocations,
+    MAX_CLOCK_OFFSET, POLL_INTERVAL, REVOCATION_CLOCK_MARGIN, REVOCATION_SYNC_BOUND, RevocationPush, SyncedRevocations,
 };
 
 /// One remembered revocation (in-memory store).
@@ -118,14 +118,49 @@ impl RevocationStore {
     /// for the bound, checks read this store instead (and fail while it is down). Loads every
     /// unexpired revocation before it returns, or fails ([`TokenError::NoDurableRecord`] for
     /// a store without a database).
+    ///
+    /// The store goes by the database's clock when this machine's is more than
+    /// [`MAX_CLOCK_OFFSET`] off it ([`now`](Self::now)).
     pub async fn synced(self, push: RevocationPush) -> Result<Self, TokenError> {
-        Ok(Self::Synced(SyncedRevocations::start(self, push).await?))
+        Ok(Self::Synced(SyncedRevocations::start(self, push, chrono::Duration::zero()).await?))
+    }
+
+    /// Testing aid: [`synced`](Self::synced) as if this machine's clock were `offset` off (a
+    /// server whose clock drifted).
+    #[doc(hidden)]
+    pub async fn synced_off_clock(self, push: RevocationPush, offset: chrono::Duration) -> Result<Self, TokenError> {
+        Ok(Self::Synced(SyncedRevocations::start(self, push, offset).await?))
+    }
+
+    /// The clock revocations and the tokens checked against them go by, to the millisecond:
+    /// this machine's, except for a [`synced`](Self::synced) store on a machine whose clock is
+    /// more than [`MAX_CLOCK_OFFSET`] off the database's, which goes by the database's (as
+    /// measured at its last sync, never going backwards). [`TokenService`](super::TokenService)
+    /// takes its tokens' issue and expiry times from it.
+    pub fn now(&self) -> DateTime<Utc> {
+        match self {
+            Self::Synced(synced) => synced.now(),
+            _ => now_ms(),
+        }
     }
 
     /// Records `id` as revoked until `expires_at`. Returns `false` when it already was:
     /// exactly one of several racing revocations (or refreshes) of one token gets `true`.
     pub async fn revoke(&self, id: &str, user_id: &str, expires_at: DateTime<Utc>) -> Result<bool, TokenError> {
-        let revoked_at = now_ms();
+        match self {
+            Self::Synced(synced) => Box::pin(synced.revoke(id, user_id, expires_at)).await,
+            other => other.revoke_at(id, user_id, now_ms(), expires_at).await,
+        }
+    }
+
+    /// [`revoke`](Self::revoke) stamped `revoked_at` (a synced store stamps by its own clock).
+    async fn revoke_at(
+        &self,
+        id: &str,
+        user_id: &str,
+        revoked_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, TokenError> {
         match self {
             Self::Memory(map) => {
                 let mut map = lock(map);

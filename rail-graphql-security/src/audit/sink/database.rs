@@ -5,7 +5,7 @@ use std::time::Instant;
 use async_trait::async_trait;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 #[cfg(any(feature = "sqlx-sqlite", feature = "sqlx-postgres", feature = "sqlx-mysql"))]
 use sea_orm::{RuntimeErr, sqlx};
@@ -159,18 +159,10 @@ impl DatabaseSink {
     /// instance writing there, so a drifted instance clock cannot hide its checkpoints from
     /// the others' looks; this machine's clock on SQLite, whose writers share one machine.
     async fn clock(&self, txn: &DatabaseTransaction) -> Result<chrono::DateTime<chrono::Utc>, DbErr> {
-        let backend = txn.get_database_backend();
-        let sql = match backend {
-            DatabaseBackend::Postgres => "SELECT CAST(EXTRACT(EPOCH FROM CURRENT_TIMESTAMP) * 1000000 AS BIGINT)",
-            // UTC_TIMESTAMP and plain arithmetic: no session time zone (nor its DST) enters.
-            DatabaseBackend::MySql => "SELECT TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', UTC_TIMESTAMP(6))",
-            _ => return Ok(chrono::Utc::now() + self.clock_offset),
-        };
-        let row = txn.query_one_raw(Statement::from_string(backend, sql)).await?;
-        let micros: i64 =
-            row.ok_or_else(|| DbErr::Custom("the database returned no time".to_owned()))?.try_get_by_index(0)?;
-        chrono::DateTime::from_timestamp_micros(micros)
-            .ok_or_else(|| DbErr::Custom(format!("the database returned an impossible time ({micros} µs)")))
+        match txn.get_database_backend() {
+            DatabaseBackend::Postgres | DatabaseBackend::MySql => crate::db_clock::now(txn).await,
+            _ => Ok(chrono::Utc::now() + self.clock_offset),
+        }
     }
 
     /// When checkpoints of the hash chains are written and with which key (the logger's

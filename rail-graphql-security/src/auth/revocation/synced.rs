@@ -11,8 +11,17 @@
 //! - **Elsewhere, polled**: every [`POLL_INTERVAL`] each instance reads the rows whose
 //!   `revoked_at` is later than its previous read minus [`REVOCATION_CLOCK_MARGIN`] (a
 //!   "log out everywhere" repeated moves an existing row's `revoked_at` later, so it is read
-//!   again). The margin covers clock differences between instances and the time an insert
-//!   takes to commit.
+//!   again). The previous read's time is the database's clock, not this machine's, and the
+//!   margin covers the time an insert takes to commit and how far a writer's clock may be off.
+//!
+//! The clocks: every sync also reads the database's clock. An instance whose clock is more than
+//! [`MAX_CLOCK_OFFSET`] off it goes by the database's clock, as measured at its last sync and
+//! never going backwards, for everything it stamps: revocation times, "log out everywhere"
+//! cut-offs and the issue times of the tokens it signs ([`RevocationStore::now`]); it says so in
+//! a warning. So a drifted clock neither hides this instance's revocations from the others'
+//! polls, nor its tokens from another instance's "log out everywhere". Found by an attack: an
+//! instance 90 s ahead never read the revocations of the others (its look-back started after
+//! them), and the tokens it signed outlived a "log out everywhere" made elsewhere.
 //!
 //! The bound: a check answers from the local set only while the last successful sync started
 //! less than [`REVOCATION_SYNC_BOUND`] ago. Otherwise (at start before the first load, or when
@@ -23,11 +32,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
@@ -41,9 +50,17 @@ pub const REVOCATION_SYNC_BOUND: Duration = Duration::from_secs(1);
 /// How often each instance reads new revocations from the database, push or no push.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// How far before its previous read each poll looks again: the clocks of the instances and the
-/// commit time of a revocation must stay within it.
+/// How far before its previous read each poll looks again: the commit time of a revocation
+/// (at most 30 s: a slower one is stamped again) and how far its writer's clock was off the
+/// database's (at most [`MAX_CLOCK_OFFSET`]) must stay within it.
 pub const REVOCATION_CLOCK_MARGIN: Duration = Duration::from_secs(60);
+
+/// How far this machine's clock may be off the database's before a synced store goes by the
+/// database's clock instead.
+pub const MAX_CLOCK_OFFSET: Duration = Duration::from_secs(15);
+
+/// A clock reading whose round trip took longer than this is too vague to correct the clock by.
+const CLOCK_READING_MAX_TRIP: Duration = Duration::from_secs(1);
 
 /// A revocation whose write took longer than this is stamped again (half the margin, so the
 /// record is visible well within the other instances' look-back).
@@ -100,13 +117,22 @@ struct Shared {
     wake: Arc<Notify>,
     publisher: Publisher,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// How far this machine's clock is set off (a testing aid: [`RevocationStore::synced_off_clock`]).
+    test_offset: chrono::Duration,
+    /// What [`Shared::now`] adds to this machine's clock (milliseconds): 0 while it is within
+    /// [`MAX_CLOCK_OFFSET`] of the database's, their difference otherwise.
+    correction_ms: AtomicI64,
+    /// The latest time [`Shared::now`] returned (milliseconds): it never goes backwards.
+    last_now_ms: AtomicI64,
 }
 
 #[derive(Default)]
 struct SyncState {
-    /// The wall-clock time the last successful read started; `None` before the first load.
+    /// The database's clock when the last successful read started; `None` before the first load.
     watermark: Option<DateTime<Utc>>,
     purged: Option<Instant>,
+    /// Whether the last clock reading found this machine's clock off (warned once per change).
+    clock_off: bool,
 }
 
 enum Publisher {
@@ -144,7 +170,11 @@ impl SyncedRevocations {
     /// Loads every unexpired revocation of `durable`'s database, then starts the poll and the
     /// push subscription. Fails when the first load fails: no instance answers before it has
     /// the revocations.
-    pub(super) async fn start(durable: RevocationStore, push: RevocationPush) -> Result<Self, TokenError> {
+    pub(super) async fn start(
+        durable: RevocationStore,
+        push: RevocationPush,
+        test_offset: chrono::Duration,
+    ) -> Result<Self, TokenError> {
         let db = match &durable {
             RevocationStore::Database(db) => db.clone(),
             #[cfg(feature = "redis")]
@@ -175,6 +205,9 @@ impl SyncedRevocations {
             wake: Arc::default(),
             publisher,
             tasks: Mutex::default(),
+            test_offset,
+            correction_ms: AtomicI64::new(0),
+            last_now_ms: AtomicI64::new(i64::MIN),
         });
         shared.sync_once().await?;
         let poll_task = tokio::spawn(poll(Arc::downgrade(&shared), shared.wake.clone()));
@@ -221,15 +254,27 @@ impl SyncedRevocations {
         self.shared.sync_once().await
     }
 
+    /// How far the clock this store goes by ([`RevocationStore::now`]) is set from this
+    /// machine's: zero while this machine's clock is within [`MAX_CLOCK_OFFSET`] of the
+    /// database's, as measured at the last sync.
+    pub fn clock_correction(&self) -> chrono::Duration {
+        chrono::Duration::milliseconds(self.shared.correction_ms.load(Ordering::Acquire))
+    }
+
+    pub(super) fn now(&self) -> DateTime<Utc> {
+        self.shared.now()
+    }
+
     pub(super) async fn revoke(&self, id: &str, user_id: &str, expires_at: DateTime<Utc>) -> Result<bool, TokenError> {
         let started = Instant::now();
-        let first = self.shared.durable.revoke(id, user_id, expires_at).await?;
+        let revoked_at = self.shared.now();
+        let first = self.shared.durable.revoke_at(id, user_id, revoked_at, expires_at).await?;
         // A record stamped earlier (a slow commit, or an earlier attempt whose commit came
         // late) may be older than the other instances' look-back: stamp it again.
         if !first || started.elapsed() > RESTAMP_AFTER {
             self.restamp(id, user_id, expires_at).await?;
         }
-        let entry = RevocationEntry { revoked_at_ms: super::now_ms().timestamp_millis(), expires_at };
+        let entry = RevocationEntry { revoked_at_ms: revoked_at.timestamp_millis(), expires_at };
         write(&self.shared.local).entry(id.to_owned()).or_insert(entry);
         self.shared.publish().await;
         Ok(first)
@@ -244,7 +289,7 @@ impl SyncedRevocations {
     async fn restamp(&self, id: &str, user_id: &str, expires_at: DateTime<Utc>) -> Result<(), TokenError> {
         for _ in 0..RESTAMP_TRIES {
             let started = Instant::now();
-            self.shared.durable.revoke_since(id, user_id, super::now_ms(), expires_at).await?;
+            self.shared.durable.revoke_since(id, user_id, self.shared.now(), expires_at).await?;
             if started.elapsed() <= RESTAMP_AFTER {
                 return Ok(());
             }
@@ -298,6 +343,51 @@ impl SyncedRevocations {
 }
 
 impl Shared {
+    /// This machine's clock (set off by the testing aid).
+    fn local_now(&self) -> DateTime<Utc> {
+        Utc::now() + self.test_offset
+    }
+
+    /// The clock this instance stamps by, to the millisecond: this machine's, corrected to the
+    /// database's when it is off by more than [`MAX_CLOCK_OFFSET`], never going backwards.
+    fn now(&self) -> DateTime<Utc> {
+        let local = self.local_now();
+        let ms = local.timestamp_millis().saturating_add(self.correction_ms.load(Ordering::Acquire));
+        let ms = ms.max(self.last_now_ms.fetch_max(ms, Ordering::AcqRel));
+        DateTime::from_timestamp_millis(ms).unwrap_or_else(|| local.trunc_subsecs(3))
+    }
+
+    /// Reads the database's clock and sets this instance's correction from it. Returns the
+    /// database's time.
+    async fn read_clock(&self, state: &mut SyncState) -> Result<DateTime<Utc>, TokenError> {
+        let before = self.local_now();
+        let started = Instant::now();
+        let database = crate::db_clock::now(&self.db).await?;
+        let trip = started.elapsed();
+        if trip > CLOCK_READING_MAX_TRIP {
+            return Ok(database);
+        }
+        let local = before + chrono::Duration::from_std(trip / 2).unwrap_or_default();
+        let offset = database - local;
+        let max = chrono::Duration::from_std(MAX_CLOCK_OFFSET).unwrap_or(chrono::Duration::MAX);
+        let off = offset.abs() > max;
+        self.correction_ms.store(if off { offset.num_milliseconds() } else { 0 }, Ordering::Release);
+        if off != state.clock_off {
+            state.clock_off = off;
+            if off {
+                let offset_ms = offset.num_milliseconds();
+                tracing::warn!(
+                    offset_ms,
+                    "this machine's clock is off the database's by more than {} s: revocations and tokens go by the database's clock until it is set right",
+                    MAX_CLOCK_OFFSET.as_secs()
+                );
+            } else {
+                tracing::info!("this machine's clock agrees with the database's again");
+            }
+        }
+        Ok(database)
+    }
+
     fn is_fresh(&self) -> bool {
         let now = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         now < self.fresh_until.load(Ordering::Acquire)
@@ -308,8 +398,10 @@ impl Shared {
     async fn sync_once(&self) -> Result<(), TokenError> {
         let mut state = self.sync.lock().await;
         let started = Instant::now();
-        let now = Utc::now();
-        let mut query = entity::Entity::find().filter(entity::Column::ExpiresAt.gt(now));
+        let now = self.read_clock(&mut state).await?;
+        // Expired by both clocks: what either still accepts stays.
+        let expired_before = now.min(self.local_now());
+        let mut query = entity::Entity::find().filter(entity::Column::ExpiresAt.gt(expired_before));
         if let Some(watermark) = state.watermark {
             let margin = chrono::Duration::from_std(REVOCATION_CLOCK_MARGIN).unwrap_or(chrono::Duration::MAX);
             query = query.filter(entity::Column::RevokedAt.gt(watermark - margin));
@@ -334,7 +426,8 @@ impl Shared {
     }
 
     fn purge_local(&self) {
-        let now = Utc::now();
+        // Expired by both clocks.
+        let now = self.now().min(self.local_now());
         write(&self.local).retain(|_, entry| entry.expires_at > now);
     }
 
