@@ -316,3 +316,50 @@ async fn setup_totp_is_limited_before_it_hashes() {
     let body = server.gql(Some(&admin), setup, json!({})).await;
     assert!(body["data"]["setupTotp"]["secretKey"].is_string(), "{body}");
 }
+
+/// Found by an attack: the per-address SMS quota counted each IPv6 address apart, so a client
+/// holding a /64 (what one subscriber usually gets) sent from a new address each time and was
+/// never stopped by it. An IPv6 client now counts by its /64, as every other address limit does.
+#[tokio::test]
+async fn the_sms_quota_per_address_counts_an_ipv6_client_by_its_network() {
+    let (_t, server, phone) = start(|settings| {
+        let sms = &mut settings.config.security.mfa.sms;
+        sms.quota_per_user = 100;
+        sms.quota_per_number = 100;
+        sms.quota_per_address = 3;
+        let deployment = &mut settings.config.security.deployment;
+        deployment.behind_proxy = true;
+        deployment.trusted_proxies = vec!["127.0.0.1/32".to_owned()];
+    })
+    .await;
+    let (token, _) = server.login("demo", DEMO, None).await;
+    let setup_from = |from: String, i: usize| {
+        let (server, token) = (&server, &token);
+        async move {
+            let query =
+                format!(r#"mutation {{ setupSms(phoneNumber: "+1415556{i:04}", deviceName: "phone") {{ success }} }}"#);
+            let response = reqwest::Client::new()
+                .post(&server.url)
+                .bearer_auth(token)
+                .header("x-forwarded-for", from)
+                .json(&json!({ "query": query }))
+                .send()
+                .await
+                .expect("the server answers");
+            response.json::<Value>().await.expect("a JSON body")
+        }
+    };
+    // Three addresses of one /64 use up its quota; a fourth of the same /64 is refused.
+    for i in 1..=3 {
+        let body = setup_from(format!("2001:db8:1:2::{i:x}"), i).await;
+        assert_eq!(body["data"]["setupSms"]["success"], true, "address {i}: {body}");
+    }
+    let body = setup_from("2001:db8:1:2:ffff:ffff:ffff:fffe".to_owned(), 4).await;
+    assert_eq!(error_code(&body), Some("RATE_LIMITED"), "{body}");
+    assert_eq!(errors(&body)[0]["extensions"]["limit"], "sms_per_address", "{body}");
+    assert_eq!(phone.messages().len(), 3, "no SMS past the network's quota");
+    // Another network has its own.
+    let body = setup_from("2001:db8:1:3::1".to_owned(), 5).await;
+    assert_eq!(body["data"]["setupSms"]["success"], true, "another /64: {body}");
+    assert_eq!(phone.messages().len(), 4);
+}

@@ -36,9 +36,10 @@ impl<Id: MfaUserId> MfaManager<Id> {
     }
 
     /// Counts one SMS to `phone` against each quota in turn (per user, per number, per client
-    /// address, global); the first that refuses stops the count and the message, and the
-    /// units the quotas before it took are given back: a refused message costs no quota (an
-    /// attacker exhausting the global quota does not drain the users' own quotas as well).
+    /// address (IPv6: per /64), global); the first that refuses stops the count and the
+    /// message, and the units the quotas before it took are given back: a refused message
+    /// costs no quota (an attacker exhausting the global quota does not drain the users' own
+    /// quotas as well).
     /// What it took is given back with [`refund_sms_quota`](Self::refund_sms_quota) when the
     /// message is not sent after all.
     pub(crate) async fn take_sms_quota(
@@ -47,7 +48,7 @@ impl<Id: MfaUserId> MfaManager<Id> {
         phone: &str,
     ) -> Result<SmsQuotaTaken, MfaError> {
         let q = &self.config.sms_quotas;
-        let address = self.client_ip.map(|ip| ip.to_string());
+        let address = self.client_ip.map(crate::client_ip::rate_limit_key);
         let mut checks: Vec<(&'static str, &'static str, String, Quota)> = vec![
             ("sms_per_user", "mfa_sms_user", hashed_identifier(&user.mfa_user_id().to_key()), q.per_user),
             ("sms_per_number", "mfa_sms_number", hashed_identifier(phone), q.per_number),

@@ -262,18 +262,9 @@ impl KnownSources {
         KnownSources(entries)
     }
 
-    /// The key `ip` is remembered under.
+    /// The key `ip` is remembered under: the one the rate limits count it by.
     fn key(ip: IpAddr) -> String {
-        match ip {
-            IpAddr::V4(v4) => v4.to_string(),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => v4.to_string(),
-                None => {
-                    let network = u128::from(v6) & !((1u128 << 64) - 1);
-                    format!("{}/64", std::net::Ipv6Addr::from(network))
-                }
-            },
-        }
+        crate::client_ip::rate_limit_key(ip)
     }
 
     fn knows(&self, ip: IpAddr, now: DateTime<Utc>) -> bool {

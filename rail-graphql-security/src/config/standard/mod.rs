@@ -632,7 +632,7 @@ pub struct SmsConfig {
     /// SMS sent per destination number per `quota_window`.
     #[security(default = 3, range = 1..=1000)]
     pub quota_per_number: u32,
-    /// SMS sent per client address per `quota_window`.
+    /// SMS sent per client address (IPv6: per /64) per `quota_window`.
     #[security(default = 10, range = 1..=100_000)]
     pub quota_per_address: u32,
     /// SMS sent by the whole application per `quota_window`.
