@@ -29,6 +29,39 @@ fn assert_refused(body: &Value, code: &str, field: &str) {
     assert_eq!(body["errors"].as_array().map(Vec::len), Some(1), "one error, not one per alias: {body}");
 }
 
+/// Found by an attack: 10 aliases each of `secretNote` and `securityReport` (within the default
+/// of 10 per field) made one anonymous request write 30 audit events, each refusal and each
+/// read. Both fields write events at every call, so they run once per request.
+#[tokio::test]
+async fn an_anonymous_request_cannot_multiply_the_audit_events_of_a_field() {
+    let (_t, server) = sqlite_server(false).await;
+    let attack = format!(
+        "{{ {} }}",
+        (0..10)
+            .map(|i| format!("n{i}: secretNote r{i}: securityReport {{ totalEvents }}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let body = server.gql(None, &attack, json!({})).await;
+    assert_eq!(error_code(&body), Some("FIELD_REPEATED"), "{body}");
+    assert!(body["data"].is_null(), "nothing executed: {body}");
+    for repeated in
+        ["n0: secretNote n1: secretNote", "r0: securityReport { totalEvents } r1: securityReport { totalEvents }"]
+    {
+        let body = server.gql(None, &format!("{{ {repeated} }}"), json!({})).await;
+        assert_eq!(error_code(&body), Some("FIELD_REPEATED"), "two aliases: {body}");
+    }
+    // One event per refused request; no read, no refusal of a resolver.
+    assert!(audit(&server, "secret_note_read").await.is_empty());
+    assert!(audit(&server, "unauthorized_access").await.is_empty());
+    assert_eq!(audit(&server, "suspicious_activity").await.len(), 3);
+    // Each field once still answers, and is audited as before.
+    let body = server.gql(None, "{ secretNote securityReport { totalEvents } }", json!({})).await;
+    assert_eq!(error_code(&body), Some("UNAUTHENTICATED"), "{body}");
+    assert_eq!(audit(&server, "secret_note_read").await.len(), 1);
+    assert_eq!(audit(&server, "unauthorized_access").await.len(), 2);
+}
+
 #[tokio::test]
 async fn a_thousand_aliases_of_the_secret_note_write_one_audit_row_not_a_thousand() {
     let (_t, server) = sqlite_server(false).await;
@@ -36,7 +69,7 @@ async fn a_thousand_aliases_of_the_secret_note_write_one_audit_row_not_a_thousan
 
     let body = server.gql(Some(&token), &aliases("query", "secretNote", 1000), json!({})).await;
     assert_refused(&body, "FIELD_REPEATED", "Query.secretNote");
-    assert_eq!(body["errors"][0]["extensions"]["limit"], 10, "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["limit"], 1, "{body}");
 
     // No resolver ran: neither the read nor its MFA refusal was audited; the refusal once.
     assert!(audit(&server, "secret_note_read").await.is_empty());

@@ -661,14 +661,18 @@ pub async fn build_app_with_sms(
 }
 
 /// The price of the fields that hash passwords or codes (Argon2id), send SMS or aggregate the
-/// audit table, and once-per-request for the ones that hash or check a code: 20 aliases of
-/// `generateBackupCodes` were 200 Argon2id hashes. The limits themselves come from the config.
+/// audit table, and once-per-request for the ones that hash or check a code (20 aliases of
+/// `generateBackupCodes` were 200 Argon2id hashes) or write audit events at each call (10
+/// aliases each of `secretNote` and `securityReport` made one anonymous request write 30
+/// events). The limits themselves come from the config.
 pub fn price_fields(limits: GraphqlLimits) -> GraphqlLimits {
     limits
         .mfa_costs("Mutation")
         .field_cost("Mutation.login", EXPENSIVE_FIELD_COST)
         .field_max_occurrences("Mutation.login", 1)
+        .field_max_occurrences("Query.secretNote", 1)
         .field_cost("Query.securityReport", 20)
+        .field_max_occurrences("Query.securityReport", 1)
 }
 
 /// The dashboard's sign-in: the same [`Passwords`] check as the GraphQL `login`.
