@@ -305,7 +305,8 @@ async fn a_revocation_committed_late_still_reaches_the_other_instance() {
 /// Found by an attack: Redis restored from an older snapshot (its "loaded" marker with it, the
 /// revocation's key without it), then the database stopped. The stale set asked the Redis
 /// cache, which answered "not revoked", and revoked tokens were accepted again on every
-/// instance. A stale set still answers "revoked" for what it holds.
+/// instance. A stale set still answers "revoked" for what it holds, even when the cache's
+/// marker is one this server wrote (a key lost otherwise: evicted under `maxmemory`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_set_never_unrevokes_what_it_knows() {
     let Some(url) = redis_url() else { return };
@@ -326,10 +327,11 @@ async fn a_stale_set_never_unrevokes_what_it_knows() {
     let removed: i64 =
         redis::cmd("DEL").arg(format!("{prefix}:revoked:{}", claims.jti)).query_async(&mut redis).await.unwrap();
     assert_eq!(removed, 1, "the cache held the revocation");
-    // The snapshot's marker says the cache is complete.
+    // The marker says the cache is complete.
+    let run_id = redis_run_id(&mut redis).await;
     let _: () = redis::cmd("SET")
         .arg(format!("{prefix}:revocations:loaded"))
-        .arg(1)
+        .arg(&run_id)
         .arg("PX")
         .arg(300_000)
         .query_async(&mut redis)
@@ -342,6 +344,54 @@ async fn a_stale_set_never_unrevokes_what_it_knows() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     refused(tokens.verify(&issued.token, None).await, "revoked, with the cache missing it and the database down");
+}
+
+/// The run id of the Redis server behind `redis` (new at each start of the server).
+async fn redis_run_id(redis: &mut redis::aio::MultiplexedConnection) -> String {
+    let info: String = redis::cmd("INFO").arg("server").query_async(redis).await.unwrap();
+    let line = info.lines().find_map(|l| l.strip_prefix("run_id:")).expect("INFO server names the run id");
+    line.trim().to_owned()
+}
+
+/// Found by an attack: a Redis restored from an older snapshot kept the snapshot's "loaded"
+/// marker, which vouched for a cache that missed the revocations made since, so the cache
+/// answered "not revoked" for them. The marker now holds the run id of the server that was
+/// loaded: one written by another server process (what a restored snapshot holds) makes the
+/// next check reload the cache from the database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_marker_written_by_another_redis_process_is_not_trusted() {
+    let Some(url) = redis_url() else { return };
+    let t = TestDb::new(Backend::Sqlite).await.unwrap();
+    let prefix = unique_prefix();
+    let tokens = service(RevocationStore::redis_cached(&url, &prefix, t.db.clone()).await.unwrap());
+    let issued = tokens.issue(&user(43, "ivan"), &MfaState::none(), None).unwrap();
+    let claims = tokens.verify(&issued.token, None).await.expect("accepted before the logout");
+    assert!(tokens.revoke(&claims, None).await.unwrap());
+
+    // What the restored snapshot holds: the marker the old server process wrote, no key for
+    // the revocation made after it was taken.
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let marker = format!("{prefix}:revocations:loaded");
+    let revoked = format!("{prefix}:revoked:{}", claims.jti);
+    let run_id = redis_run_id(&mut redis).await;
+    let stored: String = redis::cmd("GET").arg(&marker).query_async(&mut redis).await.unwrap();
+    assert_eq!(stored, run_id, "the marker names the server that was loaded");
+    let removed: i64 = redis::cmd("DEL").arg(&revoked).query_async(&mut redis).await.unwrap();
+    assert_eq!(removed, 1, "the cache held the revocation");
+    let old_process = "0123456789abcdef0123456789abcdef01234567";
+    assert_ne!(old_process, run_id);
+    let _: () =
+        redis::cmd("SET").arg(&marker).arg(old_process).arg("PX").arg(300_000).query_async(&mut redis).await.unwrap();
+
+    refused(tokens.verify(&issued.token, None).await, "revoked, with a restored marker and the key missing");
+    // The check reloaded the cache from the database and marked it as this server's.
+    let stored: String = redis::cmd("GET").arg(&marker).query_async(&mut redis).await.unwrap();
+    assert_eq!(stored, run_id);
+    let back: bool = redis::cmd("EXISTS").arg(&revoked).query_async(&mut redis).await.unwrap();
+    assert!(back, "the revocation is back in the cache");
+    refused(tokens.verify(&issued.token, None).await, "revoked, from the reloaded cache");
+    integration_tests::redis_delete_prefix(&url, &prefix).await;
 }
 
 /// A hint published on the channel by someone else revokes nothing: it only makes B read the

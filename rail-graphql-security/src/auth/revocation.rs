@@ -98,11 +98,14 @@ impl RevocationStore {
 
     /// The `revoked_tokens` table through `db` as the durable record, with Redis at `url`
     /// (keys under `prefix`) as the cache checks read in one round trip. A revocation is
-    /// written to the database first, then to Redis. When Redis has lost its data (a restart
-    /// without persistence: the marker key `<prefix>:revocations:loaded` is gone), the next
-    /// check reloads every unexpired revocation from the database before it answers; the
-    /// marker also expires every few minutes so a cache write that failed is repaired. While
-    /// Redis is unreachable, checks read the database.
+    /// written to the database first, then to Redis. The marker key
+    /// `<prefix>:revocations:loaded` holds the run id of the Redis server that was loaded; when
+    /// it is gone (a restart without persistence) or names another server process (a
+    /// snapshot restored into a restarted Redis, a promoted replica: either may miss
+    /// revocations made since), the next check reloads every unexpired revocation from the
+    /// database before it answers. The marker also expires every few minutes so a cache write
+    /// that failed is repaired. While Redis is unreachable, checks read the database. Needs
+    /// Redis 5 or later (its scripts read `INFO server`).
     #[cfg(feature = "redis")]
     pub async fn redis_cached(url: &str, prefix: &str, db: DatabaseConnection) -> Result<Self, TokenError> {
         let connection = crate::rate_limit::redis::connect(url).await?;

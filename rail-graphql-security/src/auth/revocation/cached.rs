@@ -31,12 +31,42 @@ if current then return 0 end
 return 1
 ";
 
+/// Lua: the run id of the Redis server running the script (new at each start of the server).
+macro_rules! run_id {
+    () => {
+        "string.match(redis.call('INFO', 'server'), 'run_id:(%x+)')"
+    };
+}
+
+/// The revocation times of the ids in `KEYS[1..n-1]`, or nil unless the marker `KEYS[n]` holds
+/// this server's run id: a marker written by another server process (a snapshot restored into
+/// a restarted Redis, a promoted replica) does not vouch for what this one holds.
+const CHECK_SCRIPT: &str = concat!(
+    "local marker = redis.call('GET', KEYS[#KEYS])\n",
+    "if not marker or marker ~= ",
+    run_id!(),
+    " then return false end\n",
+    "return redis.call('MGET', unpack(KEYS, 1, #KEYS - 1))\n"
+);
+
+/// Whether the marker `KEYS[1]` holds this server's run id (1) or not (0).
+const LOADED_SCRIPT: &str = concat!(
+    "local marker = redis.call('GET', KEYS[1])\n",
+    "if marker and marker == ",
+    run_id!(),
+    " then return 1 end\nreturn 0\n"
+);
+
+/// Sets the marker `KEYS[1]` to this server's run id for `ARGV[1]` milliseconds.
+const MARK_SCRIPT: &str = concat!("redis.call('SET', KEYS[1], ", run_id!(), ", 'PX', ARGV[1])\nreturn 1\n");
+
 /// The key of revocation `id`.
 pub(super) fn key(prefix: &str, id: &str) -> String {
     format!("{prefix}:revoked:{id}")
 }
 
-/// The key whose presence says the cache holds every revocation of the database.
+/// The key that says the cache holds every revocation of the database, as long as it holds the
+/// run id of the Redis server it is read from.
 fn marker(prefix: &str) -> String {
     format!("{prefix}:revocations:loaded")
 }
@@ -146,18 +176,19 @@ impl RedisCachedRevocations {
     }
 
     pub(super) async fn revoked_at(&self, ids: &[&str]) -> Result<Vec<Option<i64>>, TokenError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut keys: Vec<String> = ids.iter().map(|id| key(&self.prefix, id)).collect();
         keys.push(marker(&self.prefix));
         let mut connection = self.connection.clone();
-        let values: redis::RedisResult<Vec<Option<String>>> =
-            redis::cmd("MGET").arg(&keys).query_async(&mut connection).await;
+        let values: redis::RedisResult<Option<Vec<Option<String>>>> =
+            redis::cmd("EVAL").arg(CHECK_SCRIPT).arg(keys.len()).arg(&keys).query_async(&mut connection).await;
         match values {
-            Ok(values) if values.last().is_some_and(Option::is_some) => {
-                Ok(values[..ids.len()].iter().map(|v| v.as_deref().map(parse_time)).collect())
-            }
-            Ok(_) => {
-                // Redis lost its data (or the resync time came): fill it from the database
-                // before answering, from the database.
+            Ok(Some(values)) => Ok(values.iter().map(|v| v.as_deref().map(parse_time)).collect()),
+            Ok(None) => {
+                // Redis lost its data, was restored from a snapshot, or the resync time came:
+                // fill it from the database before answering, from the database.
                 if let Err(error) = self.reload(&mut connection).await {
                     tracing::warn!(%error, "reloading token revocations into Redis failed; reading the database");
                 }
@@ -175,8 +206,9 @@ impl RedisCachedRevocations {
     /// Idempotent: instances reloading together write the same records.
     async fn reload(&self, connection: &mut ConnectionManager) -> Result<(), TokenError> {
         let _one_at_a_time = self.reload.lock().await;
-        let loaded: bool = redis::cmd("EXISTS").arg(marker(&self.prefix)).query_async(connection).await?;
-        if loaded {
+        let loaded: i64 =
+            redis::cmd("EVAL").arg(LOADED_SCRIPT).arg(1).arg(marker(&self.prefix)).query_async(connection).await?;
+        if loaded == 1 {
             return Ok(());
         }
         let now = Utc::now();
@@ -187,7 +219,12 @@ impl RedisCachedRevocations {
             record_cmd(&mut pipe, &self.prefix, &row.jti, row.revoked_at.timestamp_millis(), row.expires_at);
             pipe.ignore();
         }
-        pipe.cmd("SET").arg(marker(&self.prefix)).arg(1).arg("PX").arg(RESYNC_EVERY.as_millis() as u64).ignore();
+        pipe.cmd("EVAL")
+            .arg(MARK_SCRIPT)
+            .arg(1)
+            .arg(marker(&self.prefix))
+            .arg(RESYNC_EVERY.as_millis() as u64)
+            .ignore();
         pipe.query_async::<()>(connection).await?;
         tracing::debug!(revocations = rows.len(), "token revocations reloaded into Redis");
         Ok(())
