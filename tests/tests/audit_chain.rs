@@ -464,6 +464,77 @@ async fn a_timestamp_rewritten_out_of_utc_is_named_on_sqlite() {
     assert_eq!(report.findings.len(), 1, "the chain itself still holds: {:?}", report.findings);
 }
 
+/// Found by an attack with write access: `severity` rewritten `High` (for `high`) and one
+/// address stored in other IPv6 spellings (`0:0:0:0:0:0:0:1`, `::0001`) parsed back to the
+/// same event, so the hashes held and `verify` said intact, while the dashboard's severity
+/// filter (which compares the text) hid the events and "top failing addresses" split one
+/// address in four. A stored text that is not exactly what the plugin writes is named.
+async fn a_value_respelled_is_named(t: &TestDb) {
+    clear(t).await;
+    let logger = signing_logger(t, 4);
+    for _ in 0..4 {
+        logger.log(AuditEvent::new(AuditEventType::LoginFailed).client_ip(Some("::1".parse().unwrap())));
+    }
+    logger.shutdown().await.expect("shutdown");
+    assert!(verify(t).await.intact());
+    let stored = rows(t).await;
+    assert_eq!(stored[0].severity, "medium", "{:?}", stored[0]);
+    let respell = [("severity", "Medium"), ("client_ip", "0:0:0:0:0:0:0:1"), ("client_ip", "::0001")];
+    for ((column, value), row) in respell.iter().zip(&stored) {
+        let sql = format!("UPDATE audit_events SET {column} = '{value}' WHERE id = '{}'", row.id);
+        t.db.execute_unprepared(&sql).await.unwrap();
+    }
+    // The id too: an upper-case UUID parses to the same one.
+    let upper = stored[3].id.to_uppercase();
+    t.db.execute_unprepared(&format!("UPDATE audit_events SET id = '{upper}' WHERE id = '{}'", stored[3].id))
+        .await
+        .unwrap();
+    let report = verify(t).await;
+    assert!(!report.intact());
+    for ((column, value), row) in respell.iter().zip(&stored) {
+        let named = |f: &Finding| matches!(f, Finding::Invalid { at, reason } if *at == format!("event {}", row.id) && reason.contains(&format!("`{column}`")) && reason.contains(value));
+        assert!(report.findings.iter().any(named), "{column} = {value}: {:?}", report.findings);
+    }
+    let named = |f: &Finding| matches!(f, Finding::Invalid { at, reason } if *at == format!("event {upper}") && reason.contains("`id`"));
+    assert!(report.findings.iter().any(named), "{:?}", report.findings);
+}
+on_every_backend!(a_value_respelled_is_named_on, a_value_respelled_is_named);
+
+/// Found by an attack with write access: a forged `login_success` without a chain link, dated
+/// before the first chained event, passed `--require-signed` with only a notice ("stored before
+/// the hash chain existed"). Such rows count as unsigned now.
+async fn a_backdated_unchained_event_is_unsigned(t: &TestDb) {
+    write_trail(t, 1, 0, true).await;
+    let report = verify(t).await;
+    assert_eq!(report.unsigned_events(), 0, "{:?}", report.notices);
+    let first = rows(t).await.into_iter().map(|r| r.timestamp).min().unwrap();
+    let forged = AuditEvent::new(AuditEventType::LoginSuccess).actor_name("admin");
+    let mut forged = entity::ActiveModel::from(&forged);
+    forged.timestamp = Set(first - chrono::Duration::hours(1));
+    forged.insert(&t.db).await.unwrap();
+    let report = verify(t).await;
+    assert!(report.intact(), "no chain was touched: {:?}", report.findings);
+    assert!(report.notices.contains(&Notice::Unchained { count: 1 }), "{:?}", report.notices);
+    assert_eq!(report.unsigned_events(), 1, "what --require-signed refuses");
+}
+on_every_backend!(a_backdated_unchained_event_is_unsigned_on, a_backdated_unchained_event_is_unsigned);
+
+/// Found by an attack with write access: with `--from`, events deleted at the end of a chain
+/// (under its last checkpoint) read as intact, without a word that the range left them out.
+#[tokio::test]
+async fn a_verify_in_a_time_range_says_what_it_did_not_check() {
+    let t = TestDb::new(integration_tests::Backend::Sqlite).await.expect("SQLite always runs");
+    write_trail(&t, 2, 0, true).await;
+    let last = row(&t, 40).await;
+    t.db.execute_unprepared(&format!("DELETE FROM audit_events WHERE id = '{}'", last.id)).await.unwrap();
+    assert!(!verify(&t).await.intact(), "the whole trail shows the deletion");
+    let from = rows(&t).await.into_iter().map(|r| r.timestamp).min().unwrap() - chrono::Duration::days(1);
+    let options = VerifyOptions { key: Some(key().verifying_key()), from: Some(from), ..VerifyOptions::default() };
+    let report = verify_database(&t.db, options).await.expect("verify");
+    assert!(report.notices.contains(&Notice::RangeOnly), "{:?}", report.notices);
+    assert!(report.notices.iter().any(|n| n.to_string().contains("without --from/--to")), "{:?}", report.notices);
+}
+
 /// More rows than one page of the export, chained and unchained (stored with the chain off,
 /// earlier): every row is exported exactly once, the chained ones first in sequence order, and
 /// the file verifies like the database; a time range exports only its rows.

@@ -6,7 +6,7 @@
 use sea_orm::entity::prelude::*;
 
 use super::chain::{ChainColumns, ChainHash, ChainLink, FieldTags};
-use super::event::{AuditEvent, AuditEventType};
+use super::event::{AuditEvent, AuditEventType, AuditSeverity};
 
 /// One stored audit event.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
@@ -97,12 +97,26 @@ pub struct InvalidRow {
 impl TryFrom<Model> for AuditEvent {
     type Error = InvalidRow;
 
+    /// Every text column must be exactly as the plugin writes it: a value that parses to the
+    /// same event but reads differently (`High` for `high`, `0::1` for `::1`) hashes as the
+    /// original, while reports, the rollup and the dashboard filter and group by the stored
+    /// text. Found by an attack: such edits hid events from the dashboard's severity filter
+    /// and split one address in "top failing addresses", and `audit verify` said intact.
     fn try_from(m: Model) -> Result<Self, Self::Error> {
         let invalid = |column, value: &str| InvalidRow { id: m.id.clone(), column, value: value.to_owned() };
-        let id = m.id.parse().map_err(|_| invalid("id", &m.id))?;
-        let severity = m.severity.parse().map_err(|_| invalid("severity", &m.severity))?;
+        let canonical = |column, stored: &str, written: String| {
+            if stored == written { Ok(()) } else { Err(invalid(column, stored)) }
+        };
+        let id: Uuid = m.id.parse().map_err(|_| invalid("id", &m.id))?;
+        canonical("id", &m.id, id.to_string())?;
+        let severity: AuditSeverity = m.severity.parse().map_err(|_| invalid("severity", &m.severity))?;
+        canonical("severity", &m.severity, severity.as_str().to_owned())?;
         let client_ip = match &m.client_ip {
-            Some(ip) => Some(ip.parse().map_err(|_| invalid("client_ip", ip))?),
+            Some(ip) => {
+                let parsed: std::net::IpAddr = ip.parse().map_err(|_| invalid("client_ip", ip))?;
+                canonical("client_ip", ip, parsed.to_string())?;
+                Some(parsed)
+            }
             None => None,
         };
         let event_type: AuditEventType = m.event_type.parse().unwrap_or_else(|never| match never {});

@@ -340,6 +340,12 @@ pub enum Notice {
         /// How many.
         count: u64,
     },
+    /// A verify limited to a time range (`from`/`to`) checks the links between the events in
+    /// it, not what lies at its edges: events removed at the ends of the chains, the
+    /// checkpoints of the events outside it, the witnesses between chains, and the rows
+    /// without a link against the whole chain. Said with every filtered verify, since a
+    /// deletion there reads as intact (found by an attack).
+    RangeOnly,
     /// Checkpoints were not checked for signatures: no verifying key was given.
     SignaturesNotChecked {
         /// How many checkpoints.
@@ -380,6 +386,11 @@ impl fmt::Display for Notice {
             Self::Unchained { count } => {
                 write!(f, "{count} event(s) stored before the hash chain existed are not covered")
             }
+            Self::RangeOnly => f.write_str(
+                "only the events in the time range were checked: events removed at the ends of the chains, \
+                 checkpoints outside the range, witnesses between chains and rows without a chain link \
+                 are checked by a verify without --from/--to",
+            ),
             Self::SignaturesNotChecked { count } => write!(
                 f,
                 "{count} checkpoint signature(s) not checked: pass --verifying-key (or configure audit.checkpoint_signing_key)"
@@ -418,14 +429,17 @@ impl VerifyReport {
         self.findings.is_empty()
     }
 
-    /// How many events no checkpoint signs yet ([`Notice::UnsignedTail`]): their hashes link,
-    /// but anyone with write access to the store could have added them (a new chain, or events
-    /// after a chain's last checkpoint).
+    /// How many events no checkpoint signs: those after a chain's last checkpoint
+    /// ([`Notice::UnsignedTail`]: their hashes link, but anyone with write access to the store
+    /// could have added them, as a new chain or after a chain's last checkpoint) and those
+    /// without a chain link dated before the chain began ([`Notice::Unchained`]: anyone could
+    /// have backdated them; found by an attack that inserted a forged `login_success` so).
     pub fn unsigned_events(&self) -> u64 {
         self.notices
             .iter()
             .map(|n| match n {
                 Notice::UnsignedTail { first_seq, last_seq, .. } => last_seq.saturating_sub(*first_seq) + 1,
+                Notice::Unchained { count } => *count,
                 _ => 0,
             })
             .sum()
@@ -983,7 +997,9 @@ impl Verifier {
                 }
             }
         }
-        if !filtered {
+        if filtered {
+            self.report.notices.push(Notice::RangeOnly);
+        } else {
             self.check_witnessed(&reach);
         }
         let first_chained = self.first_chained;

@@ -64,10 +64,10 @@ pub struct VerifyArgs {
     /// does not exist is reported as a notice, since there is none before the first checkpoint).
     #[arg(long, value_name = "FILE")]
     pub anchors: Option<PathBuf>,
-    /// Exit with code 1 when events are not signed by any checkpoint yet (a chain without a
-    /// checkpoint, or events after a chain's last one): for a trail whose writers have all
-    /// stopped (each signs its head at shutdown) or an export, where such events can only have
-    /// been added by someone else.
+    /// Exit with code 1 when events are not signed by any checkpoint (a chain without a
+    /// checkpoint, events after a chain's last one, or events without a chain link dated before
+    /// the chain began): for a trail whose writers have all stopped (each signs its head at
+    /// shutdown) or an export, where such events can only have been added by someone else.
     #[arg(long)]
     pub require_signed: bool,
     /// Also check the hourly rollup that reports and the dashboard read against the events
