@@ -12,6 +12,7 @@ use rail_graphql_security::auth::{
     TokenService,
 };
 use rail_graphql_security::context::{MfaState, Principal};
+use rail_graphql_security::mfa::MfaMethod;
 
 const SECRET: &str = "test-secret-0123456789-abcdefghijklmnop";
 
@@ -203,16 +204,53 @@ async fn a_clock_behind_still_reaches_the_others(t: &TestDb) {
 }
 on_every_backend!(clock_behind, a_clock_behind_still_reaches_the_others);
 
+/// Found by an attack after the first fix, which corrected only clocks more than 15 s off: an
+/// instance 10 s ahead still signed tokens that outlived a "log out everywhere" made elsewhere.
+/// Every synced store goes by the database's clock now, whatever the offset.
+async fn a_clock_slightly_ahead_obeys_the_others(t: &TestDb) {
+    let a = RevocationStore::database(t.db.clone()).synced(RevocationPush::Poll).await.unwrap();
+    let b = RevocationStore::database(t.connect_again().await)
+        .synced_off_clock(RevocationPush::Poll, chrono::Duration::seconds(10))
+        .await
+        .unwrap();
+    assert_corrected(&b, -10);
+    revocations_reach_the_other_instance(a, b).await;
+}
+on_every_backend!(clock_slightly_ahead, a_clock_slightly_ahead_obeys_the_others);
+
+/// Found by an attack: a step-up passed on an instance 90 s ahead carried its second-factor
+/// time from that machine's clock, 90 s in the future of every other instance, and a future
+/// time counted as fresh however far ahead: the step-up lasted 90 s longer everywhere. A token's
+/// `mfa_at` is never later than its issue time, and a time far in the future is not fresh.
+#[tokio::test]
+async fn a_second_factor_passed_on_a_clock_ahead_is_not_dated_in_the_future() {
+    let t = TestDb::new(Backend::Sqlite).await.unwrap();
+    let fast = service(
+        RevocationStore::database(t.db.clone())
+            .synced_off_clock(RevocationPush::Poll, chrono::Duration::seconds(90))
+            .await
+            .unwrap(),
+    );
+    // The MFA manager on that machine stamps the pass by the machine's own clock.
+    let passed_at = chrono::Utc::now() + chrono::Duration::seconds(90);
+    let issued = fast.issue(&user(44, "jane"), &MfaState::verified(passed_at, MfaMethod::Totp), None).unwrap();
+    let claims = fast.verify(&issued.token, None).await.unwrap();
+    let mfa_at = claims.mfa_at.expect("a second-factor time");
+    assert!(mfa_at <= claims.iat, "mfa_at {mfa_at} after iat {}", claims.iat);
+    assert!((claims.iat - chrono::Utc::now().timestamp()).abs() <= 2, "issued by the database's clock");
+    // And a second-factor time far in the future is not fresh, whatever the window.
+    let window = Some(Duration::from_secs(600));
+    let now = chrono::Utc::now();
+    assert!(MfaState::verified(now + chrono::Duration::seconds(20), MfaMethod::Totp).satisfies(window, now));
+    assert!(!MfaState::verified(now + chrono::Duration::seconds(90), MfaMethod::Totp).satisfies(window, now));
+}
+
 /// `store` goes by the database's clock, `seconds` from this machine's (±1 s: the reading's
-/// round trip), or by its own clock when `seconds` is 0.
+/// round trip).
 fn assert_corrected(store: &RevocationStore, seconds: i64) {
     let RevocationStore::Synced(set) = store else { panic!("a synced store: {store:?}") };
     let correction = set.clock_correction().num_milliseconds();
-    if seconds == 0 {
-        assert_eq!(correction, 0, "a clock within the allowed offset is not corrected");
-    } else {
-        assert!((correction - seconds * 1000).abs() < 1000, "correction {correction} ms, expected {seconds} s");
-    }
+    assert!((correction - seconds * 1000).abs() < 1000, "correction {correction} ms, expected {seconds} s");
 }
 
 /// A new instance (a restart) refuses every existing revocation from its first check.

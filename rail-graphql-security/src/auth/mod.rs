@@ -372,7 +372,10 @@ impl TokenService {
             name: principal.name.clone(),
             roles: principal.roles.clone(),
             mfa: mfa.level,
-            mfa_at: mfa.verified_at.map(|t| t.timestamp()),
+            // Never later than the issue time: a second factor passed on this machine is
+            // stamped by its own clock, which may run ahead of the one tokens go by (found by an
+            // attack: a step-up on a machine 90 s ahead lasted 90 s longer everywhere).
+            mfa_at: mfa.verified_at.map(|t| t.min(now).timestamp()),
             mfa_method: mfa.method_name().map(str::to_owned),
             trusted_device: mfa.trusted_device,
             mfa_methods: mfa_methods.iter().map(|m| m.as_str().to_owned()).collect(),

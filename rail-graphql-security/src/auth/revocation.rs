@@ -137,9 +137,10 @@ impl RevocationStore {
 
     /// The clock revocations and the tokens checked against them go by, to the millisecond:
     /// this machine's, except for a [`synced`](Self::synced) store on a machine whose clock is
-    /// more than [`MAX_CLOCK_OFFSET`] off the database's, which goes by the database's (as
-    /// measured at its last sync, never going backwards). [`TokenService`](super::TokenService)
-    /// takes its tokens' issue and expiry times from it.
+    /// more than [`MAX_CLOCK_OFFSET`] off the database's, which goes by the database's (this
+    /// machine's corrected by the offset measured at its last sync, never going backwards).
+    /// [`TokenService`](super::TokenService) takes its tokens' issue, expiry and second-factor
+    /// times from it.
     pub fn now(&self) -> DateTime<Utc> {
         match self {
             Self::Synced(synced) => synced.now(),
@@ -267,7 +268,14 @@ impl RevocationStore {
     /// Deletes entries that no longer cover any acceptable token (Redis expires them by
     /// itself). Returns how many were deleted.
     pub async fn purge_expired(&self) -> Result<u64, TokenError> {
-        let now = Utc::now();
+        match self {
+            Self::Synced(synced) => Box::pin(synced.purge_expired()).await,
+            other => other.purge_expired_before(Utc::now()).await,
+        }
+    }
+
+    /// [`purge_expired`](Self::purge_expired) of the entries expired at `now`.
+    async fn purge_expired_before(&self, now: DateTime<Utc>) -> Result<u64, TokenError> {
         match self {
             Self::Memory(map) => {
                 let mut map = lock(map);

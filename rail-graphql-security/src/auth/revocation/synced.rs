@@ -14,14 +14,18 @@
 //!   again). The previous read's time is the database's clock, not this machine's, and the
 //!   margin covers the time an insert takes to commit and how far a writer's clock may be off.
 //!
-//! The clocks: every sync also reads the database's clock. An instance whose clock is more than
-//! [`MAX_CLOCK_OFFSET`] off it goes by the database's clock, as measured at its last sync and
-//! never going backwards, for everything it stamps: revocation times, "log out everywhere"
-//! cut-offs and the issue times of the tokens it signs ([`RevocationStore::now`]); it says so in
-//! a warning. So a drifted clock neither hides this instance's revocations from the others'
-//! polls, nor its tokens from another instance's "log out everywhere". Found by an attack: an
+//! The clocks: every sync also reads the database's clock, and a poll looks back from it, not
+//! from this machine's. When this machine's clock is more than [`MAX_CLOCK_OFFSET`] off it, the
+//! store goes by the database's clock (as measured at the last sync, never going backwards) for
+//! everything it stamps: revocation times, "log out everywhere" cut-offs, and the issue and
+//! second-factor times of the tokens [`TokenService`](crate::auth::TokenService) signs
+//! ([`RevocationStore::now`]), and says so in a warning. Within the offset it keeps the
+//! machine's clock: a time service keeps machines far closer together than a reading over the
+//! network can. So a drifted clock neither hides this instance's revocations from the others'
+//! polls, nor its tokens from another instance's "log out everywhere". Found by attacks: an
 //! instance 90 s ahead never read the revocations of the others (its look-back started after
-//! them), and the tokens it signed outlived a "log out everywhere" made elsewhere.
+//! them), and the tokens signed on a clock ahead, by 90 s or by 10 s, outlived a "log out
+//! everywhere" made elsewhere.
 //!
 //! The bound: a check answers from the local set only while the last successful sync started
 //! less than [`REVOCATION_SYNC_BOUND`] ago. Otherwise (at start before the first load, or when
@@ -52,15 +56,16 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// How far before its previous read each poll looks again: the commit time of a revocation
 /// (at most 30 s: a slower one is stamped again) and how far its writer's clock was off the
-/// database's (at most [`MAX_CLOCK_OFFSET`]) must stay within it.
+/// database's (at most [`MAX_CLOCK_OFFSET`], else it goes by the database's) must stay within it.
 pub const REVOCATION_CLOCK_MARGIN: Duration = Duration::from_secs(60);
 
 /// How far this machine's clock may be off the database's before a synced store goes by the
-/// database's clock instead.
-pub const MAX_CLOCK_OFFSET: Duration = Duration::from_secs(15);
+/// database's clock instead (and logs a warning: the machine's time service is not working).
+pub const MAX_CLOCK_OFFSET: Duration = Duration::from_secs(1);
 
-/// A clock reading whose round trip took longer than this is too vague to correct the clock by.
-const CLOCK_READING_MAX_TRIP: Duration = Duration::from_secs(1);
+/// A clock reading whose round trip took longer than this is too vague to correct the clock by
+/// (its error is up to half the trip); the correction stays as the last good reading set it.
+const CLOCK_READING_MAX_TRIP: Duration = Duration::from_millis(250);
 
 /// A revocation whose write took longer than this is stamped again (half the margin, so the
 /// record is visible well within the other instances' look-back).
@@ -120,7 +125,8 @@ struct Shared {
     /// How far this machine's clock is set off (a testing aid: [`RevocationStore::synced_off_clock`]).
     test_offset: chrono::Duration,
     /// What [`Shared::now`] adds to this machine's clock (milliseconds): 0 while it is within
-    /// [`MAX_CLOCK_OFFSET`] of the database's, their difference otherwise.
+    /// [`MAX_CLOCK_OFFSET`] of the database's, their difference otherwise, as the last good
+    /// reading found it.
     correction_ms: AtomicI64,
     /// The latest time [`Shared::now`] returned (milliseconds): it never goes backwards.
     last_now_ms: AtomicI64,
@@ -131,7 +137,10 @@ struct SyncState {
     /// The database's clock when the last successful read started; `None` before the first load.
     watermark: Option<DateTime<Utc>>,
     purged: Option<Instant>,
-    /// Whether the last clock reading found this machine's clock off (warned once per change).
+    /// Whether a clock reading was taken into account yet.
+    clock_read: bool,
+    /// Whether the last one found the clocks more than [`MAX_CLOCK_OFFSET`] apart (warned
+    /// once per change).
     clock_off: bool,
 }
 
@@ -338,7 +347,9 @@ impl SyncedRevocations {
 
     pub(super) async fn purge_expired(&self) -> Result<u64, TokenError> {
         self.shared.purge_local();
-        self.shared.durable.purge_expired().await
+        // Expired by both clocks: a machine whose clock runs ahead deletes nothing early.
+        let now = self.shared.now().min(self.shared.local_now());
+        self.shared.durable.purge_expired_before(now).await
     }
 }
 
@@ -364,9 +375,11 @@ impl Shared {
         let started = Instant::now();
         let database = crate::db_clock::now(&self.db).await?;
         let trip = started.elapsed();
-        if trip > CLOCK_READING_MAX_TRIP {
+        // The first reading counts whatever its trip: no correction at all would be worse.
+        if trip > CLOCK_READING_MAX_TRIP && state.clock_read {
             return Ok(database);
         }
+        state.clock_read = true;
         let local = before + chrono::Duration::from_std(trip / 2).unwrap_or_default();
         let offset = database - local;
         let max = chrono::Duration::from_std(MAX_CLOCK_OFFSET).unwrap_or(chrono::Duration::MAX);
@@ -378,7 +391,7 @@ impl Shared {
                 let offset_ms = offset.num_milliseconds();
                 tracing::warn!(
                     offset_ms,
-                    "this machine's clock is off the database's by more than {} s: revocations and tokens go by the database's clock until it is set right",
+                    "this machine's clock is off the database's by more than {} s: revocations and tokens go by the database's clock until the machine's time service sets it right",
                     MAX_CLOCK_OFFSET.as_secs()
                 );
             } else {
