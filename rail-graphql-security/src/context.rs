@@ -141,19 +141,14 @@ impl MfaState {
         match (max_age, self.verified_at) {
             (None, _) => true,
             (Some(_), None) => false,
-            (Some(max_age), Some(at)) => match now.signed_duration_since(at).to_std() {
-                Ok(age) => age <= max_age,
-                // A time slightly in the future (clock skew between instances) counts as
-                // fresh; one further ahead than `FUTURE_TOLERANCE` is not.
-                Err(_) => at.signed_duration_since(now).to_std().is_ok_and(|ahead| ahead <= FUTURE_TOLERANCE),
-            },
+            (Some(max_age), Some(at)) => {
+                let age = now.signed_duration_since(at);
+                // A time slightly in the future (clock skew between instances) counts as fresh.
+                age.to_std().map_or(true, |age| age <= max_age)
+            }
         }
     }
 }
-
-/// How far in the future a second factor's time may be and still count as fresh
-/// ([`MfaState::satisfies`]): the clock skew between instances that is tolerated.
-pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(30);
 
 /// Who is calling and from where: one per request, in the async-graphql request data.
 #[derive(Clone, Default, PartialEq, Eq)]
